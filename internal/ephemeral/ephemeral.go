@@ -1,0 +1,40 @@
+// Package ephemeral defines TrustID's short-lived key-value state (login
+// sessions, challenges, replay caches, rate limits). Backends: memory (one
+// process, the embedded default) and redis (any number of nodes). Both pass
+// the conformance suite in ephemeraltest.
+//
+// Contract: safe for concurrent use; keys are opaque strings chosen by callers
+// (prefix them by feature); a TTL of zero or less is an error; expired keys
+// are never returned.
+package ephemeral
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Get and Take for a missing or expired key.
+var ErrNotFound = errors.New("ephemeral: not found")
+
+// Store is a TTL key-value store with atomic take and rate-limit counters.
+type Store interface {
+	// Set stores value under key for ttl, replacing any previous value.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// SetNX stores value only if key is absent; it reports whether it stored.
+	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Take atomically gets and deletes key: of concurrent takers exactly one wins.
+	Take(ctx context.Context, key string) ([]byte, error)
+	Delete(ctx context.Context, key string) error
+	// Incr adds delta to the counter at key and returns the new value; a new
+	// counter expires after ttl (an existing counter keeps its expiry).
+	Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
+	// Allow records one event in a sliding window of length window for key and
+	// reports whether the number of events in the window (including this one)
+	// is at most limit. A refused event is not counted. retryAfter says when
+	// the next event would be allowed (zero if allowed).
+	Allow(ctx context.Context, key string, limit int, window time.Duration) (allowed bool, retryAfter time.Duration, err error)
+	Ping(ctx context.Context) error
+	Close() error
+}

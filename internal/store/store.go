@@ -1,0 +1,322 @@
+// Package store defines TrustID's durable storage: one Store made of
+// per-entity parts, the records they hold and the sentinel errors callers may
+// branch on. Backends live in subpackages (sqlite, postgres) and all pass the
+// conformance suite in storetest.
+//
+// Contract for every implementation:
+//   - safe for concurrent use by many goroutines and many processes;
+//   - every time.Time returned is in UTC, truncated to microseconds;
+//   - Get/Update/Delete of a missing record return an error wrapping ErrNotFound;
+//   - Create of a record whose key (or unique field) exists returns ErrAlreadyExists;
+//   - Update* methods run the updater inside one transaction holding a row
+//     lock, so concurrent updaters of one record never lose a write; an error
+//     from the updater aborts the transaction and is returned wrapped;
+//   - sensitive fields (ID numbers, face template vectors, private keys) are
+//     encrypted at rest by the backend with the seal.Ring it was given; lookups
+//     by ID number use a keyed hash, never the plaintext.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Wrap them with %w; compare with errors.Is.
+var (
+	ErrNotFound      = errors.New("store: not found")
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrConflict reports a state change that is not allowed (for example
+	// reactivating a revoked certificate).
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Store is the whole durable store.
+type Store interface {
+	Citizens() CitizenStore
+	Templates() TemplateStore
+	Passkeys() PasskeyStore
+	Clients() ClientStore
+	OAuth() OAuthStore
+	Consents() ConsentStore
+	Certificates() CertificateStore
+	Audit() AuditStore
+	Keys() KeyStore
+
+	// Ping checks the backend is reachable (readiness).
+	Ping(ctx context.Context) error
+	// Migrate applies the embedded schema migrations forward; idempotent.
+	Migrate(ctx context.Context) error
+	Close() error
+}
+
+// Citizen is a record of the population register joined with the citizen's
+// account on TrustID. IDNumber is the national ID number in plaintext in
+// memory only; backends store it sealed and index it by keyed hash.
+type Citizen struct {
+	ID        string // opaque internal id (random), never the ID number
+	IDNumber  string
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Disabled accounts cannot log in or be issued certificates.
+	Disabled bool
+}
+
+// CitizenStore holds register records / accounts.
+type CitizenStore interface {
+	// Create stores c; ErrAlreadyExists when c.ID or c.IDNumber is taken.
+	Create(ctx context.Context, c *Citizen) error
+	Get(ctx context.Context, id string) (*Citizen, error)
+	GetByIDNumber(ctx context.Context, idNumber string) (*Citizen, error)
+	Update(ctx context.Context, id string, fn func(*Citizen) error) (*Citizen, error)
+	// List returns citizens ordered by ID after the given id (paging), at most limit.
+	List(ctx context.Context, after string, limit int) ([]*Citizen, error)
+}
+
+// TemplateKind says where a face template came from.
+type TemplateKind string
+
+const (
+	TemplateRegister TemplateKind = "register" // the register (ID-card) photo
+	TemplateLive     TemplateKind = "live"     // enrolled after a successful verification
+)
+
+// Template is a face embedding of a citizen.
+type Template struct {
+	ID           string
+	CitizenID    string
+	Kind         TemplateKind
+	ModelVersion string
+	Vector       []float32 // L2-normalised; sealed at rest
+	// PhotoHash is SHA-256 of the source image (for certificates and idempotent imports).
+	PhotoHash []byte
+	CreatedAt time.Time
+}
+
+// TemplateStore holds face templates.
+type TemplateStore interface {
+	Create(ctx context.Context, t *Template) error
+	Get(ctx context.Context, id string) (*Template, error)
+	ListByCitizen(ctx context.Context, citizenID string) ([]*Template, error)
+	// ListAll pages through every template ordered by ID (loading the 1:N index).
+	ListAll(ctx context.Context, after string, limit int) ([]*Template, error)
+	Delete(ctx context.Context, id string) error
+	// ReplaceRegister atomically replaces the citizen's register template(s) with t.
+	ReplaceRegister(ctx context.Context, t *Template) error
+}
+
+// Passkey is a WebAuthn credential of a citizen.
+type Passkey struct {
+	CredentialID []byte // unique
+	CitizenID    string
+	Name         string
+	// Credential is the go-webauthn Credential serialised by its owner (JSON).
+	Credential []byte
+	SignCount  uint32
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// PasskeyStore holds WebAuthn credentials.
+type PasskeyStore interface {
+	Create(ctx context.Context, p *Passkey) error
+	Get(ctx context.Context, credentialID []byte) (*Passkey, error)
+	ListByCitizen(ctx context.Context, citizenID string) ([]*Passkey, error)
+	Update(ctx context.Context, credentialID []byte, fn func(*Passkey) error) (*Passkey, error)
+	Delete(ctx context.Context, credentialID []byte) error
+}
+
+// Client is an OAuth 2.0 / OpenID Connect client (relying app or verifier).
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is a keyed hash of the client secret (empty for public clients).
+	SecretHash []byte
+	// SecretHashOld keeps the previous secret valid during rotation until SecretOldExpiresAt.
+	SecretHashOld      []byte
+	SecretOldExpiresAt time.Time
+	Public             bool
+	FirstParty         bool // receives the public sub instead of a pairwise one
+	RedirectURIs       []string
+	PostLogoutURIs     []string
+	BackchannelLogoutURI string
+	GrantTypes         []string
+	ResponseTypes      []string
+	Scopes             []string
+	// Claims lists the identity claims this client may receive (e.g. "id_number").
+	Claims []string
+	// SectorIdentifier groups clients sharing a pairwise sub; defaults to the redirect host.
+	SectorIdentifier string
+	// Role is set for certificate verifiers ("hotel", "vehicle_office", ...).
+	Role      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ClientStore holds OAuth clients.
+type ClientStore interface {
+	Create(ctx context.Context, c *Client) error
+	Get(ctx context.Context, id string) (*Client, error)
+	Update(ctx context.Context, id string, fn func(*Client) error) (*Client, error)
+	Delete(ctx context.Context, id string) error
+	List(ctx context.Context) ([]*Client, error)
+}
+
+// OAuthKind names a kind of OAuth record kept for fosite.
+type OAuthKind string
+
+const (
+	OAuthCode    OAuthKind = "code"
+	OAuthAccess  OAuthKind = "access"
+	OAuthRefresh OAuthKind = "refresh"
+	OAuthPKCE    OAuthKind = "pkce"
+	OAuthOIDC    OAuthKind = "oidc"
+	OAuthPAR     OAuthKind = "par"
+)
+
+// OAuthRecord is one authorize code / token / session of the provider,
+// keyed by (Kind, Signature). Data is the serialised request owned by oidc/.
+type OAuthRecord struct {
+	Kind      OAuthKind
+	Signature string
+	RequestID string
+	ClientID  string
+	Subject   string
+	Active    bool
+	Data      []byte
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// OAuthStore holds the provider's codes, tokens and sessions.
+type OAuthStore interface {
+	Create(ctx context.Context, r *OAuthRecord) error
+	Get(ctx context.Context, kind OAuthKind, signature string) (*OAuthRecord, error)
+	Delete(ctx context.Context, kind OAuthKind, signature string) error
+	// Deactivate marks a record inactive (used codes, rotated refresh tokens);
+	// ErrNotFound if missing.
+	Deactivate(ctx context.Context, kind OAuthKind, signature string) error
+	// Update runs fn on the record in one transaction.
+	Update(ctx context.Context, kind OAuthKind, signature string, fn func(*OAuthRecord) error) (*OAuthRecord, error)
+	// DeleteByRequestID removes every record of kind issued for requestID;
+	// it returns how many were removed.
+	DeleteByRequestID(ctx context.Context, kind OAuthKind, requestID string) (int, error)
+	// DeactivateByRequestID marks inactive every record of kind for requestID.
+	DeactivateByRequestID(ctx context.Context, kind OAuthKind, requestID string) (int, error)
+	// DeleteExpired removes records that expired before now; returns the count.
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// Consent is what a citizen granted a client.
+type Consent struct {
+	CitizenID string
+	ClientID  string
+	Scopes    []string
+	Claims    []string
+	GrantedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ConsentStore holds consents keyed by (CitizenID, ClientID).
+type ConsentStore interface {
+	// Put creates or replaces the consent.
+	Put(ctx context.Context, c *Consent) error
+	Get(ctx context.Context, citizenID, clientID string) (*Consent, error)
+	ListByCitizen(ctx context.Context, citizenID string) ([]*Consent, error)
+	Delete(ctx context.Context, citizenID, clientID string) error
+}
+
+// CertStatus is the state of a net certificate.
+type CertStatus string
+
+const (
+	CertActive  CertStatus = "active"
+	CertRevoked CertStatus = "revoked"
+)
+
+// Certificate is an issued net certificate.
+type Certificate struct {
+	Serial    string
+	CitizenID string
+	Status    CertStatus
+	// DeviceKey is the holder's public key (PKIX DER) that signs presentations.
+	DeviceKey []byte
+	KeyID     string // issuer key id
+	Level     string // assurance level
+	// Payload is the signed credential as issued (COSE_Sign1 bytes).
+	Payload      []byte
+	IssuedAt     time.Time
+	ExpiresAt    time.Time
+	RevokedAt    time.Time
+	RevokeReason string
+	// StatusIndex is the certificate's position in the published status list.
+	StatusIndex int64
+}
+
+// CertificateStore holds net certificates and their revocation state.
+type CertificateStore interface {
+	// Issue stores c as the citizen's one active certificate and, in the same
+	// transaction, revokes any previous active one (reason "superseded").
+	// It assigns c.StatusIndex.
+	Issue(ctx context.Context, c *Certificate) error
+	Get(ctx context.Context, serial string) (*Certificate, error)
+	// Active returns the citizen's active certificate or ErrNotFound.
+	Active(ctx context.Context, citizenID string) (*Certificate, error)
+	// Revoke marks the certificate revoked; revoking twice is not an error.
+	Revoke(ctx context.Context, serial, reason string, at time.Time) error
+	// Revoked lists the status indexes of all revoked certificates.
+	Revoked(ctx context.Context) ([]int64, error)
+}
+
+// AuditEvent is one entry of the append-only, hash-chained audit log.
+// Seq, PrevHash and Hash are assigned by Append.
+type AuditEvent struct {
+	Seq       int64
+	At        time.Time
+	Actor     string // who acted: "citizen:<id>", "client:<id>", "operator:<name>", "system"
+	Action    string // e.g. "cert.verify", "login.face", "client.create"
+	Subject   string // the citizen the event concerns (opaque id), may be empty
+	Object    string // e.g. certificate serial, client id
+	Outcome   string // "ok", "fail", ...
+	Detail    map[string]string
+	PrevHash  []byte
+	Hash      []byte
+}
+
+// AuditStore is the append-only audit log. Backends serialise appends so the
+// chain is linear; the hash is computed by the chain function passed in.
+type AuditStore interface {
+	// Append assigns Seq and PrevHash, sets Hash = chain(prev, e) and stores e,
+	// atomically with respect to other appends.
+	Append(ctx context.Context, e *AuditEvent, chain func(prev []byte, e *AuditEvent) []byte) error
+	// List returns events with Seq > after, ascending, at most limit.
+	List(ctx context.Context, after int64, limit int) ([]*AuditEvent, error)
+	// ListBySubject returns the subject's events with the action prefix, newest first.
+	ListBySubject(ctx context.Context, subject, actionPrefix string, limit int) ([]*AuditEvent, error)
+}
+
+// SigningKey is an asymmetric key of the service (OIDC token signing or
+// certificate issuing). Private is sealed at rest.
+type SigningKey struct {
+	ID        string // kid
+	Use       string // "oidc" or "cert"
+	Alg       string // "ES256", "RS256"
+	Private   []byte // PKCS#8 DER
+	Public    []byte // PKIX DER
+	CreatedAt time.Time
+	// ActiveAt is when the key starts signing (published before that).
+	ActiveAt time.Time
+	// RetireAt is when it stops signing; it stays published until ExpiresAt.
+	RetireAt  time.Time
+	ExpiresAt time.Time
+}
+
+// KeyStore holds signing keys.
+type KeyStore interface {
+	Create(ctx context.Context, k *SigningKey) error
+	Get(ctx context.Context, id string) (*SigningKey, error)
+	// List returns keys of the given use, oldest first.
+	List(ctx context.Context, use string) ([]*SigningKey, error)
+	Delete(ctx context.Context, id string) error
+}
