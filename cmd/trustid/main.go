@@ -1,0 +1,73 @@
+// Command trustid is the TrustID service and its admin tools. It is the only
+// place that picks concrete backends (SQLite or PostgreSQL, memory or Redis,
+// the OpenCV face engine, the ONNX speech recogniser) and wires them together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand. run gets the arguments after the subcommand name.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+// commands lists every subcommand; each area keeps its functions in its own file.
+func commands() map[string]command {
+	return map[string]command{
+		"serve":   {"run the HTTP service", runServe},
+		"migrate": {"apply database migrations and exit", runMigrate},
+		// more subcommands are added here, one line each
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(cmds)
+		return 2
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "trustid: unknown command %q\n", args[0])
+		usage(cmds)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := c.run(ctx, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		fmt.Fprintf(os.Stderr, "trustid %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(os.Stderr, "usage: trustid <command> [flags]\n\ncommands:")
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-16s %s\n", n, cmds[n].summary)
+	}
+}
+
+func runServe(ctx context.Context, args []string) error   { return errors.New("not wired yet") }
+func runMigrate(ctx context.Context, args []string) error { return errors.New("not wired yet") }
