@@ -1,0 +1,363 @@
+// Package config owns TrustID's configuration file format: a strict YAML
+// document (unknown keys are an error), defaults in one place, environment
+// overrides for secrets, and Validate, which reports every problem at once.
+// It is kept apart from the live dependencies that packages take in their
+// own Config structs; cmd/trustid translates one into the others.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// File is the configuration file. Zero values are filled by Defaults.
+type File struct {
+	// Listen is the HTTP listen address, e.g. ":8080".
+	Listen string `yaml:"listen"`
+	// Issuer is the public base URL (OIDC issuer), e.g. "https://id.example.gov".
+	Issuer string `yaml:"issuer"`
+	// DataDir holds the embedded database and generated development keys.
+	DataDir string `yaml:"data_dir"`
+	// ModelsDir holds the pinned face and speech models (deploy/setup.sh).
+	ModelsDir string `yaml:"models_dir"`
+
+	Storage   Storage   `yaml:"storage"`
+	Ephemeral Ephemeral `yaml:"ephemeral"`
+	Secrets   Secrets   `yaml:"secrets"`
+	Limits    Limits    `yaml:"limits"`
+	Face      Face      `yaml:"face"`
+	Liveness  Liveness  `yaml:"liveness"`
+	OIDC      OIDC      `yaml:"oidc"`
+	Certs     Certs     `yaml:"certs"`
+	Log       Log       `yaml:"log"`
+
+	// Dev is true when no file was given: the zero-config development setup.
+	Dev bool `yaml:"-"`
+	// Test enables test-only options (fixed challenge digits). It is set only by
+	// TRUSTID_TEST_MODE=1 and refused whenever a configuration file is used, so
+	// a production configuration can never enable it.
+	Test bool `yaml:"-"`
+}
+
+// Storage selects the durable store.
+type Storage struct {
+	Driver string `yaml:"driver"` // "sqlite" (default) or "postgres"
+	// SQLitePath defaults to DataDir/trustid.db.
+	SQLitePath string `yaml:"sqlite_path"`
+	// PostgresDSN may be given by TRUSTID_POSTGRES_DSN instead.
+	PostgresDSN string `yaml:"postgres_dsn"`
+}
+
+// Ephemeral selects the TTL key-value store.
+type Ephemeral struct {
+	Driver string `yaml:"driver"` // "memory" (default) or "redis"
+	// RedisURL may be given by TRUSTID_REDIS_URL instead.
+	RedisURL string `yaml:"redis_url"`
+	// Prefix namespaces keys when a Redis is shared.
+	Prefix string `yaml:"prefix"`
+}
+
+// Secrets holds key material. In production give it through the
+// environment, not the file: TRUSTID_ENCRYPTION_KEYS ("kid:base64,kid:base64"),
+// TRUSTID_PRIMARY_KEY_ID, TRUSTID_LOOKUP_KEY (base64), TRUSTID_ADMIN_TOKEN.
+type Secrets struct {
+	EncryptionKeys map[string]string `yaml:"encryption_keys"`
+	PrimaryKeyID   string            `yaml:"primary_key_id"`
+	LookupKey      string            `yaml:"lookup_key"`
+	AdminToken     string            `yaml:"admin_token"`
+}
+
+// Limits bounds every input.
+type Limits struct {
+	MaxBodyBytes  int64         `yaml:"max_body_bytes"`
+	MaxImageBytes int64         `yaml:"max_image_bytes"`
+	MaxVideoBytes int64         `yaml:"max_video_bytes"`
+	ReadTimeout   time.Duration `yaml:"read_timeout"`
+	WriteTimeout  time.Duration `yaml:"write_timeout"`
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// Face configures the face engine.
+type Face struct {
+	// OperatingPoint names the false-accept rate used for match decisions.
+	OperatingPoint string `yaml:"operating_point"` // "1e-3", "1e-4" or "1e-5"
+	// Workers is the number of pooled networks (default: number of CPUs).
+	Workers int `yaml:"workers"`
+}
+
+// Liveness configures spoken-digit challenges.
+type Liveness struct {
+	ChallengeTTL time.Duration `yaml:"challenge_ttl"`
+	// FixedDigits makes every challenge these digits: test mode only, set by
+	// TRUSTID_TEST_FIXED_DIGITS.
+	FixedDigits string `yaml:"-"`
+	MaxFailures int    `yaml:"max_failures"`
+	FailWindow  time.Duration `yaml:"fail_window"`
+}
+
+// OIDC configures the provider.
+type OIDC struct {
+	AccessTokenTTL  time.Duration `yaml:"access_token_ttl"`
+	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
+	IDTokenTTL      time.Duration `yaml:"id_token_ttl"`
+	AuthCodeTTL     time.Duration `yaml:"auth_code_ttl"`
+	KeyRotation     time.Duration `yaml:"key_rotation"`
+	// DynamicRegistration enables RFC 7591 registration for public clients.
+	DynamicRegistration bool `yaml:"dynamic_registration"`
+}
+
+// Certs configures net certificates.
+type Certs struct {
+	Validity        time.Duration `yaml:"validity"`
+	PresentationTTL time.Duration `yaml:"presentation_ttl"`
+	// MaxAuthAge is how recent the proof of identity must be to issue.
+	MaxAuthAge time.Duration `yaml:"max_auth_age"`
+	// Policy maps a verifier role to purposes to the attributes disclosed.
+	Policy map[string]map[string][]string `yaml:"policy"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// ErrInvalid wraps every validation failure.
+var ErrInvalid = errors.New("config: invalid")
+
+// Load reads path strictly, applies environment overrides and defaults and
+// validates. An empty path gives the zero-config development setup.
+func Load(path string, getenv func(string) string) (*File, error) {
+	f := &File{}
+	if path == "" {
+		f.Dev = true
+	} else {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := Decode(bytes.NewReader(b), f); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	f.applyEnv(getenv)
+	f.Defaults()
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Decode parses a YAML document strictly into f.
+func Decode(r io.Reader, f *File) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty file: all defaults
+		}
+		return err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document")
+	}
+	return nil
+}
+
+func (f *File) applyEnv(getenv func(string) string) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	set := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&f.Storage.PostgresDSN, "TRUSTID_POSTGRES_DSN")
+	set(&f.Ephemeral.RedisURL, "TRUSTID_REDIS_URL")
+	set(&f.Secrets.PrimaryKeyID, "TRUSTID_PRIMARY_KEY_ID")
+	set(&f.Secrets.LookupKey, "TRUSTID_LOOKUP_KEY")
+	set(&f.Secrets.AdminToken, "TRUSTID_ADMIN_TOKEN")
+	set(&f.ModelsDir, "TRUSTID_MODELS")
+	set(&f.Listen, "TRUSTID_LISTEN")
+	set(&f.DataDir, "TRUSTID_DATA_DIR")
+	set(&f.Issuer, "TRUSTID_ISSUER")
+	set(&f.Liveness.FixedDigits, "TRUSTID_TEST_FIXED_DIGITS")
+	f.Test = getenv("TRUSTID_TEST_MODE") == "1"
+	// A DSN or URL in the environment selects its backend unless the file chose.
+	if f.Storage.Driver == "" && f.Storage.PostgresDSN != "" {
+		f.Storage.Driver = "postgres"
+	}
+	if f.Ephemeral.Driver == "" && f.Ephemeral.RedisURL != "" {
+		f.Ephemeral.Driver = "redis"
+	}
+	if v := getenv("TRUSTID_ENCRYPTION_KEYS"); v != "" {
+		f.Secrets.EncryptionKeys = map[string]string{}
+		for _, kv := range strings.Split(v, ",") {
+			kid, key, _ := strings.Cut(strings.TrimSpace(kv), ":")
+			f.Secrets.EncryptionKeys[kid] = key
+		}
+	}
+}
+
+// Defaults fills every unset field.
+func (f *File) Defaults() {
+	def := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	defD := func(dst *time.Duration, v time.Duration) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	defI := func(dst *int64, v int64) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	def(&f.Listen, "127.0.0.1:8080")
+	def(&f.DataDir, "data")
+	def(&f.ModelsDir, "models")
+	if f.Issuer == "" {
+		host := f.Listen
+		if strings.HasPrefix(host, ":") {
+			host = "localhost" + host
+		}
+		f.Issuer = "http://" + host
+	}
+	def(&f.Storage.Driver, "sqlite")
+	def(&f.Storage.SQLitePath, filepath.Join(f.DataDir, "trustid.db"))
+	def(&f.Ephemeral.Driver, "memory")
+	def(&f.Ephemeral.Prefix, "trustid:")
+	defI(&f.Limits.MaxBodyBytes, 1<<20)
+	defI(&f.Limits.MaxImageBytes, 4<<20)
+	defI(&f.Limits.MaxVideoBytes, 16<<20)
+	defD(&f.Limits.ReadTimeout, 30*time.Second)
+	defD(&f.Limits.WriteTimeout, 60*time.Second)
+	defD(&f.Limits.ShutdownGrace, 20*time.Second)
+	def(&f.Face.OperatingPoint, "1e-4")
+	defD(&f.Liveness.ChallengeTTL, 2*time.Minute)
+	if f.Liveness.MaxFailures == 0 {
+		f.Liveness.MaxFailures = 5
+	}
+	defD(&f.Liveness.FailWindow, 3*time.Minute)
+	defD(&f.OIDC.AccessTokenTTL, 10*time.Minute)
+	defD(&f.OIDC.RefreshTokenTTL, 30*24*time.Hour)
+	defD(&f.OIDC.IDTokenTTL, 10*time.Minute)
+	defD(&f.OIDC.AuthCodeTTL, time.Minute)
+	defD(&f.OIDC.KeyRotation, 30*24*time.Hour)
+	defD(&f.Certs.Validity, 365*24*time.Hour)
+	defD(&f.Certs.PresentationTTL, 60*time.Second)
+	defD(&f.Certs.MaxAuthAge, 10*time.Minute)
+	def(&f.Log.Level, "info")
+	def(&f.Log.Format, "json")
+}
+
+// Validate reports every problem at once, joined, each wrapping ErrInvalid.
+func (f *File) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...))
+	}
+	if u, err := url.Parse(f.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("issuer %q must be an absolute http(s) URL without query or fragment", f.Issuer)
+	} else if u.Scheme == "http" && !f.Dev && !isLoopback(u.Hostname()) {
+		bad("issuer %q must use https outside development", f.Issuer)
+	}
+	switch f.Storage.Driver {
+	case "sqlite":
+	case "postgres":
+		if f.Storage.PostgresDSN == "" {
+			bad("storage.postgres_dsn (or TRUSTID_POSTGRES_DSN) is required for driver postgres")
+		}
+	default:
+		bad("storage.driver %q must be sqlite or postgres", f.Storage.Driver)
+	}
+	switch f.Ephemeral.Driver {
+	case "memory":
+	case "redis":
+		if f.Ephemeral.RedisURL == "" {
+			bad("ephemeral.redis_url (or TRUSTID_REDIS_URL) is required for driver redis")
+		}
+	default:
+		bad("ephemeral.driver %q must be memory or redis", f.Ephemeral.Driver)
+	}
+	if !f.Dev {
+		if len(f.Secrets.EncryptionKeys) == 0 {
+			bad("secrets.encryption_keys (or TRUSTID_ENCRYPTION_KEYS) is required outside development")
+		}
+		if f.Secrets.LookupKey == "" {
+			bad("secrets.lookup_key (or TRUSTID_LOOKUP_KEY) is required outside development")
+		}
+	}
+	if len(f.Secrets.EncryptionKeys) > 0 {
+		if _, ok := f.Secrets.EncryptionKeys[f.Secrets.PrimaryKeyID]; !ok {
+			bad("secrets.primary_key_id %q is not one of secrets.encryption_keys", f.Secrets.PrimaryKeyID)
+		}
+	}
+	switch f.Face.OperatingPoint {
+	case "1e-3", "1e-4", "1e-5":
+	default:
+		bad("face.operating_point %q must be 1e-3, 1e-4 or 1e-5", f.Face.OperatingPoint)
+	}
+	if f.Face.Workers < 0 || f.Face.Workers > 256 {
+		bad("face.workers %d out of range 0..256", f.Face.Workers)
+	}
+	pos := func(name string, v int64) {
+		if v <= 0 {
+			bad("%s must be positive", name)
+		}
+	}
+	pos("limits.max_body_bytes", f.Limits.MaxBodyBytes)
+	pos("limits.max_image_bytes", f.Limits.MaxImageBytes)
+	pos("limits.max_video_bytes", f.Limits.MaxVideoBytes)
+	for name, d := range map[string]time.Duration{
+		"limits.read_timeout": f.Limits.ReadTimeout, "limits.write_timeout": f.Limits.WriteTimeout,
+		"liveness.challenge_ttl": f.Liveness.ChallengeTTL, "oidc.access_token_ttl": f.OIDC.AccessTokenTTL,
+		"oidc.refresh_token_ttl": f.OIDC.RefreshTokenTTL, "oidc.id_token_ttl": f.OIDC.IDTokenTTL,
+		"oidc.auth_code_ttl": f.OIDC.AuthCodeTTL, "certs.presentation_ttl": f.Certs.PresentationTTL,
+	} {
+		pos(name, int64(d))
+	}
+	if f.Liveness.ChallengeTTL > 10*time.Minute {
+		bad("liveness.challenge_ttl %s exceeds 10m", f.Liveness.ChallengeTTL)
+	}
+	if f.Test && !f.Dev {
+		bad("TRUSTID_TEST_MODE is refused with a configuration file: it exists only for the test harness")
+	}
+	if f.Liveness.FixedDigits != "" {
+		if !f.Test {
+			bad("TRUSTID_TEST_FIXED_DIGITS requires TRUSTID_TEST_MODE=1")
+		}
+		if len(f.Liveness.FixedDigits) != 4 || strings.Trim(f.Liveness.FixedDigits, "0123456789") != "" {
+			bad("TRUSTID_TEST_FIXED_DIGITS must be 4 digits")
+		}
+	}
+	switch f.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level %q must be debug, info, warn or error", f.Log.Level)
+	}
+	switch f.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format %q must be json or text", f.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}

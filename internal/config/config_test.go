@@ -1,0 +1,165 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "trustid.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const prodSecrets = `
+secrets:
+  encryption_keys: {k1: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+  primary_key_id: k1
+  lookup_key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+`
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string // "" = no file
+		env     map[string]string
+		wantErr []string // substrings that must all appear
+		check   func(t *testing.T, f *File)
+	}{
+		{
+			name: "zero config is a dev setup on sqlite and memory",
+			check: func(t *testing.T, f *File) {
+				if !f.Dev || f.Storage.Driver != "sqlite" || f.Ephemeral.Driver != "memory" {
+					t.Errorf("got dev=%v storage=%s ephemeral=%s", f.Dev, f.Storage.Driver, f.Ephemeral.Driver)
+				}
+				if f.Liveness.ChallengeTTL != 2*time.Minute || f.Issuer != "http://127.0.0.1:8080" {
+					t.Errorf("defaults not applied: %+v", f)
+				}
+			},
+		},
+		{
+			name: "env DSN and URL select postgres and redis",
+			env:  map[string]string{"TRUSTID_POSTGRES_DSN": "postgres://x", "TRUSTID_REDIS_URL": "redis://y"},
+			check: func(t *testing.T, f *File) {
+				if f.Storage.Driver != "postgres" || f.Ephemeral.Driver != "redis" {
+					t.Errorf("got %s %s", f.Storage.Driver, f.Ephemeral.Driver)
+				}
+			},
+		},
+		{
+			name:    "unknown key is rejected",
+			file:    "listen: ':9000'\nlisen: x\n",
+			wantErr: []string{"lisen"},
+		},
+		{
+			name:    "wrong type is rejected",
+			file:    "limits:\n  max_body_bytes: lots\n",
+			wantErr: []string{"line 2", "int64"},
+		},
+		{
+			name: "every problem is reported at once",
+			file: "issuer: ftp://x\nstorage: {driver: mysql}\nface: {operating_point: '0.1'}\nlog: {level: loud}\n",
+			wantErr: []string{"issuer", "storage.driver", "operating_point", "log.level",
+				"encryption_keys", "lookup_key"},
+		},
+		{
+			name:    "postgres without dsn",
+			file:    "issuer: https://id.example\nstorage: {driver: postgres}\n" + prodSecrets,
+			wantErr: []string{"postgres_dsn"},
+		},
+		{
+			name:    "test mode refused with a config file",
+			file:    "issuer: https://id.example\n" + prodSecrets,
+			env:     map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "4291"},
+			wantErr: []string{"TRUSTID_TEST_MODE"},
+		},
+		{
+			name:    "fixed digits need test mode",
+			env:     map[string]string{"TRUSTID_TEST_FIXED_DIGITS": "4291"},
+			wantErr: []string{"requires TRUSTID_TEST_MODE"},
+		},
+		{
+			name: "fixed digits in test mode without file",
+			env:  map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "4291"},
+			check: func(t *testing.T, f *File) {
+				if !f.Test || f.Liveness.FixedDigits != "4291" {
+					t.Errorf("got test=%v digits=%q", f.Test, f.Liveness.FixedDigits)
+				}
+			},
+		},
+		{
+			name:    "http issuer outside dev",
+			file:    "issuer: http://id.example\n" + prodSecrets,
+			wantErr: []string{"https"},
+		},
+		{
+			name: "production file with env secrets",
+			file: "issuer: https://id.example\nstorage: {driver: postgres}\nephemeral: {driver: redis}\n",
+			env: map[string]string{
+				"TRUSTID_POSTGRES_DSN": "postgres://db", "TRUSTID_REDIS_URL": "redis://r",
+				"TRUSTID_ENCRYPTION_KEYS": "k1:AAAA,k2:BBBB", "TRUSTID_PRIMARY_KEY_ID": "k2",
+				"TRUSTID_LOOKUP_KEY": "CCCC",
+			},
+			check: func(t *testing.T, f *File) {
+				if f.Dev || len(f.Secrets.EncryptionKeys) != 2 || f.Secrets.PrimaryKeyID != "k2" {
+					t.Errorf("got %+v", f.Secrets)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = write(t, tc.file)
+			}
+			f, err := Load(path, env(tc.env))
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("want error containing %q, got none", tc.wantErr)
+				}
+				for _, s := range tc.wantErr {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not mention %q", err, s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tc.check(t, f)
+		})
+	}
+}
+
+func TestValidateWrapsErrInvalid(t *testing.T) {
+	f := &File{Dev: true}
+	f.Defaults()
+	f.Log.Level = "loud"
+	if err := f.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("got %v, want ErrInvalid", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add("listen: ':1'\n")
+	f.Add("storage: {driver: postgres, postgres_dsn: x}\n")
+	f.Add("certs:\n  policy:\n    hotel:\n      checkin: [name]\n")
+	f.Add("a: [")
+	f.Fuzz(func(t *testing.T, s string) {
+		var file File
+		_ = Decode(strings.NewReader(s), &file)
+	})
+}
