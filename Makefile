@@ -1,0 +1,25 @@
+# TrustID: the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+ENV := . deploy/env.sh &&
+BIN := bin/trustid
+
+.PHONY: run test setup build vet lint bench
+
+## run: install what is missing (apt packages, Go modules, pinned models) and
+## start the service on its embedded default (SQLite + in-process store).
+run: setup build
+	$(ENV) ./$(BIN) serve
+
+## test: install what is missing, then vet and run the whole test suite.
+test: setup
+	$(ENV) go vet ./...
+	$(ENV) go test -race -timeout 20m ./...
+
+setup:
+	@./deploy/setup.sh
+
+build:
+	$(ENV) go build -o $(BIN) ./cmd/trustid
+
+bench:
+	$(ENV) go test -run '^$$' -bench . -benchmem ./...
