@@ -1,0 +1,111 @@
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/trustid/trustid"
+
+type pkg struct {
+	path    string
+	doc     string
+	imports []string // direct, non-test
+	deps    []string // transitive, non-test
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	sep := "\x1f"
+	cmd := exec.Command("go", "list", "-f",
+		"{{.ImportPath}}"+sep+"{{.Doc}}"+sep+"{{join .Imports \" \"}}"+sep+"{{join .Deps \" \"}}", "./...")
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []pkg
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), sep)
+		if len(f) != 4 {
+			t.Fatalf("unexpected go list line %q", sc.Text())
+		}
+		pkgs = append(pkgs, pkg{path: f[0], doc: f[1], imports: strings.Fields(f[2]), deps: strings.Fields(f[3])})
+	}
+	if len(pkgs) == 0 {
+		t.Fatal("go list found no packages")
+	}
+	return pkgs
+}
+
+func rel(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, module), "/") }
+
+// TestHeavyDependenciesStayInTheirPackage enforces STYLE.md: each heavy or
+// native dependency is imported by exactly one package (or tree).
+func TestHeavyDependenciesStayInTheirPackage(t *testing.T) {
+	rules := []struct {
+		name    string
+		dep     string // import path prefix
+		allowed func(pkg string) bool
+	}{
+		{"gocv", "gocv.io/x/gocv", func(p string) bool { return p == "authn/face" }},
+		{"onnxruntime_go", "github.com/yalue/onnxruntime_go", func(p string) bool { return p == "liveness/speech" }},
+		{"fosite", "github.com/ory/fosite", func(p string) bool { return p == "oidc" || strings.HasPrefix(p, "oidc/") }},
+		{"pgx", "github.com/jackc/pgx", func(p string) bool { return p == "internal/store/postgres" }},
+		{"go-redis", "github.com/redis/go-redis", func(p string) bool { return p == "internal/ephemeral/redis" }},
+	}
+	for _, p := range listPackages(t) {
+		for _, imp := range p.imports {
+			for _, r := range rules {
+				if (imp == r.dep || strings.HasPrefix(imp, r.dep+"/")) && !r.allowed(rel(p.path)) {
+					t.Errorf("%s imports %s (%s belongs to its own package only)", rel(p.path), imp, r.name)
+				}
+			}
+		}
+	}
+}
+
+// TestAreasDoNotImportEachOther keeps oidc and certs independent (cmd wires
+// them through small interfaces) and keeps shared plumbing free of features.
+func TestAreasDoNotImportEachOther(t *testing.T) {
+	under := func(p, area string) bool { return p == area || strings.HasPrefix(p, area+"/") }
+	forbidden := []struct{ from, to string }{
+		{"oidc", "certs"}, {"certs", "oidc"},
+		{"internal", "oidc"}, {"internal", "certs"}, {"internal", "authn"}, {"internal", "liveness"},
+		{"authn", "cmd"}, {"liveness", "cmd"}, {"oidc", "cmd"}, {"certs", "cmd"},
+	}
+	for _, p := range listPackages(t) {
+		from := rel(p.path)
+		for _, d := range p.deps {
+			if !strings.HasPrefix(d, module+"/") {
+				continue
+			}
+			to := rel(d)
+			for _, f := range forbidden {
+				if under(from, f.from) && under(to, f.to) {
+					t.Errorf("%s depends on %s", from, to)
+				}
+			}
+		}
+	}
+}
+
+// TestEveryPackageHasADocComment: a package says what it owns.
+func TestEveryPackageHasADocComment(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if strings.TrimSpace(p.doc) == "" {
+			t.Errorf("%s has no package doc comment", rel(p.path))
+		}
+	}
+}
