@@ -1,0 +1,443 @@
+// Package challenge issues and consumes the four-digit liveness challenges a
+// citizen reads aloud on camera, and keeps the per-subject and per-address
+// rate limits and the lockout after repeated failures.
+//
+// A challenge is bound to the login session and the claimed subject, lives
+// for a short TTL and is single use: the first verification attempt consumes
+// it, pass or fail. Only a keyed hash (HMAC-SHA256 with the server secret) of
+// the digits is kept in the ephemeral store, so a reader of Redis without the
+// secret learns neither the digits nor the subjects; the server recovers the
+// expected digits on consumption by testing the admissible codes against the
+// hash (fewer than 10^4 HMACs, a few milliseconds).
+//
+// Refusals carry a distinct internal reason (ErrExpired, ErrReplayed,
+// ErrWrongSession, ...) for logs and metrics; all of them match ErrRefused,
+// which is the only thing a client should learn.
+package challenge
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/trustid/trustid/internal/ephemeral"
+)
+
+// Length is the number of digits in a challenge.
+const Length = 4
+
+// ErrRefused matches every refusal of a challenge; it is what the client sees.
+var ErrRefused = errors.New("challenge: refused")
+
+// ErrRateLimited is returned by Issue when a subject or address asks too often.
+var ErrRateLimited = errors.New("challenge: rate limited")
+
+// ErrLocked is returned while a subject or address is locked out after
+// repeated failures.
+var ErrLocked = errors.New("challenge: locked out")
+
+// Refusal is an internal reason for refusing a challenge. Every Refusal
+// matches ErrRefused with errors.Is.
+type Refusal struct{ Reason string }
+
+func (r *Refusal) Error() string { return "challenge: refused: " + r.Reason }
+
+// Unwrap makes every refusal match ErrRefused.
+func (r *Refusal) Unwrap() error { return ErrRefused }
+
+// Internal refusal reasons (stable strings, safe to log).
+var (
+	ErrUnknown      = &Refusal{"unknown"}       // never issued (or long gone)
+	ErrExpired      = &Refusal{"expired"}       // issued, TTL passed, never used
+	ErrReplayed     = &Refusal{"replayed"}      // already consumed by an earlier attempt
+	ErrWrongSession = &Refusal{"wrong_session"} // issued to another login session
+	ErrWrongSubject = &Refusal{"wrong_subject"} // issued for another claimed identity
+)
+
+// Config holds the live dependencies and the policy of a Manager.
+type Config struct {
+	Store  ephemeral.Store // required
+	Secret []byte          // required, at least 32 bytes; keys the hashes
+	Rand   io.Reader       // default crypto/rand.Reader
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	TTL time.Duration // lifetime of an issued challenge; default 2 min
+
+	// Issue limits per subject and per client address.
+	SubjectIssueLimit int           // default 10
+	AddressIssueLimit int           // default 30
+	IssueWindow       time.Duration // default 10 min
+	MaxFailures       int           // failures tolerated in FailureWindow before lockout; default 5
+	FailureWindow     time.Duration // default 3 min
+	LockoutDuration   time.Duration // default 15 min
+	ConsumedMemory    time.Duration // how long a consumed id is remembered as replayed; default 30 min
+	KeyPrefix         string        // default "liveness:"
+}
+
+func (c *Config) defaults() {
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TTL == 0 {
+		c.TTL = 2 * time.Minute
+	}
+	if c.SubjectIssueLimit == 0 {
+		c.SubjectIssueLimit = 10
+	}
+	if c.AddressIssueLimit == 0 {
+		c.AddressIssueLimit = 30
+	}
+	if c.IssueWindow == 0 {
+		c.IssueWindow = 10 * time.Minute
+	}
+	if c.MaxFailures == 0 {
+		c.MaxFailures = 5
+	}
+	if c.FailureWindow == 0 {
+		c.FailureWindow = 3 * time.Minute
+	}
+	if c.LockoutDuration == 0 {
+		c.LockoutDuration = 15 * time.Minute
+	}
+	if c.ConsumedMemory == 0 {
+		c.ConsumedMemory = 30 * time.Minute
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "liveness:"
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("challenge: Store is required"))
+	}
+	if len(c.Secret) < 32 {
+		errs = append(errs, errors.New("challenge: Secret must be at least 32 bytes"))
+	}
+	if c.TTL < 0 || c.IssueWindow < 0 || c.FailureWindow < 0 || c.LockoutDuration < 0 || c.ConsumedMemory < 0 {
+		errs = append(errs, errors.New("challenge: durations must be positive"))
+	}
+	if c.SubjectIssueLimit < 0 || c.AddressIssueLimit < 0 || c.MaxFailures < 0 {
+		errs = append(errs, errors.New("challenge: limits must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Manager issues, consumes and rate-limits challenges. Safe for concurrent use.
+type Manager struct {
+	cfg Config
+}
+
+// New checks cfg, fills defaults and returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Manager{cfg: cfg}, nil
+}
+
+// Issued is a fresh challenge: the id goes with the login session, the
+// digits are shown to the citizen.
+type Issued struct {
+	ID        string
+	Digits    string
+	ExpiresAt time.Time
+}
+
+// Challenge is a consumed challenge: what the verifier checks the evidence against.
+type Challenge struct {
+	ID       string
+	Digits   string
+	IssuedAt time.Time
+}
+
+// record is what the ephemeral store holds for a challenge. No plain digits,
+// session ids or subjects.
+type record struct {
+	Code     []byte    `json:"c"` // HMAC(id, digits)
+	Session  []byte    `json:"s"` // HMAC(session)
+	Subject  []byte    `json:"u"` // HMAC(subject)
+	IssuedAt time.Time `json:"t"`
+}
+
+// Issue creates a challenge for the login session sessionID and the claimed
+// subject, requested from client address addr.
+func (m *Manager) Issue(ctx context.Context, sessionID, subject, addr string) (Issued, error) {
+	if err := m.checkLocked(ctx, subject, addr); err != nil {
+		return Issued{}, err
+	}
+	for _, l := range []struct {
+		key   string
+		limit int
+	}{
+		{m.key("rl:issue:subj:", subject), m.cfg.SubjectIssueLimit},
+		{m.key("rl:issue:addr:", addr), m.cfg.AddressIssueLimit},
+	} {
+		ok, retry, err := m.cfg.Store.Allow(ctx, l.key, l.limit, m.cfg.IssueWindow)
+		if err != nil {
+			return Issued{}, fmt.Errorf("challenge: rate limit: %w", err)
+		}
+		if !ok {
+			return Issued{}, &RetryError{Err: ErrRateLimited, RetryAfter: retry}
+		}
+	}
+	digits, err := Generate(m.cfg.Rand)
+	if err != nil {
+		return Issued{}, err
+	}
+	idb := make([]byte, 18)
+	if _, err := io.ReadFull(m.cfg.Rand, idb); err != nil {
+		return Issued{}, fmt.Errorf("challenge: random id: %w", err)
+	}
+	id := base64.RawURLEncoding.EncodeToString(idb)
+	now := m.cfg.Now().UTC()
+	rec := record{
+		Code:     m.mac("code", id, digits),
+		Session:  m.mac("session", sessionID),
+		Subject:  m.mac("subject", subject),
+		IssuedAt: now,
+	}
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return Issued{}, fmt.Errorf("challenge: encode: %w", err)
+	}
+	if err := m.cfg.Store.Set(ctx, m.cfg.KeyPrefix+"chal:"+id, val, m.cfg.TTL); err != nil {
+		return Issued{}, fmt.Errorf("challenge: store: %w", err)
+	}
+	// The marker outlives the challenge so that a late attempt is told
+	// "expired" rather than "unknown" in the logs.
+	if err := m.cfg.Store.Set(ctx, m.cfg.KeyPrefix+"chal-issued:"+id, []byte{1}, m.cfg.TTL+m.cfg.ConsumedMemory); err != nil {
+		return Issued{}, fmt.Errorf("challenge: store: %w", err)
+	}
+	return Issued{ID: id, Digits: digits, ExpiresAt: now.Add(m.cfg.TTL)}, nil
+}
+
+// Consume takes the challenge id for one verification attempt by sessionID
+// and subject. The challenge is gone afterwards whatever the outcome, so the
+// caller must not retry with the same id. Refusals match ErrRefused.
+func (m *Manager) Consume(ctx context.Context, id, sessionID, subject string) (Challenge, error) {
+	val, err := m.cfg.Store.Take(ctx, m.cfg.KeyPrefix+"chal:"+id)
+	if errors.Is(err, ephemeral.ErrNotFound) {
+		return Challenge{}, m.whyMissing(ctx, id)
+	}
+	if err != nil {
+		return Challenge{}, fmt.Errorf("challenge: take: %w", err)
+	}
+	if err := m.cfg.Store.Set(ctx, m.cfg.KeyPrefix+"chal-used:"+id, []byte{1}, m.cfg.ConsumedMemory); err != nil {
+		m.cfg.Logger.WarnContext(ctx, "challenge: cannot remember consumed id", "err", err)
+	}
+	var rec record
+	if err := json.Unmarshal(val, &rec); err != nil {
+		return Challenge{}, fmt.Errorf("challenge: decode: %w", err)
+	}
+	// A store that failed to expire the key must not extend a challenge's life.
+	if !m.cfg.Now().Before(rec.IssuedAt.Add(m.cfg.TTL)) {
+		return Challenge{}, ErrExpired
+	}
+	if !hmac.Equal(rec.Session, m.mac("session", sessionID)) {
+		return Challenge{}, ErrWrongSession
+	}
+	if !hmac.Equal(rec.Subject, m.mac("subject", subject)) {
+		return Challenge{}, ErrWrongSubject
+	}
+	digits, ok := m.recover(id, rec.Code)
+	if !ok {
+		return Challenge{}, fmt.Errorf("challenge: stored code matches no admissible digits (secret changed?): %w", ErrUnknown)
+	}
+	return Challenge{ID: id, Digits: digits, IssuedAt: rec.IssuedAt}, nil
+}
+
+func (m *Manager) whyMissing(ctx context.Context, id string) error {
+	if _, err := m.cfg.Store.Get(ctx, m.cfg.KeyPrefix+"chal-used:"+id); err == nil {
+		return ErrReplayed
+	}
+	if _, err := m.cfg.Store.Get(ctx, m.cfg.KeyPrefix+"chal-issued:"+id); err == nil {
+		return ErrExpired
+	}
+	return ErrUnknown
+}
+
+// recover finds the digits whose keyed hash is code, in constant work per
+// candidate (every admissible code is tested).
+func (m *Manager) recover(id string, code []byte) (string, bool) {
+	found := ""
+	h := hmac.New(sha256.New, m.cfg.Secret)
+	var buf [Length]byte
+	var lenb [4]byte
+	sum := make([]byte, 0, sha256.Size)
+	for n := 0; n < 10000; n++ {
+		for i, v := Length-1, n; i >= 0; i, v = i-1, v/10 {
+			buf[i] = byte('0' + v%10)
+		}
+		if Weak(string(buf[:])) {
+			continue
+		}
+		// Same framing as mac("code", id, digits).
+		h.Reset()
+		for _, p := range [][]byte{[]byte("code"), []byte(id), buf[:]} {
+			binary.BigEndian.PutUint32(lenb[:], uint32(len(p)))
+			h.Write(lenb[:])
+			h.Write(p)
+		}
+		if subtle.ConstantTimeCompare(h.Sum(sum[:0]), code) == 1 {
+			found = string(buf[:])
+		}
+	}
+	return found, found != ""
+}
+
+// RetryError carries a retry hint with ErrRateLimited or ErrLocked.
+type RetryError struct {
+	Err        error
+	RetryAfter time.Duration
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.RetryAfter.Round(time.Second))
+}
+
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// Locked reports whether subject or addr is locked out, with a retry hint.
+func (m *Manager) Locked(ctx context.Context, subject, addr string) error {
+	return m.checkLocked(ctx, subject, addr)
+}
+
+func (m *Manager) checkLocked(ctx context.Context, subject, addr string) error {
+	for _, k := range []string{m.key("lock:subj:", subject), m.key("lock:addr:", addr)} {
+		v, err := m.cfg.Store.Get(ctx, k)
+		if errors.Is(err, ephemeral.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("challenge: lockout: %w", err)
+		}
+		var retry time.Duration
+		if len(v) == 8 {
+			until := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			retry = until.Sub(m.cfg.Now())
+		}
+		if retry < 0 {
+			retry = 0
+		}
+		return &RetryError{Err: ErrLocked, RetryAfter: retry}
+	}
+	return nil
+}
+
+// RecordFailure counts one failed verification for subject and addr; the
+// MaxFailures-th failure within FailureWindow locks the subject (or the
+// address) out for LockoutDuration. It reports whether a lockout started.
+func (m *Manager) RecordFailure(ctx context.Context, subject, addr string) (bool, error) {
+	locked := false
+	for _, p := range []struct{ count, lock, v string }{
+		{"fail:subj:", "lock:subj:", subject},
+		{"fail:addr:", "lock:addr:", addr},
+	} {
+		// Allow counts events up to the limit; the refused event is the
+		// MaxFailures-th failure in the window.
+		ok, _, err := m.cfg.Store.Allow(ctx, m.key(p.count, p.v), m.cfg.MaxFailures-1, m.cfg.FailureWindow)
+		if err != nil {
+			return locked, fmt.Errorf("challenge: record failure: %w", err)
+		}
+		if ok {
+			continue
+		}
+		until := m.cfg.Now().Add(m.cfg.LockoutDuration)
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(until.UnixNano()))
+		if err := m.cfg.Store.Set(ctx, m.key(p.lock, p.v), b[:], m.cfg.LockoutDuration); err != nil {
+			return locked, fmt.Errorf("challenge: lock: %w", err)
+		}
+		locked = true
+		m.cfg.Logger.InfoContext(ctx, "liveness lockout started", "kind", p.lock[5:9], "for", m.cfg.LockoutDuration)
+	}
+	return locked, nil
+}
+
+// key names a per-subject or per-address entry without putting the subject
+// or address itself into the store.
+func (m *Manager) key(kind, v string) string {
+	return m.cfg.KeyPrefix + kind + base64.RawURLEncoding.EncodeToString(m.mac(kind, v)[:16])
+}
+
+func (m *Manager) mac(parts ...string) []byte {
+	h := hmac.New(sha256.New, m.cfg.Secret)
+	for _, p := range parts {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	return h.Sum(nil)
+}
+
+// Generate draws Length uniformly random digits from r, redrawing weak
+// patterns (see Weak).
+func Generate(r io.Reader) (string, error) {
+	var b [2]byte
+	for tries := 0; tries < 1000; tries++ {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return "", fmt.Errorf("challenge: random digits: %w", err)
+		}
+		v := int(binary.BigEndian.Uint16(b[:]))
+		if v >= 60000 { // rejection sampling keeps the digits uniform
+			continue
+		}
+		d := fmt.Sprintf("%04d", v%10000)
+		if !Weak(d) {
+			return d, nil
+		}
+	}
+	return "", errors.New("challenge: random source produced only weak codes")
+}
+
+// Weak reports whether d is a pattern a person could guess or say without
+// reading the screen: all one digit, a digit three or more times, a run up
+// or down (1234, 9876, also wrapping: 8901), or two alternating digits (1212).
+func Weak(d string) bool {
+	if len(d) != Length {
+		return true
+	}
+	var count [10]int
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if c < '0' || c > '9' {
+			return true
+		}
+		count[c-'0']++
+		if count[c-'0'] >= 3 {
+			return true
+		}
+	}
+	up, down := true, true
+	for i := 1; i < len(d); i++ {
+		step := (int(d[i]) - int(d[i-1]) + 10) % 10
+		up = up && step == 1
+		down = down && step == 9
+	}
+	if up || down {
+		return true
+	}
+	return d[0] == d[2] && d[1] == d[3]
+}

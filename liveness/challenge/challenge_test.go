@@ -1,0 +1,331 @@
+package challenge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mrand "math/rand/v2"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// seededReader is a deterministic random source for tests.
+type seededReader struct{ r *mrand.ChaCha8 }
+
+func (s seededReader) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+func newManager(t *testing.T) (*Manager, *fakeStore, *clock) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)}
+	st := newFakeStore(clk.Now)
+	m, err := New(Config{
+		Store:  st,
+		Secret: bytes.Repeat([]byte{7}, 32),
+		Rand:   seededReader{mrand.NewChaCha8([32]byte{1})},
+		Now:    clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, st, clk
+}
+
+func TestWeak(t *testing.T) {
+	tests := []struct {
+		name string
+		d    string
+		weak bool
+	}{
+		{"all same", "1111", true},
+		{"ascending", "1234", true},
+		{"ascending from zero", "0123", true},
+		{"ascending wrapping", "8901", true},
+		{"descending", "9876", true},
+		{"descending wrapping", "1098", true},
+		{"three repeats", "1112", true},
+		{"three repeats spread", "5155", true},
+		{"alternating", "1212", true},
+		{"too short", "123", true},
+		{"not digits", "12a4", true},
+		{"ordinary", "4829", false},
+		{"one pair", "4429", false},
+		{"partial run", "1235", false},
+		{"mirror", "1221", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Weak(tt.d); got != tt.weak {
+				t.Errorf("Weak(%q) = %v, want %v", tt.d, got, tt.weak)
+			}
+		})
+	}
+}
+
+func TestGenerateDeterministicAndStrong(t *testing.T) {
+	a := seededReader{mrand.NewChaCha8([32]byte{9})}
+	b := seededReader{mrand.NewChaCha8([32]byte{9})}
+	seen := map[string]int{}
+	for i := 0; i < 2000; i++ {
+		da, err := Generate(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, _ := Generate(b)
+		if da != db {
+			t.Fatalf("same seed gave %s and %s", da, db)
+		}
+		if Weak(da) {
+			t.Fatalf("Generate returned weak code %s", da)
+		}
+		seen[da]++
+	}
+	if len(seen) < 1500 {
+		t.Errorf("only %d distinct codes in 2000 draws", len(seen))
+	}
+}
+
+func TestGenerateRejectsWeakDraws(t *testing.T) {
+	// 1111, then 65535 (rejected by the sampler), then 4829.
+	r := bytes.NewReader([]byte{0x04, 0x57, 0xff, 0xff, 0x12, 0xdd})
+	d, err := Generate(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != "4829" {
+		t.Errorf("got %s, want 4829", d)
+	}
+	if _, err := Generate(bytes.NewReader(nil)); err == nil {
+		t.Error("exhausted reader: want error")
+	}
+}
+
+func TestIssueConsume(t *testing.T) {
+	ctx := context.Background()
+	m, st, _ := newManager(t)
+	iss, err := m.Issue(ctx, "sess-1", "subj-1", "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(iss.Digits) != 4 || Weak(iss.Digits) {
+		t.Fatalf("bad digits %q", iss.Digits)
+	}
+	// Nothing in the store reveals the digits, session or subject.
+	for k, e := range st.vals {
+		for _, secret := range []string{iss.Digits, "sess-1", "subj-1", "10.0.0.1"} {
+			if strings.Contains(k, secret) || bytes.Contains(e.v, []byte(secret)) {
+				t.Errorf("store entry %q reveals %q", k, secret)
+			}
+		}
+	}
+	ch, err := m.Consume(ctx, iss.ID, "sess-1", "subj-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Digits != iss.Digits || ch.ID != iss.ID {
+		t.Errorf("consumed %+v, issued %+v", ch, iss)
+	}
+}
+
+func TestConsumeRefusals(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		prepare func(m *Manager, clk *clock, id string)
+		session string
+		subject string
+		id      string
+		want    error
+	}{
+		{"replayed", func(m *Manager, _ *clock, id string) {
+			if _, err := m.Consume(ctx, id, "sess", "subj"); err != nil {
+				panic(err)
+			}
+		}, "sess", "subj", "", ErrReplayed},
+		{"expired", func(_ *Manager, clk *clock, _ string) { clk.Add(2*time.Minute + time.Second) }, "sess", "subj", "", ErrExpired},
+		{"other session", nil, "sess-other", "subj", "", ErrWrongSession},
+		{"other subject", nil, "sess", "subj-other", "", ErrWrongSubject},
+		{"unknown id", nil, "sess", "subj", "no-such-id", ErrUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _, clk := newManager(t)
+			iss, err := m.Issue(ctx, "sess", "subj", "10.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.prepare != nil {
+				tt.prepare(m, clk, iss.ID)
+			}
+			id := iss.ID
+			if tt.id != "" {
+				id = tt.id
+			}
+			_, err = m.Consume(ctx, id, tt.session, tt.subject)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if !errors.Is(err, ErrRefused) {
+				t.Errorf("err = %v does not match ErrRefused", err)
+			}
+			// Whatever happened, the challenge is unusable now.
+			if id != iss.ID {
+				return
+			}
+			if _, err := m.Consume(ctx, iss.ID, "sess", "subj"); !errors.Is(err, ErrRefused) {
+				t.Errorf("second consume: err = %v, want a refusal", err)
+			}
+		})
+	}
+}
+
+func TestConsumeFailedAttemptUsesChallenge(t *testing.T) {
+	ctx := context.Background()
+	m, _, _ := newManager(t)
+	iss, _ := m.Issue(ctx, "sess", "subj", "a")
+	if _, err := m.Consume(ctx, iss.ID, "other", "subj"); !errors.Is(err, ErrWrongSession) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := m.Consume(ctx, iss.ID, "sess", "subj"); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("genuine session after a wrong-session attempt: err = %v, want ErrReplayed", err)
+	}
+}
+
+func TestConcurrentConsumeOneWins(t *testing.T) {
+	ctx := context.Background()
+	m, _, _ := newManager(t)
+	iss, _ := m.Issue(ctx, "sess", "subj", "a")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := m.Consume(ctx, iss.ID, "sess", "subj"); err == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Errorf("%d consumers won, want 1", wins)
+	}
+}
+
+func TestIssueRateLimits(t *testing.T) {
+	ctx := context.Background()
+	t.Run("per subject", func(t *testing.T) {
+		m, _, clk := newManager(t)
+		for i := 0; i < 10; i++ {
+			if _, err := m.Issue(ctx, "s", "subj", "addr"+string(rune('a'+i))); err != nil {
+				t.Fatalf("issue %d: %v", i, err)
+			}
+		}
+		_, err := m.Issue(ctx, "s", "subj", "addr-new")
+		var re *RetryError
+		if !errors.Is(err, ErrRateLimited) || !errors.As(err, &re) || re.RetryAfter <= 0 {
+			t.Fatalf("11th issue: err = %v, want ErrRateLimited with a retry hint", err)
+		}
+		if _, err := m.Issue(ctx, "s", "other-subj", "addr-new"); err != nil {
+			t.Errorf("another subject is not limited: %v", err)
+		}
+		clk.Add(10 * time.Minute)
+		if _, err := m.Issue(ctx, "s", "subj", "addr-new"); err != nil {
+			t.Errorf("after the window: %v", err)
+		}
+	})
+	t.Run("per address", func(t *testing.T) {
+		m, _, _ := newManager(t)
+		for i := 0; i < 30; i++ {
+			if _, err := m.Issue(ctx, "s", "subj"+string(rune('a'+i)), "addr"); err != nil {
+				t.Fatalf("issue %d: %v", i, err)
+			}
+		}
+		if _, err := m.Issue(ctx, "s", "subj-new", "addr"); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("31st issue from one address: err = %v", err)
+		}
+	})
+}
+
+func TestLockoutAfterFailures(t *testing.T) {
+	ctx := context.Background()
+	m, _, clk := newManager(t)
+	for i := 1; i <= 4; i++ {
+		locked, err := m.RecordFailure(ctx, "subj", "addr")
+		if err != nil || locked {
+			t.Fatalf("failure %d: locked=%v err=%v", i, locked, err)
+		}
+		clk.Add(30 * time.Second)
+	}
+	if err := m.Locked(ctx, "subj", "addr"); err != nil {
+		t.Fatalf("locked after 4 failures: %v", err)
+	}
+	locked, err := m.RecordFailure(ctx, "subj", "addr")
+	if err != nil || !locked {
+		t.Fatalf("5th failure: locked=%v err=%v", locked, err)
+	}
+	if _, err := m.Issue(ctx, "s", "subj", "other-addr"); !errors.Is(err, ErrLocked) {
+		t.Errorf("issue for locked subject: err = %v", err)
+	}
+	if _, err := m.Issue(ctx, "s", "other-subj", "addr"); !errors.Is(err, ErrLocked) {
+		t.Errorf("issue from locked address: err = %v", err)
+	}
+	var re *RetryError
+	if err := m.Locked(ctx, "subj", "x"); !errors.As(err, &re) || re.RetryAfter != 15*time.Minute {
+		t.Errorf("Locked = %v, want a 15 min retry hint", err)
+	}
+	clk.Add(15 * time.Minute)
+	if _, err := m.Issue(ctx, "s", "subj", "addr"); err != nil {
+		t.Errorf("after lockout: %v", err)
+	}
+}
+
+func TestFailuresOutsideWindowDoNotLock(t *testing.T) {
+	ctx := context.Background()
+	m, _, clk := newManager(t)
+	for i := 0; i < 10; i++ {
+		if locked, err := m.RecordFailure(ctx, "subj", "addr"); err != nil || locked {
+			t.Fatalf("failure %d: locked=%v err=%v", i, locked, err)
+		}
+		clk.Add(50 * time.Second) // 4 per 200 s: never 5 within 3 min
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if _, err := New(Config{}); err == nil || !strings.Contains(err.Error(), "Store") || !strings.Contains(err.Error(), "Secret") {
+		t.Errorf("empty config: err = %v, want both problems reported", err)
+	}
+}
+
+func BenchmarkConsume(b *testing.B) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now()}
+	m, _ := New(Config{Store: newFakeStore(clk.Now), Secret: make([]byte, 32), Now: clk.Now, SubjectIssueLimit: 1 << 30, AddressIssueLimit: 1 << 30})
+	b.ReportAllocs()
+	for b.Loop() {
+		iss, err := m.Issue(ctx, "s", "u", "a")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Consume(ctx, iss.ID, "s", "u"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
