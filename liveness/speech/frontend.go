@@ -1,0 +1,255 @@
+package speech
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Front-end geometry, fixed by the models.
+const (
+	melBins       = 32
+	melHop        = 160 // samples per mel frame (10 ms)
+	embWindow     = 76  // mel frames per embedding window (~0.775 s)
+	embStep       = 8   // mel frames between embeddings (80 ms)
+	EmbeddingDim  = 96
+	vadChunk      = 512 // samples per Silero VAD step (32 ms)
+	vadStateSize  = 2 * 1 * 64
+	frameDuration = 80 // ms per embedding frame
+)
+
+var (
+	ortOnce sync.Once
+	ortErr  error
+)
+
+// initRuntime loads libonnxruntime.so once per process. ONNX Runtime has a
+// single global environment, so every Frontend shares it and it is never
+// torn down.
+func initRuntime(lib string) error {
+	ortOnce.Do(func() {
+		if _, err := os.Stat(lib); err != nil {
+			ortErr = fmt.Errorf("%w: onnxruntime library: %w", ErrModel, err)
+			return
+		}
+		ort.SetSharedLibraryPath(lib)
+		if err := ort.InitializeEnvironment(); err != nil {
+			ortErr = fmt.Errorf("speech: initialise onnxruntime: %w", err)
+		}
+	})
+	return ortErr
+}
+
+// Frontend turns 16 kHz PCM into speech embeddings (one 96-d vector per
+// 80 ms) and voice activity. It is safe for concurrent use: ONNX Runtime
+// sessions may run concurrently and every call uses its own tensors.
+type Frontend struct {
+	mel, emb, vad *ort.DynamicAdvancedSession
+}
+
+// NewFrontend loads melspectrogram.onnx, embedding_model.onnx,
+// silero_vad.onnx and libonnxruntime.so from dir (normally $TRUSTID_MODELS).
+// Each session uses one intra-op thread: requests run in parallel instead.
+func NewFrontend(dir string) (*Frontend, error) {
+	if err := initRuntime(filepath.Join(dir, "libonnxruntime.so")); err != nil {
+		return nil, err
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("speech: session options: %w", err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("speech: session options: %w", err)
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("speech: session options: %w", err)
+	}
+	open := func(name string, in, out []string) (*ort.DynamicAdvancedSession, error) {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrModel, err)
+		}
+		s, err := ort.NewDynamicAdvancedSession(p, in, out, opts)
+		if err != nil {
+			return nil, fmt.Errorf("speech: load %s: %w", name, err)
+		}
+		return s, nil
+	}
+	f := &Frontend{}
+	// Names and shapes as ONNX Runtime reports them for the pinned files:
+	// melspectrogram input [-1,-1] -> output [-1,1,-1,32];
+	// embedding input_1 [-1,76,32,1] -> conv2d_19 [-1,1,1,96];
+	// silero_vad is the v4 graph: input [1,512], sr [1] int64, h and c
+	// [2,1,64] -> output [1,1], hn, cn (not v5's single state tensor).
+	if f.mel, err = open("melspectrogram.onnx", []string{"input"}, []string{"output"}); err != nil {
+		return nil, err
+	}
+	if f.emb, err = open("embedding_model.onnx", []string{"input_1"}, []string{"conv2d_19"}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if f.vad, err = open("silero_vad.onnx", []string{"input", "sr", "h", "c"}, []string{"output", "hn", "cn"}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close releases the sessions.
+func (f *Frontend) Close() error {
+	var errs []error
+	for _, s := range []*ort.DynamicAdvancedSession{f.mel, f.emb, f.vad} {
+		if s != nil {
+			errs = append(errs, s.Destroy())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Mel returns the log-mel frames of pcm (10 ms hop, 32 bins), already
+// scaled by x/10+2 as openWakeWord does before the embedding model.
+func (f *Frontend) Mel(pcm []int16) ([][melBins]float32, error) {
+	if len(pcm) < 400 {
+		return nil, fmt.Errorf("%w: %d samples", ErrAudioLength, len(pcm))
+	}
+	in := make([]float32, len(pcm))
+	for i, s := range pcm {
+		in[i] = float32(s) // int16 scale, not normalised to ±1
+	}
+	t, err := ort.NewTensor(ort.NewShape(1, int64(len(in))), in)
+	if err != nil {
+		return nil, fmt.Errorf("speech: mel input: %w", err)
+	}
+	defer t.Destroy()
+	outs := []ort.ArbitraryTensor{nil}
+	if err := f.mel.Run([]ort.ArbitraryTensor{t}, outs); err != nil {
+		return nil, fmt.Errorf("speech: mel: %w", err)
+	}
+	defer outs[0].Destroy()
+	o, ok := outs[0].(*ort.Tensor[float32])
+	if !ok {
+		return nil, fmt.Errorf("speech: mel output has type %T", outs[0])
+	}
+	sh := o.GetShape()
+	if len(sh) != 4 || sh[3] != melBins {
+		return nil, fmt.Errorf("speech: mel output shape %v", sh)
+	}
+	data := o.GetData()
+	frames := make([][melBins]float32, sh[2])
+	for i := range frames {
+		for j := range melBins {
+			frames[i][j] = data[i*melBins+j]/10 + 2
+		}
+	}
+	return frames, nil
+}
+
+// Embeddings returns one 96-d embedding per 80 ms: window i covers mel
+// frames [8i, 8i+76), i.e. audio from 80i ms to about 80i+775 ms.
+func (f *Frontend) Embeddings(pcm []int16) ([][EmbeddingDim]float32, error) {
+	mel, err := f.Mel(pcm)
+	if err != nil {
+		return nil, err
+	}
+	if len(mel) < embWindow {
+		return nil, fmt.Errorf("%w: %d mel frames, need %d", ErrAudioLength, len(mel), embWindow)
+	}
+	n := (len(mel)-embWindow)/embStep + 1
+	in := make([]float32, n*embWindow*melBins)
+	for w := range n {
+		for k := range embWindow {
+			copy(in[(w*embWindow+k)*melBins:], mel[w*embStep+k][:])
+		}
+	}
+	t, err := ort.NewTensor(ort.NewShape(int64(n), embWindow, melBins, 1), in)
+	if err != nil {
+		return nil, fmt.Errorf("speech: embedding input: %w", err)
+	}
+	defer t.Destroy()
+	outs := []ort.ArbitraryTensor{nil}
+	if err := f.emb.Run([]ort.ArbitraryTensor{t}, outs); err != nil {
+		return nil, fmt.Errorf("speech: embedding: %w", err)
+	}
+	defer outs[0].Destroy()
+	o, ok := outs[0].(*ort.Tensor[float32])
+	if !ok {
+		return nil, fmt.Errorf("speech: embedding output has type %T", outs[0])
+	}
+	data := o.GetData()
+	if len(data) != n*EmbeddingDim {
+		return nil, fmt.Errorf("speech: embedding output shape %v", o.GetShape())
+	}
+	out := make([][EmbeddingDim]float32, n)
+	for i := range out {
+		copy(out[i][:], data[i*EmbeddingDim:])
+	}
+	return out, nil
+}
+
+// VoiceActivity returns Silero VAD's speech probability per 512-sample
+// (32 ms) chunk of 16 kHz pcm; a trailing partial chunk is zero-padded.
+func (f *Frontend) VoiceActivity(pcm []int16) ([]float32, error) {
+	n := (len(pcm) + vadChunk - 1) / vadChunk
+	chunk := make([]float32, vadChunk)
+	h := make([]float32, vadStateSize)
+	c := make([]float32, vadStateSize)
+	in, err := ort.NewTensor(ort.NewShape(1, vadChunk), chunk)
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad input: %w", err)
+	}
+	defer in.Destroy()
+	sr, err := ort.NewTensor(ort.NewShape(1), []int64{SampleRate})
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad input: %w", err)
+	}
+	defer sr.Destroy()
+	ht, err := ort.NewTensor(ort.NewShape(2, 1, 64), h)
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad input: %w", err)
+	}
+	defer ht.Destroy()
+	ct, err := ort.NewTensor(ort.NewShape(2, 1, 64), c)
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad input: %w", err)
+	}
+	defer ct.Destroy()
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 1))
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad output: %w", err)
+	}
+	defer out.Destroy()
+	hn, err := ort.NewEmptyTensor[float32](ort.NewShape(2, 1, 64))
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad output: %w", err)
+	}
+	defer hn.Destroy()
+	cn, err := ort.NewEmptyTensor[float32](ort.NewShape(2, 1, 64))
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad output: %w", err)
+	}
+	defer cn.Destroy()
+	probs := make([]float32, n)
+	inputs := []ort.ArbitraryTensor{in, sr, ht, ct}
+	outputs := []ort.ArbitraryTensor{out, hn, cn}
+	for i := range n {
+		seg := pcm[i*vadChunk : min(len(pcm), (i+1)*vadChunk)]
+		for j := range chunk {
+			chunk[j] = 0
+			if j < len(seg) {
+				chunk[j] = float32(seg[j]) / 32768 // Silero takes ±1
+			}
+		}
+		if err := f.vad.Run(inputs, outputs); err != nil {
+			return nil, fmt.Errorf("speech: vad: %w", err)
+		}
+		probs[i] = out.GetData()[0]
+		copy(h, hn.GetData())
+		copy(c, cn.GetData())
+	}
+	return probs, nil
+}

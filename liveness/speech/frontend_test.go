@@ -1,0 +1,91 @@
+package speech
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// modelsDir returns $TRUSTID_MODELS, skipping (or failing in CI) when unset.
+func modelsDir(t testing.TB) string {
+	t.Helper()
+	d := os.Getenv("TRUSTID_MODELS")
+	if d != "" {
+		if _, err := os.Stat(filepath.Join(d, "embedding_model.onnx")); err == nil {
+			return d
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("TRUSTID_MODELS (%q) has no speech models", d)
+	}
+	t.Skipf("TRUSTID_MODELS (%q) has no speech models", d)
+	return ""
+}
+
+// testdataDir returns $TRUSTID_TESTDATA/speech/fsdd, skipping (or failing in CI) when missing.
+func fsddDir(t testing.TB) string {
+	t.Helper()
+	d := filepath.Join(os.Getenv("TRUSTID_TESTDATA"), "speech", "fsdd")
+	if os.Getenv("TRUSTID_TESTDATA") != "" {
+		if _, err := os.Stat(d); err == nil {
+			return d
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("no FSDD under TRUSTID_TESTDATA (%q)", d)
+	}
+	t.Skipf("no FSDD under TRUSTID_TESTDATA (%q)", d)
+	return ""
+}
+
+func TestFrontendShapes(t *testing.T) {
+	f, err := NewFrontend(modelsDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := os.ReadFile(filepath.Join(fsddDir(t), "4_george_0.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ParseWAV(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := Resample(a.Samples, a.Rate, SampleRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm = append(make([]int16, 8000), append(pcm, make([]int16, 8000)...)...)
+	mel, err := f.Mel(pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMel := len(pcm)/melHop - 3
+	if d := len(mel) - wantMel; d < -2 || d > 2 {
+		t.Errorf("mel frames = %d for %d samples, want about %d", len(mel), len(pcm), wantMel)
+	}
+	emb, err := f.Embeddings(pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (len(mel)-embWindow)/embStep + 1; len(emb) != want {
+		t.Errorf("embeddings = %d, want %d", len(emb), want)
+	}
+	vad, err := f.VoiceActivity(pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var voiced, lead int
+	for i, p := range vad {
+		if p > 0.5 {
+			voiced++
+		} else if voiced == 0 && i*vadChunk < 8000 {
+			lead++
+		}
+	}
+	if voiced == 0 || lead == 0 {
+		t.Errorf("vad: %d voiced chunks, %d silent leading chunks; want both > 0 (%v)", voiced, lead, vad)
+	}
+	t.Logf("samples %d mel %d emb %d vad %d voiced %d", len(pcm), len(mel), len(emb), len(vad), voiced)
+}
