@@ -4,8 +4,13 @@
 // the conformance suite in ephemeraltest.
 //
 // Contract: safe for concurrent use; keys are opaque strings chosen by callers
-// (prefix them by feature); a TTL of zero or less is an error; expired keys
-// are never returned.
+// (prefix them by feature); a TTL (or window) of zero or less, or a limit
+// below one, is an error wrapping ErrInvalid; expired keys are never
+// returned. Counters written by Incr are stored as decimal strings, so Get
+// on a counter returns e.g. "42", and Incr on a key holding anything else is
+// an error. Allow keeps its windows in a namespace of its own: the same key
+// string used with Allow and with Set/Get names two different things.
+// Backends copy values in and out: callers may reuse their slices.
 package ephemeral
 
 import (
@@ -16,6 +21,10 @@ import (
 
 // ErrNotFound is returned by Get and Take for a missing or expired key.
 var ErrNotFound = errors.New("ephemeral: not found")
+
+// ErrInvalid is returned (wrapped) for a TTL or window of zero or less, a
+// limit below one, or Incr on a value that is not a decimal integer.
+var ErrInvalid = errors.New("ephemeral: invalid argument")
 
 // Store is a TTL key-value store with atomic take and rate-limit counters.
 type Store interface {
