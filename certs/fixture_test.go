@@ -1,0 +1,137 @@
+package certs
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+// clock is a settable fake clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// lockedRand makes a seeded ChaCha8 safe for concurrent use.
+type lockedRand struct {
+	mu sync.Mutex
+	r  *rand.ChaCha8
+}
+
+func (l *lockedRand) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
+}
+
+func newRand(seed byte) io.Reader {
+	return &lockedRand{r: rand.NewChaCha8([32]byte{seed})}
+}
+
+const testACR = "urn:trustid:acr:face+liveness"
+
+type fixture struct {
+	t     testing.TB
+	clock *clock
+	rand  io.Reader
+	st    *memStore
+	iss   *Issuer
+}
+
+var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	f := &fixture{t: t, clock: &clock{t: t0}, rand: newRand(1), st: newMemStore()}
+	var err error
+	f.iss, err = NewIssuer(IssuerConfig{
+		Certs: memCerts{f.st}, Keys: memKeys{f.st}, Citizens: f.st, Templates: f.st, Audit: memAudit{f.st},
+		HolderKey: make([]byte, 32),
+		Name:      "https://id.example.test",
+		ACRLevels: map[string]int{testACR: LevelHigh, "urn:trustid:acr:password": LevelLow},
+		Now:       f.clock.Now, Rand: f.rand,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addCitizen("c1", "110101199003071234", "Zhang San")
+	return f
+}
+
+func (f *fixture) addCitizen(id, idNumber, name string) {
+	f.st.mu.Lock()
+	defer f.st.mu.Unlock()
+	f.st.citizens[id] = &store.Citizen{ID: id, IDNumber: idNumber, Name: name, CreatedAt: t0}
+	photo := sha256.Sum256([]byte("photo of " + id))
+	f.st.templates[id] = append(f.st.templates[id], &store.Template{
+		ID: "t-" + id, CitizenID: id, Kind: store.TemplateRegister, ModelVersion: "test",
+		Vector: []float32{1, 0, 0}, PhotoHash: photo[:], CreatedAt: t0,
+	})
+}
+
+func (f *fixture) deviceKey() *ecdsa.PrivateKey {
+	f.t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), f.rand)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return k
+}
+
+// issue issues a certificate to citizen and returns its holder.
+func (f *fixture) issue(citizen string) (*Issued, *Holder) {
+	f.t.Helper()
+	dev := f.deviceKey()
+	is, err := f.iss.Issue(context.Background(), IssueRequest{
+		CitizenID: citizen, AuthTime: f.clock.Now().Add(-time.Minute), ACR: testACR, DeviceKey: &dev.PublicKey,
+	})
+	if err != nil {
+		f.t.Fatalf("issue: %v", err)
+	}
+	return is, &Holder{Cert: is.Cert, Key: dev, Now: f.clock.Now, Rand: f.rand}
+}
+
+// trust returns the published key list as a verifier would parse it.
+func (f *fixture) trust() *TrustList {
+	f.t.Helper()
+	tl, err := f.iss.TrustList(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	b, err := json.Marshal(tl)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	parsed, err := ParseTrustList(b)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return parsed
+}
+
+func (f *fixture) present(h *Holder, challenge []byte) string {
+	f.t.Helper()
+	p, err := h.Present(challenge)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
