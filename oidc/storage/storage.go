@@ -1,0 +1,547 @@
+// Package storage implements fosite's storage interfaces (clients, authorize
+// codes, access and refresh tokens, PKCE, OpenID Connect sessions, pushed
+// authorization requests, client-assertion JTIs) on TrustID's durable
+// store.Store. Requests are serialised to OAuthRecord.Data as JSON; clients
+// are rebuilt from store.ClientStore. This is the only package that knows
+// how fosite's requests are laid out in the store.
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	"golang.org/x/text/language"
+
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/store"
+)
+
+// Compile-time checks: fosite finds these interfaces by type assertion at
+// run time, so a missing method would only show up as a failed request.
+var (
+	_ fosite.Storage                     = (*Storage)(nil)
+	_ fosite.ClientManager               = (*Storage)(nil)
+	_ fosite.PARStorage                  = (*Storage)(nil)
+	_ oauth2.CoreStorage                 = (*Storage)(nil)
+	_ oauth2.AuthorizeCodeStorage        = (*Storage)(nil)
+	_ oauth2.AccessTokenStorage          = (*Storage)(nil)
+	_ oauth2.RefreshTokenStorage         = (*Storage)(nil)
+	_ oauth2.TokenRevocationStorage      = (*Storage)(nil)
+	_ pkce.PKCERequestStorage            = (*Storage)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*Storage)(nil)
+)
+
+// Config holds the storage's live dependencies.
+type Config struct {
+	Store store.Store
+	// Ephemeral holds used client-assertion JTIs (RFC 7523 replay cache).
+	Ephemeral ephemeral.Store
+	// NewSession returns an empty session of the provider's type; it is used
+	// when fosite does not pass one in (PAR) and must not be nil.
+	NewSession func() fosite.Session
+	// Clock defaults to time.Now.
+	Clock func() time.Time
+	// ClientCacheTTL keeps clients in memory this long (0: no cache). Changes
+	// made on another node take up to this long to be seen here.
+	ClientCacheTTL time.Duration
+	// DefaultLifespan is the expiry of records whose session carries none.
+	DefaultLifespan time.Duration
+}
+
+// Storage is fosite storage on a store.Store. Safe for concurrent use.
+type Storage struct {
+	st         store.Store
+	eph        ephemeral.Store
+	newSession func() fosite.Session
+	now        func() time.Time
+	ttl        time.Duration
+	deflife    time.Duration
+
+	mu    sync.Mutex
+	cache map[string]cachedClient
+}
+
+type cachedClient struct {
+	c   *Client
+	exp time.Time
+}
+
+// ErrConfig reports a missing dependency.
+var ErrConfig = errors.New("oidc/storage: invalid config")
+
+// New checks cfg and returns a Storage.
+func New(cfg Config) (*Storage, error) {
+	var errs []error
+	if cfg.Store == nil {
+		errs = append(errs, fmt.Errorf("%w: Store is nil", ErrConfig))
+	}
+	if cfg.Ephemeral == nil {
+		errs = append(errs, fmt.Errorf("%w: Ephemeral is nil", ErrConfig))
+	}
+	if cfg.NewSession == nil {
+		errs = append(errs, fmt.Errorf("%w: NewSession is nil", ErrConfig))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.DefaultLifespan <= 0 {
+		cfg.DefaultLifespan = 24 * time.Hour
+	}
+	return &Storage{
+		st: cfg.Store, eph: cfg.Ephemeral, newSession: cfg.NewSession, now: cfg.Clock,
+		ttl: cfg.ClientCacheTTL, deflife: cfg.DefaultLifespan, cache: map[string]cachedClient{},
+	}, nil
+}
+
+// GetClient implements fosite.ClientManager.
+func (s *Storage) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.client(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Storage) client(ctx context.Context, id string) (*Client, error) {
+	now := s.now()
+	if s.ttl > 0 {
+		s.mu.Lock()
+		cc, ok := s.cache[id]
+		s.mu.Unlock()
+		if ok && now.Before(cc.exp) {
+			return cc.c, nil
+		}
+	}
+	sc, err := s.st.Clients().Get(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	c := NewClient(sc, s.now)
+	if s.ttl > 0 {
+		s.mu.Lock()
+		if len(s.cache) > 10000 {
+			clear(s.cache)
+		}
+		s.cache[id] = cachedClient{c: c, exp: now.Add(s.ttl)}
+		s.mu.Unlock()
+	}
+	return c, nil
+}
+
+// ForgetClient drops id from this node's client cache (after an update here).
+func (s *Storage) ForgetClient(id string) {
+	s.mu.Lock()
+	delete(s.cache, id)
+	s.mu.Unlock()
+}
+
+const jtiPrefix = "oidc:jti:"
+
+// ClientAssertionJWTValid implements fosite.ClientManager: an error if jti was seen.
+func (s *Storage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	_, err := s.eph.Get(ctx, jtiPrefix+jti)
+	if errors.Is(err, ephemeral.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("oidc/storage: jti: %w", err)
+	}
+	return fosite.ErrJTIKnown
+}
+
+// SetClientAssertionJWT implements fosite.ClientManager; the entry expires with the assertion.
+func (s *Storage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	ttl := exp.Sub(s.now())
+	if ttl <= 0 {
+		return nil
+	}
+	ok, err := s.eph.SetNX(ctx, jtiPrefix+jti, []byte{1}, ttl)
+	if err != nil {
+		return fmt.Errorf("oidc/storage: jti: %w", err)
+	}
+	if !ok {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// mapErr turns store sentinels into fosite's.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %w", fosite.ErrNotFound, err)
+	}
+	return err
+}
+
+// sensitiveForm are request parameters never written to the store.
+var sensitiveForm = []string{"client_secret", "code_verifier", "code", "refresh_token", "password", "client_assertion", "id_token_hint"}
+
+// record is a fosite request as stored in OAuthRecord.Data.
+type record struct {
+	ID                string          `json:"id"`
+	RequestedAt       time.Time       `json:"requested_at"`
+	ClientID          string          `json:"client_id"`
+	RequestedScope    []string        `json:"scopes,omitempty"`
+	GrantedScope      []string        `json:"granted_scopes,omitempty"`
+	RequestedAudience []string        `json:"audience,omitempty"`
+	GrantedAudience   []string        `json:"granted_audience,omitempty"`
+	Form              url.Values      `json:"form,omitempty"`
+	Lang              string          `json:"lang,omitempty"`
+	Session           json.RawMessage `json:"session,omitempty"`
+	// Authorize request fields, kept for pushed authorization requests.
+	Authorize *authorizeFields `json:"authorize,omitempty"`
+}
+
+type authorizeFields struct {
+	ResponseTypes        []string `json:"response_types,omitempty"`
+	RedirectURI          string   `json:"redirect_uri,omitempty"`
+	State                string   `json:"state,omitempty"`
+	HandledResponseTypes []string `json:"handled,omitempty"`
+	ResponseMode         string   `json:"response_mode,omitempty"`
+	DefaultResponseMode  string   `json:"default_response_mode,omitempty"`
+}
+
+func encode(r fosite.Requester) ([]byte, error) {
+	form := url.Values{}
+	for k, v := range r.GetRequestForm() {
+		form[k] = v
+	}
+	for _, k := range sensitiveForm {
+		delete(form, k)
+	}
+	rec := record{
+		ID:                r.GetID(),
+		RequestedAt:       r.GetRequestedAt().UTC(),
+		ClientID:          r.GetClient().GetID(),
+		RequestedScope:    r.GetRequestedScopes(),
+		GrantedScope:      r.GetGrantedScopes(),
+		RequestedAudience: r.GetRequestedAudience(),
+		GrantedAudience:   r.GetGrantedAudience(),
+		Form:              form,
+	}
+	if l, ok := r.(interface{ GetLang() language.Tag }); ok && l.GetLang() != language.Und {
+		rec.Lang = l.GetLang().String()
+	}
+	if sess := r.GetSession(); sess != nil {
+		b, err := json.Marshal(sess)
+		if err != nil {
+			return nil, fmt.Errorf("oidc/storage: encode session: %w", err)
+		}
+		rec.Session = b
+	}
+	if ar, ok := r.(fosite.AuthorizeRequester); ok {
+		af := &authorizeFields{
+			ResponseTypes:        ar.GetResponseTypes(),
+			State:                ar.GetState(),
+			HandledResponseTypes: nil,
+			ResponseMode:         string(ar.GetResponseMode()),
+			DefaultResponseMode:  string(ar.GetDefaultResponseMode()),
+		}
+		if u := ar.GetRedirectURI(); u != nil {
+			af.RedirectURI = u.String()
+		}
+		rec.Authorize = af
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("oidc/storage: encode request: %w", err)
+	}
+	return b, nil
+}
+
+// decode rebuilds a request; session is filled in place when not nil.
+func (s *Storage) decode(ctx context.Context, data []byte, session fosite.Session) (*fosite.AuthorizeRequest, error) {
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("oidc/storage: decode request: %w", err)
+	}
+	client, err := s.client(ctx, rec.ClientID)
+	if err != nil {
+		return nil, fmt.Errorf("oidc/storage: client of request: %w", err)
+	}
+	if session == nil {
+		session = s.newSession()
+	}
+	if len(rec.Session) > 0 {
+		if err := json.Unmarshal(rec.Session, session); err != nil {
+			return nil, fmt.Errorf("oidc/storage: decode session: %w", err)
+		}
+	}
+	if rec.Form == nil {
+		rec.Form = url.Values{}
+	}
+	ar := &fosite.AuthorizeRequest{
+		ResponseTypes:        fosite.Arguments{},
+		HandledResponseTypes: fosite.Arguments{},
+		Request: fosite.Request{
+			ID:                rec.ID,
+			RequestedAt:       rec.RequestedAt,
+			Client:            client,
+			RequestedScope:    fosite.Arguments(nonNil(rec.RequestedScope)),
+			GrantedScope:      fosite.Arguments(nonNil(rec.GrantedScope)),
+			RequestedAudience: fosite.Arguments(nonNil(rec.RequestedAudience)),
+			GrantedAudience:   fosite.Arguments(nonNil(rec.GrantedAudience)),
+			Form:              rec.Form,
+			Session:           session,
+		},
+	}
+	if rec.Lang != "" {
+		if t, err := language.Parse(rec.Lang); err == nil {
+			ar.Lang = t
+		}
+	}
+	if af := rec.Authorize; af != nil {
+		ar.ResponseTypes = fosite.Arguments(nonNil(af.ResponseTypes))
+		ar.State = af.State
+		ar.ResponseMode = fosite.ResponseModeType(af.ResponseMode)
+		ar.DefaultResponseMode = fosite.ResponseModeType(af.DefaultResponseMode)
+		if af.RedirectURI != "" {
+			u, err := url.Parse(af.RedirectURI)
+			if err != nil {
+				return nil, fmt.Errorf("oidc/storage: decode redirect uri: %w", err)
+			}
+			ar.RedirectURI = u
+		}
+	}
+	return ar, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// create stores r under (kind, sig), expiring with the session's expiry of tt.
+func (s *Storage) create(ctx context.Context, kind store.OAuthKind, sig string, tt fosite.TokenType, r fosite.Requester) error {
+	data, err := encode(r)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	exp := time.Time{}
+	if sess := r.GetSession(); sess != nil && tt != "" {
+		exp = sess.GetExpiresAt(tt)
+	}
+	if exp.IsZero() {
+		exp = now.Add(s.deflife)
+	}
+	subject := ""
+	if sess := r.GetSession(); sess != nil {
+		subject = sess.GetSubject()
+	}
+	rec := &store.OAuthRecord{
+		Kind: kind, Signature: sig, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
+		Subject: subject, Active: true, Data: data, ExpiresAt: exp.UTC(), CreatedAt: now,
+	}
+	if err := s.st.OAuth().Create(ctx, rec); err != nil {
+		return fmt.Errorf("oidc/storage: create %s: %w", kind, err)
+	}
+	return nil
+}
+
+// get loads (kind, sig); inactive records come back with the request and inactiveErr.
+func (s *Storage) get(ctx context.Context, kind store.OAuthKind, sig string, session fosite.Session, inactiveErr error) (fosite.Requester, error) {
+	rec, err := s.st.OAuth().Get(ctx, kind, sig)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	ar, err := s.decode(ctx, rec.Data, session)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Active {
+		return ar, inactiveErr
+	}
+	return ar, nil
+}
+
+func (s *Storage) del(ctx context.Context, kind store.OAuthKind, sig string) error {
+	return mapErr(s.st.OAuth().Delete(ctx, kind, sig))
+}
+
+// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+func (s *Storage) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, store.OAuthCode, sig, fosite.AuthorizeCode, r)
+}
+
+// GetAuthorizeCodeSession returns fosite.ErrInvalidatedAuthorizeCode, with
+// the request, for a used code so fosite can revoke the tokens issued from it.
+func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, store.OAuthCode, sig, session, fosite.ErrInvalidatedAuthorizeCode)
+}
+
+// InvalidateAuthorizeCodeSession marks the code used. Of two concurrent
+// exchanges only one succeeds: the row is checked and changed in one
+// transaction.
+func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
+	_, err := s.st.OAuth().Update(ctx, store.OAuthCode, sig, func(r *store.OAuthRecord) error {
+		if !r.Active {
+			return fosite.ErrInvalidatedAuthorizeCode
+		}
+		r.Active = false
+		return nil
+	})
+	return mapErr(err)
+}
+
+// CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Storage) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, store.OAuthAccess, sig, fosite.AccessToken, r)
+}
+
+// GetAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Storage) GetAccessTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, store.OAuthAccess, sig, session, fosite.ErrInactiveToken)
+}
+
+// DeleteAccessTokenSession implements oauth2.AccessTokenStorage.
+func (s *Storage) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	return s.del(ctx, store.OAuthAccess, sig)
+}
+
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (s *Storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, r fosite.Requester) error {
+	return s.create(ctx, store.OAuthRefresh, sig, fosite.RefreshToken, r)
+}
+
+// GetRefreshTokenSession returns fosite.ErrInactiveToken, with the request,
+// for a rotated token: fosite then revokes the whole family (RFC 6819 5.2.2.3).
+func (s *Storage) GetRefreshTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, store.OAuthRefresh, sig, session, fosite.ErrInactiveToken)
+}
+
+// DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	return s.del(ctx, store.OAuthRefresh, sig)
+}
+
+// RotateRefreshToken marks the used refresh token inactive (kept so a reuse
+// is recognised) and revokes the access tokens of the family. A token
+// already rotated by a concurrent request gives fosite.ErrInactiveToken.
+func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	_, err := s.st.OAuth().Update(ctx, store.OAuthRefresh, sig, func(r *store.OAuthRecord) error {
+		if !r.Active {
+			return fosite.ErrInactiveToken
+		}
+		r.Active = false
+		return nil
+	})
+	if err != nil {
+		return mapErr(err)
+	}
+	if _, err := s.st.OAuth().DeleteByRequestID(ctx, store.OAuthAccess, requestID); err != nil {
+		return fmt.Errorf("oidc/storage: rotate: %w", err)
+	}
+	return nil
+}
+
+// RevokeRefreshToken removes every refresh token of the request (family).
+func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	if _, err := s.st.OAuth().DeleteByRequestID(ctx, store.OAuthRefresh, requestID); err != nil {
+		return fmt.Errorf("oidc/storage: revoke refresh: %w", err)
+	}
+	return nil
+}
+
+// RevokeAccessToken removes every access token of the request.
+func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	if _, err := s.st.OAuth().DeleteByRequestID(ctx, store.OAuthAccess, requestID); err != nil {
+		return fmt.Errorf("oidc/storage: revoke access: %w", err)
+	}
+	return nil
+}
+
+// CreatePKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Storage) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, store.OAuthPKCE, sig, fosite.AuthorizeCode, r)
+}
+
+// GetPKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Storage) GetPKCERequestSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, store.OAuthPKCE, sig, session, fosite.ErrNotFound)
+}
+
+// DeletePKCERequestSession implements pkce.PKCERequestStorage.
+func (s *Storage) DeletePKCERequestSession(ctx context.Context, sig string) error {
+	return s.del(ctx, store.OAuthPKCE, sig)
+}
+
+// codeKey derives the record key of an OpenID Connect session: fosite passes
+// the raw authorization code, which is a credential and is not stored.
+func codeKey(code string) string {
+	h := sha256.Sum256([]byte(code))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// CreateOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (s *Storage) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, store.OAuthOIDC, codeKey(code), fosite.AuthorizeCode, r)
+}
+
+// GetOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (s *Storage) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	var sess fosite.Session
+	if r != nil {
+		sess = r.GetSession()
+	}
+	got, err := s.get(ctx, store.OAuthOIDC, codeKey(code), sess, fosite.ErrNotFound)
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil, openid.ErrNoSessionFound
+	}
+	return got, err
+}
+
+// DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (s *Storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.del(ctx, store.OAuthOIDC, codeKey(code))
+}
+
+// CreatePARSession implements fosite.PARStorage.
+func (s *Storage) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
+	return s.create(ctx, store.OAuthPAR, codeKey(requestURI), fosite.PushedAuthorizeRequestContext, r)
+}
+
+// GetPARSession implements fosite.PARStorage.
+func (s *Storage) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	rec, err := s.st.OAuth().Get(ctx, store.OAuthPAR, codeKey(requestURI))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if !rec.ExpiresAt.After(s.now()) {
+		return nil, fmt.Errorf("oidc/storage: pushed request expired: %w", fosite.ErrNotFound)
+	}
+	return s.decode(ctx, rec.Data, nil)
+}
+
+// DeletePARSession implements fosite.PARStorage.
+func (s *Storage) DeletePARSession(ctx context.Context, requestURI string) error {
+	return s.del(ctx, store.OAuthPAR, codeKey(requestURI))
+}
+
+// DeleteExpired removes expired records; the provider calls it on a timer.
+func (s *Storage) DeleteExpired(ctx context.Context) (int, error) {
+	n, err := s.st.OAuth().DeleteExpired(ctx, s.now().UTC())
+	if err != nil {
+		return n, fmt.Errorf("oidc/storage: delete expired: %w", err)
+	}
+	return n, nil
+}

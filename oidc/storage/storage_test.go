@@ -1,0 +1,259 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/oidc/internal/fake"
+	"github.com/trustid/trustid/oidc/storage"
+)
+
+func newStorage(t *testing.T) (*storage.Storage, *fake.Store) {
+	t.Helper()
+	st := fake.NewStore()
+	if err := st.Clients().Create(context.Background(), &store.Client{
+		ID: "app", RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"openid", "profile"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, SecretHash: []byte("h"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := storage.New(storage.Config{
+		Store: st, Ephemeral: fake.NewEphemeral(nil),
+		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st
+}
+
+func request(t *testing.T, s *storage.Storage, id string) *fosite.AuthorizeRequest {
+	t.Helper()
+	c, err := s.GetClient(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := openid.NewDefaultSession()
+	sess.Subject = "citizen-1"
+	sess.Claims = &jwt.IDTokenClaims{Subject: "pairwise-sub", AuthTime: time.Unix(1700000000, 0).UTC(), Extra: map[string]any{"acr": "x"}}
+	sess.SetExpiresAt(fosite.AuthorizeCode, time.Now().Add(time.Minute))
+	sess.SetExpiresAt(fosite.RefreshToken, time.Now().Add(time.Hour))
+	ar := fosite.NewAuthorizeRequest()
+	ar.ID = id
+	ar.Client = c
+	ar.Session = sess
+	ar.RequestedScope = fosite.Arguments{"openid", "profile"}
+	ar.GrantScope("openid")
+	ar.Form = url.Values{"nonce": {"n-0123456789"}, "client_secret": {"never-stored"}}
+	ar.RedirectURI, _ = url.Parse("https://app.example/cb")
+	ar.State = "st"
+	ar.ResponseTypes = fosite.Arguments{"code"}
+	return ar
+}
+
+func TestNewRejectsMissingDependencies(t *testing.T) {
+	if _, err := storage.New(storage.Config{}); !errors.Is(err, storage.ErrConfig) {
+		t.Fatalf("err = %v, want ErrConfig", err)
+	}
+}
+
+func TestGetClient(t *testing.T) {
+	s, _ := newStorage(t)
+	tests := []struct {
+		name    string
+		id      string
+		wantErr error
+	}{
+		{"known", "app", nil},
+		{"unknown", "nope", fosite.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := s.GetClient(context.Background(), tt.id)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && (c.GetID() != "app" || !c.GetGrantTypes().Has("refresh_token") || c.IsPublic()) {
+				t.Fatalf("client = %+v", c)
+			}
+		})
+	}
+}
+
+func TestAuthorizeCodeRoundTripAndInvalidation(t *testing.T) {
+	ctx := context.Background()
+	s, st := newStorage(t)
+	ar := request(t, s, "req-1")
+	if err := s.CreateAuthorizeCodeSession(ctx, "sig", ar); err != nil {
+		t.Fatal(err)
+	}
+	sess := openid.NewDefaultSession()
+	got, err := s.GetAuthorizeCodeSession(ctx, "sig", sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetID() != "req-1" || got.GetClient().GetID() != "app" || !got.GetGrantedScopes().Has("openid") || got.GetGrantedScopes().Has("profile") {
+		t.Fatalf("request = %+v", got)
+	}
+	if got.GetRequestForm().Get("nonce") != "n-0123456789" || got.GetRequestForm().Has("client_secret") {
+		t.Fatalf("form = %v", got.GetRequestForm())
+	}
+	if sess.Subject != "citizen-1" || sess.Claims.Subject != "pairwise-sub" || sess.Claims.Extra["acr"] != "x" || !sess.Claims.AuthTime.Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("session = %+v claims %+v", sess, sess.Claims)
+	}
+	if got.(fosite.AuthorizeRequester).GetState() != "st" {
+		t.Fatalf("state lost")
+	}
+	if err := s.InvalidateAuthorizeCodeSession(ctx, "sig"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetAuthorizeCodeSession(ctx, "sig", openid.NewDefaultSession())
+	if !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || got == nil || got.GetID() != "req-1" {
+		t.Fatalf("used code: got %v, %v; want request and ErrInvalidatedAuthorizeCode", got, err)
+	}
+	if err := s.InvalidateAuthorizeCodeSession(ctx, "sig"); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Fatalf("second invalidation: %v", err)
+	}
+	if _, err := s.GetAuthorizeCodeSession(ctx, "other", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("missing code: %v", err)
+	}
+	if st.Len(store.OAuthCode) != 1 {
+		t.Fatalf("records = %d", st.Len(store.OAuthCode))
+	}
+}
+
+func TestRefreshRotationAndFamilyRevocation(t *testing.T) {
+	ctx := context.Background()
+	s, st := newStorage(t)
+	ar := request(t, s, "fam")
+	for _, sig := range []string{"at1", "at2"} {
+		if err := s.CreateAccessTokenSession(ctx, sig, ar); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateRefreshTokenSession(ctx, "rt1", "at1", ar); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RotateRefreshToken(ctx, "fam", "rt1"); err != nil {
+		t.Fatal(err)
+	}
+	if st.Len(store.OAuthAccess) != 0 {
+		t.Fatalf("rotation left %d access tokens", st.Len(store.OAuthAccess))
+	}
+	if err := s.RotateRefreshToken(ctx, "fam", "rt1"); !errors.Is(err, fosite.ErrInactiveToken) {
+		t.Fatalf("double rotation: %v", err)
+	}
+	got, err := s.GetRefreshTokenSession(ctx, "rt1", openid.NewDefaultSession())
+	if !errors.Is(err, fosite.ErrInactiveToken) || got == nil || got.GetID() != "fam" {
+		t.Fatalf("rotated token: %v %v", got, err)
+	}
+	if err := s.CreateRefreshTokenSession(ctx, "rt2", "at3", ar); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccessTokenSession(ctx, "at3", ar); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeRefreshToken(ctx, "fam"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeAccessToken(ctx, "fam"); err != nil {
+		t.Fatal(err)
+	}
+	if st.Len(store.OAuthRefresh)+st.Len(store.OAuthAccess) != 0 {
+		t.Fatal("family not revoked")
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "at3", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("revoked access token: %v", err)
+	}
+}
+
+func TestPKCEOpenIDAndPAR(t *testing.T) {
+	ctx := context.Background()
+	s, st := newStorage(t)
+	ar := request(t, s, "r")
+	if err := s.CreatePKCERequestSession(ctx, "sig", ar); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetPKCERequestSession(ctx, "sig", openid.NewDefaultSession()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePKCERequestSession(ctx, "sig"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetPKCERequestSession(ctx, "sig", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("deleted pkce: %v", err)
+	}
+
+	if err := s.CreateOpenIDConnectSession(ctx, "raw-code", ar); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.OAuth().Get(ctx, store.OAuthOIDC, "raw-code"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("raw authorization code used as a storage key")
+	}
+	if _, err := s.GetOpenIDConnectSession(ctx, "raw-code", fosite.NewAccessRequest(openid.NewDefaultSession())); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteOpenIDConnectSession(ctx, "raw-code"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetOpenIDConnectSession(ctx, "raw-code", fosite.NewAccessRequest(openid.NewDefaultSession())); !errors.Is(err, openid.ErrNoSessionFound) {
+		t.Fatalf("deleted oidc session: %v", err)
+	}
+
+	ar.GetSession().SetExpiresAt(fosite.PushedAuthorizeRequestContext, time.Now().Add(time.Minute))
+	if err := s.CreatePARSession(ctx, "urn:x:1", ar); err != nil {
+		t.Fatal(err)
+	}
+	par, err := s.GetPARSession(ctx, "urn:x:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if par.GetRedirectURI().String() != "https://app.example/cb" || par.GetState() != "st" || !par.GetResponseTypes().ExactOne("code") {
+		t.Fatalf("par = %+v", par)
+	}
+	if err := s.DeletePARSession(ctx, "urn:x:1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClientAssertionJTI(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStorage(t)
+	if err := s.ClientAssertionJWTValid(ctx, "j1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetClientAssertionJWT(ctx, "j1", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClientAssertionJWTValid(ctx, "j1"); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("replayed jti: %v", err)
+	}
+}
+
+func TestDeleteExpired(t *testing.T) {
+	ctx := context.Background()
+	s, st := newStorage(t)
+	ar := request(t, s, "r")
+	ar.GetSession().SetExpiresAt(fosite.AccessToken, time.Now().Add(-time.Minute))
+	if err := s.CreateAccessTokenSession(ctx, "old", ar); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRefreshTokenSession(ctx, "live", "", ar); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteExpired(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpired = %d, %v", n, err)
+	}
+	if st.Len(store.OAuthRefresh) != 1 {
+		t.Fatal("live record removed")
+	}
+}
