@@ -57,6 +57,17 @@ func (o VerifyOptions) Verify(payload string, trust *TrustList, now time.Time) (
 
 // VerifyBytes verifies a decoded presentation (COSE_Sign1 bytes).
 func (o VerifyOptions) VerifyBytes(raw []byte, trust *TrustList, now time.Time) (*Result, error) {
+	res, err := o.verify(raw, trust, now)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// verify is VerifyBytes, except that on an error it still returns the
+// result (with authentic claims) once the issuer signature has verified, so
+// the online service can attribute a refused presentation to its holder.
+func (o VerifyOptions) verify(raw []byte, trust *TrustList, now time.Time) (*Result, error) {
 	window, skew := o.Window, o.Skew
 	if window <= 0 {
 		window = DefaultWindow
@@ -94,49 +105,46 @@ func (o VerifyOptions) VerifyBytes(raw []byte, trust *TrustList, now time.Time) 
 	if err := decMode.Unmarshal(inner.Payload, &c); err != nil {
 		return nil, fmt.Errorf("%w: certificate claims: %v", ErrMalformed, err)
 	}
+	res := &Result{Claims: c, KeyID: tk.KID, Size: len(raw)}
 	iat := c.Issued()
 	if iat.Before(tk.NotBefore.Add(-skew)) || iat.After(tk.SignsUntil.Add(skew)) {
-		return nil, fmt.Errorf("%w: issued %s outside the key's signing window", ErrIssuerKeyNotValid, iat.Format(time.RFC3339))
+		return res, fmt.Errorf("%w: issued %s outside the key's signing window", ErrIssuerKeyNotValid, iat.Format(time.RFC3339))
 	}
 	if now.After(tk.NotAfter.Add(skew)) {
-		return nil, fmt.Errorf("%w: key %s expired %s", ErrIssuerKeyNotValid, tk.KID, tk.NotAfter.Format(time.RFC3339))
+		return res, fmt.Errorf("%w: key %s expired %s", ErrIssuerKeyNotValid, tk.KID, tk.NotAfter.Format(time.RFC3339))
 	}
 	device, err := c.DeviceKey.PublicKey()
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	if err := verifySign1("holder", outer, device); err != nil {
-		return nil, err
+		return res, err
 	}
 	at := time.Unix(p.Time, 0).UTC()
+	res.PresentedAt = at
+	res.Digest = signedDigest(outer)
 	if at.After(now.Add(skew)) {
-		return nil, fmt.Errorf("%w: presented at %s", ErrPresentationFuture, at.Format(time.RFC3339))
+		return res, fmt.Errorf("%w: presented at %s", ErrPresentationFuture, at.Format(time.RFC3339))
 	}
 	validUntil := at.Add(window + skew)
+	res.ValidUntil = validUntil
 	if now.After(validUntil) {
-		return nil, fmt.Errorf("%w: presented at %s", ErrPresentationExpired, at.Format(time.RFC3339))
+		return res, fmt.Errorf("%w: presented at %s", ErrPresentationExpired, at.Format(time.RFC3339))
 	}
 	if now.After(c.Expires().Add(skew)) {
-		return nil, fmt.Errorf("%w: expired %s", ErrCertificateExpired, c.Expires().Format(time.RFC3339))
+		return res, fmt.Errorf("%w: expired %s", ErrCertificateExpired, c.Expires().Format(time.RFC3339))
 	}
 	if o.Challenge != nil && !bytes.Equal(o.Challenge, p.Challenge) {
-		return nil, ErrChallengeMismatch
+		return res, ErrChallengeMismatch
 	}
 	if o.Status != nil {
 		revoked, err := o.Status.Revoked(c.StatusIndex, now)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		if revoked {
-			return nil, fmt.Errorf("%w: status list index %d", ErrRevoked, c.StatusIndex)
+			return res, fmt.Errorf("%w: status list index %d", ErrRevoked, c.StatusIndex)
 		}
 	}
-	return &Result{
-		Claims:      c,
-		KeyID:       tk.KID,
-		PresentedAt: at,
-		ValidUntil:  validUntil,
-		Digest:      signedDigest(outer),
-		Size:        len(raw),
-	}, nil
+	return res, nil
 }

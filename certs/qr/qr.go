@@ -35,7 +35,7 @@ type Code struct {
 type capture struct{ bitmap [][]bool }
 
 func (c *capture) Write(m qrcode.Matrix) error { c.bitmap = m.Bitmap(); return nil }
-func (c *capture) Close() error               { return nil }
+func (c *capture) Close() error                { return nil }
 
 // IsAlphanumeric reports whether s uses only the 45 characters of QR
 // alphanumeric mode.
