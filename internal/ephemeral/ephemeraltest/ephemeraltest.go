@@ -376,6 +376,7 @@ func testAllow(t *testing.T, s ephemeral.Store) {
 			t.Fatalf("event %d: Allow = %v, %v, %v; want allowed with no retry", i+1, ok, retry, err)
 		}
 	}
+	lastAllowed := time.Now() // no later than the backend's time of the last event
 	for i := range 3 {
 		ok, retry, err := s.Allow(ctx, "ip", limit, window)
 		if err != nil || ok {
@@ -385,8 +386,9 @@ func testAllow(t *testing.T, s ephemeral.Store) {
 			t.Fatalf("retryAfter = %v, want in (0, %v]", retry, window)
 		}
 	}
-	// Refused events are not counted: once the window has passed, a full
-	// limit is available again.
+	// Refused events are not counted: once the window has passed since the
+	// last allowed event, a full limit is available again.
+	time.Sleep(time.Until(lastAllowed.Add(window)))
 	deadline := time.Now().Add(pollDeadline)
 	for {
 		ok, retry, err := s.Allow(ctx, "ip", limit, window)

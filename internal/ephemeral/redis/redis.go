@@ -1,0 +1,227 @@
+// Package redis is the Redis ephemeral.Store, for any number of service
+// nodes sharing one Redis (or Redis Cluster). It is the only package that
+// imports go-redis.
+//
+// Every operation is a single Redis command or a single Lua script, so each
+// is atomic across nodes:
+//   - Take is GETDEL (Redis 6.2+);
+//   - SetNX is SET NX PX;
+//   - Incr is a script doing INCRBY and, when the key has no expiry yet
+//     (it was just created), PEXPIRE;
+//   - Allow is a sliding-window log in a sorted set (score = event time in
+//     microseconds from the Redis server's clock, so nodes with skewed clocks
+//     agree), trimmed, counted, appended to and re-expired inside one script.
+//
+// Keys are "<prefix>kv:<key>" for values and counters and "<prefix>rl:<key>"
+// for Allow windows; each script touches one key, so it is Cluster-safe.
+// TTLs are sent in whole milliseconds, rounded up.
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/trustid/trustid/internal/ephemeral"
+)
+
+var _ ephemeral.Store = (*Store)(nil)
+
+// Store is an ephemeral.Store on Redis.
+type Store struct {
+	c      goredis.UniversalClient
+	prefix string
+	owns   bool
+}
+
+// New connects to the Redis at rawURL (redis://[user:password@]host:port/db or
+// rediss:// for TLS), checks it answers, and returns a Store whose keys all
+// start with prefix (e.g. "trustid:"). Close closes the connection pool.
+func New(ctx context.Context, rawURL, prefix string) (*Store, error) {
+	opts, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		// The URL may hold a password: never echo it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redis: parse url: %w", err)
+	}
+	c := goredis.NewClient(opts)
+	s := &Store{c: c, prefix: prefix, owns: true}
+	if err := s.Ping(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewFromClient returns a Store on an existing client (a single node,
+// sentinel or cluster client). The caller keeps ownership: Close does not
+// close c.
+func NewFromClient(c goredis.UniversalClient, prefix string) *Store {
+	return &Store{c: c, prefix: prefix}
+}
+
+func (s *Store) kv(key string) string { return s.prefix + "kv:" + key }
+func (s *Store) rl(key string) string { return s.prefix + "rl:" + key }
+
+// ms converts a TTL to whole milliseconds, rounding up so a positive TTL
+// never becomes zero.
+func ms(ttl time.Duration) int64 {
+	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
+}
+
+func checkTTL(op string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("redis: %s: ttl %v: %w", op, ttl, ephemeral.ErrInvalid)
+	}
+	return nil
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "not an integer") || strings.Contains(msg, "overflow") {
+		return fmt.Errorf("redis: %s: %w: %v", op, ephemeral.ErrInvalid, err)
+	}
+	return fmt.Errorf("redis: %s: %w", op, err)
+}
+
+// Set implements ephemeral.Store.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkTTL("set", ttl); err != nil {
+		return err
+	}
+	err := s.c.Do(ctx, "SET", s.kv(key), value, "PX", ms(ttl)).Err()
+	return wrap("set", err)
+}
+
+// SetNX implements ephemeral.Store.
+func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL("setnx", ttl); err != nil {
+		return false, err
+	}
+	err := s.c.Do(ctx, "SET", s.kv(key), value, "NX", "PX", ms(ttl)).Err()
+	if errors.Is(err, goredis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap("setnx", err)
+	}
+	return true, nil
+}
+
+func bytesResult(op string, b []byte, err error) ([]byte, error) {
+	if errors.Is(err, goredis.Nil) {
+		return nil, ephemeral.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// Get implements ephemeral.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.c.Get(ctx, s.kv(key)).Bytes()
+	return bytesResult("get", b, err)
+}
+
+// Take implements ephemeral.Store with GETDEL.
+func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.c.GetDel(ctx, s.kv(key)).Bytes()
+	return bytesResult("take", b, err)
+}
+
+// Delete implements ephemeral.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	return wrap("delete", s.c.Del(ctx, s.kv(key)).Err())
+}
+
+// incrScript adds ARGV[1] to KEYS[1] and gives a counter without an expiry
+// (a new one) the TTL ARGV[2] in milliseconds; an existing expiry is kept.
+var incrScript = goredis.NewScript(`
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return n
+`)
+
+// Incr implements ephemeral.Store.
+func (s *Store) Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	if err := checkTTL("incr", ttl); err != nil {
+		return 0, err
+	}
+	n, err := incrScript.Run(ctx, s.c, []string{s.kv(key)}, delta, ms(ttl)).Int64()
+	if err != nil {
+		return 0, wrap("incr", err)
+	}
+	return n, nil
+}
+
+// allowScript is the sliding-window log. KEYS[1] is a sorted set of event
+// members scored by time in microseconds (server clock). ARGV: limit,
+// window in microseconds, a unique member for this event. It returns 0 when
+// the event is allowed (and recorded), otherwise the microseconds until the
+// next event would be allowed (at least 1). An event at t is in the window
+// while now < t + window.
+var allowScript = goredis.NewScript(`
+local limit = tonumber(ARGV[1])
+local win = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - win))
+local n = redis.call('ZCARD', KEYS[1])
+if n < limit then
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(win / 1000)))
+  return 0
+end
+local e = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
+local retry = tonumber(e[2]) + win - now
+if retry < 1 then retry = 1 end
+return string.format('%.0f', retry)
+`)
+
+// Allow implements ephemeral.Store with a sliding-window log (see package doc).
+func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
+	if window <= 0 || limit < 1 {
+		return false, 0, fmt.Errorf("redis: allow: limit %d window %v: %w", limit, window, ephemeral.ErrInvalid)
+	}
+	winUS := int64((window + time.Microsecond - 1) / time.Microsecond)
+	member := rand.Text() // unique per event: two events in one microsecond stay two
+	res, err := allowScript.Run(ctx, s.c, []string{s.rl(key)}, limit, winUS, member).Int64()
+	if err != nil {
+		return false, 0, wrap("allow", err)
+	}
+	if res == 0 {
+		return true, 0, nil
+	}
+	return false, time.Duration(res) * time.Microsecond, nil
+}
+
+// Ping implements ephemeral.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	return wrap("ping", s.c.Ping(ctx).Err())
+}
+
+// Close closes the client if New created it.
+func (s *Store) Close() error {
+	if !s.owns {
+		return nil
+	}
+	return wrap("close", s.c.Close())
+}
