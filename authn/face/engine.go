@@ -1,0 +1,308 @@
+// Package face is TrustID's face engine: it decodes untrusted JPEG/PNG
+// photos (or takes raw BGR video frames), detects faces (RFB-320), finds 68
+// landmarks, aligns the face to the ArcFace template with a five-point
+// similarity transform, computes a 512-d L2-normalised embedding and a
+// passive anti-spoof score, and applies quality gates with specific errors.
+//
+// It is the only package that imports gocv (OpenCV DNN). Callers see plain
+// Go types only. OpenCV networks are not thread-safe, so an Engine keeps a
+// pool of workers, each owning its own set of networks and buffers, sized to
+// the cores.
+package face
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"gocv.io/x/gocv"
+)
+
+// Model files and their pinned SHA-256 sums (DESIGN.md "Face models").
+// Anything else is refused.
+var pinned = map[string]string{
+	"fr_detect.onnx":   "6c0256ccd3164f844736a401faf936ec2930764a87ae39442180887d0c5c8854",
+	"fr_landmark.onnx": "f10b0ba1d2a8a099adefede1ebf3733e44fe370715e7303dbeb7f59c02142258",
+	"fr_feature.onnx":  "87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581",
+	"fr_liveness.onnx": "afa783b7e902fdfcf323a7240cac2a1c580c25314ea4161129dc1b0d100dc32d",
+}
+
+// ModelVersion names the embedding model; stored templates carry it so a
+// model change can be detected.
+const ModelVersion = "fr_feature.onnx/sha256:87aacdfe57510db2"
+
+// EmbeddingSize is the length of an embedding.
+const EmbeddingSize = 512
+
+// ErrModel reports a missing or unpinned model file.
+var ErrModel = errors.New("face: model")
+
+// Config configures an Engine. Zero values take the defaults noted.
+type Config struct {
+	ModelDir string // directory holding the pinned .onnx files (required)
+	Workers  int    // pooled network sets; default runtime.NumCPU()
+	// OpenCVThreads sets OpenCV's process-wide thread count; default 1 (one
+	// thread per pooled worker, best throughput). Negative leaves OpenCV's
+	// own default.
+	OpenCVThreads int
+	Limits        Limits
+
+	ScoreThreshold float32 // detector score, default 0.65
+	NMSThreshold   float32 // IoU, default 0.4
+
+	MinFaceSize   float64 // box height in pixels, default 64
+	MinSharpness  float64 // Laplacian variance of the aligned face, default 20
+	MinBrightness float64 // mean grey of the aligned face, default 40
+	MaxYaw        float64 // degrees, default 40
+	MaxPitch      float64 // degrees, default 35
+	MaxRoll       float64 // degrees, default 35
+
+	Logger *slog.Logger // default: discard
+}
+
+func (c *Config) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.OpenCVThreads == 0 {
+		c.OpenCVThreads = 1
+	}
+	c.Limits = c.Limits.withDefaults()
+	if c.ScoreThreshold == 0 {
+		c.ScoreThreshold = 0.65
+	}
+	if c.NMSThreshold == 0 {
+		c.NMSThreshold = 0.4
+	}
+	if c.MinFaceSize == 0 {
+		c.MinFaceSize = 64
+	}
+	if c.MinSharpness == 0 {
+		c.MinSharpness = 20
+	}
+	if c.MinBrightness == 0 {
+		c.MinBrightness = 40
+	}
+	if c.MaxYaw == 0 {
+		c.MaxYaw = 40
+	}
+	if c.MaxPitch == 0 {
+		c.MaxPitch = 35
+	}
+	if c.MaxRoll == 0 {
+		c.MaxRoll = 35
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Engine runs the face pipeline on a pool of workers. It is safe for
+// concurrent use.
+type Engine struct {
+	cfg     Config
+	pool    chan *worker
+	mu      sync.RWMutex // guards closed against Close
+	closed  bool
+	workers []*worker
+}
+
+// New loads and checks the models and builds cfg.Workers network sets.
+func New(cfg Config) (*Engine, error) {
+	cfg.defaults()
+	if cfg.ModelDir == "" {
+		return nil, fmt.Errorf("%w: no model directory", ErrModel)
+	}
+	models := map[string][]byte{}
+	for name, sum := range pinned {
+		b, err := os.ReadFile(filepath.Join(cfg.ModelDir, name))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrModel, err)
+		}
+		h := sha256.Sum256(b)
+		if got := hex.EncodeToString(h[:]); got != sum {
+			return nil, fmt.Errorf("%w: %s has sha256 %s, want %s", ErrModel, name, got, sum)
+		}
+		models[name] = b
+	}
+	if cfg.OpenCVThreads > 0 {
+		SetOpenCVThreads(cfg.OpenCVThreads)
+	}
+	e := &Engine{cfg: cfg, pool: make(chan *worker, cfg.Workers)}
+	for i := 0; i < cfg.Workers; i++ {
+		w, err := newWorker(&e.cfg, models)
+		if err != nil {
+			for _, w := range e.workers {
+				w.close()
+			}
+			return nil, err
+		}
+		e.workers = append(e.workers, w)
+		e.pool <- w
+	}
+	cfg.Logger.Info("face engine ready", "workers", cfg.Workers, "opencv_threads", OpenCVThreads(), "model", ModelVersion)
+	return e, nil
+}
+
+// Workers is the pool size.
+func (e *Engine) Workers() int { return e.cfg.Workers }
+
+// Close waits for running calls and frees the networks.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	for range e.workers {
+		w := <-e.pool
+		w.close()
+	}
+	return nil
+}
+
+func (e *Engine) acquire(ctx context.Context) (*worker, error) {
+	e.mu.RLock()
+	closed := e.closed
+	e.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	select {
+	case w := <-e.pool:
+		return w, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (e *Engine) release(w *worker) { e.pool <- w }
+
+// Process decodes an encoded JPEG or PNG photo and runs the pipeline.
+func (e *Engine) Process(ctx context.Context, data []byte, opts Options) (*Result, error) {
+	if _, _, err := Check(data, e.cfg.Limits); err != nil {
+		return nil, err
+	}
+	w, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer e.release(w)
+	img, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	return w.run(img, opts)
+}
+
+// ProcessFrame runs the pipeline on a raw BGR frame.
+func (e *Engine) ProcessFrame(ctx context.Context, f Frame, opts Options) (*Result, error) {
+	if err := e.checkFrame(f); err != nil {
+		return nil, err
+	}
+	w, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer e.release(w)
+	img, err := frameMat(f)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	return w.run(img, opts)
+}
+
+// Analyze is the cheap per-frame entry point for liveness: box, 68
+// landmarks and the face count always; the anti-spoof score and embedding
+// only when asked. Quality gates are off and several faces are allowed
+// (the largest is chosen); only "no face" is an error.
+func (e *Engine) Analyze(ctx context.Context, f Frame, embedding, antiSpoof bool) (*Result, error) {
+	return e.ProcessFrame(ctx, f, Options{
+		Embedding: embedding, AntiSpoof: antiSpoof, AllowSeveral: true, SkipGates: true,
+	})
+}
+
+// EmbedAligned embeds the face of an encoded image aligned from the given
+// five points, skipping detection and landmarks (golden tests, debugging).
+func (e *Engine) EmbedAligned(ctx context.Context, data []byte, five [5]Point) ([]float32, error) {
+	if _, _, err := Check(data, e.cfg.Limits); err != nil {
+		return nil, err
+	}
+	w, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer e.release(w)
+	img, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	w.align(img, five)
+	return w.embed(), nil
+}
+
+// Detect returns every face found in an encoded image, best score first.
+func (e *Engine) Detect(ctx context.Context, data []byte) ([]Detection, error) {
+	if _, _, err := Check(data, e.cfg.Limits); err != nil {
+		return nil, err
+	}
+	w, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer e.release(w)
+	img, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	return w.detect(img), nil
+}
+
+func (e *Engine) checkFrame(f Frame) error {
+	if f.Width <= 0 || f.Height <= 0 || len(f.BGR) != f.Width*f.Height*3 {
+		return fmt.Errorf("%w: %dx%d with %d bytes", ErrBadFrame, f.Width, f.Height, len(f.BGR))
+	}
+	l := e.cfg.Limits
+	if f.Width > l.MaxSide || f.Height > l.MaxSide || f.Width*f.Height > l.MaxPixels {
+		return fmt.Errorf("%w: frame %dx%d", ErrTooLarge, f.Width, f.Height)
+	}
+	return nil
+}
+
+// decode runs OpenCV's decoder on bytes that passed Check.
+func decode(data []byte) (gocv.Mat, error) {
+	img, err := gocv.IMDecode(data, gocv.IMReadColor)
+	if err != nil {
+		return gocv.Mat{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if img.Empty() || img.Type() != gocv.MatTypeCV8UC3 {
+		img.Close()
+		return gocv.Mat{}, fmt.Errorf("%w: decoder failed", ErrCorrupt)
+	}
+	return img, nil
+}
+
+func frameMat(f Frame) (gocv.Mat, error) {
+	m := gocv.NewMatWithSize(f.Height, f.Width, gocv.MatTypeCV8UC3)
+	p, err := m.DataPtrUint8()
+	if err != nil {
+		m.Close()
+		return gocv.Mat{}, err
+	}
+	copy(p, f.BGR)
+	return m, nil
+}

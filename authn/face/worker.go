@@ -1,0 +1,328 @@
+package face
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+
+	"gocv.io/x/gocv"
+)
+
+const (
+	detW, detH = 320, 240
+	lmkSize    = 64
+	alignSize  = 112
+	spoofSize  = 128
+	spoofScale = 2.7
+)
+
+// worker owns one set of networks and reusable buffers; it is used by one
+// goroutine at a time (the Engine's pool guarantees it).
+type worker struct {
+	cfg                   *Config
+	det, lmk, feat, spoof gocv.Net
+
+	canvas  gocv.Mat // letterboxed 320x240 detector input
+	crop64  gocv.Mat
+	grey64  gocv.Mat
+	aligned gocv.Mat // 112x112 BGR
+	grey112 gocv.Mat
+	lap     gocv.Mat
+	mean    gocv.Mat
+	std     gocv.Mat
+	affine  gocv.Mat // 2x3 float64
+}
+
+func newWorker(cfg *Config, models map[string][]byte) (*worker, error) {
+	w := &worker{cfg: cfg}
+	load := func(name string) (gocv.Net, error) {
+		n, err := gocv.ReadNetFromONNXBytes(models[name])
+		if err != nil {
+			return n, fmt.Errorf("%w: load %s: %v", ErrModel, name, err)
+		}
+		_ = n.SetPreferableBackend(gocv.NetBackendOpenCV)
+		_ = n.SetPreferableTarget(gocv.NetTargetCPU)
+		return n, nil
+	}
+	var err error
+	if w.det, err = load("fr_detect.onnx"); err != nil {
+		return nil, err
+	}
+	if w.lmk, err = load("fr_landmark.onnx"); err != nil {
+		return nil, err
+	}
+	if w.feat, err = load("fr_feature.onnx"); err != nil {
+		return nil, err
+	}
+	if w.spoof, err = load("fr_liveness.onnx"); err != nil {
+		return nil, err
+	}
+	w.canvas = gocv.NewMatWithSize(detH, detW, gocv.MatTypeCV8UC3)
+	w.crop64 = gocv.NewMat()
+	w.grey64 = gocv.NewMat()
+	w.aligned = gocv.NewMat()
+	w.grey112 = gocv.NewMat()
+	w.lap = gocv.NewMat()
+	w.mean = gocv.NewMat()
+	w.std = gocv.NewMat()
+	w.affine = gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+	return w, nil
+}
+
+func (w *worker) close() {
+	for _, n := range []*gocv.Net{&w.det, &w.lmk, &w.feat, &w.spoof} {
+		n.Close()
+	}
+	for _, m := range []*gocv.Mat{&w.canvas, &w.crop64, &w.grey64, &w.aligned, &w.grey112, &w.lap, &w.mean, &w.std, &w.affine} {
+		m.Close()
+	}
+}
+
+// run is the whole pipeline on a decoded BGR image.
+func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
+	res := &Result{Width: img.Cols(), Height: img.Rows()}
+	dets := w.detect(img)
+	res.Faces = len(dets)
+	if len(dets) == 0 {
+		return res, &QualityError{Reason: ErrNoFace}
+	}
+	best := choose(dets, opts.Select, res.Width, res.Height)
+	if !opts.AllowSeveral {
+		// A face far below the size gate (a poster, a passer-by far behind)
+		// is not a second person at the camera.
+		n := 0
+		for _, d := range dets {
+			if float64(d.Box.Height()) >= w.cfg.MinFaceSize {
+				n++
+			}
+		}
+		if n > 1 {
+			return res, &QualityError{Reason: ErrSeveralFaces, Faces: len(dets)}
+		}
+	}
+	f := &res.Face
+	f.Box, f.Score = best.Box, best.Score
+	f.Landmarks = w.landmarks(img, best.Box)
+	f.Five = FivePoints(&f.Landmarks)
+	f.Pose = EstimatePose(f.Five)
+	res.Quality.FaceSize = float64(best.Box.Height())
+
+	if !opts.SkipGates {
+		c := w.cfg
+		if res.Quality.FaceSize < c.MinFaceSize {
+			return res, &QualityError{Reason: ErrFaceTooSmall, Faces: res.Faces, Value: res.Quality.FaceSize, Limit: c.MinFaceSize}
+		}
+		for _, a := range []struct{ v, lim float64 }{{f.Pose.Yaw, c.MaxYaw}, {f.Pose.Pitch, c.MaxPitch}, {f.Pose.Roll, c.MaxRoll}} {
+			if math.Abs(a.v) > a.lim {
+				return res, &QualityError{Reason: ErrPose, Faces: res.Faces, Value: a.v, Limit: a.lim}
+			}
+		}
+	}
+	if opts.Embedding || !opts.SkipGates {
+		w.align(img, f.Five)
+	}
+	if !opts.SkipGates {
+		c := w.cfg
+		res.Quality.Sharpness, res.Quality.Brightness = w.measure()
+		if res.Quality.Brightness < c.MinBrightness {
+			return res, &QualityError{Reason: ErrTooDark, Faces: res.Faces, Value: res.Quality.Brightness, Limit: c.MinBrightness}
+		}
+		if res.Quality.Sharpness < c.MinSharpness {
+			return res, &QualityError{Reason: ErrBlurred, Faces: res.Faces, Value: res.Quality.Sharpness, Limit: c.MinSharpness}
+		}
+	}
+	if opts.Embedding {
+		res.Embedding = w.embed()
+	}
+	if opts.AntiSpoof {
+		res.Real = w.antiSpoof(img, best.Box)
+		res.HasAntiSpoof = true
+	}
+	return res, nil
+}
+
+func choose(d []Detection, sel Selection, width, height int) Detection {
+	best, bestV := d[0], math.Inf(-1)
+	cx, cy := float64(width)/2, float64(height)/2
+	for _, x := range d {
+		var v float64
+		if sel == SelectCentral {
+			bx, by := float64(x.Box.X1+x.Box.X2)/2, float64(x.Box.Y1+x.Box.Y2)/2
+			v = -math.Hypot(bx-cx, by-cy)
+		} else {
+			v = float64(x.Box.Area())
+		}
+		if v > bestV {
+			best, bestV = x, v
+		}
+	}
+	return best
+}
+
+// detect letterboxes the image to 4:3 (centred, black padding on both
+// sides: measured closer to the reference than one-sided padding),
+// resizes it to 320x240, runs RFB-320 and keeps boxes with score >= the
+// threshold after score-ordered NMS. The model's outputs are already
+// softmaxed scores and decoded corner boxes in [0,1] of its input.
+func (w *worker) detect(img gocv.Mat) []Detection {
+	iw, ih := img.Cols(), img.Rows()
+	s := math.Min(float64(detW)/float64(iw), float64(detH)/float64(ih))
+	nw := min(detW, max(1, int(math.Round(float64(iw)*s))))
+	nh := min(detH, max(1, int(math.Round(float64(ih)*s))))
+	ox, oy := (detW-nw)/2, (detH-nh)/2
+	w.canvas.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	roi := w.canvas.Region(image.Rect(ox, oy, ox+nw, oy+nh))
+	gocv.Resize(img, &roi, image.Pt(nw, nh), 0, 0, gocv.InterpolationLinear)
+	roi.Close()
+	blob := gocv.BlobFromImage(w.canvas, 1.0/128, image.Pt(detW, detH), gocv.NewScalar(127, 127, 127, 0), true, false)
+	defer blob.Close()
+	w.det.SetInput(blob, "")
+	outs := w.det.ForwardLayers([]string{"scores", "boxes"})
+	defer func() {
+		for i := range outs {
+			outs[i].Close()
+		}
+	}()
+	if len(outs) != 2 {
+		return nil
+	}
+	scores, err1 := outs[0].DataPtrFloat32()
+	boxes, err2 := outs[1].DataPtrFloat32()
+	if err1 != nil || err2 != nil || len(scores)*2 != len(boxes) {
+		return nil
+	}
+	// Box coordinates are fractions of the 320x240 canvas; the image sits at
+	// (ox, oy) in it, scaled by s.
+	kx, ky := float32(float64(detW)/s), float32(float64(detH)/s)
+	fw, fh := float32(iw), float32(ih)
+	var cands []candidate
+	for i := 0; i < len(scores)/2; i++ {
+		sc := scores[2*i+1]
+		if sc < w.cfg.ScoreThreshold {
+			continue
+		}
+		b := boxes[4*i : 4*i+4]
+		dx, dy := float32(float64(ox)/s), float32(float64(oy)/s)
+		box := Box{
+			X1: clampf(b[0]*kx-dx, 0, fw), Y1: clampf(b[1]*ky-dy, 0, fh),
+			X2: clampf(b[2]*kx-dx, 0, fw), Y2: clampf(b[3]*ky-dy, 0, fh),
+		}
+		if box.Width() <= 1 || box.Height() <= 1 {
+			continue
+		}
+		cands = append(cands, candidate{box, sc})
+	}
+	kept := nms(cands, w.cfg.NMSThreshold)
+	out := make([]Detection, len(kept))
+	for i, c := range kept {
+		out[i] = Detection{Box: c.box, Score: c.score}
+	}
+	return out
+}
+
+func clampf(v, lo, hi float32) float32 { return max(lo, min(hi, v)) }
+
+// cropTo samples the square box sq of img into a size x size dst with
+// bilinear interpolation (pixel-centre convention of cv::resize), padding
+// with black where the box leaves the image.
+func (w *worker) cropTo(img gocv.Mat, dst *gocv.Mat, sq Box, size int) {
+	k := float64(sq.Width()) / float64(size)
+	w.setAffine(Similarity{{k, 0, float64(sq.X1) + 0.5*k - 0.5}, {0, k, float64(sq.Y1) + 0.5*k - 0.5}})
+	gocv.WarpAffineWithParams(img, dst, w.affine, image.Pt(size, size),
+		gocv.InterpolationLinear|gocv.WarpInverseMap, gocv.BorderConstant, color.RGBA{})
+}
+
+func (w *worker) setAffine(m Similarity) {
+	for r := 0; r < 2; r++ {
+		for c := 0; c < 3; c++ {
+			w.affine.SetDoubleAt(r, c, m[r][c])
+		}
+	}
+}
+
+// landmarks: square crop -> 64x64 grey / 256 -> 68 (x, y) in [0,1] of the crop.
+func (w *worker) landmarks(img gocv.Mat, box Box) [68]Point {
+	sq := box.Square()
+	w.cropTo(img, &w.crop64, sq, lmkSize)
+	gocv.CvtColor(w.crop64, &w.grey64, gocv.ColorBGRToGray)
+	blob := gocv.BlobFromImage(w.grey64, 1.0/256, image.Pt(lmkSize, lmkSize), gocv.NewScalar(0, 0, 0, 0), false, false)
+	defer blob.Close()
+	w.lmk.SetInput(blob, "")
+	out := w.lmk.Forward("")
+	defer out.Close()
+	var pts [68]Point
+	v, err := out.DataPtrFloat32()
+	if err != nil || len(v) < 136 {
+		return pts
+	}
+	side := sq.Width()
+	for i := range pts {
+		pts[i] = Point{sq.X1 + v[2*i]*side, sq.Y1 + v[2*i+1]*side}
+	}
+	return pts
+}
+
+// align warps the face onto the 112x112 ArcFace template.
+func (w *worker) align(img gocv.Mat, five [5]Point) {
+	w.setAffine(AlignTransform(five))
+	gocv.WarpAffineWithParams(img, &w.aligned, w.affine, image.Pt(alignSize, alignSize),
+		gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
+}
+
+// embed runs the recognition net on the aligned face: RGB, (x-127)/128.
+func (w *worker) embed() []float32 {
+	blob := gocv.BlobFromImage(w.aligned, 1.0/128, image.Pt(alignSize, alignSize), gocv.NewScalar(127, 127, 127, 0), true, false)
+	defer blob.Close()
+	w.feat.SetInput(blob, "")
+	out := w.feat.Forward("")
+	defer out.Close()
+	v, err := out.DataPtrFloat32()
+	if err != nil || len(v) < EmbeddingSize {
+		return nil
+	}
+	e := make([]float32, EmbeddingSize)
+	copy(e, v)
+	l2normalize(e)
+	return e
+}
+
+// measure returns the Laplacian variance and mean grey of the aligned face.
+func (w *worker) measure() (sharp, bright float64) {
+	gocv.CvtColor(w.aligned, &w.grey112, gocv.ColorBGRToGray)
+	gocv.Laplacian(w.grey112, &w.lap, gocv.MatTypeCV64F, 1, 1, 0, gocv.BorderDefault)
+	gocv.MeanStdDev(w.lap, &w.mean, &w.std)
+	sd := w.std.GetDoubleAt(0, 0)
+	return sd * sd, w.grey112.Mean().Val1
+}
+
+// antiSpoof: square box enlarged 2.7x (clamped to the image), 128x128 raw
+// BGR 0..255, softmax over 3 classes; class 0 is a real face.
+func (w *worker) antiSpoof(img gocv.Mat, box Box) float32 {
+	sq := box.Square()
+	cx, cy := (sq.X1+sq.X2)/2, (sq.Y1+sq.Y2)/2
+	h := sq.Width() * spoofScale / 2
+	r := image.Rect(
+		int(math.Max(0, float64(cx-h))), int(math.Max(0, float64(cy-h))),
+		int(math.Min(float64(img.Cols()), float64(cx+h))), int(math.Min(float64(img.Rows()), float64(cy+h))))
+	if r.Dx() < 2 || r.Dy() < 2 {
+		return 0
+	}
+	crop := img.Region(r)
+	defer crop.Close()
+	blob := gocv.BlobFromImage(crop, 1, image.Pt(spoofSize, spoofSize), gocv.NewScalar(0, 0, 0, 0), false, false)
+	defer blob.Close()
+	w.spoof.SetInput(blob, "")
+	out := w.spoof.Forward("")
+	defer out.Close()
+	v, err := out.DataPtrFloat32()
+	if err != nil || len(v) < 3 {
+		return 0
+	}
+	m := max(v[0], v[1], v[2])
+	var sum float64
+	for _, x := range v[:3] {
+		sum += math.Exp(float64(x - m))
+	}
+	return float32(math.Exp(float64(v[0]-m)) / sum)
+}
