@@ -11,9 +11,19 @@
 //   - Update* methods run the updater inside one transaction holding a row
 //     lock, so concurrent updaters of one record never lose a write; an error
 //     from the updater aborts the transaction and is returned wrapped;
-//   - sensitive fields (ID numbers, face template vectors, private keys) are
-//     encrypted at rest by the backend with the seal.Ring it was given; lookups
-//     by ID number use a keyed hash, never the plaintext.
+//   - sensitive fields (ID numbers, face template vectors, private keys, and
+//     the serialised OAuth session Data) are encrypted at rest by the backend
+//     with the seal.Ring it was given, bound to their row; lookups by ID
+//     number use a keyed hash, never the plaintext;
+//   - Create fills a zero CreatedAt (and UpdatedAt, GrantedAt, IssuedAt,
+//     At) from the backend's clock and normalises the caller's record to the
+//     stored form (UTC, microseconds); Update* sets UpdatedAt and keeps the
+//     key fields and CreatedAt unchanged whatever the updater does;
+//   - records that reference a citizen (templates, passkeys, consents,
+//     certificates) or a client (consents) need it to exist: creating one
+//     for a missing citizen/client returns an error wrapping ErrNotFound;
+//     deleting a client deletes its consents;
+//   - List methods with a limit <= 0 use DefaultPageSize.
 package store
 
 import (
@@ -30,6 +40,9 @@ var (
 	// reactivating a revoked certificate).
 	ErrConflict = errors.New("store: conflict")
 )
+
+// DefaultPageSize is the page size of List methods given a limit <= 0.
+const DefaultPageSize = 100
 
 // Store is the whole durable store.
 type Store interface {

@@ -1,0 +1,65 @@
+package sqlite
+
+import (
+	"bytes"
+	"encoding/base64"
+	"path/filepath"
+	"testing"
+
+	"github.com/trustid/trustid/internal/seal"
+	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/storetest"
+)
+
+func testRing(t testing.TB) *seal.Ring {
+	t.Helper()
+	k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	r, err := seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func openTemp(t testing.TB) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "trustid.db"), testRing(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "trustid.db")
+	db, err := Open(ctx, path, testRing(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Citizens().Create(ctx, &store.Citizen{ID: "c1", IDNumber: "110101199003070001"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(ctx, path, testRing(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if c, err := db.Citizens().GetByIDNumber(ctx, "110101199003070001"); err != nil || c.ID != "c1" {
+		t.Fatalf("after reopen: %v %v", c, err)
+	}
+}
+
+func TestOpenRejectsBadPath(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "a?b"} {
+		if _, err := Open(t.Context(), p, testRing(t)); err == nil {
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+// oauth keeps fosite's records. Data is sealed: a session may carry
+// identity claims (name, ID number) for the ID token.
+type oauth struct{ s *Store }
+
+const oauthCols = `kind, signature, request_id, client_id, subject, active, data, expires_at, created_at`
+
+func oauthKey(kind store.OAuthKind, sig string) string { return string(kind) + "\x00" + sig }
+
+func (o oauth) scan(r Row) (*store.OAuthRecord, error) {
+	var v store.OAuthRecord
+	var kind string
+	var sealed []byte
+	if err := r.Scan(&kind, &v.Signature, &v.RequestID, &v.ClientID, &v.Subject, &v.Active, &sealed, tsd(&v.ExpiresAt), tsd(&v.CreatedAt)); err != nil {
+		return nil, err
+	}
+	v.Kind = store.OAuthKind(kind)
+	pt, err := o.s.openCol(sealed, "oauth_records", "data", oauthKey(v.Kind, v.Signature))
+	if err != nil {
+		return nil, err
+	}
+	if len(pt) > 0 {
+		v.Data = pt
+	}
+	return &v, nil
+}
+
+func (o oauth) Create(ctx context.Context, v *store.OAuthRecord) error {
+	if v.Kind == "" || v.Signature == "" {
+		return fmt.Errorf("store: create oauth record: kind and signature are required")
+	}
+	if v.CreatedAt.IsZero() {
+		v.CreatedAt = o.s.clock()
+	}
+	v.CreatedAt, v.ExpiresAt = utc(v.CreatedAt), utc(v.ExpiresAt)
+	sealed, err := o.s.sealCol(v.Data, "oauth_records", "data", oauthKey(v.Kind, v.Signature))
+	if err != nil {
+		return err
+	}
+	_, err = o.s.b.Exec(ctx, `INSERT INTO oauth_records (`+oauthCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(v.Kind), v.Signature, v.RequestID, v.ClientID, v.Subject, v.Active, sealed, o.s.ts(v.ExpiresAt), o.s.ts(v.CreatedAt))
+	return o.s.wrap("create oauth "+string(v.Kind), err)
+}
+
+func (o oauth) Get(ctx context.Context, kind store.OAuthKind, sig string) (*store.OAuthRecord, error) {
+	v, err := o.scan(o.s.b.QueryRow(ctx, `SELECT `+oauthCols+` FROM oauth_records WHERE kind = ? AND signature = ?`, string(kind), sig))
+	return v, o.s.wrap("get oauth "+string(kind), err)
+}
+
+func (o oauth) Delete(ctx context.Context, kind store.OAuthKind, sig string) error {
+	n, err := o.s.b.Exec(ctx, `DELETE FROM oauth_records WHERE kind = ? AND signature = ?`, string(kind), sig)
+	if err == nil && n == 0 {
+		err = ErrNoRows
+	}
+	return o.s.wrap("delete oauth "+string(kind), err)
+}
+
+func (o oauth) Deactivate(ctx context.Context, kind store.OAuthKind, sig string) error {
+	n, err := o.s.b.Exec(ctx, `UPDATE oauth_records SET active = ? WHERE kind = ? AND signature = ?`, false, string(kind), sig)
+	if err == nil && n == 0 {
+		// No row changed: in SQLite and PostgreSQL an UPDATE to the same
+		// value still counts the row, so this is a missing record.
+		err = ErrNoRows
+	}
+	return o.s.wrap("deactivate oauth "+string(kind), err)
+}
+
+func (o oauth) Update(ctx context.Context, kind store.OAuthKind, sig string, fn func(*store.OAuthRecord) error) (*store.OAuthRecord, error) {
+	var out *store.OAuthRecord
+	err := o.s.b.WriteTx(ctx, func(q Querier) error {
+		cur, err := o.scan(q.QueryRow(ctx, `SELECT `+oauthCols+` FROM oauth_records WHERE kind = ? AND signature = ?`+o.s.d.ForUpdate, string(kind), sig))
+		if err != nil {
+			return err
+		}
+		created := cur.CreatedAt
+		if err := fn(cur); err != nil {
+			return fmt.Errorf("updater: %w", err)
+		}
+		cur.Kind, cur.Signature, cur.CreatedAt, cur.ExpiresAt = kind, sig, created, utc(cur.ExpiresAt)
+		sealed, err := o.s.sealCol(cur.Data, "oauth_records", "data", oauthKey(kind, sig))
+		if err != nil {
+			return err
+		}
+		_, err = q.Exec(ctx, `UPDATE oauth_records SET request_id = ?, client_id = ?, subject = ?, active = ?, data = ?, expires_at = ? WHERE kind = ? AND signature = ?`,
+			cur.RequestID, cur.ClientID, cur.Subject, cur.Active, sealed, o.s.ts(cur.ExpiresAt), string(kind), sig)
+		out = cur
+		return err
+	})
+	if err != nil {
+		return nil, o.s.wrap("update oauth "+string(kind), err)
+	}
+	return out, nil
+}
+
+func (o oauth) DeleteByRequestID(ctx context.Context, kind store.OAuthKind, requestID string) (int, error) {
+	n, err := o.s.b.Exec(ctx, `DELETE FROM oauth_records WHERE kind = ? AND request_id = ?`, string(kind), requestID)
+	return int(n), o.s.wrap("delete oauth by request id", err)
+}
+
+func (o oauth) DeactivateByRequestID(ctx context.Context, kind store.OAuthKind, requestID string) (int, error) {
+	n, err := o.s.b.Exec(ctx, `UPDATE oauth_records SET active = ? WHERE kind = ? AND request_id = ? AND active = ?`, false, string(kind), requestID, true)
+	return int(n), o.s.wrap("deactivate oauth by request id", err)
+}
+
+func (o oauth) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	n, err := o.s.b.Exec(ctx, `DELETE FROM oauth_records WHERE expires_at IS NOT NULL AND expires_at < ?`, o.s.ts(now))
+	return int(n), o.s.wrap("delete expired oauth records", err)
+}
