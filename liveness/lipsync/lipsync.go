@@ -1,0 +1,296 @@
+// Package lipsync checks that the lips in a clip move with its voice: the
+// per-frame mouth opening (from 68 facial landmarks) is correlated with the
+// short-time energy of the audio around each frame, over a search of small
+// audio-video lags. A recording whose audio was taken from another clip, or
+// a still photo played with real speech, does not correlate.
+package lipsync
+
+import (
+	"errors"
+	"math"
+	"time"
+)
+
+// Point is a landmark position in pixels.
+type Point struct{ X, Y float32 }
+
+// Landmarks are the 68 points of the iBUG 300-W scheme (0-based indices).
+type Landmarks [68]Point
+
+// Errors explaining why a clip cannot pass; they are also reported as
+// Result.Reason.
+var (
+	// ErrTooFewFrames: fewer mouth measurements than MinFrames.
+	ErrTooFewFrames = errors.New("lipsync: too few frames with a face")
+	// ErrStillMouth: the mouth does not move (a photo, a frozen video).
+	ErrStillMouth = errors.New("lipsync: mouth does not move")
+	// ErrSilentAudio: no energy variation to correlate with.
+	ErrSilentAudio = errors.New("lipsync: audio has no voice activity")
+	// ErrNoCorrelation: lips and voice do not move together.
+	ErrNoCorrelation = errors.New("lipsync: lips do not follow the voice")
+)
+
+// Mouth is the mouth shape in one frame, in units that do not depend on
+// the face size or its distance from the camera.
+type Mouth struct {
+	// Inner is the gap between the inner lips (points 61-67, 62-66,
+	// 63-65) over the eye-corner distance (36-45).
+	Inner float64
+	// Outer is the gap between the outer lips (50-58, 51-57, 52-56) over
+	// the eye-corner distance.
+	Outer float64
+	// Aspect is the outer-lip gap over the mouth width (48-54).
+	Aspect float64
+}
+
+// MouthOf measures the mouth from 68 landmarks. The eyes do not move with
+// the jaw, so the eye-corner distance is a stable normaliser while the
+// person speaks. ok is false for degenerate landmarks.
+func MouthOf(lm *Landmarks) (m Mouth, ok bool) {
+	eyes := dist(lm[36], lm[45])
+	width := dist(lm[48], lm[54])
+	if eyes <= 0 || width <= 0 {
+		return Mouth{}, false
+	}
+	inner := (dist(lm[61], lm[67]) + dist(lm[62], lm[66]) + dist(lm[63], lm[65])) / 3
+	outer := (dist(lm[50], lm[58]) + dist(lm[51], lm[57]) + dist(lm[52], lm[56])) / 3
+	return Mouth{Inner: inner / eyes, Outer: outer / eyes, Aspect: outer / width}, true
+}
+
+func dist(a, b Point) float64 {
+	return math.Hypot(float64(a.X-b.X), float64(a.Y-b.Y))
+}
+
+// Config tunes Check. Zero fields take the defaults in DefaultConfig.
+type Config struct {
+	// Threshold is the accept rule: pass when the best lagged correlation is
+	// at least Threshold.
+	Threshold float64
+	// MaxLag bounds the audio-video offset searched, both ways. A wide
+	// search lets the syllable rhythm (about 3-5 Hz) of any speech line up
+	// with any mouth by chance, so it stays near the capture's own
+	// audio-video skew.
+	MaxLag time.Duration
+	// LagStep is the resolution of the lag search.
+	LagStep time.Duration
+	// Window is the audio window around each frame time for the energy.
+	Window time.Duration
+	// MinFrames is the least number of frames with a mouth measurement.
+	MinFrames int
+	// MinMouthStd is the least standard deviation of Mouth.Outer for a
+	// mouth that moves at all (GRID speakers: 0.025 to 0.08).
+	MinMouthStd float64
+	// MinEnergyRange is the least spread (dB, 90th minus 10th percentile)
+	// of the audio energy for audio with voice activity.
+	MinEnergyRange float64
+}
+
+// DefaultConfig holds the defaults; Threshold, MaxLag and Window were chosen
+// from the GRID genuine vs swapped-audio measurements in ../RESULTS.md.
+var DefaultConfig = Config{
+	Threshold:      0.45,
+	MaxLag:         80 * time.Millisecond,
+	LagStep:        20 * time.Millisecond,
+	Window:         60 * time.Millisecond,
+	MinFrames:      12,
+	MinMouthStd:    0.008,
+	MinEnergyRange: 6,
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig
+	if c.Threshold != 0 {
+		d.Threshold = c.Threshold
+	}
+	if c.MaxLag > 0 {
+		d.MaxLag = c.MaxLag
+	}
+	if c.LagStep > 0 {
+		d.LagStep = c.LagStep
+	}
+	if c.Window > 0 {
+		d.Window = c.Window
+	}
+	if c.MinFrames > 0 {
+		d.MinFrames = c.MinFrames
+	}
+	if c.MinMouthStd > 0 {
+		d.MinMouthStd = c.MinMouthStd
+	}
+	if c.MinEnergyRange > 0 {
+		d.MinEnergyRange = c.MinEnergyRange
+	}
+	return d
+}
+
+// Input is one clip: landmarks at frame times, and the audio.
+type Input struct {
+	// Times of the frames from the start of the audio.
+	Times []time.Duration
+	// Landmarks per frame; nil where no face was found.
+	Landmarks []*Landmarks
+	// Audio is mono PCM at Rate.
+	Audio []int16
+	Rate  int
+}
+
+// Result is the outcome of Check. Score and Lag are for trusted callers
+// and logs only.
+type Result struct {
+	Pass bool
+	// Reason is nil on a pass, else one of the package's errors.
+	Reason error
+	// Score is the best correlation over the searched lags.
+	Score float64
+	// Lag is the audio delay (positive: audio later than video) of Score.
+	Lag time.Duration
+	// MouthStd is the standard deviation of Mouth.Outer.
+	MouthStd float64
+	// Frames is the number of frames with a mouth measurement.
+	Frames int
+}
+
+// Check correlates the mouth with the audio energy. For each of the three
+// mouth measures, the frame-to-frame change of the (3-tap smoothed) series
+// is correlated (Pearson) with the change of the audio energy around the
+// frame times; the three correlations are averaged. Changes rather than
+// levels, because every utterance shares the slow shape "silence, speech,
+// silence" with every other, which makes levels of unrelated clips
+// correlate; the onsets and closures of syllables are what is specific.
+// The audio windows move with the lag, so the lag resolution is finer than
+// the frame interval; the best lag decides.
+func Check(in Input, cfg Config) Result {
+	cfg = cfg.withDefaults()
+	var times []time.Duration
+	var feats [3][]float64
+	for i, lm := range in.Landmarks {
+		if i >= len(in.Times) || lm == nil {
+			continue
+		}
+		m, ok := MouthOf(lm)
+		if !ok {
+			continue
+		}
+		times = append(times, in.Times[i])
+		feats[0] = append(feats[0], m.Inner)
+		feats[1] = append(feats[1], m.Outer)
+		feats[2] = append(feats[2], m.Aspect)
+	}
+	res := Result{Frames: len(times), Score: math.NaN()}
+	if len(times) < cfg.MinFrames {
+		res.Reason = ErrTooFewFrames
+		return res
+	}
+	_, res.MouthStd = meanStd(feats[1])
+	if res.MouthStd < cfg.MinMouthStd {
+		res.Reason = ErrStillMouth
+		return res
+	}
+	full := Envelope(in.Audio, in.Rate, times, 0, cfg.Window)
+	if percentile(full, 0.9)-percentile(full, 0.1) < cfg.MinEnergyRange {
+		res.Reason = ErrSilentAudio
+		return res
+	}
+	var mouth [3][]float64
+	for k := range feats {
+		mouth[k] = diff(smooth(feats[k]))
+	}
+	best, bestLag := math.Inf(-1), time.Duration(0)
+	for lag := -cfg.MaxLag; lag <= cfg.MaxLag; lag += cfg.LagStep {
+		e := diff(smooth(Envelope(in.Audio, in.Rate, times, lag, cfg.Window)))
+		var r float64
+		for k := range mouth {
+			r += pearson(mouth[k], e)
+		}
+		r /= float64(len(mouth))
+		if r > best {
+			best, bestLag = r, lag
+		}
+	}
+	res.Score, res.Lag = best, bestLag
+	if best < cfg.Threshold {
+		res.Reason = ErrNoCorrelation
+		return res
+	}
+	res.Pass = true
+	return res
+}
+
+// Envelope is the audio energy in dB (relative to full scale, floored at
+// -90) in a window of length win centred on each time t+lag.
+func Envelope(audio []int16, rate int, times []time.Duration, lag, win time.Duration) []float64 {
+	out := make([]float64, len(times))
+	half := int(win.Seconds() * float64(rate) / 2)
+	for i, t := range times {
+		c := int((t + lag).Seconds() * float64(rate))
+		lo, hi := min(len(audio), max(0, c-half)), max(0, min(len(audio), c+half))
+		var sum float64
+		for _, s := range audio[min(lo, hi):max(lo, hi)] {
+			f := float64(s)
+			sum += f * f
+		}
+		n := float64(2 * half)
+		p := sum / n / (32768 * 32768)
+		out[i] = max(-90, 10*math.Log10(p+1e-12))
+	}
+	return out
+}
+
+func smooth(x []float64) []float64 {
+	out := make([]float64, len(x))
+	for i := range x {
+		a, b := x[max(0, i-1)], x[min(len(x)-1, i+1)]
+		out[i] = 0.25*a + 0.5*x[i] + 0.25*b
+	}
+	return out
+}
+
+func diff(x []float64) []float64 {
+	if len(x) < 2 {
+		return nil
+	}
+	out := make([]float64, len(x)-1)
+	for i := range out {
+		out[i] = x[i+1] - x[i]
+	}
+	return out
+}
+
+// pearson is the correlation of a and b (0 when either is constant).
+func pearson(a, b []float64) float64 {
+	ma, sa := meanStd(a)
+	mb, sb := meanStd(b)
+	if sa == 0 || sb == 0 || len(a) == 0 {
+		return 0
+	}
+	var s float64
+	for i := range a {
+		s += (a[i] - ma) * (b[i] - mb)
+	}
+	return s / float64(len(a)) / sa / sb
+}
+
+func meanStd(x []float64) (float64, float64) {
+	var m float64
+	for _, v := range x {
+		m += v
+	}
+	m /= float64(len(x))
+	var s float64
+	for _, v := range x {
+		s += (v - m) * (v - m)
+	}
+	return m, math.Sqrt(s / float64(len(x)))
+}
+
+// percentile of x by nearest rank on a sorted copy.
+func percentile(x []float64, q float64) float64 {
+	c := append([]float64(nil), x...)
+	// insertion sort: the series are a few dozen values
+	for i := 1; i < len(c); i++ {
+		for j := i; j > 0 && c[j] < c[j-1]; j-- {
+			c[j], c[j-1] = c[j-1], c[j]
+		}
+	}
+	return c[int(q*float64(len(c)-1))]
+}

@@ -1,0 +1,163 @@
+package lipsync
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+const rate = 16000
+
+// talk makes a syllable-like opening signal: random bumps 150-350 ms apart
+// between 0.5 s and 2.5 s, closed before and after.
+func talk(rng *rand.Rand) func(t float64) float64 {
+	var centres []float64
+	for c := 0.6; c < 2.5; c += 0.15 + 0.2*rng.Float64() {
+		centres = append(centres, c)
+	}
+	return func(t float64) float64 {
+		var v float64
+		for _, c := range centres {
+			d := (t - c) / 0.06
+			v += math.Exp(-d * d)
+		}
+		return min(v, 1.2)
+	}
+}
+
+// face builds landmarks whose lips are apart by open (relative units).
+func face(open float64) *Landmarks {
+	var lm Landmarks
+	lm[36], lm[45] = Point{100, 100}, Point{200, 100}
+	lm[48], lm[54] = Point{120, 200}, Point{180, 200}
+	g := float32(open * 20)
+	for _, i := range []int{50, 51, 52} {
+		lm[i] = Point{150, 192 - g}
+	}
+	for _, i := range []int{58, 57, 56} {
+		lm[i] = Point{150, 208 + g}
+	}
+	for _, i := range []int{61, 62, 63} {
+		lm[i] = Point{150, 199 - g}
+	}
+	for _, i := range []int{67, 66, 65} {
+		lm[i] = Point{150, 201 + g}
+	}
+	return &lm
+}
+
+// voice is noise whose amplitude follows env, over a quiet floor.
+func voice(rng *rand.Rand, env func(float64) float64, dur float64) []int16 {
+	out := make([]int16, int(dur*rate))
+	for i := range out {
+		a := 200 + 8000*env(float64(i)/rate)
+		out[i] = int16(max(-32767, min(32767, a*rng.NormFloat64())))
+	}
+	return out
+}
+
+func frames(env func(float64) float64, fps float64, dur float64, jitter *rand.Rand) Input {
+	var in Input
+	for t := 0.0; t < dur; t += 1 / fps {
+		in.Times = append(in.Times, time.Duration(t*float64(time.Second)))
+		o := env(t)
+		if jitter != nil {
+			o += 0.02 * jitter.NormFloat64()
+		}
+		in.Landmarks = append(in.Landmarks, face(max(0, o)))
+	}
+	return in
+}
+
+func TestCheck(t *testing.T) {
+	rngA := rand.New(rand.NewPCG(1, 2))
+	rngB := rand.New(rand.NewPCG(3, 4))
+	speakerA, speakerB := talk(rngA), talk(rngB)
+	audioA := voice(rngA, speakerA, 3)
+	audioB := voice(rngB, speakerB, 3)
+	still := func(float64) float64 { return 0.3 }
+	tests := []struct {
+		name   string
+		in     Input
+		audio  []int16
+		pass   bool
+		reason error
+	}{
+		{"own audio", frames(speakerA, 25, 3, rngA), audioA, true, nil},
+		{"own audio at 10 fps", frames(speakerA, 10, 3, rngA), audioA, true, nil},
+		{"own audio 60 ms late", frames(speakerA, 25, 3, rngA), append(make([]int16, 960), audioA...), true, nil},
+		{"other audio", frames(speakerA, 25, 3, rngA), audioB, false, ErrNoCorrelation},
+		{"still photo", frames(still, 25, 3, nil), audioA, false, ErrStillMouth},
+		{"silent audio", frames(speakerA, 25, 3, rngA), make([]int16, 3*rate), false, ErrSilentAudio},
+		{"no face", Input{Times: []time.Duration{0, time.Second}, Landmarks: []*Landmarks{nil, nil}}, audioA, false, ErrTooFewFrames},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.in
+			in.Audio, in.Rate = tt.audio, rate
+			r := Check(in, Config{})
+			if r.Pass != tt.pass || !errors.Is(r.Reason, tt.reason) {
+				t.Fatalf("pass=%v reason=%v score=%.3f; want pass=%v reason=%v", r.Pass, r.Reason, r.Score, tt.pass, tt.reason)
+			}
+			if r.Pass && (r.Reason != nil || r.Score < DefaultConfig.Threshold) {
+				t.Errorf("passed with reason %v and score %.3f", r.Reason, r.Score)
+			}
+		})
+	}
+}
+
+func TestCheckFindsLag(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	sp := talk(rng)
+	audio := voice(rng, sp, 3)
+	in := frames(sp, 25, 3, nil)
+	in.Audio, in.Rate = append(make([]int16, 960), audio...), rate // audio 60 ms late
+	r := Check(in, Config{})
+	if !r.Pass || r.Lag < 40*time.Millisecond || r.Lag > 80*time.Millisecond {
+		t.Errorf("lag %s score %.3f, want about 60 ms", r.Lag, r.Score)
+	}
+}
+
+func TestMouthOf(t *testing.T) {
+	m, ok := MouthOf(face(0.5))
+	if !ok {
+		t.Fatal("not ok")
+	}
+	// inner gap 2+20 px, outer 16+20, eyes 100, width 60
+	if math.Abs(m.Inner-0.22) > 1e-6 || math.Abs(m.Outer-0.36) > 1e-6 || math.Abs(m.Aspect-0.6) > 1e-6 {
+		t.Errorf("got %+v", m)
+	}
+	if _, ok := MouthOf(&Landmarks{}); ok {
+		t.Error("degenerate landmarks accepted")
+	}
+}
+
+func TestEnvelopeEdges(t *testing.T) {
+	a := make([]int16, rate)
+	for i := range a {
+		a[i] = 16384
+	}
+	e := Envelope(a, rate, []time.Duration{-time.Second, 0, 500 * time.Millisecond, 2 * time.Second}, 0, 100*time.Millisecond)
+	if e[0] != -90 || e[3] != -90 {
+		t.Errorf("outside the audio: %v", e)
+	}
+	if math.Abs(e[2]-(-6.02)) > 0.05 {
+		t.Errorf("half-scale DC level %.2f dB, want -6.02", e[2])
+	}
+	if math.Abs(e[1]-(-9.03)) > 0.05 { // half the window is outside
+		t.Errorf("edge level %.2f dB, want -9.03", e[1])
+	}
+}
+
+func BenchmarkCheck(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	sp := talk(rng)
+	in := frames(sp, 10, 3, rng)
+	in.Audio, in.Rate = voice(rng, sp, 3), rate
+	b.ReportAllocs()
+	for b.Loop() {
+		Check(in, Config{})
+	}
+}
