@@ -163,3 +163,17 @@ func FuzzDecode(f *testing.F) {
 		_ = Decode(strings.NewReader(s), &file)
 	})
 }
+
+// The shipped example must stay valid.
+func TestExampleConfigLoads(t *testing.T) {
+	f, err := Load("../../deploy/trustid.example.yaml", env(map[string]string{
+		"TRUSTID_POSTGRES_DSN": "postgres://db", "TRUSTID_REDIS_URL": "redis://r",
+		"TRUSTID_ENCRYPTION_KEYS": "k1:AAAA", "TRUSTID_PRIMARY_KEY_ID": "k1", "TRUSTID_LOOKUP_KEY": "CCCC",
+	}))
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if f.Storage.Driver != "postgres" || f.Ephemeral.Driver != "redis" || f.Dev {
+		t.Errorf("got %+v", f)
+	}
+}
