@@ -138,3 +138,5 @@ func (f *fixture) present(h *Holder, challenge []byte) string {
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+func t0Context() context.Context { return context.Background() }

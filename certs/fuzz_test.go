@@ -1,0 +1,83 @@
+package certs
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// FuzzVerify feeds arbitrary QR text to the offline verifier: it must never
+// panic, and every refusal must carry one of the package's codes.
+func FuzzVerify(f *testing.F) {
+	fx := newFixture(f)
+	_, h := fx.issue("c1")
+	trust := fx.trust()
+	now := fx.clock.Now()
+	valid := fx.present(h, nil)
+	f.Add(valid)
+	f.Add(valid[:len(valid)/2])
+	f.Add(PayloadPrefix)
+	f.Add("TID1:%%%")
+	f.Add(EncodePayload([]byte{0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40}))
+	f.Add(PayloadPrefix + "X5")
+	f.Fuzz(func(t *testing.T, payload string) {
+		res, err := VerifyOptions{}.Verify(payload, trust, now)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("refusal without a code: %v", err)
+			}
+			if res != nil {
+				t.Fatal("result returned with an error")
+			}
+			return
+		}
+		if res.Claims.Name != "Zhang San" {
+			t.Fatalf("accepted a payload with other claims: %+v", res.Claims)
+		}
+	})
+}
+
+// FuzzPresentationBytes mutates the decoded presentation (the CBOR/COSE
+// parser's input) rather than the text.
+func FuzzPresentationBytes(f *testing.F) {
+	fx := newFixture(f)
+	_, h := fx.issue("c1")
+	trust := fx.trust()
+	now := fx.clock.Now()
+	raw, err := h.PresentBytes([]byte("challenge"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add(raw[:40])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, err := VerifyOptions{}.VerifyBytes(b, trust, now.Add(time.Duration(len(b))*time.Millisecond))
+		var e *Error
+		if err != nil && !errors.As(err, &e) {
+			t.Fatalf("refusal without a code: %v", err)
+		}
+	})
+}
+
+// FuzzParseStatusList checks the status list parser on untrusted bytes.
+func FuzzParseStatusList(f *testing.F) {
+	fx := newFixture(f)
+	fx.issue("c1")
+	trust := fx.trust()
+	tok, err := fx.iss.StatusList(t0Context())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tok)
+	f.Add(tok[:len(tok)/2])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sl, err := ParseStatusList(b, trust, fx.clock.Now())
+		if err == nil {
+			if _, err := sl.Revoked(0, fx.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
