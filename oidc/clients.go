@@ -1,0 +1,359 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+// ErrInvalidClient wraps every problem found in a ClientSpec.
+var ErrInvalidClient = errors.New("oidc: invalid client")
+
+// ClientSpec is what an operator sets on a client.
+type ClientSpec struct {
+	Name                 string   `json:"name"`
+	RedirectURIs         []string `json:"redirect_uris,omitempty"`
+	PostLogoutURIs       []string `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI string   `json:"backchannel_logout_uri,omitempty"`
+	Public               bool     `json:"public,omitempty"`
+	FirstParty           bool     `json:"first_party,omitempty"`
+	GrantTypes           []string `json:"grant_types,omitempty"`
+	Scopes               []string `json:"scopes,omitempty"`
+	Claims               []string `json:"claims,omitempty"`
+	SectorIdentifier     string   `json:"sector_identifier,omitempty"`
+	Role                 string   `json:"role,omitempty"`
+}
+
+// SpecOf returns the spec of an existing client.
+func SpecOf(c *store.Client) ClientSpec {
+	return ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutURIs: c.PostLogoutURIs,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, Public: c.Public, FirstParty: c.FirstParty,
+		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Claims: c.Claims, SectorIdentifier: c.SectorIdentifier, Role: c.Role}
+}
+
+var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// normalise fills defaults and checks s, reporting every problem at once.
+func (s *ClientSpec) normalise() error {
+	var errs []error
+	bad := func(f string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+f, append([]any{ErrInvalidClient}, a...)...))
+	}
+	if len(s.GrantTypes) == 0 {
+		s.GrantTypes = []string{"authorization_code"}
+		if slices.Contains(s.Scopes, ScopeOffline) {
+			s.GrantTypes = append(s.GrantTypes, "refresh_token")
+		}
+	}
+	if len(s.Scopes) == 0 && slices.Contains(s.GrantTypes, "authorization_code") {
+		s.Scopes = []string{ScopeOpenID}
+	}
+	for _, g := range s.GrantTypes {
+		if !slices.Contains(knownGrants, g) {
+			bad("unknown grant type %q", g)
+		}
+	}
+	if s.Public && slices.Contains(s.GrantTypes, "client_credentials") {
+		bad("a public client cannot use client_credentials")
+	}
+	for _, sc := range s.Scopes {
+		if !slices.Contains(KnownScopes, sc) {
+			bad("unknown scope %q", sc)
+		}
+	}
+	for _, c := range s.Claims {
+		if c != ClaimIDNumber {
+			bad("unknown claim permission %q", c)
+		}
+	}
+	if slices.Contains(s.GrantTypes, "authorization_code") && len(s.RedirectURIs) == 0 {
+		bad("authorization_code needs at least one redirect URI")
+	}
+	check := func(kind, raw string) {
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || !u.IsAbs() || u.Host == "":
+			bad("%s %q is not an absolute URL", kind, raw)
+		case u.Fragment != "":
+			bad("%s %q has a fragment", kind, raw)
+		case u.Scheme != "https" && !(u.Scheme == "http" && fosite.IsLocalhost(u)):
+			bad("%s %q must be https (http only for loopback)", kind, raw)
+		}
+	}
+	for _, u := range s.RedirectURIs {
+		check("redirect URI", u)
+	}
+	for _, u := range s.PostLogoutURIs {
+		check("post-logout redirect URI", u)
+	}
+	if s.BackchannelLogoutURI != "" {
+		check("back-channel logout URI", s.BackchannelLogoutURI)
+	}
+	return errors.Join(errs...)
+}
+
+// ClientAdmin registers, updates, rotates and deletes clients. Used by the
+// admin HTTP API and by `trustid client`.
+type ClientAdmin struct {
+	st       store.ClientStore
+	hasher   *SecretHasher
+	now      func() time.Time
+	onChange func(id string)
+}
+
+// NewClientAdmin returns a ClientAdmin hashing secrets with the key derived
+// from the provider's master secret (Config.Secret); now may be nil.
+func NewClientAdmin(st store.ClientStore, masterSecret []byte, now func() time.Time) (*ClientAdmin, error) {
+	if st == nil {
+		return nil, fmt.Errorf("%w: nil client store", ErrConfig)
+	}
+	h, err := NewSecretHasher(deriveKey(masterSecret, "client-secret"))
+	if err != nil || len(masterSecret) < 32 {
+		return nil, fmt.Errorf("%w: secret must be at least 32 bytes", ErrConfig)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &ClientAdmin{st: st, hasher: h, now: now, onChange: func(string) {}}, nil
+}
+
+// Create registers a client; id may be empty for a random one. The secret
+// (empty for public clients) is returned once and only its hash is stored.
+func (a *ClientAdmin) Create(ctx context.Context, id string, spec ClientSpec) (*store.Client, string, error) {
+	if err := spec.normalise(); err != nil {
+		return nil, "", err
+	}
+	if id == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return nil, "", err
+		}
+		id = base64.RawURLEncoding.EncodeToString(b)
+	}
+	now := a.now().UTC()
+	c := &store.Client{ID: id, Public: spec.Public, CreatedAt: now, UpdatedAt: now}
+	apply(c, spec)
+	var secret string
+	if !spec.Public {
+		var err error
+		if secret, err = NewClientSecret(); err != nil {
+			return nil, "", err
+		}
+		c.SecretHash, _ = a.hasher.Hash(ctx, []byte(secret))
+	}
+	if err := a.st.Create(ctx, c); err != nil {
+		return nil, "", fmt.Errorf("oidc: create client %s: %w", id, err)
+	}
+	return c, secret, nil
+}
+
+func apply(c *store.Client, s ClientSpec) {
+	c.Name, c.RedirectURIs, c.PostLogoutURIs, c.BackchannelLogoutURI = s.Name, s.RedirectURIs, s.PostLogoutURIs, s.BackchannelLogoutURI
+	c.FirstParty, c.GrantTypes, c.Scopes, c.Claims = s.FirstParty, s.GrantTypes, s.Scopes, s.Claims
+	c.SectorIdentifier, c.Role, c.ResponseTypes = s.SectorIdentifier, s.Role, []string{"code"}
+}
+
+// Update replaces the client's settings (not its secret or public flag).
+func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (*store.Client, error) {
+	c, err := a.st.Update(ctx, id, func(c *store.Client) error {
+		spec.Public = c.Public
+		if err := spec.normalise(); err != nil {
+			return err
+		}
+		apply(c, spec)
+		c.UpdatedAt = a.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("oidc: update client %s: %w", id, err)
+	}
+	a.onChange(id)
+	return c, nil
+}
+
+// RotateSecret issues a new secret; the previous one stays valid for grace.
+func (a *ClientAdmin) RotateSecret(ctx context.Context, id string, grace time.Duration) (string, error) {
+	secret, err := NewClientSecret()
+	if err != nil {
+		return "", err
+	}
+	hash, _ := a.hasher.Hash(ctx, []byte(secret))
+	_, err = a.st.Update(ctx, id, func(c *store.Client) error {
+		if c.Public {
+			return fmt.Errorf("%w: public clients have no secret", ErrInvalidClient)
+		}
+		c.SecretHashOld, c.SecretOldExpiresAt = c.SecretHash, a.now().UTC().Add(grace)
+		c.SecretHash = hash
+		c.UpdatedAt = a.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("oidc: rotate secret of %s: %w", id, err)
+	}
+	a.onChange(id)
+	return secret, nil
+}
+
+// Delete removes the client.
+func (a *ClientAdmin) Delete(ctx context.Context, id string) error {
+	if err := a.st.Delete(ctx, id); err != nil {
+		return fmt.Errorf("oidc: delete client %s: %w", id, err)
+	}
+	a.onChange(id)
+	return nil
+}
+
+// List returns every client.
+func (a *ClientAdmin) List(ctx context.Context) ([]*store.Client, error) { return a.st.List(ctx) }
+
+// Get returns one client.
+func (a *ClientAdmin) Get(ctx context.Context, id string) (*store.Client, error) {
+	return a.st.Get(ctx, id)
+}
+
+// clientView is a client as the admin API shows it (never the hashes).
+type clientView struct {
+	ID string `json:"client_id"`
+	ClientSpec
+	Secret    string    `json:"client_secret,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func view(c *store.Client, secret string) clientView {
+	return clientView{ID: c.ID, ClientSpec: SpecOf(c), Secret: secret, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// admin guards the admin API with the bearer admin token.
+func (p *Provider) admin(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(p.cfg.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := fn(w, r); err != nil {
+			switch {
+			case errors.Is(err, ErrInvalidClient):
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client_metadata", "error_description": err.Error()})
+			case errors.Is(err, store.ErrNotFound):
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
+			case errors.Is(err, store.ErrAlreadyExists):
+				writeJSON(w, http.StatusConflict, map[string]string{"error": "already_exists"})
+			default:
+				p.log.Error("oidc: admin", "path", r.URL.Path, "err", err)
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+			}
+		}
+	}
+}
+
+func (p *Provider) clientAdmin() *ClientAdmin {
+	return &ClientAdmin{st: p.st.Clients(), hasher: p.hasher, now: p.now, onChange: p.storage.ForgetClient}
+}
+
+func decodeSpec(r *http.Request) (string, ClientSpec, error) {
+	var in struct {
+		ID string `json:"client_id"`
+		ClientSpec
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return "", ClientSpec{}, fmt.Errorf("%w: %v", ErrInvalidClient, err)
+	}
+	return in.ID, in.ClientSpec, nil
+}
+
+func (p *Provider) adminCreate(w http.ResponseWriter, r *http.Request) error {
+	id, spec, err := decodeSpec(r)
+	if err != nil {
+		return err
+	}
+	c, secret, err := p.clientAdmin().Create(r.Context(), id, spec)
+	if err != nil {
+		return err
+	}
+	p.audit(r.Context(), "operator:admin-api", "client.create", "", c.ID, "ok", nil)
+	writeJSON(w, http.StatusCreated, view(c, secret))
+	return nil
+}
+
+func (p *Provider) adminList(w http.ResponseWriter, r *http.Request) error {
+	cs, err := p.clientAdmin().List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]clientView, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, view(c, ""))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (p *Provider) adminGet(w http.ResponseWriter, r *http.Request) error {
+	c, err := p.clientAdmin().Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, view(c, ""))
+	return nil
+}
+
+func (p *Provider) adminUpdate(w http.ResponseWriter, r *http.Request) error {
+	_, spec, err := decodeSpec(r)
+	if err != nil {
+		return err
+	}
+	c, err := p.clientAdmin().Update(r.Context(), r.PathValue("id"), spec)
+	if err != nil {
+		return err
+	}
+	p.audit(r.Context(), "operator:admin-api", "client.update", "", c.ID, "ok", nil)
+	writeJSON(w, http.StatusOK, view(c, ""))
+	return nil
+}
+
+func (p *Provider) adminDelete(w http.ResponseWriter, r *http.Request) error {
+	if err := p.clientAdmin().Delete(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	p.audit(r.Context(), "operator:admin-api", "client.delete", "", r.PathValue("id"), "ok", nil)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// adminRotate rotates the secret; the old one stays valid for ?grace= (default 24h).
+func (p *Provider) adminRotate(w http.ResponseWriter, r *http.Request) error {
+	grace := 24 * time.Hour
+	if g := r.URL.Query().Get("grace"); g != "" {
+		d, err := time.ParseDuration(g)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%w: grace %q", ErrInvalidClient, g)
+		}
+		grace = d
+	}
+	secret, err := p.clientAdmin().RotateSecret(r.Context(), r.PathValue("id"), grace)
+	if err != nil {
+		return err
+	}
+	p.audit(r.Context(), "operator:admin-api", "client.rotate_secret", "", r.PathValue("id"), "ok", nil)
+	writeJSON(w, http.StatusOK, map[string]string{"client_id": r.PathValue("id"), "client_secret": secret})
+	return nil
+}

@@ -1,0 +1,214 @@
+package oidc
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/trustid/trustid/oidc/storage"
+)
+
+// maxFormBytes bounds request bodies of the OAuth endpoints.
+const maxFormBytes = 64 << 10
+
+func (p *Provider) routes() {
+	m := http.NewServeMux()
+	h := func(pattern string, fn http.HandlerFunc) {
+		method, path, _ := strings.Cut(pattern, " ")
+		m.HandleFunc(method+" "+p.prefix+path, fn)
+	}
+	h("GET "+PathDiscovery, p.serveStatic(func() []byte { return p.disco }))
+	h("GET "+PathJWKS, p.serveStatic(p.ring.JWKS))
+	h("GET "+PathAuth, p.authorize)
+	h("POST "+PathAuth, p.authorize)
+	h("GET "+PathResume, p.resume)
+	h("POST "+PathToken, p.token)
+	h("POST "+PathPAR, p.par)
+	h("POST "+PathIntrospect, p.introspect)
+	h("POST "+PathRevoke, p.revoke)
+	h("GET "+PathUserinfo, p.userinfo)
+	h("POST "+PathUserinfo, p.userinfo)
+	h("GET "+PathLogout, p.logout)
+	h("POST "+PathLogout, p.logout)
+	h("GET "+PathLogin, p.loginPage)
+	h("POST "+PathLogin+"/{method}/begin", p.loginBegin)
+	h("POST "+PathLogin+"/{method}/finish", p.loginFinish)
+	h("GET "+PathConsent, p.consentPage)
+	h("POST "+PathConsent, p.consentDecision)
+	if p.cfg.AdminToken != "" {
+		h("GET "+PathAdmin, p.admin(p.adminList))
+		h("POST "+PathAdmin, p.admin(p.adminCreate))
+		h("GET "+PathAdmin+"/{id}", p.admin(p.adminGet))
+		h("PUT "+PathAdmin+"/{id}", p.admin(p.adminUpdate))
+		h("DELETE "+PathAdmin+"/{id}", p.admin(p.adminDelete))
+		h("POST "+PathAdmin+"/{id}/rotate-secret", p.admin(p.adminRotate))
+	}
+	p.mux = m
+}
+
+// serveStatic serves a precomputed JSON document with an ETag: discovery
+// and JWKS are read by every relying party and must be cheap.
+func (p *Provider) serveStatic(body func() []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b := body()
+		sum := sha256.Sum256(b)
+		etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write(b)
+	}
+}
+
+func (p *Provider) buildDiscovery() error {
+	iss := p.cfg.Issuer
+	d := map[string]any{
+		"issuer":                                iss,
+		"authorization_endpoint":                iss + PathAuth,
+		"token_endpoint":                        iss + PathToken,
+		"userinfo_endpoint":                     iss + PathUserinfo,
+		"jwks_uri":                              iss + PathJWKS,
+		"introspection_endpoint":                iss + PathIntrospect,
+		"revocation_endpoint":                   iss + PathRevoke,
+		"end_session_endpoint":                  iss + PathLogout,
+		"pushed_authorization_request_endpoint": iss + PathPAR,
+		"scopes_supported":                      KnownScopes,
+		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":               []string{"pairwise", "public"},
+		"id_token_signing_alg_values_supported": []string{p.cfg.SigningAlg},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "none"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
+			"name", "id_number", "verified_claims"},
+		"acr_values_supported":                  ACRLadder,
+		"prompt_values_supported":               []string{"none", "login", "consent"},
+		"claims_parameter_supported":            false,
+		"request_parameter_supported":           false,
+		"request_uri_parameter_supported":       false,
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
+		"verified_claims_supported":             true,
+		"trust_frameworks_supported":            []string{p.cfg.TrustFramework},
+		"evidence_supported":                    []string{"electronic_record"},
+		"claims_in_verified_claims_supported":   []string{"name", "id_number"},
+		"require_pushed_authorization_requests": false,
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("oidc: discovery: %w", err)
+	}
+	p.disco = b
+	return nil
+}
+
+// token is the token endpoint (RFC 6749 section 3.2).
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	sess := newSession()
+	ar, err := p.f.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		p.f.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// fosite checked each requested scope against the client; machine
+		// clients act for themselves, so the subject is the client.
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+		sess.Subject = ar.GetClient().GetID()
+	}
+	resp, err := p.f.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.f.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	p.f.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// par is the pushed authorization request endpoint (RFC 9126).
+func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	ar, err := p.f.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := p.f.NewPushedAuthorizeResponse(ctx, ar, newSession())
+	if err != nil {
+		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	p.f.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// introspect is RFC 7662 token introspection (client authentication required).
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	ir, err := p.f.NewIntrospectionRequest(ctx, r, newSession())
+	if err != nil {
+		p.f.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	p.f.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// revoke is RFC 7009 token revocation.
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	p.f.WriteRevocationResponse(ctx, w, p.f.NewRevocationRequest(ctx, r))
+}
+
+// userinfo is OpenID Connect Core 5.3: the consented claims of the token's
+// citizen, read live from the store.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tok := fosite.AccessTokenFromRequest(r)
+	if tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint("A bearer access token is required."))
+		return
+	}
+	sess := newSession()
+	_, ar, err := p.f.IntrospectToken(ctx, tok, fosite.AccessToken, sess, ScopeOpenID)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithWrap(err).WithHint("The access token is not valid."))
+		return
+	}
+	sess, _ = ar.GetSession().(*Session)
+	client, ok := ar.GetClient().(*storage.Client)
+	if sess == nil || !ok || sess.CitizenID == "" {
+		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint("The token was not issued to a citizen."))
+		return
+	}
+	claims, err := p.identityClaims(ctx, client.Client, sess.CitizenID, ar.GetGrantedScopes(), sess.Claims.AuthenticationContextClassReference,
+		sess.Claims.AuthenticationMethodsReferences, sess.Claims.AuthTime)
+	if err != nil {
+		p.log.Error("oidc: userinfo claims", "err", err)
+		p.f.WriteAccessError(ctx, w, nil, fosite.ErrServerError)
+		return
+	}
+	claims["sub"] = sess.Claims.Subject
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(claims)
+}

@@ -1,0 +1,337 @@
+package oidc
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+// keyUse is the store.SigningKey.Use of the provider's keys.
+const keyUse = "oidc"
+
+// Supported signing algorithms. RS256 is the OpenID Connect default and is
+// used for ID tokens unless configured otherwise; ES256 keys are published
+// and rotated alongside.
+const (
+	AlgRS256 = "RS256"
+	AlgES256 = "ES256"
+)
+
+// ErrNoSigningKey is returned when no key can sign (store unreachable at start).
+var ErrNoSigningKey = errors.New("oidc: no signing key")
+
+// keyRing keeps the provider's signing keys in memory and rotates them in the
+// store, the way dex does: every node reloads the key list every refresh
+// interval, so all nodes agree on which key signs and which are published.
+//
+// Life of a key: created (and published in the JWKS) at least prepublish
+// before ActiveAt, signs from ActiveAt to RetireAt, stays published until
+// ExpiresAt = RetireAt + retention (the longest life of a token it signed),
+// then is deleted. Key IDs are derived from (alg, ActiveAt), so two nodes
+// creating the same successor at once collide on the key and one loses
+// harmlessly with ErrAlreadyExists.
+type keyRing struct {
+	st         store.KeyStore
+	now        func() time.Time
+	log        *slog.Logger
+	algs       []string
+	rotation   time.Duration
+	prepublish time.Duration
+	retention  time.Duration
+	refresh    time.Duration
+
+	mu     sync.RWMutex
+	loaded time.Time
+	keys   []*ringKey // not expired, ordered by ActiveAt descending
+	jwks   []byte
+}
+
+type ringKey struct {
+	meta store.SigningKey
+	priv crypto.Signer
+}
+
+func (k *ringKey) public() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.meta.ID, Algorithm: k.meta.Alg, Use: "sig"}
+}
+
+func generateKey(alg string) (crypto.Signer, error) {
+	switch alg {
+	case AlgRS256:
+		return rsa.GenerateKey(rand.Reader, 2048)
+	case AlgES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	return nil, fmt.Errorf("oidc: unsupported alg %q", alg)
+}
+
+// load reads the key list, deletes expired keys and creates the keys that
+// are due (the first key of an alg, or the successor of the newest one).
+func (r *keyRing) load(ctx context.Context) error {
+	now := r.now().UTC()
+	list, err := r.st.List(ctx, keyUse)
+	if err != nil {
+		return fmt.Errorf("oidc: list keys: %w", err)
+	}
+	var keep []store.SigningKey
+	for _, k := range list {
+		if !now.Before(k.ExpiresAt) {
+			if err := r.st.Delete(ctx, k.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				r.log.Warn("oidc: delete expired key", "kid", k.ID, "err", err)
+			}
+			continue
+		}
+		keep = append(keep, *k)
+	}
+	created := false
+	for _, alg := range r.algs {
+		var newest *store.SigningKey
+		for i := range keep {
+			if keep[i].Alg == alg && (newest == nil || keep[i].RetireAt.After(newest.RetireAt)) {
+				newest = &keep[i]
+			}
+		}
+		var activeAt time.Time
+		switch {
+		case newest == nil:
+			// First start: nothing is published yet, so the first key signs at once.
+			activeAt = now
+		case newest.RetireAt.Sub(now) <= r.prepublish+r.refresh:
+			activeAt = newest.RetireAt
+			if min := now.Add(r.prepublish); activeAt.Before(min) {
+				activeAt = min
+			}
+		default:
+			continue
+		}
+		k, err := r.create(ctx, alg, activeAt.Truncate(time.Second), now)
+		if errors.Is(err, store.ErrAlreadyExists) {
+			created = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		keep = append(keep, *k)
+		created = true
+	}
+	if created {
+		// Re-read so a key created concurrently by another node is seen too.
+		return r.loadNoCreate(ctx, now)
+	}
+	return r.install(keep, now)
+}
+
+func (r *keyRing) loadNoCreate(ctx context.Context, now time.Time) error {
+	list, err := r.st.List(ctx, keyUse)
+	if err != nil {
+		return fmt.Errorf("oidc: list keys: %w", err)
+	}
+	var keep []store.SigningKey
+	for _, k := range list {
+		if now.Before(k.ExpiresAt) {
+			keep = append(keep, *k)
+		}
+	}
+	return r.install(keep, now)
+}
+
+func (r *keyRing) create(ctx context.Context, alg string, activeAt, now time.Time) (*store.SigningKey, error) {
+	priv, err := generateKey(alg)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: marshal key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return nil, fmt.Errorf("oidc: marshal key: %w", err)
+	}
+	k := &store.SigningKey{
+		ID:        fmt.Sprintf("%s-%d", strings.ToLower(alg), activeAt.Unix()),
+		Use:       keyUse,
+		Alg:       alg,
+		Private:   der,
+		Public:    pub,
+		CreatedAt: now,
+		ActiveAt:  activeAt,
+		RetireAt:  activeAt.Add(r.rotation),
+		ExpiresAt: activeAt.Add(r.rotation + r.retention),
+	}
+	if err := r.st.Create(ctx, k); err != nil {
+		return nil, fmt.Errorf("oidc: create key %s: %w", k.ID, err)
+	}
+	r.log.Info("oidc: signing key created", "kid", k.ID, "active_at", k.ActiveAt, "retire_at", k.RetireAt)
+	return k, nil
+}
+
+func (r *keyRing) install(list []store.SigningKey, now time.Time) error {
+	keys := make([]*ringKey, 0, len(list))
+	for _, m := range list {
+		p, err := x509.ParsePKCS8PrivateKey(m.Private)
+		if err != nil {
+			return fmt.Errorf("oidc: parse key %s: %w", m.ID, err)
+		}
+		signer, ok := p.(crypto.Signer)
+		if !ok {
+			return fmt.Errorf("oidc: key %s is not a signer", m.ID)
+		}
+		keys = append(keys, &ringKey{meta: m, priv: signer})
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if !keys[i].meta.ActiveAt.Equal(keys[j].meta.ActiveAt) {
+			return keys[i].meta.ActiveAt.After(keys[j].meta.ActiveAt)
+		}
+		return keys[i].meta.ID > keys[j].meta.ID
+	})
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, k := range keys {
+		set.Keys = append(set.Keys, k.public())
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return fmt.Errorf("oidc: encode jwks: %w", err)
+	}
+	r.mu.Lock()
+	r.keys, r.jwks, r.loaded = keys, b, now
+	r.mu.Unlock()
+	return nil
+}
+
+// maybeRefresh reloads when the refresh interval has passed.
+func (r *keyRing) maybeRefresh(ctx context.Context) {
+	r.mu.RLock()
+	stale := r.now().Sub(r.loaded) >= r.refresh
+	r.mu.RUnlock()
+	if stale {
+		if err := r.load(ctx); err != nil {
+			r.log.Warn("oidc: key refresh failed; keeping the loaded keys", "err", err)
+		}
+	}
+}
+
+// signingKey returns the key of alg that signs now: the one with the newest
+// ActiveAt not in the future. A retired key is used only if no other exists
+// (the store was unreachable when a successor was due).
+func (r *keyRing) signingKey(alg string) (*ringKey, error) {
+	now := r.now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, k := range r.keys {
+		if k.meta.Alg == alg && !k.meta.ActiveAt.After(now) {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("%w for %s", ErrNoSigningKey, alg)
+}
+
+func (r *keyRing) publicKey(kid string) (crypto.PublicKey, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, k := range r.keys {
+		if k.meta.ID == kid {
+			return k.priv.Public(), true
+		}
+	}
+	return nil, false
+}
+
+// JWKS returns the published key set (JSON).
+func (r *keyRing) JWKS() []byte {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.jwks
+}
+
+// signer is fosite's jwt.Signer over the key ring.
+type signer struct {
+	ring *keyRing
+	alg  string
+}
+
+var _ jwt.Signer = (*signer)(nil)
+
+func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+	k, err := s.ring.signingKey(s.alg)
+	if err != nil {
+		return "", "", err
+	}
+	t := jwt.NewWithClaims(jose.SignatureAlgorithm(s.alg), claims)
+	if header != nil {
+		for hk, hv := range header.ToMap() {
+			t.Header[hk] = hv
+		}
+	}
+	t.Header["kid"] = k.meta.ID
+	raw, err := t.SignedString(k.priv)
+	if err != nil {
+		return "", "", fmt.Errorf("oidc: sign: %w", err)
+	}
+	i := strings.LastIndexByte(raw, '.')
+	return raw, raw[i+1:], nil
+}
+
+// Decode verifies token against the published key named by its kid.
+func (s *signer) Decode(ctx context.Context, token string) (*jwt.Token, error) {
+	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (interface{}, error) {
+		kid, _ := t.Header["kid"].(string)
+		pub, ok := s.ring.publicKey(kid)
+		if !ok {
+			return nil, fmt.Errorf("oidc: unknown kid %q", kid)
+		}
+		switch pub.(type) {
+		case *rsa.PublicKey:
+			if t.Method != jose.RS256 {
+				return nil, fmt.Errorf("oidc: alg %s for an RSA key", t.Method)
+			}
+		case *ecdsa.PublicKey:
+			if t.Method != jose.ES256 {
+				return nil, fmt.Errorf("oidc: alg %s for an EC key", t.Method)
+			}
+		}
+		return pub, nil
+	})
+}
+
+func (s *signer) Validate(ctx context.Context, token string) (string, error) {
+	if _, err := s.Decode(ctx, token); err != nil {
+		return "", err
+	}
+	return s.GetSignature(ctx, token)
+}
+
+func (s *signer) GetSignature(ctx context.Context, token string) (string, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", errors.New("oidc: malformed jwt")
+	}
+	return parts[2], nil
+}
+
+// Hash is SHA-256, the hash of both RS256 and ES256 (at_hash, c_hash).
+func (s *signer) Hash(ctx context.Context, in []byte) ([]byte, error) {
+	h := sha256.Sum256(in)
+	return h[:], nil
+}
+
+func (s *signer) GetSigningMethodLength(ctx context.Context) int { return sha256.Size }

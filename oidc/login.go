@@ -1,0 +1,611 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/oidc/storage"
+)
+
+// Cookies. Both hold only an opaque random id; the state lives in the
+// ephemeral store under a hash of it, so any node can continue any step.
+const (
+	cookieLogin   = "trustid_login"
+	cookieSession = "trustid_session"
+)
+
+// loginState is an authorization request waiting for login and/or consent.
+type loginState struct {
+	Attempt LoginAttempt `json:"attempt"`
+	// Form is the authorization request's parameters as fosite resolved
+	// them (after a pushed request was merged), replayed to resume.
+	Form url.Values      `json:"form"`
+	Auth *Authentication `json:"auth,omitempty"`
+	// SessionID is the browser session the login belongs to.
+	SessionID string `json:"session_id,omitempty"`
+	CSRF      string `json:"csrf"`
+	// StepUp is set when the session's acr was below acr_values.
+	StepUp bool `json:"step_up,omitempty"`
+}
+
+// browserSession is a citizen's logged-in session at the provider.
+type browserSession struct {
+	SID  string         `json:"sid"`
+	Auth Authentication `json:"auth"`
+	// Clients that received tokens in this session (back-channel logout).
+	Clients []string `json:"clients,omitempty"`
+}
+
+func randomID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("oidc: crypto/rand: %v", err)) // never happens on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashKey(prefix, id string) string {
+	h := sha256.Sum256([]byte(id))
+	return prefix + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+func (p *Provider) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: p.prefix + "/", MaxAge: int(ttl.Seconds()),
+		HttpOnly: true, Secure: !p.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (p *Provider) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: p.prefix + "/", MaxAge: -1,
+		HttpOnly: true, Secure: !p.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode})
+}
+
+func (p *Provider) saveJSON(ctx context.Context, key string, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return p.eph.Set(ctx, key, b, ttl)
+}
+
+func (p *Provider) loadJSON(ctx context.Context, key string, v any) error {
+	b, err := p.eph.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (p *Provider) loginKey(id string) string   { return hashKey("oidc:login:", id) }
+func (p *Provider) sessionKey(id string) string { return hashKey("oidc:session:", id) }
+
+// currentSession returns the browser session named by the cookie, or nil.
+func (p *Provider) currentSession(r *http.Request) (*browserSession, string) {
+	c, err := r.Cookie(cookieSession)
+	if err != nil || c.Value == "" {
+		return nil, ""
+	}
+	var s browserSession
+	if err := p.loadJSON(r.Context(), p.sessionKey(c.Value), &s); err != nil {
+		if !errors.Is(err, ephemeral.ErrNotFound) {
+			p.log.Warn("oidc: load session", "err", err)
+		}
+		return nil, ""
+	}
+	return &s, c.Value
+}
+
+// currentLogin returns the login state named by the cookie.
+func (p *Provider) currentLogin(r *http.Request) (*loginState, string, error) {
+	c, err := r.Cookie(cookieLogin)
+	if err != nil || c.Value == "" {
+		return nil, "", ephemeral.ErrNotFound
+	}
+	var ls loginState
+	if err := p.loadJSON(r.Context(), p.loginKey(c.Value), &ls); err != nil {
+		return nil, "", err
+	}
+	return &ls, c.Value, nil
+}
+
+func prompts(form url.Values) []string { return strings.Fields(form.Get("prompt")) }
+
+// minACR is the lowest acceptable acr in acr_values (the first known one).
+func minACR(form url.Values) string {
+	for _, v := range strings.Fields(form.Get("acr_values")) {
+		if acrRank(v) >= 0 {
+			return v
+		}
+	}
+	return ""
+}
+
+// needLogin says why a session cannot be reused for this request ("" if it can).
+func (p *Provider) needLogin(s *browserSession, form url.Values, requestedAt time.Time) string {
+	switch {
+	case s == nil:
+		return "no session"
+	case slices.Contains(prompts(form), "login"):
+		return "prompt=login"
+	case acrRank(s.Auth.ACR) < acrRank(minACR(form)):
+		return "step-up"
+	}
+	if ma := form.Get("max_age"); ma != "" {
+		if n, err := strconv.ParseInt(ma, 10, 64); err == nil && n >= 0 &&
+			s.Auth.AuthTime.Add(time.Duration(n)*time.Second).Before(requestedAt) {
+			return "max_age"
+		}
+	}
+	return ""
+}
+
+// authorize is the authorization endpoint (RFC 6749 4.1.1, OIDC Core 3.1.2).
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := p.f.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.f.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	// fosite checks PKCE only when issuing the code; refuse before the
+	// citizen goes through a login that could not succeed.
+	if f := ar.GetRequestForm(); ar.GetClient().IsPublic() && f.Get("code_challenge") == "" {
+		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE (S256)."))
+		return
+	} else if m := f.Get("code_challenge_method"); f.Get("code_challenge") != "" && m != "S256" {
+		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256."))
+		return
+	}
+	form := url.Values{}
+	for k, v := range ar.GetRequestForm() {
+		form[k] = v
+	}
+	// A pushed request is single use; its parameters are in form now.
+	delete(form, "request_uri")
+	form.Set("client_id", ar.GetClient().GetID())
+	form.Set("response_type", strings.Join(ar.GetResponseTypes(), " "))
+	form.Set("redirect_uri", ar.GetRedirectURI().String())
+	form.Set("scope", strings.Join(ar.GetRequestedScopes(), " "))
+	if ar.GetState() != "" {
+		form.Set("state", ar.GetState())
+	}
+	now := p.now().UTC().Truncate(time.Second)
+	ls := &loginState{
+		Attempt: LoginAttempt{ID: randomID(), ClientID: ar.GetClient().GetID(), LoginHint: form.Get("login_hint"),
+			MinACR: minACR(form), RequestedAt: now},
+		Form: form, CSRF: randomID(),
+	}
+	sess, _ := p.currentSession(r)
+	if why := p.needLogin(sess, form, now); why != "" {
+		if slices.Contains(prompts(form), "none") {
+			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHintf("Login is required (%s) but prompt=none was given.", why))
+			return
+		}
+		if sess != nil {
+			ls.Attempt.CitizenID = sess.Auth.CitizenID
+			ls.StepUp = why == "step-up"
+		}
+		if err := p.saveJSON(ctx, p.loginKey(ls.Attempt.ID), ls, p.cfg.LoginTTL); err != nil {
+			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		p.setCookie(w, cookieLogin, ls.Attempt.ID, p.cfg.LoginTTL)
+		http.Redirect(w, r, p.prefix+PathLogin, http.StatusFound)
+		return
+	}
+	auth := sess.Auth
+	ls.Auth, ls.SessionID = &auth, sess.SID
+	p.afterLogin(w, r, ar, ls)
+}
+
+// resume continues an authorization request after the login step.
+func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ls, _, err := p.currentLogin(r)
+	if err != nil || ls.Auth == nil {
+		p.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in has expired or was already used. Return to the application and start again.", nil)
+		return
+	}
+	ar, err := p.rebuild(ctx, ls)
+	if err != nil {
+		p.f.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	p.afterLogin(w, r, ar, ls)
+}
+
+// rebuild re-parses the stored authorization request (fosite validates it again).
+func (p *Provider) rebuild(ctx context.Context, ls *loginState) (fosite.AuthorizeRequester, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.Issuer+PathAuth+"?"+ls.Form.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return p.f.NewAuthorizeRequest(ctx, req)
+}
+
+// consentNeeded lists the requested scopes the citizen has not granted yet.
+func (p *Provider) consentNeeded(ctx context.Context, c *store.Client, citizenID string, scopes []string, form url.Values) ([]string, error) {
+	if slices.Contains(prompts(form), "consent") {
+		return scopes, nil
+	}
+	if c.FirstParty {
+		return nil, nil
+	}
+	con, err := p.st.Consents().Get(ctx, citizenID, c.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return scopes, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, s := range scopes {
+		if !slices.Contains(con.Scopes, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing, nil
+}
+
+func (p *Provider) afterLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ls *loginState) {
+	ctx := r.Context()
+	client := ar.GetClient().(*storage.Client)
+	missing, err := p.consentNeeded(ctx, client.Client, ls.Auth.CitizenID, ar.GetRequestedScopes(), ls.Form)
+	if err != nil {
+		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	if len(missing) > 0 {
+		if slices.Contains(prompts(ls.Form), "none") {
+			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("Consent is required but prompt=none was given."))
+			return
+		}
+		if err := p.saveJSON(ctx, p.loginKey(ls.Attempt.ID), ls, p.cfg.LoginTTL); err != nil {
+			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		p.setCookie(w, cookieLogin, ls.Attempt.ID, p.cfg.LoginTTL)
+		http.Redirect(w, r, p.prefix+PathConsent, http.StatusFound)
+		return
+	}
+	p.finish(w, r, ar, ls)
+}
+
+// finish issues the authorization code.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ls *loginState) {
+	ctx := r.Context()
+	client := ar.GetClient().(*storage.Client)
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	sess := newSession()
+	sess.CitizenID = ls.Auth.CitizenID
+	sess.SID = ls.SessionID
+	sub := p.subject(client.Client, ls.Auth.CitizenID)
+	sess.Subject = sub
+	c := sess.Claims
+	c.Subject = sub
+	c.RequestedAt = ls.Attempt.RequestedAt
+	c.AuthTime = ls.Auth.AuthTime.UTC().Truncate(time.Second)
+	c.AuthenticationContextClassReference = ls.Auth.ACR
+	c.AuthenticationMethodsReferences = ls.Auth.AMR
+	c.Add("sid", ls.SessionID)
+	if slices.Contains(ar.GetGrantedScopes(), ScopeProfile) {
+		cit, err := p.st.Citizens().Get(ctx, ls.Auth.CitizenID)
+		if err != nil {
+			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		c.Add("name", cit.Name)
+	}
+	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		p.f.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	if err := p.eph.Delete(ctx, p.loginKey(ls.Attempt.ID)); err != nil {
+		p.log.Warn("oidc: delete login state", "err", err)
+	}
+	p.clearCookie(w, cookieLogin)
+	p.rememberClient(r, client.ID)
+	p.audit(ctx, "client:"+client.ID, "oidc.authorize", ls.Auth.CitizenID, client.ID, "ok", map[string]string{"acr": ls.Auth.ACR})
+	p.f.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// rememberClient records that the browser session's citizen signed in to client.
+func (p *Provider) rememberClient(r *http.Request, clientID string) {
+	s, id := p.currentSession(r)
+	if s == nil || slices.Contains(s.Clients, clientID) {
+		return
+	}
+	s.Clients = append(s.Clients, clientID)
+	if err := p.saveJSON(r.Context(), p.sessionKey(id), s, p.cfg.SessionTTL); err != nil {
+		p.log.Warn("oidc: update session", "err", err)
+	}
+}
+
+func (p *Provider) audit(ctx context.Context, actor, action, subject, object, outcome string, detail map[string]string) {
+	e := &store.AuditEvent{At: p.now().UTC(), Actor: actor, Action: action, Subject: subject, Object: object, Outcome: outcome, Detail: detail}
+	if err := p.st.Audit().Append(ctx, e, auditChain); err != nil {
+		p.log.Warn("oidc: audit append", "action", action, "err", err)
+	}
+}
+
+// auditChain is SHA-256 over the previous hash and the event's fields.
+func auditChain(prev []byte, e *store.AuditEvent) []byte {
+	h := sha256.New()
+	h.Write(prev)
+	b, _ := json.Marshal([]any{e.Seq, e.At.UnixMicro(), e.Actor, e.Action, e.Subject, e.Object, e.Outcome, e.Detail})
+	h.Write(b)
+	return h.Sum(nil)
+}
+
+// methodsFor lists the authenticators able to reach minACR.
+func (p *Provider) methodsFor(min string) []Authenticator {
+	var out []Authenticator
+	for _, a := range p.cfg.Authenticators {
+		if acrRank(a.MaxACR()) >= acrRank(min) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} - TrustID</title></head><body>
+<h1>{{.Title}}</h1>
+{{if .Text}}<p>{{.Text}}</p>{{end}}
+{{with .Login}}
+{{range .Methods}}<section><h2>{{.Method}}</h2>
+<form method="post" action="{{$.Prefix}}/oauth2/login/{{.Method}}/finish" enctype="multipart/form-data">
+<button type="submit">Sign in with {{.Method}}</button></form></section>{{end}}
+{{end}}
+{{with .Consent}}
+<p><strong>{{.Client}}</strong> asks to:</p>
+<ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>
+<form method="post" action="{{$.Prefix}}/oauth2/consent">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<button type="submit" name="decision" value="approve">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form>
+{{end}}
+</body></html>`))
+
+type loginView struct{ Methods []Authenticator }
+
+type consentView struct {
+	Client string
+	Scopes []string
+	CSRF   string
+}
+
+func (p *Provider) page(w http.ResponseWriter, status int, title, text string, data any) {
+	v := map[string]any{"Title": title, "Text": text, "Prefix": p.prefix}
+	switch d := data.(type) {
+	case loginView:
+		v["Login"] = d
+	case consentView:
+		v["Consent"] = d
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	if err := pageTmpl.Execute(w, v); err != nil {
+		p.log.Warn("oidc: render page", "err", err)
+	}
+}
+
+// loginPage is the minimal server-rendered login page (the full UI comes later).
+func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
+	ls, _, err := p.currentLogin(r)
+	if err != nil {
+		p.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
+		return
+	}
+	p.page(w, http.StatusOK, "Sign in", "Prove who you are.", loginView{Methods: p.methodsFor(ls.Attempt.MinACR)})
+}
+
+func (p *Provider) loginMethod(w http.ResponseWriter, r *http.Request) (*loginState, string, Authenticator, bool) {
+	ls, id, err := p.currentLogin(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "login_expired"})
+		return nil, "", nil, false
+	}
+	a, ok := p.auths[r.PathValue("method")]
+	if !ok || acrRank(a.MaxACR()) < acrRank(ls.Attempt.MinACR) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown_method"})
+		return nil, "", nil, false
+	}
+	return ls, id, a, true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// loginBegin starts a login step and returns the authenticator's challenge.
+func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
+	ls, _, a, ok := p.loginMethod(w, r)
+	if !ok {
+		return
+	}
+	ch, err := a.Begin(r.Context(), &ls.Attempt)
+	if err != nil {
+		p.log.Warn("oidc: login begin", "method", a.Method(), "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, ch)
+}
+
+// maxEvidenceBytes bounds a login step's evidence (a short video clip).
+const maxEvidenceBytes = 32 << 20
+
+// loginFinish checks the evidence; on success it starts a new browser
+// session (a fresh id, against session fixation) and resumes the request.
+func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ls, id, a, ok := p.loginMethod(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxEvidenceBytes)
+	auth, err := a.Finish(ctx, &ls.Attempt, r)
+	if err == nil {
+		err = p.checkAuth(ctx, ls, auth)
+	}
+	if err != nil {
+		// Same answer for every failure; the reason goes to the log and audit.
+		p.log.Info("oidc: login failed", "method", a.Method(), "client", ls.Attempt.ClientID, "err", err)
+		p.audit(ctx, "system", "login."+a.Method(), ls.Attempt.CitizenID, ls.Attempt.ClientID, "fail", nil)
+		p.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Please try again.", loginView{Methods: p.methodsFor(ls.Attempt.MinACR)})
+		return
+	}
+	if auth.AuthTime.IsZero() {
+		auth.AuthTime = p.now()
+	}
+	auth.AuthTime = auth.AuthTime.UTC().Truncate(time.Second)
+	if old, oldID := p.currentSession(r); old != nil {
+		_ = p.eph.Delete(ctx, p.sessionKey(oldID))
+	}
+	cookie := randomID()
+	bs := &browserSession{SID: randomID()[:22], Auth: *auth}
+	if err := p.saveJSON(ctx, p.sessionKey(cookie), bs, p.cfg.SessionTTL); err != nil {
+		p.log.Error("oidc: save session", "err", err)
+		p.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
+		return
+	}
+	ls.Auth, ls.SessionID = auth, bs.SID
+	if err := p.saveJSON(ctx, p.loginKey(id), ls, p.cfg.LoginTTL); err != nil {
+		p.log.Error("oidc: save login", "err", err)
+		p.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
+		return
+	}
+	p.setCookie(w, cookieSession, cookie, p.cfg.SessionTTL)
+	p.audit(ctx, "citizen:"+auth.CitizenID, "login."+a.Method(), auth.CitizenID, ls.Attempt.ClientID, "ok", map[string]string{"acr": auth.ACR})
+	http.Redirect(w, r, p.prefix+PathResume, http.StatusSeeOther)
+}
+
+// checkAuth applies the provider's rules to an authenticator's result.
+func (p *Provider) checkAuth(ctx context.Context, ls *loginState, auth *Authentication) error {
+	switch {
+	case auth == nil || auth.CitizenID == "":
+		return fmt.Errorf("%w: no citizen", ErrAuthenticationFailed)
+	case acrRank(auth.ACR) < 0 || acrRank(auth.ACR) < acrRank(ls.Attempt.MinACR):
+		return fmt.Errorf("%w: acr %q below %q", ErrAuthenticationFailed, auth.ACR, ls.Attempt.MinACR)
+	case ls.StepUp && auth.CitizenID != ls.Attempt.CitizenID:
+		// A step-up must be made by the citizen already signed in.
+		return fmt.Errorf("%w: step-up by another citizen", ErrAuthenticationFailed)
+	}
+	cit, err := p.st.Citizens().Get(ctx, auth.CitizenID)
+	if err != nil {
+		return fmt.Errorf("%w: citizen: %w", ErrAuthenticationFailed, err)
+	}
+	if cit.Disabled {
+		return fmt.Errorf("%w: citizen disabled", ErrAuthenticationFailed)
+	}
+	return nil
+}
+
+// consentPage lists what the client asks for.
+func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ls, _, err := p.currentLogin(r)
+	if err != nil || ls.Auth == nil {
+		p.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
+		return
+	}
+	c, err := p.st.Clients().Get(ctx, ls.Attempt.ClientID)
+	if err != nil {
+		p.page(w, http.StatusBadRequest, "Unknown application", "", nil)
+		return
+	}
+	var items []string
+	for _, s := range strings.Fields(ls.Form.Get("scope")) {
+		t := scopeText[s]
+		if t == "" {
+			t = s
+		}
+		if s == ScopeIDNumber && !slices.Contains(c.Claims, ClaimIDNumber) {
+			t += " (masked)"
+		}
+		items = append(items, t)
+	}
+	name := c.Name
+	if name == "" {
+		name = c.ID
+	}
+	p.page(w, http.StatusOK, "Allow access?", "", consentView{Client: name, Scopes: items, CSRF: ls.CSRF})
+}
+
+// consentDecision records approve/deny (CSRF-checked) and completes the request.
+func (p *Provider) consentDecision(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	ls, id, err := p.currentLogin(r)
+	if err != nil || ls.Auth == nil {
+		p.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ls.CSRF)) != 1 {
+		p.page(w, http.StatusForbidden, "Request refused", "The form has expired. Please start again.", nil)
+		return
+	}
+	ar, err := p.rebuild(ctx, ls)
+	if err != nil {
+		p.f.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	if r.PostFormValue("decision") != "approve" {
+		_ = p.eph.Delete(ctx, p.loginKey(id))
+		p.clearCookie(w, cookieLogin)
+		p.audit(ctx, "citizen:"+ls.Auth.CitizenID, "oidc.consent", ls.Auth.CitizenID, ls.Attempt.ClientID, "denied", nil)
+		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The citizen denied the request."))
+		return
+	}
+	now := p.now().UTC()
+	con := &store.Consent{CitizenID: ls.Auth.CitizenID, ClientID: ls.Attempt.ClientID, GrantedAt: now, UpdatedAt: now}
+	if old, err := p.st.Consents().Get(ctx, con.CitizenID, con.ClientID); err == nil {
+		con.Scopes, con.Claims, con.GrantedAt = old.Scopes, old.Claims, old.GrantedAt
+	}
+	for _, s := range ar.GetRequestedScopes() {
+		if !slices.Contains(con.Scopes, s) {
+			con.Scopes = append(con.Scopes, s)
+		}
+		for _, c := range scopeClaims[s] {
+			if !slices.Contains(con.Claims, c) {
+				con.Claims = append(con.Claims, c)
+			}
+		}
+	}
+	if err := p.st.Consents().Put(ctx, con); err != nil {
+		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	p.audit(ctx, "citizen:"+con.CitizenID, "oidc.consent", con.CitizenID, con.ClientID, "ok", map[string]string{"scopes": strings.Join(con.Scopes, " ")})
+	p.finish(w, r, ar, ls)
+}

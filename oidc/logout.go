@@ -1,0 +1,175 @@
+package oidc
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+// backchannelEvent is the event of a logout token (OIDC Back-Channel Logout 1.0, 2.4).
+const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// logout is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0):
+// it ends the browser session, notifies the clients of that session by
+// back-channel logout tokens, and returns to post_logout_redirect_uri when
+// it exactly matches one registered for the client named by id_token_hint.
+func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		p.page(w, http.StatusBadRequest, "Sign-out failed", "The request could not be read.", nil)
+		return
+	}
+	hint, redirect, clientID := r.Form.Get("id_token_hint"), r.Form.Get("post_logout_redirect_uri"), r.Form.Get("client_id")
+	var hintSID string
+	if hint != "" {
+		tok, err := p.signer.Decode(ctx, hint)
+		var claims jwt.MapClaims
+		if tok != nil {
+			claims = tok.Claims
+		}
+		var ve *jwt.ValidationError
+		expiredOnly := err != nil && asValidation(err, &ve) && ve.Errors == jwt.ValidationErrorExpired
+		if (err != nil && !expiredOnly) || claims == nil || claims["iss"] != p.cfg.Issuer {
+			p.page(w, http.StatusBadRequest, "Sign-out failed", "The id_token_hint is not valid.", nil)
+			return
+		}
+		aud := audiences(claims["aud"])
+		if clientID != "" && !slices.Contains(aud, clientID) {
+			p.page(w, http.StatusBadRequest, "Sign-out failed", "client_id does not match the id_token_hint.", nil)
+			return
+		}
+		if clientID == "" && len(aud) == 1 {
+			clientID = aud[0]
+		}
+		hintSID, _ = claims["sid"].(string)
+	}
+	var target *url.URL
+	if redirect != "" {
+		if clientID == "" {
+			p.page(w, http.StatusBadRequest, "Sign-out failed", "post_logout_redirect_uri needs id_token_hint or client_id.", nil)
+			return
+		}
+		c, err := p.st.Clients().Get(ctx, clientID)
+		if err != nil || !slices.Contains(c.PostLogoutURIs, redirect) {
+			p.page(w, http.StatusBadRequest, "Sign-out failed", "post_logout_redirect_uri is not registered for this client.", nil)
+			return
+		}
+		target, _ = url.Parse(redirect)
+	}
+	if s, id := p.currentSession(r); s != nil {
+		if hintSID == "" || hintSID == s.SID {
+			_ = p.eph.Delete(ctx, p.sessionKey(id))
+			p.backchannelLogout(ctx, s)
+			p.audit(ctx, "citizen:"+s.Auth.CitizenID, "oidc.logout", s.Auth.CitizenID, clientID, "ok", nil)
+		}
+	}
+	p.clearCookie(w, cookieSession)
+	p.clearCookie(w, cookieLogin)
+	if target != nil {
+		if st := r.Form.Get("state"); st != "" {
+			q := target.Query()
+			q.Set("state", st)
+			target.RawQuery = q.Encode()
+		}
+		http.Redirect(w, r, target.String(), http.StatusFound)
+		return
+	}
+	p.page(w, http.StatusOK, "Signed out", "You are signed out of TrustID.", nil)
+}
+
+func asValidation(err error, ve **jwt.ValidationError) bool {
+	v, ok := err.(*jwt.ValidationError)
+	if ok {
+		*ve = v
+	}
+	return ok
+}
+
+func audiences(v any) []string {
+	switch a := v.(type) {
+	case string:
+		return []string{a}
+	case []any:
+		var out []string
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	case []string:
+		return a
+	}
+	return nil
+}
+
+// backchannelLogout posts a logout token to every client of the session that
+// registered a back-channel logout URI, in parallel, and waits (bounded by
+// the HTTP client's timeout) so tests and callers see a settled state.
+func (p *Provider) backchannelLogout(ctx context.Context, s *browserSession) {
+	var wg sync.WaitGroup
+	for _, id := range s.Clients {
+		c, err := p.st.Clients().Get(ctx, id)
+		if err != nil || c.BackchannelLogoutURI == "" {
+			continue
+		}
+		tok, err := p.logoutToken(ctx, c, s)
+		if err != nil {
+			p.log.Warn("oidc: logout token", "client", c.ID, "err", err)
+			continue
+		}
+		wg.Add(1)
+		go func(c *store.Client) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI,
+				strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
+			if err != nil {
+				p.log.Warn("oidc: back-channel logout", "client", c.ID, "err", err)
+				return
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := p.cfg.HTTPClient.Do(req)
+			if err != nil {
+				p.log.Warn("oidc: back-channel logout", "client", c.ID, "err", err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+				p.log.Warn("oidc: back-channel logout refused", "client", c.ID, "status", resp.StatusCode)
+			}
+		}(c)
+	}
+	wg.Wait()
+}
+
+// logoutToken builds the logout token (OIDC Back-Channel Logout 1.0, 2.4).
+func (p *Provider) logoutToken(ctx context.Context, c *store.Client, s *browserSession) (string, error) {
+	now := p.now().UTC()
+	claims := jwt.MapClaims{
+		"iss":    p.cfg.Issuer,
+		"aud":    []string{c.ID},
+		"iat":    now.Unix(),
+		"exp":    now.Add(2 * time.Minute).Unix(),
+		"jti":    randomID(),
+		"sub":    p.subject(c, s.Auth.CitizenID),
+		"sid":    s.SID,
+		"events": map[string]any{backchannelEvent: map[string]any{}},
+	}
+	tok, _, err := p.signer.Generate(ctx, claims, &jwt.Headers{Extra: map[string]any{"typ": "logout+jwt"}})
+	if err != nil {
+		return "", fmt.Errorf("oidc: sign logout token: %w", err)
+	}
+	return tok, nil
+}

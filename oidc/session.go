@@ -1,0 +1,31 @@
+package oidc
+
+import (
+	"github.com/mohae/deepcopy"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Session is the fosite session of a grant: the ID token claims (with the
+// pairwise sub, acr, amr, auth_time) plus the internal citizen id, which
+// never leaves the server, and the browser session id (sid) for logout.
+type Session struct {
+	openid.DefaultSession
+	CitizenID string `json:"citizen_id,omitempty"`
+	SID       string `json:"sid,omitempty"`
+}
+
+var _ openid.Session = (*Session)(nil)
+
+func newSession() *Session {
+	return &Session{DefaultSession: openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}}
+}
+
+// Clone implements fosite.Session (DefaultSession's Clone would drop our fields).
+func (s *Session) Clone() fosite.Session {
+	if s == nil {
+		return nil
+	}
+	return deepcopy.Copy(s).(*Session)
+}
