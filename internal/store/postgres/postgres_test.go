@@ -69,3 +69,20 @@ func TestRebind(t *testing.T) {
 		})
 	}
 }
+
+func TestSharedSchema(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
+		dsn := pgtest.DSN(t)
+		a, err := Open(t.Context(), dsn, testRing(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		b, err := Open(t.Context(), dsn, testRing(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return a, b
+	})
+}

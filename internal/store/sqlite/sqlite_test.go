@@ -63,3 +63,20 @@ func TestOpenRejectsBadPath(t *testing.T) {
 		}
 	}
 }
+
+func TestSharedFile(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "trustid.db")
+		a, err := Open(t.Context(), path, testRing(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		b, err := Open(t.Context(), path, testRing(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return a, b
+	})
+}

@@ -971,3 +971,57 @@ func testSealedAtRest(t *testing.T, s store.Store) {
 		t.Fatalf("swapped ciphertext reported as not found: %v", err)
 	}
 }
+
+// RunShared checks that two independent handles on one database (as two
+// processes or nodes would have) never lose updates, keep one active
+// certificate and one linear audit chain. open returns both handles, fresh
+// and empty.
+func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
+	a, b := open(t)
+	ctx := ctxT(t)
+	newCitizen(t, a, "c1", 1)
+	must(t, a.Passkeys().Create(ctx, &store.Passkey{CredentialID: []byte("cred"), CitizenID: "c1"}))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*workers)
+	for i := range workers {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			_, err := s.Passkeys().Update(ctx, []byte("cred"), func(p *store.Passkey) error { p.SignCount++; return nil })
+			errs <- err
+		})
+		wg.Go(func() {
+			errs <- s.Audit().Append(ctx, &store.AuditEvent{Actor: fmt.Sprint("w", i), Action: "test.shared", Outcome: "ok"}, chain)
+		})
+		wg.Go(func() {
+			errs <- s.Certificates().Issue(ctx, &store.Certificate{Serial: fmt.Sprintf("s%02d", i), CitizenID: "c1"})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	p, err := b.Passkeys().Get(ctx, []byte("cred"))
+	must(t, err)
+	if p.SignCount != workers {
+		t.Errorf("sign count = %d, want %d (lost updates across handles)", p.SignCount, workers)
+	}
+	evs, err := a.Audit().List(ctx, 0, 1000)
+	must(t, err)
+	if len(evs) != workers {
+		t.Fatalf("%d audit events, want %d", len(evs), workers)
+	}
+	verifyChain(t, evs)
+	revoked, err := b.Certificates().Revoked(ctx)
+	must(t, err)
+	if len(revoked) != workers-1 {
+		t.Errorf("%d revoked certificates, want %d", len(revoked), workers-1)
+	}
+	if _, err := a.Certificates().Active(ctx, "c1"); err != nil {
+		t.Errorf("no active certificate: %v", err)
+	}
+}
