@@ -86,3 +86,7 @@ func TestSharedSchema(t *testing.T) {
 		return a, b
 	})
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
+}

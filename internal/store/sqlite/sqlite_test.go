@@ -80,3 +80,7 @@ func TestSharedFile(t *testing.T) {
 		return a, b
 	})
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
+}
