@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/trustid/trustid/certs/base45"
 	"github.com/veraison/go-cose"
@@ -101,14 +102,22 @@ func signedDigest(msg *cose.Sign1Message) []byte {
 // verifiers do.
 func EncodePayload(presentation []byte) string {
 	var buf bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&buf, zlib.BestCompression)
+	zw := zlibWriters.Get().(*zlib.Writer)
+	zw.Reset(&buf)
 	zw.Write(presentation)
 	zw.Close()
+	zlibWriters.Put(zw)
 	if buf.Len() >= len(presentation) && (len(presentation) == 0 || presentation[0] != zlibMagic) {
 		return PayloadPrefix + base45.Encode(presentation)
 	}
 	return PayloadPrefix + base45.Encode(buf.Bytes())
 }
+
+// zlibWriters reuses compressors: a new one allocates about 800 KB.
+var zlibWriters = sync.Pool{New: func() any {
+	zw, _ := zlib.NewWriterLevel(io.Discard, zlib.BestCompression)
+	return zw
+}}
 
 // zlibMagic is the first byte of a zlib stream with a 32 KiB window (RFC 1950).
 const zlibMagic = 0x78

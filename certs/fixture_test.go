@@ -56,7 +56,8 @@ type fixture struct {
 	iss   *Issuer
 }
 
-var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+// t0 has a fraction of a second on purpose: claims carry whole seconds, keys do not.
+var t0 = time.Date(2026, 11, 23, 8, 0, 0, 123456789, time.UTC)
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()

@@ -160,7 +160,8 @@ type Issued struct {
 
 // Issue issues the citizen's certificate, revoking any previous one.
 func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
-	now := is.cfg.Now().UTC().Truncate(time.Second)
+	clockNow := is.cfg.Now().UTC()
+	now := clockNow.Truncate(time.Second) // claims carry whole seconds
 	level, ok := is.cfg.ACRLevels[req.ACR]
 	if !ok || level < is.cfg.MinLevel {
 		return nil, fmt.Errorf("%w: acr %q", ErrInsufficientLevel, req.ACR)
@@ -191,7 +192,7 @@ func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) 
 	if err := is.EnsureKeys(ctx); err != nil {
 		return nil, err
 	}
-	sk, priv, err := is.signingKey(ctx, now)
+	sk, priv, err := is.signingKey(ctx, clockNow)
 	if err != nil {
 		return nil, err
 	}
@@ -344,6 +345,7 @@ func (is *Issuer) createKey(ctx context.Context, now, activeAt time.Time) error 
 	if err != nil {
 		return err
 	}
+	activeAt = activeAt.Truncate(time.Second) // a key signs from the second certificates are dated with
 	retire := activeAt.Add(is.cfg.KeyLifetime)
 	k := &store.SigningKey{
 		ID: KIDString(kid), Use: keyUse, Alg: "ES256", Private: pkcs8, Public: pub,
@@ -424,12 +426,13 @@ func (is *Issuer) TrustList(ctx context.Context) (*TrustList, error) {
 
 // StatusList returns a freshly signed status list token.
 func (is *Issuer) StatusList(ctx context.Context) ([]byte, error) {
-	now := is.cfg.Now().UTC().Truncate(time.Second)
+	clockNow := is.cfg.Now().UTC()
+	now := clockNow.Truncate(time.Second)
 	revoked, err := is.cfg.Certs.Revoked(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("certs: status list: %w", err)
 	}
-	_, priv, err := is.signingKey(ctx, now)
+	_, priv, err := is.signingKey(ctx, clockNow)
 	if err != nil {
 		return nil, err
 	}

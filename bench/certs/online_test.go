@@ -1,0 +1,222 @@
+package certs
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/internal/ephemeral/redis"
+	"github.com/trustid/trustid/internal/seal"
+	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/postgres"
+	"github.com/trustid/trustid/internal/store/postgres/pgtest"
+	"github.com/trustid/trustid/internal/store/sqlite"
+)
+
+const acr = "urn:trustid:acr:face+liveness"
+
+type hotel struct{}
+
+func (hotel) AuthenticateVerifier(*http.Request) (certs.Verifier, error) {
+	return certs.Verifier{ClientID: "hotel-bench", Role: "hotel"}, nil
+}
+func (hotel) AuthenticateCitizen(*http.Request) (certs.CitizenSession, error) {
+	return certs.CitizenSession{}, fmt.Errorf("not used")
+}
+
+func ring(tb testing.TB) *seal.Ring {
+	k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	r, err := seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// env is one backend pair with citizens holding certificates.
+type env struct {
+	svc     *certs.Service
+	holders []*certs.Holder
+}
+
+func setup(tb testing.TB, st store.Store, eph ephemeral.Store, citizens int) *env {
+	tb.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	iss, err := certs.NewIssuer(certs.IssuerConfig{
+		Certs: st.Certificates(), Keys: st.Keys(), Citizens: st.Citizens(), Templates: st.Templates(), Audit: st.Audit(),
+		HolderKey: bytes.Repeat([]byte{3}, 32), ACRLevels: map[string]int{acr: certs.LevelHigh}, Logger: log,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc, err := certs.NewService(certs.ServiceConfig{
+		Issuer: iss, Certs: st.Certificates(), Citizens: st.Citizens(), Templates: st.Templates(), Audit: st.Audit(),
+		Replay: eph, Verifiers: hotel{}, Citizen: hotel{}, PseudonymKey: bytes.Repeat([]byte{4}, 32), Logger: log,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &env{svc: svc}
+	for i := range citizens {
+		id := fmt.Sprintf("bench-%d", i)
+		if err := st.Citizens().Create(ctx, &store.Citizen{ID: id, IDNumber: fmt.Sprintf("1101011990030%05d", i), Name: "Zhang San"}); err != nil {
+			tb.Fatal(err)
+		}
+		photo := sha256.Sum256([]byte(id))
+		if err := st.Templates().Create(ctx, &store.Template{ID: "t-" + id, CitizenID: id, Kind: store.TemplateRegister, ModelVersion: "bench", Vector: []float32{1}, PhotoHash: photo[:]}); err != nil {
+			tb.Fatal(err)
+		}
+		dev, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		is, err := iss.Issue(ctx, certs.IssueRequest{CitizenID: id, AuthTime: time.Now(), ACR: acr, DeviceKey: &dev.PublicKey})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		e.holders = append(e.holders, &certs.Holder{Cert: is.Cert, Key: dev, Now: time.Now, Rand: rand.Reader})
+	}
+	return e
+}
+
+// payloads makes n fresh presentations (each verifies once) outside the timer.
+func (e *env) payloads(tb testing.TB, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		p, err := e.holders[i%len(e.holders)].Present(nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+func run(b *testing.B, e *env, parallel bool) {
+	ctx := context.Background()
+	req := func(p string) {
+		if _, err := e.svc.Verify(ctx, certs.Verifier{ClientID: "hotel-bench", Role: "hotel"}, certs.VerifyRequest{Payload: p, Purpose: "check_in"}); err != nil {
+			b.Error(err)
+		}
+	}
+	// Presentations are valid 60 s: make them in batches the timed loop
+	// uses up quickly.
+	const batch = 2000
+	done := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	var elapsed time.Duration
+	for done < b.N {
+		n := min(batch, b.N-done)
+		b.StopTimer()
+		ps := e.payloads(b, n)
+		b.StartTimer()
+		start := time.Now()
+		if parallel {
+			var next atomic.Int64
+			doneCh := make(chan struct{})
+			workers := 8
+			for range workers {
+				go func() {
+					defer func() { doneCh <- struct{}{} }()
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(n) {
+							return
+						}
+						req(ps[i])
+					}
+				}()
+			}
+			for range workers {
+				<-doneCh
+			}
+		} else {
+			for _, p := range ps {
+				req(p)
+			}
+		}
+		elapsed += time.Since(start)
+		done += n
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "verifications/s")
+}
+
+func sqliteEnv(b *testing.B) *env {
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "trustid.db"), ring(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	eph := memory.New(memory.Options{})
+	b.Cleanup(func() { eph.Close() })
+	return setup(b, db, eph, 20)
+}
+
+func postgresRedisEnv(b *testing.B) *env {
+	dsn := pgtest.DSN(b)
+	redisURL := os.Getenv("TRUSTID_TEST_REDIS")
+	if redisURL == "" {
+		if os.Getenv("CI") == "true" {
+			b.Fatal("TRUSTID_TEST_REDIS is not set (required when CI=true)")
+		}
+		b.Skip("TRUSTID_TEST_REDIS not set")
+	}
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dsn, ring(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	pfx := make([]byte, 6)
+	rand.Read(pfx)
+	eph, err := redis.New(ctx, redisURL, "trustid-bench-"+hex.EncodeToString(pfx)+":")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eph.Close() })
+	return setup(b, db, eph, 20)
+}
+
+func BenchmarkOnlineVerify(b *testing.B) {
+	for _, be := range []struct {
+		name string
+		env  func(*testing.B) *env
+	}{{"sqlite+memory", sqliteEnv}, {"postgres+redis", postgresRedisEnv}} {
+		b.Run(be.name+"/serial", func(b *testing.B) { run(b, be.env(b), false) })
+		b.Run(be.name+"/8-concurrent", func(b *testing.B) { run(b, be.env(b), true) })
+	}
+}
+
+// TestOnlineVerifyBackends checks the benchmark's setup verifies on each
+// backend pair (so a broken benchmark fails in CI, not silently).
+func TestOnlineVerifyBackends(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "trustid.db"), ring(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	eph := memory.New(memory.Options{})
+	defer eph.Close()
+	e := setup(t, db, eph, 2)
+	for _, p := range e.payloads(t, 4) {
+		if _, err := e.svc.Verify(ctx, certs.Verifier{ClientID: "hotel-bench", Role: "hotel"}, certs.VerifyRequest{Payload: p, Purpose: "check_in"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package certs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/internal/seal"
+	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/sqlite"
+)
+
+// sqliteService builds the issuer and online service on the embedded SQLite
+// store and the in-process ephemeral store, as the zero-config binary does.
+func sqliteService(tb testing.TB, clk *clock) (*Issuer, *Service, *sqlite.DB) {
+	tb.Helper()
+	ctx := context.Background()
+	k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	ring, err := seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "trustid.db"), ring, sqlite.WithClock(clk.Now))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	eph := memory.New(memory.Options{Now: clk.Now})
+	tb.Cleanup(func() { eph.Close() })
+	log := slog.New(slog.DiscardHandler)
+	iss, err := NewIssuer(IssuerConfig{
+		Certs: db.Certificates(), Keys: db.Keys(), Citizens: db.Citizens(), Templates: db.Templates(), Audit: db.Audit(),
+		HolderKey: bytes.Repeat([]byte{3}, 32), Name: "https://id.example.test",
+		ACRLevels: map[string]int{testACR: LevelHigh}, Now: clk.Now, Logger: log,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	auth := bearerAuth{verifiers: map[string]Verifier{"hotel-a": {ClientID: "hotel-a", Role: "hotel"}}}
+	svc, err := NewService(ServiceConfig{
+		Issuer: iss, Certs: db.Certificates(), Citizens: db.Citizens(), Templates: db.Templates(), Audit: db.Audit(),
+		Replay: eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{},
+		PseudonymKey: bytes.Repeat([]byte{4}, 32), Now: clk.Now, Logger: log,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return iss, svc, db
+}
+
+func sqliteCitizen(tb testing.TB, db *sqlite.DB, id, idNumber, name string) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := db.Citizens().Create(ctx, &store.Citizen{ID: id, IDNumber: idNumber, Name: name}); err != nil {
+		tb.Fatal(err)
+	}
+	photo := sha256.Sum256([]byte("photo of " + id))
+	if err := db.Templates().Create(ctx, &store.Template{
+		ID: "t-" + id, CitizenID: id, Kind: store.TemplateRegister, ModelVersion: "test",
+		Vector: []float32{0.6, 0.8}, PhotoHash: photo[:],
+	}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestWithSQLiteStore(t *testing.T) {
+	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	iss, svc, db := sqliteService(t, clk)
+	sqliteCitizen(t, db, "c1", "110101199003071234", "Zhang San")
+	ctx := context.Background()
+	dev := (&fixture{t: t, rand: newRand(5)}).deviceKey()
+	issue := func() *Holder {
+		is, err := iss.Issue(ctx, IssueRequest{CitizenID: "c1", AuthTime: clk.Now(), ACR: testACR, DeviceKey: &dev.PublicKey})
+		if err != nil {
+			t.Fatalf("issue: %v", err)
+		}
+		return &Holder{Cert: is.Cert, Key: dev, Now: clk.Now, Rand: newRand(6)}
+	}
+	old := issue()
+	h := issue()
+	trust, err := iss.TrustList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := h.Present(nil)
+	if _, err := Verify(payload, trust, clk.Now()); err != nil {
+		t.Fatalf("offline: %v", err)
+	}
+	v := Verifier{ClientID: "hotel-a", Role: "hotel"}
+	resp, err := svc.Verify(ctx, v, VerifyRequest{Payload: payload, Purpose: "check_in"})
+	if err != nil || resp.Attributes[AttrIDNumberMasked] != "110***********1234" {
+		t.Fatalf("online: %v %+v", err, resp)
+	}
+	if _, err := svc.Verify(ctx, v, VerifyRequest{Payload: payload, Purpose: "check_in"}); !errors.Is(err, ErrReplayed) {
+		t.Errorf("replay: %v", err)
+	}
+	oldPayload, _ := old.Present(nil)
+	if _, err := svc.Verify(ctx, v, VerifyRequest{Payload: oldPayload, Purpose: "check_in"}); !errors.Is(err, ErrRevoked) {
+		t.Errorf("superseded: %v", err)
+	}
+	match, err := svc.FaceCheck(ctx, v, FaceCheckRequest{VerificationID: resp.VerificationID, Photo: []byte("face of c1")})
+	if err != nil || !match {
+		t.Errorf("face check: %v %v", match, err)
+	}
+	tok, err := iss.StatusList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := ParseStatusList(tok, trust, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (VerifyOptions{Status: sl}).Verify(oldPayload, trust, clk.Now()); !errors.Is(err, ErrRevoked) {
+		t.Errorf("offline superseded with status list: %v", err)
+	}
+	log, err := svc.Log(ctx, "c1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []string
+	for _, e := range log {
+		outcomes = append(outcomes, e.Action+":"+e.Outcome)
+	}
+	want := "face_check:match verify:revoked_certificate verify:replayed_presentation verify:ok issue:ok issue:ok"
+	if got := strings.Join(outcomes, " "); got != want {
+		t.Errorf("log %q, want %q", got, want)
+	}
+}
