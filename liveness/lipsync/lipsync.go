@@ -1,14 +1,18 @@
 // Package lipsync checks that the lips in a clip move with its voice: the
-// per-frame mouth opening (from 68 facial landmarks) is correlated with the
-// short-time energy of the audio around each frame, over a search of small
-// audio-video lags. A recording whose audio was taken from another clip, or
-// a still photo played with real speech, does not correlate.
+// mouth region (placed from 68 facial landmarks on a few key frames) is
+// measured in every frame, and its changes are correlated with the changes
+// of the short-time audio energy around each frame, over a search of small
+// audio-video lags. A recording whose audio was taken from another clip
+// correlates less; a still photo played with real speech does not move.
 package lipsync
 
 import (
 	"errors"
 	"math"
+	"sort"
 	"time"
+
+	"github.com/trustid/trustid/liveness/media"
 )
 
 // Point is a landmark position in pixels.
@@ -22,7 +26,7 @@ type Landmarks [68]Point
 var (
 	// ErrTooFewFrames: fewer mouth measurements than MinFrames.
 	ErrTooFewFrames = errors.New("lipsync: too few frames with a face")
-	// ErrStillMouth: the mouth does not move (a photo, a frozen video).
+	// ErrStillMouth: the mouth region does not change (a photo, a frozen video).
 	ErrStillMouth = errors.New("lipsync: mouth does not move")
 	// ErrSilentAudio: no energy variation to correlate with.
 	ErrSilentAudio = errors.New("lipsync: audio has no voice activity")
@@ -61,6 +65,87 @@ func dist(a, b Point) float64 {
 	return math.Hypot(float64(a.X-b.X), float64(a.Y-b.Y))
 }
 
+// Rect is a pixel rectangle [X0,X1) x [Y0,Y1).
+type Rect struct{ X0, Y0, X1, Y1 int }
+
+// MouthROI is the mouth region of a face: a box 1.2 mouth widths wide and
+// one mouth width high around the centre of the lip points (48-67). Its size
+// follows the mouth width, not the opening, so that the opening shows up as
+// a change inside a fixed box.
+func MouthROI(lm *Landmarks) Rect {
+	minX, minY := float32(math.MaxFloat32), float32(math.MaxFloat32)
+	maxX, maxY := -minX, -minY
+	for _, p := range lm[48:68] {
+		minX, maxX = min(minX, p.X), max(maxX, p.X)
+		minY, maxY = min(minY, p.Y), max(maxY, p.Y)
+	}
+	w := maxX - minX
+	cx, cy := (minX+maxX)/2, (minY+maxY)/2
+	return Rect{int(cx - 0.6*w), int(cy - 0.5*w), int(cx + 0.6*w), int(cy + 0.5*w)}
+}
+
+// Lerp interpolates between two regions (t in 0..1), for frames between
+// two analysed key frames.
+func Lerp(a, b Rect, t float64) Rect {
+	l := func(x, y int) int { return int(math.Round(float64(x) + t*float64(y-x))) }
+	return Rect{l(a.X0, b.X0), l(a.Y0, b.Y0), l(a.X1, b.X1), l(a.Y1, b.Y1)}
+}
+
+// FrameSeries measures the mouth region roi[i] of each BGR frame: the
+// fraction of pixels darker than 0.6 times the region's median grey (the
+// open mouth's cavity), the negated mean grey (darker when open), and the
+// mean absolute grey change from the previous frame (motion; 0 for the
+// first frame). Regions are clipped to the frame; an empty region gives NaN.
+// Reading pixels is far cheaper than running a landmark model on every
+// frame, so the mouth can be followed at the full frame rate with the face
+// engine run on a few key frames only.
+func FrameSeries(frames []media.Frame, rois []Rect) (series [][]float64, motion []float64) {
+	dark := make([]float64, len(frames))
+	grey := make([]float64, len(frames))
+	motion = make([]float64, len(frames))
+	var prev, cur []float64
+	var prevRect Rect
+	var sorted []float64
+	for i, f := range frames {
+		r := rois[i]
+		r.X0, r.Y0 = max(0, r.X0), max(0, r.Y0)
+		r.X1, r.Y1 = min(f.Width, r.X1), min(f.Height, r.Y1)
+		if r.X1 <= r.X0 || r.Y1 <= r.Y0 || len(f.BGR) < f.Width*f.Height*3 {
+			dark[i], grey[i], motion[i] = math.NaN(), math.NaN(), math.NaN()
+			prev = nil
+			continue
+		}
+		cur = cur[:0]
+		var sum float64
+		for y := r.Y0; y < r.Y1; y++ {
+			o := (y*f.Width + r.X0) * 3
+			for x := r.X0; x < r.X1; x, o = x+1, o+3 {
+				g := 0.114*float64(f.BGR[o]) + 0.587*float64(f.BGR[o+1]) + 0.299*float64(f.BGR[o+2])
+				cur = append(cur, g)
+				sum += g
+			}
+		}
+		sorted = append(sorted[:0], cur...)
+		sort.Float64s(sorted)
+		med := sorted[len(sorted)/2]
+		n := sort.SearchFloat64s(sorted, 0.6*med)
+		dark[i] = float64(n) / float64(len(cur))
+		grey[i] = -sum / float64(len(cur))
+		if prev != nil && r == prevRect {
+			var d float64
+			for j := range cur {
+				d += math.Abs(cur[j] - prev[j])
+			}
+			motion[i] = d / float64(len(cur))
+		} else if prev != nil {
+			motion[i] = math.NaN() // the region moved: not comparable pixel by pixel
+		}
+		prev = append(prev[:0], cur...)
+		prevRect = r
+	}
+	return [][]float64{dark, grey}, motion
+}
+
 // Config tunes Check. Zero fields take the defaults in DefaultConfig.
 type Config struct {
 	// Threshold is the accept rule: pass when the best lagged correlation is
@@ -68,7 +153,7 @@ type Config struct {
 	Threshold float64
 	// MaxLag bounds the audio-video offset searched, both ways. A wide
 	// search lets the syllable rhythm (about 3-5 Hz) of any speech line up
-	// with any mouth by chance, so it stays near the capture's own
+	// with any mouth by chance, so it stays near a capture's own
 	// audio-video skew.
 	MaxLag time.Duration
 	// LagStep is the resolution of the lag search.
@@ -77,9 +162,10 @@ type Config struct {
 	Window time.Duration
 	// MinFrames is the least number of frames with a mouth measurement.
 	MinFrames int
-	// MinMouthStd is the least standard deviation of Mouth.Outer for a
-	// mouth that moves at all (GRID speakers: 0.025 to 0.08).
-	MinMouthStd float64
+	// MinMotion is the least mean grey-level change per frame in the mouth
+	// region for a mouth that moves at all; a photo shown as a video stays
+	// below it.
+	MinMotion float64
 	// MinEnergyRange is the least spread (dB, 90th minus 10th percentile)
 	// of the audio energy for audio with voice activity.
 	MinEnergyRange float64
@@ -92,8 +178,8 @@ var DefaultConfig = Config{
 	MaxLag:         80 * time.Millisecond,
 	LagStep:        20 * time.Millisecond,
 	Window:         60 * time.Millisecond,
-	MinFrames:      12,
-	MinMouthStd:    0.008,
+	MinFrames:      20,
+	MinMotion:      0.3,
 	MinEnergyRange: 6,
 }
 
@@ -114,8 +200,8 @@ func (c Config) withDefaults() Config {
 	if c.MinFrames > 0 {
 		d.MinFrames = c.MinFrames
 	}
-	if c.MinMouthStd > 0 {
-		d.MinMouthStd = c.MinMouthStd
+	if c.MinMotion > 0 {
+		d.MinMotion = c.MinMotion
 	}
 	if c.MinEnergyRange > 0 {
 		d.MinEnergyRange = c.MinEnergyRange
@@ -123,12 +209,16 @@ func (c Config) withDefaults() Config {
 	return d
 }
 
-// Input is one clip: landmarks at frame times, and the audio.
+// Input is one clip: mouth measures at frame times, and the audio.
 type Input struct {
 	// Times of the frames from the start of the audio.
 	Times []time.Duration
-	// Landmarks per frame; nil where no face was found.
-	Landmarks []*Landmarks
+	// Series are mouth measures, each aligned with Times (NaN where the
+	// frame has no measure), that grow as the mouth opens (FrameSeries).
+	Series [][]float64
+	// Motion is the mouth region's change per frame (FrameSeries); NaN
+	// entries are ignored.
+	Motion []float64
 	// Audio is mono PCM at Rate.
 	Audio []int16
 	Rate  int
@@ -144,45 +234,55 @@ type Result struct {
 	Score float64
 	// Lag is the audio delay (positive: audio later than video) of Score.
 	Lag time.Duration
-	// MouthStd is the standard deviation of Mouth.Outer.
-	MouthStd float64
-	// Frames is the number of frames with a mouth measurement.
+	// Motion is the mean of Input.Motion.
+	Motion float64
+	// Frames is the number of frames with every measure present.
 	Frames int
 }
 
-// Check correlates the mouth with the audio energy. For each of the three
-// mouth measures, the frame-to-frame change of the (3-tap smoothed) series
-// is correlated (Pearson) with the change of the audio energy around the
-// frame times; the three correlations are averaged. Changes rather than
-// levels, because every utterance shares the slow shape "silence, speech,
-// silence" with every other, which makes levels of unrelated clips
-// correlate; the onsets and closures of syllables are what is specific.
-// The audio windows move with the lag, so the lag resolution is finer than
-// the frame interval; the best lag decides.
+// Check correlates the mouth with the audio energy. For each mouth measure,
+// the frame-to-frame change of the (3-tap smoothed) series is correlated
+// (Pearson) with the change of the audio energy around the frame times; the
+// correlations are averaged over measures. Changes rather than levels,
+// because every utterance shares the slow shape "silence, speech, silence"
+// with every other, which makes the levels of unrelated clips correlate;
+// the onsets and closures of syllables are what is specific. The audio
+// windows move with the lag, so the lag resolution is finer than the frame
+// interval; the best lag decides.
 func Check(in Input, cfg Config) Result {
 	cfg = cfg.withDefaults()
 	var times []time.Duration
-	var feats [3][]float64
-	for i, lm := range in.Landmarks {
-		if i >= len(in.Times) || lm == nil {
-			continue
+	feats := make([][]float64, len(in.Series))
+	for i, t := range in.Times {
+		ok := len(in.Series) > 0
+		for _, s := range in.Series {
+			if i >= len(s) || math.IsNaN(s[i]) || math.IsInf(s[i], 0) {
+				ok = false
+			}
 		}
-		m, ok := MouthOf(lm)
 		if !ok {
 			continue
 		}
-		times = append(times, in.Times[i])
-		feats[0] = append(feats[0], m.Inner)
-		feats[1] = append(feats[1], m.Outer)
-		feats[2] = append(feats[2], m.Aspect)
+		times = append(times, t)
+		for k, s := range in.Series {
+			feats[k] = append(feats[k], s[i])
+		}
 	}
 	res := Result{Frames: len(times), Score: math.NaN()}
 	if len(times) < cfg.MinFrames {
 		res.Reason = ErrTooFewFrames
 		return res
 	}
-	_, res.MouthStd = meanStd(feats[1])
-	if res.MouthStd < cfg.MinMouthStd {
+	var motion []float64
+	for _, m := range in.Motion {
+		if !math.IsNaN(m) {
+			motion = append(motion, m)
+		}
+	}
+	if len(motion) > 0 {
+		res.Motion, _ = meanStd(motion)
+	}
+	if res.Motion < cfg.MinMotion {
 		res.Reason = ErrStillMouth
 		return res
 	}
@@ -191,7 +291,7 @@ func Check(in Input, cfg Config) Result {
 		res.Reason = ErrSilentAudio
 		return res
 	}
-	var mouth [3][]float64
+	mouth := make([][]float64, len(feats))
 	for k := range feats {
 		mouth[k] = diff(smooth(feats[k]))
 	}

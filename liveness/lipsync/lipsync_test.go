@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/trustid/trustid/liveness/media"
 )
 
 const rate = 16000
@@ -32,6 +34,9 @@ func face(open float64) *Landmarks {
 	var lm Landmarks
 	lm[36], lm[45] = Point{100, 100}, Point{200, 100}
 	lm[48], lm[54] = Point{120, 200}, Point{180, 200}
+	for i, p := range map[int]Point{49: {130, 195}, 53: {170, 195}, 59: {130, 205}, 55: {170, 205}, 60: {125, 200}, 64: {175, 200}} {
+		lm[i] = p
+	}
 	g := float32(open * 20)
 	for _, i := range []int{50, 51, 52} {
 		lm[i] = Point{150, 192 - g}
@@ -58,16 +63,39 @@ func voice(rng *rand.Rand, env func(float64) float64, dur float64) []int16 {
 	return out
 }
 
-func frames(env func(float64) float64, fps float64, dur float64, jitter *rand.Rand) Input {
+// drawFrame paints a grey face with a dark mouth cavity open by open.
+func drawFrame(open float64, noise *rand.Rand) media.Frame {
+	const w, h = 320, 240
+	f := media.Frame{Width: w, Height: h, BGR: make([]byte, w*h*3)}
+	half := open * 20
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			v := 150.0
+			if x >= 128 && x < 172 && float64(y) >= 200-half && float64(y) < 200+half {
+				v = 30
+			}
+			if noise != nil {
+				v += 2 * noise.NormFloat64()
+			}
+			b := byte(max(0, min(255, v)))
+			o := (y*w + x) * 3
+			f.BGR[o], f.BGR[o+1], f.BGR[o+2] = b, b, b
+		}
+	}
+	return f
+}
+
+func frames(env func(float64) float64, fps float64, dur float64, noise *rand.Rand) Input {
+	var fs []media.Frame
+	var rois []Rect
 	var in Input
 	for t := 0.0; t < dur; t += 1 / fps {
 		in.Times = append(in.Times, time.Duration(t*float64(time.Second)))
 		o := env(t)
-		if jitter != nil {
-			o += 0.02 * jitter.NormFloat64()
-		}
-		in.Landmarks = append(in.Landmarks, face(max(0, o)))
+		fs = append(fs, drawFrame(max(0, o), noise))
+		rois = append(rois, MouthROI(face(o)))
 	}
+	in.Series, in.Motion = FrameSeries(fs, rois)
 	return in
 }
 
@@ -86,12 +114,11 @@ func TestCheck(t *testing.T) {
 		reason error
 	}{
 		{"own audio", frames(speakerA, 25, 3, rngA), audioA, true, nil},
-		{"own audio at 10 fps", frames(speakerA, 10, 3, rngA), audioA, true, nil},
 		{"own audio 60 ms late", frames(speakerA, 25, 3, rngA), append(make([]int16, 960), audioA...), true, nil},
 		{"other audio", frames(speakerA, 25, 3, rngA), audioB, false, ErrNoCorrelation},
 		{"still photo", frames(still, 25, 3, nil), audioA, false, ErrStillMouth},
 		{"silent audio", frames(speakerA, 25, 3, rngA), make([]int16, 3*rate), false, ErrSilentAudio},
-		{"no face", Input{Times: []time.Duration{0, time.Second}, Landmarks: []*Landmarks{nil, nil}}, audioA, false, ErrTooFewFrames},
+		{"no face", Input{Times: []time.Duration{0, time.Second}, Series: [][]float64{{math.NaN(), math.NaN()}}}, audioA, false, ErrTooFewFrames},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,7 +126,7 @@ func TestCheck(t *testing.T) {
 			in.Audio, in.Rate = tt.audio, rate
 			r := Check(in, Config{})
 			if r.Pass != tt.pass || !errors.Is(r.Reason, tt.reason) {
-				t.Fatalf("pass=%v reason=%v score=%.3f; want pass=%v reason=%v", r.Pass, r.Reason, r.Score, tt.pass, tt.reason)
+				t.Fatalf("pass=%v reason=%v score=%.3f motion=%.3f; want pass=%v reason=%v", r.Pass, r.Reason, r.Score, r.Motion, tt.pass, tt.reason)
 			}
 			if r.Pass && (r.Reason != nil || r.Score < DefaultConfig.Threshold) {
 				t.Errorf("passed with reason %v and score %.3f", r.Reason, r.Score)
@@ -117,6 +144,25 @@ func TestCheckFindsLag(t *testing.T) {
 	r := Check(in, Config{})
 	if !r.Pass || r.Lag < 40*time.Millisecond || r.Lag > 80*time.Millisecond {
 		t.Errorf("lag %s score %.3f, want about 60 ms", r.Lag, r.Score)
+	}
+}
+
+func TestFrameSeries(t *testing.T) {
+	fs := []media.Frame{drawFrame(0, nil), drawFrame(0.5, nil), drawFrame(0.5, nil)}
+	roi := MouthROI(face(0))
+	series, motion := FrameSeries(fs, []Rect{roi, roi, {X0: 400, Y0: 0, X1: 500, Y1: 10}})
+	dark, grey := series[0], series[1]
+	if dark[0] != 0 || dark[1] <= 0.1 {
+		t.Errorf("dark fraction closed %.3f open %.3f", dark[0], dark[1])
+	}
+	if grey[1] <= grey[0] {
+		t.Errorf("negated grey should grow with the opening: %v", grey)
+	}
+	if motion[0] != 0 || motion[1] <= 1 {
+		t.Errorf("motion %v", motion)
+	}
+	if !math.IsNaN(dark[2]) || !math.IsNaN(motion[2]) {
+		t.Errorf("region outside the frame: dark %v motion %v", dark[2], motion[2])
 	}
 }
 
@@ -154,7 +200,7 @@ func TestEnvelopeEdges(t *testing.T) {
 func BenchmarkCheck(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	sp := talk(rng)
-	in := frames(sp, 10, 3, rng)
+	in := frames(sp, 25, 3, rng)
 	in.Audio, in.Rate = voice(rng, sp, 3), rate
 	b.ReportAllocs()
 	for b.Loop() {

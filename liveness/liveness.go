@@ -1,0 +1,218 @@
+// Package liveness makes the liveness decision of a login: it consumes the
+// spoken-digit challenge, takes in the clip, and runs the independent checks
+// (the right digits spoken, lips moving with the voice, a live face that
+// stays the same person and matches the claimed identity, a plausible
+// capture) concurrently, returning one Result with a stable reason code per
+// failed check. Failed attempts feed the per-subject and per-address lockout.
+//
+// The heavy engines are behind small interfaces declared here (FaceAnalyzer,
+// SpeechChecker, ReferenceMatcher); cmd/trustid adapts authn/face and
+// liveness/speech to them, so this package links neither OpenCV nor ONNX
+// Runtime.
+package liveness
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/lipsync"
+	"github.com/trustid/trustid/liveness/media"
+)
+
+// ErrNoFace is returned (possibly wrapped) by a FaceAnalyzer for a frame
+// without a face.
+var ErrNoFace = errors.New("liveness: no face in frame")
+
+// ErrNoSpeech is returned (possibly wrapped) by a SpeechChecker when the
+// audio holds too little voice to be scored.
+var ErrNoSpeech = errors.New("liveness: no speech")
+
+// FaceOptions choose the optional, costlier outputs of one analysis.
+type FaceOptions struct {
+	Embedding bool
+	AntiSpoof bool
+}
+
+// FaceResult is the face found in one frame.
+type FaceResult struct {
+	// Faces is the number of faces detected (the chosen one included).
+	Faces     int
+	Landmarks lipsync.Landmarks
+	// Real is the passive anti-spoof probability that the face is a live
+	// one (0..1), set when FaceOptions.AntiSpoof was asked.
+	Real float64
+	// Embedding is the L2-normalised identity embedding, set when asked.
+	Embedding []float32
+}
+
+// FaceAnalyzer finds the face in a frame: landmarks always, the anti-spoof
+// score and the embedding on request. Safe for concurrent use. A frame
+// without a face is an error matching ErrNoFace.
+type FaceAnalyzer interface {
+	Analyze(ctx context.Context, f media.Frame, opts FaceOptions) (FaceResult, error)
+}
+
+// SpeechResult is the speech check's verdict on one recording.
+type SpeechResult struct {
+	Match bool
+	// Score is the recogniser's own margin (trusted callers and logs only).
+	Score float64
+}
+
+// SpeechChecker decides whether 16 kHz mono audio says the expected
+// digits. Safe for concurrent use. Audio with no voice is an error matching
+// ErrNoSpeech; a different utterance is a SpeechResult with Match false.
+type SpeechChecker interface {
+	CheckDigits(ctx context.Context, pcm []int16, expected string) (SpeechResult, error)
+}
+
+// MatchResult is the comparison of the live face with the claimed
+// identity's reference.
+type MatchResult struct {
+	Match bool
+	Score float64
+}
+
+// ReferenceMatcher compares a live embedding with the reference held for
+// subject (the enrolled or register photo). The matcher owns the threshold.
+type ReferenceMatcher interface {
+	MatchReference(ctx context.Context, subject string, embedding []float32) (MatchResult, error)
+}
+
+// Challenges is the part of *challenge.Manager the Verifier uses.
+type Challenges interface {
+	Consume(ctx context.Context, id, sessionID, subject string) (challenge.Challenge, error)
+	RecordFailure(ctx context.Context, subject, addr string) (bool, error)
+	Locked(ctx context.Context, subject, addr string) error
+}
+
+var _ Challenges = (*challenge.Manager)(nil)
+
+// VideoDecoder demuxes an uploaded video; *media.Decoder implements it.
+type VideoDecoder interface {
+	DecodeVideo(ctx context.Context, r io.Reader) (*media.Clip, error)
+}
+
+var _ VideoDecoder = (*media.Decoder)(nil)
+
+// Reason is a stable, machine-readable code for a failed check. Codes are
+// for logs, metrics, the audit log and trusted callers; clients see only
+// Result.Public.
+type Reason string
+
+// Reason codes. Never renamed; new ones may be added.
+const (
+	ReasonChallenge    Reason = "challenge_refused"   // replayed, expired, other session or subject, unknown
+	ReasonLocked       Reason = "locked_out"          // too many failures recently
+	ReasonUnreadable   Reason = "evidence_unreadable" // container, codec, JPEG or WAV not readable
+	ReasonTooLarge     Reason = "evidence_too_large"
+	ReasonNoAudio      Reason = "no_audio"
+	ReasonNoVideo      Reason = "no_video"
+	ReasonSilent       Reason = "audio_silent"
+	ReasonTooShort     Reason = "clip_too_short"
+	ReasonTooLong      Reason = "clip_too_long"
+	ReasonBadFrames    Reason = "frames_invalid" // dimensions, count or timestamps
+	ReasonImplausible  Reason = "capture_implausible"
+	ReasonNoSpeech     Reason = "no_speech"
+	ReasonWrongDigits  Reason = "speech_mismatch"
+	ReasonLipSync      Reason = "lips_not_in_sync"
+	ReasonStillMouth   Reason = "mouth_still"
+	ReasonNoFace       Reason = "no_face"
+	ReasonSpoof        Reason = "spoof_suspected"
+	ReasonFaceChanged  Reason = "face_inconsistent"
+	ReasonFaceMismatch Reason = "face_mismatch"
+	ReasonInternal     Reason = "internal_error"
+)
+
+// Check names, used in Result.Checks.
+const (
+	CheckChallenge = "challenge"
+	CheckIntake    = "intake"
+	CheckCapture   = "capture"
+	CheckSpeech    = "speech"
+	CheckLipSync   = "lipsync"
+	CheckFace      = "face_presence"
+	CheckAntiSpoof = "anti_spoof"
+	CheckSameFace  = "same_face"
+	CheckReference = "reference_match"
+)
+
+// CheckResult is one check's outcome. Score is for trusted callers only.
+type CheckResult struct {
+	Name   string  `json:"name"`
+	Pass   bool    `json:"pass"`
+	Reason Reason  `json:"reason,omitempty"`
+	Score  float64 `json:"score"`
+}
+
+// Result is the decision on one attempt.
+type Result struct {
+	Pass bool
+	// Reasons lists the codes of the failed checks, in check order.
+	Reasons []Reason
+	// Checks holds every check that ran with its score: trusted callers
+	// and logs only.
+	Checks []CheckResult
+	// RetryAfter is set when the subject or address is locked out.
+	RetryAfter time.Duration
+	// Elapsed is the wall time of the decision.
+	Elapsed time.Duration
+}
+
+// Hint tells a client what to do after a failure without saying which
+// check failed.
+type Hint string
+
+const (
+	HintNone      Hint = ""          // passed
+	HintRetry     Hint = "retry"     // ask for a new challenge and try again
+	HintRecapture Hint = "recapture" // the recording itself was unusable (length, sound, format)
+	HintWait      Hint = "wait"      // locked out; see RetryAfter
+)
+
+// PublicResult is what a client may see.
+type PublicResult struct {
+	Pass       bool          `json:"pass"`
+	Hint       Hint          `json:"hint,omitempty"`
+	RetryAfter time.Duration `json:"retry_after,omitempty"`
+}
+
+// Public is the client-safe view of r: pass or fail and a retry hint.
+func (r Result) Public() PublicResult {
+	if r.Pass {
+		return PublicResult{Pass: true}
+	}
+	p := PublicResult{Hint: HintRetry}
+	for _, reason := range r.Reasons {
+		switch reason {
+		case ReasonLocked:
+			return PublicResult{Hint: HintWait, RetryAfter: r.RetryAfter}
+		case ReasonUnreadable, ReasonTooLarge, ReasonNoAudio, ReasonNoVideo, ReasonSilent, ReasonTooShort, ReasonTooLong, ReasonBadFrames:
+			p.Hint = HintRecapture
+		}
+	}
+	return p
+}
+
+// Failed reports whether the check name failed.
+func (r Result) Failed(name string) bool {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return !c.Pass
+		}
+	}
+	return false
+}
+
+// Has reports whether reason is among r.Reasons.
+func (r Result) Has(reason Reason) bool {
+	for _, x := range r.Reasons {
+		if x == reason {
+			return true
+		}
+	}
+	return false
+}

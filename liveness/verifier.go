@@ -1,0 +1,552 @@
+package liveness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/lipsync"
+	"github.com/trustid/trustid/liveness/media"
+)
+
+// Config holds the Verifier's live dependencies and thresholds.
+type Config struct {
+	Challenges Challenges       // required
+	Faces      FaceAnalyzer     // required
+	Speech     SpeechChecker    // required
+	References ReferenceMatcher // required
+	Video      VideoDecoder     // required for Request.Video
+	Logger     *slog.Logger
+	Now        func() time.Time
+
+	// FPS is the sampling rate for JPEG-frame evidence; video evidence is
+	// sampled by the VideoDecoder (its FPS). The mouth is followed in every
+	// sampled frame by reading pixels, so this can stay at the capture
+	// rate. Default 25.
+	FPS    float64
+	Limits media.Limits
+	// KeyFrames is how many evenly spaced frames go through the face engine
+	// (landmarks, embedding and anti-spoof); the mouth region of the other
+	// frames is interpolated between them. Default 5.
+	KeyFrames int
+	// Parallel is how many frames are analysed at once. Default 2.
+	Parallel int
+	LipSync  lipsync.Config
+
+	// MinFacePresence is the least fraction of sampled frames with a face.
+	MinFacePresence float64 // default 0.8
+	// SpoofThreshold: the median anti-spoof "real" probability over the
+	// key frames must reach it. Default 0.5.
+	SpoofThreshold float64
+	// SameFaceThreshold: every pair of key-frame embeddings must have at
+	// least this cosine. Default 0.5 (on LFW, different people stay below
+	// 0.41 at FAR 1e-4).
+	SameFaceThreshold float64
+	// MinSourceFPS rejects captures whose own frame rate (when known) is
+	// implausibly low for talking video. Default 10.
+	MinSourceFPS float64
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.FPS <= 0 {
+		c.FPS = 25
+	}
+	if c.KeyFrames <= 0 {
+		c.KeyFrames = 5
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 2
+	}
+	if c.MinFacePresence <= 0 {
+		c.MinFacePresence = 0.8
+	}
+	if c.SpoofThreshold <= 0 {
+		c.SpoofThreshold = 0.5
+	}
+	if c.SameFaceThreshold <= 0 {
+		c.SameFaceThreshold = 0.5
+	}
+	if c.MinSourceFPS <= 0 {
+		c.MinSourceFPS = 10
+	}
+}
+
+// Validate reports every missing dependency at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Challenges == nil {
+		errs = append(errs, errors.New("liveness: Challenges is required"))
+	}
+	if c.Faces == nil {
+		errs = append(errs, errors.New("liveness: Faces is required"))
+	}
+	if c.Speech == nil {
+		errs = append(errs, errors.New("liveness: Speech is required"))
+	}
+	if c.References == nil {
+		errs = append(errs, errors.New("liveness: References is required"))
+	}
+	if c.Video == nil {
+		errs = append(errs, errors.New("liveness: Video is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Verifier makes liveness decisions. Safe for concurrent use.
+type Verifier struct {
+	cfg Config
+}
+
+// New checks cfg and returns a Verifier.
+func New(cfg Config) (*Verifier, error) {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Verifier{cfg: cfg}, nil
+}
+
+// Request is one verification attempt. Exactly one of Video, Frames (with
+// WAV) or Clip carries the evidence.
+type Request struct {
+	ChallengeID string
+	SessionID   string
+	Subject     string // the claimed identity
+	ClientAddr  string
+
+	Video  io.Reader         // a video file (MP4, WebM, MPEG, ...)
+	Frames []media.JPEGFrame // or timestamped JPEG frames ...
+	WAV    []byte            // ... with a WAV file
+	Clip   *media.Clip       // or evidence decoded by the caller
+}
+
+// Verify decides one attempt. The challenge is consumed whatever happens.
+// The error is non-nil only for failures of the service itself (a store or
+// an engine down); the Result then fails with ReasonInternal.
+func (v *Verifier) Verify(ctx context.Context, req Request) (Result, error) {
+	start := v.cfg.Now()
+	res, err := v.verify(ctx, req)
+	res.Elapsed = v.cfg.Now().Sub(start)
+	if err != nil {
+		res.Pass = false
+		res.Reasons = append(res.Reasons, ReasonInternal)
+	}
+	for _, c := range res.Checks {
+		if !c.Pass && c.Reason != "" && !res.Has(c.Reason) {
+			res.Reasons = append(res.Reasons, c.Reason)
+		}
+	}
+	res.Pass = err == nil && len(res.Reasons) == 0
+	if !res.Pass && !res.Has(ReasonLocked) {
+		if locked, ferr := v.cfg.Challenges.RecordFailure(ctx, req.Subject, req.ClientAddr); ferr != nil {
+			v.cfg.Logger.ErrorContext(ctx, "liveness: record failure", "err", ferr)
+		} else if locked {
+			v.cfg.Logger.InfoContext(ctx, "liveness: lockout after repeated failures")
+		}
+	}
+	attrs := []any{"pass", res.Pass, "reasons", res.Reasons, "elapsed_ms", res.Elapsed.Milliseconds()}
+	for _, c := range res.Checks {
+		attrs = append(attrs, slog.Group(c.Name, "pass", c.Pass, "score", c.Score))
+	}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	v.cfg.Logger.InfoContext(ctx, "liveness decision", attrs...)
+	return res, err
+}
+
+func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
+	var res Result
+	ch, err := v.cfg.Challenges.Consume(ctx, req.ChallengeID, req.SessionID, req.Subject)
+	var ref *challenge.Refusal
+	switch {
+	case errors.As(err, &ref):
+		res.Checks = append(res.Checks, CheckResult{Name: CheckChallenge, Reason: ReasonChallenge})
+		v.cfg.Logger.InfoContext(ctx, "liveness: challenge refused", "why", ref.Reason)
+		return res, nil
+	case err != nil:
+		return res, fmt.Errorf("liveness: challenge: %w", err)
+	}
+	res.Checks = append(res.Checks, CheckResult{Name: CheckChallenge, Pass: true, Score: 1})
+	if err := v.cfg.Challenges.Locked(ctx, req.Subject, req.ClientAddr); err != nil {
+		var re *challenge.RetryError
+		if errors.As(err, &re) && errors.Is(err, challenge.ErrLocked) {
+			res.Reasons = append(res.Reasons, ReasonLocked)
+			res.RetryAfter = re.RetryAfter
+			return res, nil
+		}
+		return res, fmt.Errorf("liveness: lockout: %w", err)
+	}
+
+	clip, err := v.intake(ctx, req)
+	if err != nil {
+		reason, ok := intakeReason(err)
+		if !ok {
+			return res, fmt.Errorf("liveness: intake: %w", err)
+		}
+		v.cfg.Logger.InfoContext(ctx, "liveness: evidence refused", "err", err)
+		res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Reason: reason})
+		return res, nil
+	}
+	res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Pass: true, Score: clip.Duration().Seconds()})
+	res.Checks = append(res.Checks, v.plausible(clip))
+
+	checks, err := v.evaluate(ctx, clip, ch.Digits, req.Subject)
+	res.Checks = append(res.Checks, checks...)
+	return res, err
+}
+
+func (v *Verifier) intake(ctx context.Context, req Request) (*media.Clip, error) {
+	switch {
+	case req.Clip != nil:
+		return req.Clip, nil
+	case req.Video != nil:
+		return v.cfg.Video.DecodeVideo(ctx, req.Video)
+	case len(req.Frames) > 0 || len(req.WAV) > 0:
+		return media.DecodeFrames(req.Frames, req.WAV, v.cfg.FPS, v.cfg.Limits)
+	}
+	return nil, media.ErrNoVideo
+}
+
+func intakeReason(err error) (Reason, bool) {
+	for _, m := range []struct {
+		err    error
+		reason Reason
+	}{
+		{media.ErrTooLarge, ReasonTooLarge},
+		{media.ErrNoVideo, ReasonNoVideo},
+		{media.ErrNoAudio, ReasonNoAudio},
+		{media.ErrSilent, ReasonSilent},
+		{media.ErrTooShort, ReasonTooShort},
+		{media.ErrTooLong, ReasonTooLong},
+		{media.ErrTooManyFrames, ReasonBadFrames},
+		{media.ErrDimensions, ReasonBadFrames},
+		{media.ErrTimestamps, ReasonBadFrames},
+		{media.ErrUnreadable, ReasonUnreadable},
+	} {
+		if errors.Is(err, m.err) {
+			return m.reason, true
+		}
+	}
+	return "", false
+}
+
+// plausible checks what the limits do not: enough sampled frames for the
+// clip's length and a capture frame rate fit for talking video.
+func (v *Verifier) plausible(clip *media.Clip) CheckResult {
+	c := CheckResult{Name: CheckCapture, Pass: true, Score: clip.SourceFPS}
+	want := clip.Audio.Duration().Seconds() * clip.FPS
+	if float64(len(clip.Frames)) < 0.8*want {
+		c.Pass, c.Reason = false, ReasonImplausible
+	}
+	if clip.SourceFPS > 0 && clip.SourceFPS < v.cfg.MinSourceFPS {
+		c.Pass, c.Reason = false, ReasonImplausible
+	}
+	return c
+}
+
+// evaluate runs speech and the frame analyses concurrently, then the checks
+// that need the frames.
+func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subject string) ([]CheckResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var speech CheckResult
+	var speechErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		speech, speechErr = v.speech(ctx, clip, digits)
+	}()
+
+	frames, err := v.analyzeFrames(ctx, clip)
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	checks := v.faceChecks(clip, frames)
+
+	// The reference match needs the mean embedding; run it while the
+	// speech check may still be going.
+	ref, refErr := v.reference(ctx, frames, subject)
+	<-done
+	if speechErr != nil {
+		return nil, speechErr
+	}
+	if refErr != nil {
+		return nil, refErr
+	}
+	out := []CheckResult{speech}
+	out = append(out, checks...)
+	return append(out, ref), nil
+}
+
+func (v *Verifier) speech(ctx context.Context, clip *media.Clip, digits string) (CheckResult, error) {
+	c := CheckResult{Name: CheckSpeech}
+	r, err := v.cfg.Speech.CheckDigits(ctx, clip.Audio.Samples, digits)
+	switch {
+	case errors.Is(err, ErrNoSpeech):
+		c.Reason = ReasonNoSpeech
+		return c, nil
+	case err != nil:
+		return c, fmt.Errorf("liveness: speech: %w", err)
+	}
+	c.Pass, c.Score = r.Match, r.Score
+	if !r.Match {
+		c.Reason = ReasonWrongDigits
+	}
+	return c, nil
+}
+
+// frameResult is the analysis of one sampled frame.
+type frameResult struct {
+	key  bool
+	face *FaceResult // nil: no face
+}
+
+// keyFrames picks n evenly spaced frame indices, away from the very ends.
+func keyFrames(total, n int) map[int]bool {
+	keys := map[int]bool{}
+	if total == 0 {
+		return keys
+	}
+	n = min(n, total)
+	for i := 0; i < n; i++ {
+		keys[int((float64(i)+0.5)*float64(total)/float64(n))] = true
+	}
+	return keys
+}
+
+// analyzeFrames runs the face engine on the key frames only; the other
+// frames are followed by reading the mouth region's pixels (lipsync).
+func (v *Verifier) analyzeFrames(ctx context.Context, clip *media.Clip) ([]frameResult, error) {
+	out := make([]frameResult, len(clip.Frames))
+	keys := keyFrames(len(clip.Frames), v.cfg.KeyFrames)
+	var idx []int
+	for i := range clip.Frames {
+		if keys[i] {
+			out[i].key = true
+			idx = append(idx, i)
+		}
+	}
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for w := 0; w < v.cfg.Parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				r, err := v.cfg.Faces.Analyze(ctx, clip.Frames[i], FaceOptions{Embedding: true, AntiSpoof: true})
+				if errors.Is(err, ErrNoFace) {
+					continue
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("liveness: face analysis: %w", err)
+					}
+					mu.Unlock()
+					continue
+				}
+				out[i].face = &r
+			}
+		}()
+	}
+	for _, i := range idx {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, ctx.Err()
+}
+
+func (v *Verifier) faceChecks(clip *media.Clip, frames []frameResult) []CheckResult {
+	var real []float64
+	var embs [][]float32
+	keysTotal := 0
+	var withFace []int
+	for i, f := range frames {
+		if !f.key {
+			continue
+		}
+		keysTotal++
+		if f.face == nil {
+			continue
+		}
+		withFace = append(withFace, i)
+		real = append(real, f.face.Real)
+		if f.face.Embedding != nil {
+			embs = append(embs, f.face.Embedding)
+		}
+	}
+	presence := float64(len(withFace)) / float64(max(1, keysTotal))
+	out := []CheckResult{{Name: CheckFace, Pass: presence >= v.cfg.MinFacePresence, Score: presence}}
+	if !out[0].Pass {
+		out[0].Reason = ReasonNoFace
+	}
+	out = append(out, v.lipSync(clip, frames, withFace))
+
+	// Anti-spoof and identity consistency need most key frames to have a face.
+	as := CheckResult{Name: CheckAntiSpoof, Reason: ReasonNoFace}
+	if len(real) > 0 && 2*len(real) > keysTotal {
+		as.Score = median(real)
+		as.Pass = as.Score >= v.cfg.SpoofThreshold
+		as.Reason = ""
+		if !as.Pass {
+			as.Reason = ReasonSpoof
+		}
+	}
+	out = append(out, as)
+
+	same := CheckResult{Name: CheckSameFace, Reason: ReasonNoFace}
+	if len(embs) > 0 && 2*len(embs) > keysTotal {
+		worst := 1.0
+		for i := range embs {
+			for j := i + 1; j < len(embs); j++ {
+				worst = min(worst, cosine(embs[i], embs[j]))
+			}
+		}
+		same.Score = worst
+		same.Pass = worst >= v.cfg.SameFaceThreshold
+		same.Reason = ""
+		if !same.Pass {
+			same.Reason = ReasonFaceChanged
+		}
+	}
+	return append(out, same)
+}
+
+// lipSync places the mouth region in every frame by interpolating between
+// the key frames with a face, measures it, and correlates it with the audio.
+func (v *Verifier) lipSync(clip *media.Clip, frames []frameResult, withFace []int) CheckResult {
+	c := CheckResult{Name: CheckLipSync, Reason: ReasonNoFace}
+	if len(withFace) == 0 {
+		return c
+	}
+	rois := make([]lipsync.Rect, len(clip.Frames))
+	for i := range rois {
+		// the key frames with a face on either side of frame i
+		k := sort.SearchInts(withFace, i)
+		switch {
+		case k == 0:
+			rois[i] = lipsync.MouthROI(&frames[withFace[0]].face.Landmarks)
+		case k == len(withFace):
+			rois[i] = lipsync.MouthROI(&frames[withFace[k-1]].face.Landmarks)
+		default:
+			a, b := withFace[k-1], withFace[k]
+			t := float64(i-a) / float64(b-a)
+			rois[i] = lipsync.Lerp(lipsync.MouthROI(&frames[a].face.Landmarks), lipsync.MouthROI(&frames[b].face.Landmarks), t)
+		}
+	}
+	in := lipsync.Input{Audio: clip.Audio.Samples, Rate: clip.Audio.Rate}
+	in.Series, in.Motion = lipsync.FrameSeries(clip.Frames, rois)
+	for _, f := range clip.Frames {
+		in.Times = append(in.Times, f.T)
+	}
+	ls := lipsync.Check(in, v.cfg.LipSync)
+	c = CheckResult{Name: CheckLipSync, Pass: ls.Pass, Score: ls.Score}
+	switch {
+	case ls.Pass:
+	case errors.Is(ls.Reason, lipsync.ErrStillMouth):
+		c.Reason = ReasonStillMouth
+	case errors.Is(ls.Reason, lipsync.ErrTooFewFrames):
+		c.Reason = ReasonNoFace
+	default:
+		c.Reason = ReasonLipSync
+	}
+	if math.IsNaN(c.Score) {
+		c.Score = 0
+	}
+	return c
+}
+
+func (v *Verifier) reference(ctx context.Context, frames []frameResult, subject string) (CheckResult, error) {
+	c := CheckResult{Name: CheckReference, Reason: ReasonNoFace}
+	var embs [][]float32
+	for _, f := range frames {
+		if f.key && f.face != nil && f.face.Embedding != nil {
+			embs = append(embs, f.face.Embedding)
+		}
+	}
+	if len(embs) == 0 {
+		return c, nil
+	}
+	r, err := v.cfg.References.MatchReference(ctx, subject, meanEmbedding(embs))
+	if err != nil {
+		return c, fmt.Errorf("liveness: reference: %w", err)
+	}
+	c.Pass, c.Score, c.Reason = r.Match, r.Score, ""
+	if !r.Match {
+		c.Reason = ReasonFaceMismatch
+	}
+	return c, nil
+}
+
+func median(x []float64) float64 {
+	c := append([]float64(nil), x...)
+	sort.Float64s(c)
+	n := len(c)
+	if n%2 == 1 {
+		return c[n/2]
+	}
+	return (c[n/2-1] + c[n/2]) / 2
+}
+
+// meanEmbedding is the L2-normalised mean of embeddings.
+func meanEmbedding(embs [][]float32) []float32 {
+	m := make([]float32, len(embs[0]))
+	for _, e := range embs {
+		for i := range m {
+			if i < len(e) {
+				m[i] += e[i]
+			}
+		}
+	}
+	var n float64
+	for _, v := range m {
+		n += float64(v) * float64(v)
+	}
+	if n > 0 {
+		s := float32(1 / math.Sqrt(n))
+		for i := range m {
+			m[i] *= s
+		}
+	}
+	return m
+}
+
+// cosine of two vectors (0 if either is zero).
+func cosine(a, b []float32) float64 {
+	var d, na, nb float64
+	for i := range min(len(a), len(b)) {
+		d += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	if na == 0 || nb == 0 {
+		return 0
+	}
+	return d / math.Sqrt(na*nb)
+}
