@@ -90,3 +90,15 @@ func TestSharedSchema(t *testing.T) {
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
+
+func TestReseal(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	storetest.RunReseal(t, func(t *testing.T, ring *seal.Ring) store.Store {
+		db, err := Open(t.Context(), dsn, ring)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}

@@ -84,3 +84,15 @@ func TestSharedFile(t *testing.T) {
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
+
+func TestReseal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trustid.db")
+	storetest.RunReseal(t, func(t *testing.T, ring *seal.Ring) store.Store {
+		db, err := Open(t.Context(), path, ring)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
