@@ -21,7 +21,7 @@ var (
 	ErrMalformed            = &Error{"malformed_payload", "the payload is not a TrustID presentation", http.StatusBadRequest}
 	ErrTampered             = &Error{"tampered_payload", "a signature does not verify: the payload was altered", http.StatusUnprocessableEntity}
 	ErrUnknownIssuerKey     = &Error{"unknown_issuer_key", "the certificate is signed by a key that is not in the issuer key list", http.StatusUnprocessableEntity}
-	ErrIssuerKeyNotValid    = &Error{"issuer_key_not_valid", "the issuer key was not valid for signing when the certificate was issued", http.StatusUnprocessableEntity}
+	ErrIssuerKeyNotValid    = &Error{"issuer_key_not_valid", "the issuer key is not valid for this certificate (outside its validity window)", http.StatusUnprocessableEntity}
 	ErrPresentationExpired  = &Error{"expired_presentation", "the QR code has expired; ask the holder to show a fresh one", http.StatusUnprocessableEntity}
 	ErrPresentationFuture   = &Error{"presentation_from_future", "the QR code is dated in the future; check the clocks", http.StatusUnprocessableEntity}
 	ErrCertificateExpired   = &Error{"expired_certificate", "the certificate has expired", http.StatusUnprocessableEntity}

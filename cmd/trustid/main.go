@@ -25,6 +25,9 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run the HTTP service", runServe},
 		"migrate": {"apply database migrations and exit", runMigrate},
+		"verify-cert":    {"verify a net certificate QR offline against the issuer key list (-keys, -payload or -qr)", runVerifyCert},
+		"cert-demo":      {"issue a development net certificate and write keys, status list and a live QR to -dir", runCertDemo},
+		"cert-present":   {"holder helper: make a fresh live QR (PNG, SVG, text) from a certificate and device key", runCertPresent},
 		// more subcommands are added here, one line each
 	}
 }

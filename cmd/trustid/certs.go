@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	_ "image/jpeg" // QR photos given to verify-cert
+	_ "image/png"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/certs/qr"
+	"github.com/trustid/trustid/internal/seal"
+	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/sqlite"
+)
+
+// verifyCertOutput is what verify-cert prints (JSON).
+type verifyCertOutput struct {
+	Valid       bool      `json:"valid"`
+	Error       string    `json:"error,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Name        string    `json:"name,omitempty"`
+	Level       string    `json:"assurance_level,omitempty"`
+	Serial      string    `json:"serial,omitempty"`
+	KeyID       string    `json:"issuer_kid,omitempty"`
+	PresentedAt time.Time `json:"presented_at,omitzero"`
+	Expires     time.Time `json:"certificate_expires,omitzero"`
+	Decoder     string    `json:"qr_decoder,omitempty"`
+	Bytes       int       `json:"presentation_bytes,omitempty"`
+}
+
+// runVerifyCert verifies a net certificate presentation offline.
+func runVerifyCert(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("verify-cert", flag.ContinueOnError)
+	keys := fs.String("keys", "", "published issuer key list (JSON, GET /certs/keys)")
+	status := fs.String("status", "", "optional cached status list token (GET /certs/status)")
+	payload := fs.String("payload", "", "scanned QR text (TID1:...); - reads standard input")
+	qrPath := fs.String("qr", "", "QR image (PNG or JPEG) to decode instead of -payload (zbarimg, else gozxing)")
+	challenge := fs.String("challenge", "", "challenge the holder was given (text), if any")
+	nowFlag := fs.String("now", "", "verification time (RFC 3339); default now")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *keys == "" || (*payload == "") == (*qrPath == "") {
+		fs.Usage()
+		return errors.New("need -keys and one of -payload or -qr")
+	}
+	now := time.Now()
+	if *nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, *nowFlag)
+		if err != nil {
+			return fmt.Errorf("-now: %w", err)
+		}
+		now = t
+	}
+	raw, err := os.ReadFile(*keys)
+	if err != nil {
+		return err
+	}
+	trust, err := certs.ParseTrustList(raw)
+	if err != nil {
+		return err
+	}
+	opts := certs.VerifyOptions{}
+	if *challenge != "" {
+		opts.Challenge = []byte(*challenge)
+	}
+	if *status != "" {
+		tok, err := os.ReadFile(*status)
+		if err != nil {
+			return err
+		}
+		if opts.Status, err = certs.ParseStatusList(tok, trust, now); err != nil {
+			return fmt.Errorf("status list: %w", err)
+		}
+	}
+	text, decoder := *payload, ""
+	switch {
+	case *qrPath != "":
+		if text, decoder, err = decodeQRFile(*qrPath); err != nil {
+			return err
+		}
+	case text == "-":
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return err
+		}
+		text = string(b)
+	}
+	res, err := opts.Verify(text, trust, now)
+	out := verifyCertOutput{Decoder: decoder}
+	if err != nil {
+		var e *certs.Error
+		if !errors.As(err, &e) {
+			return err
+		}
+		out.Error, out.Reason = e.Code, e.Reason
+		printJSONTo(os.Stdout, out)
+		return err
+	}
+	c := res.Claims
+	out.Valid, out.Name, out.Level = true, c.Name, certs.LevelName(c.Level)
+	out.Serial, out.KeyID, out.PresentedAt, out.Expires, out.Bytes = hex.EncodeToString(c.Serial), res.KeyID, res.PresentedAt, c.Expires(), res.Size
+	return printJSONTo(os.Stdout, out)
+}
+
+func printJSONTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// decodeQRFile reads a QR image with zbarimg (Debian zbar-tools) when it
+// is installed, else with gozxing.
+func decodeQRFile(path string) (text, decoder string, err error) {
+	if bin, lerr := exec.LookPath("zbarimg"); lerr == nil {
+		out, err := exec.Command(bin, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", path).Output()
+		if err != nil {
+			return "", "", fmt.Errorf("zbarimg %s: no QR code read: %w", path, err)
+		}
+		return strings.TrimRight(string(out), "\n"), "zbarimg", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", path, err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", "", err
+	}
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: no QR code read: %w", path, err)
+	}
+	return res.GetText(), "gozxing", nil
+}
+
+// runCertDemo issues a development certificate from a throwaway SQLite
+// store in -dir and writes what a verifier and a holder need: the key list,
+// status list, certificate, device key, and a live QR (PNG, SVG, text).
+func runCertDemo(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cert-demo", flag.ContinueOnError)
+	dir := fs.String("dir", "", "output directory (created; holds a development database and keys)")
+	name := fs.String("name", "Zhang San", "holder name")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		fs.Usage()
+		return errors.New("need -dir")
+	}
+	ring, _, err := seal.GenerateDev(*dir)
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(*dir, "cert-demo.db"), ring)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	holderKey := make([]byte, 32)
+	rand.Read(holderKey)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	iss, err := certs.NewIssuer(certs.IssuerConfig{
+		Certs: db.Certificates(), Keys: db.Keys(), Citizens: db.Citizens(), Templates: db.Templates(), Audit: db.Audit(),
+		HolderKey: holderKey, Name: "trustid-dev", ACRLevels: map[string]int{"dev": certs.LevelHigh}, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	idb := make([]byte, 8)
+	rand.Read(idb)
+	cid := "demo-" + hex.EncodeToString(idb)
+	if err := db.Citizens().Create(ctx, &store.Citizen{ID: cid, IDNumber: "11010119900307" + hex.EncodeToString(idb[:2]), Name: *name}); err != nil {
+		return err
+	}
+	photo := sha256.Sum256([]byte(cid))
+	if err := db.Templates().Create(ctx, &store.Template{ID: "t-" + cid, CitizenID: cid, Kind: store.TemplateRegister, ModelVersion: "demo", Vector: []float32{1}, PhotoHash: photo[:]}); err != nil {
+		return err
+	}
+	dev, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	is, err := iss.Issue(ctx, certs.IssueRequest{CitizenID: cid, AuthTime: time.Now(), ACR: "dev", DeviceKey: &dev.PublicKey})
+	if err != nil {
+		return err
+	}
+	tl, err := iss.TrustList(ctx)
+	if err != nil {
+		return err
+	}
+	keysJSON, _ := json.MarshalIndent(tl, "", "  ")
+	status, err := iss.StatusList(ctx)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(dev)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{"keys.json", keysJSON, 0o644},
+		{"status.cwt", status, 0o644},
+		{"cert.cose", is.Cert, 0o644},
+		{"device-key.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600},
+	} {
+		if err := os.WriteFile(filepath.Join(*dir, f.name), f.data, f.mode); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "issued certificate %s to %s; key list, status list, certificate and device key in %s\n", is.Serial, *name, *dir)
+	return presentToFiles(&certs.Holder{Cert: is.Cert, Key: dev, Now: time.Now, Rand: rand.Reader}, nil, *dir)
+}
+
+// runCertPresent is the holder-side helper: a fresh live QR from a saved
+// certificate and device key.
+func runCertPresent(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cert-present", flag.ContinueOnError)
+	certPath := fs.String("cert", "", "certificate (COSE_Sign1 bytes, cert.cose)")
+	keyPath := fs.String("device-key", "", "device private key (PKCS#8 PEM)")
+	out := fs.String("out", ".", "directory for payload.txt, qr.png and qr.svg")
+	challenge := fs.String("challenge", "", "verifier challenge to bind (text)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *certPath == "" || *keyPath == "" {
+		fs.Usage()
+		return errors.New("need -cert and -device-key")
+	}
+	cert, err := os.ReadFile(*certPath)
+	if err != nil {
+		return err
+	}
+	pemBytes, err := os.ReadFile(*keyPath)
+	if err != nil {
+		return err
+	}
+	blk, _ := pem.Decode(pemBytes)
+	if blk == nil {
+		return fmt.Errorf("%s: not PEM", *keyPath)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *keyPath, err)
+	}
+	dev, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return fmt.Errorf("%s: not an ECDSA key", *keyPath)
+	}
+	var ch []byte
+	if *challenge != "" {
+		ch = []byte(*challenge)
+	}
+	return presentToFiles(&certs.Holder{Cert: cert, Key: dev, Now: time.Now, Rand: rand.Reader}, ch, *out)
+}
+
+func presentToFiles(h *certs.Holder, challenge []byte, dir string) error {
+	raw, err := h.PresentBytes(challenge)
+	if err != nil {
+		return err
+	}
+	text := certs.EncodePayload(raw)
+	code, err := qr.Encode(text)
+	if err != nil {
+		return err
+	}
+	png, err := code.PNG(6)
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{"payload.txt": []byte(text + "\n"), "qr.png": png, "qr.svg": code.SVG()} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return printJSONTo(os.Stdout, map[string]any{
+		"presentation_bytes": len(raw), "qr_chars": len(text), "qr_version": code.Version,
+		"qr_modules": code.Size, "qr_mode": code.Mode, "qr_ecc": "M", "valid_seconds": int(certs.DefaultWindow / time.Second),
+		"files": []string{filepath.Join(dir, "payload.txt"), filepath.Join(dir, "qr.png"), filepath.Join(dir, "qr.svg")},
+	})
+}
