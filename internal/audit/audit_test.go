@@ -60,14 +60,6 @@ func (m *memAudit) ListBySubject(context.Context, string, string, int) ([]*store
 	return nil, errors.New("not used")
 }
 
-func mustHex(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 // TestChainGolden pins the documented encoding; the expected hashes were
 // computed by an independent implementation of the package doc (Python).
 func TestChainGolden(t *testing.T) {

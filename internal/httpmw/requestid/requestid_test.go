@@ -14,7 +14,8 @@ func TestRoundTrip(t *testing.T) {
 	if got := From(ctx); got != "abc" {
 		t.Fatalf("From = %q, want abc", got)
 	}
-	if got := From(context.WithValue(ctx, struct{}{}, "other")); got != "abc" {
+	type otherKey struct{}
+	if got := From(context.WithValue(ctx, otherKey{}, "other")); got != "abc" {
 		t.Fatalf("From through a derived context = %q", got)
 	}
 }
