@@ -160,14 +160,30 @@ func choose(d []Detection, sel Selection, width, height int) Detection {
 	return best
 }
 
-// detect letterboxes the image to 4:3 (centred, black padding on both
-// sides: measured closer to the reference than one-sided padding),
-// resizes it to 320x240, runs RFB-320 and keeps boxes with score >= the
-// threshold after score-ordered NMS. The model's outputs are already
-// softmaxed scores and decoded corner boxes in [0,1] of its input.
+// detect finds faces; when none is found it retries once with the image
+// shrunk inside a wider black margin, because RFB-320 misses faces that
+// fill the whole frame (tightly cropped portraits, ID-card photos).
 func (w *worker) detect(img gocv.Mat) []Detection {
+	if d := w.detectAt(img, 0); len(d) > 0 {
+		return d
+	}
+	return w.detectAt(img, retryMargin)
+}
+
+// retryMargin is the margin, as a fraction of the image size on each side,
+// of the second detection attempt.
+const retryMargin = 0.25
+
+// detectAt letterboxes the image to 4:3 (centred, black padding on both
+// sides: measured closer to the reference than one-sided padding), with an
+// extra margin on every side as a fraction of the image size, resizes it to
+// 320x240, runs RFB-320 and keeps boxes with score >= the threshold after
+// score-ordered NMS. The model's outputs are already softmaxed scores and
+// decoded corner boxes in [0,1] of its input.
+func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
 	iw, ih := img.Cols(), img.Rows()
-	s := math.Min(float64(detW)/float64(iw), float64(detH)/float64(ih))
+	k := 1 + 2*margin
+	s := math.Min(float64(detW)/(float64(iw)*k), float64(detH)/(float64(ih)*k))
 	nw := min(detW, max(1, int(math.Round(float64(iw)*s))))
 	nh := min(detH, max(1, int(math.Round(float64(ih)*s))))
 	ox, oy := (detW-nw)/2, (detH-nh)/2

@@ -1,0 +1,284 @@
+// Package eval holds the face evaluation protocol, free of OpenCV: the LFW
+// pairs file format, 10-fold accuracy with the threshold chosen on the
+// other nine folds, equal error rate, true-accept rate at a false-accept
+// rate, and a reader for the PGM images of the ORL set.
+package eval
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Pair is one line of an LFW pairs file, as image paths relative to the
+// image root.
+type Pair struct {
+	A, B string
+	Same bool
+}
+
+// ErrPairs reports a malformed pairs file.
+var ErrPairs = errors.New("eval: bad pairs file")
+
+// LFWPath is the path of image n of a person under the root.
+func LFWPath(name string, n int) string {
+	return filepath.Join(name, fmt.Sprintf("%s_%04d.jpg", name, n))
+}
+
+// ParsePairs reads the LFW pairs format: "name n1 n2" for a same-person
+// pair, "name1 n1 name2 n2" for a different-person pair; an optional
+// "folds size" header line is skipped.
+func ParsePairs(r io.Reader) ([]Pair, error) {
+	var out []Pair
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		num := func(s string) (int, error) {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 || n > 9999 {
+				return 0, fmt.Errorf("%w: line %d: bad image number %q", ErrPairs, line, s)
+			}
+			return n, nil
+		}
+		switch len(f) {
+		case 2:
+			if line == 1 {
+				continue // header
+			}
+			return nil, fmt.Errorf("%w: line %d: 2 fields", ErrPairs, line)
+		case 3:
+			a, err := num(f[1])
+			if err != nil {
+				return nil, err
+			}
+			b, err := num(f[2])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Pair{LFWPath(f[0], a), LFWPath(f[0], b), true})
+		case 4:
+			a, err := num(f[1])
+			if err != nil {
+				return nil, err
+			}
+			b, err := num(f[3])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Pair{LFWPath(f[0], a), LFWPath(f[2], b), false})
+		default:
+			return nil, fmt.Errorf("%w: line %d: %d fields", ErrPairs, line, len(f))
+		}
+		if strings.ContainsAny(f[0], `/\`) || (len(f) == 4 && strings.ContainsAny(f[2], `/\`)) || f[0] == ".." {
+			return nil, fmt.Errorf("%w: line %d: path in a name", ErrPairs, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Fold is the accuracy on one held-out fold.
+type Fold struct {
+	Threshold float64 `json:"threshold"`
+	Accuracy  float64 `json:"accuracy"`
+}
+
+// KFold splits the pairs in file order into k contiguous folds (the LFW
+// folds are contiguous blocks), picks on the other k-1 folds the threshold
+// with the best accuracy (score >= threshold means "same"), and tests it on
+// the held-out fold.
+func KFold(scores []float64, same []bool, k int) (mean, std float64, folds []Fold) {
+	n := len(scores)
+	if n == 0 || k <= 0 {
+		return 0, 0, nil
+	}
+	for i := range k {
+		lo, hi := n*i/k, n*(i+1)/k
+		var trS []float64
+		var trY []bool
+		for j := range n {
+			if j < lo || j >= hi {
+				trS = append(trS, scores[j])
+				trY = append(trY, same[j])
+			}
+		}
+		thr := BestThreshold(trS, trY)
+		folds = append(folds, Fold{thr, Accuracy(scores[lo:hi], same[lo:hi], thr)})
+	}
+	for _, f := range folds {
+		mean += f.Accuracy / float64(k)
+	}
+	for _, f := range folds {
+		std += (f.Accuracy - mean) * (f.Accuracy - mean) / float64(k)
+	}
+	return mean, math.Sqrt(std), folds
+}
+
+// Accuracy is the fraction of pairs classified right at thr.
+func Accuracy(scores []float64, same []bool, thr float64) float64 {
+	if len(scores) == 0 {
+		return 0
+	}
+	ok := 0
+	for i, s := range scores {
+		if (s >= thr) == same[i] {
+			ok++
+		}
+	}
+	return float64(ok) / float64(len(scores))
+}
+
+// BestThreshold maximises accuracy over thresholds placed midway between
+// consecutive distinct scores.
+func BestThreshold(scores []float64, same []bool) float64 {
+	type p struct {
+		s    float64
+		same bool
+	}
+	ps := make([]p, len(scores))
+	pos := 0
+	for i := range scores {
+		ps[i] = p{scores[i], same[i]}
+		if same[i] {
+			pos++
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].s < ps[j].s })
+	// threshold below everything: all "same"
+	correct := pos
+	best, bestThr := correct, ps[0].s-1e-6
+	for i := 0; i < len(ps); i++ {
+		// moving the threshold above ps[i] flips it to "different"
+		if ps[i].same {
+			correct--
+		} else {
+			correct++
+		}
+		if i+1 < len(ps) && ps[i+1].s == ps[i].s {
+			continue
+		}
+		thr := ps[i].s + 1e-6
+		if i+1 < len(ps) {
+			thr = (ps[i].s + ps[i+1].s) / 2
+		}
+		if correct > best {
+			best, bestThr = correct, thr
+		}
+	}
+	return bestThr
+}
+
+// ThresholdAtFAR is the lowest threshold at which at most far of the
+// impostor scores are accepted (score >= threshold). ok is false when there
+// are too few impostors to resolve far (fewer than 1/far).
+func ThresholdAtFAR(impostor []float64, far float64) (thr float64, ok bool) {
+	if len(impostor) == 0 {
+		return math.Inf(1), false
+	}
+	s := append([]float64(nil), impostor...)
+	sort.Sort(sort.Reverse(sort.Float64Slice(s)))
+	allowed := int(math.Floor(far * float64(len(s))))
+	ok = float64(len(s))*far >= 1
+	if allowed >= len(s) {
+		return s[len(s)-1], ok
+	}
+	// accept at most `allowed` impostors: threshold just above s[allowed]
+	return math.Nextafter(s[allowed], math.Inf(1)), ok
+}
+
+// Rate is the fraction of scores >= thr.
+func Rate(scores []float64, thr float64) float64 {
+	if len(scores) == 0 {
+		return 0
+	}
+	n := 0
+	for _, s := range scores {
+		if s >= thr {
+			n++
+		}
+	}
+	return float64(n) / float64(len(scores))
+}
+
+// EER is the equal error rate and its threshold: the point where the
+// false-reject rate of genuine scores meets the false-accept rate of
+// impostor scores (the mean of the two at the closest crossing).
+func EER(genuine, impostor []float64) (eer, thr float64) {
+	if len(genuine) == 0 || len(impostor) == 0 {
+		return 0, 0
+	}
+	g := append([]float64(nil), genuine...)
+	im := append([]float64(nil), impostor...)
+	sort.Float64s(g)
+	sort.Float64s(im)
+	cand := append(append([]float64(nil), g...), im...)
+	sort.Float64s(cand)
+	best := math.Inf(1)
+	for _, t := range cand {
+		frr := float64(sort.SearchFloat64s(g, t)) / float64(len(g))           // genuine below t
+		far := float64(len(im)-sort.SearchFloat64s(im, t)) / float64(len(im)) // impostors >= t
+		if d := math.Abs(frr - far); d < best {
+			best, eer, thr = d, (frr+far)/2, t
+		}
+	}
+	return eer, thr
+}
+
+// ErrPGM reports an unreadable PGM image.
+var ErrPGM = errors.New("eval: bad PGM")
+
+// ReadPGM reads a binary 8-bit PGM (P5), as the ORL faces are stored.
+func ReadPGM(data []byte) (w, h int, pix []byte, err error) {
+	fields := make([]int, 0, 3)
+	i := 0
+	if len(data) < 2 || data[0] != 'P' || data[1] != '5' {
+		return 0, 0, nil, fmt.Errorf("%w: not P5", ErrPGM)
+	}
+	i = 2
+	for len(fields) < 3 {
+		for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+			i++
+		}
+		if i < len(data) && data[i] == '#' {
+			for i < len(data) && data[i] != '\n' {
+				i++
+			}
+			continue
+		}
+		j := i
+		for j < len(data) && data[j] >= '0' && data[j] <= '9' {
+			j++
+		}
+		if j == i || j-i > 6 {
+			return 0, 0, nil, fmt.Errorf("%w: header", ErrPGM)
+		}
+		v, _ := strconv.Atoi(string(data[i:j]))
+		fields = append(fields, v)
+		i = j
+	}
+	if i >= len(data) {
+		return 0, 0, nil, fmt.Errorf("%w: no pixels", ErrPGM)
+	}
+	i++ // single whitespace after maxval
+	w, h, maxv := fields[0], fields[1], fields[2]
+	if w <= 0 || h <= 0 || maxv <= 0 || maxv > 255 || w*h > 1<<26 {
+		return 0, 0, nil, fmt.Errorf("%w: %dx%d max %d", ErrPGM, w, h, maxv)
+	}
+	if len(data)-i < w*h {
+		return 0, 0, nil, fmt.Errorf("%w: truncated", ErrPGM)
+	}
+	return w, h, data[i : i+w*h], nil
+}
