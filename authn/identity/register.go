@@ -135,14 +135,19 @@ func (s *Service) Import(ctx context.Context, actor string, rows []Row, photos f
 		todo = append(todo, r)
 	}
 
-	work := make(chan Row)
+	type job struct {
+		seq int
+		row Row
+	}
+	work := make(chan job)
+	turns := newSequencer()
 	var wg sync.WaitGroup
 	for range min(s.cfg.Workers, max(len(todo), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range work {
-				o, f := s.importRow(ctx, actor, r, photos)
+			for j := range work {
+				o, f := s.importRow(ctx, actor, j.row, photos, turns, j.seq)
 				record(o, f)
 			}
 		}()
@@ -151,7 +156,7 @@ func (s *Service) Import(ctx context.Context, actor string, rows []Row, photos f
 feed:
 	for i, r := range todo {
 		select {
-		case work <- r:
+		case work <- job{i, r}:
 		case <-ctx.Done():
 			err = ctx.Err()
 			for _, r := range todo[i:] {
@@ -180,7 +185,48 @@ func sortFailures(f []RowFailure) {
 	slices.SortStableFunc(f, func(a, b RowFailure) int { return a.Line - b.Line })
 }
 
-func (s *Service) importRow(ctx context.Context, actor string, r Row, photos fs.FS) (outcome, *RowFailure) {
+// sequencer lets rows embedded in parallel commit in file order, so the
+// outcome of an import (which of two rows with the same face is the
+// duplicate) does not depend on scheduling.
+type sequencer struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	next     int
+	finished map[int]bool
+}
+
+func newSequencer() *sequencer {
+	q := &sequencer{finished: map[int]bool{}}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// wait blocks until every row before seq has finished. Rows are handed out
+// in order, so the lowest unfinished row never waits: no deadlock.
+func (q *sequencer) wait(seq int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.next != seq {
+		q.cond.Wait()
+	}
+}
+
+// finish marks row seq done (whether or not it waited).
+func (q *sequencer) finish(seq int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.finished[seq] = true
+	for q.finished[q.next] {
+		delete(q.finished, q.next)
+		q.next++
+	}
+	q.cond.Broadcast()
+}
+
+// importRow reads and embeds the row's photo (in parallel with other rows),
+// then waits for its turn to commit.
+func (s *Service) importRow(ctx context.Context, actor string, r Row, photos fs.FS, turns *sequencer, seq int) (outcome, *RowFailure) {
+	defer turns.finish(seq)
 	fail := func(reason, detail string) (outcome, *RowFailure) {
 		return outFailed, &RowFailure{Line: r.Line, Reason: reason, Detail: detail}
 	}
@@ -220,6 +266,7 @@ func (s *Service) importRow(ctx context.Context, actor string, r Row, photos fs.
 		return internal(fmt.Errorf("%w: embedder returned %q, want %q", ErrModelMismatch, probe.ModelVersion, s.model))
 	}
 
+	turns.wait(seq)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	// Read again under the lock: another import may have written the citizen.
