@@ -14,7 +14,8 @@
 //   - sensitive fields (ID numbers, face template vectors, private keys, and
 //     the serialised OAuth session Data) are encrypted at rest by the backend
 //     with the seal.Ring it was given, bound to their row; lookups by ID
-//     number use a keyed hash, never the plaintext;
+//     number use a keyed hash, never the plaintext, of the number's canonical
+//     form (spaces trimmed, upper case), so "...x" and "...X" are one number;
 //   - Create fills a zero CreatedAt (and UpdatedAt, GrantedAt, IssuedAt,
 //     At) from the backend's clock and normalises the caller's record to the
 //     stored form (UTC, microseconds); Update* sets UpdatedAt and keeps the

@@ -7,8 +7,8 @@
 // row; audit appends lock the audit table in SHARE ROW EXCLUSIVE mode (it
 // conflicts with itself, not with readers), so the hash chain stays linear
 // across every node. Schema migrations are embedded and applied with goose on
-// Open and by Migrate, under goose's PostgreSQL advisory session lock so
-// nodes starting together do not race.
+// Open and by Migrate, under a PostgreSQL advisory session lock (one per
+// schema) so nodes starting together do not race.
 //
 // Tables are created in the connection's search_path; a DSN may name a
 // schema with search_path=... (the tests use one schema per test).
@@ -19,6 +19,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -91,7 +92,18 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
-	locker, err := lock.NewPostgresSessionLocker()
+	// One advisory lock per schema: nodes migrating one schema serialise,
+	// different schemas (tests, tenants) do not wait on each other.
+	var schema string
+	if err := db.pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("trustid/goose/" + schema))
+	locker, err := lock.NewPostgresSessionLocker(
+		lock.WithLockID(int64(h.Sum64()>>1)),
+		lock.WithLockTimeout(1, 600), // poll each second, give up after 10 minutes
+	)
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}

@@ -4,11 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/trustid/trustid/internal/store"
 )
 
 const idNumberDomain = "citizen.id_number"
+
+// idNumberHash is the lookup hash of an ID number. It is taken over the
+// canonical form (spaces trimmed, upper case: the check character of a
+// resident ID may be written x or X) so one number cannot be registered
+// twice in different spellings.
+func (s *Store) idNumberHash(idNumber string) []byte {
+	return s.ring.LookupHash(idNumberDomain, []byte(strings.ToUpper(strings.TrimSpace(idNumber))))
+}
 
 type citizens struct{ s *Store }
 
@@ -44,7 +53,7 @@ func (c citizens) Create(ctx context.Context, v *store.Citizen) error {
 		return err
 	}
 	_, err = c.s.b.Exec(ctx, `INSERT INTO citizens (id, id_number_hash, id_number, name, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		v.ID, c.s.ring.LookupHash(idNumberDomain, []byte(v.IDNumber)), sealed, v.Name, v.Disabled, c.s.ts(v.CreatedAt), c.s.ts(v.UpdatedAt))
+		v.ID, c.s.idNumberHash(v.IDNumber), sealed, v.Name, v.Disabled, c.s.ts(v.CreatedAt), c.s.ts(v.UpdatedAt))
 	return c.s.wrap("create citizen", err)
 }
 
@@ -55,7 +64,7 @@ func (c citizens) Get(ctx context.Context, id string) (*store.Citizen, error) {
 
 func (c citizens) GetByIDNumber(ctx context.Context, idNumber string) (*store.Citizen, error) {
 	v, err := c.scan(c.s.b.QueryRow(ctx, `SELECT `+citizenCols+` FROM citizens WHERE id_number_hash = ?`,
-		c.s.ring.LookupHash(idNumberDomain, []byte(idNumber))))
+		c.s.idNumberHash(idNumber)))
 	return v, c.s.wrap("get citizen by id number", err)
 }
 
@@ -79,7 +88,7 @@ func (c citizens) Update(ctx context.Context, id string, fn func(*store.Citizen)
 			return err
 		}
 		_, err = q.Exec(ctx, `UPDATE citizens SET id_number_hash = ?, id_number = ?, name = ?, disabled = ?, updated_at = ? WHERE id = ?`,
-			c.s.ring.LookupHash(idNumberDomain, []byte(cur.IDNumber)), sealed, cur.Name, cur.Disabled, c.s.ts(cur.UpdatedAt), id)
+			c.s.idNumberHash(cur.IDNumber), sealed, cur.Name, cur.Disabled, c.s.ts(cur.UpdatedAt), id)
 		out = cur
 		return err
 	})
