@@ -318,15 +318,13 @@ type frameResult struct {
 	face *FaceResult // nil: no face
 }
 
-// keyFrames picks n evenly spaced frame indices, away from the very ends.
-func keyFrames(total, n int) map[int]bool {
-	keys := map[int]bool{}
-	if total == 0 {
-		return keys
-	}
+// KeyFrames picks n evenly spaced frame indices of total, ascending, away
+// from the very ends: the frames the face engine analyses.
+func KeyFrames(total, n int) []int {
 	n = min(n, total)
+	keys := make([]int, 0, n)
 	for i := 0; i < n; i++ {
-		keys[int((float64(i)+0.5)*float64(total)/float64(n))] = true
+		keys = append(keys, int((float64(i)+0.5)*float64(total)/float64(n)))
 	}
 	return keys
 }
@@ -335,13 +333,9 @@ func keyFrames(total, n int) map[int]bool {
 // frames are followed by reading the mouth region's pixels (lipsync).
 func (v *Verifier) analyzeFrames(ctx context.Context, clip *media.Clip) ([]frameResult, error) {
 	out := make([]frameResult, len(clip.Frames))
-	keys := keyFrames(len(clip.Frames), v.cfg.KeyFrames)
-	var idx []int
-	for i := range clip.Frames {
-		if keys[i] {
-			out[i].key = true
-			idx = append(idx, i)
-		}
+	idx := KeyFrames(len(clip.Frames), v.cfg.KeyFrames)
+	for _, i := range idx {
+		out[i].key = true
 	}
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -438,34 +432,17 @@ func (v *Verifier) faceChecks(clip *media.Clip, frames []frameResult) []CheckRes
 	return append(out, same)
 }
 
-// lipSync places the mouth region in every frame by interpolating between
-// the key frames with a face, measures it, and correlates it with the audio.
+// lipSync measures the mouth in every frame and correlates it with the audio.
 func (v *Verifier) lipSync(clip *media.Clip, frames []frameResult, withFace []int) CheckResult {
 	c := CheckResult{Name: CheckLipSync, Reason: ReasonNoFace}
 	if len(withFace) == 0 {
 		return c
 	}
-	rois := make([]lipsync.Rect, len(clip.Frames))
-	for i := range rois {
-		// the key frames with a face on either side of frame i
-		k := sort.SearchInts(withFace, i)
-		switch {
-		case k == 0:
-			rois[i] = lipsync.MouthROI(&frames[withFace[0]].face.Landmarks)
-		case k == len(withFace):
-			rois[i] = lipsync.MouthROI(&frames[withFace[k-1]].face.Landmarks)
-		default:
-			a, b := withFace[k-1], withFace[k]
-			t := float64(i-a) / float64(b-a)
-			rois[i] = lipsync.Lerp(lipsync.MouthROI(&frames[a].face.Landmarks), lipsync.MouthROI(&frames[b].face.Landmarks), t)
-		}
+	lms := make([]*lipsync.Landmarks, len(withFace))
+	for k, i := range withFace {
+		lms[k] = &frames[i].face.Landmarks
 	}
-	in := lipsync.Input{Audio: clip.Audio.Samples, Rate: clip.Audio.Rate}
-	in.Series, in.Motion = lipsync.FrameSeries(clip.Frames, rois)
-	for _, f := range clip.Frames {
-		in.Times = append(in.Times, f.T)
-	}
-	ls := lipsync.Check(in, v.cfg.LipSync)
+	ls := lipsync.Check(LipSyncInput(clip, withFace, lms), v.cfg.LipSync)
 	c = CheckResult{Name: CheckLipSync, Pass: ls.Pass, Score: ls.Score}
 	switch {
 	case ls.Pass:
@@ -480,6 +457,32 @@ func (v *Verifier) lipSync(clip *media.Clip, frames []frameResult, withFace []in
 		c.Score = 0
 	}
 	return c
+}
+
+// LipSyncInput places the mouth region in every frame of clip at the
+// nearest of the key frames keys (ascending frame indices) whose landmarks
+// are lms, measures it, and pairs it with the clip's audio.
+func LipSyncInput(clip *media.Clip, keys []int, lms []*lipsync.Landmarks) lipsync.Input {
+	in := lipsync.Input{Audio: clip.Audio.Samples, Rate: clip.Audio.Rate}
+	if len(keys) == 0 {
+		return in
+	}
+	rois := make([]lipsync.Rect, len(clip.Frames))
+	for i := range rois {
+		// The nearest key frame's region, held still between key frames:
+		// a region that moved by a pixel changes the measures more than a
+		// small head movement does.
+		k := sort.SearchInts(keys, i)
+		if k == len(keys) || (k > 0 && i-keys[k-1] <= keys[k]-i) {
+			k--
+		}
+		rois[i] = lipsync.MouthROI(lms[k])
+	}
+	in.Series, in.Motion = lipsync.FrameSeries(clip.Frames, rois)
+	for _, f := range clip.Frames {
+		in.Times = append(in.Times, f.T)
+	}
+	return in
 }
 
 func (v *Verifier) reference(ctx context.Context, frames []frameResult, subject string) (CheckResult, error) {

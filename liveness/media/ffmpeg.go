@@ -21,7 +21,7 @@ import (
 type Decoder struct {
 	FFmpeg  string        // path of the ffmpeg binary; default "ffmpeg" from PATH
 	Timeout time.Duration // per file; default 5 s
-	FPS     float64       // frame sampling rate; default 10
+	FPS     float64       // frame sampling rate; default 25 (lip sync follows every frame)
 	// MaxOutputSide scales frames down (keeping the aspect ratio) so that
 	// neither side exceeds it; default 640.
 	MaxOutputSide int
@@ -31,7 +31,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder with defaults filled in.
 func NewDecoder() *Decoder {
-	return &Decoder{FFmpeg: "ffmpeg", Timeout: 5 * time.Second, FPS: 10, MaxOutputSide: 640}
+	return &Decoder{FFmpeg: "ffmpeg", Timeout: 5 * time.Second, FPS: 25, MaxOutputSide: 640}
 }
 
 func (d *Decoder) settings() (bin string, timeout time.Duration, fps float64, side int, lim Limits) {
@@ -43,7 +43,7 @@ func (d *Decoder) settings() (bin string, timeout time.Duration, fps float64, si
 		timeout = 5 * time.Second
 	}
 	if fps <= 0 {
-		fps = 10
+		fps = 25
 	}
 	if side <= 0 {
 		side = 640

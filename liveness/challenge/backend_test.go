@@ -1,0 +1,79 @@
+package challenge
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/internal/ephemeral/redis"
+)
+
+// TestBackends runs single use, session binding, expiry and lockout on the
+// real ephemeral backends with the real clock (short TTLs).
+func TestBackends(t *testing.T) {
+	backends := []struct {
+		name string
+		open func(t *testing.T) ephemeral.Store
+	}{
+		{"memory", func(t *testing.T) ephemeral.Store { return memory.New(memory.Options{}) }},
+		{"redis", func(t *testing.T) ephemeral.Store {
+			u := os.Getenv("TRUSTID_TEST_REDIS")
+			if u == "" {
+				if os.Getenv("CI") == "true" {
+					t.Fatal("TRUSTID_TEST_REDIS is not set (required in CI)")
+				}
+				t.Skip("TRUSTID_TEST_REDIS not set")
+			}
+			s, err := redis.New(context.Background(), u, "trustidtest:"+strings.ToLower(rand.Text())+":")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := b.open(t)
+			defer st.Close()
+			m, err := New(Config{Store: st, Secret: bytes.Repeat([]byte{9}, 32), TTL: 300 * time.Millisecond, LockoutDuration: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss, err := m.Issue(ctx, "sess", "subj", "addr")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch, err := m.Consume(ctx, iss.ID, "sess", "subj"); err != nil || ch.Digits != iss.Digits {
+				t.Fatalf("consume: %v %v", ch, err)
+			}
+			if _, err := m.Consume(ctx, iss.ID, "sess", "subj"); !errors.Is(err, ErrReplayed) {
+				t.Errorf("replay: %v", err)
+			}
+			other, _ := m.Issue(ctx, "sess", "subj", "addr")
+			if _, err := m.Consume(ctx, other.ID, "sess-2", "subj"); !errors.Is(err, ErrWrongSession) {
+				t.Errorf("other session: %v", err)
+			}
+			late, _ := m.Issue(ctx, "sess", "subj", "addr")
+			time.Sleep(400 * time.Millisecond) // past the 300 ms TTL
+			if _, err := m.Consume(ctx, late.ID, "sess", "subj"); !errors.Is(err, ErrExpired) {
+				t.Errorf("expired: %v", err)
+			}
+			for i := 0; i < 5; i++ {
+				if _, err := m.RecordFailure(ctx, "subj", "addr"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := m.Issue(ctx, "sess", "subj", "addr"); !errors.Is(err, ErrLocked) {
+				t.Errorf("after 5 failures: %v", err)
+			}
+		})
+	}
+}
