@@ -30,7 +30,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"maps"
 	"slices"
@@ -45,36 +44,36 @@ const domain = "trustid-audit-v1\x00"
 // Chain returns the hash of e linked to prev (see the package doc for the
 // exact encoding). It has the signature store.AuditStore.Append expects.
 func Chain(prev []byte, e *store.AuditEvent) []byte {
-	h := sha256.New()
-	h.Write([]byte(domain))
-	writeBytes(h, prev)
-	writeUint(h, uint64(e.Seq))
-	writeUint(h, uint64(e.At.UnixMicro()))
+	n := len(domain) + 8 + len(prev) + 8 + 8 + 5*8 + len(e.Actor) + len(e.Action) +
+		len(e.Subject) + len(e.Object) + len(e.Outcome) + 8
+	for k, v := range e.Detail {
+		n += 16 + len(k) + len(v)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, domain...)
+	b = appendBytes(b, prev)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.At.UnixMicro()))
 	for _, s := range [...]string{e.Actor, e.Action, e.Subject, e.Object, e.Outcome} {
-		writeString(h, s)
+		b = appendString(b, s)
 	}
-	writeUint(h, uint64(len(e.Detail)))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(e.Detail)))
 	for _, k := range slices.Sorted(maps.Keys(e.Detail)) {
-		writeString(h, k)
-		writeString(h, e.Detail[k])
+		b = appendString(b, k)
+		b = appendString(b, e.Detail[k])
 	}
-	return h.Sum(nil)
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
-func writeUint(h hash.Hash, v uint64) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], v)
-	h.Write(b[:])
+func appendBytes(b, v []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(v)))
+	return append(b, v...)
 }
 
-func writeBytes(h hash.Hash, b []byte) {
-	writeUint(h, uint64(len(b)))
-	h.Write(b)
-}
-
-func writeString(h hash.Hash, s string) {
-	writeUint(h, uint64(len(s)))
-	h.Write([]byte(s))
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // ErrBroken is wrapped by the *BrokenError Verify returns when the chain does
