@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +87,14 @@ type env struct {
 // newEnv runs the provider on an httptest.Server with the given store.
 func newEnv(t *testing.T, st store.Store, eph ephemeral.Store, mod func(*oidc.Config)) *env {
 	t.Helper()
+	return newEnvN(t, st, eph, 1, mod)
+}
+
+// newEnvN runs n provider nodes on the same stores behind one round-robin
+// front (as behind a load balancer), so consecutive requests of one flow
+// hit different nodes.
+func newEnvN(t *testing.T, st store.Store, eph ephemeral.Store, n int, mod func(*oidc.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, st: st, mu: &sync.Mutex{}}
 	e.bcServer = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -108,12 +117,19 @@ func newEnv(t *testing.T, st store.Store, eph ephemeral.Store, mod func(*oidc.Co
 	if mod != nil {
 		mod(&cfg)
 	}
-	p, err := oidc.New(cfg)
-	if err != nil {
-		t.Fatal(err)
+	var handlers []http.Handler
+	for i := 0; i < n; i++ {
+		p, err := oidc.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.p = p
+		handlers = append(handlers, p.Handler())
 	}
-	e.p = p
-	e.srv.Config.Handler = p.Handler()
+	var next atomic.Uint64
+	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers[next.Add(1)%uint64(len(handlers))].ServeHTTP(w, r)
+	})
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 
@@ -428,9 +444,11 @@ func (e *env) introspect(token string) map[string]any {
 
 func (e *env) active(token string) bool { return e.introspect(token)["active"] == true }
 
-func TestNegative(t *testing.T) {
+func TestNegative(t *testing.T) { runNegative(t, newFakeEnv(t, nil)) }
+
+// runNegative checks that bad requests are refused with the right OAuth error.
+func runNegative(t *testing.T, e *env) {
 	ctx := context.Background()
-	e := newFakeEnv(t, nil)
 	authURL := func(extra ...oauth2.AuthCodeOption) (string, string) {
 		v := oauth2.GenerateVerifier()
 		return e.conf.AuthCodeURL("state-0001", append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(v)}, extra...)...), v
