@@ -20,10 +20,15 @@ import (
 	"github.com/trustid/trustid/internal/store/sqlite"
 )
 
+// newRing returns a sealing key ring with fixed test keys.
+func newRing() (*seal.Ring, error) {
+	k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	return seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
+}
+
 func testRing(t testing.TB) *seal.Ring {
 	t.Helper()
-	k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
-	r, err := seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
+	r, err := newRing()
 	if err != nil {
 		t.Fatal(err)
 	}
