@@ -126,9 +126,17 @@ func ValidName(s string) bool {
 	return letters > 0
 }
 
-// validPhotoName reports whether name is a plain file name directly in the
-// photos directory: no directories, no "..", nothing hidden.
+// validPhotoName reports whether name is a relative path inside the photos
+// directory: slash-separated, no "." or ".." elements, no hidden elements,
+// no backslashes (fs.ValidPath plus those rules).
 func validPhotoName(name string) bool {
-	return name != "" && fs.ValidPath(name) && !strings.ContainsAny(name, `/\`) &&
-		!strings.HasPrefix(name, ".") && len(name) <= 255
+	if name == "" || len(name) > 255 || !fs.ValidPath(name) || strings.Contains(name, `\`) {
+		return false
+	}
+	for _, el := range strings.Split(name, "/") {
+		if strings.HasPrefix(el, ".") {
+			return false
+		}
+	}
+	return true
 }

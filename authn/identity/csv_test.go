@@ -97,8 +97,8 @@ func TestThresholds(t *testing.T) {
 		want    float32
 		wantErr bool
 	}{
-		{"map", `{"model_version":"m","thresholds":{"1e-3":0.34,"1e-4":0.41,"1e-5":0.48}}`, "1e-4", 0.41, false},
-		{"list", `{"operating_points":[{"far":0.001,"threshold":0.34},{"far":1e-5,"threshold":0.48}]}`, "1e-5", 0.48, false},
+		{"map", `{"model":"m","thresholds":{"1e-3":0.34,"1e-4":0.41,"1e-5":0.48}}`, "1e-4", 0.41, false},
+		{"calibrate-face output", `{"model":"m","created":"x","impostor_pairs":9,"points":[{"far":0.001,"threshold":0.34,"tar":0.99,"resolved":true},{"far":1e-5,"threshold":0.48,"resolved":false}]}`, "1e-5", 0.48, false},
 		{"spelled differently", `{"thresholds":{"0.0001":0.41}}`, "1e-04", 0.41, false},
 		{"missing point", `{"thresholds":{"1e-3":0.34}}`, "1e-4", 0, true},
 		{"empty", `{}`, "1e-4", 0, true},

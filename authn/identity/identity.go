@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -241,7 +242,19 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("identity: config: %w", errors.Join(errs...))
 	}
 	s.model = cfg.Embedder.ModelVersion()
+	for _, far := range cfg.Thresholds.Unresolved {
+		if far == FARName(mustFAR(cfg.OperatingPoint)) || far == FARName(mustFAR(cfg.DuplicateFAR)) {
+			cfg.Logger.Warn("face threshold extrapolated: the calibration had too few impostor pairs to measure this false-accept rate",
+				"far", far)
+		}
+	}
 	return s, nil
+}
+
+// mustFAR parses an operating point name already checked by Thresholds.At.
+func mustFAR(s string) float64 {
+	v, _ := strconv.ParseFloat(s, 64)
+	return v
 }
 
 // OperatingPoint returns the FAR name and cosine threshold of match decisions.

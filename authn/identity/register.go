@@ -124,7 +124,7 @@ func (s *Service) Import(ctx context.Context, actor string, rows []Row, photos f
 			continue
 		}
 		if !validPhotoName(r.Photo) {
-			record(outFailed, &RowFailure{Line: r.Line, Reason: ReasonInvalidPhotoName, Detail: "a plain file name in the photos directory"})
+			record(outFailed, &RowFailure{Line: r.Line, Reason: ReasonInvalidPhotoName, Detail: "a relative path inside the photos directory"})
 			continue
 		}
 		if l, dup := firstLine[r.IDNumber]; dup {

@@ -21,19 +21,31 @@ type Thresholds struct {
 	ModelVersion string
 	// ByFAR maps the canonical FAR name to its threshold.
 	ByFAR map[string]float32
+	// Unresolved lists the canonical FAR names the calibration could not
+	// measure (too few impostor pairs); their thresholds are extrapolated.
+	Unresolved []string
 }
 
-// thresholdsFile is the calibration file. Two shapes are accepted:
+// thresholdsFile is the calibration file. The shape `trustid
+// calibrate-face` writes (authn/face.Calibration) is
 //
-//	{"model_version": "...", "thresholds": {"1e-3": 0.34, "1e-4": 0.41}}
-//	{"model_version": "...", "operating_points": [{"far": 1e-4, "threshold": 0.41}]}
+//	{"model": "...", "points": [{"far": 1e-4, "threshold": 0.41, "resolved": true}, ...]}
+//
+// and a plain map is accepted too:
+//
+//	{"model": "...", "thresholds": {"1e-3": 0.34, "1e-4": 0.41}}
+//
+// Other fields (how it was made) are ignored.
 type thresholdsFile struct {
-	ModelVersion    string             `json:"model_version"`
-	Thresholds      map[string]float64 `json:"thresholds"`
-	OperatingPoints []struct {
+	Model      string             `json:"model"`
+	Thresholds map[string]float64 `json:"thresholds"`
+	Points     []struct {
 		FAR       float64 `json:"far"`
 		Threshold float64 `json:"threshold"`
-	} `json:"operating_points"`
+		// Resolved is false when the impostor sample was too small to
+		// measure this FAR (impostors*far < 1).
+		Resolved *bool `json:"resolved"`
+	} `json:"points"`
 }
 
 // LoadThresholds reads a calibration file; a missing file is an error that
@@ -60,7 +72,7 @@ func ParseThresholds(b []byte) (*Thresholds, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrThresholds, err)
 	}
-	t := &Thresholds{ModelVersion: f.ModelVersion, ByFAR: map[string]float32{}}
+	t := &Thresholds{ModelVersion: f.Model, ByFAR: map[string]float32{}}
 	add := func(far float64, th float64) error {
 		if !(far > 0 && far < 1) {
 			return fmt.Errorf("%w: false-accept rate %v outside (0, 1)", ErrThresholds, far)
@@ -80,9 +92,12 @@ func ParseThresholds(b []byte) (*Thresholds, error) {
 			return nil, err
 		}
 	}
-	for _, p := range f.OperatingPoints {
+	for _, p := range f.Points {
 		if err := add(p.FAR, p.Threshold); err != nil {
 			return nil, err
+		}
+		if p.Resolved != nil && !*p.Resolved {
+			t.Unresolved = append(t.Unresolved, FARName(p.FAR))
 		}
 	}
 	if len(t.ByFAR) == 0 {
