@@ -10,7 +10,8 @@
 // on a counter returns e.g. "42", and Incr on a key holding anything else is
 // an error. Allow keeps its windows in a namespace of its own: the same key
 // string used with Allow and with Set/Get names two different things.
-// Backends copy values in and out: callers may reuse their slices.
+// Backends copy values in and out: callers may reuse their slices. A call
+// with a canceled context fails with an error wrapping context.Canceled.
 package ephemeral
 
 import (

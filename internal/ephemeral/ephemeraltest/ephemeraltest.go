@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) ephemeral.Store) {
 		{"AllowConcurrent", testAllowConcurrent},
 		{"Invalid", testInvalid},
 		{"Ping", testPing},
+		{"CanceledContext", testCanceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -542,4 +543,27 @@ func testPing(t *testing.T, s ephemeral.Store) {
 	if err := s.Ping(context.Background()); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
+}
+
+func testCanceled(t *testing.T, s ephemeral.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cases := []struct {
+		name string
+		call func() error
+	}{
+		{"Set", func() error { return s.Set(ctx, "k", []byte("v"), time.Minute) }},
+		{"SetNX", func() error { _, err := s.SetNX(ctx, "k", []byte("v"), time.Minute); return err }},
+		{"Get", func() error { _, err := s.Get(ctx, "k"); return err }},
+		{"Take", func() error { _, err := s.Take(ctx, "k"); return err }},
+		{"Delete", func() error { return s.Delete(ctx, "k") }},
+		{"Incr", func() error { _, err := s.Incr(ctx, "k", 1, time.Minute); return err }},
+		{"Allow", func() error { _, _, err := s.Allow(ctx, "k", 1, time.Minute); return err }},
+	}
+	for _, c := range cases {
+		if err := c.call(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a canceled context: %v, want context.Canceled", c.name, err)
+		}
+	}
+	mustNotFound(t, s, "k")
 }
