@@ -218,7 +218,8 @@ type OAuthStore interface {
 	DeleteByRequestID(ctx context.Context, kind OAuthKind, requestID string) (int, error)
 	// DeactivateByRequestID marks inactive every record of kind for requestID.
 	DeactivateByRequestID(ctx context.Context, kind OAuthKind, requestID string) (int, error)
-	// DeleteExpired removes records that expired before now; returns the count.
+	// DeleteExpired removes records that expired before now (records with a
+	// zero ExpiresAt never expire); returns the count.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
 
@@ -272,12 +273,14 @@ type Certificate struct {
 type CertificateStore interface {
 	// Issue stores c as the citizen's one active certificate and, in the same
 	// transaction, revokes any previous active one (reason "superseded").
-	// It assigns c.StatusIndex.
+	// It assigns c.StatusIndex (increasing with every issue, never reused)
+	// and sets c.Status to active; ErrNotFound if the citizen is missing.
 	Issue(ctx context.Context, c *Certificate) error
 	Get(ctx context.Context, serial string) (*Certificate, error)
 	// Active returns the citizen's active certificate or ErrNotFound.
 	Active(ctx context.Context, citizenID string) (*Certificate, error)
-	// Revoke marks the certificate revoked; revoking twice is not an error.
+	// Revoke marks the certificate revoked; revoking twice is not an error
+	// (the first time and reason are kept); ErrNotFound if missing.
 	Revoke(ctx context.Context, serial, reason string, at time.Time) error
 	// Revoked lists the status indexes of all revoked certificates.
 	Revoked(ctx context.Context) ([]int64, error)
