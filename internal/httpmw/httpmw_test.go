@@ -484,3 +484,32 @@ func BenchmarkStack(b *testing.B) {
 		h.ServeHTTP(httptest.NewRecorder(), r)
 	}
 }
+
+// FuzzRequestID: whatever a client sends, the id in the context and the
+// response header is a valid one, and a valid incoming id is kept.
+func FuzzRequestID(f *testing.F) {
+	for _, s := range []string{"abc-123", "", "bad id\n", strings.Repeat("a", 65), "ä", "a\r\nX-Evil: 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, incoming string) {
+		var seen string
+		h := RequestID(&counterReader{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen = requestid.From(r.Context())
+		}))
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header[RequestIDHeader] = []string{incoming}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if !ValidRequestID(seen) || rec.Header().Get(RequestIDHeader) != seen {
+			t.Fatalf("incoming %q gave id %q, header %q", incoming, seen, rec.Header().Get(RequestIDHeader))
+		}
+		for _, c := range seen {
+			if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-", c) {
+				t.Fatalf("id %q holds %q", seen, c)
+			}
+		}
+		if ValidRequestID(incoming) != (seen == incoming) {
+			t.Fatalf("incoming %q (valid %v) gave %q", incoming, ValidRequestID(incoming), seen)
+		}
+	})
+}
