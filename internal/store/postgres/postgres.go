@@ -11,7 +11,8 @@
 // schema) so nodes starting together do not race.
 //
 // Tables are created in the connection's search_path; a DSN may name a
-// schema with search_path=... (the tests use one schema per test).
+// schema with search_path=... (the tests use one schema per test). Pool
+// sizes come from the DSN too (pool_max_conns=..., see pgxpool.ParseConfig).
 package postgres
 
 import (

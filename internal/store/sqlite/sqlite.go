@@ -116,9 +116,13 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
+// Close closes the database, first letting SQLite refresh its query
+// planner statistics (PRAGMA optimize, cheap when nothing changed).
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, optErr := db.w.ExecContext(ctx, `PRAGMA optimize`)
+	return errors.Join(optErr, db.r.Close(), db.w.Close())
 }
 
 var dialect = sqlstore.Dialect{
