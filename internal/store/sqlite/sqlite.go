@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -38,6 +39,9 @@ const busyTimeout = 10 * time.Second
 type DB struct {
 	*sqlstore.Store
 	w, r *sql.DB
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*DB)(nil)
@@ -117,12 +121,16 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes the database, first letting SQLite refresh its query
-// planner statistics (PRAGMA optimize, cheap when nothing changed).
+// planner statistics (PRAGMA optimize, cheap when nothing changed). Closing
+// twice is not an error.
 func (db *DB) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, optErr := db.w.ExecContext(ctx, `PRAGMA optimize`)
-	return errors.Join(optErr, db.r.Close(), db.w.Close())
+	db.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, optErr := db.w.ExecContext(ctx, `PRAGMA optimize`)
+		db.closeErr = errors.Join(optErr, db.r.Close(), db.w.Close())
+	})
+	return db.closeErr
 }
 
 var dialect = sqlstore.Dialect{

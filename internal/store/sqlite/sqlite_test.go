@@ -50,7 +50,14 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	}()
 	if c, err := db.Citizens().GetByIDNumber(ctx, "110101199003070001"); err != nil || c.ID != "c1" {
 		t.Fatalf("after reopen: %v %v", c, err)
 	}
