@@ -69,7 +69,7 @@ func (fakeAuth) Finish(_ context.Context, a *oidc.LoginAttempt, r *http.Request)
 }
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	st       store.Store
 	p        *oidc.Provider
@@ -85,7 +85,7 @@ type env struct {
 }
 
 // newEnv runs the provider on an httptest.Server with the given store.
-func newEnv(t *testing.T, st store.Store, eph ephemeral.Store, mod func(*oidc.Config)) *env {
+func newEnv(t testing.TB, st store.Store, eph ephemeral.Store, mod func(*oidc.Config)) *env {
 	t.Helper()
 	return newEnvN(t, st, eph, 1, mod)
 }
@@ -93,7 +93,7 @@ func newEnv(t *testing.T, st store.Store, eph ephemeral.Store, mod func(*oidc.Co
 // newEnvN runs n provider nodes on the same stores behind one round-robin
 // front (as behind a load balancer), so consecutive requests of one flow
 // hit different nodes.
-func newEnvN(t *testing.T, st store.Store, eph ephemeral.Store, n int, mod func(*oidc.Config)) *env {
+func newEnvN(t testing.TB, st store.Store, eph ephemeral.Store, n int, mod func(*oidc.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, st: st, mu: &sync.Mutex{}}
@@ -172,7 +172,7 @@ func newEnvN(t *testing.T, st store.Store, eph ephemeral.Store, n int, mod func(
 	return e
 }
 
-func newBrowser(t *testing.T) *http.Client {
+func newBrowser(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func newBrowser(t *testing.T) *http.Client {
 }
 
 // with returns e reporting to t, with a fresh browser if asked.
-func (e *env) with(t *testing.T, fresh bool) *env {
+func (e *env) with(t testing.TB, fresh bool) *env {
 	c := *e
 	c.t = t
 	if fresh {
@@ -225,7 +225,7 @@ func (e *env) post(u string, form url.Values) (*http.Response, string) {
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // callback parses the redirect to the client.
-func callback(t *testing.T, resp *http.Response) url.Values {
+func callback(t testing.TB, resp *http.Response) url.Values {
 	t.Helper()
 	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("want a redirect to the client, got %d", resp.StatusCode)
