@@ -329,3 +329,56 @@ func BenchmarkConsume(b *testing.B) {
 		}
 	}
 }
+
+func TestFixedDigitsForTestHarness(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		digits  string
+		wantErr bool
+	}{
+		{name: "four digits", digits: "2749"},
+		{name: "too short", digits: "274", wantErr: true},
+		{name: "not digits", digits: "27a9", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Store: newFakeStore(time.Now), Secret: make([]byte, 32), FixedDigits: tc.digits}
+			m, err := New(cfg)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("want a config error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss, err := m.Issue(context.Background(), "s", "sub", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if iss.Digits != tc.digits {
+				t.Fatalf("digits %q, want %q", iss.Digits, tc.digits)
+			}
+		})
+	}
+}
+
+func TestFixedDigits(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)}
+	m, err := New(Config{Store: newFakeStore(clk.Now), Secret: make([]byte, 32), Now: clk.Now, FixedDigits: "1234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := m.Issue(ctx, "s", "u", "a")
+	if err != nil || iss.Digits != "1234" {
+		t.Fatalf("issued %+v, %v", iss, err)
+	}
+	ch, err := m.Consume(ctx, iss.ID, "s", "u")
+	if err != nil || ch.Digits != "1234" {
+		t.Fatalf("consumed %+v, %v", ch, err)
+	}
+	if _, err := New(Config{Store: newFakeStore(clk.Now), Secret: make([]byte, 32), FixedDigits: "12a"}); err == nil {
+		t.Error("bad FixedDigits accepted")
+	}
+}

@@ -151,10 +151,12 @@ type Config struct {
 	// Threshold is the accept rule: pass when the best lagged correlation is
 	// at least Threshold.
 	Threshold float64
-	// MaxLag bounds the audio-video offset searched, both ways. A wide
-	// search lets the syllable rhythm (about 3-5 Hz) of any speech line up
-	// with any mouth by chance, so it stays near a capture's own
-	// audio-video skew.
+	// MinLag and MaxLag bound the audio delay searched (positive: the
+	// audio comes later than the video). A wide search lets the syllable
+	// rhythm (about 3-5 Hz) of any speech line up with any mouth by chance,
+	// so it stays near a capture's own skew. The range leans towards audio
+	// later than video: the mouth opens before the sound it makes.
+	MinLag time.Duration
 	MaxLag time.Duration
 	// LagStep is the resolution of the lag search.
 	LagStep time.Duration
@@ -175,6 +177,7 @@ type Config struct {
 // from the GRID genuine vs swapped-audio measurements in ../RESULTS.md.
 var DefaultConfig = Config{
 	Threshold:      0.45,
+	MinLag:         -40 * time.Millisecond,
 	MaxLag:         80 * time.Millisecond,
 	LagStep:        20 * time.Millisecond,
 	Window:         60 * time.Millisecond,
@@ -187,6 +190,9 @@ func (c Config) withDefaults() Config {
 	d := DefaultConfig
 	if c.Threshold != 0 {
 		d.Threshold = c.Threshold
+	}
+	if c.MinLag != 0 {
+		d.MinLag = c.MinLag
 	}
 	if c.MaxLag > 0 {
 		d.MaxLag = c.MaxLag
@@ -248,7 +254,7 @@ type Result struct {
 // with every other, which makes the levels of unrelated clips correlate;
 // the onsets and closures of syllables are what is specific. The audio
 // windows move with the lag, so the lag resolution is finer than the frame
-// interval; the best lag decides.
+// interval; the best lag in [MinLag, MaxLag] decides.
 func Check(in Input, cfg Config) Result {
 	cfg = cfg.withDefaults()
 	var times []time.Duration
@@ -296,7 +302,7 @@ func Check(in Input, cfg Config) Result {
 		mouth[k] = diff(smooth(feats[k]))
 	}
 	best, bestLag := math.Inf(-1), time.Duration(0)
-	for lag := -cfg.MaxLag; lag <= cfg.MaxLag; lag += cfg.LagStep {
+	for lag := cfg.MinLag; lag <= cfg.MaxLag; lag += cfg.LagStep {
 		e := diff(smooth(Envelope(in.Audio, in.Rate, times, lag, cfg.Window)))
 		var r float64
 		for k := range mouth {
