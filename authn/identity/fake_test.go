@@ -156,7 +156,7 @@ var testThresholds = &identity.Thresholds{ModelVersion: testModel, ByFAR: map[st
 
 // newFixture opens a SQLite store in a temporary directory and builds a
 // Service over it with the fake embedder and the real index.
-func newFixture(t *testing.T, mod ...func(*identity.Config)) *fixture {
+func newFixture(t testing.TB, mod ...func(*identity.Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	clk := newClock()
@@ -171,7 +171,7 @@ func newFixture(t *testing.T, mod ...func(*identity.Config)) *fixture {
 }
 
 // newService builds another Service (a restarted node) over the fixture's store.
-func (f *fixture) newService(t *testing.T, mod ...func(*identity.Config)) (*identity.Service, *index.Index) {
+func (f *fixture) newService(t testing.TB, mod ...func(*identity.Config)) (*identity.Service, *index.Index) {
 	t.Helper()
 	idx, err := index.New(index.Config{Dim: dim})
 	if err != nil {
