@@ -160,6 +160,10 @@ type Issued struct {
 
 // Issue issues the citizen's certificate, revoking any previous one.
 func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	// Keys first: a key created now must not be dated after the claims.
+	if err := is.EnsureKeys(ctx); err != nil {
+		return nil, err
+	}
 	clockNow := is.cfg.Now().UTC()
 	now := clockNow.Truncate(time.Second) // claims carry whole seconds
 	level, ok := is.cfg.ACRLevels[req.ACR]
@@ -187,9 +191,6 @@ func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) 
 	}
 	tpl, err := referenceTemplate(ctx, is.cfg.Templates, cit.ID)
 	if err != nil {
-		return nil, err
-	}
-	if err := is.EnsureKeys(ctx); err != nil {
 		return nil, err
 	}
 	sk, priv, err := is.signingKey(ctx, clockNow)
