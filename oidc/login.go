@@ -362,7 +362,8 @@ func auditChain(prev []byte, e *store.AuditEvent) []byte {
 func (p *Provider) methodsFor(min string) []Authenticator {
 	var out []Authenticator
 	for _, a := range p.cfg.Authenticators {
-		if acrRank(a.MaxACR()) >= acrRank(min) {
+		// Two-factor assurance is reached by combining methods in one session.
+		if acrRank(a.MaxACR()) >= acrRank(min) || min == ACRFaceLivenessPasskey {
 			out = append(out, a)
 		}
 	}
@@ -416,6 +417,17 @@ func (p *Provider) page(w http.ResponseWriter, status int, title, text string, d
 	}
 }
 
+// SessionCitizen reports the citizen signed in to the browser session of r
+// and the assurance reached, for features that need a signed-in citizen
+// (passkey registration, the account page).
+func (p *Provider) SessionCitizen(r *http.Request) (citizenID, acr string, ok bool) {
+	s, _ := p.currentSession(r)
+	if s == nil {
+		return "", "", false
+	}
+	return s.Auth.CitizenID, s.Auth.ACR, true
+}
+
 // loginPage is the minimal server-rendered login page (the full UI comes later).
 func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 	ls, _, err := p.currentLogin(r)
@@ -433,7 +445,7 @@ func (p *Provider) loginMethod(w http.ResponseWriter, r *http.Request) (*loginSt
 		return nil, "", nil, false
 	}
 	a, ok := p.auths[r.PathValue("method")]
-	if !ok || acrRank(a.MaxACR()) < acrRank(ls.Attempt.MinACR) {
+	if !ok || !slices.ContainsFunc(p.methodsFor(ls.Attempt.MinACR), func(m Authenticator) bool { return m.Method() == a.Method() }) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown_method"})
 		return nil, "", nil, false
 	}
@@ -474,8 +486,15 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxEvidenceBytes)
+	old, oldID := p.currentSession(r)
 	auth, err := a.Finish(ctx, &ls.Attempt, r)
 	if err == nil {
+		if auth.AuthTime.IsZero() {
+			auth.AuthTime = p.now()
+		}
+		if old != nil {
+			combine(auth, &old.Auth)
+		}
 		err = p.checkAuth(ctx, ls, auth)
 	}
 	if err != nil {
@@ -485,11 +504,8 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Please try again.", loginView{Methods: p.methodsFor(ls.Attempt.MinACR)})
 		return
 	}
-	if auth.AuthTime.IsZero() {
-		auth.AuthTime = p.now()
-	}
 	auth.AuthTime = auth.AuthTime.UTC().Truncate(time.Second)
-	if old, oldID := p.currentSession(r); old != nil {
+	if old != nil {
 		_ = p.eph.Delete(ctx, p.sessionKey(oldID))
 	}
 	cookie := randomID()
@@ -508,6 +524,26 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 	p.setCookie(w, cookieSession, cookie, p.cfg.SessionTTL)
 	p.audit(ctx, "citizen:"+auth.CitizenID, "login."+a.Method(), auth.CitizenID, ls.Attempt.ClientID, "ok", map[string]string{"acr": auth.ACR})
 	http.Redirect(w, r, p.prefix+PathResume, http.StatusSeeOther)
+}
+
+// combine raises auth to two-factor assurance when the same citizen, in
+// the same browser session, already passed face + liveness and now a
+// passkey (or the other way round): the acr becomes
+// face+liveness+passkey and the amr lists both plus "mfa".
+func combine(auth, prev *Authentication) {
+	if prev.CitizenID != auth.CitizenID {
+		return
+	}
+	face := func(a *Authentication) bool { return acrRank(a.ACR) >= acrRank(ACRFaceLiveness) }
+	key := func(a *Authentication) bool { return a.ACR == ACRPasskey || slices.Contains(a.AMR, AMRHardware) }
+	if (face(prev) && key(auth)) || (key(prev) && face(auth)) {
+		auth.ACR = ACRFaceLivenessPasskey
+		for _, m := range append(append([]string(nil), prev.AMR...), AMRMFA) {
+			if !slices.Contains(auth.AMR, m) {
+				auth.AMR = append(auth.AMR, m)
+			}
+		}
+	}
 }
 
 // checkAuth applies the provider's rules to an authenticator's result.
