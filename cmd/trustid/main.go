@@ -25,10 +25,18 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run the HTTP service", runServe},
 		"migrate": {"apply database migrations and exit", runMigrate},
+		"train-digits": {"train the spoken-digit head (liveness/speech)", runTrainDigits},
+		"eval-speech":  {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", runEvalSpeech},
+		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", runEvalFace},
+		"calibrate-face": {"compute face match thresholds per false-accept rate from impostor pairs", runCalibrateFace},
+		"compare":        {"compare the faces of two images: cosine score and decision", runCompare},
 		"verify-cert":    {"verify a net certificate QR offline against the issuer key list (-keys, -payload or -qr)", runVerifyCert},
 		"cert-demo":      {"issue a development net certificate and write keys, status list and a live QR to -dir", runCertDemo},
 		"cert-present":   {"holder helper: make a fresh live QR (PNG, SVG, text) from a certificate and device key", runCertPresent},
+		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", runEvalLiveness},
+		"import":         {"import the population register: -csv FILE -photos DIR (JSON summary; -synth-from DIR writes a test CSV)", runImport},
 		"client":         {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
+		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", runMakeFakeClip},
 		// more subcommands are added here, one line each
 	}
 }
@@ -73,5 +81,3 @@ func usage(cmds map[string]command) {
 	}
 }
 
-func runServe(ctx context.Context, args []string) error   { return errors.New("not wired yet") }
-func runMigrate(ctx context.Context, args []string) error { return errors.New("not wired yet") }

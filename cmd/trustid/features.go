@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/internal/httpmw"
+	"github.com/trustid/trustid/liveness"
+	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/speech"
+	"github.com/trustid/trustid/oidc"
+)
+
+// derivedKey derives a 32-byte key for one purpose from the ring's lookup
+// key, so every node with the same secrets agrees without more settings.
+func derivedKey(a *app, purpose string) []byte {
+	return a.ring.LookupHash("trustid/derived-key", []byte(purpose))
+}
+
+// masterSecret is the OIDC provider's master key; `trustid client` and
+// `trustid serve` must derive the same one.
+func masterSecret(a *app) []byte { return derivedKey(a, "oidc-master") }
+
+// features are the live services serve builds; tests and other subcommands
+// reuse the pieces.
+type features struct {
+	face     *face.Engine
+	login    *faceLogin
+	provider *oidc.Provider
+}
+
+// mountFeatures builds the face engine, identity service, liveness verifier,
+// OIDC provider and certificate service, and mounts their HTTP APIs on mux.
+func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometheus.Registry) error {
+	f := &features{}
+	var err error
+	f.face, err = face.New(face.Config{ModelDir: a.cfg.ModelsDir, Workers: a.cfg.Face.Workers, Logger: a.log.With("area", "face")})
+	if err != nil {
+		return fmt.Errorf("face engine: %w (run deploy/setup.sh to fetch the models)", err)
+	}
+	a.closer = append(a.closer, func() error { f.face.Close(); return nil })
+
+	// The provider is built first (its authenticators are only called per
+	// request) so the identity API can check client secrets with its hasher.
+	f.login = &faceLogin{log: a.log.With("area", "login"), now: time.Now,
+		maxVideo: a.cfg.Limits.MaxVideoBytes, maxFrames: 300}
+	f.provider, err = oidc.New(oidc.Config{
+		Issuer:          a.cfg.Issuer,
+		Store:           a.store,
+		Ephemeral:       a.eph,
+		Logger:          a.log.With("area", "oidc"),
+		Secret:          masterSecret(a),
+		Authenticators:  []oidc.Authenticator{f.login},
+		AccessTokenTTL:  a.cfg.OIDC.AccessTokenTTL,
+		RefreshTokenTTL: a.cfg.OIDC.RefreshTokenTTL,
+		IDTokenTTL:      a.cfg.OIDC.IDTokenTTL,
+		AuthCodeTTL:     a.cfg.OIDC.AuthCodeTTL,
+		KeyRotation:     a.cfg.OIDC.KeyRotation,
+		AdminToken:      a.cfg.Secrets.AdminToken,
+		InsecureCookies: strings.HasPrefix(a.cfg.Issuer, "http://"),
+	})
+	if err != nil {
+		return fmt.Errorf("oidc: %w", err)
+	}
+
+	ids, err := mountIdentity(ctx, a, mux, f.face, f.provider.Hasher(), a.log.With("area", "identity"))
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+
+	rec, err := speech.NewEmbeddingRecognizer(speech.Config{ModelDir: a.cfg.ModelsDir})
+	if err != nil {
+		return fmt.Errorf("speech recogniser: %w", err)
+	}
+	chCfg := challenge.Config{
+		Store: a.eph, Secret: derivedKey(a, "liveness-challenge"), TTL: a.cfg.Liveness.ChallengeTTL,
+		MaxFailures: a.cfg.Liveness.MaxFailures, FailureWindow: a.cfg.Liveness.FailWindow,
+		Logger: a.log.With("area", "challenge"),
+	}
+	if a.cfg.Test && a.cfg.Liveness.FixedDigits != "" {
+		a.log.Warn("TEST MODE: every liveness challenge uses fixed digits")
+		chCfg.FixedDigits = a.cfg.Liveness.FixedDigits
+	}
+	mgr, err := challenge.New(chCfg)
+	if err != nil {
+		return fmt.Errorf("challenges: %w", err)
+	}
+	ver, err := liveness.New(liveness.Config{
+		Challenges: mgr, Faces: livenessFaces{f.face}, Speech: livenessSpeech{rec},
+		References: identityRefs{ids}, Video: media.NewDecoder(), Logger: a.log.With("area", "liveness"),
+		Limits: media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes},
+	})
+	if err != nil {
+		return fmt.Errorf("liveness: %w", err)
+	}
+	f.login.ids, f.login.challenges, f.login.verifier = ids, mgr, ver
+
+	go f.provider.Run(ctx)
+	mux.Handle("/", f.provider.Handler())
+	return nil
+}
+
+// wrapHTTP applies the middleware every request passes through.
+func wrapHTTP(a *app, mux *http.ServeMux, reg *prometheus.Registry) (http.Handler, error) {
+	mw, err := httpmw.New(httpmw.Config{
+		Logger:       a.log.With("area", "http"),
+		Registry:     reg,
+		Router:       mux,
+		MaxBodyBytes: a.cfg.Limits.MaxVideoBytes + 1<<20,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mw(mux), nil
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mountHealth(mux, a)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if err := mountFeatures(ctx, a, mux, reg); err != nil {
+		return err
+	}
+	handler, err := wrapHTTP(a, mux, reg)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       a.cfg.Limits.ReadTimeout,
+		WriteTimeout:      a.cfg.Limits.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("trustid serving", "addr", ln.Addr().String(), "issuer", a.cfg.Issuer,
+		"storage", a.cfg.Storage.Driver, "ephemeral", a.cfg.Ephemeral.Driver, "dev", a.cfg.Dev)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: stop accepting, let in-flight requests finish.
+	a.log.Info("shutting down", "grace", a.cfg.Limits.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Limits.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// mountHealth adds /healthz (the process answers) and /readyz (the stores
+// answer within a second).
+func mountHealth(mux *http.ServeMux, a *app) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		checks := map[string]string{"store": "ok", "ephemeral": "ok"}
+		status := http.StatusOK
+		if err := a.store.Ping(ctx); err != nil {
+			checks["store"], status = "unavailable", http.StatusServiceUnavailable
+			a.log.Warn("readiness: store", "err", err)
+		}
+		if err := a.eph.Ping(ctx); err != nil {
+			checks["ephemeral"], status = "unavailable", http.StatusServiceUnavailable
+			a.log.Warn("readiness: ephemeral", "err", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(checks)
+	})
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.store.Migrate(ctx); err != nil {
+		return err
+	}
+	a.log.Info("migrations applied", "storage", a.cfg.Storage.Driver)
+	return nil
+}
