@@ -23,10 +23,10 @@ type command struct {
 // commands lists every subcommand; each area keeps its functions in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the HTTP service", runServe},
-		"migrate": {"apply database migrations and exit", runMigrate},
-		"train-digits": {"train the spoken-digit head (liveness/speech)", runTrainDigits},
-		"eval-speech":  {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", runEvalSpeech},
+		"serve":          {"run the HTTP service", runServe},
+		"migrate":        {"apply database migrations and exit", runMigrate},
+		"train-digits":   {"train the spoken-digit head (liveness/speech)", runTrainDigits},
+		"eval-speech":    {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", runEvalSpeech},
 		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", runEvalFace},
 		"calibrate-face": {"compute face match thresholds per false-accept rate from impostor pairs", runCalibrateFace},
 		"compare":        {"compare the faces of two images: cosine score and decision", runCompare},
@@ -80,4 +80,3 @@ func usage(cmds map[string]command) {
 		fmt.Fprintf(os.Stderr, "  %-16s %s\n", n, cmds[n].summary)
 	}
 }
-

@@ -99,8 +99,8 @@ type Liveness struct {
 	ChallengeTTL time.Duration `yaml:"challenge_ttl"`
 	// FixedDigits makes every challenge these digits: test mode only, set by
 	// TRUSTID_TEST_FIXED_DIGITS.
-	FixedDigits string `yaml:"-"`
-	MaxFailures int    `yaml:"max_failures"`
+	FixedDigits string        `yaml:"-"`
+	MaxFailures int           `yaml:"max_failures"`
 	FailWindow  time.Duration `yaml:"fail_window"`
 }
 
