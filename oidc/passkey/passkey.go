@@ -1,0 +1,375 @@
+// Package passkey is TrustID's WebAuthn (passkey) login method and
+// registration, on github.com/go-webauthn/webauthn. It implements
+// oidc.Authenticator (login: a discoverable credential, or the signed-in
+// citizen's credentials for a step-up) and serves registration for a
+// citizen already signed in with face + liveness, so a passkey is only ever
+// bound to a proven identity. Credentials are kept in store.PasskeyStore;
+// ceremony state in the ephemeral store, single use.
+package passkey
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/oidc"
+)
+
+var _ oidc.Authenticator = (*Passkeys)(nil)
+
+// Sessions tells who is signed in to a browser session (oidc.Provider does).
+type Sessions interface {
+	SessionCitizen(r *http.Request) (citizenID, acr string, ok bool)
+}
+
+// Config holds the live dependencies.
+type Config struct {
+	// RPID is the WebAuthn relying party id: the issuer's host name.
+	RPID string
+	// Origins are the allowed page origins, e.g. "https://id.example.gov".
+	Origins     []string
+	DisplayName string
+	Store       store.Store
+	Ephemeral   ephemeral.Store
+	Sessions    Sessions
+	Logger      *slog.Logger
+	Clock       func() time.Time
+	// CeremonyTTL bounds a registration or login ceremony, default 5m.
+	CeremonyTTL time.Duration
+	// RegisterMinACR is the assurance a session needs to add a passkey,
+	// default oidc.ACRFaceLiveness.
+	RegisterMinACR string
+}
+
+// Passkeys is the passkey login method and registration service.
+type Passkeys struct {
+	wa  *webauthn.WebAuthn
+	cfg Config
+}
+
+// ErrConfig wraps configuration problems.
+var ErrConfig = errors.New("passkey: invalid config")
+
+// New checks cfg.
+func New(cfg Config) (*Passkeys, error) {
+	var errs []error
+	if cfg.Store == nil || cfg.Ephemeral == nil || cfg.Sessions == nil || cfg.Logger == nil {
+		errs = append(errs, fmt.Errorf("%w: Store, Ephemeral, Sessions and Logger are required", ErrConfig))
+	}
+	if cfg.RPID == "" || len(cfg.Origins) == 0 {
+		errs = append(errs, fmt.Errorf("%w: RPID and Origins are required", ErrConfig))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.CeremonyTTL <= 0 {
+		cfg.CeremonyTTL = 5 * time.Minute
+	}
+	if cfg.RegisterMinACR == "" {
+		cfg.RegisterMinACR = oidc.ACRFaceLiveness
+	}
+	if cfg.DisplayName == "" {
+		cfg.DisplayName = "TrustID"
+	}
+	wa, err := webauthn.New(&webauthn.Config{
+		RPID: cfg.RPID, RPDisplayName: cfg.DisplayName, RPOrigins: cfg.Origins,
+		AuthenticatorSelection: protocol.AuthenticatorSelection{
+			ResidentKey:      protocol.ResidentKeyRequirementRequired,
+			UserVerification: protocol.VerificationRequired,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return &Passkeys{wa: wa, cfg: cfg}, nil
+}
+
+// user adapts a citizen and their credentials to webauthn.User.
+type user struct {
+	id, name string
+	creds    []webauthn.Credential
+}
+
+func (u *user) WebAuthnID() []byte                         { return []byte(u.id) }
+func (u *user) WebAuthnName() string                       { return u.id }
+func (u *user) WebAuthnDisplayName() string                { return u.name }
+func (u *user) WebAuthnCredentials() []webauthn.Credential { return u.creds }
+
+func (p *Passkeys) loadUser(ctx context.Context, citizenID string) (*user, error) {
+	c, err := p.cfg.Store.Citizens().Get(ctx, citizenID)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := p.cfg.Store.Passkeys().ListByCitizen(ctx, citizenID)
+	if err != nil {
+		return nil, err
+	}
+	u := &user{id: c.ID, name: c.Name}
+	for _, k := range keys {
+		var cred webauthn.Credential
+		if err := json.Unmarshal(k.Credential, &cred); err != nil {
+			return nil, fmt.Errorf("passkey: decode credential: %w", err)
+		}
+		u.creds = append(u.creds, cred)
+	}
+	return u, nil
+}
+
+func key(prefix, id string) string {
+	h := sha256.Sum256([]byte(id))
+	return prefix + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+func (p *Passkeys) saveSession(ctx context.Context, k string, s *webauthn.SessionData) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return p.cfg.Ephemeral.Set(ctx, k, b, p.cfg.CeremonyTTL)
+}
+
+// takeSession loads and deletes ceremony state: a challenge answers once.
+func (p *Passkeys) takeSession(ctx context.Context, k string) (*webauthn.SessionData, error) {
+	b, err := p.cfg.Ephemeral.Take(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	var s webauthn.SessionData
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Method implements oidc.Authenticator.
+func (p *Passkeys) Method() string { return "passkey" }
+
+// MaxACR implements oidc.Authenticator; with face + liveness earlier in the
+// same session the provider raises it to two-factor assurance.
+func (p *Passkeys) MaxACR() string { return oidc.ACRPasskey }
+
+// Begin returns the WebAuthn assertion options (navigator.credentials.get).
+func (p *Passkeys) Begin(ctx context.Context, a *oidc.LoginAttempt) (any, error) {
+	var (
+		opts *protocol.CredentialAssertion
+		sd   *webauthn.SessionData
+		err  error
+	)
+	if a.CitizenID != "" {
+		u, uerr := p.loadUser(ctx, a.CitizenID)
+		if uerr != nil {
+			return nil, uerr
+		}
+		if len(u.creds) == 0 {
+			opts, sd, err = p.wa.BeginDiscoverableLogin()
+		} else {
+			opts, sd, err = p.wa.BeginLogin(u)
+		}
+	} else {
+		opts, sd, err = p.wa.BeginDiscoverableLogin()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("passkey: begin login: %w", err)
+	}
+	if err := p.saveSession(ctx, key("passkey:login:", a.ID), sd); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// Finish verifies the assertion (the JSON body) and updates the credential.
+func (p *Passkeys) Finish(ctx context.Context, a *oidc.LoginAttempt, r *http.Request) (*oidc.Authentication, error) {
+	sd, err := p.takeSession(ctx, key("passkey:login:", a.ID))
+	if err != nil {
+		return nil, fmt.Errorf("%w: no ceremony: %v", oidc.ErrAuthenticationFailed, err)
+	}
+	parsed, err := protocol.ParseCredentialRequestResponse(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: parse assertion: %v", oidc.ErrAuthenticationFailed, err)
+	}
+	var found *user
+	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+		u, err := p.loadUser(ctx, string(userHandle))
+		if err != nil {
+			return nil, err
+		}
+		found = u
+		return u, nil
+	}
+	var cred *webauthn.Credential
+	if len(sd.UserID) > 0 {
+		u, uerr := p.loadUser(ctx, string(sd.UserID))
+		if uerr != nil {
+			return nil, fmt.Errorf("%w: %v", oidc.ErrAuthenticationFailed, uerr)
+		}
+		found = u
+		cred, err = p.wa.ValidateLogin(u, *sd, parsed)
+	} else {
+		cred, err = p.wa.ValidateDiscoverableLogin(handler, *sd, parsed)
+	}
+	if err != nil || found == nil {
+		return nil, fmt.Errorf("%w: %v", oidc.ErrAuthenticationFailed, err)
+	}
+	if cred.Authenticator.CloneWarning {
+		return nil, fmt.Errorf("%w: sign counter went backwards (cloned authenticator?)", oidc.ErrAuthenticationFailed)
+	}
+	b, err := json.Marshal(cred)
+	if err != nil {
+		return nil, err
+	}
+	now := p.cfg.Clock().UTC()
+	if _, err := p.cfg.Store.Passkeys().Update(ctx, cred.ID, func(k *store.Passkey) error {
+		if k.CitizenID != found.id {
+			return fmt.Errorf("%w: credential of another citizen", oidc.ErrAuthenticationFailed)
+		}
+		k.Credential, k.SignCount, k.LastUsedAt = b, cred.Authenticator.SignCount, now
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("%w: %v", oidc.ErrAuthenticationFailed, err)
+	}
+	amr := []string{oidc.AMRHardware}
+	if cred.Flags.UserVerified {
+		amr = append(amr, oidc.AMRUser)
+	}
+	return &oidc.Authentication{CitizenID: found.id, ACR: oidc.ACRPasskey, AMR: amr, AuthTime: now}, nil
+}
+
+// Routes, relative to where cmd/ mounts Handler.
+const (
+	PathRegisterBegin  = "/passkeys/register/begin"
+	PathRegisterFinish = "/passkeys/register/finish"
+)
+
+// Handler serves passkey registration for the signed-in citizen.
+func (p *Passkeys) Handler() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("POST "+PathRegisterBegin, p.registerBegin)
+	m.HandleFunc("POST "+PathRegisterFinish, p.registerFinish)
+	return m
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// signedIn returns the citizen of the session if the session's assurance
+// is high enough to bind a new passkey to them.
+func (p *Passkeys) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, acr, ok := p.cfg.Sessions.SessionCitizen(r)
+	if !ok || !atLeast(acr, p.cfg.RegisterMinACR) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
+		return "", false
+	}
+	return id, true
+}
+
+func atLeast(acr, min string) bool {
+	rank := func(a string) int {
+		for i, x := range oidc.ACRLadder {
+			if x == a {
+				return i
+			}
+		}
+		return -1
+	}
+	return rank(acr) >= rank(min)
+}
+
+func (p *Passkeys) registerBegin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, ok := p.signedIn(w, r)
+	if !ok {
+		return
+	}
+	u, err := p.loadUser(ctx, id)
+	if err != nil {
+		p.cfg.Logger.Error("passkey: load citizen", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	var exclude []protocol.CredentialDescriptor
+	for _, c := range u.creds {
+		exclude = append(exclude, c.Descriptor())
+	}
+	opts, sd, err := p.wa.BeginRegistration(u, webauthn.WithExclusions(exclude))
+	if err == nil {
+		err = p.saveSession(ctx, key("passkey:reg:", id), sd)
+	}
+	if err != nil {
+		p.cfg.Logger.Error("passkey: begin registration", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	writeJSON(w, http.StatusOK, opts)
+}
+
+func (p *Passkeys) registerFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, ok := p.signedIn(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	sd, err := p.takeSession(ctx, key("passkey:reg:", id))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "no_ceremony"})
+		return
+	}
+	u, err := p.loadUser(ctx, id)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	cred, err := p.wa.FinishRegistration(u, *sd, r)
+	if err != nil {
+		p.cfg.Logger.Info("passkey: registration refused", "err", err)
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "registration_failed"})
+		return
+	}
+	b, err := json.Marshal(cred)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	now := p.cfg.Clock().UTC()
+	name := r.URL.Query().Get("name")
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	pk := &store.Passkey{CredentialID: cred.ID, CitizenID: id, Name: name, Credential: b,
+		SignCount: cred.Authenticator.SignCount, CreatedAt: now, LastUsedAt: now}
+	if err := p.cfg.Store.Passkeys().Create(ctx, pk); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "already_registered"})
+			return
+		}
+		p.cfg.Logger.Error("passkey: store", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"credential_id": base64.RawURLEncoding.EncodeToString(cred.ID)})
+}
+
+// SessionsFunc adapts a function to Sessions (cmd/ builds the passkey
+// method before the provider exists, so it passes a closure over it).
+type SessionsFunc func(r *http.Request) (citizenID, acr string, ok bool)
+
+// SessionCitizen implements Sessions.
+func (f SessionsFunc) SessionCitizen(r *http.Request) (string, string, bool) { return f(r) }
