@@ -14,6 +14,7 @@ import (
 
 	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/internal/store"
 )
 
 // tokenAuth maps bearer tokens to callers.
@@ -172,6 +173,31 @@ func TestHTTPVerifyEnumerationSafe(t *testing.T) {
 	j2, _ := json.Marshal(unknown)
 	if !bytes.Equal(j1, j2) {
 		t.Errorf("unknown ID answer %s differs from no-match answer %s", j2, j1)
+	}
+	// A disabled citizen and a citizen without a reference template look
+	// the same too.
+	a.importAll(t, "id_number,name,photo\n"+testID(t, 2)+",Bob,b.jpg\n", map[string]string{"b.jpg": "face:bob"})
+	bob, err := a.svc.ResolveIDNumber(t.Context(), testID(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.Citizens().Update(t.Context(), bob, func(c *store.Citizen) error { c.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.Citizens().Create(t.Context(), &store.Citizen{ID: "noref", IDNumber: testID(t, 3), Name: "No Ref"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{testID(t, 2), testID(t, 3)} {
+		_, m := verify("app", id, "face:mallory")
+		if j, _ := json.Marshal(m); !bytes.Equal(j, j1) {
+			t.Errorf("answer %s differs from no-match answer %s", j, j1)
+		}
+	}
+	if code, m := verify("svc", testID(t, 2), "face:bob"); code != 403 || errCode(m) != "citizen_disabled" {
+		t.Errorf("trusted, disabled: %d %v", code, m)
+	}
+	if code, m := verify("svc", testID(t, 3), "face:bob"); code != 409 || errCode(m) != "no_reference" {
+		t.Errorf("trusted, no reference: %d %v", code, m)
 	}
 	// Untrusted callers never see scores.
 	_, m := verify("app", testID(t, 1), "face:alice:3")
