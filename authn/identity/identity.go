@@ -16,11 +16,14 @@
 // The index is loaded from store.TemplateStore.ListAll by LoadIndex at start
 // and then updated in process by every change this package makes (import,
 // re-import with a changed photo, enrollment, replacement of the oldest live
-// template). It is therefore exact on a single node. With several nodes
-// each node's index only sees its own changes until restart; a multi-node
-// deployment would feed every node from a change feed (PostgreSQL logical
-// replication or LISTEN/NOTIFY on the templates table) and apply the same
-// Add/Remove calls.
+// template), so it is exact on a single node. Nodes sharing a store also
+// pick up each other's new templates with Watch, which polls ListAll for
+// template ids (time-ordered) created in the last few minutes; deletions
+// made by another node are not seen until restart, which only leaves a
+// citizen's own replaced templates in the index, and the duplicate check
+// ignores those. An exact multi-node index would apply a change feed
+// (PostgreSQL logical replication or LISTEN/NOTIFY on the templates table)
+// with the same Add/Remove calls.
 //
 // # Decisions and operating points
 //

@@ -283,7 +283,7 @@ func (s *Service) importRow(ctx context.Context, actor string, r Row, photos fs.
 	} else if other != "" {
 		return fail(ReasonDuplicateIdentity, fmt.Sprintf("face matches citizen %s (score %.3f, FAR %s)", other, score, s.cfg.DuplicateFAR))
 	}
-	tid, err := s.newID()
+	tid, err := s.newTemplateID()
 	if err != nil {
 		return internal(err)
 	}

@@ -193,7 +193,7 @@ func (s *Service) Enroll(ctx context.Context, actor string, p *EnrollProbe) (str
 			Actor: actor, Action: "face.enroll.replace", Subject: p.CitizenID, Object: old.ID, Outcome: "ok",
 		})
 	}
-	id, err := s.newID()
+	id, err := s.newTemplateID()
 	if err != nil {
 		return "", err
 	}
