@@ -34,7 +34,7 @@ type Config struct {
 	Limits media.Limits
 	// KeyFrames is how many evenly spaced frames go through the face engine
 	// (landmarks, embedding and anti-spoof); the mouth region of the other
-	// frames is interpolated between them. Default 5.
+	// frames is taken from the nearest key frame. Default 4 (two rounds on two workers).
 	KeyFrames int
 	// Parallel is how many frames are analysed at once. Default 2.
 	Parallel int
@@ -65,7 +65,7 @@ func (c *Config) defaults() {
 		c.FPS = 25
 	}
 	if c.KeyFrames <= 0 {
-		c.KeyFrames = 5
+		c.KeyFrames = 4
 	}
 	if c.Parallel <= 0 {
 		c.Parallel = 2

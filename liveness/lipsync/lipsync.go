@@ -176,7 +176,7 @@ type Config struct {
 // DefaultConfig holds the defaults; Threshold, MaxLag and Window were chosen
 // from the GRID genuine vs swapped-audio measurements in ../RESULTS.md.
 var DefaultConfig = Config{
-	Threshold:      0.45,
+	Threshold:      0.36,
 	MinLag:         -40 * time.Millisecond,
 	MaxLag:         80 * time.Millisecond,
 	LagStep:        20 * time.Millisecond,

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/liveness"
+	"github.com/trustid/trustid/liveness/lipsync"
+	"github.com/trustid/trustid/liveness/media"
+)
+
+// lvNeed returns $TRUSTID_MODELS and $TRUSTID_TESTDATA, skipping (failing
+// in CI) when either is missing.
+func lvNeed(t testing.TB) (models, data string) {
+	t.Helper()
+	models, data = os.Getenv("TRUSTID_MODELS"), os.Getenv("TRUSTID_TESTDATA")
+	_, errM := os.Stat(filepath.Join(models, "fr_detect.onnx"))
+	_, errD := os.Stat(filepath.Join(data, "talking", "grid"))
+	if models == "" || data == "" || errM != nil || errD != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("models (%q) or test data (%q) missing", models, data)
+		}
+		t.Skip("models or test data missing")
+	}
+	return models, data
+}
+
+var lvEngine struct {
+	once sync.Once
+	eng  *face.Engine
+	err  error
+}
+
+func lvFaces(t testing.TB, models string) livenessFaces {
+	lvEngine.once.Do(func() { lvEngine.eng, lvEngine.err = face.New(face.Config{ModelDir: models, Workers: 2}) })
+	if lvEngine.err != nil {
+		t.Fatal(lvEngine.err)
+	}
+	return livenessFaces{lvEngine.eng}
+}
+
+type lvGrid struct {
+	name string
+	clip *media.Clip
+	keys []int
+	lms  []*lipsync.Landmarks
+	emb  []float32
+}
+
+func lvLoadGrid(t *testing.T, faces livenessFaces, data string) []lvGrid {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(data, "talking", "grid", "*.mpg"))
+	if len(files) < 2 {
+		t.Fatalf("%d GRID clips", len(files))
+	}
+	dec := media.NewDecoder()
+	dec.FPS = 25
+	dec.Timeout = 2 * time.Minute // evaluation on a shared machine; the service keeps the default
+	var out []lvGrid
+	for _, f := range files {
+		clip, err := dec.DecodeFile(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := lvGrid{name: filepath.Base(f), clip: clip}
+		for _, i := range liveness.KeyFrames(len(clip.Frames), 4) {
+			r, err := faces.Analyze(context.Background(), clip.Frames[i], liveness.FaceOptions{Embedding: true})
+			if err != nil {
+				t.Fatalf("%s frame %d: %v", g.name, i, err)
+			}
+			lm := r.Landmarks
+			g.keys, g.lms = append(g.keys, i), append(g.lms, &lm)
+			if g.emb == nil {
+				g.emb = r.Embedding
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// TestLivenessGRID checks the lip-sync separation on GRID (genuine vs
+// audio swapped between clips) and that a still photo made into a video
+// with the clip's real speech fails the whole decision as a still mouth.
+func TestLivenessGRID(t *testing.T) {
+	models, data := lvNeed(t)
+	faces := lvFaces(t, models)
+	grid := lvLoadGrid(t, faces, data)
+
+	t.Run("lip sync genuine vs swapped", func(t *testing.T) {
+		var gen, sw []float64
+		for _, v := range grid {
+			in := liveness.LipSyncInput(v.clip, v.keys, v.lms)
+			for _, a := range grid {
+				in.Audio = a.clip.Audio.Samples
+				r := lipsync.Check(in, lipsync.Config{})
+				if r.Reason == lipsync.ErrStillMouth || r.Reason == lipsync.ErrTooFewFrames {
+					t.Errorf("%s with %s audio: %v", v.name, a.name, r.Reason)
+				}
+				if v.name == a.name {
+					gen = append(gen, r.Score)
+				} else {
+					sw = append(sw, r.Score)
+				}
+			}
+		}
+		// The measured separation (RESULTS.md) is partial: AUC 0.83. Hold
+		// the code to it so a regression shows.
+		wins := 0.0
+		for _, g := range gen {
+			for _, s := range sw {
+				if g > s {
+					wins++
+				}
+			}
+		}
+		auc := wins / float64(len(gen)*len(sw))
+		t.Logf("AUC genuine vs swapped %.3f (genuine median %.3f, swapped median %.3f)", auc, lvMedian(gen), lvMedian(sw))
+		if auc < 0.75 {
+			t.Errorf("AUC %.3f < 0.75", auc)
+		}
+		if lvMedian(gen) <= lvQuantile(sw, 0.75) {
+			t.Errorf("genuine median %.3f not above the swapped 75th percentile %.3f", lvMedian(gen), lvQuantile(sw, 0.75))
+		}
+	})
+
+	t.Run("still photo", func(t *testing.T) {
+		for _, g := range grid[:3] {
+			still := &media.Clip{FPS: g.clip.FPS, Audio: g.clip.Audio}
+			for _, f := range g.clip.Frames {
+				still.Frames = append(still.Frames, media.Frame{T: f.T, Width: f.Width, Height: f.Height, BGR: g.clip.Frames[0].BGR})
+			}
+			v, mgr, err := lvVerifierWith(faces, lvHears{}, map[string][]float32{"subject": g.emb})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := lvAttempt(context.Background(), v, mgr, liveness.Request{Clip: still})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pass || !res.Has(liveness.ReasonStillMouth) {
+				t.Errorf("%s as a still photo: pass=%v reasons %v", g.name, res.Pass, res.Reasons)
+			}
+			if res.Public().Pass || res.Public().Hint != liveness.HintRetry {
+				t.Errorf("public %+v", res.Public())
+			}
+		}
+	})
+}
+
+// lvHears is a speech checker that accepts any digits: it isolates the
+// face and lip checks from speech (GRID sentences are not digit strings).
+type lvHears struct{}
+
+func (lvHears) CheckDigits(ctx context.Context, pcm []int16, expected string) (liveness.SpeechResult, error) {
+	return liveness.SpeechResult{Match: true, Score: 1}, nil
+}
+
+// BenchmarkLivenessDecision times one whole decision on a 3 s GRID clip:
+// challenge, ffmpeg demux, the real face engine on the key frames, lip
+// sync, the real speech recogniser when it loads, and the reference match.
+func BenchmarkLivenessDecision(b *testing.B) {
+	models, data := lvNeed(b)
+	faces := lvFaces(b, models)
+	file := filepath.Join(data, "talking", "grid", "bbaf2n.mpg")
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := media.NewDecoder()
+	d.Timeout = 2 * time.Minute
+	clip, err := d.DecodeFile(context.Background(), file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := faces.Analyze(context.Background(), clip.Frames[0], liveness.FaceOptions{Embedding: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sp, err := lvSpeech(models)
+	if err != nil {
+		b.Logf("speech recogniser unavailable (%v): using a stand-in", err)
+		sp = lvHears{}
+	}
+	v, mgr, err := lvVerifierWith(faces, sp, map[string][]float32{"subject": r.Embedding})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := lvAttempt(context.Background(), v, mgr, liveness.Request{Video: bytes.NewReader(raw)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
