@@ -110,8 +110,8 @@ func (c *Config) defaults() {
 type Engine struct {
 	cfg     Config
 	pool    chan *worker
-	mu      sync.RWMutex // guards closed against Close
-	closed  bool
+	done    chan struct{} // closed by Close: waiting callers give up
+	once    sync.Once
 	workers []*worker
 }
 
@@ -136,7 +136,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.OpenCVThreads > 0 {
 		SetOpenCVThreads(cfg.OpenCVThreads)
 	}
-	e := &Engine{cfg: cfg, pool: make(chan *worker, cfg.Workers)}
+	e := &Engine{cfg: cfg, pool: make(chan *worker, cfg.Workers), done: make(chan struct{})}
 	for i := 0; i < cfg.Workers; i++ {
 		w, err := newWorker(&e.cfg, models)
 		if err != nil {
@@ -155,32 +155,36 @@ func New(cfg Config) (*Engine, error) {
 // Workers is the pool size.
 func (e *Engine) Workers() int { return e.cfg.Workers }
 
-// Close waits for running calls and frees the networks.
+// Close waits for running calls to finish and frees the networks; calls
+// waiting for a worker, and later calls, get ErrClosed.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil
-	}
-	e.closed = true
-	e.mu.Unlock()
-	for range e.workers {
-		w := <-e.pool
-		w.close()
-	}
+	e.once.Do(func() {
+		close(e.done)
+		for range e.workers {
+			w := <-e.pool
+			w.close()
+		}
+	})
 	return nil
 }
 
 func (e *Engine) acquire(ctx context.Context) (*worker, error) {
-	e.mu.RLock()
-	closed := e.closed
-	e.mu.RUnlock()
-	if closed {
+	select {
+	case <-e.done:
 		return nil, ErrClosed
+	default:
 	}
 	select {
 	case w := <-e.pool:
-		return w, nil
+		select {
+		case <-e.done: // lost a race with Close: hand the worker back to it
+			e.pool <- w
+			return nil, ErrClosed
+		default:
+			return w, nil
+		}
+	case <-e.done:
+		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

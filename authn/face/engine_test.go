@@ -3,6 +3,7 @@ package face
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -131,5 +132,80 @@ func TestGolden(t *testing.T) {
 			t.Logf("five-point rms %.2f px", math.Sqrt(d/5))
 			t.Logf("end to end cosine %.4f, faces %d (ref %d), box %.1f (ref %.1f)", cos, res.Faces, c.Faces, res.Face.Box, c.Box)
 		})
+	}
+}
+
+func TestConcurrentAndClose(t *testing.T) {
+	e, err := New(Config{ModelDir: need(t, "TRUSTID_MODELS"), Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := testdata(t, lfwImage)
+	ctx := context.Background()
+	ref, err := e.Process(ctx, data, Options{Embedding: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				res, err := e.Process(ctx, data, Options{Embedding: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if c := Cosine(res.Embedding, ref.Embedding); c < 0.9999 {
+					t.Errorf("concurrent run differs: cosine %.5f", c)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Process(ctx, data, Options{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+}
+
+func TestModelPinning(t *testing.T) {
+	dir := t.TempDir()
+	src := need(t, "TRUSTID_MODELS")
+	for name := range pinned {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "fr_feature.onnx" {
+			b[len(b)/2] ^= 1 // one flipped bit
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := New(Config{ModelDir: dir, Workers: 1}); !errors.Is(err, ErrModel) {
+		t.Fatalf("tampered model accepted: %v", err)
+	}
+}
+
+func TestFlip(t *testing.T) {
+	e := testEngine(t)
+	data := testdata(t, lfwImage)
+	ctx := context.Background()
+	plain, err := e.Process(ctx, data, Options{Embedding: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped, err := e.Process(ctx, data, Options{Embedding: true, Flip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Cosine(plain.Embedding, flipped.Embedding)
+	if c < 0.9 || c > 0.99999 {
+		t.Errorf("flip-augmented embedding cosine to plain %.5f: want close but not identical", c)
 	}
 }

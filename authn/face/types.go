@@ -75,6 +75,9 @@ type Options struct {
 	// always fails). For evaluations and per-frame analysis.
 	SkipGates bool
 	Select    Selection
+	// Flip adds the embedding of the mirrored aligned face (test-time
+	// augmentation): slightly more accurate, one more network pass.
+	Flip bool
 }
 
 // Frame is a raw 8-bit BGR image (rows top to bottom, no padding), as

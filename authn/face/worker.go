@@ -134,6 +134,15 @@ func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
 	}
 	if opts.Embedding {
 		res.Embedding = w.embed()
+		if opts.Flip && res.Embedding != nil {
+			gocv.Flip(w.aligned, &w.aligned, 1)
+			if m := w.embed(); m != nil {
+				for i := range m {
+					res.Embedding[i] += m[i]
+				}
+				l2normalize(res.Embedding)
+			}
+		}
 	}
 	if opts.AntiSpoof {
 		res.Real = w.antiSpoof(img, best.Box)

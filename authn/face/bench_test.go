@@ -1,0 +1,129 @@
+package face
+
+import (
+	"context"
+	"testing"
+
+	"gocv.io/x/gocv"
+)
+
+// probe640 is a 640x480 JPEG made at test time from a NUAA live capture.
+func probe640(b *testing.B) []byte {
+	m := decodeT(b, testdata(b, nuaaImage))
+	defer m.Close()
+	if m.Cols() != 640 || m.Rows() != 480 {
+		b.Fatalf("want a 640x480 source, got %dx%d", m.Cols(), m.Rows())
+	}
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, m, []int{gocv.IMWriteJpegQuality, 90})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer buf.Close()
+	return append([]byte(nil), buf.GetBytes()...)
+}
+
+// stageWorker takes one worker out of the shared engine for stage timings.
+func stageWorker(b *testing.B) (*worker, gocv.Mat, Detection, [5]Point) {
+	e := testEngine(b)
+	w, err := e.acquire(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.release(w) })
+	img, err := decode(probe640(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { img.Close() })
+	d := w.detect(img)
+	if len(d) == 0 {
+		b.Fatal("no face in the benchmark image")
+	}
+	lm := w.landmarks(img, d[0].Box)
+	return w, img, d[0], FivePoints(&lm)
+}
+
+// Per-stage latency on one worker, 640x480 input.
+func BenchmarkStage(b *testing.B) {
+	b.Run("decode", func(b *testing.B) {
+		data := probe640(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := Check(data, Limits{}); err != nil {
+				b.Fatal(err)
+			}
+			m, err := decode(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.Close()
+		}
+	})
+	b.Run("detect", func(b *testing.B) {
+		w, img, _, _ := stageWorker(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			w.detect(img)
+		}
+	})
+	b.Run("landmarks", func(b *testing.B) {
+		w, img, d, _ := stageWorker(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			w.landmarks(img, d.Box)
+		}
+	})
+	b.Run("align", func(b *testing.B) {
+		w, img, _, five := stageWorker(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			w.align(img, five)
+		}
+	})
+	b.Run("embed", func(b *testing.B) {
+		w, img, _, five := stageWorker(b)
+		w.align(img, five)
+		b.ReportAllocs()
+		for b.Loop() {
+			w.embed()
+		}
+	})
+	b.Run("quality", func(b *testing.B) {
+		w, img, _, five := stageWorker(b)
+		w.align(img, five)
+		b.ReportAllocs()
+		for b.Loop() {
+			w.measure()
+		}
+	})
+	b.Run("antispoof", func(b *testing.B) {
+		w, img, d, _ := stageWorker(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			w.antiSpoof(img, d.Box)
+		}
+	})
+}
+
+// BenchmarkVerify is a full 1:1 verification of a 640x480 JPEG: header
+// check, decode, detect, landmarks, gates, align, embed, cosine against a
+// stored template. One request at a time (one worker busy).
+func BenchmarkVerify(b *testing.B) {
+	e := testEngine(b)
+	data := probe640(b)
+	ctx := context.Background()
+	ref, err := e.Process(ctx, data, Options{Embedding: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := e.Process(ctx, data, Options{Embedding: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if Cosine(res.Embedding, ref.Embedding) < 0.99 {
+			b.Fatal("unstable embedding")
+		}
+	}
+}
