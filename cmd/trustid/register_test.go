@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/csv"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/trustid/trustid/authn/face"
+	authid "github.com/trustid/trustid/authn/identity"
+	"github.com/trustid/trustid/authn/idnumber"
+	"github.com/trustid/trustid/authn/index"
+	"github.com/trustid/trustid/internal/audit"
+	"github.com/trustid/trustid/internal/seal"
+	"github.com/trustid/trustid/internal/store/sqlite"
+)
+
+// needData returns the environment variable's directory or skips (fails
+// in CI) when it is unset or missing.
+func needData(t *testing.T, env string) string {
+	t.Helper()
+	dir := os.Getenv(env)
+	if dir != "" {
+		if _, err := os.Stat(dir); err == nil {
+			return dir
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not set or missing", env)
+	}
+	t.Skipf("%s not set or missing", env)
+	return ""
+}
+
+func TestFaceErrorMapping(t *testing.T) {
+	tests := []struct {
+		in   error
+		want error
+	}{
+		{face.ErrUnsupportedFormat, authid.ErrBadImage},
+		{face.ErrTruncated, authid.ErrBadImage},
+		{face.ErrCorrupt, authid.ErrBadImage},
+		{face.ErrTooLarge, authid.ErrImageTooLarge},
+		{&face.QualityError{Reason: face.ErrNoFace}, authid.ErrNoFace},
+		{&face.QualityError{Reason: face.ErrSeveralFaces, Faces: 3}, authid.ErrSeveralFaces},
+		{&face.QualityError{Reason: face.ErrBlurred}, authid.ErrPoorQuality},
+		{&face.QualityError{Reason: face.ErrPose}, authid.ErrPoorQuality},
+		{&face.QualityError{Reason: face.ErrTooDark}, authid.ErrPoorQuality},
+		{&face.QualityError{Reason: face.ErrFaceTooSmall}, authid.ErrPoorQuality},
+	}
+	for _, tt := range tests {
+		got := faceError(tt.in)
+		if !errors.Is(got, tt.want) || !errors.Is(got, tt.in) {
+			t.Errorf("faceError(%v) = %v, want it to wrap %v and keep the cause", tt.in, got, tt.want)
+		}
+	}
+	other := errors.New("context canceled")
+	if got := faceError(other); got != other {
+		t.Errorf("faceError(other) = %v", got)
+	}
+}
+
+// TestImportAndVerifyLFW runs the real engine: import LFW people from their
+// first photo (at least 5 pass the quality gates), then check for 5 of them
+// that another photo matches at the configured operating point and that a
+// person not in the register does not match.
+func TestImportAndVerifyLFW(t *testing.T) {
+	testdata := needData(t, "TRUSTID_TESTDATA")
+	models := needData(t, "TRUSTID_MODELS")
+	th, err := loadThresholds("")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skipf("no committed face calibration yet: %v", err)
+	}
+	lfw := filepath.Join(testdata, "faces", "lfw")
+	const people = 12 // some register photos fail the quality gates (pose): at least 5 must import
+	var reg bytes.Buffer
+	if err := synthRegister(&reg, lfw, people, 3); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(reg.Bytes())).ReadAll()
+	if err != nil || len(recs) != people+1 {
+		t.Fatalf("synthesised register: %d records, %v", len(recs), err)
+	}
+	// The last person stays out of the register: the stranger.
+	stranger := recs[people]
+	var in bytes.Buffer
+	w := csv.NewWriter(&in)
+	w.WriteAll(recs[:people])
+
+	eng, err := face.New(face.Config{ModelDir: models, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	ring, err := seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "trustid.db"), ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	idx, _ := index.New(index.Config{Dim: face.EmbeddingSize})
+	rec, _ := audit.New(audit.Config{Store: st.Audit()})
+	svc, err := authid.New(authid.Config{
+		Store: st, Embedder: newFaceEmbedder(eng, true), Index: idx, Audit: rec, Thresholds: th,
+		IDNumbers: idnumber.Policy{AllowTest: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := svc.ImportCSV(t.Context(), "operator:test", &in, os.DirFS(lfw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("import: %d imported, failures %+v", rep.Imported, rep.Failures)
+	if rep.Imported < 5 || rep.Imported+rep.Failed != people-1 {
+		t.Fatalf("import: %+v", rep)
+	}
+	failed := map[int]bool{}
+	for _, f := range rep.Failures {
+		if f.Reason != authid.ReasonPoorQuality && f.Reason != authid.ReasonSeveralFaces {
+			t.Errorf("line %d: unexpected failure %+v", f.Line, f)
+		}
+		failed[f.Line] = true
+	}
+	// probe returns the first photo of the person (after skip) that passes
+	// the quality gates, verified against idNumber.
+	probe := func(idNumber, person string, skip int) *authid.Decision {
+		imgs, _ := filepath.Glob(filepath.Join(lfw, person, "*.jpg"))
+		sort.Strings(imgs)
+		for _, p := range imgs[skip:] {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _, err := svc.Verify(t.Context(), idNumber, b)
+			if errors.Is(err, authid.ErrPoorQuality) || errors.Is(err, authid.ErrSeveralFaces) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", person, err)
+			}
+			return d
+		}
+		t.Logf("%s: no other photo passes the quality gates", person)
+		return nil
+	}
+	far, thr := svc.OperatingPoint()
+	checked := 0
+	for i, r := range recs[1:people] {
+		if failed[i+2] || checked == 5 {
+			continue
+		}
+		person := filepath.Dir(r[2])
+		d := probe(r[0], person, 1)
+		if d == nil {
+			continue
+		}
+		checked++
+		t.Logf("%s: genuine score %.3f (threshold %.3f at FAR %s)", person, d.Score, thr, far)
+		if !d.Match {
+			t.Errorf("%s: another photo does not match (score %.3f < %.3f)", person, d.Score, thr)
+		}
+		if d = probe(r[0], filepath.Dir(stranger[2]), 0); d == nil {
+			t.Fatal("no usable stranger photo")
+		}
+		t.Logf("%s vs stranger: score %.3f", person, d.Score)
+		if d.Match {
+			t.Errorf("stranger matches %s (score %.3f)", person, d.Score)
+		}
+	}
+	if checked < 5 {
+		t.Errorf("only %d people had a usable second photo", checked)
+	}
+	// Re-import: nothing to do, nothing embedded again.
+	in.Reset()
+	w = csv.NewWriter(&in)
+	w.WriteAll(recs[:people])
+	imported := rep.Imported
+	rep, err = svc.ImportCSV(t.Context(), "operator:test", &in, os.DirFS(lfw))
+	if err != nil || rep.Unchanged != imported {
+		t.Fatalf("re-import: %+v %v", rep, err)
+	}
+}
