@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -170,7 +171,7 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func sqliteEnv(b *testing.B) *env {
+func sqliteEnv(b testing.TB) *env {
 	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "trustid.db"), ring(b))
 	if err != nil {
 		b.Fatal(err)
@@ -181,7 +182,7 @@ func sqliteEnv(b *testing.B) *env {
 	return setup(b, db, eph, 20)
 }
 
-func postgresRedisEnv(b *testing.B) *env {
+func postgresRedisEnv(b testing.TB) *env {
 	dsn := pgtest.DSN(b)
 	redisURL := os.Getenv("TRUSTID_TEST_REDIS")
 	if redisURL == "" {
@@ -209,28 +210,54 @@ func postgresRedisEnv(b *testing.B) *env {
 func BenchmarkOnlineVerify(b *testing.B) {
 	for _, be := range []struct {
 		name string
-		env  func(*testing.B) *env
+		env  func(testing.TB) *env
 	}{{"sqlite+memory", sqliteEnv}, {"postgres+redis", postgresRedisEnv}} {
 		b.Run(be.name+"/serial", func(b *testing.B) { run(b, be.env(b), false) })
 		b.Run(be.name+"/8-concurrent", func(b *testing.B) { run(b, be.env(b), true) })
 	}
 }
 
-// TestOnlineVerifyBackends checks the benchmark's setup verifies on each
-// backend pair (so a broken benchmark fails in CI, not silently).
+// TestOnlineVerifyBackends checks on each backend pair that the
+// benchmark's setup verifies, and that one presentation verified by many
+// goroutines at once is accepted exactly once (the replay SetNX is atomic).
 func TestOnlineVerifyBackends(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "trustid.db"), ring(t))
-	if err != nil {
-		t.Fatal(err)
+	for _, be := range []struct {
+		name string
+		env  func(testing.TB) *env
+	}{{"sqlite+memory", sqliteEnv}, {"postgres+redis", postgresRedisEnv}} {
+		t.Run(be.name, func(t *testing.T) { checkBackend(t, be.env(t)) })
 	}
-	defer db.Close()
-	eph := memory.New(memory.Options{})
-	defer eph.Close()
-	e := setup(t, db, eph, 2)
-	for _, p := range e.payloads(t, 4) {
-		if _, err := e.svc.Verify(ctx, certs.Verifier{ClientID: "hotel-bench", Role: "hotel"}, certs.VerifyRequest{Payload: p, Purpose: "check_in"}); err != nil {
+}
+
+func checkBackend(t *testing.T, e *env) {
+	ctx := context.Background()
+	v := certs.Verifier{ClientID: "hotel-bench", Role: "hotel"}
+	for _, p := range e.payloads(t, 3) {
+		if _, err := e.svc.Verify(ctx, v, certs.VerifyRequest{Payload: p, Purpose: "check_in"}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	p := e.payloads(t, 1)[0]
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := e.svc.Verify(ctx, v, certs.VerifyRequest{Payload: p, Purpose: "check_in"})
+			errs <- err
+		}()
+	}
+	ok, replayed := 0, 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, certs.ErrReplayed):
+			replayed++
+		default:
+			t.Errorf("concurrent verification: %v", err)
+		}
+	}
+	if ok != 1 || replayed != n-1 {
+		t.Errorf("%d accepted, %d refused as replayed; want 1 and %d", ok, replayed, n-1)
 	}
 }
