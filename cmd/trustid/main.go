@@ -37,6 +37,8 @@ func commands() map[string]command {
 		"import":         {"import the population register: -csv FILE -photos DIR (JSON summary; -synth-from DIR writes a test CSV)", runImport},
 		"client":         {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
 		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", runMakeFakeClip},
+		"keygen":         {"print fresh encryption-at-rest keys (env or YAML); -kid/-keep add a new primary key for rotation", runKeygen},
+		"reseal":         {"rewrite sealed columns under the primary encryption key (after a key rotation), online", runReseal},
 		// more subcommands are added here, one line each
 	}
 }
