@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/trustid/trustid/authn/face"
 	authid "github.com/trustid/trustid/authn/identity"
@@ -16,7 +19,9 @@ import (
 	"github.com/trustid/trustid/authn/index"
 	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/seal"
+	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
+	"github.com/trustid/trustid/oidc"
 )
 
 // needData returns the environment variable's directory or skips (fails
@@ -190,5 +195,81 @@ func TestImportAndVerifyLFW(t *testing.T) {
 	rep, err = svc.ImportCSV(t.Context(), "operator:test", &in, os.DirFS(lfw))
 	if err != nil || rep.Unchanged != imported {
 		t.Fatalf("re-import: %+v %v", rep, err)
+	}
+}
+
+func TestIdentityAuth(t *testing.T) {
+	k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	ring, err := seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "trustid.db"), ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	hasher, err := oidc.NewSecretHasher(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := func(s string) []byte { h, _ := hasher.Hash(t.Context(), []byte(s)); return h }
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for _, c := range []*store.Client{
+		{ID: "svc", SecretHash: hash("svc-secret"), FirstParty: true},
+		{ID: "app", SecretHash: hash("app-secret"), SecretHashOld: hash("app-old"), SecretOldExpiresAt: now.Add(time.Hour)},
+		{ID: "rotated", SecretHash: hash("new"), SecretHashOld: hash("old"), SecretOldExpiresAt: now.Add(-time.Hour)},
+		{ID: "spa", Public: true},
+	} {
+		if err := st.Clients().Create(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auth := identityAuth{adminToken: "admin-token", clients: st.Clients(), secrets: hasher, now: func() time.Time { return now }}
+	tests := []struct {
+		name         string
+		bearer       string
+		user, pass   string
+		want         authid.Caller
+		unauthorized bool
+	}{
+		{name: "admin token", bearer: "admin-token", want: authid.Caller{ID: "admin", Trusted: true, Admin: true}},
+		{name: "wrong token", bearer: "admin-tokem", unauthorized: true},
+		{name: "first-party client", user: "svc", pass: "svc-secret", want: authid.Caller{ID: "client:svc", Trusted: true}},
+		{name: "third-party client", user: "app", pass: "app-secret", want: authid.Caller{ID: "client:app"}},
+		{name: "old secret during rotation", user: "app", pass: "app-old", want: authid.Caller{ID: "client:app"}},
+		{name: "old secret after rotation", user: "rotated", pass: "old", unauthorized: true},
+		{name: "wrong secret", user: "svc", pass: "nope", unauthorized: true},
+		{name: "public client", user: "spa", pass: "", unauthorized: true},
+		{name: "unknown client", user: "ghost", pass: "x", unauthorized: true},
+		{name: "nothing", unauthorized: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", authid.PathVerify, nil)
+			if tt.bearer != "" {
+				r.Header.Set("Authorization", "Bearer "+tt.bearer)
+			} else if tt.user != "" {
+				r.SetBasicAuth(tt.user, tt.pass)
+			}
+			got, err := auth.Authenticate(r)
+			if tt.unauthorized {
+				if err == nil {
+					t.Fatalf("authenticated as %+v", got)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Authenticate = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+	// Without an admin token configured, no bearer token is the admin's.
+	if _, err := (identityAuth{}).Authenticate(func() *http.Request {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set("Authorization", "Bearer ")
+		return r
+	}()); err == nil {
+		t.Error("empty admin token accepted an empty bearer token")
 	}
 }
