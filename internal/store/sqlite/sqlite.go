@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,13 @@ func WithClock(now func() time.Time) Option { return sqlstore.WithClock(now) }
 func Open(ctx context.Context, path string, ring *seal.Ring, opts ...Option) (*DB, error) {
 	if path == "" || strings.ContainsRune(path, '?') || path == ":memory:" {
 		return nil, fmt.Errorf("sqlite: need a file path without '?', got %q", path)
+	}
+	// Create the file owner-only: it holds personal data (sealed or not).
+	// SQLite gives the -wal and -shm files the same mode.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())
 	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"encoding/base64"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -49,6 +50,15 @@ func TestReopenKeepsData(t *testing.T) {
 	db, err = Open(ctx, path, testRing(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(f), st.Mode().Perm())
+		}
 	}
 	defer func() {
 		if err := db.Close(); err != nil {
