@@ -21,6 +21,8 @@ import (
 	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/postgres"
+	"github.com/trustid/trustid/internal/store/postgres/pgtest"
 	"github.com/trustid/trustid/internal/store/sqlite"
 )
 
@@ -154,13 +156,39 @@ var testThresholds = &identity.Thresholds{ModelVersion: testModel, ByFAR: map[st
 	identity.FARName(1e-3): 0.34, identity.FARName(1e-4): 0.41, identity.FARName(1e-5): 0.48,
 }}
 
+// backends are the durable stores the service tests run on: SQLite always,
+// PostgreSQL when TRUSTID_TEST_POSTGRES names a server (a fresh schema per
+// test; pgtest skips without it, or fails in CI).
+var backends = []string{"sqlite", "postgres"}
+
+// forEachBackend runs fn as a subtest per backend.
+func forEachBackend(t *testing.T, fn func(t *testing.T, backend string)) {
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) { fn(t, b) })
+	}
+}
+
 // newFixture opens a SQLite store in a temporary directory and builds a
 // Service over it with the fake embedder and the real index.
 func newFixture(t testing.TB, mod ...func(*identity.Config)) *fixture {
+	return newFixtureOn(t, "sqlite", mod...)
+}
+
+// newFixtureOn is newFixture on the named backend.
+func newFixtureOn(t testing.TB, backend string, mod ...func(*identity.Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	clk := newClock()
-	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "trustid.db"), testRing(t), sqlite.WithClock(clk.Now))
+	var (
+		st  store.Store
+		err error
+	)
+	switch backend {
+	case "postgres":
+		st, err = postgres.Open(t.Context(), pgtest.DSN(t), testRing(t), postgres.WithClock(clk.Now))
+	default:
+		st, err = sqlite.Open(t.Context(), filepath.Join(dir, "trustid.db"), testRing(t), sqlite.WithClock(clk.Now))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,53 +127,55 @@ func TestImport(t *testing.T) {
 }
 
 func TestImportIdempotent(t *testing.T) {
-	f := newFixture(t)
-	ctx := t.Context()
-	pics := photos(map[string]string{"a.jpg": "face:alice", "b.jpg": "face:bob", "b2.jpg": "face:bob:3", "x.jpg": "face:xavier"})
-	lines := []string{testID(t, 1) + ",Alice,a.jpg", testID(t, 2) + ",Bob,b.jpg"}
+	forEachBackend(t, func(t *testing.T, backend string) {
+		f := newFixtureOn(t, backend)
+		ctx := t.Context()
+		pics := photos(map[string]string{"a.jpg": "face:alice", "b.jpg": "face:bob", "b2.jpg": "face:bob:3", "x.jpg": "face:xavier"})
+		lines := []string{testID(t, 1) + ",Alice,a.jpg", testID(t, 2) + ",Bob,b.jpg"}
 
-	steps := []struct {
-		name                                string
-		lines                               []string
-		imported, updated, unchanged, embed int
-	}{
-		{"first import", lines, 2, 0, 0, 2},
-		{"same file again", lines, 0, 0, 2, 0},
-		{"changed name only", []string{testID(t, 1) + ",Alice Liddell,a.jpg", lines[1]}, 0, 1, 1, 0},
-		{"changed photo", []string{testID(t, 1) + ",Alice Liddell,a.jpg", testID(t, 2) + ",Bob,b2.jpg"}, 0, 1, 1, 1},
-		{"new citizen added", []string{testID(t, 1) + ",Alice Liddell,a.jpg", testID(t, 2) + ",Bob,b2.jpg", testID(t, 3) + ",Xavier,x.jpg"}, 1, 0, 2, 1},
-	}
-	for _, s := range steps {
-		before := f.emb.calls.Load()
-		rep, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(s.lines...), pics)
+		steps := []struct {
+			name                                string
+			lines                               []string
+			imported, updated, unchanged, embed int
+		}{
+			{"first import", lines, 2, 0, 0, 2},
+			{"same file again", lines, 0, 0, 2, 0},
+			{"changed name only", []string{testID(t, 1) + ",Alice Liddell,a.jpg", lines[1]}, 0, 1, 1, 0},
+			{"changed photo", []string{testID(t, 1) + ",Alice Liddell,a.jpg", testID(t, 2) + ",Bob,b2.jpg"}, 0, 1, 1, 1},
+			{"new citizen added", []string{testID(t, 1) + ",Alice Liddell,a.jpg", testID(t, 2) + ",Bob,b2.jpg", testID(t, 3) + ",Xavier,x.jpg"}, 1, 0, 2, 1},
+		}
+		for _, s := range steps {
+			before := f.emb.calls.Load()
+			rep, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(s.lines...), pics)
+			if err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			if rep.Imported != s.imported || rep.Updated != s.updated || rep.Unchanged != s.unchanged || rep.Failed != 0 {
+				t.Errorf("%s: report %+v, want imported %d updated %d unchanged %d", s.name, rep, s.imported, s.updated, s.unchanged)
+			}
+			if n := f.emb.calls.Load() - before; n != int64(s.embed) {
+				t.Errorf("%s: %d embeddings, want %d", s.name, n, s.embed)
+			}
+		}
+		// One register template per citizen, the index in step.
+		all, err := f.store.Templates().ListAll(ctx, "", 100)
 		if err != nil {
-			t.Fatalf("%s: %v", s.name, err)
+			t.Fatal(err)
 		}
-		if rep.Imported != s.imported || rep.Updated != s.updated || rep.Unchanged != s.unchanged || rep.Failed != 0 {
-			t.Errorf("%s: report %+v, want imported %d updated %d unchanged %d", s.name, rep, s.imported, s.updated, s.unchanged)
+		if len(all) != 3 || f.index.Len() != 3 {
+			t.Errorf("%d stored templates, %d indexed; want 3 and 3", len(all), f.index.Len())
 		}
-		if n := f.emb.calls.Load() - before; n != int64(s.embed) {
-			t.Errorf("%s: %d embeddings, want %d", s.name, n, s.embed)
+		c, err := f.store.Citizens().GetByIDNumber(ctx, testID(t, 1))
+		if err != nil || c.Name != "Alice Liddell" {
+			t.Errorf("citizen %+v, %v", c, err)
 		}
-	}
-	// One register template per citizen, the index in step.
-	all, err := f.store.Templates().ListAll(ctx, "", 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 3 || f.index.Len() != 3 {
-		t.Errorf("%d stored templates, %d indexed; want 3 and 3", len(all), f.index.Len())
-	}
-	c, err := f.store.Citizens().GetByIDNumber(ctx, testID(t, 1))
-	if err != nil || c.Name != "Alice Liddell" {
-		t.Errorf("citizen %+v, %v", c, err)
-	}
-	// A restarted node loads the same index from the store.
-	svc2, idx := f.newService(t)
-	loaded, skipped, err := svc2.LoadIndex(ctx)
-	if err != nil || loaded != 3 || skipped != 0 || idx.Len() != 3 {
-		t.Errorf("LoadIndex = %d, %d, %v; index %d", loaded, skipped, err, idx.Len())
-	}
+		// A restarted node loads the same index from the store.
+		svc2, idx := f.newService(t)
+		loaded, skipped, err := svc2.LoadIndex(ctx)
+		if err != nil || loaded != 3 || skipped != 0 || idx.Len() != 3 {
+			t.Errorf("LoadIndex = %d, %d, %v; index %d", loaded, skipped, err, idx.Len())
+		}
+	})
 }
 
 func TestImportModelChangeReembeds(t *testing.T) {
@@ -232,185 +234,191 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	f := newFixture(t)
-	ctx := t.Context()
-	pics := photos(map[string]string{"a.jpg": "face:alice", "b.jpg": "face:bob"})
-	if _, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(testID(t, 1)+",Alice,a.jpg", testID(t, 2)+",Bob,b.jpg"), pics); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		id      string
-		probe   string
-		match   bool
-		wantErr error
-	}{
-		{"another photo of alice", testID(t, 1), "face:alice:42", true, nil},
-		{"bob claims alice", testID(t, 1), "face:bob:1", false, nil},
-		{"stranger", testID(t, 2), "face:mallory", false, nil},
-		{"lower-case x and spaces normalised", " " + testID(t, 2) + " ", "face:bob:5", true, nil},
-		{"unknown id", testID(t, 99), "face:alice", false, identity.ErrUnknownIDNumber},
-		{"malformed id", "12345", "face:alice", false, identity.ErrInvalidIDNumber},
-		{"no face", testID(t, 1), "noface", false, identity.ErrNoFace},
-		{"several faces", testID(t, 1), "several", false, identity.ErrSeveralFaces},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d, _, err := f.svc.Verify(ctx, tt.id, []byte(tt.probe))
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
-				t.Fatalf("Verify err = %v, want %v", err, tt.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			if d.Match != tt.match {
-				t.Errorf("match = %v (score %.3f, threshold %.3f), want %v", d.Match, d.Score, d.Threshold, tt.match)
-			}
-			if d.OperatingPoint != "1e-4" || d.Threshold != 0.41 {
-				t.Errorf("operating point %s %.2f", d.OperatingPoint, d.Threshold)
-			}
-		})
-	}
-	// The Go API for liveness and login.
-	cid, err := f.svc.ResolveIDNumber(ctx, testID(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.ResolveIDNumber(ctx, testID(t, 98)); !errors.Is(err, identity.ErrUnknownIDNumber) {
-		t.Errorf("ResolveIDNumber(unknown) = %v", err)
-	}
-	ok, score, err := f.svc.MatchReference(ctx, cid, noisy(faceVector("alice"), 9))
-	if err != nil || !ok || score < 0.8 {
-		t.Errorf("MatchReference(alice) = %v %.3f %v", ok, score, err)
-	}
-	ok, _, err = f.svc.MatchReference(ctx, cid, faceVector("bob"))
-	if err != nil || ok {
-		t.Errorf("MatchReference(bob as alice) = %v %v", ok, err)
-	}
-	if _, _, err := f.svc.MatchReference(ctx, cid, make([]float32, 10)); !errors.Is(err, identity.ErrModelMismatch) {
-		t.Errorf("MatchReference(short vector) = %v", err)
-	}
-	if _, _, err := f.svc.MatchReference(ctx, "nosuchcitizen", faceVector("bob")); !errors.Is(err, identity.ErrUnknownIDNumber) {
-		t.Errorf("MatchReference(unknown citizen) = %v", err)
-	}
-	// A disabled citizen cannot verify.
-	if _, err := f.store.Citizens().Update(ctx, cid, func(c *store.Citizen) error { c.Disabled = true; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := f.svc.Verify(ctx, testID(t, 1), []byte("face:alice:1")); !errors.Is(err, identity.ErrDisabled) {
-		t.Errorf("Verify(disabled) = %v", err)
-	}
+	forEachBackend(t, func(t *testing.T, backend string) {
+		f := newFixtureOn(t, backend)
+		ctx := t.Context()
+		pics := photos(map[string]string{"a.jpg": "face:alice", "b.jpg": "face:bob"})
+		if _, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(testID(t, 1)+",Alice,a.jpg", testID(t, 2)+",Bob,b.jpg"), pics); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name    string
+			id      string
+			probe   string
+			match   bool
+			wantErr error
+		}{
+			{"another photo of alice", testID(t, 1), "face:alice:42", true, nil},
+			{"bob claims alice", testID(t, 1), "face:bob:1", false, nil},
+			{"stranger", testID(t, 2), "face:mallory", false, nil},
+			{"lower-case x and spaces normalised", " " + testID(t, 2) + " ", "face:bob:5", true, nil},
+			{"unknown id", testID(t, 99), "face:alice", false, identity.ErrUnknownIDNumber},
+			{"malformed id", "12345", "face:alice", false, identity.ErrInvalidIDNumber},
+			{"no face", testID(t, 1), "noface", false, identity.ErrNoFace},
+			{"several faces", testID(t, 1), "several", false, identity.ErrSeveralFaces},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				d, _, err := f.svc.Verify(ctx, tt.id, []byte(tt.probe))
+				if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+					t.Fatalf("Verify err = %v, want %v", err, tt.wantErr)
+				}
+				if err != nil {
+					return
+				}
+				if d.Match != tt.match {
+					t.Errorf("match = %v (score %.3f, threshold %.3f), want %v", d.Match, d.Score, d.Threshold, tt.match)
+				}
+				if d.OperatingPoint != "1e-4" || d.Threshold != 0.41 {
+					t.Errorf("operating point %s %.2f", d.OperatingPoint, d.Threshold)
+				}
+			})
+		}
+		// The Go API for liveness and login.
+		cid, err := f.svc.ResolveIDNumber(ctx, testID(t, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.ResolveIDNumber(ctx, testID(t, 98)); !errors.Is(err, identity.ErrUnknownIDNumber) {
+			t.Errorf("ResolveIDNumber(unknown) = %v", err)
+		}
+		ok, score, err := f.svc.MatchReference(ctx, cid, noisy(faceVector("alice"), 9))
+		if err != nil || !ok || score < 0.8 {
+			t.Errorf("MatchReference(alice) = %v %.3f %v", ok, score, err)
+		}
+		ok, _, err = f.svc.MatchReference(ctx, cid, faceVector("bob"))
+		if err != nil || ok {
+			t.Errorf("MatchReference(bob as alice) = %v %v", ok, err)
+		}
+		if _, _, err := f.svc.MatchReference(ctx, cid, make([]float32, 10)); !errors.Is(err, identity.ErrModelMismatch) {
+			t.Errorf("MatchReference(short vector) = %v", err)
+		}
+		if _, _, err := f.svc.MatchReference(ctx, "nosuchcitizen", faceVector("bob")); !errors.Is(err, identity.ErrUnknownIDNumber) {
+			t.Errorf("MatchReference(unknown citizen) = %v", err)
+		}
+		// A disabled citizen cannot verify.
+		if _, err := f.store.Citizens().Update(ctx, cid, func(c *store.Citizen) error { c.Disabled = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.svc.Verify(ctx, testID(t, 1), []byte("face:alice:1")); !errors.Is(err, identity.ErrDisabled) {
+			t.Errorf("Verify(disabled) = %v", err)
+		}
+	})
 }
 
 func TestEnroll(t *testing.T) {
-	f := newFixture(t)
-	ctx := t.Context()
-	pics := photos(map[string]string{"a.jpg": "face:alice", "b.jpg": "face:bob"})
-	if _, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(testID(t, 1)+",Alice,a.jpg", testID(t, 2)+",Bob,b.jpg"), pics); err != nil {
-		t.Fatal(err)
-	}
-	alice, _ := f.svc.ResolveIDNumber(ctx, testID(t, 1))
-
-	// Enroll more live templates than the bound (3): the oldest go.
-	var ids []string
-	for i := range 5 {
-		f.clock.Advance(1e9)
-		d, p, err := f.svc.Verify(ctx, testID(t, 1), []byte(fmt.Sprintf("face:alice:%d", 100+i)))
-		if err != nil || !d.Match {
-			t.Fatalf("verify %d: %+v %v", i, d, err)
+	forEachBackend(t, func(t *testing.T, backend string) {
+		f := newFixtureOn(t, backend)
+		ctx := t.Context()
+		pics := photos(map[string]string{"a.jpg": "face:alice", "b.jpg": "face:bob"})
+		if _, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(testID(t, 1)+",Alice,a.jpg", testID(t, 2)+",Bob,b.jpg"), pics); err != nil {
+			t.Fatal(err)
 		}
-		id, err := f.svc.Enroll(ctx, "client:test", p)
+		alice, _ := f.svc.ResolveIDNumber(ctx, testID(t, 1))
+
+		// Enroll more live templates than the bound (3): the oldest go.
+		var ids []string
+		for i := range 5 {
+			f.clock.Advance(1e9)
+			d, p, err := f.svc.Verify(ctx, testID(t, 1), []byte(fmt.Sprintf("face:alice:%d", 100+i)))
+			if err != nil || !d.Match {
+				t.Fatalf("verify %d: %+v %v", i, d, err)
+			}
+			id, err := f.svc.Enroll(ctx, "client:test", p)
+			if err != nil {
+				t.Fatalf("enroll %d: %v", i, err)
+			}
+			ids = append(ids, id)
+		}
+		ts, err := f.store.Templates().ListByCitizen(ctx, alice)
 		if err != nil {
-			t.Fatalf("enroll %d: %v", i, err)
+			t.Fatal(err)
 		}
-		ids = append(ids, id)
-	}
-	ts, err := f.store.Templates().ListByCitizen(ctx, alice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var live []string
-	for _, tp := range ts {
-		if tp.Kind == store.TemplateLive {
-			live = append(live, tp.ID)
+		var live []string
+		for _, tp := range ts {
+			if tp.Kind == store.TemplateLive {
+				live = append(live, tp.ID)
+			}
 		}
-	}
-	slices.Sort(live)
-	want := slices.Clone(ids[2:])
-	slices.Sort(want)
-	if !slices.Equal(live, want) {
-		t.Errorf("live templates %v, want the newest three %v", live, want)
-	}
-	if f.index.Len() != 2+3 {
-		t.Errorf("index %d, want 5", f.index.Len())
-	}
-	d, _, err := f.svc.Verify(ctx, testID(t, 1), []byte("face:alice:1"))
-	if err != nil || d.LiveTemplates != 3 || d.Score < d.RegisterScore {
-		t.Errorf("verify after enrollment: %+v %v", d, err)
-	}
+		slices.Sort(live)
+		want := slices.Clone(ids[2:])
+		slices.Sort(want)
+		if !slices.Equal(live, want) {
+			t.Errorf("live templates %v, want the newest three %v", live, want)
+		}
+		if f.index.Len() != 2+3 {
+			t.Errorf("index %d, want 5", f.index.Len())
+		}
+		d, _, err := f.svc.Verify(ctx, testID(t, 1), []byte("face:alice:1"))
+		if err != nil || d.LiveTemplates != 3 || d.Score < d.RegisterScore {
+			t.Errorf("verify after enrollment: %+v %v", d, err)
+		}
 
-	// A face between Alice and Bob matches Alice (verification passes) but
-	// also Bob above the 1e-5 threshold: refused as a duplicate identity.
-	d, p, err := f.svc.Verify(ctx, testID(t, 1), []byte("mix:alice:bob"))
-	if err != nil || !d.Match {
-		t.Fatalf("verify mix: %+v %v", d, err)
-	}
-	if _, err := f.svc.Enroll(ctx, "client:test", p); !errors.Is(err, identity.ErrDuplicateIdentity) {
-		t.Errorf("Enroll(mix) = %v, want ErrDuplicateIdentity", err)
-	}
-	// A probe that does not match the citizen cannot be enrolled.
-	_, p, err = f.svc.Verify(ctx, testID(t, 1), []byte("face:mallory"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Enroll(ctx, "client:test", p); !errors.Is(err, identity.ErrNoMatch) {
-		t.Errorf("Enroll(stranger) = %v, want ErrNoMatch", err)
-	}
-	if f.index.Len() != 5 {
-		t.Errorf("index %d after refused enrollments, want 5", f.index.Len())
-	}
+		// A face between Alice and Bob matches Alice (verification passes) but
+		// also Bob above the 1e-5 threshold: refused as a duplicate identity.
+		d, p, err := f.svc.Verify(ctx, testID(t, 1), []byte("mix:alice:bob"))
+		if err != nil || !d.Match {
+			t.Fatalf("verify mix: %+v %v", d, err)
+		}
+		if _, err := f.svc.Enroll(ctx, "client:test", p); !errors.Is(err, identity.ErrDuplicateIdentity) {
+			t.Errorf("Enroll(mix) = %v, want ErrDuplicateIdentity", err)
+		}
+		// A probe that does not match the citizen cannot be enrolled.
+		_, p, err = f.svc.Verify(ctx, testID(t, 1), []byte("face:mallory"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Enroll(ctx, "client:test", p); !errors.Is(err, identity.ErrNoMatch) {
+			t.Errorf("Enroll(stranger) = %v, want ErrNoMatch", err)
+		}
+		if f.index.Len() != 5 {
+			t.Errorf("index %d after refused enrollments, want 5", f.index.Len())
+		}
+	})
 }
 
 func TestPollPicksUpOtherNodes(t *testing.T) {
-	f := newFixture(t)
-	ctx := t.Context()
-	nodeB, idxB := f.newService(t)
-	if _, _, err := nodeB.LoadIndex(ctx); err != nil {
-		t.Fatal(err)
-	}
-	pics := photos(map[string]string{"a.jpg": "face:alice", "b.jpg": "face:bob"})
-	if _, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(testID(t, 1)+",Alice,a.jpg", testID(t, 2)+",Bob,b.jpg"), pics); err != nil {
-		t.Fatal(err)
-	}
-	if idxB.Len() != 0 {
-		t.Fatalf("node B sees %d templates before polling", idxB.Len())
-	}
-	f.clock.Advance(30 * time.Second)
-	n, err := nodeB.PollOnce(ctx, 2*time.Minute)
-	if err != nil || n != 2 || idxB.Len() != 2 {
-		t.Fatalf("PollOnce = %d, %v; index %d; want 2", n, err, idxB.Len())
-	}
-	// With the templates on node B, its duplicate check refuses Alice's
-	// face under another ID number.
-	rep, err := nodeB.ImportCSV(ctx, "operator:test", csvOf(testID(t, 3)+",Alias,a.jpg"), pics)
-	if err != nil || reasons(rep)[2] != identity.ReasonDuplicateIdentity {
-		t.Errorf("import on node B: %+v %v", rep, err)
-	}
-	// Templates older than the lookback are not listed again.
-	f.clock.Advance(10 * time.Minute)
-	if n, err := nodeB.PollOnce(ctx, 2*time.Minute); err != nil || n != 0 {
-		t.Errorf("PollOnce after the lookback = %d, %v; want 0", n, err)
-	}
-	// A live template enrolled on node B reaches node A.
-	f.clock.Advance(time.Second)
-	_, p, err := nodeB.Verify(ctx, testID(t, 1), []byte("face:alice:5"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := nodeB.Enroll(ctx, "client:test", p); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := f.svc.PollOnce(ctx, time.Minute); err != nil || n != 1 || f.index.Len() != 3 {
-		t.Errorf("node A PollOnce = %d, %v; index %d; want 1 and 3", n, err, f.index.Len())
-	}
+	forEachBackend(t, func(t *testing.T, backend string) {
+		f := newFixtureOn(t, backend)
+		ctx := t.Context()
+		nodeB, idxB := f.newService(t)
+		if _, _, err := nodeB.LoadIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pics := photos(map[string]string{"a.jpg": "face:alice", "b.jpg": "face:bob"})
+		if _, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(testID(t, 1)+",Alice,a.jpg", testID(t, 2)+",Bob,b.jpg"), pics); err != nil {
+			t.Fatal(err)
+		}
+		if idxB.Len() != 0 {
+			t.Fatalf("node B sees %d templates before polling", idxB.Len())
+		}
+		f.clock.Advance(30 * time.Second)
+		n, err := nodeB.PollOnce(ctx, 2*time.Minute)
+		if err != nil || n != 2 || idxB.Len() != 2 {
+			t.Fatalf("PollOnce = %d, %v; index %d; want 2", n, err, idxB.Len())
+		}
+		// With the templates on node B, its duplicate check refuses Alice's
+		// face under another ID number.
+		rep, err := nodeB.ImportCSV(ctx, "operator:test", csvOf(testID(t, 3)+",Alias,a.jpg"), pics)
+		if err != nil || reasons(rep)[2] != identity.ReasonDuplicateIdentity {
+			t.Errorf("import on node B: %+v %v", rep, err)
+		}
+		// Templates older than the lookback are not listed again.
+		f.clock.Advance(10 * time.Minute)
+		if n, err := nodeB.PollOnce(ctx, 2*time.Minute); err != nil || n != 0 {
+			t.Errorf("PollOnce after the lookback = %d, %v; want 0", n, err)
+		}
+		// A live template enrolled on node B reaches node A.
+		f.clock.Advance(time.Second)
+		_, p, err := nodeB.Verify(ctx, testID(t, 1), []byte("face:alice:5"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nodeB.Enroll(ctx, "client:test", p); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.svc.PollOnce(ctx, time.Minute); err != nil || n != 1 || f.index.Len() != 3 {
+			t.Errorf("node A PollOnce = %d, %v; index %d; want 1 and 3", n, err, f.index.Len())
+		}
+	})
 }
