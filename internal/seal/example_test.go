@@ -8,7 +8,9 @@ import (
 	"github.com/trustid/trustid/internal/seal"
 )
 
-func b64(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, seal.KeySize)) }
+func b64(b byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, seal.KeySize))
+}
 
 // Rotating the encryption key: add a new key and make it primary, keep the
 // old one until every value has been resealed.

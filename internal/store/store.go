@@ -148,16 +148,16 @@ type Client struct {
 	// SecretHash is a keyed hash of the client secret (empty for public clients).
 	SecretHash []byte
 	// SecretHashOld keeps the previous secret valid during rotation until SecretOldExpiresAt.
-	SecretHashOld      []byte
-	SecretOldExpiresAt time.Time
-	Public             bool
-	FirstParty         bool // receives the public sub instead of a pairwise one
-	RedirectURIs       []string
-	PostLogoutURIs     []string
+	SecretHashOld        []byte
+	SecretOldExpiresAt   time.Time
+	Public               bool
+	FirstParty           bool // receives the public sub instead of a pairwise one
+	RedirectURIs         []string
+	PostLogoutURIs       []string
 	BackchannelLogoutURI string
-	GrantTypes         []string
-	ResponseTypes      []string
-	Scopes             []string
+	GrantTypes           []string
+	ResponseTypes        []string
+	Scopes               []string
 	// Claims lists the identity claims this client may receive (e.g. "id_number").
 	Claims []string
 	// SectorIdentifier groups clients sharing a pairwise sub; defaults to the redirect host.
@@ -289,16 +289,16 @@ type CertificateStore interface {
 // AuditEvent is one entry of the append-only, hash-chained audit log.
 // Seq, PrevHash and Hash are assigned by Append.
 type AuditEvent struct {
-	Seq       int64
-	At        time.Time
-	Actor     string // who acted: "citizen:<id>", "client:<id>", "operator:<name>", "system"
-	Action    string // e.g. "cert.verify", "login.face", "client.create"
-	Subject   string // the citizen the event concerns (opaque id), may be empty
-	Object    string // e.g. certificate serial, client id
-	Outcome   string // "ok", "fail", ...
-	Detail    map[string]string
-	PrevHash  []byte
-	Hash      []byte
+	Seq      int64
+	At       time.Time
+	Actor    string // who acted: "citizen:<id>", "client:<id>", "operator:<name>", "system"
+	Action   string // e.g. "cert.verify", "login.face", "client.create"
+	Subject  string // the citizen the event concerns (opaque id), may be empty
+	Object   string // e.g. certificate serial, client id
+	Outcome  string // "ok", "fail", ...
+	Detail   map[string]string
+	PrevHash []byte
+	Hash     []byte
 }
 
 // AuditStore is the append-only audit log. Backends serialise appends so the

@@ -121,6 +121,20 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// ExecAdmin runs one statement on a dedicated connection to dsn, outside
+// any pool (administration such as creating or dropping a schema).
+func ExecAdmin(ctx context.Context, dsn, stmt string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
 // Ping checks the server is reachable.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.pool.Ping(ctx); err != nil {

@@ -1,4 +1,4 @@
-package postgres
+package postgres_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/postgres"
 	"github.com/trustid/trustid/internal/store/postgres/pgtest"
 	"github.com/trustid/trustid/internal/store/storetest"
 )
@@ -22,9 +23,9 @@ func testRing(t testing.TB) *seal.Ring {
 	return r
 }
 
-func openTemp(t testing.TB) *DB {
+func openTemp(t testing.TB) *postgres.DB {
 	t.Helper()
-	db, err := Open(context.Background(), pgtest.DSN(t), testRing(t))
+	db, err := postgres.Open(context.Background(), pgtest.DSN(t), testRing(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
-			db, err := Open(t.Context(), dsn, testRing(t))
+			db, err := postgres.Open(t.Context(), dsn, testRing(t))
 			if err == nil {
 				db.Close()
 			}
@@ -55,30 +56,15 @@ func TestMigrateConcurrently(t *testing.T) {
 	}
 }
 
-func TestRebind(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"none", "SELECT 1", "SELECT 1"},
-		{"several", "a = ? AND b = ? LIMIT ?", "a = $1 AND b = $2 LIMIT $3"},
-		{"ten", "??????????", "$1$2$3$4$5$6$7$8$9$10"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := rebind(tc.in); got != tc.want {
-				t.Fatalf("rebind(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestSharedSchema(t *testing.T) {
 	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
 		dsn := pgtest.DSN(t)
-		a, err := Open(t.Context(), dsn, testRing(t))
+		a, err := postgres.Open(t.Context(), dsn, testRing(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { a.Close() })
-		b, err := Open(t.Context(), dsn, testRing(t))
+		b, err := postgres.Open(t.Context(), dsn, testRing(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +80,7 @@ func BenchmarkStore(b *testing.B) {
 func TestReseal(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	storetest.RunReseal(t, func(t *testing.T, ring *seal.Ring) store.Store {
-		db, err := Open(t.Context(), dsn, ring)
+		db, err := postgres.Open(t.Context(), dsn, ring)
 		if err != nil {
 			t.Fatal(err)
 		}
