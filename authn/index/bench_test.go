@@ -175,3 +175,22 @@ func BenchmarkKernel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkScanOnly is the int8 kernel alone over the whole slab (no
+// top-k, no re-ranking): what the scan costs by itself.
+func BenchmarkScanOnly(b *testing.B) {
+	for _, n := range []int{1_000_000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			x, _ := gallery(b, n)
+			q := make([]int16, 512)
+			out := make([]int32, block)
+			b.SetBytes(int64(len(x.codes)))
+			for b.Loop() {
+				for s := 0; s < n; s += block {
+					e := min(n, s+block)
+					dotRows(q, x.codes[s*512:e*512], out[:e-s])
+				}
+			}
+		})
+	}
+}
