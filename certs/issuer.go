@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -37,8 +38,7 @@ type IssuerConfig struct {
 	Citizens  CitizenGetter
 	Templates TemplateLister
 	Audit     store.AuditStore
-	// AuditChain hashes audit entries; DefaultAuditChain when nil. cmd passes
-	// the project-wide chain function so all areas share one chain.
+	// AuditChain hashes audit entries; the project's audit.Chain when nil.
 	AuditChain func(prev []byte, e *store.AuditEvent) []byte
 
 	// HolderKey is the secret (at least 32 bytes) keying holder references.
@@ -93,7 +93,7 @@ func (c *IssuerConfig) defaults() {
 		c.Logger = slog.Default()
 	}
 	if c.AuditChain == nil {
-		c.AuditChain = DefaultAuditChain
+		c.AuditChain = audit.Chain
 	}
 }
 

@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -68,7 +70,7 @@ type ServiceConfig struct {
 	Citizens   CitizenGetter
 	Templates  TemplateLister
 	Audit      store.AuditStore
-	AuditChain func(prev []byte, e *store.AuditEvent) []byte // DefaultAuditChain when nil
+	AuditChain func(prev []byte, e *store.AuditEvent) []byte // audit.Chain when nil
 	// Replay holds digests of verified presentations and face-check handles.
 	Replay    ephemeral.Store
 	Verifiers VerifierAuthenticator
@@ -120,7 +122,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("certs: service config: %w", errors.Join(errs...))
 	}
 	if cfg.AuditChain == nil {
-		cfg.AuditChain = DefaultAuditChain
+		cfg.AuditChain = audit.Chain
 	}
 	if cfg.FaceCheckTTL <= 0 {
 		cfg.FaceCheckTTL = 5 * time.Minute
@@ -161,22 +163,17 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-// wrap turns a handler returning an error into an http.Handler: one place
-// maps errors to status, machine code and client-safe reason.
+// wrap turns a handler returning an error into an http.Handler answering
+// through the project's one error writer (internal/httperr): a refusal keeps
+// its machine code and client-safe reason, anything else is a 500.
 func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httperr.Handle(s.cfg.Logger, func(w http.ResponseWriter, r *http.Request) error {
 		err := h(w, r)
-		if err == nil {
-			return
-		}
 		var e *Error
-		if !errors.As(err, &e) {
-			s.cfg.Logger.ErrorContext(r.Context(), "certs: internal error", "path", r.URL.Path, "err", err)
-			e = &Error{Code: "internal_error", Reason: "internal error", Status: http.StatusInternalServerError}
-		} else {
-			s.cfg.Logger.InfoContext(r.Context(), "certs: refused", "path", r.URL.Path, "code", e.Code, "err", err)
+		if err != nil && errors.As(err, &e) {
+			return httperr.Wrap(err, e.Status, e.Code, e.Reason)
 		}
-		writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Reason})
+		return err
 	})
 }
 

@@ -111,10 +111,10 @@ func (o *onlineFixture) verify(token, payload, purpose string) (int, VerifyRespo
 	o.t.Helper()
 	status, body := o.call("POST", "/verify", token, VerifyRequest{Payload: payload, Purpose: purpose})
 	var ok VerifyResponse
-	var e struct{ Error string }
+	var e struct{ Error struct{ Code string } }
 	json.Unmarshal(body, &ok)
 	json.Unmarshal(body, &e)
-	return status, ok, e.Error
+	return status, ok, e.Error.Code
 }
 
 func TestOnlineDisclosureByRole(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
@@ -132,5 +133,9 @@ func TestWithSQLiteStore(t *testing.T) {
 	want := "face_check:match verify:revoked_certificate verify:replayed_presentation verify:ok issue:ok issue:ok"
 	if got := strings.Join(outcomes, " "); got != want {
 		t.Errorf("log %q, want %q", got, want)
+	}
+	// Every event went into the project's hash chain, unbroken.
+	if n, err := audit.Verify(ctx, db.Audit()); err != nil || n < len(want) {
+		t.Errorf("audit chain: %d events checked, %v", n, err)
 	}
 }
