@@ -84,6 +84,10 @@ type ServiceConfig struct {
 	FaceCheckTTL time.Duration
 	// TrustCacheTTL is how long the key list is reused between store reads; 1 min when zero.
 	TrustCacheTTL time.Duration
+	// StatusCacheTTL is how long one signed status list is served again
+	// (offline verifiers see a revocation at most this much later; online
+	// verification reads the store); 30 s when zero.
+	StatusCacheTTL time.Duration
 
 	Now    func() time.Time
 	Rand   io.Reader
@@ -95,9 +99,11 @@ type ServiceConfig struct {
 type Service struct {
 	cfg ServiceConfig
 
-	mu         sync.Mutex
-	trust      *TrustList
-	trustUntil time.Time
+	mu          sync.Mutex
+	trust       *TrustList
+	trustUntil  time.Time
+	status      []byte
+	statusUntil time.Time
 }
 
 // NewService checks cfg and returns a Service.
@@ -129,6 +135,9 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.TrustCacheTTL <= 0 {
 		cfg.TrustCacheTTL = time.Minute
+	}
+	if cfg.StatusCacheTTL <= 0 {
+		cfg.StatusCacheTTL = 30 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -484,13 +493,30 @@ func (s *Service) handleKeys(w http.ResponseWriter, r *http.Request) error {
 	return json.NewEncoder(w).Encode(tl)
 }
 
+// statusList returns the signed status list, re-signed at most every
+// StatusCacheTTL (building it reads every revoked index from the store).
+func (s *Service) statusList(ctx context.Context) ([]byte, error) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status != nil && now.Before(s.statusUntil) {
+		return s.status, nil
+	}
+	tok, err := s.cfg.Issuer.StatusList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.status, s.statusUntil = tok, now.Add(s.cfg.StatusCacheTTL)
+	return tok, nil
+}
+
 func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
-	tok, err := s.cfg.Issuer.StatusList(r.Context())
+	tok, err := s.statusList(r.Context())
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", StatusListType)
-	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.cfg.StatusCacheTTL/time.Second)))
 	_, err = w.Write(tok)
 	return err
 }

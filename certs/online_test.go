@@ -203,8 +203,18 @@ func TestRevocation(t *testing.T) {
 		t.Fatalf("current certificate: %d %q", s, code)
 	}
 
+	// The signed status list is cached: ECDSA signatures are randomised, so
+	// identical bytes mean the same token was served again.
+	_, s1 := o.call("GET", "/status", "", nil)
+	_, s2 := o.call("GET", "/status", "", nil)
+	if !bytes.Equal(s1, s2) {
+		t.Error("status list re-signed within its cache time")
+	}
+
 	// Offline verifiers see the revocation through the signed status list.
 	offline := func(h *Holder) error {
+		// The signed list is served from a cache for StatusCacheTTL.
+		o.clock.Advance(31 * time.Second)
 		status, tok := o.call("GET", "/status", "", nil)
 		if status != 200 {
 			t.Fatalf("status list: %d", status)
