@@ -781,3 +781,53 @@ func ExampleProvider_Handler() {
 	fmt.Println(rec.Code, d.Issuer)
 	// Output: 200 https://id.example.gov
 }
+
+func TestDynamicRegistration(t *testing.T) {
+	e := newFakeEnv(t, func(c *oidc.Config) {
+		c.DynamicRegistration = &oidc.RegistrationPolicy{PerIPPerHour: 4}
+	})
+	post := func(body string) (int, map[string]any) {
+		resp, err := http.Post(e.issuer+"/oauth2/register", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	tests := []struct {
+		name, body string
+		want       int
+		wantErr    string
+	}{
+		{"public client", `{"redirect_uris":["` + redirect + `"],"client_name":"Self","scope":"openid profile","token_endpoint_auth_method":"none"}`, 201, ""},
+		{"confidential refused by policy", `{"redirect_uris":["` + redirect + `"],"token_endpoint_auth_method":"client_secret_basic"}`, 400, "invalid_client_metadata"},
+		{"scope beyond policy", `{"redirect_uris":["` + redirect + `"],"scope":"openid id_number"}`, 400, "invalid_client_metadata"},
+		{"insecure redirect", `{"redirect_uris":["http://evil.example/cb"]}`, 400, "invalid_redirect_uri"},
+		{"rate limited", `{"redirect_uris":["` + redirect + `"]}`, 429, "invalid_client_metadata"},
+	}
+	var registered string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, m := post(tt.body)
+			if code != tt.want || (tt.wantErr != "" && m["error"] != tt.wantErr) {
+				t.Fatalf("got %d %v, want %d %s", code, m, tt.want, tt.wantErr)
+			}
+			if code == 201 {
+				if m["client_secret"] != nil || m["token_endpoint_auth_method"] != "none" {
+					t.Fatalf("public registration %v", m)
+				}
+				registered, _ = m["client_id"].(string)
+			}
+		})
+	}
+	// The registered public client completes a PKCE login.
+	c := *e.conf
+	c.ClientID, c.ClientSecret, c.Scopes = registered, "", []string{"openid", "profile"}
+	v := oauth2.GenerateVerifier()
+	q := e.login(c.AuthCodeURL("state-0009", oauth2.S256ChallengeOption(v)), nil, true)
+	if _, err := c.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(v)); err != nil {
+		t.Fatalf("exchange by registered client: %v", err)
+	}
+}

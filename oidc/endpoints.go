@@ -40,6 +40,9 @@ func (p *Provider) routes() {
 	h("POST "+PathLogin+"/{method}/finish", p.loginFinish)
 	h("GET "+PathConsent, p.consentPage)
 	h("POST "+PathConsent, p.consentDecision)
+	if p.cfg.DynamicRegistration != nil {
+		h("POST "+PathRegister, p.register)
+	}
 	if p.cfg.AdminToken != "" {
 		h("GET "+PathAdmin, p.admin(p.adminList))
 		h("POST "+PathAdmin, p.admin(p.adminCreate))
@@ -103,6 +106,9 @@ func (p *Provider) buildDiscovery() error {
 		"evidence_supported":                    []string{"electronic_record"},
 		"claims_in_verified_claims_supported":   []string{"name", "id_number"},
 		"require_pushed_authorization_requests": false,
+	}
+	if p.cfg.DynamicRegistration != nil {
+		d["registration_endpoint"] = iss + PathRegister
 	}
 	b, err := json.Marshal(d)
 	if err != nil {

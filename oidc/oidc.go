@@ -77,6 +77,9 @@ type Config struct {
 
 	// TrustFramework names the verification framework in verified_claims.
 	TrustFramework string // default "trustid"
+	// DynamicRegistration enables RFC 7591 registration at /oauth2/register
+	// under its policy; nil disables it.
+	DynamicRegistration *RegistrationPolicy
 	// AdminToken guards /admin/clients; empty disables the admin API.
 	AdminToken string
 	// HTTPClient posts back-channel logout tokens; default has a 5s timeout.
@@ -111,6 +114,11 @@ func (c *Config) defaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.DynamicRegistration != nil {
+		pol := *c.DynamicRegistration
+		pol.defaults()
+		c.DynamicRegistration = &pol
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 5 * time.Second}

@@ -1,0 +1,165 @@
+package oidc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// PathRegister is the RFC 7591 dynamic client registration endpoint.
+const PathRegister = "/oauth2/register"
+
+// RegistrationPolicy enables RFC 7591 dynamic client registration and
+// bounds what a self-registered client may get. Self-registered clients are
+// never first-party (so they always get pairwise subjects) and never get
+// the full ID number.
+type RegistrationPolicy struct {
+	// AllowedScopes a registered client may ask for (default openid, profile, offline_access).
+	AllowedScopes []string
+	// AllowConfidential lets clients register with a secret
+	// (token_endpoint_auth_method client_secret_basic); otherwise only public clients.
+	AllowConfidential bool
+	// PerIPPerHour limits registrations per client address (default 10).
+	PerIPPerHour int
+}
+
+func (p *RegistrationPolicy) defaults() {
+	if len(p.AllowedScopes) == 0 {
+		p.AllowedScopes = []string{ScopeOpenID, ScopeProfile, ScopeOffline}
+	}
+	if p.PerIPPerHour <= 0 {
+		p.PerIPPerHour = 10
+	}
+}
+
+// registrationRequest is the client metadata of RFC 7591 section 2 that TrustID accepts.
+type registrationRequest struct {
+	RedirectURIs            []string `json:"redirect_uris"`
+	ClientName              string   `json:"client_name"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI    string   `json:"backchannel_logout_uri"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	Scope                   string   `json:"scope"`
+	SectorIdentifierURI     string   `json:"sector_identifier_uri"`
+}
+
+func regError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func clientIP(r *http.Request) string {
+	h, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return h
+}
+
+// register implements RFC 7591 section 3 under the configured policy.
+func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	pol := p.cfg.DynamicRegistration
+	ok, _, err := p.eph.Allow(ctx, "oidc:register:"+clientIP(r), pol.PerIPPerHour, time.Hour)
+	if err != nil {
+		p.log.Error("oidc: register rate limit", "err", err)
+		regError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+		return
+	}
+	if !ok {
+		regError(w, http.StatusTooManyRequests, "invalid_client_metadata", "too many registrations from this address")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	var req registrationRequest
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&req); err != nil {
+		regError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not valid JSON client metadata")
+		return
+	}
+	if req.SectorIdentifierURI != "" {
+		regError(w, http.StatusBadRequest, "invalid_client_metadata", "sector_identifier_uri is not supported")
+		return
+	}
+	public := true
+	switch req.TokenEndpointAuthMethod {
+	case "", "none":
+	case "client_secret_basic":
+		if !pol.AllowConfidential {
+			regError(w, http.StatusBadRequest, "invalid_client_metadata", "only public clients (token_endpoint_auth_method none) may register")
+			return
+		}
+		public = false
+	default:
+		regError(w, http.StatusBadRequest, "invalid_client_metadata", "unsupported token_endpoint_auth_method")
+		return
+	}
+	for _, rt := range req.ResponseTypes {
+		if rt != "code" {
+			regError(w, http.StatusBadRequest, "invalid_client_metadata", "only response_type code is supported")
+			return
+		}
+	}
+	scopes := strings.Fields(req.Scope)
+	if len(scopes) == 0 {
+		scopes = []string{ScopeOpenID}
+	}
+	for _, s := range scopes {
+		if !slices.Contains(pol.AllowedScopes, s) {
+			regError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("scope %q may not be registered", s))
+			return
+		}
+	}
+	for _, g := range req.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			regError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("grant type %q may not be registered", g))
+			return
+		}
+	}
+	spec := ClientSpec{Name: req.ClientName, RedirectURIs: req.RedirectURIs, PostLogoutURIs: req.PostLogoutRedirectURIs,
+		BackchannelLogoutURI: req.BackchannelLogoutURI, Public: public, GrantTypes: req.GrantTypes, Scopes: scopes}
+	c, secret, err := p.clientAdmin().Create(ctx, "", spec)
+	if err != nil {
+		code := "invalid_client_metadata"
+		if errors.Is(err, ErrInvalidClient) && strings.Contains(err.Error(), "redirect URI") {
+			code = "invalid_redirect_uri"
+		}
+		if !errors.Is(err, ErrInvalidClient) {
+			p.log.Error("oidc: register", "err", err)
+			regError(w, http.StatusInternalServerError, "server_error", "")
+			return
+		}
+		regError(w, http.StatusBadRequest, code, err.Error())
+		return
+	}
+	p.audit(ctx, "system", "client.register", "", c.ID, "ok", map[string]string{"ip": clientIP(r)})
+	method := "none"
+	if !public {
+		method = "client_secret_basic"
+	}
+	out := map[string]any{
+		"client_id":                  c.ID,
+		"client_id_issued_at":        c.CreatedAt.Unix(),
+		"client_name":                c.Name,
+		"redirect_uris":              c.RedirectURIs,
+		"grant_types":                c.GrantTypes,
+		"response_types":             []string{"code"},
+		"scope":                      strings.Join(c.Scopes, " "),
+		"token_endpoint_auth_method": method,
+		"subject_type":               "pairwise",
+	}
+	if len(c.PostLogoutURIs) > 0 {
+		out["post_logout_redirect_uris"] = c.PostLogoutURIs
+	}
+	if secret != "" {
+		out["client_secret"] = secret
+		out["client_secret_expires_at"] = 0
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
