@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,4 +273,63 @@ func TestIdentityAuth(t *testing.T) {
 	}()); err == nil {
 		t.Error("empty admin token accepted an empty bearer token")
 	}
+}
+
+// BenchmarkVerifyLFW is a full 1:1 verification through the identity
+// service with the real engine (decode, detect, landmarks, align, embed of
+// a 250x250 LFW JPEG; ID-number lookup; templates from SQLite; score), one
+// worker.
+func BenchmarkVerifyLFW(b *testing.B) {
+	testdata, models := os.Getenv("TRUSTID_TESTDATA"), os.Getenv("TRUSTID_MODELS")
+	th, err := loadThresholds("")
+	if testdata == "" || models == "" || err != nil {
+		b.Skip("needs TRUSTID_TESTDATA, TRUSTID_MODELS and face thresholds")
+	}
+	lfw := filepath.Join(testdata, "faces", "lfw")
+	eng, err := face.New(face.Config{ModelDir: models, Workers: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	k := func(c byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{c}, 32)) }
+	ring, _ := seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
+	st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "trustid.db"), ring)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	idx, _ := index.New(index.Config{Dim: face.EmbeddingSize})
+	rec, _ := audit.New(audit.Config{Store: st.Audit()})
+	svc, err := authid.New(authid.Config{Store: st, Embedder: newFaceEmbedder(eng, true), Index: idx, Audit: rec,
+		Thresholds: th, IDNumbers: idnumber.Policy{AllowTest: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, _ := idnumber.Synthesize(0)
+	reg := "id_number,name,photo\n" + id + ",Abdullah Gul,Abdullah_Gul/Abdullah_Gul_0001.jpg\n"
+	if rep, err := svc.ImportCSV(b.Context(), "operator:bench", bytes.NewReader([]byte(reg)), os.DirFS(lfw)); err != nil || rep.Imported != 1 {
+		b.Fatal(rep, err)
+	}
+	probe, err := os.ReadFile(filepath.Join(lfw, "Abdullah_Gul", "Abdullah_Gul_0002.jpg"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The machine is shared: report the process CPU time per verification
+	// beside the wall-clock ns/op (OpenCV runs one thread per worker).
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b.ReportAllocs()
+	start := cpu()
+	n := 0
+	for b.Loop() {
+		d, _, err := svc.Verify(b.Context(), id, probe)
+		if err != nil || !d.Match {
+			b.Fatal(d, err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(cpu()-start)/float64(n)/1e6, "cpu-ms/op")
 }
