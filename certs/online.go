@@ -342,11 +342,7 @@ func (s *Service) verify(ctx context.Context, v Verifier, req VerifyRequest, now
 	if rec.Status == store.CertRevoked {
 		return nil, fmt.Errorf("%w: %s", ErrRevoked, rec.RevokeReason)
 	}
-	dev, err := res.Claims.DeviceKey.PublicKey()
-	if err != nil {
-		return nil, err
-	}
-	if der, err := x509.MarshalPKIXPublicKey(dev); err != nil || !hmac.Equal(der, rec.DeviceKey) {
+	if der, err := x509.MarshalPKIXPublicKey(res.DeviceKey); err != nil || !hmac.Equal(der, rec.DeviceKey) {
 		return nil, fmt.Errorf("%w: device key differs from the issued record", ErrUnknownCertificate)
 	}
 	cit, err := s.cfg.Citizens.Get(ctx, rec.CitizenID)

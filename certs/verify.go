@@ -2,6 +2,7 @@ package certs
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"fmt"
 	"time"
 )
@@ -24,6 +25,8 @@ type Result struct {
 	Digest []byte
 	// Size is the length of the decoded presentation in bytes.
 	Size int
+	// DeviceKey is the certified holder device key that signed the presentation.
+	DeviceKey *ecdsa.PublicKey
 }
 
 // VerifyOptions tunes offline verification. The zero value uses the defaults
@@ -120,6 +123,7 @@ func (o VerifyOptions) verify(raw []byte, trust *TrustList, now time.Time) (*Res
 	if err := verifySign1("holder", outer, device); err != nil {
 		return res, err
 	}
+	res.DeviceKey = device
 	at := time.Unix(p.Time, 0).UTC()
 	res.PresentedAt = at
 	res.Digest = signedDigest(outer)

@@ -110,3 +110,25 @@ func TestVerifyRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestCOSEKeyRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	for i := range 50 {
+		k := f.deviceKey()
+		ck, err := NewCOSEKey(&k.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := ck.PublicKey()
+		if err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+		if !pub.Equal(&k.PublicKey) {
+			t.Fatalf("key %d: decompressed point differs", i)
+		}
+	}
+	notOnCurve := COSEKeyEC{Kty: 2, Crv: 1, X: bytes.Repeat([]byte{0xff}, 32), Y: []byte{0xf4}}
+	if _, err := notOnCurve.PublicKey(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("x >= p accepted: %v", err)
+	}
+}
