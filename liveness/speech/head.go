@@ -1,0 +1,226 @@
+package speech
+
+import (
+	_ "embed"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+)
+
+// Classes of the head: digits 0-9, and Other for silence, noise and
+// anything that is not the core of a digit.
+const (
+	NumClasses = 11
+	Other      = 10
+)
+
+// Head is the digit classifier: a one-hidden-layer MLP over the standardised
+// embeddings of a frame and Context neighbours on each side, with a softmax
+// over NumClasses. It is the project's own artifact, trained by TrainHead.
+type Head struct {
+	Context int // neighbours each side
+	Hidden  int
+	Mean    []float32 // per embedding dimension
+	Std     []float32
+	W1      []float32 // Hidden x In, row-major
+	B1      []float32
+	W2      []float32 // NumClasses x Hidden
+	B2      []float32
+	// LogPrior is the log frequency of each class in the training frames;
+	// the sequence step can divide it out (scaled likelihoods).
+	LogPrior []float32
+	Meta     HeadMeta
+}
+
+// HeadMeta records how a head was made.
+type HeadMeta struct {
+	Command       string            `json:"command"`
+	Seed          int64             `json:"seed"`
+	TrainSpeakers []string          `json:"train_speakers"`
+	HeldOut       []string          `json:"held_out_speakers"`
+	Synthetic     int               `json:"synthetic_clips"`
+	Examples      int               `json:"training_frames"`
+	Epochs        int               `json:"epochs"`
+	Evaluation    map[string]string `json:"evaluation,omitempty"`
+}
+
+// In is the input width of the head.
+func (h *Head) In() int { return (2*h.Context + 1) * EmbeddingDim }
+
+type headJSON struct {
+	Version int       `json:"version"`
+	Context int       `json:"context"`
+	Hidden  int       `json:"hidden"`
+	Classes int       `json:"classes"`
+	Mean    string    `json:"mean_f32le_b64"`
+	Std     string    `json:"std_f32le_b64"`
+	W1      string    `json:"w1_f32le_b64"`
+	B1      string    `json:"b1_f32le_b64"`
+	W2      string    `json:"w2_f32le_b64"`
+	B2      string    `json:"b2_f32le_b64"`
+	Prior   []float32 `json:"log_prior"`
+	Meta    HeadMeta  `json:"meta"`
+}
+
+func encF32(v []float32) string {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func decF32(s string, n int) ([]float32, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != 4*n {
+		return nil, fmt.Errorf("%d bytes, want %d", len(b), 4*n)
+	}
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		if math.IsNaN(float64(v[i])) || math.IsInf(float64(v[i]), 0) {
+			return nil, fmt.Errorf("value %d is not finite", i)
+		}
+	}
+	return v, nil
+}
+
+// MarshalJSON stores the weights as base64 little-endian float32 (compact
+// and exact) next to readable metadata.
+func (h *Head) MarshalJSON() ([]byte, error) {
+	return json.MarshalIndent(headJSON{
+		Version: 1, Context: h.Context, Hidden: h.Hidden, Classes: NumClasses,
+		Mean: encF32(h.Mean), Std: encF32(h.Std),
+		W1: encF32(h.W1), B1: encF32(h.B1), W2: encF32(h.W2), B2: encF32(h.B2),
+		Prior: h.LogPrior, Meta: h.Meta,
+	}, "", " ")
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote and checks every size.
+func (h *Head) UnmarshalJSON(b []byte) error {
+	var j headJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("%w: head: %w", ErrModel, err)
+	}
+	if j.Version != 1 || j.Classes != NumClasses || j.Context < 0 || j.Context > 8 || j.Hidden < 1 || j.Hidden > 1024 {
+		return fmt.Errorf("%w: head: version %d, %d classes, context %d, hidden %d", ErrModel, j.Version, j.Classes, j.Context, j.Hidden)
+	}
+	if len(j.Prior) != 0 && len(j.Prior) != NumClasses {
+		return fmt.Errorf("%w: head: %d log priors", ErrModel, len(j.Prior))
+	}
+	out := Head{Context: j.Context, Hidden: j.Hidden, Meta: j.Meta, LogPrior: j.Prior}
+	in := out.In()
+	for _, f := range []struct {
+		dst *[]float32
+		src string
+		n   int
+	}{
+		{&out.Mean, j.Mean, EmbeddingDim}, {&out.Std, j.Std, EmbeddingDim},
+		{&out.W1, j.W1, j.Hidden * in}, {&out.B1, j.B1, j.Hidden},
+		{&out.W2, j.W2, NumClasses * j.Hidden}, {&out.B2, j.B2, NumClasses},
+	} {
+		v, err := decF32(f.src, f.n)
+		if err != nil {
+			return fmt.Errorf("%w: head weights: %w", ErrModel, err)
+		}
+		*f.dst = v
+	}
+	*h = out
+	return nil
+}
+
+//go:embed digits_head.json
+var defaultHeadJSON []byte
+
+// DefaultHead returns the committed head (digits_head.json).
+func DefaultHead() (*Head, error) {
+	var h Head
+	if err := json.Unmarshal(defaultHeadJSON, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// standardise returns the embeddings scaled by the head's Mean and Std.
+func (h *Head) standardise(emb [][EmbeddingDim]float32) [][EmbeddingDim]float32 {
+	out := make([][EmbeddingDim]float32, len(emb))
+	for i := range emb {
+		for d := range EmbeddingDim {
+			out[i][d] = (emb[i][d] - h.Mean[d]) / h.Std[d]
+		}
+	}
+	return out
+}
+
+// input fills x with frame t's context window of standardised embeddings;
+// frames beyond the ends repeat the edge frame.
+func (h *Head) input(x []float32, z [][EmbeddingDim]float32, t int) {
+	for k := -h.Context; k <= h.Context; k++ {
+		j := min(max(t+k, 0), len(z)-1)
+		copy(x[(k+h.Context)*EmbeddingDim:], z[j][:])
+	}
+}
+
+// forward computes hidden activations (ReLU) and log-softmax outputs for x.
+func (h *Head) forward(x, hid []float32, logp *[NumClasses]float64) {
+	in := len(x)
+	for j := range h.Hidden {
+		w := h.W1[j*in : (j+1)*in]
+		s := h.B1[j]
+		for i, v := range x {
+			s += w[i] * v
+		}
+		hid[j] = max(s, 0)
+	}
+	var mx float64 = math.Inf(-1)
+	for c := range NumClasses {
+		w := h.W2[c*h.Hidden : (c+1)*h.Hidden]
+		s := h.B2[c]
+		for j, v := range hid {
+			s += w[j] * v
+		}
+		logp[c] = float64(s)
+		mx = max(mx, logp[c])
+	}
+	var z float64
+	for c := range NumClasses {
+		z += math.Exp(logp[c] - mx)
+	}
+	lz := mx + math.Log(z)
+	for c := range NumClasses {
+		logp[c] -= lz
+	}
+}
+
+// FrameScores returns LogPosteriors minus priorScale times the class log
+// priors (0 = posteriors, 1 = scaled likelihoods).
+func (h *Head) FrameScores(emb [][EmbeddingDim]float32, priorScale float64) [][NumClasses]float64 {
+	lp := h.LogPosteriors(emb)
+	if priorScale == 0 || len(h.LogPrior) != NumClasses {
+		return lp
+	}
+	for t := range lp {
+		for c := range NumClasses {
+			lp[t][c] -= priorScale * float64(h.LogPrior[c])
+		}
+	}
+	return lp
+}
+
+// LogPosteriors returns, per embedding frame, the log posterior of each class.
+func (h *Head) LogPosteriors(emb [][EmbeddingDim]float32) [][NumClasses]float64 {
+	z := h.standardise(emb)
+	x := make([]float32, h.In())
+	hid := make([]float32, h.Hidden)
+	out := make([][NumClasses]float64, len(z))
+	for t := range z {
+		h.input(x, z, t)
+		h.forward(x, hid, &out[t])
+	}
+	return out
+}

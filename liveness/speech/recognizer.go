@@ -1,0 +1,206 @@
+package speech
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Defaults of the accept rule and the sequence model, chosen from the
+// measurements in RESULTS.md.
+const (
+	// DefaultMinFrames is the shortest a digit may last in the alignment
+	// (80 ms frames).
+	DefaultMinFrames = 2
+	// DefaultThreshold is the accept rule: Match = Margin >= threshold.
+	DefaultThreshold = 0.0
+	// DefaultPriorScale: how much of the class prior the sequence step
+	// divides out of the posteriors.
+	DefaultPriorScale = 0.0
+	// padSamples of silence go before and after the audio so that the
+	// 775 ms embedding windows can centre on its first and last digits.
+	padSamples = 6400
+	// minSamples and maxSamples bound the recording (0.5 s to 12 s).
+	minSamples = SampleRate / 2
+	maxSamples = 12 * SampleRate
+	// minVoiced is the least voice activity a recording must hold.
+	minVoiced    = 200 * time.Millisecond
+	vadThreshold = 0.5
+)
+
+// EmbeddingRecognizer is the English digit recogniser on the speech
+// embedding and the trained head.
+type EmbeddingRecognizer struct {
+	front      *Frontend
+	head       *Head
+	minFrames  int
+	threshold  float64
+	priorScale float64
+}
+
+var _ Recognizer = (*EmbeddingRecognizer)(nil)
+
+// Config configures NewEmbeddingRecognizer. Zero values take the defaults.
+type Config struct {
+	// ModelDir holds the ONNX models and libonnxruntime.so ($TRUSTID_MODELS).
+	ModelDir string
+	// Head is the digit classifier; nil loads the committed DefaultHead.
+	Head *Head
+	// MinFrames is the shortest digit in 80 ms frames (DefaultMinFrames).
+	MinFrames int
+	// Threshold is the accept margin in nats; nil means DefaultThreshold.
+	Threshold *float64
+	// PriorScale; nil means DefaultPriorScale.
+	PriorScale *float64
+}
+
+// NewEmbeddingRecognizer loads the front end and the head.
+func NewEmbeddingRecognizer(c Config) (*EmbeddingRecognizer, error) {
+	h := c.Head
+	if h == nil {
+		var err error
+		if h, err = DefaultHead(); err != nil {
+			return nil, err
+		}
+	}
+	f, err := NewFrontend(c.ModelDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &EmbeddingRecognizer{front: f, head: h, minFrames: DefaultMinFrames, threshold: DefaultThreshold}
+	if c.MinFrames > 0 {
+		r.minFrames = c.MinFrames
+	}
+	if c.Threshold != nil {
+		r.threshold = *c.Threshold
+	}
+	r.priorScale = DefaultPriorScale
+	if c.PriorScale != nil {
+		r.priorScale = *c.PriorScale
+	}
+	return r, nil
+}
+
+// Close releases the ONNX Runtime sessions.
+func (r *EmbeddingRecognizer) Close() error { return r.front.Close() }
+
+// Lang implements Recognizer.
+func (r *EmbeddingRecognizer) Lang() string { return "en" }
+
+// Frontend returns the recogniser's front end (for evaluation and training).
+func (r *EmbeddingRecognizer) Frontend() *Frontend { return r.front }
+
+// ParseDigits turns "4291" into []int{4,2,9,1}, or fails with ErrExpected.
+func ParseDigits(s string) ([]int, error) {
+	if len(s) == 0 || len(s) > 8 {
+		return nil, ErrExpected
+	}
+	out := make([]int, len(s))
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return nil, ErrExpected
+		}
+		out[i] = int(s[i] - '0')
+	}
+	return out, nil
+}
+
+func digitString(d []int) string {
+	b := make([]byte, len(d))
+	for i, v := range d {
+		b[i] = byte('0' + v)
+	}
+	return string(b)
+}
+
+// padded returns pcm with padSamples of silence on each side.
+func padded(pcm []int16) []int16 {
+	out := make([]int16, len(pcm)+2*padSamples)
+	copy(out[padSamples:], pcm)
+	return out
+}
+
+// Analysis is the expensive, expectation-free part of scoring one
+// recording; it can be scored against many expected strings.
+type Analysis struct {
+	LogPost  [][NumClasses]float64 // log posteriors per frame
+	Scores   [][NumClasses]float64 // what the sequence step aligns
+	Activity []float32
+	Voiced   time.Duration
+}
+
+// Analyze runs the front end and the head on pcm (16 kHz mono).
+func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysis, error) {
+	if len(pcm) < minSamples || len(pcm) > maxSamples {
+		return Analysis{}, fmt.Errorf("%w: %v", ErrAudioLength, time.Duration(len(pcm))*time.Second/SampleRate)
+	}
+	act, err := r.front.VoiceActivity(pcm)
+	if err != nil {
+		return Analysis{}, err
+	}
+	var voiced time.Duration
+	for _, p := range act {
+		if p >= vadThreshold {
+			voiced += ActivityHop
+		}
+	}
+	if voiced < minVoiced {
+		return Analysis{}, fmt.Errorf("%w: %v voiced", ErrNoSpeech, voiced)
+	}
+	if err := ctx.Err(); err != nil {
+		return Analysis{}, err
+	}
+	emb, err := r.front.Embeddings(padded(pcm))
+	if err != nil {
+		return Analysis{}, err
+	}
+	return Analysis{LogPost: r.head.LogPosteriors(emb), Scores: r.head.FrameScores(emb, r.priorScale), Activity: act, Voiced: voiced}, nil
+}
+
+// ScoreAnalysis scores an Analysis against expected digits.
+func (r *EmbeddingRecognizer) ScoreAnalysis(a Analysis, expected []int) Result {
+	s := ScoreSequence(a.Scores, expected, r.minFrames)
+	res := Result{
+		Digits:   digitString(s.Best().Digits),
+		Margin:   s.Margin(),
+		Voiced:   a.Voiced,
+		Activity: a.Activity,
+		Frames:   len(a.LogPost),
+	}
+	res.Match = !math.IsInf(res.Margin, 0) && res.Margin >= r.threshold
+	res.DigitConfidence = make([]float64, len(expected))
+	res.Segments = make([]Segment, len(expected))
+	for k, sp := range s.Expected.Spans {
+		if sp[1] <= sp[0] {
+			continue
+		}
+		var sum float64
+		for t := sp[0]; t < sp[1]; t++ {
+			sum += math.Exp(a.LogPost[t][expected[k]])
+		}
+		res.DigitConfidence[k] = sum / float64(sp[1]-sp[0])
+		res.Segments[k] = Segment{Start: frameCentre(sp[0]), End: frameCentre(sp[1])}
+	}
+	return res
+}
+
+// frameCentre is the time in the unpadded recording at which embedding
+// frame t's window is centred.
+func frameCentre(t int) time.Duration {
+	ms := t*frameDuration + embWindow*10/2 - padSamples*1000/SampleRate
+	return time.Duration(max(ms, 0)) * time.Millisecond
+}
+
+// Score implements Recognizer.
+func (r *EmbeddingRecognizer) Score(ctx context.Context, pcm []int16, expected string) (Result, error) {
+	exp, err := ParseDigits(expected)
+	if err != nil {
+		return Result{}, err
+	}
+	a, err := r.Analyze(ctx, pcm)
+	if err != nil {
+		return Result{}, err
+	}
+	return r.ScoreAnalysis(a, exp), nil
+}

@@ -1,0 +1,149 @@
+package speech
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	recOnce sync.Once
+	recVal  *EmbeddingRecognizer
+	recErr  error
+)
+
+// testRecognizer shares one recogniser (with the committed head) between tests.
+func testRecognizer(t testing.TB) *EmbeddingRecognizer {
+	dir := modelsDir(t)
+	recOnce.Do(func() { recVal, recErr = NewEmbeddingRecognizer(Config{ModelDir: dir}) })
+	if recErr != nil {
+		t.Fatal(recErr)
+	}
+	return recVal
+}
+
+// flite says text into a WAV in t.TempDir and returns 16 kHz PCM.
+func flite(t testing.TB, text string) []int16 {
+	t.Helper()
+	if _, err := exec.LookPath("flite"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("flite not installed")
+		}
+		t.Skip("flite not installed")
+	}
+	p := filepath.Join(t.TempDir(), "say.wav")
+	if out, err := exec.Command("flite", "-t", text, "-o", p).CombinedOutput(); err != nil {
+		t.Fatalf("flite: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ParseWAV(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := Resample(a.Samples, a.Rate, SampleRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pcm
+}
+
+func TestGoldenFlite(t *testing.T) {
+	r := testRecognizer(t)
+	pcm := flite(t, "four two nine one")
+	tests := []struct {
+		name      string
+		expected  string
+		wantMatch bool
+	}{
+		{"spoken digits", "4291", true},
+		{"one digit changed", "4281", false},
+		{"other digits", "7350", false},
+		{"order swapped", "2491", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := r.Score(context.Background(), pcm, tt.expected)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Match != tt.wantMatch {
+				t.Errorf("match = %v (margin %.2f, decoded %s), want %v", res.Match, res.Margin, res.Digits, tt.wantMatch)
+			}
+			if res.Digits != "4291" {
+				t.Errorf("decoded %s, want 4291", res.Digits)
+			}
+			if res.Voiced <= 0 || len(res.Activity) == 0 || len(res.DigitConfidence) != 4 || len(res.Segments) != 4 {
+				t.Errorf("incomplete result: voiced %v, %d activity, %d confidences, %d segments",
+					res.Voiced, len(res.Activity), len(res.DigitConfidence), len(res.Segments))
+			}
+		})
+	}
+}
+
+func TestScoreErrors(t *testing.T) {
+	r := testRecognizer(t)
+	tests := []struct {
+		name     string
+		pcm      []int16
+		expected string
+		want     error
+	}{
+		{"silence", make([]int16, 2*SampleRate), "4291", ErrNoSpeech},
+		{"too short", make([]int16, 100), "4291", ErrAudioLength},
+		{"too long", make([]int16, 13*SampleRate), "4291", ErrAudioLength},
+		{"not digits", make([]int16, 2*SampleRate), "42a1", ErrExpected},
+		{"empty expected", make([]int16, 2*SampleRate), "", ErrExpected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := r.Score(context.Background(), tt.pcm, tt.expected); !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHeadJSONRoundTrip(t *testing.T) {
+	h, err := DefaultHead()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g Head
+	if err := g.UnmarshalJSON(b); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.W1) != h.Hidden*h.In() || g.W1[7] != h.W1[7] || g.Meta.Seed != h.Meta.Seed {
+		t.Error("head changed in a JSON round trip")
+	}
+	if len(h.Meta.HeldOut) == 0 || h.Meta.Command == "" {
+		t.Errorf("committed head lacks provenance: %+v", h.Meta)
+	}
+	if err := g.UnmarshalJSON([]byte(`{"version":1,"classes":11,"context":2,"hidden":4,"w1_f32le_b64":"AAAA"}`)); !errors.Is(err, ErrModel) {
+		t.Errorf("malformed head: err = %v, want ErrModel", err)
+	}
+}
+
+func BenchmarkScore3s(b *testing.B) {
+	r := testRecognizer(b)
+	pcm := flite(b, "four two nine one")
+	buf := make([]int16, 3*SampleRate)
+	copy(buf[(len(buf)-len(pcm))/2:], pcm)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Score(ctx, buf, "4291"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package speech
+
+import "math"
+
+// Path is one alignment of a digit string to frames.
+type Path struct {
+	LogLik float64  // sum over frames of the log posterior of the state's class
+	Digits []int    // one per slot
+	Spans  [][2]int // per slot, frames [start, end)
+}
+
+// SequenceScore is the outcome of aligning frame posteriors to digit strings
+// of a fixed length.
+type SequenceScore struct {
+	Expected Path // best alignment of the expected digits
+	Other    Path // best alignment of any string that differs in >= 1 digit
+}
+
+// Best returns the better of Expected and Other: the decoded string.
+func (s SequenceScore) Best() Path {
+	if s.Other.LogLik > s.Expected.LogLik {
+		return s.Other
+	}
+	return s.Expected
+}
+
+// Margin is Expected.LogLik - Other.LogLik.
+// It is -Inf when the expected string cannot be aligned at all (too few
+// frames) and +Inf when nothing else can.
+func (s SequenceScore) Margin() float64 {
+	switch {
+	case math.IsInf(s.Expected.LogLik, -1):
+		return math.Inf(-1)
+	case math.IsInf(s.Other.LogLik, -1):
+		return math.Inf(1)
+	}
+	return s.Expected.LogLik - s.Other.LogLik
+}
+
+// ScoreSequence aligns frame log posteriors (classes 0-9 digits, Other) to
+// strings of len(expected) digits with a left-to-right model: optional
+// Other frames, digit 1 (at least minFrames frames), optional Other, digit
+// 2, ..., optional Other. A digit may follow the previous one directly, so
+// run-together digits need no pause. One Viterbi pass over states that carry
+// a flag "differs from expected so far" yields both the best alignment of
+// the expected string (flag 0 at the end) and of the best competing string
+// (flag 1), exactly, without enumerating strings.
+func ScoreSequence(logp [][NumClasses]float64, expected []int, minFrames int) SequenceScore {
+	n := len(expected)
+	T := len(logp)
+	m := max(minFrames, 1)
+	// State layout: silence sil(k, f) for k = 0..n, then digit states
+	// dig(k, d, j, f) for slot k = 1..n, digit d, duration step j = 1..m.
+	nSil := (n + 1) * 2
+	sil := func(k, f int) int { return k*2 + f }
+	dig := func(k, d, j, f int) int { return nSil + (((k-1)*10+d)*m+(j-1))*2 + f }
+	S := nSil + n*10*m*2
+	negInf := math.Inf(-1)
+	cur := make([]float64, S)
+	nxt := make([]float64, S)
+	back := make([]int32, T*S)
+	for i := range cur {
+		cur[i] = negInf
+	}
+	if T == 0 || n == 0 {
+		return SequenceScore{Expected: Path{LogLik: negInf}, Other: Path{LogLik: negInf}}
+	}
+	flagOf := func(k, d, f int) int {
+		if f == 1 || d != expected[k-1] {
+			return 1
+		}
+		return 0
+	}
+	// t = 0
+	cur[sil(0, 0)] = logp[0][Other]
+	for d := range 10 {
+		cur[dig(1, d, 1, flagOf(1, d, 0))] = logp[0][d]
+	}
+	for i := range S {
+		back[i] = -1
+	}
+	for t := 1; t < T; t++ {
+		for i := range nxt {
+			nxt[i] = negInf
+		}
+		bp := back[t*S : (t+1)*S]
+		for i := range bp {
+			bp[i] = -1
+		}
+		relax := func(to, from int) {
+			if v := cur[from]; v > nxt[to] {
+				nxt[to] = v
+				bp[to] = int32(from)
+			}
+		}
+		for k := 0; k <= n; k++ {
+			for f := range 2 {
+				to := sil(k, f)
+				relax(to, to)
+				if k >= 1 {
+					for d := range 10 {
+						relax(to, dig(k, d, m, f))
+					}
+				}
+			}
+		}
+		for k := 1; k <= n; k++ {
+			for d := range 10 {
+				for f := range 2 {
+					// Entering slot k: from silence k-1 or the end of any
+					// digit of slot k-1.
+					to := dig(k, d, 1, flagOf(k, d, f))
+					relax(to, sil(k-1, f))
+					if k >= 2 {
+						for d2 := range 10 {
+							relax(to, dig(k-1, d2, m, f))
+						}
+					}
+					for j := 2; j <= m; j++ {
+						relax(dig(k, d, j, f), dig(k, d, j-1, f))
+					}
+					relax(dig(k, d, m, f), dig(k, d, m, f))
+				}
+			}
+		}
+		for k := 0; k <= n; k++ {
+			for f := range 2 {
+				if i := sil(k, f); nxt[i] > negInf {
+					nxt[i] += logp[t][Other]
+				}
+			}
+		}
+		for k := 1; k <= n; k++ {
+			for d := range 10 {
+				for j := 1; j <= m; j++ {
+					for f := range 2 {
+						if i := dig(k, d, j, f); nxt[i] > negInf {
+							nxt[i] += logp[t][d]
+						}
+					}
+				}
+			}
+		}
+		cur, nxt = nxt, cur
+	}
+	// decode turns a state index back into (is digit, slot, digit).
+	decode := func(s int) (bool, int, int) {
+		if s < nSil {
+			return false, s / 2, 0
+		}
+		r := (s - nSil) / 2
+		r /= m
+		return true, r/10 + 1, r % 10
+	}
+	trace := func(f int) Path {
+		best, bi := negInf, -1
+		for _, s := range []int{sil(n, f)} {
+			if cur[s] > best {
+				best, bi = cur[s], s
+			}
+		}
+		for d := range 10 {
+			if s := dig(n, d, m, f); cur[s] > best {
+				best, bi = cur[s], s
+			}
+		}
+		p := Path{LogLik: best, Digits: make([]int, n), Spans: make([][2]int, n)}
+		if bi < 0 {
+			return p
+		}
+		for k := range p.Spans {
+			p.Spans[k] = [2]int{-1, -1}
+		}
+		s := bi
+		for t := T - 1; t >= 0; t-- {
+			if isDig, k, d := decode(s); isDig {
+				p.Digits[k-1] = d
+				if p.Spans[k-1][1] < 0 {
+					p.Spans[k-1][1] = t + 1
+				}
+				p.Spans[k-1][0] = t
+			}
+			if t > 0 {
+				s = int(back[t*S+s])
+			}
+		}
+		return p
+	}
+	return SequenceScore{Expected: trace(0), Other: trace(1)}
+}
