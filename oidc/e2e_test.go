@@ -563,9 +563,16 @@ func runNegative(t *testing.T, e *env) {
 		e2 := e.with(t, true)
 		u, _ := authURL()
 		e2.get(u)
-		resp, body := e2.post(e.issuer+"/oauth2/login/fake/finish", url.Values{"fail": {"1"}})
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "could not confirm") {
-			t.Fatalf("got %d", resp.StatusCode)
+		for i := 1; i <= 5; i++ {
+			resp, body := e2.post(e.issuer+"/oauth2/login/fake/finish", url.Values{"fail": {"1"}})
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "could not confirm") {
+				t.Fatalf("try %d: got %d", i, resp.StatusCode)
+			}
+		}
+		// After five failures the attempt is gone: even a good step is refused.
+		resp, body := e2.post(e.issuer+"/oauth2/login/fake/finish", nil)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "login_expired") {
+			t.Fatalf("after the limit: %d %s", resp.StatusCode, body)
 		}
 	})
 	t.Run("consent denied", func(t *testing.T) {

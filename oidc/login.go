@@ -474,6 +474,9 @@ func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ch)
 }
 
+// maxLoginFailures is how many failed steps one login attempt allows.
+const maxLoginFailures = 5
+
 // maxEvidenceBytes bounds a login step's evidence (a short video clip).
 const maxEvidenceBytes = 32 << 20
 
@@ -501,6 +504,14 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		// Same answer for every failure; the reason goes to the log and audit.
 		p.log.Info("oidc: login failed", "method", a.Method(), "client", ls.Attempt.ClientID, "err", err)
 		p.audit(ctx, "system", "login."+a.Method(), ls.Attempt.CitizenID, ls.Attempt.ClientID, "fail", nil)
+		// A login attempt allows a few tries; then the client must start over
+		// (a new authorization request), which also resets the challenges.
+		if n, ierr := p.eph.Incr(ctx, hashKey("oidc:loginfail:", id), 1, p.cfg.LoginTTL); ierr == nil && n >= maxLoginFailures {
+			_ = p.eph.Delete(ctx, p.loginKey(id))
+			p.clearCookie(w, cookieLogin)
+			p.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Return to the application and start again.", nil)
+			return
+		}
 		p.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Please try again.", loginView{Methods: p.methodsFor(ls.Attempt.MinACR)})
 		return
 	}
