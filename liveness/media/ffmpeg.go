@@ -20,18 +20,26 @@ import (
 // usable; set FPS at least (see NewDecoder).
 type Decoder struct {
 	FFmpeg  string        // path of the ffmpeg binary; default "ffmpeg" from PATH
-	Timeout time.Duration // per file; default 5 s
+	Timeout time.Duration // per file; default 10 s
 	FPS     float64       // frame sampling rate; default 25 (lip sync follows every frame)
 	// MaxOutputSide scales frames down (keeping the aspect ratio) so that
 	// neither side exceeds it; default 640.
 	MaxOutputSide int
 	Limits        Limits
 	TempDir       string // default os.TempDir()
+	// Warm is how many ffmpeg processes are kept started and waiting for
+	// piped input, taking the binary's start-up cost off the request path.
+	// Zero (the default) starts ffmpeg per call. Call Close to stop them.
+	Warm int
+
+	mu     sync.Mutex
+	warm   []*proc
+	closed bool
 }
 
 // NewDecoder returns a Decoder with defaults filled in.
 func NewDecoder() *Decoder {
-	return &Decoder{FFmpeg: "ffmpeg", Timeout: 5 * time.Second, FPS: 25, MaxOutputSide: 640}
+	return &Decoder{FFmpeg: "ffmpeg", Timeout: 10 * time.Second, FPS: 25, MaxOutputSide: 640}
 }
 
 func (d *Decoder) settings() (bin string, timeout time.Duration, fps float64, side int, lim Limits) {
@@ -40,7 +48,7 @@ func (d *Decoder) settings() (bin string, timeout time.Duration, fps float64, si
 		bin = "ffmpeg"
 	}
 	if timeout <= 0 {
-		timeout = 5 * time.Second
+		timeout = 10 * time.Second
 	}
 	if fps <= 0 {
 		fps = 25
@@ -53,29 +61,50 @@ func (d *Decoder) settings() (bin string, timeout time.Duration, fps float64, si
 
 // DecodeVideo reads one video file (any container ffmpeg reads: MP4, WebM,
 // MPEG-PS, ...) from r and returns its frames sampled at d.FPS and its first
-// audio track as 16 kHz mono. The input goes through a temporary file
-// because MP4 files often keep their index at the end and need seeking.
+// audio track as 16 kHz mono. Streamable inputs are piped into a warm
+// ffmpeg process when one is ready (see Warm); an MP4 whose index comes
+// after its media data needs seeking and goes through a temporary file.
 func (d *Decoder) DecodeVideo(ctx context.Context, r io.Reader) (*Clip, error) {
 	bin, timeout, fps, side, lim := d.settings()
-	tmp, err := os.CreateTemp(d.TempDir, "trustid-evidence-*")
-	if err != nil {
-		return nil, fmt.Errorf("media: temp file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, io.LimitReader(r, lim.MaxBytes+1))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	data, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("media: read evidence: %w", err)
 	}
-	if n > lim.MaxBytes {
+	if int64(len(data)) > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.MaxBytes)
 	}
-	if n == 0 {
+	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrUnreadable)
 	}
-	return d.decodeFile(ctx, bin, timeout, fps, side, lim, tmp.Name())
+	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim)}
+	if needsSeek(data) {
+		tmp, err := os.CreateTemp(d.TempDir, "trustid-evidence-*")
+		if err != nil {
+			return nil, fmt.Errorf("media: temp file: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		_, err = tmp.Write(data)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("media: temp file: %w", err)
+		}
+		args.input = tmp.Name()
+		p, err := startFFmpeg(args)
+		if err != nil {
+			return nil, err
+		}
+		return collect(ctx, p, nil, args, timeout, lim)
+	}
+	args.input = "pipe:0"
+	p := d.takeWarm(args)
+	if p == nil {
+		if p, err = startFFmpeg(args); err != nil {
+			return nil, err
+		}
+	}
+	return collect(ctx, p, data, args, timeout, lim)
 }
 
 // DecodeFile is DecodeVideo for a file already on disk.
@@ -88,46 +117,138 @@ func (d *Decoder) DecodeFile(ctx context.Context, path string) (*Clip, error) {
 	if st.Size() > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, st.Size())
 	}
-	return d.decodeFile(ctx, bin, timeout, fps, side, lim, path)
+	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim), input: path}
+	p, err := startFFmpeg(args)
+	if err != nil {
+		return nil, err
+	}
+	return collect(ctx, p, nil, args, timeout, lim)
 }
 
-func (d *Decoder) decodeFile(ctx context.Context, bin string, timeout time.Duration, fps float64, side int, lim Limits, path string) (*Clip, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	// Decode a little past the limit so that "too long" can be told apart
-	// from "exactly at the limit" without decoding an hour of video.
-	capSec := (lim.MaxDuration + 500*time.Millisecond).Seconds()
-	fpsArg := strconv.FormatFloat(fps, 'f', -1, 64)
-	sideArg := strconv.Itoa(side)
-	cmd := exec.CommandContext(ctx, bin,
+// capSeconds is how much is decoded: a little past the limit, so that "too
+// long" can be told apart from "exactly at the limit" without decoding an
+// hour of video.
+func capSeconds(lim Limits) float64 {
+	return (lim.MaxDuration + 500*time.Millisecond).Seconds()
+}
+
+// needsSeek reports whether data is an MP4/QuickTime file whose index
+// (moov) comes after its media data (mdat): ffmpeg cannot read those from a
+// pipe.
+func needsSeek(data []byte) bool {
+	if len(data) < 12 || string(data[4:8]) != "ftyp" {
+		return false
+	}
+	for p := 0; p+8 <= len(data); {
+		size := uint64(binary.BigEndian.Uint32(data[p:]))
+		typ := string(data[p+4 : p+8])
+		switch typ {
+		case "moov":
+			return false
+		case "mdat":
+			return true
+		}
+		switch size {
+		case 0:
+			return false // box runs to the end and no index was seen before it
+		case 1:
+			if p+16 > len(data) {
+				return true
+			}
+			size = binary.BigEndian.Uint64(data[p+8:])
+		}
+		if size < 8 || size > uint64(len(data)-p) {
+			return true // truncated or odd: let ffmpeg seek in a file
+		}
+		p += int(size)
+	}
+	return true
+}
+
+// ffmpegArgs are the settings one ffmpeg process is started with.
+type ffmpegArgs struct {
+	bin    string
+	fps    float64
+	side   int
+	capSec float64
+	input  string // a path, or "pipe:0"
+}
+
+// proc is a started ffmpeg process.
+type proc struct {
+	args   ffmpegArgs
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser // nil for file input
+	stdout io.ReadCloser
+	audio  *os.File
+	stderr *tailBuffer
+}
+
+func (p *proc) kill() {
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// startFFmpeg starts ffmpeg with frames as PPM images on stdout and the
+// audio as s16le on fd 3. Loading the ffmpeg binary and its libraries costs
+// about 0.2 s of CPU, which is why streamable inputs use warm processes.
+func startFFmpeg(a ffmpegArgs) (*proc, error) {
+	fpsArg := strconv.FormatFloat(a.fps, 'f', -1, 64)
+	sideArg := strconv.Itoa(a.side)
+	cmd := exec.Command(a.bin,
 		"-nostdin", "-hide_banner", "-loglevel", "error",
-		"-t", strconv.FormatFloat(capSec, 'f', 3, 64),
-		"-i", path,
+		"-t", strconv.FormatFloat(a.capSec, 'f', 3, 64),
+		"-i", a.input,
 		"-map", "0:v:0",
 		"-vf", "fps="+fpsArg+",scale=w='min(iw,"+sideArg+")':h='min(ih,"+sideArg+")':force_original_aspect_ratio=decrease",
 		"-c:v", "ppm", "-f", "image2pipe", "pipe:1",
 		"-map", "0:a:0?", "-ac", "1", "-ar", strconv.Itoa(SampleRate), "-f", "s16le", "pipe:3",
 	)
+	p := &proc{args: a, cmd: cmd, stderr: &tailBuffer{}}
 	ar, aw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("media: pipe: %w", err)
 	}
-	defer ar.Close()
 	cmd.ExtraFiles = []*os.File{aw}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		aw.Close()
-		return nil, fmt.Errorf("media: pipe: %w", err)
-	}
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	cmd.Stderr = p.stderr
+	fail := func(err error) (*proc, error) {
+		ar.Close()
 		aw.Close()
 		return nil, fmt.Errorf("media: start ffmpeg: %w", err)
 	}
+	if p.stdout, err = cmd.StdoutPipe(); err != nil {
+		return fail(err)
+	}
+	if a.input == "pipe:0" {
+		// -nostdin only stops ffmpeg reading commands from stdin; pipe:0
+		// still reads the input from it.
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return fail(err)
+	}
 	aw.Close() // the child holds its own copy
+	p.audio = ar
+	return p, nil
+}
 
-	maxFrames := int(fps*capSec) + 2
+// collect feeds data (for pipe input) to p and reads its frames and audio.
+func collect(ctx context.Context, p *proc, data []byte, a ffmpegArgs, timeout time.Duration, lim Limits) (*Clip, error) {
+	defer p.audio.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, p.kill)
+	defer stop()
+	if p.stdin != nil {
+		go func() {
+			_, _ = p.stdin.Write(data) // a write error shows up as ffmpeg's own error
+			p.stdin.Close()
+		}()
+	}
+	maxFrames := int(a.fps*a.capSec) + 2
 	if maxFrames > lim.MaxFrames {
 		maxFrames = lim.MaxFrames
 	}
@@ -139,21 +260,21 @@ func (d *Decoder) decodeFile(ctx context.Context, bin string, timeout time.Durat
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		maxAudio := int64(capSec*SampleRate*2) + 4096
-		audio, audioErr = io.ReadAll(io.LimitReader(ar, maxAudio))
-		_, _ = io.Copy(io.Discard, ar)
+		maxAudio := int64(a.capSec*SampleRate*2) + 4096
+		audio, audioErr = io.ReadAll(io.LimitReader(p.audio, maxAudio))
+		_, _ = io.Copy(io.Discard, p.audio)
 	}()
-	frames, framesErr := readPPMStream(bufio.NewReaderSize(stdout, 1<<16), maxFrames, side, fps)
+	frames, framesErr := readPPMStream(bufio.NewReaderSize(p.stdout, 1<<16), maxFrames, a.side, a.fps)
 	if framesErr != nil {
-		_, _ = io.Copy(io.Discard, stdout)
+		_, _ = io.Copy(io.Discard, p.stdout)
 	}
 	wg.Wait()
-	waitErr := cmd.Wait()
+	waitErr := p.cmd.Wait()
 
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: ffmpeg timed out after %s", ErrUnreadable, timeout)
 	}
-	msg := stderr.String()
+	msg := p.stderr.String()
 	if waitErr != nil {
 		switch {
 		case strings.Contains(msg, "matches no streams") && strings.Contains(msg, "0:v"):
@@ -179,11 +300,74 @@ func (d *Decoder) decodeFile(ctx context.Context, bin string, timeout time.Durat
 	for i := range samples {
 		samples[i] = int16(binary.LittleEndian.Uint16(audio[2*i:]))
 	}
-	clip := &Clip{Frames: frames, FPS: fps, Audio: Audio{Rate: SampleRate, Samples: samples}}
+	clip := &Clip{Frames: frames, FPS: a.fps, Audio: Audio{Rate: SampleRate, Samples: samples}}
 	if err := lim.checkClip(clip); err != nil {
 		return nil, err
 	}
 	return clip, nil
+}
+
+// takeWarm returns a started ffmpeg waiting on its stdin for input with
+// settings a, or nil, and starts a replacement in the background.
+func (d *Decoder) takeWarm(a ffmpegArgs) *proc {
+	if d.Warm <= 0 {
+		return nil
+	}
+	d.mu.Lock()
+	var p *proc
+	for len(d.warm) > 0 && p == nil {
+		p, d.warm = d.warm[0], d.warm[1:]
+		if p.args != a { // settings changed since it was started
+			p.kill()
+			go p.cmd.Wait()
+			p = nil
+		}
+	}
+	d.mu.Unlock()
+	go d.refill(a)
+	return p
+}
+
+// refill starts warm processes until there are Warm of them.
+func (d *Decoder) refill(a ffmpegArgs) {
+	for {
+		d.mu.Lock()
+		if d.closed || len(d.warm) >= d.Warm {
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+		p, err := startFFmpeg(a)
+		if err != nil {
+			return // the next request starts one itself and reports the error
+		}
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			p.kill()
+			p.audio.Close()
+			go p.cmd.Wait()
+			return
+		}
+		d.warm = append(d.warm, p)
+		d.mu.Unlock()
+	}
+}
+
+// Close stops the warm ffmpeg processes. The Decoder still works after
+// Close, starting ffmpeg per call.
+func (d *Decoder) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	ws := d.warm
+	d.warm = nil
+	d.mu.Unlock()
+	for _, p := range ws {
+		p.kill()
+		p.audio.Close()
+		_ = p.cmd.Wait()
+	}
+	return nil
 }
 
 // readPPMStream reads concatenated binary PPM (P6, maxval 255) images.

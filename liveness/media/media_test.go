@@ -36,6 +36,14 @@ func testdata(t testing.TB, rel string) string {
 	return ""
 }
 
+// testDecoder is NewDecoder with a timeout generous enough for a loaded CI
+// machine (the timeout itself is not under test).
+func testDecoder() *Decoder {
+	d := NewDecoder()
+	d.Timeout = 2 * time.Minute
+	return d
+}
+
 func needFFmpeg(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
@@ -64,7 +72,7 @@ func TestDecodeGRID(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no GRID clips")
 	}
-	d := NewDecoder()
+	d := testDecoder()
 	d.FPS = 10
 	for _, f := range files[:3] {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -101,8 +109,13 @@ func TestDecodeContainers(t *testing.T) {
 	}{
 		{"mp4", []string{"-i", grid, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"}},
 		{"webm", []string{"-i", grid, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus"}},
+		{"mp4 faststart", []string{"-i", grid, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-movflags", "+faststart"}},
+		{"mpeg-ps", []string{"-i", grid, "-c", "copy", "-f", "mpeg"}},
 	}
-	ext := map[string]string{"mp4": "x.mp4", "webm": "x.webm"}
+	ext := map[string]string{"mp4": "x.mp4", "webm": "x.webm", "mp4 faststart": "y.mp4", "mpeg-ps": "x.mpg"}
+	warm := testDecoder()
+	warm.FPS, warm.Warm = 10, 1
+	defer warm.Close()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := synth(t, ext[tt.name], tt.args...)
@@ -110,17 +123,19 @@ func TestDecodeContainers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := NewDecoder()
-			d.FPS = 10
-			clip, err := d.DecodeVideo(context.Background(), bytes.NewReader(b))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := len(clip.Frames); n < 29 || n > 31 {
-				t.Errorf("%d frames", n)
-			}
-			if d := clip.Audio.Duration(); d < 2800*time.Millisecond {
-				t.Errorf("audio %s", d)
+			// The first call finds the pool empty and pipes into a fresh
+			// process; the second takes the warm one it left.
+			for _, d := range []*Decoder{warm, warm} {
+				clip, err := d.DecodeVideo(context.Background(), bytes.NewReader(b))
+				if err != nil {
+					t.Fatalf("warm=%d: %v", d.Warm, err)
+				}
+				if n := len(clip.Frames); n < 29 || n > 31 {
+					t.Errorf("warm=%d: %d frames", d.Warm, n)
+				}
+				if d := clip.Audio.Duration(); d < 2800*time.Millisecond {
+					t.Errorf("audio %s", d)
+				}
 			}
 		})
 	}
@@ -169,7 +184,7 @@ func TestDecodeRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.make(t)
-			d := NewDecoder()
+			d := testDecoder()
 			d.Limits = tt.lim
 			fh, err := os.Open(f)
 			if err != nil {
@@ -361,6 +376,43 @@ func FuzzReadPPMStream(f *testing.F) {
 	})
 }
 
+func box(typ string, n int) []byte {
+	b := make([]byte, 8+n)
+	b[0], b[1], b[2], b[3] = byte((8+n)>>24), byte((8+n)>>16), byte((8+n)>>8), byte(8+n)
+	copy(b[4:], typ)
+	return b
+}
+
+func cat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+func TestNeedsSeek(t *testing.T) {
+	tests := []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"moov first", cat(box("ftyp", 8), box("moov", 20), box("mdat", 100)), false},
+		{"mdat first", cat(box("ftyp", 8), box("free", 4), box("mdat", 100), box("moov", 20)), true},
+		{"truncated", cat(box("ftyp", 8), box("mdat", 100))[:40], true},
+		{"webm", []byte("\x1aE\xdf\xa3 webm bytes"), false},
+		{"mpeg-ps", []byte("\x00\x00\x01\xba mpeg"), false},
+		{"empty", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := needsSeek(tt.b); got != tt.want {
+				t.Errorf("needsSeek = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzNeedsSeek(f *testing.F) {
+	f.Add(cat(box("ftyp", 8), box("moov", 20), box("mdat", 100)))
+	f.Add(cat(box("ftyp", 8), []byte{0, 0, 0, 1, 'm', 'd', 'a', 't', 0, 0, 0, 0, 0, 0, 0, 16}))
+	f.Fuzz(func(t *testing.T, b []byte) { needsSeek(b) })
+}
+
 func TestPPMChannelOrder(t *testing.T) {
 	frames, err := readPPMStream(bufio.NewReader(bytes.NewReader([]byte("P6\n1 1\n255\n\x0a\x14\x1e"))), 10, 640, 10)
 	if err != nil {
@@ -374,7 +426,7 @@ func TestPPMChannelOrder(t *testing.T) {
 func BenchmarkDecodeGRID(b *testing.B) {
 	needFFmpeg(b)
 	f := testdata(b, "talking/grid/bbaf2n.mpg")
-	d := NewDecoder()
+	d := testDecoder()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := d.DecodeFile(context.Background(), f); err != nil {
