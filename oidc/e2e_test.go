@@ -54,6 +54,9 @@ func (fakeAuth) Finish(_ context.Context, a *oidc.LoginAttempt, r *http.Request)
 	}
 	id := r.Form.Get("citizen")
 	if id == "" {
+		id = a.LoginHint
+	}
+	if id == "" {
 		id = citizenID
 	}
 	acr := r.Form.Get("acr")
@@ -549,6 +552,31 @@ func runNegative(t *testing.T, e *env) {
 		resp, _ = e2.post(e.issuer+"/oauth2/login/fake/finish", url.Values{"acr": {oidc.ACRFace}})
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("low acr accepted: %d", resp.StatusCode)
+		}
+	})
+	t.Run("prompt=login forces a new login", func(t *testing.T) {
+		e2 := e.with(t, true)
+		e2.login(e.conf.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), nil, false)
+		u, v := authURL(oauth2.SetAuthURLParam("prompt", "login"))
+		resp, body := e2.get(u)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "fake/finish") {
+			t.Fatalf("prompt=login did not ask for login: %d", resp.StatusCode)
+		}
+		resp, _ = e2.post(e.issuer+"/oauth2/login/fake/finish", nil)
+		if _, err := e.conf.Exchange(ctx, callback(t, resp).Get("code"), oauth2.VerifierOption(v)); err != nil {
+			t.Fatalf("exchange after prompt=login: %v", err)
+		}
+	})
+	t.Run("login_hint reaches the authenticator", func(t *testing.T) {
+		e2 := e.with(t, true)
+		u, _ := authURL(oauth2.SetAuthURLParam("login_hint", "no-such-citizen"))
+		e2.get(u)
+		if resp, _ := e2.post(e.issuer+"/oauth2/login/fake/finish", nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("unknown hinted citizen: %d", resp.StatusCode)
+		}
+		u, _ = authURL(oauth2.SetAuthURLParam("login_hint", citizenID))
+		if q := e2.login(u, nil, false); q.Get("code") == "" {
+			t.Fatalf("hinted login: %v", q)
 		}
 	})
 	t.Run("max_age forces a new login", func(t *testing.T) {
