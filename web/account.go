@@ -1,0 +1,281 @@
+package web
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/certs/qr"
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/store"
+)
+
+// Session is the citizen signed in with this browser, as the OIDC
+// provider's browser session records it.
+type Session struct {
+	// SID is the session id (the holder key is kept per session).
+	SID       string
+	CitizenID string
+	ACR       string
+	AuthTime  time.Time
+}
+
+// Sessions finds the browser session of a request (cmd wires it to the
+// OIDC provider's session cookie).
+type Sessions interface {
+	Session(r *http.Request) (Session, bool)
+}
+
+// CitizenNamer gives a citizen's record (store.CitizenStore satisfies it).
+type CitizenNamer interface {
+	Get(ctx context.Context, id string) (*store.Citizen, error)
+}
+
+// Consents lists and deletes a citizen's consents (store.ConsentStore
+// satisfies it).
+type Consents interface {
+	ListByCitizen(ctx context.Context, citizenID string) ([]*store.Consent, error)
+	Delete(ctx context.Context, citizenID, clientID string) error
+}
+
+// ClientNamer reads client records for their display names
+// (store.ClientStore satisfies it).
+type ClientNamer interface {
+	Get(ctx context.Context, id string) (*store.Client, error)
+}
+
+// Passkeys lists a citizen's passkeys (store.PasskeyStore satisfies it).
+type Passkeys interface {
+	ListByCitizen(ctx context.Context, citizenID string) ([]*store.Passkey, error)
+}
+
+// CertIssuer issues net certificates (*certs.Issuer satisfies it).
+type CertIssuer interface {
+	Issue(ctx context.Context, req certs.IssueRequest) (*certs.Issued, error)
+}
+
+// CertLog lists the certificate events of a citizen (*certs.Service
+// satisfies it).
+type CertLog interface {
+	Log(ctx context.Context, citizenID string, limit int) ([]certs.LogEntry, error)
+}
+
+type appView struct {
+	ClientID, Name string
+	Scopes         []string
+	Granted        time.Time
+}
+
+type passkeyView struct {
+	Name    string
+	Created time.Time
+}
+
+func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, ok := s.session(r)
+	if !ok {
+		s.render(w, r, http.StatusUnauthorized, "message", map[string]string{"Title": "account.title", "Text": "account.signin"})
+		return
+	}
+	d := map[string]any{"QR": s.cfg.Certs != nil && s.cfg.Holders != nil}
+	if s.cfg.Citizens != nil {
+		if c, err := s.cfg.Citizens.Get(ctx, sess.CitizenID); err == nil {
+			d["Name"] = c.Name
+		}
+	}
+	if s.cfg.Consents != nil {
+		cons, err := s.cfg.Consents.ListByCitizen(ctx, sess.CitizenID)
+		if err != nil {
+			s.cfg.Logger.Warn("web: consents", "err", err)
+		}
+		var apps []appView
+		for _, c := range cons {
+			a := appView{ClientID: c.ClientID, Name: c.ClientID, Scopes: c.Scopes, Granted: c.GrantedAt}
+			if s.cfg.Clients != nil {
+				if cl, err := s.cfg.Clients.Get(ctx, c.ClientID); err == nil && cl.Name != "" {
+					a.Name = cl.Name
+				}
+			}
+			apps = append(apps, a)
+		}
+		sort.Slice(apps, func(i, j int) bool { return apps[i].Granted.After(apps[j].Granted) })
+		d["Apps"], d["HasApps"] = apps, true
+	}
+	if s.cfg.Passkeys != nil {
+		pks, err := s.cfg.Passkeys.ListByCitizen(ctx, sess.CitizenID)
+		if err != nil {
+			s.cfg.Logger.Warn("web: passkeys", "err", err)
+		}
+		var out []passkeyView
+		for _, p := range pks {
+			out = append(out, passkeyView{Name: p.Name, Created: p.CreatedAt})
+		}
+		d["Passkeys"], d["HasPasskeys"] = out, true
+	}
+	if s.cfg.CertLog != nil {
+		log, err := s.cfg.CertLog.Log(ctx, sess.CitizenID, 50)
+		if err != nil {
+			s.cfg.Logger.Warn("web: certificate log", "err", err)
+		}
+		d["Log"], d["HasLog"] = log, true
+	}
+	s.render(w, r, http.StatusOK, "account", d)
+}
+
+func (s *Site) session(r *http.Request) (Session, bool) {
+	if s.cfg.Sessions == nil {
+		return Session{}, false
+	}
+	sess, ok := s.cfg.Sessions.Session(r)
+	if !ok || sess.CitizenID == "" || sess.SID == "" {
+		return Session{}, false
+	}
+	return sess, true
+}
+
+// holderRecord is the browser session's holder: the device key and the
+// certificate issued to it, kept in the ephemeral store under a hash of
+// the session id for as long as the certificate or the session lasts.
+type holderRecord struct {
+	Key     []byte    `json:"k"` // PKCS#8
+	Cert    []byte    `json:"c"`
+	Expires time.Time `json:"e"`
+}
+
+func holderKey(sid string) string {
+	h := sha256.Sum256([]byte("trustid/web/holder\x00" + sid))
+	return "web:holder:" + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// holderTTL bounds how long a holder record is kept.
+const holderTTL = 8 * time.Hour
+
+// ErrNeedsFreshLogin says the certificate cannot be issued without a
+// recent face + liveness login.
+var ErrNeedsFreshLogin = errors.New("web: a recent face login is required")
+
+// holder returns the session's holder, issuing a certificate when there
+// is none or it is about to expire.
+func (s *Site) holder(ctx context.Context, sess Session) (*certs.Holder, time.Time, error) {
+	now := s.cfg.Now()
+	var rec holderRecord
+	b, err := s.cfg.Holders.Get(ctx, holderKey(sess.SID))
+	if err == nil && json.Unmarshal(b, &rec) == nil && now.Add(2*time.Minute).Before(rec.Expires) {
+		k, err := x509.ParsePKCS8PrivateKey(rec.Key)
+		if ek, ok := k.(*ecdsa.PrivateKey); err == nil && ok {
+			return &certs.Holder{Cert: rec.Cert, Key: ek, Now: s.cfg.Now, Rand: s.cfg.Rand}, rec.Expires, nil
+		}
+	} else if err != nil && !errors.Is(err, ephemeral.ErrNotFound) {
+		return nil, time.Time{}, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), s.cfg.Rand)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	is, err := s.cfg.Certs.Issue(ctx, certs.IssueRequest{CitizenID: sess.CitizenID, AuthTime: sess.AuthTime, ACR: sess.ACR, DeviceKey: &key.PublicKey})
+	if errors.Is(err, certs.ErrStaleAuthentication) || errors.Is(err, certs.ErrInsufficientLevel) {
+		return nil, time.Time{}, errors.Join(ErrNeedsFreshLogin, err)
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	rec = holderRecord{Key: der, Cert: is.Cert, Expires: is.Claims.Expires()}
+	if b, err := json.Marshal(rec); err == nil {
+		if err := s.cfg.Holders.Set(ctx, holderKey(sess.SID), b, min(holderTTL, rec.Expires.Sub(now))); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	return &certs.Holder{Cert: is.Cert, Key: key, Now: s.cfg.Now, Rand: s.cfg.Rand}, rec.Expires, nil
+}
+
+// qrRefresh is how often the page asks for a new presentation: well
+// inside certs.DefaultWindow (60 s), so the code on screen always verifies.
+const qrRefresh = 45 * time.Second
+
+// accountQR answers a fresh live QR: {png: data URL, text, refresh_in}.
+func (s *Site) accountQR(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.session(r)
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
+		return
+	}
+	if s.cfg.Certs == nil || s.cfg.Holders == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_available"})
+		return
+	}
+	h, exp, err := s.holder(r.Context(), sess)
+	if errors.Is(err, ErrNeedsFreshLogin) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "fresh_login_required"})
+		return
+	}
+	if err != nil {
+		s.cfg.Logger.Error("web: holder", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return
+	}
+	text, err := h.Present(nil)
+	if err == nil {
+		var code *qr.Code
+		if code, err = qr.Encode(text); err == nil {
+			var png []byte
+			if png, err = code.PNG(6); err == nil {
+				writeJSON(w, http.StatusOK, map[string]any{
+					"png":         "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
+					"text":        text,
+					"version":     code.Version,
+					"refresh_in":  int(qrRefresh.Seconds()),
+					"cert_expiry": exp.UTC(),
+				})
+				return
+			}
+		}
+	}
+	s.cfg.Logger.Error("web: present", "err", err)
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal_error"})
+}
+
+// revokeApp deletes the consent of one client (CSRF-checked form post).
+func (s *Site) revokeApp(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.session(r)
+	if !ok || s.cfg.Consents == nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
+		return
+	}
+	client := r.PostFormValue("client_id")
+	if client == "" || len(client) > 200 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	err := s.cfg.Consents.Delete(r.Context(), sess.CitizenID, client)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.cfg.Logger.Error("web: revoke consent", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return
+	}
+	if r.Header.Get("X-CSRF-Token") == "" { // a plain form: back to the page
+		http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"revoked": client})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

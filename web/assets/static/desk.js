@@ -1,0 +1,132 @@
+// Verifier desk: authenticate the desk (client credentials at the token
+// endpoint), read the QR (camera with BarcodeDetector, an uploaded photo
+// decoded by the server, or pasted text), verify it online for the chosen
+// purpose, show the released attributes, and run the counter face check.
+"use strict";
+(function () {
+  const T = window.TrustID, $ = T.$;
+  const api = $("desk").dataset.certs;
+  let token = "", tokenFor = "", verificationID = "", scanStream = null;
+
+  const verdict = (msg, ok) => {
+    const v = $("verdict");
+    v.textContent = msg;
+    v.classList.toggle("ok", ok === true);
+    v.classList.toggle("bad", ok === false);
+  };
+
+  async function getToken() {
+    const id = $("client-id").value.trim(), secret = $("client-secret").value;
+    if (token && tokenFor === id) return token;
+    const res = await fetch(T.prefix + "/oauth2/token", {
+      method: "POST", credentials: "omit",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Authorization: "Basic " + btoa(encodeURIComponent(id) + ":" + encodeURIComponent(secret)) },
+      body: "grant_type=client_credentials",
+    });
+    if (!res.ok) throw new Error("token");
+    token = (await res.json()).access_token; tokenFor = id;
+    return token;
+  }
+
+  // Camera scanning where the browser can detect QR codes itself.
+  if ("BarcodeDetector" in window) {
+    $("scan").hidden = false;
+    $("scan").addEventListener("click", async () => {
+      const det = new window.BarcodeDetector({ formats: ["qr_code"] });
+      try {
+        scanStream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+      } catch (e) { return verdict(T.t("noCamera"), false); }
+      $("scan-stage").hidden = false;
+      $("scan-video").srcObject = scanStream;
+      const loop = async () => {
+        if (!scanStream) return;
+        try {
+          const codes = await det.detect($("scan-video"));
+          if (codes.length) {
+            $("qr-text").value = codes[0].rawValue;
+            stopScan();
+            return verify();
+          }
+        } catch (e) { /* frame not ready */ }
+        setTimeout(loop, 200);
+      };
+      loop();
+    });
+  }
+  function stopScan() {
+    if (scanStream) scanStream.getTracks().forEach((t) => t.stop());
+    scanStream = null;
+    $("scan-stage").hidden = true;
+  }
+
+  $("qr-file").addEventListener("change", async () => {
+    const f = $("qr-file").files[0];
+    if (!f) return;
+    verdict(T.t("decoding"));
+    const fd = new FormData();
+    fd.append("image", f);
+    const res = await fetch(T.prefix + "/desk/decode", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": T.csrf }, body: fd });
+    if (!res.ok) return verdict(T.t("noCode"), false);
+    $("qr-text").value = (await res.json()).text;
+    verify();
+  });
+
+  $("desk-form").addEventListener("submit", (e) => { e.preventDefault(); verify(); });
+
+  async function verify() {
+    const payload = $("qr-text").value.trim();
+    if (!payload) return;
+    verdict(T.t("verifying"));
+    $("attrs").textContent = "";
+    $("face").hidden = true;
+    let tok;
+    try { tok = await getToken(); } catch (e) { return verdict(T.t("tokenError"), false); }
+    const res = await fetch(api + "/verify", {
+      method: "POST", credentials: "omit",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + tok },
+      body: JSON.stringify({ payload, purpose: $("purpose").value }),
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      if (res.status === 401) token = "";
+      return verdict(T.t("refused") + ": " + (body.error_description || body.error || res.status), false);
+    }
+    verdict(T.t("verified"), true);
+    const dl = $("attrs");
+    const add = (k, v) => {
+      const dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = k; dd.textContent = v;
+      dl.append(dt, dd);
+    };
+    for (const [k, v] of Object.entries(body.attributes || {})) add(T.t("attr." + k), v);
+    add(T.t("holder"), body.holder);
+    verificationID = body.verification_id;
+    $("face").hidden = !body.face_check;
+  }
+
+  // Counter face check: one photo from the desk camera.
+  $("face-take").addEventListener("click", async () => {
+    let s;
+    try { s = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } } }); } catch (e) { return ($("face-result").textContent = T.t("noCamera")); }
+    const v = document.createElement("video");
+    v.muted = true; v.playsInline = true; v.srcObject = s;
+    await v.play();
+    await new Promise((r) => setTimeout(r, 500));
+    const c = document.createElement("canvas");
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    c.getContext("2d").drawImage(v, 0, 0);
+    s.getTracks().forEach((t) => t.stop());
+    const jpeg = c.toDataURL("image/jpeg", 0.9).split(",")[1];
+    const tok = await getToken();
+    const res = await fetch(api + "/face-check", {
+      method: "POST", credentials: "omit",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + tok },
+      body: JSON.stringify({ verification_id: verificationID, photo: jpeg }),
+    });
+    const body = await res.json().catch(() => ({}));
+    const r = $("face-result");
+    r.textContent = res.ok ? T.t(body.match ? "match" : "noMatch") : T.t("refused");
+    r.classList.toggle("ok", res.ok && body.match);
+    r.classList.toggle("bad", !(res.ok && body.match));
+  });
+})();

@@ -1,0 +1,234 @@
+// Face + spoken-digit login (the "face" method of the OIDC provider):
+// ID number -> camera and microphone -> four digits -> record -> upload
+// the recording (WebM from MediaRecorder) -> result, retry with new digits.
+"use strict";
+(function () {
+  const T = window.TrustID, $ = T.$;
+  const root = $("login");
+  const method = root.dataset.face || "face";
+  const seconds = parseFloat(root.dataset.seconds || "4");
+  const base = T.prefix + "/oauth2/login/";
+  let idNumber = "", stream = null, feedbackTimer = 0, busy = false;
+
+  const status = (msg) => { $("status").textContent = msg; };
+  const feedback = (msg, ok) => { $("feedback").textContent = msg; document.querySelector(".outline").classList.toggle("ok", !!ok); };
+  const step = (name) => {
+    for (const s of ["step-id", "step-camera", "step-result"]) T.show($(s), s === name);
+  };
+
+  // Step 1: the ID number (18 characters, the last may be X).
+  $("step-id").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const v = $("id-number").value.trim().toUpperCase();
+    const err = $("id-error");
+    if (!/^[0-9]{17}[0-9X]$/.test(v)) {
+      err.textContent = T.t("idInvalid"); err.hidden = false;
+      $("id-number").setAttribute("aria-invalid", "true"); $("id-number").focus();
+      return;
+    }
+    err.hidden = true; $("id-number").removeAttribute("aria-invalid");
+    idNumber = v;
+    step("step-camera");
+    $("allow").focus();
+  });
+
+  async function openCamera() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.MediaRecorder) throw new Error("noCamera");
+    const s = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
+      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: true },
+    });
+    $("preview").srcObject = s;
+    await $("preview").play().catch(() => {});
+    return s;
+  }
+  function closeCamera() {
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    stream = null;
+  }
+
+  // Live feedback from simple cues: brightness of the face area and, where
+  // the browser has the Shape Detection API, the face box size and place.
+  const canvas = document.createElement("canvas");
+  canvas.width = 80; canvas.height = 60;
+  const detector = ("FaceDetector" in window) ? new window.FaceDetector({ fastMode: true, maxDetectedFaces: 1 }) : null;
+  async function checkFrame() {
+    const v = $("preview");
+    if (!v.videoWidth) return;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(v, 0, 0, 80, 60);
+    const px = ctx.getImageData(20, 10, 40, 40).data;
+    let sum = 0;
+    for (let i = 0; i < px.length; i += 4) sum += 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+    const lum = sum / (px.length / 4);
+    if (lum < 45) return feedback(T.t("tooDark"));
+    if (lum > 225) return feedback(T.t("tooBright"));
+    if (detector) {
+      try {
+        const faces = await detector.detect(v);
+        if (!faces.length) return feedback(T.t("noFace"));
+        const b = faces[0].boundingBox, w = b.width / v.videoWidth;
+        if (w < 0.22) return feedback(T.t("tooFar"));
+        if (w > 0.8) return feedback(T.t("tooClose"));
+        const cx = (b.x + b.width / 2) / v.videoWidth;
+        if (Math.abs(cx - 0.5) > 0.2) return feedback(T.t("centre"));
+      } catch (e) { /* detector unavailable on this device: brightness only */ }
+    }
+    feedback(T.t("faceOK"), true);
+  }
+  function startFeedback() {
+    stopFeedback();
+    feedbackTimer = setInterval(checkFrame, 300);
+  }
+  function stopFeedback() { clearInterval(feedbackTimer); }
+
+  async function post(path, body, json) {
+    return fetch(base + method + "/" + path, {
+      method: "POST", credentials: "same-origin", redirect: "manual",
+      headers: json ? { "Content-Type": "application/json", "X-CSRF-Token": T.csrf } : { "X-CSRF-Token": T.csrf },
+      body: json ? JSON.stringify(body) : body,
+    });
+  }
+
+  async function begin() {
+    $("challenge").hidden = false;
+    $("digits").textContent = "····";
+    $("start").disabled = true;
+    status(T.t("getting"));
+    const res = await post("begin", { id_number: idNumber }, true);
+    if (!res.ok) return fail(res);
+    const ch = await res.json();
+    const digits = String(ch.digits || ch.code || "");
+    $("digits").textContent = digits;
+    $("digits").setAttribute("aria-label", digits.split("").join(" "));
+    $("start").disabled = false;
+    status(T.t("ready"));
+    $("start").focus();
+  }
+
+  $("allow").addEventListener("click", async () => {
+    try {
+      stream = await openCamera();
+    } catch (e) {
+      feedback(T.t(e && e.name === "NotAllowedError" ? "denied" : "noCamera"));
+      return;
+    }
+    $("allow").hidden = true;
+    startFeedback();
+    begin().catch(() => showResult(T.t("busy"), false));
+  });
+
+  // Record: the camera is opened afresh so the recording starts with the
+  // stream (the preview stream may have run for a while).
+  $("start").addEventListener("click", async () => {
+    if (busy) return;
+    busy = true;
+    $("start").disabled = true;
+    closeCamera();
+    try { stream = await openCamera(); } catch (e) { busy = false; return feedback(T.t("denied")); }
+    const types = ["video/webm;codecs=vp8,opus", "video/webm", "video/mp4"];
+    const type = types.find((t) => MediaRecorder.isTypeSupported(t)) || "";
+    const rec = new MediaRecorder(stream, type ? { mimeType: type, videoBitsPerSecond: 1200000 } : undefined);
+    const chunks = [];
+    rec.ondataavailable = (e) => { if (e.data && e.data.size) chunks.push(e.data); };
+    const done = new Promise((r) => { rec.onstop = r; });
+    rec.start(250);
+    $("rec-dot").hidden = false;
+    $("progress-wrap").hidden = false;
+    status(T.t("recording"));
+    feedback(T.t("recording"), true);
+    const t0 = performance.now();
+    const tick = setInterval(() => {
+      const p = Math.min(100, ((performance.now() - t0) / (seconds * 1000)) * 100);
+      $("progress").style.width = p + "%";
+      $("progress").setAttribute("aria-valuenow", String(Math.round(p)));
+    }, 100);
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    rec.stop();
+    await done;
+    clearInterval(tick);
+    $("rec-dot").hidden = true;
+    stopFeedback();
+    closeCamera();
+    const blob = new Blob(chunks, { type: (rec.mimeType || "video/webm").split(";")[0] });
+    await upload(blob);
+    busy = false;
+  });
+
+  async function upload(blob) {
+    step("step-result");
+    showResult(T.t("uploading"), null);
+    const fd = new FormData();
+    fd.append("id_number", idNumber);
+    fd.append("video", blob, blob.type === "video/mp4" ? "clip.mp4" : "clip.webm");
+    let res;
+    try { res = await post("finish", fd, false); } catch (e) { return showResult(T.t("busy"), false); }
+    return finished(res);
+  }
+
+  function finished(res) {
+    if (res.type === "opaqueredirect" || (res.status >= 300 && res.status < 400)) {
+      showResult(T.t("success"), true);
+      window.location.assign(T.prefix + "/oauth2/auth/resume");
+      return;
+    }
+    return fail(res);
+  }
+
+  async function fail(res) {
+    let code = "";
+    try { code = (await res.clone().json()).error || ""; } catch (e) { /* an HTML page */ }
+    step("step-result");
+    if (code === "login_expired") return showResult(T.t("expired"), false, false);
+    if (res.status === 429 || res.status === 423 || code === "locked") return showResult(T.t("locked"), false, false);
+    if (res.status === 401 || res.status === 403) return showResult(T.t("failed"), false, true);
+    return showResult(T.t("busy"), false, true);
+  }
+
+  function showResult(msg, ok, retry) {
+    const r = $("result");
+    r.textContent = msg;
+    r.classList.toggle("ok", ok === true);
+    r.classList.toggle("bad", ok === false);
+    $("retry").hidden = !retry;
+    if (ok !== null) r.focus();
+  }
+
+  $("retry").addEventListener("click", async () => {
+    step("step-camera");
+    $("progress-wrap").hidden = true;
+    $("progress").style.width = "0";
+    try { stream = await openCamera(); startFeedback(); } catch (e) { return feedback(T.t("denied")); }
+    begin().catch(() => showResult(T.t("busy"), false, true));
+  });
+
+  // Passkeys (WebAuthn) for returning citizens, when the browser has them
+  // and the provider offers the method.
+  const pk = $("passkey");
+  const b64u = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const unb64u = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  if (pk && root.dataset.passkey && window.PublicKeyCredential) {
+    pk.hidden = false; $("passkey-or").hidden = false;
+    pk.addEventListener("click", async () => {
+      const pkBase = base + root.dataset.passkey + "/";
+      try {
+        const r = await fetch(pkBase + "begin", { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json", "X-CSRF-Token": T.csrf }, body: "{}" });
+        if (!r.ok) throw new Error("begin");
+        const opts = (await r.json()).publicKey;
+        opts.challenge = unb64u(opts.challenge);
+        (opts.allowCredentials || []).forEach((c) => { c.id = unb64u(c.id); });
+        const cred = await navigator.credentials.get({ publicKey: opts });
+        const body = JSON.stringify({
+          id: cred.id, rawId: b64u(cred.rawId), type: cred.type,
+          response: { clientDataJSON: b64u(cred.response.clientDataJSON), authenticatorData: b64u(cred.response.authenticatorData),
+            signature: b64u(cred.response.signature), userHandle: cred.response.userHandle ? b64u(cred.response.userHandle) : null },
+        });
+        const res = await fetch(pkBase + "finish", { method: "POST", credentials: "same-origin", redirect: "manual", headers: { "Content-Type": "application/json", "X-CSRF-Token": T.csrf }, body });
+        return finished(res);
+      } catch (e) {
+        step("step-result");
+        showResult(T.t("passkeyFailed"), false, false);
+      }
+    });
+  }
+})();

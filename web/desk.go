@@ -1,0 +1,86 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // photos of a QR code
+	_ "image/png"
+	"io"
+	"net/http"
+	"sort"
+
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+)
+
+type purposeView struct{ Role, Purpose string }
+
+func (s *Site) deskPage(w http.ResponseWriter, r *http.Request) {
+	var ps []purposeView
+	for role, m := range s.cfg.Policy {
+		for p := range m {
+			ps = append(ps, purposeView{role, p})
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].Role != ps[j].Role {
+			return ps[i].Role < ps[j].Role
+		}
+		return ps[i].Purpose < ps[j].Purpose
+	})
+	s.render(w, r, http.StatusOK, "desk", map[string]any{"Purposes": ps, "CertsAPI": s.cfg.CertsAPI})
+}
+
+// ErrNoQR is returned when an image holds no readable QR code.
+var ErrNoQR = errors.New("web: no QR code in the image")
+
+// maxImagePixels bounds decoded images (a phone photo is ~12 MP).
+const maxImagePixels = 16 << 20
+
+// DecodeQR reads the QR code in a PNG or JPEG image.
+func DecodeQR(data []byte) (string, error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoQR, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxImagePixels {
+		return "", fmt.Errorf("%w: image is %dx%d", ErrNoQR, cfg.Width, cfg.Height)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoQR, err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoQR, err)
+	}
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoQR, err)
+	}
+	return res.GetText(), nil
+}
+
+// deskDecode reads a QR code from an uploaded photo (for browsers without
+// the BarcodeDetector API): multipart field "image" -> {"text": ...}.
+func (s *Site) deskDecode(w http.ResponseWriter, r *http.Request) {
+	f, _, err := r.FormFile("image")
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxUpload))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	text, err := DecodeQR(data)
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "no_qr_code"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"text": text})
+}

@@ -1,0 +1,267 @@
+package web
+
+import (
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Languages the pages are written in; the first is the default.
+var Languages = []string{"en", "zh"}
+
+const langCookie = "trustid_lang"
+
+// language picks the page language: ?lang= (remembered in a cookie), the
+// cookie, then the browser's Accept-Language, then English.
+func (s *Site) language(w http.ResponseWriter, r *http.Request) string {
+	if q := r.URL.Query().Get("lang"); q != "" {
+		if l := match(q); l != "" {
+			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600,
+				Secure: !s.cfg.InsecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+			return l
+		}
+	}
+	if c, err := r.Cookie(langCookie); err == nil {
+		if l := match(c.Value); l != "" {
+			return l
+		}
+	}
+	return Negotiate(r.Header.Get("Accept-Language"))
+}
+
+// Negotiate returns the supported language the Accept-Language header
+// prefers (by q value, then order), or "en".
+func Negotiate(header string) string {
+	best, bestQ := "en", -1.0
+	for i, part := range strings.Split(header, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		q -= float64(i) * 1e-6 // earlier wins ties
+		if l := match(tag); l != "" && q > bestQ && q > 0 {
+			best, bestQ = l, q
+		}
+	}
+	return best
+}
+
+func match(tag string) string {
+	tag = strings.ToLower(strings.TrimSpace(tag))
+	for _, l := range Languages {
+		if tag == l || strings.HasPrefix(tag, l+"-") {
+			return l
+		}
+	}
+	return ""
+}
+
+func otherLang(l string) string {
+	if l == "zh" {
+		return "en"
+	}
+	return "zh"
+}
+
+var funcs = template.FuncMap{
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+}
+
+// jsMessages is the JSON of the strings the scripts show, for lang.
+func jsMessages(lang string) string {
+	m := map[string]string{}
+	for k, v := range dict[lang] {
+		if strings.HasPrefix(k, "js.") {
+			m[strings.TrimPrefix(k, "js.")] = v
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// dict holds every string of the pages. Keys starting with "js." are
+// passed to the scripts.
+var dict = map[string]map[string]string{
+	"en": {
+		"lang.name": "English", "lang.switch": "中文", "brand": "TrustID", "skip": "Skip to content",
+		"login.title":           "Sign in with your face",
+		"login.lead":            "Confirm who you are: read four digits aloud on camera. It takes about five seconds.",
+		"login.id":              "ID number",
+		"login.id.help":         "18 characters, as on your resident identity card.",
+		"login.next":            "Continue",
+		"login.camera":          "Allow camera and microphone",
+		"login.cam.help":        "Your browser will ask for permission. The recording is used only for this sign-in.",
+		"login.digits":          "Read these digits aloud",
+		"login.digits.help":     "Press Start, look at the camera and say the digits clearly, one by one.",
+		"login.start":           "Start recording",
+		"login.retry":           "Try again with new digits",
+		"login.passkey":         "Sign in with a passkey",
+		"login.or":              "or",
+		"login.outline":         "Keep your face inside the outline",
+		"login.privacy":         "Face and voice are checked on the server and not kept after the decision.",
+		"consent.title":         "Allow access?",
+		"consent.asks":          "asks to:",
+		"consent.allow":         "Allow",
+		"consent.deny":          "Deny",
+		"account.title":         "Your account",
+		"account.signin":        "Sign in through an app or service to see your account.",
+		"account.qr":            "Net certificate",
+		"account.qr.help":       "Show this code at a hotel desk or vehicle office. It changes every minute, so a photo of it is useless later.",
+		"account.qr.refresh":    "Refresh now",
+		"account.passkeys":      "Passkeys",
+		"account.passkeys.none": "No passkeys yet.",
+		"account.apps":          "Connected apps",
+		"account.apps.none":     "No apps have access.",
+		"account.revoke":        "Revoke",
+		"account.log":           "Who verified your certificate",
+		"account.log.none":      "Nobody has verified your certificate yet.",
+		"account.log.when":      "When", "account.log.who": "Who", "account.log.what": "What", "account.log.purpose": "Purpose", "account.log.outcome": "Outcome",
+		"account.granted":  "Granted",
+		"account.created":  "Added",
+		"desk.title":       "Verifier desk",
+		"desk.lead":        "Scan a citizen's net certificate, state the purpose, and see only what your role may see.",
+		"desk.creds":       "Desk credentials",
+		"desk.client":      "Client ID",
+		"desk.secret":      "Client secret",
+		"desk.purpose":     "Purpose",
+		"desk.scan":        "Scan with camera",
+		"desk.upload":      "Or upload a photo of the code",
+		"desk.paste":       "Or paste the code text",
+		"desk.verify":      "Verify",
+		"desk.result":      "Result",
+		"desk.face":        "Counter face check",
+		"desk.face.help":   "Take a photo of the person at the desk to compare with the certificate holder.",
+		"desk.face.take":   "Take photo and compare",
+		"purpose.check_in": "Hotel check-in", "purpose.vehicle_registration": "Vehicle registration", "purpose.driving_licence": "Driving licence",
+		"msg.expired":      "This sign-in has expired. Return to the application and start again.",
+		"js.idInvalid":     "Enter an 18-character ID number (digits, last may be X).",
+		"js.noCamera":      "This browser cannot use the camera. Try another browser or device.",
+		"js.denied":        "Camera or microphone permission was refused. Allow both and try again.",
+		"js.faceOK":        "Face found. Good light.",
+		"js.tooDark":       "Too dark: move to a brighter place.",
+		"js.tooBright":     "Too bright: avoid light behind or on the camera.",
+		"js.noFace":        "No face found: look straight at the camera.",
+		"js.tooFar":        "Too far: move closer.",
+		"js.tooClose":      "Too close: move back a little.",
+		"js.centre":        "Centre your face in the outline.",
+		"js.getting":       "Getting your digits…",
+		"js.ready":         "Ready. Press Start when you are set.",
+		"js.recording":     "Recording: say the digits now.",
+		"js.uploading":     "Checking… this takes a moment.",
+		"js.success":       "Verified. Continuing…",
+		"js.failed":        "We could not confirm your identity. Please try again with new digits.",
+		"js.expired":       "This sign-in has expired. Return to the application and start again.",
+		"js.busy":          "The service is busy. Please try again in a moment.",
+		"js.locked":        "Too many attempts. Please wait a few minutes.",
+		"js.secondsLeft":   "Refreshes in {n} s",
+		"js.qrError":       "Could not load the certificate code.",
+		"js.qrNeedLogin":   "Sign in again with your face to show the certificate (a recent face check is required).",
+		"js.verifying":     "Verifying…",
+		"js.verified":      "Valid certificate",
+		"js.refused":       "Refused",
+		"js.decoding":      "Reading the code…",
+		"js.noCode":        "No QR code found in the image.",
+		"js.tokenError":    "The desk credentials were refused.",
+		"js.match":         "Match: the person is the certificate holder.",
+		"js.noMatch":       "No match.",
+		"js.passkeyFailed": "Passkey sign-in did not work.",
+		"js.revoked":       "Access revoked.",
+		"js.attr.name":     "Name", "js.attr.id_number": "ID number", "js.attr.id_number_masked": "ID number (masked)",
+		"js.attr.level": "Assurance level", "js.attr.expires": "Certificate expires", "js.attr.face_check": "Face check available",
+		"js.holder": "Holder (pseudonym)",
+	},
+	"zh": {
+		"lang.name": "中文", "lang.switch": "English", "brand": "可信身份认证", "skip": "跳到正文",
+		"login.title":           "刷脸登录",
+		"login.lead":            "请在镜头前朗读四位数字，以确认是您本人。全程约五秒。",
+		"login.id":              "身份证号码",
+		"login.id.help":         "18 位，与居民身份证一致。",
+		"login.next":            "下一步",
+		"login.camera":          "允许使用摄像头和麦克风",
+		"login.cam.help":        "浏览器会请求授权。录制内容仅用于本次登录。",
+		"login.digits":          "请朗读以下数字",
+		"login.digits.help":     "点击“开始录制”，正对镜头，逐个清楚地读出数字。",
+		"login.start":           "开始录制",
+		"login.retry":           "换一组数字重试",
+		"login.passkey":         "使用通行密钥登录",
+		"login.or":              "或",
+		"login.outline":         "请将面部保持在轮廓内",
+		"login.privacy":         "人脸和声音仅在服务器上核验，判定后不保留。",
+		"consent.title":         "是否允许访问？",
+		"consent.asks":          "请求：",
+		"consent.allow":         "允许",
+		"consent.deny":          "拒绝",
+		"account.title":         "我的账户",
+		"account.signin":        "请先通过应用或服务登录，再查看账户。",
+		"account.qr":            "网络身份证书",
+		"account.qr.help":       "在酒店前台或车管所出示此码。二维码每分钟更新，截图或拍照过后即失效。",
+		"account.qr.refresh":    "立即刷新",
+		"account.passkeys":      "通行密钥",
+		"account.passkeys.none": "尚未添加通行密钥。",
+		"account.apps":          "已授权的应用",
+		"account.apps.none":     "没有应用获得授权。",
+		"account.revoke":        "撤销",
+		"account.log":           "证书核验记录",
+		"account.log.none":      "尚无人核验过您的证书。",
+		"account.log.when":      "时间", "account.log.who": "核验方", "account.log.what": "操作", "account.log.purpose": "用途", "account.log.outcome": "结果",
+		"account.granted":  "授权于",
+		"account.created":  "添加于",
+		"desk.title":       "核验台",
+		"desk.lead":        "扫描公民的网络身份证书，选择用途，仅查看您的角色可见的信息。",
+		"desk.creds":       "核验台凭据",
+		"desk.client":      "客户端 ID",
+		"desk.secret":      "客户端密钥",
+		"desk.purpose":     "用途",
+		"desk.scan":        "用摄像头扫码",
+		"desk.upload":      "或上传二维码照片",
+		"desk.paste":       "或粘贴二维码文本",
+		"desk.verify":      "核验",
+		"desk.result":      "结果",
+		"desk.face":        "现场人脸比对",
+		"desk.face.help":   "为前台的本人拍照，与证书持有人比对。",
+		"desk.face.take":   "拍照并比对",
+		"purpose.check_in": "酒店入住登记", "purpose.vehicle_registration": "机动车登记", "purpose.driving_licence": "驾驶证业务",
+		"msg.expired":      "本次登录已过期，请返回应用重新开始。",
+		"js.idInvalid":     "请输入 18 位身份证号码（最后一位可以是 X）。",
+		"js.noCamera":      "此浏览器无法使用摄像头，请换用其他浏览器或设备。",
+		"js.denied":        "摄像头或麦克风权限被拒绝。请同时允许两者后重试。",
+		"js.faceOK":        "已检测到人脸，光线良好。",
+		"js.tooDark":       "光线太暗，请到明亮处。",
+		"js.tooBright":     "光线太强，请避免逆光或强光直射镜头。",
+		"js.noFace":        "未检测到人脸，请正对镜头。",
+		"js.tooFar":        "距离太远，请靠近一些。",
+		"js.tooClose":      "距离太近，请稍微后退。",
+		"js.centre":        "请将面部移到轮廓中央。",
+		"js.getting":       "正在获取数字……",
+		"js.ready":         "准备好后请点击“开始录制”。",
+		"js.recording":     "正在录制：请读出数字。",
+		"js.uploading":     "正在核验，请稍候……",
+		"js.success":       "核验通过，正在继续……",
+		"js.failed":        "未能确认您的身份，请换一组数字重试。",
+		"js.expired":       "本次登录已过期，请返回应用重新开始。",
+		"js.busy":          "服务繁忙，请稍后再试。",
+		"js.locked":        "尝试次数过多，请几分钟后再试。",
+		"js.secondsLeft":   "{n} 秒后刷新",
+		"js.qrError":       "无法加载证书二维码。",
+		"js.qrNeedLogin":   "请重新刷脸登录后再出示证书（需要近期的人脸核验）。",
+		"js.verifying":     "正在核验……",
+		"js.verified":      "证书有效",
+		"js.refused":       "核验未通过",
+		"js.decoding":      "正在识别二维码……",
+		"js.noCode":        "图片中未找到二维码。",
+		"js.tokenError":    "核验台凭据被拒绝。",
+		"js.match":         "比对一致：此人是证书持有人。",
+		"js.noMatch":       "比对不一致。",
+		"js.passkeyFailed": "通行密钥登录失败。",
+		"js.revoked":       "已撤销授权。",
+		"js.attr.name":     "姓名", "js.attr.id_number": "身份证号码", "js.attr.id_number_masked": "身份证号码（部分隐藏）",
+		"js.attr.level": "认证等级", "js.attr.expires": "证书有效期至", "js.attr.face_check": "可进行人脸比对",
+		"js.holder": "持有人（化名）",
+	},
+}

@@ -1,0 +1,305 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/certs/qr"
+	"github.com/trustid/trustid/internal/store"
+)
+
+func newSite(t *testing.T, mod func(*Config)) *Site {
+	t.Helper()
+	cfg := Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), InsecureCookies: true}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no logger", Config{}},
+		{"prefix without slash", Config{Logger: slog.Default(), Prefix: "id"}},
+		{"prefix with trailing slash", Config{Logger: slog.Default(), Prefix: "/id/"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(tc.cfg); err == nil {
+				t.Fatal("New accepted a bad config")
+			}
+		})
+	}
+}
+
+func TestPagesHeadersAndLanguages(t *testing.T) {
+	h := newSite(t, nil).Handler()
+	for _, tc := range []struct {
+		name, path, accept, want string
+		status                   int
+	}{
+		{"login english", "/oauth2/login", "en-GB,en;q=0.9", "Sign in with your face", 200},
+		{"login chinese", "/oauth2/login", "zh-CN,zh;q=0.9,en;q=0.5", "刷脸登录", 200},
+		{"login query wins", "/oauth2/login?lang=zh", "en", "刷脸登录", 200},
+		{"desk", "/desk", "", "Verifier desk", 200},
+		{"desk chinese purposes", "/desk", "zh", "酒店入住登记", 200},
+		{"account without session", "/account", "", "Sign in through an app", 401},
+		{"stylesheet", "/assets/app.css", "", "--accent", 200},
+		{"script", "/assets/login.js", "", "MediaRecorder", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", tc.path, nil)
+			if tc.accept != "" {
+				r.Header.Set("Accept-Language", tc.accept)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d", w.Code, tc.status)
+			}
+			if !strings.Contains(w.Body.String(), tc.want) {
+				t.Errorf("body lacks %q", tc.want)
+			}
+			if got := w.Header().Get("Content-Security-Policy"); got != CSP {
+				t.Errorf("CSP %q", got)
+			}
+			if w.Header().Get("X-Frame-Options") != "DENY" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("missing framing/nosniff headers: %v", w.Header())
+			}
+			if strings.Contains(w.Body.String(), "<script>") || strings.Contains(w.Body.String(), " onclick=") || strings.Contains(w.Body.String(), "style=") {
+				t.Error("inline script, handler or style in a page")
+			}
+		})
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	for _, tc := range []struct{ header, want string }{
+		{"", "en"},
+		{"fr-FR", "en"},
+		{"zh-TW", "zh"},
+		{"en;q=0.4, zh;q=0.8", "zh"},
+		{"en, zh", "en"},
+		{"zh;q=0", "en"},
+		{"de, zh-Hans-CN;q=0.7, en;q=0.6", "zh"},
+	} {
+		if got := Negotiate(tc.header); got != tc.want {
+			t.Errorf("Negotiate(%q) = %q, want %q", tc.header, got, tc.want)
+		}
+	}
+}
+
+func TestTemplatesHaveEveryKey(t *testing.T) {
+	for _, lang := range Languages {
+		for k := range dict["en"] {
+			if _, ok := dict[lang][k]; !ok {
+				t.Errorf("%s lacks %q", lang, k)
+			}
+		}
+		for k := range dict[lang] {
+			if _, ok := dict["en"][k]; !ok {
+				t.Errorf("en lacks %q (present in %s)", k, lang)
+			}
+		}
+	}
+}
+
+// fakeSessions signs in one citizen when the request has the cookie "s".
+type fakeSessions struct{ sess Session }
+
+func (f fakeSessions) Session(r *http.Request) (Session, bool) {
+	if _, err := r.Cookie("s"); err != nil {
+		return Session{}, false
+	}
+	return f.sess, true
+}
+
+type fakeConsents struct{ list []*store.Consent }
+
+func (f *fakeConsents) ListByCitizen(ctx context.Context, id string) ([]*store.Consent, error) {
+	return f.list, nil
+}
+
+func (f *fakeConsents) Delete(ctx context.Context, citizen, client string) error {
+	for i, c := range f.list {
+		if c.CitizenID == citizen && c.ClientID == client {
+			f.list = append(f.list[:i], f.list[i+1:]...)
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
+// csrfPair fetches a page to get the CSRF cookie and token.
+func csrfPair(t *testing.T, h http.Handler) *http.Cookie {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/desk", nil))
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "trustid_csrf" {
+			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("CSRF cookie flags: %+v", c)
+			}
+			if !strings.Contains(w.Body.String(), `content="`+c.Value+`"`) {
+				t.Error("page does not carry the CSRF token")
+			}
+			return c
+		}
+	}
+	t.Fatal("no CSRF cookie")
+	return nil
+}
+
+func TestRevokeAppCSRF(t *testing.T) {
+	cons := &fakeConsents{list: []*store.Consent{{CitizenID: "c1", ClientID: "app", GrantedAt: time.Unix(1e9, 0)}}}
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.Consents = cons
+	}).Handler()
+	tok := csrfPair(t, h)
+	post := func(token, origin string, cookie bool) int {
+		form := url.Values{"client_id": {"app"}, "csrf": {token}}
+		r := httptest.NewRequest("POST", "/account/apps/revoke", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+		if cookie {
+			r.AddCookie(tok)
+		}
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for _, tc := range []struct {
+		name   string
+		token  string
+		origin string
+		cookie bool
+		want   int
+	}{
+		{"no token", "", "", true, 403},
+		{"wrong token", strings.Repeat("A", 43), "", true, 403},
+		{"no cookie", tok.Value, "", false, 403},
+		{"cross origin", tok.Value, "https://evil.example", true, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := post(tc.token, tc.origin, tc.cookie); got != tc.want {
+				t.Errorf("status %d, want %d", got, tc.want)
+			}
+			if len(cons.list) != 1 {
+				t.Fatal("consent deleted by a refused request")
+			}
+		})
+	}
+	if got := post(tok.Value, "http://example.com", true); got != http.StatusSeeOther {
+		t.Fatalf("valid revoke: status %d", got)
+	}
+	if len(cons.list) != 0 {
+		t.Fatal("consent not deleted")
+	}
+}
+
+func TestAccountPage(t *testing.T) {
+	cons := &fakeConsents{list: []*store.Consent{{CitizenID: "c1", ClientID: "shop", GrantedAt: time.Unix(1e9, 0)}}}
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.Consents = cons
+		c.CertLog = fakeLog{}
+	}).Handler()
+	r := httptest.NewRequest("GET", "/account", nil)
+	r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	for _, want := range []string{"shop", "hotel-1", "Hotel check-in", "Connected apps"} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+}
+
+type fakeLog struct{}
+
+func (fakeLog) Log(ctx context.Context, id string, n int) ([]certs.LogEntry, error) {
+	return []certs.LogEntry{{At: time.Unix(1.7e9, 0), By: "verifier", Verifier: "hotel-1", Role: "hotel", Action: "verify", Purpose: "check_in", Outcome: "ok"}}, nil
+}
+
+func TestDecodeQR(t *testing.T) {
+	want := "TID1:" + strings.Repeat("ABC123", 20)
+	code, err := qr.Encode(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, err := code.PNG(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeQR(png)
+	if err != nil || got != want {
+		t.Fatalf("DecodeQR = %q, %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("not an image"), png[:len(png)/2]} {
+		if _, err := DecodeQR(bad); err == nil {
+			t.Errorf("DecodeQR accepted %d bytes of junk", len(bad))
+		}
+	}
+
+	// Over HTTP with the CSRF token.
+	h := newSite(t, nil).Handler()
+	tok := csrfPair(t, h)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("image", "qr.png")
+	fw.Write(png)
+	mw.Close()
+	r := httptest.NewRequest("POST", "/desk/decode", &body)
+	r.Header.Set("Content-Type", mw.FormDataContentType())
+	r.Header.Set("X-CSRF-Token", tok.Value)
+	r.AddCookie(tok)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var out map[string]string
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || out["text"] != want {
+		t.Fatalf("decode endpoint: %d %s", w.Code, w.Body.String())
+	}
+}
+
+func FuzzDecodeQR(f *testing.F) {
+	code, _ := qr.Encode("TID1:ABC")
+	png, _ := code.PNG(2)
+	f.Add(png)
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = DecodeQR(b)
+	})
+}
+
+func TestAccountQRRequiresSession(t *testing.T) {
+	h := newSite(t, nil).Handler()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/account/qr", nil))
+	if w.Code != http.StatusUnauthorized {
+		t.Fatalf("status %d", w.Code)
+	}
+}
