@@ -50,3 +50,7 @@ func CodeOf(err error) string {
 
 // ErrStatusStale reports a cached status list past its expiry.
 var ErrStatusStale = &Error{"stale_status_list", "the cached status list has expired; fetch a fresh one", http.StatusServiceUnavailable}
+
+// ErrPhotoUnusable reports a counter photo in which no usable face was found
+// (FaceMatcher implementations wrap it).
+var ErrPhotoUnusable = &Error{"photo_unusable", "no usable face in the photo; take it again, facing the camera", http.StatusUnprocessableEntity}

@@ -53,7 +53,8 @@ type CitizenAuthenticator interface {
 }
 
 // FaceMatcher compares the face in a photo taken at the counter with a
-// reference template (cmd wires it to the face engine).
+// reference template (cmd wires it to the face engine). A photo without a
+// usable face is an error wrapping ErrPhotoUnusable.
 type FaceMatcher interface {
 	MatchPhoto(ctx context.Context, photo []byte, reference *store.Template) (bool, error)
 }

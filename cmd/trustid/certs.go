@@ -26,6 +26,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
 	"github.com/trustid/trustid/internal/seal"
@@ -307,4 +308,45 @@ func presentToFiles(h *certs.Holder, challenge []byte, dir string) error {
 		"qr_modules": code.Size, "qr_mode": code.Mode, "qr_ecc": "M", "valid_seconds": int(certs.DefaultWindow / time.Second),
 		"files": []string{filepath.Join(dir, "payload.txt"), filepath.Join(dir, "qr.png"), filepath.Join(dir, "qr.svg")},
 	})
+}
+
+// certFaceMatcher is the counter face check of certs (certs.FaceMatcher) on
+// the face engine: the embedding of the photo taken at the desk against the
+// certificate holder's reference template, cosine at the calibrated
+// threshold for the chosen false-accept rate.
+type certFaceMatcher struct {
+	eng       *face.Engine
+	threshold float32
+}
+
+var _ certs.FaceMatcher = (*certFaceMatcher)(nil)
+
+func newCertFaceMatcher(eng *face.Engine, far float64) (*certFaceMatcher, error) {
+	cal, err := face.DefaultCalibration()
+	if err != nil {
+		return nil, err
+	}
+	thr, err := cal.Threshold(far)
+	if err != nil {
+		return nil, err
+	}
+	return &certFaceMatcher{eng: eng, threshold: float32(thr)}, nil
+}
+
+// MatchPhoto implements certs.FaceMatcher.
+func (m *certFaceMatcher) MatchPhoto(ctx context.Context, photo []byte, ref *store.Template) (bool, error) {
+	res, err := m.eng.Process(ctx, photo, face.Options{Embedding: true, AllowSeveral: true, Select: face.SelectLargest})
+	var qe *face.QualityError
+	switch {
+	case err == nil:
+	case errors.As(err, &qe), errors.Is(err, face.ErrUnsupportedFormat), errors.Is(err, face.ErrTooLarge),
+		errors.Is(err, face.ErrTruncated), errors.Is(err, face.ErrCorrupt), errors.Is(err, face.ErrNoFace):
+		return false, fmt.Errorf("%w: %v", certs.ErrPhotoUnusable, err)
+	default:
+		return false, err
+	}
+	if len(ref.Vector) != len(res.Embedding) {
+		return false, fmt.Errorf("reference template %s has %d dimensions, the engine %d", ref.ID, len(ref.Vector), len(res.Embedding))
+	}
+	return face.Cosine(res.Embedding, ref.Vector) >= m.threshold, nil
 }

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/certs/qr"
+	"github.com/trustid/trustid/internal/store"
 )
 
 // TestCertDemoThenVerifyCert drives the certificate subcommands as a user
@@ -48,5 +51,66 @@ func TestCertDemoThenVerifyCert(t *testing.T) {
 	later := time.Now().Add(5 * time.Minute).UTC().Format(time.RFC3339)
 	if err := runVerifyCert(ctx, []string{"-keys", keys, "-payload", text, "-now", later}); !errors.Is(err, certs.ErrPresentationExpired) {
 		t.Errorf("expired QR: %v", err)
+	}
+}
+
+// TestCertFaceMatcher runs the counter face check on the real face engine:
+// another photo of the holder matches the reference, a photo of someone else
+// does not, and an image without a face is refused as unusable.
+func TestCertFaceMatcher(t *testing.T) {
+	models, data := os.Getenv("TRUSTID_MODELS"), os.Getenv("TRUSTID_TESTDATA")
+	if _, err := os.Stat(filepath.Join(models, "fr_feature.onnx")); err != nil || data == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TRUSTID_MODELS and TRUSTID_TESTDATA are required in CI")
+		}
+		t.Skip("models or test data not available")
+	}
+	eng, err := face.New(face.Config{ModelDir: models, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	m, err := newCertFaceMatcher(eng, 1e-4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	read := func(name string) []byte {
+		person := name[:strings.LastIndex(name, "_")]
+		b, err := os.ReadFile(filepath.Join(data, "faces", "lfw", person, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	res, err := eng.Process(ctx, read("Abdullah_Gul_0001.jpg"), face.Options{Embedding: true, AllowSeveral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := &store.Template{ID: "t1", CitizenID: "c1", Kind: store.TemplateRegister, Vector: res.Embedding}
+	code, err := qr.Encode("TID1:NO FACE HERE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noFace, err := code.PNG(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		photo []byte
+		match bool
+		err   error
+	}{
+		{"same person, another photo", read("Abdullah_Gul_0002.jpg"), true, nil},
+		{"another person", read("Aaron_Eckhart_0001.jpg"), false, nil},
+		{"no face", noFace, false, certs.ErrPhotoUnusable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			match, err := m.MatchPhoto(ctx, tc.photo, ref)
+			if !errors.Is(err, tc.err) || (err == nil && match != tc.match) {
+				t.Errorf("match=%v err=%v, want match=%v err=%v", match, err, tc.match, tc.err)
+			}
+		})
 	}
 }
