@@ -18,6 +18,7 @@ import (
 	_ "image/png"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,7 @@ import (
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
+	"github.com/trustid/trustid/oidc"
 )
 
 // verifyCertOutput is what verify-cert prints (JSON).
@@ -349,4 +351,131 @@ func (m *certFaceMatcher) MatchPhoto(ctx context.Context, photo []byte, ref *sto
 		return false, fmt.Errorf("reference template %s has %d dimensions, the engine %d", ref.ID, len(ref.Vector), len(res.Embedding))
 	}
 	return face.Cosine(res.Embedding, ref.Vector) >= m.threshold, nil
+}
+
+// clientGetter reads OAuth clients (store.ClientStore satisfies it).
+type clientGetter interface {
+	Get(ctx context.Context, id string) (*store.Client, error)
+}
+
+// secretComparer checks a client secret against its stored hash
+// (oidc.SecretHasher satisfies it).
+type secretComparer interface {
+	Compare(ctx context.Context, hash, secret []byte) error
+}
+
+// verifierClients authenticates certificate verifiers (hotels, vehicle
+// offices) as OAuth clients of the provider with their client credentials
+// (HTTP Basic, RFC 6749 section 2.3.1), checked with the provider's secret
+// hasher, the previous secret accepted until its rotation grace ends. Only
+// clients with a verifier role are let in.
+type verifierClients struct {
+	clients clientGetter
+	hasher  secretComparer
+	now     func() time.Time
+}
+
+var _ certs.VerifierAuthenticator = (*verifierClients)(nil)
+
+var errVerifierCredentials = errors.New("invalid verifier client credentials")
+
+// AuthenticateVerifier implements certs.VerifierAuthenticator.
+func (v *verifierClients) AuthenticateVerifier(r *http.Request) (certs.Verifier, error) {
+	id, secret, ok := r.BasicAuth()
+	if !ok || id == "" || secret == "" {
+		return certs.Verifier{}, errVerifierCredentials
+	}
+	c, err := v.clients.Get(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return certs.Verifier{}, errVerifierCredentials
+		}
+		return certs.Verifier{}, err
+	}
+	ctx := r.Context()
+	good := v.hasher.Compare(ctx, c.SecretHash, []byte(secret)) == nil
+	if !good && len(c.SecretHashOld) > 0 && v.now().Before(c.SecretOldExpiresAt) {
+		good = v.hasher.Compare(ctx, c.SecretHashOld, []byte(secret)) == nil
+	}
+	if !good || c.Public || c.Role == "" {
+		return certs.Verifier{}, errVerifierCredentials
+	}
+	return certs.Verifier{ClientID: c.ID, Role: c.Role}, nil
+}
+
+// sessionCitizens authenticates the citizen by the provider's browser
+// session. The provider does not report the session's auth_time yet, so
+// issuance (which needs a recent proof) is refused as stale until it does;
+// the log and revocation work.
+type sessionCitizens struct{ provider *oidc.Provider }
+
+// AuthenticateCitizen implements certs.CitizenAuthenticator.
+func (s sessionCitizens) AuthenticateCitizen(r *http.Request) (certs.CitizenSession, error) {
+	id, acr, ok := s.provider.SessionCitizen(r)
+	if !ok {
+		return certs.CitizenSession{}, errors.New("no citizen session")
+	}
+	return certs.CitizenSession{CitizenID: id, ACR: acr}, nil
+}
+
+// certACRLevels maps the provider's authentication classes to certificate
+// assurance levels; only face + liveness reaches the level that gets a certificate.
+var certACRLevels = map[string]int{
+	oidc.ACRFaceLivenessPasskey: certs.LevelHigh,
+	oidc.ACRFaceLiveness:        certs.LevelHigh,
+	oidc.ACRFace:                certs.LevelSubstantial,
+	oidc.ACRPasskey:             certs.LevelSubstantial,
+}
+
+// mountCerts builds the certificate issuer and online service on the app's
+// stores and mounts the API under /certs/ (verify, face-check, keys, status,
+// issue, revoke, log). It keeps issuer keys rotated in the background.
+func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, eng *face.Engine, provider *oidc.Provider) (*certs.Service, error) {
+	log := a.log.With("area", "certs")
+	iss, err := certs.NewIssuer(certs.IssuerConfig{
+		Certs: a.store.Certificates(), Keys: a.store.Keys(), Citizens: a.store.Citizens(),
+		Templates: a.store.Templates(), Audit: a.store.Audit(),
+		HolderKey: derivedKey(a, "certs-holder"), Name: a.cfg.Issuer, ACRLevels: certACRLevels,
+		MaxAuthAge: a.cfg.Certs.MaxAuthAge, CertTTL: a.cfg.Certs.Validity, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := iss.EnsureKeys(ctx); err != nil {
+		return nil, err
+	}
+	faces, err := newCertFaceMatcher(eng, 1e-4)
+	if err != nil {
+		return nil, err
+	}
+	var policy certs.Policy
+	if len(a.cfg.Certs.Policy) > 0 {
+		policy = certs.Policy(a.cfg.Certs.Policy)
+	}
+	svc, err := certs.NewService(certs.ServiceConfig{
+		Issuer: iss, Certs: a.store.Certificates(), Citizens: a.store.Citizens(), Templates: a.store.Templates(),
+		Audit: a.store.Audit(), Replay: a.eph,
+		Verifiers: &verifierClients{clients: a.store.Clients(), hasher: provider.Hasher(), now: time.Now},
+		Citizen:   sessionCitizens{provider}, Faces: faces, Policy: policy,
+		PseudonymKey: derivedKey(a, "certs-pseudonym"), Window: a.cfg.Certs.PresentationTTL, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/certs/", http.StripPrefix("/certs", svc.Handler()))
+	go func() {
+		t := time.NewTicker(6 * time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := iss.EnsureKeys(ctx); err != nil {
+					log.Error("certs: issuer key rotation", "err", err)
+				}
+			}
+		}
+	}()
+	return svc, nil
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
 	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/oidc"
 )
 
 // TestCertDemoThenVerifyCert drives the certificate subcommands as a user
@@ -110,6 +113,61 @@ func TestCertFaceMatcher(t *testing.T) {
 			match, err := m.MatchPhoto(ctx, tc.photo, ref)
 			if !errors.Is(err, tc.err) || (err == nil && match != tc.match) {
 				t.Errorf("match=%v err=%v, want match=%v err=%v", match, err, tc.match, tc.err)
+			}
+		})
+	}
+}
+
+type clientMap map[string]*store.Client
+
+func (m clientMap) Get(ctx context.Context, id string) (*store.Client, error) {
+	c, ok := m[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return c, nil
+}
+
+func TestVerifierClients(t *testing.T) {
+	ctx := context.Background()
+	h, err := oidc.NewSecretHasher(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := func(s string) []byte { b, _ := h.Hash(ctx, []byte(s)); return b }
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	clients := clientMap{
+		"hotel-1": {ID: "hotel-1", Role: "hotel", SecretHash: hash("new"), SecretHashOld: hash("old"), SecretOldExpiresAt: now.Add(time.Hour)},
+		"hotel-2": {ID: "hotel-2", Role: "hotel", SecretHash: hash("s2"), SecretHashOld: hash("old2"), SecretOldExpiresAt: now.Add(-time.Hour)},
+		"app":     {ID: "app", SecretHash: hash("app")},
+	}
+	v := &verifierClients{clients: clients, hasher: h, now: func() time.Time { return now }}
+	for _, tc := range []struct {
+		name, id, secret string
+		want             string // role, or "" for refused
+	}{
+		{"current secret", "hotel-1", "new", "hotel"},
+		{"previous secret within grace", "hotel-1", "old", "hotel"},
+		{"previous secret after grace", "hotel-2", "old2", ""},
+		{"wrong secret", "hotel-1", "guess", ""},
+		{"unknown client", "nobody", "x", ""},
+		{"client without a verifier role", "app", "app", ""},
+		{"no credentials", "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/certs/verify", nil)
+			if tc.id != "" {
+				r.SetBasicAuth(tc.id, tc.secret)
+			}
+			got, err := v.AuthenticateVerifier(r)
+			if tc.want == "" {
+				if err == nil {
+					t.Errorf("accepted as %+v", got)
+				}
+				return
+			}
+			if err != nil || got.Role != tc.want || got.ClientID != tc.id {
+				t.Errorf("got %+v, %v", got, err)
 			}
 		})
 	}
