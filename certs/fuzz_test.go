@@ -1,7 +1,10 @@
 package certs
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -78,6 +81,32 @@ func FuzzParseStatusList(f *testing.F) {
 			if _, err := sl.Revoked(0, fx.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
+		}
+	})
+}
+
+// FuzzVerifyHandler posts arbitrary bodies to POST /verify: the answer is
+// always a JSON refusal with a 4xx status or a success, never a 500.
+func FuzzVerifyHandler(f *testing.F) {
+	o := newOnlineFixture(f)
+	_, h := o.issue("c1")
+	valid, _ := json.Marshal(VerifyRequest{Payload: o.present(h, nil), Purpose: "check_in"})
+	f.Add(valid)
+	f.Add([]byte(`{"payload":"TID1:%%%","purpose":"check_in"}`))
+	f.Add([]byte(`{"payload":1}`))
+	f.Add([]byte(`{"payload":"","purpose":"","challenge":"***"}`))
+	f.Add([]byte(`{`))
+	handler := o.svc.Handler()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest("POST", "/verify", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer hotel-a")
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body.Bytes())
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("answer is not JSON: %q", rec.Body.Bytes())
 		}
 	})
 }
