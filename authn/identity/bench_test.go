@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/trustid/trustid/authn/idnumber"
+	"github.com/trustid/trustid/internal/store"
 )
+
+var idnumberSynth = idnumber.Synthesize
 
 // BenchmarkVerify measures the service's own cost of a 1:1 verification
 // (ID-number lookup by keyed hash, template listing and unsealing from
@@ -56,4 +61,35 @@ func BenchmarkImportRow(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(n*batch), "µs/row")
+}
+
+// BenchmarkLoadIndex measures loading the 1:N index from the store at
+// start (paging ListAll, unsealing each vector, quantising), per template.
+func BenchmarkLoadIndex(b *testing.B) {
+	const n = 5000
+	f := newFixture(b)
+	ctx := b.Context()
+	for i := range n {
+		cid := fmt.Sprintf("c%05d", i)
+		id, err := idnumberSynth(i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.store.Citizens().Create(ctx, &store.Citizen{ID: cid, IDNumber: id, Name: "X"}); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.store.Templates().Create(ctx, &store.Template{ID: fmt.Sprintf("t%05d", i), CitizenID: cid,
+			Kind: store.TemplateRegister, ModelVersion: testModel, Vector: faceVector(cid)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		svc, idx := f.newService(b)
+		loaded, _, err := svc.LoadIndex(ctx)
+		if err != nil || loaded != n || idx.Len() != n {
+			b.Fatal(loaded, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/template")
 }
