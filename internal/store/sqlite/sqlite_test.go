@@ -113,3 +113,29 @@ func TestReseal(t *testing.T) {
 		return db
 	})
 }
+
+func TestBackup(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t)
+	if err := db.Citizens().Create(ctx, &store.Citizen{ID: "c1", IDNumber: "110101199003070001"}); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	if err := db.Backup(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dst); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file: %v %v", st, err)
+	}
+	if err := db.Backup(ctx, dst); err == nil {
+		t.Fatal("backup over an existing file succeeded")
+	}
+	cp, err := Open(ctx, dst, testRing(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if c, err := cp.Citizens().GetByIDNumber(ctx, "110101199003070001"); err != nil || c.ID != "c1" {
+		t.Fatalf("backup content: %v %v", c, err)
+	}
+}
