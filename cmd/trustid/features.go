@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/httpmw"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
@@ -34,6 +35,7 @@ type features struct {
 	face     *face.Engine
 	login    *faceLogin
 	provider *oidc.Provider
+	certs    *certs.Service
 }
 
 // mountFeatures builds the face engine, identity service, liveness verifier,
@@ -104,6 +106,10 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 
 	go f.provider.Run(ctx)
 	mux.Handle("/", f.provider.Handler())
+
+	if f.certs, err = mountCerts(ctx, a, mux, f.face, f.provider); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
 	return nil
 }
 
