@@ -59,6 +59,11 @@ type FaceMatcher interface {
 	MatchPhoto(ctx context.Context, photo []byte, reference *store.Template) (bool, error)
 }
 
+// ClientGetter reads OAuth client records (store.ClientStore satisfies it).
+type ClientGetter interface {
+	Get(ctx context.Context, id string) (*store.Client, error)
+}
+
 // CertGetter reads certificate records (store.CertificateStore satisfies it).
 type CertGetter interface {
 	Get(ctx context.Context, serial string) (*store.Certificate, error)
@@ -76,8 +81,11 @@ type ServiceConfig struct {
 	Replay    ephemeral.Store
 	Verifiers VerifierAuthenticator
 	Citizen   CitizenAuthenticator
-	Faces     FaceMatcher // nil disables the counter face check
-	Policy    Policy
+	// Clients, when set, names the verifiers in the citizen's log
+	// (store.ClientStore satisfies it).
+	Clients ClientGetter
+	Faces   FaceMatcher // nil disables the counter face check
+	Policy  Policy
 	// PseudonymKey (at least 32 bytes) keys the per-verifier holder ids.
 	PseudonymKey []byte
 	Window, Skew time.Duration // presentation validity and clock skew
@@ -566,12 +574,13 @@ func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 type LogEntry struct {
 	At time.Time `json:"at"`
 	// By is who acted: "verifier", "citizen", "operator" or "system".
-	By       string `json:"by"`
-	Verifier string `json:"verifier,omitempty"` // client id, for verifiers
-	Role     string `json:"role,omitempty"`
-	Action   string `json:"action"` // verify, face_check, issue, revoke
-	Purpose  string `json:"purpose,omitempty"`
-	Outcome  string `json:"outcome"`
+	By           string `json:"by"`
+	Verifier     string `json:"verifier,omitempty"`      // client id, for verifiers
+	VerifierName string `json:"verifier_name,omitempty"` // the client's registered name
+	Role         string `json:"role,omitempty"`
+	Action       string `json:"action"` // verify, face_check, issue, revoke
+	Purpose      string `json:"purpose,omitempty"`
+	Outcome      string `json:"outcome"`
 }
 
 // Log lists the certificate events of a citizen, newest first.
@@ -579,6 +588,21 @@ func (s *Service) Log(ctx context.Context, citizenID string, limit int) ([]LogEn
 	evs, err := s.cfg.Audit.ListBySubject(ctx, citizenID, "cert.", limit)
 	if err != nil {
 		return nil, fmt.Errorf("certs: log: %w", err)
+	}
+	names := map[string]string{}
+	if s.cfg.Clients != nil {
+		for _, e := range evs {
+			id, ok := strings.CutPrefix(e.Actor, "client:")
+			if _, done := names[id]; !ok || done {
+				continue
+			}
+			names[id] = ""
+			if c, err := s.cfg.Clients.Get(ctx, id); err == nil {
+				names[id] = c.Name
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("certs: log: client %s: %w", id, err)
+			}
+		}
 	}
 	out := make([]LogEntry, 0, len(evs))
 	for _, e := range evs {
@@ -588,7 +612,7 @@ func (s *Service) Log(ctx context.Context, citizenID string, limit int) ([]LogEn
 			by, verifier = "verifier", id
 		}
 		out = append(out, LogEntry{
-			At: e.At, By: by, Verifier: verifier, Role: e.Detail["role"],
+			At: e.At, By: by, Verifier: verifier, VerifierName: names[verifier], Role: e.Detail["role"],
 			Action: strings.TrimPrefix(e.Action, "cert."), Purpose: e.Detail["purpose"], Outcome: e.Outcome,
 		})
 	}

@@ -48,13 +48,20 @@ func sqliteService(tb testing.TB, clk *clock) (*Issuer, *Service, *sqlite.DB) {
 	auth := bearerAuth{verifiers: map[string]Verifier{"hotel-a": {ClientID: "hotel-a", Role: "hotel"}}}
 	svc, err := NewService(ServiceConfig{
 		Issuer: iss, Certs: db.Certificates(), Citizens: db.Citizens(), Templates: db.Templates(), Audit: db.Audit(),
-		Replay: eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{},
+		Replay: eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{}, Clients: db.Clients(),
 		PseudonymKey: bytes.Repeat([]byte{4}, 32), Now: clk.Now, Logger: log,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return iss, svc, db
+}
+
+func sqliteClient(tb testing.TB, db *sqlite.DB, id, name, role string) {
+	tb.Helper()
+	if err := db.Clients().Create(context.Background(), &store.Client{ID: id, Name: name, Role: role, GrantTypes: []string{"client_credentials"}}); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func sqliteCitizen(tb testing.TB, db *sqlite.DB, id, idNumber, name string) {
@@ -76,6 +83,7 @@ func TestWithSQLiteStore(t *testing.T) {
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	iss, svc, db := sqliteService(t, clk)
 	sqliteCitizen(t, db, "c1", "110101199003071234", "Zhang San")
+	sqliteClient(t, db, "hotel-a", "Grand Hotel", "hotel")
 	ctx := context.Background()
 	dev := (&fixture{t: t, rand: newRand(5)}).deviceKey()
 	issue := func() *Holder {
@@ -125,6 +133,9 @@ func TestWithSQLiteStore(t *testing.T) {
 	log, err := svc.Log(ctx, "c1", 10)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if log[0].VerifierName != "Grand Hotel" {
+		t.Errorf("log names the verifier %q", log[0].VerifierName)
 	}
 	var outcomes []string
 	for _, e := range log {

@@ -456,7 +456,7 @@ func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, eng *face.Engin
 		Issuer: iss, Certs: a.store.Certificates(), Citizens: a.store.Citizens(), Templates: a.store.Templates(),
 		Audit: a.store.Audit(), Replay: a.eph,
 		Verifiers: &verifierClients{clients: a.store.Clients(), hasher: provider.Hasher(), now: time.Now},
-		Citizen:   sessionCitizens{provider}, Faces: faces, Policy: policy,
+		Citizen:   sessionCitizens{provider}, Faces: faces, Policy: policy, Clients: a.store.Clients(),
 		PseudonymKey: derivedKey(a, "certs-pseudonym"), Window: a.cfg.Certs.PresentationTTL, Logger: log,
 	})
 	if err != nil {
