@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -421,4 +422,23 @@ func TestPollPicksUpOtherNodes(t *testing.T) {
 			t.Errorf("node A PollOnce = %d, %v; index %d; want 1 and 3", n, err, f.index.Len())
 		}
 	})
+}
+
+func TestImportCancelled(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var lines []string
+	pics := map[string]string{}
+	for i := range 20 {
+		lines = append(lines, fmt.Sprintf("%s,Person,p%d.jpg", testID(t, i), i))
+		pics[fmt.Sprintf("p%d.jpg", i)] = fmt.Sprintf("face:p%d", i)
+	}
+	rep, err := f.svc.ImportCSV(ctx, "operator:test", csvOf(lines...), photos(pics))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if rep == nil || rep.Rows != 20 || rep.Imported+rep.Updated+rep.Unchanged+rep.Failed != 20 {
+		t.Fatalf("report does not account for every row: %+v", rep)
+	}
 }

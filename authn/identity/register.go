@@ -167,6 +167,9 @@ feed:
 	}
 	close(work)
 	wg.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
 	sortFailures(rep.Failures)
 	s.audit(ctx, &store.AuditEvent{
 		Actor: actor, Action: "register.import_batch", Outcome: "ok",
