@@ -25,6 +25,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":          {"run the HTTP service", runServe},
 		"migrate":        {"apply database migrations and exit", runMigrate},
+		"verify-audit":   {"verify the hash chain of the audit log", runVerifyAudit},
 		"train-digits":   {"train the spoken-digit head (liveness/speech)", runTrainDigits},
 		"eval-speech":    {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", runEvalSpeech},
 		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", runEvalFace},
