@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/httperr"
@@ -98,6 +99,10 @@ type ServiceConfig struct {
 	// verification reads the store); 30 s when zero.
 	StatusCacheTTL time.Duration
 
+	// Metrics, when set, receives certs_verifications_total{outcome} and
+	// certs_face_checks_total{outcome}.
+	Metrics prometheus.Registerer
+
 	Now    func() time.Time
 	Rand   io.Reader
 	Logger *slog.Logger
@@ -113,6 +118,8 @@ type Service struct {
 	trustUntil  time.Time
 	status      []byte
 	statusUntil time.Time
+
+	verifications, faceChecks *prometheus.CounterVec
 }
 
 // NewService checks cfg and returns a Service.
@@ -157,7 +164,23 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg}, nil
+	svc := &Service{
+		cfg: cfg,
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certs_verifications_total", Help: "Online net certificate verifications by outcome (ok or refusal code).",
+		}, []string{"outcome"}),
+		faceChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certs_face_checks_total", Help: "Counter face checks by outcome (match, no_match or refusal code).",
+		}, []string{"outcome"}),
+	}
+	if cfg.Metrics != nil {
+		for _, c := range []prometheus.Collector{svc.verifications, svc.faceChecks} {
+			if err := cfg.Metrics.Register(c); err != nil {
+				return nil, fmt.Errorf("certs: metrics: %w", err)
+			}
+		}
+	}
+	return svc, nil
 }
 
 // Handler serves, relative to where cmd mounts it:
@@ -284,6 +307,7 @@ func (s *Service) Verify(ctx context.Context, v Verifier, req VerifyRequest) (*V
 	if err != nil {
 		ev.Outcome = CodeOf(err)
 	}
+	s.verifications.WithLabelValues(ev.Outcome).Inc()
 	if aerr := s.cfg.Audit.Append(ctx, ev, s.cfg.AuditChain); aerr != nil {
 		// Every verification must be visible to the citizen: no record, no answer.
 		return nil, fmt.Errorf("certs: audit verification: %w", errors.Join(aerr, err))
@@ -472,12 +496,14 @@ func (s *Service) FaceCheck(ctx context.Context, v Verifier, req FaceCheckReques
 	}
 	match, err := s.cfg.Faces.MatchPhoto(ctx, req.Photo, ref)
 	if err != nil {
+		s.faceChecks.WithLabelValues(CodeOf(err)).Inc()
 		return false, fmt.Errorf("certs: face match: %w", err)
 	}
 	outcome := "no_match"
 	if match {
 		outcome = "match"
 	}
+	s.faceChecks.WithLabelValues(outcome).Inc()
 	ev := &store.AuditEvent{
 		At: s.cfg.Now().UTC(), Actor: "client:" + v.ClientID, Action: "cert.face_check", Subject: h.CitizenID,
 		Object: h.Serial, Outcome: outcome, Detail: map[string]string{"purpose": h.Purpose, "role": v.Role},

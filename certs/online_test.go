@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 )
@@ -75,8 +77,8 @@ func newOnlineFixture(t testing.TB) *onlineFixture {
 	o.svc, err = NewService(ServiceConfig{
 		Issuer: f.iss, Certs: memCerts{f.st}, Citizens: f.st, Templates: f.st, Audit: memAudit{f.st},
 		Replay: o.eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{},
-		PseudonymKey: bytes.Repeat([]byte{7}, 32),
-		Now:          f.clock.Now, Rand: f.rand, Logger: slog.New(slog.DiscardHandler),
+		PseudonymKey: bytes.Repeat([]byte{7}, 32), Metrics: prometheus.NewRegistry(),
+		Now: f.clock.Now, Rand: f.rand, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +286,12 @@ func TestFaceCheckAndCitizenLog(t *testing.T) {
 	}
 	o.verify("hotel-a", "TID1:%%%", "check_in")         // unattributable: not in the log
 	o.verify("vehicles", o.present(h, nil), "check_in") // refused by policy, attributed
+	if got := counterValue(t, o.svc.verifications.WithLabelValues("purpose_not_allowed")); got != 1 {
+		t.Errorf("certs_verifications_total{outcome=purpose_not_allowed} = %v", got)
+	}
+	if got := counterValue(t, o.svc.faceChecks.WithLabelValues("match")); got != 1 {
+		t.Errorf("certs_face_checks_total{outcome=match} = %v", got)
+	}
 	st, body := o.call("GET", "/log", "citizen-c1", nil)
 	if st != 200 {
 		t.Fatalf("log: %d %s", st, body)
@@ -348,4 +356,13 @@ func TestIssueOverHTTP(t *testing.T) {
 			}
 		})
 	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

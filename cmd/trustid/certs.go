@@ -27,6 +27,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
@@ -430,7 +431,7 @@ var certACRLevels = map[string]int{
 // mountCerts builds the certificate issuer and online service on the app's
 // stores and mounts the API under /certs/ (verify, face-check, keys, status,
 // issue, revoke, log). It keeps issuer keys rotated in the background.
-func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, eng *face.Engine, provider *oidc.Provider) (*certs.Service, error) {
+func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, reg prometheus.Registerer, eng *face.Engine, provider *oidc.Provider) (*certs.Service, error) {
 	log := a.log.With("area", "certs")
 	iss, err := certs.NewIssuer(certs.IssuerConfig{
 		Certs: a.store.Certificates(), Keys: a.store.Keys(), Citizens: a.store.Citizens(),
@@ -457,7 +458,7 @@ func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, eng *face.Engin
 		Audit: a.store.Audit(), Replay: a.eph,
 		Verifiers: &verifierClients{clients: a.store.Clients(), hasher: provider.Hasher(), now: time.Now},
 		Citizen:   sessionCitizens{provider}, Faces: faces, Policy: policy, Clients: a.store.Clients(),
-		PseudonymKey: derivedKey(a, "certs-pseudonym"), Window: a.cfg.Certs.PresentationTTL, Logger: log,
+		PseudonymKey: derivedKey(a, "certs-pseudonym"), Window: a.cfg.Certs.PresentationTTL, Metrics: reg, Logger: log,
 	})
 	if err != nil {
 		return nil, err
