@@ -107,7 +107,7 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	go f.provider.Run(ctx)
 	mux.Handle("/", f.provider.Handler())
 
-	if f.certs, err = mountCerts(ctx, a, mux, f.face, f.provider); err != nil {
+	if f.certs, err = mountCerts(ctx, a, mux, reg, f.face, f.provider); err != nil {
 		return fmt.Errorf("certs: %w", err)
 	}
 	return nil
