@@ -391,11 +391,25 @@ func readPPMStream(r *bufio.Reader, maxFrames, maxSide int, fps float64) ([]Fram
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return nil, fmt.Errorf("%w: truncated frame: %v", ErrUnreadable, err)
 		}
-		for i := 0; i < len(buf); i += 3 { // PPM is RGB
-			buf[i], buf[i+2] = buf[i+2], buf[i]
-		}
+		rgbToBGR(buf)
 		t := time.Duration(float64(len(frames)) / fps * float64(time.Second))
 		frames = append(frames, Frame{T: t, Width: w, Height: h, BGR: buf})
+	}
+}
+
+// rgbToBGR swaps the first and third byte of every pixel in place (PPM is RGB).
+func rgbToBGR(p []byte) {
+	for len(p) >= 12 { // four pixels per step, one bounds check
+		q := p[:12:12]
+		q[0], q[2] = q[2], q[0]
+		q[3], q[5] = q[5], q[3]
+		q[6], q[8] = q[8], q[6]
+		q[9], q[11] = q[11], q[9]
+		p = p[12:]
+	}
+	for len(p) >= 3 {
+		p[0], p[2] = p[2], p[0]
+		p = p[3:]
 	}
 }
 

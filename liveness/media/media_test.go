@@ -434,3 +434,33 @@ func BenchmarkDecodeGRID(b *testing.B) {
 		}
 	}
 }
+
+func TestRGBToBGR(t *testing.T) {
+	for _, n := range []int{0, 1, 4, 5, 9} {
+		p := make([]byte, 3*n)
+		for i := range p {
+			p[i] = byte(i)
+		}
+		rgbToBGR(p)
+		for i := 0; i < n; i++ {
+			if p[3*i] != byte(3*i+2) || p[3*i+1] != byte(3*i+1) || p[3*i+2] != byte(3*i) {
+				t.Fatalf("%d pixels: pixel %d = %v", n, i, p[3*i:3*i+3])
+			}
+		}
+	}
+}
+
+func BenchmarkReadPPMStream(b *testing.B) {
+	var buf bytes.Buffer
+	for i := 0; i < 75; i++ { // 3 s of 360x288 at 25 fps
+		buf.WriteString("P6\n360 288\n255\n")
+		buf.Write(make([]byte, 360*288*3))
+	}
+	data := buf.Bytes()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := readPPMStream(bufio.NewReaderSize(bytes.NewReader(data), 1<<16), 100, 640, 25); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
