@@ -252,7 +252,7 @@ func TestVerify(t *testing.T) {
 			{"another photo of alice", testID(t, 1), "face:alice:42", true, nil},
 			{"bob claims alice", testID(t, 1), "face:bob:1", false, nil},
 			{"stranger", testID(t, 2), "face:mallory", false, nil},
-			{"lower-case x and spaces normalised", " " + testID(t, 2) + " ", "face:bob:5", true, nil},
+			{"surrounding spaces trimmed", " " + testID(t, 2) + " ", "face:bob:5", true, nil},
 			{"unknown id", testID(t, 99), "face:alice", false, identity.ErrUnknownIDNumber},
 			{"malformed id", "12345", "face:alice", false, identity.ErrInvalidIDNumber},
 			{"no face", testID(t, 1), "noface", false, identity.ErrNoFace},
