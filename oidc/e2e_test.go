@@ -819,7 +819,7 @@ func ExampleProvider_Handler() {
 
 func TestDynamicRegistration(t *testing.T) {
 	e := newFakeEnv(t, func(c *oidc.Config) {
-		c.DynamicRegistration = &oidc.RegistrationPolicy{PerIPPerHour: 4}
+		c.DynamicRegistration = &oidc.RegistrationPolicy{PerIPPerHour: 5}
 	})
 	post := func(body string) (int, map[string]any) {
 		resp, err := http.Post(e.issuer+"/oauth2/register", "application/json", strings.NewReader(body))
@@ -839,6 +839,7 @@ func TestDynamicRegistration(t *testing.T) {
 		{"public client", `{"redirect_uris":["` + redirect + `"],"client_name":"Self","scope":"openid profile","token_endpoint_auth_method":"none"}`, 201, ""},
 		{"confidential refused by policy", `{"redirect_uris":["` + redirect + `"],"token_endpoint_auth_method":"client_secret_basic"}`, 400, "invalid_client_metadata"},
 		{"scope beyond policy", `{"redirect_uris":["` + redirect + `"],"scope":"openid id_number"}`, 400, "invalid_client_metadata"},
+		{"back-channel URI on the provider's network", `{"redirect_uris":["` + redirect + `"],"backchannel_logout_uri":"https://10.0.0.5/bc"}`, 400, "invalid_client_metadata"},
 		{"insecure redirect", `{"redirect_uris":["http://evil.example/cb"]}`, 400, "invalid_redirect_uri"},
 		{"rate limited", `{"redirect_uris":["` + redirect + `"]}`, 429, "invalid_client_metadata"},
 	}

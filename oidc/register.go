@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ory/fosite"
 )
 
 // PathRegister is the RFC 7591 dynamic client registration endpoint.
@@ -52,6 +55,12 @@ type registrationRequest struct {
 
 func regError(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+// privateHost reports literal private, loopback or link-local addresses.
+func privateHost(h string) bool {
+	ip := net.ParseIP(h)
+	return ip != nil && (ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified())
 }
 
 func clientIP(r *http.Request) string {
@@ -103,6 +112,15 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	for _, rt := range req.ResponseTypes {
 		if rt != "code" {
 			regError(w, http.StatusBadRequest, "invalid_client_metadata", "only response_type code is supported")
+			return
+		}
+	}
+	if req.BackchannelLogoutURI != "" {
+		// The provider itself calls this URI: a self-registered client must
+		// not point it at the provider's own network (loopback, private).
+		u, err := url.Parse(req.BackchannelLogoutURI)
+		if err != nil || u.Scheme != "https" || fosite.IsLocalhost(u) || privateHost(u.Hostname()) {
+			regError(w, http.StatusBadRequest, "invalid_client_metadata", "backchannel_logout_uri must be a public https URL")
 			return
 		}
 	}
