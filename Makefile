@@ -11,9 +11,9 @@ run: setup build
 	$(ENV) ./$(BIN) serve
 
 ## test: install what is missing, then vet and run the whole test suite.
-test: setup
+test: setup build
 	$(ENV) go vet ./...
-	$(ENV) go test -race -timeout 20m ./...
+	$(ENV) TRUSTID_E2E_BIN=$(CURDIR)/$(BIN) go test -race -timeout 20m ./...
 
 setup:
 	@./deploy/setup.sh
