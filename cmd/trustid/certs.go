@@ -433,12 +433,7 @@ var certACRLevels = map[string]int{
 // issue, revoke, log). It keeps issuer keys rotated in the background.
 func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, reg prometheus.Registerer, eng *face.Engine, provider *oidc.Provider) (*certs.Service, error) {
 	log := a.log.With("area", "certs")
-	iss, err := certs.NewIssuer(certs.IssuerConfig{
-		Certs: a.store.Certificates(), Keys: a.store.Keys(), Citizens: a.store.Citizens(),
-		Templates: a.store.Templates(), Audit: a.store.Audit(),
-		HolderKey: derivedKey(a, "certs-holder"), Name: a.cfg.Issuer, ACRLevels: certACRLevels,
-		MaxAuthAge: a.cfg.Certs.MaxAuthAge, CertTTL: a.cfg.Certs.Validity, Logger: log,
-	})
+	iss, err := newCertIssuer(a, log)
 	if err != nil {
 		return nil, err
 	}
@@ -479,4 +474,53 @@ func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, reg prometheus.
 		}
 	}()
 	return svc, nil
+}
+
+// newCertIssuer builds the certificate issuer on the app's stores; serve and
+// the operator commands share it so they derive the same keys.
+func newCertIssuer(a *app, log *slog.Logger) (*certs.Issuer, error) {
+	return certs.NewIssuer(certs.IssuerConfig{
+		Certs: a.store.Certificates(), Keys: a.store.Keys(), Citizens: a.store.Citizens(),
+		Templates: a.store.Templates(), Audit: a.store.Audit(),
+		HolderKey: derivedKey(a, "certs-holder"), Name: a.cfg.Issuer, ACRLevels: certACRLevels,
+		MaxAuthAge: a.cfg.Certs.MaxAuthAge, CertTTL: a.cfg.Certs.Validity, Logger: log,
+	})
+}
+
+// runCertRevoke is the operator's revocation: one certificate by serial, or
+// a citizen's active certificate. It is audited as the named operator.
+func runCertRevoke(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cert-revoke", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	serial := fs.String("serial", "", "certificate serial (hex)")
+	citizen := fs.String("citizen", "", "revoke this citizen's active certificate instead")
+	operator := fs.String("operator", "", "operator name recorded in the audit log (required)")
+	reason := fs.String("reason", "", "reason recorded with the revocation (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *operator == "" || *reason == "" || (*serial == "") == (*citizen == "") {
+		fs.Usage()
+		return errors.New("need -operator, -reason and one of -serial or -citizen")
+	}
+	a, err := openApp(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *citizen != "" {
+		c, err := a.store.Certificates().Active(ctx, *citizen)
+		if err != nil {
+			return fmt.Errorf("active certificate of %s: %w", *citizen, err)
+		}
+		*serial = c.Serial
+	}
+	iss, err := newCertIssuer(a, a.log.With("area", "certs"))
+	if err != nil {
+		return err
+	}
+	if err := iss.RevokeByOperator(ctx, *serial, *operator, *reason); err != nil {
+		return err
+	}
+	return printJSONTo(os.Stdout, map[string]string{"revoked": *serial})
 }

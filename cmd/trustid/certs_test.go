@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -170,5 +173,66 @@ func TestVerifierClients(t *testing.T) {
 				t.Errorf("got %+v, %v", got, err)
 			}
 		})
+	}
+}
+
+func TestCertRevoke(t *testing.T) {
+	t.Setenv("TRUSTID_DATA_DIR", t.TempDir())
+	t.Setenv("TRUSTID_CONFIG", "")
+	ctx := context.Background()
+	a, err := openApp(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.Citizens().Create(ctx, &store.Citizen{ID: "c1", IDNumber: "110101199003071234", Name: "Zhang San"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.Templates().Create(ctx, &store.Template{ID: "t1", CitizenID: "c1", Kind: store.TemplateRegister, ModelVersion: "x", Vector: []float32{1}, PhotoHash: []byte("photo")}); err != nil {
+		t.Fatal(err)
+	}
+	iss, err := newCertIssuer(a, a.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	issue := func() string {
+		is, err := iss.Issue(ctx, certs.IssueRequest{CitizenID: "c1", AuthTime: time.Now(), ACR: oidc.ACRFaceLiveness, DeviceKey: &dev.PublicKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return is.Serial
+	}
+	first := issue()
+	a.Close() // the command opens the store itself
+	status := func(serial string) store.CertStatus {
+		a, err := openApp(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		c, err := a.store.Certificates().Get(ctx, serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Status
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr bool
+	}{
+		{"by serial", []string{"-serial", first, "-operator", "alice", "-reason", "fraud report"}, false},
+		{"unknown serial", []string{"-serial", "00", "-operator", "alice", "-reason", "x"}, true},
+		{"no reason", []string{"-serial", first, "-operator", "alice"}, true},
+		{"citizen without an active certificate", []string{"-citizen", "c1", "-operator", "alice", "-reason", "x"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := runCertRevoke(ctx, tc.args); (err != nil) != tc.wantErr {
+				t.Errorf("err = %v, want error %v", err, tc.wantErr)
+			}
+		})
+	}
+	if got := status(first); got != store.CertRevoked {
+		t.Errorf("status after revocation: %s", got)
 	}
 }

@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"verify-cert":    {"verify a net certificate QR offline against the issuer key list (-keys, -payload or -qr)", runVerifyCert},
 		"cert-demo":      {"issue a development net certificate and write keys, status list and a live QR to -dir", runCertDemo},
 		"cert-present":   {"holder helper: make a fresh live QR (PNG, SVG, text) from a certificate and device key", runCertPresent},
+		"cert-revoke":    {"operator: revoke a net certificate (-serial or -citizen, -operator, -reason)", runCertRevoke},
 		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", runEvalLiveness},
 		"import":         {"import the population register: -csv FILE -photos DIR (JSON summary; -synth-from DIR writes a test CSV)", runImport},
 		"client":         {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
