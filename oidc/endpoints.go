@@ -22,8 +22,8 @@ func (p *Provider) routes() {
 		method, path, _ := strings.Cut(pattern, " ")
 		m.HandleFunc(method+" "+p.prefix+path, fn)
 	}
-	h("GET "+PathDiscovery, p.serveStatic(func() []byte { return p.disco }))
-	h("GET "+PathJWKS, p.serveStatic(p.ring.JWKS))
+	h("GET "+PathDiscovery, p.serveStatic(func() staticDoc { return p.disco }))
+	h("GET "+PathJWKS, p.serveStatic(p.ring.doc))
 	h("GET "+PathAuth, p.authorize)
 	h("POST "+PathAuth, p.authorize)
 	h("GET "+PathResume, p.resume)
@@ -56,20 +56,29 @@ func (p *Provider) routes() {
 
 // serveStatic serves a precomputed JSON document with an ETag: discovery
 // and JWKS are read by every relying party and must be cheap.
-func (p *Provider) serveStatic(body func() []byte) http.HandlerFunc {
+func (p *Provider) serveStatic(doc func() staticDoc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b := body()
-		sum := sha256.Sum256(b)
-		etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+		d := doc()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		w.Header().Set("ETag", etag)
-		if r.Header.Get("If-None-Match") == etag {
+		w.Header().Set("ETag", d.etag)
+		if r.Header.Get("If-None-Match") == d.etag {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		_, _ = w.Write(b)
+		_, _ = w.Write(d.body)
 	}
+}
+
+// staticDoc is a JSON document and its ETag.
+type staticDoc struct {
+	body []byte
+	etag string
+}
+
+func newStaticDoc(b []byte) staticDoc {
+	sum := sha256.Sum256(b)
+	return staticDoc{body: b, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
 }
 
 func (p *Provider) buildDiscovery() error {
@@ -114,7 +123,7 @@ func (p *Provider) buildDiscovery() error {
 	if err != nil {
 		return fmt.Errorf("oidc: discovery: %w", err)
 	}
-	p.disco = b
+	p.disco = newStaticDoc(b)
 	return nil
 }
 

@@ -61,7 +61,7 @@ type keyRing struct {
 	mu     sync.RWMutex
 	loaded time.Time
 	keys   []*ringKey // not expired, ordered by ActiveAt descending
-	jwks   []byte
+	jwks   staticDoc
 }
 
 type ringKey struct {
@@ -213,7 +213,7 @@ func (r *keyRing) install(list []store.SigningKey, now time.Time) error {
 		return fmt.Errorf("oidc: encode jwks: %w", err)
 	}
 	r.mu.Lock()
-	r.keys, r.jwks, r.loaded = keys, b, now
+	r.keys, r.jwks, r.loaded = keys, newStaticDoc(b), now
 	r.mu.Unlock()
 	return nil
 }
@@ -257,7 +257,9 @@ func (r *keyRing) publicKey(kid string) (crypto.PublicKey, bool) {
 }
 
 // JWKS returns the published key set (JSON).
-func (r *keyRing) JWKS() []byte {
+func (r *keyRing) JWKS() []byte { return r.doc().body }
+
+func (r *keyRing) doc() staticDoc {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.jwks

@@ -194,7 +194,7 @@ type Provider struct {
 	prefix  string // issuer path
 	auths   map[string]Authenticator
 	mux     *http.ServeMux
-	disco   []byte
+	disco   staticDoc
 }
 
 // Endpoint paths, relative to the issuer.
