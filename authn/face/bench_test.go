@@ -3,9 +3,10 @@ package face
 import (
 	"context"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"gocv.io/x/gocv"
 )
@@ -27,11 +28,11 @@ func probe640(b *testing.B) []byte {
 
 // threadCPU is the CPU time of the calling OS thread (Linux).
 func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }
 
 // cpuLoop runs f b.N times on one locked OS thread and reports its CPU
