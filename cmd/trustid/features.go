@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
 	"github.com/trustid/trustid/oidc"
+	"github.com/trustid/trustid/oidc/passkey"
 )
 
 // derivedKey derives a 32-byte key for one purpose from the ring's lookup
@@ -53,20 +55,39 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	// request) so the identity API can check client secrets with its hasher.
 	f.login = &faceLogin{log: a.log.With("area", "login"), now: time.Now,
 		maxVideo: a.cfg.Limits.MaxVideoBytes, maxFrames: 300}
+	issuerURL, err := url.Parse(a.cfg.Issuer)
+	if err != nil {
+		return err
+	}
+	// Passkeys: a faster factor for returning citizens and the second factor
+	// of the highest acr. Registration needs a face+liveness session.
+	pk, err := passkey.New(passkey.Config{
+		RPID: issuerURL.Hostname(), Origins: []string{issuerURL.Scheme + "://" + issuerURL.Host},
+		DisplayName: "TrustID", Store: a.store, Ephemeral: a.eph, Logger: a.log.With("area", "passkey"),
+		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, bool) { return f.provider.SessionCitizen(r) }),
+	})
+	if err != nil {
+		return fmt.Errorf("passkeys: %w", err)
+	}
+	var registration *oidc.RegistrationPolicy
+	if a.cfg.OIDC.DynamicRegistration {
+		registration = &oidc.RegistrationPolicy{}
+	}
 	f.provider, err = oidc.New(oidc.Config{
-		Issuer:          a.cfg.Issuer,
-		Store:           a.store,
-		Ephemeral:       a.eph,
-		Logger:          a.log.With("area", "oidc"),
-		Secret:          masterSecret(a),
-		Authenticators:  []oidc.Authenticator{f.login},
-		AccessTokenTTL:  a.cfg.OIDC.AccessTokenTTL,
-		RefreshTokenTTL: a.cfg.OIDC.RefreshTokenTTL,
-		IDTokenTTL:      a.cfg.OIDC.IDTokenTTL,
-		AuthCodeTTL:     a.cfg.OIDC.AuthCodeTTL,
-		KeyRotation:     a.cfg.OIDC.KeyRotation,
-		AdminToken:      a.cfg.Secrets.AdminToken,
-		InsecureCookies: strings.HasPrefix(a.cfg.Issuer, "http://"),
+		Issuer:              a.cfg.Issuer,
+		Store:               a.store,
+		Ephemeral:           a.eph,
+		Logger:              a.log.With("area", "oidc"),
+		Secret:              masterSecret(a),
+		Authenticators:      []oidc.Authenticator{f.login, pk},
+		DynamicRegistration: registration,
+		AccessTokenTTL:      a.cfg.OIDC.AccessTokenTTL,
+		RefreshTokenTTL:     a.cfg.OIDC.RefreshTokenTTL,
+		IDTokenTTL:          a.cfg.OIDC.IDTokenTTL,
+		AuthCodeTTL:         a.cfg.OIDC.AuthCodeTTL,
+		KeyRotation:         a.cfg.OIDC.KeyRotation,
+		AdminToken:          a.cfg.Secrets.AdminToken,
+		InsecureCookies:     strings.HasPrefix(a.cfg.Issuer, "http://"),
 	})
 	if err != nil {
 		return fmt.Errorf("oidc: %w", err)
@@ -112,6 +133,7 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 
 	go f.provider.Run(ctx)
 	mux.Handle("/", f.provider.Handler())
+	mux.Handle("/passkeys/", pk.Handler())
 
 	if f.certs, err = mountCerts(ctx, a, mux, reg, f.face, f.provider); err != nil {
 		return fmt.Errorf("certs: %w", err)
