@@ -405,18 +405,17 @@ func (v *verifierClients) AuthenticateVerifier(r *http.Request) (certs.Verifier,
 }
 
 // sessionCitizens authenticates the citizen by the provider's browser
-// session. The provider does not report the session's auth_time yet, so
-// issuance (which needs a recent proof) is refused as stale until it does;
-// the log and revocation work.
+// session, with the time of its last proof of identity (auth_time), which
+// issuance checks against the maximum age.
 type sessionCitizens struct{ provider *oidc.Provider }
 
 // AuthenticateCitizen implements certs.CitizenAuthenticator.
 func (s sessionCitizens) AuthenticateCitizen(r *http.Request) (certs.CitizenSession, error) {
-	id, acr, ok := s.provider.SessionCitizen(r)
+	auth, ok := s.provider.SessionAuthentication(r)
 	if !ok {
 		return certs.CitizenSession{}, errors.New("no citizen session")
 	}
-	return certs.CitizenSession{CitizenID: id, ACR: acr}, nil
+	return certs.CitizenSession{CitizenID: auth.CitizenID, ACR: auth.ACR, AuthTime: auth.AuthTime}, nil
 }
 
 // certACRLevels maps the provider's authentication classes to certificate
