@@ -8,7 +8,7 @@
   const method = root.dataset.face || "face";
   const seconds = parseFloat(root.dataset.seconds || "4");
   const base = T.prefix + "/oauth2/login/";
-  let idNumber = "", stream = null, feedbackTimer = 0, busy = false;
+  let idNumber = "", challengeID = "", stream = null, feedbackTimer = 0, busy = false;
 
   const status = (msg) => { $("status").textContent = msg; };
   const feedback = (msg, ok) => { $("feedback").textContent = msg; document.querySelector(".outline").classList.toggle("ok", !!ok); };
@@ -92,13 +92,15 @@
 
   async function begin() {
     $("challenge").hidden = false;
+    $("record").hidden = false;
     $("digits").textContent = "····";
     $("start").disabled = true;
     status(T.t("getting"));
     const res = await post("begin", { id_number: idNumber }, true);
     if (!res.ok) return fail(res);
     const ch = await res.json();
-    const digits = String(ch.digits || ch.code || "");
+    const digits = String(ch.digits || "");
+    challengeID = String(ch.challenge_id || "");
     $("digits").textContent = digits;
     $("digits").setAttribute("aria-label", digits.split("").join(" "));
     $("start").disabled = false;
@@ -114,6 +116,7 @@
       return;
     }
     $("allow").hidden = true;
+    $("cam-help").hidden = true;
     startFeedback();
     begin().catch(() => showResult(T.t("busy"), false));
   });
@@ -159,6 +162,7 @@
     step("step-result");
     showResult(T.t("uploading"), null);
     const fd = new FormData();
+    fd.append("challenge_id", challengeID);
     fd.append("id_number", idNumber);
     fd.append("video", blob, blob.type === "video/mp4" ? "clip.mp4" : "clip.webm");
     let res;

@@ -1,0 +1,517 @@
+// Package e2e drives the real trustid binary with headless Chromium: a full
+// OIDC login from a relying app through the face login page (fake camera
+// and microphone fed with a talking-face clip built by web/fakeclip), the
+// refusals of a still-photo feed and of a clip saying other digits, the
+// account page's live QR read and verified at the verifier desk page in
+// another browser context, and screenshots of every page at phone and
+// desktop sizes in English and Chinese (artifacts/screenshots).
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/trustid/trustid/authn/idnumber"
+	"github.com/trustid/trustid/web/fakeclip"
+)
+
+const (
+	chromium = "/usr/bin/chromium"
+	digits   = "4729"
+	other    = "8153"
+)
+
+// need skips (or, in CI, fails) when a prerequisite is missing.
+func need(t *testing.T, ok bool, what string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("missing %s", what)
+	}
+	t.Skipf("missing %s", what)
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func repoRoot(t *testing.T) string {
+	d, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !exists(filepath.Join(d, "go.mod")) {
+		if filepath.Dir(d) == d {
+			t.Fatal("go.mod not found")
+		}
+		d = filepath.Dir(d)
+	}
+	return d
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// testID is a well-formed ID number (region 110101, check character).
+func testID(t *testing.T) string {
+	first := "11010119900307" + "123"
+	c, err := idnumber.CheckChar(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return first + string(c)
+}
+
+type server struct {
+	bin, issuer string
+	env         []string
+}
+
+func (s *server) run(t *testing.T, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(s.bin, args...)
+	cmd.Env = s.env
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("trustid %s: %v\n%s", strings.Join(args, " "), err, ee.Stderr)
+		}
+		t.Fatalf("trustid %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func TestBrowserFlows(t *testing.T) {
+	models, data := os.Getenv("TRUSTID_MODELS"), os.Getenv("TRUSTID_TESTDATA")
+	need(t, exists(chromium), chromium)
+	need(t, models != "" && exists(filepath.Join(models, "fr_detect.onnx")), "models ($TRUSTID_MODELS)")
+	need(t, data != "" && exists(filepath.Join(data, "talking", "grid")), "test data ($TRUSTID_TESTDATA)")
+	if testing.Short() {
+		t.Skip("browser end-to-end test in -short mode")
+	}
+	root := repoRoot(t)
+	tmp := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	// The binary and the fake media are built concurrently.
+	// TRUSTID_E2E_BIN names a prebuilt binary (CI builds it once).
+	bin := os.Getenv("TRUSTID_E2E_BIN")
+	buildErr := make(chan error, 1)
+	if bin != "" {
+		buildErr <- nil
+	} else {
+		bin = filepath.Join(tmp, "trustid")
+	}
+	go func() {
+		if len(buildErr) > 0 {
+			return
+		}
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "customenv", "-o", bin, "./cmd/trustid")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		buildErr <- err
+	}()
+	clips, err := fakeclip.Build(ctx, fakeclip.Options{Grid: filepath.Join(data, "talking", "grid", "sbwe5n.mpg"),
+		Digits: digits, Other: other, Dir: filepath.Join(tmp, "clips")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-buildErr; err != nil {
+		t.Fatalf("build: %v", err)
+	}
+
+	port := freePort(t)
+	s := &server{bin: bin, issuer: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	s.env = append(os.Environ(), "TRUSTID_DATA_DIR="+filepath.Join(tmp, "data"), "TRUSTID_LISTEN="+fmt.Sprintf("127.0.0.1:%d", port),
+		"TRUSTID_ISSUER="+s.issuer, "TRUSTID_TEST_MODE=1", "TRUSTID_TEST_FIXED_DIGITS="+digits)
+
+	// The register: one citizen whose photo is a frame of the GRID speaker.
+	id := testID(t)
+	photos := filepath.Join(tmp, "photos")
+	os.MkdirAll(photos, 0o755)
+	b, _ := os.ReadFile(clips.Photo)
+	os.WriteFile(filepath.Join(photos, "speaker.jpg"), b, 0o644)
+	csvPath := filepath.Join(tmp, "register.csv")
+	os.WriteFile(csvPath, []byte("id_number,name,photo\n"+id+",Grid Speaker,speaker.jpg\n"), 0o644)
+	s.run(t, "import", "-csv", csvPath, "-photos", photos)
+
+	// The relying app and a hotel desk (verifier) client.
+	appLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appURL := "http://" + appLn.Addr().String()
+	var appClient struct {
+		Secret string `json:"client_secret"`
+	}
+	json.Unmarshal(s.run(t, "client", "create", "-id", "demo-app", "-name", "Demo App", "-redirect-uri", appURL+"/callback",
+		"-scopes", "openid,profile", "-grant-types", "authorization_code,refresh_token"), &appClient)
+	var desk struct {
+		Secret string `json:"client_secret"`
+	}
+	json.Unmarshal(s.run(t, "client", "create", "-id", "hotel-desk", "-name", "Hotel Desk", "-role", "hotel",
+		"-grant-types", "client_credentials"), &desk)
+	if appClient.Secret == "" || desk.Secret == "" {
+		t.Fatal("client create printed no secret")
+	}
+
+	srv := exec.CommandContext(ctx, bin, "serve")
+	srv.Env = s.env
+	logf, _ := os.Create(filepath.Join(tmp, "serve.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+		// The server's log is kept with the screenshots (CI artifacts).
+		b, _ := os.ReadFile(logf.Name())
+		os.WriteFile(filepath.Join(root, "artifacts", "e2e-serve.log"), b, 0o644)
+	})
+	waitReady(t, s.issuer+"/healthz")
+	if r, err := http.Get(s.issuer + "/assets/app.css"); err == nil {
+		r.Body.Close()
+		need(t, r.StatusCode == 200, "the web pages in trustid serve (mountWeb in cmd/trustid/features.go)")
+	}
+
+	app := newRelyingApp(s.issuer, appURL, appClient.Secret, id)
+	appSrv := &httptest.Server{Listener: appLn, Config: &http.Server{Handler: app}}
+	appSrv.Start()
+	defer appSrv.Close()
+
+	shots := filepath.Join(root, "artifacts", "screenshots")
+	os.MkdirAll(shots, 0o755)
+
+	// 1. A genuine login, then the account page and the desk in another context.
+	t.Run("login", func(t *testing.T) {
+		bctx, stop := browser(t, ctx, clips.GenuineY4M, clips.GenuineWAV)
+		defer stop()
+		run(t, bctx, chromedp.Navigate(appURL+"/start"))
+		screens(t, bctx, shots, "login", "")
+		result := faceLogin(t, bctx, id, shots)
+		if !strings.Contains(result, "/callback") {
+			t.Fatalf("login did not reach the app: %s", result)
+		}
+		body := get(t, bctx, chromedp.Text(chromedp.CSS("body")))
+		if !strings.Contains(body, "signed in") || !strings.Contains(body, "urn:trustid:acr:face+liveness") {
+			t.Fatalf("app callback: %q", body)
+		}
+
+		// The account page: the live QR.
+		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitReady(chromedp.CSS("main")))
+		hasQR := get(t, bctx, chromedp.Evaluate[bool](`!!document.getElementById("qr")`))
+		need(t, hasQR, "account page wiring in trustid serve (web sessions and certificate issuer)")
+		run(t, bctx, chromedp.WaitVisible(chromedp.CSS("#qr")))
+		src := get(t, bctx, chromedp.AttributeValue(chromedp.CSS("#qr"), "src")).Value
+		png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(src, "data:image/png;base64,"))
+		if err != nil || len(png) == 0 {
+			t.Fatalf("QR image: %v", err)
+		}
+		qrFile := filepath.Join(tmp, "qr.png")
+		os.WriteFile(qrFile, png, 0o644)
+		screens(t, bctx, shots, "account", "#qr")
+
+		// The verifier desk, in a separate browser context (no cookies shared).
+		dctx, dstop := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+		defer dstop()
+		run(t, dctx, chromedp.Navigate(s.issuer+"/desk"),
+			chromedp.WaitVisible(chromedp.CSS("#client-id")),
+			chromedp.SendKeys(chromedp.CSS("#client-id"), "hotel-desk"),
+			chromedp.SendKeys(chromedp.CSS("#client-secret"), desk.Secret),
+			chromedp.SetValue(chromedp.CSS("#purpose"), "check_in"),
+			chromedp.SetUploadFiles(chromedp.CSS("#qr-file"), []string{qrFile}))
+		verdict := waitText(t, dctx, "#verdict", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
+		attrs := get(t, dctx, chromedp.Text(chromedp.CSS("#attrs")))
+		if verdict != "Valid certificate" || !strings.Contains(attrs, "Grid Speaker") {
+			t.Fatalf("desk verdict %q, attributes %q", verdict, attrs)
+		}
+		screens(t, dctx, shots, "desk", "#verdict")
+
+		// The verification is in the citizen's log.
+		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#log")))
+		log := get(t, bctx, chromedp.Text(chromedp.CSS("#log")))
+		if !strings.Contains(log, "hotel-desk") || !strings.Contains(log, "Hotel check-in") {
+			t.Fatalf("account log lacks the desk's verification: %q", log)
+		}
+	})
+
+	// 2. Refusals: a still photo with real speech, and a clip saying other digits.
+	for _, tc := range []struct{ name, y4m, wav string }{
+		{"still_photo_refused", clips.StillY4M, clips.StillWAV},
+		{"mismatched_clip_refused", clips.MismatchY4M, clips.MismatchWAV},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bctx, stop := browser(t, ctx, tc.y4m, tc.wav)
+			defer stop()
+			run(t, bctx, chromedp.Navigate(appURL+"/start"))
+			result := faceLogin(t, bctx, id, "")
+			if !strings.HasPrefix(result, "refused:") || !strings.Contains(result, "could not confirm") {
+				t.Fatalf("want a refusal, got %q", result)
+			}
+			retry := get(t, bctx, chromedp.Evaluate[bool](`!document.getElementById("retry").hidden`))
+			if !retry {
+				t.Error("no retry button after a refusal")
+			}
+			if tc.name == "still_photo_refused" {
+				screens(t, bctx, shots, "login-refused", "")
+			}
+		})
+	}
+}
+
+// faceLogin goes through the login page and returns the URL reached, or
+// "refused: <message>".
+func faceLogin(t *testing.T, ctx context.Context, id, shots string) string {
+	t.Helper()
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#id-number")),
+		chromedp.SendKeys(chromedp.CSS("#id-number"), id),
+		chromedp.Click(chromedp.CSS("#id-next")),
+		chromedp.WaitVisible(chromedp.CSS("#allow")),
+		chromedp.Click(chromedp.CSS("#allow")),
+		chromedp.WaitEnabled(chromedp.CSS("#start")))
+	shown := get(t, ctx, chromedp.Text(chromedp.CSS("#digits")))
+	if shown != digits {
+		t.Fatalf("page shows digits %q, want the fixed %q", shown, digits)
+	}
+	if shots != "" {
+		screens(t, ctx, shots, "login-digits", "#digits")
+	}
+	run(t, ctx, chromedp.Click(chromedp.CSS("#start")))
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		href := get(t, ctx, chromedp.Location())
+		switch {
+		case strings.Contains(href, "/callback"):
+			return href
+		case strings.Contains(href, "/oauth2/consent"):
+			if shots != "" {
+				screens(t, ctx, shots, "consent", "")
+			}
+			run(t, ctx, chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
+		case strings.Contains(href, "/oauth2/login"):
+			result := get(t, ctx, chromedp.Evaluate[string](`(document.getElementById("result")||{}).textContent||""`))
+			retry := get(t, ctx, chromedp.Evaluate[bool](`!!document.getElementById("retry") && !document.getElementById("retry").hidden`))
+			if retry || strings.Contains(result, "expired") {
+				return "refused: " + result
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatal("login did not finish within 60 s")
+	return ""
+}
+
+// browser starts Chromium with the fake camera and microphone reading the
+// given files and a fresh profile.
+func browser(t *testing.T, parent context.Context, y4m, wav string) (context.Context, func()) {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-video-capture", y4m),
+		chromedp.Flag("use-file-for-fake-audio-capture", wav+"%noloop"),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.Flag("accept-lang", "en-US,en"),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, acancel := chromedp.NewExecAllocator(parent, opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	if err := chromedp.Do(bctx); err != nil {
+		acancel()
+		t.Fatalf("start chromium: %v", err)
+	}
+	return bctx, func() { bcancel(); acancel() }
+}
+
+func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, a)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	return v
+}
+
+func waitText(t *testing.T, ctx context.Context, sel string, done func(string) bool, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var s string
+	for time.Now().Before(deadline) {
+		s = get(t, ctx, chromedp.Text(chromedp.CSS(sel)))
+		if done(s) {
+			return s
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s still %q after %s", sel, s, d)
+	return ""
+}
+
+// screens saves the current page at phone and desktop sizes in English and
+// Chinese (by switching the language cookie with ?lang= and reloading, unless
+// the page is a one-time step: then only the current language, both sizes).
+func screens(t *testing.T, ctx context.Context, dir, name, waitSel string) {
+	t.Helper()
+	href := get(t, ctx, chromedp.Location())
+	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/login") || strings.Contains(href, "/oauth2/consent") || strings.Contains(href, "/desk")
+	langs := []string{"en", "zh"}
+	if oneTime {
+		langs = []string{""}
+	}
+	for _, lang := range langs {
+		if lang != "" {
+			u := href
+			if i := strings.Index(u, "?"); i >= 0 {
+				u = u[:i]
+			}
+			run(t, ctx, chromedp.Navigate(u+"?lang="+lang))
+			if waitSel != "" {
+				run(t, ctx, chromedp.WaitVisible(waitSel))
+			}
+		}
+		for _, sz := range []struct {
+			w, h   int64
+			mobile bool
+		}{{390, 844, true}, {1280, 800, false}} {
+			emu := chromedp.EmulateViewport(sz.w, sz.h)
+			if sz.mobile {
+				emu = chromedp.EmulateViewport(sz.w, sz.h, chromedp.EmulateMobile, chromedp.EmulateScale(2))
+			}
+			run(t, ctx, emu, chromedp.Sleep(150*time.Millisecond))
+			buf := get(t, ctx, chromedp.FullScreenshot(100))
+			l := lang
+			if l == "" {
+				l = get(t, ctx, chromedp.Evaluate[string](`document.documentElement.lang.slice(0,2)`))
+			}
+			f := filepath.Join(dir, fmt.Sprintf("%s-%s-%dx%d.png", name, l, sz.w, sz.h))
+			if err := os.WriteFile(f, buf, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !oneTime {
+		run(t, ctx, chromedp.Navigate(strings.Split(href, "?")[0]+"?lang=en"))
+		if waitSel != "" {
+			run(t, ctx, chromedp.WaitVisible(waitSel))
+		}
+	}
+	run(t, ctx, chromedp.EmulateViewport(1280, 800))
+}
+
+func waitReady(t *testing.T, u string) {
+	t.Helper()
+	for i := 0; i < 300; i++ {
+		if r, err := http.Get(u); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("server not ready at %s", u)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// newRelyingApp is a tiny relying app: /start sends the browser to the
+// provider (code flow with PKCE, login_hint = the citizen's ID number),
+// /callback exchanges the code and shows the ID token's acr.
+func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
+	conf := &oauth2.Config{ClientID: "demo-app", ClientSecret: secret, RedirectURL: appURL + "/callback",
+		Scopes:   []string{"openid", "profile"},
+		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/oauth2/auth", TokenURL: issuer + "/oauth2/token"}}
+	verifier := oauth2.GenerateVerifier()
+	state := rand.Text()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("nonce", rand.Text()), oauth2.SetAuthURLParam("login_hint", loginHint)), http.StatusFound)
+	})
+	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("state") != state {
+			http.Error(w, "bad state", 400)
+			return
+		}
+		if e := r.FormValue("error"); e != "" {
+			http.Error(w, "error: "+e+" "+r.FormValue("error_description"), 400)
+			return
+		}
+		tok, err := conf.Exchange(r.Context(), r.FormValue("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			http.Error(w, "exchange: "+err.Error(), 500)
+			return
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		p, err := gooidc.NewProvider(r.Context(), issuer)
+		if err != nil {
+			http.Error(w, "discovery: "+err.Error(), 500)
+			return
+		}
+		idt, err := p.Verifier(&gooidc.Config{ClientID: conf.ClientID}).Verify(r.Context(), raw)
+		if err != nil {
+			http.Error(w, "id token: "+err.Error(), 500)
+			return
+		}
+		var c struct {
+			Sub string `json:"sub"`
+			ACR string `json:"acr"`
+		}
+		if err := idt.Claims(&c); err != nil {
+			http.Error(w, "claims: "+err.Error(), 500)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "signed in: sub=%s acr=%s\n", c.Sub, c.ACR)
+	})
+	return mux
+}
