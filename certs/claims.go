@@ -145,7 +145,6 @@ func decompressP256(xb []byte, sign bool) ([]byte, error) {
 		c[0] = 3
 	}
 	copy(c[1:], xb)
-	//lint:ignore SA1019 no non-deprecated decompression exists (see above)
 	_, y := elliptic.UnmarshalCompressed(elliptic.P256(), c)
 	if y == nil {
 		return nil, fmt.Errorf("%w: device key is not on the curve", ErrMalformed)
