@@ -156,22 +156,24 @@ func BenchmarkScanBound(b *testing.B) {
 
 // BenchmarkKernel compares the AVX2 and portable kernels on 1024 rows.
 func BenchmarkKernel(b *testing.B) {
-	q := make([]int16, 512)
+	v := make([]float32, 512)
+	for i := range v {
+		v[i] = float32(i%255-127) / 1000
+	}
+	q := newQuery(v)
 	codes := make([]int8, 512*block)
 	out := make([]int32, block)
-	for i := range q {
-		q[i] = int16(i%255 - 127)
-	}
 	b.Run("dispatch", func(b *testing.B) {
 		b.SetBytes(int64(len(codes)))
 		for b.Loop() {
 			dotRows(q, codes, out)
 		}
 	})
+	benchKernels(b, q, codes, out)
 	b.Run("go", func(b *testing.B) {
 		b.SetBytes(int64(len(codes)))
 		for b.Loop() {
-			dotRowsGo(q, codes, out)
+			dotRowsGo(q.i16, codes, out)
 		}
 	})
 }
@@ -182,7 +184,7 @@ func BenchmarkScanOnly(b *testing.B) {
 	for _, n := range []int{1_000_000} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			x, _ := gallery(b, n)
-			q := make([]int16, 512)
+			q := newQuery(make([]float32, 512))
 			out := make([]int32, block)
 			b.SetBytes(int64(len(x.codes)))
 			for b.Loop() {

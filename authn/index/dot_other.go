@@ -2,4 +2,4 @@
 
 package index
 
-func dotRows(q []int16, codes []int8, out []int32) { dotRowsGo(q, codes, out) }
+func dotRows(q *query, codes []int8, out []int32) { dotRowsGo(q.i16, codes, out) }

@@ -197,17 +197,12 @@ func (x *Index) Search(q []float32, k int) ([]Match, error) {
 		return nil, nil
 	}
 	qn := normalized(q)
-	q16 := make([]int16, x.cfg.Dim)
-	q8 := make([]int8, x.cfg.Dim)
-	Quantize(q8, qn)
-	for i, v := range q8 {
-		q16[i] = int16(v)
-	}
+	qq := newQuery(qn)
 
 	x.mu.RLock()
 	n := len(x.ids)
 	r := min(n, max(x.cfg.Rerank, 4*k))
-	cands := x.scan(q16, r)
+	cands := x.scan(qq, r)
 	type scored struct {
 		row   int
 		id    string
@@ -250,6 +245,24 @@ func (x *Index) Search(q []float32, k int) ([]Match, error) {
 	return res, nil
 }
 
+// query is a quantised query in the forms the kernels take: int16 codes
+// (AVX2, portable) and codes + 128 as unsigned bytes (AVX-512 VNNI).
+type query struct {
+	i16 []int16
+	u8  []uint8
+}
+
+func newQuery(v []float32) *query {
+	q8 := make([]int8, len(v))
+	Quantize(q8, v)
+	q := &query{i16: make([]int16, len(v)), u8: make([]uint8, len(v))}
+	for i, c := range q8 {
+		q.i16[i] = int16(c)
+		q.u8[i] = uint8(int16(c) + 128)
+	}
+	return q
+}
+
 type cand struct {
 	row int
 	dot int32
@@ -257,14 +270,14 @@ type cand struct {
 
 // scan scores every row by int8 dot product and keeps the r best.
 // Caller holds the read lock.
-func (x *Index) scan(q16 []int16, r int) []cand {
+func (x *Index) scan(q *query, r int) []cand {
 	n := len(x.ids)
 	if n == 0 || r == 0 {
 		return nil
 	}
 	parts := min(x.cfg.Parallel, max(1, n/4096), runtime.GOMAXPROCS(0))
 	if parts <= 1 {
-		return x.scanRange(q16, 0, n, r)
+		return x.scanRange(q, 0, n, r)
 	}
 	var wg sync.WaitGroup
 	res := make([][]cand, parts)
@@ -273,7 +286,7 @@ func (x *Index) scan(q16 []int16, r int) []cand {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[p] = x.scanRange(q16, lo, hi, r)
+			res[p] = x.scanRange(q, lo, hi, r)
 		}()
 	}
 	wg.Wait()
@@ -287,13 +300,13 @@ func (x *Index) scan(q16 []int16, r int) []cand {
 
 const block = 1024 // rows scored per kernel call
 
-func (x *Index) scanRange(q16 []int16, lo, hi, r int) []cand {
+func (x *Index) scanRange(q *query, lo, hi, r int) []cand {
 	d := x.cfg.Dim
 	h := newTopK(r)
 	dots := make([]int32, block)
 	for s := lo; s < hi; s += block {
 		e := min(hi, s+block)
-		dotRows(q16, x.codes[s*d:e*d], dots[:e-s])
+		dotRows(q, x.codes[s*d:e*d], dots[:e-s])
 		for i, v := range dots[:e-s] {
 			h.push(s+i, v)
 		}

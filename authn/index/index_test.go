@@ -53,11 +53,16 @@ func TestDotKernels(t *testing.T) {
 		}
 		want[j] = s
 	}
+	qq := &query{i16: q, u8: make([]uint8, d)}
+	for i, v := range q {
+		qq.u8[i] = uint8(v + 128)
+	}
 	got := make([]int32, rows)
-	dotRows(q, codes, got)
+	dotRows(qq, codes, got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("dotRows differs from the reference:\n%v\n%v", got[:4], want[:4])
 	}
+	testKernels(t, qq, codes, want)
 	dotRowsGo(q, codes, got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("dotRowsGo differs from the reference")
