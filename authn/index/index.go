@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"unsafe"
 )
 
 // Scale maps an L2-normalised component in [-1, 1] to int8.
@@ -395,4 +396,29 @@ func (t *topK) sorted() []cand {
 	out := slices.Clone(t.h)
 	sort.Slice(out, func(i, j int) bool { return out[i].dot > out[j].dot })
 	return out
+}
+
+// SumCodes reads every code byte once, 8 at a time, and returns their
+// wrapped sum: the memory-bandwidth floor of a full scan over the index's own
+// slab, which benchmarks compare Search against.
+func (x *Index) SumCodes() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := len(x.codes) / 8
+	if n == 0 {
+		return 0
+	}
+	words := unsafe.Slice((*uint64)(unsafe.Pointer(&x.codes[0])), n)
+	var s0, s1, s2, s3 uint64
+	i := 0
+	for ; i+4 <= len(words); i += 4 {
+		s0 += words[i]
+		s1 += words[i+1]
+		s2 += words[i+2]
+		s3 += words[i+3]
+	}
+	for ; i < len(words); i++ {
+		s0 += words[i]
+	}
+	return s0 + s1 + s2 + s3
 }

@@ -183,3 +183,15 @@ func TestAddRemove(t *testing.T) {
 		t.Errorf("empty index: %v %v", m, err)
 	}
 }
+
+func TestSumCodes(t *testing.T) {
+	x, _ := New(Config{Dim: 64})
+	v := make([]float32, 64)
+	v[0] = 1 // quantises to a single 127
+	if err := x.Add("a", v); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.SumCodes(); got != 127 {
+		t.Errorf("SumCodes = %d, want 127", got)
+	}
+}
