@@ -83,6 +83,8 @@ func runEvalSpeech(ctx context.Context, args []string) error {
 		seed      = fs.Int64("seed", 2, "random seed")
 		threshold = fs.Float64("threshold", speech.DefaultThreshold, "accept margin (nats)")
 		minFrames = fs.Int("min-frames", speech.DefaultMinFrames, "shortest digit in 80 ms frames")
+		maxFrames = fs.Int("max-frames", speech.DefaultMaxFrames, "longest digit in 80 ms frames before the overrun penalty")
+		overrun   = fs.Float64("overrun", speech.DefaultOverrun, "penalty (nats) per frame beyond -max-frames")
 		prior     = fs.Float64("prior-scale", speech.DefaultPriorScale, "share of the class prior divided out of the posteriors")
 		sweep     = fs.String("sweep", "-10,-5,-3,-2,-1,0,1,2,3,5,10", "extra thresholds to report")
 	)
@@ -99,7 +101,7 @@ func runEvalSpeech(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rec, err := speech.NewEmbeddingRecognizer(speech.Config{ModelDir: *modelDir, Head: h, MinFrames: *minFrames, Threshold: threshold, PriorScale: prior})
+	rec, err := speech.NewEmbeddingRecognizer(speech.Config{ModelDir: *modelDir, Head: h, MinFrames: *minFrames, MaxFrames: *maxFrames, Overrun: overrun, Threshold: threshold, PriorScale: prior})
 	if err != nil {
 		return err
 	}

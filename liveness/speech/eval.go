@@ -30,6 +30,8 @@ type EvalReport struct {
 	Seed       int64             `json:"seed"`
 	Threshold  float64           `json:"threshold"`
 	MinFrames  int               `json:"min_frames"`
+	MaxFrames  int               `json:"max_frames"`
+	Overrun    float64           `json:"overrun"`
 	Conditions []ConditionReport `json:"conditions"`
 	Overall    ConditionReport   `json:"overall"`
 	CPU        LatencyReport     `json:"cpu_per_utterance_ms"`
@@ -80,7 +82,7 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 		c.Utterances = 100
 	}
 	rep := EvalReport{Speakers: c.Speakers, Train: c.Rec.head.Meta.TrainSpeakers, Seed: c.Seed,
-		Threshold: c.Rec.threshold, MinFrames: c.Rec.minFrames}
+		Threshold: c.Rec.threshold, MinFrames: c.Rec.minFrames, MaxFrames: c.Rec.maxFrames, Overrun: c.Rec.overrun}
 	for _, s := range c.Speakers {
 		if slices.Contains(c.Rec.head.Meta.TrainSpeakers, s) {
 			return rep, fmt.Errorf("speech: eval: the head was trained on %s", s)

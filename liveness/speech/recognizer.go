@@ -13,6 +13,12 @@ const (
 	// DefaultMinFrames is the shortest a digit may last in the alignment
 	// (80 ms frames).
 	DefaultMinFrames = 2
+	// DefaultMaxFrames and DefaultOverrun: a digit longer than 7 frames
+	// (560 ms of window centres, a long FSDD digit plus the label reach)
+	// pays 2 nats per extra frame (see ScoreSequenceDur; 7/2 beat 8/1 and
+	// 9/1 on a 30-utterance run, RESULTS.md).
+	DefaultMaxFrames = 7
+	DefaultOverrun   = 2.0
 	// DefaultThreshold is the accept rule: Match = Margin >= 1 nat, i.e.
 	// the expected string must beat every other string of its length by
 	// a factor e in likelihood. Chosen in RESULTS.md as the smallest
@@ -40,6 +46,8 @@ type EmbeddingRecognizer struct {
 	front      *Frontend
 	head       *Head
 	minFrames  int
+	maxFrames  int
+	overrun    float64
 	threshold  float64
 	priorScale float64
 }
@@ -54,6 +62,10 @@ type Config struct {
 	Head *Head
 	// MinFrames is the shortest digit in 80 ms frames (DefaultMinFrames).
 	MinFrames int
+	// MaxFrames (DefaultMaxFrames) and Overrun (nil: DefaultOverrun) are
+	// the duration model of ScoreSequenceDur.
+	MaxFrames int
+	Overrun   *float64
 	// Threshold is the accept margin in nats; nil means DefaultThreshold.
 	Threshold *float64
 	// PriorScale; nil means DefaultPriorScale.
@@ -76,6 +88,13 @@ func NewEmbeddingRecognizer(c Config) (*EmbeddingRecognizer, error) {
 	r := &EmbeddingRecognizer{front: f, head: h, minFrames: DefaultMinFrames, threshold: DefaultThreshold}
 	if c.MinFrames > 0 {
 		r.minFrames = c.MinFrames
+	}
+	r.maxFrames, r.overrun = DefaultMaxFrames, DefaultOverrun
+	if c.MaxFrames > 0 {
+		r.maxFrames = c.MaxFrames
+	}
+	if c.Overrun != nil {
+		r.overrun = *c.Overrun
 	}
 	if c.Threshold != nil {
 		r.threshold = *c.Threshold
@@ -165,7 +184,7 @@ func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysi
 
 // ScoreAnalysis scores an Analysis against expected digits.
 func (r *EmbeddingRecognizer) ScoreAnalysis(a Analysis, expected []int) Result {
-	s := ScoreSequence(a.Scores, expected, r.minFrames)
+	s := ScoreSequenceDur(a.Scores, expected, r.minFrames, r.maxFrames, r.overrun)
 	res := Result{
 		Digits:   digitString(s.Best().Digits),
 		Margin:   s.Margin(),

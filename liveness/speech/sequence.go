@@ -46,15 +46,26 @@ func (s SequenceScore) Margin() float64 {
 // the expected string (flag 0 at the end) and of the best competing string
 // (flag 1), exactly, without enumerating strings.
 func ScoreSequence(logp [][NumClasses]float64, expected []int, minFrames int) SequenceScore {
+	return ScoreSequenceDur(logp, expected, minFrames, minFrames, 0)
+}
+
+// ScoreSequenceDur is ScoreSequence with a duration model: a digit lasting
+// more than maxFrames pays overrun nats per extra frame. Without it, when
+// the posteriors show no "other" between two equal digits ("6 8 3 3" as one
+// long run of 3), splitting any run costs nothing and "6 8 8 3" ties with
+// the truth; the penalty makes the alignment split the run that is too long
+// for one digit.
+func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, maxFrames int, overrun float64) SequenceScore {
 	n := len(expected)
 	T := len(logp)
 	m := max(minFrames, 1)
+	M := max(maxFrames, m) // duration chain length; exits from j >= m
 	// State layout: silence sil(k, f) for k = 0..n, then digit states
-	// dig(k, d, j, f) for slot k = 1..n, digit d, duration step j = 1..m.
+	// dig(k, d, j, f) for slot k = 1..n, digit d, duration step j = 1..M.
 	nSil := (n + 1) * 2
 	sil := func(k, f int) int { return k*2 + f }
-	dig := func(k, d, j, f int) int { return nSil + (((k-1)*10+d)*m+(j-1))*2 + f }
-	S := nSil + n*10*m*2
+	dig := func(k, d, j, f int) int { return nSil + (((k-1)*10+d)*M+(j-1))*2 + f }
+	S := nSil + n*10*M*2
 	negInf := math.Inf(-1)
 	cur := make([]float64, S)
 	nxt := make([]float64, S)
@@ -99,7 +110,9 @@ func ScoreSequence(logp [][NumClasses]float64, expected []int, minFrames int) Se
 				relax(to, to)
 				if k >= 1 {
 					for d := range 10 {
-						relax(to, dig(k, d, m, f))
+						for j := m; j <= M; j++ {
+							relax(to, dig(k, d, j, f))
+						}
 					}
 				}
 			}
@@ -113,13 +126,19 @@ func ScoreSequence(logp [][NumClasses]float64, expected []int, minFrames int) Se
 					relax(to, sil(k-1, f))
 					if k >= 2 {
 						for d2 := range 10 {
-							relax(to, dig(k-1, d2, m, f))
+							for j := m; j <= M; j++ {
+								relax(to, dig(k-1, d2, j, f))
+							}
 						}
 					}
-					for j := 2; j <= m; j++ {
+					for j := 2; j <= M; j++ {
 						relax(dig(k, d, j, f), dig(k, d, j-1, f))
 					}
-					relax(dig(k, d, m, f), dig(k, d, m, f))
+					last := dig(k, d, M, f)
+					if v := cur[last] - overrun; v > nxt[last] {
+						nxt[last] = v
+						bp[last] = int32(last)
+					}
 				}
 			}
 		}
@@ -132,7 +151,7 @@ func ScoreSequence(logp [][NumClasses]float64, expected []int, minFrames int) Se
 		}
 		for k := 1; k <= n; k++ {
 			for d := range 10 {
-				for j := 1; j <= m; j++ {
+				for j := 1; j <= M; j++ {
 					for f := range 2 {
 						if i := dig(k, d, j, f); nxt[i] > negInf {
 							nxt[i] += logp[t][d]
@@ -149,7 +168,7 @@ func ScoreSequence(logp [][NumClasses]float64, expected []int, minFrames int) Se
 			return false, s / 2, 0
 		}
 		r := (s - nSil) / 2
-		r /= m
+		r /= M
 		return true, r/10 + 1, r % 10
 	}
 	trace := func(f int) Path {
@@ -160,8 +179,10 @@ func ScoreSequence(logp [][NumClasses]float64, expected []int, minFrames int) Se
 			}
 		}
 		for d := range 10 {
-			if s := dig(n, d, m, f); cur[s] > best {
-				best, bi = cur[s], s
+			for j := m; j <= M; j++ {
+				if s := dig(n, d, j, f); cur[s] > best {
+					best, bi = cur[s], s
+				}
 			}
 		}
 		p := Path{LogLik: best, Digits: make([]int, n), Spans: make([][2]int, n)}

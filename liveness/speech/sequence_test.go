@@ -94,26 +94,61 @@ func TestScoreSequence(t *testing.T) {
 // expected path's score equals the best alignment of that one string, and
 // Other equals the best over all other strings.
 func TestScoreSequenceExhaustive(t *testing.T) {
-	lp := posteriors(split("O 1 1 ?2 2 O 1 1 O")...)
+	lp := posteriors(split("O 1 1 ?2 2 O 1 1 1 1 O")...)
 	exp := []int{1, 2, 1}
-	s := ScoreSequence(lp, exp, 1)
-	bestOther := math.Inf(-1)
-	for a := range 10 {
-		for b := range 10 {
-			for c := range 10 {
-				str := []int{a, b, c}
-				v := ScoreSequence(lp, str, 1).Expected.LogLik
-				if slices.Equal(str, exp) {
-					if math.Abs(v-s.Expected.LogLik) > 1e-9 {
-						t.Errorf("expected loglik %.6f, brute force %.6f", s.Expected.LogLik, v)
+	for _, dur := range []struct {
+		max     int
+		overrun float64
+	}{{1, 0}, {3, 1.5}} {
+		s := ScoreSequenceDur(lp, exp, 1, dur.max, dur.overrun)
+		bestOther := math.Inf(-1)
+		for a := range 10 {
+			for b := range 10 {
+				for c := range 10 {
+					str := []int{a, b, c}
+					v := ScoreSequenceDur(lp, str, 1, dur.max, dur.overrun).Expected.LogLik
+					if slices.Equal(str, exp) {
+						if math.Abs(v-s.Expected.LogLik) > 1e-9 {
+							t.Errorf("max %d: expected loglik %.6f, brute force %.6f", dur.max, s.Expected.LogLik, v)
+						}
+						continue
 					}
-					continue
+					bestOther = max(bestOther, v)
 				}
-				bestOther = max(bestOther, v)
 			}
 		}
+		if math.Abs(bestOther-s.Other.LogLik) > 1e-9 {
+			t.Errorf("max %d: other loglik %.6f, brute force %.6f", dur.max, s.Other.LogLik, bestOther)
+		}
 	}
-	if math.Abs(bestOther-s.Other.LogLik) > 1e-9 {
-		t.Errorf("other loglik %.6f, brute force %.6f", s.Other.LogLik, bestOther)
+}
+
+// TestScoreSequenceDuration: two equal digits merged into one long run tie
+// with splitting another run unless too-long digits pay.
+func TestScoreSequenceDuration(t *testing.T) {
+	lp := posteriors(split("O 6 6 6 6 O 8 8 8 8 O 3 3 3 3 3 3 3 3 3 3 O")...)
+	tests := []struct {
+		name       string
+		expected   string
+		maxFrames  int
+		overrun    float64
+		wantMargin func(float64) bool
+	}{
+		{"no duration model: tie", "6833", 2, 0, func(m float64) bool { return m == 0 }},
+		{"duration model: the long run is split", "6833", 7, 2, func(m float64) bool { return m > 1 }},
+		{"duration model: a wrong split still loses", "6883", 7, 2, func(m float64) bool { return m < -1 }},
+		{"duration model: wrong digit loses", "6831", 7, 2, func(m float64) bool { return m < -1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exp, err := ParseDigits(tt.expected)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := ScoreSequenceDur(lp, exp, 2, tt.maxFrames, tt.overrun)
+			if !tt.wantMargin(s.Margin()) {
+				t.Errorf("margin = %.3f (other %s)", s.Margin(), digitString(s.Other.Digits))
+			}
+		})
 	}
 }
