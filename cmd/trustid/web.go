@@ -1,46 +1,63 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/oidc"
 	"github.com/trustid/trustid/web"
 )
 
-// webDeps are the pieces of the other features the pages use; nil fields
-// turn the matching part of a page off.
-type webDeps struct {
-	Sessions web.Sessions   // the provider's browser session (account page)
-	Certs    web.CertIssuer // *certs.Issuer (live QR)
-	CertLog  web.CertLog    // *certs.Service (verification log)
-	CertsAPI string         // where certs.Service.Handler is mounted ("/certs")
+// providerSessions adapts the provider's browser session to web.Sessions.
+type providerSessions struct{ p *oidc.Provider }
+
+var _ web.Sessions = providerSessions{}
+
+func (s providerSessions) Session(r *http.Request) (web.Session, bool) {
+	a, ok := s.p.SessionAuthentication(r)
+	if !ok || a.CitizenID == "" {
+		return web.Session{}, false
+	}
+	// One holder key per sign-in: the id changes with every login.
+	h := sha256.Sum256([]byte(a.CitizenID + "\x00" + a.AuthTime.UTC().String()))
+	return web.Session{SID: hex.EncodeToString(h[:16]), CitizenID: a.CitizenID, ACR: a.ACR, AuthTime: a.AuthTime}, true
 }
 
 // mountWeb mounts the login, account and desk pages (package web) on mux.
-// Call it after the provider is mounted at "/": the page patterns are more
-// specific, so GET .../oauth2/login is served by web while the provider
-// keeps .../begin and .../finish.
-func mountWeb(a *app, mux *http.ServeMux, d webDeps) error {
+// Call it after the provider is mounted at "/" and the certificate service
+// at "/certs/": the page patterns are more specific, so GET .../oauth2/login
+// is served by web while the provider keeps .../begin and .../finish.
+// svc may be nil (no live QR, no verification log).
+func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service) error {
 	u, err := url.Parse(a.cfg.Issuer)
 	if err != nil {
 		return fmt.Errorf("web: issuer: %w", err)
 	}
-	site, err := web.New(web.Config{
+	cfg := web.Config{
 		Prefix:          strings.TrimSuffix(u.Path, "/"),
 		Logger:          a.log.With("area", "web"),
 		InsecureCookies: u.Scheme == "http",
-		Sessions:        d.Sessions,
+		Sessions:        providerSessions{p},
 		Citizens:        a.store.Citizens(),
 		Consents:        a.store.Consents(),
 		Clients:         a.store.Clients(),
 		Passkeys:        a.store.Passkeys(),
-		Certs:           d.Certs,
-		CertLog:         d.CertLog,
 		Holders:         a.eph,
-		CertsAPI:        d.CertsAPI,
-	})
+		CertsAPI:        "/certs",
+	}
+	if svc != nil {
+		iss, err := newCertIssuer(a, a.log.With("area", "certs"))
+		if err != nil {
+			return err
+		}
+		cfg.Certs, cfg.CertLog = iss, svc
+	}
+	site, err := web.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,7 +150,7 @@ func TestBrowserFlows(t *testing.T) {
 	}
 
 	port := freePort(t)
-	s := &server{bin: bin, issuer: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	s := &server{bin: bin, issuer: fmt.Sprintf("http://localhost:%d", port)}
 	s.env = append(os.Environ(), "TRUSTID_DATA_DIR="+filepath.Join(tmp, "data"), "TRUSTID_LISTEN="+fmt.Sprintf("127.0.0.1:%d", port),
 		"TRUSTID_ISSUER="+s.issuer, "TRUSTID_TEST_MODE=1", "TRUSTID_TEST_FIXED_DIGITS="+digits)
 
@@ -243,6 +244,10 @@ func TestBrowserFlows(t *testing.T) {
 		// The verifier desk, in a separate browser context (no cookies shared).
 		dctx, dstop := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
 		defer dstop()
+		// The first run creates the tab; it must not carry a timeout.
+		if err := chromedp.Do(dctx); err != nil {
+			t.Fatal(err)
+		}
 		run(t, dctx, chromedp.Navigate(s.issuer+"/desk"),
 			chromedp.WaitVisible(chromedp.CSS("#client-id")),
 			chromedp.SendKeys(chromedp.CSS("#client-id"), "hotel-desk"),
@@ -250,7 +255,7 @@ func TestBrowserFlows(t *testing.T) {
 			chromedp.SetValue(chromedp.CSS("#purpose"), "check_in"),
 			chromedp.SetUploadFiles(chromedp.CSS("#qr-file"), []string{qrFile}))
 		verdict := waitText(t, dctx, "#verdict", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
-		attrs := get(t, dctx, chromedp.Text(chromedp.CSS("#attrs")))
+		attrs := get(t, dctx, chromedp.Evaluate[string](`document.getElementById("attrs").innerText`))
 		if verdict != "Valid certificate" || !strings.Contains(attrs, "Grid Speaker") {
 			t.Fatalf("desk verdict %q, attributes %q", verdict, attrs)
 		}
@@ -381,7 +386,7 @@ func waitText(t *testing.T, ctx context.Context, sel string, done func(string) b
 	deadline := time.Now().Add(d)
 	var s string
 	for time.Now().Before(deadline) {
-		s = get(t, ctx, chromedp.Text(chromedp.CSS(sel)))
+		s = get(t, ctx, chromedp.Evaluate[string](`(document.querySelector(`+strconv.Quote(sel)+`)||{}).textContent||""`))
 		if done(s) {
 			return s
 		}

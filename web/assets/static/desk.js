@@ -1,12 +1,11 @@
-// Verifier desk: authenticate the desk (client credentials at the token
-// endpoint), read the QR (camera with BarcodeDetector, an uploaded photo
+// Verifier desk: authenticate the desk (its client credentials), read the QR (camera with BarcodeDetector, an uploaded photo
 // decoded by the server, or pasted text), verify it online for the chosen
 // purpose, show the released attributes, and run the counter face check.
 "use strict";
 (function () {
   const T = window.TrustID, $ = T.$;
   const api = $("desk").dataset.certs;
-  let token = "", tokenFor = "", verificationID = "", scanStream = null;
+  let verificationID = "", scanStream = null;
 
   const verdict = (msg, ok) => {
     const v = $("verdict");
@@ -15,17 +14,13 @@
     v.classList.toggle("bad", ok === false);
   };
 
-  async function getToken() {
+  // The certificate API authenticates the desk with its client
+  // credentials (HTTP Basic, as at the token endpoint); they stay in this
+  // page's memory only.
+  function auth() {
     const id = $("client-id").value.trim(), secret = $("client-secret").value;
-    if (token && tokenFor === id) return token;
-    const res = await fetch(T.prefix + "/oauth2/token", {
-      method: "POST", credentials: "omit",
-      headers: { "Content-Type": "application/x-www-form-urlencoded", Authorization: "Basic " + btoa(encodeURIComponent(id) + ":" + encodeURIComponent(secret)) },
-      body: "grant_type=client_credentials",
-    });
-    if (!res.ok) throw new Error("token");
-    token = (await res.json()).access_token; tokenFor = id;
-    return token;
+    if (!id || !secret) throw new Error("credentials");
+    return "Basic " + btoa(encodeURIComponent(id) + ":" + encodeURIComponent(secret));
   }
 
   // Camera scanning where the browser can detect QR codes itself.
@@ -79,16 +74,16 @@
     verdict(T.t("verifying"));
     $("attrs").textContent = "";
     $("face").hidden = true;
-    let tok;
-    try { tok = await getToken(); } catch (e) { return verdict(T.t("tokenError"), false); }
+    let authz;
+    try { authz = auth(); } catch (e) { return verdict(T.t("tokenError"), false); }
     const res = await fetch(api + "/verify", {
       method: "POST", credentials: "omit",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + tok },
+      headers: { "Content-Type": "application/json", Authorization: authz },
       body: JSON.stringify({ payload, purpose: $("purpose").value }),
     });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) {
-      if (res.status === 401) token = "";
+      if (res.status === 401) return verdict(T.t("tokenError"), false);
       return verdict(T.t("refused") + ": " + (body.error_description || body.error || res.status), false);
     }
     verdict(T.t("verified"), true);
@@ -117,10 +112,9 @@
     c.getContext("2d").drawImage(v, 0, 0);
     s.getTracks().forEach((t) => t.stop());
     const jpeg = c.toDataURL("image/jpeg", 0.9).split(",")[1];
-    const tok = await getToken();
     const res = await fetch(api + "/face-check", {
       method: "POST", credentials: "omit",
-      headers: { "Content-Type": "application/json", Authorization: "Bearer " + tok },
+      headers: { "Content-Type": "application/json", Authorization: auth() },
       body: JSON.stringify({ verification_id: verificationID, photo: jpeg }),
     });
     const body = await res.json().catch(() => ({}));
