@@ -99,12 +99,17 @@ func EstimatePose(five [5]Point) Pose {
 	mrx, mry := rot(rm)
 	mx, my := (mlx+mrx)/2, (mly+mry)/2
 	mid := (0.5 + mx) / 2 // midline between eye centre and mouth centre
-	off := clamp((nx-mid)*2, -1, 1)
+	// Turning by y moves the nose tip sideways by about 0.6 sin(y) eye
+	// distances from the eye-mouth midline.
+	off := clamp((nx-mid)/0.6, -1, 1)
 	yaw := math.Asin(off) * 180 / math.Pi
-	// Frontal faces have the nose tip at about 45 % of the eye-mouth distance.
+	// On the ArcFace template (a frontal face) the nose tip sits at 49.5 % of
+	// the eye-to-mouth height; the tip stands about 0.6 eye distances in front
+	// of the eye-mouth plane, so tilting by p moves the ratio by about
+	// 0.6 sin(p) / 1.15 = 0.52 sin(p).
 	pitch := 0.0
 	if my > 1e-6 {
-		pitch = (ny/my - 0.45) * 180
+		pitch = math.Asin(clamp((ny/my-0.495)/0.52, -1, 1)) * 180 / math.Pi
 	}
 	return Pose{Yaw: yaw, Pitch: pitch, Roll: roll}
 }

@@ -9,6 +9,10 @@ import (
 	"gocv.io/x/gocv"
 )
 
+// severalFacesRatio: a second face at least this fraction of the chosen
+// face's height makes an image "several faces".
+const severalFacesRatio = 0.5
+
 const (
 	detW, detH = 320, 240
 	lmkSize    = 64
@@ -89,11 +93,13 @@ func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
 	}
 	best := choose(dets, opts.Select, res.Width, res.Height)
 	if !opts.AllowSeveral {
-		// A face far below the size gate (a poster, a passer-by far behind)
-		// is not a second person at the camera.
+		// Only faces of a size comparable to the chosen one count as another
+		// person at the camera: small background detections (posters,
+		// passers-by far behind, false positives on texture) do not.
+		minH := math.Max(w.cfg.MinFaceSize, severalFacesRatio*float64(best.Box.Height()))
 		n := 0
 		for _, d := range dets {
-			if float64(d.Box.Height()) >= w.cfg.MinFaceSize {
+			if float64(d.Box.Height()) >= minH {
 				n++
 			}
 		}
