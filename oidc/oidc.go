@@ -86,6 +86,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// InsecureCookies drops the Secure flag (plain-HTTP development only).
 	InsecureCookies bool
+	// Pages, when set, draws the consent screen; the built-in minimal page
+	// otherwise.
+	Pages PageRenderer
 }
 
 func (c *Config) defaults() {
