@@ -610,7 +610,7 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 		scopes := strings.Fields(ls.Form.Get("scope"))
 		p.cfg.Pages.RenderConsent(w, r, ConsentPage{Client: name, ClientID: c.ID, Scopes: scopes, Texts: items,
 			Masked: slices.Contains(scopes, ScopeIDNumber) && !slices.Contains(c.Claims, ClaimIDNumber),
-			CSRF: ls.CSRF, Action: p.prefix + PathConsent})
+			CSRF:   ls.CSRF, Action: p.prefix + PathConsent})
 		return
 	}
 	p.page(w, http.StatusOK, "Allow access?", "", consentView{Client: name, Scopes: items, CSRF: ls.CSRF})
