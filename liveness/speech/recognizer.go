@@ -24,7 +24,8 @@ const (
 	// a factor e in likelihood. Chosen in RESULTS.md as the smallest
 	// swept threshold keeping the false accept of one-digit-changed
 	// strings under 1 % on two independent draws of held-out utterances
-	// (0.43 % and 0.72 %; at 0 it was 0.98 % and 1.52 %).
+	// (0.43 % and 0.72 %; at 0 it was 0.98 % and 1.52 %); with the
+	// duration model it gives 0.51 % and 0.76 % (RESULTS.md).
 	DefaultThreshold = 1.0
 	// DefaultPriorScale: how much of the class prior the sequence step
 	// divides out of the posteriors.
