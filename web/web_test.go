@@ -303,3 +303,23 @@ func TestAccountQRRequiresSession(t *testing.T) {
 		t.Fatalf("status %d", w.Code)
 	}
 }
+
+func TestRenderConsent(t *testing.T) {
+	s := newSite(t, nil)
+	for _, tc := range []struct{ lang, want string }{{"en", "Your ID number (masked)"}, {"zh", "您的真实姓名"}} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/oauth2/consent", nil)
+		r.Header.Set("Accept-Language", tc.lang)
+		s.RenderConsent(w, r, Consent{Client: "Demo <App>", Scopes: []string{"openid", "profile", "id_number", "custom"},
+			Texts: []string{"a", "b", "c", "Custom text"}, Masked: true, CSRF: "tok", Action: "/oauth2/consent"})
+		b := w.Body.String()
+		for _, want := range []string{tc.want, "Custom text", `value="tok"`, "Demo &lt;App&gt;", `action="/oauth2/consent"`} {
+			if !strings.Contains(b, want) {
+				t.Errorf("%s: consent page lacks %q", tc.lang, want)
+			}
+		}
+		if w.Header().Get("Content-Security-Policy") != CSP {
+			t.Errorf("%s: CSP missing", tc.lang)
+		}
+	}
+}

@@ -28,12 +28,28 @@ func (s providerSessions) Session(r *http.Request) (web.Session, bool) {
 	return web.Session{SID: hex.EncodeToString(h[:16]), CitizenID: a.CitizenID, ACR: a.ACR, AuthTime: a.AuthTime}, true
 }
 
+// consentPages draws the provider's consent screen with the web package.
+// It is given to oidc.Config.Pages before the site exists; mountWeb fills
+// in the site.
+type consentPages struct{ site *web.Site }
+
+var _ oidc.PageRenderer = (*consentPages)(nil)
+
+func (c *consentPages) RenderConsent(w http.ResponseWriter, r *http.Request, p oidc.ConsentPage) {
+	if c.site == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	c.site.RenderConsent(w, r, web.Consent{Client: p.Client, Scopes: p.Scopes, Texts: p.Texts, Masked: p.Masked, CSRF: p.CSRF, Action: p.Action})
+}
+
 // mountWeb mounts the login, account and desk pages (package web) on mux.
 // Call it after the provider is mounted at "/" and the certificate service
 // at "/certs/": the page patterns are more specific, so GET .../oauth2/login
 // is served by web while the provider keeps .../begin and .../finish.
-// svc may be nil (no live QR, no verification log).
-func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service) error {
+// svc may be nil (no live QR, no verification log); pages, when not nil,
+// is the renderer given to oidc.Config.Pages.
+func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, pages *consentPages) error {
 	u, err := url.Parse(a.cfg.Issuer)
 	if err != nil {
 		return fmt.Errorf("web: issuer: %w", err)
@@ -62,5 +78,8 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service) 
 		return err
 	}
 	site.Mount(mux)
+	if pages != nil {
+		pages.site = site
+	}
 	return nil
 }
