@@ -3,6 +3,7 @@ package speech
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +145,37 @@ func BenchmarkScore3s(b *testing.B) {
 	for b.Loop() {
 		if _, err := r.Score(ctx, buf, "4291"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestScoreConcurrent: one recogniser serves concurrent requests with the
+// same answers as a single one (run with -race).
+func TestScoreConcurrent(t *testing.T) {
+	r := testRecognizer(t)
+	pcm := flite(t, "four two nine one")
+	want, err := r.Score(context.Background(), pcm, "4291")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := r.Score(context.Background(), pcm, "4291")
+			if err == nil && (got.Margin != want.Margin || got.Digits != want.Digits) {
+				err = fmt.Errorf("concurrent result %s %.4f, want %s %.4f", got.Digits, got.Margin, want.Digits, want.Margin)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
 	}
 }
