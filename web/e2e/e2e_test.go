@@ -259,7 +259,8 @@ func TestBrowserFlows(t *testing.T) {
 		if verdict != "Valid certificate" || !strings.Contains(attrs, "Grid Speaker") {
 			t.Fatalf("desk verdict %q, attributes %q", verdict, attrs)
 		}
-		screens(t, dctx, shots, "desk", "#verdict")
+		screens(t, dctx, shots, "desk-verified", "")
+		screens(t, dctx, shots, "desk", "#client-id")
 
 		// The verification is in the citizen's log.
 		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#log")))
@@ -402,7 +403,7 @@ func waitText(t *testing.T, ctx context.Context, sel string, done func(string) b
 func screens(t *testing.T, ctx context.Context, dir, name, waitSel string) {
 	t.Helper()
 	href := get(t, ctx, chromedp.Location())
-	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/login") || strings.Contains(href, "/oauth2/consent") || strings.Contains(href, "/desk")
+	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/consent") || name == "login-digits" || name == "login-refused" || name == "desk-verified"
 	langs := []string{"en", "zh"}
 	if oneTime {
 		langs = []string{""}
