@@ -66,8 +66,8 @@ func openApp(ctx context.Context, configPath string) (*app, error) {
 		}
 	}()
 	if cfg.Dev {
-		a.log.Warn("development setup: no configuration file; embedded SQLite store, in-process ephemeral store and generated keys in the data directory. Do not use in production.",
-			"data_dir", cfg.DataDir)
+		a.log.Warn("development setup: no configuration file; keys are generated into the data directory. Do not use in production.",
+			"data_dir", cfg.DataDir, "storage", cfg.Storage.Driver, "ephemeral", cfg.Ephemeral.Driver)
 	}
 	if len(cfg.Secrets.EncryptionKeys) > 0 {
 		a.ring, err = seal.New(seal.Config{Keys: cfg.Secrets.EncryptionKeys, Primary: cfg.Secrets.PrimaryKeyID, LookupKey: cfg.Secrets.LookupKey})

@@ -66,8 +66,13 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		DisplayName: "TrustID", Store: a.store, Ephemeral: a.eph, Logger: a.log.With("area", "passkey"),
 		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, bool) { return f.provider.SessionCitizen(r) }),
 	})
+	auths := []oidc.Authenticator{f.login}
 	if err != nil {
-		return fmt.Errorf("passkeys: %w", err)
+		// WebAuthn needs a domain name; an issuer on a bare IP serves without passkeys.
+		a.log.Warn("passkeys disabled", "err", err)
+		pk = nil
+	} else {
+		auths = append(auths, pk)
 	}
 	var registration *oidc.RegistrationPolicy
 	if a.cfg.OIDC.DynamicRegistration {
@@ -133,7 +138,9 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 
 	go f.provider.Run(ctx)
 	mux.Handle("/", f.provider.Handler())
-	mux.Handle("/passkeys/", pk.Handler())
+	if pk != nil {
+		mux.Handle("/passkeys/", pk.Handler())
+	}
 
 	if f.certs, err = mountCerts(ctx, a, mux, reg, f.face, f.provider); err != nil {
 		return fmt.Errorf("certs: %w", err)

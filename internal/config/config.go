@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -231,9 +232,10 @@ func (f *File) Defaults() {
 	def(&f.DataDir, "data")
 	def(&f.ModelsDir, "models")
 	if f.Issuer == "" {
+		// A host name, not an IP: WebAuthn relying party ids must be domains.
 		host := f.Listen
-		if strings.HasPrefix(host, ":") {
-			host = "localhost" + host
+		if h, port, err := net.SplitHostPort(host); err == nil && (h == "" || isLoopback(h)) {
+			host = "localhost:" + port
 		}
 		f.Issuer = "http://" + host
 	}

@@ -43,7 +43,7 @@ func TestLoad(t *testing.T) {
 				if !f.Dev || f.Storage.Driver != "sqlite" || f.Ephemeral.Driver != "memory" {
 					t.Errorf("got dev=%v storage=%s ephemeral=%s", f.Dev, f.Storage.Driver, f.Ephemeral.Driver)
 				}
-				if f.Liveness.ChallengeTTL != 2*time.Minute || f.Issuer != "http://127.0.0.1:8080" {
+				if f.Liveness.ChallengeTTL != 2*time.Minute || f.Issuer != "http://localhost:8080" {
 					t.Errorf("defaults not applied: %+v", f)
 				}
 			},
