@@ -65,6 +65,8 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 		Passkeys:        a.store.Passkeys(),
 		Holders:         a.eph,
 		CertsAPI:        "/certs",
+		FaceMethod:      "face",
+		PasskeyMethod:   "passkey", // oidc/passkey's method, offered by serve
 	}
 	if svc != nil {
 		iss, err := newCertIssuer(a, a.log.With("area", "certs"))
