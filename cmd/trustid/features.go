@@ -78,7 +78,9 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	if a.cfg.OIDC.DynamicRegistration {
 		registration = &oidc.RegistrationPolicy{}
 	}
+	pages := &consentPages{}
 	f.provider, err = oidc.New(oidc.Config{
+		Pages:               pages,
 		Issuer:              a.cfg.Issuer,
 		Store:               a.store,
 		Ephemeral:           a.eph,
@@ -144,6 +146,9 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 
 	if f.certs, err = mountCerts(ctx, a, mux, reg, f.face, f.provider); err != nil {
 		return fmt.Errorf("certs: %w", err)
+	}
+	if err := mountWeb(a, mux, f.provider, f.certs, pages); err != nil {
+		return fmt.Errorf("web: %w", err)
 	}
 	return nil
 }
