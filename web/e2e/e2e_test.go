@@ -259,6 +259,12 @@ func TestBrowserFlows(t *testing.T) {
 		if verdict != "Valid certificate" || !strings.Contains(attrs, "Grid Speaker") {
 			t.Fatalf("desk verdict %q, attributes %q", verdict, attrs)
 		}
+		// Counter face check: the desk camera (the same fake feed) shows the holder.
+		run(t, dctx, chromedp.Click(chromedp.CSS("#face-take")))
+		face := waitText(t, dctx, "#face-result", func(s string) bool { return s != "" }, 30*time.Second)
+		if !strings.HasPrefix(face, "Match") {
+			t.Fatalf("counter face check: %q", face)
+		}
 		screens(t, dctx, shots, "desk-verified", "")
 		screens(t, dctx, shots, "desk", "#client-id")
 
