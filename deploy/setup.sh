@@ -15,7 +15,8 @@ APT_PKGS=(
   libopencv-objdetect-dev libopencv-videoio-dev libopencv-highgui-dev libopencv-features2d-dev
   libopencv-calib3d-dev libopencv-photo-dev libopencv-video-dev libopencv-flann-dev
   libopencv-ml-dev libopencv-stitching-dev
-  ffmpeg zbar-tools flite espeak-ng sox wrk postgresql redis-server chromium chromium-driver
+  ffmpeg zbar-tools flite espeak-ng festival festvox-kallpc16k festvox-us-slt-hts sox wrk
+  postgresql redis-server chromium chromium-driver
   gcc g++ make ca-certificates curl
 )
 missing=()
