@@ -16,7 +16,7 @@ APT_PKGS=(
   libopencv-calib3d-dev libopencv-photo-dev libopencv-video-dev libopencv-flann-dev
   libopencv-ml-dev libopencv-stitching-dev
   ffmpeg zbar-tools flite espeak-ng festival festvox-kallpc16k festvox-us-slt-hts sox wrk
-  postgresql redis-server chromium chromium-driver
+  postgresql redis-server chromium chromium-driver fonts-wqy-microhei
   gcc g++ make ca-certificates curl
 )
 missing=()

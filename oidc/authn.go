@@ -90,3 +90,14 @@ type Authenticator interface {
 	// and returns who authenticated, or an error wrapping ErrAuthenticationFailed.
 	Finish(ctx context.Context, a *LoginAttempt, r *http.Request) (*Authentication, error)
 }
+
+// RequestBeginner is implemented by an Authenticator whose Begin needs the
+// login page's request: an identifier the citizen typed (JSON body, at most
+// MaxBeginBytes) or the client address for rate limits. The provider then
+// calls BeginRequest instead of Begin.
+type RequestBeginner interface {
+	BeginRequest(ctx context.Context, a *LoginAttempt, r *http.Request) (any, error)
+}
+
+// MaxBeginBytes bounds the body of POST /oauth2/login/{method}/begin.
+const MaxBeginBytes = 4 << 10

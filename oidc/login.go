@@ -465,7 +465,18 @@ func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ch, err := a.Begin(r.Context(), &ls.Attempt)
+	var ch any
+	var err error
+	if rb, ok := a.(RequestBeginner); ok {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBeginBytes)
+		ch, err = rb.BeginRequest(r.Context(), &ls.Attempt, r)
+	} else {
+		ch, err = a.Begin(r.Context(), &ls.Attempt)
+	}
+	if errors.Is(err, ErrAuthenticationFailed) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
 	if err != nil {
 		p.log.Warn("oidc: login begin", "method", a.Method(), "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -90,8 +91,42 @@ func (f *faceLogin) Begin(ctx context.Context, a *oidc.LoginAttempt) (any, error
 	return f.begin(ctx, a, "", "")
 }
 
-// BeginRequest is Begin with the page's request: the typed ID number (form
-// or JSON field id_number) and the client address for rate limits.
+var _ oidc.RequestBeginner = (*faceLogin)(nil)
+
+// BeginRequest is Begin with the page's request: the ID number the citizen
+// typed (JSON {"id_number": ...}; optional when the client sent login_hint)
+// and the client address for the per-address rate limit.
+func (f *faceLogin) BeginRequest(ctx context.Context, a *oidc.LoginAttempt, r *http.Request) (any, error) {
+	typed, err := beginIDNumber(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", oidc.ErrAuthenticationFailed, err)
+	}
+	return f.begin(ctx, a, typed, clientAddr(r))
+}
+
+// beginIDNumber reads the optional id_number of a begin request.
+func beginIDNumber(r *http.Request) (string, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return "", fmt.Errorf("begin body: %w", err)
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return "", nil
+	}
+	var body struct {
+		IDNumber string `json:"id_number"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return "", fmt.Errorf("begin body: %w", err)
+	}
+	if len(body.IDNumber) > 64 {
+		return "", errors.New("begin body: id_number too long")
+	}
+	return body.IDNumber, nil
+}
+
 func (f *faceLogin) begin(ctx context.Context, a *oidc.LoginAttempt, typed, addr string) (any, error) {
 	sub := f.subject(ctx, a, typed)
 	if sub == "" {
