@@ -87,6 +87,8 @@ func runEvalSpeech(ctx context.Context, args []string) error {
 		overrun   = fs.Float64("overrun", speech.DefaultOverrun, "penalty (nats) per frame beyond -max-frames")
 		prior     = fs.Float64("prior-scale", speech.DefaultPriorScale, "share of the class prior divided out of the posteriors")
 		sweep     = fs.String("sweep", "-10,-5,-3,-2,-1,0,1,2,3,5,10", "extra thresholds to report")
+		segWeight = fs.Float64("seg-weight", speech.DefaultSegmentWeight, "weight of the segment head's log-likelihood ratio in the margin (0 = frame score only)")
+		wSweep    = fs.String("seg-weight-sweep", "", "segment weights to sweep (overall numbers only)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -101,7 +103,7 @@ func runEvalSpeech(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rec, err := speech.NewEmbeddingRecognizer(speech.Config{ModelDir: *modelDir, Head: h, MinFrames: *minFrames, MaxFrames: *maxFrames, Overrun: overrun, Threshold: threshold, PriorScale: prior})
+	rec, err := speech.NewEmbeddingRecognizer(speech.Config{ModelDir: *modelDir, Head: h, MinFrames: *minFrames, MaxFrames: *maxFrames, Overrun: overrun, Threshold: threshold, PriorScale: prior, SegmentWeight: segWeight})
 	if err != nil {
 		return err
 	}
@@ -110,22 +112,35 @@ func runEvalSpeech(ctx context.Context, args []string) error {
 	if *speakers != "" {
 		spk = strings.Split(*speakers, ",")
 	}
-	var ths []float64
-	for _, s := range strings.Split(*sweep, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return fmt.Errorf("-sweep: %w", err)
-		}
-		ths = append(ths, v)
+	ths, err := parseFloats(*sweep)
+	if err != nil {
+		return fmt.Errorf("-sweep: %w", err)
 	}
-	rep, err := speech.Evaluate(ctx, speech.EvalConfig{Rec: rec, FSDDDir: *fsddDir, Speakers: spk, Utterances: *n, Seed: *seed, Thresholds: ths})
+	wts, err := parseFloats(*wSweep)
+	if err != nil {
+		return fmt.Errorf("-seg-weight-sweep: %w", err)
+	}
+	rep, err := speech.Evaluate(ctx, speech.EvalConfig{Rec: rec, FSDDDir: *fsddDir, Speakers: spk, Utterances: *n, Seed: *seed, Thresholds: ths, SegmentWeights: wts})
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
+}
+
+// parseFloats parses a comma-separated list of numbers ("" is none).
+func parseFloats(list string) ([]float64, error) {
+	var out []float64
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

@@ -21,6 +21,8 @@ type EvalConfig struct {
 	Seed       int64
 	// Thresholds to sweep besides the recogniser's own.
 	Thresholds []float64
+	// SegmentWeights to sweep (overall only) besides the recogniser's own.
+	SegmentWeights []float64
 }
 
 // EvalReport is what Evaluate measured; it is printed as JSON.
@@ -37,6 +39,17 @@ type EvalReport struct {
 	CPU        LatencyReport     `json:"cpu_per_utterance_ms"`
 	Wall       LatencyReport     `json:"wall_per_utterance_ms"`
 	AudioSec   float64           `json:"mean_audio_seconds"`
+	// SegmentWeight is the recogniser's; WeightSweep holds the overall
+	// sweep over thresholds for each of EvalConfig.SegmentWeights.
+	SegmentWeight float64       `json:"segment_weight"`
+	WeightSweep   []WeightSweep `json:"segment_weight_sweep,omitempty"`
+}
+
+// WeightSweep is the overall threshold sweep at one segment weight.
+type WeightSweep struct {
+	Weight         float64      `json:"weight"`
+	StringAccuracy float64      `json:"string_accuracy"`
+	Sweep          []SweepPoint `json:"sweep"`
 }
 
 // ConditionReport holds the numbers of one join mode and noise condition.
@@ -82,7 +95,13 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 		c.Utterances = 100
 	}
 	rep := EvalReport{Speakers: c.Speakers, Train: c.Rec.head.Meta.TrainSpeakers, Seed: c.Seed,
-		Threshold: c.Rec.threshold, MinFrames: c.Rec.minFrames, MaxFrames: c.Rec.maxFrames, Overrun: c.Rec.overrun}
+		Threshold: c.Rec.threshold, MinFrames: c.Rec.minFrames, MaxFrames: c.Rec.maxFrames, Overrun: c.Rec.overrun,
+		SegmentWeight: c.Rec.segWeight}
+	ws := make([]ConditionReport, len(c.SegmentWeights))
+	if len(ws) > 0 {
+		c.Rec.keepZ = true
+		defer func() { c.Rec.keepZ = false }()
+	}
 	for _, s := range c.Speakers {
 		if slices.Contains(c.Rec.head.Meta.TrainSpeakers, s) {
 			return rep, fmt.Errorf("speech: eval: the head was trained on %s", s)
@@ -158,6 +177,14 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 						continue
 					}
 					cr.genuine = append(cr.genuine, res.Margin)
+					for i, w := range c.SegmentWeights {
+						wr := c.Rec.scoreAnalysis(a, exp, w)
+						ws[i].Utterances++
+						ws[i].genuine = append(ws[i].genuine, wr.Margin)
+						if wr.Digits == digitString(exp) {
+							ws[i].correctStr++
+						}
+					}
 					if res.Digits == digitString(exp) {
 						cr.correctStr++
 					}
@@ -171,6 +198,9 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 						p := rng.IntN(4)
 						alt[p] = (alt[p] + 1 + rng.IntN(9)) % 10
 						cr.oneChanged = append(cr.oneChanged, c.Rec.ScoreAnalysis(a, alt).Margin)
+						for i, w := range c.SegmentWeights {
+							ws[i].oneChanged = append(ws[i].oneChanged, c.Rec.scoreAnalysis(a, alt, w).Margin)
+						}
 						for {
 							for i := range alt {
 								alt[i] = rng.IntN(10)
@@ -180,6 +210,9 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 							}
 						}
 						cr.random = append(cr.random, c.Rec.ScoreAnalysis(a, alt).Margin)
+						for i, w := range c.SegmentWeights {
+							ws[i].random = append(ws[i].random, c.Rec.scoreAnalysis(a, alt, w).Margin)
+						}
 					}
 				}
 			}
@@ -201,6 +234,10 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 	sort.Float64s(ths)
 	all.finish(rep.Threshold, slices.Compact(ths))
 	rep.Overall = *all
+	for i, w := range c.SegmentWeights {
+		ws[i].finish(rep.Threshold, slices.Compact(ths))
+		rep.WeightSweep = append(rep.WeightSweep, WeightSweep{Weight: w, StringAccuracy: ws[i].StringAccuracy, Sweep: ws[i].Sweep})
+	}
 	rep.CPU = summarise(cpu)
 	rep.Wall = summarise(wall)
 	if n := len(cpu); n > 0 {

@@ -31,7 +31,10 @@ type Head struct {
 	// LogPrior is the log frequency of each class in the training frames;
 	// the sequence step can divide it out (scaled likelihoods).
 	LogPrior []float32
-	Meta     HeadMeta
+	// Segment is the optional second-stage segment classifier (nil in
+	// heads trained before it existed).
+	Segment *SegmentHead
+	Meta    HeadMeta
 }
 
 // HeadMeta records how a head was made.
@@ -50,18 +53,19 @@ type HeadMeta struct {
 func (h *Head) In() int { return (2*h.Context + 1) * EmbeddingDim }
 
 type headJSON struct {
-	Version int       `json:"version"`
-	Context int       `json:"context"`
-	Hidden  int       `json:"hidden"`
-	Classes int       `json:"classes"`
-	Mean    string    `json:"mean_f32le_b64"`
-	Std     string    `json:"std_f32le_b64"`
-	W1      string    `json:"w1_f32le_b64"`
-	B1      string    `json:"b1_f32le_b64"`
-	W2      string    `json:"w2_f32le_b64"`
-	B2      string    `json:"b2_f32le_b64"`
-	Prior   []float32 `json:"log_prior"`
-	Meta    HeadMeta  `json:"meta"`
+	Version int          `json:"version"`
+	Context int          `json:"context"`
+	Hidden  int          `json:"hidden"`
+	Classes int          `json:"classes"`
+	Mean    string       `json:"mean_f32le_b64"`
+	Std     string       `json:"std_f32le_b64"`
+	W1      string       `json:"w1_f32le_b64"`
+	B1      string       `json:"b1_f32le_b64"`
+	W2      string       `json:"w2_f32le_b64"`
+	B2      string       `json:"b2_f32le_b64"`
+	Prior   []float32    `json:"log_prior"`
+	Segment *segmentJSON `json:"segment,omitempty"`
+	Meta    HeadMeta     `json:"meta"`
 }
 
 func encF32(v []float32) string {
@@ -97,7 +101,7 @@ func (h *Head) MarshalJSON() ([]byte, error) {
 		Version: 1, Context: h.Context, Hidden: h.Hidden, Classes: NumClasses,
 		Mean: encF32(h.Mean), Std: encF32(h.Std),
 		W1: encF32(h.W1), B1: encF32(h.B1), W2: encF32(h.W2), B2: encF32(h.B2),
-		Prior: h.LogPrior, Meta: h.Meta,
+		Prior: h.LogPrior, Segment: h.Segment.toJSON(), Meta: h.Meta,
 	}, "", " ")
 }
 
@@ -130,6 +134,11 @@ func (h *Head) UnmarshalJSON(b []byte) error {
 		}
 		*f.dst = v
 	}
+	seg, err := j.Segment.decode()
+	if err != nil {
+		return fmt.Errorf("%w: segment head weights: %w", ErrModel, err)
+	}
+	out.Segment = seg
 	*h = out
 	return nil
 }

@@ -30,6 +30,10 @@ const (
 	// DefaultPriorScale: how much of the class prior the sequence step
 	// divides out of the posteriors.
 	DefaultPriorScale = 0.0
+	// DefaultSegmentWeight scales the segment head's log-likelihood ratio
+	// (expected vs best other alignment) added to the frame margin; 0
+	// turns the second stage off.
+	DefaultSegmentWeight = 0.0
 	// padSamples of silence go before and after the audio so that the
 	// 775 ms embedding windows can centre on its first and last digits.
 	padSamples = 6400
@@ -51,6 +55,8 @@ type EmbeddingRecognizer struct {
 	overrun    float64
 	threshold  float64
 	priorScale float64
+	segWeight  float64
+	keepZ      bool // Evaluate sweeps segment weights
 }
 
 var _ Recognizer = (*EmbeddingRecognizer)(nil)
@@ -71,6 +77,9 @@ type Config struct {
 	Threshold *float64
 	// PriorScale; nil means DefaultPriorScale.
 	PriorScale *float64
+	// SegmentWeight; nil means DefaultSegmentWeight. It has no effect
+	// with a head that has no segment classifier.
+	SegmentWeight *float64
 }
 
 // NewEmbeddingRecognizer loads the front end and the head.
@@ -103,6 +112,10 @@ func NewEmbeddingRecognizer(c Config) (*EmbeddingRecognizer, error) {
 	r.priorScale = DefaultPriorScale
 	if c.PriorScale != nil {
 		r.priorScale = *c.PriorScale
+	}
+	r.segWeight = DefaultSegmentWeight
+	if c.SegmentWeight != nil {
+		r.segWeight = *c.SegmentWeight
 	}
 	return r, nil
 }
@@ -153,6 +166,7 @@ type Analysis struct {
 	Scores   [][NumClasses]float64 // what the sequence step aligns
 	Activity []float32
 	Voiced   time.Duration
+	z        [][EmbeddingDim]float32 // standardised embeddings (segment head)
 }
 
 // Analyze runs the front end and the head on pcm (16 kHz mono).
@@ -180,15 +194,36 @@ func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysi
 	if err != nil {
 		return Analysis{}, err
 	}
-	return Analysis{LogPost: r.head.LogPosteriors(emb), Scores: r.head.FrameScores(emb, r.priorScale), Activity: act, Voiced: voiced}, nil
+	a := Analysis{LogPost: r.head.LogPosteriors(emb), Scores: r.head.FrameScores(emb, r.priorScale), Activity: act, Voiced: voiced}
+	if r.head.Segment != nil && (r.segWeight != 0 || r.keepZ) {
+		a.z = r.head.standardise(emb)
+	}
+	return a, nil
 }
 
 // ScoreAnalysis scores an Analysis against expected digits.
 func (r *EmbeddingRecognizer) ScoreAnalysis(a Analysis, expected []int) Result {
+	return r.scoreAnalysis(a, expected, r.segWeight)
+}
+
+func (r *EmbeddingRecognizer) scoreAnalysis(a Analysis, expected []int, segWeight float64) Result {
 	s := ScoreSequenceDur(a.Scores, expected, r.minFrames, r.maxFrames, r.overrun)
+	margin, best := s.Margin(), s.Best()
+	if a.z != nil && segWeight != 0 && !math.IsInf(margin, 0) {
+		// Second stage: the segment head's log-likelihood ratio of the
+		// expected string's alignment against the best competing one.
+		seg := r.head.Segment.pathLogLik(a.z, s.Expected) - r.head.Segment.pathLogLik(a.z, s.Other)
+		if math.IsNaN(seg) {
+			seg = 0
+		}
+		margin += segWeight * seg
+		if best = s.Expected; margin < 0 {
+			best = s.Other
+		}
+	}
 	res := Result{
-		Digits:   digitString(s.Best().Digits),
-		Margin:   s.Margin(),
+		Digits:   digitString(best.Digits),
+		Margin:   margin,
 		Voiced:   a.Voiced,
 		Activity: a.Activity,
 		Frames:   len(a.LogPost),

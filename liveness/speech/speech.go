@@ -46,8 +46,10 @@ type Result struct {
 	Digits string
 	// Margin is the log-likelihood (nats, summed over frames) of the best
 	// alignment of the expected digits minus that of the best alignment
-	// of any other digit string of the same length. Positive means the
-	// expected string is the most likely one; the accept rule is
+	// of any other digit string of the same length, plus (when the
+	// recogniser's segment weight is not 0) that weight times the segment
+	// head's log-likelihood ratio of the two alignments. Positive means
+	// the expected string is the most likely one; the accept rule is
 	// Margin >= the recogniser's threshold.
 	Margin float64
 	// DigitConfidence is, per expected digit, the mean posterior of that

@@ -62,6 +62,8 @@ func (c *TrainConfig) defaults() {
 type example struct {
 	emb    [][EmbeddingDim]float32
 	labels []int
+	segs   [][2]int // per digit, its labelled frames
+	digits []int
 }
 
 // NewRand returns the package's seeded generator (PCG), so that training and
@@ -113,6 +115,14 @@ func TrainHead(ctx context.Context, c TrainConfig) (*Head, error) {
 	}
 	h := &Head{Context: c.Context, Hidden: c.Hidden}
 	frames := fit(ctx, rng, h, exs, c)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The segment head draws from rng only after the frame head is fitted,
+	// so the frame head is the same with or without it.
+	h.Segment = fitSegments(ctx, rng, h, exs, func(epoch int, loss, acc float64) {
+		c.Log.Info("segment epoch", "epoch", epoch, "loss", loss, "segment_acc", acc)
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -170,7 +180,11 @@ func trainingUtterance(rng *rand.Rand, front *Frontend, g []Clip, speed bool) (e
 	if err != nil {
 		return example{}, err
 	}
-	return example{emb: emb, labels: FrameLabels(len(emb), spans)}, nil
+	digits := make([]int, len(spans))
+	for i, s := range spans {
+		digits[i] = s.Digit
+	}
+	return example{emb: emb, labels: FrameLabels(len(emb), spans), segs: frameSpans(len(emb), spans), digits: digits}, nil
 }
 
 // speedPerturb plays pcm f times faster (tempo and pitch together, as
