@@ -36,6 +36,28 @@ func configFlag(fs *flag.FlagSet) *string {
 		"configuration file (YAML); empty runs the zero-config development setup")
 }
 
+// appCommand runs a stateful subcommand: it parses -config plus the flags
+// define adds, opens the app and runs fn with it.
+func appCommand(ctx context.Context, name string, args []string, define func(*flag.FlagSet), fn func(*app) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	if define != nil {
+		define(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	a, err := openApp(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return fn(a)
+}
+
 // loadConfig reads the configuration file (or the zero-config default).
 func loadConfig(path string) (*config.File, error) {
 	return config.Load(path, os.Getenv)

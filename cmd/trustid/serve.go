@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,16 +15,11 @@ import (
 )
 
 func runServe(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	return appCommand(ctx, "serve", args, nil, func(a *app) error { return serve(ctx, a) })
+}
+
+// serve runs the HTTP service until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, a *app) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -103,19 +97,11 @@ func mountHealth(mux *http.ServeMux, a *app) {
 }
 
 func runMigrate(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if err := a.store.Migrate(ctx); err != nil {
-		return err
-	}
-	a.log.Info("migrations applied", "storage", a.cfg.Storage.Driver)
-	return nil
+	return appCommand(ctx, "migrate", args, nil, func(a *app) error {
+		if err := a.store.Migrate(ctx); err != nil {
+			return err
+		}
+		a.log.Info("migrations applied", "storage", a.cfg.Storage.Driver)
+		return nil
+	})
 }
