@@ -295,6 +295,7 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 	}
 	var disco struct {
 		Revocation    string   `json:"revocation_endpoint"`
+		Introspection string   `json:"introspection_endpoint"`
 		EndSession    string   `json:"end_session_endpoint"`
 		PKCEMethods   []string `json:"code_challenge_methods_supported"`
 		ACRsSupported []string `json:"acr_values_supported"`
@@ -302,7 +303,7 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 	if err := provider.Claims(&disco); err != nil {
 		t.Fatal(err)
 	}
-	if disco.Revocation == "" || disco.EndSession == "" || !slices.Contains(disco.PKCEMethods, "S256") {
+	if disco.Revocation == "" || disco.Introspection == "" || disco.EndSession == "" || !slices.Contains(disco.PKCEMethods, "S256") {
 		t.Fatalf("discovery lacks revocation, end_session or S256: %+v", disco)
 	}
 	conf := &oauth2.Config{ClientID: client.ID, ClientSecret: client.Secret, RedirectURL: app.srv.URL + "/callback",
@@ -434,10 +435,11 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 		t.Fatalf("userinfo with the refreshed access token: %v", err)
 	}
 
-	// Revocation (RFC 7009): the refreshed access token stops working.
-	revoke := func(token, hint string) {
+	// Revocation (RFC 7009): the refreshed access token stops working, as
+	// userinfo and introspection (RFC 7662) show.
+	post := func(endpoint, token, hint string) string {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, "POST", disco.Revocation, strings.NewReader(url.Values{
+		req, _ := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(url.Values{
 			"token": {token}, "token_type_hint": {hint}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(url.QueryEscape(client.ID), url.QueryEscape(client.Secret))
@@ -445,13 +447,31 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b := readBody(t, resp); resp.StatusCode != http.StatusOK {
-			t.Fatalf("revoke: %d %s", resp.StatusCode, b)
+		b := readBody(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", endpoint, resp.StatusCode, b)
 		}
+		return b
 	}
-	revoke(refreshed.AccessToken, "access_token")
+	active := func(token, hint string) bool {
+		t.Helper()
+		var ir struct {
+			Active bool `json:"active"`
+		}
+		if err := json.Unmarshal([]byte(post(disco.Introspection, token, hint)), &ir); err != nil {
+			t.Fatalf("introspection answer: %v", err)
+		}
+		return ir.Active
+	}
+	if !active(refreshed.AccessToken, "access_token") {
+		t.Fatal("introspection: the refreshed access token is not active")
+	}
+	post(disco.Revocation, refreshed.AccessToken, "access_token")
 	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(refreshed)); err == nil {
 		t.Error("userinfo accepted a revoked access token")
+	}
+	if active(refreshed.AccessToken, "access_token") {
+		t.Error("introspection: a revoked access token is active")
 	}
 
 	// The old refresh token is refused (invalid_grant), and its reuse
@@ -511,6 +531,13 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 		}
 		if cb := app.callback(); cb != nil {
 			t.Errorf("a callback after a refused login: %v", cb)
+		}
+		// The refusal was the clip's: the genuine clip in the same login
+		// attempt passes, and with the consent already given the app gets
+		// its code.
+		resp, _ = faceStep(t, b, issuer, id, clips.genuine)
+		if cb := app.callback(); resp.StatusCode != http.StatusOK || cb == nil || cb.Get("code") == "" {
+			t.Errorf("genuine clip after the refusal: %d at %s, callback %v", resp.StatusCode, resp.Request.URL.Path, cb)
 		}
 	})
 }
