@@ -53,9 +53,12 @@ type ClientNamer interface {
 	Get(ctx context.Context, id string) (*store.Client, error)
 }
 
-// Passkeys lists a citizen's passkeys (store.PasskeyStore satisfies it).
+// Passkeys lists and removes a citizen's passkeys (store.PasskeyStore
+// satisfies it).
 type Passkeys interface {
 	ListByCitizen(ctx context.Context, citizenID string) ([]*store.Passkey, error)
+	Get(ctx context.Context, credentialID []byte) (*store.Passkey, error)
+	Delete(ctx context.Context, credentialID []byte) error
 }
 
 // CertIssuer issues net certificates (*certs.Issuer satisfies it).
@@ -76,6 +79,7 @@ type appView struct {
 }
 
 type passkeyView struct {
+	ID      string // base64url credential id
 	Name    string
 	Created time.Time
 }
@@ -118,9 +122,10 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 		}
 		var out []passkeyView
 		for _, p := range pks {
-			out = append(out, passkeyView{Name: p.Name, Created: p.CreatedAt})
+			out = append(out, passkeyView{ID: base64.RawURLEncoding.EncodeToString(p.CredentialID), Name: p.Name, Created: p.CreatedAt})
 		}
 		d["Passkeys"], d["HasPasskeys"] = out, true
+		d["PasskeyRegister"] = s.cfg.PasskeyRegister
 	}
 	if s.cfg.CertLog != nil {
 		log, err := s.cfg.CertLog.Log(ctx, sess.CitizenID, 50)
@@ -271,6 +276,50 @@ func (s *Site) revokeApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"revoked": client})
+}
+
+// removePasskey deletes one passkey of the signed-in citizen
+// (CSRF-checked post of credential_id, base64url). A credential of another
+// citizen is refused and left in place; an unknown one is not found.
+func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.session(r)
+	if !ok || s.cfg.Passkeys == nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
+		return
+	}
+	raw := r.PostFormValue("credential_id")
+	id, err := base64.RawURLEncoding.DecodeString(raw)
+	if raw == "" || len(raw) > 1400 || err != nil || len(id) == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	ctx := r.Context()
+	pk, err := s.cfg.Passkeys.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.cfg.Logger.Info("web: remove passkey", "outcome", "not_found")
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
+		return
+	case err != nil:
+		s.cfg.Logger.Error("web: remove passkey", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return
+	case pk.CitizenID != sess.CitizenID:
+		s.cfg.Logger.Warn("web: remove passkey", "outcome", "refused_foreign")
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "not_yours"})
+		return
+	}
+	if err := s.cfg.Passkeys.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.cfg.Logger.Error("web: remove passkey", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+		return
+	}
+	s.cfg.Logger.Info("web: remove passkey", "outcome", "removed")
+	if r.Header.Get("X-CSRF-Token") == "" { // a plain form: back to the page
+		http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": raw})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

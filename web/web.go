@@ -62,8 +62,13 @@ type Config struct {
 	Consents Consents
 	// Clients names the connected apps.
 	Clients ClientNamer
-	// Passkeys lists the citizen's passkeys.
+	// Passkeys lists the citizen's passkeys and removes them.
 	Passkeys Passkeys
+	// PasskeyRegister, when set, is the path where oidc/passkey's Handler
+	// serves registration (PasskeyRegister+"/register/begin" and
+	// ".../finish", e.g. "/passkeys"); the account page then offers
+	// "Add a passkey" in browsers with WebAuthn.
+	PasskeyRegister string
 	// Certs issues the net certificate shown as the live QR; CertLog
 	// lists who verified it (certs.Issuer and certs.Service satisfy them).
 	Certs   CertIssuer
@@ -149,6 +154,7 @@ func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+p+PathAccount, s.secure(s.accountPage))
 	mux.Handle("GET "+p+PathAccount+"/qr", s.secure(s.accountQR))
 	mux.Handle("POST "+p+PathAccount+"/apps/revoke", s.secure(s.csrf(s.revokeApp)))
+	mux.Handle("POST "+p+PathAccount+"/passkeys/remove", s.secure(s.csrf(s.removePasskey)))
 	mux.Handle("GET "+p+PathDesk, s.secure(s.deskPage))
 	mux.Handle("POST "+p+PathDesk+"/decode", s.secure(s.csrf(s.deskDecode)))
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -321,5 +322,182 @@ func TestRenderConsent(t *testing.T) {
 		if w.Header().Get("Content-Security-Policy") != CSP {
 			t.Errorf("%s: CSP missing", tc.lang)
 		}
+	}
+}
+
+// fakePasskeys is an in-memory store.PasskeyStore subset.
+type fakePasskeys struct{ list []*store.Passkey }
+
+func (f *fakePasskeys) ListByCitizen(ctx context.Context, id string) ([]*store.Passkey, error) {
+	var out []*store.Passkey
+	for _, p := range f.list {
+		if p.CitizenID == id {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakePasskeys) Get(ctx context.Context, cred []byte) (*store.Passkey, error) {
+	for _, p := range f.list {
+		if bytes.Equal(p.CredentialID, cred) {
+			return p, nil
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+func (f *fakePasskeys) Delete(ctx context.Context, cred []byte) error {
+	for i, p := range f.list {
+		if bytes.Equal(p.CredentialID, cred) {
+			f.list = append(f.list[:i], f.list[i+1:]...)
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
+func (f *fakePasskeys) has(cred string) bool {
+	for _, p := range f.list {
+		if string(p.CredentialID) == cred {
+			return true
+		}
+	}
+	return false
+}
+
+var _ Passkeys = (*fakePasskeys)(nil)
+var _ Passkeys = store.PasskeyStore(nil)
+
+func TestRemovePasskey(t *testing.T) {
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct {
+		name      string
+		cred      string // credential id posted (raw bytes, base64url-encoded on the wire)
+		rawField  string // when set, posted as is instead of cred
+		csrf      bool
+		signedIn  bool
+		want      int
+		wantError string
+		gone      string // credential that must be deleted afterwards
+	}{
+		{name: "own passkey removed", cred: "mine-1", csrf: true, signedIn: true, want: 200, gone: "mine-1"},
+		{name: "another citizen's passkey refused", cred: "theirs", csrf: true, signedIn: true, want: 403, wantError: "not_yours"},
+		{name: "unknown id", cred: "nope", csrf: true, signedIn: true, want: 404, wantError: "not_found"},
+		{name: "missing CSRF token", cred: "mine-1", csrf: false, signedIn: true, want: 403, wantError: "csrf"},
+		{name: "not signed in", cred: "mine-1", csrf: true, signedIn: false, want: 401, wantError: "login_required"},
+		{name: "not base64url", rawField: "a+b/c==", csrf: true, signedIn: true, want: 400, wantError: "invalid_request"},
+		{name: "empty id", rawField: "", csrf: true, signedIn: true, want: 400, wantError: "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pks := &fakePasskeys{list: []*store.Passkey{
+				{CredentialID: []byte("mine-1"), CitizenID: "c1", Name: "phone"},
+				{CredentialID: []byte("mine-2"), CitizenID: "c1", Name: "laptop"},
+				{CredentialID: []byte("theirs"), CitizenID: "c2", Name: "other"},
+			}}
+			h := newSite(t, func(c *Config) {
+				c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+				c.Passkeys = pks
+			}).Handler()
+			tok := csrfPair(t, h)
+			field := b64(tc.cred)
+			if tc.cred == "" {
+				field = tc.rawField
+			}
+			r := httptest.NewRequest("POST", "/account/passkeys/remove", strings.NewReader(url.Values{"credential_id": {field}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.AddCookie(tok)
+			if tc.csrf {
+				r.Header.Set("X-CSRF-Token", tok.Value)
+			}
+			if tc.signedIn {
+				r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", w.Code, tc.want, w.Body.String())
+			}
+			var out map[string]string
+			if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+				t.Fatalf("not JSON: %q", w.Body.String())
+			}
+			if out["error"] != tc.wantError {
+				t.Errorf("error %q, want %q", out["error"], tc.wantError)
+			}
+			for _, c := range []string{"mine-1", "mine-2", "theirs"} {
+				if got, want := pks.has(c), c != tc.gone; got != want {
+					t.Errorf("credential %s present = %v, want %v", c, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRemovePasskeyPlainForm(t *testing.T) {
+	pks := &fakePasskeys{list: []*store.Passkey{{CredentialID: []byte("k"), CitizenID: "c1"}}}
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.Passkeys = pks
+	}).Handler()
+	tok := csrfPair(t, h)
+	form := url.Values{"credential_id": {base64.RawURLEncoding.EncodeToString([]byte("k"))}, "csrf": {tok.Value}}
+	r := httptest.NewRequest("POST", "/account/passkeys/remove", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(tok)
+	r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/account" {
+		t.Fatalf("status %d location %q", w.Code, w.Header().Get("Location"))
+	}
+	if pks.has("k") {
+		t.Fatal("passkey not removed")
+	}
+}
+
+func TestAccountPagePasskeys(t *testing.T) {
+	pks := &fakePasskeys{list: []*store.Passkey{
+		{CredentialID: []byte("mine"), CitizenID: "c1", Name: "phone", CreatedAt: time.Unix(1.7e9, 0)},
+		{CredentialID: []byte("theirs"), CitizenID: "c2", Name: "their-laptop"},
+	}}
+	for _, tc := range []struct {
+		name     string
+		register string
+		want     []string
+		not      []string
+	}{
+		{"with registration", "/passkeys", []string{"phone", `value="` + base64.RawURLEncoding.EncodeToString([]byte("mine")) + `"`,
+			"/account/passkeys/remove", `data-register="/passkeys"`, "Add a passkey", `aria-live="polite"`}, []string{"their-laptop"}},
+		{"without registration", "", []string{"phone", "Remove"}, []string{"pk-add", "their-laptop"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newSite(t, func(c *Config) {
+				c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+				c.Passkeys = pks
+				c.PasskeyRegister = tc.register
+			}).Handler()
+			r := httptest.NewRequest("GET", "/account", nil)
+			r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			b := w.Body.String()
+			if w.Code != 200 {
+				t.Fatalf("status %d", w.Code)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(b, s) {
+					t.Errorf("page lacks %q", s)
+				}
+			}
+			for _, s := range tc.not {
+				if strings.Contains(b, s) {
+					t.Errorf("page has %q", s)
+				}
+			}
+			if strings.Contains(b, "<script>") || strings.Contains(b, "style=") {
+				t.Error("inline script or style")
+			}
+		})
 	}
 }

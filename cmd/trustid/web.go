@@ -67,6 +67,7 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 		CertsAPI:        "/certs",
 		FaceMethod:      "face",
 		PasskeyMethod:   "passkey", // oidc/passkey's method, offered by serve
+		PasskeyRegister: "/passkeys",
 	}
 	if svc != nil {
 		iss, err := newCertIssuer(a, a.log.With("area", "certs"))

@@ -1,6 +1,6 @@
 // Account page: the live net-certificate QR, refreshed before it expires
-// with a visible countdown; revoking a connected app asks the server with
-// the CSRF token.
+// with a visible countdown; adding a passkey (WebAuthn registration with
+// oidc/passkey's endpoints) and removing one (with the CSRF token).
 "use strict";
 (function () {
   const T = window.TrustID, $ = T.$;
@@ -36,4 +36,96 @@
   $("qr-refresh").addEventListener("click", load);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) load(); });
   load();
+})();
+
+// Passkeys: "Add a passkey" (only where the browser has WebAuthn) and
+// "Remove" per passkey without leaving the page.
+(function () {
+  const T = window.TrustID, $ = T.$;
+  const status = $("pk-status");
+  if (!status) return;
+  const say = (k) => { status.textContent = T.t(k); };
+  const b64u = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const unb64u = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  const errCode = async (res) => { try { return (await res.json()).error || ""; } catch (e) { return ""; } };
+
+  const box = $("pk-add-box");
+  if (box && window.PublicKeyCredential && navigator.credentials) {
+    box.hidden = false;
+    const btn = $("pk-add");
+    const base = box.dataset.register;
+    const post = (path, body) => fetch(base + path, {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": T.csrf }, body: body,
+    });
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      say("pkCreating");
+      try {
+        const res = await post("/register/begin", "{}");
+        if (!res.ok) {
+          const code = await errCode(res);
+          return say(code === "login_required" ? "pkNeedLogin" : res.status === 404 ? "pkUnavailable" : "pkFailed");
+        }
+        const opts = (await res.json()).publicKey;
+        opts.challenge = unb64u(opts.challenge);
+        opts.user.id = unb64u(opts.user.id);
+        (opts.excludeCredentials || []).forEach((c) => { c.id = unb64u(c.id); });
+        let cred;
+        try {
+          cred = await navigator.credentials.create({ publicKey: opts });
+        } catch (e) {
+          return say(e && e.name === "InvalidStateError" ? "pkExists" : "pkCancelled");
+        }
+        if (!cred) return say("pkCancelled");
+        const r = cred.response;
+        const body = JSON.stringify({
+          id: cred.id, rawId: b64u(cred.rawId), type: cred.type,
+          response: {
+            clientDataJSON: b64u(r.clientDataJSON), attestationObject: b64u(r.attestationObject),
+            transports: typeof r.getTransports === "function" ? r.getTransports() : [],
+          },
+          clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+          authenticatorAttachment: cred.authenticatorAttachment || undefined,
+        });
+        const name = ($("pk-name").value || "").trim().slice(0, 64);
+        const fin = await post("/register/finish" + (name ? "?name=" + encodeURIComponent(name) : ""), body);
+        if (fin.status === 201) {
+          say("pkAdded");
+          setTimeout(() => location.reload(), 1200);
+          return;
+        }
+        const code = await errCode(fin);
+        say(code === "already_registered" ? "pkExists" : code === "login_required" ? "pkNeedLogin" : "pkFailed");
+      } catch (e) {
+        say("pkFailed");
+      } finally {
+        btn.disabled = false;
+      }
+    });
+  }
+
+  document.querySelectorAll("form.pk-remove").forEach((form) => {
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const btn = form.querySelector("button");
+      btn.disabled = true;
+      say("pkRemoving");
+      try {
+        const res = await fetch(form.action, {
+          method: "POST", credentials: "same-origin", cache: "no-store",
+          headers: { "X-CSRF-Token": T.csrf }, body: new URLSearchParams(new FormData(form)),
+        });
+        if (res.ok) {
+          form.closest("li").remove();
+          say("pkRemoved");
+          return;
+        }
+        say("pkRemoveFailed");
+      } catch (e) {
+        say("pkRemoveFailed");
+      }
+      btn.disabled = false;
+    });
+  });
 })();
