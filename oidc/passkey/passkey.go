@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -271,7 +272,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // signedIn returns the citizen of the session if the session's assurance
 // is high enough to bind a new passkey to them.
+// Registration also refuses cross-site requests (Sec-Fetch-Site) and an
+// Origin that is not one of Config.Origins; the session cookie's SameSite
+// already keeps it off cross-site POSTs, this does not rely on it alone.
 func (p *Passkeys) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if o := r.Header.Get("Origin"); r.Header.Get("Sec-Fetch-Site") == "cross-site" || (o != "" && !slices.Contains(p.cfg.Origins, o)) {
+		p.cfg.Logger.Info("passkey: cross-origin registration refused")
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_origin"})
+		return "", false
+	}
 	id, acr, ok := p.cfg.Sessions.SessionCitizen(r)
 	if !ok || !atLeast(acr, p.cfg.RegisterMinACR) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})

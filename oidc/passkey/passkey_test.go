@@ -278,6 +278,19 @@ func TestPasskeyRegistrationLoginAndStepUp(t *testing.T) {
 	if acr, _ := g.finishFlow(b1, resp, body, v); acr != oidc.ACRFaceLiveness {
 		t.Fatalf("face acr %q", acr)
 	}
+	// A cross-origin or cross-site request is refused even with the session.
+	for _, h := range [][2]string{{"Origin", "https://evil.example"}, {"Sec-Fetch-Site", "cross-site"}} {
+		req, _ := http.NewRequest("POST", g.issuer+passkey.PathRegisterBegin, nil)
+		req.Header.Set(h[0], h[1])
+		resp, err := b1.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("registration with %s: %s: %d", h[0], h[1], resp.StatusCode)
+		}
+	}
 	resp, body = do(t, b1, "POST", g.issuer+passkey.PathRegisterBegin, "", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("register begin %d %s", resp.StatusCode, body)
