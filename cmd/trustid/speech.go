@@ -36,6 +36,7 @@ func runTrainDigits(ctx context.Context, args []string) error {
 		context_  = fs.Int("context", 2, "neighbouring frames each side")
 		out       = fs.String("out", "liveness/speech/digits_head.json", "output file")
 		speed     = fs.Bool("speed-perturb", false, "speed-perturb 60 % of training utterances (0.88-1.12)")
+		segDecay  = fs.Float64("seg-decay", speech.DefaultSegmentDecay, "segment head weight decay")
 		ttsCache  = fs.String("tts-cache", "", "directory to keep synthesised digits in between runs (optional)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -56,7 +57,7 @@ func runTrainDigits(ctx context.Context, args []string) error {
 	h, err := speech.TrainHead(ctx, speech.TrainConfig{
 		Front: front, FSDDDir: *fsddDir, TrainSpeakers: strings.Split(*train, ","), Seed: *seed,
 		EspeakVoices: *espeak, FSDDUtterances: *fsddUtts, SynthUtterances: *synthUtts,
-		Epochs: *epochs, Hidden: *hidden, Context: *context_, ScratchDir: scratch, TTSCache: *ttsCache, SpeedPerturb: *speed, Log: log,
+		Epochs: *epochs, Hidden: *hidden, Context: *context_, ScratchDir: scratch, TTSCache: *ttsCache, SpeedPerturb: *speed, SegmentDecay: *segDecay, Log: log,
 		Command: strings.TrimSpace(cmdline),
 	})
 	if err != nil {

@@ -161,8 +161,9 @@ func frameSpans(frames int, spans []Span) [][2]int {
 // fitSegments trains the segment head on every labelled digit segment of
 // the training utterances, each once as labelled and twice with both ends
 // moved by -1..+1 frames (alignments are not exact), with AdamW on
-// mini-batches of 64 (lr 3e-3 cosine, weight decay 1e-3, 40 epochs).
-func fitSegments(ctx context.Context, rng *rand.Rand, h *Head, exs []example, log func(epoch int, loss, acc float64)) *SegmentHead {
+// mini-batches of 64 (lr 3e-3 cosine, decoupled weight decay wd, 40
+// epochs).
+func fitSegments(ctx context.Context, rng *rand.Rand, h *Head, exs []example, wd float64, log func(epoch int, loss, acc float64)) *SegmentHead {
 	s := &SegmentHead{Margin: 1}
 	var xs [][]float32
 	var ys []int
@@ -216,7 +217,7 @@ func fitSegments(ctx context.Context, rng *rand.Rand, h *Head, exs []example, lo
 	for i := range idx {
 		idx[i] = i
 	}
-	const epochs, batch, lr0, wd = 40, 64, 3e-3, 1e-3
+	const epochs, batch, lr0 = 40, 64, 3e-3
 	const b1, b2, eps = 0.9, 0.999, 1e-8
 	var out [10]float64
 	step := 0

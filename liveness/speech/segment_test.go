@@ -88,7 +88,7 @@ func TestFitSegmentsLearns(t *testing.T) {
 	for i := range h.Std {
 		h.Std[i] = 1
 	}
-	s := fitSegments(context.Background(), NewRand(1), h, separable(100), nil)
+	s := fitSegments(context.Background(), NewRand(1), h, separable(100), DefaultSegmentDecay, nil)
 	test := separable(20)
 	correct, total := 0, 0
 	for _, ex := range test {

@@ -24,9 +24,10 @@ type TrainConfig struct {
 	FSDDUtterances, SynthUtterances int
 	Epochs, Hidden, Context         int
 	LearningRate, WeightDecay       float64
-	ScratchDir                      string // for synthesiser output
-	TTSCache                        string // optional cache of synthesiser output
-	SpeedPerturb                    bool   // speed-perturb 60 % of utterances by 0.88-1.12
+	ScratchDir                      string  // for synthesiser output
+	TTSCache                        string  // optional cache of synthesiser output
+	SpeedPerturb                    bool    // speed-perturb 60 % of utterances by 0.88-1.12
+	SegmentDecay                    float64 // segment head weight decay (0: DefaultSegmentDecay)
 	Log                             *slog.Logger
 	Command                         string // recorded in the head's metadata
 }
@@ -53,6 +54,9 @@ func (c *TrainConfig) defaults() {
 	if c.WeightDecay == 0 {
 		c.WeightDecay = 1e-4
 	}
+	if c.SegmentDecay == 0 {
+		c.SegmentDecay = DefaultSegmentDecay
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -65,6 +69,9 @@ type example struct {
 	segs   [][2]int // per digit, its labelled frames
 	digits []int
 }
+
+// DefaultSegmentDecay is the segment head's decoupled weight decay.
+const DefaultSegmentDecay = 1e-3
 
 // NewRand returns the package's seeded generator (PCG), so that training and
 // evaluation are reproducible from one integer.
@@ -120,7 +127,7 @@ func TrainHead(ctx context.Context, c TrainConfig) (*Head, error) {
 	}
 	// The segment head draws from rng only after the frame head is fitted,
 	// so the frame head is the same with or without it.
-	h.Segment = fitSegments(ctx, rng, h, exs, func(epoch int, loss, acc float64) {
+	h.Segment = fitSegments(ctx, rng, h, exs, c.SegmentDecay, func(epoch int, loss, acc float64) {
 		c.Log.Info("segment epoch", "epoch", epoch, "loss", loss, "segment_acc", acc)
 	})
 	if err := ctx.Err(); err != nil {
