@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -274,6 +276,51 @@ func TestBrowserFlows(t *testing.T) {
 		if !strings.Contains(log, "hotel-desk") || !strings.Contains(log, "Hotel check-in") {
 			t.Fatalf("account log lacks the desk's verification: %q", log)
 		}
+
+		// Add a passkey on the account page with Chromium's virtual
+		// authenticator (WebAuthn domain), then remove it.
+		t.Run("passkey_add_remove", func(t *testing.T) {
+			auth := get(t, bctx, chromedp.Action[webauthn.AuthenticatorID](func(ctx context.Context, tg *chromedp.Target) (webauthn.AuthenticatorID, error) {
+				if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+					return "", err
+				}
+				res, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+					Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
+					HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
+				return res.AuthenticatorID, err
+			}))
+			creds := func() int {
+				return len(get(t, bctx, chromedp.Action[[]*webauthn.Credential](func(ctx context.Context, tg *chromedp.Target) ([]*webauthn.Credential, error) {
+					res, err := cdp.Call(ctx, tg, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: auth})
+					return res.Credentials, err
+				})))
+			}
+			run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#pk-add")),
+				chromedp.SendKeys(chromedp.CSS("#pk-name"), "e2e key"), chromedp.Click(chromedp.CSS("#pk-add")))
+			st := waitText(t, bctx, "#pk-status", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
+			if !strings.HasPrefix(st, "Passkey added") {
+				t.Fatalf("add passkey: %q", st)
+			}
+			if n := creds(); n != 1 {
+				t.Fatalf("virtual authenticator holds %d credentials, want 1", n)
+			}
+			// The page reloads and lists the new passkey.
+			list := waitText(t, bctx, "#passkeys", func(s string) bool { return strings.Contains(s, "e2e key") }, 30*time.Second)
+			if n := get(t, bctx, chromedp.Evaluate[string](`String(document.querySelectorAll("#passkeys li").length)`)); n != "1" {
+				t.Fatalf("passkey list: %q", list)
+			}
+			screens(t, bctx, shots, "account-passkey", "#passkeys")
+
+			run(t, bctx, chromedp.Click(chromedp.CSS("#passkeys form.pk-remove button")))
+			st = waitText(t, bctx, "#pk-status", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
+			if st != "Passkey removed." {
+				t.Fatalf("remove passkey: %q", st)
+			}
+			run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitReady(chromedp.CSS("#pk-status")))
+			if gone := get(t, bctx, chromedp.Evaluate[bool](`!!document.getElementById("passkeys-none") && !document.getElementById("passkeys")`)); !gone {
+				t.Fatal("passkey still listed after removal")
+			}
+		})
 	})
 
 	// 2. Refusals: a still photo with real speech, and a clip saying other digits.
