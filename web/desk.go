@@ -11,8 +11,7 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/makiuchi-d/gozxing"
-	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/trustid/trustid/certs/qr"
 )
 
 type purposeView struct{ Role, Purpose string }
@@ -52,15 +51,11 @@ func DecodeQR(data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrNoQR, err)
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	text, err := qr.Decode(img)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrNoQR, err)
 	}
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrNoQR, err)
-	}
-	return res.GetText(), nil
+	return text, nil
 }
 
 // deskDecode reads a QR code from an uploaded photo (for browsers without

@@ -25,8 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/makiuchi-d/gozxing"
-	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/certs"
@@ -152,15 +150,11 @@ func decodeQRFile(path string) (text, decoder string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("%s: %w", path, err)
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	text, err = qr.Decode(img)
 	if err != nil {
 		return "", "", err
 	}
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		return "", "", fmt.Errorf("%s: no QR code read: %w", path, err)
-	}
-	return res.GetText(), "gozxing", nil
+	return text, "gozxing", nil
 }
 
 // runCertDemo issues a development certificate from a throwaway SQLite
