@@ -174,6 +174,10 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 					if err != nil {
 						// Unscorable audio counts as a genuine reject.
 						cr.genuine = append(cr.genuine, math.Inf(-1))
+						for i := range ws {
+							ws[i].Utterances++
+							ws[i].genuine = append(ws[i].genuine, math.Inf(-1))
+						}
 						continue
 					}
 					cr.genuine = append(cr.genuine, res.Margin)
