@@ -220,7 +220,11 @@ func TestBrowserFlows(t *testing.T) {
 		defer stop()
 		run(t, bctx, chromedp.Navigate(appURL+"/start"))
 		screens(t, bctx, shots, "login", "")
-		result := faceLogin(t, bctx, id, shots)
+		// The genuine clip is synthetic (GRID video, flite digits) and sits
+		// near the lip-sync threshold when the fake camera's frame timing
+		// jitters under load; a citizen would press "try again", and so may
+		// the test, at most twice.
+		result := faceLogin(t, bctx, id, shots, 3)
 		if !strings.Contains(result, "/callback") {
 			t.Fatalf("login did not reach the app: %s", result)
 		}
@@ -332,7 +336,7 @@ func TestBrowserFlows(t *testing.T) {
 			bctx, stop := browser(t, ctx, tc.y4m, tc.wav)
 			defer stop()
 			run(t, bctx, chromedp.Navigate(appURL+"/start"))
-			result := faceLogin(t, bctx, id, "")
+			result := faceLogin(t, bctx, id, "", 1)
 			if !strings.HasPrefix(result, "refused:") || !strings.Contains(result, "could not confirm") {
 				t.Fatalf("want a refusal, got %q", result)
 			}
@@ -349,7 +353,10 @@ func TestBrowserFlows(t *testing.T) {
 
 // faceLogin goes through the login page and returns the URL reached, or
 // "refused: <message>".
-func faceLogin(t *testing.T, ctx context.Context, id, shots string) string {
+// faceLogin signs in through the login page, pressing "try again" after a
+// refusal until attempts are used up; it returns the app's callback URL or
+// "refused: <result text>".
+func faceLogin(t *testing.T, ctx context.Context, id, shots string, attempts int) string {
 	t.Helper()
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#id-number")),
 		chromedp.SendKeys(chromedp.CSS("#id-number"), id),
@@ -380,7 +387,14 @@ func faceLogin(t *testing.T, ctx context.Context, id, shots string) string {
 			result := get(t, ctx, chromedp.Evaluate[string](`(document.getElementById("result")||{}).textContent||""`))
 			retry := get(t, ctx, chromedp.Evaluate[bool](`!!document.getElementById("retry") && !document.getElementById("retry").hidden`))
 			if retry || strings.Contains(result, "expired") {
-				return "refused: " + result
+				attempts--
+				if attempts <= 0 || !retry {
+					return "refused: " + result
+				}
+				t.Logf("login refused (%q); trying again with fresh digits", result)
+				run(t, ctx, chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitEnabled(chromedp.CSS("#start")))
+				run(t, ctx, chromedp.Click(chromedp.CSS("#start")))
+				deadline = time.Now().Add(60 * time.Second)
 			}
 		}
 		time.Sleep(300 * time.Millisecond)

@@ -199,6 +199,8 @@
   }
 
   $("retry").addEventListener("click", async () => {
+    $("retry").hidden = true;
+    $("result").textContent = "";
     step("step-camera");
     $("progress-wrap").hidden = true;
     $("progress").style.width = "0";
