@@ -470,7 +470,6 @@ func TestResponseController(t *testing.T) {
 	}
 }
 
-
 func BenchmarkStack(b *testing.B) {
 	mux := testMux()
 	mw, err := New(Config{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Router: mux})
