@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -116,7 +117,7 @@ func beginIDNumber(r *http.Request) (string, error) {
 	var body struct {
 		IDNumber string `json:"id_number"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		return "", fmt.Errorf("begin body: %w", err)
@@ -166,7 +167,7 @@ func (f *faceLogin) Finish(ctx context.Context, a *oidc.LoginAttempt, r *http.Re
 	req := liveness.Request{ChallengeID: ev.challengeID, SessionID: a.ID, Subject: sub, ClientAddr: clientAddr(r)}
 	switch {
 	case len(ev.video) > 0:
-		req.Video = strings.NewReader(string(ev.video))
+		req.Video = bytes.NewReader(ev.video)
 	case len(ev.frames) > 0:
 		req.Frames, req.WAV = ev.frames, ev.wav
 	default:
