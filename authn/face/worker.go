@@ -175,34 +175,59 @@ func choose(d []Detection, sel Selection, width, height int) Detection {
 	return best
 }
 
-// detect finds faces; when none is found it retries once with the image
-// shrunk inside a wider black margin, because RFB-320 misses faces that
-// fill the whole frame (tightly cropped portraits, ID-card photos).
+// detect finds faces. Images from square to 4:3 (and 4:3 to 16:9) are
+// first stretched to the detector's 320x240 input, as the reference
+// pipeline does on LFW's square images: its boxes are what the landmark net
+// expects, and with them the port reproduces the reference embeddings
+// exactly. Stretching further distorts faces (portrait ID photos, ORL's
+// 92x112 faces lose rank-1 accuracy), so other shapes are letterboxed to
+// 4:3. RFB-320 misses faces that fill the frame, so when a pass finds none
+// the image is letterboxed, and then letterboxed inside a wider margin.
 func (w *worker) detect(img gocv.Mat) []Detection {
-	if d := w.detectAt(img, 0); len(d) > 0 {
-		return d
+	iw, ih := img.Cols(), img.Rows()
+	first := 0.0
+	if d := float64(iw*detH) / float64(ih*detW); d >= 0.75-1e-9 && d <= 4.0/3+1e-9 {
+		first = stretch
+	}
+	if r := w.detectAt(img, first); len(r) > 0 {
+		return r
+	}
+	if first == stretch && iw*detH != ih*detW { // letterboxing differs from stretching
+		if r := w.detectAt(img, 0); len(r) > 0 {
+			return r
+		}
 	}
 	return w.detectAt(img, retryMargin)
 }
 
 // retryMargin is the margin, as a fraction of the image size on each side,
-// of the second detection attempt.
-const retryMargin = 0.25
+// of the last detection attempt; stretch asks for no letterboxing.
+const (
+	retryMargin = 0.25
+	stretch     = -1
+)
 
-// detectAt letterboxes the image to 4:3 (centred, black padding on both
-// sides: measured closer to the reference than one-sided padding), with an
-// extra margin on every side as a fraction of the image size, resizes it to
-// 320x240, runs RFB-320 and keeps boxes with score >= the threshold after
-// score-ordered NMS. The model's outputs are already softmaxed scores and
-// decoded corner boxes in [0,1] of its input.
+// detectAt resizes the image to 320x240, either stretched (margin ==
+// stretch) or letterboxed to 4:3 (centred, black padding on both sides) with
+// an extra margin on every side as a fraction of the image size, runs
+// RFB-320 and keeps boxes with score >= the threshold after score-ordered
+// NMS. The model's outputs are already softmaxed scores and decoded corner
+// boxes in [0,1] of its input.
 func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
 	iw, ih := img.Cols(), img.Rows()
-	k := 1 + 2*margin
-	s := math.Min(float64(detW)/(float64(iw)*k), float64(detH)/(float64(ih)*k))
-	nw := min(detW, max(1, int(math.Round(float64(iw)*s))))
-	nh := min(detH, max(1, int(math.Round(float64(ih)*s))))
+	sx, sy := float64(detW)/float64(iw), float64(detH)/float64(ih)
+	nw, nh := detW, detH
+	if margin != stretch {
+		k := 1 + 2*margin
+		s := math.Min(float64(detW)/(float64(iw)*k), float64(detH)/(float64(ih)*k))
+		sx, sy = s, s
+		nw = min(detW, max(1, int(math.Round(float64(iw)*s))))
+		nh = min(detH, max(1, int(math.Round(float64(ih)*s))))
+	}
 	ox, oy := (detW-nw)/2, (detH-nh)/2
-	w.canvas.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	if nw != detW || nh != detH {
+		w.canvas.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	}
 	roi := w.canvas.Region(image.Rect(ox, oy, ox+nw, oy+nh))
 	gocv.Resize(img, &roi, image.Pt(nw, nh), 0, 0, gocv.InterpolationLinear)
 	roi.Close()
@@ -224,8 +249,9 @@ func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
 		return nil
 	}
 	// Box coordinates are fractions of the 320x240 canvas; the image sits at
-	// (ox, oy) in it, scaled by s.
-	kx, ky := float32(float64(detW)/s), float32(float64(detH)/s)
+	// (ox, oy) in it, scaled by (sx, sy).
+	kx, ky := float32(float64(detW)/sx), float32(float64(detH)/sy)
+	dx, dy := float32(float64(ox)/sx), float32(float64(oy)/sy)
 	fw, fh := float32(iw), float32(ih)
 	var cands []candidate
 	for i := 0; i < len(scores)/2; i++ {
@@ -234,7 +260,6 @@ func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
 			continue
 		}
 		b := boxes[4*i : 4*i+4]
-		dx, dy := float32(float64(ox)/s), float32(float64(oy)/s)
 		box := Box{
 			X1: clampf(b[0]*kx-dx, 0, fw), Y1: clampf(b[1]*ky-dy, 0, fh),
 			X2: clampf(b[2]*kx-dx, 0, fw), Y2: clampf(b[3]*ky-dy, 0, fh),
@@ -254,16 +279,6 @@ func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
 
 func clampf(v, lo, hi float32) float32 { return max(lo, min(hi, v)) }
 
-// cropTo samples the square box sq of img into a size x size dst with
-// bilinear interpolation (pixel-centre convention of cv::resize), padding
-// with black where the box leaves the image.
-func (w *worker) cropTo(img gocv.Mat, dst *gocv.Mat, sq Box, size int) {
-	k := float64(sq.Width()) / float64(size)
-	w.setAffine(Similarity{{k, 0, float64(sq.X1) + 0.5*k - 0.5}, {0, k, float64(sq.Y1) + 0.5*k - 0.5}})
-	gocv.WarpAffineWithParams(img, dst, w.affine, image.Pt(size, size),
-		gocv.InterpolationLinear|gocv.WarpInverseMap, gocv.BorderConstant, color.RGBA{})
-}
-
 func (w *worker) setAffine(m Similarity) {
 	for r := 0; r < 2; r++ {
 		for c := 0; c < 3; c++ {
@@ -272,24 +287,35 @@ func (w *worker) setAffine(m Similarity) {
 	}
 }
 
-// landmarks: square crop -> 64x64 grey / 256 -> 68 (x, y) in [0,1] of the crop.
+// landmarks: square crop -> 64x64 grey / 256 -> 68 (x, y) in [0,1] of the
+// crop. The crop is the square box truncated to whole pixels and clamped to
+// the image, resized to 64x64 (not square where the box leaves the image),
+// exactly as the reference pipeline cuts it: sub-pixel or padded crops move
+// the points by ~0.3 px and cost end-to-end agreement.
 func (w *worker) landmarks(img gocv.Mat, box Box) [68]Point {
+	var pts [68]Point
 	sq := box.Square()
-	w.cropTo(img, &w.crop64, sq, lmkSize)
+	x1, y1 := max(0, int(sq.X1)), max(0, int(sq.Y1))
+	x2, y2 := min(img.Cols(), int(sq.X2)), min(img.Rows(), int(sq.Y2))
+	if x2-x1 < 2 || y2-y1 < 2 {
+		return pts
+	}
+	crop := img.Region(image.Rect(x1, y1, x2, y2))
+	gocv.Resize(crop, &w.crop64, image.Pt(lmkSize, lmkSize), 0, 0, gocv.InterpolationLinear)
+	crop.Close()
 	gocv.CvtColor(w.crop64, &w.grey64, gocv.ColorBGRToGray)
 	blob := gocv.BlobFromImage(w.grey64, 1.0/256, image.Pt(lmkSize, lmkSize), gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
 	w.lmk.SetInput(blob, "")
 	out := w.lmk.Forward("")
 	defer out.Close()
-	var pts [68]Point
 	v, err := out.DataPtrFloat32()
 	if err != nil || len(v) < 136 {
 		return pts
 	}
-	side := sq.Width()
+	cw, ch := float32(x2-x1), float32(y2-y1)
 	for i := range pts {
-		pts[i] = Point{sq.X1 + v[2*i]*side, sq.Y1 + v[2*i+1]*side}
+		pts[i] = Point{float32(x1) + v[2*i]*cw, float32(y1) + v[2*i+1]*ch}
 	}
 	return pts
 }

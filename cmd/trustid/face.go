@@ -326,9 +326,37 @@ func runEvalFace(ctx context.Context, args []string) error {
 			imp = append(imp, scores[i])
 		}
 	}
-	mean, std, folds := eval.KFold(scores, same, 10)
+	// The LFW protocol's own 10 sets when the file has them, else 10
+	// contiguous folds of equal size.
+	setOf := make([]int, len(pairs))
+	for i, p := range pairs {
+		setOf[i] = p.Set
+	}
+	foldsBy := "lfw_sets"
+	mean, std, folds := eval.KFoldBy(scores, same, setOf)
+	if len(folds) != 10 {
+		foldsBy = "contiguous"
+		mean, std, folds = eval.KFold(scores, same, 10)
+	}
 	eer, eerThr := eval.EER(gen, imp)
 	fars := []float64{1e-2, 1e-3, 1e-4}
+	// The pairs each fold's threshold got wrong, to look at.
+	type miss struct {
+		A, B      string
+		Same      bool
+		Score     float64
+		Threshold float64
+	}
+	var misses []miss
+	for i, p := range pairs {
+		f := setOf[i]
+		if foldsBy == "contiguous" {
+			f = i * 10 / len(pairs)
+		}
+		if f < len(folds) && (scores[i] >= folds[f].Threshold) != p.Same {
+			misses = append(misses, miss{p.A, p.B, p.Same, round6(scores[i]), round6(folds[f].Threshold)})
+		}
+	}
 	out := map[string]any{
 		"dataset":    *pairsFile,
 		"model":      face.ModelVersion,
@@ -340,7 +368,8 @@ func runEvalFace(ctx context.Context, args []string) error {
 		"detection_failures": map[string]any{
 			"images": sum(failedImages), "pairs": failedPairs, "reasons": failedImages,
 		},
-		"accuracy_10fold": map[string]any{"mean": round6(mean), "std": round6(std), "folds": folds},
+		"accuracy_10fold": map[string]any{"mean": round6(mean), "std": round6(std), "folds": folds, "folds_by": foldsBy},
+		"misclassified":   misses,
 		"eer":             round6(eer), "eer_threshold": round6(eerThr),
 		"tar_at_far_pairs_file": farTable(gen, imp, fars),
 		"workers":               ff.workers,

@@ -21,6 +21,11 @@ import (
 type Pair struct {
 	A, B string
 	Same bool
+	// Set is the LFW set (fold) of the line, counted from 0: the standard
+	// file is 10 sets, each a block of same-person lines followed by a block
+	// of different-person lines, so a set starts wherever a same-person line
+	// follows a different-person line. A filtered file keeps the sets.
+	Set int
 }
 
 // ErrPairs reports a malformed pairs file.
@@ -37,7 +42,7 @@ func LFWPath(name string, n int) string {
 func ParsePairs(r io.Reader) ([]Pair, error) {
 	var out []Pair
 	sc := bufio.NewScanner(r)
-	line := 0
+	line, set := 0, 0
 	for sc.Scan() {
 		line++
 		f := strings.Fields(sc.Text())
@@ -66,7 +71,10 @@ func ParsePairs(r io.Reader) ([]Pair, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Pair{LFWPath(f[0], a), LFWPath(f[0], b), true})
+			if len(out) > 0 && !out[len(out)-1].Same {
+				set++
+			}
+			out = append(out, Pair{LFWPath(f[0], a), LFWPath(f[0], b), true, set})
 		case 4:
 			a, err := num(f[1])
 			if err != nil {
@@ -76,7 +84,7 @@ func ParsePairs(r io.Reader) ([]Pair, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Pair{LFWPath(f[0], a), LFWPath(f[2], b), false})
+			out = append(out, Pair{LFWPath(f[0], a), LFWPath(f[2], b), false, set})
 		default:
 			return nil, fmt.Errorf("%w: line %d: %d fields", ErrPairs, line, len(f))
 		}
@@ -96,33 +104,54 @@ type Fold struct {
 	Accuracy  float64 `json:"accuracy"`
 }
 
-// KFold splits the pairs in file order into k contiguous folds (the LFW
-// folds are contiguous blocks), picks on the other k-1 folds the threshold
-// with the best accuracy (score >= threshold means "same"), and tests it on
-// the held-out fold.
+// KFold splits the pairs in file order into k contiguous folds of equal
+// size, picks on the other k-1 folds the threshold with the best accuracy
+// (score >= threshold means "same"), and tests it on the held-out fold.
 func KFold(scores []float64, same []bool, k int) (mean, std float64, folds []Fold) {
 	n := len(scores)
 	if n == 0 || k <= 0 {
 		return 0, 0, nil
 	}
+	fold := make([]int, n)
 	for i := range k {
-		lo, hi := n*i/k, n*(i+1)/k
-		var trS []float64
-		var trY []bool
-		for j := range n {
-			if j < lo || j >= hi {
-				trS = append(trS, scores[j])
-				trY = append(trY, same[j])
+		for j := n * i / k; j < n*(i+1)/k; j++ {
+			fold[j] = i
+		}
+	}
+	return KFoldBy(scores, same, fold)
+}
+
+// KFoldBy is KFold with the fold of each pair given (0..k-1, for example
+// Pair.Set, the LFW protocol's own folds); the mean is over folds.
+func KFoldBy(scores []float64, same []bool, fold []int) (mean, std float64, folds []Fold) {
+	k := 0
+	for _, f := range fold {
+		k = max(k, f+1)
+	}
+	for i := range k {
+		var trS, teS []float64
+		var trY, teY []bool
+		for j, f := range fold {
+			if f == i {
+				teS, teY = append(teS, scores[j]), append(teY, same[j])
+			} else {
+				trS, trY = append(trS, scores[j]), append(trY, same[j])
 			}
 		}
+		if len(teS) == 0 {
+			continue
+		}
 		thr := BestThreshold(trS, trY)
-		folds = append(folds, Fold{thr, Accuracy(scores[lo:hi], same[lo:hi], thr)})
+		folds = append(folds, Fold{thr, Accuracy(teS, teY, thr)})
+	}
+	if len(folds) == 0 {
+		return 0, 0, nil
 	}
 	for _, f := range folds {
-		mean += f.Accuracy / float64(k)
+		mean += f.Accuracy / float64(len(folds))
 	}
 	for _, f := range folds {
-		std += (f.Accuracy - mean) * (f.Accuracy - mean) / float64(k)
+		std += (f.Accuracy - mean) * (f.Accuracy - mean) / float64(len(folds))
 	}
 	return mean, math.Sqrt(std), folds
 }

@@ -15,10 +15,19 @@ func TestParsePairs(t *testing.T) {
 		err  error
 	}{
 		{"same and different", "10\t300\nAbel_Pacheco\t1\t4\nA_B\t2\tC_D\t13\n", []Pair{
-			{"Abel_Pacheco/Abel_Pacheco_0001.jpg", "Abel_Pacheco/Abel_Pacheco_0004.jpg", true},
-			{"A_B/A_B_0002.jpg", "C_D/C_D_0013.jpg", false},
+			{"Abel_Pacheco/Abel_Pacheco_0001.jpg", "Abel_Pacheco/Abel_Pacheco_0004.jpg", true, 0},
+			{"A_B/A_B_0002.jpg", "C_D/C_D_0013.jpg", false, 0},
 		}, nil},
-		{"no header", "X 1 2\n", []Pair{{"X/X_0001.jpg", "X/X_0002.jpg", true}}, nil},
+		{"sets", "X 1 2\nY 1 2\nA 1 B 1\nZ 1 2\nC 1 D 1\nE 1 F 1\nW 1 2\n", []Pair{
+			{"X/X_0001.jpg", "X/X_0002.jpg", true, 0},
+			{"Y/Y_0001.jpg", "Y/Y_0002.jpg", true, 0},
+			{"A/A_0001.jpg", "B/B_0001.jpg", false, 0},
+			{"Z/Z_0001.jpg", "Z/Z_0002.jpg", true, 1},
+			{"C/C_0001.jpg", "D/D_0001.jpg", false, 1},
+			{"E/E_0001.jpg", "F/F_0001.jpg", false, 1},
+			{"W/W_0001.jpg", "W/W_0002.jpg", true, 2},
+		}, nil},
+		{"no header", "X 1 2\n", []Pair{{"X/X_0001.jpg", "X/X_0002.jpg", true, 0}}, nil},
 		{"bad number", "X 1 zz\n", nil, ErrPairs},
 		{"too many fields", "a 1 b 2 c\n", nil, ErrPairs},
 		{"path in name", "../etc 1 2\n", nil, ErrPairs},
@@ -69,6 +78,11 @@ func TestMetrics(t *testing.T) {
 	}
 	if math.IsNaN(mean) {
 		t.Error("NaN")
+	}
+	// Given folds: the threshold of each comes from the others only.
+	mean, _, folds = KFoldBy([]float64{0.9, 0.1, 0.6, 0.4, 0.3, 0.2}, []bool{true, false, true, false, true, false}, []int{0, 0, 1, 1, 2, 2})
+	if len(folds) != 3 || math.Abs(mean-(1+0.5+0.5)/3) > 1e-9 || folds[2].Threshold != 0.5 {
+		t.Errorf("3 given folds: mean %.3f over %v", mean, folds)
 	}
 }
 
