@@ -192,22 +192,35 @@ func (e *Engine) acquire(ctx context.Context) (*worker, error) {
 
 func (e *Engine) release(w *worker) { e.pool <- w }
 
-// Process decodes an encoded JPEG or PNG photo and runs the pipeline.
-func (e *Engine) Process(ctx context.Context, data []byte, opts Options) (*Result, error) {
+// withImage checks and decodes an encoded photo, takes a worker and runs
+// fn with both; the image is freed and the worker returned afterwards.
+func withImage[T any](ctx context.Context, e *Engine, data []byte, fn func(*worker, gocv.Mat) (T, error)) (T, error) {
+	var zero T
 	if _, _, err := Check(data, e.cfg.Limits); err != nil {
-		return nil, err
+		return zero, err
 	}
+	return withMat(ctx, e, func() (gocv.Mat, error) { return decode(data) }, fn)
+}
+
+// withMat takes a worker, makes the image with mk and runs fn on both.
+func withMat[T any](ctx context.Context, e *Engine, mk func() (gocv.Mat, error), fn func(*worker, gocv.Mat) (T, error)) (T, error) {
+	var zero T
 	w, err := e.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	defer e.release(w)
-	img, err := decode(data)
+	img, err := mk()
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	defer img.Close()
-	return w.run(img, opts)
+	return fn(w, img)
+}
+
+// Process decodes an encoded JPEG or PNG photo and runs the pipeline.
+func (e *Engine) Process(ctx context.Context, data []byte, opts Options) (*Result, error) {
+	return withImage(ctx, e, data, func(w *worker, img gocv.Mat) (*Result, error) { return w.run(img, opts) })
 }
 
 // ProcessFrame runs the pipeline on a raw BGR frame.
@@ -215,17 +228,8 @@ func (e *Engine) ProcessFrame(ctx context.Context, f Frame, opts Options) (*Resu
 	if err := e.checkFrame(f); err != nil {
 		return nil, err
 	}
-	w, err := e.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer e.release(w)
-	img, err := frameMat(f)
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
-	return w.run(img, opts)
+	return withMat(ctx, e, func() (gocv.Mat, error) { return frameMat(f) },
+		func(w *worker, img gocv.Mat) (*Result, error) { return w.run(img, opts) })
 }
 
 // Analyze is the cheap per-frame entry point for liveness: box, 68
@@ -241,39 +245,15 @@ func (e *Engine) Analyze(ctx context.Context, f Frame, embedding, antiSpoof bool
 // EmbedAligned embeds the face of an encoded image aligned from the given
 // five points, skipping detection and landmarks (golden tests, debugging).
 func (e *Engine) EmbedAligned(ctx context.Context, data []byte, five [5]Point) ([]float32, error) {
-	if _, _, err := Check(data, e.cfg.Limits); err != nil {
-		return nil, err
-	}
-	w, err := e.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer e.release(w)
-	img, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
-	w.align(img, five)
-	return w.embed(), nil
+	return withImage(ctx, e, data, func(w *worker, img gocv.Mat) ([]float32, error) {
+		w.align(img, five)
+		return w.embed(), nil
+	})
 }
 
 // Detect returns every face found in an encoded image, best score first.
 func (e *Engine) Detect(ctx context.Context, data []byte) ([]Detection, error) {
-	if _, _, err := Check(data, e.cfg.Limits); err != nil {
-		return nil, err
-	}
-	w, err := e.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer e.release(w)
-	img, err := decode(data)
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
-	return w.detect(img), nil
+	return withImage(ctx, e, data, func(w *worker, img gocv.Mat) ([]Detection, error) { return w.detect(img), nil })
 }
 
 func (e *Engine) checkFrame(f Frame) error {
