@@ -38,6 +38,9 @@ func runTrainDigits(ctx context.Context, args []string) error {
 		speed     = fs.Bool("speed-perturb", false, "speed-perturb 60 % of training utterances (0.88-1.12)")
 		segDecay  = fs.Float64("seg-decay", speech.DefaultSegmentDecay, "segment head weight decay")
 		ttsCache  = fs.String("tts-cache", "", "directory to keep synthesised digits in between runs (optional)")
+		step      = fs.Int("step", 8, "embedding hop in 10 ms mel frames (8 = 80 ms, 4 = 40 ms)")
+		stride    = fs.Int("context-stride", 1, "frames between the head's context neighbours")
+		runTog    = fs.Float64("run-together", 0.4, "share of training utterances with the digits run together")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -58,6 +61,7 @@ func runTrainDigits(ctx context.Context, args []string) error {
 		Front: front, FSDDDir: *fsddDir, TrainSpeakers: strings.Split(*train, ","), Seed: *seed,
 		EspeakVoices: *espeak, FSDDUtterances: *fsddUtts, SynthUtterances: *synthUtts,
 		Epochs: *epochs, Hidden: *hidden, Context: *context_, ScratchDir: scratch, TTSCache: *ttsCache, SpeedPerturb: *speed, SegmentDecay: *segDecay, Log: log,
+		Step: *step, Stride: *stride, RunTogether: *runTog,
 		Command: strings.TrimSpace(cmdline),
 	})
 	if err != nil {

@@ -210,9 +210,14 @@ const labelReach = frameDuration * SampleRate / 1000
 // the frame's window (where extended spans overlap, the digit whose span
 // centre is nearer wins), or Other.
 func FrameLabels(frames int, spans []Span) []int {
+	return frameLabels(frames, spans, embStep)
+}
+
+// frameLabels is FrameLabels for embeddings step mel frames apart.
+func frameLabels(frames int, spans []Span, step int) []int {
 	labels := make([]int, frames)
 	for t := range labels {
-		c := t*embStep*melHop + embWindow*melHop/2 - padSamples
+		c := t*step*melHop + embWindow*melHop/2 - padSamples
 		labels[t] = Other
 		best := math.MaxInt
 		for _, s := range spans {

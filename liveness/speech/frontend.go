@@ -152,6 +152,15 @@ func (f *Frontend) Mel(pcm []int16) ([][melBins]float32, error) {
 // Embeddings returns one 96-d embedding per 80 ms: window i covers mel
 // frames [8i, 8i+76), i.e. audio from 80i ms to about 80i+775 ms.
 func (f *Frontend) Embeddings(pcm []int16) ([][EmbeddingDim]float32, error) {
+	return f.EmbeddingsStep(pcm, embStep)
+}
+
+// EmbeddingsStep is Embeddings with step mel frames (10 ms each) between
+// windows: window i covers mel frames [step*i, step*i+76).
+func (f *Frontend) EmbeddingsStep(pcm []int16, step int) ([][EmbeddingDim]float32, error) {
+	if step < 1 || step > embWindow {
+		return nil, fmt.Errorf("speech: embedding step %d", step)
+	}
 	mel, err := f.Mel(pcm)
 	if err != nil {
 		return nil, err
@@ -159,11 +168,11 @@ func (f *Frontend) Embeddings(pcm []int16) ([][EmbeddingDim]float32, error) {
 	if len(mel) < embWindow {
 		return nil, fmt.Errorf("%w: %d mel frames, need %d", ErrAudioLength, len(mel), embWindow)
 	}
-	n := (len(mel)-embWindow)/embStep + 1
+	n := (len(mel)-embWindow)/step + 1
 	in := make([]float32, n*embWindow*melBins)
 	for w := range n {
 		for k := range embWindow {
-			copy(in[(w*embWindow+k)*melBins:], mel[w*embStep+k][:])
+			copy(in[(w*embWindow+k)*melBins:], mel[w*step+k][:])
 		}
 	}
 	t, err := ort.NewTensor(ort.NewShape(int64(n), embWindow, melBins, 1), in)

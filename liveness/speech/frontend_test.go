@@ -72,6 +72,24 @@ func TestFrontendShapes(t *testing.T) {
 	if want := (len(mel)-embWindow)/embStep + 1; len(emb) != want {
 		t.Errorf("embeddings = %d, want %d", len(emb), want)
 	}
+	// A 40 ms hop gives every other window of the 80 ms one in between.
+	emb4, err := f.EmbeddingsStep(pcm, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (len(mel)-embWindow)/4 + 1; len(emb4) != want {
+		t.Errorf("embeddings at step 4 = %d, want %d", len(emb4), want)
+	}
+	for i := range emb {
+		for d := range EmbeddingDim {
+			if diff := emb4[2*i][d] - emb[i][d]; diff > 1e-4 || diff < -1e-4 {
+				t.Fatalf("step-4 window %d differs from step-8 window %d in dim %d: %v vs %v", 2*i, i, d, emb4[2*i][d], emb[i][d])
+			}
+		}
+	}
+	if _, err := f.EmbeddingsStep(pcm, 0); err == nil {
+		t.Error("step 0 accepted")
+	}
 	vad, err := f.VoiceActivity(pcm)
 	if err != nil {
 		t.Fatal(err)

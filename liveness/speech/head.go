@@ -21,13 +21,18 @@ const (
 // over NumClasses. It is the project's own artifact, trained by TrainHead.
 type Head struct {
 	Context int // neighbours each side
-	Hidden  int
-	Mean    []float32 // per embedding dimension
-	Std     []float32
-	W1      []float32 // Hidden x In, row-major
-	B1      []float32
-	W2      []float32 // NumClasses x Hidden
-	B2      []float32
+	// Stride is the distance in frames between the context neighbours
+	// (0 or 1: adjacent frames).
+	Stride int
+	// Step is the embedding hop in 10 ms mel frames (0: 8, i.e. 80 ms).
+	Step   int
+	Hidden int
+	Mean   []float32 // per embedding dimension
+	Std    []float32
+	W1     []float32 // Hidden x In, row-major
+	B1     []float32
+	W2     []float32 // NumClasses x Hidden
+	B2     []float32
 	// LogPrior is the log frequency of each class in the training frames;
 	// the sequence step can divide it out (scaled likelihoods).
 	LogPrior []float32
@@ -49,12 +54,25 @@ type HeadMeta struct {
 	Evaluation    map[string]string `json:"evaluation,omitempty"`
 }
 
+// step returns the embedding hop in mel frames.
+func (h *Head) step() int {
+	if h.Step <= 0 {
+		return embStep
+	}
+	return h.Step
+}
+
+// stride returns the distance between context frames.
+func (h *Head) stride() int { return max(h.Stride, 1) }
+
 // In is the input width of the head.
 func (h *Head) In() int { return (2*h.Context + 1) * EmbeddingDim }
 
 type headJSON struct {
 	Version int          `json:"version"`
 	Context int          `json:"context"`
+	Stride  int          `json:"context_stride,omitempty"`
+	Step    int          `json:"step_mel_frames,omitempty"`
 	Hidden  int          `json:"hidden"`
 	Classes int          `json:"classes"`
 	Mean    string       `json:"mean_f32le_b64"`
@@ -98,7 +116,7 @@ func decF32(s string, n int) ([]float32, error) {
 // and exact) next to readable metadata.
 func (h *Head) MarshalJSON() ([]byte, error) {
 	return json.MarshalIndent(headJSON{
-		Version: 1, Context: h.Context, Hidden: h.Hidden, Classes: NumClasses,
+		Version: 1, Context: h.Context, Stride: h.Stride, Step: h.Step, Hidden: h.Hidden, Classes: NumClasses,
 		Mean: encF32(h.Mean), Std: encF32(h.Std),
 		W1: encF32(h.W1), B1: encF32(h.B1), W2: encF32(h.W2), B2: encF32(h.B2),
 		Prior: h.LogPrior, Segment: h.Segment.toJSON(), Meta: h.Meta,
@@ -114,10 +132,13 @@ func (h *Head) UnmarshalJSON(b []byte) error {
 	if j.Version != 1 || j.Classes != NumClasses || j.Context < 0 || j.Context > 8 || j.Hidden < 1 || j.Hidden > 1024 {
 		return fmt.Errorf("%w: head: version %d, %d classes, context %d, hidden %d", ErrModel, j.Version, j.Classes, j.Context, j.Hidden)
 	}
+	if j.Stride < 0 || j.Stride > 8 || j.Step < 0 || j.Step > embStep {
+		return fmt.Errorf("%w: head: context stride %d, step %d", ErrModel, j.Stride, j.Step)
+	}
 	if len(j.Prior) != 0 && len(j.Prior) != NumClasses {
 		return fmt.Errorf("%w: head: %d log priors", ErrModel, len(j.Prior))
 	}
-	out := Head{Context: j.Context, Hidden: j.Hidden, Meta: j.Meta, LogPrior: j.Prior}
+	out := Head{Context: j.Context, Stride: j.Stride, Step: j.Step, Hidden: j.Hidden, Meta: j.Meta, LogPrior: j.Prior}
 	in := out.In()
 	for _, f := range []struct {
 		dst *[]float32
@@ -166,11 +187,13 @@ func (h *Head) standardise(emb [][EmbeddingDim]float32) [][EmbeddingDim]float32 
 	return out
 }
 
-// input fills x with frame t's context window of standardised embeddings;
-// frames beyond the ends repeat the edge frame.
+// input fills x with frame t's context window of standardised embeddings
+// (neighbours stride frames apart); frames beyond the ends repeat the edge
+// frame.
 func (h *Head) input(x []float32, z [][EmbeddingDim]float32, t int) {
+	st := h.stride()
 	for k := -h.Context; k <= h.Context; k++ {
-		j := min(max(t+k, 0), len(z)-1)
+		j := min(max(t+k*st, 0), len(z)-1)
 		copy(x[(k+h.Context)*EmbeddingDim:], z[j][:])
 	}
 }

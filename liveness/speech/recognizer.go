@@ -193,11 +193,20 @@ func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysi
 	if err := ctx.Err(); err != nil {
 		return Analysis{}, err
 	}
-	emb, err := r.front.Embeddings(padded(pcm))
+	emb, err := r.front.EmbeddingsStep(padded(pcm), r.head.step())
 	if err != nil {
 		return Analysis{}, err
 	}
 	a := Analysis{LogPost: r.head.LogPosteriors(emb), Scores: r.head.FrameScores(emb, r.priorScale), Activity: act, Voiced: voiced}
+	if k := r.head.step(); k != embStep {
+		// Finer hops give more (and more correlated) frames per second:
+		// scale the frame scores so that margins stay in nats per 80 ms.
+		for t := range a.Scores {
+			for c := range NumClasses {
+				a.Scores[t][c] *= float64(k) / embStep
+			}
+		}
+	}
 	if r.head.Segment != nil && (r.segWeight != 0 || r.keepZ) {
 		a.z = r.head.standardise(emb)
 	}
@@ -210,7 +219,9 @@ func (r *EmbeddingRecognizer) ScoreAnalysis(a Analysis, expected []int) Result {
 }
 
 func (r *EmbeddingRecognizer) scoreAnalysis(a Analysis, expected []int, segWeight float64) Result {
-	s := ScoreSequenceDur(a.Scores, expected, r.minFrames, r.maxFrames, r.overrun)
+	// The duration model is set in 80 ms frames; scale it to the head's hop.
+	k := r.head.step()
+	s := ScoreSequenceDur(a.Scores, expected, r.minFrames*embStep/k, r.maxFrames*embStep/k, r.overrun*float64(k)/embStep)
 	margin, best := s.Margin(), s.Best()
 	if a.z != nil && segWeight != 0 && !math.IsInf(margin, 0) {
 		// Second stage: the segment head's log-likelihood ratio of the
@@ -243,15 +254,15 @@ func (r *EmbeddingRecognizer) scoreAnalysis(a Analysis, expected []int, segWeigh
 			sum += math.Exp(a.LogPost[t][expected[k]])
 		}
 		res.DigitConfidence[k] = sum / float64(sp[1]-sp[0])
-		res.Segments[k] = Segment{Start: frameCentre(sp[0]), End: frameCentre(sp[1])}
+		res.Segments[k] = Segment{Start: frameCentre(sp[0], r.head.step()), End: frameCentre(sp[1], r.head.step())}
 	}
 	return res
 }
 
 // frameCentre is the time in the unpadded recording at which embedding
-// frame t's window is centred.
-func frameCentre(t int) time.Duration {
-	ms := t*frameDuration + embWindow*10/2 - padSamples*1000/SampleRate
+// frame t's window (step mel frames apart) is centred.
+func frameCentre(t, step int) time.Duration {
+	ms := t*step*10 + embWindow*10/2 - padSamples*1000/SampleRate
 	return time.Duration(max(ms, 0)) * time.Millisecond
 }
 

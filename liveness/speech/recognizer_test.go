@@ -130,6 +130,12 @@ func TestHeadJSONRoundTrip(t *testing.T) {
 	if len(h.Meta.HeldOut) == 0 || h.Meta.Command == "" {
 		t.Errorf("committed head lacks provenance: %+v", h.Meta)
 	}
+	if g.Step != h.Step || g.Stride != h.Stride {
+		t.Errorf("step/stride %d/%d, want %d/%d", g.Step, g.Stride, h.Step, h.Stride)
+	}
+	if err := g.UnmarshalJSON([]byte(`{"version":1,"classes":11,"context":2,"step_mel_frames":9,"hidden":4}`)); !errors.Is(err, ErrModel) {
+		t.Errorf("step 9: err = %v, want ErrModel", err)
+	}
 	if err := g.UnmarshalJSON([]byte(`{"version":1,"classes":11,"context":2,"hidden":4,"w1_f32le_b64":"AAAA"}`)); !errors.Is(err, ErrModel) {
 		t.Errorf("malformed head: err = %v, want ErrModel", err)
 	}

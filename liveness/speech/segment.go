@@ -133,12 +133,17 @@ func (s *SegmentHead) pathLogLik(z [][EmbeddingDim]float32, p Path) float64 {
 // frameSpans returns, per span, the frames [start, end) that FrameLabels
 // gives that span (the nearest span centre within the label reach).
 func frameSpans(frames int, spans []Span) [][2]int {
+	return frameSpansStep(frames, spans, embStep)
+}
+
+// frameSpansStep is frameSpans for embeddings step mel frames apart.
+func frameSpansStep(frames int, spans []Span, step int) [][2]int {
 	out := make([][2]int, len(spans))
 	for i := range out {
 		out[i] = [2]int{-1, -1}
 	}
 	for t := range frames {
-		c := t*embStep*melHop + embWindow*melHop/2 - padSamples
+		c := t*step*melHop + embWindow*melHop/2 - padSamples
 		bi, best := -1, math.MaxInt
 		for i, s := range spans {
 			if c >= s.Start-labelReach && c < s.End+labelReach {

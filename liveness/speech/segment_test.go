@@ -27,6 +27,26 @@ func TestFrameSpansMatchLabels(t *testing.T) {
 	}
 }
 
+// TestFrameLabelsStep: at a 40 ms hop, frame 2i has frame i's centre at 80 ms.
+func TestFrameLabelsStep(t *testing.T) {
+	spans := []Span{{Digit: 3, Start: 4000, End: 9000}, {Digit: 7, Start: 9500, End: 15000}}
+	l8 := FrameLabels(30, spans)
+	l4 := frameLabels(60, spans, 4)
+	for i, y := range l8 {
+		if l4[2*i] != y {
+			t.Errorf("frame %d: step 8 label %d, step 4 frame %d label %d", i, y, 2*i, l4[2*i])
+		}
+	}
+	s4 := frameSpansStep(60, spans, 4)
+	for i, sp := range s4 {
+		for f := sp[0]; f < sp[1]; f++ {
+			if l4[f] != spans[i].Digit {
+				t.Errorf("step 4: frame %d of span %d labelled %d", f, i, l4[f])
+			}
+		}
+	}
+}
+
 func TestSegmentPool(t *testing.T) {
 	z := make([][EmbeddingDim]float32, 6)
 	for i := range z {

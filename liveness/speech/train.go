@@ -28,8 +28,14 @@ type TrainConfig struct {
 	TTSCache                        string  // optional cache of synthesiser output
 	SpeedPerturb                    bool    // speed-perturb 60 % of utterances by 0.88-1.12
 	SegmentDecay                    float64 // segment head weight decay (0: DefaultSegmentDecay)
-	Log                             *slog.Logger
-	Command                         string // recorded in the head's metadata
+	// Step is the embedding hop in 10 ms mel frames (0: 8, i.e. 80 ms);
+	// Stride the distance between the head's context frames (0: 1).
+	Step, Stride int
+	// RunTogether is the share of training utterances whose digits run
+	// together (0: 0.4).
+	RunTogether float64
+	Log         *slog.Logger
+	Command     string // recorded in the head's metadata
 }
 
 func (c *TrainConfig) defaults() {
@@ -53,6 +59,15 @@ func (c *TrainConfig) defaults() {
 	}
 	if c.WeightDecay == 0 {
 		c.WeightDecay = 1e-4
+	}
+	if c.Step == 0 {
+		c.Step = embStep
+	}
+	if c.Stride == 0 {
+		c.Stride = 1
+	}
+	if c.RunTogether == 0 {
+		c.RunTogether = 0.4
 	}
 	if c.SegmentDecay == 0 {
 		c.SegmentDecay = DefaultSegmentDecay
@@ -112,7 +127,7 @@ func TrainHead(ctx context.Context, c TrainConfig) (*Head, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			ex, err := trainingUtterance(rng, c.Front, g, c.SpeedPerturb)
+			ex, err := trainingUtterance(rng, g, c)
 			if err != nil {
 				return nil, err
 			}
@@ -121,6 +136,12 @@ func TrainHead(ctx context.Context, c TrainConfig) (*Head, error) {
 		c.Log.Info("built utterances", "group", g[0].Group, "total", len(exs))
 	}
 	h := &Head{Context: c.Context, Hidden: c.Hidden}
+	if c.Step != embStep {
+		h.Step = c.Step
+	}
+	if c.Stride != 1 {
+		h.Stride = c.Stride
+	}
 	frames := fit(ctx, rng, h, exs, c)
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -161,14 +182,14 @@ func groupClips(clips []Clip) [][]Clip {
 }
 
 // trainingUtterance draws 1-5 digits of one group, joins them and augments.
-func trainingUtterance(rng *rand.Rand, front *Frontend, g []Clip, speed bool) (example, error) {
+func trainingUtterance(rng *rand.Rand, g []Clip, c TrainConfig) (example, error) {
 	k := 1 + rng.IntN(5)
 	clips := make([]Clip, k)
 	for i := range clips {
 		clips[i] = g[rng.IntN(len(g))]
 	}
 	gaps := make([]int, k-1)
-	runTogether := rng.Float64() < 0.4
+	runTogether := rng.Float64() < c.RunTogether
 	for i := range gaps {
 		if runTogether {
 			gaps[i] = int((-0.12 + 0.17*rng.Float64()) * SampleRate)
@@ -179,11 +200,11 @@ func trainingUtterance(rng *rand.Rand, front *Frontend, g []Clip, speed bool) (e
 	lead := int((0.05 + 0.45*rng.Float64()) * SampleRate)
 	tail := int((0.05 + 0.45*rng.Float64()) * SampleRate)
 	pcm, spans := Concat(clips, gaps, lead, tail)
-	if speed && rng.Float64() < 0.6 {
+	if c.SpeedPerturb && rng.Float64() < 0.6 {
 		pcm, spans = speedPerturb(pcm, spans, 0.88+0.24*rng.Float64())
 	}
 	pcm = augment(rng, pcm, spans, clips[0].Synthetic)
-	emb, err := front.Embeddings(padded(pcm))
+	emb, err := c.Front.EmbeddingsStep(padded(pcm), c.Step)
 	if err != nil {
 		return example{}, err
 	}
@@ -191,7 +212,7 @@ func trainingUtterance(rng *rand.Rand, front *Frontend, g []Clip, speed bool) (e
 	for i, s := range spans {
 		digits[i] = s.Digit
 	}
-	return example{emb: emb, labels: FrameLabels(len(emb), spans), segs: frameSpans(len(emb), spans), digits: digits}, nil
+	return example{emb: emb, labels: frameLabels(len(emb), spans, c.Step), segs: frameSpansStep(len(emb), spans, c.Step), digits: digits}, nil
 }
 
 // speedPerturb plays pcm f times faster (tempo and pitch together, as
