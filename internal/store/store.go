@@ -64,6 +64,18 @@ type Store interface {
 	Close() error
 }
 
+// Transactor is implemented by stores that can run several calls in one
+// write transaction whose end the caller chooses (both SQL backends' DB,
+// through sqlstore.Store). BeginTx returns a context in which every call on
+// the store runs in that transaction until Commit or Rollback with the same
+// context; Rollback after Commit does nothing. The context must be used by
+// one goroutine at a time. Stores without it commit each call on its own.
+type Transactor interface {
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
 // Citizen is a record of the population register joined with the citizen's
 // account on TrustID. IDNumber is the national ID number in plaintext in
 // memory only; backends store it sealed and index it by keyed hash.

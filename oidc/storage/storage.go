@@ -21,6 +21,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
 	"golang.org/x/text/language"
 
 	"github.com/trustid/trustid/internal/ephemeral"
@@ -40,6 +41,7 @@ var (
 	_ oauth2.TokenRevocationStorage      = (*Storage)(nil)
 	_ pkce.PKCERequestStorage            = (*Storage)(nil)
 	_ openid.OpenIDConnectRequestStorage = (*Storage)(nil)
+	_ fositestorage.Transactional        = (*Storage)(nil)
 )
 
 // Config holds the storage's live dependencies.
@@ -432,6 +434,34 @@ func (s *Storage) GetRefreshTokenSession(ctx context.Context, sig string, sessio
 // DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.
 func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
 	return s.del(ctx, store.OAuthRefresh, sig)
+}
+
+// BeginTX implements fosite's storage.Transactional: fosite wraps each
+// grant's writes (code exchange; refresh rotation: deactivate, revoke the
+// family's access tokens, insert the new pair; reuse revocation) in
+// BeginTX/Commit, so they commit together (one WAL flush, not four) or not
+// at all. A store that is not a store.Transactor commits each call alone.
+func (s *Storage) BeginTX(ctx context.Context) (context.Context, error) {
+	if t, ok := s.st.(store.Transactor); ok {
+		return t.BeginTx(ctx)
+	}
+	return ctx, nil
+}
+
+// Commit implements fosite's storage.Transactional.
+func (s *Storage) Commit(ctx context.Context) error {
+	if t, ok := s.st.(store.Transactor); ok {
+		return t.Commit(ctx)
+	}
+	return nil
+}
+
+// Rollback implements fosite's storage.Transactional.
+func (s *Storage) Rollback(ctx context.Context) error {
+	if t, ok := s.st.(store.Transactor); ok {
+		return t.Rollback(ctx)
+	}
+	return nil
 }
 
 // RotateRefreshToken marks the used refresh token inactive (kept so a reuse

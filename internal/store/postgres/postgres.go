@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,13 +49,29 @@ type DB struct {
 	pool *pgxpool.Pool
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store      = (*DB)(nil)
+	_ store.Transactor = (*DB)(nil)
+)
 
 // Option configures the store.
 type Option = sqlstore.Option
 
-// DefaultMaxConns is the pool size when the DSN does not set pool_max_conns.
-const DefaultMaxConns = 32
+// DefaultMaxConns is the pool size when the DSN does not set
+// pool_max_conns: 4 connections per CPU the Go runtime may use
+// (GOMAXPROCS), at least 8.
+//
+// More connections than that do not add throughput; they add latency. With
+// 32 connections on 2 cores, 16 concurrent token requests kept 16
+// PostgreSQL backends runnable next to the Go process and the load
+// generator; the scheduler then preempts backends in the middle of a commit
+// (while they hold WAL or buffer locks the others wait for), and the token
+// endpoint's p99 went from about 20 ms to 100-150 ms at the same rate
+// (bench/oidc/run.sh; oidc/README.md has the numbers). Fewer than about 3
+// per core lose throughput instead, because commits that wait for a WAL
+// flush can no longer be grouped. Requests beyond the pool queue in pgxpool
+// without holding a backend.
+func DefaultMaxConns() int32 { return int32(max(8, 4*runtime.GOMAXPROCS(0))) }
 
 // WithClock sets the clock used for CreatedAt/UpdatedAt defaults.
 func WithClock(now func() time.Time) Option { return sqlstore.WithClock(now) }
@@ -68,9 +85,9 @@ func Open(ctx context.Context, dsn string, ring *seal.Ring, opts ...Option) (*DB
 	}
 	if !strings.Contains(dsn, "pool_max_conns") {
 		// pgxpool's default (max(4, CPUs)) queues concurrent requests behind
-		// a few commits; more connections let PostgreSQL group their WAL
-		// flushes (measured with bench/oidc/run.sh).
-		cfg.MaxConns = DefaultMaxConns
+		// a few commits; a few more connections let PostgreSQL group their
+		// WAL flushes, too many oversubscribe the CPU (see DefaultMaxConns).
+		cfg.MaxConns = DefaultMaxConns()
 	}
 	return OpenConfig(ctx, cfg, ring, opts...)
 }
@@ -266,3 +283,22 @@ func (b *backend) WriteTx(ctx context.Context, fn func(sqlstore.Querier) error) 
 		return fn(querier{tx})
 	})
 }
+
+var _ sqlstore.TxBackend = (*backend)(nil)
+
+// Begin opens a READ COMMITTED transaction held until Commit or Rollback.
+func (b *backend) Begin(ctx context.Context) (sqlstore.Tx, error) {
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pgTx{querier: querier{tx}, tx: tx}, nil
+}
+
+type pgTx struct {
+	querier
+	tx pgx.Tx
+}
+
+func (t pgTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t pgTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }

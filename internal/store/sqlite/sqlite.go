@@ -45,7 +45,10 @@ type DB struct {
 	closeErr  error
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store      = (*DB)(nil)
+	_ store.Transactor = (*DB)(nil)
+)
 
 // Option configures the store (for example sqlstore.WithClock).
 type Option = sqlstore.Option
@@ -265,3 +268,20 @@ func (r row) Scan(dest ...any) error {
 type rows struct{ *sql.Rows }
 
 func (r rows) Close() { _ = r.Rows.Close() }
+
+var _ sqlstore.TxBackend = backend{}
+
+// Begin opens a write transaction (BEGIN IMMEDIATE) on the writer
+// connection, held until Commit or Rollback.
+func (b backend) Begin(ctx context.Context) (sqlstore.Tx, error) {
+	tx, err := b.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sqlTx{txq{tx}}, nil
+}
+
+type sqlTx struct{ txq }
+
+func (t sqlTx) Commit(context.Context) error   { return t.tx.Commit() }
+func (t sqlTx) Rollback(context.Context) error { return t.tx.Rollback() }

@@ -75,7 +75,8 @@ type Dialect struct {
 // Store implements store.Store except Ping, Migrate and Close, which the
 // backend's DB type adds.
 type Store struct {
-	b    Backend
+	b    Backend   // txAware: runs on the context's transaction if any
+	tb   TxBackend // the backend when it can begin transactions, else nil
 	d    Dialect
 	ring *seal.Ring
 	now  func() time.Time
@@ -92,7 +93,9 @@ func New(b Backend, d Dialect, ring *seal.Ring, opts ...Option) (*Store, error) 
 	if b == nil || ring == nil || d.Time == nil || d.IsUnique == nil || d.IsForeignKey == nil || d.NextStatusIndex == nil {
 		return nil, errors.New("sqlstore: backend, ring and a complete dialect are required")
 	}
-	s := &Store{b: b, d: d, ring: ring, now: time.Now}
+	s := &Store{d: d, ring: ring, now: time.Now}
+	s.b = txAware{s: s, b: b}
+	s.tb, _ = b.(TxBackend)
 	for _, o := range opts {
 		o(s)
 	}

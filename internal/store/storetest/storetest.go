@@ -44,6 +44,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Clients", testClients},
 		{"OAuth", testOAuth},
 		{"OAuthByRequestAndExpiry", testOAuthByRequestAndExpiry},
+		{"Transaction", testTransaction},
+		{"ConcurrentRotation", testConcurrentRotation},
 		{"Consents", testConsents},
 		{"Certificates", testCertificates},
 		{"ConcurrentIssue", testConcurrentIssue},
@@ -1036,5 +1038,127 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	}
 	if _, err := a.Certificates().Active(ctx, "c1"); err != nil {
 		t.Errorf("no active certificate: %v", err)
+	}
+}
+
+// testTransaction checks store.Transactor: calls made with the context of
+// BeginTx commit together or not at all.
+func testTransaction(t *testing.T, s store.Store) {
+	tr, ok := s.(store.Transactor)
+	if !ok {
+		t.Skip("store is not a store.Transactor")
+	}
+	ctx := ctxT(t)
+	os := s.OAuth()
+	must(t, os.Create(ctx, &store.OAuthRecord{Kind: store.OAuthRefresh, Signature: "old", RequestID: "req", Active: true}))
+	must(t, os.Create(ctx, &store.OAuthRecord{Kind: store.OAuthAccess, Signature: "at", RequestID: "req", Active: true}))
+	rotate := func(tctx context.Context, newSig string) error {
+		if _, err := os.Update(tctx, store.OAuthRefresh, "old", func(r *store.OAuthRecord) error {
+			if !r.Active {
+				return store.ErrConflict
+			}
+			r.Active = false
+			return nil
+		}); err != nil {
+			return err
+		}
+		if _, err := os.DeleteByRequestID(tctx, store.OAuthAccess, "req"); err != nil {
+			return err
+		}
+		return os.Create(tctx, &store.OAuthRecord{Kind: store.OAuthRefresh, Signature: newSig, RequestID: "req", Active: true})
+	}
+
+	// Rolled back: nothing changed.
+	tctx, err := tr.BeginTx(ctx)
+	must(t, err)
+	must(t, rotate(tctx, "new1"))
+	if r, err := os.Get(tctx, store.OAuthRefresh, "new1"); err != nil || !r.Active {
+		t.Errorf("inside the transaction: new1 = %v, %v; want it visible", r, err)
+	}
+	must(t, tr.Rollback(tctx))
+	must(t, tr.Rollback(tctx)) // idempotent
+	wantErr(t, second(os.Get(ctx, store.OAuthRefresh, "new1")), store.ErrNotFound)
+	if r, err := os.Get(ctx, store.OAuthRefresh, "old"); err != nil || !r.Active {
+		t.Errorf("after rollback: old = %v, %v; want active", r, err)
+	}
+	must(t, second(os.Get(ctx, store.OAuthAccess, "at")))
+	if _, err := os.Get(tctx, store.OAuthRefresh, "old"); err == nil {
+		t.Error("a call with a finished transaction's context succeeded")
+	}
+
+	// Committed: every change is there.
+	tctx, err = tr.BeginTx(ctx)
+	must(t, err)
+	must(t, rotate(tctx, "new2"))
+	must(t, tr.Commit(tctx))
+	must(t, tr.Rollback(tctx)) // after Commit: no-op
+	if r, err := os.Get(ctx, store.OAuthRefresh, "old"); err != nil || r.Active {
+		t.Errorf("after commit: old = %v, %v; want inactive", r, err)
+	}
+	wantErr(t, second(os.Get(ctx, store.OAuthAccess, "at")), store.ErrNotFound)
+	must(t, second(os.Get(ctx, store.OAuthRefresh, "new2")))
+}
+
+// testConcurrentRotation runs refresh-style rotations of one token in
+// concurrent transactions: exactly one may win.
+func testConcurrentRotation(t *testing.T, s store.Store) {
+	tr, ok := s.(store.Transactor)
+	if !ok {
+		t.Skip("store is not a store.Transactor")
+	}
+	ctx := ctxT(t)
+	os := s.OAuth()
+	must(t, os.Create(ctx, &store.OAuthRecord{Kind: store.OAuthRefresh, Signature: "old", RequestID: "req", Active: true}))
+	var wg sync.WaitGroup
+	wins := make(chan int, workers)
+	errs := make(chan error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			tctx, err := tr.BeginTx(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer tr.Rollback(tctx)
+			_, err = os.Update(tctx, store.OAuthRefresh, "old", func(r *store.OAuthRecord) error {
+				if !r.Active {
+					return store.ErrConflict
+				}
+				r.Active = false
+				return nil
+			})
+			if errors.Is(err, store.ErrConflict) {
+				return
+			}
+			if err == nil {
+				err = os.Create(tctx, &store.OAuthRecord{Kind: store.OAuthRefresh, Signature: fmt.Sprint("new", i), RequestID: "req", Active: true})
+			}
+			if err == nil {
+				err = tr.Commit(tctx)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			wins <- i
+		})
+	}
+	wg.Wait()
+	close(errs)
+	close(wins)
+	for err := range errs {
+		must(t, err)
+	}
+	if n := len(wins); n != 1 {
+		t.Fatalf("%d rotations won, want exactly 1", n)
+	}
+	active := 0
+	for i := range workers {
+		if r, err := os.Get(ctx, store.OAuthRefresh, fmt.Sprint("new", i)); err == nil && r.Active {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Errorf("%d new tokens stored, want 1", active)
 	}
 }
