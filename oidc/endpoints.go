@@ -1,9 +1,11 @@
 package oidc
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -101,6 +103,7 @@ func (p *Provider) buildDiscovery() error {
 		"id_token_signing_alg_values_supported": []string{p.cfg.SigningAlg},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "none"},
 		"code_challenge_methods_supported":      []string{"S256"},
+		"dpop_signing_alg_values_supported":     DPoPAlgs,
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
 			"name", "id_number", "verified_claims"},
 		"acr_values_supported":                  ACRLadder,
@@ -132,10 +135,24 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	sess := newSession()
+	jkt, err := p.dpopProof(ctx, r, p.cfg.Issuer+PathToken, "")
+	if err != nil {
+		p.writeDPoPError(ctx, w, err)
+		return
+	}
 	ar, err := p.f.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		p.f.WriteAccessError(ctx, w, ar, err)
 		return
+	}
+	if s, ok := ar.GetSession().(*Session); ok {
+		// A public client's refresh token stays bound to its first key
+		// (RFC 9449 section 5); nothing has changed in the store yet.
+		if ar.GetGrantTypes().ExactOne("refresh_token") && ar.GetClient().IsPublic() && s.DPoPJKT != "" && s.DPoPJKT != jkt {
+			p.writeDPoPError(ctx, w, fmt.Errorf("%w: the refresh token is bound to another key", errDPoP))
+			return
+		}
+		s.DPoPJKT = jkt
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// fosite checked each requested scope against the client; machine
@@ -153,7 +170,23 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.f.WriteAccessError(ctx, w, ar, err)
 		return
 	}
+	if jkt != "" {
+		resp.SetTokenType("DPoP")
+	}
 	p.f.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// writeDPoPError answers a rejected proof: invalid_dpop_proof (RFC 9449
+// section 5), or a server error when the replay cache failed.
+func (p *Provider) writeDPoPError(ctx context.Context, w http.ResponseWriter, err error) {
+	if !errors.Is(err, errDPoP) {
+		p.log.Error("oidc: dpop", "err", err)
+		p.f.WriteAccessError(ctx, w, nil, fosite.ErrServerError)
+		return
+	}
+	p.f.WriteAccessError(ctx, w, nil, &fosite.RFC6749Error{
+		ErrorField: "invalid_dpop_proof", DescriptionField: err.Error(), CodeField: http.StatusBadRequest,
+	})
 }
 
 // par is the pushed authorization request endpoint (RFC 9126).
@@ -196,10 +229,10 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 // citizen, read live from the store.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	tok := fosite.AccessTokenFromRequest(r)
-	if tok == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint("A bearer access token is required."))
+	tok, scheme := accessTokenAndScheme(r)
+	if tok == "" || (scheme != "bearer" && scheme != "dpop") {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", DPoP algs="`+strings.Join(DPoPAlgs, " ")+`"`)
+		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint("A bearer or DPoP access token is required."))
 		return
 	}
 	sess := newSession()
@@ -210,6 +243,24 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, _ = ar.GetSession().(*Session)
+	if sess != nil && (sess.DPoPJKT != "" || scheme == "dpop") {
+		// A bound token needs the DPoP scheme and a proof by its key; the
+		// DPoP scheme with a bearer token is refused too (RFC 9449 7.1).
+		jkt, err := p.dpopProof(ctx, r, p.cfg.Issuer+PathUserinfo, tok)
+		if err == nil && (scheme != "dpop" || jkt == "" || jkt != sess.DPoPJKT) {
+			err = fmt.Errorf("%w: the token is not bound to this proof's key", errDPoP)
+		}
+		if err != nil {
+			if !errors.Is(err, errDPoP) {
+				p.log.Error("oidc: dpop", "err", err)
+				p.f.WriteAccessError(ctx, w, nil, fosite.ErrServerError)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof", algs="`+strings.Join(DPoPAlgs, " ")+`"`)
+			p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint(err.Error()))
+			return
+		}
+	}
 	client, ok := ar.GetClient().(*storage.Client)
 	if sess == nil || !ok || sess.CitizenID == "" {
 		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint("The token was not issued to a citizen."))

@@ -14,9 +14,24 @@ type Session struct {
 	openid.DefaultSession
 	CitizenID string `json:"citizen_id,omitempty"`
 	SID       string `json:"sid,omitempty"`
+	// DPoPJKT is the SHA-256 thumbprint of the client key the tokens are
+	// bound to (RFC 9449), empty for bearer tokens.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
-var _ openid.Session = (*Session)(nil)
+var (
+	_ openid.Session            = (*Session)(nil)
+	_ fosite.ExtraClaimsSession = (*Session)(nil)
+)
+
+// GetExtraClaims adds the confirmation claim of a DPoP-bound token to the
+// introspection response, so resource servers can check the proof key.
+func (s *Session) GetExtraClaims() map[string]any {
+	if s == nil || s.DPoPJKT == "" {
+		return nil
+	}
+	return map[string]any{"cnf": map[string]any{"jkt": s.DPoPJKT}}
+}
 
 func newSession() *Session {
 	return &Session{DefaultSession: openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}}

@@ -1,0 +1,152 @@
+package oidc
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v3"
+)
+
+// DPoP (RFC 9449) sender-constrains tokens: the client signs a short proof
+// JWT per request with a key of its own and the token is bound to that
+// key's thumbprint, so a leaked access token is useless without the key.
+
+// DPoPAlgs are the proof signature algorithms accepted (asymmetric only).
+var DPoPAlgs = []string{"ES256", "ES384", "RS256", "PS256", "EdDSA"}
+
+const (
+	dpopMaxProof  = 8 << 10          // bytes of the DPoP header
+	dpopMaxJTI    = 256              // characters of the jti
+	dpopPast      = 60 * time.Second // how old a proof's iat may be
+	dpopFuture    = 5 * time.Second  // how far ahead (clock skew)
+	dpopReplayTTL = dpopPast + dpopFuture + time.Second
+)
+
+// errDPoP is a rejected proof; the text says why (safe to show the client).
+var errDPoP = errors.New("invalid DPoP proof")
+
+type dpopClaims struct {
+	JTI string  `json:"jti"`
+	HTM string  `json:"htm"`
+	HTU string  `json:"htu"`
+	IAT float64 `json:"iat"`
+	ATH string  `json:"ath,omitempty"`
+}
+
+// dpopProof checks the request's DPoP proof for method and url (the
+// endpoint's URL without query and fragment) and, when accessToken is not
+// empty, its ath hash; a proof's jti is accepted once. It returns the
+// SHA-256 JWK thumbprint (RFC 7638) of the proof key, or "" when the
+// request carries no proof.
+func (p *Provider) dpopProof(ctx context.Context, r *http.Request, htu, accessToken string) (string, error) {
+	vals := r.Header.Values("DPoP")
+	if len(vals) == 0 {
+		return "", nil
+	}
+	if len(vals) > 1 {
+		return "", fmt.Errorf("%w: more than one DPoP header", errDPoP)
+	}
+	raw := vals[0]
+	if len(raw) > dpopMaxProof {
+		return "", fmt.Errorf("%w: longer than %d bytes", errDPoP, dpopMaxProof)
+	}
+	jws, err := jose.ParseSigned(raw)
+	if err != nil || len(jws.Signatures) != 1 {
+		return "", fmt.Errorf("%w: not a compact JWS", errDPoP)
+	}
+	h := jws.Signatures[0].Protected
+	if typ, _ := h.ExtraHeaders["typ"].(string); typ != "dpop+jwt" {
+		return "", fmt.Errorf("%w: typ must be dpop+jwt", errDPoP)
+	}
+	if !algAllowed(h.Algorithm) {
+		return "", fmt.Errorf("%w: alg %q not supported", errDPoP, h.Algorithm)
+	}
+	key := h.JSONWebKey
+	if key == nil || !key.Valid() || !key.IsPublic() {
+		return "", fmt.Errorf("%w: jwk must be a valid public key", errDPoP)
+	}
+	payload, err := jws.Verify(key)
+	if err != nil {
+		return "", fmt.Errorf("%w: bad signature", errDPoP)
+	}
+	var c dpopClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return "", fmt.Errorf("%w: claims are not JSON", errDPoP)
+	}
+	switch {
+	case c.JTI == "" || len(c.JTI) > dpopMaxJTI:
+		return "", fmt.Errorf("%w: jti missing or too long", errDPoP)
+	case c.HTM != r.Method:
+		return "", fmt.Errorf("%w: htm does not match the request method", errDPoP)
+	case !sameHTU(c.HTU, htu):
+		return "", fmt.Errorf("%w: htu does not match the endpoint", errDPoP)
+	}
+	now := p.now()
+	iat := time.Unix(int64(c.IAT), 0)
+	if iat.Before(now.Add(-dpopPast)) || iat.After(now.Add(dpopFuture)) {
+		return "", fmt.Errorf("%w: iat outside the accepted window", errDPoP)
+	}
+	if accessToken != "" {
+		sum := sha256.Sum256([]byte(accessToken))
+		if c.ATH != base64.RawURLEncoding.EncodeToString(sum[:]) {
+			return "", fmt.Errorf("%w: ath does not match the access token", errDPoP)
+		}
+	}
+	tp, err := key.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("%w: jwk thumbprint: %v", errDPoP, err)
+	}
+	jkt := base64.RawURLEncoding.EncodeToString(tp)
+	// One use per proof: jti is scoped by the key so clients cannot collide.
+	fresh, err := p.eph.SetNX(ctx, "dpop:jti:"+jkt+":"+c.JTI, []byte{1}, dpopReplayTTL)
+	if err != nil {
+		return "", fmt.Errorf("oidc: dpop replay cache: %w", err)
+	}
+	if !fresh {
+		return "", fmt.Errorf("%w: proof replayed", errDPoP)
+	}
+	return jkt, nil
+}
+
+func algAllowed(a string) bool {
+	for _, x := range DPoPAlgs {
+		if a == x {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHTU compares a proof's htu with the endpoint URL, ignoring any query
+// and fragment and the case of scheme and host (RFC 9449 section 4.3).
+func sameHTU(got, want string) bool {
+	if i := strings.IndexAny(got, "?#"); i >= 0 {
+		got = got[:i]
+	}
+	norm := func(u string) string {
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok {
+			return u
+		}
+		host, path, _ := strings.Cut(rest, "/")
+		return strings.ToLower(scheme) + "://" + strings.ToLower(host) + "/" + path
+	}
+	return norm(got) == norm(want)
+}
+
+// accessTokenAndScheme reads "Authorization: Bearer|DPoP <token>".
+func accessTokenAndScheme(r *http.Request) (tok, scheme string) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok {
+		return "", ""
+	}
+	return strings.TrimSpace(tok), strings.ToLower(scheme)
+}
