@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Load test of the real trustid binary on PostgreSQL + Redis with wrk from
-# the same machine: token endpoint (client_credentials), JWKS, discovery.
+# the same machine: token endpoint (client_credentials and refresh_token
+# grants), JWKS, discovery.
 # Usage: bench/oidc/run.sh [connections] [seconds]
+# TRUSTID_BIN picks the binary (default bin/trustid). The refresh_token run
+# spends one fresh refresh token per request from a pool minted beforehand
+# through the real code exchange (trustid bench-tokens, bench-only);
+# REFRESH_TOKENS sets the starting pool (default 1000); refresh.lua queues
+# the token each response returns, so every request still spends a fresh one.
 # Needs TRUSTID_POSTGRES_DSN and TRUSTID_REDIS_URL (or the CI defaults below),
 # a built bin/trustid (make build) and wrk (deploy/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/env.sh
+BIN="${TRUSTID_BIN:-bin/trustid}"
 CONNS="${1:-16}"
 SECS="${2:-10}"
 export TRUSTID_POSTGRES_DSN="${TRUSTID_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
@@ -24,10 +31,23 @@ trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; psql "$base_dsn" 
 sep='?'; case "$TRUSTID_POSTGRES_DSN" in *\?*) sep='&';; esac
 export TRUSTID_POSTGRES_DSN="${TRUSTID_POSTGRES_DSN}${sep}search_path=$schema"
 
-out="$(bin/trustid client create -name bench -grant-types client_credentials -scopes openid 2>/dev/null)"
+out="$("$BIN" client create -name bench -grant-types client_credentials -scopes openid 2>/dev/null)"
 id="$(echo "$out" | sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p')"
 secret="$(echo "$out" | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p')"
-bin/trustid serve >"$work/log" 2>&1 & echo $! >"$work/pid"
+# A confidential relying-party client for the refresh_token grant, and a
+# pool of refresh tokens (one per request; a reused token would be refused).
+out="$("$BIN" client create -name bench-rp -grant-types authorization_code,refresh_token \
+  -scopes openid,offline_access -redirect-uri https://rp.example/cb 2>/dev/null)"
+rp_id="$(echo "$out" | sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p')"
+rp_secret="$(echo "$out" | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p')"
+ntok="${REFRESH_TOKENS:-1000}"
+mint_start=$(date +%s)
+TRUSTID_BENCH_CLIENT_SECRET="$rp_secret" "$BIN" bench-tokens -i-know-this-is-a-benchmark \
+  -client "$rp_id" -redirect-uri https://rp.example/cb -n "$ntok" -out "$work/refresh.txt" 2>"$work/mint.log" \
+  || { cat "$work/mint.log" >&2; exit 1; }
+echo "# minted $(wc -l <"$work/refresh.txt") refresh tokens in $(( $(date +%s) - mint_start ))s" >&2
+
+"$BIN" serve >"$work/log" 2>&1 & echo $! >"$work/pid"
 for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
 if ! curl -sf http://127.0.0.1:18080/healthz >/dev/null; then cat "$work/log" >&2; exit 1; fi
 
@@ -38,10 +58,21 @@ wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $basic"
 LUA
+# load runs wrk and prints the percentiles, the rate and the error counts
+# (Non-2xx is printed even when zero, so a failing run cannot pass unseen).
+load() {
+  wrk "$@" >"$work/wrk.out"
+  grep -E "Requests/sec|99%|90%|75%|50%|Non-2xx|Socket errors|refresh tokens:" "$work/wrk.out"
+  grep -q "Non-2xx" "$work/wrk.out" || echo "  Non-2xx or 3xx responses: 0"
+}
 echo "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "## token endpoint, client_credentials, $CONNS connections, ${SECS}s"
-wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$work/token.lua" http://127.0.0.1:18080/oauth2/token | grep -E "Requests/sec|99%|90%|75%|50%|Non-2xx"
+load -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$work/token.lua" http://127.0.0.1:18080/oauth2/token
+echo "## token endpoint, refresh_token (rotation + new ID token), $CONNS connections, ${SECS}s"
+rp_basic="$(printf '%s:%s' "$rp_id" "$rp_secret" | base64 -w0)"
+load -t2 -c"$CONNS" -d"${SECS}s" --latency -s bench/oidc/refresh.lua http://127.0.0.1:18080/oauth2/token \
+  -- "$work/refresh.txt" 2 "$rp_basic"
 echo "## JWKS"
-wrk -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/oauth2/jwks | grep -E "Requests/sec|99%|90%|75%|50%|Non-2xx"
+load -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/oauth2/jwks
 echo "## discovery"
-wrk -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/.well-known/openid-configuration | grep -E "Requests/sec|99%|90%|75%|50%|Non-2xx"
+load -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/.well-known/openid-configuration

@@ -31,6 +31,27 @@ func derivedKey(a *app, purpose string) []byte {
 // `trustid serve` must derive the same one.
 func masterSecret(a *app) []byte { return derivedKey(a, "oidc-master") }
 
+// providerConfig is the OIDC provider's configuration from the app's
+// (shared by serve and the bench-only token minting, which must agree on
+// issuer, keys and token secrets).
+func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
+	return oidc.Config{
+		Issuer:          a.cfg.Issuer,
+		Store:           a.store,
+		Ephemeral:       a.eph,
+		Logger:          a.log.With("area", "oidc"),
+		Secret:          masterSecret(a),
+		Authenticators:  auths,
+		AccessTokenTTL:  a.cfg.OIDC.AccessTokenTTL,
+		RefreshTokenTTL: a.cfg.OIDC.RefreshTokenTTL,
+		IDTokenTTL:      a.cfg.OIDC.IDTokenTTL,
+		AuthCodeTTL:     a.cfg.OIDC.AuthCodeTTL,
+		KeyRotation:     a.cfg.OIDC.KeyRotation,
+		AdminToken:      a.cfg.Secrets.AdminToken,
+		InsecureCookies: strings.HasPrefix(a.cfg.Issuer, "http://"),
+	}
+}
+
 // features are the live services serve builds; tests and other subcommands
 // reuse the pieces.
 type features struct {
@@ -79,23 +100,10 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		registration = &oidc.RegistrationPolicy{}
 	}
 	pages := &consentPages{}
-	f.provider, err = oidc.New(oidc.Config{
-		Pages:               pages,
-		Issuer:              a.cfg.Issuer,
-		Store:               a.store,
-		Ephemeral:           a.eph,
-		Logger:              a.log.With("area", "oidc"),
-		Secret:              masterSecret(a),
-		Authenticators:      []oidc.Authenticator{f.login, pk},
-		DynamicRegistration: registration,
-		AccessTokenTTL:      a.cfg.OIDC.AccessTokenTTL,
-		RefreshTokenTTL:     a.cfg.OIDC.RefreshTokenTTL,
-		IDTokenTTL:          a.cfg.OIDC.IDTokenTTL,
-		AuthCodeTTL:         a.cfg.OIDC.AuthCodeTTL,
-		KeyRotation:         a.cfg.OIDC.KeyRotation,
-		AdminToken:          a.cfg.Secrets.AdminToken,
-		InsecureCookies:     strings.HasPrefix(a.cfg.Issuer, "http://"),
-	})
+	pcfg := providerConfig(a, f.login, pk)
+	pcfg.Pages = pages
+	pcfg.DynamicRegistration = registration
+	f.provider, err = oidc.New(pcfg)
 	if err != nil {
 		return fmt.Errorf("oidc: %w", err)
 	}

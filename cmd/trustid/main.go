@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", runMakeFakeClip},
 		"keygen":         {"print fresh encryption-at-rest keys (env or YAML); -kid/-keep add a new primary key for rotation", runKeygen},
 		"reseal":         {"rewrite sealed columns under the primary encryption key (after a key rotation), online", runReseal},
+		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", runBenchRefreshTokens},
 		// more subcommands are added here, one line each
 	}
 }
