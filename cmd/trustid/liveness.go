@@ -87,6 +87,7 @@ type lvPair struct {
 }
 
 type lvLipSync struct {
+	Config       string   `json:"config"`
 	FPS          float64  `json:"fps"`
 	KeyFrames    int      `json:"key_frames"`
 	MinLagMS     int64    `json:"min_lag_ms"`
@@ -146,6 +147,7 @@ type lvReport struct {
 	Date      string       `json:"date"`
 	Command   string       `json:"command"`
 	LipSync   *lvLipSync   `json:"lipsync,omitempty"`
+	LipSyncCV *lvLipSyncCV `json:"lipsync_cross_validation,omitempty"`
 	Still     []lvStill    `json:"still_photo_attack,omitempty"`
 	AntiSpoof []lvSpoofSet `json:"anti_spoof,omitempty"`
 	SpoofThr  float64      `json:"anti_spoof_threshold"`
@@ -165,7 +167,7 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 		spoofThr  = fs.Float64("spoof-threshold", 0.5, "anti-spoof real-probability threshold")
 		padEvery  = fs.Int("pad-every", 1, "use every n-th image of pad/ sets")
 		runs      = fs.Int("latency-runs", 20, "decisions timed for the latency figure")
-		parts     = fs.String("parts", "lipsync,still,spoof,latency", "what to measure")
+		parts     = fs.String("parts", "lipsync,lipsync-cv,still,spoof,latency", "what to measure")
 		workers   = fs.Int("workers", 2, "face engine workers (and parallel frame analyses)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -187,7 +189,7 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 	rep := lvReport{Date: time.Now().UTC().Format(time.RFC3339), Command: "trustid eval-liveness " + strings.Join(args, " "), SpoofThr: *spoofThr}
 
 	gridFiles, _ := filepath.Glob(filepath.Join(*data, "talking", "grid", "*.mpg"))
-	if (want["lipsync"] || want["still"] || want["latency"]) && len(gridFiles) == 0 {
+	if (want["lipsync"] || want["lipsync-cv"] || want["still"] || want["latency"]) && len(gridFiles) == 0 {
 		return fmt.Errorf("no GRID clips under %s", filepath.Join(*data, "talking", "grid"))
 	}
 	type gridClip struct {
@@ -198,7 +200,7 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 		emb  []float32
 	}
 	var grid []gridClip
-	if want["lipsync"] || want["still"] || want["latency"] {
+	if want["lipsync"] || want["lipsync-cv"] || want["still"] || want["latency"] {
 		for _, f := range gridFiles {
 			clip, err := dec.DecodeFile(ctx, f)
 			if err != nil {
@@ -226,7 +228,7 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 	if want["lipsync"] {
 		cfg := lipsync.DefaultConfig
 		cfg.Threshold = *threshold
-		ls := &lvLipSync{FPS: *fps, KeyFrames: *keys, MinLagMS: cfg.MinLag.Milliseconds(), MaxLagMS: cfg.MaxLag.Milliseconds(), WindowMS: cfg.Window.Milliseconds(), Threshold: *threshold}
+		ls := &lvLipSync{Config: lvConfigName(cfg), FPS: *fps, KeyFrames: *keys, MinLagMS: cfg.MinLag.Milliseconds(), MaxLagMS: cfg.MaxLag.Milliseconds(), WindowMS: cfg.Window.Milliseconds(), Threshold: *threshold}
 		for _, v := range grid {
 			in := liveness.LipSyncInput(v.clip, v.keys, v.lms)
 			for _, a := range grid {
@@ -248,6 +250,18 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 		}
 		summariseLipSync(ls)
 		rep.LipSync = ls
+	}
+
+	if want["lipsync-cv"] {
+		var names []string
+		var inputs []lipsync.Input
+		var audio []media.Audio
+		for _, g := range grid {
+			names = append(names, g.name)
+			inputs = append(inputs, liveness.LipSyncInput(g.clip, g.keys, g.lms))
+			audio = append(audio, g.clip.Audio)
+		}
+		rep.LipSyncCV = lvLipSyncCrossValidate(names, inputs, audio)
 	}
 
 	if want["still"] {

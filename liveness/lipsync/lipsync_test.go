@@ -151,7 +151,10 @@ func TestFrameSeries(t *testing.T) {
 	fs := []media.Frame{drawFrame(0, nil), drawFrame(0.5, nil), drawFrame(0.5, nil)}
 	roi := MouthROI(face(0))
 	series, motion := FrameSeries(fs, []Rect{roi, roi, {X0: 400, Y0: 0, X1: 500, Y1: 10}})
-	dark, grey := series[0], series[1]
+	contrast, dark, grey := series[Contrast], series[Dark], series[Grey]
+	if contrast[0] != 0 || contrast[1] <= 10 {
+		t.Errorf("contrast closed %.3f open %.3f", contrast[0], contrast[1])
+	}
 	if dark[0] != 0 || dark[1] <= 0.1 {
 		t.Errorf("dark fraction closed %.3f open %.3f", dark[0], dark[1])
 	}
@@ -161,7 +164,7 @@ func TestFrameSeries(t *testing.T) {
 	if motion[0] != 0 || motion[1] <= 1 {
 		t.Errorf("motion %v", motion)
 	}
-	if !math.IsNaN(dark[2]) || !math.IsNaN(motion[2]) {
+	if !math.IsNaN(contrast[2]) || !math.IsNaN(dark[2]) || !math.IsNaN(motion[2]) {
 		t.Errorf("region outside the frame: dark %v motion %v", dark[2], motion[2])
 	}
 }
@@ -194,6 +197,41 @@ func TestEnvelopeEdges(t *testing.T) {
 	}
 	if math.Abs(e[1]-(-9.03)) > 0.05 { // half the window is outside
 		t.Errorf("edge level %.2f dB, want -9.03", e[1])
+	}
+}
+
+func TestBandPass(t *testing.T) {
+	tone := func(hz float64) []int16 {
+		a := make([]int16, rate)
+		for i := range a {
+			a[i] = int16(16000 * math.Sin(2*math.Pi*hz*float64(i)/rate))
+		}
+		return a
+	}
+	win := hann(960)
+	level := func(hz float64, lo, hi float64) float64 {
+		x := BandPass(tone(hz), rate, lo, hi)
+		return energyDB(x, rate, []time.Duration{500 * time.Millisecond}, 0, win)[0]
+	}
+	tests := []struct {
+		name     string
+		hz       float64
+		lo, hi   float64
+		min, max float64 // dB relative to the unfiltered tone
+	}{
+		{"in band", 1700, 1000, 3000, -2.5, 0}, // both skirts: about -1.8 dB
+		{"voicing below", 200, 1000, 3000, -100, -50},
+		{"fricative above", 6000, 1000, 3000, -100, -30},
+		{"edge", 1000, 1000, 3000, -7, -5},
+		{"whole band", 200, 0, -1, -0.1, 0.1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := level(tt.hz, tt.lo, tt.hi) - level(tt.hz, 0, -1)
+			if d < tt.min || d > tt.max {
+				t.Errorf("%.0f Hz through %.0f-%.0f Hz: %.1f dB, want %.0f..%.1f", tt.hz, tt.lo, tt.hi, d, tt.min, tt.max)
+			}
+		})
 	}
 }
 

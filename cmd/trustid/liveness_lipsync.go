@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trustid/trustid/liveness/lipsync"
+	"github.com/trustid/trustid/liveness/media"
+)
+
+// The lip-sync cross-validation of eval-liveness (-parts lipsync-cv). The
+// GRID set has only ten clips, so the choice of mouth measure, audio band,
+// lag range and threshold is itself checked by leaving one clip out: for
+// each clip, the configuration with the best AUC on the pairs of the other
+// nine is picked, its threshold set by lvRuleThreshold on those pairs, and
+// the held-out clip's genuine pair and its 18 swapped pairs (its video with
+// the others' audio and the reverse) are decided with them.
+
+// lvCVConfig is one candidate configuration.
+type lvCVConfig struct {
+	Name string
+	Cfg  lipsync.Config
+}
+
+// lvCVGrid is the candidate set: the previous method (dark fraction and
+// grey, whole-band energy) is in it.
+func lvCVGrid() []lvCVConfig {
+	measures := []struct {
+		name string
+		m    []lipsync.Measure
+	}{
+		{"contrast", []lipsync.Measure{lipsync.Contrast}},
+		{"dark+grey", []lipsync.Measure{lipsync.Dark, lipsync.Grey}},
+		{"dark", []lipsync.Measure{lipsync.Dark}},
+		{"contrast+dark", []lipsync.Measure{lipsync.Contrast, lipsync.Dark}},
+	}
+	bands := [][2]float64{{0, -1}, {300, 1000}, {1000, 3000}, {1000, 4000}, {500, 3000}}
+	lags := [][2]time.Duration{{0, 80 * time.Millisecond}, {-40 * time.Millisecond, 80 * time.Millisecond}}
+	var out []lvCVConfig
+	for _, m := range measures {
+		for _, b := range bands {
+			for _, l := range lags {
+				cfg := lipsync.DefaultConfig
+				cfg.Measures, cfg.BandLow, cfg.BandHigh, cfg.MinLag, cfg.MaxLag = m.m, b[0], b[1], l[0], l[1]
+				band := "whole band"
+				if b[1] > 0 {
+					band = fmt.Sprintf("%g-%g Hz", b[0], b[1])
+				}
+				out = append(out, lvCVConfig{fmt.Sprintf("%s / %s / lags %d..%d ms", m.name, band, l[0].Milliseconds(), l[1].Milliseconds()), cfg})
+			}
+		}
+	}
+	return out
+}
+
+type lvCVFold struct {
+	HeldOut    string  `json:"held_out"`
+	Config     string  `json:"config"`
+	TrainAUC   float64 `json:"train_auc"`
+	Threshold  float64 `json:"threshold"`
+	Genuine    float64 `json:"genuine_score"`
+	SwappedMax float64 `json:"swapped_max"`
+	Rejected   bool    `json:"genuine_rejected"`
+	Accepted   int     `json:"swapped_accepted"`
+}
+
+type lvCVSummary struct {
+	Candidates      int        `json:"candidates"`
+	Folds           []lvCVFold `json:"folds"`
+	GenuineRejected int        `json:"genuine_rejected"`
+	SwappedAccepted int        `json:"swapped_accepted"`
+	SwappedTested   int        `json:"swapped_tested"`
+	// MarginAUC is the AUC of the held-out scores minus their fold's
+	// threshold (genuine vs swapped).
+	MarginAUC float64 `json:"margin_auc"`
+}
+
+type lvLipSyncCV struct {
+	Rule string `json:"threshold_rule"`
+	// Selection: configuration and threshold chosen inside each fold.
+	Selection lvCVSummary `json:"selection_cv"`
+	// Default: lipsync.DefaultConfig's measure, band and lags, threshold
+	// chosen inside each fold.
+	Default lvCVSummary `json:"default_config_threshold_cv"`
+	// DefaultRuleThreshold is the rule applied to all ten clips.
+	DefaultRuleThreshold float64 `json:"default_config_rule_threshold_all_clips"`
+	// Previous: the previous method (dark fraction and grey, whole-band
+	// energy, lags -40..80 ms), threshold chosen inside each fold.
+	Previous lvCVSummary `json:"previous_method_threshold_cv"`
+}
+
+// lvScoreMatrix is Check's score for every video (inputs) with every
+// clip's audio: S[v][a].
+func lvScoreMatrix(inputs []lipsync.Input, audio []media.Audio, cfg lipsync.Config) [][]float64 {
+	S := make([][]float64, len(inputs))
+	for v, in := range inputs {
+		S[v] = make([]float64, len(audio))
+		for a, au := range audio {
+			in.Audio, in.Rate = au.Samples, au.Rate
+			r := lipsync.Check(in, cfg)
+			S[v][a] = r.Score
+			if math.IsNaN(r.Score) {
+				S[v][a] = math.Inf(-1)
+			}
+		}
+	}
+	return S
+}
+
+// lvSplit returns the genuine and swapped scores of S, leaving out every
+// pair that involves clip skip (-1: none).
+func lvSplit(S [][]float64, skip int) (gen, sw []float64) {
+	for v := range S {
+		for a := range S[v] {
+			if v == skip || a == skip {
+				continue
+			}
+			if v == a {
+				gen = append(gen, S[v][a])
+			} else {
+				sw = append(sw, S[v][a])
+			}
+		}
+	}
+	return gen, sw
+}
+
+func lvAUC(gen, sw []float64) float64 {
+	var w float64
+	for _, g := range gen {
+		for _, s := range sw {
+			switch {
+			case g > s:
+				w++
+			case g == s:
+				w += 0.5
+			}
+		}
+	}
+	return w / float64(max(1, len(gen)*len(sw)))
+}
+
+const lvRule = "threshold minimising (genuine rejection rate + swapped acceptance rate) on the training pairs, midway between the two neighbouring scores; ties go to the lowest such threshold"
+
+// lvRuleThreshold applies lvRule to the pairs of S not involving skip.
+func lvRuleThreshold(S [][]float64, skip int) float64 {
+	gen, sw := lvSplit(S, skip)
+	all := append(append([]float64{}, gen...), sw...)
+	sort.Float64s(all)
+	best, bt := math.Inf(1), 0.0
+	for i := 0; i+1 < len(all); i++ {
+		if all[i] == all[i+1] {
+			continue
+		}
+		t := (all[i] + all[i+1]) / 2
+		var fr, fa float64
+		for _, g := range gen {
+			if g < t {
+				fr++
+			}
+		}
+		for _, s := range sw {
+			if s >= t {
+				fa++
+			}
+		}
+		if c := fr/float64(len(gen)) + fa/float64(len(sw)); c < best {
+			best, bt = c, t
+		}
+	}
+	return bt
+}
+
+// lvCrossValidate runs the leave-one-clip-out folds over the candidates'
+// score matrices (one per candidate).
+func lvCrossValidate(names []string, cands []lvCVConfig, mats [][][]float64) lvCVSummary {
+	sum := lvCVSummary{Candidates: len(cands)}
+	var gm, sm []float64
+	for k := range names {
+		bi, ba := 0, -1.0
+		for i, S := range mats {
+			g, s := lvSplit(S, k)
+			if a := lvAUC(g, s); a > ba {
+				bi, ba = i, a
+			}
+		}
+		S := mats[bi]
+		t := lvRuleThreshold(S, k)
+		f := lvCVFold{HeldOut: names[k], Config: cands[bi].Name, TrainAUC: lvRound(ba), Threshold: lvRound(t),
+			Genuine: lvRound(S[k][k]), SwappedMax: math.Inf(-1), Rejected: S[k][k] < t}
+		gm = append(gm, S[k][k]-t)
+		if f.Rejected {
+			sum.GenuineRejected++
+		}
+		for o := range names {
+			if o == k {
+				continue
+			}
+			for _, x := range []float64{S[k][o], S[o][k]} {
+				sm = append(sm, x-t)
+				sum.SwappedTested++
+				f.SwappedMax = max(f.SwappedMax, x)
+				if x >= t {
+					f.Accepted++
+					sum.SwappedAccepted++
+				}
+			}
+		}
+		f.SwappedMax = lvRound(f.SwappedMax)
+		sum.Folds = append(sum.Folds, f)
+	}
+	sum.MarginAUC = lvRound(lvAUC(gm, sm))
+	return sum
+}
+
+// lvLipSyncCrossValidate scores the ten clips under every candidate and
+// cross-validates the selection, the default configuration's threshold
+// and the previous method's threshold.
+func lvLipSyncCrossValidate(names []string, inputs []lipsync.Input, audio []media.Audio) *lvLipSyncCV {
+	grid := lvCVGrid()
+	mats := make([][][]float64, len(grid))
+	for i, c := range grid {
+		mats[i] = lvScoreMatrix(inputs, audio, c.Cfg)
+	}
+	def := []lvCVConfig{{"default (" + lvConfigName(lipsync.DefaultConfig) + ")", lipsync.DefaultConfig}}
+	defMat := [][][]float64{lvScoreMatrix(inputs, audio, lipsync.DefaultConfig)}
+	prev := lipsync.DefaultConfig
+	prev.Measures, prev.BandLow, prev.BandHigh, prev.MinLag = []lipsync.Measure{lipsync.Dark, lipsync.Grey}, 0, -1, -40*time.Millisecond
+	prevMat := [][][]float64{lvScoreMatrix(inputs, audio, prev)}
+	return &lvLipSyncCV{
+		Rule:                 lvRule,
+		Selection:            lvCrossValidate(names, grid, mats),
+		Default:              lvCrossValidate(names, def, defMat),
+		DefaultRuleThreshold: lvRound(lvRuleThreshold(defMat[0], -1)),
+		Previous:             lvCrossValidate(names, []lvCVConfig{{"dark+grey / whole band / lags -40..80 ms", prev}}, prevMat),
+	}
+}
+
+func lvConfigName(c lipsync.Config) string {
+	var m []string
+	for _, x := range c.Measures {
+		m = append(m, [...]string{"contrast", "dark", "grey"}[x])
+	}
+	band := "whole band"
+	if c.BandHigh > 0 {
+		band = fmt.Sprintf("%g-%g Hz", c.BandLow, c.BandHigh)
+	}
+	return fmt.Sprintf("%s / %s / lags %d..%d ms", strings.Join(m, "+"), band, c.MinLag.Milliseconds(), c.MaxLag.Milliseconds())
+}
