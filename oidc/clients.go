@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/oidc/storage"
 )
 
 // ErrInvalidClient wraps every problem found in a ClientSpec.
@@ -35,13 +36,29 @@ type ClientSpec struct {
 	Claims               []string `json:"claims,omitempty"`
 	SectorIdentifier     string   `json:"sector_identifier,omitempty"`
 	Role                 string   `json:"role,omitempty"`
+	// AuthMethod is token_endpoint_auth_method: client_secret_basic (the
+	// default), client_secret_post or private_key_jwt; none for public clients.
+	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// JWKS is the client's public key set, required for private_key_jwt.
+	JWKS json.RawMessage `json:"jwks,omitempty"`
 }
+
+// AuthMethods are the token endpoint authentication methods supported.
+var AuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
 
 // SpecOf returns the spec of an existing client.
 func SpecOf(c *store.Client) ClientSpec {
 	return ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutURIs: c.PostLogoutURIs,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, Public: c.Public, FirstParty: c.FirstParty,
-		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Claims: c.Claims, SectorIdentifier: c.SectorIdentifier, Role: c.Role}
+		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Claims: c.Claims, SectorIdentifier: c.SectorIdentifier, Role: c.Role,
+		AuthMethod: storage.NewClient(c, nil).GetTokenEndpointAuthMethod(), JWKS: jwksRaw(c.JWKS)}
+}
+
+func jwksRaw(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
 }
 
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
@@ -102,6 +119,27 @@ func (s *ClientSpec) normalise() error {
 	if s.BackchannelLogoutURI != "" {
 		check("back-channel logout URI", s.BackchannelLogoutURI)
 	}
+	switch {
+	case s.AuthMethod == "" || s.AuthMethod == "client_secret_basic":
+		s.AuthMethod = ""
+		if s.Public {
+			s.AuthMethod = "none"
+		}
+	case !slices.Contains(AuthMethods, s.AuthMethod):
+		bad("unknown token_endpoint_auth_method %q (supported: %s)", s.AuthMethod, strings.Join(AuthMethods, ", "))
+	case (s.AuthMethod == "none") != s.Public:
+		bad("token_endpoint_auth_method none is for public clients only, and public clients use none")
+	}
+	if s.AuthMethod == "private_key_jwt" {
+		if _, err := storage.ParseJWKS(string(s.JWKS)); err != nil {
+			bad("private_key_jwt needs jwks, a public key set: %v", err)
+		}
+	} else if len(s.JWKS) > 0 {
+		bad("jwks is only used with private_key_jwt")
+	}
+	if s.AuthMethod == "none" {
+		s.AuthMethod = ""
+	}
 	return errors.Join(errs...)
 }
 
@@ -147,7 +185,7 @@ func (a *ClientAdmin) Create(ctx context.Context, id string, spec ClientSpec) (*
 	c := &store.Client{ID: id, Public: spec.Public, CreatedAt: now, UpdatedAt: now}
 	apply(c, spec)
 	var secret string
-	if !spec.Public {
+	if !spec.Public && spec.AuthMethod != "private_key_jwt" {
 		var err error
 		if secret, err = NewClientSecret(); err != nil {
 			return nil, "", err
@@ -164,6 +202,7 @@ func apply(c *store.Client, s ClientSpec) {
 	c.Name, c.RedirectURIs, c.PostLogoutURIs, c.BackchannelLogoutURI = s.Name, s.RedirectURIs, s.PostLogoutURIs, s.BackchannelLogoutURI
 	c.FirstParty, c.GrantTypes, c.Scopes, c.Claims = s.FirstParty, s.GrantTypes, s.Scopes, s.Claims
 	c.SectorIdentifier, c.Role, c.ResponseTypes = s.SectorIdentifier, s.Role, []string{"code"}
+	c.AuthMethod, c.JWKS = s.AuthMethod, string(s.JWKS)
 }
 
 // Update replaces the client's settings (not its secret or public flag).

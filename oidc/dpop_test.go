@@ -78,7 +78,7 @@ func (k *dpopKey) proof(t testing.TB, method, htu, accessToken string, edit func
 // the given DPoP proof.
 func (e *env) tokenPost(id, secret, proof string, form url.Values) (int, map[string]any) {
 	e.t.Helper()
-	if secret == "" {
+	if secret == "" && id != "" {
 		form.Set("client_id", id)
 	}
 	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
@@ -156,7 +156,9 @@ func TestDPoP(t *testing.T) {
 	}{
 		{"wrong typ", func(_ map[string]any, typ *string, _ *jose.SignatureAlgorithm, _ *any) { *typ = "JWT" }, ""},
 		{"wrong method", func(c map[string]any, _ *string, _ *jose.SignatureAlgorithm, _ *any) { c["htm"] = "GET" }, ""},
-		{"wrong url", func(c map[string]any, _ *string, _ *jose.SignatureAlgorithm, _ *any) { c["htu"] = e.issuer + oidc.PathUserinfo }, ""},
+		{"wrong url", func(c map[string]any, _ *string, _ *jose.SignatureAlgorithm, _ *any) {
+			c["htu"] = e.issuer + oidc.PathUserinfo
+		}, ""},
 		{"old iat", func(c map[string]any, _ *string, _ *jose.SignatureAlgorithm, _ *any) {
 			c["iat"] = time.Now().Add(-5 * time.Minute).Unix()
 		}, ""},
@@ -164,7 +166,9 @@ func TestDPoP(t *testing.T) {
 			c["iat"] = time.Now().Add(time.Minute).Unix()
 		}, ""},
 		{"no jti", func(c map[string]any, _ *string, _ *jose.SignatureAlgorithm, _ *any) { delete(c, "jti") }, ""},
-		{"symmetric alg", func(_ map[string]any, _ *string, alg *jose.SignatureAlgorithm, k *any) { *alg, *k = jose.HS256, hmacKey }, ""},
+		{"symmetric alg", func(_ map[string]any, _ *string, alg *jose.SignatureAlgorithm, k *any) {
+			*alg, *k = jose.HS256, hmacKey
+		}, ""},
 		{"signed by another key", nil, "swap"},
 		{"not a JWS", nil, "not.a.jws"},
 		{"too long", nil, strings.Repeat("a", 9000)},

@@ -297,6 +297,9 @@ func New(cfg Config) (*Provider, error) {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
+	if fo, ok := p.f.(*fosite.Fosite); ok {
+		p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
+	}
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
 	}

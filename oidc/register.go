@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/trustid/trustid/oidc/storage"
 )
 
 // PathRegister is the RFC 7591 dynamic client registration endpoint.
@@ -42,15 +44,16 @@ func (p *RegistrationPolicy) defaults() {
 
 // registrationRequest is the client metadata of RFC 7591 section 2 that TrustID accepts.
 type registrationRequest struct {
-	RedirectURIs            []string `json:"redirect_uris"`
-	ClientName              string   `json:"client_name"`
-	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
-	BackchannelLogoutURI    string   `json:"backchannel_logout_uri"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	Scope                   string   `json:"scope"`
-	SectorIdentifierURI     string   `json:"sector_identifier_uri"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	ClientName              string          `json:"client_name"`
+	PostLogoutRedirectURIs  []string        `json:"post_logout_redirect_uris"`
+	BackchannelLogoutURI    string          `json:"backchannel_logout_uri"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	Scope                   string          `json:"scope"`
+	SectorIdentifierURI     string          `json:"sector_identifier_uri"`
+	JWKS                    json.RawMessage `json:"jwks"`
 }
 
 func regError(w http.ResponseWriter, status int, code, desc string) {
@@ -99,7 +102,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	public := true
 	switch req.TokenEndpointAuthMethod {
 	case "", "none":
-	case "client_secret_basic":
+	case "client_secret_basic", "client_secret_post", "private_key_jwt":
 		if !pol.AllowConfidential {
 			regError(w, http.StatusBadRequest, "invalid_client_metadata", "only public clients (token_endpoint_auth_method none) may register")
 			return
@@ -142,6 +145,12 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	}
 	spec := ClientSpec{Name: req.ClientName, RedirectURIs: req.RedirectURIs, PostLogoutURIs: req.PostLogoutRedirectURIs,
 		BackchannelLogoutURI: req.BackchannelLogoutURI, Public: public, GrantTypes: req.GrantTypes, Scopes: scopes}
+	if !public {
+		spec.AuthMethod, spec.JWKS = req.TokenEndpointAuthMethod, req.JWKS
+	} else if len(req.JWKS) > 0 {
+		regError(w, http.StatusBadRequest, "invalid_client_metadata", "jwks is only used with private_key_jwt")
+		return
+	}
 	c, secret, err := p.clientAdmin().Create(ctx, "", spec)
 	if err != nil {
 		code := "invalid_client_metadata"
@@ -157,10 +166,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.audit(ctx, "system", "client.register", "", c.ID, "ok", map[string]string{"ip": clientIP(r)})
-	method := "none"
-	if !public {
-		method = "client_secret_basic"
-	}
+	method := storage.NewClient(c, nil).GetTokenEndpointAuthMethod()
 	out := map[string]any{
 		"client_id":                  c.ID,
 		"client_id_issued_at":        c.CreatedAt.Unix(),
@@ -174,6 +180,9 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(c.PostLogoutURIs) > 0 {
 		out["post_logout_redirect_uris"] = c.PostLogoutURIs
+	}
+	if c.JWKS != "" {
+		out["jwks"] = json.RawMessage(c.JWKS)
 	}
 	if secret != "" {
 		out["client_secret"] = secret

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -51,6 +52,8 @@ func runClient(ctx context.Context, args []string) error {
 	role := fs.String("role", "", "verifier role (hotel, vehicle_office, ...)")
 	backchannel := fs.String("backchannel-logout-uri", "", "back-channel logout URI")
 	grace := fs.Duration("grace", 24*time.Hour, "rotate-secret: how long the old secret stays valid")
+	authMethod := fs.String("auth-method", "", "token endpoint authentication: "+strings.Join(oidc.AuthMethods, ", ")+" (default client_secret_basic; none for public clients)")
+	jwksFile := fs.String("jwks-file", "", "private_key_jwt: file holding the client's public JWK set")
 	var redirects, postLogout, scopes, claims, grants listFlag
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeat or comma-separate)")
 	fs.Var(&postLogout, "post-logout-uri", "post-logout redirect URI (repeat or comma-separate)")
@@ -74,6 +77,12 @@ func runClient(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var jwks []byte
+	if *jwksFile != "" {
+		if jwks, err = readLimited(*jwksFile, 64<<10); err != nil {
+			return fmt.Errorf("-jwks-file: %w", err)
+		}
+	}
 	overlay := func(s *oidc.ClientSpec) {
 		if set["name"] {
 			s.Name = *name
@@ -107,6 +116,12 @@ func runClient(ctx context.Context, args []string) error {
 		}
 		if set["grant-types"] {
 			s.GrantTypes = grants
+		}
+		if set["auth-method"] {
+			s.AuthMethod = *authMethod
+		}
+		if set["jwks-file"] {
+			s.JWKS = jwks
 		}
 	}
 	out := json.NewEncoder(os.Stdout)
@@ -175,4 +190,21 @@ func clientOut(id string, s oidc.ClientSpec, secret string) any {
 		oidc.ClientSpec
 		Secret string `json:"client_secret,omitempty"`
 	}{id, s, secret}
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return b, nil
 }

@@ -175,7 +175,13 @@ type Client struct {
 	// SectorIdentifier groups clients sharing a pairwise sub; defaults to the redirect host.
 	SectorIdentifier string
 	// Role is set for certificate verifiers ("hotel", "vehicle_office", ...).
-	Role      string
+	Role string
+	// AuthMethod is the token endpoint authentication method: "" for the
+	// default (client_secret_basic; none for public clients),
+	// "client_secret_post" or "private_key_jwt".
+	AuthMethod string
+	// JWKS is the client's public JSON Web Key Set (private_key_jwt).
+	JWKS      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

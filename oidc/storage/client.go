@@ -1,6 +1,13 @@
 package storage
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -60,16 +67,81 @@ func (c *Client) GetResponseTypes() fosite.Arguments {
 	return c.ResponseTypes
 }
 
-// GetTokenEndpointAuthMethod: "none" for public clients, HTTP Basic otherwise.
+// GetTokenEndpointAuthMethod: "none" for public clients, else the
+// registered method, HTTP Basic by default.
 func (c *Client) GetTokenEndpointAuthMethod() string {
-	if c.Public {
+	switch {
+	case c.Public:
 		return "none"
+	case c.AuthMethod != "":
+		return c.AuthMethod
 	}
 	return "client_secret_basic"
 }
 
-func (c *Client) GetRequestURIs() []string                     { return nil }
-func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet          { return nil }
-func (c *Client) GetJSONWebKeysURI() string                    { return "" }
-func (c *Client) GetRequestObjectSigningAlgorithm() string     { return "" }
-func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "" }
+// GetJSONWebKeys is the client's registered public key set (private_key_jwt).
+func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet {
+	ks, err := ParseJWKS(c.JWKS)
+	if err != nil {
+		return nil
+	}
+	return ks
+}
+
+// GetTokenEndpointAuthSigningAlgorithm is the algorithm of the client's
+// first key: its "alg", or ES256 / RS256 / EdDSA by key type.
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
+	ks := c.GetJSONWebKeys()
+	if ks == nil || len(ks.Keys) == 0 {
+		return ""
+	}
+	return KeyAlg(ks.Keys[0])
+}
+
+func (c *Client) GetRequestURIs() []string                 { return nil }
+func (c *Client) GetJSONWebKeysURI() string                { return "" }
+func (c *Client) GetRequestObjectSigningAlgorithm() string { return "" }
+
+// ParseJWKS parses a public JWK set with at least one valid public key with
+// a known signature algorithm.
+func ParseJWKS(raw string) (*jose.JSONWebKeySet, error) {
+	if raw == "" {
+		return nil, errors.New("no key set")
+	}
+	var ks jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(raw), &ks); err != nil {
+		return nil, fmt.Errorf("key set: %w", err)
+	}
+	if len(ks.Keys) == 0 {
+		return nil, errors.New("key set has no keys")
+	}
+	for _, k := range ks.Keys {
+		if !k.Valid() || !k.IsPublic() || KeyAlg(k) == "" {
+			return nil, fmt.Errorf("key %q: not a valid public signing key", k.KeyID)
+		}
+	}
+	return &ks, nil
+}
+
+// KeyAlg is the signature algorithm of a public key: its alg member, or the
+// default for its type (ES256 for P-256, ES384 for P-384, RS256 for RSA,
+// EdDSA for Ed25519); "" when unknown.
+func KeyAlg(k jose.JSONWebKey) string {
+	if k.Algorithm != "" {
+		return k.Algorithm
+	}
+	switch pk := k.Key.(type) {
+	case *ecdsa.PublicKey:
+		switch pk.Curve {
+		case elliptic.P256():
+			return "ES256"
+		case elliptic.P384():
+			return "ES384"
+		}
+	case *rsa.PublicKey:
+		return "RS256"
+	case ed25519.PublicKey:
+		return "EdDSA"
+	}
+	return ""
+}

@@ -444,7 +444,7 @@ func testClients(t *testing.T, s store.Store) {
 		RedirectURIs: []string{"https://app.example/cb", "https://app.example/cb2"}, PostLogoutURIs: []string{"https://app.example/"},
 		BackchannelLogoutURI: "https://app.example/bcl", GrantTypes: []string{"authorization_code", "refresh_token"},
 		ResponseTypes: []string{"code"}, Scopes: []string{"openid", "profile"}, Claims: []string{"id_number"},
-		SectorIdentifier: "app.example", Role: "hotel", CreatedAt: t0,
+		SectorIdentifier: "app.example", Role: "hotel", AuthMethod: "client_secret_post", CreatedAt: t0,
 	}
 	must(t, cs.Create(ctx, c))
 	must(t, cs.Create(ctx, &store.Client{ID: "pub", Public: true}))
@@ -467,12 +467,14 @@ func testClients(t *testing.T, s store.Store) {
 		c.SecretHashOld, c.SecretHash = c.SecretHash, bytes.Repeat([]byte{3}, 32)
 		c.RedirectURIs = nil
 		c.Name = "App 2"
+		c.AuthMethod, c.JWKS = "private_key_jwt", `{"keys":[]}`
 		return nil
 	})
 	must(t, err)
 	got, err = cs.Get(ctx, "app")
 	must(t, err)
-	if got.Name != "App 2" || got.RedirectURIs != nil || !bytes.Equal(got.SecretHashOld, c.SecretHash) || !clientEqual(got, up) {
+	if got.Name != "App 2" || got.RedirectURIs != nil || !bytes.Equal(got.SecretHashOld, c.SecretHash) || !clientEqual(got, up) ||
+		got.AuthMethod != "private_key_jwt" || got.JWKS != `{"keys":[]}` {
 		t.Fatalf("after update = %+v", got)
 	}
 	wantErr(t, second(cs.Update(ctx, "nope", func(*store.Client) error { return nil })), store.ErrNotFound)
@@ -492,7 +494,8 @@ func clientEqual(a, b *store.Client) bool {
 		slices.Equal(a.RedirectURIs, b.RedirectURIs) && slices.Equal(a.PostLogoutURIs, b.PostLogoutURIs) &&
 		a.BackchannelLogoutURI == b.BackchannelLogoutURI && slices.Equal(a.GrantTypes, b.GrantTypes) &&
 		slices.Equal(a.ResponseTypes, b.ResponseTypes) && slices.Equal(a.Scopes, b.Scopes) && slices.Equal(a.Claims, b.Claims) &&
-		a.SectorIdentifier == b.SectorIdentifier && a.Role == b.Role && a.CreatedAt.Equal(b.CreatedAt)
+		a.SectorIdentifier == b.SectorIdentifier && a.Role == b.Role && a.CreatedAt.Equal(b.CreatedAt) &&
+		a.AuthMethod == b.AuthMethod && a.JWKS == b.JWKS
 }
 
 func testOAuth(t *testing.T, s store.Store) {
