@@ -391,6 +391,15 @@ func runEndToEnd(t *testing.T, e *env) {
 		t.Fatal("revoked token still active")
 	}
 
+	// One more grant in the same browser session: logout ends its access
+	// token, while its offline refresh token survives.
+	v4 := oauth2.GenerateVerifier()
+	q = e.login(e.conf.AuthCodeURL("state-0004", oauth2.S256ChallengeOption(v4), oauth2.SetAuthURLParam("prompt", "none")), nil, false)
+	tok4, err := e.conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(v4))
+	if err != nil || !e.active(tok4.AccessToken) || tok4.RefreshToken == "" {
+		t.Fatalf("second grant in the session: %v", err)
+	}
+
 	// RP-initiated logout with back-channel notification.
 	id3, _ := tok3.Extra("id_token").(string)
 	lr, _ := e.get(e.issuer + "/oauth2/logout?" + url.Values{"id_token_hint": {id3}, "post_logout_redirect_uri": {postLogout}, "state": {"bye"}}.Encode())
@@ -419,6 +428,12 @@ func runEndToEnd(t *testing.T, e *env) {
 	q = e.login(e.conf.AuthCodeURL("state-0003", oauth2.S256ChallengeOption(v2), oauth2.SetAuthURLParam("prompt", "none")), nil, false)
 	if q.Get("error") != "login_required" {
 		t.Fatalf("prompt=none after logout: %v", q)
+	}
+	if e.active(tok4.AccessToken) {
+		t.Fatal("access token of the session still active after logout")
+	}
+	if tok5, err := e.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok4.RefreshToken}).Token(); err != nil || !e.active(tok5.AccessToken) {
+		t.Fatalf("offline refresh after logout: %v", err)
 	}
 }
 

@@ -51,7 +51,14 @@ type browserSession struct {
 	Auth Authentication `json:"auth"`
 	// Clients that received tokens in this session (back-channel logout).
 	Clients []string `json:"clients,omitempty"`
+	// Grants are the fosite request ids of the authorizations given in
+	// this session (the newest maxSessionGrants): logout revokes their
+	// access tokens.
+	Grants []string `json:"grants,omitempty"`
 }
+
+// maxSessionGrants bounds browserSession.Grants.
+const maxSessionGrants = 64
 
 func randomID() string {
 	b := make([]byte, 32)
@@ -325,18 +332,25 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		p.log.Warn("oidc: delete login state", "err", err)
 	}
 	p.clearCookie(w, cookieLogin)
-	p.rememberClient(r, client.ID)
+	p.rememberGrant(r, client.ID, ar.GetID())
 	p.audit(ctx, "client:"+client.ID, "oidc.authorize", ls.Auth.CitizenID, client.ID, "ok", map[string]string{"acr": ls.Auth.ACR})
 	p.f.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
-// rememberClient records that the browser session's citizen signed in to client.
-func (p *Provider) rememberClient(r *http.Request, clientID string) {
+// rememberGrant records that the browser session's citizen signed in to
+// client, by the authorization with fosite request id requestID.
+func (p *Provider) rememberGrant(r *http.Request, clientID, requestID string) {
 	s, id := p.currentSession(r)
-	if s == nil || slices.Contains(s.Clients, clientID) {
+	if s == nil {
 		return
 	}
-	s.Clients = append(s.Clients, clientID)
+	if !slices.Contains(s.Clients, clientID) {
+		s.Clients = append(s.Clients, clientID)
+	}
+	s.Grants = append(s.Grants, requestID)
+	if n := len(s.Grants); n > maxSessionGrants {
+		s.Grants = s.Grants[n-maxSessionGrants:]
+	}
 	if err := p.saveJSON(r.Context(), p.sessionKey(id), s, p.cfg.SessionTTL); err != nil {
 		p.log.Warn("oidc: update session", "err", err)
 	}

@@ -69,6 +69,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	if s, id := p.currentSession(r); s != nil {
 		if hintSID == "" || hintSID == s.SID {
 			_ = p.eph.Delete(ctx, p.sessionKey(id))
+			p.revokeSessionTokens(ctx, s)
 			p.backchannelLogout(ctx, s)
 			p.audit(ctx, "citizen:"+s.Auth.CitizenID, "oidc.logout", s.Auth.CitizenID, clientID, "ok", nil)
 		}
@@ -85,6 +86,18 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.page(w, http.StatusOK, "Signed out", "You are signed out of TrustID.", nil)
+}
+
+// revokeSessionTokens ends the access tokens of every grant given in the
+// browser session. Refresh tokens exist only for offline_access, which
+// asks for access "even when the End-User is not logged in" (OIDC Core
+// 11), so they survive logout; the citizen revokes them per app.
+func (p *Provider) revokeSessionTokens(ctx context.Context, s *browserSession) {
+	for _, g := range s.Grants {
+		if err := p.storage.RevokeAccessToken(ctx, g); err != nil {
+			p.log.Warn("oidc: logout: revoke access tokens", "err", err)
+		}
+	}
 }
 
 func asValidation(err error, ve **jwt.ValidationError) bool {
