@@ -78,8 +78,19 @@ type lvCVSummary struct {
 	MarginAUC float64 `json:"margin_auc"`
 }
 
+// lvCandidate is one candidate's separation on all ten clips (fitted, so
+// optimistic; for comparing candidates only).
+type lvCandidate struct {
+	Config     string  `json:"config"`
+	AUC        float64 `json:"auc"`
+	GenuineMin float64 `json:"genuine_min"`
+	SwappedMax float64 `json:"swapped_max"`
+}
+
 type lvLipSyncCV struct {
 	Rule string `json:"threshold_rule"`
+	// Candidates: every candidate of the selection on all clips.
+	Candidates []lvCandidate `json:"candidates_all_clips"`
 	// Selection: configuration and threshold chosen inside each fold.
 	Selection lvCVSummary `json:"selection_cv"`
 	// Default: lipsync.DefaultConfig's measure, band and lags, threshold
@@ -230,8 +241,16 @@ func lvLipSyncCrossValidate(names []string, inputs []lipsync.Input, audio []medi
 	prev := lipsync.DefaultConfig
 	prev.Measures, prev.BandLow, prev.BandHigh, prev.MinLag = []lipsync.Measure{lipsync.Dark, lipsync.Grey}, 0, -1, -40*time.Millisecond
 	prevMat := [][][]float64{lvScoreMatrix(inputs, audio, prev)}
+	var all []lvCandidate
+	for i, c := range grid {
+		g, s := lvSplit(mats[i], -1)
+		sort.Float64s(g)
+		sort.Float64s(s)
+		all = append(all, lvCandidate{c.Name, lvRound(lvAUC(g, s)), lvRound(g[0]), lvRound(s[len(s)-1])})
+	}
 	return &lvLipSyncCV{
 		Rule:                 lvRule,
+		Candidates:           all,
 		Selection:            lvCrossValidate(names, grid, mats),
 		Default:              lvCrossValidate(names, def, defMat),
 		DefaultRuleThreshold: lvRound(lvRuleThreshold(defMat[0], -1)),
