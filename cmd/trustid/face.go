@@ -578,9 +578,9 @@ func runCompare(ctx context.Context, args []string) error {
 	}
 	cal, err := face.DefaultCalibration()
 	if *calFile != "" {
-		b, err := os.ReadFile(*calFile)
-		if err != nil {
-			return err
+		b, rerr := os.ReadFile(*calFile)
+		if rerr != nil {
+			return rerr
 		}
 		cal, err = face.ParseCalibration(b)
 	}

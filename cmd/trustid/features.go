@@ -87,13 +87,10 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		DisplayName: "TrustID", Store: a.store, Ephemeral: a.eph, Logger: a.log.With("area", "passkey"),
 		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, bool) { return f.provider.SessionCitizen(r) }),
 	})
-	auths := []oidc.Authenticator{f.login}
 	if err != nil {
 		// WebAuthn needs a domain name; an issuer on a bare IP serves without passkeys.
 		a.log.Warn("passkeys disabled", "err", err)
 		pk = nil
-	} else {
-		auths = append(auths, pk)
 	}
 	var registration *oidc.RegistrationPolicy
 	if a.cfg.OIDC.DynamicRegistration {
