@@ -79,8 +79,11 @@ func (a *authenticator) create(t *testing.T, opts map[string]any) []byte {
 	a.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	a.credID = make([]byte, 16)
 	rand.Read(a.credID)
-	cose, err := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1,
-		-2: a.key.PublicKey.X.FillBytes(make([]byte, 32)), -3: a.key.PublicKey.Y.FillBytes(make([]byte, 32))})
+	raw, err := a.key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	cose, err := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: raw[1:33], -3: raw[33:65]})
 	if err != nil {
 		t.Fatal(err)
 	}
