@@ -116,6 +116,36 @@ func (p *Provider) dpopProof(ctx context.Context, r *http.Request, htu, accessTo
 	return jkt, nil
 }
 
+// codeSigner computes the storage signature of an authorization code.
+type codeSigner interface {
+	AuthorizeCodeSignature(ctx context.Context, code string) string
+}
+
+// codeBinding returns the dpop_jkt the authorization code in the request
+// was bound to, "" when none (or when the code is unknown: fosite then
+// refuses it). It runs before fosite handles the request, because fosite
+// spends the code's PKCE record while checking it: a proof by the wrong
+// key must be refused before anything changes.
+func (p *Provider) codeBinding(ctx context.Context, r *http.Request) string {
+	if r.PostFormValue("grant_type") != "authorization_code" || r.PostFormValue("code") == "" {
+		return ""
+	}
+	req, err := p.storage.GetAuthorizeCodeSession(ctx, p.codes.AuthorizeCodeSignature(ctx, r.PostFormValue("code")), newSession())
+	if err != nil || req == nil {
+		return "" // fosite reports the bad code
+	}
+	if s, ok := req.GetSession().(*Session); ok {
+		return s.DPoPJKT
+	}
+	return ""
+}
+
+// validJKT reports a base64url (unpadded) SHA-256 thumbprint.
+func validJKT(s string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == sha256.Size
+}
+
 func algAllowed(a string) bool {
 	for _, x := range DPoPAlgs {
 		if a == x {

@@ -220,6 +220,23 @@ func TestDPoP(t *testing.T) {
 			t.Errorf("userinfo %s: %d %q", tc.name, c, www)
 		}
 	}
+	// dpop_jkt at authorization binds the code: only that key redeems it.
+	v2 := oauth2.GenerateVerifier()
+	q = e.login(e.conf.AuthCodeURL("state-dpop-2", oauth2.S256ChallengeOption(v2), oauth2.SetAuthURLParam("dpop_jkt", key.jkt)), nil, true)
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {redirect}, "code_verifier": {v2}}
+	for name, p := range map[string]string{"no proof": "", "other key": other.proof(t, http.MethodPost, tokenURL, "", nil)} {
+		if code, m := e.tokenPost("rp", e.secret, p, exchange); code != http.StatusBadRequest || m["error"] != "invalid_dpop_proof" {
+			t.Fatalf("dpop_jkt-bound code with %s: %d %v", name, code, m)
+		}
+	}
+	if code, m := e.tokenPost("rp", e.secret, key.proof(t, http.MethodPost, tokenURL, "", nil), exchange); code != http.StatusOK || m["token_type"] != "DPoP" {
+		t.Fatalf("dpop_jkt-bound code with its key: %d %v", code, m)
+	}
+	q = e.login(e.conf.AuthCodeURL("state-dpop-3", oauth2.S256ChallengeOption(v2), oauth2.SetAuthURLParam("dpop_jkt", "short")), nil, true)
+	if q.Get("error") != "invalid_request" {
+		t.Fatalf("malformed dpop_jkt: %v", q)
+	}
+
 	// A confidential client's refresh token is not bound to the key: a
 	// refresh with a new key binds the new access token to that key.
 	code, m = e.tokenPost("rp", e.secret, other.proof(t, http.MethodPost, tokenURL, "", nil), url.Values{

@@ -141,6 +141,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.writeDPoPError(ctx, w, err)
 		return
 	}
+	// A code authorized with dpop_jkt is redeemed only with that key (RFC
+	// 9449 section 10).
+	if bound := p.codeBinding(ctx, r); bound != "" && bound != jkt {
+		p.writeDPoPError(ctx, w, fmt.Errorf("%w: the code is bound to another key", errDPoP))
+		return
+	}
 	ar, err := p.f.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		p.f.WriteAccessError(ctx, w, ar, err)
@@ -148,7 +154,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if s, ok := ar.GetSession().(*Session); ok {
 		// A public client's refresh token stays bound to its first key
-		// (RFC 9449 section 5); nothing has changed in the store yet.
+		// (RFC 9449 section 5); fosite's refresh check changed nothing yet.
 		if ar.GetGrantTypes().ExactOne("refresh_token") && ar.GetClient().IsPublic() && s.DPoPJKT != "" && s.DPoPJKT != jkt {
 			p.writeDPoPError(ctx, w, fmt.Errorf("%w: the refresh token is bound to another key", errDPoP))
 			return

@@ -190,6 +190,7 @@ type Provider struct {
 	f       fosite.OAuth2Provider
 	fc      *fosite.Config
 	storage *storage.Storage
+	codes   codeSigner // the authorization code signature (DPoP binding lookups)
 	ring    *keyRing
 	signer  *signer
 	hasher  *SecretHasher
@@ -286,6 +287,7 @@ func New(cfg Config) (*Provider, error) {
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: p.signer, Config: p.fc},
 		Signer:                     p.signer,
 	}
+	p.codes = strategy.CoreStrategy
 	p.f = compose.Compose(p.fc, p.storage, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
