@@ -61,7 +61,7 @@ func jwksRaw(s string) json.RawMessage {
 	return json.RawMessage(s)
 }
 
-var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", GrantCIBA}
 
 // normalise fills defaults and checks s, reporting every problem at once.
 func (s *ClientSpec) normalise() error {
@@ -85,6 +85,9 @@ func (s *ClientSpec) normalise() error {
 	}
 	if s.Public && slices.Contains(s.GrantTypes, "client_credentials") {
 		bad("a public client cannot use client_credentials")
+	}
+	if s.Public && slices.Contains(s.GrantTypes, GrantCIBA) {
+		bad("a public client cannot use CIBA")
 	}
 	for _, sc := range s.Scopes {
 		if !slices.Contains(KnownScopes, sc) {

@@ -40,6 +40,9 @@ func (p *Provider) routes() {
 	h("GET "+PathLogin, p.loginPage)
 	h("POST "+PathLogin+"/{method}/begin", p.loginBegin)
 	h("POST "+PathLogin+"/{method}/finish", p.loginFinish)
+	h("POST "+PathBackchannel, p.backchannel)
+	h("GET "+PathBackchannelPending, p.backchannelPending)
+	h("POST "+PathBackchannelDecision, p.backchannelDecision)
 	h("GET "+PathConsent, p.consentPage)
 	h("POST "+PathConsent, p.consentDecision)
 	if p.cfg.DynamicRegistration != nil {
@@ -98,7 +101,10 @@ func (p *Provider) buildDiscovery() error {
 		"scopes_supported":                                 KnownScopes,
 		"response_types_supported":                         []string{"code"},
 		"response_modes_supported":                         []string{"query"},
-		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials", GrantCIBA},
+		"backchannel_authentication_endpoint":              iss + PathBackchannel,
+		"backchannel_token_delivery_modes_supported":       []string{"poll"},
+		"backchannel_user_code_parameter_supported":        false,
 		"subject_types_supported":                          []string{"pairwise", "public"},
 		"id_token_signing_alg_values_supported":            []string{p.cfg.SigningAlg},
 		"token_endpoint_auth_methods_supported":            AuthMethods,

@@ -27,6 +27,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 
 	"github.com/trustid/trustid/internal/ephemeral"
@@ -298,6 +299,11 @@ func New(cfg Config) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
+		func(fosite.Configurator, any, any) any {
+			return &cibaGrant{p: p,
+				tokens: &oauth2.HandleHelper{AccessTokenStrategy: strategy.CoreStrategy, AccessTokenStorage: p.storage, Config: p.fc},
+				ids:    &openid.IDTokenHandleHelper{IDTokenStrategy: strategy.OpenIDConnectTokenStrategy}}
+		},
 	)
 	if fo, ok := p.f.(*fosite.Fosite); ok {
 		p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
