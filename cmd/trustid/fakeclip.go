@@ -30,7 +30,7 @@ func runMakeFakeClip(ctx context.Context, args []string) error {
 		digits = fs.String("digits", "4729", "digits of the genuine clip (the fixed challenge)")
 		other  = fs.String("other", "8153", "digits of the mismatched clip")
 		out    = fs.String("out", "fakeclip", "output directory")
-		env    = fs.Float64("envelope", 1, "weight of the GRID loudness contour imposed on the digit speech (0..1)")
+		env    = fs.Float64("envelope", 0.7, "weight of the GRID 1-3 kHz band contour imposed on the digit speech (0..1)")
 		check  = fs.Bool("check", false, "run the clips through the liveness verifier and print JSON")
 		models = fs.String("models", os.Getenv("TRUSTID_MODELS"), "model directory (for -check)")
 	)

@@ -27,6 +27,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/trustid/trustid/liveness/lipsync"
 )
 
 // Rate is the sample rate the speech is built at.
@@ -51,8 +53,9 @@ type Options struct {
 	// Tail is how much of the last frame is held after the clip (seconds), so a
 	// recording that starts late still ends inside the file; default 1.5.
 	Tail float64
-	// EnvelopeWeight (0..1) is how much of the GRID speaker's loudness
-	// contour is imposed on the digit speech (MatchEnvelope); default 1.
+	// EnvelopeWeight (0..1) is how much of the GRID speaker's 1-3 kHz
+	// band contour is imposed on the digit speech (MatchEnvelope); default
+	// 0.7 (at 1 the recogniser no longer hears the digits reliably).
 	EnvelopeWeight float64
 	// FFmpeg and Flite name the binaries; defaults "ffmpeg" and "flite".
 	FFmpeg, Flite string
@@ -87,7 +90,7 @@ func Build(ctx context.Context, o Options) (*Clips, error) {
 		o.Flite = "flite"
 	}
 	if o.EnvelopeWeight == 0 {
-		o.EnvelopeWeight = 1
+		o.EnvelopeWeight = 0.7
 	}
 	if o.Tail == 0 {
 		o.Tail = 1.5
@@ -242,15 +245,16 @@ func (o Options) word(ctx context.Context, text string, slot float64) ([]int16, 
 	return pcmFrom(out.Bytes()), nil
 }
 
-// MatchEnvelope gives pcm the loudness contour of ref (both at rate): the
-// gain of every 10 ms frame (interpolated between frame centres) moves the
-// frame's energy weight of the way (in dB) from its own to ref's. Lip sync
-// correlates mouth movement with these energy changes, so the digits then
-// rise and fall where the GRID speaker's mouth opens and closes; the
-// spectrum (what the recogniser hears) stays the digits'.
+// MatchEnvelope gives pcm the 1-3 kHz band contour of ref (both at rate):
+// the gain of every 10 ms frame (interpolated between frame centres) moves
+// the frame's band energy weight of the way (in dB) from its own to ref's.
+// Lip sync correlates mouth movement with the changes of that band's energy
+// (lipsync.Check), so the digits then rise and fall where the GRID
+// speaker's mouth opens and closes; the spectrum's shape within each frame
+// (what the recogniser hears) stays the digits'.
 func MatchEnvelope(pcm, ref []int16, rate int, weight float64) []int16 {
 	hop := rate / 100
-	a, b := frameDB(pcm, rate), frameDB(ref, rate)
+	a, b := bandDB(pcm, rate), bandDB(ref, rate)
 	g := make([]float64, len(a))
 	for i := range a {
 		if i < len(b) {
@@ -276,6 +280,22 @@ func gainAt(g []float64, k int) float64 {
 		return 1
 	}
 	return g[max(0, min(len(g)-1, k))]
+}
+
+// bandDB is the energy in dB of 10 ms frames of the 1-3 kHz band, the
+// band lip sync correlates with the mouth (lipsync.BandPass).
+func bandDB(pcm []int16, rate int) []float64 {
+	x := lipsync.BandPass(pcm, rate, 1000, 3000)
+	hop := rate / 100
+	var e []float64
+	for i := 0; i+hop <= len(x); i += hop {
+		var s float64
+		for _, v := range x[i : i+hop] {
+			s += v * v * 32768 * 32768
+		}
+		e = append(e, 10*math.Log10(s/float64(hop)+1))
+	}
+	return e
 }
 
 // frameDB is the energy in dB of 10 ms frames.
