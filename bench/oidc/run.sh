@@ -3,11 +3,15 @@
 # the same machine: token endpoint (client_credentials and refresh_token
 # grants), JWKS, discovery.
 # Usage: bench/oidc/run.sh [connections] [seconds]
-# TRUSTID_BIN picks the binary (default bin/trustid). The refresh_token run
+# TRUSTID_BIN picks the binary (default bin/trustid); TRUSTID_MINT_BIN the
+# one that mints the refresh tokens (default TRUSTID_BIN; lets an older
+# server binary without bench-tokens be measured). The refresh_token run
 # spends one fresh refresh token per request from a pool minted beforehand
 # through the real code exchange (trustid bench-tokens, bench-only);
 # REFRESH_TOKENS sets the starting pool (default 1000); refresh.lua queues
 # the token each response returns, so every request still spends a fresh one.
+# REFRESH_SCOPES (default openid,offline_access) are the grants' scopes;
+# without openid a refresh returns no new ID token (no RS256 signature).
 # Needs TRUSTID_POSTGRES_DSN and TRUSTID_REDIS_URL (or the CI defaults below),
 # a built bin/trustid (make build) and wrk (deploy/setup.sh installs it).
 set -euo pipefail
@@ -42,8 +46,8 @@ rp_id="$(echo "$out" | sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p')"
 rp_secret="$(echo "$out" | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p')"
 ntok="${REFRESH_TOKENS:-1000}"
 mint_start=$(date +%s)
-TRUSTID_BENCH_CLIENT_SECRET="$rp_secret" "$BIN" bench-tokens -i-know-this-is-a-benchmark \
-  -client "$rp_id" -redirect-uri https://rp.example/cb -n "$ntok" -out "$work/refresh.txt" 2>"$work/mint.log" \
+TRUSTID_BENCH_CLIENT_SECRET="$rp_secret" "${TRUSTID_MINT_BIN:-$BIN}" bench-tokens -i-know-this-is-a-benchmark \
+  -client "$rp_id" -redirect-uri https://rp.example/cb -scopes "${REFRESH_SCOPES:-openid,offline_access}" -n "$ntok" -out "$work/refresh.txt" 2>"$work/mint.log" \
   || { cat "$work/mint.log" >&2; exit 1; }
 echo "# minted $(wc -l <"$work/refresh.txt") refresh tokens in $(( $(date +%s) - mint_start ))s" >&2
 
@@ -62,13 +66,13 @@ LUA
 # (Non-2xx is printed even when zero, so a failing run cannot pass unseen).
 load() {
   wrk "$@" >"$work/wrk.out"
-  grep -E "Requests/sec|99%|90%|75%|50%|Non-2xx|Socket errors|refresh tokens:" "$work/wrk.out"
+  grep -E "Requests/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors|refresh tokens:" "$work/wrk.out"
   grep -q "Non-2xx" "$work/wrk.out" || echo "  Non-2xx or 3xx responses: 0"
 }
 echo "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "## token endpoint, client_credentials, $CONNS connections, ${SECS}s"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$work/token.lua" http://127.0.0.1:18080/oauth2/token
-echo "## token endpoint, refresh_token (rotation + new ID token), $CONNS connections, ${SECS}s"
+echo "## token endpoint, refresh_token (scopes ${REFRESH_SCOPES:-openid,offline_access}), $CONNS connections, ${SECS}s"
 rp_basic="$(printf '%s:%s' "$rp_id" "$rp_secret" | base64 -w0)"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency -s bench/oidc/refresh.lua http://127.0.0.1:18080/oauth2/token \
   -- "$work/refresh.txt" 2 "$rp_basic"
