@@ -233,7 +233,7 @@ func TestAccountPage(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("status %d", w.Code)
 	}
-	for _, want := range []string{"shop", "hotel-1", "Hotel check-in", "Connected apps"} {
+	for _, want := range []string{"shop", "hotel-1", "Hotel check-in", "Connected apps", "Sign-in requests", `id="requests"`} {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("account page lacks %q", want)
 		}

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,7 +183,12 @@ func TestBrowserFlows(t *testing.T) {
 	}
 	json.Unmarshal(s.run(t, "client", "create", "-id", "hotel-desk", "-name", "Hotel Desk", "-role", "hotel",
 		"-grant-types", "client_credentials"), &desk)
-	if appClient.Secret == "" || desk.Secret == "" {
+	var office struct {
+		Secret string `json:"client_secret"`
+	}
+	json.Unmarshal(s.run(t, "client", "create", "-id", "vehicle-office", "-name", "Vehicle Office", "-scopes", "openid,profile",
+		"-grant-types", "urn:openid:params:grant-type:ciba"), &office)
+	if appClient.Secret == "" || desk.Secret == "" || office.Secret == "" {
 		t.Fatal("client create printed no secret")
 	}
 
@@ -323,6 +329,41 @@ func TestBrowserFlows(t *testing.T) {
 			run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitReady(chromedp.CSS("#pk-status")))
 			if gone := get(t, bctx, chromedp.Evaluate[bool](`!!document.getElementById("passkeys-none") && !document.getElementById("passkeys")`)); !gone {
 				t.Fatal("passkey still listed after removal")
+			}
+		})
+		// A vehicle office asks for the citizen's sign-in (CIBA); the
+		// citizen approves it on the account page; the office gets tokens.
+		t.Run("backchannel_request", func(t *testing.T) {
+			office := func(path string, form url.Values) map[string]any {
+				req, _ := http.NewRequest("POST", s.issuer+path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("vehicle-office", office.Secret)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				var m map[string]any
+				json.NewDecoder(res.Body).Decode(&m)
+				return m
+			}
+			m := office("/oauth2/bc-authorize", url.Values{"scope": {"openid profile"}, "login_hint": {id}, "binding_message": {"Counter 2: 4711"}})
+			authReqID, _ := m["auth_req_id"].(string)
+			if authReqID == "" {
+				t.Fatalf("bc-authorize: %v", m)
+			}
+			run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#requests .req-approve")))
+			if txt := get(t, bctx, chromedp.Text(chromedp.CSS("#requests"))); !strings.Contains(txt, "Counter 2: 4711") || !strings.Contains(txt, "Vehicle Office") {
+				t.Fatalf("request list: %q", txt)
+			}
+			screens(t, bctx, shots, "account-request", "#requests")
+			run(t, bctx, chromedp.Click(chromedp.CSS("#requests .req-approve")))
+			if st := waitText(t, bctx, "#req-status", func(s string) bool { return s != "" }, 30*time.Second); st != "Approved." {
+				t.Fatalf("approve: %q", st)
+			}
+			m = office("/oauth2/token", url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {authReqID}})
+			if m["id_token"] == nil || m["access_token"] == nil {
+				t.Fatalf("token after approval: %v", m)
 			}
 		})
 	})

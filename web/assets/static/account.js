@@ -129,3 +129,54 @@
     });
   });
 })();
+
+// Sign-in requests (OpenID CIBA): a desk asks for the citizen's login; the
+// list refreshes every 5 s while the page is visible, and each request can
+// be approved or denied (the provider checks the session and its assurance).
+(function () {
+  const T = window.TrustID, $ = T.$;
+  const list = $("requests"), status = $("req-status");
+  if (!list) return;
+  const say = (k) => { status.textContent = k ? T.t(k) : ""; };
+  async function load() {
+    if (document.hidden) return;
+    let res;
+    try { res = await fetch(T.prefix + "/oauth2/bc/pending", { credentials: "same-origin", cache: "no-store" }); } catch (e) { return; }
+    if (!res.ok) return;
+    const items = (await res.json()).pending || [];
+    list.replaceChildren();
+    if (!items.length) { const li = document.createElement("li"); li.className = "help"; li.textContent = T.t("reqNone"); list.append(li); return; }
+    for (const q of items) {
+      const li = document.createElement("li");
+      li.dataset.id = q.id;
+      const info = document.createElement("div");
+      const who = document.createElement("strong"); who.textContent = q.client;
+      const code = document.createElement("span"); code.className = "binding"; code.textContent = q.binding_message || "";
+      const scopes = document.createElement("span"); scopes.className = "help"; scopes.textContent = (q.scopes || []).join(" ");
+      info.append(who, document.createElement("br"), code, document.createElement("br"), scopes);
+      const yes = document.createElement("button"); yes.type = "button"; yes.className = "primary small-btn req-approve"; yes.textContent = T.t("reqApprove");
+      const no = document.createElement("button"); no.type = "button"; no.className = "secondary small-btn req-deny"; no.textContent = T.t("reqDeny");
+      yes.addEventListener("click", () => decide(q.id, "approve"));
+      no.addEventListener("click", () => decide(q.id, "deny"));
+      li.append(info, yes, no);
+      list.append(li);
+    }
+  }
+  async function decide(id, decision) {
+    say("");
+    let res;
+    try {
+      res = await fetch(T.prefix + "/oauth2/bc/decision", {
+        method: "POST", credentials: "same-origin", cache: "no-store",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ id: id, decision: decision }),
+      });
+    } catch (e) { res = null; }
+    if (res && res.ok) say(decision === "approve" ? "reqApproved" : "reqDenied");
+    else say(res && res.status === 403 ? "reqStronger" : "reqError");
+    load();
+  }
+  setInterval(load, 5000);
+  document.addEventListener("visibilitychange", load);
+  load();
+})();
