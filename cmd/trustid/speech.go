@@ -26,7 +26,7 @@ func runTrainDigits(ctx context.Context, args []string) error {
 	var (
 		modelDir  = fs.String("models", models, "directory with the ONNX models and libonnxruntime.so")
 		fsddDir   = fs.String("fsdd", fsdd, "FSDD folder (D_SPEAKER_N.wav)")
-		train     = fs.String("train", "george,jackson", "FSDD speakers to train on (the others are held out)")
+		train     = fs.String("train", "george,jackson,theo", "FSDD speakers to train on (the others are held out)")
 		seed      = fs.Int64("seed", 1, "random seed")
 		espeak    = fs.Int("espeak-voices", 40, "espeak-ng voices to draw (flite and festival voices are all used); 0 = no synthetic speech")
 		fsddUtts  = fs.Int("fsdd-utterances", 400, "training utterances per FSDD speaker")
