@@ -231,6 +231,11 @@ type OAuthStore interface {
 	Deactivate(ctx context.Context, kind OAuthKind, signature string) error
 	// Update runs fn on the record in one transaction.
 	Update(ctx context.Context, kind OAuthKind, signature string, fn func(*OAuthRecord) error) (*OAuthRecord, error)
+	// Consume marks an active record inactive in one statement (a used
+	// code, a rotated refresh token): ErrConflict if it was already
+	// inactive, ErrNotFound if missing. Of concurrent calls on one record
+	// exactly one succeeds.
+	Consume(ctx context.Context, kind OAuthKind, signature string) error
 	// DeleteByRequestID removes every record of kind issued for requestID;
 	// it returns how many were removed.
 	DeleteByRequestID(ctx context.Context, kind OAuthKind, requestID string) (int, error)

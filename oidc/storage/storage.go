@@ -395,13 +395,10 @@ func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, sig string, sessi
 // exchanges only one succeeds: the row is checked and changed in one
 // transaction.
 func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
-	_, err := s.st.OAuth().Update(ctx, store.OAuthCode, sig, func(r *store.OAuthRecord) error {
-		if !r.Active {
-			return fosite.ErrInvalidatedAuthorizeCode
-		}
-		r.Active = false
-		return nil
-	})
+	err := s.st.OAuth().Consume(ctx, store.OAuthCode, sig)
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w: %w", fosite.ErrInvalidatedAuthorizeCode, err)
+	}
 	return mapErr(err)
 }
 
@@ -468,14 +465,11 @@ func (s *Storage) Rollback(ctx context.Context) error {
 // is recognised) and revokes the access tokens of the family. A token
 // already rotated by a concurrent request gives fosite.ErrInactiveToken.
 func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	_, err := s.st.OAuth().Update(ctx, store.OAuthRefresh, sig, func(r *store.OAuthRecord) error {
-		if !r.Active {
-			return fosite.ErrInactiveToken
+	// One conditional UPDATE (no read-modify-write of the sealed row).
+	if err := s.st.OAuth().Consume(ctx, store.OAuthRefresh, sig); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("%w: %w", fosite.ErrInactiveToken, err)
 		}
-		r.Active = false
-		return nil
-	})
-	if err != nil {
 		return mapErr(err)
 	}
 	if _, err := s.st.OAuth().DeleteByRequestID(ctx, store.OAuthAccess, requestID); err != nil {

@@ -74,6 +74,23 @@ func (o oauth) Deactivate(ctx context.Context, kind store.OAuthKind, sig string)
 	return o.s.wrap("deactivate oauth "+string(kind), err)
 }
 
+func (o oauth) Consume(ctx context.Context, kind store.OAuthKind, sig string) error {
+	n, err := o.s.b.Exec(ctx, `UPDATE oauth_records SET active = ? WHERE kind = ? AND signature = ? AND active = ?`, false, string(kind), sig, true)
+	if err != nil {
+		return o.s.wrap("consume oauth "+string(kind), err)
+	}
+	if n > 0 {
+		return nil
+	}
+	// Nothing changed: missing, or already consumed (the rare path).
+	var one int
+	err = o.s.b.QueryRow(ctx, `SELECT 1 FROM oauth_records WHERE kind = ? AND signature = ?`, string(kind), sig).Scan(&one)
+	if err == nil {
+		return fmt.Errorf("store: consume oauth %s: already inactive: %w", kind, store.ErrConflict)
+	}
+	return o.s.wrap("consume oauth "+string(kind), err)
+}
+
 func (o oauth) Update(ctx context.Context, kind store.OAuthKind, sig string, fn func(*store.OAuthRecord) error) (*store.OAuthRecord, error) {
 	var out *store.OAuthRecord
 	err := o.s.b.WriteTx(ctx, func(q Querier) error {

@@ -525,6 +525,14 @@ func testOAuth(t *testing.T, s store.Store) {
 		t.Fatal("still active after Deactivate")
 	}
 	wantErr(t, os.Deactivate(ctx, store.OAuthCode, "nope"), store.ErrNotFound)
+	// Consume: only an active record, once.
+	must(t, os.Create(ctx, &store.OAuthRecord{Kind: store.OAuthRefresh, Signature: "c1", RequestID: "r", Active: true}))
+	must(t, os.Consume(ctx, store.OAuthRefresh, "c1"))
+	wantErr(t, os.Consume(ctx, store.OAuthRefresh, "c1"), store.ErrConflict)
+	wantErr(t, os.Consume(ctx, store.OAuthRefresh, "nope"), store.ErrNotFound)
+	if r, err := os.Get(ctx, store.OAuthRefresh, "c1"); err != nil || r.Active {
+		t.Errorf("after Consume: %v, %v; want inactive", r, err)
+	}
 
 	up, err := os.Update(ctx, store.OAuthCode, "sig1", func(r *store.OAuthRecord) error {
 		r.Active = true
@@ -1123,13 +1131,19 @@ func testConcurrentRotation(t *testing.T, s store.Store) {
 				return
 			}
 			defer tr.Rollback(tctx)
-			_, err = os.Update(tctx, store.OAuthRefresh, "old", func(r *store.OAuthRecord) error {
-				if !r.Active {
-					return store.ErrConflict
-				}
-				r.Active = false
-				return nil
-			})
+			// Half the workers read-modify-write, half use Consume: both
+			// must see the other's change.
+			if i%2 == 0 {
+				err = os.Consume(tctx, store.OAuthRefresh, "old")
+			} else {
+				_, err = os.Update(tctx, store.OAuthRefresh, "old", func(r *store.OAuthRecord) error {
+					if !r.Active {
+						return store.ErrConflict
+					}
+					r.Active = false
+					return nil
+				})
+			}
 			if errors.Is(err, store.ErrConflict) {
 				return
 			}

@@ -177,6 +177,21 @@ func (s *oauth) Deactivate(ctx context.Context, kind store.OAuthKind, sig string
 	return err
 }
 
+func (s *oauth) Consume(_ context.Context, kind store.OAuthKind, sig string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.oauth[okey(kind, sig)]
+	if !ok {
+		return nf(string(kind), sig)
+	}
+	if !r.Active {
+		return fmt.Errorf("fake: consume oauth: %w", store.ErrConflict)
+	}
+	r.Active = false
+	s.oauth[okey(kind, sig)] = r
+	return nil
+}
+
 func (s *oauth) Update(_ context.Context, kind store.OAuthKind, sig string, fn func(*store.OAuthRecord) error) (*store.OAuthRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
