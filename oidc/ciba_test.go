@@ -22,10 +22,7 @@ import (
 func TestCIBA(t *testing.T) {
 	e := newFakeEnv(t, nil)
 	ctx := context.Background()
-	adm, err := oidc.NewClientAdmin(e.st.Clients(), []byte("0123456789abcdef0123456789abcdef-test-master"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := e.clientAdmin()
 	_, deskSecret, err := adm.Create(ctx, "desk", oidc.ClientSpec{Name: "Vehicle office desk 4", GrantTypes: []string{oidc.GrantCIBA},
 		Scopes: []string{"openid", "profile"}})
 	if err != nil {

@@ -52,10 +52,7 @@ func jwksOf(t *testing.T, pub any) json.RawMessage {
 func TestClientAuthMethods(t *testing.T) {
 	e := newFakeEnv(t, nil)
 	ctx := context.Background()
-	adm, err := oidc.NewClientAdmin(e.st.Clients(), []byte("0123456789abcdef0123456789abcdef-test-master"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := e.clientAdmin()
 	machine := func(m string, jwks json.RawMessage) oidc.ClientSpec {
 		return oidc.ClientSpec{Name: m, GrantTypes: []string{"client_credentials"}, Scopes: []string{"openid"}, AuthMethod: m, JWKS: jwks}
 	}
@@ -160,14 +157,9 @@ func TestDynamicRegistrationAuthMethods(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	jwks := string(jwksOf(t, key.Public()))
 	post := func(body string) (int, map[string]any) {
-		resp, err := http.Post(e.issuer+oidc.PathRegister, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		req, _ := http.NewRequest(http.MethodPost, e.issuer+oidc.PathRegister, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return doJSON(t, req)
 	}
 	base := `"redirect_uris":["` + redirect + `"],"scope":"openid"`
 	tests := []struct {

@@ -89,14 +89,7 @@ func (e *env) tokenPost(id, secret, proof string, form url.Values) (int, map[str
 	if proof != "" {
 		req.Header.Set("DPoP", proof)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	return doJSON(e.t, req)
 }
 
 func (e *env) userinfo(scheme, tok, proof string) (int, string, string) {
@@ -255,10 +248,7 @@ func TestDPoP(t *testing.T) {
 func TestDPoPPublicClientRefreshBound(t *testing.T) {
 	e := newFakeEnv(t, nil)
 	ctx := context.Background()
-	adm, err := oidc.NewClientAdmin(e.st.Clients(), []byte("0123456789abcdef0123456789abcdef-test-master"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := e.clientAdmin()
 	if _, _, err := adm.Create(ctx, "mobile", oidc.ClientSpec{Name: "Mobile app", Public: true, RedirectURIs: []string{redirect},
 		Scopes: []string{"openid", "offline_access"}, GrantTypes: []string{"authorization_code", "refresh_token"}}); err != nil {
 		t.Fatal(err)

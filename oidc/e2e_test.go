@@ -109,7 +109,7 @@ func newEnvN(t testing.TB, st store.Store, eph ephemeral.Store, n int, mod func(
 	t.Cleanup(e.bcServer.Close)
 	e.srv = httptest.NewUnstartedServer(nil)
 	e.issuer = "http://" + e.srv.Listener.Addr().String()
-	master := []byte("0123456789abcdef0123456789abcdef-test-master")
+	master := testMaster
 	cfg := oidc.Config{
 		Issuer: e.issuer, Store: st, Ephemeral: eph, Secret: master,
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -173,6 +173,32 @@ func newEnvN(t testing.TB, st store.Store, eph ephemeral.Store, n int, mod func(
 		Scopes: []string{"openid", "profile", "id_number", "identity", "offline_access"}}
 	e.browser = newBrowser(t)
 	return e
+}
+
+// testMaster is the provider secret of every test environment.
+var testMaster = []byte("0123456789abcdef0123456789abcdef-test-master")
+
+// clientAdmin registers clients in e's store.
+func (e *env) clientAdmin() *oidc.ClientAdmin {
+	e.t.Helper()
+	adm, err := oidc.NewClientAdmin(e.st.Clients(), testMaster, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return adm
+}
+
+// doJSON sends req and decodes the JSON answer (nil when there is none).
+func doJSON(t testing.TB, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
 }
 
 func newBrowser(t testing.TB) *http.Client {
@@ -758,14 +784,7 @@ func TestAdminAPI(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		return doJSON(t, req)
 	}
 	tests := []struct {
 		name, method, path, token, body string
