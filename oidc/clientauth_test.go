@@ -156,11 +156,7 @@ func TestDynamicRegistrationAuthMethods(t *testing.T) {
 	})
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	jwks := string(jwksOf(t, key.Public()))
-	post := func(body string) (int, map[string]any) {
-		req, _ := http.NewRequest(http.MethodPost, e.issuer+oidc.PathRegister, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		return doJSON(t, req)
-	}
+	post := e.register
 	base := `"redirect_uris":["` + redirect + `"],"scope":"openid"`
 	tests := []struct {
 		name, body, method string

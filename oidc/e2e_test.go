@@ -188,6 +188,14 @@ func (e *env) clientAdmin() *oidc.ClientAdmin {
 	return adm
 }
 
+// register posts an RFC 7591 registration request.
+func (e *env) register(body string) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+oidc.PathRegister, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return doJSON(e.t, req)
+}
+
 // doJSON sends req and decodes the JSON answer (nil when there is none).
 func doJSON(t testing.TB, req *http.Request) (int, map[string]any) {
 	t.Helper()
@@ -855,16 +863,7 @@ func TestDynamicRegistration(t *testing.T) {
 	e := newFakeEnv(t, func(c *oidc.Config) {
 		c.DynamicRegistration = &oidc.RegistrationPolicy{PerIPPerHour: 5}
 	})
-	post := func(body string) (int, map[string]any) {
-		resp, err := http.Post(e.issuer+"/oauth2/register", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
-	}
+	post := func(body string) (int, map[string]any) { return e.register(body) }
 	tests := []struct {
 		name, body string
 		want       int
