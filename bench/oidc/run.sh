@@ -34,6 +34,11 @@ psql "$base_dsn" -qc "CREATE SCHEMA $schema" >/dev/null
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; psql "$base_dsn" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1; rm -rf "$work" "$TRUSTID_DATA_DIR"' EXIT
 sep='?'; case "$TRUSTID_POSTGRES_DSN" in *\?*) sep='&';; esac
 export TRUSTID_POSTGRES_DSN="${TRUSTID_POSTGRES_DSN}${sep}search_path=$schema"
+# PG_POOL_MAX_CONNS overrides the server's pool size (psql rejects the
+# parameter, so it is added here, after the schema was created).
+if [ -n "${PG_POOL_MAX_CONNS:-}" ]; then
+  export TRUSTID_POSTGRES_DSN="${TRUSTID_POSTGRES_DSN}&pool_max_conns=$PG_POOL_MAX_CONNS"
+fi
 
 out="$("$BIN" client create -name bench -grant-types client_credentials -scopes openid 2>/dev/null)"
 id="$(echo "$out" | sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p')"
@@ -69,7 +74,7 @@ load() {
   grep -E "Requests/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors|refresh tokens:" "$work/wrk.out"
   grep -q "Non-2xx" "$work/wrk.out" || echo "  Non-2xx or 3xx responses: 0"
 }
-echo "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD) (binary $BIN) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)${PG_POOL_MAX_CONNS:+, pool_max_conns=$PG_POOL_MAX_CONNS}"
 echo "## token endpoint, client_credentials, $CONNS connections, ${SECS}s"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$work/token.lua" http://127.0.0.1:18080/oauth2/token
 echo "## token endpoint, refresh_token (scopes ${REFRESH_SCOPES:-openid,offline_access}), $CONNS connections, ${SECS}s"
