@@ -47,6 +47,7 @@ func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 		IDTokenTTL:      a.cfg.OIDC.IDTokenTTL,
 		AuthCodeTTL:     a.cfg.OIDC.AuthCodeTTL,
 		KeyRotation:     a.cfg.OIDC.KeyRotation,
+		SigningAlg:      a.cfg.OIDC.SigningAlg,
 		AdminToken:      a.cfg.Secrets.AdminToken,
 		InsecureCookies: strings.HasPrefix(a.cfg.Issuer, "http://"),
 	}

@@ -99,6 +99,20 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name:    "unknown signing alg",
+			file:    "issuer: https://id.example\noidc: {signing_alg: HS256}\n" + prodSecrets,
+			wantErr: []string{"oidc.signing_alg"},
+		},
+		{
+			name: "signing alg from the environment",
+			env:  map[string]string{"TRUSTID_OIDC_SIGNING_ALG": "ES256"},
+			check: func(t *testing.T, f *File) {
+				if f.OIDC.SigningAlg != "ES256" {
+					t.Errorf("signing alg %q", f.OIDC.SigningAlg)
+				}
+			},
+		},
+		{
 			name:    "http issuer outside dev",
 			file:    "issuer: http://id.example\n" + prodSecrets,
 			wantErr: []string{"https"},
