@@ -570,13 +570,6 @@ func waitReady(t *testing.T, u string) {
 	t.Fatalf("server not ready at %s", u)
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
 // newRelyingApp is a tiny relying app: /start sends the browser to the
 // provider (code flow with PKCE, login_hint = the citizen's ID number),
 // /callback exchanges the code and shows the ID token's acr.

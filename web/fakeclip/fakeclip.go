@@ -391,13 +391,6 @@ func WordSlots(pcm []int16, rate, n int) ([]Span, error) {
 	return out, nil
 }
 
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
 func clamp16(v float64) int16 {
 	return int16(math.Max(-32768, math.Min(32767, v)))
 }
