@@ -42,6 +42,10 @@ const (
 	cibaInterval      = 5 * time.Second
 	cibaMaxBinding    = 64 // characters of binding_message
 	cibaRecent        = 10 // pending requests a citizen sees
+	// cibaPerClientMinute bounds a client's requests: each one reaches a
+	// citizen's account page, and unknown_user_id answers whether an ID
+	// number is registered.
+	cibaPerClientMinute = 30
 )
 
 // cibaRequest is one backchannel authentication request.
@@ -85,6 +89,17 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 	client, ok := fc.(*storage.Client)
 	if !ok || fc.IsPublic() || !slices.Contains(fc.GetGrantTypes(), GrantCIBA) {
 		fail(http.StatusBadRequest, "unauthorized_client", "the client may not use CIBA")
+		return
+	}
+	ok, retry, err := p.eph.Allow(ctx, "oidc:ciba:client:"+client.ID, cibaPerClientMinute, time.Minute)
+	if err != nil {
+		p.log.Error("oidc: ciba rate limit", "err", err)
+		fail(http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		fail(http.StatusTooManyRequests, "slow_down", fmt.Sprintf("at most %d requests per minute", cibaPerClientMinute))
 		return
 	}
 	scopes := strings.Fields(r.PostForm.Get("scope"))

@@ -171,4 +171,15 @@ func TestCIBA(t *testing.T) {
 	if code, m := poll("desk", deskSecret, "no-such-request"); code != 400 || m["error"] != "invalid_grant" {
 		t.Fatalf("unknown auth_req_id: %d %v", code, m)
 	}
+
+	// A client's requests are rate limited (30 per minute, counting those above).
+	limited := 0
+	for range 20 {
+		if code, m := bc("desk", deskSecret, req(url.Values{"login_hint": {"110101199001011234"}})); code == http.StatusTooManyRequests && m["error"] == "slow_down" {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("no request was rate limited")
+	}
 }
