@@ -46,6 +46,9 @@ const (
 	// citizen's account page, and unknown_user_id answers whether an ID
 	// number is registered.
 	cibaPerClientMinute = 30
+	// cibaMaxAuthAge is how recent the session's sign-in must be to approve:
+	// an unattended browser signed in hours ago must not approve a desk.
+	cibaMaxAuthAge = 15 * time.Minute
 )
 
 // cibaRequest is one backchannel authentication request.
@@ -254,6 +257,12 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
 		return
 	}
+	// Defence in depth beside the SameSite=Lax cookie: a browser's Origin,
+	// when sent, must be the provider's own.
+	if o := r.Header.Get("Origin"); o != "" && o != p.origin() {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_origin"})
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
 		return
@@ -272,6 +281,11 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) {
 	for authReqID, q := range reqs {
 		if q.ID != r.PostForm.Get("id") {
 			continue
+		}
+		if decision == "approve" && p.now().Sub(s.Auth.AuthTime) > cibaMaxAuthAge {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "fresh_login_required",
+				"error_description": "sign in again to approve: the last sign-in is older than " + cibaMaxAuthAge.String()})
+			return
 		}
 		if decision == "approve" && q.MinACR != "" && acrRank(s.Auth.ACR) < acrRank(q.MinACR) {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "login_required",
@@ -293,6 +307,17 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such pending request"})
+}
+
+// origin is the scheme://host[:port] of the issuer.
+func (p *Provider) origin() string {
+	iss := p.cfg.Issuer
+	if i := strings.Index(iss, "://"); i >= 0 {
+		if j := strings.IndexByte(iss[i+3:], '/'); j >= 0 {
+			return iss[:i+3+j]
+		}
+	}
+	return iss
 }
 
 // cibaGrant is the token endpoint handler of the CIBA grant (poll mode).

@@ -162,6 +162,27 @@ func TestCIBA(t *testing.T) {
 		t.Fatalf("approve above the session's acr: %d", resp.StatusCode)
 	}
 
+	// A sign-in older than 15 minutes cannot approve; a foreign Origin is refused.
+	stale := e.with(t, true)
+	stale.login(e.conf.AuthCodeURL("state-ciba-2", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), url.Values{"ago": {"1h"}}, false)
+	_, body = stale.get(e.issuer + oidc.PathBackchannelPending)
+	_ = json.Unmarshal([]byte(body), &raw)
+	if len(raw.Pending) == 0 {
+		t.Fatalf("pending for the stale session: %s", body)
+	}
+	decide := url.Values{"id": {raw.Pending[0]["id"].(string)}, "decision": {"approve"}}
+	if resp, body := stale.post(e.issuer+oidc.PathBackchannelDecision, decide); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "fresh_login_required") {
+		t.Fatalf("approve from a stale sign-in: %d %s", resp.StatusCode, body)
+	}
+	req2, _ := http.NewRequest(http.MethodPost, e.issuer+oidc.PathBackchannelDecision, strings.NewReader(decide.Encode()))
+	req2.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req2.Header.Set("Origin", "https://evil.example")
+	if resp, err := e.browser.Do(req2); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin decision: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// Expiry.
 	_, m = bc("desk", deskSecret, req(url.Values{"requested_expiry": {"1"}}))
 	time.Sleep(1100 * time.Millisecond)

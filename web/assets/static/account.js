@@ -172,8 +172,10 @@
         body: new URLSearchParams({ id: id, decision: decision }),
       });
     } catch (e) { res = null; }
+    let code = "";
+    if (res && !res.ok) { try { code = (await res.json()).error || ""; } catch (e) { /* no body */ } }
     if (res && res.ok) say(decision === "approve" ? "reqApproved" : "reqDenied");
-    else say(res && res.status === 403 ? "reqStronger" : "reqError");
+    else say(code === "fresh_login_required" ? "reqFresh" : code === "login_required" ? "reqStronger" : "reqError");
     load();
   }
   setInterval(load, 5000);
