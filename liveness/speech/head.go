@@ -209,7 +209,6 @@ func (h *Head) forward(x, hid []float32, logp *[NumClasses]float64) {
 		}
 		hid[j] = max(s, 0)
 	}
-	var mx float64 = math.Inf(-1)
 	for c := range NumClasses {
 		w := h.W2[c*h.Hidden : (c+1)*h.Hidden]
 		s := h.B2[c]
@@ -217,15 +216,23 @@ func (h *Head) forward(x, hid []float32, logp *[NumClasses]float64) {
 			s += w[j] * v
 		}
 		logp[c] = float64(s)
-		mx = max(mx, logp[c])
+	}
+	logSoftmax(logp[:])
+}
+
+// logSoftmax turns scores into log probabilities in place.
+func logSoftmax(v []float64) {
+	mx := math.Inf(-1)
+	for _, x := range v {
+		mx = max(mx, x)
 	}
 	var z float64
-	for c := range NumClasses {
-		z += math.Exp(logp[c] - mx)
+	for _, x := range v {
+		z += math.Exp(x - mx)
 	}
 	lz := mx + math.Log(z)
-	for c := range NumClasses {
-		logp[c] -= lz
+	for i := range v {
+		v[i] -= lz
 	}
 }
 

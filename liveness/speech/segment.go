@@ -87,7 +87,6 @@ func (s *SegmentHead) pool(x []float32, z [][EmbeddingDim]float32, sp [2]int) {
 
 // logits computes the log-softmax over the 10 digits for pooled features x.
 func (s *SegmentHead) logits(x []float32, out *[10]float64) {
-	mx := math.Inf(-1)
 	for c := range 10 {
 		w := s.W[c*SegFeatures : (c+1)*SegFeatures]
 		v := s.B[c]
@@ -95,16 +94,8 @@ func (s *SegmentHead) logits(x []float32, out *[10]float64) {
 			v += w[i] * f
 		}
 		out[c] = float64(v)
-		mx = max(mx, out[c])
 	}
-	var sum float64
-	for c := range 10 {
-		sum += math.Exp(out[c] - mx)
-	}
-	lz := mx + math.Log(sum)
-	for c := range 10 {
-		out[c] -= lz
-	}
+	logSoftmax(out[:])
 }
 
 // LogProbs returns the log probability of each digit for the segment
