@@ -328,15 +328,15 @@ func runEvalFace(ctx context.Context, args []string) error {
 	}
 	// The LFW protocol's own 10 sets when the file has them, else 10
 	// contiguous folds of equal size.
-	setOf := make([]int, len(pairs))
+	foldOf := make([]int, len(pairs))
 	for i, p := range pairs {
-		setOf[i] = p.Set
+		foldOf[i] = p.Set
 	}
 	foldsBy := "lfw_sets"
-	mean, std, folds := eval.KFoldBy(scores, same, setOf)
+	mean, std, folds := eval.KFoldBy(scores, same, foldOf)
 	if len(folds) != 10 {
-		foldsBy = "contiguous"
-		mean, std, folds = eval.KFold(scores, same, 10)
+		foldsBy, foldOf = "contiguous", eval.ContiguousFolds(len(pairs), 10)
+		mean, std, folds = eval.KFoldBy(scores, same, foldOf)
 	}
 	eer, eerThr := eval.EER(gen, imp)
 	fars := []float64{1e-2, 1e-3, 1e-4}
@@ -349,11 +349,7 @@ func runEvalFace(ctx context.Context, args []string) error {
 	}
 	var misses []miss
 	for i, p := range pairs {
-		f := setOf[i]
-		if foldsBy == "contiguous" {
-			f = i * 10 / len(pairs)
-		}
-		if f < len(folds) && (scores[i] >= folds[f].Threshold) != p.Same {
+		if f := foldOf[i]; f < len(folds) && (scores[i] >= folds[f].Threshold) != p.Same {
 			misses = append(misses, miss{p.A, p.B, p.Same, round6(scores[i]), round6(folds[f].Threshold)})
 		}
 	}

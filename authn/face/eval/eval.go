@@ -108,17 +108,22 @@ type Fold struct {
 // size, picks on the other k-1 folds the threshold with the best accuracy
 // (score >= threshold means "same"), and tests it on the held-out fold.
 func KFold(scores []float64, same []bool, k int) (mean, std float64, folds []Fold) {
-	n := len(scores)
-	if n == 0 || k <= 0 {
+	if len(scores) == 0 || k <= 0 {
 		return 0, 0, nil
 	}
+	return KFoldBy(scores, same, ContiguousFolds(len(scores), k))
+}
+
+// ContiguousFolds assigns n items in order to k contiguous folds of equal
+// size (the folds KFold uses).
+func ContiguousFolds(n, k int) []int {
 	fold := make([]int, n)
 	for i := range k {
 		for j := n * i / k; j < n*(i+1)/k; j++ {
 			fold[j] = i
 		}
 	}
-	return KFoldBy(scores, same, fold)
+	return fold
 }
 
 // KFoldBy is KFold with the fold of each pair given (0..k-1, for example
