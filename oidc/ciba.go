@@ -72,47 +72,39 @@ func cibaKey(authReqID string) string { return hashKey("oidc:ciba:", authReqID) 
 func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	fail := func(status int, code, desc string) {
-		writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
-	}
 	if err := r.ParseForm(); err != nil {
-		fail(http.StatusBadRequest, "invalid_request", "the form could not be read")
+		jsonError(w, http.StatusBadRequest, "invalid_request", "the form could not be read")
 		return
 	}
-	fo, ok := p.f.(*fosite.Fosite)
-	if !ok {
-		fail(http.StatusInternalServerError, "server_error", "")
-		return
-	}
-	fc, err := fo.AuthenticateClient(ctx, r, r.PostForm)
+	fc, err := p.authenticateClient(ctx, r, r.PostForm)
 	if err != nil {
-		fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		jsonError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		return
 	}
 	client, ok := fc.(*storage.Client)
 	if !ok || fc.IsPublic() || !slices.Contains(fc.GetGrantTypes(), GrantCIBA) {
-		fail(http.StatusBadRequest, "unauthorized_client", "the client may not use CIBA")
+		jsonError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use CIBA")
 		return
 	}
 	ok, retry, err := p.eph.Allow(ctx, "oidc:ciba:client:"+client.ID, cibaPerClientMinute, time.Minute)
 	if err != nil {
 		p.log.Error("oidc: ciba rate limit", "err", err)
-		fail(http.StatusInternalServerError, "server_error", "")
+		jsonError(w, http.StatusInternalServerError, "server_error", "")
 		return
 	}
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-		fail(http.StatusTooManyRequests, "slow_down", fmt.Sprintf("at most %d requests per minute", cibaPerClientMinute))
+		jsonError(w, http.StatusTooManyRequests, "slow_down", fmt.Sprintf("at most %d requests per minute", cibaPerClientMinute))
 		return
 	}
 	scopes := strings.Fields(r.PostForm.Get("scope"))
 	if !slices.Contains(scopes, ScopeOpenID) {
-		fail(http.StatusBadRequest, "invalid_scope", "scope must include openid")
+		jsonError(w, http.StatusBadRequest, "invalid_scope", "scope must include openid")
 		return
 	}
 	for _, s := range scopes {
 		if !slices.Contains(client.Scopes, s) || s == ScopeOffline {
-			fail(http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q is not allowed", s))
+			jsonError(w, http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q is not allowed", s))
 			return
 		}
 	}
@@ -123,18 +115,18 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if hints != 1 || r.PostForm.Get("login_hint") == "" {
-		fail(http.StatusBadRequest, "invalid_request", "exactly one hint is required, and only login_hint (the citizen's ID number) is supported")
+		jsonError(w, http.StatusBadRequest, "invalid_request", "exactly one hint is required, and only login_hint (the citizen's ID number) is supported")
 		return
 	}
 	binding := r.PostForm.Get("binding_message")
 	if utf8.RuneCountInString(binding) > cibaMaxBinding {
-		fail(http.StatusBadRequest, "invalid_binding_message", fmt.Sprintf("binding_message is longer than %d characters", cibaMaxBinding))
+		jsonError(w, http.StatusBadRequest, "invalid_binding_message", fmt.Sprintf("binding_message is longer than %d characters", cibaMaxBinding))
 		return
 	}
 	var minACR string
 	for _, a := range strings.Fields(r.PostForm.Get("acr_values")) {
 		if acrRank(a) < 0 {
-			fail(http.StatusBadRequest, "invalid_request", fmt.Sprintf("unknown acr value %q", a))
+			jsonError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("unknown acr value %q", a))
 			return
 		}
 		if minACR == "" || acrRank(a) < acrRank(minACR) {
@@ -145,19 +137,19 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 	if v := r.PostForm.Get("requested_expiry"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 || time.Duration(n)*time.Second > cibaMaxExpiry {
-			fail(http.StatusBadRequest, "invalid_request", fmt.Sprintf("requested_expiry must be 1..%d seconds", int(cibaMaxExpiry.Seconds())))
+			jsonError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("requested_expiry must be 1..%d seconds", int(cibaMaxExpiry.Seconds())))
 			return
 		}
 		expiry = time.Duration(n) * time.Second
 	}
 	cit, err := p.st.Citizens().GetByIDNumber(ctx, r.PostForm.Get("login_hint"))
 	if errors.Is(err, store.ErrNotFound) {
-		fail(http.StatusBadRequest, "unknown_user_id", "no citizen has this ID number")
+		jsonError(w, http.StatusBadRequest, "unknown_user_id", "no citizen has this ID number")
 		return
 	}
 	if err != nil {
 		p.log.Error("oidc: ciba citizen", "err", err)
-		fail(http.StatusInternalServerError, "server_error", "")
+		jsonError(w, http.StatusInternalServerError, "server_error", "")
 		return
 	}
 	now := p.now().UTC()
@@ -169,7 +161,7 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 	// expired_token rather than invalid_grant.
 	if err := p.saveJSON(ctx, cibaKey(authReqID), req, expiry+time.Minute); err != nil {
 		p.log.Error("oidc: ciba save", "err", err)
-		fail(http.StatusInternalServerError, "server_error", "")
+		jsonError(w, http.StatusInternalServerError, "server_error", "")
 		return
 	}
 	// The citizen's list: numbered slots, so concurrent requests never
@@ -180,7 +172,7 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.log.Error("oidc: ciba slot", "err", err)
-		fail(http.StatusInternalServerError, "server_error", "")
+		jsonError(w, http.StatusInternalServerError, "server_error", "")
 		return
 	}
 	p.audit(ctx, "client:"+client.ID, "oidc.ciba.request", cit.ID, client.ID, "ok", nil)
@@ -259,7 +251,7 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	// Defence in depth beside the SameSite=Lax cookie: a browser's Origin,
 	// when sent, must be the provider's own.
-	if o := r.Header.Get("Origin"); o != "" && o != p.origin() {
+	if o := r.Header.Get("Origin"); o != "" && o != p.origin {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_origin"})
 		return
 	}
@@ -307,17 +299,6 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such pending request"})
-}
-
-// origin is the scheme://host[:port] of the issuer.
-func (p *Provider) origin() string {
-	iss := p.cfg.Issuer
-	if i := strings.Index(iss, "://"); i >= 0 {
-		if j := strings.IndexByte(iss[i+3:], '/'); j >= 0 {
-			return iss[:i+3+j]
-		}
-	}
-	return iss
 }
 
 // cibaGrant is the token endpoint handler of the CIBA grant (poll mode).

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func (p *Provider) dpopProof(ctx context.Context, r *http.Request, htu, accessTo
 	if typ, _ := h.ExtraHeaders["typ"].(string); typ != "dpop+jwt" {
 		return "", fmt.Errorf("%w: typ must be dpop+jwt", errDPoP)
 	}
-	if !algAllowed(h.Algorithm) {
+	if !slices.Contains(DPoPAlgs, h.Algorithm) {
 		return "", fmt.Errorf("%w: alg %q not supported", errDPoP, h.Algorithm)
 	}
 	key := h.JSONWebKey
@@ -144,15 +145,6 @@ func (p *Provider) codeBinding(ctx context.Context, r *http.Request) string {
 func validJKT(s string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	return err == nil && len(b) == sha256.Size
-}
-
-func algAllowed(a string) bool {
-	for _, x := range DPoPAlgs {
-		if a == x {
-			return true
-		}
-	}
-	return false
 }
 
 // sameHTU compares a proof's htu with the endpoint URL, ignoring any query

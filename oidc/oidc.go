@@ -197,9 +197,13 @@ type Provider struct {
 	hasher  *SecretHasher
 	subKey  []byte
 	prefix  string // issuer path
-	auths   map[string]Authenticator
-	mux     *http.ServeMux
-	disco   staticDoc
+	origin  string // issuer scheme://host[:port]
+	// authenticateClient is fosite's client authentication (the CIBA
+	// endpoint authenticates outside fosite's own endpoints).
+	authenticateClient func(context.Context, *http.Request, url.Values) (fosite.Client, error)
+	auths              map[string]Authenticator
+	mux                *http.ServeMux
+	disco              staticDoc
 }
 
 // Endpoint paths, relative to the issuer.
@@ -234,7 +238,7 @@ func New(cfg Config) (*Provider, error) {
 	p := &Provider{
 		cfg: cfg, st: cfg.Store, eph: cfg.Ephemeral, log: cfg.Logger, now: cfg.Clock,
 		hasher: hasher, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
-		prefix: strings.TrimSuffix(u.Path, "/"), auths: map[string]Authenticator{},
+		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
 	for _, a := range cfg.Authenticators {
 		p.auths[a.Method()] = a
@@ -305,9 +309,12 @@ func New(cfg Config) (*Provider, error) {
 				ids:    &openid.IDTokenHandleHelper{IDTokenStrategy: strategy.OpenIDConnectTokenStrategy}}
 		},
 	)
-	if fo, ok := p.f.(*fosite.Fosite); ok {
-		p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
+	fo, ok := p.f.(*fosite.Fosite)
+	if !ok {
+		return nil, fmt.Errorf("oidc: compose returned %T, not *fosite.Fosite", p.f)
 	}
+	p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
+	p.authenticateClient = fo.AuthenticateClient
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
 	}

@@ -56,7 +56,8 @@ type registrationRequest struct {
 	JWKS                    json.RawMessage `json:"jwks"`
 }
 
-func regError(w http.ResponseWriter, status int, code, desc string) {
+// jsonError writes an OAuth-style JSON error {"error", "error_description"}.
+func jsonError(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
@@ -81,22 +82,22 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	ok, _, err := p.eph.Allow(ctx, "oidc:register:"+clientIP(r), pol.PerIPPerHour, time.Hour)
 	if err != nil {
 		p.log.Error("oidc: register rate limit", "err", err)
-		regError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
+		jsonError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
 		return
 	}
 	if !ok {
-		regError(w, http.StatusTooManyRequests, "invalid_client_metadata", "too many registrations from this address")
+		jsonError(w, http.StatusTooManyRequests, "invalid_client_metadata", "too many registrations from this address")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	var req registrationRequest
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&req); err != nil {
-		regError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not valid JSON client metadata")
+		jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not valid JSON client metadata")
 		return
 	}
 	if req.SectorIdentifierURI != "" {
-		regError(w, http.StatusBadRequest, "invalid_client_metadata", "sector_identifier_uri is not supported")
+		jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "sector_identifier_uri is not supported")
 		return
 	}
 	public := true
@@ -104,17 +105,17 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	case "", "none":
 	case "client_secret_basic", "client_secret_post", "private_key_jwt":
 		if !pol.AllowConfidential {
-			regError(w, http.StatusBadRequest, "invalid_client_metadata", "only public clients (token_endpoint_auth_method none) may register")
+			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "only public clients (token_endpoint_auth_method none) may register")
 			return
 		}
 		public = false
 	default:
-		regError(w, http.StatusBadRequest, "invalid_client_metadata", "unsupported token_endpoint_auth_method")
+		jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "unsupported token_endpoint_auth_method")
 		return
 	}
 	for _, rt := range req.ResponseTypes {
 		if rt != "code" {
-			regError(w, http.StatusBadRequest, "invalid_client_metadata", "only response_type code is supported")
+			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "only response_type code is supported")
 			return
 		}
 	}
@@ -123,7 +124,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		// not point it at the provider's own network (loopback, private).
 		u, err := url.Parse(req.BackchannelLogoutURI)
 		if err != nil || u.Scheme != "https" || fosite.IsLocalhost(u) || privateHost(u.Hostname()) {
-			regError(w, http.StatusBadRequest, "invalid_client_metadata", "backchannel_logout_uri must be a public https URL")
+			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "backchannel_logout_uri must be a public https URL")
 			return
 		}
 	}
@@ -133,13 +134,13 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range scopes {
 		if !slices.Contains(pol.AllowedScopes, s) {
-			regError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("scope %q may not be registered", s))
+			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("scope %q may not be registered", s))
 			return
 		}
 	}
 	for _, g := range req.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" {
-			regError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("grant type %q may not be registered", g))
+			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("grant type %q may not be registered", g))
 			return
 		}
 	}
@@ -148,7 +149,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	if !public {
 		spec.AuthMethod, spec.JWKS = req.TokenEndpointAuthMethod, req.JWKS
 	} else if len(req.JWKS) > 0 {
-		regError(w, http.StatusBadRequest, "invalid_client_metadata", "jwks is only used with private_key_jwt")
+		jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "jwks is only used with private_key_jwt")
 		return
 	}
 	c, secret, err := p.clientAdmin().Create(ctx, "", spec)
@@ -159,10 +160,10 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		}
 		if !errors.Is(err, ErrInvalidClient) {
 			p.log.Error("oidc: register", "err", err)
-			regError(w, http.StatusInternalServerError, "server_error", "")
+			jsonError(w, http.StatusInternalServerError, "server_error", "")
 			return
 		}
-		regError(w, http.StatusBadRequest, code, err.Error())
+		jsonError(w, http.StatusBadRequest, code, err.Error())
 		return
 	}
 	p.audit(ctx, "system", "client.register", "", c.ID, "ok", map[string]string{"ip": clientIP(r)})
