@@ -308,9 +308,6 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	sess.SID = ls.SessionID
 	// dpop_jkt (RFC 9449 section 10) binds the code to the client's DPoP key.
 	jkt := ar.GetRequestForm().Get("dpop_jkt")
-	if jkt == "" {
-		jkt = ls.Form.Get("dpop_jkt")
-	}
 	if jkt != "" && !validJKT(jkt) {
 		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("dpop_jkt must be a base64url SHA-256 JWK thumbprint."))
 		return
