@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -26,6 +27,9 @@ var (
 type Client struct {
 	*store.Client
 	now func() time.Time
+
+	keysOnce sync.Once
+	keys     *jose.JSONWebKeySet // parsed JWKS, nil when absent or invalid
 }
 
 // NewClient wraps c; now (nil for time.Now) decides whether the rotated secret is still valid.
@@ -80,12 +84,14 @@ func (c *Client) GetTokenEndpointAuthMethod() string {
 }
 
 // GetJSONWebKeys is the client's registered public key set (private_key_jwt).
+// It is parsed once per adapter: fosite asks for it twice per assertion.
 func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet {
-	ks, err := ParseJWKS(c.JWKS)
-	if err != nil {
-		return nil
-	}
-	return ks
+	c.keysOnce.Do(func() {
+		if ks, err := ParseJWKS(c.JWKS); err == nil {
+			c.keys = ks
+		}
+	})
+	return c.keys
 }
 
 // GetTokenEndpointAuthSigningAlgorithm is the algorithm of the client's
