@@ -553,33 +553,11 @@ func summariseLipSync(ls *lvLipSync) {
 	sort.Float64s(sw)
 	ls.GenuineMin, ls.GenuineMed = gen[0], lvRound(lvMedian(gen))
 	ls.SwappedMax, ls.SwappedP90 = sw[len(sw)-1], lvRound(lvQuantile(sw, 0.9))
-	wins := 0.0
-	for _, g := range gen {
-		for _, s := range sw {
-			switch {
-			case g > s:
-				wins++
-			case g == s:
-				wins += 0.5
-			}
-		}
-	}
-	ls.AUC = lvRound(wins / float64(len(gen)*len(sw)))
+	ls.AUC = lvRound(lvAUC(gen, sw))
 	ls.BestErrors = math.MaxInt
 	for _, t := range append(append([]float64{}, gen...), sw...) {
-		e := 0
-		for _, g := range gen {
-			if g < t {
-				e++
-			}
-		}
-		for _, s := range sw {
-			if s >= t {
-				e++
-			}
-		}
-		if e < ls.BestErrors {
-			ls.BestErrors, ls.BestErrorsAt = e, t
+		if fr, fa := lvErrors(gen, sw, t); fr+fa < ls.BestErrors {
+			ls.BestErrors, ls.BestErrorsAt = fr+fa, t
 		}
 	}
 }

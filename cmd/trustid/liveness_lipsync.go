@@ -154,6 +154,22 @@ func lvAUC(gen, sw []float64) float64 {
 	return w / float64(max(1, len(gen)*len(sw)))
 }
 
+// lvErrors counts genuine scores below t (rejected) and swapped scores at or
+// above t (accepted).
+func lvErrors(gen, sw []float64, t float64) (fr, fa int) {
+	for _, g := range gen {
+		if g < t {
+			fr++
+		}
+	}
+	for _, s := range sw {
+		if s >= t {
+			fa++
+		}
+	}
+	return fr, fa
+}
+
 const lvRule = "threshold minimising (genuine rejection rate + swapped acceptance rate) on the training pairs, midway between the two neighbouring scores; ties go to the lowest such threshold"
 
 // lvRuleThreshold applies lvRule to the pairs of S not involving skip.
@@ -167,18 +183,8 @@ func lvRuleThreshold(S [][]float64, skip int) float64 {
 			continue
 		}
 		t := (all[i] + all[i+1]) / 2
-		var fr, fa float64
-		for _, g := range gen {
-			if g < t {
-				fr++
-			}
-		}
-		for _, s := range sw {
-			if s >= t {
-				fa++
-			}
-		}
-		if c := fr/float64(len(gen)) + fa/float64(len(sw)); c < best {
+		fr, fa := lvErrors(gen, sw, t)
+		if c := float64(fr)/float64(len(gen)) + float64(fa)/float64(len(sw)); c < best {
 			best, bt = c, t
 		}
 	}
