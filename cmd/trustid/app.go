@@ -44,6 +44,12 @@ func appCommand(ctx context.Context, name string, args []string, define func(*fl
 	if define != nil {
 		define(fs)
 	}
+	return runWithApp(ctx, fs, cfgPath, args, fn)
+}
+
+// runWithApp parses args into fs (which holds -config at cfgPath), refuses
+// positional arguments, opens the app and runs fn with it.
+func runWithApp(ctx context.Context, fs *flag.FlagSet, cfgPath *string, args []string, fn func(*app) error) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -60,128 +60,119 @@ func runClient(ctx context.Context, args []string) error {
 	fs.Var(&scopes, "scopes", "allowed scopes: "+strings.Join(oidc.KnownScopes, ","))
 	fs.Var(&claims, "claims", "claim permissions (id_number: the full ID number instead of the masked form)")
 	fs.Var(&grants, "grant-types", "authorization_code,refresh_token,client_credentials")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	a, err := openApp(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	adm, err := oidc.NewClientAdmin(a.store.Clients(), masterSecret(a), nil)
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var jwks []byte
-	if *jwksFile != "" {
-		if jwks, err = readLimited(*jwksFile, 64<<10); err != nil {
-			return fmt.Errorf("-jwks-file: %w", err)
-		}
-	}
-	overlay := func(s *oidc.ClientSpec) {
-		if set["name"] {
-			s.Name = *name
-		}
-		if set["public"] {
-			s.Public = *public
-		}
-		if set["first-party"] {
-			s.FirstParty = *firstParty
-		}
-		if set["sector"] {
-			s.SectorIdentifier = *sector
-		}
-		if set["role"] {
-			s.Role = *role
-		}
-		if set["backchannel-logout-uri"] {
-			s.BackchannelLogoutURI = *backchannel
-		}
-		if set["redirect-uri"] {
-			s.RedirectURIs = redirects
-		}
-		if set["post-logout-uri"] {
-			s.PostLogoutURIs = postLogout
-		}
-		if set["scopes"] {
-			s.Scopes = scopes
-		}
-		if set["claims"] {
-			s.Claims = claims
-		}
-		if set["grant-types"] {
-			s.GrantTypes = grants
-		}
-		if set["auth-method"] {
-			s.AuthMethod = *authMethod
-		}
-		if set["jwks-file"] {
-			s.JWKS = jwks
-		}
-	}
-	out := json.NewEncoder(os.Stdout)
-	out.SetIndent("", "  ")
-	needID := func() error {
-		if *id == "" {
-			return errors.New("-id is required")
-		}
-		return nil
-	}
-	switch sub {
-	case "create":
-		var spec oidc.ClientSpec
-		overlay(&spec)
-		c, secret, err := adm.Create(ctx, *id, spec)
+	return runWithApp(ctx, fs, cfgPath, args[1:], func(a *app) error {
+		adm, err := oidc.NewClientAdmin(a.store.Clients(), masterSecret(a), nil)
 		if err != nil {
 			return err
 		}
-		return out.Encode(clientOut(c.ID, oidc.SpecOf(c), secret))
-	case "update":
-		if err := needID(); err != nil {
-			return err
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		var jwks []byte
+		if *jwksFile != "" {
+			if jwks, err = readLimited(*jwksFile, 64<<10); err != nil {
+				return fmt.Errorf("-jwks-file: %w", err)
+			}
 		}
-		c, err := adm.Get(ctx, *id)
-		if err != nil {
-			return err
+		overlay := func(s *oidc.ClientSpec) {
+			if set["name"] {
+				s.Name = *name
+			}
+			if set["public"] {
+				s.Public = *public
+			}
+			if set["first-party"] {
+				s.FirstParty = *firstParty
+			}
+			if set["sector"] {
+				s.SectorIdentifier = *sector
+			}
+			if set["role"] {
+				s.Role = *role
+			}
+			if set["backchannel-logout-uri"] {
+				s.BackchannelLogoutURI = *backchannel
+			}
+			if set["redirect-uri"] {
+				s.RedirectURIs = redirects
+			}
+			if set["post-logout-uri"] {
+				s.PostLogoutURIs = postLogout
+			}
+			if set["scopes"] {
+				s.Scopes = scopes
+			}
+			if set["claims"] {
+				s.Claims = claims
+			}
+			if set["grant-types"] {
+				s.GrantTypes = grants
+			}
+			if set["auth-method"] {
+				s.AuthMethod = *authMethod
+			}
+			if set["jwks-file"] {
+				s.JWKS = jwks
+			}
 		}
-		spec := oidc.SpecOf(c)
-		overlay(&spec)
-		if c, err = adm.Update(ctx, *id, spec); err != nil {
-			return err
+		out := json.NewEncoder(os.Stdout)
+		out.SetIndent("", "  ")
+		needID := func() error {
+			if *id == "" {
+				return errors.New("-id is required")
+			}
+			return nil
 		}
-		return out.Encode(clientOut(c.ID, oidc.SpecOf(c), ""))
-	case "rotate-secret":
-		if err := needID(); err != nil {
-			return err
+		switch sub {
+		case "create":
+			var spec oidc.ClientSpec
+			overlay(&spec)
+			c, secret, err := adm.Create(ctx, *id, spec)
+			if err != nil {
+				return err
+			}
+			return out.Encode(clientOut(c.ID, oidc.SpecOf(c), secret))
+		case "update":
+			if err := needID(); err != nil {
+				return err
+			}
+			c, err := adm.Get(ctx, *id)
+			if err != nil {
+				return err
+			}
+			spec := oidc.SpecOf(c)
+			overlay(&spec)
+			if c, err = adm.Update(ctx, *id, spec); err != nil {
+				return err
+			}
+			return out.Encode(clientOut(c.ID, oidc.SpecOf(c), ""))
+		case "rotate-secret":
+			if err := needID(); err != nil {
+				return err
+			}
+			secret, err := adm.RotateSecret(ctx, *id, *grace)
+			if err != nil {
+				return err
+			}
+			return out.Encode(map[string]string{"client_id": *id, "client_secret": secret, "old_secret_valid_for": grace.String()})
+		case "delete":
+			if err := needID(); err != nil {
+				return err
+			}
+			return adm.Delete(ctx, *id)
+		case "list":
+			cs, err := adm.List(ctx)
+			if err != nil {
+				return err
+			}
+			list := make([]any, 0, len(cs))
+			for _, c := range cs {
+				list = append(list, clientOut(c.ID, oidc.SpecOf(c), ""))
+			}
+			return out.Encode(list)
 		}
-		secret, err := adm.RotateSecret(ctx, *id, *grace)
-		if err != nil {
-			return err
-		}
-		return out.Encode(map[string]string{"client_id": *id, "client_secret": secret, "old_secret_valid_for": grace.String()})
-	case "delete":
-		if err := needID(); err != nil {
-			return err
-		}
-		return adm.Delete(ctx, *id)
-	case "list":
-		cs, err := adm.List(ctx)
-		if err != nil {
-			return err
-		}
-		list := make([]any, 0, len(cs))
-		for _, c := range cs {
-			list = append(list, clientOut(c.ID, oidc.SpecOf(c), ""))
-		}
-		return out.Encode(list)
-	}
-	fmt.Fprintln(os.Stderr, clientUsage)
-	return fmt.Errorf("unknown client command %q", sub)
+		fmt.Fprintln(os.Stderr, clientUsage)
+		return fmt.Errorf("unknown client command %q", sub)
+	})
 }
 
 func clientOut(id string, s oidc.ClientSpec, secret string) any {
