@@ -181,9 +181,13 @@ type Client struct {
 	// "client_secret_post" or "private_key_jwt".
 	AuthMethod string
 	// JWKS is the client's public JSON Web Key Set (private_key_jwt).
-	JWKS      string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	JWKS string
+	// IDTokenAlg is id_token_signed_response_alg (OpenID Connect Dynamic
+	// Client Registration 1.0 section 2): the JWS alg of the client's ID
+	// tokens, "" for the provider's configured default.
+	IDTokenAlg string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // ClientStore holds OAuth clients.

@@ -11,16 +11,16 @@ type clients struct{ s *Store }
 
 const clientCols = `id, name, secret_hash, secret_hash_old, secret_old_expires_at, public, first_party,
 	redirect_uris, post_logout_uris, backchannel_logout_uri, grant_types, response_types, scopes, claims,
-	sector_identifier, role, created_at, updated_at, token_endpoint_auth_method, jwks`
+	sector_identifier, role, created_at, updated_at, token_endpoint_auth_method, jwks, id_token_signed_response_alg`
 
-const clientPlaceholders = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+const clientPlaceholders = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
 
 func (c clients) scan(r Row) (*store.Client, error) {
 	var v store.Client
 	err := r.Scan(&v.ID, &v.Name, &v.SecretHash, &v.SecretHashOld, tsd(&v.SecretOldExpiresAt), &v.Public, &v.FirstParty,
 		strsDest{&v.RedirectURIs}, strsDest{&v.PostLogoutURIs}, &v.BackchannelLogoutURI, strsDest{&v.GrantTypes},
 		strsDest{&v.ResponseTypes}, strsDest{&v.Scopes}, strsDest{&v.Claims}, &v.SectorIdentifier, &v.Role,
-		tsd(&v.CreatedAt), tsd(&v.UpdatedAt), &v.AuthMethod, &v.JWKS)
+		tsd(&v.CreatedAt), tsd(&v.UpdatedAt), &v.AuthMethod, &v.JWKS, &v.IDTokenAlg)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (c clients) args(v *store.Client) []any {
 	return []any{v.ID, v.Name, v.SecretHash, v.SecretHashOld, c.s.ts(v.SecretOldExpiresAt), v.Public, v.FirstParty,
 		strs(v.RedirectURIs), strs(v.PostLogoutURIs), v.BackchannelLogoutURI, strs(v.GrantTypes),
 		strs(v.ResponseTypes), strs(v.Scopes), strs(v.Claims), v.SectorIdentifier, v.Role,
-		c.s.ts(v.CreatedAt), c.s.ts(v.UpdatedAt), v.AuthMethod, v.JWKS}
+		c.s.ts(v.CreatedAt), c.s.ts(v.UpdatedAt), v.AuthMethod, v.JWKS, v.IDTokenAlg}
 }
 
 func (c clients) Create(ctx context.Context, v *store.Client) error {
@@ -77,8 +77,8 @@ func (c clients) Update(ctx context.Context, id string, fn func(*store.Client) e
 		_, err = q.Exec(ctx, `UPDATE clients SET name = ?, secret_hash = ?, secret_hash_old = ?, secret_old_expires_at = ?,
 			public = ?, first_party = ?, redirect_uris = ?, post_logout_uris = ?, backchannel_logout_uri = ?, grant_types = ?,
 			response_types = ?, scopes = ?, claims = ?, sector_identifier = ?, role = ?, updated_at = ?,
-			token_endpoint_auth_method = ?, jwks = ? WHERE id = ?`,
-			append(append([]any{}, a[1:16]...), a[17], a[18], a[19], id)...) // all but id and created_at
+			token_endpoint_auth_method = ?, jwks = ?, id_token_signed_response_alg = ? WHERE id = ?`,
+			append(append([]any{}, a[1:16]...), a[17], a[18], a[19], a[20], id)...) // all but id and created_at
 		out = cur
 		return err
 	})

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Templates", testTemplates},
 		{"Passkeys", testPasskeys},
 		{"Clients", testClients},
+		{"ClientIDTokenAlg", testClientIDTokenAlg},
 		{"OAuth", testOAuth},
 		{"OAuthByRequestAndExpiry", testOAuthByRequestAndExpiry},
 		{"Transaction", testTransaction},
