@@ -240,6 +240,15 @@ type OAuthStore interface {
 	// inactive, ErrNotFound if missing. Of concurrent calls on one record
 	// exactly one succeeds.
 	Consume(ctx context.Context, kind OAuthKind, signature string) error
+	// Rotate is one grant's write, all or nothing: it consumes the record
+	// (kind, signature) as Consume does, deletes the records of kind revoke
+	// issued for requestID (none when revoke is ""; revoke must differ from
+	// kind) and creates recs. It returns ErrConflict if the record was
+	// already inactive, ErrNotFound if it is missing and ErrAlreadyExists if
+	// one of recs exists; in each case nothing changes. Of concurrent calls
+	// on one record exactly one succeeds. Inside a Transactor's transaction
+	// it runs in that transaction.
+	Rotate(ctx context.Context, kind OAuthKind, signature string, revoke OAuthKind, requestID string, recs ...*OAuthRecord) error
 	// DeleteByRequestID removes every record of kind issued for requestID;
 	// it returns how many were removed.
 	DeleteByRequestID(ctx context.Context, kind OAuthKind, requestID string) (int, error)

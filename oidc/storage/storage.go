@@ -128,7 +128,7 @@ func (s *Storage) client(ctx context.Context, id string) (*Client, error) {
 			return cc.c, nil
 		}
 	}
-	sc, err := s.st.Clients().Get(ctx, id)
+	sc, err := s.st.Clients().Get(s.joined(ctx), id)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -354,6 +354,13 @@ func (s *Storage) create(ctx context.Context, kind store.OAuthKind, sig string, 
 		Kind: kind, Signature: sig, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
 		Subject: subject, Active: true, Data: data, ExpiresAt: exp.UTC(), CreatedAt: now,
 	}
+	if s.deferCreate(ctx, rec) {
+		return nil
+	}
+	ctx, err = s.open(ctx)
+	if err != nil {
+		return err
+	}
 	if err := s.st.OAuth().Create(ctx, rec); err != nil {
 		return fmt.Errorf("oidc/storage: create %s: %w", kind, err)
 	}
@@ -362,6 +369,10 @@ func (s *Storage) create(ctx context.Context, kind store.OAuthKind, sig string, 
 
 // get loads (kind, sig); inactive records come back with the request and inactiveErr.
 func (s *Storage) get(ctx context.Context, kind store.OAuthKind, sig string, session fosite.Session, inactiveErr error) (fosite.Requester, error) {
+	ctx, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := s.st.OAuth().Get(ctx, kind, sig)
 	if err != nil {
 		return nil, mapErr(err)
@@ -377,6 +388,10 @@ func (s *Storage) get(ctx context.Context, kind store.OAuthKind, sig string, ses
 }
 
 func (s *Storage) del(ctx context.Context, kind store.OAuthKind, sig string) error {
+	ctx, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
 	return mapErr(s.st.OAuth().Delete(ctx, kind, sig))
 }
 
@@ -393,13 +408,18 @@ func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, sig string, sessi
 
 // InvalidateAuthorizeCodeSession marks the code used. Of two concurrent
 // exchanges only one succeeds: the row is checked and changed in one
-// transaction.
+// statement. Inside BeginTX it runs at Commit, with the tokens created
+// after it (see tx.go).
 func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
-	err := s.st.OAuth().Consume(ctx, store.OAuthCode, sig)
-	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("%w: %w", fosite.ErrInvalidatedAuthorizeCode, err)
+	op := &consumeOp{kind: store.OAuthCode, sig: sig, inactive: fosite.ErrInvalidatedAuthorizeCode}
+	if s.deferConsume(ctx, op) {
+		return nil
 	}
-	return mapErr(err)
+	ctx, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	return s.consume(ctx, op)
 }
 
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
@@ -433,53 +453,29 @@ func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 	return s.del(ctx, store.OAuthRefresh, sig)
 }
 
-// BeginTX implements fosite's storage.Transactional: fosite wraps each
-// grant's writes (code exchange; refresh rotation: deactivate, revoke the
-// family's access tokens, insert the new pair; reuse revocation) in
-// BeginTX/Commit, so they commit together (one WAL flush, not four) or not
-// at all. A store that is not a store.Transactor commits each call alone.
-func (s *Storage) BeginTX(ctx context.Context) (context.Context, error) {
-	if t, ok := s.st.(store.Transactor); ok {
-		return t.BeginTx(ctx)
-	}
-	return ctx, nil
-}
-
-// Commit implements fosite's storage.Transactional.
-func (s *Storage) Commit(ctx context.Context) error {
-	if t, ok := s.st.(store.Transactor); ok {
-		return t.Commit(ctx)
-	}
-	return nil
-}
-
-// Rollback implements fosite's storage.Transactional.
-func (s *Storage) Rollback(ctx context.Context) error {
-	if t, ok := s.st.(store.Transactor); ok {
-		return t.Rollback(ctx)
-	}
-	return nil
-}
-
 // RotateRefreshToken marks the used refresh token inactive (kept so a reuse
-// is recognised) and revokes the access tokens of the family. A token
-// already rotated by a concurrent request gives fosite.ErrInactiveToken.
+// is recognised) and revokes the access tokens of the family, in one
+// statement. A token already rotated by a concurrent request gives
+// fosite.ErrInactiveToken. Inside BeginTX it runs at Commit, with the
+// tokens created after it, so a refresh is one write (see tx.go).
 func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	// One conditional UPDATE (no read-modify-write of the sealed row).
-	if err := s.st.OAuth().Consume(ctx, store.OAuthRefresh, sig); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("%w: %w", fosite.ErrInactiveToken, err)
-		}
-		return mapErr(err)
+	op := &consumeOp{kind: store.OAuthRefresh, sig: sig, revoke: store.OAuthAccess, requestID: requestID, inactive: fosite.ErrInactiveToken}
+	if s.deferConsume(ctx, op) {
+		return nil
 	}
-	if _, err := s.st.OAuth().DeleteByRequestID(ctx, store.OAuthAccess, requestID); err != nil {
-		return fmt.Errorf("oidc/storage: rotate: %w", err)
+	ctx, err := s.open(ctx)
+	if err != nil {
+		return err
 	}
-	return nil
+	return s.consume(ctx, op)
 }
 
 // RevokeRefreshToken removes every refresh token of the request (family).
 func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	ctx, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
 	if _, err := s.st.OAuth().DeleteByRequestID(ctx, store.OAuthRefresh, requestID); err != nil {
 		return fmt.Errorf("oidc/storage: revoke refresh: %w", err)
 	}
@@ -488,6 +484,10 @@ func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) erro
 
 // RevokeAccessToken removes every access token of the request.
 func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	ctx, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
 	if _, err := s.st.OAuth().DeleteByRequestID(ctx, store.OAuthAccess, requestID); err != nil {
 		return fmt.Errorf("oidc/storage: revoke access: %w", err)
 	}
@@ -546,6 +546,10 @@ func (s *Storage) CreatePARSession(ctx context.Context, requestURI string, r fos
 
 // GetPARSession implements fosite.PARStorage.
 func (s *Storage) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	ctx, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := s.st.OAuth().Get(ctx, store.OAuthPAR, codeKey(requestURI))
 	if err != nil {
 		return nil, mapErr(err)
@@ -563,6 +567,10 @@ func (s *Storage) DeletePARSession(ctx context.Context, requestURI string) error
 
 // DeleteExpired removes expired records; the provider calls it on a timer.
 func (s *Storage) DeleteExpired(ctx context.Context) (int, error) {
+	ctx, err := s.open(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n, err := s.st.OAuth().DeleteExpired(ctx, s.now().UTC())
 	if err != nil {
 		return n, fmt.Errorf("oidc/storage: delete expired: %w", err)

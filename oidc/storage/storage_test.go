@@ -15,6 +15,8 @@ import (
 
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/postgres"
+	"github.com/trustid/trustid/internal/store/postgres/pgtest"
 	"github.com/trustid/trustid/internal/store/sqlite"
 	"github.com/trustid/trustid/oidc/internal/fake"
 	"github.com/trustid/trustid/oidc/storage"
@@ -277,6 +279,14 @@ func testRing(t *testing.T) *seal.Ring {
 	return r
 }
 
+// backendTests are rerun on each real backend.
+var backendTests = map[string]func(*testing.T){
+	"GetClient": TestGetClient, "AuthorizeCode": TestAuthorizeCodeRoundTripAndInvalidation,
+	"Refresh": TestRefreshRotationAndFamilyRevocation, "PKCEOpenIDPAR": TestPKCEOpenIDAndPAR,
+	"JTI": TestClientAssertionJTI, "DeleteExpired": TestDeleteExpired,
+	"RefreshIsOneWrite": TestRefreshIsOneWrite, "ConcurrentRefresh": TestConcurrentRefresh, "LazyTx": TestLazyTx,
+}
+
 // TestOnSQLite reruns the tests on the embedded SQLite backend.
 func TestOnSQLite(t *testing.T) {
 	defer func(o func(*testing.T) store.Store) { openStore = o }(openStore)
@@ -288,11 +298,24 @@ func TestOnSQLite(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-	for name, fn := range map[string]func(*testing.T){
-		"GetClient": TestGetClient, "AuthorizeCode": TestAuthorizeCodeRoundTripAndInvalidation,
-		"Refresh": TestRefreshRotationAndFamilyRevocation, "PKCEOpenIDPAR": TestPKCEOpenIDAndPAR,
-		"JTI": TestClientAssertionJTI, "DeleteExpired": TestDeleteExpired,
-	} {
+	for name, fn := range backendTests {
+		t.Run(name, fn)
+	}
+}
+
+// TestOnPostgres reruns the tests on PostgreSQL (pgtest.EnvVar).
+func TestOnPostgres(t *testing.T) {
+	pgtest.DSN(t) // skip (or fail in CI) early without a server
+	defer func(o func(*testing.T) store.Store) { openStore = o }(openStore)
+	openStore = func(t *testing.T) store.Store {
+		db, err := postgres.Open(context.Background(), pgtest.DSN(t), testRing(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	for name, fn := range backendTests {
 		t.Run(name, fn)
 	}
 }

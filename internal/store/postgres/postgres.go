@@ -192,6 +192,7 @@ var dialect = sqlstore.Dialect{
 		_, err := q.Exec(ctx, `LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE`)
 		return err
 	},
+	WritableCTE: true,
 }
 
 func pgCode(err error) string {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/trustid/trustid/internal/store"
@@ -35,8 +36,19 @@ func (o oauth) scan(r Row) (*store.OAuthRecord, error) {
 }
 
 func (o oauth) Create(ctx context.Context, v *store.OAuthRecord) error {
+	args, err := o.row(v)
+	if err != nil {
+		return err
+	}
+	_, err = o.s.b.Exec(ctx, `INSERT INTO oauth_records (`+oauthCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	return o.s.wrap("create oauth "+string(v.Kind), err)
+}
+
+// row checks and normalises v for an insert and returns its column values
+// in oauthCols order, Data sealed.
+func (o oauth) row(v *store.OAuthRecord) ([]any, error) {
 	if v.Kind == "" || v.Signature == "" {
-		return fmt.Errorf("store: create oauth record: kind and signature are required")
+		return nil, fmt.Errorf("store: create oauth record: kind and signature are required")
 	}
 	if v.CreatedAt.IsZero() {
 		v.CreatedAt = o.s.clock()
@@ -44,11 +56,9 @@ func (o oauth) Create(ctx context.Context, v *store.OAuthRecord) error {
 	v.CreatedAt, v.ExpiresAt = utc(v.CreatedAt), utc(v.ExpiresAt)
 	sealed, err := o.s.sealCol(v.Data, "oauth_records", "data", oauthKey(v.Kind, v.Signature))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = o.s.b.Exec(ctx, `INSERT INTO oauth_records (`+oauthCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		string(v.Kind), v.Signature, v.RequestID, v.ClientID, v.Subject, v.Active, sealed, o.s.ts(v.ExpiresAt), o.s.ts(v.CreatedAt))
-	return o.s.wrap("create oauth "+string(v.Kind), err)
+	return []any{string(v.Kind), v.Signature, v.RequestID, v.ClientID, v.Subject, v.Active, sealed, o.s.ts(v.ExpiresAt), o.s.ts(v.CreatedAt)}, nil
 }
 
 func (o oauth) Get(ctx context.Context, kind store.OAuthKind, sig string) (*store.OAuthRecord, error) {
@@ -75,20 +85,108 @@ func (o oauth) Deactivate(ctx context.Context, kind store.OAuthKind, sig string)
 }
 
 func (o oauth) Consume(ctx context.Context, kind store.OAuthKind, sig string) error {
-	n, err := o.s.b.Exec(ctx, `UPDATE oauth_records SET active = ? WHERE kind = ? AND signature = ? AND active = ?`, false, string(kind), sig, true)
+	return o.s.wrap("consume oauth "+string(kind), o.consume(ctx, o.s.b, kind, sig))
+}
+
+// consume is Consume on q, unwrapped.
+func (o oauth) consume(ctx context.Context, q Querier, kind store.OAuthKind, sig string) error {
+	n, err := q.Exec(ctx, `UPDATE oauth_records SET active = ? WHERE kind = ? AND signature = ? AND active = ?`, false, string(kind), sig, true)
 	if err != nil {
-		return o.s.wrap("consume oauth "+string(kind), err)
+		return err
 	}
 	if n > 0 {
 		return nil
 	}
-	// Nothing changed: missing, or already consumed (the rare path).
+	return o.whyNotConsumed(ctx, q, kind, sig)
+}
+
+// whyNotConsumed tells, after a consuming UPDATE changed nothing (the rare
+// path), a missing record (ErrNoRows) from one already inactive.
+func (o oauth) whyNotConsumed(ctx context.Context, q Querier, kind store.OAuthKind, sig string) error {
 	var one int
-	err = o.s.b.QueryRow(ctx, `SELECT 1 FROM oauth_records WHERE kind = ? AND signature = ?`, string(kind), sig).Scan(&one)
+	err := q.QueryRow(ctx, `SELECT 1 FROM oauth_records WHERE kind = ? AND signature = ?`, string(kind), sig).Scan(&one)
 	if err == nil {
-		return fmt.Errorf("store: consume oauth %s: already inactive: %w", kind, store.ErrConflict)
+		return fmt.Errorf("already inactive: %w", store.ErrConflict)
 	}
-	return o.s.wrap("consume oauth "+string(kind), err)
+	return err
+}
+
+// Rotate costs one statement in PostgreSQL: data-modifying CTEs consume the
+// record, and only if that changed a row delete the revoked family and
+// insert recs, so a grant needs no BEGIN/COMMIT round trips. All parts see
+// one snapshot: the DELETE cannot remove the rows the INSERT adds. A
+// concurrent rotation of the same record waits on its row lock and then
+// finds it inactive, so its DELETE and INSERT do nothing. Elsewhere the same
+// steps run in one write transaction.
+func (o oauth) Rotate(ctx context.Context, kind store.OAuthKind, sig string, revoke store.OAuthKind, requestID string, recs ...*store.OAuthRecord) error {
+	op := "rotate oauth " + string(kind)
+	if revoke == kind {
+		return fmt.Errorf("store: %s: revoke must differ from the consumed kind", op)
+	}
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		args, err := o.row(r)
+		if err != nil {
+			return err
+		}
+		rows[i] = args
+	}
+	if o.s.d.WritableCTE {
+		return o.s.wrap(op, o.rotateCTE(ctx, kind, sig, revoke, requestID, rows))
+	}
+	err := o.s.b.WriteTx(ctx, func(q Querier) error {
+		if err := o.consume(ctx, q, kind, sig); err != nil {
+			return err
+		}
+		if revoke != "" {
+			if _, err := q.Exec(ctx, `DELETE FROM oauth_records WHERE kind = ? AND request_id = ?`, string(revoke), requestID); err != nil {
+				return err
+			}
+		}
+		for _, args := range rows {
+			if _, err := q.Exec(ctx, `INSERT INTO oauth_records (`+oauthCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return o.s.wrap(op, err)
+}
+
+// oauthValues is one row of Rotate's INSERT: VALUES in a sub-select gets
+// no column types from the target table, so every parameter is cast.
+const oauthValues = `(?::text, ?::text, ?::text, ?::text, ?::text, ?::boolean, ?::bytea, ?::timestamptz, ?::timestamptz)`
+
+func (o oauth) rotateCTE(ctx context.Context, kind store.OAuthKind, sig string, revoke store.OAuthKind, requestID string, rows [][]any) error {
+	var b strings.Builder
+	args := []any{string(kind), sig}
+	b.WriteString(`WITH consumed AS (UPDATE oauth_records SET active = false WHERE kind = ? AND signature = ? AND active RETURNING 1)`)
+	if revoke != "" {
+		b.WriteString(`, revoked AS (DELETE FROM oauth_records WHERE kind = ? AND request_id = ? AND EXISTS (SELECT 1 FROM consumed))`)
+		args = append(args, string(revoke), requestID)
+	}
+	if len(rows) > 0 {
+		b.WriteString(`, created AS (INSERT INTO oauth_records (` + oauthCols + `) SELECT * FROM (VALUES `)
+		for i, r := range rows {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(oauthValues)
+			args = append(args, r...)
+		}
+		b.WriteString(`) AS v WHERE EXISTS (SELECT 1 FROM consumed))`)
+	}
+	// Data-modifying CTEs run to completion whether or not the main query
+	// reads them.
+	b.WriteString(` SELECT EXISTS (SELECT 1 FROM consumed)`)
+	var done bool
+	if err := o.s.b.QueryRow(ctx, b.String(), args...).Scan(&done); err != nil {
+		return err
+	}
+	if done {
+		return nil
+	}
+	return o.whyNotConsumed(ctx, o.s.b, kind, sig)
 }
 
 func (o oauth) Update(ctx context.Context, kind store.OAuthKind, sig string, fn func(*store.OAuthRecord) error) (*store.OAuthRecord, error) {

@@ -70,6 +70,10 @@ type Dialect struct {
 	// LockAudit serialises audit appends (across processes) for the rest of
 	// the transaction; nil when the write transaction already does.
 	LockAudit func(ctx context.Context, q Querier) error
+	// WritableCTE says the database runs data-modifying statements in WITH
+	// with PostgreSQL's syntax and casts, so a multi-step write (an OAuth
+	// rotation) can be one statement instead of a transaction of several.
+	WritableCTE bool
 }
 
 // Store implements store.Store except Ping, Migrate and Close, which the

@@ -47,6 +47,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"OAuthByRequestAndExpiry", testOAuthByRequestAndExpiry},
 		{"Transaction", testTransaction},
 		{"ConcurrentRotation", testConcurrentRotation},
+		{"Rotate", testRotate},
+		{"RotateInTransaction", testRotateInTransaction},
+		{"ConcurrentRotate", testConcurrentRotate},
 		{"Consents", testConsents},
 		{"Certificates", testCertificates},
 		{"ConcurrentIssue", testConcurrentIssue},
@@ -1179,4 +1182,187 @@ func testConcurrentRotation(t *testing.T, s store.Store) {
 	if active != 1 {
 		t.Errorf("%d new tokens stored, want 1", active)
 	}
+}
+
+// oauthRec is an active record of the family req.
+func oauthRec(kind store.OAuthKind, sig, req string) *store.OAuthRecord {
+	return &store.OAuthRecord{Kind: kind, Signature: sig, RequestID: req, ClientID: "app", Subject: "sub",
+		Active: true, Data: []byte(`{"sig":"` + sig + `"}`), ExpiresAt: t0.Add(time.Hour), CreatedAt: t0}
+}
+
+// oauthState reports, for each (kind, sig), "active", "inactive" or "missing".
+func oauthState(t *testing.T, s store.Store, keys ...[2]string) map[[2]string]string {
+	t.Helper()
+	out := map[[2]string]string{}
+	for _, k := range keys {
+		r, err := s.OAuth().Get(ctxT(t), store.OAuthKind(k[0]), k[1])
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			out[k] = "missing"
+		case err != nil:
+			t.Fatal(err)
+		case r.Active:
+			out[k] = "active"
+		default:
+			out[k] = "inactive"
+		}
+	}
+	return out
+}
+
+func wantOAuthState(t *testing.T, s store.Store, want map[[2]string]string) {
+	t.Helper()
+	var keys [][2]string
+	for k := range want {
+		keys = append(keys, k)
+	}
+	got := oauthState(t, s, keys...)
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s %s: %s, want %s", k[0], k[1], got[k], w)
+		}
+	}
+}
+
+// testRotate checks OAuthStore.Rotate: consume, revoke the family, insert,
+// all or nothing.
+func testRotate(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	os := s.OAuth()
+	for _, r := range []*store.OAuthRecord{
+		oauthRec(store.OAuthRefresh, "rt1", "fam"), oauthRec(store.OAuthAccess, "at1", "fam"),
+		oauthRec(store.OAuthAccess, "at2", "fam"), oauthRec(store.OAuthAccess, "other", "fam2"),
+		oauthRec(store.OAuthCode, "code", "fam3"),
+	} {
+		must(t, os.Create(ctx, r))
+	}
+	at3, rt2 := oauthRec(store.OAuthAccess, "at3", "fam"), oauthRec(store.OAuthRefresh, "rt2", "fam")
+	at3.CreatedAt, at3.ExpiresAt = t0, t0.Add(time.Minute)
+	must(t, os.Rotate(ctx, store.OAuthRefresh, "rt1", store.OAuthAccess, "fam", at3, rt2))
+	wantOAuthState(t, s, map[[2]string]string{
+		{"refresh", "rt1"}: "inactive", {"access", "at1"}: "missing", {"access", "at2"}: "missing",
+		{"access", "other"}: "active", {"access", "at3"}: "active", {"refresh", "rt2"}: "active",
+	})
+	got, err := os.Get(ctx, store.OAuthAccess, "at3")
+	must(t, err)
+	if got.RequestID != "fam" || got.ClientID != "app" || got.Subject != "sub" || string(got.Data) != `{"sig":"at3"}` {
+		t.Errorf("inserted record = %+v", got)
+	}
+	sameTime(t, "CreatedAt", got.CreatedAt, t0UTC)
+	sameTime(t, "ExpiresAt", got.ExpiresAt, t0UTC.Add(time.Minute))
+	sameTime(t, "caller's CreatedAt", at3.CreatedAt, t0UTC)
+
+	tests := []struct {
+		name   string
+		kind   store.OAuthKind
+		sig    string
+		revoke store.OAuthKind
+		recs   []*store.OAuthRecord
+		want   error
+	}{
+		{"already consumed", store.OAuthRefresh, "rt1", store.OAuthAccess,
+			[]*store.OAuthRecord{oauthRec(store.OAuthAccess, "x1", "fam"), oauthRec(store.OAuthRefresh, "x2", "fam")}, store.ErrConflict},
+		{"missing", store.OAuthRefresh, "nope", store.OAuthAccess,
+			[]*store.OAuthRecord{oauthRec(store.OAuthAccess, "x1", "fam")}, store.ErrNotFound},
+		{"insert of an existing record", store.OAuthRefresh, "rt2", store.OAuthAccess,
+			[]*store.OAuthRecord{oauthRec(store.OAuthAccess, "x1", "fam"), oauthRec(store.OAuthRefresh, "rt2", "fam")}, store.ErrAlreadyExists},
+		{"duplicate in recs", store.OAuthRefresh, "rt2", store.OAuthAccess,
+			[]*store.OAuthRecord{oauthRec(store.OAuthAccess, "x1", "fam"), oauthRec(store.OAuthAccess, "x1", "fam")}, store.ErrAlreadyExists},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wantErr(t, os.Rotate(ctx, tc.kind, tc.sig, tc.revoke, "fam", tc.recs...), tc.want)
+			// Nothing changed.
+			wantOAuthState(t, s, map[[2]string]string{
+				{"refresh", "rt1"}: "inactive", {"refresh", "rt2"}: "active", {"access", "at3"}: "active",
+				{"access", "x1"}: "missing", {"refresh", "x2"}: "missing",
+			})
+		})
+	}
+	if err := os.Rotate(ctx, store.OAuthRefresh, "rt2", store.OAuthRefresh, "fam"); err == nil {
+		t.Error("Rotate with revoke == kind succeeded")
+	}
+
+	// A code exchange: no family to revoke.
+	must(t, os.Rotate(ctx, store.OAuthCode, "code", "", "fam3", oauthRec(store.OAuthAccess, "at-code", "fam3")))
+	wantErr(t, os.Rotate(ctx, store.OAuthCode, "code", "", "fam3", oauthRec(store.OAuthAccess, "at-code2", "fam3")), store.ErrConflict)
+	// Nothing to insert: consume and revoke only.
+	must(t, os.Rotate(ctx, store.OAuthRefresh, "rt2", store.OAuthAccess, "fam"))
+	wantOAuthState(t, s, map[[2]string]string{
+		{"code", "code"}: "inactive", {"access", "at-code"}: "active", {"access", "at-code2"}: "missing",
+		{"refresh", "rt2"}: "inactive", {"access", "at3"}: "missing", {"access", "other"}: "active",
+	})
+}
+
+// testRotateInTransaction checks Rotate joins a Transactor's transaction.
+func testRotateInTransaction(t *testing.T, s store.Store) {
+	tr, ok := s.(store.Transactor)
+	if !ok {
+		t.Skip("store is not a store.Transactor")
+	}
+	ctx := ctxT(t)
+	os := s.OAuth()
+	must(t, os.Create(ctx, oauthRec(store.OAuthRefresh, "rt1", "fam")))
+	must(t, os.Create(ctx, oauthRec(store.OAuthAccess, "at1", "fam")))
+	before := map[[2]string]string{{"refresh", "rt1"}: "active", {"access", "at1"}: "active", {"refresh", "rt2"}: "missing"}
+	after := map[[2]string]string{{"refresh", "rt1"}: "inactive", {"access", "at1"}: "missing", {"refresh", "rt2"}: "active"}
+
+	tctx, err := tr.BeginTx(ctx)
+	must(t, err)
+	must(t, os.Rotate(tctx, store.OAuthRefresh, "rt1", store.OAuthAccess, "fam", oauthRec(store.OAuthRefresh, "rt2", "fam")))
+	if r, err := os.Get(tctx, store.OAuthRefresh, "rt2"); err != nil || !r.Active {
+		t.Errorf("inside the transaction: rt2 = %v, %v", r, err)
+	}
+	must(t, tr.Rollback(tctx))
+	wantOAuthState(t, s, before)
+
+	tctx, err = tr.BeginTx(ctx)
+	must(t, err)
+	must(t, os.Rotate(tctx, store.OAuthRefresh, "rt1", store.OAuthAccess, "fam", oauthRec(store.OAuthRefresh, "rt2", "fam")))
+	must(t, tr.Commit(tctx))
+	wantOAuthState(t, s, after)
+}
+
+// testConcurrentRotate rotates one token from many goroutines: exactly one
+// wins, the others get ErrConflict and leave nothing behind.
+func testConcurrentRotate(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	os := s.OAuth()
+	must(t, os.Create(ctx, oauthRec(store.OAuthRefresh, "rt", "fam")))
+	must(t, os.Create(ctx, oauthRec(store.OAuthAccess, "at", "fam")))
+	var wg sync.WaitGroup
+	wins := make(chan int, workers)
+	errs := make(chan error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			err := os.Rotate(ctx, store.OAuthRefresh, "rt", store.OAuthAccess, "fam",
+				oauthRec(store.OAuthAccess, fmt.Sprint("at", i), "fam"), oauthRec(store.OAuthRefresh, fmt.Sprint("rt", i), "fam"))
+			switch {
+			case err == nil:
+				wins <- i
+			case !errors.Is(err, store.ErrConflict):
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(wins)
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	if len(wins) != 1 {
+		t.Fatalf("%d rotations won, want exactly 1", len(wins))
+	}
+	w := <-wins
+	for i := range workers {
+		want := "missing"
+		if i == w {
+			want = "active"
+		}
+		wantOAuthState(t, s, map[[2]string]string{
+			{"access", fmt.Sprint("at", i)}: want, {"refresh", fmt.Sprint("rt", i)}: want,
+		})
+	}
+	wantOAuthState(t, s, map[[2]string]string{{"refresh", "rt"}: "inactive", {"access", "at"}: "missing"})
 }

@@ -192,6 +192,45 @@ func (s *oauth) Consume(_ context.Context, kind store.OAuthKind, sig string) err
 	return nil
 }
 
+// Rotate checks everything before changing anything, under one lock.
+func (s *oauth) Rotate(_ context.Context, kind store.OAuthKind, sig string, revoke store.OAuthKind, requestID string, recs ...*store.OAuthRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if revoke == kind {
+		return fmt.Errorf("fake: rotate oauth: revoke must differ from kind")
+	}
+	r, ok := s.oauth[okey(kind, sig)]
+	if !ok {
+		return nf(string(kind), sig)
+	}
+	if !r.Active {
+		return fmt.Errorf("fake: rotate oauth: %w", store.ErrConflict)
+	}
+	seen := map[string]bool{}
+	for _, n := range recs {
+		k := okey(n.Kind, n.Signature)
+		if _, ok := s.oauth[k]; ok || seen[k] {
+			return fmt.Errorf("fake: rotate oauth: %w", store.ErrAlreadyExists)
+		}
+		seen[k] = true
+	}
+	r.Active = false
+	s.oauth[okey(kind, sig)] = r
+	if revoke != "" {
+		for k, o := range s.oauth {
+			if o.Kind == revoke && o.RequestID == requestID {
+				delete(s.oauth, k)
+			}
+		}
+	}
+	for _, n := range recs {
+		c := *n
+		c.Data = append([]byte(nil), n.Data...)
+		s.oauth[okey(n.Kind, n.Signature)] = c
+	}
+	return nil
+}
+
 func (s *oauth) Update(_ context.Context, kind store.OAuthKind, sig string, fn func(*store.OAuthRecord) error) (*store.OAuthRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
