@@ -41,6 +41,9 @@ type ClientSpec struct {
 	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 	// JWKS is the client's public key set, required for private_key_jwt.
 	JWKS json.RawMessage `json:"jwks,omitempty"`
+	// IDTokenAlg signs the client's ID tokens: RS256 or ES256; empty for the
+	// provider's default (Config.SigningAlg).
+	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
 }
 
 // AuthMethods are the token endpoint authentication methods supported.
@@ -51,7 +54,8 @@ func SpecOf(c *store.Client) ClientSpec {
 	return ClientSpec{Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutURIs: c.PostLogoutURIs,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, Public: c.Public, FirstParty: c.FirstParty,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, Claims: c.Claims, SectorIdentifier: c.SectorIdentifier, Role: c.Role,
-		AuthMethod: storage.NewClient(c, nil).GetTokenEndpointAuthMethod(), JWKS: jwksRaw(c.JWKS)}
+		AuthMethod: storage.NewClient(c, nil).GetTokenEndpointAuthMethod(), JWKS: jwksRaw(c.JWKS),
+		IDTokenAlg: c.IDTokenAlg}
 }
 
 func jwksRaw(s string) json.RawMessage {
@@ -143,6 +147,9 @@ func (s *ClientSpec) normalise() error {
 	if s.AuthMethod == "none" {
 		s.AuthMethod = ""
 	}
+	if s.IDTokenAlg != "" && !slices.Contains(SigningAlgs, s.IDTokenAlg) {
+		bad("unsupported id_token_signed_response_alg %q (supported: %s)", s.IDTokenAlg, strings.Join(SigningAlgs, ", "))
+	}
 	return errors.Join(errs...)
 }
 
@@ -205,7 +212,7 @@ func apply(c *store.Client, s ClientSpec) {
 	c.Name, c.RedirectURIs, c.PostLogoutURIs, c.BackchannelLogoutURI = s.Name, s.RedirectURIs, s.PostLogoutURIs, s.BackchannelLogoutURI
 	c.FirstParty, c.GrantTypes, c.Scopes, c.Claims = s.FirstParty, s.GrantTypes, s.Scopes, s.Claims
 	c.SectorIdentifier, c.Role, c.ResponseTypes = s.SectorIdentifier, s.Role, []string{"code"}
-	c.AuthMethod, c.JWKS = s.AuthMethod, string(s.JWKS)
+	c.AuthMethod, c.JWKS, c.IDTokenAlg = s.AuthMethod, string(s.JWKS), s.IDTokenAlg
 }
 
 // Update replaces the client's settings (not its secret or public flag).

@@ -106,7 +106,7 @@ func (p *Provider) buildDiscovery() error {
 		"backchannel_token_delivery_modes_supported":       []string{"poll"},
 		"backchannel_user_code_parameter_supported":        false,
 		"subject_types_supported":                          []string{"pairwise", "public"},
-		"id_token_signing_alg_values_supported":            []string{p.cfg.SigningAlg},
+		"id_token_signing_alg_values_supported":            idTokenAlgs(p.cfg.SigningAlg),
 		"token_endpoint_auth_methods_supported":            AuthMethods,
 		"token_endpoint_auth_signing_alg_values_supported": []string{"ES256", "ES384", "RS256"},
 		"code_challenge_methods_supported":                 []string{"S256"},
@@ -135,6 +135,17 @@ func (p *Provider) buildDiscovery() error {
 	}
 	p.disco = newStaticDoc(b)
 	return nil
+}
+
+// idTokenAlgs lists the ID token algs, the provider's default first.
+func idTokenAlgs(def string) []string {
+	out := []string{def}
+	for _, a := range SigningAlgs {
+		if a != def {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // token is the token endpoint (RFC 6749 section 3.2).

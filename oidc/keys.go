@@ -19,9 +19,12 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/oidc/storage"
 )
 
 // keyUse is the store.SigningKey.Use of the provider's keys.
@@ -265,7 +268,24 @@ func (r *keyRing) doc() staticDoc {
 	return r.jwks
 }
 
-// signer is fosite's jwt.Signer over the key ring.
+// SigningAlgs are the algorithms a client may register as
+// id_token_signed_response_alg.
+var SigningAlgs = []string{AlgRS256, AlgES256}
+
+// signingAlgKey is the context key of the alg a token is signed with.
+type signingAlgKey struct{}
+
+// withSigningAlg makes the signer sign with alg (RS256 or ES256) instead of
+// the configured default; "" keeps the default.
+func withSigningAlg(ctx context.Context, alg string) context.Context {
+	if alg == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, signingAlgKey{}, alg)
+}
+
+// signer is fosite's jwt.Signer over the key ring. It signs with the alg
+// set on the context by withSigningAlg, else with alg.
 type signer struct {
 	ring *keyRing
 	alg  string
@@ -274,11 +294,15 @@ type signer struct {
 var _ jwt.Signer = (*signer)(nil)
 
 func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
-	k, err := s.ring.signingKey(s.alg)
+	alg := s.alg
+	if a, ok := ctx.Value(signingAlgKey{}).(string); ok {
+		alg = a
+	}
+	k, err := s.ring.signingKey(alg)
 	if err != nil {
 		return "", "", err
 	}
-	t := jwt.NewWithClaims(jose.SignatureAlgorithm(s.alg), claims)
+	t := jwt.NewWithClaims(jose.SignatureAlgorithm(alg), claims)
 	if header != nil {
 		for hk, hv := range header.ToMap() {
 			t.Header[hk] = hv
@@ -337,3 +361,19 @@ func (s *signer) Hash(ctx context.Context, in []byte) ([]byte, error) {
 }
 
 func (s *signer) GetSigningMethodLength(ctx context.Context) int { return sha256.Size }
+
+// clientAlgStrategy signs each ID token with the alg its client registered
+// (id_token_signed_response_alg, OpenID Connect Dynamic Client Registration
+// 1.0 section 2). Every ID token fosite mints goes through it: the code,
+// refresh and CIBA grants at the token endpoint, and any flow that would
+// issue one at the authorization endpoint.
+type clientAlgStrategy struct {
+	openid.OpenIDConnectTokenStrategy
+}
+
+func (s clientAlgStrategy) GenerateIDToken(ctx context.Context, lifespan time.Duration, r fosite.Requester) (string, error) {
+	if c, ok := r.GetClient().(*storage.Client); ok {
+		ctx = withSigningAlg(ctx, c.IDTokenAlg)
+	}
+	return s.OpenIDConnectTokenStrategy.GenerateIDToken(ctx, lifespan, r)
+}

@@ -65,7 +65,8 @@ type Config struct {
 	PARTTL          time.Duration // pushed request lifetime, default 90s
 
 	// SigningAlg signs ID tokens: RS256 (default) or ES256. Both kinds of
-	// keys are published and rotated.
+	// keys are published and rotated. A client's registered
+	// id_token_signed_response_alg overrides it for that client's tokens.
 	SigningAlg    string
 	KeyRotation   time.Duration // how long a key signs, default 30 days
 	KeyPrepublish time.Duration // published this long before signing, default 24h
@@ -289,7 +290,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(p.fc),
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: p.signer, Config: p.fc},
+		OpenIDConnectTokenStrategy: clientAlgStrategy{&openid.DefaultStrategy{Signer: p.signer, Config: p.fc}},
 		Signer:                     p.signer,
 	}
 	p.codes = strategy.CoreStrategy

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
 
@@ -54,6 +55,7 @@ type registrationRequest struct {
 	Scope                   string          `json:"scope"`
 	SectorIdentifierURI     string          `json:"sector_identifier_uri"`
 	JWKS                    json.RawMessage `json:"jwks"`
+	IDTokenAlg              string          `json:"id_token_signed_response_alg"`
 }
 
 // jsonError writes an OAuth-style JSON error {"error", "error_description"}.
@@ -73,6 +75,14 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return h
+}
+
+// idTokenAlg is the alg that signs c's ID tokens.
+func (p *Provider) idTokenAlg(c *store.Client) string {
+	if c.IDTokenAlg != "" {
+		return c.IDTokenAlg
+	}
+	return p.cfg.SigningAlg
 }
 
 // register implements RFC 7591 section 3 under the configured policy.
@@ -145,7 +155,8 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	spec := ClientSpec{Name: req.ClientName, RedirectURIs: req.RedirectURIs, PostLogoutURIs: req.PostLogoutRedirectURIs,
-		BackchannelLogoutURI: req.BackchannelLogoutURI, Public: public, GrantTypes: req.GrantTypes, Scopes: scopes}
+		BackchannelLogoutURI: req.BackchannelLogoutURI, Public: public, GrantTypes: req.GrantTypes, Scopes: scopes,
+		IDTokenAlg: req.IDTokenAlg}
 	if !public {
 		spec.AuthMethod, spec.JWKS = req.TokenEndpointAuthMethod, req.JWKS
 	} else if len(req.JWKS) > 0 {
@@ -178,6 +189,8 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		"scope":                      strings.Join(c.Scopes, " "),
 		"token_endpoint_auth_method": method,
 		"subject_type":               "pairwise",
+		// RFC 7591 section 3.2.1: the registered metadata, defaults included.
+		"id_token_signed_response_alg": p.idTokenAlg(c),
 	}
 	if len(c.PostLogoutURIs) > 0 {
 		out["post_logout_redirect_uris"] = c.PostLogoutURIs

@@ -54,6 +54,7 @@ func runClient(ctx context.Context, args []string) error {
 	grace := fs.Duration("grace", 24*time.Hour, "rotate-secret: how long the old secret stays valid")
 	authMethod := fs.String("auth-method", "", "token endpoint authentication: "+strings.Join(oidc.AuthMethods, ", ")+" (default client_secret_basic; none for public clients)")
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: file holding the client's public JWK set")
+	idTokenAlg := fs.String("id-token-alg", "", "id_token_signed_response_alg: "+strings.Join(oidc.SigningAlgs, ", ")+" (default: the provider's oidc.signing_alg)")
 	var redirects, postLogout, scopes, claims, grants listFlag
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeat or comma-separate)")
 	fs.Var(&postLogout, "post-logout-uri", "post-logout redirect URI (repeat or comma-separate)")
@@ -112,6 +113,9 @@ func runClient(ctx context.Context, args []string) error {
 			}
 			if set["jwks-file"] {
 				s.JWKS = jwks
+			}
+			if set["id-token-alg"] {
+				s.IDTokenAlg = *idTokenAlg
 			}
 		}
 		out := json.NewEncoder(os.Stdout)

@@ -22,6 +22,8 @@ func TestClientCommand(t *testing.T) {
 		{"duplicate id", []string{"create", "-id", "web", "-redirect-uri", "https://app.example/cb"}, "already exists"},
 		{"insecure redirect", []string{"create", "-redirect-uri", "http://app.example/cb"}, "must be https"},
 		{"update", []string{"update", "-id", "web", "-claims", "id_number", "-first-party"}, ""},
+		{"id token alg", []string{"update", "-id", "web", "-id-token-alg", "ES256"}, ""},
+		{"bad id token alg", []string{"update", "-id", "web", "-id-token-alg", "HS256"}, "unsupported id_token_signed_response_alg"},
 		{"update unknown", []string{"update", "-id", "nope", "-name", "x"}, "not found"},
 		{"update needs id", []string{"update", "-name", "x"}, "-id is required"},
 		{"rotate secret", []string{"rotate-secret", "-id", "web", "-grace", "1h"}, ""},
