@@ -314,6 +314,7 @@ func New(cfg Config) (*Provider, error) {
 	if !ok {
 		return nil, fmt.Errorf("oidc: compose returned %T, not *fosite.Fosite", p.f)
 	}
+	quietTokenHandlers(p.fc.TokenEndpointHandlers)
 	p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
 	p.authenticateClient = fo.AuthenticateClient
 	if err := p.buildDiscovery(); err != nil {
