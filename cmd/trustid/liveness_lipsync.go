@@ -26,7 +26,10 @@ type lvCVConfig struct {
 }
 
 // lvCVGrid is the candidate set: the previous method (dark fraction and
-// grey, whole-band energy) is in it.
+// grey, whole-band energy) is in it. The first lvCVGridBase candidates are
+// the grid of the 11:33 run (mouth measure x band x lags); the rest add,
+// for the contrast measure and the three best bands of that run, the
+// spectral tilt and the sync-peak (offset) contrast.
 func lvCVGrid() []lvCVConfig {
 	measures := []struct {
 		name string
@@ -40,21 +43,43 @@ func lvCVGrid() []lvCVConfig {
 	bands := [][2]float64{{0, -1}, {300, 1000}, {1000, 3000}, {1000, 4000}, {500, 3000}}
 	lags := [][2]time.Duration{{0, 80 * time.Millisecond}, {-40 * time.Millisecond, 80 * time.Millisecond}}
 	var out []lvCVConfig
+	add := func(cfg lipsync.Config) { out = append(out, lvCVConfig{lvConfigName(cfg), cfg}) }
 	for _, m := range measures {
 		for _, b := range bands {
 			for _, l := range lags {
 				cfg := lipsync.DefaultConfig
 				cfg.Measures, cfg.BandLow, cfg.BandHigh, cfg.MinLag, cfg.MaxLag = m.m, b[0], b[1], l[0], l[1]
-				band := "whole band"
-				if b[1] > 0 {
-					band = fmt.Sprintf("%g-%g Hz", b[0], b[1])
+				add(cfg)
+			}
+		}
+	}
+	ms := time.Millisecond
+	offsets := []*lipsync.Offset{nil,
+		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lipsync.Mean, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lipsync.Median, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lipsync.Q90, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lipsync.Max, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 600 * ms, Step: 40 * ms, Stat: lipsync.Mean, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 600 * ms, Step: 40 * ms, Stat: lipsync.Max, Weight: 1},
+	}
+	for _, b := range [][2]float64{{1000, 3000}, {1000, 4000}, {500, 3000}} {
+		for _, tilt := range []bool{false, true} {
+			for _, o := range offsets {
+				if !tilt && o == nil {
+					continue // in the base grid
 				}
-				out = append(out, lvCVConfig{fmt.Sprintf("%s / %s / lags %d..%d ms", m.name, band, l[0].Milliseconds(), l[1].Milliseconds()), cfg})
+				cfg := lipsync.DefaultConfig
+				cfg.Measures, cfg.BandLow, cfg.BandHigh, cfg.MinLag, cfg.MaxLag = []lipsync.Measure{lipsync.Contrast}, b[0], b[1], 0, 80*ms
+				cfg.Tilt, cfg.Offset = tilt, o
+				add(cfg)
 			}
 		}
 	}
 	return out
 }
+
+// lvCVGridBase is the size of the 11:33 run's part of lvCVGrid.
+const lvCVGridBase = 40
 
 type lvCVFold struct {
 	HeldOut    string  `json:"held_out"`
@@ -85,14 +110,26 @@ type lvCandidate struct {
 	AUC        float64 `json:"auc"`
 	GenuineMin float64 `json:"genuine_min"`
 	SwappedMax float64 `json:"swapped_max"`
+	// Threshold is lvRule's on all clips; FitRejected and FitAccepted are
+	// its errors on the same clips (of 10 and 90).
+	Threshold   float64 `json:"rule_threshold"`
+	FitRejected int     `json:"fit_genuine_rejected"`
+	FitAccepted int     `json:"fit_swapped_accepted"`
+	// CVRejected and CVAccepted (of 10 and 180) are this candidate's
+	// errors with the threshold chosen by leaving one clip out.
+	CVRejected int `json:"cv_genuine_rejected"`
+	CVAccepted int `json:"cv_swapped_accepted"`
 }
 
 type lvLipSyncCV struct {
 	Rule string `json:"threshold_rule"`
 	// Candidates: every candidate of the selection on all clips.
 	Candidates []lvCandidate `json:"candidates_all_clips"`
-	// Selection: configuration and threshold chosen inside each fold.
+	// Selection: configuration (of all candidates) and threshold chosen
+	// inside each fold.
 	Selection lvCVSummary `json:"selection_cv"`
+	// SelectionBase: the same over the 11:33 run's 40 candidates only.
+	SelectionBase lvCVSummary `json:"selection_cv_base_grid"`
 	// Default: lipsync.DefaultConfig's measure, band and lags, threshold
 	// chosen inside each fold.
 	Default lvCVSummary `json:"default_config_threshold_cv"`
@@ -252,12 +289,17 @@ func lvLipSyncCrossValidate(names []string, inputs []lipsync.Input, audio []medi
 		g, s := lvSplit(mats[i], -1)
 		sort.Float64s(g)
 		sort.Float64s(s)
-		all = append(all, lvCandidate{c.Name, lvRound(lvAUC(g, s)), lvRound(g[0]), lvRound(s[len(s)-1])})
+		t := lvRuleThreshold(mats[i], -1)
+		fr, fa := lvErrors(g, s, t)
+		cv := lvCrossValidate(names, grid[i:i+1], mats[i:i+1])
+		all = append(all, lvCandidate{Config: c.Name, AUC: lvRound(lvAUC(g, s)), GenuineMin: lvRound(g[0]), SwappedMax: lvRound(s[len(s)-1]),
+			Threshold: lvRound(t), FitRejected: fr, FitAccepted: fa, CVRejected: cv.GenuineRejected, CVAccepted: cv.SwappedAccepted})
 	}
 	return &lvLipSyncCV{
 		Rule:                 lvRule,
 		Candidates:           all,
 		Selection:            lvCrossValidate(names, grid, mats),
+		SelectionBase:        lvCrossValidate(names, grid[:lvCVGridBase], mats[:lvCVGridBase]),
 		Default:              lvCrossValidate(names, def, defMat),
 		DefaultRuleThreshold: lvRound(lvRuleThreshold(defMat[0], -1)),
 		Previous:             lvCrossValidate(names, []lvCVConfig{{"dark+grey / whole band / lags -40..80 ms", prev}}, prevMat),
@@ -273,5 +315,16 @@ func lvConfigName(c lipsync.Config) string {
 	if c.BandHigh > 0 {
 		band = fmt.Sprintf("%g-%g Hz", c.BandLow, c.BandHigh)
 	}
-	return fmt.Sprintf("%s / %s / lags %d..%d ms", strings.Join(m, "+"), band, c.MinLag.Milliseconds(), c.MaxLag.Milliseconds())
+	if c.Tilt {
+		band += " + tilt"
+	}
+	name := fmt.Sprintf("%s / %s / lags %d..%d ms", strings.Join(m, "+"), band, c.MinLag.Milliseconds(), c.MaxLag.Milliseconds())
+	if o := c.Offset; o != nil {
+		w := ""
+		if o.Weight != 1 {
+			w = fmt.Sprintf("%g x ", o.Weight)
+		}
+		name += fmt.Sprintf(" - %s%s at +-%d..%d ms", w, o.Stat, o.MinShift.Milliseconds(), o.MaxShift.Milliseconds())
+	}
+	return name
 }

@@ -201,6 +201,59 @@ type Config struct {
 	// MinEnergyRange is the least spread (dB, 90th minus 10th percentile)
 	// of the whole-band audio energy for audio with voice activity.
 	MinEnergyRange float64
+	// Tilt also correlates the mouth with the band's level relative to the
+	// whole band (the spectral balance, which an opening mouth tips towards
+	// the formants); the correlations are averaged with the band's. False
+	// takes DefaultConfig's.
+	Tilt bool
+	// Offset, when not nil, turns the score into a sync-peak contrast; nil
+	// takes DefaultConfig's.
+	Offset *Offset
+}
+
+// Stat is a statistic of a set of correlations.
+type Stat int
+
+const (
+	// Mean of the values.
+	Mean Stat = iota
+	// Median of the values.
+	Median
+	// Q90 is the 90th percentile (nearest rank).
+	Q90
+	// Max of the values.
+	Max
+)
+
+func (s Stat) String() string {
+	switch s {
+	case Mean:
+		return "mean"
+	case Median:
+		return "median"
+	case Q90:
+		return "q90"
+	case Max:
+		return "max"
+	}
+	return "stat?"
+}
+
+// Offset is SyncNet's offset confidence (Chung and Zisserman, "Out of time:
+// automated lip sync in the wild", 2016): the correlation at the capture's
+// own small lags is compared with the correlations at audio offsets far
+// from any capture skew. Audio taken from another sentence with the same
+// rhythm may correlate with the mouth at a small lag by chance, but then
+// about as well at other offsets; the audio of the clip itself should
+// peak at its true lag. The score becomes the best small-lag correlation
+// minus Weight times Stat of the far correlations.
+type Offset struct {
+	// MinShift and MaxShift bound the far offsets' magnitude (both signs
+	// are used); the audio is shifted circularly (its ends are silence
+	// in a capture, so the wrap joins silence to silence) in Step steps.
+	MinShift, MaxShift, Step time.Duration
+	Stat                     Stat
+	Weight                   float64
 }
 
 // DefaultConfig holds the defaults. The measure, band, lags and Threshold
@@ -250,6 +303,12 @@ func (c Config) withDefaults() Config {
 	if c.MinEnergyRange > 0 {
 		d.MinEnergyRange = c.MinEnergyRange
 	}
+	if c.Tilt {
+		d.Tilt = true
+	}
+	if c.Offset != nil {
+		d.Offset = c.Offset
+	}
 	return d
 }
 
@@ -275,8 +334,11 @@ type Result struct {
 	Pass bool
 	// Reason is nil on a pass, else one of the package's errors.
 	Reason error
-	// Score is the best correlation over the searched lags.
+	// Score is the best correlation over the searched lags, less the
+	// far-offset statistic when Config.Offset is set.
 	Score float64
+	// Peak is the best correlation over the searched lags.
+	Peak float64
 	// Lag is the audio delay (positive: audio later than video) of Score.
 	Lag time.Duration
 	// Motion is the mean of Input.Motion.
@@ -323,7 +385,7 @@ func Check(in Input, cfg Config) Result {
 			feats[k] = append(feats[k], s[i])
 		}
 	}
-	res := Result{Frames: len(times), Score: math.NaN()}
+	res := Result{Frames: len(times), Score: math.NaN(), Peak: math.NaN()}
 	if len(times) < cfg.MinFrames {
 		res.Reason = ErrTooFewFrames
 		return res
@@ -351,21 +413,44 @@ func Check(in Input, cfg Config) Result {
 		mouth[k] = diff(smooth(feats[k]))
 	}
 	band := BandPass(in.Audio, in.Rate, cfg.BandLow, cfg.BandHigh)
+	var whole []float64
+	if cfg.Tilt {
+		whole = BandPass(in.Audio, in.Rate, 0, -1)
+	}
 	win := hann(int(cfg.Window.Seconds() * float64(in.Rate)))
+	corr := func(lag time.Duration, wrap bool) float64 {
+		e := energyDB(band, in.Rate, times, lag, win, wrap)
+		audio := [][]float64{diff(smooth(e))}
+		if whole != nil {
+			w := energyDB(whole, in.Rate, times, lag, win, wrap)
+			for i := range w {
+				w[i] = e[i] - w[i]
+			}
+			audio = append(audio, diff(smooth(w)))
+		}
+		var r float64
+		for _, m := range mouth {
+			for _, a := range audio {
+				r += pearson(m, a)
+			}
+		}
+		return r / float64(len(mouth)*len(audio))
+	}
 	best, bestLag := math.Inf(-1), time.Duration(0)
 	for lag := cfg.MinLag; lag <= cfg.MaxLag; lag += cfg.LagStep {
-		e := diff(smooth(energyDB(band, in.Rate, times, lag, win)))
-		var r float64
-		for k := range mouth {
-			r += pearson(mouth[k], e)
-		}
-		r /= float64(len(mouth))
-		if r > best {
+		if r := corr(lag, false); r > best {
 			best, bestLag = r, lag
 		}
 	}
-	res.Score, res.Lag = best, bestLag
-	if best < cfg.Threshold {
+	res.Peak, res.Score, res.Lag = best, best, bestLag
+	if o := cfg.Offset; o != nil && o.Step > 0 && o.MaxShift >= o.MinShift {
+		var far []float64
+		for s := o.MinShift; s <= o.MaxShift; s += o.Step {
+			far = append(far, corr(s, true), corr(-s, true))
+		}
+		res.Score = best - o.Weight*statOf(far, o.Stat)
+	}
+	if res.Score < cfg.Threshold {
 		res.Reason = ErrNoCorrelation
 		return res
 	}
@@ -447,13 +532,24 @@ func hann(n int) []float64 {
 }
 
 // energyDB is the windowed energy of x in dB (floored at -90) centred on
-// each time t+lag; samples outside x count as silence.
-func energyDB(x []float64, rate int, times []time.Duration, lag time.Duration, win []float64) []float64 {
+// each time t+lag; samples outside x count as silence, or with wrap, x is
+// read circularly.
+func energyDB(x []float64, rate int, times []time.Duration, lag time.Duration, win []float64, wrap bool) []float64 {
 	out := make([]float64, len(times))
 	for i, t := range times {
 		start := int((t+lag).Seconds()*float64(rate)) - len(win)/2
 		var e float64
-		for j := max(0, -start); j < len(win) && start+j < len(x); j++ {
+		if wrap && len(x) > 0 {
+			k := ((start % len(x)) + len(x)) % len(x)
+			for j := range win {
+				v := x[k]
+				e += win[j] * v * v
+				if k++; k == len(x) {
+					k = 0
+				}
+			}
+		}
+		for j := max(0, -start); !wrap && j < len(win) && start+j < len(x); j++ {
 			v := x[start+j]
 			e += win[j] * v * v
 		}
@@ -527,6 +623,20 @@ func meanStd(x []float64) (float64, float64) {
 		s += (v - m) * (v - m)
 	}
 	return m, math.Sqrt(s / float64(len(x)))
+}
+
+// statOf is s of x (not empty).
+func statOf(x []float64, s Stat) float64 {
+	switch s {
+	case Median:
+		return percentile(x, 0.5)
+	case Q90:
+		return percentile(x, 0.9)
+	case Max:
+		return percentile(x, 1)
+	}
+	m, _ := meanStd(x)
+	return m
 }
 
 // percentile of x by nearest rank on a sorted copy.

@@ -147,6 +147,54 @@ func TestCheckFindsLag(t *testing.T) {
 	}
 }
 
+func TestCheckOffsetAndTilt(t *testing.T) {
+	rngA := rand.New(rand.NewPCG(7, 8))
+	rngB := rand.New(rand.NewPCG(9, 10))
+	speakerA, speakerB := talk(rngA), talk(rngB)
+	audioA, audioB := voice(rngA, speakerA, 3), voice(rngB, speakerB, 3)
+	in := frames(speakerA, 25, 3, rngA)
+	ms := time.Millisecond
+	cfgs := []struct {
+		name string
+		cfg  Config
+	}{
+		{"offset max", Config{Threshold: 0.2, Offset: &Offset{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: Max, Weight: 1}}},
+		{"offset mean", Config{Threshold: 0.4, Offset: &Offset{MinShift: 200 * ms, MaxShift: 600 * ms, Step: 40 * ms, Stat: Mean, Weight: 1}}},
+		// The synthetic voice is white noise: its tilt does not follow the
+		// mouth, so the averaged correlation is lower than the band's alone.
+		{"tilt", Config{Threshold: 0.3, Tilt: true}},
+	}
+	for _, c := range cfgs {
+		t.Run(c.name, func(t *testing.T) {
+			own, other := in, in
+			own.Audio, own.Rate = audioA, rate
+			other.Audio, other.Rate = audioB, rate
+			ro, rx := Check(own, c.cfg), Check(other, c.cfg)
+			if !ro.Pass || rx.Pass {
+				t.Errorf("own audio pass=%v score %.3f peak %.3f; other audio pass=%v score %.3f peak %.3f", ro.Pass, ro.Score, ro.Peak, rx.Pass, rx.Score, rx.Peak)
+			}
+			if c.cfg.Offset != nil && !(ro.Score < ro.Peak) {
+				t.Errorf("offset contrast %.3f not below the peak %.3f", ro.Score, ro.Peak)
+			}
+		})
+	}
+}
+
+func TestEnergyWrap(t *testing.T) {
+	x := make([]float64, rate)
+	for i := range x[:rate/10] {
+		x[i] = 0.5 // loud first 100 ms, silence after
+	}
+	win := hann(480)
+	at := []time.Duration{980 * time.Millisecond}
+	if e := energyDB(x, rate, at, 40*time.Millisecond, win, false)[0]; e > -80 {
+		t.Errorf("past the end without wrap: %.1f dB, want silence", e)
+	}
+	if e := energyDB(x, rate, at, 40*time.Millisecond, win, true)[0]; math.Abs(e-(-6.02)) > 0.1 {
+		t.Errorf("past the end with wrap: %.1f dB, want the start's -6.02", e)
+	}
+}
+
 func TestFrameSeries(t *testing.T) {
 	fs := []media.Frame{drawFrame(0, nil), drawFrame(0.5, nil), drawFrame(0.5, nil)}
 	roi := MouthROI(face(0))
@@ -211,7 +259,7 @@ func TestBandPass(t *testing.T) {
 	win := hann(960)
 	level := func(hz float64, lo, hi float64) float64 {
 		x := BandPass(tone(hz), rate, lo, hi)
-		return energyDB(x, rate, []time.Duration{500 * time.Millisecond}, 0, win)[0]
+		return energyDB(x, rate, []time.Duration{500 * time.Millisecond}, 0, win, false)[0]
 	}
 	tests := []struct {
 		name     string
