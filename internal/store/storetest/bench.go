@@ -14,6 +14,16 @@ import (
 // by ID number (every login), and an audit append (every verification).
 // newStore returns a fresh, empty store.
 func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
+	// A refresh's write, from parallel clients (one token family each): as
+	// one Rotate, and as the transaction of separate statements it replaced.
+	b.Run("OAuthRotateParallel", func(b *testing.B) { benchRotate(b, newStore(b), false) })
+	b.Run("OAuthRotateTxParallel", func(b *testing.B) {
+		s := newStore(b)
+		if _, ok := s.(store.Transactor); !ok {
+			b.Skip("store is not a store.Transactor")
+		}
+		benchRotate(b, s, true)
+	})
 	b.Run("OAuthCreateGet", func(b *testing.B) {
 		s := newStore(b)
 		ctx := b.Context()
@@ -80,6 +90,60 @@ func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
 			if err := s.Audit().Append(ctx, &store.AuditEvent{Actor: "system", Action: "cert.verify", Subject: "c1", Outcome: "ok"}, chain); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+func benchRotate(b *testing.B, s store.Store, asTx bool) {
+	ctx := b.Context()
+	os := s.OAuth()
+	data := make([]byte, 1024)
+	exp := time.Now().Add(time.Hour)
+	rec := func(kind store.OAuthKind, sig, fam string) *store.OAuthRecord {
+		return &store.OAuthRecord{Kind: kind, Signature: sig, RequestID: fam, ClientID: "app", Subject: "sub", Active: true, Data: data, ExpiresAt: exp}
+	}
+	rotate := func(old, fam string, n int) error {
+		at, rt := rec(store.OAuthAccess, fmt.Sprintf("%s-at%d", fam, n), fam), rec(store.OAuthRefresh, fmt.Sprintf("%s-rt%d", fam, n), fam)
+		if !asTx {
+			return os.Rotate(ctx, store.OAuthRefresh, old, store.OAuthAccess, fam, at, rt)
+		}
+		tr := s.(store.Transactor)
+		tctx, err := tr.BeginTx(ctx)
+		if err != nil {
+			return err
+		}
+		defer tr.Rollback(tctx)
+		if err := os.Consume(tctx, store.OAuthRefresh, old); err != nil {
+			return err
+		}
+		if _, err := os.DeleteByRequestID(tctx, store.OAuthAccess, fam); err != nil {
+			return err
+		}
+		if err := os.Create(tctx, at); err != nil {
+			return err
+		}
+		if err := os.Create(tctx, rt); err != nil {
+			return err
+		}
+		return tr.Commit(tctx)
+	}
+	var fams atomic.Int64
+	b.SetParallelism(8) // 16 clients on 2 cores, as bench/oidc/run.sh
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		fam := fmt.Sprintf("fam%d", fams.Add(1))
+		old := fam + "-rt0"
+		if err := os.Create(ctx, rec(store.OAuthRefresh, old, fam)); err != nil {
+			b.Error(err)
+			return
+		}
+		for n := 1; pb.Next(); n++ {
+			if err := rotate(old, fam, n); err != nil {
+				b.Error(err)
+				return
+			}
+			old = fmt.Sprintf("%s-rt%d", fam, n)
 		}
 	})
 }
