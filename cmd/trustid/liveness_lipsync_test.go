@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/trustid/trustid/liveness/lipsync"
+)
 
 func TestLvRuleThreshold(t *testing.T) {
 	tests := []struct {
@@ -37,5 +41,25 @@ func TestLvCrossValidate(t *testing.T) {
 		if f.Config != "good" {
 			t.Errorf("fold %s picked %s", f.HeldOut, f.Config)
 		}
+	}
+}
+
+func TestLvCVGrid(t *testing.T) {
+	grid := lvCVGrid()
+	if len(grid) != 79 {
+		t.Errorf("%d candidates, want 79 (40 of the base grid + 39)", len(grid))
+	}
+	seen := map[string]bool{}
+	for i, c := range grid {
+		if seen[c.Name] {
+			t.Errorf("duplicate candidate %q", c.Name)
+		}
+		seen[c.Name] = true
+		if base := i < lvCVGridBase; base != (c.Cfg.Offset == nil && !c.Cfg.Tilt) {
+			t.Errorf("candidate %d %q: in the base grid %v, but offset %v tilt %v", i, c.Name, base, c.Cfg.Offset, c.Cfg.Tilt)
+		}
+	}
+	if def := lvConfigName(lipsync.DefaultConfig); !seen[def] {
+		t.Errorf("default %q not among the candidates", def)
 	}
 }

@@ -288,8 +288,20 @@ func BenchmarkCheck(b *testing.B) {
 	sp := talk(rng)
 	in := frames(sp, 25, 3, rng)
 	in.Audio, in.Rate = voice(rng, sp, 3), rate
-	b.ReportAllocs()
-	for b.Loop() {
-		Check(in, Config{})
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"default", Config{}},
+		// the costliest cross-validated candidate: 42 far offsets, two audio series
+		{"tilt+offset", Config{Tilt: true, Offset: &Offset{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: Max, Weight: 1}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Check(in, c.cfg)
+			}
+		})
 	}
 }
