@@ -25,7 +25,9 @@ func (h *countingHandler) PopulateTokenEndpointResponse(context.Context, fosite.
 	return nil
 }
 
-func (h *countingHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
+func (h *countingHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
+	return false
+}
 
 func (h *countingHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
 	return r.GetGrantTypes().ExactOne(h.grant)

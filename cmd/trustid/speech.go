@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -87,11 +89,14 @@ func runEvalSpeech(ctx context.Context, args []string) error {
 		n         = fs.Int("n", 100, "utterances per speaker and join mode")
 		seed      = fs.Int64("seed", 2, "random seed")
 		threshold = fs.Float64("threshold", speech.DefaultThreshold, "accept margin (nats)")
+		farSweep  = fs.String("far-sweep", "-40,-35,-30,-25,-20,-10,0", "thresholds of the alternative rule FarMargin >= t to report")
+		extraRand = fs.Int("random", 20, "extra uniformly random wrong strings per utterance")
+		trials    = fs.String("trials", "", "write every scored trial to this file as JSON lines (for choosing a rule)")
 		minFrames = fs.Int("min-frames", speech.DefaultMinFrames, "shortest digit in 80 ms frames")
 		maxFrames = fs.Int("max-frames", speech.DefaultMaxFrames, "longest digit in 80 ms frames before the overrun penalty")
 		overrun   = fs.Float64("overrun", speech.DefaultOverrun, "penalty (nats) per frame beyond -max-frames")
 		prior     = fs.Float64("prior-scale", speech.DefaultPriorScale, "share of the class prior divided out of the posteriors")
-		sweep     = fs.String("sweep", "-10,-5,-3,-2,-1,0,1,2,3,5,10", "extra thresholds to report")
+		sweep     = fs.String("sweep", "-50,-45,-40,-35,-30,-25,-20,-10,0,1", "extra thresholds to report")
 		segWeight = fs.Float64("seg-weight", speech.DefaultSegmentWeight, "weight of the segment head's log-likelihood ratio in the margin (0 = frame score only)")
 		wSweep    = fs.String("seg-weight-sweep", "", "segment weights to sweep (overall numbers only)")
 	)
@@ -125,7 +130,32 @@ func runEvalSpeech(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("-seg-weight-sweep: %w", err)
 	}
-	rep, err := speech.Evaluate(ctx, speech.EvalConfig{Rec: rec, FSDDDir: *fsddDir, Speakers: spk, Utterances: *n, Seed: *seed, Thresholds: ths, SegmentWeights: wts})
+	fths, err := parseFloats(*farSweep)
+	if err != nil {
+		return fmt.Errorf("-far-sweep: %w", err)
+	}
+	if *extraRand < 1 || *extraRand > 1000 {
+		return fmt.Errorf("-random %d: want 1-1000", *extraRand)
+	}
+	ec := speech.EvalConfig{Rec: rec, FSDDDir: *fsddDir, Speakers: spk, Utterances: *n, Seed: *seed,
+		Thresholds: ths, SegmentWeights: wts, FarThresholds: fths, ExtraRandom: *extraRand}
+	if *trials != "" {
+		f, err := os.Create(*trials)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w := bufio.NewWriter(f)
+		defer w.Flush()
+		tenc := json.NewEncoder(w)
+		ec.Trial = func(cond, kind string, res speech.Result) {
+			// JSON has no infinities: clamp them for the file.
+			clamp := func(v float64) float64 { return math.Max(-1e6, math.Min(1e6, v)) }
+			_ = tenc.Encode(map[string]any{"cond": cond, "kind": kind, "margin": clamp(res.Margin), "far": clamp(res.FarMargin),
+				"frames": res.Frames, "voiced_ms": res.Voiced.Milliseconds()})
+		}
+	}
+	rep, err := speech.Evaluate(ctx, ec)
 	if err != nil {
 		return err
 	}

@@ -98,10 +98,12 @@ func SynthesizeClips(ctx context.Context, front *Frontend, voices []Voice, dir, 
 // on the clip with 0.5 s of silence before it, since the VAD's recurrent
 // state needs a moment and FSDD clips start with the word) and the 10 ms
 // blocks within 35 dB of the loudest (clean clips: catches weak consonants
-// the VAD leaves out).
+// the VAD leaves out). The VAD sees the clip at its recorded level (no
+// VoiceActivity normalisation): the energy span already covers quiet
+// speakers, and the committed head's labels were made so.
 func newClip(front *Frontend, group string, digit int, pcm []int16, synthetic bool) (Clip, error) {
 	const lead = 8192 // 16 VAD chunks
-	act, err := front.VoiceActivity(append(make([]int16, lead), pcm...))
+	act, err := front.voiceActivity(append(make([]int16, lead), pcm...), 1)
 	if err != nil {
 		return Clip{}, err
 	}

@@ -23,6 +23,15 @@ type EvalConfig struct {
 	Thresholds []float64
 	// SegmentWeights to sweep (overall only) besides the recogniser's own.
 	SegmentWeights []float64
+	// FarThresholds to sweep for the alternative rule FarMargin >= t.
+	FarThresholds []float64
+	// ExtraRandom more uniformly random wrong strings are scored per
+	// utterance (drawn from their own generator, so the utterances stay
+	// those of the seed); 0 means 20.
+	ExtraRandom int
+	// Trial, when set, is called with every scored trial (condition,
+	// kind genuine / one_changed / random, and its result).
+	Trial func(cond, kind string, res Result)
 }
 
 // EvalReport is what Evaluate measured; it is printed as JSON.
@@ -54,19 +63,30 @@ type WeightSweep struct {
 
 // ConditionReport holds the numbers of one join mode and noise condition.
 type ConditionReport struct {
-	Name           string       `json:"name"`
-	Utterances     int          `json:"utterances"`
-	StringAccuracy float64      `json:"string_accuracy"`
-	DigitAccuracy  float64      `json:"digit_accuracy"`
-	GenuineAccept  float64      `json:"genuine_accept"`
-	FAOneChanged   float64      `json:"false_accept_one_digit_changed"`
-	FARandom       float64      `json:"false_accept_random_string"`
-	Sweep          []SweepPoint `json:"sweep,omitempty"`
-	genuine        []float64
-	oneChanged     []float64
-	random         []float64
-	correctStr     int
-	correctDig     int
+	Name           string  `json:"name"`
+	Utterances     int     `json:"utterances"`
+	StringAccuracy float64 `json:"string_accuracy"`
+	DigitAccuracy  float64 `json:"digit_accuracy"`
+	GenuineAccept  float64 `json:"genuine_accept"`
+	FAOneChanged   float64 `json:"false_accept_one_digit_changed"`
+	FARandom       float64 `json:"false_accept_random_string"`
+	// Unscorable utterances (counted as genuine rejects), by error.
+	Unscorable    int            `json:"unscorable"`
+	UnscorableWhy map[string]int `json:"unscorable_errors,omitempty"`
+	// RandomTrials is how many random wrong strings FARandom is over.
+	RandomTrials int          `json:"random_string_trials"`
+	Sweep        []SweepPoint `json:"sweep,omitempty"`
+	// FarSweep is the alternative rule FarMargin >= threshold.
+	FarSweep   []SweepPoint `json:"far_sweep,omitempty"`
+	genuine    []float64
+	oneChanged []float64
+	random     []float64
+	// The FarMargin of each of the trials above.
+	genuineFar, oneChangedFar, randomFar []float64
+	// accepted counts under the recogniser's rule.
+	accGenuine, accOne, accRandom int
+	correctStr                    int
+	correctDig                    int
 }
 
 // SweepPoint is the accept rates at one threshold.
@@ -89,10 +109,13 @@ type LatencyReport struct {
 // (-100..+30 ms: overlapping or touching), each clean and with white or pink
 // noise at 20 and 10 dB SNR (relative to the voiced parts), and scores each
 // against its own digits, two strings with one digit changed and two random
-// other strings.
+// other strings, plus ExtraRandom random other strings.
 func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 	if c.Utterances == 0 {
 		c.Utterances = 100
+	}
+	if c.ExtraRandom == 0 {
+		c.ExtraRandom = 20
 	}
 	rep := EvalReport{Speakers: c.Speakers, Train: c.Rec.head.Meta.TrainSpeakers, Seed: c.Seed,
 		Threshold: c.Rec.threshold, MinFrames: c.Rec.minFrames, MaxFrames: c.Rec.maxFrames, Overrun: c.Rec.overrun,
@@ -112,6 +135,13 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 		return rep, err
 	}
 	rng := NewRand(c.Seed)
+	rngAlt := NewRand(c.Seed + 1_000_003)
+	trial := func(cr *ConditionReport, kind string, margins, fars *[]float64, acc *int, res Result) {
+		cr.add(margins, fars, acc, res)
+		if c.Trial != nil {
+			c.Trial(cr.Name, kind, res)
+		}
+	}
 	modes := []struct {
 		name       string
 		gapLo, gap float64
@@ -173,14 +203,23 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 					cr.Utterances++
 					if err != nil {
 						// Unscorable audio counts as a genuine reject.
+						cr.Unscorable++
+						if cr.UnscorableWhy == nil {
+							cr.UnscorableWhy = map[string]int{}
+						}
+						cr.UnscorableWhy[err.Error()]++
 						cr.genuine = append(cr.genuine, math.Inf(-1))
+						cr.genuineFar = append(cr.genuineFar, math.Inf(-1))
+						if c.Trial != nil {
+							c.Trial(name, "genuine", Result{Margin: math.Inf(-1), FarMargin: math.Inf(-1)})
+						}
 						for i := range ws {
 							ws[i].Utterances++
 							ws[i].genuine = append(ws[i].genuine, math.Inf(-1))
 						}
 						continue
 					}
-					cr.genuine = append(cr.genuine, res.Margin)
+					trial(cr, "genuine", &cr.genuine, &cr.genuineFar, &cr.accGenuine, res)
 					for i, w := range c.SegmentWeights {
 						wr := c.Rec.scoreAnalysis(a, exp, w)
 						ws[i].Utterances++
@@ -201,7 +240,7 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 						alt := slices.Clone(exp)
 						p := rng.IntN(4)
 						alt[p] = (alt[p] + 1 + rng.IntN(9)) % 10
-						cr.oneChanged = append(cr.oneChanged, c.Rec.ScoreAnalysis(a, alt).Margin)
+						trial(cr, "one_changed", &cr.oneChanged, &cr.oneChangedFar, &cr.accOne, c.Rec.ScoreAnalysis(a, alt))
 						for i, w := range c.SegmentWeights {
 							ws[i].oneChanged = append(ws[i].oneChanged, c.Rec.scoreAnalysis(a, alt, w).Margin)
 						}
@@ -213,10 +252,22 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 								break
 							}
 						}
-						cr.random = append(cr.random, c.Rec.ScoreAnalysis(a, alt).Margin)
+						trial(cr, "random", &cr.random, &cr.randomFar, &cr.accRandom, c.Rec.ScoreAnalysis(a, alt))
 						for i, w := range c.SegmentWeights {
 							ws[i].random = append(ws[i].random, c.Rec.scoreAnalysis(a, alt, w).Margin)
 						}
+					}
+					alt := make([]int, len(exp))
+					for range c.ExtraRandom {
+						for {
+							for i := range alt {
+								alt[i] = rngAlt.IntN(10)
+							}
+							if !slices.Equal(alt, exp) {
+								break
+							}
+						}
+						trial(cr, "random", &cr.random, &cr.randomFar, &cr.accRandom, c.Rec.ScoreAnalysis(a, alt))
 					}
 				}
 			}
@@ -229,17 +280,25 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 		all.genuine = append(all.genuine, cr.genuine...)
 		all.oneChanged = append(all.oneChanged, cr.oneChanged...)
 		all.random = append(all.random, cr.random...)
+		all.genuineFar = append(all.genuineFar, cr.genuineFar...)
+		all.oneChangedFar = append(all.oneChangedFar, cr.oneChangedFar...)
+		all.randomFar = append(all.randomFar, cr.randomFar...)
+		all.accGenuine += cr.accGenuine
+		all.Unscorable += cr.Unscorable
+		all.accOne += cr.accOne
+		all.accRandom += cr.accRandom
 		all.correctStr += cr.correctStr
 		all.correctDig += cr.correctDig
-		cr.finish(rep.Threshold, nil)
+		cr.finish(nil, nil)
 		rep.Conditions = append(rep.Conditions, *cr)
 	}
 	ths := append([]float64{rep.Threshold}, c.Thresholds...)
 	sort.Float64s(ths)
-	all.finish(rep.Threshold, slices.Compact(ths))
+	fths := slices.Sorted(slices.Values(c.FarThresholds))
+	all.finish(slices.Compact(ths), slices.Compact(fths))
 	rep.Overall = *all
 	for i, w := range c.SegmentWeights {
-		ws[i].finish(rep.Threshold, slices.Compact(ths))
+		ws[i].finish(slices.Compact(ths), nil)
 		rep.WeightSweep = append(rep.WeightSweep, WeightSweep{Weight: w, StringAccuracy: ws[i].StringAccuracy, Sweep: ws[i].Sweep})
 	}
 	rep.CPU = summarise(cpu)
@@ -250,16 +309,38 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 	return rep, nil
 }
 
-func (cr *ConditionReport) finish(th float64, sweep []float64) {
+// add records one trial: its two margins and whether the rule accepts it.
+func (cr *ConditionReport) add(margins, fars *[]float64, acc *int, res Result) {
+	*margins = append(*margins, res.Margin)
+	*fars = append(*fars, res.FarMargin)
+	if res.Match {
+		*acc++
+	}
+}
+
+// finish computes the rates; sweep holds Margin thresholds, farSweep
+// FarMargin thresholds (the alternative rule).
+func (cr *ConditionReport) finish(sweep, farSweep []float64) {
 	n := float64(cr.Utterances)
 	cr.StringAccuracy = float64(cr.correctStr) / n
 	cr.DigitAccuracy = float64(cr.correctDig) / (4 * n)
-	cr.GenuineAccept = rateAtLeast(cr.genuine, th)
-	cr.FAOneChanged = rateAtLeast(cr.oneChanged, th)
-	cr.FARandom = rateAtLeast(cr.random, th)
+	rate := func(k int, of []float64) float64 {
+		if len(of) == 0 {
+			return 0
+		}
+		return float64(k) / float64(len(of))
+	}
+	cr.GenuineAccept = rate(cr.accGenuine, cr.genuine)
+	cr.FAOneChanged = rate(cr.accOne, cr.oneChanged)
+	cr.FARandom = rate(cr.accRandom, cr.random)
+	cr.RandomTrials = len(cr.random)
 	for _, t := range sweep {
 		cr.Sweep = append(cr.Sweep, SweepPoint{Threshold: t, GenuineAccept: rateAtLeast(cr.genuine, t),
 			FAOneChanged: rateAtLeast(cr.oneChanged, t), FARandom: rateAtLeast(cr.random, t)})
+	}
+	for _, t := range farSweep {
+		cr.FarSweep = append(cr.FarSweep, SweepPoint{Threshold: t, GenuineAccept: rateAtLeast(cr.genuineFar, t),
+			FAOneChanged: rateAtLeast(cr.oneChangedFar, t), FARandom: rateAtLeast(cr.randomFar, t)})
 	}
 }
 

@@ -1,6 +1,7 @@
 package speech
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -106,4 +107,34 @@ func TestFrontendShapes(t *testing.T) {
 		t.Errorf("vad: %d voiced chunks, %d silent leading chunks; want both > 0 (%v)", voiced, lead, vad)
 	}
 	t.Logf("samples %d mel %d emb %d vad %d voiced %d", len(pcm), len(mel), len(emb), len(vad), voiced)
+}
+
+func TestVADGain(t *testing.T) {
+	tone := func(amp float64) []int16 {
+		pcm := make([]int16, 16000)
+		for i := range pcm {
+			pcm[i] = int16(amp * math.Sin(float64(i)/10))
+		}
+		return pcm
+	}
+	clicky := tone(1000)
+	clicky[100], clicky[200] = 32767, -32768 // under 0.1 % of the samples
+	tests := []struct {
+		name string
+		pcm  []int16
+		want float32
+	}{
+		{"silence", make([]int16, 16000), 1},
+		{"loud is not attenuated", tone(20000), 1},
+		{"quiet raised to half scale", tone(1000), 0.5 * 32768 / 1000},
+		{"clicks ignored", clicky, 0.5 * 32768 / 1000},
+		{"faint capped at 30 dB", tone(100), vadMaxGain},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := vadGain(tt.pcm); math.Abs(float64(got-tt.want)) > 0.02*float64(tt.want) {
+				t.Errorf("gain %.3f, want %.3f", got, tt.want)
+			}
+		})
+	}
 }

@@ -14,6 +14,7 @@ type Path struct {
 type SequenceScore struct {
 	Expected Path // best alignment of the expected digits
 	Other    Path // best alignment of any string that differs in >= 1 digit
+	Far      Path // best alignment of any string that differs in >= 2 digits
 }
 
 // Best returns the better of Expected and Other: the decoded string.
@@ -37,14 +38,30 @@ func (s SequenceScore) Margin() float64 {
 	return s.Expected.LogLik - s.Other.LogLik
 }
 
+// FarMargin is Expected.LogLik - Far.LogLik: how much the expected string
+// beats every string at least two digits away from it. A recording of the
+// expected digits with one digit misheard still has a high FarMargin; a
+// recording of unrelated digits does not. Infinite as Margin is.
+func (s SequenceScore) FarMargin() float64 {
+	switch {
+	case math.IsInf(s.Expected.LogLik, -1):
+		return math.Inf(-1)
+	case math.IsInf(s.Far.LogLik, -1):
+		return math.Inf(1)
+	}
+	return s.Expected.LogLik - s.Far.LogLik
+}
+
 // ScoreSequence aligns frame log posteriors (classes 0-9 digits, Other) to
 // strings of len(expected) digits with a left-to-right model: optional
 // Other frames, digit 1 (at least minFrames frames), optional Other, digit
 // 2, ..., optional Other. A digit may follow the previous one directly, so
 // run-together digits need no pause. One Viterbi pass over states that carry
-// a flag "differs from expected so far" yields both the best alignment of
-// the expected string (flag 0 at the end) and of the best competing string
-// (flag 1), exactly, without enumerating strings.
+// the number of digits that differ from expected so far (0, 1, or 2 meaning
+// "2 or more") yields the best alignment of the expected string (count 0 at
+// the end), of the best competing string (count 1 or 2) and of the best
+// string at least two digits away (count 2), exactly, without enumerating
+// strings.
 func ScoreSequence(logp [][NumClasses]float64, expected []int, minFrames int) SequenceScore {
 	return ScoreSequenceDur(logp, expected, minFrames, minFrames, 0)
 }
@@ -62,10 +79,11 @@ func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, max
 	M := max(maxFrames, m) // duration chain length; exits from j >= m
 	// State layout: silence sil(k, f) for k = 0..n, then digit states
 	// dig(k, d, j, f) for slot k = 1..n, digit d, duration step j = 1..M.
-	nSil := (n + 1) * 2
-	sil := func(k, f int) int { return k*2 + f }
-	dig := func(k, d, j, f int) int { return nSil + (((k-1)*10+d)*M+(j-1))*2 + f }
-	S := nSil + n*10*M*2
+	const nf = 3 // difference counts 0, 1, >= 2
+	nSil := (n + 1) * nf
+	sil := func(k, f int) int { return k*nf + f }
+	dig := func(k, d, j, f int) int { return nSil + (((k-1)*10+d)*M+(j-1))*nf + f }
+	S := nSil + n*10*M*nf
 	negInf := math.Inf(-1)
 	cur := make([]float64, S)
 	nxt := make([]float64, S)
@@ -74,13 +92,13 @@ func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, max
 		cur[i] = negInf
 	}
 	if T == 0 || n == 0 {
-		return SequenceScore{Expected: Path{LogLik: negInf}, Other: Path{LogLik: negInf}}
+		return SequenceScore{Expected: Path{LogLik: negInf}, Other: Path{LogLik: negInf}, Far: Path{LogLik: negInf}}
 	}
 	flagOf := func(k, d, f int) int {
-		if f == 1 || d != expected[k-1] {
-			return 1
+		if d != expected[k-1] {
+			return min(f+1, nf-1)
 		}
-		return 0
+		return f
 	}
 	// t = 0
 	cur[sil(0, 0)] = logp[0][Other]
@@ -105,7 +123,7 @@ func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, max
 			}
 		}
 		for k := 0; k <= n; k++ {
-			for f := range 2 {
+			for f := range nf {
 				to := sil(k, f)
 				relax(to, to)
 				if k >= 1 {
@@ -119,7 +137,7 @@ func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, max
 		}
 		for k := 1; k <= n; k++ {
 			for d := range 10 {
-				for f := range 2 {
+				for f := range nf {
 					// Entering slot k: from silence k-1 or the end of any
 					// digit of slot k-1.
 					to := dig(k, d, 1, flagOf(k, d, f))
@@ -143,7 +161,7 @@ func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, max
 			}
 		}
 		for k := 0; k <= n; k++ {
-			for f := range 2 {
+			for f := range nf {
 				if i := sil(k, f); nxt[i] > negInf {
 					nxt[i] += logp[t][Other]
 				}
@@ -152,7 +170,7 @@ func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, max
 		for k := 1; k <= n; k++ {
 			for d := range 10 {
 				for j := 1; j <= M; j++ {
-					for f := range 2 {
+					for f := range nf {
 						if i := dig(k, d, j, f); nxt[i] > negInf {
 							nxt[i] += logp[t][d]
 						}
@@ -165,9 +183,9 @@ func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, max
 	// decode turns a state index back into (is digit, slot, digit).
 	decode := func(s int) (bool, int, int) {
 		if s < nSil {
-			return false, s / 2, 0
+			return false, s / nf, 0
 		}
-		r := (s - nSil) / 2
+		r := (s - nSil) / nf
 		r /= M
 		return true, r/10 + 1, r % 10
 	}
@@ -207,5 +225,9 @@ func ScoreSequenceDur(logp [][NumClasses]float64, expected []int, minFrames, max
 		}
 		return p
 	}
-	return SequenceScore{Expected: trace(0), Other: trace(1)}
+	out := SequenceScore{Expected: trace(0), Other: trace(1), Far: trace(2)}
+	if out.Far.LogLik > out.Other.LogLik {
+		out.Other = out.Far
+	}
+	return out
 }

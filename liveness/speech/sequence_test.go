@@ -92,7 +92,8 @@ func TestScoreSequence(t *testing.T) {
 
 // TestScoreSequenceExhaustive checks the flag trick against brute force: the
 // expected path's score equals the best alignment of that one string, and
-// Other equals the best over all other strings.
+// Other equals the best over all other strings and Far the best over
+// strings at least two digits away.
 func TestScoreSequenceExhaustive(t *testing.T) {
 	lp := posteriors(split("O 1 1 ?2 2 O 1 1 1 1 O")...)
 	exp := []int{1, 2, 1}
@@ -101,7 +102,7 @@ func TestScoreSequenceExhaustive(t *testing.T) {
 		overrun float64
 	}{{1, 0}, {3, 1.5}} {
 		s := ScoreSequenceDur(lp, exp, 1, dur.max, dur.overrun)
-		bestOther := math.Inf(-1)
+		bestOther, bestFar := math.Inf(-1), math.Inf(-1)
 		for a := range 10 {
 			for b := range 10 {
 				for c := range 10 {
@@ -114,11 +115,29 @@ func TestScoreSequenceExhaustive(t *testing.T) {
 						continue
 					}
 					bestOther = max(bestOther, v)
+					diff := 0
+					for i := range str {
+						if str[i] != exp[i] {
+							diff++
+						}
+					}
+					if diff >= 2 {
+						bestFar = max(bestFar, v)
+					}
 				}
 			}
 		}
 		if math.Abs(bestOther-s.Other.LogLik) > 1e-9 {
 			t.Errorf("max %d: other loglik %.6f, brute force %.6f", dur.max, s.Other.LogLik, bestOther)
+		}
+		if math.Abs(bestFar-s.Far.LogLik) > 1e-9 {
+			t.Errorf("max %d: far loglik %.6f, brute force %.6f", dur.max, s.Far.LogLik, bestFar)
+		}
+		// The traced digits are the strings those likelihoods belong to.
+		for name, p := range map[string]Path{"other": s.Other, "far": s.Far} {
+			if v := ScoreSequenceDur(lp, p.Digits, 1, dur.max, dur.overrun).Expected.LogLik; math.Abs(v-p.LogLik) > 1e-9 {
+				t.Errorf("max %d: %s path %v scores %.6f as expected, traced %.6f", dur.max, name, p.Digits, v, p.LogLik)
+			}
 		}
 	}
 }

@@ -50,8 +50,13 @@ type Result struct {
 	// recogniser's segment weight is not 0) that weight times the segment
 	// head's log-likelihood ratio of the two alignments. Positive means
 	// the expected string is the most likely one; the accept rule is
-	// Margin >= the recogniser's threshold.
+	// Margin >= the recogniser's threshold (DefaultThreshold).
 	Margin float64
+	// FarMargin is Margin taken against the best string that differs from
+	// the expected one in at least two digits (FarMargin >= Margin), for
+	// evaluation: a rule on it was measured against the Margin rule
+	// (RESULTS.md) and not chosen.
+	FarMargin float64
 	// DigitConfidence is, per expected digit, the mean posterior of that
 	// digit over the frames the expected alignment gave it (0..1).
 	DigitConfidence []float64
