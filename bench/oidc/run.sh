@@ -12,6 +12,8 @@
 # the token each response returns, so every request still spends a fresh one.
 # REFRESH_SCOPES (default openid,offline_access) are the grants' scopes;
 # without openid a refresh returns no new ID token (no RS256 signature).
+# RP_ID_TOKEN_ALG (RS256 or ES256) registers the refresh client with that
+# id_token_signed_response_alg (default: the provider's).
 # Needs TRUSTID_POSTGRES_DSN and TRUSTID_REDIS_URL (or the CI defaults below),
 # a built bin/trustid (make build) and wrk (deploy/setup.sh installs it).
 set -euo pipefail
@@ -46,7 +48,7 @@ secret="$(echo "$out" | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p')"
 # A confidential relying-party client for the refresh_token grant, and a
 # pool of refresh tokens (one per request; a reused token would be refused).
 out="$("$BIN" client create -name bench-rp -grant-types authorization_code,refresh_token \
-  -scopes openid,offline_access -redirect-uri https://rp.example/cb 2>/dev/null)"
+  -scopes openid,offline_access -redirect-uri https://rp.example/cb ${RP_ID_TOKEN_ALG:+-id-token-alg "$RP_ID_TOKEN_ALG"} 2>/dev/null)"
 rp_id="$(echo "$out" | sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p')"
 rp_secret="$(echo "$out" | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p')"
 ntok="${REFRESH_TOKENS:-1000}"
