@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sort"
@@ -244,14 +245,7 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 						for i, w := range c.SegmentWeights {
 							ws[i].oneChanged = append(ws[i].oneChanged, c.Rec.scoreAnalysis(a, alt, w).Margin)
 						}
-						for {
-							for i := range alt {
-								alt[i] = rng.IntN(10)
-							}
-							if !slices.Equal(alt, exp) {
-								break
-							}
-						}
+						randomOther(rng, exp, alt)
 						trial(cr, "random", &cr.random, &cr.randomFar, &cr.accRandom, c.Rec.ScoreAnalysis(a, alt))
 						for i, w := range c.SegmentWeights {
 							ws[i].random = append(ws[i].random, c.Rec.scoreAnalysis(a, alt, w).Margin)
@@ -259,14 +253,7 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 					}
 					alt := make([]int, len(exp))
 					for range c.ExtraRandom {
-						for {
-							for i := range alt {
-								alt[i] = rngAlt.IntN(10)
-							}
-							if !slices.Equal(alt, exp) {
-								break
-							}
-						}
+						randomOther(rngAlt, exp, alt)
 						trial(cr, "random", &cr.random, &cr.randomFar, &cr.accRandom, c.Rec.ScoreAnalysis(a, alt))
 					}
 				}
@@ -307,6 +294,18 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 		rep.AudioSec = audio / float64(n)
 	}
 	return rep, nil
+}
+
+// randomOther fills alt with uniformly random digits other than exp.
+func randomOther(rng *rand.Rand, exp, alt []int) {
+	for {
+		for i := range alt {
+			alt[i] = rng.IntN(10)
+		}
+		if !slices.Equal(alt, exp) {
+			return
+		}
+	}
 }
 
 // add records one trial: its two margins and whether the rule accepts it.

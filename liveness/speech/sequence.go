@@ -28,28 +28,22 @@ func (s SequenceScore) Best() Path {
 // Margin is Expected.LogLik - Other.LogLik.
 // It is -Inf when the expected string cannot be aligned at all (too few
 // frames) and +Inf when nothing else can.
-func (s SequenceScore) Margin() float64 {
-	switch {
-	case math.IsInf(s.Expected.LogLik, -1):
-		return math.Inf(-1)
-	case math.IsInf(s.Other.LogLik, -1):
-		return math.Inf(1)
-	}
-	return s.Expected.LogLik - s.Other.LogLik
-}
+func (s SequenceScore) Margin() float64 { return s.marginTo(s.Other) }
 
 // FarMargin is Expected.LogLik - Far.LogLik: how much the expected string
 // beats every string at least two digits away from it. A recording of the
 // expected digits with one digit misheard still has a high FarMargin; a
 // recording of unrelated digits does not. Infinite as Margin is.
-func (s SequenceScore) FarMargin() float64 {
+func (s SequenceScore) FarMargin() float64 { return s.marginTo(s.Far) }
+
+func (s SequenceScore) marginTo(other Path) float64 {
 	switch {
 	case math.IsInf(s.Expected.LogLik, -1):
 		return math.Inf(-1)
-	case math.IsInf(s.Far.LogLik, -1):
+	case math.IsInf(other.LogLik, -1):
 		return math.Inf(1)
 	}
-	return s.Expected.LogLik - s.Far.LogLik
+	return s.Expected.LogLik - other.LogLik
 }
 
 // ScoreSequence aligns frame log posteriors (classes 0-9 digits, Other) to
