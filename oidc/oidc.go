@@ -57,6 +57,9 @@ type Config struct {
 	Authenticators []Authenticator
 
 	AccessTokenTTL  time.Duration // default 15m
+	// AccessTokenStore is storage.AccessTokensEphemeral (default: access
+	// tokens in Ephemeral) or storage.AccessTokensDurable (in Store).
+	AccessTokenStore string
 	RefreshTokenTTL time.Duration // default 30 days
 	IDTokenTTL      time.Duration // default 1h
 	AuthCodeTTL     time.Duration // default 1m
@@ -251,6 +254,7 @@ func New(cfg Config) (*Provider, error) {
 	p.storage, err = storage.New(storage.Config{
 		Store: cfg.Store, Ephemeral: cfg.Ephemeral, Clock: cfg.Clock, ClientCacheTTL: cacheTTL,
 		NewSession: func() fosite.Session { return newSession() }, DefaultLifespan: cfg.RefreshTokenTTL,
+		AccessTokens: cfg.AccessTokenStore, AccessTokenTTL: cfg.AccessTokenTTL,
 	})
 	if err != nil {
 		return nil, err

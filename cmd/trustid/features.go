@@ -36,20 +36,21 @@ func masterSecret(a *app) []byte { return derivedKey(a, "oidc-master") }
 // issuer, keys and token secrets).
 func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 	return oidc.Config{
-		Issuer:          a.cfg.Issuer,
-		Store:           a.store,
-		Ephemeral:       a.eph,
-		Logger:          a.log.With("area", "oidc"),
-		Secret:          masterSecret(a),
-		Authenticators:  auths,
-		AccessTokenTTL:  a.cfg.OIDC.AccessTokenTTL,
-		RefreshTokenTTL: a.cfg.OIDC.RefreshTokenTTL,
-		IDTokenTTL:      a.cfg.OIDC.IDTokenTTL,
-		AuthCodeTTL:     a.cfg.OIDC.AuthCodeTTL,
-		KeyRotation:     a.cfg.OIDC.KeyRotation,
-		SigningAlg:      a.cfg.OIDC.SigningAlg,
-		AdminToken:      a.cfg.Secrets.AdminToken,
-		InsecureCookies: strings.HasPrefix(a.cfg.Issuer, "http://"),
+		Issuer:           a.cfg.Issuer,
+		Store:            a.store,
+		Ephemeral:        a.eph,
+		Logger:           a.log.With("area", "oidc"),
+		Secret:           masterSecret(a),
+		Authenticators:   auths,
+		AccessTokenTTL:   a.cfg.OIDC.AccessTokenTTL,
+		AccessTokenStore: a.cfg.OIDC.AccessTokenStore,
+		RefreshTokenTTL:  a.cfg.OIDC.RefreshTokenTTL,
+		IDTokenTTL:       a.cfg.OIDC.IDTokenTTL,
+		AuthCodeTTL:      a.cfg.OIDC.AuthCodeTTL,
+		KeyRotation:      a.cfg.OIDC.KeyRotation,
+		SigningAlg:       a.cfg.OIDC.SigningAlg,
+		AdminToken:       a.cfg.Secrets.AdminToken,
+		InsecureCookies:  strings.HasPrefix(a.cfg.Issuer, "http://"),
 	}
 }
 

@@ -241,6 +241,14 @@ func TestOIDCEndToEnd(t *testing.T) {
 			}
 			return []string{"TRUSTID_POSTGRES_DSN=" + pgtest.DSN(t), "TRUSTID_REDIS_URL=" + redis}
 		}},
+		{name: "postgres+redis, durable access tokens", env: func(t *testing.T) []string {
+			redis := os.Getenv("TRUSTID_TEST_REDIS")
+			if redis == "" {
+				skipOrFail(t, "TRUSTID_TEST_REDIS not set")
+			}
+			return []string{"TRUSTID_POSTGRES_DSN=" + pgtest.DSN(t), "TRUSTID_REDIS_URL=" + redis,
+				"TRUSTID_OIDC_ACCESS_TOKEN_STORE=durable"}
+		}},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -433,6 +441,9 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 	}
 	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(refreshed)); err != nil {
 		t.Fatalf("userinfo with the refreshed access token: %v", err)
+	}
+	if _, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+		t.Error("userinfo accepted the access token the refresh replaced")
 	}
 
 	// Revocation (RFC 7009): the refreshed access token stops working, as

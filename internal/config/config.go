@@ -116,6 +116,11 @@ type OIDC struct {
 	// default every client accepts) or ES256 (about 30 times cheaper to
 	// sign; the JWKS always publishes both kinds of key).
 	SigningAlg string `yaml:"signing_alg"`
+	// AccessTokenStore keeps access tokens in the ephemeral store
+	// ("ephemeral": no database write per token; if Redis is lost, issued
+	// access tokens are refused and clients refresh) or in the database
+	// with the refresh tokens ("durable").
+	AccessTokenStore string `yaml:"access_token_store"`
 	// DynamicRegistration enables RFC 7591 registration for public clients.
 	DynamicRegistration bool `yaml:"dynamic_registration"`
 }
@@ -198,6 +203,7 @@ func (f *File) applyEnv(getenv func(string) string) {
 	set(&f.DataDir, "TRUSTID_DATA_DIR")
 	set(&f.Issuer, "TRUSTID_ISSUER")
 	set(&f.OIDC.SigningAlg, "TRUSTID_OIDC_SIGNING_ALG")
+	set(&f.OIDC.AccessTokenStore, "TRUSTID_OIDC_ACCESS_TOKEN_STORE")
 	set(&f.Liveness.FixedDigits, "TRUSTID_TEST_FIXED_DIGITS")
 	f.Test = getenv("TRUSTID_TEST_MODE") == "1"
 	// A DSN or URL in the environment selects its backend unless the file chose.
@@ -266,6 +272,7 @@ func (f *File) Defaults() {
 	defD(&f.OIDC.AuthCodeTTL, time.Minute)
 	defD(&f.OIDC.KeyRotation, 30*24*time.Hour)
 	def(&f.OIDC.SigningAlg, "RS256")
+	def(&f.OIDC.AccessTokenStore, "ephemeral")
 	defD(&f.Certs.Validity, 365*24*time.Hour)
 	defD(&f.Certs.PresentationTTL, 60*time.Second)
 	defD(&f.Certs.MaxAuthAge, 10*time.Minute)
@@ -341,6 +348,9 @@ func (f *File) Validate() error {
 	}
 	if f.OIDC.SigningAlg != "RS256" && f.OIDC.SigningAlg != "ES256" {
 		bad("oidc.signing_alg %q: want RS256 or ES256", f.OIDC.SigningAlg)
+	}
+	if f.OIDC.AccessTokenStore != "ephemeral" && f.OIDC.AccessTokenStore != "durable" {
+		bad("oidc.access_token_store %q: want ephemeral or durable", f.OIDC.AccessTokenStore)
 	}
 	if f.Liveness.ChallengeTTL > 10*time.Minute {
 		bad("liveness.challenge_ttl %s exceeds 10m", f.Liveness.ChallengeTTL)

@@ -43,7 +43,7 @@ func TestLoad(t *testing.T) {
 				if !f.Dev || f.Storage.Driver != "sqlite" || f.Ephemeral.Driver != "memory" {
 					t.Errorf("got dev=%v storage=%s ephemeral=%s", f.Dev, f.Storage.Driver, f.Ephemeral.Driver)
 				}
-				if f.Liveness.ChallengeTTL != 2*time.Minute || f.Issuer != "http://localhost:8080" {
+				if f.Liveness.ChallengeTTL != 2*time.Minute || f.Issuer != "http://localhost:8080" || f.OIDC.AccessTokenStore != "ephemeral" {
 					t.Errorf("defaults not applied: %+v", f)
 				}
 			},
@@ -109,6 +109,20 @@ func TestLoad(t *testing.T) {
 			check: func(t *testing.T, f *File) {
 				if f.OIDC.SigningAlg != "ES256" {
 					t.Errorf("signing alg %q", f.OIDC.SigningAlg)
+				}
+			},
+		},
+		{
+			name:    "unknown access token store",
+			file:    "issuer: https://id.example\noidc: {access_token_store: redis}\n" + prodSecrets,
+			wantErr: []string{"oidc.access_token_store", "ephemeral or durable"},
+		},
+		{
+			name: "access token store default and from the environment",
+			env:  map[string]string{"TRUSTID_OIDC_ACCESS_TOKEN_STORE": "durable"},
+			check: func(t *testing.T, f *File) {
+				if f.OIDC.AccessTokenStore != "durable" {
+					t.Errorf("access token store %q", f.OIDC.AccessTokenStore)
 				}
 			},
 		},

@@ -1,9 +1,11 @@
 // Package storage implements fosite's storage interfaces (clients, authorize
 // codes, access and refresh tokens, PKCE, OpenID Connect sessions, pushed
 // authorization requests, client-assertion JTIs) on TrustID's durable
-// store.Store. Requests are serialised to OAuthRecord.Data as JSON; clients
-// are rebuilt from store.ClientStore. This is the only package that knows
-// how fosite's requests are laid out in the store.
+// store.Store, and access tokens on the ephemeral store when
+// Config.AccessTokens is AccessTokensEphemeral (see access.go). Requests
+// are serialised to OAuthRecord.Data as JSON; clients are rebuilt from
+// store.ClientStore. This is the only package that knows how fosite's
+// requests are laid out in the store.
 package storage
 
 import (
@@ -59,7 +61,23 @@ type Config struct {
 	ClientCacheTTL time.Duration
 	// DefaultLifespan is the expiry of records whose session carries none.
 	DefaultLifespan time.Duration
+	// AccessTokens says where access tokens live: AccessTokensEphemeral
+	// (the default when empty) or AccessTokensDurable.
+	AccessTokens string
+	// AccessTokenTTL is the longest access token lifespan the provider
+	// issues (default 1h). With ephemeral access tokens no token is kept
+	// longer, and a family's revocation mark lasts this long.
+	AccessTokenTTL time.Duration
 }
+
+// Where access tokens are kept (Config.AccessTokens).
+const (
+	// AccessTokensEphemeral keeps access tokens in the ephemeral store:
+	// no database write per token; losing the store refuses them all.
+	AccessTokensEphemeral = "ephemeral"
+	// AccessTokensDurable keeps them in store.OAuthStore with the rest.
+	AccessTokensDurable = "durable"
+)
 
 // Storage is fosite storage on a store.Store. Safe for concurrent use.
 type Storage struct {
@@ -69,6 +87,9 @@ type Storage struct {
 	now        func() time.Time
 	ttl        time.Duration
 	deflife    time.Duration
+	// ephAT: access tokens live in eph (access.go); atTTL bounds them.
+	ephAT bool
+	atTTL time.Duration
 
 	mu    sync.Mutex
 	cache map[string]cachedClient
@@ -94,6 +115,11 @@ func New(cfg Config) (*Storage, error) {
 	if cfg.NewSession == nil {
 		errs = append(errs, fmt.Errorf("%w: NewSession is nil", ErrConfig))
 	}
+	switch cfg.AccessTokens {
+	case "", AccessTokensEphemeral, AccessTokensDurable:
+	default:
+		errs = append(errs, fmt.Errorf("%w: AccessTokens %q is not %q or %q", ErrConfig, cfg.AccessTokens, AccessTokensEphemeral, AccessTokensDurable))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -103,9 +129,13 @@ func New(cfg Config) (*Storage, error) {
 	if cfg.DefaultLifespan <= 0 {
 		cfg.DefaultLifespan = 24 * time.Hour
 	}
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = time.Hour
+	}
 	return &Storage{
 		st: cfg.Store, eph: cfg.Ephemeral, newSession: cfg.NewSession, now: cfg.Clock,
 		ttl: cfg.ClientCacheTTL, deflife: cfg.DefaultLifespan, cache: map[string]cachedClient{},
+		ephAT: cfg.AccessTokens != AccessTokensDurable, atTTL: cfg.AccessTokenTTL,
 	}, nil
 }
 
@@ -424,16 +454,26 @@ func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, sig string
 
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
 func (s *Storage) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	if s.ephAT {
+		return s.createEphemeralAT(ctx, sig, r)
+	}
 	return s.create(ctx, store.OAuthAccess, sig, fosite.AccessToken, r)
 }
 
-// GetAccessTokenSession implements oauth2.AccessTokenStorage.
+// GetAccessTokenSession implements oauth2.AccessTokenStorage. A revoked
+// ephemeral token comes back with its request and fosite.ErrInactiveToken.
 func (s *Storage) GetAccessTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
+	if s.ephAT {
+		return s.getEphemeralAT(ctx, sig, session)
+	}
 	return s.get(ctx, store.OAuthAccess, sig, session, fosite.ErrInactiveToken)
 }
 
 // DeleteAccessTokenSession implements oauth2.AccessTokenStorage.
 func (s *Storage) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	if s.ephAT {
+		return s.deleteEphemeralAT(ctx, sig)
+	}
 	return s.del(ctx, store.OAuthAccess, sig)
 }
 
@@ -458,32 +498,60 @@ func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 // statement. A token already rotated by a concurrent request gives
 // fosite.ErrInactiveToken. Inside BeginTX it runs at Commit, with the
 // tokens created after it, so a refresh is one write (see tx.go).
+//
+// With ephemeral access tokens the statement touches only refresh tokens;
+// the family's access tokens are revoked in the ephemeral store: inside
+// BeginTX by making the new access token the family's only valid one after
+// the write (see tx.go), outside it by revoking them all.
 func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
 	op := &consumeOp{kind: store.OAuthRefresh, sig: sig, revoke: store.OAuthAccess, requestID: requestID, inactive: fosite.ErrInactiveToken}
+	t := s.txFrom(ctx)
+	if s.ephAT {
+		op.revoke = ""
+		if t != nil && !t.done {
+			t.family = requestID // its next access token becomes current at Commit
+		}
+	}
 	if s.deferConsume(ctx, op) {
 		return nil
 	}
-	ctx, err := s.open(ctx)
+	octx, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
-	return s.consume(ctx, op)
+	if err := s.consume(octx, op); err != nil {
+		return err
+	}
+	if s.ephAT && t == nil {
+		return s.revokeEphemeralATs(ctx, requestID, false)
+	}
+	return nil
 }
 
 // RevokeRefreshToken removes every refresh token of the request (family).
+// fosite calls it only when the family ends (refresh token reuse, code
+// reuse, RFC 7009 revocation), so with ephemeral access tokens it also
+// revokes the family's access tokens and bars a rotation that raced with
+// it from making its new access token valid (see access.go).
 func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	ctx, err := s.open(ctx)
+	octx, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := s.st.OAuth().DeleteByRequestID(ctx, store.OAuthRefresh, requestID); err != nil {
+	if _, err := s.st.OAuth().DeleteByRequestID(octx, store.OAuthRefresh, requestID); err != nil {
 		return fmt.Errorf("oidc/storage: revoke refresh: %w", err)
+	}
+	if s.ephAT {
+		return s.revokeEphemeralATs(ctx, requestID, true)
 	}
 	return nil
 }
 
 // RevokeAccessToken removes every access token of the request.
 func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	if s.ephAT {
+		return s.revokeEphemeralATs(ctx, requestID, false)
+	}
 	ctx, err := s.open(ctx)
 	if err != nil {
 		return err

@@ -2,8 +2,10 @@ package storage_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/ephemeral/redis"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/postgres"
@@ -26,6 +30,21 @@ import (
 // test on the embedded backend.
 var openStore = func(t *testing.T) store.Store { return fake.NewStore() }
 
+// atMode is Config.AccessTokens and openEphemeral the ephemeral store of
+// the tests; runEphemeral swaps them to rerun the tests with ephemeral
+// access tokens.
+var (
+	atMode        = storage.AccessTokensDurable
+	openEphemeral = func(t *testing.T) ephemeral.Store { return fake.NewEphemeral(nil) }
+)
+
+// gone reports whether err is how a missing or revoked access token reads:
+// durable ones are deleted (fosite.ErrNotFound), ephemeral ones may be
+// marked revoked (fosite.ErrInactiveToken).
+func gone(err error) bool {
+	return errors.Is(err, fosite.ErrNotFound) || (atMode != storage.AccessTokensDurable && errors.Is(err, fosite.ErrInactiveToken))
+}
+
 type counter interface{ Len(store.OAuthKind) int }
 
 func newStorage(t *testing.T) (*storage.Storage, store.Store) {
@@ -38,7 +57,7 @@ func newStorage(t *testing.T) (*storage.Storage, store.Store) {
 		t.Fatal(err)
 	}
 	s, err := storage.New(storage.Config{
-		Store: st, Ephemeral: fake.NewEphemeral(nil),
+		Store: st, Ephemeral: openEphemeral(t), AccessTokens: atMode,
 		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
 	})
 	if err != nil {
@@ -157,7 +176,7 @@ func TestRefreshRotationAndFamilyRevocation(t *testing.T) {
 	if err := s.RotateRefreshToken(ctx, "fam", "rt1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetAccessTokenSession(ctx, "at2", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+	if _, err := s.GetAccessTokenSession(ctx, "at2", openid.NewDefaultSession()); !gone(err) {
 		t.Fatalf("rotation left the family's access token: %v", err)
 	}
 	if err := s.RotateRefreshToken(ctx, "fam", "rt1"); !errors.Is(err, fosite.ErrInactiveToken) {
@@ -182,7 +201,7 @@ func TestRefreshRotationAndFamilyRevocation(t *testing.T) {
 	if _, err := s.GetRefreshTokenSession(ctx, "rt2", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
 		t.Fatalf("family not revoked: %v", err)
 	}
-	if _, err := s.GetAccessTokenSession(ctx, "at3", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+	if _, err := s.GetAccessTokenSession(ctx, "at3", openid.NewDefaultSession()); !gone(err) {
 		t.Fatalf("revoked access token: %v", err)
 	}
 }
@@ -261,9 +280,16 @@ func TestDeleteExpired(t *testing.T) {
 	if err := s.CreateRefreshTokenSession(ctx, "live", "", ar); err != nil {
 		t.Fatal(err)
 	}
+	want := 1
+	if atMode != storage.AccessTokensDurable {
+		want = 0 // expired access tokens are not stored
+	}
 	n, err := s.DeleteExpired(ctx)
-	if err != nil || n != 1 {
-		t.Fatalf("DeleteExpired = %d, %v", n, err)
+	if err != nil || n != want {
+		t.Fatalf("DeleteExpired = %d, %v; want %d", n, err, want)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "old", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("expired access token: %v", err)
 	}
 	if _, err := s.GetRefreshTokenSession(ctx, "live", openid.NewDefaultSession()); err != nil {
 		t.Fatalf("live record removed: %v", err)
@@ -285,6 +311,45 @@ var backendTests = map[string]func(*testing.T){
 	"Refresh": TestRefreshRotationAndFamilyRevocation, "PKCEOpenIDPAR": TestPKCEOpenIDAndPAR,
 	"JTI": TestClientAssertionJTI, "DeleteExpired": TestDeleteExpired,
 	"RefreshIsOneWrite": TestRefreshIsOneWrite, "ConcurrentRefresh": TestConcurrentRefresh, "LazyTx": TestLazyTx,
+	"EphemeralAccessTokens": TestEphemeralAccessTokens,
+}
+
+// runEphemeral reruns the backend tests with access tokens in the
+// ephemeral store open makes.
+func runEphemeral(t *testing.T, open func(*testing.T) ephemeral.Store) {
+	defer func(m string, o func(*testing.T) ephemeral.Store) { atMode, openEphemeral = m, o }(atMode, openEphemeral)
+	atMode, openEphemeral = storage.AccessTokensEphemeral, open
+	for name, fn := range backendTests {
+		t.Run(name, fn)
+	}
+}
+
+// TestEphemeralMode reruns the tests with access tokens in memory and,
+// when TRUSTID_TEST_REDIS names a server, in Redis.
+func TestEphemeralMode(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) }) })
+	t.Run("redis", func(t *testing.T) {
+		redisStore(t) // skip (or fail in CI) early without a server
+		runEphemeral(t, redisStore)
+	})
+}
+
+// redisStore is a Redis ephemeral store under a key prefix of its own.
+func redisStore(t *testing.T) ephemeral.Store {
+	t.Helper()
+	u := os.Getenv("TRUSTID_TEST_REDIS")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TRUSTID_TEST_REDIS is not set (required in CI)")
+		}
+		t.Skip("TRUSTID_TEST_REDIS not set")
+	}
+	r, err := redis.New(context.Background(), u, "trustidtest:oidcstorage:"+strings.ToLower(rand.Text())+":")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 // TestOnSQLite reruns the tests on the embedded SQLite backend.
@@ -301,6 +366,7 @@ func TestOnSQLite(t *testing.T) {
 	for name, fn := range backendTests {
 		t.Run(name, fn)
 	}
+	t.Run("ephemeral", func(t *testing.T) { runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) }) })
 }
 
 // TestOnPostgres reruns the tests on PostgreSQL (pgtest.EnvVar).
@@ -318,4 +384,5 @@ func TestOnPostgres(t *testing.T) {
 	for name, fn := range backendTests {
 		t.Run(name, fn)
 	}
+	t.Run("ephemeral", func(t *testing.T) { runEphemeral(t, redisStore) })
 }

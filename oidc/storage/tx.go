@@ -20,6 +20,11 @@ import (
 // reuse revocation) opens the store transaction first and runs the
 // collected work in it, so calls keep their order and the whole stays
 // all-or-nothing; Commit and Rollback then end that transaction.
+//
+// With ephemeral access tokens (access.go) the access tokens a
+// transaction creates are kept in it too: Commit stores them before the
+// durable write, deletes them if it fails, and after a refresh rotation
+// makes the new one the family's current token.
 
 var errNoTx = errors.New("oidc/storage: no open transaction in context")
 
@@ -34,6 +39,12 @@ type tx struct {
 	opened   bool
 	pending  *consumeOp // a deferred consume and the records created after it
 	done     bool
+	// committed: the store transaction was committed (or rolled back).
+	committed bool
+	// Ephemeral access tokens: those created in the transaction, and the
+	// request ID of the family it rotates.
+	ats    []pendingAT
+	family string
 }
 
 // consumeOp is one store.OAuthStore.Rotate call.
@@ -74,6 +85,17 @@ func (s *Storage) Commit(ctx context.Context) error {
 		return fmt.Errorf("oidc/storage: commit: %w", errNoTx)
 	}
 	t.done = true
+	if !s.ephAT {
+		return s.commitDurable(ctx, t)
+	}
+	err := s.commitATs(ctx, t, func() error { return s.commitDurable(ctx, t) })
+	if err != nil && t.opened {
+		s.rollbackStore(t) // when the tokens could not be stored
+	}
+	return err
+}
+
+func (s *Storage) commitDurable(ctx context.Context, t *tx) error {
 	if !t.opened {
 		if p := t.pending; p != nil {
 			t.pending = nil
@@ -81,10 +103,19 @@ func (s *Storage) Commit(ctx context.Context) error {
 		}
 		return nil
 	}
+	t.committed = true
 	if tr, ok := s.st.(store.Transactor); ok {
 		return tr.Commit(t.storeCtx)
 	}
 	return nil
+}
+
+// rollbackStore ends an open store transaction not yet committed.
+func (s *Storage) rollbackStore(t *tx) {
+	if tr, ok := s.st.(store.Transactor); ok && t.opened && !t.committed {
+		t.committed = true
+		_ = tr.Rollback(t.storeCtx)
+	}
 }
 
 // Rollback implements fosite's storage.Transactional: deferred work is

@@ -14,7 +14,6 @@ import (
 	"github.com/ory/fosite/handler/openid"
 
 	"github.com/trustid/trustid/internal/store"
-	"github.com/trustid/trustid/oidc/internal/fake"
 	"github.com/trustid/trustid/oidc/storage"
 )
 
@@ -130,7 +129,7 @@ func newRefreshFixture(t *testing.T, wrap func(store.Store) store.Store) *refres
 		st = wrap(st)
 	}
 	s, err := storage.New(storage.Config{
-		Store: st, Ephemeral: fake.NewEphemeral(nil),
+		Store: st, Ephemeral: openEphemeral(t), AccessTokens: atMode,
 		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
 	})
 	if err != nil {
@@ -205,7 +204,7 @@ func TestRefreshIsOneWrite(t *testing.T) {
 	if _, err := f.s.GetAccessTokenSession(ctx, f.strat.AccessTokenSignature(ctx, resp.GetAccessToken()), openid.NewDefaultSession()); err != nil {
 		t.Fatalf("new access token: %v", err)
 	}
-	if _, err := f.s.GetAccessTokenSession(ctx, "at0", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+	if _, err := f.s.GetAccessTokenSession(ctx, "at0", openid.NewDefaultSession()); !gone(err) {
 		t.Fatalf("old access token: %v, want not found", err)
 	}
 	if _, err := f.s.GetRefreshTokenSession(ctx, f.sig, openid.NewDefaultSession()); !errors.Is(err, fosite.ErrInactiveToken) {
@@ -253,7 +252,7 @@ func TestConcurrentRefresh(t *testing.T) {
 	if _, err := f.s.GetRefreshTokenSession(ctx, f.strat.RefreshTokenSignature(ctx, newRefresh), openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
 		t.Errorf("winner's refresh token after reuse: %v, want revoked", err)
 	}
-	if _, err := f.s.GetAccessTokenSession(ctx, f.strat.AccessTokenSignature(ctx, wins[0].GetAccessToken()), openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+	if _, err := f.s.GetAccessTokenSession(ctx, f.strat.AccessTokenSignature(ctx, wins[0].GetAccessToken()), openid.NewDefaultSession()); !gone(err) {
 		t.Errorf("winner's access token after reuse: %v, want revoked", err)
 	}
 }
@@ -303,7 +302,7 @@ func TestLazyTx(t *testing.T) {
 	rotated := func(t *testing.T, s *storage.Storage) {
 		t.Helper()
 		got := state(t, s)
-		if !errors.Is(got[0], fosite.ErrNotFound) || !errors.Is(got[1], fosite.ErrInactiveToken) || got[2] != nil || got[3] != nil {
+		if !gone(got[0]) || !errors.Is(got[1], fosite.ErrInactiveToken) || got[2] != nil || got[3] != nil {
 			t.Errorf("at1, rt1, at2, rt2 = %v; want the rotation done", got)
 		}
 	}
@@ -407,7 +406,7 @@ func TestLazyTx(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A read inside the transaction sees the rotation.
-			if _, err := s.GetAccessTokenSession(tctx, "at1", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+			if _, err := s.GetAccessTokenSession(tctx, "at1", openid.NewDefaultSession()); !gone(err) {
 				t.Fatalf("read after the rotation: %v, want the family's access token gone", err)
 			}
 			if err := s.CreateAccessTokenSession(tctx, "at2", ar); err != nil {

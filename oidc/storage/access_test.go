@@ -1,0 +1,243 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/oidc/internal/fake"
+	"github.com/trustid/trustid/oidc/storage"
+)
+
+// hooked runs onCur (once) around the write that makes a rotation's new
+// access token current, to put a concurrent call there; down fails every
+// call, as a lost Redis does.
+type hooked struct {
+	ephemeral.Store
+	before bool
+	onCur  func()
+	down   bool
+}
+
+var errDown = errors.New("ephemeral store down")
+
+func (h *hooked) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	if h.down {
+		return errDown
+	}
+	f := h.onCur
+	if f == nil || !strings.HasPrefix(k, "oidc:atcur:") || string(v) == "revoked" {
+		return h.Store.Set(ctx, k, v, ttl)
+	}
+	h.onCur = nil
+	if h.before {
+		f()
+	}
+	err := h.Store.Set(ctx, k, v, ttl)
+	if !h.before {
+		f()
+	}
+	return err
+}
+
+func (h *hooked) Get(ctx context.Context, k string) ([]byte, error) {
+	if h.down {
+		return nil, errDown
+	}
+	return h.Store.Get(ctx, k)
+}
+
+// TestEphemeralAccessTokens follows one family through the life the
+// provider gives it with access tokens in the ephemeral store: code
+// exchange, logout, refresh, deletion, reuse racing a refresh, a lost
+// store. It sets the mode itself; the backend runs vary the stores.
+func TestEphemeralAccessTokens(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	if err := st.Clients().Create(ctx, &store.Client{
+		ID: "app", RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"openid", "profile"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, SecretHash: []byte("h"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eph := &hooked{Store: openEphemeral(t)}
+	s, err := storage.New(storage.Config{
+		Store: st, Ephemeral: eph, AccessTokens: storage.AccessTokensEphemeral, AccessTokenTTL: time.Hour,
+		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(sig string) (fosite.Requester, error) {
+		return s.GetAccessTokenSession(ctx, sig, openid.NewDefaultSession())
+	}
+	valid := func(t *testing.T, sig string) {
+		t.Helper()
+		if r, err := get(sig); err != nil || r.GetID() != "fam" || r.GetSession().(*openid.DefaultSession).Subject != "citizen-1" {
+			t.Fatalf("%s: %v, %v; want valid", sig, r, err)
+		}
+	}
+	inactive := func(t *testing.T, sig string) {
+		t.Helper()
+		if r, err := get(sig); !errors.Is(err, fosite.ErrInactiveToken) || r == nil || r.GetID() != "fam" {
+			t.Fatalf("%s: %v, %v; want the request and ErrInactiveToken", sig, r, err)
+		}
+	}
+	// refresh rotates from into to, issuing at; hook runs inside Commit.
+	refresh := func(rid, from, to, at string, hook func(), before bool) error {
+		ar := request(t, s, rid)
+		ar.GetSession().SetExpiresAt(fosite.AccessToken, time.Now().Add(10*time.Minute))
+		tctx, err := s.BeginTX(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RotateRefreshToken(tctx, rid, from); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAccessTokenSession(tctx, at, ar); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateRefreshTokenSession(tctx, to, at, ar); err != nil {
+			t.Fatal(err)
+		}
+		eph.onCur, eph.before = hook, before
+		return s.Commit(tctx)
+	}
+
+	// Code exchange: the first pair; no access token in the durable store.
+	ar := request(t, s, "fam")
+	if err := s.CreateAuthorizeCodeSession(ctx, "code", ar); err != nil {
+		t.Fatal(err)
+	}
+	tctx, _ := s.BeginTX(ctx)
+	for _, err := range []error{
+		s.InvalidateAuthorizeCodeSession(tctx, "code"),
+		s.CreateAccessTokenSession(tctx, "at1", ar),
+		s.CreateRefreshTokenSession(tctx, "rt1", "at1", ar),
+		s.Commit(tctx),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	valid(t, "at1")
+	if _, err := st.OAuth().Get(ctx, store.OAuthAccess, "at1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("access token in the durable store: %v", err)
+	}
+
+	// Logout revokes the access tokens; the refresh token still refreshes.
+	if err := s.RevokeAccessToken(ctx, "fam"); err != nil {
+		t.Fatal(err)
+	}
+	inactive(t, "at1")
+	if err := refresh("fam", "rt1", "rt2", "at2", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	valid(t, "at2")
+	inactive(t, "at1")
+
+	// Deletion.
+	if err := s.DeleteAccessTokenSession(ctx, "at2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get("at2"); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("deleted: %v", err)
+	}
+
+	// A reuse revokes the family while a refresh commits: whichever of the
+	// two ephemeral writes comes first, the new access token ends revoked.
+	for _, before := range []bool{true, false} {
+		rid := "race-" + map[bool]string{true: "before", false: "after"}[before]
+		if err := s.CreateRefreshTokenSession(ctx, rid+"-rt1", "", request(t, s, rid)); err != nil {
+			t.Fatal(err)
+		}
+		revoke := func() {
+			if err := s.RevokeRefreshToken(ctx, rid); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := refresh(rid, rid+"-rt1", rid+"-rt2", rid+"-at2", revoke, before); !errors.Is(err, fosite.ErrInactiveToken) {
+			t.Fatalf("%s: Commit = %v, want ErrInactiveToken", rid, err)
+		}
+		if _, err := get(rid + "-at2"); !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, fosite.ErrInactiveToken) {
+			t.Fatalf("%s: new access token valid after the family was revoked: %v", rid, err)
+		}
+	}
+
+	// A lost store refuses tokens and fails issuance; nothing is accepted.
+	if err := s.CreateAccessTokenSession(ctx, "at9", request(t, s, "other")); err != nil {
+		t.Fatal(err)
+	}
+	eph.down = true
+	if _, err := get("at9"); err == nil || !errors.Is(err, errDown) {
+		t.Fatalf("store down: Get = %v, want an error", err)
+	}
+	if err := s.CreateAccessTokenSession(ctx, "at10", request(t, s, "other")); !errors.Is(err, errDown) {
+		t.Fatalf("store down: Create = %v", err)
+	}
+}
+
+// TestAccessTokenTTL checks an ephemeral token lives as long as its
+// session says, never longer than Config.AccessTokenTTL.
+func TestAccessTokenTTL(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st := fake.NewStore()
+	if err := st.Clients().Create(ctx, &store.Client{ID: "app", SecretHash: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := storage.New(storage.Config{
+		Store: st, Ephemeral: fake.NewEphemeral(clock), Clock: clock, AccessTokenTTL: time.Hour,
+		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		expires  time.Duration // from now; 0: the session has none
+		liveAt   time.Duration
+		goneAt   time.Duration
+		noRecord bool
+	}{
+		{name: "session expiry", expires: 10 * time.Minute, liveAt: 9 * time.Minute, goneAt: 10 * time.Minute},
+		{name: "capped", expires: 3 * time.Hour, liveAt: 59 * time.Minute, goneAt: time.Hour},
+		{name: "no expiry", liveAt: 59 * time.Minute, goneAt: time.Hour},
+		{name: "expired", expires: -time.Second, noRecord: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			ar := request(t, s, "r-"+tt.name)
+			if tt.expires != 0 {
+				ar.GetSession().SetExpiresAt(fosite.AccessToken, now.Add(tt.expires))
+			}
+			if err := s.CreateAccessTokenSession(ctx, "at-"+tt.name, ar); err != nil {
+				t.Fatal(err)
+			}
+			start := now
+			if !tt.noRecord {
+				now = start.Add(tt.liveAt)
+				if _, err := s.GetAccessTokenSession(ctx, "at-"+tt.name, openid.NewDefaultSession()); err != nil {
+					t.Fatalf("at +%v: %v", tt.liveAt, err)
+				}
+			}
+			now = start.Add(tt.goneAt)
+			if _, err := s.GetAccessTokenSession(ctx, "at-"+tt.name, openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
+				t.Fatalf("at +%v: %v, want not found", tt.goneAt, err)
+			}
+		})
+	}
+	if _, err := storage.New(storage.Config{Store: st, Ephemeral: fake.NewEphemeral(nil), AccessTokens: "redis",
+		NewSession: func() fosite.Session { return openid.NewDefaultSession() }}); !errors.Is(err, storage.ErrConfig) {
+		t.Fatalf("unknown AccessTokens: %v", err)
+	}
+}
