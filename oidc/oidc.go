@@ -56,10 +56,13 @@ type Config struct {
 	// Authenticators are the login methods offered, in order.
 	Authenticators []Authenticator
 
-	AccessTokenTTL  time.Duration // default 15m
+	AccessTokenTTL time.Duration // default 15m
 	// AccessTokenStore is storage.AccessTokensEphemeral (default: access
 	// tokens in Ephemeral) or storage.AccessTokensDurable (in Store).
 	AccessTokenStore string
+	// Sealer encrypts what the provider keeps in the ephemeral store
+	// (access tokens); nil keeps it as plain JSON.
+	Sealer          storage.Sealer
 	RefreshTokenTTL time.Duration // default 30 days
 	IDTokenTTL      time.Duration // default 1h
 	AuthCodeTTL     time.Duration // default 1m
@@ -254,7 +257,7 @@ func New(cfg Config) (*Provider, error) {
 	p.storage, err = storage.New(storage.Config{
 		Store: cfg.Store, Ephemeral: cfg.Ephemeral, Clock: cfg.Clock, ClientCacheTTL: cacheTTL,
 		NewSession: func() fosite.Session { return newSession() }, DefaultLifespan: cfg.RefreshTokenTTL,
-		AccessTokens: cfg.AccessTokenStore, AccessTokenTTL: cfg.AccessTokenTTL,
+		AccessTokens: cfg.AccessTokenStore, AccessTokenTTL: cfg.AccessTokenTTL, Sealer: cfg.Sealer,
 	})
 	if err != nil {
 		return nil, err

@@ -44,6 +44,7 @@ func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 		Authenticators:   auths,
 		AccessTokenTTL:   a.cfg.OIDC.AccessTokenTTL,
 		AccessTokenStore: a.cfg.OIDC.AccessTokenStore,
+		Sealer:           a.ring,
 		RefreshTokenTTL:  a.cfg.OIDC.RefreshTokenTTL,
 		IDTokenTTL:       a.cfg.OIDC.IDTokenTTL,
 		AuthCodeTTL:      a.cfg.OIDC.AuthCodeTTL,

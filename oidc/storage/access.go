@@ -20,7 +20,9 @@ import (
 //
 // Keys:
 //   - atPrefix+signature: the request as encode writes it (it carries the
-//     request ID), expiring with the token, never later than now+atTTL.
+//     request ID and identity claims), sealed with Config.Sealer (the
+//     signature key-bound as associated data), expiring with the token,
+//     never later than now+atTTL.
 //   - curPrefix+requestID: the signature of the family's current access
 //     token, or revokedMark. Set when a refresh rotates the family, or
 //     when its access tokens are revoked; it lasts atTTL, longer than any
@@ -67,6 +69,11 @@ func (s *Storage) createEphemeralAT(ctx context.Context, sig string, r fosite.Re
 	if err != nil {
 		return err
 	}
+	if s.sealer != nil {
+		if data, err = s.sealer.Seal(data, []byte(atPrefix+sig)); err != nil {
+			return fmt.Errorf("oidc/storage: seal access token: %w", err)
+		}
+	}
 	p := pendingAT{sig: sig, data: data, ttl: ttl}
 	if t != nil {
 		t.ats = append(t.ats, p)
@@ -101,6 +108,11 @@ func (s *Storage) getEphemeralAT(ctx context.Context, sig string, session fosite
 	}
 	if err != nil {
 		return nil, fmt.Errorf("oidc/storage: get access token: %w", err)
+	}
+	if s.sealer != nil {
+		if b, err = s.sealer.Open(b, []byte(atPrefix+sig)); err != nil {
+			return nil, fmt.Errorf("oidc/storage: open access token: %w", err)
+		}
 	}
 	ar, err := s.decode(ctx, b, session)
 	if err != nil {

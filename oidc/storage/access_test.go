@@ -241,3 +241,44 @@ func TestAccessTokenTTL(t *testing.T) {
 		t.Fatalf("unknown AccessTokens: %v", err)
 	}
 }
+
+// TestAccessTokenSealed: with a Sealer, what the ephemeral store holds
+// reveals no identity and is bound to its token's key.
+func TestAccessTokenSealed(t *testing.T) {
+	ctx := context.Background()
+	st := fake.NewStore()
+	if err := st.Clients().Create(ctx, &store.Client{ID: "app", SecretHash: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	eph := fake.NewEphemeral(nil)
+	s, err := storage.New(storage.Config{
+		Store: st, Ephemeral: eph, Sealer: testRing(t),
+		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccessTokenSession(ctx, "at1", request(t, s, "request-one")); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := eph.Get(ctx, "oidc:at:at1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, plain := range []string{"citizen-1", "pairwise-sub", "request-one", "openid"} {
+		if strings.Contains(string(raw), plain) {
+			t.Errorf("stored access token shows %q", plain)
+		}
+	}
+	got, err := s.GetAccessTokenSession(ctx, "at1", openid.NewDefaultSession())
+	if err != nil || got.GetSession().GetSubject() != "citizen-1" {
+		t.Fatalf("round trip: %v, %v", got, err)
+	}
+	// The same bytes under another token's key do not open.
+	if err := eph.Set(ctx, "oidc:at:at2", raw, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetAccessTokenSession(ctx, "at2", openid.NewDefaultSession()); err == nil {
+		t.Fatal("a sealed record moved to another key opened")
+	}
+}

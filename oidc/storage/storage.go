@@ -68,6 +68,16 @@ type Config struct {
 	// issues (default 1h). With ephemeral access tokens no token is kept
 	// longer, and a family's revocation mark lasts this long.
 	AccessTokenTTL time.Duration
+	// Sealer encrypts the records kept in the ephemeral store (access
+	// tokens carry identity claims); nil keeps them as plain JSON.
+	// *seal.Ring is one.
+	Sealer Sealer
+}
+
+// Sealer encrypts and authenticates a record bound to associated data.
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(ciphertext, aad []byte) ([]byte, error)
 }
 
 // Where access tokens are kept (Config.AccessTokens).
@@ -88,8 +98,9 @@ type Storage struct {
 	ttl        time.Duration
 	deflife    time.Duration
 	// ephAT: access tokens live in eph (access.go); atTTL bounds them.
-	ephAT bool
-	atTTL time.Duration
+	ephAT  bool
+	atTTL  time.Duration
+	sealer Sealer
 
 	mu    sync.Mutex
 	cache map[string]cachedClient
@@ -135,7 +146,7 @@ func New(cfg Config) (*Storage, error) {
 	return &Storage{
 		st: cfg.Store, eph: cfg.Ephemeral, newSession: cfg.NewSession, now: cfg.Clock,
 		ttl: cfg.ClientCacheTTL, deflife: cfg.DefaultLifespan, cache: map[string]cachedClient{},
-		ephAT: cfg.AccessTokens != AccessTokensDurable, atTTL: cfg.AccessTokenTTL,
+		ephAT: cfg.AccessTokens != AccessTokensDurable, atTTL: cfg.AccessTokenTTL, sealer: cfg.Sealer,
 	}, nil
 }
 

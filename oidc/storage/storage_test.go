@@ -327,7 +327,9 @@ func runEphemeral(t *testing.T, open func(*testing.T) ephemeral.Store) {
 // TestEphemeralMode reruns the tests with access tokens in memory and,
 // when TRUSTID_TEST_REDIS names a server, in Redis.
 func TestEphemeralMode(t *testing.T) {
-	t.Run("memory", func(t *testing.T) { runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) }) })
+	t.Run("memory", func(t *testing.T) {
+		runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) })
+	})
 	t.Run("redis", func(t *testing.T) {
 		redisStore(t) // skip (or fail in CI) early without a server
 		runEphemeral(t, redisStore)
@@ -366,7 +368,9 @@ func TestOnSQLite(t *testing.T) {
 	for name, fn := range backendTests {
 		t.Run(name, fn)
 	}
-	t.Run("ephemeral", func(t *testing.T) { runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) }) })
+	t.Run("ephemeral", func(t *testing.T) {
+		runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) })
+	})
 }
 
 // TestOnPostgres reruns the tests on PostgreSQL (pgtest.EnvVar).
