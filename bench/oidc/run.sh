@@ -14,7 +14,8 @@
 # without openid a refresh returns no new ID token (no RS256 signature).
 # RP_ID_TOKEN_ALG (RS256 or ES256) registers the refresh client with that
 # id_token_signed_response_alg (default: the provider's).
-# Needs TRUSTID_POSTGRES_DSN and TRUSTID_REDIS_URL (or the CI defaults below),
+# Needs TRUSTID_POSTGRES_DSN and TRUSTID_REDIS_URL (or the defaults below; the
+# Redis database is emptied, so do not point it at one that holds data),
 # a built bin/trustid (make build) and wrk (deploy/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +24,10 @@ BIN="${TRUSTID_BIN:-bin/trustid}"
 CONNS="${1:-16}"
 SECS="${2:-10}"
 export TRUSTID_POSTGRES_DSN="${TRUSTID_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
-export TRUSTID_REDIS_URL="${TRUSTID_REDIS_URL:-redis://127.0.0.1:6379/0}"
+# Redis database 15 by default, emptied before and after the run: access
+# tokens live in Redis, and a run leaves hundreds of thousands of them.
+export TRUSTID_REDIS_URL="${TRUSTID_REDIS_URL:-redis://127.0.0.1:6379/15}"
+redis-cli -u "$TRUSTID_REDIS_URL" flushdb >/dev/null
 export TRUSTID_DATA_DIR="$(mktemp -d)"
 export TRUSTID_LISTEN=127.0.0.1:18080 TRUSTID_ISSUER=http://127.0.0.1:18080
 work="$(mktemp -d)"
@@ -33,7 +37,7 @@ trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work" "$
 schema="bench_$$"
 base_dsn="$TRUSTID_POSTGRES_DSN"
 psql "$base_dsn" -qc "CREATE SCHEMA $schema" >/dev/null
-trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; psql "$base_dsn" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1; rm -rf "$work" "$TRUSTID_DATA_DIR"' EXIT
+trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; psql "$base_dsn" -qc "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1; redis-cli -u "$TRUSTID_REDIS_URL" flushdb >/dev/null 2>&1; rm -rf "$work" "$TRUSTID_DATA_DIR"' EXIT
 sep='?'; case "$TRUSTID_POSTGRES_DSN" in *\?*) sep='&';; esac
 export TRUSTID_POSTGRES_DSN="${TRUSTID_POSTGRES_DSN}${sep}search_path=$schema"
 # PG_POOL_MAX_CONNS overrides the server's pool size (psql rejects the
