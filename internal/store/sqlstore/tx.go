@@ -37,10 +37,11 @@ type ctxTx struct {
 
 // BeginTx returns a context in which every call on this store (reads,
 // writes and updaters) runs in one write transaction, until Commit or
-// Rollback with that context. It lets a grant that changes several records
-// (refresh-token rotation: deactivate the old token, revoke its access
-// tokens, insert the new pair) pay for one commit instead of four, and makes
-// the change all-or-nothing. The context must be used by one goroutine at a
+// Rollback with that context. It lets a change of several records (a
+// refresh-token reuse revoking a family, or a rotation that follows other
+// calls in the same fosite transaction; a plain rotation is one
+// OAuthStore.Rotate statement) pay for one commit, and makes the change
+// all-or-nothing. The context must be used by one goroutine at a
 // time. Backends without TxBackend return ctx unchanged (each call commits
 // on its own, as without BeginTx).
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
