@@ -2,17 +2,13 @@ package oidc_test
 
 import (
 	"context"
-	"crypto/rand"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
-	"github.com/trustid/trustid/internal/ephemeral/redis"
+	"github.com/trustid/trustid/internal/ephemeral/redis/redistest"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/postgres"
@@ -50,50 +46,8 @@ func postgresStore(t testing.TB) store.Store {
 	return db
 }
 
-// tracked records the keys written so a test can remove them from a shared Redis.
-type tracked struct {
-	ephemeral.Store
-	mu   sync.Mutex
-	keys map[string]bool
-}
-
-func (s *tracked) note(k string) {
-	s.mu.Lock()
-	s.keys[k] = true
-	s.mu.Unlock()
-}
-
-func (s *tracked) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
-	s.note(k)
-	return s.Store.Set(ctx, k, v, ttl)
-}
-
-func (s *tracked) SetNX(ctx context.Context, k string, v []byte, ttl time.Duration) (bool, error) {
-	s.note(k)
-	return s.Store.SetNX(ctx, k, v, ttl)
-}
-
 func redisStore(t testing.TB) ephemeral.Store {
-	t.Helper()
-	u := os.Getenv("TRUSTID_TEST_REDIS")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TRUSTID_TEST_REDIS is not set (required in CI)")
-		}
-		t.Skip("TRUSTID_TEST_REDIS not set")
-	}
-	r, err := redis.New(context.Background(), u, "trustidtest:oidc:"+strings.ToLower(rand.Text())+":")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tracked{Store: r, keys: map[string]bool{}}
-	t.Cleanup(func() {
-		for k := range s.keys {
-			_ = r.Delete(context.Background(), k)
-		}
-		r.Close()
-	})
-	return s
+	return redistest.Open(t, "oidc")
 }
 
 func memoryStore(t testing.TB) ephemeral.Store {

@@ -8,12 +8,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -23,7 +21,7 @@ import (
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
-	"github.com/trustid/trustid/internal/ephemeral/redis"
+	"github.com/trustid/trustid/internal/ephemeral/redis/redistest"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/postgres"
@@ -184,26 +182,13 @@ func sqliteEnv(b testing.TB) *env {
 
 func postgresRedisEnv(b testing.TB) *env {
 	dsn := pgtest.DSN(b)
-	redisURL := os.Getenv("TRUSTID_TEST_REDIS")
-	if redisURL == "" {
-		if os.Getenv("CI") == "true" {
-			b.Fatal("TRUSTID_TEST_REDIS is not set (required when CI=true)")
-		}
-		b.Skip("TRUSTID_TEST_REDIS not set")
-	}
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, dsn, ring(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	pfx := make([]byte, 6)
-	rand.Read(pfx)
-	eph, err := redis.New(ctx, redisURL, "trustid-bench-"+hex.EncodeToString(pfx)+":")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eph.Close() })
+	eph := redistest.Open(b, "bench-certs")
 	return setup(b, db, eph, 20)
 }
 

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/trustid/trustid/authn/idnumber"
+	"github.com/trustid/trustid/internal/ephemeral/redis/redistest"
 	"github.com/trustid/trustid/internal/store/postgres/pgtest"
 	"github.com/trustid/trustid/web/fakeclip"
 )
@@ -235,17 +236,11 @@ func TestOIDCEndToEnd(t *testing.T) {
 	}{
 		{name: "embedded default", env: func(*testing.T) []string { return nil }},
 		{name: "postgres+redis", env: func(t *testing.T) []string {
-			redis := os.Getenv("TRUSTID_TEST_REDIS")
-			if redis == "" {
-				skipOrFail(t, "TRUSTID_TEST_REDIS not set")
-			}
+			redis := redistest.URL(t)
 			return []string{"TRUSTID_POSTGRES_DSN=" + pgtest.DSN(t), "TRUSTID_REDIS_URL=" + redis}
 		}},
 		{name: "postgres+redis, durable access tokens", env: func(t *testing.T) []string {
-			redis := os.Getenv("TRUSTID_TEST_REDIS")
-			if redis == "" {
-				skipOrFail(t, "TRUSTID_TEST_REDIS not set")
-			}
+			redis := redistest.URL(t)
 			return []string{"TRUSTID_POSTGRES_DSN=" + pgtest.DSN(t), "TRUSTID_REDIS_URL=" + redis,
 				"TRUSTID_OIDC_ACCESS_TOKEN_STORE=durable"}
 		}},

@@ -3,16 +3,13 @@ package challenge
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
-	"github.com/trustid/trustid/internal/ephemeral/redis"
+	"github.com/trustid/trustid/internal/ephemeral/redis/redistest"
 )
 
 // TestBackends runs single use, session binding, expiry and lockout on the
@@ -23,20 +20,7 @@ func TestBackends(t *testing.T) {
 		open func(t *testing.T) ephemeral.Store
 	}{
 		{"memory", func(t *testing.T) ephemeral.Store { return memory.New(memory.Options{}) }},
-		{"redis", func(t *testing.T) ephemeral.Store {
-			u := os.Getenv("TRUSTID_TEST_REDIS")
-			if u == "" {
-				if os.Getenv("CI") == "true" {
-					t.Fatal("TRUSTID_TEST_REDIS is not set (required in CI)")
-				}
-				t.Skip("TRUSTID_TEST_REDIS not set")
-			}
-			s, err := redis.New(context.Background(), u, "trustidtest:"+strings.ToLower(rand.Text())+":")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}},
+		{"redis", func(t *testing.T) ephemeral.Store { return redistest.Open(t, "challenge") }},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

@@ -2,10 +2,8 @@ package storage_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +14,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/trustid/trustid/internal/ephemeral"
-	"github.com/trustid/trustid/internal/ephemeral/redis"
+	"github.com/trustid/trustid/internal/ephemeral/redis/redistest"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/postgres"
@@ -337,22 +335,7 @@ func TestEphemeralMode(t *testing.T) {
 }
 
 // redisStore is a Redis ephemeral store under a key prefix of its own.
-func redisStore(t *testing.T) ephemeral.Store {
-	t.Helper()
-	u := os.Getenv("TRUSTID_TEST_REDIS")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TRUSTID_TEST_REDIS is not set (required in CI)")
-		}
-		t.Skip("TRUSTID_TEST_REDIS not set")
-	}
-	r, err := redis.New(context.Background(), u, "trustidtest:oidcstorage:"+strings.ToLower(rand.Text())+":")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
+func redisStore(t *testing.T) ephemeral.Store { return redistest.Open(t, "oidcstorage") }
 
 // TestOnSQLite reruns the tests on the embedded SQLite backend.
 func TestOnSQLite(t *testing.T) {
