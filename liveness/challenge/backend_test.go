@@ -19,14 +19,17 @@ func TestBackends(t *testing.T) {
 		name string
 		open func(t *testing.T) ephemeral.Store
 	}{
-		{"memory", func(t *testing.T) ephemeral.Store { return memory.New(memory.Options{}) }},
+		{"memory", func(t *testing.T) ephemeral.Store {
+			m := memory.New(memory.Options{})
+			t.Cleanup(func() { m.Close() })
+			return m
+		}},
 		{"redis", func(t *testing.T) ephemeral.Store { return redistest.Open(t, "challenge") }},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			st := b.open(t)
-			defer st.Close()
+			st := b.open(t) // closed when the test ends
 			m, err := New(Config{Store: st, Secret: bytes.Repeat([]byte{9}, 32), TTL: 300 * time.Millisecond, LockoutDuration: time.Minute})
 			if err != nil {
 				t.Fatal(err)

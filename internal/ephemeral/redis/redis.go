@@ -219,6 +219,18 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the client if New created it.
+// Clear deletes every key under the store's prefix (tests and tools that
+// own a prefix; never call it on a shared one).
+func (s *Store) Clear(ctx context.Context) error {
+	iter := s.c.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := s.c.Unlink(ctx, iter.Val()).Err(); err != nil {
+			return wrap("clear", err)
+		}
+	}
+	return wrap("clear", iter.Err())
+}
+
 func (s *Store) Close() error {
 	if !s.owns {
 		return nil

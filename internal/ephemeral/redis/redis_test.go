@@ -40,12 +40,8 @@ func newTestStore(t testing.TB) *Store {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
-		iter := s.c.Scan(ctx, 0, prefix+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			s.c.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("cleanup scan: %v", err)
+		if err := s.Clear(ctx); err != nil {
+			t.Errorf("cleanup: %v", err)
 		}
 		_ = s.Close()
 	})
@@ -155,5 +151,27 @@ func BenchmarkSetTake(b *testing.B) {
 		if _, err := s.Take(ctx, "k"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestClear(t *testing.T) {
+	ctx := context.Background()
+	s, other := newTestStore(t), newTestStore(t)
+	for _, st := range []*Store{s, other} {
+		if err := st.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Allow(ctx, "r", 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.c.Keys(ctx, s.prefix+"*").Result(); err != nil || len(n) != 0 {
+		t.Errorf("after Clear: %v keys left (%v)", n, err)
+	}
+	if _, err := other.Get(ctx, "k"); err != nil {
+		t.Errorf("another prefix's key: %v", err)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/trustid/trustid/internal/ephemeral/redis"
 )
 
@@ -44,17 +42,10 @@ func Open(t testing.TB, name string) *redis.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if err := s.Clear(ctx); err != nil {
+			t.Errorf("redistest: clear %s: %v", prefix, err)
+		}
 		_ = s.Close()
-		opt, err := goredis.ParseURL(u)
-		if err != nil {
-			return
-		}
-		c := goredis.NewClient(opt)
-		defer c.Close()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Unlink(ctx, iter.Val())
-		}
 	})
 	return s
 }
