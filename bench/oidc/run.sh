@@ -75,10 +75,33 @@ wrk.headers["Authorization"] = "Basic $basic"
 LUA
 # load runs wrk and prints the percentiles, the rate and the error counts
 # (Non-2xx is printed even when zero, so a failing run cannot pass unseen).
+# It also prints the CPU time per request of trustid, PostgreSQL (all its
+# processes), Redis and the whole machine (every process, kernel included),
+# from /proc: unlike the rate, that cost hardly depends on what else runs.
 load() {
+  local before after
+  before="$(cpu_ticks)"
   wrk "$@" >"$work/wrk.out"
+  after="$(cpu_ticks)"
   grep -E "Requests/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors|refresh tokens:" "$work/wrk.out"
   grep -q "Non-2xx" "$work/wrk.out" || echo "  Non-2xx or 3xx responses: 0"
+  local n
+  n="$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/wrk.out")"
+  awk -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" -v b="$before" -v a="$after" 'BEGIN {
+    split(b, x, " "); split(a, y, " ")
+    if (n == 0) exit
+    printf "  CPU ms per request: trustid %.3f, postgres %.3f, redis %.3f, machine %.3f\n",
+      (y[1]-x[1])*1000/hz/n, (y[2]-x[2])*1000/hz/n, (y[3]-x[3])*1000/hz/n, (y[4]-x[4])*1000/hz/n
+  }'
+}
+# cpu_ticks prints the user+system clock ticks used so far by trustid,
+# PostgreSQL, Redis and (non-idle) the whole machine.
+cpu_ticks() {
+  local sum
+  sum() { local t=0 p; for p in "$@"; do
+      t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+  echo "$(sum "$(cat "$work/pid")") $(sum $(pgrep -x postgres)) $(sum $(pgrep -x redis-server)) \
+$(awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat)"
 }
 echo "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD) (binary $BIN) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)${PG_POOL_MAX_CONNS:+, pool_max_conns=$PG_POOL_MAX_CONNS}"
 echo "## token endpoint, client_credentials, $CONNS connections, ${SECS}s"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,15 @@ func serve(ctx context.Context, a *app) error {
 		WriteTimeout:      a.cfg.Limits.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+	}
+	if a.cfg.DebugListen != "" {
+		stop, err := serveProfiler(a.cfg.DebugListen)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+		a.log.Info("profiler serving", "addr", a.cfg.DebugListen)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -104,4 +114,22 @@ func runMigrate(ctx context.Context, args []string) error {
 		a.log.Info("migrations applied", "storage", a.cfg.Storage.Driver)
 		return nil
 	})
+}
+
+// serveProfiler serves net/http/pprof on addr (config.File.DebugListen,
+// loopback only) until stop is called.
+func serveProfiler(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }

@@ -302,3 +302,28 @@ func TestVerifyAuditCommand(t *testing.T) {
 		t.Fatalf("verify-audit on an intact log: %v\n%s", err, out)
 	}
 }
+
+func TestServeProfiler(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	stop, err := serveProfiler(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if _, err := serveProfiler(addr); err == nil {
+		t.Fatal("a second profiler on the same address started")
+	}
+}

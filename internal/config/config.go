@@ -24,6 +24,9 @@ import (
 type File struct {
 	// Listen is the HTTP listen address, e.g. ":8080".
 	Listen string `yaml:"listen"`
+	// DebugListen, when set, serves Go's profiler (net/http/pprof) on a
+	// second, loopback-only address, e.g. "127.0.0.1:6060"; off by default.
+	DebugListen string `yaml:"debug_listen"`
 	// Issuer is the public base URL (OIDC issuer), e.g. "https://id.example.gov".
 	Issuer string `yaml:"issuer"`
 	// DataDir holds the embedded database and generated development keys.
@@ -200,6 +203,7 @@ func (f *File) applyEnv(getenv func(string) string) {
 	set(&f.Secrets.AdminToken, "TRUSTID_ADMIN_TOKEN")
 	set(&f.ModelsDir, "TRUSTID_MODELS")
 	set(&f.Listen, "TRUSTID_LISTEN")
+	set(&f.DebugListen, "TRUSTID_DEBUG_LISTEN")
 	set(&f.DataDir, "TRUSTID_DATA_DIR")
 	set(&f.Issuer, "TRUSTID_ISSUER")
 	set(&f.OIDC.SigningAlg, "TRUSTID_OIDC_SIGNING_ALG")
@@ -290,6 +294,11 @@ func (f *File) Validate() error {
 		bad("issuer %q must be an absolute http(s) URL without query or fragment", f.Issuer)
 	} else if u.Scheme == "http" && !f.Dev && !isLoopback(u.Hostname()) {
 		bad("issuer %q must use https outside development", f.Issuer)
+	}
+	if f.DebugListen != "" {
+		if h, _, err := net.SplitHostPort(f.DebugListen); err != nil || !isLoopback(h) {
+			bad("debug_listen %q must be a loopback host:port (the profiler is not for the network)", f.DebugListen)
+		}
 	}
 	switch f.Storage.Driver {
 	case "sqlite":

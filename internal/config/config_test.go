@@ -74,6 +74,20 @@ func TestLoad(t *testing.T) {
 				"encryption_keys", "lookup_key"},
 		},
 		{
+			name:    "the profiler listens on loopback only",
+			env:     map[string]string{"TRUSTID_DEBUG_LISTEN": "0.0.0.0:6060"},
+			wantErr: []string{"debug_listen"},
+		},
+		{
+			name: "the profiler on loopback",
+			env:  map[string]string{"TRUSTID_DEBUG_LISTEN": "127.0.0.1:6060"},
+			check: func(t *testing.T, f *File) {
+				if f.DebugListen != "127.0.0.1:6060" {
+					t.Errorf("debug_listen %q", f.DebugListen)
+				}
+			},
+		},
+		{
 			name:    "postgres without dsn",
 			file:    "issuer: https://id.example\nstorage: {driver: postgres}\n" + prodSecrets,
 			wantErr: []string{"postgres_dsn"},
