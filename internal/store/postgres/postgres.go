@@ -193,6 +193,9 @@ var dialect = sqlstore.Dialect{
 		return err
 	},
 	WritableCTE: true,
+	// Two batched statements of each kind at once leave the rest of the
+	// pool (DefaultMaxConns) to everything else.
+	Batches: 2,
 }
 
 func pgCode(err error) string {

@@ -62,8 +62,19 @@ func (o oauth) row(v *store.OAuthRecord) ([]any, error) {
 }
 
 func (o oauth) Get(ctx context.Context, kind store.OAuthKind, sig string) (*store.OAuthRecord, error) {
-	v, err := o.scan(o.s.b.QueryRow(ctx, `SELECT `+oauthCols+` FROM oauth_records WHERE kind = ? AND signature = ?`, string(kind), sig))
+	var v *store.OAuthRecord
+	var err error
+	if o.batched(ctx) {
+		v, err = o.s.oauthGets.do(ctx, oauthRef{kind, sig})
+	} else {
+		v, err = o.get(ctx, kind, sig)
+	}
 	return v, o.s.wrap("get oauth "+string(kind), err)
+}
+
+// get is Get alone, unwrapped.
+func (o oauth) get(ctx context.Context, kind store.OAuthKind, sig string) (*store.OAuthRecord, error) {
+	return o.scan(o.s.b.QueryRow(ctx, `SELECT `+oauthCols+` FROM oauth_records WHERE kind = ? AND signature = ?`, string(kind), sig))
 }
 
 func (o oauth) Delete(ctx context.Context, kind store.OAuthKind, sig string) error {
@@ -130,6 +141,10 @@ func (o oauth) Rotate(ctx context.Context, kind store.OAuthKind, sig string, rev
 			return err
 		}
 		rows[i] = args
+	}
+	if o.batched(ctx) {
+		_, err := o.s.oauthRotations.do(ctx, rotation{kind: kind, sig: sig, revoke: revoke, requestID: requestID, rows: rows})
+		return o.s.wrap(op, err)
 	}
 	if o.s.d.WritableCTE {
 		return o.s.wrap(op, o.rotateCTE(ctx, kind, sig, revoke, requestID, rows))

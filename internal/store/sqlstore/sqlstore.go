@@ -74,6 +74,10 @@ type Dialect struct {
 	// with PostgreSQL's syntax and casts, so a multi-step write (an OAuth
 	// rotation) can be one statement instead of a transaction of several.
 	WritableCTE bool
+	// Batches, when above zero (and with WritableCTE), makes concurrent
+	// OAuth record reads and rotations outside transactions share
+	// statements, at most Batches statements of each at once (batch.go).
+	Batches int
 }
 
 // Store implements store.Store except Ping, Migrate and Close, which the
@@ -84,6 +88,9 @@ type Store struct {
 	d    Dialect
 	ring *seal.Ring
 	now  func() time.Time
+	// Batched OAuth statements (oauth_batch.go); nil without Dialect.Batches.
+	oauthGets      *coalescer[oauthRef, *store.OAuthRecord]
+	oauthRotations *coalescer[rotation, struct{}]
 }
 
 // Option configures a Store.
@@ -103,6 +110,7 @@ func New(b Backend, d Dialect, ring *seal.Ring, opts ...Option) (*Store, error) 
 	for _, o := range opts {
 		o(s)
 	}
+	s.initBatches()
 	return s, nil
 }
 

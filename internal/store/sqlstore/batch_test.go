@@ -1,0 +1,82 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestCoalescer runs many concurrent calls through a coalescer whose run
+// takes a while: every call gets its own result, never more than limit
+// batches run at once, no batch is larger than size, and calls that arrive
+// while batches run share them.
+func TestCoalescer(t *testing.T) {
+	const calls, limit, size = 200, 2, 16
+	var running, maxRunning, batches atomic.Int64
+	var mu sync.Mutex
+	sizes := map[int]int{}
+	c := newCoalescer(limit, size, func(ctx context.Context, cs []*call[int, int]) {
+		if ctx.Err() != nil {
+			t.Error("batch context canceled")
+		}
+		n := running.Add(1)
+		for {
+			m := maxRunning.Load()
+			if n <= m || maxRunning.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		batches.Add(1)
+		mu.Lock()
+		sizes[len(cs)]++
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+		for _, x := range cs {
+			if x.in%7 == 0 {
+				x.err = errors.New("seven")
+			} else {
+				x.out = x.in * 10
+			}
+		}
+		running.Add(-1)
+	})
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a caller's cancellation does not reach the batch
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := c.do(ctx, i)
+			switch {
+			case i%7 == 0 && err == nil:
+				t.Errorf("call %d: no error", i)
+			case i%7 != 0 && (err != nil || out != i*10):
+				t.Errorf("call %d: got %d, %v", i, out, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if m := maxRunning.Load(); m > limit {
+		t.Errorf("%d batches ran at once, limit %d", m, limit)
+	}
+	for n := range sizes {
+		if n > size {
+			t.Errorf("a batch of %d calls, size %d", n, size)
+		}
+	}
+	if b := batches.Load(); b >= calls/2 {
+		t.Errorf("%d batches for %d concurrent calls: they were not shared (sizes %v)", b, calls, sizes)
+	}
+	if c.running != 0 || len(c.queue) != 0 {
+		t.Errorf("left running=%d queued=%d", c.running, len(c.queue))
+	}
+	// Idle again: a lone call runs at once, alone.
+	before := batches.Load()
+	if out, err := c.do(context.Background(), 1); err != nil || out != 10 || batches.Load() != before+1 {
+		t.Errorf("lone call: %d %v", out, err)
+	}
+}

@@ -1,0 +1,176 @@
+package sqlstore
+
+import (
+	"context"
+	"strings"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+// Batched OAuth reads and rotations (Dialect.Batches, PostgreSQL): every
+// token request reads a record (a refresh token, a code) and rotates it,
+// so these two are the statements a busy provider sends most. Outside a
+// transaction, concurrent calls share one statement each (batch.go).
+
+// maxBatch is the most calls one statement serves; it bounds the number
+// of statement shapes (one per size) the driver prepares.
+const maxBatch = 32
+
+type oauthRef struct {
+	kind store.OAuthKind
+	sig  string
+}
+
+type rotation struct {
+	kind      store.OAuthKind
+	sig       string
+	revoke    store.OAuthKind
+	requestID string
+	rows      [][]any // sealed rows to insert, oauthCols order
+}
+
+func (s *Store) initBatches() {
+	if s.d.Batches <= 0 || !s.d.WritableCTE {
+		return
+	}
+	o := oauth{s}
+	s.oauthGets = newCoalescer(s.d.Batches, maxBatch, o.getBatch)
+	s.oauthRotations = newCoalescer(s.d.Batches, maxBatch, o.rotateBatch)
+}
+
+// batched reports whether a call with ctx may join a batch: not inside a
+// transaction, whose statements must run on it.
+func (o oauth) batched(ctx context.Context) bool {
+	return o.s.oauthGets != nil && o.s.txFrom(ctx) == nil
+}
+
+// getBatch reads the records of calls in one SELECT.
+func (o oauth) getBatch(ctx context.Context, calls []*call[oauthRef, *store.OAuthRecord]) {
+	if len(calls) == 1 {
+		c := calls[0]
+		c.out, c.err = o.get(ctx, c.in.kind, c.in.sig)
+		return
+	}
+	var b strings.Builder
+	args := make([]any, 0, 2*len(calls))
+	b.WriteString(`SELECT ` + oauthCols + ` FROM oauth_records WHERE (kind, signature) IN (VALUES `)
+	for i, c := range calls {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(`(?::text, ?::text)`)
+		args = append(args, string(c.in.kind), c.in.sig)
+	}
+	b.WriteString(`)`)
+	found := make(map[oauthRef]*store.OAuthRecord, len(calls))
+	err := func() error {
+		rows, err := o.s.b.Query(ctx, b.String(), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := o.scan(rows)
+			if err != nil {
+				return err
+			}
+			found[oauthRef{v.Kind, v.Signature}] = v
+		}
+		return rows.Err()
+	}()
+	given := make(map[*store.OAuthRecord]bool, len(calls))
+	for _, c := range calls {
+		switch v := found[c.in]; {
+		case err != nil:
+			c.err = err
+		case v == nil:
+			c.err = ErrNoRows
+		case given[v]:
+			c.out = cloneRecord(v) // the same record asked for twice
+		default:
+			c.out, given[v] = v, true
+		}
+	}
+}
+
+func cloneRecord(v *store.OAuthRecord) *store.OAuthRecord {
+	c := *v
+	c.Data = append([]byte(nil), v.Data...)
+	return &c
+}
+
+// rotateBatch runs the rotations of calls in one statement: rotateCTE for
+// many. A rotation whose record was not consumed (already inactive, or
+// missing) learns why by itself; if the statement fails, nothing of it was
+// written and each rotation runs alone, so one bad rotation (a duplicate
+// signature) cannot fail the others.
+func (o oauth) rotateBatch(ctx context.Context, calls []*call[rotation, struct{}]) {
+	if len(calls) == 1 {
+		c := calls[0]
+		c.err = o.rotateCTE(ctx, c.in.kind, c.in.sig, c.in.revoke, c.in.requestID, c.in.rows)
+		return
+	}
+	var b strings.Builder
+	var args []any
+	b.WriteString(`WITH ops (n, kind, sig, revoke, rid) AS (VALUES `)
+	revokes, inserts := false, false
+	for i, c := range calls {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(`(?::int, ?::text, ?::text, ?::text, ?::text)`)
+		args = append(args, i, string(c.in.kind), c.in.sig, string(c.in.revoke), c.in.requestID)
+		revokes = revokes || c.in.revoke != ""
+		inserts = inserts || len(c.in.rows) > 0
+	}
+	// UPDATE ... FROM: a record named twice (the same token sent twice at
+	// once) is updated once and returned once, so one of them wins.
+	b.WriteString(`), consumed AS (UPDATE oauth_records r SET active = false FROM ops
+ WHERE r.kind = ops.kind AND r.signature = ops.sig AND r.active RETURNING ops.n, ops.revoke, ops.rid)`)
+	if revokes {
+		b.WriteString(`, revoked AS (DELETE FROM oauth_records r USING consumed c
+ WHERE c.revoke <> '' AND r.kind = c.revoke AND r.request_id = c.rid)`)
+	}
+	if inserts {
+		b.WriteString(`, created AS (INSERT INTO oauth_records (` + oauthCols + `) SELECT ` + oauthCols + ` FROM (VALUES `)
+		first := true
+		for i, c := range calls {
+			for _, r := range c.in.rows {
+				if !first {
+					b.WriteString(", ")
+				}
+				first = false
+				b.WriteString(`(?::int, ` + oauthValues[1:])
+				args = append(append(args, i), r...)
+			}
+		}
+		b.WriteString(`) AS v (n, ` + oauthCols + `) WHERE v.n IN (SELECT n FROM consumed))`)
+	}
+	b.WriteString(` SELECT n FROM consumed`)
+	done := make([]bool, len(calls))
+	err := func() error {
+		rows, err := o.s.b.Query(ctx, b.String(), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n int
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			if n >= 0 && n < len(done) {
+				done[n] = true
+			}
+		}
+		return rows.Err()
+	}()
+	for i, c := range calls {
+		switch {
+		case err != nil:
+			c.err = o.rotateCTE(ctx, c.in.kind, c.in.sig, c.in.revoke, c.in.requestID, c.in.rows)
+		case !done[i]:
+			c.err = o.whyNotConsumed(ctx, o.s.b, c.in.kind, c.in.sig)
+		}
+	}
+}
