@@ -114,3 +114,7 @@ echo "## JWKS"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/oauth2/jwks
 echo "## discovery"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/.well-known/openid-configuration
+# How the rotations updated the token table (heap-only updates add no index
+# entries; see migration 00004).
+sleep 1 # the statistics of the last transactions reach the view
+psql "$base_dsn" -Atc "SELECT 'oauth_records updates: ' || n_tup_upd || ', heap-only: ' || n_tup_hot_upd || ', inserts: ' || n_tup_ins FROM pg_stat_user_tables WHERE schemaname = '$schema' AND relname = 'oauth_records'"
