@@ -467,22 +467,27 @@ func LipSyncInput(clip *media.Clip, keys []int, lms []*lipsync.Landmarks) lipsyn
 	if len(keys) == 0 {
 		return in
 	}
-	rois := make([]lipsync.Rect, len(clip.Frames))
+	in.Series, in.Motion = lipsync.FrameSeries(clip.Frames, MouthRegions(len(clip.Frames), keys, lms))
+	for _, f := range clip.Frames {
+		in.Times = append(in.Times, f.T)
+	}
+	return in
+}
+
+// MouthRegions is the mouth region of each of n frames: that of the
+// nearest of the key frames keys (ascending, not empty) whose landmarks
+// are lms, held still between key frames: a region that moved by a pixel
+// changes the measures more than a small head movement does.
+func MouthRegions(n int, keys []int, lms []*lipsync.Landmarks) []lipsync.Rect {
+	rois := make([]lipsync.Rect, n)
 	for i := range rois {
-		// The nearest key frame's region, held still between key frames:
-		// a region that moved by a pixel changes the measures more than a
-		// small head movement does.
 		k := sort.SearchInts(keys, i)
 		if k == len(keys) || (k > 0 && i-keys[k-1] <= keys[k]-i) {
 			k--
 		}
 		rois[i] = lipsync.MouthROI(lms[k])
 	}
-	in.Series, in.Motion = lipsync.FrameSeries(clip.Frames, rois)
-	for _, f := range clip.Frames {
-		in.Times = append(in.Times, f.T)
-	}
-	return in
+	return rois
 }
 
 func (v *Verifier) reference(ctx context.Context, frames []frameResult, subject string) (CheckResult, error) {

@@ -148,6 +148,7 @@ type lvReport struct {
 	Command   string       `json:"command"`
 	LipSync   *lvLipSync   `json:"lipsync,omitempty"`
 	LipSyncCV *lvLipSyncCV `json:"lipsync_cross_validation,omitempty"`
+	Learned   *lvLearned   `json:"lipsync_learned,omitempty"`
 	Still     []lvStill    `json:"still_photo_attack,omitempty"`
 	AntiSpoof []lvSpoofSet `json:"anti_spoof,omitempty"`
 	SpoofThr  float64      `json:"anti_spoof_threshold"`
@@ -167,7 +168,7 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 		spoofThr  = fs.Float64("spoof-threshold", 0.5, "anti-spoof real-probability threshold")
 		padEvery  = fs.Int("pad-every", 1, "use every n-th image of pad/ sets")
 		runs      = fs.Int("latency-runs", 20, "decisions timed for the latency figure")
-		parts     = fs.String("parts", "lipsync,lipsync-cv,still,spoof,latency", "what to measure")
+		parts     = fs.String("parts", "lipsync,lipsync-cv,lipsync-learned,still,spoof,latency", "what to measure")
 		workers   = fs.Int("workers", 2, "face engine workers (and parallel frame analyses)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -189,7 +190,8 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 	rep := lvReport{Date: time.Now().UTC().Format(time.RFC3339), Command: "trustid eval-liveness " + strings.Join(args, " "), SpoofThr: *spoofThr}
 
 	gridFiles, _ := filepath.Glob(filepath.Join(*data, "talking", "grid", "*.mpg"))
-	if (want["lipsync"] || want["lipsync-cv"] || want["still"] || want["latency"]) && len(gridFiles) == 0 {
+	needGrid := want["lipsync"] || want["lipsync-cv"] || want["lipsync-learned"] || want["still"] || want["latency"]
+	if needGrid && len(gridFiles) == 0 {
 		return fmt.Errorf("no GRID clips under %s", filepath.Join(*data, "talking", "grid"))
 	}
 	type gridClip struct {
@@ -200,7 +202,7 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 		emb  []float32
 	}
 	var grid []gridClip
-	if want["lipsync"] || want["lipsync-cv"] || want["still"] || want["latency"] {
+	if needGrid {
 		for _, f := range gridFiles {
 			clip, err := dec.DecodeFile(ctx, f)
 			if err != nil {
@@ -262,6 +264,17 @@ func runEvalLiveness(ctx context.Context, args []string) error {
 			audio = append(audio, g.clip.Audio)
 		}
 		rep.LipSyncCV = lvLipSyncCrossValidate(names, inputs, audio)
+	}
+
+	if want["lipsync-learned"] {
+		var names []string
+		var clips []*media.Clip
+		var keys [][]int
+		var lms [][]*lipsync.Landmarks
+		for _, g := range grid {
+			names, clips, keys, lms = append(names, g.name), append(clips, g.clip), append(keys, g.keys), append(lms, g.lms)
+		}
+		rep.Learned = lvLipSyncLearned(names, clips, keys, lms)
 	}
 
 	if want["still"] {

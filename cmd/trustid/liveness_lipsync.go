@@ -211,7 +211,11 @@ const lvRule = "threshold minimising (genuine rejection rate + swapped acceptanc
 
 // lvRuleThreshold applies lvRule to the pairs of S not involving skip.
 func lvRuleThreshold(S [][]float64, skip int) float64 {
-	gen, sw := lvSplit(S, skip)
+	return lvRuleThresholdOf(lvSplit(S, skip))
+}
+
+// lvRuleThresholdOf applies lvRule to genuine and swapped scores.
+func lvRuleThresholdOf(gen, sw []float64) float64 {
 	all := append(append([]float64{}, gen...), sw...)
 	sort.Float64s(all)
 	best, bt := math.Inf(1), 0.0
