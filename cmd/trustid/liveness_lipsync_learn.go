@@ -729,14 +729,14 @@ func lvLearners(d *lvLearnData) []lvLearner {
 }
 
 // lvWindowed are the windowed logistic-regression candidates: 32 frames
-// (1.28 s) with lambda 1, with and without hard negatives, then the
-// neighbouring window lengths and penalties, to show how much the result
-// depends on them.
+// (1.28 s) with lambda 1, with and without hard negatives, then other
+// penalties and window lengths from 0.8 to 2.24 s, to show how much the
+// result depends on them.
 var lvWindowed = []struct {
 	frames int
 	lambda float64
 	hard   bool
-}{{32, 1, false}, {32, 1, true}, {32, 0.1, false}, {32, 10, false}, {24, 1, false}, {48, 1, false}, {24, 1, true}, {48, 1, true}}
+}{{32, 1, false}, {32, 1, true}, {32, 0.1, false}, {32, 10, false}, {24, 1, false}, {48, 1, false}, {24, 1, true}, {48, 1, true}, {28, 1, false}, {36, 1, false}, {40, 1, false}, {20, 1, false}, {56, 1, false}}
 
 func lvWindowLearner(d *lvLearnData, win int, lambda float64, hard bool) lvLearner {
 	const hop = 4
