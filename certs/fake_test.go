@@ -255,6 +255,26 @@ func (e *memEphemeral) SetNX(ctx context.Context, k string, v []byte, ttl time.D
 	return true, nil
 }
 
+func (e *memEphemeral) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, w := range append(append([]ephemeral.Write(nil), guarded...), plain...) {
+		if w.TTL <= 0 {
+			return false, fmt.Errorf("ttl %v", w.TTL)
+		}
+	}
+	for _, w := range plain {
+		e.m[w.Key] = memEntry{bytes.Clone(w.Value), e.now().Add(w.TTL)}
+	}
+	if old, ok := e.m[guard]; ok && e.now().Before(old.exp) {
+		return false, nil
+	}
+	for _, w := range guarded {
+		e.m[w.Key] = memEntry{bytes.Clone(w.Value), e.now().Add(w.TTL)}
+	}
+	return true, nil
+}
+
 func (e *memEphemeral) Get(ctx context.Context, k string) ([]byte, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

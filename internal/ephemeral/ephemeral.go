@@ -12,6 +12,11 @@
 // string used with Allow and with Set/Get names two different things.
 // Backends copy values in and out: callers may reuse their slices. A call
 // with a canceled context fails with an error wrapping context.Canceled.
+//
+// Keys that a single atomic operation touches together (SetUnless's guard
+// and guarded keys) must share a Redis Cluster hash slot: give them the same
+// hash tag, a "{...}" part that is the first brace pair of the key (e.g.
+// "feature:a:{id}" and "feature:b:{id}").
 package ephemeral
 
 import (
@@ -27,12 +32,29 @@ var ErrNotFound = errors.New("ephemeral: not found")
 // limit below one, or Incr on a value that is not a decimal integer.
 var ErrInvalid = errors.New("ephemeral: invalid argument")
 
+// Write is one value for SetUnless to store under Key for TTL.
+type Write struct {
+	Key   string
+	Value []byte
+	TTL   time.Duration
+}
+
 // Store is a TTL key-value store with atomic take and rate-limit counters.
 type Store interface {
 	// Set stores value under key for ttl, replacing any previous value.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// SetNX stores value only if key is absent; it reports whether it stored.
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// SetUnless stores, in one round trip to the backend, every write of
+	// plain and, atomically with the check, every write of guarded unless
+	// the key guard exists; it reports whether guarded was stored (true
+	// when guard is absent, even with no guarded writes). guard and the
+	// guarded keys must share a hash slot (see the package doc); plain
+	// writes may go anywhere and are not atomic with anything (on Redis
+	// they are sent before the guarded ones). After an error any of the
+	// writes may have been stored. A TTL of zero or less fails the call
+	// (ErrInvalid) before anything is stored.
+	SetUnless(ctx context.Context, guard string, guarded []Write, plain ...Write) (stored bool, err error)
 	Get(ctx context.Context, key string) ([]byte, error)
 	// Take atomically gets and deletes key: of concurrent takers exactly one wins.
 	Take(ctx context.Context, key string) ([]byte, error)

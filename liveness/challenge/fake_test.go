@@ -57,6 +57,26 @@ func (s *fakeStore) SetNX(ctx context.Context, key string, value []byte, ttl tim
 	return true, s.Set(ctx, key, value, ttl)
 }
 
+func (s *fakeStore) SetUnless(_ context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range append(append([]ephemeral.Write(nil), guarded...), plain...) {
+		if w.TTL <= 0 {
+			return false, errors.New("fake: bad ttl")
+		}
+	}
+	for _, w := range plain {
+		s.vals[w.Key] = fakeEntry{append([]byte(nil), w.Value...), s.now().Add(w.TTL)}
+	}
+	if _, ok := s.live(guard); ok {
+		return false, nil
+	}
+	for _, w := range guarded {
+		s.vals[w.Key] = fakeEntry{append([]byte(nil), w.Value...), s.now().Add(w.TTL)}
+	}
+	return true, nil
+}
+
 func (s *fakeStore) Get(_ context.Context, key string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

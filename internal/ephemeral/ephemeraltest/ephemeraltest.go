@@ -39,6 +39,10 @@ func Run(t *testing.T, newStore func(t *testing.T) ephemeral.Store) {
 		{"Delete", testDelete},
 		{"Expiry", testExpiry},
 		{"SetNX", testSetNX},
+		{"SetUnless", testSetUnless},
+		{"SetUnlessExpiry", testSetUnlessExpiry},
+		{"SetUnlessCopies", testSetUnlessCopies},
+		{"SetUnlessConcurrent", testSetUnlessConcurrent},
 		{"Take", testTake},
 		{"TakeConcurrent", testTakeConcurrent},
 		{"Incr", testIncr},
@@ -216,6 +220,141 @@ func testSetNX(t *testing.T, s ephemeral.Store) {
 	if got := wins.Load(); got != 1 {
 		t.Fatalf("%d concurrent SetNX: %d won, want exactly 1", n, got)
 	}
+}
+
+// Keys a SetUnless guard relates to share a hash tag (see package ephemeral).
+func tagged(name, tag string) string { return name + ":{" + tag + "}" }
+
+func testSetUnless(t *testing.T, s ephemeral.Store) {
+	ctx := context.Background()
+	w := func(key, value string) ephemeral.Write {
+		return ephemeral.Write{Key: key, Value: []byte(value), TTL: time.Minute}
+	}
+	cases := []struct {
+		name       string
+		guardSet   bool
+		guarded    []ephemeral.Write
+		plain      []ephemeral.Write
+		wantStored bool
+	}{
+		{name: "guard absent", guarded: []ephemeral.Write{w("a", "1"), w("b", "2")}, plain: []ephemeral.Write{w("p", "3"), w("q", "4")}, wantStored: true},
+		{name: "guard present", guardSet: true, guarded: []ephemeral.Write{w("a", "1"), w("b", "2")}, plain: []ephemeral.Write{w("p", "3")}},
+		{name: "only guarded", guarded: []ephemeral.Write{w("a", "1")}, wantStored: true},
+		{name: "only plain, guard present", guardSet: true, plain: []ephemeral.Write{w("p", "3")}},
+		{name: "nothing to write", wantStored: true},
+	}
+	for i, c := range cases {
+		tag := fmt.Sprint(i)
+		guard := tagged("guard", tag)
+		for j := range c.guarded {
+			c.guarded[j].Key = tagged(c.guarded[j].Key, tag)
+			// A previous value stays when the guard is present.
+			if err := s.Set(ctx, c.guarded[j].Key, []byte("old"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for j := range c.plain {
+			c.plain[j].Key += ":" + tag
+		}
+		if c.guardSet {
+			if err := s.Set(ctx, guard, []byte{1}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stored, err := s.SetUnless(ctx, guard, c.guarded, c.plain...)
+		if err != nil || stored != c.wantStored {
+			t.Fatalf("%s: SetUnless = %v, %v; want %v", c.name, stored, err, c.wantStored)
+		}
+		for _, g := range c.guarded {
+			want := g.Value
+			if !c.wantStored {
+				want = []byte("old")
+			}
+			mustGet(t, s, g.Key, want)
+		}
+		for _, p := range c.plain {
+			mustGet(t, s, p.Key, p.Value)
+		}
+		if !c.guardSet {
+			mustNotFound(t, s, guard) // the guard is only read
+		}
+	}
+
+	// An expired guard is absent.
+	guard := tagged("guard", "expired")
+	if err := s.Set(ctx, guard, []byte{1}, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, s, guard)
+	stored, err := s.SetUnless(ctx, guard, []ephemeral.Write{w(tagged("a", "expired"), "1")})
+	if err != nil || !stored {
+		t.Fatalf("SetUnless after the guard expired = %v, %v; want true", stored, err)
+	}
+	mustGet(t, s, tagged("a", "expired"), []byte("1"))
+}
+
+func testSetUnlessExpiry(t *testing.T, s ephemeral.Store) {
+	ctx := context.Background()
+	short := 100 * time.Millisecond
+	stored, err := s.SetUnless(ctx, tagged("guard", "t"),
+		[]ephemeral.Write{{Key: tagged("short", "t"), Value: []byte("v"), TTL: short}, {Key: tagged("long", "t"), Value: []byte("v"), TTL: time.Minute}},
+		ephemeral.Write{Key: "pshort", Value: []byte("v"), TTL: short}, ephemeral.Write{Key: "plong", Value: []byte("v"), TTL: time.Minute})
+	if err != nil || !stored {
+		t.Fatalf("SetUnless = %v, %v; want true", stored, err)
+	}
+	waitGone(t, s, tagged("short", "t"))
+	waitGone(t, s, "pshort")
+	mustGet(t, s, tagged("long", "t"), []byte("v"))
+	mustGet(t, s, "plong", []byte("v"))
+}
+
+func testSetUnlessCopies(t *testing.T, s ephemeral.Store) {
+	ctx := context.Background()
+	g, p := []byte("guarded"), []byte("plain")
+	if _, err := s.SetUnless(ctx, tagged("guard", "c"),
+		[]ephemeral.Write{{Key: tagged("g", "c"), Value: g, TTL: time.Minute}},
+		ephemeral.Write{Key: "p", Value: p, TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	g[0], p[0] = 'X', 'X'
+	mustGet(t, s, tagged("g", "c"), []byte("guarded"))
+	mustGet(t, s, "p", []byte("plain"))
+}
+
+// testSetUnlessConcurrent races SetUnless against a writer that sets the
+// guard and then the guarded key (a revocation racing a commit): whatever
+// the interleaving, the writer's value is the one left.
+func testSetUnlessConcurrent(t *testing.T, s ephemeral.Store) {
+	ctx := context.Background()
+	const n = 50
+	var stored atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		tag := fmt.Sprint(i)
+		guard, key := tagged("guard", tag), tagged("cur", tag)
+		wg.Go(func() {
+			ok, err := s.SetUnless(ctx, guard, []ephemeral.Write{{Key: key, Value: []byte("new"), TTL: time.Minute}})
+			if err != nil {
+				t.Errorf("SetUnless: %v", err)
+			}
+			if ok {
+				stored.Add(1)
+			}
+		})
+		wg.Go(func() {
+			if err := s.Set(ctx, guard, []byte{1}, time.Minute); err != nil {
+				t.Errorf("Set guard: %v", err)
+			}
+			if err := s.Set(ctx, key, []byte("revoked"), time.Minute); err != nil {
+				t.Errorf("Set: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		mustGet(t, s, tagged("cur", fmt.Sprint(i)), []byte("revoked"))
+	}
+	t.Logf("%d of %d SetUnless stored before the guard", stored.Load(), n)
 }
 
 func testTake(t *testing.T, s ephemeral.Store) {
@@ -524,6 +663,14 @@ func testInvalid(t *testing.T, s ephemeral.Store) {
 		{"Set negative ttl", func() error { return s.Set(ctx, "k", []byte("v"), -time.Second) }},
 		{"Set negative nanosecond ttl", func() error { return s.Set(ctx, "k", []byte("v"), -time.Nanosecond) }},
 		{"SetNX zero ttl", func() error { _, err := s.SetNX(ctx, "k", []byte("v"), 0); return err }},
+		{"SetUnless guarded zero ttl", func() error {
+			_, err := s.SetUnless(ctx, "g", []ephemeral.Write{{Key: "k", Value: []byte("v")}}, ephemeral.Write{Key: "p", Value: []byte("v"), TTL: time.Minute})
+			return err
+		}},
+		{"SetUnless plain negative ttl", func() error {
+			_, err := s.SetUnless(ctx, "g", []ephemeral.Write{{Key: "p", Value: []byte("v"), TTL: time.Minute}}, ephemeral.Write{Key: "k", Value: []byte("v"), TTL: -time.Second})
+			return err
+		}},
 		{"Incr zero ttl", func() error { _, err := s.Incr(ctx, "k", 1, 0); return err }},
 		{"Incr negative ttl", func() error { _, err := s.Incr(ctx, "k", 1, -time.Minute); return err }},
 		{"Allow zero window", func() error { _, _, err := s.Allow(ctx, "k", 1, 0); return err }},
@@ -537,6 +684,7 @@ func testInvalid(t *testing.T, s ephemeral.Store) {
 	}
 	// Nothing was stored by the refused calls.
 	mustNotFound(t, s, "k")
+	mustNotFound(t, s, "p")
 }
 
 func testPing(t *testing.T, s ephemeral.Store) {
@@ -554,6 +702,10 @@ func testCanceled(t *testing.T, s ephemeral.Store) {
 	}{
 		{"Set", func() error { return s.Set(ctx, "k", []byte("v"), time.Minute) }},
 		{"SetNX", func() error { _, err := s.SetNX(ctx, "k", []byte("v"), time.Minute); return err }},
+		{"SetUnless", func() error {
+			_, err := s.SetUnless(ctx, "g", []ephemeral.Write{{Key: "k", Value: []byte("v"), TTL: time.Minute}}, ephemeral.Write{Key: "k", Value: []byte("v"), TTL: time.Minute})
+			return err
+		}},
 		{"Get", func() error { _, err := s.Get(ctx, "k"); return err }},
 		{"Take", func() error { _, err := s.Take(ctx, "k"); return err }},
 		{"Delete", func() error { return s.Delete(ctx, "k") }},

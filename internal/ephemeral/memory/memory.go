@@ -176,6 +176,34 @@ func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	return true, nil
 }
 
+// SetUnless implements ephemeral.Store: the guard check and every write
+// happen under one hold of the lock.
+func (s *Store) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	for _, ws := range [][]ephemeral.Write{guarded, plain} {
+		for _, w := range ws {
+			if err := checkTTL("setunless", w.TTL); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for _, w := range plain {
+		s.items[w.Key] = entry{value: clone(w.Value), expires: now.Add(w.TTL)}
+	}
+	if _, ok := s.get(guard, now); ok {
+		return false, nil
+	}
+	for _, w := range guarded {
+		s.items[w.Key] = entry{value: clone(w.Value), expires: now.Add(w.TTL)}
+	}
+	return true, nil
+}
+
 // Get implements ephemeral.Store.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {

@@ -6,6 +6,10 @@
 // is atomic across nodes:
 //   - Take is GETDEL (Redis 6.2+);
 //   - SetNX is SET NX PX;
+//   - SetUnless is one pipeline: a SET PX per plain write, then a script
+//     that checks the guard and SETs the guarded keys (the guard and the
+//     guarded keys share a slot, see package ephemeral; a Cluster client
+//     splits the pipeline per node);
 //   - Incr is a script doing INCRBY and, when the key has no expiry yet
 //     (it was just created), PEXPIRE;
 //   - Allow is a sliding-window log in a sorted set (score = event time in
@@ -13,7 +17,9 @@
 //     agree), trimmed, counted, appended to and re-expired inside one script.
 //
 // Keys are "<prefix>kv:<key>" for values and counters and "<prefix>rl:<key>"
-// for Allow windows; each script touches one key, so it is Cluster-safe.
+// for Allow windows; every script touches one key, or keys the caller gave
+// one hash tag, so it is Cluster-safe. The prefix must hold no "{", or it
+// would be the hash tag of every key.
 // TTLs are sent in whole milliseconds, rounded up.
 package redis
 
@@ -118,6 +124,62 @@ func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 		return false, wrap("setnx", err)
 	}
 	return true, nil
+}
+
+// setUnlessScript stores the guarded writes unless KEYS[1] exists.
+// KEYS[2..n] are the guarded keys; ARGV holds a value and a TTL in
+// milliseconds for each. It returns 1 when it stored, 0 when the guard
+// was there.
+var setUnlessScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2*i-3], 'PX', ARGV[2*i-2])
+end
+return 1
+`)
+
+// SetUnless implements ephemeral.Store with one pipeline (see package doc).
+func (s *Store) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	keys := make([]string, 0, 1+len(guarded))
+	args := make([]any, 0, 2*len(guarded))
+	keys = append(keys, s.kv(guard))
+	for _, w := range guarded {
+		if err := checkTTL("setunless", w.TTL); err != nil {
+			return false, err
+		}
+		keys = append(keys, s.kv(w.Key))
+		args = append(args, w.Value, ms(w.TTL))
+	}
+	for _, w := range plain {
+		if err := checkTTL("setunless", w.TTL); err != nil {
+			return false, err
+		}
+	}
+	pipe := s.c.Pipeline()
+	sets := make([]*goredis.Cmd, len(plain))
+	for i, w := range plain {
+		sets[i] = pipe.Do(ctx, "SET", s.kv(w.Key), w.Value, "PX", ms(w.TTL))
+	}
+	// EVALSHA: a pipeline cannot fall back to EVAL by itself (Script.Run
+	// would see no error before Exec), so a server that lacks the script
+	// gets it in a second round trip below, once per server start.
+	guardCmd := setUnlessScript.EvalSha(ctx, pipe, keys, args...)
+	_, _ = pipe.Exec(ctx) // each command's error is checked below
+	for _, c := range sets {
+		if err := c.Err(); err != nil {
+			return false, wrap("setunless", err)
+		}
+	}
+	if err := guardCmd.Err(); err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		guardCmd = setUnlessScript.Eval(ctx, s.c, keys, args...)
+	}
+	n, err := guardCmd.Int64()
+	if err != nil {
+		return false, wrap("setunless", err)
+	}
+	return n == 1, nil
 }
 
 func bytesResult(op string, b []byte, err error) ([]byte, error) {

@@ -547,6 +547,29 @@ func (e *Ephemeral) SetNX(ctx context.Context, key string, value []byte, ttl tim
 	return true, nil
 }
 
+func (e *Ephemeral) SetUnless(_ context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	for _, ws := range [][]ephemeral.Write{guarded, plain} {
+		for _, w := range ws {
+			if w.TTL <= 0 {
+				return false, fmt.Errorf("fake: ttl %v", w.TTL)
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	for _, w := range plain {
+		e.m[w.Key] = entry{append([]byte(nil), w.Value...), now.Add(w.TTL)}
+	}
+	if _, ok := e.get(guard); ok {
+		return false, nil
+	}
+	for _, w := range guarded {
+		e.m[w.Key] = entry{append([]byte(nil), w.Value...), now.Add(w.TTL)}
+	}
+	return true, nil
+}
+
 func (e *Ephemeral) Get(_ context.Context, key string) ([]byte, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
