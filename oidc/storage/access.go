@@ -23,29 +23,33 @@ import (
 //     request ID and identity claims), sealed with Config.Sealer (the
 //     signature key-bound as associated data), expiring with the token,
 //     never later than now+atTTL.
-//   - curPrefix+requestID: the signature of the family's current access
+//   - curKey(requestID): the signature of the family's current access
 //     token, or revokedMark. Set when a refresh rotates the family, or
 //     when its access tokens are revoked; it lasts atTTL, longer than any
 //     token issued before it was written.
-//   - endPrefix+requestID: the family ended (RevokeRefreshToken). A
-//     rotation that committed while the family was being revoked must not
-//     make its new token current: the rotation writes curPrefix then reads
-//     endPrefix, the revocation writes endPrefix then curPrefix, so one of
-//     them sees the other and the family ends revoked.
+//   - endKey(requestID): the family ended (RevokeRefreshToken). A commit
+//     after it must not hand out tokens of the family, nor make a
+//     rotation's new token current (see commitATs).
 //
-// A token is valid iff its atPrefix key exists and curPrefix of its
-// request is absent or names it. Family revocation thus costs one write,
-// with no set of a family's tokens to keep.
+// The family keys carry the request ID as a Redis Cluster hash tag, so
+// that one script can check endKey and write curKey (see package
+// ephemeral).
+//
+// A token is valid iff its atPrefix key exists and curKey of its request
+// is absent or names it. Family revocation thus costs one write, with no
+// set of a family's tokens to keep.
 const (
 	atPrefix    = "oidc:at:"
-	curPrefix   = "oidc:atcur:"
-	endPrefix   = "oidc:atend:"
 	revokedMark = "revoked"
 )
+
+func curKey(requestID string) string { return "oidc:atcur:{" + requestID + "}" }
+func endKey(requestID string) string { return "oidc:atend:{" + requestID + "}" }
 
 // pendingAT is an access token created inside BeginTX, stored at Commit.
 type pendingAT struct {
 	sig  string
+	req  string // request ID
 	data []byte
 	ttl  time.Duration
 }
@@ -74,20 +78,13 @@ func (s *Storage) createEphemeralAT(ctx context.Context, sig string, r fosite.Re
 			return fmt.Errorf("oidc/storage: seal access token: %w", err)
 		}
 	}
-	p := pendingAT{sig: sig, data: data, ttl: ttl}
+	p := pendingAT{sig: sig, req: r.GetID(), data: data, ttl: ttl}
 	if t != nil {
 		t.ats = append(t.ats, p)
 		return nil
 	}
-	return s.putATs(ctx, []pendingAT{p})
-}
-
-func (s *Storage) putATs(ctx context.Context, ats []pendingAT) error {
-	for i, p := range ats {
-		if err := s.eph.Set(ctx, atPrefix+p.sig, p.data, p.ttl); err != nil {
-			s.dropATs(ctx, ats[:i])
-			return fmt.Errorf("oidc/storage: create access token: %w", err)
-		}
+	if err := s.eph.Set(ctx, atPrefix+sig, data, ttl); err != nil {
+		return fmt.Errorf("oidc/storage: create access token: %w", err)
 	}
 	return nil
 }
@@ -118,7 +115,7 @@ func (s *Storage) getEphemeralAT(ctx context.Context, sig string, session fosite
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.eph.Get(ctx, curPrefix+ar.ID)
+	cur, err := s.eph.Get(ctx, curKey(ar.ID))
 	switch {
 	case errors.Is(err, ephemeral.ErrNotFound):
 	case err != nil:
@@ -140,60 +137,80 @@ func (s *Storage) deleteEphemeralAT(ctx context.Context, sig string) error {
 }
 
 // revokeEphemeralATs makes every access token of the family invalid; end
-// also bars a rotation in flight from making its new token current.
+// also bars a commit in flight from handing out tokens of the family. The
+// order matters (see commitATs): endKey first, then curKey.
 func (s *Storage) revokeEphemeralATs(ctx context.Context, requestID string, end bool) error {
 	if end {
-		if err := s.eph.Set(ctx, endPrefix+requestID, []byte{1}, s.atTTL); err != nil {
+		if err := s.eph.Set(ctx, endKey(requestID), []byte{1}, s.atTTL); err != nil {
 			return fmt.Errorf("oidc/storage: revoke access: %w", err)
 		}
 	}
-	if err := s.eph.Set(ctx, curPrefix+requestID, []byte(revokedMark), s.atTTL); err != nil {
+	if err := s.eph.Set(ctx, curKey(requestID), []byte(revokedMark), s.atTTL); err != nil {
 		return fmt.Errorf("oidc/storage: revoke access: %w", err)
 	}
 	return nil
 }
 
-// makeCurrent runs after a rotation's durable write: sig (or revokedMark)
-// becomes the family's only valid access token. It fails with
-// fosite.ErrInactiveToken if the family ended meanwhile.
-func (s *Storage) makeCurrent(ctx context.Context, requestID, sig string) error {
-	if err := s.eph.Set(ctx, curPrefix+requestID, []byte(sig), s.atTTL); err != nil {
-		return fmt.Errorf("oidc/storage: rotate access token: %w", err)
+// commitATs is Commit's ephemeral part, after the durable write: one
+// SetUnless (one round trip) stores the transaction's access tokens and,
+// after a rotation, makes the new one (or revokedMark, if none was issued)
+// the family's current token, unless endKey of the family exists. No one
+// knows the new tokens before this returns, so when it fails, or finds the
+// family ended, they are deleted (best effort) and never handed out:
+// Commit returns an error though the durable write stands, as when the
+// response is lost.
+//
+// Against a family revocation (revokeEphemeralATs with end: SET endKey,
+// then SET curKey=revoked) the script that checks endKey and sets curKey
+// is atomic, so either
+//   - it ran before the revocation's SET endKey: curKey named the new
+//     token until the revocation set it to revoked, as for any revocation
+//     after a rotation; or
+//   - it saw endKey and wrote nothing: the revocation sets (or has set)
+//     curKey=revoked, which the new token does not match.
+//
+// Either way the family ends revoked; no interleaving leaves curKey naming
+// the new token once endKey exists. In the second case the new tokens are
+// stored (plain writes) with TTLs counted from now, which may outlast the
+// revocation's mark a little, and a revocation that failed between its two
+// writes left no mark: so the mark is written again, as the old
+// write-cur-read-end sequence did, and the tokens deleted, best effort,
+// before Commit reports fosite.ErrInactiveToken. That costs a second round
+// trip only on this rare path.
+//
+// A code exchange (no rotation) is guarded by endKey too: if a reuse of the
+// code revoked the family after the durable write, its tokens are not
+// handed out. (A transaction's tokens belong to one request; the last
+// one's is checked.)
+func (s *Storage) commitATs(ctx context.Context, t *tx) error {
+	fam := t.family
+	if fam == "" && len(t.ats) > 0 {
+		fam = t.ats[len(t.ats)-1].req
 	}
-	_, err := s.eph.Get(ctx, endPrefix+requestID)
-	switch {
-	case errors.Is(err, ephemeral.ErrNotFound):
+	if fam == "" {
 		return nil
-	case err != nil:
-		return fmt.Errorf("oidc/storage: rotate access token: %w", err)
 	}
-	if err := s.eph.Set(context.WithoutCancel(ctx), curPrefix+requestID, []byte(revokedMark), s.atTTL); err != nil {
-		return fmt.Errorf("oidc/storage: rotate access token: %w", err)
+	var cur []ephemeral.Write
+	if t.family != "" {
+		v := revokedMark
+		if n := len(t.ats); n > 0 {
+			v = t.ats[n-1].sig
+		}
+		cur = []ephemeral.Write{{Key: curKey(fam), Value: []byte(v), TTL: s.atTTL}}
 	}
-	return fmt.Errorf("%w: family revoked during the rotation", fosite.ErrInactiveToken)
-}
-
-// commitATs is Commit's ephemeral part around the durable write: the
-// transaction's access tokens are stored before it (never handed out if
-// it fails) and, after a rotation, made current after it.
-func (s *Storage) commitATs(ctx context.Context, t *tx, durable func() error) error {
-	if err := s.putATs(ctx, t.ats); err != nil {
-		return err
+	ats := make([]ephemeral.Write, len(t.ats))
+	for i, p := range t.ats {
+		ats[i] = ephemeral.Write{Key: atPrefix + p.sig, Value: p.data, TTL: p.ttl}
 	}
-	if err := durable(); err != nil {
+	stored, err := s.eph.SetUnless(ctx, endKey(fam), cur, ats...)
+	if err != nil {
 		s.dropATs(ctx, t.ats)
-		return err
+		return fmt.Errorf("oidc/storage: store access tokens: %w", err)
 	}
-	if t.family == "" {
-		return nil
-	}
-	cur := revokedMark
-	if n := len(t.ats); n > 0 {
-		cur = t.ats[n-1].sig
-	}
-	if err := s.makeCurrent(ctx, t.family, cur); err != nil {
+	if !stored {
+		_ = s.eph.Set(context.WithoutCancel(ctx), curKey(fam), []byte(revokedMark), s.atTTL)
 		s.dropATs(ctx, t.ats)
-		return err
+		return fmt.Errorf("%w: family revoked during the commit", fosite.ErrInactiveToken)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +17,14 @@ import (
 	"github.com/trustid/trustid/oidc/storage"
 )
 
-// hooked runs onCur (once) around the write that makes a rotation's new
-// access token current, to put a concurrent call there; down fails every
+// hooked runs onCommit (once) just before or after the call that stores a
+// commit's access tokens, to put a concurrent call there; down fails every
 // call, as a lost Redis does.
 type hooked struct {
 	ephemeral.Store
-	before bool
-	onCur  func()
-	down   bool
+	before   bool
+	onCommit func()
+	down     bool
 }
 
 var errDown = errors.New("ephemeral store down")
@@ -32,19 +33,23 @@ func (h *hooked) Set(ctx context.Context, k string, v []byte, ttl time.Duration)
 	if h.down {
 		return errDown
 	}
-	f := h.onCur
-	if f == nil || !strings.HasPrefix(k, "oidc:atcur:") || string(v) == "revoked" {
-		return h.Store.Set(ctx, k, v, ttl)
+	return h.Store.Set(ctx, k, v, ttl)
+}
+
+func (h *hooked) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	if h.down {
+		return false, errDown
 	}
-	h.onCur = nil
-	if h.before {
+	f := h.onCommit
+	h.onCommit = nil
+	if f != nil && h.before {
 		f()
 	}
-	err := h.Store.Set(ctx, k, v, ttl)
-	if !h.before {
+	stored, err := h.Store.SetUnless(ctx, guard, guarded, plain...)
+	if f != nil && !h.before {
 		f()
 	}
-	return err
+	return stored, err
 }
 
 func (h *hooked) Get(ctx context.Context, k string) ([]byte, error) {
@@ -67,7 +72,8 @@ func TestEphemeralAccessTokens(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eph := &hooked{Store: openEphemeral(t)}
+	calls := &countingEph{Store: openEphemeral(t)}
+	eph := &hooked{Store: calls}
 	s, err := storage.New(storage.Config{
 		Store: st, Ephemeral: eph, AccessTokens: storage.AccessTokensEphemeral, AccessTokenTTL: time.Hour,
 		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
@@ -107,25 +113,38 @@ func TestEphemeralAccessTokens(t *testing.T) {
 		if err := s.CreateRefreshTokenSession(tctx, to, at, ar); err != nil {
 			t.Fatal(err)
 		}
-		eph.onCur, eph.before = hook, before
+		eph.onCommit, eph.before = hook, before
 		return s.Commit(tctx)
 	}
 
-	// Code exchange: the first pair; no access token in the durable store.
-	ar := request(t, s, "fam")
-	if err := s.CreateAuthorizeCodeSession(ctx, "code", ar); err != nil {
-		t.Fatal(err)
-	}
-	tctx, _ := s.BeginTX(ctx)
-	for _, err := range []error{
-		s.InvalidateAuthorizeCodeSession(tctx, "code"),
-		s.CreateAccessTokenSession(tctx, "at1", ar),
-		s.CreateRefreshTokenSession(tctx, "rt1", "at1", ar),
-		s.Commit(tctx),
-	} {
-		if err != nil {
+	// exchange runs a code exchange of request rid; hook runs inside Commit.
+	exchange := func(rid, code, at, rt string, hook func()) error {
+		ar := request(t, s, rid)
+		if err := s.CreateAuthorizeCodeSession(ctx, code, ar); err != nil {
 			t.Fatal(err)
 		}
+		tctx, _ := s.BeginTX(ctx)
+		for _, err := range []error{
+			s.InvalidateAuthorizeCodeSession(tctx, code),
+			s.CreateAccessTokenSession(tctx, at, ar),
+			s.CreateRefreshTokenSession(tctx, rt, at, ar),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		eph.onCommit, eph.before = hook, true
+		return s.Commit(tctx)
+	}
+
+	// Code exchange: the first pair; no access token in the durable store;
+	// one round trip to the ephemeral store.
+	calls.take()
+	if err := exchange("fam", "code", "at1", "rt1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls.take(); !slices.Equal(got, []string{"SetUnless"}) {
+		t.Errorf("ephemeral store calls of a code exchange = %v, want [SetUnless]", got)
 	}
 	valid(t, "at1")
 	if _, err := st.OAuth().Get(ctx, store.OAuthAccess, "at1"); !errors.Is(err, store.ErrNotFound) {
@@ -137,8 +156,12 @@ func TestEphemeralAccessTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	inactive(t, "at1")
+	calls.take()
 	if err := refresh("fam", "rt1", "rt2", "at2", nil, false); err != nil {
 		t.Fatal(err)
+	}
+	if got := calls.take(); !slices.Equal(got, []string{"SetUnless"}) {
+		t.Errorf("ephemeral store calls of a refresh commit = %v, want [SetUnless]", got)
 	}
 	valid(t, "at2")
 	inactive(t, "at1")
@@ -151,8 +174,10 @@ func TestEphemeralAccessTokens(t *testing.T) {
 		t.Fatalf("deleted: %v", err)
 	}
 
-	// A reuse revokes the family while a refresh commits: whichever of the
-	// two ephemeral writes comes first, the new access token ends revoked.
+	// A reuse revokes the family while a refresh commits. Before the
+	// commit's ephemeral call: the commit fails and its access token is
+	// dropped. After it: the commit succeeds and the revocation, later,
+	// revokes the new token. Either way the family ends revoked.
 	for _, before := range []bool{true, false} {
 		rid := "race-" + map[bool]string{true: "before", false: "after"}[before]
 		if err := s.CreateRefreshTokenSession(ctx, rid+"-rt1", "", request(t, s, rid)); err != nil {
@@ -163,12 +188,34 @@ func TestEphemeralAccessTokens(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		if err := refresh(rid, rid+"-rt1", rid+"-rt2", rid+"-at2", revoke, before); !errors.Is(err, fosite.ErrInactiveToken) {
+		err := refresh(rid, rid+"-rt1", rid+"-rt2", rid+"-at2", revoke, before)
+		if before && !errors.Is(err, fosite.ErrInactiveToken) {
 			t.Fatalf("%s: Commit = %v, want ErrInactiveToken", rid, err)
 		}
-		if _, err := get(rid + "-at2"); !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, fosite.ErrInactiveToken) {
+		if !before && err != nil {
+			t.Fatalf("%s: Commit = %v", rid, err)
+		}
+		_, err = get(rid + "-at2")
+		if before && !errors.Is(err, fosite.ErrNotFound) {
+			t.Fatalf("%s: new access token of a failed commit: %v, want not found", rid, err)
+		}
+		if !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, fosite.ErrInactiveToken) {
 			t.Fatalf("%s: new access token valid after the family was revoked: %v", rid, err)
 		}
+	}
+
+	// A code exchange whose family was revoked (code reuse) after its
+	// durable write hands out no access token.
+	revokeCode := func() {
+		if err := s.RevokeRefreshToken(ctx, "reused"); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := exchange("reused", "code2", "reused-at1", "reused-rt1", revokeCode); !errors.Is(err, fosite.ErrInactiveToken) {
+		t.Fatalf("code exchange after the family ended: Commit = %v, want ErrInactiveToken", err)
+	}
+	if _, err := get("reused-at1"); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("access token of the failed code exchange: %v, want not found", err)
 	}
 
 	// A lost store refuses tokens and fails issuance; nothing is accepted.

@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/internal/ephemeral/redis/redistest"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
@@ -322,11 +323,18 @@ func runEphemeral(t *testing.T, open func(*testing.T) ephemeral.Store) {
 	}
 }
 
-// TestEphemeralMode reruns the tests with access tokens in memory and,
-// when TRUSTID_TEST_REDIS names a server, in Redis.
+// TestEphemeralMode reruns the tests with access tokens in the fake, in
+// the memory backend and, when TRUSTID_TEST_REDIS names a server, in Redis.
 func TestEphemeralMode(t *testing.T) {
-	t.Run("memory", func(t *testing.T) {
+	t.Run("fake", func(t *testing.T) {
 		runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) })
+	})
+	t.Run("memory", func(t *testing.T) {
+		runEphemeral(t, func(t *testing.T) ephemeral.Store {
+			s := memory.New(memory.Options{})
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		})
 	})
 	t.Run("redis", func(t *testing.T) {
 		redisStore(t) // skip (or fail in CI) early without a server

@@ -22,9 +22,10 @@ import (
 // all-or-nothing; Commit and Rollback then end that transaction.
 //
 // With ephemeral access tokens (access.go) the access tokens a
-// transaction creates are kept in it too: Commit stores them before the
-// durable write, deletes them if it fails, and after a refresh rotation
-// makes the new one the family's current token.
+// transaction creates are kept in it too: after the durable write, Commit
+// stores them and, after a refresh rotation, makes the new one the
+// family's current token, in one round trip to the ephemeral store
+// (commitATs).
 
 var errNoTx = errors.New("oidc/storage: no open transaction in context")
 
@@ -85,14 +86,10 @@ func (s *Storage) Commit(ctx context.Context) error {
 		return fmt.Errorf("oidc/storage: commit: %w", errNoTx)
 	}
 	t.done = true
-	if !s.ephAT {
-		return s.commitDurable(ctx, t)
+	if err := s.commitDurable(ctx, t); err != nil || !s.ephAT {
+		return err
 	}
-	err := s.commitATs(ctx, t, func() error { return s.commitDurable(ctx, t) })
-	if err != nil && t.opened {
-		s.rollbackStore(t) // when the tokens could not be stored
-	}
-	return err
+	return s.commitATs(ctx, t)
 }
 
 func (s *Storage) commitDurable(ctx context.Context, t *tx) error {
@@ -108,14 +105,6 @@ func (s *Storage) commitDurable(ctx context.Context, t *tx) error {
 		return tr.Commit(t.storeCtx)
 	}
 	return nil
-}
-
-// rollbackStore ends an open store transaction not yet committed.
-func (s *Storage) rollbackStore(t *tx) {
-	if tr, ok := s.st.(store.Transactor); ok && t.opened && !t.committed {
-		t.committed = true
-		_ = tr.Rollback(t.storeCtx)
-	}
 }
 
 // Rollback implements fosite's storage.Transactional: deferred work is

@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
@@ -104,11 +105,80 @@ func (o countingOAuth) DeleteByRequestID(ctx context.Context, kind store.OAuthKi
 	return o.OAuthStore.DeleteByRequestID(ctx, kind, req)
 }
 
+// countingEph records the calls made on an ephemeral store: each is one
+// round trip to Redis.
+type countingEph struct {
+	ephemeral.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *countingEph) add(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, name)
+}
+
+// take returns the calls recorded since the last take.
+func (c *countingEph) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = nil
+	return calls
+}
+
+func (c *countingEph) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	c.add("Set")
+	return c.Store.Set(ctx, k, v, ttl)
+}
+
+func (c *countingEph) SetNX(ctx context.Context, k string, v []byte, ttl time.Duration) (bool, error) {
+	c.add("SetNX")
+	return c.Store.SetNX(ctx, k, v, ttl)
+}
+
+func (c *countingEph) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	c.add("SetUnless")
+	return c.Store.SetUnless(ctx, guard, guarded, plain...)
+}
+
+func (c *countingEph) Get(ctx context.Context, k string) ([]byte, error) {
+	c.add("Get")
+	return c.Store.Get(ctx, k)
+}
+
+func (c *countingEph) Take(ctx context.Context, k string) ([]byte, error) {
+	c.add("Take")
+	return c.Store.Take(ctx, k)
+}
+
+func (c *countingEph) Delete(ctx context.Context, k string) error {
+	c.add("Delete")
+	return c.Store.Delete(ctx, k)
+}
+
+func (c *countingEph) Incr(ctx context.Context, k string, d int64, ttl time.Duration) (int64, error) {
+	c.add("Incr")
+	return c.Store.Incr(ctx, k, d, ttl)
+}
+
+func (c *countingEph) Allow(ctx context.Context, k string, limit int, w time.Duration) (bool, time.Duration, error) {
+	c.add("Allow")
+	return c.Store.Allow(ctx, k, limit, w)
+}
+
+func (c *countingEph) Ping(ctx context.Context) error {
+	c.add("Ping")
+	return c.Store.Ping(ctx)
+}
+
 // refreshFixture is a storage with one issued refresh token (and its access
 // token) and fosite's real refresh handler on it.
 type refreshFixture struct {
 	s       *storage.Storage
 	st      store.Store
+	eph     *countingEph
 	h       *oauth2.RefreshTokenGrantHandler
 	strat   *oauth2.HMACSHAStrategy
 	refresh string // the token
@@ -128,8 +198,9 @@ func newRefreshFixture(t *testing.T, wrap func(store.Store) store.Store) *refres
 	if wrap != nil {
 		st = wrap(st)
 	}
+	eph := &countingEph{Store: openEphemeral(t)}
 	s, err := storage.New(storage.Config{
-		Store: st, Ephemeral: openEphemeral(t), AccessTokens: atMode,
+		Store: st, Ephemeral: eph, AccessTokens: atMode,
 		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
 	})
 	if err != nil {
@@ -142,7 +213,7 @@ func newRefreshFixture(t *testing.T, wrap func(store.Store) store.Store) *refres
 		ScopeStrategy: fosite.WildcardScopeStrategy, AudienceMatchingStrategy: fosite.DefaultAudienceMatchingStrategy,
 	}
 	strat := compose.NewOAuth2HMACStrategy(cfg)
-	f := &refreshFixture{s: s, st: st, strat: strat,
+	f := &refreshFixture{s: s, st: st, eph: eph, strat: strat,
 		h: &oauth2.RefreshTokenGrantHandler{AccessTokenStrategy: strat, RefreshTokenStrategy: strat, TokenRevocationStorage: s, Config: cfg}}
 	ar := request(t, s, "fam")
 	f.refresh, f.sig, err = strat.GenerateRefreshToken(ctx, ar)
@@ -179,7 +250,8 @@ func (f *refreshFixture) grant(ctx context.Context, token string) (*fosite.Acces
 }
 
 // TestRefreshIsOneWrite checks a refresh costs the initial read and one
-// atomic write: no BeginTx/Commit, no separate statements.
+// atomic write: no BeginTx/Commit, no separate statements; with ephemeral
+// access tokens, one call to the ephemeral store too.
 func TestRefreshIsOneWrite(t *testing.T) {
 	var cs *counting
 	f := newRefreshFixture(t, func(st store.Store) store.Store {
@@ -188,6 +260,7 @@ func TestRefreshIsOneWrite(t *testing.T) {
 		return w
 	})
 	cs.take()
+	f.eph.take()
 	ctx := context.Background()
 	resp, err := f.grant(ctx, f.refresh)
 	if err != nil {
@@ -195,6 +268,13 @@ func TestRefreshIsOneWrite(t *testing.T) {
 	}
 	if got, want := cs.take(), []string{"Get", "Rotate"}; !slices.Equal(got, want) {
 		t.Errorf("store calls of a refresh = %v, want %v", got, want)
+	}
+	wantEph := []string{"SetUnless"}
+	if atMode == storage.AccessTokensDurable {
+		wantEph = nil
+	}
+	if got := f.eph.take(); !slices.Equal(got, wantEph) {
+		t.Errorf("ephemeral store calls of a refresh = %v, want %v", got, wantEph)
 	}
 	// The new pair works, the old token is inactive, the old access token gone.
 	newRefresh := resp.GetExtra("refresh_token").(string)
@@ -213,7 +293,8 @@ func TestRefreshIsOneWrite(t *testing.T) {
 }
 
 // TestConcurrentRefresh refreshes one token from many goroutines through
-// fosite's handler: exactly one succeeds; a later reuse revokes the family.
+// fosite's handler: at most one succeeds (exactly one unless a reuse ended
+// the family first); a later reuse revokes the family.
 func TestConcurrentRefresh(t *testing.T) {
 	f := newRefreshFixture(t, nil)
 	ctx := context.Background()
@@ -235,18 +316,28 @@ func TestConcurrentRefresh(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(wins) != 1 {
-		t.Fatalf("%d refreshes succeeded, want 1 (errors: %v)", len(wins), errs)
-	}
+	reused := false
 	for _, err := range errs {
 		// Lost at the write (invalid_request, as when the old conditional
 		// UPDATE lost) or came after it (reuse: invalid_grant).
 		if !errors.Is(err, fosite.ErrInvalidRequest) && !errors.Is(err, fosite.ErrInvalidGrant) {
 			t.Errorf("loser's error = %v, want invalid_request or invalid_grant", err)
 		}
+		reused = reused || errors.Is(err, fosite.ErrInvalidGrant)
+	}
+	// With ephemeral access tokens a reuse that ends the family between
+	// the winner's durable write and its ephemeral commit fails the
+	// winner too (its tokens are never handed out; access.go commitATs):
+	// then none succeeds. How often depends on scheduling.
+	if len(wins) > 1 || (len(wins) == 0 && (atMode == storage.AccessTokensDurable || !reused)) {
+		t.Fatalf("%d refreshes succeeded, want 1 (errors: %v)", len(wins), errs)
 	}
 	if _, err := f.grant(ctx, f.refresh); !errors.Is(err, fosite.ErrInvalidGrant) {
 		t.Fatalf("reuse: %v, want invalid_grant", err)
+	}
+	if len(wins) == 0 {
+		t.Logf("the family ended before the winner's commit (errors: %v)", errs)
+		return
 	}
 	newRefresh := wins[0].GetExtra("refresh_token").(string)
 	if _, err := f.s.GetRefreshTokenSession(ctx, f.strat.RefreshTokenSignature(ctx, newRefresh), openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
