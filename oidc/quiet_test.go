@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
 )
 
 // countingHandler is a token endpoint handler that can handle only the
@@ -64,5 +66,44 @@ func TestQuietTokenHandlers(t *testing.T) {
 	}
 	if cc.handled != 1 || cc.filled != 1 || rt.handled != 0 || rt.filled != 0 {
 		t.Errorf("calls: cc %d/%d, rt %d/%d; want 1/1 and 0/0", cc.handled, cc.filled, rt.handled, rt.filled)
+	}
+}
+
+// TestQuietOpenIDRefresh: fosite's OpenID Connect refresh handler is
+// turned away without being called (so without its stack capture) for a
+// refresh granted no "openid" scope, and reached for one that was.
+func TestQuietOpenIDRefresh(t *testing.T) {
+	ctx := context.Background()
+	// The handler as the provider composes it, so a change of its type
+	// fails the test.
+	h := quietTokenHandler{compose.OpenIDConnectRefreshFactory(&fosite.Config{}, nil, &openid.DefaultStrategy{}).(fosite.TokenEndpointHandler)}
+	client := &fosite.DefaultClient{ID: "app", GrantTypes: fosite.Arguments{"refresh_token"}}
+	tests := []struct {
+		name     string
+		granted  fosite.Arguments
+		declined bool
+	}{
+		{name: "no openid", granted: fosite.Arguments{"profile"}, declined: true},
+		{name: "no scopes", declined: true},
+		{name: "openid", granted: fosite.Arguments{"openid", "profile"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// No openid.Session: a handler that is reached fails on it.
+			req := fosite.NewAccessRequest(nil)
+			req.GrantTypes = fosite.Arguments{"refresh_token"}
+			req.GrantedScope = tt.granted
+			req.Client = client
+			herr := h.HandleTokenEndpointRequest(ctx, req)
+			perr := h.PopulateTokenEndpointResponse(ctx, req, fosite.NewAccessResponse())
+			for _, err := range []error{herr, perr} {
+				if tt.declined && err != fosite.ErrUnknownRequest { // the plain value, not a stack-carrying wrapper
+					t.Errorf("declined: %v, want the plain fosite.ErrUnknownRequest", err)
+				}
+				if !tt.declined && (err == nil || errors.Is(err, fosite.ErrUnknownRequest)) {
+					t.Errorf("reached: %v, want the handler's session error", err)
+				}
+			}
+		})
 	}
 }
