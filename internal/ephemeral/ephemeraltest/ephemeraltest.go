@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) ephemeral.Store) {
 		{"SetUnlessExpiry", testSetUnlessExpiry},
 		{"SetUnlessCopies", testSetUnlessCopies},
 		{"SetUnlessConcurrent", testSetUnlessConcurrent},
+		{"WritesConcurrent", testWritesConcurrent},
 		{"Take", testTake},
 		{"TakeConcurrent", testTakeConcurrent},
 		{"Incr", testIncr},
@@ -718,4 +719,49 @@ func testCanceled(t *testing.T, s ephemeral.Store) {
 		}
 	}
 	mustNotFound(t, s, "k")
+}
+
+// testWritesConcurrent runs many Sets and SetUnless calls at once (a
+// backend may send concurrent writes together): each gets its own
+// outcome, and every value stored is its own.
+func testWritesConcurrent(t *testing.T, s ephemeral.Store) {
+	ctx := context.Background()
+	const n = 64
+	for i := range n {
+		if i%3 == 0 {
+			if err := s.Set(ctx, fmt.Sprintf("wc:guard%d", i), []byte("g"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := s.Set(ctx, fmt.Sprintf("wc:set%d", i), []byte(fmt.Sprint(i)), time.Minute); err != nil {
+				t.Errorf("set %d: %v", i, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			stored, err := s.SetUnless(ctx, fmt.Sprintf("wc:guard%d", i),
+				[]ephemeral.Write{{Key: fmt.Sprintf("wc:guarded%d", i), Value: []byte(fmt.Sprint(i)), TTL: time.Minute}},
+				ephemeral.Write{Key: fmt.Sprintf("wc:plain%d", i), Value: []byte(fmt.Sprint(i)), TTL: time.Minute})
+			if err != nil || stored != (i%3 != 0) {
+				t.Errorf("setunless %d: stored %v, %v", i, stored, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		v := []byte(fmt.Sprint(i))
+		mustGet(t, s, fmt.Sprintf("wc:set%d", i), v)
+		mustGet(t, s, fmt.Sprintf("wc:plain%d", i), v)
+		if i%3 == 0 {
+			mustNotFound(t, s, fmt.Sprintf("wc:guarded%d", i))
+		} else {
+			mustGet(t, s, fmt.Sprintf("wc:guarded%d", i), v)
+		}
+	}
 }

@@ -6,10 +6,12 @@
 // is atomic across nodes:
 //   - Take is GETDEL (Redis 6.2+);
 //   - SetNX is SET NX PX;
-//   - SetUnless is one pipeline: a SET PX per plain write, then a script
-//     that checks the guard and SETs the guarded keys (the guard and the
-//     guarded keys share a slot, see package ephemeral; a Cluster client
-//     splits the pipeline per node);
+//   - SetUnless is a SET PX per plain write, then a script that checks the
+//     guard and SETs the guarded keys (the guard and the guarded keys share
+//     a slot, see package ephemeral; a Cluster client splits a pipeline per
+//     node);
+//   - Set and SetUnless of concurrent callers share pipelines (package
+//     coalesce): one round trip for the writes of many requests;
 //   - Incr is a script doing INCRBY and, when the key has no expiry yet
 //     (it was just created), PEXPIRE;
 //   - Allow is a sliding-window log in a sorted set (score = event time in
@@ -34,6 +36,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/trustid/trustid/internal/coalesce"
 	"github.com/trustid/trustid/internal/ephemeral"
 )
 
@@ -44,6 +47,14 @@ type Store struct {
 	c      goredis.UniversalClient
 	prefix string
 	owns   bool
+	writes *coalesce.Group[*write, bool] // Set and SetUnless
+}
+
+func newStore(c goredis.UniversalClient, prefix string, owns bool) *Store {
+	s := &Store{c: c, prefix: prefix, owns: owns}
+	// Two pipelines at once: one in flight while the next fills.
+	s.writes = coalesce.New(2, maxPipeline, s.pipeWrites)
+	return s
 }
 
 // New connects to the Redis at rawURL (redis://[user:password@]host:port/db or
@@ -60,7 +71,7 @@ func New(ctx context.Context, rawURL, prefix string) (*Store, error) {
 		return nil, fmt.Errorf("redis: parse url: %w", err)
 	}
 	c := goredis.NewClient(opts)
-	s := &Store{c: c, prefix: prefix, owns: true}
+	s := newStore(c, prefix, true)
 	if err := s.Ping(ctx); err != nil {
 		_ = c.Close()
 		return nil, err
@@ -72,7 +83,7 @@ func New(ctx context.Context, rawURL, prefix string) (*Store, error) {
 // sentinel or cluster client). The caller keeps ownership: Close does not
 // close c.
 func NewFromClient(c goredis.UniversalClient, prefix string) *Store {
-	return &Store{c: c, prefix: prefix}
+	return newStore(c, prefix, false)
 }
 
 func (s *Store) kv(key string) string { return s.prefix + "kv:" + key }
@@ -102,13 +113,13 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("redis: %s: %w", op, err)
 }
 
-// Set implements ephemeral.Store.
+// Set implements ephemeral.Store (pipelined with concurrent writes).
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := checkTTL("set", ttl); err != nil {
 		return err
 	}
-	err := s.c.Do(ctx, "SET", s.kv(key), value, "PX", ms(ttl)).Err()
-	return wrap("set", err)
+	_, err := s.writes.Do(ctx, &write{plain: []ephemeral.Write{{Key: key, Value: value, TTL: ttl}}})
+	return err
 }
 
 // SetNX implements ephemeral.Store.
@@ -142,44 +153,80 @@ return 1
 
 // SetUnless implements ephemeral.Store with one pipeline (see package doc).
 func (s *Store) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
-	keys := make([]string, 0, 1+len(guarded))
-	args := make([]any, 0, 2*len(guarded))
-	keys = append(keys, s.kv(guard))
+	op := &write{plain: plain, guard: guard}
+	op.keys = make([]string, 0, 1+len(guarded))
+	op.args = make([]any, 0, 2*len(guarded))
+	op.keys = append(op.keys, s.kv(guard))
 	for _, w := range guarded {
 		if err := checkTTL("setunless", w.TTL); err != nil {
 			return false, err
 		}
-		keys = append(keys, s.kv(w.Key))
-		args = append(args, w.Value, ms(w.TTL))
+		op.keys = append(op.keys, s.kv(w.Key))
+		op.args = append(op.args, w.Value, ms(w.TTL))
 	}
 	for _, w := range plain {
 		if err := checkTTL("setunless", w.TTL); err != nil {
 			return false, err
 		}
 	}
+	return s.writes.Do(ctx, op)
+}
+
+// write is a Set (guard "") or a SetUnless, sent in a pipeline with the
+// writes of concurrent callers (package coalesce): under load the token
+// writes of many requests share one round trip.
+type write struct {
+	plain []ephemeral.Write
+	guard string
+	keys  []string // the guard's script: the guard, then the guarded keys
+	args  []any
+}
+
+// maxPipeline is the most writes one pipeline carries.
+const maxPipeline = 64
+
+// pipeWrites sends the writes of calls in one pipeline: each write's SETs,
+// then its guard script. The pipeline is not a transaction: each write is
+// atomic as alone (its script is), and one failing fails only itself.
+func (s *Store) pipeWrites(ctx context.Context, calls []*coalesce.Call[*write, bool]) {
 	pipe := s.c.Pipeline()
-	sets := make([]*goredis.Cmd, len(plain))
-	for i, w := range plain {
-		sets[i] = pipe.Do(ctx, "SET", s.kv(w.Key), w.Value, "PX", ms(w.TTL))
-	}
-	// EVALSHA: a pipeline cannot fall back to EVAL by itself (Script.Run
-	// would see no error before Exec), so a server that lacks the script
-	// gets it in a second round trip below, once per server start.
-	guardCmd := setUnlessScript.EvalSha(ctx, pipe, keys, args...)
-	_, _ = pipe.Exec(ctx) // each command's error is checked below
-	for _, c := range sets {
-		if err := c.Err(); err != nil {
-			return false, wrap("setunless", err)
+	sets := make([][]*goredis.Cmd, len(calls))
+	guards := make([]*goredis.Cmd, len(calls))
+	for i, c := range calls {
+		for _, w := range c.In.plain {
+			sets[i] = append(sets[i], pipe.Do(ctx, "SET", s.kv(w.Key), w.Value, "PX", ms(w.TTL)))
+		}
+		if c.In.guard != "" {
+			// EVALSHA: a pipeline cannot fall back to EVAL by itself
+			// (Script.Run would see no error before Exec), so a server
+			// that lacks the script gets it in a second round trip below,
+			// once per server start.
+			guards[i] = setUnlessScript.EvalSha(ctx, pipe, c.In.keys, c.In.args...)
 		}
 	}
-	if err := guardCmd.Err(); err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
-		guardCmd = setUnlessScript.Eval(ctx, s.c, keys, args...)
+	_, _ = pipe.Exec(ctx) // each command's error is checked below
+	for i, c := range calls {
+		op := "set"
+		if c.In.guard != "" {
+			op = "setunless"
+		}
+		c.Out, c.Err = true, nil
+		for _, cmd := range sets[i] {
+			if err := cmd.Err(); err != nil {
+				c.Out, c.Err = false, wrap(op, err)
+				break
+			}
+		}
+		g := guards[i]
+		if c.Err != nil || g == nil {
+			continue
+		}
+		if err := g.Err(); err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+			g = setUnlessScript.Eval(ctx, s.c, c.In.keys, c.In.args...)
+		}
+		n, err := g.Int64()
+		c.Out, c.Err = err == nil && n == 1, wrap(op, err)
 	}
-	n, err := guardCmd.Int64()
-	if err != nil {
-		return false, wrap("setunless", err)
-	}
-	return n == 1, nil
 }
 
 func bytesResult(op string, b []byte, err error) ([]byte, error) {

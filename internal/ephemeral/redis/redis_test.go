@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,5 +176,63 @@ func TestClear(t *testing.T) {
 	}
 	if _, err := other.Get(ctx, "k"); err != nil {
 		t.Errorf("another prefix's key: %v", err)
+	}
+}
+
+// pipelines counts the pipelines with SETs a client sends (each one round
+// trip) and the SETs in them.
+type pipelines struct{ n, cmds atomic.Int64 }
+
+func (p *pipelines) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (p *pipelines) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return next
+}
+func (p *pipelines) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		sets := 0
+		for _, c := range cmds {
+			if strings.EqualFold(c.Name(), "set") {
+				sets++
+			}
+		}
+		if sets > 0 {
+			p.n.Add(1)
+			p.cmds.Add(int64(sets))
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestConcurrentWritesShareRoundTrips: the Sets of concurrent callers go
+// out together, in fewer pipelines than writes.
+func TestConcurrentWritesShareRoundTrips(t *testing.T) {
+	opts, err := goredis.ParseURL(redisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	var p pipelines
+	c.AddHook(&p)
+	s := NewFromClient(c, "trustidtest:"+strings.ToLower(rand.Text())+":")
+	defer s.Clear(context.Background())
+	const n = 200
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := s.Set(context.Background(), fmt.Sprint(i), []byte("v"), time.Minute); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("%d writes in %d pipelines", p.cmds.Load(), p.n.Load())
+	if p.cmds.Load() != n || p.n.Load() > n/2 {
+		t.Errorf("%d writes in %d pipelines, want %d in at most %d", p.cmds.Load(), p.n.Load(), n, n/2)
 	}
 }

@@ -65,7 +65,7 @@ func (o oauth) Get(ctx context.Context, kind store.OAuthKind, sig string) (*stor
 	var v *store.OAuthRecord
 	var err error
 	if o.batched(ctx) {
-		v, err = o.s.oauthGets.do(ctx, oauthRef{kind, sig})
+		v, err = o.s.oauthGets.Do(ctx, oauthRef{kind, sig})
 	} else {
 		v, err = o.get(ctx, kind, sig)
 	}
@@ -143,7 +143,7 @@ func (o oauth) Rotate(ctx context.Context, kind store.OAuthKind, sig string, rev
 		rows[i] = args
 	}
 	if o.batched(ctx) {
-		_, err := o.s.oauthRotations.do(ctx, rotation{kind: kind, sig: sig, revoke: revoke, requestID: requestID, rows: rows})
+		_, err := o.s.oauthRotations.Do(ctx, rotation{kind: kind, sig: sig, revoke: revoke, requestID: requestID, rows: rows})
 		return o.s.wrap(op, err)
 	}
 	if o.s.d.WritableCTE {

@@ -4,13 +4,15 @@ import (
 	"context"
 	"strings"
 
+	"github.com/trustid/trustid/internal/coalesce"
 	"github.com/trustid/trustid/internal/store"
 )
 
 // Batched OAuth reads and rotations (Dialect.Batches, PostgreSQL): every
 // token request reads a record (a refresh token, a code) and rotates it,
 // so these two are the statements a busy provider sends most. Outside a
-// transaction, concurrent calls share one statement each (batch.go).
+// transaction, concurrent calls share one statement each (package
+// coalesce): group commit at the level of the statement.
 
 // maxBatch is the most calls one statement serves; it bounds the number
 // of statement shapes (one per size) the driver prepares.
@@ -34,8 +36,8 @@ func (s *Store) initBatches() {
 		return
 	}
 	o := oauth{s}
-	s.oauthGets = newCoalescer(s.d.Batches, maxBatch, o.getBatch)
-	s.oauthRotations = newCoalescer(s.d.Batches, maxBatch, o.rotateBatch)
+	s.oauthGets = coalesce.New(s.d.Batches, maxBatch, o.getBatch)
+	s.oauthRotations = coalesce.New(s.d.Batches, maxBatch, o.rotateBatch)
 }
 
 // batched reports whether a call with ctx may join a batch: not inside a
@@ -45,10 +47,10 @@ func (o oauth) batched(ctx context.Context) bool {
 }
 
 // getBatch reads the records of calls in one SELECT.
-func (o oauth) getBatch(ctx context.Context, calls []*call[oauthRef, *store.OAuthRecord]) {
+func (o oauth) getBatch(ctx context.Context, calls []*coalesce.Call[oauthRef, *store.OAuthRecord]) {
 	if len(calls) == 1 {
 		c := calls[0]
-		c.out, c.err = o.get(ctx, c.in.kind, c.in.sig)
+		c.Out, c.Err = o.get(ctx, c.In.kind, c.In.sig)
 		return
 	}
 	var b strings.Builder
@@ -59,7 +61,7 @@ func (o oauth) getBatch(ctx context.Context, calls []*call[oauthRef, *store.OAut
 			b.WriteString(", ")
 		}
 		b.WriteString(`(?::text, ?::text)`)
-		args = append(args, string(c.in.kind), c.in.sig)
+		args = append(args, string(c.In.kind), c.In.sig)
 	}
 	b.WriteString(`)`)
 	found := make(map[oauthRef]*store.OAuthRecord, len(calls))
@@ -80,15 +82,15 @@ func (o oauth) getBatch(ctx context.Context, calls []*call[oauthRef, *store.OAut
 	}()
 	given := make(map[*store.OAuthRecord]bool, len(calls))
 	for _, c := range calls {
-		switch v := found[c.in]; {
+		switch v := found[c.In]; {
 		case err != nil:
-			c.err = err
+			c.Err = err
 		case v == nil:
-			c.err = ErrNoRows
+			c.Err = ErrNoRows
 		case given[v]:
-			c.out = cloneRecord(v) // the same record asked for twice
+			c.Out = cloneRecord(v) // the same record asked for twice
 		default:
-			c.out, given[v] = v, true
+			c.Out, given[v] = v, true
 		}
 	}
 }
@@ -104,10 +106,10 @@ func cloneRecord(v *store.OAuthRecord) *store.OAuthRecord {
 // missing) learns why by itself; if the statement fails, nothing of it was
 // written and each rotation runs alone, so one bad rotation (a duplicate
 // signature) cannot fail the others.
-func (o oauth) rotateBatch(ctx context.Context, calls []*call[rotation, struct{}]) {
+func (o oauth) rotateBatch(ctx context.Context, calls []*coalesce.Call[rotation, struct{}]) {
 	if len(calls) == 1 {
 		c := calls[0]
-		c.err = o.rotateCTE(ctx, c.in.kind, c.in.sig, c.in.revoke, c.in.requestID, c.in.rows)
+		c.Err = o.rotateCTE(ctx, c.In.kind, c.In.sig, c.In.revoke, c.In.requestID, c.In.rows)
 		return
 	}
 	var b strings.Builder
@@ -119,9 +121,9 @@ func (o oauth) rotateBatch(ctx context.Context, calls []*call[rotation, struct{}
 			b.WriteString(", ")
 		}
 		b.WriteString(`(?::int, ?::text, ?::text, ?::text, ?::text)`)
-		args = append(args, i, string(c.in.kind), c.in.sig, string(c.in.revoke), c.in.requestID)
-		revokes = revokes || c.in.revoke != ""
-		inserts = inserts || len(c.in.rows) > 0
+		args = append(args, i, string(c.In.kind), c.In.sig, string(c.In.revoke), c.In.requestID)
+		revokes = revokes || c.In.revoke != ""
+		inserts = inserts || len(c.In.rows) > 0
 	}
 	// UPDATE ... FROM: a record named twice (the same token sent twice at
 	// once) is updated once and returned once, so one of them wins.
@@ -135,7 +137,7 @@ func (o oauth) rotateBatch(ctx context.Context, calls []*call[rotation, struct{}
 		b.WriteString(`, created AS (INSERT INTO oauth_records (` + oauthCols + `) SELECT ` + oauthCols + ` FROM (VALUES `)
 		first := true
 		for i, c := range calls {
-			for _, r := range c.in.rows {
+			for _, r := range c.In.rows {
 				if !first {
 					b.WriteString(", ")
 				}
@@ -168,9 +170,9 @@ func (o oauth) rotateBatch(ctx context.Context, calls []*call[rotation, struct{}
 	for i, c := range calls {
 		switch {
 		case err != nil:
-			c.err = o.rotateCTE(ctx, c.in.kind, c.in.sig, c.in.revoke, c.in.requestID, c.in.rows)
+			c.Err = o.rotateCTE(ctx, c.In.kind, c.In.sig, c.In.revoke, c.In.requestID, c.In.rows)
 		case !done[i]:
-			c.err = o.whyNotConsumed(ctx, o.s.b, c.in.kind, c.in.sig)
+			c.Err = o.whyNotConsumed(ctx, o.s.b, c.In.kind, c.In.sig)
 		}
 	}
 }

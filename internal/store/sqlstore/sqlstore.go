@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trustid/trustid/internal/coalesce"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 )
@@ -76,7 +77,8 @@ type Dialect struct {
 	WritableCTE bool
 	// Batches, when above zero (and with WritableCTE), makes concurrent
 	// OAuth record reads and rotations outside transactions share
-	// statements, at most Batches statements of each at once (batch.go).
+	// statements, at most Batches statements of each at once (package
+	// coalesce).
 	Batches int
 }
 
@@ -89,8 +91,8 @@ type Store struct {
 	ring *seal.Ring
 	now  func() time.Time
 	// Batched OAuth statements (oauth_batch.go); nil without Dialect.Batches.
-	oauthGets      *coalescer[oauthRef, *store.OAuthRecord]
-	oauthRotations *coalescer[rotation, struct{}]
+	oauthGets      *coalesce.Group[oauthRef, *store.OAuthRecord]
+	oauthRotations *coalesce.Group[rotation, struct{}]
 }
 
 // Option configures a Store.

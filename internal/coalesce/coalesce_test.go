@@ -1,4 +1,4 @@
-package sqlstore
+package coalesce
 
 import (
 	"context"
@@ -9,16 +9,16 @@ import (
 	"time"
 )
 
-// TestCoalescer runs many concurrent calls through a coalescer whose run
+// TestGroup runs many concurrent calls through a Group whose run
 // takes a while: every call gets its own result, never more than limit
 // batches run at once, no batch is larger than size, and calls that arrive
 // while batches run share them.
-func TestCoalescer(t *testing.T) {
+func TestGroup(t *testing.T) {
 	const calls, limit, size = 200, 2, 16
 	var running, maxRunning, batches atomic.Int64
 	var mu sync.Mutex
 	sizes := map[int]int{}
-	c := newCoalescer(limit, size, func(ctx context.Context, cs []*call[int, int]) {
+	c := New(limit, size, func(ctx context.Context, cs []*Call[int, int]) {
 		if ctx.Err() != nil {
 			t.Error("batch context canceled")
 		}
@@ -35,23 +35,27 @@ func TestCoalescer(t *testing.T) {
 		mu.Unlock()
 		time.Sleep(2 * time.Millisecond)
 		for _, x := range cs {
-			if x.in%7 == 0 {
-				x.err = errors.New("seven")
+			if x.In%7 == 0 {
+				x.Err = errors.New("seven")
 			} else {
-				x.out = x.in * 10
+				x.Out = x.In * 10
 			}
 		}
 		running.Add(-1)
 	})
 	var wg sync.WaitGroup
+	// A caller's cancellation after it joined does not reach the batch.
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // a caller's cancellation does not reach the batch
+	defer cancel()
+	go func() { time.Sleep(time.Millisecond); cancel() }()
 	for i := range calls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := c.do(ctx, i)
+			out, err := c.Do(ctx, i)
 			switch {
+			case errors.Is(err, context.Canceled):
+				// joined after the cancellation: refused before running
 			case i%7 == 0 && err == nil:
 				t.Errorf("call %d: no error", i)
 			case i%7 != 0 && (err != nil || out != i*10):
@@ -74,9 +78,12 @@ func TestCoalescer(t *testing.T) {
 	if c.running != 0 || len(c.queue) != 0 {
 		t.Errorf("left running=%d queued=%d", c.running, len(c.queue))
 	}
+	if _, err := c.Do(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("call with a canceled context: %v", err)
+	}
 	// Idle again: a lone call runs at once, alone.
 	before := batches.Load()
-	if out, err := c.do(context.Background(), 1); err != nil || out != 10 || batches.Load() != before+1 {
+	if out, err := c.Do(context.Background(), 1); err != nil || out != 10 || batches.Load() != before+1 {
 		t.Errorf("lone call: %d %v", out, err)
 	}
 }
