@@ -27,21 +27,28 @@ func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 
 func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// TestRotateIsOneStatement checks a rotation (what a refresh or a code
-// exchange writes) is one round trip, and the rare losing path two.
-func TestRotateIsOneStatement(t *testing.T) {
-	ctx := context.Background()
+// openCounting opens a store on a fresh schema whose statements st counts.
+func openCounting(t *testing.T) (*postgres.DB, *statements) {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st statements
-	cfg.ConnConfig.Tracer = &st
-	db, err := postgres.OpenConfig(ctx, cfg, testRing(t))
+	st := &statements{}
+	cfg.ConnConfig.Tracer = st
+	db, err := postgres.OpenConfig(context.Background(), cfg, testRing(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db, st
+}
+
+// TestRotateIsOneStatement checks a rotation (what a refresh or a code
+// exchange writes) is one round trip, and the rare losing path two.
+func TestRotateIsOneStatement(t *testing.T) {
+	ctx := context.Background()
+	db, st := openCounting(t)
 	rec := func(kind store.OAuthKind, sig string) *store.OAuthRecord {
 		return &store.OAuthRecord{Kind: kind, Signature: sig, RequestID: "fam", Active: true, Data: []byte("{}")}
 	}
@@ -77,17 +84,7 @@ func TestRotateIsOneStatement(t *testing.T) {
 // were shared.
 func TestBatchedRotations(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(pgtest.DSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st statements
-	cfg.ConnConfig.Tracer = &st
-	db, err := postgres.OpenConfig(ctx, cfg, testRing(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, st := openCounting(t)
 	const tokens = 40
 	rec := func(kind store.OAuthKind, sig, fam string) *store.OAuthRecord {
 		return &store.OAuthRecord{Kind: kind, Signature: sig, RequestID: fam, Active: true, Data: []byte(`{"sig":"` + sig + `"}`)}
