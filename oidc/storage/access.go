@@ -69,7 +69,7 @@ func (s *Storage) createEphemeralAT(ctx context.Context, sig string, r fosite.Re
 	if ttl <= 0 {
 		return nil // expired already: a token never stored is refused
 	}
-	data, err := encode(r)
+	data, err := s.encodeIn(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -375,7 +375,7 @@ func nonNil(s []string) []string {
 
 // create stores r under (kind, sig), expiring with the session's expiry of tt.
 func (s *Storage) create(ctx context.Context, kind store.OAuthKind, sig string, tt fosite.TokenType, r fosite.Requester) error {
-	data, err := encode(r)
+	data, err := s.encodeIn(ctx, r)
 	if err != nil {
 		return err
 	}

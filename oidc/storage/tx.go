@@ -1,9 +1,13 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+
+	"github.com/ory/fosite"
 
 	"github.com/trustid/trustid/internal/store"
 )
@@ -46,6 +50,10 @@ type tx struct {
 	// request ID of the family it rotates.
 	ats    []pendingAT
 	family string
+	// The last request encoded in the transaction and its encoding:
+	// fosite stores one request as both the access and the refresh token.
+	encoded     fosite.Requester
+	encodedData []byte
 }
 
 // consumeOp is one store.OAuthStore.Rotate call.
@@ -56,6 +64,33 @@ type consumeOp struct {
 	requestID string
 	inactive  error // what fosite expects for an already consumed record
 	recs      []*store.OAuthRecord
+}
+
+// encodeIn is encode, once per request inside a transaction: a refresh or
+// code exchange stores the same request object (fosite's sanitized copy,
+// not changed between the creates) as its access and its refresh token.
+// Callers get their own copy of the bytes.
+func (s *Storage) encodeIn(ctx context.Context, r fosite.Requester) ([]byte, error) {
+	t := s.txFrom(ctx)
+	if t == nil {
+		return encode(r)
+	}
+	if t.encoded != nil && sameRequest(t.encoded, r) {
+		return bytes.Clone(t.encodedData), nil
+	}
+	data, err := encode(r)
+	if err != nil {
+		return nil, err
+	}
+	t.encoded, t.encodedData = r, data
+	return bytes.Clone(data), nil
+}
+
+// sameRequest reports whether a and b are the same request object
+// (fosite's requesters are pointers; anything else is never the same).
+func sameRequest(a, b fosite.Requester) bool {
+	pa, pb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return pa.Kind() == reflect.Pointer && pb.Kind() == reflect.Pointer && pa.Type() == pb.Type() && pa.Pointer() == pb.Pointer()
 }
 
 func (s *Storage) txFrom(ctx context.Context) *tx {
