@@ -4,6 +4,7 @@ package coalesce
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -76,15 +77,35 @@ func (c *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	return me.Out, me.Err
 }
 
+// ErrBatchPanicked is the error of the calls of a batch whose run
+// panicked; the panic itself goes on in the goroutine that ran it.
+var ErrBatchPanicked = errors.New("coalesce: the batch's run panicked")
+
 // runAndHandOff runs batch (its first call is the caller's), wakes the
-// others of it, and passes the running slot to the next queued batch.
+// others of it, and passes the running slot to the next queued batch,
+// even when run panics: a stuck slot would stall every later call.
 func (c *Group[In, Out]) runAndHandOff(ctx context.Context, batch []*Call[In, Out]) {
+	done := false
+	defer func() {
+		if !done {
+			for _, o := range batch {
+				var zero Out
+				o.Out, o.Err = zero, ErrBatchPanicked
+			}
+		}
+		for _, o := range batch[1:] {
+			o.wake <- struct{}{}
+		}
+		c.handOff()
+	}()
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+	defer cancel()
 	c.run(bctx, batch)
-	cancel()
-	for _, o := range batch[1:] {
-		o.wake <- struct{}{}
-	}
+	done = true
+}
+
+// handOff gives the running slot to the next queued batch, or frees it.
+func (c *Group[In, Out]) handOff() {
 	c.mu.Lock()
 	if len(c.queue) == 0 {
 		c.running--

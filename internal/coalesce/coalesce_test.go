@@ -87,3 +87,65 @@ func TestGroup(t *testing.T) {
 		t.Errorf("lone call: %d %v", out, err)
 	}
 }
+
+// TestGroupSurvivesPanic: a run that panics fails its batch's calls with
+// ErrBatchPanicked, the panic reaches the goroutine that ran it, and the
+// group goes on serving calls.
+func TestGroupSurvivesPanic(t *testing.T) {
+	release := make(chan struct{})
+	c := New(1, 8, func(ctx context.Context, cs []*Call[int, int]) {
+		if cs[0].In == 0 {
+			<-release // hold the slot until the others queue
+			return
+		}
+		for _, x := range cs {
+			if x.In == 13 {
+				panic("thirteen")
+			}
+			x.Out = x.In
+		}
+	})
+	go c.Do(context.Background(), 0)
+	for {
+		c.mu.Lock()
+		r := c.running
+		c.mu.Unlock()
+		if r == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	results := make(chan error, 2)
+	panics := make(chan any, 2)
+	for _, in := range []int{13, 14} {
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					panics <- p
+				}
+			}()
+			_, err := c.Do(context.Background(), in)
+			results <- err
+		}()
+	}
+	for {
+		c.mu.Lock()
+		q := len(c.queue)
+		c.mu.Unlock()
+		if q == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	// 13 leads the batch {13, 14}: it panics, 14 gets the error.
+	if p := <-panics; p != "thirteen" {
+		t.Errorf("panic %v", p)
+	}
+	if err := <-results; !errors.Is(err, ErrBatchPanicked) {
+		t.Errorf("the other call got %v", err)
+	}
+	if out, err := c.Do(context.Background(), 5); err != nil || out != 5 {
+		t.Errorf("after the panic: %d %v", out, err)
+	}
+}
