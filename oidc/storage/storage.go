@@ -247,7 +247,9 @@ type record struct {
 	GrantedAudience   []string        `json:"granted_audience,omitempty"`
 	Form              url.Values      `json:"form,omitempty"`
 	Lang              string          `json:"lang,omitempty"`
-	Session           json.RawMessage `json:"session,omitempty"`
+	// Session is the fosite.Session itself, encoded and decoded in the
+	// same pass as the rest (decode sets it to the session to fill).
+	Session any `json:"session,omitempty"`
 	// Authorize request fields, kept for pushed authorization requests.
 	Authorize *authorizeFields `json:"authorize,omitempty"`
 }
@@ -283,11 +285,7 @@ func encode(r fosite.Requester) ([]byte, error) {
 		rec.Lang = l.GetLang().String()
 	}
 	if sess := r.GetSession(); sess != nil {
-		b, err := json.Marshal(sess)
-		if err != nil {
-			return nil, fmt.Errorf("oidc/storage: encode session: %w", err)
-		}
-		rec.Session = b
+		rec.Session = sess
 	}
 	if ar, ok := r.(fosite.AuthorizeRequester); ok {
 		af := &authorizeFields{
@@ -311,21 +309,17 @@ func encode(r fosite.Requester) ([]byte, error) {
 
 // decode rebuilds a request; session is filled in place when not nil.
 func (s *Storage) decode(ctx context.Context, data []byte, session fosite.Session) (*fosite.AuthorizeRequest, error) {
-	var rec record
+	if session == nil {
+		session = s.newSession()
+	}
+	// A non-nil pointer in an interface field is decoded into in place.
+	rec := record{Session: session}
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("oidc/storage: decode request: %w", err)
 	}
 	client, err := s.client(ctx, rec.ClientID)
 	if err != nil {
 		return nil, fmt.Errorf("oidc/storage: client of request: %w", err)
-	}
-	if session == nil {
-		session = s.newSession()
-	}
-	if len(rec.Session) > 0 {
-		if err := json.Unmarshal(rec.Session, session); err != nil {
-			return nil, fmt.Errorf("oidc/storage: decode session: %w", err)
-		}
 	}
 	if rec.Form == nil {
 		rec.Form = url.Values{}
