@@ -358,7 +358,19 @@ func TestBrowserFlows(t *testing.T) {
 			}
 			screens(t, bctx, shots, "account-request", "#requests")
 			run(t, bctx, chromedp.Click(chromedp.CSS("#requests .req-approve")))
-			if st := waitText(t, bctx, "#req-status", func(s string) bool { return s != "" }, 30*time.Second); st != "Approved." {
+			// The list re-renders every 5 s; a click that lands while it
+			// does is lost (seen once in a loaded CI run: no status after
+			// 30 s). Click again then: a decision that reached the server
+			// removed the request, so a second one would fail visibly.
+			st := ""
+			if !tryWaitText(bctx, "#req-status", func(s string) bool { return s != "" }, 15*time.Second, &st) {
+				if get(t, bctx, chromedp.Evaluate[bool](`!!document.querySelector("#requests .req-approve")`)) {
+					t.Logf("no status 15 s after the approve click and the request still listed; clicking again")
+					run(t, bctx, chromedp.Click(chromedp.CSS("#requests .req-approve")))
+				}
+				st = waitText(t, bctx, "#req-status", func(s string) bool { return s != "" }, 30*time.Second)
+			}
+			if st != "Approved." {
 				t.Fatalf("approve: %q", st)
 			}
 			m = office("/oauth2/token", url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {authReqID}})
@@ -488,6 +500,24 @@ func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 		t.Fatalf("browser: %v", err)
 	}
 	return v
+}
+
+// tryWaitText is waitText that reports a timeout instead of failing.
+func tryWaitText(ctx context.Context, sel string, done func(string) bool, d time.Duration, got *string) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		s, err := chromedp.Run(c, chromedp.Evaluate[string](`(document.querySelector(`+strconv.Quote(sel)+`)||{}).textContent||""`))
+		cancel()
+		if err == nil {
+			*got = s
+			if done(s) {
+				return true
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
 }
 
 func waitText(t *testing.T, ctx context.Context, sel string, done func(string) bool, d time.Duration) string {
