@@ -238,15 +238,15 @@ var sensitiveForm = []string{"client_secret", "code_verifier", "code", "refresh_
 
 // record is a fosite request as stored in OAuthRecord.Data.
 type record struct {
-	ID                string          `json:"id"`
-	RequestedAt       time.Time       `json:"requested_at"`
-	ClientID          string          `json:"client_id"`
-	RequestedScope    []string        `json:"scopes,omitempty"`
-	GrantedScope      []string        `json:"granted_scopes,omitempty"`
-	RequestedAudience []string        `json:"audience,omitempty"`
-	GrantedAudience   []string        `json:"granted_audience,omitempty"`
-	Form              url.Values      `json:"form,omitempty"`
-	Lang              string          `json:"lang,omitempty"`
+	ID                string     `json:"id"`
+	RequestedAt       time.Time  `json:"requested_at"`
+	ClientID          string     `json:"client_id"`
+	RequestedScope    []string   `json:"scopes,omitempty"`
+	GrantedScope      []string   `json:"granted_scopes,omitempty"`
+	RequestedAudience []string   `json:"audience,omitempty"`
+	GrantedAudience   []string   `json:"granted_audience,omitempty"`
+	Form              url.Values `json:"form,omitempty"`
+	Lang              string     `json:"lang,omitempty"`
 	// Session is the fosite.Session itself, encoded and decoded in the
 	// same pass as the rest (decode sets it to the session to fill).
 	Session any `json:"session,omitempty"`
