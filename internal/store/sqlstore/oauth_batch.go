@@ -64,22 +64,11 @@ func (o oauth) getBatch(ctx context.Context, calls []*coalesce.Call[oauthRef, *s
 		args = append(args, string(c.In.kind), c.In.sig)
 	}
 	b.WriteString(`)`)
-	found := make(map[oauthRef]*store.OAuthRecord, len(calls))
-	err := func() error {
-		rows, err := o.s.b.Query(ctx, b.String(), args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			v, err := o.scan(rows)
-			if err != nil {
-				return err
-			}
-			found[oauthRef{v.Kind, v.Signature}] = v
-		}
-		return rows.Err()
-	}()
+	recs, err := collect(ctx, o.s.b, o.scan, b.String(), args...)
+	found := make(map[oauthRef]*store.OAuthRecord, len(recs))
+	for _, v := range recs {
+		found[oauthRef{v.Kind, v.Signature}] = v
+	}
 	given := make(map[*store.OAuthRecord]bool, len(calls))
 	for _, c := range calls {
 		switch v := found[c.In]; {
@@ -149,24 +138,13 @@ func (o oauth) rotateBatch(ctx context.Context, calls []*coalesce.Call[rotation,
 		b.WriteString(`) AS v (n, ` + oauthCols + `) WHERE v.n IN (SELECT n FROM consumed))`)
 	}
 	b.WriteString(` SELECT n FROM consumed`)
+	consumed, err := collect(ctx, o.s.b, func(r Row) (n int, err error) { return n, r.Scan(&n) }, b.String(), args...)
 	done := make([]bool, len(calls))
-	err := func() error {
-		rows, err := o.s.b.Query(ctx, b.String(), args...)
-		if err != nil {
-			return err
+	for _, n := range consumed {
+		if n >= 0 && n < len(done) {
+			done[n] = true
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var n int
-			if err := rows.Scan(&n); err != nil {
-				return err
-			}
-			if n >= 0 && n < len(done) {
-				done[n] = true
-			}
-		}
-		return rows.Err()
-	}()
+	}
 	for i, c := range calls {
 		switch {
 		case err != nil:
