@@ -144,6 +144,11 @@ func (s *Store) get(key string, now time.Time) (entry, bool) {
 	return e, true
 }
 
+// put stores value under key until now+ttl; s.mu must be held.
+func (s *Store) put(key string, value []byte, ttl time.Duration, now time.Time) {
+	s.items[key] = entry{value: clone(value), expires: now.Add(ttl)}
+}
+
 // Set implements ephemeral.Store.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := checkTTL("set", ttl); err != nil {
@@ -154,7 +159,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.items[key] = entry{value: clone(value), expires: s.now().Add(ttl)}
+	s.put(key, value, ttl, s.now())
 	return nil
 }
 
@@ -172,7 +177,7 @@ func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	if _, ok := s.get(key, now); ok {
 		return false, nil
 	}
-	s.items[key] = entry{value: clone(value), expires: now.Add(ttl)}
+	s.put(key, value, ttl, now)
 	return true, nil
 }
 
@@ -193,13 +198,13 @@ func (s *Store) SetUnless(ctx context.Context, guard string, guarded []ephemeral
 	defer s.mu.Unlock()
 	now := s.now()
 	for _, w := range plain {
-		s.items[w.Key] = entry{value: clone(w.Value), expires: now.Add(w.TTL)}
+		s.put(w.Key, w.Value, w.TTL, now)
 	}
 	if _, ok := s.get(guard, now); ok {
 		return false, nil
 	}
 	for _, w := range guarded {
-		s.items[w.Key] = entry{value: clone(w.Value), expires: now.Add(w.TTL)}
+		s.put(w.Key, w.Value, w.TTL, now)
 	}
 	return true, nil
 }
