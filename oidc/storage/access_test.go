@@ -65,13 +65,7 @@ func (h *hooked) Get(ctx context.Context, k string) ([]byte, error) {
 // store. It sets the mode itself; the backend runs vary the stores.
 func TestEphemeralAccessTokens(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	if err := st.Clients().Create(ctx, &store.Client{
-		ID: "app", RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"openid", "profile"},
-		GrantTypes: []string{"authorization_code", "refresh_token"}, SecretHash: []byte("h"),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	st := openStoreWithApp(t)
 	calls := &countingEph{Store: openEphemeral(t)}
 	eph := &hooked{Store: calls}
 	s, err := storage.New(storage.Config{

@@ -46,7 +46,8 @@ func gone(err error) bool {
 
 type counter interface{ Len(store.OAuthKind) int }
 
-func newStorage(t *testing.T) (*storage.Storage, store.Store) {
+// openStoreWithApp is openStore holding the client "app" of the tests.
+func openStoreWithApp(t *testing.T) store.Store {
 	t.Helper()
 	st := openStore(t)
 	if err := st.Clients().Create(context.Background(), &store.Client{
@@ -55,6 +56,12 @@ func newStorage(t *testing.T) (*storage.Storage, store.Store) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+func newStorage(t *testing.T) (*storage.Storage, store.Store) {
+	t.Helper()
+	st := openStoreWithApp(t)
 	s, err := storage.New(storage.Config{
 		Store: st, Ephemeral: openEphemeral(t), AccessTokens: atMode,
 		NewSession: func() fosite.Session { return openid.NewDefaultSession() },

@@ -188,13 +188,7 @@ type refreshFixture struct {
 func newRefreshFixture(t *testing.T, wrap func(store.Store) store.Store) *refreshFixture {
 	t.Helper()
 	ctx := context.Background()
-	st := openStore(t)
-	if err := st.Clients().Create(ctx, &store.Client{
-		ID: "app", RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"openid", "profile"},
-		GrantTypes: []string{"authorization_code", "refresh_token"}, SecretHash: []byte("h"),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	st := openStoreWithApp(t)
 	if wrap != nil {
 		st = wrap(st)
 	}
