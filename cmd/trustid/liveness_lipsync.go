@@ -235,8 +235,7 @@ func lvRuleThresholdOf(gen, sw []float64) float64 {
 // lvCrossValidate runs the leave-one-clip-out folds over the candidates'
 // score matrices (one per candidate).
 func lvCrossValidate(names []string, cands []lvCVConfig, mats [][][]float64) lvCVSummary {
-	sum := lvCVSummary{Candidates: len(cands)}
-	var gm, sm []float64
+	tally := lvTally{sum: lvCVSummary{Candidates: len(cands)}}
 	for k := range names {
 		bi, ba := 0, -1.0
 		for i, S := range mats {
@@ -246,32 +245,48 @@ func lvCrossValidate(names []string, cands []lvCVConfig, mats [][][]float64) lvC
 			}
 		}
 		S := mats[bi]
-		t := lvRuleThreshold(S, k)
-		f := lvCVFold{HeldOut: names[k], Config: cands[bi].Name, TrainAUC: lvRound(ba), Threshold: lvRound(t),
-			Genuine: lvRound(S[k][k]), SwappedMax: math.Inf(-1), Rejected: S[k][k] < t}
-		gm = append(gm, S[k][k]-t)
-		if f.Rejected {
-			sum.GenuineRejected++
-		}
+		var swapped []float64
 		for o := range names {
-			if o == k {
-				continue
-			}
-			for _, x := range []float64{S[k][o], S[o][k]} {
-				sm = append(sm, x-t)
-				sum.SwappedTested++
-				f.SwappedMax = max(f.SwappedMax, x)
-				if x >= t {
-					f.Accepted++
-					sum.SwappedAccepted++
-				}
+			if o != k {
+				swapped = append(swapped, S[k][o], S[o][k])
 			}
 		}
-		f.SwappedMax = lvRound(f.SwappedMax)
-		sum.Folds = append(sum.Folds, f)
+		tally.add(lvCVFold{HeldOut: names[k], Config: cands[bi].Name, TrainAUC: lvRound(ba)}, S[k][k], swapped, lvRuleThreshold(S, k))
 	}
-	sum.MarginAUC = lvRound(lvAUC(gm, sm))
-	return sum
+	return tally.summary()
+}
+
+// lvTally collects cross-validation folds into a summary, with the
+// margins (score minus the fold's threshold) its AUC is computed from.
+type lvTally struct {
+	sum    lvCVSummary
+	gm, sm []float64
+}
+
+// add records fold f: its held-out genuine score and the swapped scores
+// it decides, against threshold t.
+func (a *lvTally) add(f lvCVFold, genuine float64, swapped []float64, t float64) {
+	f.Threshold, f.Genuine, f.SwappedMax, f.Rejected = lvRound(t), lvRound(genuine), math.Inf(-1), genuine < t
+	a.gm = append(a.gm, genuine-t)
+	if f.Rejected {
+		a.sum.GenuineRejected++
+	}
+	for _, x := range swapped {
+		a.sm = append(a.sm, x-t)
+		a.sum.SwappedTested++
+		f.SwappedMax = max(f.SwappedMax, x)
+		if x >= t {
+			f.Accepted++
+			a.sum.SwappedAccepted++
+		}
+	}
+	f.SwappedMax = lvRound(f.SwappedMax)
+	a.sum.Folds = append(a.sum.Folds, f)
+}
+
+func (a *lvTally) summary() lvCVSummary {
+	a.sum.MarginAUC = lvRound(lvAUC(a.gm, a.sm))
+	return a.sum
 }
 
 // lvLipSyncCrossValidate scores the ten clips under every candidate and

@@ -857,29 +857,11 @@ func lvWithout(all []int, x int) []int {
 // lvLearnedSummary turns a candidate's (or the selection's) folds into
 // an lvCVSummary; pick names the candidate of each fold.
 func lvLearnedSummary(names []string, folds []lvNestedFold, pick []string, candidates int) lvCVSummary {
-	sum := lvCVSummary{Candidates: candidates}
-	var gm, sm []float64
+	tally := lvTally{sum: lvCVSummary{Candidates: candidates}}
 	for k, f := range folds {
-		cf := lvCVFold{HeldOut: names[k], Config: pick[k], TrainAUC: lvRound(f.innerAUC), Threshold: lvRound(f.threshold),
-			Genuine: lvRound(f.genuine), SwappedMax: math.Inf(-1), Rejected: f.genuine < f.threshold}
-		gm = append(gm, f.genuine-f.threshold)
-		if cf.Rejected {
-			sum.GenuineRejected++
-		}
-		for _, x := range f.swapped {
-			sm = append(sm, x-f.threshold)
-			sum.SwappedTested++
-			cf.SwappedMax = max(cf.SwappedMax, x)
-			if x >= f.threshold {
-				cf.Accepted++
-				sum.SwappedAccepted++
-			}
-		}
-		cf.SwappedMax = lvRound(cf.SwappedMax)
-		sum.Folds = append(sum.Folds, cf)
+		tally.add(lvCVFold{HeldOut: names[k], Config: pick[k], TrainAUC: lvRound(f.innerAUC)}, f.genuine, f.swapped, f.threshold)
 	}
-	sum.MarginAUC = lvRound(lvAUC(gm, sm))
-	return sum
+	return tally.summary()
 }
 
 // lvLearned is the JSON of -parts lipsync-learned.
