@@ -5,14 +5,16 @@ package coalesce
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 )
 
 // A Group runs calls of one kind (reading an OAuth record, rotating one,
 // storing tokens) in batches, one round trip per batch. A call starts its
-// batch at once while fewer than limit
-// batches are running, so an idle store adds no wait; otherwise it queues,
+// batch at once while fewer than limit batches are running (after letting
+// callers that are ready to run join it, see Do), so an idle store adds no
+// wait; otherwise it queues,
 // and when a running batch ends, the queued calls (up to size) run as the
 // next batch, led by the first of them. Under load a batch holds the calls
 // that arrived while the previous ones ran: one round trip (for a database
@@ -63,9 +65,18 @@ func (c *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	me := &Call[In, Out]{In: in, wake: make(chan struct{}, 1)}
 	c.mu.Lock()
 	if c.running < c.limit {
+		// Lead a batch, after yielding the processor once: callers that
+		// are ready to run (requests a moment behind this one) reach Do
+		// meanwhile and queue, and join this batch instead of waiting for
+		// the next. Under load batches grow without any timed wait; on an
+		// idle server Gosched returns at once.
 		c.running++
 		c.mu.Unlock()
-		c.runAndHandOff(ctx, []*Call[In, Out]{me})
+		runtime.Gosched()
+		c.mu.Lock()
+		batch := append([]*Call[In, Out]{me}, c.take(c.size-1)...)
+		c.mu.Unlock()
+		c.runAndHandOff(ctx, batch)
 		return me.Out, me.Err
 	}
 	c.queue = append(c.queue, me)
@@ -112,11 +123,18 @@ func (c *Group[In, Out]) handOff() {
 		c.mu.Unlock()
 		return
 	}
-	n := min(len(c.queue), c.size)
-	next := make([]*Call[In, Out], n)
-	copy(next, c.queue)
-	c.queue = append(c.queue[:0], c.queue[n:]...)
+	next := c.take(c.size)
 	c.mu.Unlock()
 	next[0].lead = next
 	next[0].wake <- struct{}{}
+}
+
+// take removes up to n calls from the head of the queue and returns them;
+// c.mu must be held.
+func (c *Group[In, Out]) take(n int) []*Call[In, Out] {
+	n = min(len(c.queue), n)
+	out := make([]*Call[In, Out], n)
+	copy(out, c.queue)
+	c.queue = append(c.queue[:0], c.queue[n:]...)
+	return out
 }

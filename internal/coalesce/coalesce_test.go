@@ -3,6 +3,7 @@ package coalesce
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -147,5 +148,44 @@ func TestGroupSurvivesPanic(t *testing.T) {
 	}
 	if out, err := c.Do(context.Background(), 5); err != nil || out != 5 {
 		t.Errorf("after the panic: %d %v", out, err)
+	}
+}
+
+// TestLeaderLetsReadyCallersJoin: on one processor, callers that are all
+// ready to run reach an idle Group together. The first one leads, but
+// yields before it runs, so the others join its batch instead of waiting
+// for a second one (without the yield the first batch holds only its
+// leader). The scheduler may resume the leader early, so the test looks
+// for it in any of a few rounds.
+func TestLeaderLetsReadyCallersJoin(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const callers = 8
+	joined := false
+	for round := 0; round < 5 && !joined; round++ {
+		var first atomic.Int64
+		c := New(1, 16, func(_ context.Context, cs []*Call[int, int]) {
+			first.CompareAndSwap(0, int64(len(cs)))
+			for _, x := range cs {
+				x.Out = x.In
+			}
+		})
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if out, err := c.Do(context.Background(), i); err != nil || out != i {
+					t.Errorf("call %d: %d, %v", i, out, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		joined = first.Load() > 1
+	}
+	if !joined {
+		t.Fatal("the first batch held only its leader in every round")
 	}
 }
