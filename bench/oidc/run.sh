@@ -14,6 +14,9 @@
 # without openid a refresh returns no new ID token (no RS256 signature).
 # RP_ID_TOKEN_ALG (RS256 or ES256) registers the refresh client with that
 # id_token_signed_response_alg (default: the provider's).
+# SERVER_LOG keeps the server's log in that file.
+# PHASES (default: all four) names the runs to make, from client_credentials,
+# refresh_token, jwks and discovery.
 # Needs TRUSTID_POSTGRES_DSN and TRUSTID_REDIS_URL (or the defaults below; the
 # Redis database is emptied, so do not point it at one that holds data),
 # a built bin/trustid (make build) and wrk (deploy/setup.sh installs it).
@@ -22,6 +25,7 @@ cd "$(dirname "$0")/../.."
 . deploy/env.sh
 BIN="${TRUSTID_BIN:-bin/trustid}"
 CONNS="${1:-16}"
+PHASES="${PHASES:-client_credentials refresh_token jwks discovery}"
 SECS="${2:-10}"
 export TRUSTID_POSTGRES_DSN="${TRUSTID_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 # Redis database 15 by default, emptied before and after the run: access
@@ -62,9 +66,9 @@ TRUSTID_BENCH_CLIENT_SECRET="$rp_secret" "${TRUSTID_MINT_BIN:-$BIN}" bench-token
   || { cat "$work/mint.log" >&2; exit 1; }
 echo "# minted $(wc -l <"$work/refresh.txt") refresh tokens in $(( $(date +%s) - mint_start ))s" >&2
 
-"$BIN" serve >"$work/log" 2>&1 & echo $! >"$work/pid"
+"$BIN" serve >"${SERVER_LOG:-$work/log}" 2>&1 & echo $! >"$work/pid"
 for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
-if ! curl -sf http://127.0.0.1:18080/healthz >/dev/null; then cat "$work/log" >&2; exit 1; fi
+if ! curl -sf http://127.0.0.1:18080/healthz >/dev/null; then cat "${SERVER_LOG:-$work/log}" >&2; exit 1; fi
 
 basic="$(printf '%s:%s' "$id" "$secret" | base64 -w0)"
 cat >"$work/token.lua" <<LUA
@@ -81,18 +85,31 @@ LUA
 load() {
   local before after
   before="$(cpu_ticks)"
+  local wrk_before wrk_after
+  times >"$work/times"; wrk_before="$(children_ms)"
   wrk "$@" >"$work/wrk.out"
+  times >"$work/times"; wrk_after="$(children_ms)"
   after="$(cpu_ticks)"
   grep -E "Requests/sec|^ +(50|75|90|99)%|Non-2xx|Socket errors|refresh tokens:" "$work/wrk.out"
   grep -q "Non-2xx" "$work/wrk.out" || echo "  Non-2xx or 3xx responses: 0"
   local n
   n="$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/wrk.out")"
-  awk -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" -v b="$before" -v a="$after" 'BEGIN {
+  awk -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" -v b="$before" -v a="$after" -v w="$((wrk_after - wrk_before))" 'BEGIN {
     split(b, x, " "); split(a, y, " ")
     if (n == 0) exit
-    printf "  CPU ms per request: trustid %.3f, postgres %.3f, redis %.3f, machine %.3f\n",
-      (y[1]-x[1])*1000/hz/n, (y[2]-x[2])*1000/hz/n, (y[3]-x[3])*1000/hz/n, (y[4]-x[4])*1000/hz/n
+    printf "  CPU ms per request: trustid %.3f, postgres %.3f, redis %.3f, wrk %.3f, machine %.3f\n",
+      (y[1]-x[1])*1000/hz/n, (y[2]-x[2])*1000/hz/n, (y[3]-x[3])*1000/hz/n, w/n, (y[4]-x[4])*1000/hz/n
   }'
+}
+# children_ms prints the user+system CPU milliseconds used so far by the
+# shell's finished children (wrk among them), from the output of the times
+# builtin (run in this shell, not in a subshell, whose children differ).
+children_ms() {
+  awk 'NR == 2 {
+    t = 0
+    for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60000 + p[2] * 1000 }
+    printf "%d\n", t
+  }' "$work/times"
 }
 # cpu_ticks prints the user+system clock ticks used so far by trustid,
 # PostgreSQL, Redis and (non-idle) the whole machine.
@@ -104,16 +121,25 @@ cpu_ticks() {
 $(awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat)"
 }
 echo "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD) (binary $BIN) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)${PG_POOL_MAX_CONNS:+, pool_max_conns=$PG_POOL_MAX_CONNS}"
+phase() { case " $PHASES " in *" $1 "*) return 0;; esac; return 1; }
+if phase client_credentials; then
 echo "## token endpoint, client_credentials, $CONNS connections, ${SECS}s"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$work/token.lua" http://127.0.0.1:18080/oauth2/token
+fi
+if phase refresh_token; then
 echo "## token endpoint, refresh_token (scopes ${REFRESH_SCOPES:-openid,offline_access}), $CONNS connections, ${SECS}s"
 rp_basic="$(printf '%s:%s' "$rp_id" "$rp_secret" | base64 -w0)"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency -s bench/oidc/refresh.lua http://127.0.0.1:18080/oauth2/token \
   -- "$work/refresh.txt" 2 "$rp_basic"
+fi
+if phase jwks; then
 echo "## JWKS"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/oauth2/jwks
+fi
+if phase discovery; then
 echo "## discovery"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/.well-known/openid-configuration
+fi
 # How the rotations updated the token table (heap-only updates add no index
 # entries; see migration 00004).
 sleep 1 # the statistics of the last transactions reach the view
