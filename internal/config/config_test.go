@@ -43,7 +43,8 @@ func TestLoad(t *testing.T) {
 				if !f.Dev || f.Storage.Driver != "sqlite" || f.Ephemeral.Driver != "memory" {
 					t.Errorf("got dev=%v storage=%s ephemeral=%s", f.Dev, f.Storage.Driver, f.Ephemeral.Driver)
 				}
-				if f.Liveness.ChallengeTTL != 2*time.Minute || f.Issuer != "http://localhost:8080" || f.OIDC.AccessTokenStore != "ephemeral" {
+				if f.Liveness.ChallengeTTL != 2*time.Minute || f.Issuer != "http://localhost:8080" || f.OIDC.AccessTokenStore != "ephemeral" ||
+					f.Limits.GCPercent != 400 || f.Limits.MemoryLimitPercent != 50 {
 					t.Errorf("defaults not applied: %+v", f)
 				}
 			},
@@ -84,6 +85,20 @@ func TestLoad(t *testing.T) {
 			check: func(t *testing.T, f *File) {
 				if f.DebugListen != "127.0.0.1:6060" {
 					t.Errorf("debug_listen %q", f.DebugListen)
+				}
+			},
+		},
+		{
+			name:    "garbage collector settings out of range",
+			file:    "issuer: https://id.example\nlimits: {gc_percent: 5, memory_limit_percent: 99}\n" + prodSecrets,
+			wantErr: []string{"limits.gc_percent 5", "limits.memory_limit_percent 99"},
+		},
+		{
+			name: "garbage collector settings from the file",
+			file: "issuer: https://id.example\nlimits: {gc_percent: 200, memory_limit_percent: 30}\n" + prodSecrets,
+			check: func(t *testing.T, f *File) {
+				if f.Limits.GCPercent != 200 || f.Limits.MemoryLimitPercent != 30 {
+					t.Errorf("got %d %d", f.Limits.GCPercent, f.Limits.MemoryLimitPercent)
 				}
 			},
 		},
