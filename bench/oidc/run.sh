@@ -140,6 +140,7 @@ if phase discovery; then
 echo "## discovery"
 load -t2 -c"$CONNS" -d"${SECS}s" --latency http://127.0.0.1:18080/.well-known/openid-configuration
 fi
+echo "trustid peak RSS: $(awk '/^VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$(cat "$work/pid")/status")"
 # How the rotations updated the token table (heap-only updates add no index
 # entries; see migration 00004).
 sleep 1 # the statistics of the last transactions reach the view
