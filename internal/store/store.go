@@ -238,10 +238,15 @@ type OAuthStore interface {
 	// Consume marks an active record inactive in one statement (a used
 	// code, a rotated refresh token): ErrConflict if it was already
 	// inactive, ErrNotFound if missing. Of concurrent calls on one record
-	// exactly one succeeds.
+	// exactly one succeeds. The consumed record keeps its kind, signature,
+	// request ID, client ID, subject and dates, which is what reuse
+	// detection needs until it expires, but its Data is dropped (nil from
+	// then on): it is never handed out again, and a refresh token rotated
+	// every few minutes for a month would otherwise keep thousands of
+	// copies of its session.
 	Consume(ctx context.Context, kind OAuthKind, signature string) error
 	// Rotate is one grant's write, all or nothing: it consumes the record
-	// (kind, signature) as Consume does, deletes the records of kind revoke
+	// (kind, signature) as Consume does (dropping its Data), deletes the records of kind revoke
 	// issued for requestID (none when revoke is ""; revoke must differ from
 	// kind) and creates recs. It returns ErrConflict if the record was
 	// already inactive, ErrNotFound if it is missing and ErrAlreadyExists if

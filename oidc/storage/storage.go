@@ -360,6 +360,30 @@ func (s *Storage) decode(ctx context.Context, data []byte, session fosite.Sessio
 	return ar, nil
 }
 
+// consumedRequest stands for the request of a consumed record, whose data
+// the store dropped (store.OAuthStore.Consume): what fosite does with a
+// used code or a rotated refresh token (revoke the family, answer
+// introspection and revocation) needs only its request ID and client.
+func (s *Storage) consumedRequest(ctx context.Context, rec *store.OAuthRecord, session fosite.Session) (*fosite.AuthorizeRequest, error) {
+	if session == nil {
+		session = s.newSession()
+	}
+	client, err := s.client(ctx, rec.ClientID)
+	if err != nil {
+		return nil, fmt.Errorf("oidc/storage: client of request: %w", err)
+	}
+	return &fosite.AuthorizeRequest{
+		ResponseTypes:        fosite.Arguments{},
+		HandledResponseTypes: fosite.Arguments{},
+		Request: fosite.Request{
+			ID: rec.RequestID, RequestedAt: rec.CreatedAt, Client: client,
+			RequestedScope: fosite.Arguments{}, GrantedScope: fosite.Arguments{},
+			RequestedAudience: fosite.Arguments{}, GrantedAudience: fosite.Arguments{},
+			Form: url.Values{}, Session: session,
+		},
+	}, nil
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -411,6 +435,13 @@ func (s *Storage) get(ctx context.Context, kind store.OAuthKind, sig string, ses
 	rec, err := s.st.OAuth().Get(ctx, kind, sig)
 	if err != nil {
 		return nil, mapErr(err)
+	}
+	if !rec.Active && len(rec.Data) == 0 {
+		ar, err := s.consumedRequest(ctx, rec, session)
+		if err != nil {
+			return nil, err
+		}
+		return ar, inactiveErr
 	}
 	ar, err := s.decode(ctx, rec.Data, session)
 	if err != nil {

@@ -153,8 +153,13 @@ func TestAuthorizeCodeRoundTripAndInvalidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err = s.GetAuthorizeCodeSession(ctx, "sig", openid.NewDefaultSession())
-	if !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || got == nil || got.GetID() != "req-1" {
+	// The store dropped the used code's data: the request stands in with
+	// its ID and client, what fosite needs to revoke the tokens issued.
+	if !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || got == nil || got.GetID() != "req-1" || got.GetClient().GetID() != ar.GetClient().GetID() {
 		t.Fatalf("used code: got %v, %v; want request and ErrInvalidatedAuthorizeCode", got, err)
+	}
+	if rec, err := st.OAuth().Get(ctx, store.OAuthCode, "sig"); err != nil || rec.Active || rec.Data != nil {
+		t.Fatalf("used code record: %+v %v; want inactive without data", rec, err)
 	}
 	if err := s.InvalidateAuthorizeCodeSession(ctx, "sig"); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		t.Fatalf("second invalidation: %v", err)
@@ -189,7 +194,7 @@ func TestRefreshRotationAndFamilyRevocation(t *testing.T) {
 		t.Fatalf("double rotation: %v", err)
 	}
 	got, err := s.GetRefreshTokenSession(ctx, "rt1", openid.NewDefaultSession())
-	if !errors.Is(err, fosite.ErrInactiveToken) || got == nil || got.GetID() != "fam" {
+	if !errors.Is(err, fosite.ErrInactiveToken) || got == nil || got.GetID() != "fam" || got.GetClient().GetID() != ar.GetClient().GetID() {
 		t.Fatalf("rotated token: %v %v", got, err)
 	}
 	if err := s.CreateRefreshTokenSession(ctx, "rt2", "at3", ar); err != nil {

@@ -25,6 +25,9 @@ func (o oauth) scan(r Row) (*store.OAuthRecord, error) {
 		return nil, err
 	}
 	v.Kind = store.OAuthKind(kind)
+	if len(sealed) == 0 {
+		return &v, nil // consumed: its data was dropped (see Consume)
+	}
 	pt, err := o.s.openCol(sealed, "oauth_records", "data", oauthKey(v.Kind, v.Signature))
 	if err != nil {
 		return nil, err
@@ -101,7 +104,7 @@ func (o oauth) Consume(ctx context.Context, kind store.OAuthKind, sig string) er
 
 // consume is Consume on q, unwrapped.
 func (o oauth) consume(ctx context.Context, q Querier, kind store.OAuthKind, sig string) error {
-	n, err := q.Exec(ctx, `UPDATE oauth_records SET active = ? WHERE kind = ? AND signature = ? AND active = ?`, false, string(kind), sig, true)
+	n, err := q.Exec(ctx, `UPDATE oauth_records SET active = ?, data = ? WHERE kind = ? AND signature = ? AND active = ?`, false, []byte{}, string(kind), sig, true)
 	if err != nil {
 		return err
 	}
@@ -175,7 +178,7 @@ const oauthValues = `(?::text, ?::text, ?::text, ?::text, ?::text, ?::boolean, ?
 func (o oauth) rotateCTE(ctx context.Context, kind store.OAuthKind, sig string, revoke store.OAuthKind, requestID string, rows [][]any) error {
 	var b strings.Builder
 	args := []any{string(kind), sig}
-	b.WriteString(`WITH consumed AS (UPDATE oauth_records SET active = false WHERE kind = ? AND signature = ? AND active RETURNING 1)`)
+	b.WriteString(`WITH consumed AS (UPDATE oauth_records SET active = false, data = '' WHERE kind = ? AND signature = ? AND active RETURNING 1)`)
 	if revoke != "" {
 		b.WriteString(`, revoked AS (DELETE FROM oauth_records WHERE kind = ? AND request_id = ? AND EXISTS (SELECT 1 FROM consumed))`)
 		args = append(args, string(revoke), requestID)

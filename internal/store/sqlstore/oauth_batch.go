@@ -116,7 +116,7 @@ func (o oauth) rotateBatch(ctx context.Context, calls []*coalesce.Call[rotation,
 	}
 	// UPDATE ... FROM: a record named twice (the same token sent twice at
 	// once) is updated once and returned once, so one of them wins.
-	b.WriteString(`), consumed AS (UPDATE oauth_records r SET active = false FROM ops
+	b.WriteString(`), consumed AS (UPDATE oauth_records r SET active = false, data = '' FROM ops
  WHERE r.kind = ops.kind AND r.signature = ops.sig AND r.active RETURNING ops.n, ops.revoke, ops.rid)`)
 	if revokes {
 		b.WriteString(`, revoked AS (DELETE FROM oauth_records r USING consumed c

@@ -530,12 +530,16 @@ func testOAuth(t *testing.T, s store.Store) {
 	}
 	wantErr(t, os.Deactivate(ctx, store.OAuthCode, "nope"), store.ErrNotFound)
 	// Consume: only an active record, once.
-	must(t, os.Create(ctx, &store.OAuthRecord{Kind: store.OAuthRefresh, Signature: "c1", RequestID: "r", Active: true}))
+	must(t, os.Create(ctx, &store.OAuthRecord{Kind: store.OAuthRefresh, Signature: "c1", RequestID: "r", ClientID: "app",
+		Active: true, Data: []byte(`{"session":2}`), ExpiresAt: t0.Add(time.Hour)}))
 	must(t, os.Consume(ctx, store.OAuthRefresh, "c1"))
 	wantErr(t, os.Consume(ctx, store.OAuthRefresh, "c1"), store.ErrConflict)
 	wantErr(t, os.Consume(ctx, store.OAuthRefresh, "nope"), store.ErrNotFound)
-	if r, err := os.Get(ctx, store.OAuthRefresh, "c1"); err != nil || r.Active {
-		t.Errorf("after Consume: %v, %v; want inactive", r, err)
+	// The consumed record keeps what reuse detection needs, not its data.
+	if r, err := os.Get(ctx, store.OAuthRefresh, "c1"); err != nil || r.Active || r.Data != nil || r.RequestID != "r" || r.ClientID != "app" {
+		t.Errorf("after Consume: %+v, %v; want inactive, request and client kept, no data", r, err)
+	} else {
+		sameTime(t, "consumed ExpiresAt", r.ExpiresAt, t0UTC.Add(time.Hour))
 	}
 
 	up, err := os.Update(ctx, store.OAuthCode, "sig1", func(r *store.OAuthRecord) error {
@@ -1247,6 +1251,9 @@ func testRotate(t *testing.T, s store.Store) {
 	must(t, err)
 	if got.RequestID != "fam" || got.ClientID != "app" || got.Subject != "sub" || string(got.Data) != `{"sig":"at3"}` {
 		t.Errorf("inserted record = %+v", got)
+	}
+	if c, err := os.Get(ctx, store.OAuthRefresh, "rt1"); err != nil || c.Active || c.Data != nil || c.RequestID != "fam" {
+		t.Errorf("rotated record = %+v, %v; want inactive with its request ID and no data", c, err)
 	}
 	sameTime(t, "CreatedAt", got.CreatedAt, t0UTC)
 	sameTime(t, "ExpiresAt", got.ExpiresAt, t0UTC.Add(time.Minute))

@@ -187,7 +187,7 @@ func (s *oauth) Consume(_ context.Context, kind store.OAuthKind, sig string) err
 	if !r.Active {
 		return fmt.Errorf("fake: consume oauth: %w", store.ErrConflict)
 	}
-	r.Active = false
+	r.Active, r.Data = false, nil // as store.OAuthStore.Consume
 	s.oauth[okey(kind, sig)] = r
 	return nil
 }
@@ -214,7 +214,7 @@ func (s *oauth) Rotate(_ context.Context, kind store.OAuthKind, sig string, revo
 		}
 		seen[k] = true
 	}
-	r.Active = false
+	r.Active, r.Data = false, nil // as store.OAuthStore.Consume
 	s.oauth[okey(kind, sig)] = r
 	if revoke != "" {
 		for k, o := range s.oauth {
