@@ -144,4 +144,4 @@ echo "trustid peak RSS: $(awk '/^VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$
 # How the rotations updated the token table (heap-only updates add no index
 # entries; see migration 00004).
 sleep 1 # the statistics of the last transactions reach the view
-psql "$base_dsn" -Atc "SELECT 'oauth_records updates: ' || n_tup_upd || ', heap-only: ' || n_tup_hot_upd || ', inserts: ' || n_tup_ins FROM pg_stat_user_tables WHERE schemaname = '$schema' AND relname = 'oauth_records'"
+psql "$base_dsn" -Atc "SELECT 'oauth_records updates: ' || n_tup_upd || ', heap-only: ' || n_tup_hot_upd || ', inserts: ' || n_tup_ins || ', table with indexes: ' || pg_size_pretty(pg_total_relation_size(relid)) FROM pg_stat_user_tables WHERE schemaname = '$schema' AND relname = 'oauth_records'"
