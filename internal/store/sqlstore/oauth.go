@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/trustid/trustid/internal/store"
@@ -145,12 +144,13 @@ func (o oauth) Rotate(ctx context.Context, kind store.OAuthKind, sig string, rev
 		}
 		rows[i] = args
 	}
+	r := rotation{kind: kind, sig: sig, revoke: revoke, requestID: requestID, rows: rows}
 	if o.batched(ctx) {
-		_, err := o.s.oauthRotations.Do(ctx, rotation{kind: kind, sig: sig, revoke: revoke, requestID: requestID, rows: rows})
+		_, err := o.s.oauthRotations.Do(ctx, r)
 		return o.s.wrap(op, err)
 	}
 	if o.s.d.WritableCTE {
-		return o.s.wrap(op, o.rotateCTE(ctx, kind, sig, revoke, requestID, rows))
+		return o.s.wrap(op, o.rotateCTE(ctx, r))
 	}
 	err := o.s.b.WriteTx(ctx, func(q Querier) error {
 		if err := o.consume(ctx, q, kind, sig); err != nil {
@@ -174,38 +174,6 @@ func (o oauth) Rotate(ctx context.Context, kind store.OAuthKind, sig string, rev
 // oauthValues is one row of Rotate's INSERT: VALUES in a sub-select gets
 // no column types from the target table, so every parameter is cast.
 const oauthValues = `(?::text, ?::text, ?::text, ?::text, ?::text, ?::boolean, ?::bytea, ?::timestamptz, ?::timestamptz)`
-
-func (o oauth) rotateCTE(ctx context.Context, kind store.OAuthKind, sig string, revoke store.OAuthKind, requestID string, rows [][]any) error {
-	var b strings.Builder
-	args := []any{string(kind), sig}
-	b.WriteString(`WITH consumed AS (UPDATE oauth_records SET active = false, data = '' WHERE kind = ? AND signature = ? AND active RETURNING 1)`)
-	if revoke != "" {
-		b.WriteString(`, revoked AS (DELETE FROM oauth_records WHERE kind = ? AND request_id = ? AND EXISTS (SELECT 1 FROM consumed))`)
-		args = append(args, string(revoke), requestID)
-	}
-	if len(rows) > 0 {
-		b.WriteString(`, created AS (INSERT INTO oauth_records (` + oauthCols + `) SELECT * FROM (VALUES `)
-		for i, r := range rows {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(oauthValues)
-			args = append(args, r...)
-		}
-		b.WriteString(`) AS v WHERE EXISTS (SELECT 1 FROM consumed))`)
-	}
-	// Data-modifying CTEs run to completion whether or not the main query
-	// reads them.
-	b.WriteString(` SELECT EXISTS (SELECT 1 FROM consumed)`)
-	var done bool
-	if err := o.s.b.QueryRow(ctx, b.String(), args...).Scan(&done); err != nil {
-		return err
-	}
-	if done {
-		return nil
-	}
-	return o.whyNotConsumed(ctx, o.s.b, kind, sig)
-}
 
 func (o oauth) Update(ctx context.Context, kind store.OAuthKind, sig string, fn func(*store.OAuthRecord) error) (*store.OAuthRecord, error) {
 	var out *store.OAuthRecord

@@ -90,32 +90,64 @@ func cloneRecord(v *store.OAuthRecord) *store.OAuthRecord {
 	return &c
 }
 
-// rotateBatch runs the rotations of calls in one statement: rotateCTE for
-// many. A rotation whose record was not consumed (already inactive, or
-// missing) learns why by itself; if the statement fails, nothing of it was
-// written and each rotation runs alone, so one bad rotation (a duplicate
-// signature) cannot fail the others.
+// rotateBatch runs the rotations of calls in one statement. A rotation
+// whose record was not consumed (already inactive, or missing) learns why
+// by itself; if the statement fails, nothing of it was written and each
+// rotation runs alone, so one bad rotation (a duplicate signature) cannot
+// fail the others.
 func (o oauth) rotateBatch(ctx context.Context, calls []*coalesce.Call[rotation, struct{}]) {
 	if len(calls) == 1 {
-		c := calls[0]
-		c.Err = o.rotateCTE(ctx, c.In.kind, c.In.sig, c.In.revoke, c.In.requestID, c.In.rows)
+		calls[0].Err = o.rotateCTE(ctx, calls[0].In)
 		return
 	}
+	rs := make([]rotation, len(calls))
+	for i, c := range calls {
+		rs[i] = c.In
+	}
+	consumed, err := o.runRotations(ctx, rs)
+	for i, c := range calls {
+		switch {
+		case err != nil:
+			c.Err = o.rotateCTE(ctx, c.In)
+		case !consumed[i]:
+			c.Err = o.whyNotConsumed(ctx, o.s.b, c.In.kind, c.In.sig)
+		}
+	}
+}
+
+// rotateCTE is one rotation as one statement (runRotations of one).
+func (o oauth) rotateCTE(ctx context.Context, r rotation) error {
+	consumed, err := o.runRotations(ctx, []rotation{r})
+	switch {
+	case err != nil:
+		return err
+	case consumed[0]:
+		return nil
+	}
+	return o.whyNotConsumed(ctx, o.s.b, r.kind, r.sig)
+}
+
+// runRotations runs rs as one statement of data-modifying CTEs (see
+// Rotate) and reports which consumed their record: the DELETE and the
+// INSERT act only for those. Data-modifying CTEs run to completion whether
+// or not the main query reads them.
+func (o oauth) runRotations(ctx context.Context, rs []rotation) ([]bool, error) {
 	var b strings.Builder
 	var args []any
 	b.WriteString(`WITH ops (n, kind, sig, revoke, rid) AS (VALUES `)
 	revokes, inserts := false, false
-	for i, c := range calls {
+	for i, r := range rs {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(`(?::int, ?::text, ?::text, ?::text, ?::text)`)
-		args = append(args, i, string(c.In.kind), c.In.sig, string(c.In.revoke), c.In.requestID)
-		revokes = revokes || c.In.revoke != ""
-		inserts = inserts || len(c.In.rows) > 0
+		args = append(args, i, string(r.kind), r.sig, string(r.revoke), r.requestID)
+		revokes = revokes || r.revoke != ""
+		inserts = inserts || len(r.rows) > 0
 	}
 	// UPDATE ... FROM: a record named twice (the same token sent twice at
-	// once) is updated once and returned once, so one of them wins.
+	// once) is updated once and returned once, so one of them wins. The
+	// consumed record keeps no data (store.OAuthStore.Consume).
 	b.WriteString(`), consumed AS (UPDATE oauth_records r SET active = false, data = '' FROM ops
  WHERE r.kind = ops.kind AND r.signature = ops.sig AND r.active RETURNING ops.n, ops.revoke, ops.rid)`)
 	if revokes {
@@ -125,32 +157,28 @@ func (o oauth) rotateBatch(ctx context.Context, calls []*coalesce.Call[rotation,
 	if inserts {
 		b.WriteString(`, created AS (INSERT INTO oauth_records (` + oauthCols + `) SELECT ` + oauthCols + ` FROM (VALUES `)
 		first := true
-		for i, c := range calls {
-			for _, r := range c.In.rows {
+		for i, r := range rs {
+			for _, row := range r.rows {
 				if !first {
 					b.WriteString(", ")
 				}
 				first = false
 				b.WriteString(`(?::int, ` + oauthValues[1:])
-				args = append(append(args, i), r...)
+				args = append(append(args, i), row...)
 			}
 		}
 		b.WriteString(`) AS v (n, ` + oauthCols + `) WHERE v.n IN (SELECT n FROM consumed))`)
 	}
 	b.WriteString(` SELECT n FROM consumed`)
-	consumed, err := collect(ctx, o.s.b, func(r Row) (n int, err error) { return n, r.Scan(&n) }, b.String(), args...)
-	done := make([]bool, len(calls))
-	for _, n := range consumed {
-		if n >= 0 && n < len(done) {
-			done[n] = true
+	ns, err := collect(ctx, o.s.b, func(r Row) (n int, err error) { return n, r.Scan(&n) }, b.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	consumed := make([]bool, len(rs))
+	for _, n := range ns {
+		if n >= 0 && n < len(consumed) {
+			consumed[n] = true
 		}
 	}
-	for i, c := range calls {
-		switch {
-		case err != nil:
-			c.Err = o.rotateCTE(ctx, c.In.kind, c.In.sig, c.In.revoke, c.In.requestID, c.In.rows)
-		case !done[i]:
-			c.Err = o.whyNotConsumed(ctx, o.s.b, c.In.kind, c.In.sig)
-		}
-	}
+	return consumed, nil
 }
