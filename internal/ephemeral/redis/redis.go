@@ -153,7 +153,7 @@ return 1
 
 // SetUnless implements ephemeral.Store with one pipeline (see package doc).
 func (s *Store) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
-	op := &write{plain: plain, guard: guard}
+	op := &write{plain: plain}
 	op.keys = make([]string, 0, 1+len(guarded))
 	op.args = make([]any, 0, 2*len(guarded))
 	op.keys = append(op.keys, s.kv(guard))
@@ -172,13 +172,12 @@ func (s *Store) SetUnless(ctx context.Context, guard string, guarded []ephemeral
 	return s.writes.Do(ctx, op)
 }
 
-// write is a Set (guard "") or a SetUnless, sent in a pipeline with the
+// write is a Set (no keys) or a SetUnless, sent in a pipeline with the
 // writes of concurrent callers (package coalesce): under load the token
 // writes of many requests share one round trip.
 type write struct {
 	plain []ephemeral.Write
-	guard string
-	keys  []string // the guard's script: the guard, then the guarded keys
+	keys  []string // SetUnless's script: the guard, then the guarded keys
 	args  []any
 }
 
@@ -196,7 +195,7 @@ func (s *Store) pipeWrites(ctx context.Context, calls []*coalesce.Call[*write, b
 		for _, w := range c.In.plain {
 			sets[i] = append(sets[i], pipe.Do(ctx, "SET", s.kv(w.Key), w.Value, "PX", ms(w.TTL)))
 		}
-		if c.In.guard != "" {
+		if c.In.keys != nil {
 			// EVALSHA: a pipeline cannot fall back to EVAL by itself
 			// (Script.Run would see no error before Exec), so a server
 			// that lacks the script gets it in a second round trip below,
@@ -207,7 +206,7 @@ func (s *Store) pipeWrites(ctx context.Context, calls []*coalesce.Call[*write, b
 	_, _ = pipe.Exec(ctx) // each command's error is checked below
 	for i, c := range calls {
 		op := "set"
-		if c.In.guard != "" {
+		if c.In.keys != nil {
 			op = "setunless"
 		}
 		c.Out, c.Err = true, nil
