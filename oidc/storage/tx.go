@@ -44,8 +44,6 @@ type tx struct {
 	opened   bool
 	pending  *consumeOp // a deferred consume and the records created after it
 	done     bool
-	// committed: the store transaction was committed (or rolled back).
-	committed bool
 	// Ephemeral access tokens: those created in the transaction, and the
 	// request ID of the family it rotates.
 	ats    []pendingAT
@@ -135,7 +133,6 @@ func (s *Storage) commitDurable(ctx context.Context, t *tx) error {
 		}
 		return nil
 	}
-	t.committed = true
 	if tr, ok := s.st.(store.Transactor); ok {
 		return tr.Commit(t.storeCtx)
 	}
