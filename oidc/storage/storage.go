@@ -317,6 +317,22 @@ func (s *Storage) decode(ctx context.Context, data []byte, session fosite.Sessio
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("oidc/storage: decode request: %w", err)
 	}
+	return s.request(ctx, &rec, session)
+}
+
+// consumedRequest stands for the request of a consumed record, whose data
+// the store dropped (store.OAuthStore.Consume): what fosite does with a
+// used code or a rotated refresh token (revoke the family, answer
+// introspection and revocation) needs only its request ID and client.
+func (s *Storage) consumedRequest(ctx context.Context, r *store.OAuthRecord, session fosite.Session) (*fosite.AuthorizeRequest, error) {
+	if session == nil {
+		session = s.newSession()
+	}
+	return s.request(ctx, &record{ID: r.RequestID, RequestedAt: r.CreatedAt, ClientID: r.ClientID}, session)
+}
+
+// request builds the fosite request rec describes, with session.
+func (s *Storage) request(ctx context.Context, rec *record, session fosite.Session) (*fosite.AuthorizeRequest, error) {
 	client, err := s.client(ctx, rec.ClientID)
 	if err != nil {
 		return nil, fmt.Errorf("oidc/storage: client of request: %w", err)
@@ -358,30 +374,6 @@ func (s *Storage) decode(ctx context.Context, data []byte, session fosite.Sessio
 		}
 	}
 	return ar, nil
-}
-
-// consumedRequest stands for the request of a consumed record, whose data
-// the store dropped (store.OAuthStore.Consume): what fosite does with a
-// used code or a rotated refresh token (revoke the family, answer
-// introspection and revocation) needs only its request ID and client.
-func (s *Storage) consumedRequest(ctx context.Context, rec *store.OAuthRecord, session fosite.Session) (*fosite.AuthorizeRequest, error) {
-	if session == nil {
-		session = s.newSession()
-	}
-	client, err := s.client(ctx, rec.ClientID)
-	if err != nil {
-		return nil, fmt.Errorf("oidc/storage: client of request: %w", err)
-	}
-	return &fosite.AuthorizeRequest{
-		ResponseTypes:        fosite.Arguments{},
-		HandledResponseTypes: fosite.Arguments{},
-		Request: fosite.Request{
-			ID: rec.RequestID, RequestedAt: rec.CreatedAt, Client: client,
-			RequestedScope: fosite.Arguments{}, GrantedScope: fosite.Arguments{},
-			RequestedAudience: fosite.Arguments{}, GrantedAudience: fosite.Arguments{},
-			Form: url.Values{}, Session: session,
-		},
-	}, nil
 }
 
 func nonNil(s []string) []string {
