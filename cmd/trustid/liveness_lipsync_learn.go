@@ -161,7 +161,7 @@ func lvLearnPrepare(names []string, clips []*media.Clip, keys [][]int, lms [][]*
 			con[t] = []float64{in.Series[lipsync.Contrast][t]}
 		}
 		cc := lvChanges(con)
-		m, s := lvMeanStd(lvColumn(cc, 0))
+		m, s := lipsync.MeanStd(lvColumn(cc, 0))
 		ctx := make([][]float64, len(cc))
 		for t := range cc {
 			cc[t][0] = (cc[t][0] - m) / (s + 1e-9)
@@ -222,22 +222,9 @@ func lvQuarterSpread(row []float64) []float64 {
 				v = append(v, row[y*lvLearnGridW+x])
 			}
 		}
-		_, out[q] = lvMeanStd(v)
+		_, out[q] = lipsync.MeanStd(v)
 	}
 	return out
-}
-
-func lvMeanStd(x []float64) (float64, float64) {
-	var m float64
-	for _, v := range x {
-		m += v
-	}
-	m /= float64(max(1, len(x)))
-	var s float64
-	for _, v := range x {
-		s += (v - m) * (v - m)
-	}
-	return m, math.Sqrt(s / float64(max(1, len(x))))
 }
 
 // lvView names which visual rows and which audio rows a model relates.

@@ -82,3 +82,12 @@ func ChangeSeries(x []float64) []float64 { return diff(smooth(x)) }
 
 // Pearson is the correlation of a and b (0 when either is constant).
 func Pearson(a, b []float64) float64 { return pearson(a, b) }
+
+// MeanStd is the mean and the population standard deviation of x (0, 0
+// when x is empty).
+func MeanStd(x []float64) (mean, std float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	return meanStd(x)
+}
