@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -63,6 +62,3 @@ func memoryAvailable(read func(string) ([]byte, error)) int64 {
 	}
 	return total
 }
-
-// readFile is os.ReadFile, for tuneGC outside tests.
-func readFile(p string) ([]byte, error) { return os.ReadFile(p) }

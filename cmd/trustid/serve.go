@@ -22,7 +22,7 @@ func runServe(ctx context.Context, args []string) error {
 
 // serve runs the HTTP service until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, a *app) error {
-	tuneGC(a.cfg.Limits, os.Getenv, readFile, a.log)
+	tuneGC(a.cfg.Limits, os.Getenv, os.ReadFile, a.log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
