@@ -300,6 +300,9 @@ func encode(r fosite.Requester) ([]byte, error) {
 		}
 		rec.Authorize = af
 	}
+	if bs, ok := rec.Session.(binarySession); ok {
+		return appendRecord(make([]byte, 0, 512), &rec, bs)
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("oidc/storage: encode request: %w", err)
@@ -312,8 +315,14 @@ func (s *Storage) decode(ctx context.Context, data []byte, session fosite.Sessio
 	if session == nil {
 		session = s.newSession()
 	}
-	// A non-nil pointer in an interface field is decoded into in place.
 	rec := record{Session: session}
+	if len(data) > 0 && data[0] == recordBinaryV1 {
+		if err := readRecord(data, &rec, session); err != nil {
+			return nil, err
+		}
+		return s.request(ctx, &rec, session)
+	}
+	// A non-nil pointer in an interface field is decoded into in place.
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("oidc/storage: decode request: %w", err)
 	}
