@@ -82,14 +82,14 @@ func TestCorrupt(t *testing.T) {
 		read func(*Reader)
 	}{
 		{"empty", nil, func(r *Reader) { r.Byte() }},
-		{"truncated string", AppendString(nil, "abc")[:2], func(r *Reader) { r.String() }},
+		{"truncated string", AppendString(nil, "abc")[:2], func(r *Reader) { _ = r.String() }},
 		{"truncated slice", full[:len(full)-1], func(r *Reader) { r.Strings() }},
 		{"huge count", AppendUvarint(nil, 1<<62), func(r *Reader) { r.Strings() }},
 		{"huge length", AppendUvarint(nil, 1<<62), func(r *Reader) { r.Bytes() }},
 		{"bad varint", bytes.Repeat([]byte{0xff}, 11), func(r *Reader) { r.Uvarint() }},
 		{"bad time", []byte{3, 9, 9, 9}, func(r *Reader) { r.Time() }},
 		{"short time", []byte{15, 1}, func(r *Reader) { r.Time() }},
-		{"trailing", append(AppendString(nil, "a"), 0), func(r *Reader) { r.String() }},
+		{"trailing", append(AppendString(nil, "a"), 0), func(r *Reader) { _ = r.String() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewReader(tc.data)
@@ -114,7 +114,7 @@ func FuzzReader(f *testing.F) {
 		for r.Err() == nil && len(r.b) > 0 {
 			switch r.Byte() % 5 {
 			case 0:
-				r.String()
+				_ = r.String()
 			case 1:
 				if ss := r.Strings(); len(ss) > len(data) {
 					t.Fatalf("%d strings from %d bytes", len(ss), len(data))
