@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,11 @@ import (
 // free-form claim maps (Extra) go through encoding/json, so their values
 // come back as they would from JSON. TestSessionBinaryCoversFields fails if
 // fosite adds a field this does not write.
+
+var (
+	_ encoding.BinaryAppender    = (*Session)(nil)
+	_ encoding.BinaryUnmarshaler = (*Session)(nil)
+)
 
 // sessionBinaryV1 is the first byte of the format below.
 const sessionBinaryV1 = 1
