@@ -129,6 +129,14 @@ func (r *Reader) Bytes() []byte {
 	return p
 }
 
+// Rest reads all the bytes left (a subslice of the input): the last field
+// of a format, whose length is the rest of the data.
+func (r *Reader) Rest() []byte {
+	p := r.b
+	r.b = nil
+	return p
+}
+
 // String reads a string.
 func (r *Reader) String() string { return string(r.Bytes()) }
 

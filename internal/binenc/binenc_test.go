@@ -72,6 +72,14 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRest: the bytes left, then none.
+func TestRest(t *testing.T) {
+	r := NewReader(append(AppendString(nil, "a"), 1, 2))
+	if r.String() != "a" || !bytes.Equal(r.Rest(), []byte{1, 2}) || len(r.Rest()) != 0 || r.Done() != nil {
+		t.Fatal("rest")
+	}
+}
+
 // TestCorrupt: truncated, oversized and trailing data fail with ErrCorrupt
 // and the failure sticks.
 func TestCorrupt(t *testing.T) {

@@ -68,15 +68,10 @@ func appendRecord(b []byte, rec *record, sess binarySession) ([]byte, error) {
 	if sess == nil {
 		return append(b, sessionNone), nil
 	}
-	b = append(b, sessionBinary)
-	// The session's bytes with their length: reserve a varint, then move
-	// the session down if its length took fewer bytes.
-	at := len(b)
-	if b, err = sess.AppendBinary(b); err != nil {
+	// The session is the last field: its bytes are the rest of the record.
+	if b, err = sess.AppendBinary(append(b, sessionBinary)); err != nil {
 		return nil, fmt.Errorf("oidc/storage: encode session: %w", err)
 	}
-	n := binenc.AppendUvarint(nil, uint64(len(b)-at))
-	b = slices.Insert(b, at, n...)
 	return b, nil
 }
 
@@ -106,10 +101,7 @@ func readRecord(data []byte, rec *record, session any) error {
 	switch r.Byte() {
 	case sessionNone:
 	case sessionBinary:
-		p := r.Bytes()
-		if r.Err() != nil {
-			break
-		}
+		p := r.Rest()
 		bs, ok := session.(binarySession)
 		if !ok {
 			return fmt.Errorf("oidc/storage: decode request: a %T cannot read a binary session", session)
