@@ -144,13 +144,15 @@ func (s *Session) decodeOver(d *Session) {
 	}
 	s.ExpiresAt = mergeMap(s.ExpiresAt, d.ExpiresAt)
 	s.Username, s.DefaultSession.Subject = d.Username, d.DefaultSession.Subject
-	for _, f := range []struct {
-		dst *string
-		v   string
-	}{{&s.CitizenID, d.CitizenID}, {&s.SID, d.SID}, {&s.DPoPJKT, d.DPoPJKT}} {
-		if f.v != "" {
-			*f.dst = f.v
-		}
+	setNonEmpty(&s.CitizenID, d.CitizenID)
+	setNonEmpty(&s.SID, d.SID)
+	setNonEmpty(&s.DPoPJKT, d.DPoPJKT)
+}
+
+// setNonEmpty is an omitempty string field decoded over dst.
+func setNonEmpty(dst *string, v string) {
+	if v != "" {
+		*dst = v
 	}
 }
 
