@@ -10,9 +10,8 @@ BIN := bin/trustid
 run: setup build
 	$(ENV) ./$(BIN) serve
 
-## test: install what is missing, then vet and run the whole test suite.
-test: setup build
-	$(ENV) go vet ./...
+## test: install what is missing, then vet, lint and run the whole test suite.
+test: setup build vet lint
 	$(ENV) TRUSTID_E2E_BIN=$(CURDIR)/$(BIN) go test -race -timeout 20m ./...
 
 setup:
@@ -20,6 +19,16 @@ setup:
 
 build:
 	$(ENV) go build -o $(BIN) ./cmd/trustid
+
+## vet: go vet over every package.
+vet:
+	$(ENV) go vet ./...
+
+## lint: staticcheck at the version pinned in go.mod (tool directive), with
+## staticcheck.conf; `go mod tidy` must leave go.mod and go.sum unchanged.
+lint:
+	$(ENV) go tool staticcheck ./...
+	$(ENV) go mod tidy -diff
 
 bench:
 	$(ENV) go test -run '^$$' -bench . -benchmem ./...

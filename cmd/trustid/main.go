@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
@@ -52,21 +53,27 @@ func main() {
 
 func run(args []string) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(cmds)
+	if len(args) == 0 {
+		usage(os.Stderr, cmds)
 		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		// Asked for: the answer goes to standard output and is a success.
+		usage(os.Stdout, cmds)
+		return 0
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "trustid: unknown command %q\n", args[0])
-		usage(cmds)
+		usage(os.Stderr, cmds)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := c.run(ctx, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 2
+			return 0 // "-h" asked for the flags, which were printed
 		}
 		fmt.Fprintf(os.Stderr, "trustid %s: %v\n", args[0], err)
 		return 1
@@ -74,14 +81,14 @@ func run(args []string) int {
 	return 0
 }
 
-func usage(cmds map[string]command) {
+func usage(w io.Writer, cmds map[string]command) {
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintln(os.Stderr, "usage: trustid <command> [flags]\n\ncommands:")
+	fmt.Fprintln(w, "usage: trustid <command> [flags]\n\ncommands:")
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-16s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-16s %s\n", n, cmds[n].summary)
 	}
 }

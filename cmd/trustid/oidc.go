@@ -37,9 +37,13 @@ const clientUsage = `usage: trustid client <create|update|rotate-secret|delete|l
 
 // runClient administers OAuth clients in the configured store.
 func runClient(ctx context.Context, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(os.Stdout, clientUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintln(os.Stderr, clientUsage)
-		return flag.ErrHelp
+		return errors.New("client: a subcommand is required")
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("client "+sub, flag.ContinueOnError)
