@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +11,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/trustid/trustid/internal/health"
 )
 
 func runServe(ctx context.Context, args []string) error {
@@ -82,30 +83,17 @@ func serve(ctx context.Context, a *app) error {
 	return nil
 }
 
-// mountHealth adds /healthz (the process answers) and /readyz (the stores
-// answer within a second).
+// mountHealth adds /healthz (the process answers) and /readyz: the store
+// answers a ping and the ephemeral store takes a write, each under its own
+// deadline (a Redis that refuses writes is not ready).
 func mountHealth(mux *http.ServeMux, a *app) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		checks := map[string]string{"store": "ok", "ephemeral": "ok"}
-		status := http.StatusOK
-		if err := a.store.Ping(ctx); err != nil {
-			checks["store"], status = "unavailable", http.StatusServiceUnavailable
-			a.log.Warn("readiness: store", "err", err)
-		}
-		if err := a.eph.Ping(ctx); err != nil {
-			checks["ephemeral"], status = "unavailable", http.StatusServiceUnavailable
-			a.log.Warn("readiness: ephemeral", "err", err)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(checks)
-	})
+	mux.HandleFunc("GET /healthz", health.Live)
+	mux.Handle("GET /readyz", health.Ready(a.log,
+		health.Check{Name: "store", Timeout: 2 * time.Second, Probe: a.store.Ping},
+		health.Check{Name: "ephemeral", Timeout: time.Second, Probe: func(ctx context.Context) error {
+			return a.eph.Set(ctx, "readyz:probe", []byte("1"), 10*time.Second)
+		}},
+	))
 }
 
 func runMigrate(ctx context.Context, args []string) error {
