@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +32,49 @@ type Decoder struct {
 	// piped input, taking the binary's start-up cost off the request path.
 	// Zero (the default) starts ffmpeg per call. Call Close to stop them.
 	Warm int
+	// MaxConcurrent caps the decodes running at once on this node (each
+	// ffmpeg child can take hundreds of MiB and seconds of CPU on hostile
+	// input); default the number of CPUs. A call waits at most QueueWait
+	// (default 2 s) for a slot and then fails with ErrBusy.
+	MaxConcurrent int
+	QueueWait     time.Duration
 
 	mu     sync.Mutex
 	warm   []*proc
 	closed bool
+	slots  chan struct{}
+}
+
+// ErrBusy is returned when every decode slot stayed taken for QueueWait: a
+// fault of capacity, not of the evidence (answer 503 with Retry-After).
+var ErrBusy = errors.New("media: decoder busy")
+
+// acquire takes a decode slot, waiting at most QueueWait.
+func (d *Decoder) acquire(ctx context.Context) (release func(), err error) {
+	d.mu.Lock()
+	if d.slots == nil {
+		n := d.MaxConcurrent
+		if n <= 0 {
+			n = runtime.NumCPU()
+		}
+		d.slots = make(chan struct{}, n)
+	}
+	slots := d.slots
+	d.mu.Unlock()
+	wait := d.QueueWait
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %d decodes running", ErrBusy, cap(slots))
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // NewDecoder returns a Decoder with defaults filled in.
@@ -76,7 +116,12 @@ func (d *Decoder) DecodeVideo(ctx context.Context, r io.Reader) (*Clip, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrUnreadable)
 	}
-	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim)}
+	release, err := d.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim), maxPixels: maxPixels(lim)}
 	if needsSeek(data) {
 		tmp, err := os.CreateTemp(d.TempDir, "trustid-evidence-*")
 		if err != nil {
@@ -117,7 +162,12 @@ func (d *Decoder) DecodeFile(ctx context.Context, path string) (*Clip, error) {
 	if st.Size() > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, st.Size())
 	}
-	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim), input: path}
+	release, err := d.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim), maxPixels: maxPixels(lim), input: path}
 	p, err := startFFmpeg(args)
 	if err != nil {
 		return nil, err
@@ -131,6 +181,26 @@ func (d *Decoder) DecodeFile(ctx context.Context, path string) (*Clip, error) {
 func capSeconds(lim Limits) float64 {
 	return (lim.MaxDuration + 500*time.Millisecond).Seconds()
 }
+
+// maxPixels is the largest picture ffmpeg may allocate: a MaxSide x
+// (MaxSide*9/16) frame, so 1920x1080 in either orientation. ffmpeg checks it
+// on the stream header, before decoding a frame, which stops a small file
+// declaring 8K frames from costing seconds of CPU and hundreds of MiB.
+func maxPixels(lim Limits) int64 {
+	return int64(lim.MaxSide) * int64(lim.MaxSide) * 9 / 16
+}
+
+// Input restrictions: what a citizen's browser or phone records (WebM with
+// VP8/VP9/AV1 + Opus/Vorbis, MP4/QuickTime with H.264/HEVC + AAC) and the
+// test corpora (MPEG-PS with MPEG-1/2 + MP2, AVI, Ogg). Anything else is
+// refused by ffmpeg before it is probed, and only pipe and file inputs are
+// opened (no network or concat protocols from inside a container).
+const (
+	formatWhitelist   = "matroska,webm,mov,mp4,m4a,3gp,mpeg,mpegts,mpegvideo,avi,ogg,wav"
+	codecWhitelist    = "vp8,vp9,av1,libdav1d,h264,hevc,mpeg4,mpeg1video,mpeg2video,mjpeg,theora,opus,libopus,vorbis,aac,mp2,mp3,pcm_s16le,pcm_f32le"
+	protocolWhitelist = "file,pipe"
+	probeBytes        = "5000000"
+)
 
 // needsSeek reports whether data is an MP4/QuickTime file whose index
 // (moov) comes after its media data (mdat): ffmpeg cannot read those from a
@@ -171,7 +241,9 @@ type ffmpegArgs struct {
 	fps    float64
 	side   int
 	capSec float64
-	input  string // a path, or "pipe:0"
+	// maxPixels is passed as the decoder's max_pixels.
+	maxPixels int64
+	input     string // a path, or "pipe:0"
 }
 
 // proc is a started ffmpeg process.
@@ -198,6 +270,11 @@ func startFFmpeg(a ffmpegArgs) (*proc, error) {
 	sideArg := strconv.Itoa(a.side)
 	cmd := exec.Command(a.bin,
 		"-nostdin", "-hide_banner", "-loglevel", "error",
+		"-protocol_whitelist", protocolWhitelist,
+		"-format_whitelist", formatWhitelist,
+		"-codec_whitelist", codecWhitelist,
+		"-probesize", probeBytes, "-analyzeduration", probeBytes,
+		"-max_pixels", strconv.FormatInt(a.maxPixels, 10),
 		"-t", strconv.FormatFloat(a.capSec, 'f', 3, 64),
 		"-i", a.input,
 		"-map", "0:v:0",
@@ -281,6 +358,10 @@ func collect(ctx context.Context, p *proc, data []byte, a ffmpegArgs, timeout ti
 			return nil, ErrNoVideo
 		case strings.Contains(msg, "does not contain any stream"):
 			return nil, ErrNoAudio
+		case strings.Contains(msg, "not on whitelist"):
+			return nil, fmt.Errorf("%w: container or codec not accepted: %s", ErrUnreadable, firstLine(msg))
+		case strings.Contains(msg, "exceeds specified max pixel count"):
+			return nil, fmt.Errorf("%w: picture larger than %d pixels", ErrDimensions, a.maxPixels)
 		}
 		return nil, fmt.Errorf("%w: ffmpeg: %v: %s", ErrUnreadable, waitErr, firstLine(msg))
 	}

@@ -149,43 +149,57 @@ func TestDecodeRejects(t *testing.T) {
 		make func(t *testing.T) string
 		lim  Limits
 		want error
+		side int // MaxOutputSide when not zero
 	}{
 		{"no audio track", func(t *testing.T) string {
 			return synth(t, "a.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=3", "-c:v", "libx264", "-preset", "ultrafast")
-		}, Limits{}, ErrNoAudio},
+		}, Limits{}, ErrNoAudio, 0},
 		{"audio only", func(t *testing.T) string {
 			return synth(t, "a.wav", "-f", "lavfi", "-i", tone+":duration=3")
-		}, Limits{}, ErrNoVideo},
+		}, Limits{}, ErrNoVideo, 0},
 		{"silent", func(t *testing.T) string {
 			return synth(t, "a.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=3",
 				"-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
-		}, Limits{}, ErrSilent},
+		}, Limits{}, ErrSilent, 0},
 		{"too short", func(t *testing.T) string {
 			return synth(t, "a.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=1",
 				"-f", "lavfi", "-i", tone, "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
-		}, Limits{}, ErrTooShort},
+		}, Limits{}, ErrTooShort, 0},
 		{"too long", func(t *testing.T) string {
 			return synth(t, "a.mp4", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=12",
 				"-f", "lavfi", "-i", tone, "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
-		}, Limits{}, ErrTooLong},
+		}, Limits{}, ErrTooLong, 0},
 		{"too small frames", func(t *testing.T) string {
 			return synth(t, "a.mp4", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=3",
 				"-f", "lavfi", "-i", tone, "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
-		}, Limits{}, ErrDimensions},
+		}, Limits{}, ErrDimensions, 0},
+		// The picture is refused from the stream header (max_pixels), before
+		// any frame is decoded: the 7680x4320 WebM of issue #16 in small.
+		{"picture too large for the limits", func(t *testing.T) string {
+			return synth(t, "a.webm", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=5:duration=1",
+				"-f", "lavfi", "-i", tone, "-t", "1", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus")
+		}, Limits{MaxSide: 400}, ErrDimensions, 320}, // scaled to 320x240 it would pass: the header check refuses
+		{"codec not accepted", func(t *testing.T) string {
+			return synth(t, "a.mkv", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=3",
+				"-f", "lavfi", "-i", tone, "-t", "3", "-c:v", "ffv1", "-c:a", "pcm_s16le")
+		}, Limits{}, ErrUnreadable, 0},
 		{"garbage", func(t *testing.T) string {
 			p := filepath.Join(t.TempDir(), "g.bin")
 			os.WriteFile(p, bytes.Repeat([]byte("not a video "), 1000), 0o600)
 			return p
-		}, Limits{}, ErrUnreadable},
+		}, Limits{}, ErrUnreadable, 0},
 		{"too large", func(t *testing.T) string {
 			return testdata(t, "talking/grid/bbaf2n.mpg")
-		}, Limits{MaxBytes: 100_000}, ErrTooLarge},
+		}, Limits{MaxBytes: 100_000}, ErrTooLarge, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.make(t)
 			d := testDecoder()
 			d.Limits = tt.lim
+			if tt.side != 0 {
+				d.MaxOutputSide = tt.side
+			}
 			fh, err := os.Open(f)
 			if err != nil {
 				t.Fatal(err)
@@ -196,6 +210,27 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDecodeBusy: when every decode slot stays taken, a call fails with
+// ErrBusy after QueueWait instead of starting another ffmpeg.
+func TestDecodeBusy(t *testing.T) {
+	needFFmpeg(t)
+	d := testDecoder()
+	d.MaxConcurrent, d.QueueWait = 1, 50*time.Millisecond
+	release, err := d.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.DecodeVideo(context.Background(), bytes.NewReader([]byte("x")))
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("err = %v, want ErrBusy", err)
+	}
+	release()
+	_, err = d.DecodeVideo(context.Background(), bytes.NewReader([]byte("not a video")))
+	if !errors.Is(err, ErrUnreadable) {
+		t.Fatalf("after release: err = %v, want ErrUnreadable", err)
 	}
 }
 
