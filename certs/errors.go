@@ -27,6 +27,7 @@ var (
 	ErrCertificateExpired   = &Error{"expired_certificate", "the certificate has expired", http.StatusUnprocessableEntity}
 	ErrChallengeMismatch    = &Error{"challenge_mismatch", "the presentation does not answer this verifier's challenge", http.StatusUnprocessableEntity}
 	ErrReplayed             = &Error{"replayed_presentation", "this QR code was already verified once", http.StatusConflict}
+	ErrReplayUnknown        = &Error{"replay_unverifiable", "this QR code cannot be checked for reuse right now; ask the holder to show a fresh one", http.StatusConflict}
 	ErrRevoked              = &Error{"revoked_certificate", "the certificate has been revoked", http.StatusUnprocessableEntity}
 	ErrUnknownCertificate   = &Error{"unknown_certificate", "the issuer has no record of this certificate", http.StatusUnprocessableEntity}
 	ErrPurposeNotAllowed    = &Error{"purpose_not_allowed", "the verifier's role does not allow this purpose", http.StatusForbidden}

@@ -180,7 +180,24 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 			}
 		}
 	}
+	svc.startReplayMemory()
 	return svc, nil
+}
+
+// startReplayMemory makes sure the replay cache's memory markers exist when
+// the service starts, so that only a loss of the cache while it runs (not a
+// first start on an empty one) refuses the presentations made before it. A
+// failure is logged: the markers are then born at the first verification.
+func (s *Service) startReplayMemory() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := s.cfg.Now()
+	for i := range 256 {
+		if _, err := ephemeral.MemorySince(ctx, s.cfg.Replay, fmt.Sprintf("certs:replay-memory:{%02x}", i), now); err != nil {
+			s.cfg.Logger.Warn("certs: replay cache memory markers", "err", err)
+			return
+		}
+	}
 }
 
 // Handler serves, relative to where cmd mounts it:
@@ -365,12 +382,31 @@ func (s *Service) verify(ctx context.Context, v Verifier, req VerifyRequest, now
 	if ttl < time.Second {
 		ttl = time.Second
 	}
-	fresh, err := s.cfg.Replay.SetNX(ctx, "certs:replay:"+hex.EncodeToString(res.Digest), []byte(v.ClientID), ttl)
+	// The digest's first byte is a hash tag: a memory marker per tag lives
+	// in the same Redis Cluster slot as the digests it vouches for.
+	digest := hex.EncodeToString(res.Digest)
+	tag := "{" + digest[:2] + "}"
+	fresh, err := s.cfg.Replay.SetNX(ctx, "certs:replay:"+tag+":"+digest, []byte(v.ClientID), ttl)
 	if err != nil {
 		return nil, fmt.Errorf("certs: replay cache: %w", err)
 	}
 	if !fresh {
 		return nil, ErrReplayed
+	}
+	// Fail closed across a loss of the replay cache (Redis restart or
+	// flush): a presentation that could have been accepted before the
+	// cache's memory began may have been used already, so it is refused
+	// and the holder shows a fresh QR (it refreshes every few seconds).
+	since, err := ephemeral.MemorySince(ctx, s.cfg.Replay, "certs:replay-memory:"+tag, now)
+	if err != nil {
+		return nil, fmt.Errorf("certs: replay cache: %w", err)
+	}
+	// The holder's timestamp stands for the start of the window (a holder
+	// clock up to Skew fast could have shown it that much earlier); it has
+	// whole seconds, so the birth is compared at that precision.
+	if res.PresentedAt.Before(since.Truncate(time.Second)) {
+		return nil, fmt.Errorf("%w: presented at %s, replay memory since %s", ErrReplayUnknown,
+			res.PresentedAt.Format(time.RFC3339), since.Format(time.RFC3339))
 	}
 	if rec.Status == store.CertRevoked {
 		return nil, fmt.Errorf("%w: %s", ErrRevoked, rec.RevokeReason)

@@ -366,3 +366,31 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestReplayCacheLoss: a QR refused as replayed stays refused after the
+// replay cache is lost (Redis restart or flush), while a QR made after the
+// loss verifies (issue #16, point 4: accepted with 200 before the fix).
+func TestReplayCacheLoss(t *testing.T) {
+	o := newOnlineFixture(t)
+	_, h := o.issue("c1")
+	o.clock.Advance(5 * time.Second)
+	qr := o.present(h, nil)
+	if s, _, code := o.verify("hotel-a", qr, "check_in"); s != 200 {
+		t.Fatalf("first verification: %d %s", s, code)
+	}
+	if _, _, code := o.verify("hotel-a", qr, "check_in"); code != ErrReplayed.Code {
+		t.Fatalf("replay before the loss: %q", code)
+	}
+	mem := o.eph.(*memEphemeral)
+	mem.mu.Lock()
+	clear(mem.m) // the cache forgets everything
+	mem.mu.Unlock()
+	o.clock.Advance(2 * time.Second)
+	if s, _, code := o.verify("hotel-a", qr, "check_in"); code != ErrReplayUnknown.Code {
+		t.Fatalf("replay after the loss: %d %q, want %s", s, code, ErrReplayUnknown.Code)
+	}
+	o.clock.Advance(time.Second)
+	if s, _, code := o.verify("hotel-a", o.present(h, nil), "check_in"); s != 200 {
+		t.Fatalf("fresh QR after the loss: %d %s", s, code)
+	}
+}
