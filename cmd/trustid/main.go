@@ -25,18 +25,18 @@ type command struct {
 // commands lists every subcommand; each area keeps its functions in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"serve":          {"run the HTTP service", runServe},
-		"migrate":        {"apply database migrations and exit", runMigrate},
-		"verify-audit":   {"verify the hash chain of the audit log", runVerifyAudit},
-		"compare":        {"compare the faces of two images: cosine score and decision", runCompare},
-		"verify-cert":    {"verify a net certificate QR offline against the issuer key list (-keys, -payload or -qr)", runVerifyCert},
-		"cert-demo":      {"issue a development net certificate and write keys, status list and a live QR to -dir", runCertDemo},
-		"cert-present":   {"holder helper: make a fresh live QR (PNG, SVG, text) from a certificate and device key", runCertPresent},
-		"cert-revoke":    {"operator: revoke a net certificate (-serial or -citizen, -operator, -reason)", runCertRevoke},
-		"import":         {"import the population register: -csv FILE -photos DIR (JSON summary; -synth-from DIR writes a test CSV)", runImport},
-		"client":         {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
-		"keygen":         {"print fresh encryption-at-rest keys (env or YAML); -kid/-keep add a new primary key for rotation", runKeygen},
-		"reseal":         {"rewrite sealed columns under the primary encryption key (after a key rotation), online", runReseal},
+		"serve":        {"run the HTTP service", runServe},
+		"migrate":      {"apply database migrations and exit", runMigrate},
+		"verify-audit": {"verify the hash chain of the audit log", runVerifyAudit},
+		"compare":      {"compare the faces of two images: cosine score and decision", runCompare},
+		"verify-cert":  {"verify a net certificate QR offline against the issuer key list (-keys, -payload or -qr)", runVerifyCert},
+		"cert-demo":    {"issue a development net certificate and write keys, status list and a live QR to -dir", runCertDemo},
+		"cert-present": {"holder helper: make a fresh live QR (PNG, SVG, text) from a certificate and device key", runCertPresent},
+		"cert-revoke":  {"operator: revoke a net certificate (-serial or -citizen, -operator, -reason)", runCertRevoke},
+		"import":       {"import the population register: -csv FILE -photos DIR (JSON summary; -synth-from DIR writes a test CSV)", runImport},
+		"client":       {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
+		"keygen":       {"print fresh encryption-at-rest keys (env or YAML); -kid/-keep add a new primary key for rotation", runKeygen},
+		"reseal":       {"rewrite sealed columns under the primary encryption key (after a key rotation), online", runReseal},
 		// more subcommands are added here, one line each
 	}
 }

@@ -12,10 +12,10 @@ import (
 
 	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/lab/fakeclip"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/media"
-	"github.com/trustid/trustid/lab/fakeclip"
 )
 
 // MakeFakeClip (`trustid-lab make-fake-clip`) builds the fake camera/microphone feeds for the browser
