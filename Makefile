@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 ENV := . deploy/env.sh &&
 BIN := bin/trustid
+LAB_BIN := bin/trustid-lab
 
 .PHONY: run test setup build vet lint bench
 
@@ -17,8 +18,11 @@ test: setup build vet lint
 setup:
 	@./deploy/setup.sh
 
+## build: the service (bin/trustid) and the lab (bin/trustid-lab: evaluation,
+## training, test clips, benchmark tokens).
 build:
 	$(ENV) go build -o $(BIN) ./cmd/trustid
+	$(ENV) go build -o $(LAB_BIN) ./cmd/trustid-lab
 
 ## vet: go vet over every package.
 vet:

@@ -14,7 +14,7 @@ type OperatingPoint struct {
 	Threshold float64 `json:"threshold"`
 }
 
-// Calibration is the output of `trustid calibrate-face`: thresholds per
+// Calibration is the output of `trustid-lab calibrate-face`: thresholds per
 // false-accept rate measured on impostor pairs for one model.
 type Calibration struct {
 	Model     string           `json:"model"`

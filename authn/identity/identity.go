@@ -28,7 +28,7 @@
 // # Decisions and operating points
 //
 // A match is a cosine score at or above the threshold calibrated for the
-// configured false-accept rate (Thresholds, produced by `trustid
+// configured false-accept rate (Thresholds, produced by `trustid-lab
 // calibrate-face`). The duplicate check at enrollment uses the strictest
 // point (FAR 1e-5) so that a legitimate new citizen is almost never refused.
 package identity

@@ -15,7 +15,7 @@ var ErrThresholds = errors.New("identity: thresholds")
 
 // Thresholds maps operating points, named by their false-accept rate
 // ("1e-3", "1e-4", "1e-5"), to cosine score thresholds calibrated from data
-// by `trustid calibrate-face`.
+// by `trustid-lab calibrate-face`.
 type Thresholds struct {
 	// ModelVersion the scores were calibrated for (empty: not stated).
 	ModelVersion string
@@ -26,7 +26,7 @@ type Thresholds struct {
 	Unresolved []string
 }
 
-// thresholdsFile is the calibration file. The shape `trustid
+// thresholdsFile is the calibration file. The shape `trustid-lab
 // calibrate-face` writes (authn/face.Calibration) is
 //
 //	{"model": "...", "points": [{"far": 1e-4, "threshold": 0.41, "resolved": true}, ...]}
@@ -54,7 +54,7 @@ func LoadThresholds(path string) (*Thresholds, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s not found: run `trustid calibrate-face` to produce it", ErrThresholds, path)
+			return nil, fmt.Errorf("%w: %s not found: run `trustid-lab calibrate-face` to produce it", ErrThresholds, path)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrThresholds, err)
 	}

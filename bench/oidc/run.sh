@@ -3,11 +3,11 @@
 # the same machine: token endpoint (client_credentials and refresh_token
 # grants), JWKS, discovery.
 # Usage: bench/oidc/run.sh [connections] [seconds]
-# TRUSTID_BIN picks the binary (default bin/trustid); TRUSTID_MINT_BIN the
-# one that mints the refresh tokens (default TRUSTID_BIN; lets an older
-# server binary without bench-tokens be measured). The refresh_token run
+# TRUSTID_BIN picks the server binary (default bin/trustid); TRUSTID_MINT_BIN
+# the one that mints the refresh tokens (default bin/trustid-lab, the lab
+# binary; the service binary has no bench-tokens). The refresh_token run
 # spends one fresh refresh token per request from a pool minted beforehand
-# through the real code exchange (trustid bench-tokens, bench-only);
+# through the real code exchange (trustid-lab bench-tokens, bench-only);
 # REFRESH_TOKENS sets the starting pool (default 1000); refresh.lua queues
 # the token each response returns, so every request still spends a fresh one.
 # REFRESH_SCOPES (default openid,offline_access) are the grants' scopes;
@@ -19,7 +19,7 @@
 # refresh_token, jwks and discovery.
 # Needs TRUSTID_POSTGRES_DSN and TRUSTID_REDIS_URL (or the defaults below; the
 # Redis database is emptied, so do not point it at one that holds data),
-# a built bin/trustid (make build) and wrk (deploy/setup.sh installs it).
+# a built bin/trustid and bin/trustid-lab (make build) and wrk (deploy/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . deploy/env.sh
@@ -61,7 +61,7 @@ rp_id="$(echo "$out" | sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p')"
 rp_secret="$(echo "$out" | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p')"
 ntok="${REFRESH_TOKENS:-1000}"
 mint_start=$(date +%s)
-TRUSTID_BENCH_CLIENT_SECRET="$rp_secret" "${TRUSTID_MINT_BIN:-$BIN}" bench-tokens -i-know-this-is-a-benchmark \
+TRUSTID_BENCH_CLIENT_SECRET="$rp_secret" "${TRUSTID_MINT_BIN:-bin/trustid-lab}" bench-tokens -i-know-this-is-a-benchmark \
   -client "$rp_id" -redirect-uri https://rp.example/cb -scopes "${REFRESH_SCOPES:-openid,offline_access}" -n "$ntok" -out "$work/refresh.txt" 2>"$work/mint.log" \
   || { cat "$work/mint.log" >&2; exit 1; }
 echo "# minted $(wc -l <"$work/refresh.txt") refresh tokens in $(( $(date +%s) - mint_start ))s" >&2

@@ -27,13 +27,14 @@ func derivedKey(a *app, purpose string) []byte {
 	return a.ring.LookupHash("trustid/derived-key", []byte(purpose))
 }
 
-// masterSecret is the OIDC provider's master key; `trustid client` and
-// `trustid serve` must derive the same one.
+// masterSecret is the OIDC provider's master key; `trustid client`,
+// `trustid serve` and `trustid-lab bench-tokens` (lab/benchmint, which keeps
+// a copy of this derivation) must derive the same one.
 func masterSecret(a *app) []byte { return derivedKey(a, "oidc-master") }
 
-// providerConfig is the OIDC provider's configuration from the app's
-// (shared by serve and the bench-only token minting, which must agree on
-// issuer, keys and token secrets).
+// providerConfig is the OIDC provider's configuration from the app's.
+// lab/benchmint (`trustid-lab bench-tokens`) keeps a copy: both must agree
+// on issuer, keys and token secrets.
 func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 	return oidc.Config{
 		Issuer:           a.cfg.Issuer,

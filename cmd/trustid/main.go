@@ -1,6 +1,8 @@
 // Command trustid is the TrustID service and its admin tools. It is the only
 // place that picks concrete backends (SQLite or PostgreSQL, memory or Redis,
 // the OpenCV face engine, the ONNX speech recogniser) and wires them together.
+// Evaluation, training, experiments, test clips and benchmark tokens are in
+// the lab binary, cmd/trustid-lab, which this one never imports.
 package main
 
 import (
@@ -24,25 +26,18 @@ type command struct {
 // commands lists every subcommand; each area keeps its functions in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"serve":          {"run the HTTP service", runServe},
-		"migrate":        {"apply database migrations and exit", runMigrate},
-		"verify-audit":   {"verify the hash chain of the audit log", runVerifyAudit},
-		"train-digits":   {"train the spoken-digit head (liveness/speech)", runTrainDigits},
-		"eval-speech":    {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", runEvalSpeech},
-		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", runEvalFace},
-		"calibrate-face": {"compute face match thresholds per false-accept rate from impostor pairs", runCalibrateFace},
-		"compare":        {"compare the faces of two images: cosine score and decision", runCompare},
-		"verify-cert":    {"verify a net certificate QR offline against the issuer key list (-keys, -payload or -qr)", runVerifyCert},
-		"cert-demo":      {"issue a development net certificate and write keys, status list and a live QR to -dir", runCertDemo},
-		"cert-present":   {"holder helper: make a fresh live QR (PNG, SVG, text) from a certificate and device key", runCertPresent},
-		"cert-revoke":    {"operator: revoke a net certificate (-serial or -citizen, -operator, -reason)", runCertRevoke},
-		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", runEvalLiveness},
-		"import":         {"import the population register: -csv FILE -photos DIR (JSON summary; -synth-from DIR writes a test CSV)", runImport},
-		"client":         {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
-		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", runMakeFakeClip},
-		"keygen":         {"print fresh encryption-at-rest keys (env or YAML); -kid/-keep add a new primary key for rotation", runKeygen},
-		"reseal":         {"rewrite sealed columns under the primary encryption key (after a key rotation), online", runReseal},
-		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", runBenchRefreshTokens},
+		"serve":        {"run the HTTP service", runServe},
+		"migrate":      {"apply database migrations and exit", runMigrate},
+		"verify-audit": {"verify the hash chain of the audit log", runVerifyAudit},
+		"compare":      {"compare the faces of two images: cosine score and decision", runCompare},
+		"verify-cert":  {"verify a net certificate QR offline against the issuer key list (-keys, -payload or -qr)", runVerifyCert},
+		"cert-demo":    {"issue a development net certificate and write keys, status list and a live QR to -dir", runCertDemo},
+		"cert-present": {"holder helper: make a fresh live QR (PNG, SVG, text) from a certificate and device key", runCertPresent},
+		"cert-revoke":  {"operator: revoke a net certificate (-serial or -citizen, -operator, -reason)", runCertRevoke},
+		"import":       {"import the population register: -csv FILE -photos DIR (JSON summary; -synth-from DIR writes a test CSV)", runImport},
+		"client":       {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
+		"keygen":       {"print fresh encryption-at-rest keys (env or YAML); -kid/-keep add a new primary key for rotation", runKeygen},
+		"reseal":       {"rewrite sealed columns under the primary encryption key (after a key rotation), online", runReseal},
 		// more subcommands are added here, one line each
 	}
 }

@@ -28,7 +28,7 @@ import (
 	"github.com/trustid/trustid/authn/idnumber"
 	"github.com/trustid/trustid/internal/ephemeral/redis/redistest"
 	"github.com/trustid/trustid/internal/store/postgres/pgtest"
-	"github.com/trustid/trustid/web/fakeclip"
+	"github.com/trustid/trustid/lab/fakeclip"
 )
 
 // The fixed challenge the server issues in test mode and the digits the
@@ -54,7 +54,7 @@ type e2eClips struct {
 	genuine, mismatch, photo string
 }
 
-// buildE2EClips builds the clips once per test run (web/fakeclip: a GRID
+// buildE2EClips builds the clips once per test run (lab/fakeclip: a GRID
 // speaker's video with flite digits on the speaker's word slots).
 func buildE2EClips(t *testing.T, dir string) *e2eClips {
 	t.Helper()

@@ -82,7 +82,7 @@ func faceError(err error) error {
 }
 
 // loadThresholds reads the calibration file (authn/face.Calibration JSON
-// from `trustid calibrate-face`) at path, or named by
+// from `trustid-lab calibrate-face`) at path, or named by
 // TRUSTID_FACE_THRESHOLDS, or else the calibration committed with the face
 // engine (authn/face/calibration.json). Its embedding options (no flip)
 // are the ones faceEmbedder uses.
@@ -95,7 +95,7 @@ func loadThresholds(path string) (*authid.Thresholds, error) {
 	}
 	cal, err := face.DefaultCalibration()
 	if err != nil {
-		return nil, fmt.Errorf("%w: committed calibration: %w (run `trustid calibrate-face -out FILE` and pass -thresholds FILE)", authid.ErrThresholds, err)
+		return nil, fmt.Errorf("%w: committed calibration: %w (run `trustid-lab calibrate-face -out FILE` and pass -thresholds FILE)", authid.ErrThresholds, err)
 	}
 	b, err := json.Marshal(cal)
 	if err != nil {
@@ -148,7 +148,7 @@ func runImport(ctx context.Context, args []string) error {
 	csvPath := fset.String("csv", "", "register CSV with header id_number,name,photo")
 	photos := fset.String("photos", "", "directory the CSV's photo paths are relative to")
 	var o identityOptions
-	fset.StringVar(&o.thresholds, "thresholds", "", "face calibration JSON from `trustid calibrate-face` (default: $TRUSTID_FACE_THRESHOLDS, else the calibration committed with authn/face)")
+	fset.StringVar(&o.thresholds, "thresholds", "", "face calibration JSON from `trustid-lab calibrate-face` (default: $TRUSTID_FACE_THRESHOLDS, else the calibration committed with authn/face)")
 	fset.BoolVar(&o.testIDs, "test-ids", false, "also accept test ID numbers (region code 99...., see authn/idnumber)")
 	fset.BoolVar(&o.datasetMode, "dataset", false, "photo collections (LFW): keep the central face instead of refusing photos with several faces")
 	workers := fset.Int("workers", 0, "face engine workers (default: face.workers from the config, else the number of CPUs)")

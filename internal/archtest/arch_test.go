@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -106,6 +107,62 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 	for _, p := range listPackages(t) {
 		if strings.TrimSpace(p.doc) == "" {
 			t.Errorf("%s has no package doc comment", rel(p.path))
+		}
+	}
+}
+
+// underPath reports whether package path p (module-relative) is dir or
+// inside it.
+func underPath(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+
+// TestServiceBinaryDoesNotLinkTheLab: what evaluates, trains, experiments,
+// generates test clips or mints benchmark tokens lives in lab/ and
+// cmd/trustid-lab, and the service binary links none of it (STYLE.md).
+func TestServiceBinaryDoesNotLinkTheLab(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "list", "-deps", "./cmd/trustid")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, stderr.String())
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"/cmd/trustid") {
+		t.Fatalf("go list -deps ./cmd/trustid did not list the command itself: %q", deps)
+	}
+	for _, d := range deps {
+		if p := rel(d); strings.HasPrefix(d, module+"/") && (underPath(p, "lab") || underPath(p, "cmd/trustid-lab")) {
+			t.Errorf("cmd/trustid depends on %s", p)
+		}
+	}
+}
+
+// TestOnlyTheLabImportsTheLab: outside lab/ and cmd/trustid-lab, no
+// package imports a lab package (test files may, for fixtures).
+func TestOnlyTheLabImportsTheLab(t *testing.T) {
+	for _, p := range listPackages(t) {
+		from := rel(p.path)
+		if underPath(from, "lab") || underPath(from, "cmd/trustid-lab") {
+			continue
+		}
+		for _, imp := range p.imports {
+			if strings.HasPrefix(imp, module+"/") && underPath(rel(imp), "lab") {
+				t.Errorf("%s imports %s (only the lab may)", from, rel(imp))
+			}
+		}
+	}
+}
+
+// TestNothingImportsACommand: cmd/ packages are binaries, leaves of the
+// import graph (the service and the lab share code through packages).
+func TestNothingImportsACommand(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, imp := range p.imports {
+			if strings.HasPrefix(imp, module+"/") && underPath(rel(imp), "cmd") {
+				t.Errorf("%s imports %s", rel(p.path), rel(imp))
+			}
 		}
 	}
 }

@@ -650,3 +650,22 @@ func percentile(x []float64, q float64) float64 {
 	}
 	return c[int(q*float64(len(c)-1))]
 }
+
+// ChangeSeries, Pearson and MeanStd are Check's own primitives, exported
+// so the lab's experiments (lab/livenesseval) measure with the same code.
+
+// ChangeSeries is the frame-to-frame change of the 3-tap smoothed series
+// x, as Check correlates (one shorter than x).
+func ChangeSeries(x []float64) []float64 { return diff(smooth(x)) }
+
+// Pearson is the correlation of a and b (0 when either is constant).
+func Pearson(a, b []float64) float64 { return pearson(a, b) }
+
+// MeanStd is the mean and the population standard deviation of x (0, 0
+// when x is empty).
+func MeanStd(x []float64) (mean, std float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	return meanStd(x)
+}

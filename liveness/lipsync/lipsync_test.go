@@ -305,39 +305,3 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
-
-func TestGridSeries(t *testing.T) {
-	open := drawFrame(1, nil)
-	// the cavity is x 128..171, y 180..219; in 4 x 4 cells of 20 x 25
-	// pixels over 110..189 x 150..249, a corner cell is face grey and an
-	// inner cell mostly cavity
-	rois := []Rect{{110, 150, 190, 250}, {-10, -10, 0, 0}}
-	g := GridSeries([]media.Frame{open, open}, rois, 4, 4)
-	if len(g) != 2 || len(g[0]) != 16 {
-		t.Fatalf("shape %d x %d", len(g), len(g[0]))
-	}
-	if c, m := g[0][0], g[0][5]; math.Abs(c-150) > 1 || m > 60 {
-		t.Errorf("corner %.1f (want 150), middle %.1f (want dark)", c, m)
-	}
-	if !math.IsNaN(g[1][0]) {
-		t.Errorf("empty region gave %v, want NaN", g[1][0])
-	}
-}
-
-func TestBandEnergies(t *testing.T) {
-	// a 2 kHz tone: the 1-3 kHz band holds its energy, 100-500 Hz does not
-	x := make([]int16, rate)
-	for i := range x {
-		x[i] = int16(8000 * math.Sin(2*math.Pi*2000*float64(i)/rate))
-	}
-	times := []time.Duration{300 * time.Millisecond, 500 * time.Millisecond}
-	e := BandEnergies(x, rate, times, []time.Duration{0, 40 * time.Millisecond}, 60*time.Millisecond, []float64{100, 500, 1000, 3000})
-	if len(e) != 2 || len(e[0]) != 2 || len(e[0][0]) != 3 {
-		t.Fatalf("shape %d x %d x %d", len(e), len(e[0]), len(e[0][0]))
-	}
-	for _, row := range e[1] {
-		if row[2] < row[0]+30 {
-			t.Errorf("1-3 kHz %.1f dB, 100-500 Hz %.1f dB: want the tone's band 30 dB above", row[2], row[0])
-		}
-	}
-}

@@ -1,6 +1,6 @@
 // Package e2e drives the real trustid binary with headless Chromium: a full
 // OIDC login from a relying app through the face login page (fake camera
-// and microphone fed with a talking-face clip built by web/fakeclip), the
+// and microphone fed with a talking-face clip built by lab/fakeclip), the
 // refusals of a still-photo feed and of a clip saying other digits, the
 // account page's live QR read and verified at the verifier desk page in
 // another browser context, and screenshots of every page at phone and
@@ -33,7 +33,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/trustid/trustid/authn/idnumber"
-	"github.com/trustid/trustid/web/fakeclip"
+	"github.com/trustid/trustid/lab/fakeclip"
 )
 
 const (

@@ -1,4 +1,4 @@
-package main
+package livenesseval
 
 import (
 	"context"
@@ -12,17 +12,17 @@ import (
 
 	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/lab/fakeclip"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/media"
-	"github.com/trustid/trustid/web/fakeclip"
 )
 
-// runMakeFakeClip builds the fake camera/microphone feeds for the browser
-// tests (web/fakeclip) and, with -check, runs each through the real
+// MakeFakeClip (`trustid-lab make-fake-clip`) builds the fake camera/microphone feeds for the browser
+// tests (lab/fakeclip) and, with -check, runs each through the real
 // liveness verifier (face engine, speech recogniser, lip sync) as WebM, the
 // way a browser would upload it, and prints the decisions as JSON.
-func runMakeFakeClip(ctx context.Context, args []string) error {
+func MakeFakeClip(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("make-fake-clip", flag.ContinueOnError)
 	var (
 		data   = fs.String("testdata", os.Getenv("TRUSTID_TESTDATA"), "shared test data directory")
@@ -41,7 +41,7 @@ func runMakeFakeClip(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep := map[string]any{"clips": c, "command": "trustid make-fake-clip " + fmt.Sprint(args)}
+	rep := map[string]any{"clips": c, "command": "trustid-lab make-fake-clip " + fmt.Sprint(args)}
 	if *check {
 		res, err := checkFakeClips(ctx, c, *models, *digits, *out, filepath.Join(*data, "talking", "grid", *grid))
 		if err != nil {

@@ -1,8 +1,9 @@
-// Package eval holds the face evaluation protocol, free of OpenCV: the LFW
-// pairs file format, 10-fold accuracy with the threshold chosen on the
+// Package faceeval is the lab's face evaluation (`trustid-lab eval-face`
+// and `calibrate-face`; the service never imports it). Its protocol part is
+// free of OpenCV: the LFW pairs file format, 10-fold accuracy with the threshold chosen on the
 // other nine folds, equal error rate, true-accept rate at a false-accept
 // rate, and a reader for the PGM images of the ORL set.
-package eval
+package faceeval
 
 import (
 	"bufio"

@@ -1,4 +1,8 @@
-package main
+// Package speechlab is the lab's spoken-digit work: it trains the digit
+// head that liveness/speech applies (`trustid-lab train-digits`) and
+// evaluates the check on held-out FSDD speakers (`trustid-lab eval-speech`).
+// The service never imports it.
+package speechlab
 
 import (
 	"bufio"
@@ -20,9 +24,9 @@ func speechDefaults() (models, fsdd string) {
 	return os.Getenv("TRUSTID_MODELS"), filepath.Join(os.Getenv("TRUSTID_TESTDATA"), "speech", "fsdd")
 }
 
-// runTrainDigits trains the spoken-digit head (liveness/speech) and writes
+// TrainDigits (`trustid-lab train-digits`) trains the spoken-digit head (liveness/speech) and writes
 // its weights as JSON.
-func runTrainDigits(ctx context.Context, args []string) error {
+func TrainDigits(ctx context.Context, args []string) error {
 	models, fsdd := speechDefaults()
 	fs := flag.NewFlagSet("train-digits", flag.ContinueOnError)
 	var (
@@ -58,7 +62,7 @@ func runTrainDigits(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(scratch)
-	cmdline := "trustid train-digits " + strings.Join(args, " ")
+	cmdline := "trustid-lab train-digits " + strings.Join(args, " ")
 	h, err := speech.TrainHead(ctx, speech.TrainConfig{
 		Front: front, FSDDDir: *fsddDir, TrainSpeakers: strings.Split(*train, ","), Seed: *seed,
 		EspeakVoices: *espeak, FSDDUtterances: *fsddUtts, SynthUtterances: *synthUtts,
@@ -76,9 +80,9 @@ func runTrainDigits(ctx context.Context, args []string) error {
 	return nil
 }
 
-// runEvalSpeech evaluates the spoken-digit check on 4-digit utterances
+// EvalSpeech (`trustid-lab eval-speech`) evaluates the spoken-digit check on 4-digit utterances
 // built from FSDD speakers the head was not trained on and prints JSON.
-func runEvalSpeech(ctx context.Context, args []string) error {
+func EvalSpeech(ctx context.Context, args []string) error {
 	models, fsdd := speechDefaults()
 	fs := flag.NewFlagSet("eval-speech", flag.ContinueOnError)
 	var (

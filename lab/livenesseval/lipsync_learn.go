@@ -1,4 +1,4 @@
-package main
+package livenesseval
 
 import (
 	"fmt"
@@ -148,7 +148,7 @@ func lvLearnPrepare(names []string, clips []*media.Clip, keys [][]int, lms [][]*
 	var inputs []lipsync.Input
 	for v, c := range clips {
 		rois := liveness.MouthRegions(len(c.Frames), keys[v], lms[v])
-		g := lipsync.GridSeries(c.Frames, rois, lvLearnGridW, lvLearnGridH)
+		g := gridSeries(c.Frames, rois, lvLearnGridW, lvLearnGridH)
 		quad := make([][]float64, len(g))
 		for t, row := range g {
 			quad[t] = lvQuarterSpread(row)
@@ -178,8 +178,8 @@ func lvLearnPrepare(names []string, clips []*media.Clip, keys [][]int, lms [][]*
 	}
 	audioAt := func(a int, ts []time.Duration, ls []time.Duration) (bands, band13 [][][]float64) {
 		au := clips[a].Audio
-		b := lipsync.BandEnergies(au.Samples, au.Rate, ts, ls, lipsync.DefaultConfig.Window, edges)
-		b13 := lipsync.BandEnergies(au.Samples, au.Rate, ts, ls, lipsync.DefaultConfig.Window, []float64{lipsync.DefaultConfig.BandLow, lipsync.DefaultConfig.BandHigh})
+		b := bandEnergies(au.Samples, au.Rate, ts, ls, lipsync.DefaultConfig.Window, edges)
+		b13 := bandEnergies(au.Samples, au.Rate, ts, ls, lipsync.DefaultConfig.Window, []float64{lipsync.DefaultConfig.BandLow, lipsync.DefaultConfig.BandHigh})
 		for l := range ls {
 			bands = append(bands, lvChanges(b[l]))
 			band13 = append(band13, lvChanges(b13[l]))

@@ -1,4 +1,4 @@
-package eval
+package faceeval
 
 import (
 	"errors"

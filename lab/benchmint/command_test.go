@@ -1,4 +1,4 @@
-package main
+package benchmint
 
 import (
 	"context"
@@ -20,11 +20,11 @@ func TestBenchTokensGuard(t *testing.T) {
 	}{
 		{"no flag", "pass -i-know-this-is-a-benchmark", []string{"-client", "rp", "-secret", "s", "-redirect-uri", "https://rp.example/cb", "-out", out}},
 		{"no out", "-out is required", []string{"-i-know-this-is-a-benchmark", "-client", "rp"}},
-		{"unknown client", "bench mint", []string{"-i-know-this-is-a-benchmark", "-client", "nope", "-secret", "s", "-redirect-uri", "https://rp.example/cb", "-n", "1", "-out", out}},
+		{"unknown client", "benchmint", []string{"-i-know-this-is-a-benchmark", "-client", "nope", "-secret", "s", "-redirect-uri", "https://rp.example/cb", "-n", "1", "-out", out}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := runBenchRefreshTokens(context.Background(), tt.args)
+			err := BenchTokens(context.Background(), tt.args)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}

@@ -1,0 +1,80 @@
+// Command trustid-lab is TrustID's lab: everything that evaluates, trains,
+// experiments, generates test clips or mints benchmark tokens, with the
+// commands and flags the README's results were produced with. It builds on
+// the lab/ packages; the service binary (cmd/trustid) never imports them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/trustid/trustid/lab/benchmint"
+	"github.com/trustid/trustid/lab/faceeval"
+	"github.com/trustid/trustid/lab/livenesseval"
+	"github.com/trustid/trustid/lab/speechlab"
+)
+
+// command is one subcommand. run gets the arguments after the subcommand name.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+// commands lists every subcommand.
+func commands() map[string]command {
+	return map[string]command{
+		"train-digits":   {"train the spoken-digit head (liveness/speech)", speechlab.TrainDigits},
+		"eval-speech":    {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", speechlab.EvalSpeech},
+		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
+		"calibrate-face": {"compute face match thresholds per false-accept rate from impostor pairs", faceeval.CalibrateFace},
+		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
+		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
+		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(cmds)
+		return 2
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "trustid-lab: unknown command %q\n", args[0])
+		usage(cmds)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := c.run(ctx, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		fmt.Fprintf(os.Stderr, "trustid-lab %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(os.Stderr, "usage: trustid-lab <command> [flags]\n\ncommands:")
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-16s %s\n", n, cmds[n].summary)
+	}
+}
