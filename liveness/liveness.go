@@ -85,8 +85,9 @@ type ReferenceMatcher interface {
 // Challenges is the part of *challenge.Manager the Verifier uses.
 type Challenges interface {
 	Consume(ctx context.Context, id, sessionID, subject string) (challenge.Challenge, error)
-	RecordFailure(ctx context.Context, subject, addr string) (bool, error)
-	Locked(ctx context.Context, subject, addr string) error
+	RecordFailure(ctx context.Context, subject string, c challenge.Client) (bool, error)
+	RecordSuccess(ctx context.Context, subject string, c challenge.Client) error
+	Locked(ctx context.Context, subject string, c challenge.Client) error
 }
 
 var _ Challenges = (*challenge.Manager)(nil)
@@ -215,4 +216,29 @@ func (r Result) Has(reason Reason) bool {
 		}
 	}
 	return false
+}
+
+// judged reports whether the attempt reached the checks of the evidence
+// itself (the challenge held, the evidence was read, nothing internal
+// failed): only such an attempt counts toward a lockout.
+func (r Result) judged() bool {
+	if r.Has(ReasonLocked) || r.Has(ReasonInternal) {
+		return false
+	}
+	for _, c := range r.Checks {
+		if c.Name == CheckIntake {
+			return c.Pass
+		}
+	}
+	return false
+}
+
+// Malformed reports whether the attempt was refused for its evidence or
+// challenge rather than judged: a client error (HTTP 400) to its caller,
+// not a failed identity check.
+func (r Result) Malformed() bool {
+	if r.Pass || r.Has(ReasonLocked) || r.Has(ReasonInternal) {
+		return false
+	}
+	return !r.judged()
 }

@@ -126,6 +126,11 @@ type Request struct {
 	SessionID   string
 	Subject     string // the claimed identity
 	ClientAddr  string
+	// Device is the client's opaque device id and KnownDevice whether it
+	// proved an earlier success for Subject (see challenge.Client): the
+	// lockout after failures is per subject and device.
+	Device      string
+	KnownDevice bool
 
 	Video  io.Reader         // a video file (MP4, WebM, MPEG, ...)
 	Frames []media.JPEGFrame // or timestamped JPEG frames ...
@@ -150,8 +155,17 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	res.Pass = err == nil && len(res.Reasons) == 0
-	if !res.Pass && !res.Has(ReasonLocked) {
-		if locked, ferr := v.cfg.Challenges.RecordFailure(ctx, req.Subject, req.ClientAddr); ferr != nil {
+	client := challenge.Client{Addr: req.ClientAddr, Device: req.Device, Known: req.KnownDevice}
+	switch {
+	case res.Pass:
+		if serr := v.cfg.Challenges.RecordSuccess(ctx, req.Subject, client); serr != nil {
+			v.cfg.Logger.ErrorContext(ctx, "liveness: record success", "err", serr)
+		}
+	case res.judged():
+		// Only an attempt whose evidence was judged is a guess: a refused
+		// challenge or unreadable evidence tells the caller nothing about
+		// the citizen and does not count toward the lockout.
+		if locked, ferr := v.cfg.Challenges.RecordFailure(ctx, req.Subject, client); ferr != nil {
 			v.cfg.Logger.ErrorContext(ctx, "liveness: record failure", "err", ferr)
 		} else if locked {
 			v.cfg.Logger.InfoContext(ctx, "liveness: lockout after repeated failures")
@@ -181,7 +195,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("liveness: challenge: %w", err)
 	}
 	res.Checks = append(res.Checks, CheckResult{Name: CheckChallenge, Pass: true, Score: 1})
-	if err := v.cfg.Challenges.Locked(ctx, req.Subject, req.ClientAddr); err != nil {
+	if err := v.cfg.Challenges.Locked(ctx, req.Subject, challenge.Client{Addr: req.ClientAddr, Device: req.Device, Known: req.KnownDevice}); err != nil {
 		var re *challenge.RetryError
 		if errors.As(err, &re) && errors.Is(err, challenge.ErrLocked) {
 			res.Reasons = append(res.Reasons, ReasonLocked)

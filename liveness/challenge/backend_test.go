@@ -54,7 +54,7 @@ func TestBackends(t *testing.T) {
 				t.Errorf("expired: %v", err)
 			}
 			for i := 0; i < 5; i++ {
-				if _, err := m.RecordFailure(ctx, "subj", "addr"); err != nil {
+				if _, err := m.RecordFailure(ctx, "subj", Client{Addr: "addr"}); err != nil {
 					t.Fatal(err)
 				}
 			}

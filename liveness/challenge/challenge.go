@@ -1,6 +1,7 @@
 // Package challenge issues and consumes the four-digit liveness challenges a
 // citizen reads aloud on camera, and keeps the per-subject and per-address
-// rate limits and the lockout after repeated failures.
+// rate limits and the lockout after repeated failures (lockout.go: keyed by
+// subject and device so that a stranger cannot lock a citizen out).
 //
 // A challenge is bound to the login session and the claimed subject, lives
 // for a short TTL and is single use: the first verification attempt consumes
@@ -79,11 +80,27 @@ type Config struct {
 	SubjectIssueLimit int           // default 10
 	AddressIssueLimit int           // default 30
 	IssueWindow       time.Duration // default 10 min
-	MaxFailures       int           // failures tolerated in FailureWindow before lockout; default 5
-	FailureWindow     time.Duration // default 3 min
-	LockoutDuration   time.Duration // default 15 min
-	ConsumedMemory    time.Duration // how long a consumed id is remembered as replayed; default 30 min
-	KeyPrefix         string        // default "liveness:"
+	// Lockout after failed verifications (see lockout.go): MaxFailures in
+	// FailureWindow from one device (or, without a device id, one address)
+	// for one subject lock that pair for LockoutDuration, doubling with
+	// every further lockout within StrikeMemory up to MaxLockout.
+	MaxFailures     int           // default 5
+	FailureWindow   time.Duration // default 3 min
+	LockoutDuration time.Duration // first lockout of a pair; default 1 min
+	MaxLockout      time.Duration // default 1 h
+	StrikeMemory    time.Duration // default 24 h
+	// Distributed guessing: SubjectMaxFailures from devices not known for
+	// the subject within SubjectFailureWindow lock the subject for unknown
+	// devices only (its known devices and passkeys still work) for
+	// SubjectLockout; AddressMaxFailures from one address within
+	// FailureWindow lock that address for unknown devices for
+	// LockoutDuration (high, so a NAT of citizens is not a weapon).
+	SubjectMaxFailures   int           // default 20
+	SubjectFailureWindow time.Duration // default 1 h
+	SubjectLockout       time.Duration // default 15 min
+	AddressMaxFailures   int           // default 50
+	ConsumedMemory       time.Duration // how long a consumed id is remembered as replayed; default 30 min
+	KeyPrefix            string        // default "liveness:"
 
 	// FixedDigits, when set, replaces the random digits of every challenge.
 	// It exists only for the browser test harness (a pre-recorded clip must
@@ -121,7 +138,25 @@ func (c *Config) defaults() {
 		c.FailureWindow = 3 * time.Minute
 	}
 	if c.LockoutDuration == 0 {
-		c.LockoutDuration = 15 * time.Minute
+		c.LockoutDuration = time.Minute
+	}
+	if c.MaxLockout == 0 {
+		c.MaxLockout = time.Hour
+	}
+	if c.StrikeMemory == 0 {
+		c.StrikeMemory = 24 * time.Hour
+	}
+	if c.SubjectMaxFailures == 0 {
+		c.SubjectMaxFailures = 20
+	}
+	if c.SubjectFailureWindow == 0 {
+		c.SubjectFailureWindow = time.Hour
+	}
+	if c.SubjectLockout == 0 {
+		c.SubjectLockout = 15 * time.Minute
+	}
+	if c.AddressMaxFailures == 0 {
+		c.AddressMaxFailures = 50
 	}
 	if c.ConsumedMemory == 0 {
 		c.ConsumedMemory = 30 * time.Minute
@@ -143,13 +178,14 @@ func (c *Config) Validate() error {
 	if c.FixedDigits != "" && (len(c.FixedDigits) != 4 || strings.Trim(c.FixedDigits, "0123456789") != "") {
 		errs = append(errs, errors.New("challenge: FixedDigits must be 4 digits"))
 	}
-	if c.TTL < 0 || c.IssueWindow < 0 || c.FailureWindow < 0 || c.LockoutDuration < 0 || c.ConsumedMemory < 0 {
+	if c.TTL < 0 || c.IssueWindow < 0 || c.FailureWindow < 0 || c.LockoutDuration < 0 || c.ConsumedMemory < 0 ||
+		c.MaxLockout < 0 || c.StrikeMemory < 0 || c.SubjectFailureWindow < 0 || c.SubjectLockout < 0 {
 		errs = append(errs, errors.New("challenge: durations must be positive"))
 	}
 	if c.FixedDigits != "" && !validDigits(c.FixedDigits) {
 		errs = append(errs, fmt.Errorf("challenge: FixedDigits must be %d digits", Length))
 	}
-	if c.SubjectIssueLimit < 0 || c.AddressIssueLimit < 0 || c.MaxFailures < 0 {
+	if c.SubjectIssueLimit < 0 || c.AddressIssueLimit < 0 || c.MaxFailures < 0 || c.SubjectMaxFailures < 0 || c.AddressMaxFailures < 0 {
 		errs = append(errs, errors.New("challenge: limits must be positive"))
 	}
 	return errors.Join(errs...)
@@ -194,9 +230,17 @@ type record struct {
 }
 
 // Issue creates a challenge for the login session sessionID and the claimed
-// subject, requested from client address addr.
+// subject, requested from client address addr (no device id).
 func (m *Manager) Issue(ctx context.Context, sessionID, subject, addr string) (Issued, error) {
-	if err := m.checkLocked(ctx, subject, addr); err != nil {
+	return m.IssueFor(ctx, sessionID, subject, Client{Addr: addr})
+}
+
+// IssueFor creates a challenge for the login session sessionID and the
+// claimed subject, requested by c. It fails with a *RetryError wrapping
+// ErrLocked while c is locked out for subject, or ErrRateLimited.
+func (m *Manager) IssueFor(ctx context.Context, sessionID, subject string, c Client) (Issued, error) {
+	addr := c.Addr
+	if err := m.Locked(ctx, subject, c); err != nil {
 		return Issued{}, err
 	}
 	for _, l := range []struct {
@@ -217,9 +261,6 @@ func (m *Manager) Issue(ctx context.Context, sessionID, subject, addr string) (I
 	digits, err := Generate(m.cfg.Rand)
 	if err != nil {
 		return Issued{}, err
-	}
-	if m.cfg.FixedDigits != "" {
-		digits = m.cfg.FixedDigits
 	}
 	if m.cfg.FixedDigits != "" {
 		digits = m.cfg.FixedDigits
@@ -340,67 +381,10 @@ func (e *RetryError) Error() string {
 
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// Locked reports whether subject or addr is locked out, with a retry hint.
-func (m *Manager) Locked(ctx context.Context, subject, addr string) error {
-	return m.checkLocked(ctx, subject, addr)
-}
-
-func (m *Manager) checkLocked(ctx context.Context, subject, addr string) error {
-	for _, k := range []string{m.key("lock:subj:", subject), m.key("lock:addr:", addr)} {
-		v, err := m.cfg.Store.Get(ctx, k)
-		if errors.Is(err, ephemeral.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("challenge: lockout: %w", err)
-		}
-		var retry time.Duration
-		if len(v) == 8 {
-			until := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
-			retry = until.Sub(m.cfg.Now())
-		}
-		if retry < 0 {
-			retry = 0
-		}
-		return &RetryError{Err: ErrLocked, RetryAfter: retry}
-	}
-	return nil
-}
-
-// RecordFailure counts one failed verification for subject and addr; the
-// MaxFailures-th failure within FailureWindow locks the subject (or the
-// address) out for LockoutDuration. It reports whether a lockout started.
-func (m *Manager) RecordFailure(ctx context.Context, subject, addr string) (bool, error) {
-	locked := false
-	for _, p := range []struct{ count, lock, v string }{
-		{"fail:subj:", "lock:subj:", subject},
-		{"fail:addr:", "lock:addr:", addr},
-	} {
-		// Allow counts events up to the limit; the refused event is the
-		// MaxFailures-th failure in the window.
-		ok, _, err := m.cfg.Store.Allow(ctx, m.key(p.count, p.v), m.cfg.MaxFailures-1, m.cfg.FailureWindow)
-		if err != nil {
-			return locked, fmt.Errorf("challenge: record failure: %w", err)
-		}
-		if ok {
-			continue
-		}
-		until := m.cfg.Now().Add(m.cfg.LockoutDuration)
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(until.UnixNano()))
-		if err := m.cfg.Store.Set(ctx, m.key(p.lock, p.v), b[:], m.cfg.LockoutDuration); err != nil {
-			return locked, fmt.Errorf("challenge: lock: %w", err)
-		}
-		locked = true
-		m.cfg.Logger.InfoContext(ctx, "liveness lockout started", "kind", p.lock[5:9], "for", m.cfg.LockoutDuration)
-	}
-	return locked, nil
-}
-
 // key names a per-subject or per-address entry without putting the subject
 // or address itself into the store.
-func (m *Manager) key(kind, v string) string {
-	return m.cfg.KeyPrefix + kind + base64.RawURLEncoding.EncodeToString(m.mac(kind, v)[:16])
+func (m *Manager) key(kind string, v ...string) string {
+	return m.cfg.KeyPrefix + kind + base64.RawURLEncoding.EncodeToString(m.mac(append([]string{kind}, v...)...)[:16])
 }
 
 func (m *Manager) mac(parts ...string) []byte {

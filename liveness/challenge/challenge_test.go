@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -267,33 +268,113 @@ func TestIssueRateLimits(t *testing.T) {
 func TestLockoutAfterFailures(t *testing.T) {
 	ctx := context.Background()
 	m, _, clk := newManager(t)
+	attacker := Client{Addr: "203.0.113.9", Device: "dev-attacker"}
 	for i := 1; i <= 4; i++ {
-		locked, err := m.RecordFailure(ctx, "subj", "addr")
+		locked, err := m.RecordFailure(ctx, "subj", attacker)
 		if err != nil || locked {
 			t.Fatalf("failure %d: locked=%v err=%v", i, locked, err)
 		}
 		clk.Add(30 * time.Second)
 	}
-	if err := m.Locked(ctx, "subj", "addr"); err != nil {
+	if err := m.Locked(ctx, "subj", attacker); err != nil {
 		t.Fatalf("locked after 4 failures: %v", err)
 	}
-	locked, err := m.RecordFailure(ctx, "subj", "addr")
+	locked, err := m.RecordFailure(ctx, "subj", attacker)
 	if err != nil || !locked {
 		t.Fatalf("5th failure: locked=%v err=%v", locked, err)
 	}
-	if _, err := m.Issue(ctx, "s", "subj", "other-addr"); !errors.Is(err, ErrLocked) {
-		t.Errorf("issue for locked subject: err = %v", err)
-	}
-	if _, err := m.Issue(ctx, "s", "other-subj", "addr"); !errors.Is(err, ErrLocked) {
-		t.Errorf("issue from locked address: err = %v", err)
-	}
 	var re *RetryError
-	if err := m.Locked(ctx, "subj", "x"); !errors.As(err, &re) || re.RetryAfter != 15*time.Minute {
-		t.Errorf("Locked = %v, want a 15 min retry hint", err)
+	if _, err := m.IssueFor(ctx, "s", "subj", attacker); !errors.As(err, &re) || !errors.Is(err, ErrLocked) || re.RetryAfter != time.Minute {
+		t.Errorf("issue for the locked pair: err = %v, want a 1 min lockout", err)
 	}
-	clk.Add(15 * time.Minute)
-	if _, err := m.Issue(ctx, "s", "subj", "addr"); err != nil {
-		t.Errorf("after lockout: %v", err)
+	// A stranger's failures lock the stranger, not the citizen: the
+	// citizen's own device (same NAT address, even unknown) still gets a
+	// challenge, and so does the attacker for another subject.
+	if _, err := m.IssueFor(ctx, "s", "subj", Client{Addr: "203.0.113.9", Device: "dev-citizen"}); err != nil {
+		t.Errorf("citizen's device behind the same address: %v", err)
+	}
+	if _, err := m.IssueFor(ctx, "s", "other-subj", attacker); err != nil {
+		t.Errorf("attacker for another subject: %v", err)
+	}
+	clk.Add(time.Minute)
+	if _, err := m.IssueFor(ctx, "s", "subj", attacker); err != nil {
+		t.Errorf("after the first lockout: %v", err)
+	}
+	// Exponential backoff: the next lockouts of the pair last 2, 4, ... min.
+	for _, want := range []time.Duration{2 * time.Minute, 4 * time.Minute} {
+		for range 5 {
+			if _, err := m.RecordFailure(ctx, "subj", attacker); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := m.Locked(ctx, "subj", attacker); !errors.As(err, &re) || re.RetryAfter != want {
+			t.Fatalf("Locked = %v, want %v", err, want)
+		}
+		clk.Add(want)
+	}
+	// A success (the device is then known for subj) clears the pair's backoff.
+	known := attacker
+	known.Known = true
+	if err := m.RecordSuccess(ctx, "subj", known); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		m.RecordFailure(ctx, "subj", known)
+	}
+	if err := m.Locked(ctx, "subj", known); !errors.As(err, &re) || re.RetryAfter != time.Minute {
+		t.Errorf("after a success the backoff restarts: %v", err)
+	}
+}
+
+// TestDistributedGuessing: failures from many unknown devices against one
+// subject lock unknown devices out of it, but not the citizen's known
+// device; failures from one address lock that address for unknown devices.
+func TestDistributedGuessing(t *testing.T) {
+	ctx := context.Background()
+	m, _, _ := newManager(t)
+	for i := range 20 {
+		dev := Client{Addr: fmt.Sprintf("198.51.100.%d", i), Device: fmt.Sprintf("bot-%d", i)}
+		if _, err := m.RecordFailure(ctx, "subj", dev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.IssueFor(ctx, "s", "subj", Client{Addr: "192.0.2.1", Device: "new"}); !errors.Is(err, ErrLocked) {
+		t.Errorf("unknown device after 20 distributed failures: %v", err)
+	}
+	known := Client{Addr: "192.0.2.1", Device: "phone", Known: true}
+	if _, err := m.IssueFor(ctx, "s", "subj", known); err != nil {
+		t.Errorf("the citizen's known device: %v", err)
+	}
+	for i := range 50 {
+		if _, err := m.RecordFailure(ctx, fmt.Sprintf("victim-%d", i), Client{Addr: "192.0.2.200", Device: fmt.Sprintf("d%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.IssueFor(ctx, "s", "fresh", Client{Addr: "192.0.2.200", Device: "another"}); !errors.Is(err, ErrLocked) {
+		t.Errorf("unknown device on an address with 50 failures: %v", err)
+	}
+	if _, err := m.IssueFor(ctx, "s", "fresh", Client{Addr: "192.0.2.200", Device: "phone", Known: true}); err != nil {
+		t.Errorf("known device on that address: %v", err)
+	}
+}
+
+func TestKnownDeviceProof(t *testing.T) {
+	m, _, _ := newManager(t)
+	p := m.KnownDeviceProof("subj", "dev")
+	for _, tc := range []struct {
+		name, subject, device, proof string
+		want                         bool
+	}{
+		{"own proof", "subj", "dev", p, true},
+		{"other subject", "other", "dev", p, false},
+		{"other device", "subj", "dev2", p, false},
+		{"no device", "subj", "", p, false},
+		{"empty proof", "subj", "dev", "", false},
+		{"forged", "subj", "dev", "AAAAAAAAAAAAAAAAAAAAAAAA", false},
+	} {
+		if got := m.IsKnownDevice(tc.subject, tc.device, tc.proof); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -301,7 +382,7 @@ func TestFailuresOutsideWindowDoNotLock(t *testing.T) {
 	ctx := context.Background()
 	m, _, clk := newManager(t)
 	for i := 0; i < 10; i++ {
-		if locked, err := m.RecordFailure(ctx, "subj", "addr"); err != nil || locked {
+		if locked, err := m.RecordFailure(ctx, "subj", Client{Addr: "addr"}); err != nil || locked {
 			t.Fatalf("failure %d: locked=%v err=%v", i, locked, err)
 		}
 		clk.Add(50 * time.Second) // 4 per 200 s: never 5 within 3 min

@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -105,8 +106,22 @@ func (s *fakeStore) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-func (s *fakeStore) Incr(context.Context, string, int64, time.Duration) (int64, error) {
-	return 0, errors.New("fake: Incr not used")
+func (s *fakeStore) Incr(_ context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.live(key)
+	var n int64
+	if ok {
+		var err error
+		if n, err = strconv.ParseInt(string(e.v), 10, 64); err != nil {
+			return 0, err
+		}
+	} else {
+		e.exp = s.now().Add(ttl)
+	}
+	n += delta
+	s.vals[key] = fakeEntry{[]byte(strconv.FormatInt(n, 10)), e.exp}
+	return n, nil
 }
 
 func (s *fakeStore) Allow(_ context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
