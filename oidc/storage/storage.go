@@ -570,16 +570,25 @@ func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string)
 // reuse, RFC 7009 revocation), so with ephemeral access tokens it also
 // revokes the family's access tokens and bars a rotation that raced with
 // it from making its new access token valid (see access.go).
+//
+// The ephemeral marks are written first: if the ephemeral store refuses
+// them, the refresh tokens are left in place and the error is returned
+// (the revocation endpoint answers 503), so a retry finds the family
+// again. The other order would answer the retry 200 (the refresh token is
+// gone, nothing left to revoke) while the family's access token stayed
+// valid.
 func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	if s.ephAT {
+		if err := s.revokeEphemeralATs(ctx, requestID, true); err != nil {
+			return err
+		}
+	}
 	octx, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
 	if _, err := s.st.OAuth().DeleteByRequestID(octx, store.OAuthRefresh, requestID); err != nil {
 		return fmt.Errorf("oidc/storage: revoke refresh: %w", err)
-	}
-	if s.ephAT {
-		return s.revokeEphemeralATs(ctx, requestID, true)
 	}
 	return nil
 }
