@@ -35,7 +35,7 @@ func masterSecret(a *app) []byte { return derivedKey(a, "oidc-master") }
 // (shared by serve and the bench-only token minting, which must agree on
 // issuer, keys and token secrets).
 func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
-	return oidc.Config{
+	c := oidc.Config{
 		Issuer:           a.cfg.Issuer,
 		Store:            a.store,
 		Ephemeral:        a.eph,
@@ -53,6 +53,10 @@ func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 		AdminToken:       a.cfg.Secrets.AdminToken,
 		InsecureCookies:  strings.HasPrefix(a.cfg.Issuer, "http://"),
 	}
+	if g := a.cfg.OIDC.RefreshGracePeriod; g != nil {
+		c.RefreshGracePeriod = *g
+	}
+	return c
 }
 
 // features are the live services serve builds; tests and other subcommands
