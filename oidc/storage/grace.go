@@ -67,6 +67,9 @@ func (s *Storage) retry(ctx context.Context, consumed *store.OAuthRecord, sessio
 		return nil, false, nil
 	}
 	c, p := recs[0], recs[1]
+	if p.Active && !c.Active && c.CreatedAt.Equal(p.CreatedAt) {
+		c, p = p, c // created in the same clock tick: the active one is the successor
+	}
 	if !c.Active || len(c.Data) == 0 || p.Active || p.Signature != consumed.Signature ||
 		s.now().Sub(c.CreatedAt) > s.grace || !c.ExpiresAt.After(s.now()) {
 		return nil, false, nil
