@@ -2,14 +2,14 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/trustid/trustid/internal/ephemeral/redis"
 )
@@ -17,17 +17,19 @@ import (
 // Server is a redis-server of a test's own, for faults that must not touch
 // the shared server (CONFIG SET maxmemory, FLUSHDB).
 type Server struct {
-	URL string
-	c   *goredis.Client
+	URL  string
+	port int
+	cli  string // redis-cli, for admin commands (go-redis stays in package redis)
 }
 
 // Start runs redis-server without persistence on a free loopback port
-// until t ends. Without the binary the test is skipped, or fails when
-// CI=true.
+// until t ends. Without the binaries (redis-server, redis-cli) the test is
+// skipped, or fails when CI=true.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	cli, cerr := exec.LookPath("redis-cli")
+	if err = errors.Join(err, cerr); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("redis-server not found (required when CI=true): %v", err)
 		}
@@ -47,24 +49,30 @@ func Start(t testing.TB) *Server {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	s := &Server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)}
-	s.c = goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	t.Cleanup(func() { _ = s.c.Close() })
+	s := &Server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), port: port, cli: cli}
 	deadline := time.Now().Add(10 * time.Second)
-	for s.c.Ping(context.Background()).Err() != nil {
+	for {
+		st, err := redis.New(context.Background(), s.URL, "trustidtest:")
+		if err == nil {
+			err = st.Ping(context.Background())
+			_ = st.Close()
+		}
+		if err == nil {
+			return s
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("redistest: redis-server did not start")
+			t.Fatalf("redistest: redis-server did not start: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s
 }
 
 // Do runs one command on the server (e.g. "CONFIG", "SET", "maxmemory", "1").
-func (s *Server) Do(t testing.TB, args ...any) {
+func (s *Server) Do(t testing.TB, args ...string) {
 	t.Helper()
-	if err := s.c.Do(context.Background(), args...).Err(); err != nil {
-		t.Fatalf("redistest: %v: %v", args, err)
+	out, err := exec.Command(s.cli, append([]string{"-p", fmt.Sprint(s.port)}, args...)...).CombinedOutput()
+	if err != nil || strings.HasPrefix(string(out), "ERR") {
+		t.Fatalf("redistest: %v: %v %s", args, err, out)
 	}
 }
 
