@@ -150,7 +150,8 @@ func idTokenAlgs(def string) []string {
 
 // token is the token endpoint (RFC 6749 section 3.2).
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// A retried refresh within the grace period is not a reuse (oidc/storage/grace.go).
+	ctx := storage.WithRefreshGrace(r.Context())
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	sess := newSession()
 	jkt, err := p.dpopProof(ctx, r, p.cfg.Issuer+PathToken, "")
@@ -242,12 +243,26 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	p.f.WriteIntrospectionResponse(ctx, w, ir)
 }
 
-// revoke is RFC 7009 token revocation.
+// revoke is RFC 7009 token revocation. A storage failure is 503
+// temporarily_unavailable with Retry-After (RFC 7009 section 2.2.1), never
+// the 200 of fosite's WriteRevocationResponse, which writes every error but
+// invalid_request and invalid_client as success: the client must retry,
+// since the token may still be valid.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	p.f.WriteRevocationResponse(ctx, w, p.f.NewRevocationRequest(ctx, r))
+	err := p.f.NewRevocationRequest(ctx, r)
+	if errors.Is(err, fosite.ErrTemporarilyUnavailable) || errors.Is(err, fosite.ErrServerError) {
+		p.log.Error("oidc: revoke", "err", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		p.f.WriteAccessError(ctx, w, nil, fosite.ErrTemporarilyUnavailable.WithHint("The token could not be revoked now; retry."))
+		return
+	}
+	p.f.WriteRevocationResponse(ctx, w, err)
 }
+
+// retryAfterSeconds is the Retry-After of a 503 caused by a store fault.
+const retryAfterSeconds = "1"
 
 // userinfo is OpenID Connect Core 5.3: the consented claims of the token's
 // citizen, read live from the store.

@@ -68,8 +68,15 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if s, id := p.currentSession(r); s != nil {
 		if hintSID == "" || hintSID == s.SID {
+			// Tokens first: if they cannot be revoked now, the session
+			// stays so that a retry finds them (a fault is not a success).
+			if err := p.revokeSessionTokens(ctx, s); err != nil {
+				p.log.Error("oidc: logout: revoke access tokens", "err", err)
+				w.Header().Set("Retry-After", retryAfterSeconds)
+				p.page(w, http.StatusServiceUnavailable, "Sign-out failed", "The service cannot sign you out right now. Please try again in a moment.", nil)
+				return
+			}
 			_ = p.eph.Delete(ctx, p.sessionKey(id))
-			p.revokeSessionTokens(ctx, s)
 			p.backchannelLogout(ctx, s)
 			p.audit(ctx, "citizen:"+s.Auth.CitizenID, "oidc.logout", s.Auth.CitizenID, clientID, "ok", nil)
 		}
@@ -92,12 +99,13 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 // browser session. Refresh tokens exist only for offline_access, which
 // asks for access "even when the End-User is not logged in" (OIDC Core
 // 11), so they survive logout; the citizen revokes them per app.
-func (p *Provider) revokeSessionTokens(ctx context.Context, s *browserSession) {
+func (p *Provider) revokeSessionTokens(ctx context.Context, s *browserSession) error {
 	for _, g := range s.Grants {
 		if err := p.storage.RevokeAccessToken(ctx, g); err != nil {
-			p.log.Warn("oidc: logout: revoke access tokens", "err", err)
+			return err
 		}
 	}
+	return nil
 }
 
 func asValidation(err error, ve **jwt.ValidationError) bool {

@@ -70,6 +70,11 @@ type Config struct {
 	SessionTTL      time.Duration // browser session, default 8h
 	PARTTL          time.Duration // pushed request lifetime, default 90s
 
+	// RefreshGracePeriod: a retry of the refresh token rotated last, this
+	// soon after its rotation, gets new tokens instead of ending the
+	// family (oidc/storage/grace.go). Zero disables it.
+	RefreshGracePeriod time.Duration
+
 	// SigningAlg signs ID tokens: RS256 (default) or ES256. Both kinds of
 	// keys are published and rotated. A client's registered
 	// id_token_signed_response_alg overrides it for that client's tokens.
@@ -258,6 +263,7 @@ func New(cfg Config) (*Provider, error) {
 		Store: cfg.Store, Ephemeral: cfg.Ephemeral, Clock: cfg.Clock, ClientCacheTTL: cacheTTL,
 		NewSession: func() fosite.Session { return newSession() }, DefaultLifespan: cfg.RefreshTokenTTL,
 		AccessTokens: cfg.AccessTokenStore, AccessTokenTTL: cfg.AccessTokenTTL, Sealer: cfg.Sealer,
+		RefreshGracePeriod: cfg.RefreshGracePeriod,
 	})
 	if err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func masterSecret(a *app) []byte { return derivedKey(a, "oidc-master") }
 // lab/benchmint (`trustid-lab bench-tokens`) keeps a copy: both must agree
 // on issuer, keys and token secrets.
 func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
-	return oidc.Config{
+	c := oidc.Config{
 		Issuer:           a.cfg.Issuer,
 		Store:            a.store,
 		Ephemeral:        a.eph,
@@ -54,6 +54,10 @@ func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 		AdminToken:       a.cfg.Secrets.AdminToken,
 		InsecureCookies:  strings.HasPrefix(a.cfg.Issuer, "http://"),
 	}
+	if g := a.cfg.OIDC.RefreshGracePeriod; g != nil {
+		c.RefreshGracePeriod = *g
+	}
+	return c
 }
 
 // features are the live services serve builds; tests and other subcommands

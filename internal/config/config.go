@@ -135,6 +135,11 @@ type OIDC struct {
 	// access tokens are refused and clients refresh) or in the database
 	// with the refresh tokens ("durable").
 	AccessTokenStore string `yaml:"access_token_store"`
+	// RefreshGracePeriod: a client that retries the refresh token it used
+	// last, less than this after using it (its answer was lost), gets new
+	// tokens instead of having the token family revoked as a reuse
+	// (oidc/README.md, Storage). Default 5s; 0 disables it; at most 1m.
+	RefreshGracePeriod *time.Duration `yaml:"refresh_grace_period"`
 	// DynamicRegistration enables RFC 7591 registration for public clients.
 	DynamicRegistration bool `yaml:"dynamic_registration"`
 }
@@ -157,6 +162,9 @@ type Log struct {
 
 // ErrInvalid wraps every validation failure.
 var ErrInvalid = errors.New("config: invalid")
+
+// DefaultRefreshGracePeriod is oidc.refresh_grace_period when unset.
+const DefaultRefreshGracePeriod = 5 * time.Second
 
 // Load reads path strictly, applies environment overrides and defaults and
 // validates. An empty path gives the zero-config development setup.
@@ -294,6 +302,10 @@ func (f *File) Defaults() {
 	defD(&f.OIDC.KeyRotation, 30*24*time.Hour)
 	def(&f.OIDC.SigningAlg, "RS256")
 	def(&f.OIDC.AccessTokenStore, "ephemeral")
+	if f.OIDC.RefreshGracePeriod == nil {
+		g := DefaultRefreshGracePeriod
+		f.OIDC.RefreshGracePeriod = &g
+	}
 	defD(&f.Certs.Validity, 365*24*time.Hour)
 	defD(&f.Certs.PresentationTTL, 60*time.Second)
 	defD(&f.Certs.MaxAuthAge, 10*time.Minute)
@@ -380,6 +392,9 @@ func (f *File) Validate() error {
 	}
 	if f.OIDC.SigningAlg != "RS256" && f.OIDC.SigningAlg != "ES256" {
 		bad("oidc.signing_alg %q: want RS256 or ES256", f.OIDC.SigningAlg)
+	}
+	if g := f.OIDC.RefreshGracePeriod; g != nil && (*g < 0 || *g > time.Minute) {
+		bad("oidc.refresh_grace_period %s out of range 0..1m", *g)
 	}
 	if f.OIDC.AccessTokenStore != "ephemeral" && f.OIDC.AccessTokenStore != "durable" {
 		bad("oidc.access_token_store %q: want ephemeral or durable", f.OIDC.AccessTokenStore)

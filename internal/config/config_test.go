@@ -156,6 +156,33 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "refresh grace period default",
+			check: func(t *testing.T, f *File) {
+				if f.OIDC.RefreshGracePeriod == nil || *f.OIDC.RefreshGracePeriod != 5*time.Second {
+					t.Errorf("refresh grace period %v, want 5s", f.OIDC.RefreshGracePeriod)
+				}
+			},
+		},
+		{
+			name: "refresh grace period 0 disables it",
+			file: "issuer: https://id.example\noidc: {refresh_grace_period: 0s}\n" + prodSecrets,
+			check: func(t *testing.T, f *File) {
+				if f.OIDC.RefreshGracePeriod == nil || *f.OIDC.RefreshGracePeriod != 0 {
+					t.Errorf("refresh grace period %v, want 0", f.OIDC.RefreshGracePeriod)
+				}
+			},
+		},
+		{
+			name:    "refresh grace period out of range",
+			file:    "issuer: https://id.example\noidc: {refresh_grace_period: 2m}\n" + prodSecrets,
+			wantErr: []string{"oidc.refresh_grace_period", "0..1m"},
+		},
+		{
+			name:    "negative refresh grace period",
+			file:    "issuer: https://id.example\noidc: {refresh_grace_period: -1s}\n" + prodSecrets,
+			wantErr: []string{"oidc.refresh_grace_period"},
+		},
+		{
 			name:    "http issuer outside dev",
 			file:    "issuer: http://id.example\n" + prodSecrets,
 			wantErr: []string{"https"},

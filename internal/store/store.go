@@ -257,6 +257,10 @@ type OAuthStore interface {
 	// DeleteByRequestID removes every record of kind issued for requestID;
 	// it returns how many were removed.
 	DeleteByRequestID(ctx context.Context, kind OAuthKind, requestID string) (int, error)
+	// ListByRequestID returns the records of kind issued for requestID,
+	// newest (CreatedAt) first, at most limit of them (all if limit < 1).
+	// Consumed records come back without Data, as from Get.
+	ListByRequestID(ctx context.Context, kind OAuthKind, requestID string, limit int) ([]*OAuthRecord, error)
 	// DeactivateByRequestID marks inactive every record of kind for requestID.
 	DeactivateByRequestID(ctx context.Context, kind OAuthKind, requestID string) (int, error)
 	// DeleteExpired removes records that expired before now (records with a

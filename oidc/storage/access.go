@@ -151,14 +151,41 @@ func (s *Storage) revokeEphemeralATs(ctx context.Context, requestID string, end 
 	return nil
 }
 
-// commitATs is Commit's ephemeral part, after the durable write: one
-// SetUnless (one round trip) stores the transaction's access tokens and,
-// after a rotation, makes the new one (or revokedMark, if none was issued)
-// the family's current token, unless endKey of the family exists. No one
-// knows the new tokens before this returns, so when it fails, or finds the
-// family ended, they are deleted (best effort) and never handed out:
-// Commit returns an error though the durable write stands, as when the
-// response is lost.
+// storeATs is Commit's first ephemeral part, before the durable write: it
+// stores the transaction's access tokens (plain writes, current for no
+// one yet) in one round trip, and checks that the family has not ended. An
+// error or an ended family fails the commit before anything durable is
+// written; the caller drops what may have been stored.
+func (s *Storage) storeATs(ctx context.Context, t *tx) error {
+	ats := make([]ephemeral.Write, len(t.ats))
+	for i, p := range t.ats {
+		ats[i] = ephemeral.Write{Key: atPrefix + p.sig, Value: p.data, TTL: p.ttl}
+	}
+	fam := t.family
+	if fam == "" {
+		fam = t.ats[len(t.ats)-1].req
+	}
+	alive, err := s.eph.SetUnless(ctx, endKey(fam), nil, ats...)
+	if err != nil {
+		return fmt.Errorf("oidc/storage: store access tokens: %w", err)
+	}
+	if !alive {
+		return fmt.Errorf("%w: family revoked", fosite.ErrInactiveToken)
+	}
+	return nil
+}
+
+// commitATs is Commit's ephemeral part after the durable write: one
+// SetUnless (one round trip) stores the transaction's access tokens
+// (unless storeATs did: stored) and, after a rotation, makes the new one
+// (or revokedMark, if none was issued) the family's current token, unless
+// endKey of the family exists. No one knows the new tokens before this
+// returns, so when it fails, or finds the family ended, they are deleted
+// (best effort) and never handed out: Commit returns an error though the
+// durable write stands, as when the response is lost. That needs the
+// ephemeral store to fail between storeATs and this call; a retry of the
+// rotated refresh token within Config.RefreshGracePeriod still gets tokens
+// (grace.go).
 //
 // Against a family revocation (revokeEphemeralATs with end: SET endKey,
 // then SET curKey=revoked) the script that checks endKey and sets curKey
@@ -171,18 +198,17 @@ func (s *Storage) revokeEphemeralATs(ctx context.Context, requestID string, end 
 //
 // Either way the family ends revoked; no interleaving leaves curKey naming
 // the new token once endKey exists. In the second case the new tokens are
-// stored (plain writes) with TTLs counted from now, which may outlast the
+// stored with TTLs counted from before, which may outlast the
 // revocation's mark a little, and a revocation that failed between its two
-// writes left no mark: so the mark is written again, as the old
-// write-cur-read-end sequence did, and the tokens deleted, best effort,
-// before Commit reports fosite.ErrInactiveToken. That costs a second round
-// trip only on this rare path.
+// writes left no mark: so the mark is written again, and the tokens
+// deleted, best effort, before Commit reports fosite.ErrInactiveToken.
+// That costs a second round trip only on this rare path.
 //
 // A code exchange (no rotation) is guarded by endKey too: if a reuse of the
 // code revoked the family after the durable write, its tokens are not
 // handed out. (A transaction's tokens belong to one request; the last
 // one's is checked.)
-func (s *Storage) commitATs(ctx context.Context, t *tx) error {
+func (s *Storage) commitATs(ctx context.Context, t *tx, stored bool) error {
 	fam := t.family
 	if fam == "" && len(t.ats) > 0 {
 		fam = t.ats[len(t.ats)-1].req
@@ -198,16 +224,19 @@ func (s *Storage) commitATs(ctx context.Context, t *tx) error {
 		}
 		cur = []ephemeral.Write{{Key: curKey(fam), Value: []byte(v), TTL: s.atTTL}}
 	}
-	ats := make([]ephemeral.Write, len(t.ats))
-	for i, p := range t.ats {
-		ats[i] = ephemeral.Write{Key: atPrefix + p.sig, Value: p.data, TTL: p.ttl}
+	var ats []ephemeral.Write
+	if !stored {
+		ats = make([]ephemeral.Write, len(t.ats))
+		for i, p := range t.ats {
+			ats[i] = ephemeral.Write{Key: atPrefix + p.sig, Value: p.data, TTL: p.ttl}
+		}
 	}
-	stored, err := s.eph.SetUnless(ctx, endKey(fam), cur, ats...)
+	ok, err := s.eph.SetUnless(ctx, endKey(fam), cur, ats...)
 	if err != nil {
 		s.dropATs(ctx, t.ats)
 		return fmt.Errorf("oidc/storage: store access tokens: %w", err)
 	}
-	if !stored {
+	if !ok {
 		_ = s.eph.Set(context.WithoutCancel(ctx), curKey(fam), []byte(revokedMark), s.atTTL)
 		s.dropATs(ctx, t.ats)
 		return fmt.Errorf("%w: family revoked during the commit", fosite.ErrInactiveToken)

@@ -72,6 +72,11 @@ type Config struct {
 	// tokens carry identity claims); nil keeps them as plain JSON.
 	// *seal.Ring is one.
 	Sealer Sealer
+	// RefreshGracePeriod: a token request (WithRefreshGrace) that presents
+	// the refresh token rotated last, less than this after its rotation,
+	// is a retry and gets new tokens instead of ending the family (see
+	// grace.go). Zero or less disables it.
+	RefreshGracePeriod time.Duration
 }
 
 // Sealer encrypts and authenticates a record bound to associated data.
@@ -101,6 +106,7 @@ type Storage struct {
 	ephAT  bool
 	atTTL  time.Duration
 	sealer Sealer
+	grace  time.Duration // Config.RefreshGracePeriod
 
 	mu    sync.Mutex
 	cache map[string]cachedClient
@@ -147,6 +153,7 @@ func New(cfg Config) (*Storage, error) {
 		st: cfg.Store, eph: cfg.Ephemeral, newSession: cfg.NewSession, now: cfg.Clock,
 		ttl: cfg.ClientCacheTTL, deflife: cfg.DefaultLifespan, cache: map[string]cachedClient{},
 		ephAT: cfg.AccessTokens != AccessTokensDurable, atTTL: cfg.AccessTokenTTL, sealer: cfg.Sealer,
+		grace: cfg.RefreshGracePeriod,
 	}, nil
 }
 
@@ -521,8 +528,36 @@ func (s *Storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, 
 
 // GetRefreshTokenSession returns fosite.ErrInactiveToken, with the request,
 // for a rotated token: fosite then revokes the whole family (RFC 6819 5.2.2.3).
+//
+// In a token request (WithRefreshGrace), a token rotated less than
+// Config.RefreshGracePeriod ago comes back instead as the request of its
+// successor, which RotateRefreshToken then rotates (grace.go).
 func (s *Storage) GetRefreshTokenSession(ctx context.Context, sig string, session fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, store.OAuthRefresh, sig, session, fosite.ErrInactiveToken)
+	if g := graceFrom(ctx); g == nil || s.grace <= 0 || s.txFrom(ctx) != nil {
+		return s.get(ctx, store.OAuthRefresh, sig, session, fosite.ErrInactiveToken)
+	}
+	rec, err := s.st.OAuth().Get(ctx, store.OAuthRefresh, sig)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if rec.Active {
+		return s.decode(ctx, rec.Data, session)
+	}
+	if ar, ok, err := s.retry(ctx, rec, session); err != nil || ok {
+		return ar, err
+	}
+	if len(rec.Data) == 0 {
+		ar, err := s.consumedRequest(ctx, rec, session)
+		if err != nil {
+			return nil, err
+		}
+		return ar, fosite.ErrInactiveToken
+	}
+	ar, err := s.decode(ctx, rec.Data, session)
+	if err != nil {
+		return nil, err
+	}
+	return ar, fosite.ErrInactiveToken
 }
 
 // DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.
@@ -541,6 +576,9 @@ func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 // BeginTX by making the new access token the family's only valid one after
 // the write (see tx.go), outside it by revoking them all.
 func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	if g := graceFrom(ctx); g != nil && g.from != "" && g.from == sig {
+		sig = g.to // a retry within the grace period rotates the successor (grace.go)
+	}
 	op := &consumeOp{kind: store.OAuthRefresh, sig: sig, revoke: store.OAuthAccess, requestID: requestID, inactive: fosite.ErrInactiveToken}
 	t := s.txFrom(ctx)
 	if s.ephAT {
@@ -570,16 +608,25 @@ func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string)
 // reuse, RFC 7009 revocation), so with ephemeral access tokens it also
 // revokes the family's access tokens and bars a rotation that raced with
 // it from making its new access token valid (see access.go).
+//
+// The ephemeral marks are written first: if the ephemeral store refuses
+// them, the refresh tokens are left in place and the error is returned
+// (the revocation endpoint answers 503), so a retry finds the family
+// again. The other order would answer the retry 200 (the refresh token is
+// gone, nothing left to revoke) while the family's access token stayed
+// valid.
 func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	if s.ephAT {
+		if err := s.revokeEphemeralATs(ctx, requestID, true); err != nil {
+			return err
+		}
+	}
 	octx, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
 	if _, err := s.st.OAuth().DeleteByRequestID(octx, store.OAuthRefresh, requestID); err != nil {
 		return fmt.Errorf("oidc/storage: revoke refresh: %w", err)
-	}
-	if s.ephAT {
-		return s.revokeEphemeralATs(ctx, requestID, true)
 	}
 	return nil
 }

@@ -323,6 +323,8 @@ var backendTests = map[string]func(*testing.T){
 	"JTI": TestClientAssertionJTI, "DeleteExpired": TestDeleteExpired,
 	"RefreshIsOneWrite": TestRefreshIsOneWrite, "ConcurrentRefresh": TestConcurrentRefresh, "LazyTx": TestLazyTx,
 	"EphemeralAccessTokens": TestEphemeralAccessTokens,
+	"RefreshWhileRefusing":  TestRefreshWhileEphemeralRefusesWrites, "RevokeWhileRefusing": TestRevokeWhileEphemeralRefusesWrites,
+	"RefreshGracePeriod": TestRefreshGracePeriod,
 }
 
 // runEphemeral reruns the backend tests with access tokens in the

@@ -26,10 +26,10 @@ import (
 // all-or-nothing; Commit and Rollback then end that transaction.
 //
 // With ephemeral access tokens (access.go) the access tokens a
-// transaction creates are kept in it too: after the durable write, Commit
-// stores them and, after a refresh rotation, makes the new one the
-// family's current token, in one round trip to the ephemeral store
-// (commitATs).
+// transaction creates are kept in it too: before the durable write, Commit
+// stores them (storeATs), so that an ephemeral store that refuses writes
+// fails the grant before it spends the code or refresh token; after it,
+// Commit makes a refresh's new token the family's current one (commitATs).
 
 var errNoTx = errors.New("oidc/storage: no open transaction in context")
 
@@ -119,10 +119,32 @@ func (s *Storage) Commit(ctx context.Context) error {
 		return fmt.Errorf("oidc/storage: commit: %w", errNoTx)
 	}
 	t.done = true
-	if err := s.commitDurable(ctx, t); err != nil || !s.ephAT {
+	if !s.ephAT {
+		return s.commitDurable(ctx, t)
+	}
+	// The access tokens go to the ephemeral store before the durable write
+	// (storeATs): if that store is down, the code or refresh token is not
+	// spent and the client can retry with it. Stored tokens are unknown to
+	// anyone until Commit returns, so a failed durable write drops them.
+	early := len(t.ats) > 0 && (t.pending != nil || t.opened)
+	if early {
+		if err := s.storeATs(ctx, t); err != nil {
+			if t.opened {
+				if tr, ok := s.st.(store.Transactor); ok {
+					_ = tr.Rollback(t.storeCtx)
+				}
+			}
+			s.dropATs(ctx, t.ats)
+			return err
+		}
+	}
+	if err := s.commitDurable(ctx, t); err != nil {
+		if early {
+			s.dropATs(ctx, t.ats)
+		}
 		return err
 	}
-	return s.commitATs(ctx, t)
+	return s.commitATs(ctx, t, early)
 }
 
 func (s *Storage) commitDurable(ctx context.Context, t *tx) error {

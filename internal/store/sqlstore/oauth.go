@@ -207,6 +207,17 @@ func (o oauth) DeleteByRequestID(ctx context.Context, kind store.OAuthKind, requ
 	return int(n), o.s.wrap("delete oauth by request id", err)
 }
 
+func (o oauth) ListByRequestID(ctx context.Context, kind store.OAuthKind, requestID string, limit int) ([]*store.OAuthRecord, error) {
+	q := `SELECT ` + oauthCols + ` FROM oauth_records WHERE kind = ? AND request_id = ? ORDER BY created_at DESC, signature DESC`
+	args := []any{string(kind), requestID}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	recs, err := collect(ctx, o.s.b, o.scan, q, args...)
+	return recs, o.s.wrap("list oauth by request id", err)
+}
+
 func (o oauth) DeactivateByRequestID(ctx context.Context, kind store.OAuthKind, requestID string) (int, error) {
 	n, err := o.s.b.Exec(ctx, `UPDATE oauth_records SET active = ? WHERE kind = ? AND request_id = ? AND active = ?`, false, string(kind), requestID, true)
 	return int(n), o.s.wrap("deactivate oauth by request id", err)

@@ -579,6 +579,27 @@ func testOAuthByRequestAndExpiry(t *testing.T, s store.Store) {
 	mk(store.OAuthRefresh, "f1", "r1", time.Time{}) // never expires
 	mk(store.OAuthRefresh, "f2", "r1", t0.Add(time.Hour))
 
+	// ListByRequestID: newest first, limited, consumed ones without data.
+	for i, sig := range []string{"l1", "l2", "l3"} {
+		must(t, os.Create(ctx, &store.OAuthRecord{Kind: store.OAuthRefresh, Signature: sig, RequestID: "fam", Active: true,
+			Data: []byte("data-" + sig), CreatedAt: t0.Add(time.Duration(i) * time.Second), ExpiresAt: t0.Add(time.Hour)}))
+	}
+	must(t, os.Consume(ctx, store.OAuthRefresh, "l2"))
+	got, err := os.ListByRequestID(ctx, store.OAuthRefresh, "fam", 2)
+	must(t, err)
+	if len(got) != 2 || got[0].Signature != "l3" || got[1].Signature != "l2" || !got[0].Active || got[1].Active ||
+		string(got[0].Data) != "data-l3" || len(got[1].Data) != 0 {
+		t.Fatalf("ListByRequestID(limit 2) = %+v, want l3 (active, with data) then l2 (consumed)", got)
+	}
+	if got, err := os.ListByRequestID(ctx, store.OAuthRefresh, "fam", 0); err != nil || len(got) != 3 || got[2].Signature != "l1" {
+		t.Fatalf("ListByRequestID(all) = %+v, %v", got, err)
+	}
+	if got, err := os.ListByRequestID(ctx, store.OAuthAccess, "fam", 0); err != nil || len(got) != 0 {
+		t.Fatalf("ListByRequestID(other kind) = %+v, %v", got, err)
+	}
+	_, err = os.DeleteByRequestID(ctx, store.OAuthRefresh, "fam")
+	must(t, err)
+
 	n, err := os.DeactivateByRequestID(ctx, store.OAuthRefresh, "r1")
 	must(t, err)
 	if n != 2 {

@@ -7,7 +7,9 @@ package fake
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -256,6 +258,29 @@ func (s *oauth) DeleteByRequestID(_ context.Context, kind store.OAuthKind, id st
 		}
 	}
 	return n, nil
+}
+
+func (s *oauth) ListByRequestID(_ context.Context, kind store.OAuthKind, id string, limit int) ([]*store.OAuthRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*store.OAuthRecord
+	for _, r := range s.oauth {
+		if r.Kind == kind && r.RequestID == id {
+			c := r
+			c.Data = slices.Clone(r.Data)
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.OAuthRecord) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.Signature, a.Signature)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 func (s *oauth) DeactivateByRequestID(_ context.Context, kind store.OAuthKind, id string) (int, error) {

@@ -1,0 +1,106 @@
+package oidc_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/oidc/internal/fake"
+)
+
+// refusingEph refuses writes while on is set, as Redis does at its memory
+// limit; reads and deletes still work.
+type refusingEph struct {
+	ephemeral.Store
+	on atomic.Bool
+}
+
+var errOOM = errors.New("OOM command not allowed when used memory > 'maxmemory'")
+
+func (r *refusingEph) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	if r.on.Load() {
+		return errOOM
+	}
+	return r.Store.Set(ctx, k, v, ttl)
+}
+
+func (r *refusingEph) SetNX(ctx context.Context, k string, v []byte, ttl time.Duration) (bool, error) {
+	if r.on.Load() {
+		return false, errOOM
+	}
+	return r.Store.SetNX(ctx, k, v, ttl)
+}
+
+func (r *refusingEph) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	if r.on.Load() {
+		return false, errOOM
+	}
+	return r.Store.SetUnless(ctx, guard, guarded, plain...)
+}
+
+// TestRevokeWhileEphemeralRefusesWrites: revocation and logout that cannot
+// take effect answer 503 temporarily_unavailable with Retry-After, never
+// the 200 fosite writes for a storage error (issue 16, defect 1); the
+// token is then still what introspection says, and a retry after the
+// fault revokes it.
+func TestRevokeWhileEphemeralRefusesWrites(t *testing.T) {
+	eph := &refusingEph{Store: fake.NewEphemeral(nil)}
+	e := newEnv(t, fake.NewStore(), eph, nil)
+	ctx := context.Background()
+	v := oauth2.GenerateVerifier()
+	q := e.login(e.conf.AuthCodeURL("state-rf", oauth2.S256ChallengeOption(v)), nil, true)
+	tok, err := e.conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(v))
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("exchange: %v", err)
+	}
+	unavailable := func(t *testing.T, resp *http.Response) {
+		t.Helper()
+		defer resp.Body.Close()
+		var body struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != http.StatusServiceUnavailable || body.Error != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("revoke during the fault: %d %q Retry-After %q; want 503 temporarily_unavailable with Retry-After",
+				resp.StatusCode, body.Error, resp.Header.Get("Retry-After"))
+		}
+	}
+
+	eph.on.Store(true)
+	for _, tc := range []struct{ name, token, hint string }{
+		{"access token", tok.AccessToken, "access_token"},
+		{"refresh token", tok.RefreshToken, "refresh_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			unavailable(t, e.basicPost("/oauth2/revoke", "rp", e.secret, url.Values{"token": {tc.token}, "token_type_hint": {tc.hint}}))
+		})
+	}
+	// Logout cannot end the session's access tokens: 503, session kept.
+	if resp, _ := e.get(e.issuer + "/oauth2/logout"); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("logout during the fault: %d, want 503 with Retry-After", resp.StatusCode)
+	}
+	eph.on.Store(false)
+	if !e.active(tok.AccessToken) || !e.active(tok.RefreshToken) {
+		t.Fatal("a revocation answered 503 took effect in part")
+	}
+
+	resp := e.basicPost("/oauth2/revoke", "rp", e.secret, url.Values{"token": {tok.RefreshToken}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke after the fault: %d", resp.StatusCode)
+	}
+	if e.active(tok.AccessToken) || e.active(tok.RefreshToken) {
+		t.Fatal("revoked family still active")
+	}
+	if resp, _ := e.get(e.issuer + "/oauth2/logout"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout after the fault: %d", resp.StatusCode)
+	}
+}

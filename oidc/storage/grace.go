@@ -1,0 +1,83 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ory/fosite"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+// Refresh token grace period (Config.RefreshGracePeriod; compare hydra's
+// refresh_token_rotation.grace_period and dex's "refresh token already
+// claimed", dexidp/dex#1418).
+//
+// A refresh whose answer never reached the client (client timeout, a
+// server killed after the commit, the ephemeral store failing after the
+// durable rotation) leaves the client with a rotated refresh token; its
+// retry would be a reuse, which ends the family (RFC 6819 5.2.2.3). So a
+// reuse of the rotated token P is a retry, not a reuse, while
+//   - the family's newest refresh token C is active (never used) and was
+//     issued less than the grace period ago, and
+//   - P is the family's newest consumed one: C's parent, the token "just
+//     rotated".
+//
+// The retry is answered as a refresh of C: C is rotated in P's place,
+// the client gets a new access token and refresh token, and C and its
+// access token stop working as after any rotation (they were, on this
+// path, never received). The family lives on, with one active refresh
+// token, so a later reuse of any rotated token still ends it. Any other
+// reuse (older tokens, after the window, or after C was itself used) ends
+// the family as before.
+//
+// Only the token endpoint applies it (WithRefreshGrace): introspection and
+// revocation of P still see a rotated token.
+
+type graceKey struct{}
+
+// grace carries, through one token request, the rotation GetRefreshTokenSession
+// chose for a retry: RotateRefreshToken consumes to instead of from.
+type grace struct{ from, to string }
+
+// WithRefreshGrace marks ctx as a token request's: a retried refresh token
+// within Config.RefreshGracePeriod is then honoured (see grace.go).
+func WithRefreshGrace(ctx context.Context) context.Context {
+	return context.WithValue(ctx, graceKey{}, &grace{})
+}
+
+func graceFrom(ctx context.Context) *grace {
+	g, _ := ctx.Value(graceKey{}).(*grace)
+	return g
+}
+
+// retry returns the request of the family's active refresh token when
+// consumed (the record of sig) is within its grace period; ok false
+// otherwise.
+func (s *Storage) retry(ctx context.Context, consumed *store.OAuthRecord, session fosite.Session) (fosite.Requester, bool, error) {
+	g := graceFrom(ctx)
+	if g == nil || s.grace <= 0 {
+		return nil, false, nil
+	}
+	recs, err := s.st.OAuth().ListByRequestID(ctx, store.OAuthRefresh, consumed.RequestID, 2)
+	if err != nil {
+		return nil, false, fmt.Errorf("oidc/storage: refresh grace: %w", err)
+	}
+	if len(recs) != 2 {
+		return nil, false, nil
+	}
+	c, p := recs[0], recs[1]
+	if p.Active && !c.Active && c.CreatedAt.Equal(p.CreatedAt) {
+		c, p = p, c // created in the same clock tick: the active one is the successor
+	}
+	if !c.Active || len(c.Data) == 0 || p.Active || p.Signature != consumed.Signature ||
+		s.now().Sub(c.CreatedAt) > s.grace || !c.ExpiresAt.After(s.now()) {
+		return nil, false, nil
+	}
+	ar, err := s.decode(ctx, c.Data, session)
+	if err != nil {
+		return nil, false, err
+	}
+	g.from, g.to = consumed.Signature, c.Signature
+	return ar, true, nil
+}
