@@ -35,6 +35,11 @@ import (
 	"github.com/trustid/trustid/oidc"
 )
 
+// The tests run the method under the real OIDC provider (a test-only
+// dependency: the package itself knows only the authn contract), with a
+// software authenticator, so the whole ceremony and the acr it yields are
+// checked end to end.
+
 const citizen = "cit-7"
 
 // faceAuth stands in for face + liveness.
