@@ -6,7 +6,7 @@
 // failed check. Failed attempts feed the per-subject and per-address lockout.
 //
 // The heavy engines are behind small interfaces declared here (FaceAnalyzer,
-// SpeechChecker, ReferenceMatcher); cmd/trustid adapts authn/face and
+// SpeechChecker, ReferenceMatcher); authn/facelogin adapts authn/face and
 // liveness/speech to them, so this package links neither OpenCV nor ONNX
 // Runtime.
 package liveness

@@ -5,7 +5,8 @@
 // introspection (RFC 7662), revocation (RFC 7009), pushed authorization
 // requests (RFC 9126), RP-initiated and back-channel logout, the login and
 // consent pages, and client administration. Login methods (face + liveness,
-// passkeys) plug in as Authenticators; cmd/ wires the real ones.
+// passkeys) plug in as Authenticators (the authn.Method contract); cmd/
+// wires the real ones from authn/facelogin and authn/passkey.
 //
 // Wiring:
 //

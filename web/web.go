@@ -48,8 +48,9 @@ type Config struct {
 	// InsecureCookies drops the Secure flag (plain-HTTP development on
 	// 127.0.0.1 only).
 	InsecureCookies bool
-	// FaceMethod is the oidc.Authenticator method name of face + liveness
-	// ("face" when empty); PasskeyMethod, when set, adds a passkey button.
+	// FaceMethod is the login method name of face + liveness
+	// (authn/facelogin; "face" when empty); PasskeyMethod, when set, adds a
+	// passkey button.
 	FaceMethod, PasskeyMethod string
 	// RecordSeconds is how long the login page records; default 4.
 	RecordSeconds float64
@@ -64,7 +65,7 @@ type Config struct {
 	Clients ClientNamer
 	// Passkeys lists the citizen's passkeys and removes them.
 	Passkeys Passkeys
-	// PasskeyRegister, when set, is the path where oidc/passkey's Handler
+	// PasskeyRegister, when set, is the path where authn/passkey's Handler
 	// serves registration (PasskeyRegister+"/register/begin" and
 	// ".../finish", e.g. "/passkeys"); the account page then offers
 	// "Add a passkey" in browsers with WebAuthn.

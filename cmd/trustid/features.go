@@ -6,11 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/authn/facelogin"
+	"github.com/trustid/trustid/authn/passkey"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/httpmw"
 	"github.com/trustid/trustid/liveness"
@@ -18,7 +19,6 @@ import (
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
 	"github.com/trustid/trustid/oidc"
-	"github.com/trustid/trustid/oidc/passkey"
 )
 
 // derivedKey derives a 32-byte key for one purpose from the ring's lookup
@@ -64,13 +64,21 @@ func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 // reuse the pieces.
 type features struct {
 	face     *face.Engine
-	login    *faceLogin
+	login    *facelogin.Login
 	provider *oidc.Provider
 	certs    *certs.Service
 }
 
+// secretCompareFunc adapts a function to SecretComparer.
+type secretCompareFunc func(ctx context.Context, hash, secret []byte) error
+
+func (f secretCompareFunc) Compare(ctx context.Context, hash, secret []byte) error {
+	return f(ctx, hash, secret)
+}
+
 // mountFeatures builds the face engine, identity service, liveness verifier,
-// OIDC provider and certificate service, and mounts their HTTP APIs on mux.
+// login methods, OIDC provider and certificate service, and mounts their
+// HTTP APIs on mux.
 func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometheus.Registry) error {
 	f := &features{}
 	var err error
@@ -80,40 +88,14 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	}
 	a.closer = append(a.closer, func() error { f.face.Close(); return nil })
 
-	// The provider is built first (its authenticators are only called per
-	// request) so the identity API can check client secrets with its hasher.
-	f.login = &faceLogin{log: a.log.With("area", "login"), now: time.Now,
-		maxVideo: a.cfg.Limits.MaxVideoBytes, maxFrames: 300}
-	issuerURL, err := url.Parse(a.cfg.Issuer)
-	if err != nil {
-		return err
-	}
-	// Passkeys: a faster factor for returning citizens and the second factor
-	// of the highest acr. Registration needs a face+liveness session.
-	pk, err := passkey.New(passkey.Config{
-		RPID: issuerURL.Hostname(), Origins: []string{issuerURL.Scheme + "://" + issuerURL.Host},
-		DisplayName: "TrustID", Store: a.store, Ephemeral: a.eph, Logger: a.log.With("area", "passkey"),
-		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, bool) { return f.provider.SessionCitizen(r) }),
+	// The identity API checks client secrets with the provider's hasher, but
+	// the provider is built last (it takes the login methods, which need the
+	// identity service), so the hasher is looked up per request; requests
+	// only arrive once serve listens, after mountFeatures.
+	secrets := secretCompareFunc(func(ctx context.Context, hash, secret []byte) error {
+		return f.provider.Hasher().Compare(ctx, hash, secret)
 	})
-	if err != nil {
-		// WebAuthn needs a domain name; an issuer on a bare IP serves without passkeys.
-		a.log.Warn("passkeys disabled", "err", err)
-		pk = nil
-	}
-	var registration *oidc.RegistrationPolicy
-	if a.cfg.OIDC.DynamicRegistration {
-		registration = &oidc.RegistrationPolicy{}
-	}
-	pages := &consentPages{}
-	pcfg := providerConfig(a, f.login, pk)
-	pcfg.Pages = pages
-	pcfg.DynamicRegistration = registration
-	f.provider, err = oidc.New(pcfg)
-	if err != nil {
-		return fmt.Errorf("oidc: %w", err)
-	}
-
-	ids, err := mountIdentity(ctx, a, mux, f.face, f.provider.Hasher(), a.log.With("area", "identity"))
+	ids, err := mountIdentity(ctx, a, mux, f.face, secrets, a.log.With("area", "identity"))
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
@@ -142,14 +124,49 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	dec.Limits.MaxBytes = a.cfg.Limits.MaxVideoBytes
 	a.closer = append(a.closer, dec.Close)
 	ver, err := liveness.New(liveness.Config{
-		Challenges: mgr, Faces: livenessFaces{f.face}, Speech: livenessSpeech{rec},
-		References: identityRefs{ids}, Video: dec, Logger: a.log.With("area", "liveness"),
+		Challenges: mgr, Faces: facelogin.Faces{Engine: f.face}, Speech: facelogin.Speech{Recognizer: rec},
+		References: facelogin.IdentityRefs{Service: ids}, Video: dec, Logger: a.log.With("area", "liveness"),
 		Limits: media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes},
 	})
 	if err != nil {
 		return fmt.Errorf("liveness: %w", err)
 	}
-	f.login.ids, f.login.challenges, f.login.verifier = ids, mgr, ver
+	f.login, err = facelogin.New(facelogin.Config{
+		Register: ids, Challenges: mgr, Verifier: ver, Logger: a.log.With("area", "login"),
+		MaxVideoBytes: a.cfg.Limits.MaxVideoBytes, MaxFrames: 300,
+	})
+	if err != nil {
+		return fmt.Errorf("face login: %w", err)
+	}
+
+	issuerURL, err := url.Parse(a.cfg.Issuer)
+	if err != nil {
+		return err
+	}
+	// Passkeys: a faster factor for returning citizens and the second factor
+	// of the highest acr. Registration needs a face+liveness session.
+	pk, err := passkey.New(passkey.Config{
+		RPID: issuerURL.Hostname(), Origins: []string{issuerURL.Scheme + "://" + issuerURL.Host},
+		DisplayName: "TrustID", Store: a.store, Ephemeral: a.eph, Logger: a.log.With("area", "passkey"),
+		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, bool) { return f.provider.SessionCitizen(r) }),
+	})
+	if err != nil {
+		// WebAuthn needs a domain name; an issuer on a bare IP serves without passkeys.
+		a.log.Warn("passkeys disabled", "err", err)
+		pk = nil
+	}
+	var registration *oidc.RegistrationPolicy
+	if a.cfg.OIDC.DynamicRegistration {
+		registration = &oidc.RegistrationPolicy{}
+	}
+	pages := &consentPages{}
+	pcfg := providerConfig(a, f.login, pk)
+	pcfg.Pages = pages
+	pcfg.DynamicRegistration = registration
+	f.provider, err = oidc.New(pcfg)
+	if err != nil {
+		return fmt.Errorf("oidc: %w", err)
+	}
 
 	go f.provider.Run(ctx)
 	mux.Handle("/", f.provider.Handler())

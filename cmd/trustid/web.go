@@ -66,7 +66,7 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 		Holders:         a.eph,
 		CertsAPI:        "/certs",
 		FaceMethod:      "face",
-		PasskeyMethod:   "passkey", // oidc/passkey's method, offered by serve
+		PasskeyMethod:   "passkey", // authn/passkey's method, offered by serve
 		PasskeyRegister: "/passkeys",
 	}
 	if svc != nil {

@@ -65,6 +65,7 @@ func TestHeavyDependenciesStayInTheirPackage(t *testing.T) {
 		{"fosite", "github.com/ory/fosite", func(p string) bool { return p == "oidc" || strings.HasPrefix(p, "oidc/") }},
 		{"pgx", "github.com/jackc/pgx", func(p string) bool { return p == "internal/store/postgres" }},
 		{"go-redis", "github.com/redis/go-redis", func(p string) bool { return p == "internal/ephemeral/redis" }},
+		{"go-webauthn", "github.com/go-webauthn/webauthn", func(p string) bool { return p == "authn/passkey" }},
 	}
 	for _, p := range listPackages(t) {
 		for _, imp := range p.imports {
@@ -85,6 +86,7 @@ func TestAreasDoNotImportEachOther(t *testing.T) {
 		{"oidc", "certs"}, {"certs", "oidc"},
 		{"internal", "oidc"}, {"internal", "certs"}, {"internal", "authn"}, {"internal", "liveness"},
 		{"authn", "cmd"}, {"liveness", "cmd"}, {"oidc", "cmd"}, {"certs", "cmd"},
+		{"authn", "oidc"},
 	}
 	for _, p := range listPackages(t) {
 		from := rel(p.path)
@@ -150,6 +152,28 @@ func TestOnlyTheLabImportsTheLab(t *testing.T) {
 		for _, imp := range p.imports {
 			if strings.HasPrefix(imp, module+"/") && underPath(rel(imp), "lab") {
 				t.Errorf("%s imports %s (only the lab may)", from, rel(imp))
+			}
+		}
+	}
+}
+
+// TestOIDCConsumesLoginMethodsThroughTheContract: the provider knows login
+// methods only through the protocol-free contract package authn; the
+// methods (authn/facelogin, authn/passkey) and the engines behind them are
+// plugged in by cmd/.
+func TestOIDCConsumesLoginMethodsThroughTheContract(t *testing.T) {
+	under := func(p, area string) bool { return p == area || strings.HasPrefix(p, area+"/") }
+	for _, p := range listPackages(t) {
+		from := rel(p.path)
+		if !under(from, "oidc") {
+			continue
+		}
+		for _, d := range p.deps {
+			if !strings.HasPrefix(d, module+"/") {
+				continue
+			}
+			if to := rel(d); under(to, "authn") && to != "authn" {
+				t.Errorf("%s depends on %s (oidc may use only the contract package authn)", from, to)
 			}
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/authn/facelogin"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
@@ -31,61 +32,6 @@ import (
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
 )
-
-// TODO(integrator): use authn/facelogin's adapters. livenessFaces,
-// livenessSpeech and livenessRefs are private copies of cmd/trustid's.
-
-// livenessFaces adapts the OpenCV face engine to liveness.FaceAnalyzer.
-type livenessFaces struct{ eng *face.Engine }
-
-var _ liveness.FaceAnalyzer = livenessFaces{}
-
-func (a livenessFaces) Analyze(ctx context.Context, f media.Frame, opts liveness.FaceOptions) (liveness.FaceResult, error) {
-	r, err := a.eng.Analyze(ctx, face.Frame{Width: f.Width, Height: f.Height, BGR: f.BGR}, opts.Embedding, opts.AntiSpoof)
-	if errors.Is(err, face.ErrNoFace) {
-		return liveness.FaceResult{}, fmt.Errorf("%w: %v", liveness.ErrNoFace, err)
-	}
-	if err != nil {
-		return liveness.FaceResult{}, err
-	}
-	out := liveness.FaceResult{Faces: r.Faces, Real: float64(r.Real), Embedding: r.Embedding}
-	for i, p := range r.Face.Landmarks {
-		out.Landmarks[i] = lipsync.Point{X: p.X, Y: p.Y}
-	}
-	return out, nil
-}
-
-// livenessSpeech adapts a speech.Recognizer to liveness.SpeechChecker.
-type livenessSpeech struct{ rec speech.Recognizer }
-
-var _ liveness.SpeechChecker = livenessSpeech{}
-
-func (a livenessSpeech) CheckDigits(ctx context.Context, pcm []int16, expected string) (liveness.SpeechResult, error) {
-	r, err := a.rec.Score(ctx, pcm, expected)
-	if errors.Is(err, speech.ErrNoSpeech) {
-		return liveness.SpeechResult{}, fmt.Errorf("%w: %v", liveness.ErrNoSpeech, err)
-	}
-	if err != nil {
-		return liveness.SpeechResult{}, err
-	}
-	return liveness.SpeechResult{Match: r.Match, Score: r.Margin}, nil
-}
-
-// livenessRefs is a ReferenceMatcher over reference embeddings held in
-// memory (evaluation; the service plugs in the enrolment store).
-type livenessRefs struct {
-	refs      map[string][]float32
-	threshold float64
-}
-
-func (m livenessRefs) MatchReference(ctx context.Context, subject string, emb []float32) (liveness.MatchResult, error) {
-	ref, ok := m.refs[subject]
-	if !ok {
-		return liveness.MatchResult{}, nil
-	}
-	s := float64(face.Cosine(ref, emb))
-	return liveness.MatchResult{Match: s >= m.threshold, Score: s}, nil
-}
 
 type lvPair struct {
 	Video string  `json:"video"`
@@ -188,7 +134,7 @@ func EvalLiveness(ctx context.Context, args []string) error {
 		return err
 	}
 	defer eng.Close()
-	faces := livenessFaces{eng}
+	faces := facelogin.Faces{Engine: eng}
 	dec := media.NewDecoder()
 	dec.FPS = *fps
 	dec.Timeout = 2 * time.Minute
@@ -425,7 +371,7 @@ func lvBuild(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, refs map[st
 	dec.Warm = 1
 	v, err := liveness.New(liveness.Config{
 		Challenges: mgr, Faces: faces, Speech: sp,
-		References: livenessRefs{refs: refs, threshold: 0.34},
+		References: facelogin.MemoryRefs{Refs: refs, Threshold: 0.34},
 		Video:      dec, KeyFrames: keys, Parallel: workers,
 		LipSync: lipsync.Config{Threshold: threshold}, SpoofThreshold: spoofThr,
 	})
@@ -446,7 +392,7 @@ func lvSpeech(models string) (liveness.SpeechChecker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("speech recogniser: %w", err)
 	}
-	lvSpeechCache.checker, lvSpeechCache.kind = livenessSpeech{rec}, "embedding recogniser ("+rec.Lang()+")"
+	lvSpeechCache.checker, lvSpeechCache.kind = facelogin.Speech{Recognizer: rec}, "embedding recogniser ("+rec.Lang()+")"
 	return lvSpeechCache.checker, nil
 }
 

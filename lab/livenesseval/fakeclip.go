@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/authn/facelogin"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/lab/fakeclip"
 	"github.com/trustid/trustid/liveness"
@@ -67,7 +68,7 @@ func checkFakeClips(ctx context.Context, c *fakeclip.Clips, models, digits, dir,
 		return nil, err
 	}
 	defer eng.Close()
-	faces := livenessFaces{eng}
+	faces := facelogin.Faces{Engine: eng}
 	photo, err := os.ReadFile(c.Photo)
 	if err != nil {
 		return nil, err
@@ -94,7 +95,7 @@ func checkFakeClips(ctx context.Context, c *fakeclip.Clips, models, digits, dir,
 	dec := media.NewDecoder()
 	dec.Timeout = 2 * time.Minute
 	v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: sp,
-		References: livenessRefs{refs: map[string][]float32{"subject": ref.Embedding}, threshold: 0.34}, Video: dec})
+		References: facelogin.MemoryRefs{Refs: map[string][]float32{"subject": ref.Embedding}, Threshold: 0.34}, Video: dec})
 	if err != nil {
 		return nil, err
 	}

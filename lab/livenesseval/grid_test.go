@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/authn/facelogin"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
@@ -37,12 +38,12 @@ var lvEngine struct {
 	err  error
 }
 
-func lvFaces(t testing.TB, models string) livenessFaces {
+func lvFaces(t testing.TB, models string) facelogin.Faces {
 	lvEngine.once.Do(func() { lvEngine.eng, lvEngine.err = face.New(face.Config{ModelDir: models, Workers: 2}) })
 	if lvEngine.err != nil {
 		t.Fatal(lvEngine.err)
 	}
-	return livenessFaces{lvEngine.eng}
+	return facelogin.Faces{Engine: lvEngine.eng}
 }
 
 type lvGrid struct {
@@ -53,7 +54,7 @@ type lvGrid struct {
 	emb  []float32
 }
 
-func lvLoadGrid(t *testing.T, faces livenessFaces, data string) []lvGrid {
+func lvLoadGrid(t *testing.T, faces facelogin.Faces, data string) []lvGrid {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(data, "talking", "grid", "*.mpg"))
 	if len(files) < 2 {

@@ -1,6 +1,6 @@
 // Account page: the live net-certificate QR, refreshed before it expires
 // with a visible countdown; adding a passkey (WebAuthn registration with
-// oidc/passkey's endpoints) and removing one (with the CSRF token).
+// authn/passkey's endpoints) and removing one (with the CSRF token).
 "use strict";
 (function () {
   const T = window.TrustID, $ = T.$;

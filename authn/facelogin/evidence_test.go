@@ -1,4 +1,4 @@
-package main
+package facelogin
 
 import (
 	"bytes"
@@ -95,4 +95,35 @@ func TestReadEvidence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReadEvidence feeds arbitrary multipart bodies to the evidence parser:
+// it must never panic, and what it accepts keeps the limits.
+func FuzzReadEvidence(f *testing.F) {
+	f.Add("--b\r\nContent-Disposition: form-data; name=\"challenge_id\"\r\n\r\nc1\r\n--b\r\nContent-Disposition: form-data; name=\"video\"; filename=\"v\"\r\n\r\nwebm\r\n--b--\r\n")
+	f.Add("--b\r\nContent-Disposition: form-data; name=\"challenge_id\"\r\n\r\nc\r\n--b\r\nContent-Disposition: form-data; name=\"timestamps_ms\"\r\n\r\n40,0\r\n--b\r\nContent-Disposition: form-data; name=\"frame\"; filename=\"a\"\r\n\r\na\r\n--b\r\nContent-Disposition: form-data; name=\"frame\"; filename=\"b\"\r\n\r\nb\r\n--b\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"a.wav\"\r\n\r\nRIFF\r\n--b--\r\n")
+	f.Add("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n--b--\r\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		ev, err := readEvidence(multipart.NewReader(strings.NewReader(body), "b"), 100, 3)
+		if err != nil {
+			return
+		}
+		if ev.challengeID == "" || len(ev.video) > 100 || len(ev.wav) > 100 || len(ev.frames) > 3 {
+			t.Fatalf("accepted evidence beyond the limits: %d video bytes, %d wav bytes, %d frames", len(ev.video), len(ev.wav), len(ev.frames))
+		}
+	})
+}
+
+// FuzzBeginIDNumber: the begin body parser never panics and never returns
+// an over-long id number.
+func FuzzBeginIDNumber(f *testing.F) {
+	for _, s := range []string{`{"id_number":"11010519491231002X"}`, ``, `{}`, `{"id_number":`, `{"idnum":"x"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		got, err := beginIDNumber(httptest.NewRequest("POST", "/begin", strings.NewReader(body)))
+		if err == nil && len(got) > 64 {
+			t.Fatalf("id number of %d bytes accepted", len(got))
+		}
+	})
 }

@@ -1,8 +1,9 @@
 // Package passkey is TrustID's WebAuthn (passkey) login method and
-// registration, on github.com/go-webauthn/webauthn. It implements
-// oidc.Authenticator (login: a discoverable credential, or the signed-in
-// citizen's credentials for a step-up) and serves registration for a
-// citizen already signed in with face + liveness, so a passkey is only ever
+// registration, on github.com/go-webauthn/webauthn (the only package that
+// imports it). It implements authn.Method (login: a discoverable
+// credential, or the signed-in citizen's credentials for a step-up) and
+// serves registration for a citizen already signed in with face +
+// liveness, so a passkey is only ever
 // bound to a proven identity. Credentials are kept in store.PasskeyStore;
 // ceremony state in the ephemeral store, single use.
 package passkey
@@ -22,14 +23,15 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/trustid/trustid/authn"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
-	"github.com/trustid/trustid/oidc"
 )
 
-var _ oidc.Authenticator = (*Passkeys)(nil)
+var _ authn.Method = (*Passkeys)(nil)
 
-// Sessions tells who is signed in to a browser session (oidc.Provider does).
+// Sessions tells who is signed in to a browser session (the OIDC provider
+// does; cmd/ plugs it in).
 type Sessions interface {
 	SessionCitizen(r *http.Request) (citizenID, acr string, ok bool)
 }
@@ -49,7 +51,7 @@ type Config struct {
 	// CeremonyTTL bounds a registration or login ceremony, default 5m.
 	CeremonyTTL time.Duration
 	// RegisterMinACR is the assurance a session needs to add a passkey,
-	// default oidc.ACRFaceLiveness.
+	// default authn.ACRFaceLiveness.
 	RegisterMinACR string
 }
 
@@ -81,7 +83,7 @@ func New(cfg Config) (*Passkeys, error) {
 		cfg.CeremonyTTL = 5 * time.Minute
 	}
 	if cfg.RegisterMinACR == "" {
-		cfg.RegisterMinACR = oidc.ACRFaceLiveness
+		cfg.RegisterMinACR = authn.ACRFaceLiveness
 	}
 	if cfg.DisplayName == "" {
 		cfg.DisplayName = "TrustID"
@@ -156,15 +158,15 @@ func (p *Passkeys) takeSession(ctx context.Context, k string) (*webauthn.Session
 	return &s, nil
 }
 
-// Method implements oidc.Authenticator.
+// Method implements authn.Method.
 func (p *Passkeys) Method() string { return "passkey" }
 
-// MaxACR implements oidc.Authenticator; with face + liveness earlier in the
+// MaxACR implements authn.Method; with face + liveness earlier in the
 // same session the provider raises it to two-factor assurance.
-func (p *Passkeys) MaxACR() string { return oidc.ACRPasskey }
+func (p *Passkeys) MaxACR() string { return authn.ACRPasskey }
 
 // Begin returns the WebAuthn assertion options (navigator.credentials.get).
-func (p *Passkeys) Begin(ctx context.Context, a *oidc.LoginAttempt) (any, error) {
+func (p *Passkeys) Begin(ctx context.Context, a *authn.Attempt) (any, error) {
 	var (
 		opts *protocol.CredentialAssertion
 		sd   *webauthn.SessionData
@@ -193,14 +195,14 @@ func (p *Passkeys) Begin(ctx context.Context, a *oidc.LoginAttempt) (any, error)
 }
 
 // Finish verifies the assertion (the JSON body) and updates the credential.
-func (p *Passkeys) Finish(ctx context.Context, a *oidc.LoginAttempt, r *http.Request) (*oidc.Authentication, error) {
+func (p *Passkeys) Finish(ctx context.Context, a *authn.Attempt, r *http.Request) (*authn.Result, error) {
 	sd, err := p.takeSession(ctx, key("passkey:login:", a.ID))
 	if err != nil {
-		return nil, fmt.Errorf("%w: no ceremony: %v", oidc.ErrAuthenticationFailed, err)
+		return nil, fmt.Errorf("%w: no ceremony: %v", authn.ErrAuthenticationFailed, err)
 	}
 	parsed, err := protocol.ParseCredentialRequestResponse(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: parse assertion: %v", oidc.ErrAuthenticationFailed, err)
+		return nil, fmt.Errorf("%w: parse assertion: %v", authn.ErrAuthenticationFailed, err)
 	}
 	var found *user
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
@@ -215,7 +217,7 @@ func (p *Passkeys) Finish(ctx context.Context, a *oidc.LoginAttempt, r *http.Req
 	if len(sd.UserID) > 0 {
 		u, uerr := p.loadUser(ctx, string(sd.UserID))
 		if uerr != nil {
-			return nil, fmt.Errorf("%w: %v", oidc.ErrAuthenticationFailed, uerr)
+			return nil, fmt.Errorf("%w: %v", authn.ErrAuthenticationFailed, uerr)
 		}
 		found = u
 		cred, err = p.wa.ValidateLogin(u, *sd, parsed)
@@ -223,10 +225,10 @@ func (p *Passkeys) Finish(ctx context.Context, a *oidc.LoginAttempt, r *http.Req
 		cred, err = p.wa.ValidateDiscoverableLogin(handler, *sd, parsed)
 	}
 	if err != nil || found == nil {
-		return nil, fmt.Errorf("%w: %v", oidc.ErrAuthenticationFailed, err)
+		return nil, fmt.Errorf("%w: %v", authn.ErrAuthenticationFailed, err)
 	}
 	if cred.Authenticator.CloneWarning {
-		return nil, fmt.Errorf("%w: sign counter went backwards (cloned authenticator?)", oidc.ErrAuthenticationFailed)
+		return nil, fmt.Errorf("%w: sign counter went backwards (cloned authenticator?)", authn.ErrAuthenticationFailed)
 	}
 	b, err := json.Marshal(cred)
 	if err != nil {
@@ -235,18 +237,18 @@ func (p *Passkeys) Finish(ctx context.Context, a *oidc.LoginAttempt, r *http.Req
 	now := p.cfg.Clock().UTC()
 	if _, err := p.cfg.Store.Passkeys().Update(ctx, cred.ID, func(k *store.Passkey) error {
 		if k.CitizenID != found.id {
-			return fmt.Errorf("%w: credential of another citizen", oidc.ErrAuthenticationFailed)
+			return fmt.Errorf("%w: credential of another citizen", authn.ErrAuthenticationFailed)
 		}
 		k.Credential, k.SignCount, k.LastUsedAt = b, cred.Authenticator.SignCount, now
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("%w: %v", oidc.ErrAuthenticationFailed, err)
+		return nil, fmt.Errorf("%w: %v", authn.ErrAuthenticationFailed, err)
 	}
-	amr := []string{oidc.AMRHardware}
+	amr := []string{authn.AMRHardware}
 	if cred.Flags.UserVerified {
-		amr = append(amr, oidc.AMRUser)
+		amr = append(amr, authn.AMRUser)
 	}
-	return &oidc.Authentication{CitizenID: found.id, ACR: oidc.ACRPasskey, AMR: amr, AuthTime: now}, nil
+	return &authn.Result{CitizenID: found.id, ACR: authn.ACRPasskey, AMR: amr, AuthTime: now}, nil
 }
 
 // Routes, relative to where cmd/ mounts Handler.
@@ -289,17 +291,7 @@ func (p *Passkeys) signedIn(w http.ResponseWriter, r *http.Request) (string, boo
 	return id, true
 }
 
-func atLeast(acr, min string) bool {
-	rank := func(a string) int {
-		for i, x := range oidc.ACRLadder {
-			if x == a {
-				return i
-			}
-		}
-		return -1
-	}
-	return rank(acr) >= rank(min)
-}
+func atLeast(acr, min string) bool { return authn.ACRRank(acr) >= authn.ACRRank(min) }
 
 func (p *Passkeys) registerBegin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

@@ -26,13 +26,19 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/oauth2"
 
+	"github.com/trustid/trustid/authn"
+	"github.com/trustid/trustid/authn/passkey"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
 	"github.com/trustid/trustid/oidc"
-	"github.com/trustid/trustid/oidc/internal/fake"
-	"github.com/trustid/trustid/oidc/passkey"
 )
+
+// The tests run the method under the real OIDC provider (a test-only
+// dependency: the package itself knows only the authn contract), with a
+// software authenticator, so the whole ceremony and the acr it yields are
+// checked end to end.
 
 const citizen = "cit-7"
 
@@ -40,12 +46,12 @@ const citizen = "cit-7"
 type faceAuth struct{}
 
 func (faceAuth) Method() string { return "face" }
-func (faceAuth) MaxACR() string { return oidc.ACRFaceLiveness }
-func (faceAuth) Begin(context.Context, *oidc.LoginAttempt) (any, error) {
+func (faceAuth) MaxACR() string { return authn.ACRFaceLiveness }
+func (faceAuth) Begin(context.Context, *authn.Attempt) (any, error) {
 	return map[string]string{}, nil
 }
-func (faceAuth) Finish(context.Context, *oidc.LoginAttempt, *http.Request) (*oidc.Authentication, error) {
-	return &oidc.Authentication{CitizenID: citizen, ACR: oidc.ACRFaceLiveness, AMR: []string{oidc.AMRFace, oidc.AMRLiveness}}, nil
+func (faceAuth) Finish(context.Context, *authn.Attempt, *http.Request) (*authn.Result, error) {
+	return &authn.Result{CitizenID: citizen, ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}}, nil
 }
 
 // authenticator is a software passkey (platform authenticator stand-in):
@@ -171,7 +177,8 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	eph := fake.NewEphemeral(nil)
+	eph := memory.New(memory.Options{})
+	t.Cleanup(func() { eph.Close() })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

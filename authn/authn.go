@@ -1,0 +1,107 @@
+// Package authn is the login-method contract: the types a login method
+// (face + spoken digits in authn/facelogin, passkeys in authn/passkey) and
+// its consumer (the OIDC provider in oidc/) share. It knows no protocol: a
+// Method sees an Attempt and the HTTP request of its own step and answers
+// with a Result; turning that into a session, a token or a certificate is
+// the consumer's business. The assurance levels (acr) and method references
+// (amr) a method reports are defined here so that methods and consumers
+// agree on them without importing each other.
+package authn
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Assurance levels ("acr" values), lowest first. A consumer reports the
+// level actually achieved by the login, and a relying party names the
+// minimum it requires (step-up: a session below it must authenticate again).
+//
+//	urn:trustid:acr:passkey                 a passkey of the citizen (possession + device user verification)
+//	urn:trustid:acr:face                    face 1:1 against the register photo
+//	urn:trustid:acr:face+liveness           face 1:1 + spoken-digit liveness (live person, same face throughout)
+//	urn:trustid:acr:face+liveness+passkey   the above and a passkey: two independent factors
+const (
+	ACRPasskey             = "urn:trustid:acr:passkey"
+	ACRFace                = "urn:trustid:acr:face"
+	ACRFaceLiveness        = "urn:trustid:acr:face+liveness"
+	ACRFaceLivenessPasskey = "urn:trustid:acr:face+liveness+passkey"
+)
+
+// ACRLadder lists the assurance levels in increasing order.
+var ACRLadder = []string{ACRPasskey, ACRFace, ACRFaceLiveness, ACRFaceLivenessPasskey}
+
+// ACRRank is the position of acr on ACRLadder, -1 if unknown.
+func ACRRank(acr string) int {
+	for i, a := range ACRLadder {
+		if a == acr {
+			return i
+		}
+	}
+	return -1
+}
+
+// AMR values (RFC 8176 where one exists).
+const (
+	AMRFace     = "face"     // facial recognition (RFC 8176)
+	AMRLiveness = "liveness" // spoken random digits checked on camera (TrustID)
+	AMRHardware = "hwk"      // proof of possession of a hardware key: passkey (RFC 8176)
+	AMRUser     = "user"     // user presence/verification on the authenticator (RFC 8176)
+	AMRMFA      = "mfa"      // more than one factor (RFC 8176)
+)
+
+// ErrAuthenticationFailed is what a Method returns for any failed attempt;
+// callers and browsers are not told why (the reason goes to logs).
+var ErrAuthenticationFailed = errors.New("authn: authentication failed")
+
+// Attempt is what a Method knows about the login in progress. The consumer
+// persists it between steps (the provider in its ephemeral store), so every
+// field must survive JSON.
+type Attempt struct {
+	// ID is the opaque login id; bind challenges to it.
+	ID       string `json:"id"`
+	ClientID string `json:"client_id"`
+	// LoginHint is the relying party's hint of the claimed citizen, may be empty.
+	LoginHint string `json:"login_hint,omitempty"`
+	// MinACR is the lowest acceptable acr ("" for any).
+	MinACR string `json:"min_acr,omitempty"`
+	// CitizenID is set when a previous factor already identified the citizen
+	// (step-up from a session).
+	CitizenID   string    `json:"citizen_id,omitempty"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// Result is who authenticated, how and when: the outcome of a successful
+// login step.
+type Result struct {
+	CitizenID string    `json:"citizen_id"`
+	ACR       string    `json:"acr"`
+	AMR       []string  `json:"amr"`
+	AuthTime  time.Time `json:"auth_time"`
+}
+
+// Method is one login method (face + liveness, passkey, ...). A consumer
+// runs it in two steps: Begin returns the JSON-encodable challenge the login
+// page shows (e.g. digits to read, WebAuthn options); Finish checks the
+// evidence the page sends back.
+type Method interface {
+	// Method is a short URL-safe name, e.g. "face".
+	Method() string
+	// MaxACR is the highest acr this method can achieve.
+	MaxACR() string
+	// Begin starts a step and returns data for the page (JSON-encoded).
+	Begin(ctx context.Context, a *Attempt) (any, error)
+	// Finish checks the evidence in r (the consumer limits the body) and
+	// returns who authenticated, or an error wrapping ErrAuthenticationFailed.
+	Finish(ctx context.Context, a *Attempt, r *http.Request) (*Result, error)
+}
+
+// RequestBeginner is implemented by a Method whose Begin needs the login
+// page's request: an identifier the citizen typed (a small JSON body, the
+// consumer limits it) or the client address for rate limits. The consumer
+// then calls BeginRequest instead of Begin.
+type RequestBeginner interface {
+	BeginRequest(ctx context.Context, a *Attempt, r *http.Request) (any, error)
+}

@@ -1,0 +1,283 @@
+package facelogin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustid/trustid/authn"
+	"github.com/trustid/trustid/authn/facelogin"
+	"github.com/trustid/trustid/liveness"
+	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/speech"
+)
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// register knows one ID number.
+type register struct{}
+
+func (register) ResolveIDNumber(_ context.Context, n string) (string, error) {
+	if n == "110101199003074512" {
+		return "cit-1", nil
+	}
+	return "", errors.New("unknown")
+}
+
+// challenges records the last issue.
+type challenges struct{ sessionID, subject, addr string }
+
+func (c *challenges) Issue(_ context.Context, sessionID, subject, addr string) (challenge.Issued, error) {
+	c.sessionID, c.subject, c.addr = sessionID, subject, addr
+	return challenge.Issued{ID: "ch-1", Digits: "4071", ExpiresAt: now.Add(90 * time.Second)}, nil
+}
+
+// verifier records the last request and answers res, err.
+type verifier struct {
+	req liveness.Request
+	res liveness.Result
+	err error
+}
+
+func (v *verifier) Verify(_ context.Context, req liveness.Request) (liveness.Result, error) {
+	v.req = req
+	return v.res, v.err
+}
+
+func newLogin(t *testing.T, v *verifier, c *challenges) *facelogin.Login {
+	t.Helper()
+	l, err := facelogin.New(facelogin.Config{Register: register{}, Challenges: c, Verifier: v,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { return now }, MaxVideoBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestNew(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	full := facelogin.Config{Register: register{}, Challenges: &challenges{}, Verifier: &verifier{}, Logger: log, MaxVideoBytes: 1}
+	tests := []struct {
+		name  string
+		edit  func(*facelogin.Config)
+		wants []string // substrings of the error; none: valid
+	}{
+		{name: "complete", edit: func(*facelogin.Config) {}},
+		{name: "no verifier", edit: func(c *facelogin.Config) { c.Verifier = nil }, wants: []string{"required"}},
+		{name: "no limits", edit: func(c *facelogin.Config) { c.MaxVideoBytes = 0; c.MaxFrames = -1 }, wants: []string{"MaxVideoBytes", "MaxFrames"}},
+		{name: "every problem at once", edit: func(c *facelogin.Config) { *c = facelogin.Config{} }, wants: []string{"required", "MaxVideoBytes"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := full
+			tc.edit(&cfg)
+			l, err := facelogin.New(cfg)
+			if len(tc.wants) == 0 {
+				if err != nil || l == nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, facelogin.ErrConfig) {
+				t.Fatalf("err = %v, want ErrConfig", err)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestZeroValueNamesTheMethod(t *testing.T) {
+	var l facelogin.Login
+	if l.Method() != "face" || l.MaxACR() != authn.ACRFaceLiveness {
+		t.Fatalf("method %q acr %q", l.Method(), l.MaxACR())
+	}
+}
+
+func TestBeginRequest(t *testing.T) {
+	tests := []struct {
+		name        string
+		attempt     authn.Attempt
+		body        string
+		wantSubject string // "unknown:" prefix for a placeholder
+		wantErr     error
+	}{
+		{name: "typed ID number", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512"}`, wantSubject: "cit-1"},
+		{name: "login hint", attempt: authn.Attempt{ID: "l1", LoginHint: " 110101199003074512 "}, wantSubject: "cit-1"},
+		{name: "typed wins over hint", attempt: authn.Attempt{ID: "l1", LoginHint: "x"}, body: `{"id_number":"110101199003074512"}`, wantSubject: "cit-1"},
+		{name: "step-up citizen", attempt: authn.Attempt{ID: "l1", CitizenID: "cit-9"}, body: `{"id_number":"110101199003074512"}`, wantSubject: "cit-9"},
+		{name: "unknown ID number answers alike", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"999"}`, wantSubject: "unknown:"},
+		{name: "no claim", attempt: authn.Attempt{ID: "l1"}, wantErr: authn.ErrAuthenticationFailed},
+		{name: "malformed body", attempt: authn.Attempt{ID: "l1"}, body: `{"id":`, wantErr: authn.ErrAuthenticationFailed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &challenges{}
+			l := newLogin(t, &verifier{}, c)
+			r := httptest.NewRequest("POST", "/oauth2/login/face/begin", strings.NewReader(tc.body))
+			r.RemoteAddr = "192.0.2.7:5555"
+			got, err := l.BeginRequest(context.Background(), &tc.attempt, r)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(c.subject, tc.wantSubject) || (tc.wantSubject != "unknown:" && c.subject != tc.wantSubject) {
+				t.Errorf("subject %q, want %q", c.subject, tc.wantSubject)
+			}
+			if c.sessionID != "l1" || c.addr != "192.0.2.7" {
+				t.Errorf("issued for session %q address %q", c.sessionID, c.addr)
+			}
+			want := `{"challenge_id":"ch-1","digits":"4071","expires_in":90}`
+			if b := mustJSON(t, got); b != want {
+				t.Errorf("begin = %s, want %s", b, want)
+			}
+		})
+	}
+}
+
+func TestFinish(t *testing.T) {
+	pass := liveness.Result{Pass: true}
+	fail := liveness.Result{Reasons: []liveness.Reason{liveness.ReasonStillMouth}}
+	video := map[string]string{"challenge_id": "ch-1", "video": "webm"}
+	tests := []struct {
+		name    string
+		attempt authn.Attempt
+		parts   map[string]string // "" body: not multipart
+		res     liveness.Result
+		err     error
+		want    *authn.Result
+	}{
+		{name: "pass", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass,
+			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}, AuthTime: now}},
+		{name: "typed ID number in the evidence", attempt: authn.Attempt{ID: "l1"},
+			parts: map[string]string{"challenge_id": "ch-1", "id_number": "110101199003074512", "video": "webm"}, res: pass,
+			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}, AuthTime: now}},
+		{name: "liveness fails", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: fail},
+		{name: "unknown citizen never passes", attempt: authn.Attempt{ID: "l1", LoginHint: "999"}, parts: video, res: pass},
+		{name: "verifier down", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass, err: errors.New("store down")},
+		{name: "no claim", attempt: authn.Attempt{ID: "l1"}, parts: video, res: pass},
+		{name: "no evidence", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: map[string]string{"challenge_id": "ch-1"}, res: pass},
+		{name: "not multipart", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, res: pass},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &verifier{res: tc.res, err: tc.err}
+			l := newLogin(t, v, &challenges{})
+			r := httptest.NewRequest("POST", "/oauth2/login/face/finish", strings.NewReader("{}"))
+			if tc.parts != nil {
+				var buf bytes.Buffer
+				w := multipart.NewWriter(&buf)
+				for _, name := range []string{"challenge_id", "id_number", "video"} {
+					if body, ok := tc.parts[name]; ok {
+						w.WriteField(name, body)
+					}
+				}
+				w.Close()
+				r = httptest.NewRequest("POST", "/oauth2/login/face/finish", &buf)
+				r.Header.Set("Content-Type", w.FormDataContentType())
+			}
+			r.RemoteAddr = "192.0.2.7:5555"
+			got, err := l.Finish(context.Background(), &tc.attempt, r)
+			if tc.want == nil {
+				if !errors.Is(err, authn.ErrAuthenticationFailed) || got != nil {
+					t.Fatalf("got %+v, %v; want ErrAuthenticationFailed", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+			if v.req.ChallengeID != "ch-1" || v.req.SessionID != "l1" || v.req.Subject != "cit-1" || v.req.ClientAddr != "192.0.2.7" || v.req.Video == nil {
+				t.Errorf("verify request %+v", v.req)
+			}
+		})
+	}
+}
+
+// recognizer answers res, err.
+type recognizer struct {
+	res speech.Result
+	err error
+}
+
+func (recognizer) Lang() string { return "en" }
+func (r recognizer) Score(context.Context, []int16, string) (speech.Result, error) {
+	return r.res, r.err
+}
+
+func TestSpeech(t *testing.T) {
+	down := errors.New("runtime down")
+	tests := []struct {
+		name    string
+		rec     recognizer
+		want    liveness.SpeechResult
+		wantErr error
+	}{
+		{name: "match", rec: recognizer{res: speech.Result{Match: true, Margin: 3.5}}, want: liveness.SpeechResult{Match: true, Score: 3.5}},
+		{name: "wrong digits", rec: recognizer{res: speech.Result{Margin: -2}}, want: liveness.SpeechResult{Score: -2}},
+		{name: "no speech", rec: recognizer{err: speech.ErrNoSpeech}, wantErr: liveness.ErrNoSpeech},
+		{name: "failure passes through", rec: recognizer{err: down}, wantErr: down},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := facelogin.Speech{Recognizer: tc.rec}.CheckDigits(context.Background(), nil, "4071")
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMemoryRefs(t *testing.T) {
+	refs := facelogin.MemoryRefs{Refs: map[string][]float32{"s": {1, 0}}, Threshold: 0.5}
+	tests := []struct {
+		name    string
+		subject string
+		emb     []float32
+		want    liveness.MatchResult
+	}{
+		{name: "same", subject: "s", emb: []float32{1, 0}, want: liveness.MatchResult{Match: true, Score: 1}},
+		{name: "orthogonal", subject: "s", emb: []float32{0, 1}, want: liveness.MatchResult{Score: 0}},
+		{name: "unknown subject", subject: "x", emb: []float32{1, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := refs.MatchReference(context.Background(), tc.subject, tc.emb)
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
