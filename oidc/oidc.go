@@ -30,6 +30,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
@@ -202,6 +203,7 @@ type Provider struct {
 	ring    *keyRing
 	signer  *signer
 	hasher  *SecretHasher
+	rec     *audit.Recorder
 	subKey  []byte
 	prefix  string // issuer path
 	origin  string // issuer scheme://host[:port]
@@ -242,9 +244,13 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	rec, err := audit.New(audit.Config{Store: cfg.Store.Audit(), Now: cfg.Clock, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
 	p := &Provider{
 		cfg: cfg, st: cfg.Store, eph: cfg.Ephemeral, log: cfg.Logger, now: cfg.Clock,
-		hasher: hasher, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
+		hasher: hasher, rec: rec, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
 		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
 	for _, a := range cfg.Authenticators {

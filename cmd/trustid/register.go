@@ -27,7 +27,6 @@ import (
 	authid "github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/authn/idnumber"
 	"github.com/trustid/trustid/authn/index"
-	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -122,12 +121,8 @@ func newIdentity(ctx context.Context, a *app, eng *face.Engine, o identityOption
 	if err != nil {
 		return nil, err
 	}
-	rec, err := audit.New(audit.Config{Store: a.store.Audit(), Logger: a.log})
-	if err != nil {
-		return nil, err
-	}
 	svc, err := authid.New(authid.Config{
-		Store: a.store, Embedder: newFaceEmbedder(eng, o.datasetMode), Index: idx, Audit: rec,
+		Store: a.store, Embedder: newFaceEmbedder(eng, o.datasetMode), Index: idx, Audit: a.recorder(),
 		Thresholds: th, OperatingPoint: a.cfg.Face.OperatingPoint,
 		IDNumbers: idnumber.Policy{AllowTest: o.testIDs},
 		Workers:   eng.Workers(), MaxPhotoBytes: a.cfg.Limits.MaxImageBytes,
@@ -195,12 +190,8 @@ func runImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	who := *actor
-	if who == "" {
-		who = os.Getenv("USER")
-	}
 	start := time.Now()
-	rep, err := svc.ImportCSV(ctx, "operator:"+who, f, os.DirFS(*photos))
+	rep, err := svc.ImportCSV(ctx, operatorActor(*actor), f, os.DirFS(*photos))
 	if rep != nil {
 		out := struct {
 			*authid.ImportReport
