@@ -31,6 +31,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 
 	"github.com/trustid/trustid/internal/audit"
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
@@ -203,6 +204,7 @@ type Provider struct {
 	ring    *keyRing
 	signer  *signer
 	hasher  *SecretHasher
+	secrets *clientauth.Authenticator
 	rec     *audit.Recorder
 	subKey  []byte
 	prefix  string // issuer path
@@ -240,17 +242,18 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	u, _ := url.Parse(cfg.Issuer)
-	hasher, err := NewSecretHasher(deriveKey(cfg.Secret, "client-secret"))
+	secrets, err := clientauth.New(clientauth.Config{Key: deriveKey(cfg.Secret, "client-secret"), Now: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
+	hasher := &SecretHasher{auth: secrets}
 	rec, err := audit.New(audit.Config{Store: cfg.Store.Audit(), Now: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
 	p := &Provider{
 		cfg: cfg, st: cfg.Store, eph: cfg.Ephemeral, log: cfg.Logger, now: cfg.Clock,
-		hasher: hasher, rec: rec, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
+		hasher: hasher, secrets: secrets, rec: rec, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
 		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
 	for _, a := range cfg.Authenticators {
@@ -363,5 +366,7 @@ func (p *Provider) Run(ctx context.Context) {
 	}
 }
 
-// Hasher returns the client-secret hasher (for client administration).
-func (p *Provider) Hasher() *SecretHasher { return p.hasher }
+// ClientAuthenticator returns the provider's client-secret authentication
+// (internal/clientauth, keyed like the token endpoint), for the other APIs
+// that authenticate OAuth clients by their secret.
+func (p *Provider) ClientAuthenticator() *clientauth.Authenticator { return p.secrets }

@@ -108,7 +108,7 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		return fmt.Errorf("oidc: %w", err)
 	}
 
-	ids, err := mountIdentity(ctx, a, mux, f.face, f.provider.Hasher(), a.log.With("area", "identity"))
+	ids, err := mountIdentity(ctx, a, mux, f.face, f.provider.ClientAuthenticator(), a.log.With("area", "identity"))
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
