@@ -272,7 +272,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.ring = &keyRing{
-		st: cfg.Store.Keys(), now: cfg.Clock, log: cfg.Logger, algs: []string{AlgRS256, AlgES256},
+		st: cfg.Store.Keys(), now: cfg.Clock, log: cfg.Logger, rec: rec, algs: []string{AlgRS256, AlgES256},
 		rotation: cfg.KeyRotation, prepublish: cfg.KeyPrepublish, refresh: cfg.KeyRefresh,
 		// A retired key stays published while ID tokens it signed are valid,
 		// plus a margin for clients' JWKS caches.
