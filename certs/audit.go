@@ -1,16 +1,15 @@
 package certs
 
 import (
-	"context"
 	"log/slog"
+	"time"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 )
 
-// appendAudit records e; a failure to record is logged, not returned, for
-// events after the fact (the verification outcome is already decided).
-func appendAudit(ctx context.Context, a store.AuditStore, chain func([]byte, *store.AuditEvent) []byte, log *slog.Logger, e *store.AuditEvent) {
-	if err := a.Append(ctx, e, chain); err != nil {
-		log.ErrorContext(ctx, "audit append failed", "action", e.Action, "err", err)
-	}
+// newRecorder returns the audit.Recorder the issuer and the service record
+// through (the store chains the events; certs has no chain of its own).
+func newRecorder(st store.AuditStore, now func() time.Time, log *slog.Logger) (*audit.Recorder, error) {
+	return audit.New(audit.Config{Store: st, Now: now, Logger: log})
 }

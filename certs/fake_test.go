@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 )
@@ -175,7 +176,7 @@ func (m memKeys) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-func (m memAudit) Append(ctx context.Context, e *store.AuditEvent, chain func([]byte, *store.AuditEvent) []byte) error {
+func (m memAudit) Append(ctx context.Context, e *store.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var prev []byte
@@ -184,7 +185,7 @@ func (m memAudit) Append(ctx context.Context, e *store.AuditEvent, chain func([]
 	}
 	e.Seq = int64(len(m.audit) + 1)
 	e.PrevHash = prev
-	e.Hash = chain(prev, e)
+	e.Hash = audit.Chain(prev, e)
 	cp := *e
 	m.audit = append(m.audit, &cp)
 	return nil

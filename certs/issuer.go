@@ -37,9 +37,8 @@ type IssuerConfig struct {
 	Keys      store.KeyStore
 	Citizens  CitizenGetter
 	Templates TemplateLister
-	Audit     store.AuditStore
-	// AuditChain hashes audit entries; the project's audit.Chain when nil.
-	AuditChain func(prev []byte, e *store.AuditEvent) []byte
+	// Audit is the audit log, recorded through an audit.Recorder.
+	Audit store.AuditStore
 
 	// HolderKey is the secret (at least 32 bytes) keying holder references.
 	HolderKey []byte
@@ -92,9 +91,6 @@ func (c *IssuerConfig) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.AuditChain == nil {
-		c.AuditChain = audit.Chain
-	}
 }
 
 // Validate reports every problem with the configuration at once.
@@ -125,6 +121,7 @@ func (c *IssuerConfig) Validate() error {
 // list and status list. Safe for concurrent use.
 type Issuer struct {
 	cfg IssuerConfig
+	rec *audit.Recorder
 
 	mu     sync.Mutex
 	parsed map[string]*ecdsa.PrivateKey // kid -> parsed private key
@@ -136,7 +133,11 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Issuer{cfg: cfg, parsed: map[string]*ecdsa.PrivateKey{}}, nil
+	rec, err := newRecorder(cfg.Audit, cfg.Now, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("certs: issuer: %w", err)
+	}
+	return &Issuer{cfg: cfg, rec: rec, parsed: map[string]*ecdsa.PrivateKey{}}, nil
 }
 
 // IssueRequest asks for a certificate after a proof of identity.
@@ -472,7 +473,8 @@ func (is *Issuer) RevokeByOperator(ctx context.Context, serial, operator, reason
 }
 
 func (is *Issuer) audit(ctx context.Context, actor, action, subject, object, outcome string, detail map[string]string) {
-	appendAudit(ctx, is.cfg.Audit, is.cfg.AuditChain, is.cfg.Logger, &store.AuditEvent{
+	// Recorded after the fact: a store fault is logged, the outcome stands.
+	is.rec.RecordOrLog(ctx, &store.AuditEvent{
 		At: is.cfg.Now().UTC(), Actor: actor, Action: action, Subject: subject, Object: object, Outcome: outcome, Detail: detail,
 	})
 }

@@ -72,12 +72,11 @@ type CertGetter interface {
 
 // ServiceConfig holds the online service's live dependencies.
 type ServiceConfig struct {
-	Issuer     *Issuer
-	Certs      CertGetter
-	Citizens   CitizenGetter
-	Templates  TemplateLister
-	Audit      store.AuditStore
-	AuditChain func(prev []byte, e *store.AuditEvent) []byte // audit.Chain when nil
+	Issuer    *Issuer
+	Certs     CertGetter
+	Citizens  CitizenGetter
+	Templates TemplateLister
+	Audit     store.AuditStore // recorded through an audit.Recorder
 	// Replay holds digests of verified presentations and face-check handles.
 	Replay    ephemeral.Store
 	Verifiers VerifierAuthenticator
@@ -120,6 +119,7 @@ type Service struct {
 	statusUntil time.Time
 
 	verifications, faceChecks *prometheus.CounterVec
+	rec                       *audit.Recorder
 }
 
 // NewService checks cfg and returns a Service.
@@ -143,9 +143,6 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("certs: service config: %w", errors.Join(errs...))
 	}
-	if cfg.AuditChain == nil {
-		cfg.AuditChain = audit.Chain
-	}
 	if cfg.FaceCheckTTL <= 0 {
 		cfg.FaceCheckTTL = 5 * time.Minute
 	}
@@ -164,8 +161,13 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	rec, err := newRecorder(cfg.Audit, cfg.Now, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("certs: service config: %w", err)
+	}
 	svc := &Service{
 		cfg: cfg,
+		rec: rec,
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "certs_verifications_total", Help: "Online net certificate verifications by outcome (ok or refusal code).",
 		}, []string{"outcome"}),
@@ -325,7 +327,7 @@ func (s *Service) Verify(ctx context.Context, v Verifier, req VerifyRequest) (*V
 		ev.Outcome = CodeOf(err)
 	}
 	s.verifications.WithLabelValues(ev.Outcome).Inc()
-	if aerr := s.cfg.Audit.Append(ctx, ev, s.cfg.AuditChain); aerr != nil {
+	if aerr := s.rec.Record(ctx, ev); aerr != nil {
 		// Every verification must be visible to the citizen: no record, no answer.
 		return nil, fmt.Errorf("certs: audit verification: %w", errors.Join(aerr, err))
 	}
@@ -544,7 +546,7 @@ func (s *Service) FaceCheck(ctx context.Context, v Verifier, req FaceCheckReques
 		At: s.cfg.Now().UTC(), Actor: "client:" + v.ClientID, Action: "cert.face_check", Subject: h.CitizenID,
 		Object: h.Serial, Outcome: outcome, Detail: map[string]string{"purpose": h.Purpose, "role": v.Role},
 	}
-	if err := s.cfg.Audit.Append(ctx, ev, s.cfg.AuditChain); err != nil {
+	if err := s.rec.Record(ctx, ev); err != nil {
 		return false, fmt.Errorf("certs: audit face check: %w", err)
 	}
 	return match, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,11 +25,29 @@ func (p *Provider) clientAuth(next fosite.ClientAuthenticationStrategy) fosite.C
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 		if a := form.Get("client_assertion"); a != "" {
 			if hint := assertionTimesInvalid(a, p.now()); hint != "" {
+				p.secrets.Failed(ctx, requestClientID(r, form), hint)
 				return nil, fosite.ErrInvalidClient.WithHint(hint)
 			}
 		}
-		return next(ctx, r, form)
+		c, err := next(ctx, r, form)
+		if err != nil && errors.Is(err, fosite.ErrInvalidClient) {
+			// Reported where every client-authentication failure is (clientauth).
+			p.secrets.Failed(ctx, requestClientID(r, form), "invalid_client at "+r.URL.Path)
+		}
+		return c, err
 	}
+}
+
+// requestClientID is the client id a request claims: the HTTP Basic user
+// name (form-decoded, RFC 6749 section 2.3.1) or the client_id parameter.
+func requestClientID(r *http.Request, form url.Values) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if dec, err := url.QueryUnescape(id); err == nil {
+			return dec
+		}
+		return id
+	}
+	return form.Get("client_id")
 }
 
 // assertionTimesInvalid says what is wrong with the exp, nbf and iat claims

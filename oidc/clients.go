@@ -16,6 +16,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
@@ -154,12 +155,36 @@ func (s *ClientSpec) normalise() error {
 }
 
 // ClientAdmin registers, updates, rotates and deletes clients. Used by the
-// admin HTTP API and by `trustid client`.
+// admin HTTP API and by `trustid client`, both through Audited so every
+// change is in the audit log.
 type ClientAdmin struct {
 	st       store.ClientStore
 	hasher   *SecretHasher
 	now      func() time.Time
 	onChange func(id string)
+
+	// rec, when set, records each change as actor (see Audited).
+	rec    *audit.Recorder
+	actor  string
+	detail map[string]string
+}
+
+// Audited returns a copy of a that records every change it makes
+// (client.create, client.update, client.rotate_secret, client.delete) in
+// the audit log through rec, as actor (for example "operator:admin-api" or
+// "operator:<name>"), with detail (for example which surface made it).
+func (a *ClientAdmin) Audited(rec *audit.Recorder, actor string, detail map[string]string) *ClientAdmin {
+	c := *a
+	c.rec, c.actor, c.detail = rec, actor, detail
+	return &c
+}
+
+// record notes a change after the fact: the change is made, so a store
+// fault while recording it is logged by the recorder, not returned.
+func (a *ClientAdmin) record(ctx context.Context, action, id string) {
+	if a.rec != nil {
+		a.rec.RecordOrLog(ctx, &store.AuditEvent{Actor: a.actor, Action: action, Object: id, Outcome: "ok", Detail: a.detail})
+	}
 }
 
 // NewClientAdmin returns a ClientAdmin hashing secrets with the key derived
@@ -205,6 +230,7 @@ func (a *ClientAdmin) Create(ctx context.Context, id string, spec ClientSpec) (*
 	if err := a.st.Create(ctx, c); err != nil {
 		return nil, "", fmt.Errorf("oidc: create client %s: %w", id, err)
 	}
+	a.record(ctx, "client.create", id)
 	return c, secret, nil
 }
 
@@ -230,6 +256,7 @@ func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (*
 		return nil, fmt.Errorf("oidc: update client %s: %w", id, err)
 	}
 	a.onChange(id)
+	a.record(ctx, "client.update", id)
 	return c, nil
 }
 
@@ -253,6 +280,7 @@ func (a *ClientAdmin) RotateSecret(ctx context.Context, id string, grace time.Du
 		return "", fmt.Errorf("oidc: rotate secret of %s: %w", id, err)
 	}
 	a.onChange(id)
+	a.record(ctx, "client.rotate_secret", id)
 	return secret, nil
 }
 
@@ -262,6 +290,7 @@ func (a *ClientAdmin) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("oidc: delete client %s: %w", id, err)
 	}
 	a.onChange(id)
+	a.record(ctx, "client.delete", id)
 	return nil
 }
 
@@ -312,8 +341,16 @@ func (p *Provider) admin(fn func(http.ResponseWriter, *http.Request) error) http
 	}
 }
 
+// clientAdmin is the unaudited client administration (dynamic registration
+// records its own client.register event).
 func (p *Provider) clientAdmin() *ClientAdmin {
 	return &ClientAdmin{st: p.st.Clients(), hasher: p.hasher, now: p.now, onChange: p.storage.ForgetClient}
+}
+
+// adminClients is the admin API's client administration, audited as the
+// admin token's holder.
+func (p *Provider) adminClients() *ClientAdmin {
+	return p.clientAdmin().Audited(p.rec, "operator:admin-api", map[string]string{"via": "admin-api"})
 }
 
 func decodeSpec(r *http.Request) (string, ClientSpec, error) {
@@ -334,11 +371,10 @@ func (p *Provider) adminCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, secret, err := p.clientAdmin().Create(r.Context(), id, spec)
+	c, secret, err := p.adminClients().Create(r.Context(), id, spec)
 	if err != nil {
 		return err
 	}
-	p.audit(r.Context(), "operator:admin-api", "client.create", "", c.ID, "ok", nil)
 	writeJSON(w, http.StatusCreated, view(c, secret))
 	return nil
 }
@@ -370,20 +406,18 @@ func (p *Provider) adminUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := p.clientAdmin().Update(r.Context(), r.PathValue("id"), spec)
+	c, err := p.adminClients().Update(r.Context(), r.PathValue("id"), spec)
 	if err != nil {
 		return err
 	}
-	p.audit(r.Context(), "operator:admin-api", "client.update", "", c.ID, "ok", nil)
 	writeJSON(w, http.StatusOK, view(c, ""))
 	return nil
 }
 
 func (p *Provider) adminDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := p.clientAdmin().Delete(r.Context(), r.PathValue("id")); err != nil {
+	if err := p.adminClients().Delete(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
-	p.audit(r.Context(), "operator:admin-api", "client.delete", "", r.PathValue("id"), "ok", nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -398,11 +432,10 @@ func (p *Provider) adminRotate(w http.ResponseWriter, r *http.Request) error {
 		}
 		grace = d
 	}
-	secret, err := p.clientAdmin().RotateSecret(r.Context(), r.PathValue("id"), grace)
+	secret, err := p.adminClients().RotateSecret(r.Context(), r.PathValue("id"), grace)
 	if err != nil {
 		return err
 	}
-	p.audit(r.Context(), "operator:admin-api", "client.rotate_secret", "", r.PathValue("id"), "ok", nil)
 	writeJSON(w, http.StatusOK, map[string]string{"client_id": r.PathValue("id"), "client_secret": secret})
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc"
@@ -469,6 +471,30 @@ func runEndToEnd(t *testing.T, e *env) {
 	if tok5, err := e.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok4.RefreshToken}).Token(); err != nil || !e.active(tok5.AccessToken) {
 		t.Fatalf("offline refresh after logout: %v", err)
 	}
+	checkAudit(t, e.st, "login.fake", "oidc.consent", "oidc.authorize", "oidc.logout")
+}
+
+// checkAudit verifies st's audit chain with audit.Verify (the check
+// `trustid verify-audit` runs) and that it holds the actions given.
+func checkAudit(t *testing.T, st store.Store, actions ...string) {
+	t.Helper()
+	n, err := audit.Verify(t.Context(), st.Audit())
+	if err != nil {
+		t.Fatalf("audit.Verify after %d events: %v", n, err)
+	}
+	evs, err := st.Audit().List(t.Context(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		seen[ev.Action] = true
+	}
+	for _, a := range actions {
+		if !seen[a] {
+			t.Errorf("no %s event in the audit log (%d events)", a, len(evs))
+		}
+	}
 }
 
 func (e *env) basicPost(path, id, secret string, form url.Values) *http.Response {
@@ -824,6 +850,28 @@ func TestAdminAPI(t *testing.T) {
 				t.Fatal("hash exposed")
 			}
 		})
+	}
+	// Every change is in the audit log, as the admin token's holder, and the
+	// log verifies with the one chain (audit.Verify).
+	if _, err := audit.Verify(t.Context(), e.st.Audit()); err != nil {
+		t.Fatalf("audit.Verify: %v", err)
+	}
+	evs, err := e.st.Audit().List(t.Context(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		if ev.Object == "new" {
+			got = append(got, ev.Actor+" "+ev.Action+" "+ev.Detail["via"])
+		}
+	}
+	want := []string{
+		"operator:admin-api client.create admin-api", "operator:admin-api client.update admin-api",
+		"operator:admin-api client.rotate_secret admin-api", "operator:admin-api client.delete admin-api",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit events of client new:\n got %q\nwant %q", got, want)
 	}
 }
 

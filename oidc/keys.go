@@ -24,6 +24,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
@@ -56,6 +57,7 @@ type keyRing struct {
 	st         store.KeyStore
 	now        func() time.Time
 	log        *slog.Logger
+	rec        *audit.Recorder // records key creation; nil in unit tests of the ring
 	algs       []string
 	rotation   time.Duration
 	prepublish time.Duration
@@ -186,6 +188,10 @@ func (r *keyRing) create(ctx context.Context, alg string, activeAt, now time.Tim
 		return nil, fmt.Errorf("oidc: create key %s: %w", k.ID, err)
 	}
 	r.log.Info("oidc: signing key created", "kid", k.ID, "active_at", k.ActiveAt, "retire_at", k.RetireAt)
+	if r.rec != nil {
+		r.rec.RecordOrLog(ctx, &store.AuditEvent{Actor: "system", Action: "oidc.key_create", Object: k.ID, Outcome: "ok",
+			Detail: map[string]string{"alg": alg, "active_at": k.ActiveAt.UTC().Format(time.RFC3339)}})
+	}
 	return k, nil
 }
 

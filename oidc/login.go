@@ -363,20 +363,10 @@ func (p *Provider) rememberGrant(r *http.Request, clientID, requestID string) {
 	}
 }
 
+// audit records an event after the fact through the provider's
+// audit.Recorder (the store chains it); a failure is logged, not returned.
 func (p *Provider) audit(ctx context.Context, actor, action, subject, object, outcome string, detail map[string]string) {
-	e := &store.AuditEvent{At: p.now().UTC(), Actor: actor, Action: action, Subject: subject, Object: object, Outcome: outcome, Detail: detail}
-	if err := p.st.Audit().Append(ctx, e, auditChain); err != nil {
-		p.log.Warn("oidc: audit append", "action", action, "err", err)
-	}
-}
-
-// auditChain is SHA-256 over the previous hash and the event's fields.
-func auditChain(prev []byte, e *store.AuditEvent) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	b, _ := json.Marshal([]any{e.Seq, e.At.UnixMicro(), e.Actor, e.Action, e.Subject, e.Object, e.Outcome, e.Detail})
-	h.Write(b)
-	return h.Sum(nil)
+	p.rec.RecordOrLog(ctx, &store.AuditEvent{At: p.now(), Actor: actor, Action: action, Subject: subject, Object: object, Outcome: outcome, Detail: detail})
 }
 
 // methodsFor lists the authenticators able to reach minACR.

@@ -31,6 +31,8 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/trustid/trustid/internal/audit"
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
@@ -70,6 +72,11 @@ type Config struct {
 	LoginTTL        time.Duration // login/consent state, default 10m
 	SessionTTL      time.Duration // browser session, default 8h
 	PARTTL          time.Duration // pushed request lifetime, default 90s
+
+	// ClientAuth checks client secrets; shared with the other APIs that
+	// authenticate OAuth clients. Nil: one is built from Secret
+	// (ClientSecretKey).
+	ClientAuth *clientauth.Authenticator
 
 	// RefreshGracePeriod: a retry of the refresh token rotated last, this
 	// soon after its rotation, gets new tokens instead of ending the
@@ -208,6 +215,8 @@ type Provider struct {
 	ring    *keyRing
 	signer  *signer
 	hasher  *SecretHasher
+	secrets *clientauth.Authenticator
+	rec     *audit.Recorder
 	subKey  []byte
 	prefix  string // issuer path
 	origin  string // issuer scheme://host[:port]
@@ -244,13 +253,21 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	u, _ := url.Parse(cfg.Issuer)
-	hasher, err := NewSecretHasher(deriveKey(cfg.Secret, "client-secret"))
+	secrets := cfg.ClientAuth
+	if secrets == nil {
+		var err error
+		if secrets, err = clientauth.New(clientauth.Config{Key: ClientSecretKey(cfg.Secret), Now: cfg.Clock, Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+	}
+	hasher := &SecretHasher{auth: secrets}
+	rec, err := audit.New(audit.Config{Store: cfg.Store.Audit(), Now: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
 	p := &Provider{
 		cfg: cfg, st: cfg.Store, eph: cfg.Ephemeral, log: cfg.Logger, now: cfg.Clock,
-		hasher: hasher, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
+		hasher: hasher, secrets: secrets, rec: rec, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
 		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
 	for _, a := range cfg.Authenticators {
@@ -270,7 +287,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.ring = &keyRing{
-		st: cfg.Store.Keys(), now: cfg.Clock, log: cfg.Logger, algs: []string{AlgRS256, AlgES256},
+		st: cfg.Store.Keys(), now: cfg.Clock, log: cfg.Logger, rec: rec, algs: []string{AlgRS256, AlgES256},
 		rotation: cfg.KeyRotation, prepublish: cfg.KeyPrepublish, refresh: cfg.KeyRefresh,
 		// A retired key stays published while ID tokens it signed are valid,
 		// plus a margin for clients' JWKS caches.
@@ -364,5 +381,7 @@ func (p *Provider) Run(ctx context.Context) {
 	}
 }
 
-// Hasher returns the client-secret hasher (for client administration).
-func (p *Provider) Hasher() *SecretHasher { return p.hasher }
+// ClientAuthenticator returns the provider's client-secret authentication
+// (internal/clientauth, keyed like the token endpoint), for the other APIs
+// that authenticate OAuth clients by their secret.
+func (p *Provider) ClientAuthenticator() *clientauth.Authenticator { return p.secrets }

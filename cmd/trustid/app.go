@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/config"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
@@ -27,7 +28,24 @@ type app struct {
 	ring   *seal.Ring
 	store  store.Store
 	eph    ephemeral.Store
+	rec    *audit.Recorder
 	closer []func() error
+}
+
+// recorder returns the audit recorder of the app's store: every event this
+// process writes goes through it (the store chains them with audit.Chain).
+func (a *app) recorder() *audit.Recorder { return a.rec }
+
+// operatorActor is the audit actor of an operator command: "operator:"
+// and the name given (-actor), else $USER, else "cli".
+func operatorActor(name string) string {
+	if name == "" {
+		name = os.Getenv("USER")
+	}
+	if name == "" {
+		name = "cli"
+	}
+	return "operator:" + name
 }
 
 // configFlag registers the -config flag every stateful subcommand takes.
@@ -130,6 +148,9 @@ func openApp(ctx context.Context, configPath string) (*app, error) {
 		a.store = db
 	}
 	a.closer = append(a.closer, a.store.Close)
+	if a.rec, err = audit.New(audit.Config{Store: a.store.Audit(), Logger: a.log}); err != nil {
+		return nil, err
+	}
 	switch cfg.Ephemeral.Driver {
 	case "redis":
 		r, err := eredis.New(ctx, cfg.Ephemeral.RedisURL, cfg.Ephemeral.Prefix)

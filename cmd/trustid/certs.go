@@ -29,6 +29,7 @@ import (
 	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
@@ -348,26 +349,14 @@ func (m *certFaceMatcher) MatchPhoto(ctx context.Context, photo []byte, ref *sto
 	return face.Cosine(res.Embedding, ref.Vector) >= m.threshold, nil
 }
 
-// clientGetter reads OAuth clients (store.ClientStore satisfies it).
-type clientGetter interface {
-	Get(ctx context.Context, id string) (*store.Client, error)
-}
-
-// secretComparer checks a client secret against its stored hash
-// (oidc.SecretHasher satisfies it).
-type secretComparer interface {
-	Compare(ctx context.Context, hash, secret []byte) error
-}
-
 // verifierClients authenticates certificate verifiers (hotels, vehicle
 // offices) as OAuth clients of the provider with their client credentials
-// (HTTP Basic, RFC 6749 section 2.3.1), checked with the provider's secret
-// hasher, the previous secret accepted until its rotation grace ends. Only
-// clients with a verifier role are let in.
+// (HTTP Basic, RFC 6749 section 2.3.1), checked by the provider's client
+// authentication (internal/clientauth; the previous secret is accepted
+// until its rotation grace ends). Only clients with a verifier role are let in.
 type verifierClients struct {
-	clients clientGetter
-	hasher  secretComparer
-	now     func() time.Time
+	clients clientauth.ClientGetter
+	secrets *clientauth.Authenticator
 }
 
 var _ certs.VerifierAuthenticator = (*verifierClients)(nil)
@@ -377,22 +366,17 @@ var errVerifierCredentials = errors.New("invalid verifier client credentials")
 // AuthenticateVerifier implements certs.VerifierAuthenticator.
 func (v *verifierClients) AuthenticateVerifier(r *http.Request) (certs.Verifier, error) {
 	id, secret, ok := r.BasicAuth()
-	if !ok || id == "" || secret == "" {
+	if !ok {
 		return certs.Verifier{}, errVerifierCredentials
 	}
-	c, err := v.clients.Get(r.Context(), id)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return certs.Verifier{}, errVerifierCredentials
-		}
+	c, err := v.secrets.Authenticate(r.Context(), v.clients, id, secret)
+	switch {
+	case errors.Is(err, clientauth.ErrInvalidCredentials):
+		return certs.Verifier{}, errVerifierCredentials
+	case err != nil:
 		return certs.Verifier{}, err
-	}
-	ctx := r.Context()
-	good := v.hasher.Compare(ctx, c.SecretHash, []byte(secret)) == nil
-	if !good && len(c.SecretHashOld) > 0 && v.now().Before(c.SecretOldExpiresAt) {
-		good = v.hasher.Compare(ctx, c.SecretHashOld, []byte(secret)) == nil
-	}
-	if !good || c.Public || c.Role == "" {
+	case c.Role == "":
+		v.secrets.Failed(r.Context(), c.ID, "client has no verifier role")
 		return certs.Verifier{}, errVerifierCredentials
 	}
 	return certs.Verifier{ClientID: c.ID, Role: c.Role}, nil
@@ -444,7 +428,7 @@ func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, reg prometheus.
 	svc, err := certs.NewService(certs.ServiceConfig{
 		Issuer: iss, Certs: a.store.Certificates(), Citizens: a.store.Citizens(), Templates: a.store.Templates(),
 		Audit: a.store.Audit(), Replay: a.eph,
-		Verifiers: &verifierClients{clients: a.store.Clients(), hasher: provider.Hasher(), now: time.Now},
+		Verifiers: &verifierClients{clients: a.store.Clients(), secrets: provider.ClientAuthenticator()},
 		Citizen:   sessionCitizens{provider}, Faces: faces, Policy: policy, Clients: a.store.Clients(),
 		PseudonymKey: derivedKey(a, "certs-pseudonym"), Window: a.cfg.Certs.PresentationTTL, Metrics: reg, Logger: log,
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc"
 )
@@ -132,19 +133,18 @@ func (m clientMap) Get(ctx context.Context, id string) (*store.Client, error) {
 }
 
 func TestVerifierClients(t *testing.T) {
-	ctx := context.Background()
-	h, err := oidc.NewSecretHasher(bytes.Repeat([]byte{9}, 32))
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	secrets, err := clientauth.New(clientauth.Config{Key: bytes.Repeat([]byte{9}, 32), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash := func(s string) []byte { b, _ := h.Hash(ctx, []byte(s)); return b }
-	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	hash := func(s string) []byte { return secrets.Hash([]byte(s)) }
 	clients := clientMap{
 		"hotel-1": {ID: "hotel-1", Role: "hotel", SecretHash: hash("new"), SecretHashOld: hash("old"), SecretOldExpiresAt: now.Add(time.Hour)},
 		"hotel-2": {ID: "hotel-2", Role: "hotel", SecretHash: hash("s2"), SecretHashOld: hash("old2"), SecretOldExpiresAt: now.Add(-time.Hour)},
 		"app":     {ID: "app", SecretHash: hash("app")},
 	}
-	v := &verifierClients{clients: clients, hasher: h, now: func() time.Time { return now }}
+	v := &verifierClients{clients: clients, secrets: secrets}
 	for _, tc := range []struct {
 		name, id, secret string
 		want             string // role, or "" for refused

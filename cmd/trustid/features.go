@@ -13,6 +13,7 @@ import (
 	"github.com/trustid/trustid/authn/facelogin"
 	"github.com/trustid/trustid/authn/passkey"
 	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/httpmw"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
@@ -69,13 +70,6 @@ type features struct {
 	certs    *certs.Service
 }
 
-// secretCompareFunc adapts a function to SecretComparer.
-type secretCompareFunc func(ctx context.Context, hash, secret []byte) error
-
-func (f secretCompareFunc) Compare(ctx context.Context, hash, secret []byte) error {
-	return f(ctx, hash, secret)
-}
-
 // mountFeatures builds the face engine, identity service, liveness verifier,
 // login methods, OIDC provider and certificate service, and mounts their
 // HTTP APIs on mux.
@@ -88,13 +82,13 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	}
 	a.closer = append(a.closer, func() error { f.face.Close(); return nil })
 
-	// The identity API checks client secrets with the provider's hasher, but
-	// the provider is built last (it takes the login methods, which need the
-	// identity service), so the hasher is looked up per request; requests
-	// only arrive once serve listens, after mountFeatures.
-	secrets := secretCompareFunc(func(ctx context.Context, hash, secret []byte) error {
-		return f.provider.Hasher().Compare(ctx, hash, secret)
-	})
+	// One client authentication (internal/clientauth) for the token
+	// endpoint, the identity API and the verifier API, under the provider's
+	// client-secret key.
+	secrets, err := clientauth.New(clientauth.Config{Key: oidc.ClientSecretKey(masterSecret(a)), Logger: a.log.With("area", "clientauth")})
+	if err != nil {
+		return err
+	}
 	ids, err := mountIdentity(ctx, a, mux, f.face, secrets, a.log.With("area", "identity"))
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
@@ -160,7 +154,12 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		registration = &oidc.RegistrationPolicy{}
 	}
 	pages := &consentPages{}
-	pcfg := providerConfig(a, f.login, pk)
+	methods := []oidc.Authenticator{f.login}
+	if pk != nil { // a nil *passkey.Login in the interface would be called
+		methods = append(methods, pk)
+	}
+	pcfg := providerConfig(a, methods...)
+	pcfg.ClientAuth = secrets
 	pcfg.Pages = pages
 	pcfg.DynamicRegistration = registration
 	f.provider, err = oidc.New(pcfg)

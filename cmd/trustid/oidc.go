@@ -58,6 +58,7 @@ func runClient(ctx context.Context, args []string) error {
 	grace := fs.Duration("grace", 24*time.Hour, "rotate-secret: how long the old secret stays valid")
 	authMethod := fs.String("auth-method", "", "token endpoint authentication: "+strings.Join(oidc.AuthMethods, ", ")+" (default client_secret_basic; none for public clients)")
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: file holding the client's public JWK set")
+	actor := fs.String("actor", "", "operator name for the audit log (default $USER)")
 	idTokenAlg := fs.String("id-token-alg", "", "id_token_signed_response_alg: "+strings.Join(oidc.SigningAlgs, ", ")+" (default: the provider's oidc.signing_alg)")
 	var redirects, postLogout, scopes, claims, grants listFlag
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeat or comma-separate)")
@@ -66,10 +67,11 @@ func runClient(ctx context.Context, args []string) error {
 	fs.Var(&claims, "claims", "claim permissions (id_number: the full ID number instead of the masked form)")
 	fs.Var(&grants, "grant-types", "authorization_code,refresh_token,client_credentials")
 	return runWithApp(ctx, fs, cfgPath, args[1:], func(a *app) error {
-		adm, err := oidc.NewClientAdmin(a.store.Clients(), masterSecret(a), nil)
+		base, err := oidc.NewClientAdmin(a.store.Clients(), masterSecret(a), nil)
 		if err != nil {
 			return err
 		}
+		adm := base.Audited(a.recorder(), operatorActor(*actor), map[string]string{"via": "cli"})
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		var jwks []byte

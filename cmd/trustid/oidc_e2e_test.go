@@ -546,4 +546,11 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 			t.Errorf("genuine clip after the refusal: %d at %s, callback %v", resp.StatusCode, resp.Request.URL.Path, cb)
 		}
 	})
+
+	// Every writer of the flow (import, client create, login, consent,
+	// authorize, logout) chained its events the one way: the log verifies.
+	out = runTrustid(t, cmdEnv, "verify-audit")
+	if m := intactLine.FindSubmatch(out); m == nil || string(m[1]) == "0" {
+		t.Errorf("verify-audit after the flow: %s", out)
+	}
 }

@@ -27,8 +27,7 @@ import (
 	authid "github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/authn/idnumber"
 	"github.com/trustid/trustid/authn/index"
-	"github.com/trustid/trustid/internal/audit"
-	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/clientauth"
 )
 
 // faceEmbedder adapts the OpenCV engine to authid.Embedder, translating
@@ -122,12 +121,8 @@ func newIdentity(ctx context.Context, a *app, eng *face.Engine, o identityOption
 	if err != nil {
 		return nil, err
 	}
-	rec, err := audit.New(audit.Config{Store: a.store.Audit(), Logger: a.log})
-	if err != nil {
-		return nil, err
-	}
 	svc, err := authid.New(authid.Config{
-		Store: a.store, Embedder: newFaceEmbedder(eng, o.datasetMode), Index: idx, Audit: rec,
+		Store: a.store, Embedder: newFaceEmbedder(eng, o.datasetMode), Index: idx, Audit: a.recorder(),
 		Thresholds: th, OperatingPoint: a.cfg.Face.OperatingPoint,
 		IDNumbers: idnumber.Policy{AllowTest: o.testIDs},
 		Workers:   eng.Workers(), MaxPhotoBytes: a.cfg.Limits.MaxImageBytes,
@@ -195,12 +190,8 @@ func runImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	who := *actor
-	if who == "" {
-		who = os.Getenv("USER")
-	}
 	start := time.Now()
-	rep, err := svc.ImportCSV(ctx, "operator:"+who, f, os.DirFS(*photos))
+	rep, err := svc.ImportCSV(ctx, operatorActor(*actor), f, os.DirFS(*photos))
 	if rep != nil {
 		out := struct {
 			*authid.ImportReport
@@ -254,20 +245,14 @@ func synthRegister(w io.Writer, root string, n, minImages int) error {
 	return cw.Error()
 }
 
-// SecretComparer checks a client secret against its stored hash
-// (oidc.SecretHasher).
-type SecretComparer interface {
-	Compare(ctx context.Context, hash, secret []byte) error
-}
-
 // identityAuth authenticates callers of the identity API: the admin token
 // as a bearer token (admin, trusted), or OAuth client credentials in HTTP
-// Basic (client_secret_basic; first-party clients are trusted, others not).
+// Basic (client_secret_basic; first-party clients are trusted, others not),
+// checked by the provider's client authentication (internal/clientauth).
 type identityAuth struct {
 	adminToken string
-	clients    store.ClientStore
-	secrets    SecretComparer // nil: client credentials are not accepted
-	now        func() time.Time
+	clients    clientauth.ClientGetter
+	secrets    *clientauth.Authenticator // nil: client credentials are not accepted
 }
 
 var _ authid.CallerAuthenticator = identityAuth{}
@@ -285,16 +270,10 @@ func (a identityAuth) Authenticate(r *http.Request) (authid.Caller, error) {
 	if !ok || a.secrets == nil || a.clients == nil {
 		return authid.Caller{}, errUnauthenticated
 	}
-	c, err := a.clients.Get(r.Context(), id)
-	if err != nil || c.Public {
-		return authid.Caller{}, errUnauthenticated
-	}
-	good := a.secrets.Compare(r.Context(), c.SecretHash, []byte(secret)) == nil
-	if !good && len(c.SecretHashOld) > 0 && a.now().Before(c.SecretOldExpiresAt) {
-		good = a.secrets.Compare(r.Context(), c.SecretHashOld, []byte(secret)) == nil
-	}
-	if !good {
-		return authid.Caller{}, errUnauthenticated
+	c, err := a.secrets.Authenticate(r.Context(), a.clients, id, secret)
+	if err != nil {
+		// authid answers every error with 401; a store fault stays the cause.
+		return authid.Caller{}, fmt.Errorf("%w: %w", errUnauthenticated, err)
 	}
 	return authid.Caller{ID: "client:" + c.ID, Trusted: c.FirstParty}, nil
 }
@@ -303,7 +282,7 @@ func (a identityAuth) Authenticate(r *http.Request) (authid.Caller, error) {
 // (authid.PathVerify, authid.PathImport) on mux. secrets may be nil
 // (then only the admin token authenticates). The returned service is what
 // liveness and login use (ResolveIDNumber, MatchReference, Enroll).
-func mountIdentity(ctx context.Context, a *app, mux *http.ServeMux, eng *face.Engine, secrets SecretComparer, log *slog.Logger) (*authid.Service, error) {
+func mountIdentity(ctx context.Context, a *app, mux *http.ServeMux, eng *face.Engine, secrets *clientauth.Authenticator, log *slog.Logger) (*authid.Service, error) {
 	// The zero-config development setup and test mode accept test ID
 	// numbers, so demos can run on LFW with synthesised IDs.
 	opts := identityOptions{testIDs: a.cfg.Dev || a.cfg.Test}
@@ -316,7 +295,7 @@ func mountIdentity(ctx context.Context, a *app, mux *http.ServeMux, eng *face.En
 	}
 	h, err := authid.NewHandler(authid.HTTPConfig{
 		Service: svc,
-		Auth:    identityAuth{adminToken: a.cfg.Secrets.AdminToken, clients: a.store.Clients(), secrets: secrets, now: time.Now},
+		Auth:    identityAuth{adminToken: a.cfg.Secrets.AdminToken, clients: a.store.Clients(), secrets: secrets},
 		Limiter: a.eph, MaxImageBytes: a.cfg.Limits.MaxImageBytes, Logger: log,
 	})
 	if err != nil {

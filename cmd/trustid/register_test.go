@@ -19,10 +19,10 @@ import (
 	"github.com/trustid/trustid/authn/idnumber"
 	"github.com/trustid/trustid/authn/index"
 	"github.com/trustid/trustid/internal/audit"
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
-	"github.com/trustid/trustid/oidc"
 )
 
 // needData returns the environment variable's directory or skips (fails
@@ -210,12 +210,12 @@ func TestIdentityAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	hasher, err := oidc.NewSecretHasher(bytes.Repeat([]byte{7}, 32))
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	secrets, err := clientauth.New(clientauth.Config{Key: bytes.Repeat([]byte{7}, 32), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash := func(s string) []byte { h, _ := hasher.Hash(t.Context(), []byte(s)); return h }
-	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	hash := func(s string) []byte { return secrets.Hash([]byte(s)) }
 	for _, c := range []*store.Client{
 		{ID: "svc", SecretHash: hash("svc-secret"), FirstParty: true},
 		{ID: "app", SecretHash: hash("app-secret"), SecretHashOld: hash("app-old"), SecretOldExpiresAt: now.Add(time.Hour)},
@@ -226,7 +226,7 @@ func TestIdentityAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	auth := identityAuth{adminToken: "admin-token", clients: st.Clients(), secrets: hasher, now: func() time.Time { return now }}
+	auth := identityAuth{adminToken: "admin-token", clients: st.Clients(), secrets: secrets}
 	tests := []struct {
 		name         string
 		bearer       string

@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/trustid/trustid/internal/store"
 )
 
 // runKeygen prints fresh encryption-at-rest key material as environment
@@ -106,6 +110,7 @@ type resealer interface {
 func runReseal(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("reseal", flag.ContinueOnError)
 	cfgPath := configFlag(fs)
+	actor := fs.String("actor", "", "operator name for the audit log (default $USER)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,6 +124,14 @@ func runReseal(ctx context.Context, args []string) error {
 		return fmt.Errorf("storage %q cannot reseal", a.cfg.Storage.Driver)
 	}
 	n, err := rs.Reseal(ctx)
+	ev := &store.AuditEvent{Actor: operatorActor(*actor), Action: "seal.reseal", Object: a.ring.Primary(), Outcome: "ok",
+		Detail: map[string]string{"via": "cli", "resealed": strconv.Itoa(n)}}
+	if err != nil {
+		ev.Outcome = "fail"
+	}
+	if aerr := a.recorder().Record(ctx, ev); aerr != nil {
+		return errors.Join(err, aerr)
+	}
 	if err != nil {
 		return err
 	}

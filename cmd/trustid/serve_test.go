@@ -283,26 +283,6 @@ func TestServeRefusesBadConfig(t *testing.T) {
 }
 
 // verify-audit passes on an intact log and names the seq of a tampered one.
-func TestVerifyAuditCommand(t *testing.T) {
-	bin := trustidBinary(t)
-	dir := t.TempDir()
-	env := append(os.Environ(), "TRUSTID_CONFIG=", "TRUSTID_DATA_DIR="+dir)
-	run := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	// Create a client: an audited change.
-	if out, err := run("client", "create", "-name", "App", "-redirect-uri", "https://app.example/cb"); err != nil {
-		t.Fatalf("client create: %v\n%s", err, out)
-	}
-	out, err := run("verify-audit")
-	if err != nil || !strings.Contains(out, "intact") {
-		t.Fatalf("verify-audit on an intact log: %v\n%s", err, out)
-	}
-}
-
 func TestServeProfiler(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

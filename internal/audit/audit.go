@@ -1,7 +1,7 @@
 // Package audit owns the hash chain of TrustID's append-only audit log: the
-// chain function every store.AuditStore backend is given (Chain), a Recorder
-// that appends events with an injected clock, and Verify, which walks the
-// log and reports the first broken link.
+// one chain function (Chain), which every store.AuditStore backend hashes
+// with, the Recorder every writer (oidc, certs, authn/identity, cmd) records
+// through, and Verify, which walks the log and reports the first broken link.
 //
 // # Chain encoding (version 1)
 //
@@ -42,7 +42,7 @@ import (
 const domain = "trustid-audit-v1\x00"
 
 // Chain returns the hash of e linked to prev (see the package doc for the
-// exact encoding). It has the signature store.AuditStore.Append expects.
+// exact encoding). Store backends call it in Append; nothing else chains.
 func Chain(prev []byte, e *store.AuditEvent) []byte {
 	n := len(domain) + 8 + len(prev) + 8 + 8 + 5*8 + len(e.Actor) + len(e.Action) +
 		len(e.Subject) + len(e.Object) + len(e.Outcome) + 8
@@ -152,8 +152,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Recorder appends events to the audit log through its store, chaining them
-// with Chain.
+// Recorder appends events to the audit log through its store (which chains
+// them with Chain). It is the one way writers record events.
 type Recorder struct {
 	store store.AuditStore
 	now   func() time.Time
@@ -188,9 +188,19 @@ func (r *Recorder) Record(ctx context.Context, e *store.AuditEvent) error {
 	}
 	e.At = e.At.UTC().Truncate(time.Microsecond)
 	e.Detail = maps.Clone(e.Detail)
-	if err := r.store.Append(ctx, e, Chain); err != nil {
+	if err := r.store.Append(ctx, e); err != nil {
 		return fmt.Errorf("audit: record %s: %w", e.Action, err)
 	}
 	r.log.DebugContext(ctx, "audit event recorded", "seq", e.Seq, "action", e.Action, "outcome", e.Outcome)
 	return nil
+}
+
+// RecordOrLog records e and logs a failure (at error level, with the action
+// and outcome, never Detail) instead of returning it: for events recorded
+// after the fact, when the outcome they describe has already happened and
+// must not be undone or hidden from the caller by a store fault.
+func (r *Recorder) RecordOrLog(ctx context.Context, e *store.AuditEvent) {
+	if err := r.Record(ctx, e); err != nil {
+		r.log.ErrorContext(ctx, "audit: event not recorded", "action", e.Action, "outcome", e.Outcome, "err", err)
+	}
 }

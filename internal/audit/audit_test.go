@@ -24,7 +24,7 @@ type memAudit struct {
 
 var _ store.AuditStore = (*memAudit)(nil)
 
-func (m *memAudit) Append(_ context.Context, e *store.AuditEvent, chain func([]byte, *store.AuditEvent) []byte) error {
+func (m *memAudit) Append(_ context.Context, e *store.AuditEvent) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var prev []byte
@@ -33,7 +33,7 @@ func (m *memAudit) Append(_ context.Context, e *store.AuditEvent, chain func([]b
 	}
 	e.Seq = int64(len(m.events) + 1)
 	e.PrevHash = prev
-	e.Hash = chain(prev, e)
+	e.Hash = Chain(prev, e)
 	c := *e
 	c.Detail = maps.Clone(e.Detail)
 	m.events = append(m.events, &c)

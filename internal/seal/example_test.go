@@ -34,14 +34,3 @@ func Example_rotation() {
 	// 2026 false
 	// seal: message authentication failed
 }
-
-// Client secrets are checked against a keyed hash in constant time.
-func ExampleRing_VerifySecret() {
-	ring, _ := seal.New(seal.Config{Keys: map[string]string{"k1": b64(1)}, Primary: "k1", LookupKey: b64(9)})
-	stored := ring.SecretHash([]byte("client-secret-from-registration"))
-	fmt.Println(ring.VerifySecret([]byte("client-secret-from-registration"), stored))
-	fmt.Println(ring.VerifySecret([]byte("guess"), stored))
-	// Output:
-	// true
-	// false
-}

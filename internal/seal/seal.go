@@ -1,8 +1,8 @@
 // Package seal owns TrustID's encryption at rest: a Ring of AES-256-GCM keys
 // with key ids, so keys rotate without downtime (new ciphertexts use the
 // primary key, old ones still open with the key named in their header), and
-// keyed hashes for looking up sensitive values (ID numbers) and for checking
-// OAuth client secrets without storing them.
+// keyed hashes for looking up sensitive values (ID numbers). OAuth client
+// secrets are hashed and checked by internal/clientauth.
 //
 // Ciphertext format (version 1):
 //
@@ -61,7 +61,7 @@ type Config struct {
 	Keys map[string]string `yaml:"keys" json:"keys"`
 	// Primary is the key id new ciphertexts are sealed with.
 	Primary string `yaml:"primary" json:"primary"`
-	// LookupKey (base64, 32 bytes) keys the lookup and secret hashes. It
+	// LookupKey (base64, 32 bytes) keys the lookup hashes. It
 	// cannot be rotated without recomputing every stored hash, so it is kept
 	// apart from the encryption keys.
 	LookupKey string `yaml:"lookup_key" json:"lookup_key"`
@@ -138,7 +138,6 @@ type Ring struct {
 	aeads   map[string]cipher.AEAD
 	primary string
 	lookup  []byte // HMAC key for LookupHash
-	secret  []byte // HMAC key for SecretHash, derived from lookup
 	rand    io.Reader
 }
 
@@ -167,9 +166,6 @@ func New(cfg Config, opts ...Option) (*Ring, error) {
 		}
 		r.aeads[id] = aead
 	}
-	// Domain separation: the secret-hash key is derived so a lookup hash of
-	// a value can never equal a secret hash of the same value.
-	r.secret = mac(lookup, []byte("trustid/seal/client-secret-key"))
 	for _, o := range opts {
 		o(r)
 	}
@@ -275,22 +271,6 @@ func AAD(parts ...string) []byte {
 // The domain (e.g. "citizen.id_number") separates hashes of different kinds.
 func (r *Ring) LookupHash(domain string, value []byte) []byte {
 	return mac(r.lookup, AAD(domain), value)
-}
-
-// SecretHash returns a keyed hash of an OAuth client secret. Client secrets
-// are high-entropy random strings issued by the server, so a fast keyed hash
-// is enough (no password-hashing cost), and it keeps token endpoint
-// authentication cheap.
-func (r *Ring) SecretHash(secret []byte) []byte {
-	return mac(r.secret, secret)
-}
-
-// VerifySecret reports, in constant time, whether secret matches hash.
-func (r *Ring) VerifySecret(secret, hash []byte) bool {
-	if len(hash) != sha256.Size {
-		return false
-	}
-	return hmac.Equal(r.SecretHash(secret), hash)
 }
 
 func mac(key []byte, parts ...[]byte) []byte {

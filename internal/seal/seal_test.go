@@ -204,31 +204,6 @@ func TestLookupHash(t *testing.T) {
 	}
 }
 
-func TestSecretHash(t *testing.T) {
-	r := testRing(t, "k1", "k1")
-	h := r.SecretHash([]byte("s3cret"))
-	tests := []struct {
-		name   string
-		secret string
-		hash   []byte
-		want   bool
-	}{
-		{"match", "s3cret", h, true},
-		{"wrong secret", "s3creT", h, false},
-		{"empty secret", "", h, false},
-		{"truncated hash", "s3cret", h[:31], false},
-		{"nil hash", "s3cret", nil, false},
-		{"lookup hash is not a secret hash", "s3cret", r.LookupHash("", []byte("s3cret")), false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := r.VerifySecret([]byte(tc.secret), tc.hash); got != tc.want {
-				t.Fatalf("VerifySecret = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestAADUnambiguous(t *testing.T) {
 	if bytes.Equal(AAD("a", "bc"), AAD("ab", "c")) {
 		t.Fatal("AAD is ambiguous")
@@ -294,7 +269,7 @@ func TestGenerateDev(t *testing.T) {
 func FuzzOpen(f *testing.F) {
 	// Fixed nonce: the fuzz workers rebuild this setup and must agree on ct.
 	r0 := testRing(f, "k1", "k1", "k2")
-	r := &Ring{aeads: r0.aeads, primary: r0.primary, lookup: r0.lookup, secret: r0.secret, rand: bytes.NewReader(make([]byte, nonceSize))}
+	r := &Ring{aeads: r0.aeads, primary: r0.primary, lookup: r0.lookup, rand: bytes.NewReader(make([]byte, nonceSize))}
 	aad := AAD("citizens", "id_number", "c1")
 	ct, _ := r.Seal([]byte("110101199003077777"), aad)
 	f.Add(ct)
@@ -331,17 +306,6 @@ func BenchmarkSealOpen(b *testing.B) {
 		}
 		if _, err := r.Open(ct, aad); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkSecretVerify(b *testing.B) {
-	r := testRing(b, "k1", "k1")
-	h := r.SecretHash([]byte("a-long-random-client-secret-0123456789"))
-	b.ReportAllocs()
-	for b.Loop() {
-		if !r.VerifySecret([]byte("a-long-random-client-secret-0123456789"), h) {
-			b.Fatal("no match")
 		}
 	}
 }

@@ -347,11 +347,15 @@ type AuditEvent struct {
 }
 
 // AuditStore is the append-only audit log. Backends serialise appends so the
-// chain is linear; the hash is computed by the chain function passed in.
+// chain is linear. The chain is a property of the store: every backend
+// hashes with internal/audit.Chain (the one chain function, which
+// internal/audit.Verify checks), so no writer can chain events its own way.
+// Writers record through internal/audit.Recorder, which checks and
+// normalises events before they reach Append.
 type AuditStore interface {
-	// Append assigns Seq and PrevHash, sets Hash = chain(prev, e) and stores e,
-	// atomically with respect to other appends.
-	Append(ctx context.Context, e *AuditEvent, chain func(prev []byte, e *AuditEvent) []byte) error
+	// Append assigns Seq and PrevHash, sets Hash = audit.Chain(prev, e) and
+	// stores e, atomically with respect to other appends.
+	Append(ctx context.Context, e *AuditEvent) error
 	// List returns events with Seq > after, ascending, at most limit.
 	List(ctx context.Context, after int64, limit int) ([]*AuditEvent, error)
 	// ListBySubject returns the subject's events with the action prefix, newest first.

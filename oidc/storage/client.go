@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -47,13 +48,9 @@ func (c *Client) IsPublic() bool                { return c.Public }
 func (c *Client) GetAudience() fosite.Arguments { return nil }
 func (c *Client) GetScopes() fosite.Arguments   { return c.Scopes }
 
-// GetRotatedHashes returns the previous secret's hash until it expires.
-func (c *Client) GetRotatedHashes() [][]byte {
-	if len(c.SecretHashOld) == 0 || !c.now().Before(c.SecretOldExpiresAt) {
-		return nil
-	}
-	return [][]byte{c.SecretHashOld}
-}
+// GetRotatedHashes returns the previous secret's hash until it expires
+// (the rule of internal/clientauth, which every client-secret check uses).
+func (c *Client) GetRotatedHashes() [][]byte { return clientauth.RotatedHashes(c.Client, c.now()) }
 
 // GetGrantTypes defaults to the authorization code and refresh token grants.
 func (c *Client) GetGrantTypes() fosite.Arguments {

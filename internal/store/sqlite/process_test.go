@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -11,18 +9,11 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 )
 
 const childEnv = "TRUSTID_SQLITE_CHILD_DB"
-
-func chainHash(prev []byte, e *store.AuditEvent) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	binary.Write(h, binary.BigEndian, e.Seq)
-	h.Write([]byte(e.Actor + "|" + e.Action))
-	return h.Sum(nil)
-}
 
 // TestChildProcess is the body of the child processes started by
 // TestCrossProcess; it does nothing in a normal run.
@@ -38,7 +29,7 @@ func TestChildProcess(t *testing.T) {
 	}
 	defer db.Close()
 	for i := range n {
-		if err := db.Audit().Append(t.Context(), &store.AuditEvent{Actor: fmt.Sprintf("pid%d", os.Getpid()), Action: fmt.Sprint("x", i)}, chainHash); err != nil {
+		if err := db.Audit().Append(t.Context(), &store.AuditEvent{Actor: fmt.Sprintf("pid%d", os.Getpid()), Action: fmt.Sprint("x", i), Outcome: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.Passkeys().Update(t.Context(), []byte("cred"), func(p *store.Passkey) error { p.SignCount++; return nil }); err != nil {
@@ -99,7 +90,7 @@ func TestCrossProcess(t *testing.T) {
 	var prev []byte
 	actors := map[string]bool{}
 	for i, e := range evs {
-		if e.Seq != int64(i+1) || !bytes.Equal(e.PrevHash, prev) || !bytes.Equal(e.Hash, chainHash(prev, e)) {
+		if e.Seq != int64(i+1) || !bytes.Equal(e.PrevHash, prev) || !bytes.Equal(e.Hash, audit.Chain(prev, e)) {
 			t.Fatalf("chain broken at %d", i+1)
 		}
 		prev = e.Hash

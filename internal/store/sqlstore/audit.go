@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	auditlog "github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -30,10 +31,8 @@ func (a audit) scan(r Row) (*store.AuditEvent, error) {
 	return &v, nil
 }
 
-func (a audit) Append(ctx context.Context, e *store.AuditEvent, chain func(prev []byte, e *store.AuditEvent) []byte) error {
-	if chain == nil {
-		return fmt.Errorf("store: append audit: nil chain function")
-	}
+// Append chains e with audit.Chain, the one chain function (see store.AuditStore).
+func (a audit) Append(ctx context.Context, e *store.AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = a.s.clock()
 	}
@@ -65,7 +64,7 @@ func (a audit) Append(ctx context.Context, e *store.AuditEvent, chain func(prev 
 		}
 		ev := *e
 		ev.Seq, ev.PrevHash, ev.Hash = seq, prev, nil
-		hash = chain(prev, &ev)
+		hash = auditlog.Chain(prev, &ev)
 		_, err = q.Exec(ctx, `INSERT INTO audit_events (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			seq, a.s.ts(e.At), e.Actor, e.Action, e.Subject, e.Object, e.Outcome, string(detail), prev, hash)
 		return err

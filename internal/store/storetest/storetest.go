@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -795,23 +796,6 @@ func testConcurrentIssue(t *testing.T, s store.Store) {
 	}
 }
 
-// chain is the hash the suite uses: SHA-256 over prev, seq and the fields.
-func chain(prev []byte, e *store.AuditEvent) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	binary.Write(h, binary.BigEndian, e.Seq)
-	fmt.Fprintf(h, "|%d|%s|%s|%s|%s|%s", e.At.UnixMicro(), e.Actor, e.Action, e.Subject, e.Object, e.Outcome)
-	keys := make([]string, 0, len(e.Detail))
-	for k := range e.Detail {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		fmt.Fprintf(h, "|%s=%s", k, e.Detail[k])
-	}
-	return h.Sum(nil)
-}
-
 // verifyChain checks events are 1..n, linked and hashed.
 func verifyChain(t *testing.T, evs []*store.AuditEvent) {
 	t.Helper()
@@ -823,7 +807,7 @@ func verifyChain(t *testing.T, evs []*store.AuditEvent) {
 		if !bytes.Equal(e.PrevHash, prev) {
 			t.Fatalf("event %d: prev hash does not link", e.Seq)
 		}
-		if want := chain(prev, e); !bytes.Equal(e.Hash, want) {
+		if want := audit.Chain(prev, e); !bytes.Equal(e.Hash, want) {
 			t.Fatalf("event %d: hash mismatch", e.Seq)
 		}
 		prev = e.Hash
@@ -836,7 +820,7 @@ func testAudit(t *testing.T, s store.Store) {
 	add := func(subject, action string, detail map[string]string) *store.AuditEvent {
 		t.Helper()
 		e := &store.AuditEvent{At: t0, Actor: "system", Action: action, Subject: subject, Object: "obj", Outcome: "ok", Detail: detail}
-		must(t, as.Append(ctx, e, chain))
+		must(t, as.Append(ctx, e))
 		return e
 	}
 	e1 := add("c1", "login.face", map[string]string{"client": "app"})
@@ -858,6 +842,9 @@ func testAudit(t *testing.T, s store.Store) {
 		t.Fatalf("List = %d events", len(all))
 	}
 	verifyChain(t, all)
+	if n, err := audit.Verify(ctx, as); err != nil || n != 5 {
+		t.Fatalf("audit.Verify = %d, %v; want 5 events intact", n, err)
+	}
 	if all[0].Detail["client"] != "app" || all[1].Detail != nil {
 		t.Fatalf("details = %v, %v", all[0].Detail, all[1].Detail)
 	}
@@ -900,7 +887,7 @@ func testConcurrentAudit(t *testing.T, s store.Store) {
 	errs := make(chan error, workers)
 	for i := range workers {
 		wg.Go(func() {
-			errs <- s.Audit().Append(ctx, &store.AuditEvent{Actor: fmt.Sprint("w", i), Action: "test.append", Outcome: "ok"}, chain)
+			errs <- s.Audit().Append(ctx, &store.AuditEvent{Actor: fmt.Sprint("w", i), Action: "test.append", Outcome: "ok"})
 		})
 	}
 	wg.Wait()
@@ -1049,7 +1036,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 			errs <- err
 		})
 		wg.Go(func() {
-			errs <- s.Audit().Append(ctx, &store.AuditEvent{Actor: fmt.Sprint("w", i), Action: "test.shared", Outcome: "ok"}, chain)
+			errs <- s.Audit().Append(ctx, &store.AuditEvent{Actor: fmt.Sprint("w", i), Action: "test.shared", Outcome: "ok"})
 		})
 		wg.Go(func() {
 			errs <- s.Certificates().Issue(ctx, &store.Certificate{Serial: fmt.Sprintf("s%02d", i), CitizenID: "c1"})

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	auditlog "github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 )
@@ -480,7 +481,7 @@ func (s *citizens) List(_ context.Context, after string, limit int) ([]*store.Ci
 
 type audit Store
 
-func (s *audit) Append(_ context.Context, e *store.AuditEvent, chain func(prev []byte, e *store.AuditEvent) []byte) error {
+func (s *audit) Append(_ context.Context, e *store.AuditEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var prev []byte
@@ -489,7 +490,7 @@ func (s *audit) Append(_ context.Context, e *store.AuditEvent, chain func(prev [
 	}
 	e.Seq = int64(len(s.events) + 1)
 	e.PrevHash = prev
-	e.Hash = chain(prev, e)
+	e.Hash = auditlog.Chain(prev, e)
 	c := *e
 	s.events = append(s.events, &c)
 	return nil
