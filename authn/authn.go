@@ -56,6 +56,47 @@ const (
 // callers and browsers are not told why (the reason goes to logs).
 var ErrAuthenticationFailed = errors.New("authn: authentication failed")
 
+// Refusals that are not a verdict on the citizen: the consumer answers them
+// with their own status (a client error, a limit, a fault) and does not
+// count them as failed sign-ins. A Method returns them wrapped in a
+// *Refusal (use Refuse) so the consumer also learns a stable code and when
+// to retry.
+var (
+	// ErrMalformed: the request or evidence could not be read (HTTP 400).
+	ErrMalformed = errors.New("authn: malformed request")
+	// ErrLimited: too many attempts for now (HTTP 429 with Retry-After).
+	ErrLimited = errors.New("authn: too many attempts")
+	// ErrUnavailable: a dependency is down or the node is full (HTTP 503
+	// with Retry-After).
+	ErrUnavailable = errors.New("authn: temporarily unavailable")
+)
+
+// Refusal is a refused step with a stable machine code for the client
+// (e.g. "invalid_evidence", "locked_out", "decoder_busy") and a retry
+// hint. It matches its Kind with errors.Is; Err is the internal cause (for
+// logs, never shown).
+type Refusal struct {
+	Kind       error // ErrMalformed, ErrLimited or ErrUnavailable
+	Code       string
+	RetryAfter time.Duration
+	Err        error
+}
+
+// Refuse returns a *Refusal.
+func Refuse(kind error, code string, retryAfter time.Duration, cause error) *Refusal {
+	return &Refusal{Kind: kind, Code: code, RetryAfter: retryAfter, Err: cause}
+}
+
+func (r *Refusal) Error() string {
+	if r.Err == nil {
+		return r.Kind.Error() + ": " + r.Code
+	}
+	return r.Kind.Error() + ": " + r.Code + ": " + r.Err.Error()
+}
+
+// Unwrap makes the Refusal match its Kind and its cause.
+func (r *Refusal) Unwrap() []error { return []error{r.Kind, r.Err} }
+
 // Attempt is what a Method knows about the login in progress. The consumer
 // persists it between steps (the provider in its ephemeral store), so every
 // field must survive JSON.
@@ -80,6 +121,10 @@ type Result struct {
 	ACR       string    `json:"acr"`
 	AMR       []string  `json:"amr"`
 	AuthTime  time.Time `json:"auth_time"`
+	// Cookies are set on the response of the successful step (e.g. a
+	// method's proof that this device is known for the citizen); never
+	// persisted.
+	Cookies []*http.Cookie `json:"-"`
 }
 
 // Method is one login method (face + liveness, passkey, ...). A consumer

@@ -19,7 +19,9 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/authn"
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
@@ -484,16 +486,36 @@ func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ch, err = a.Begin(r.Context(), &ls.Attempt)
 	}
-	if errors.Is(err, ErrAuthenticationFailed) {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, ch)
+	case errors.Is(err, ErrAuthenticationFailed):
+		httperr.Write(w, r, p.log, httperr.InvalidRequest("the sign-in could not be started").WithCause(err))
+	default:
+		httperr.Write(w, r, p.log, refusalError(err))
 	}
-	if err != nil {
-		p.log.Warn("oidc: login begin", "method", a.Method(), "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-		return
+}
+
+// refusalError maps a login method's refusal (authn.Refusal: malformed,
+// limited, unavailable) to the JSON error answered to the page; anything
+// else is a fault (503: a fault is not a verdict).
+func refusalError(err error) *httperr.Error {
+	var ref *authn.Refusal
+	if !errors.As(err, &ref) {
+		return httperr.Unavailable(err)
 	}
-	writeJSON(w, http.StatusOK, ch)
+	var e *httperr.Error
+	switch {
+	case errors.Is(ref.Kind, authn.ErrMalformed):
+		e = httperr.BadRequest(ref.Code, "the request could not be read; start again")
+	case errors.Is(ref.Kind, authn.ErrLimited):
+		e = httperr.RateLimited(ref.RetryAfter)
+		e.Code, e.Message = ref.Code, "too many attempts; try again later"
+	default:
+		e = httperr.Unavailable(nil)
+		e.Code, e.RetryAfter = ref.Code, max(ref.RetryAfter, time.Second)
+	}
+	return e.WithCause(err)
 }
 
 // maxLoginFailures is how many failed steps one login attempt allows.
@@ -521,6 +543,13 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 			combine(auth, &old.Auth)
 		}
 		err = p.checkAuth(ctx, ls, auth)
+	}
+	if err != nil && !errors.Is(err, ErrAuthenticationFailed) {
+		// Not a verdict on the citizen (unreadable evidence, a limit, a
+		// fault): a JSON answer with a stable code, not counted as a failure.
+		p.log.Info("oidc: login step refused", "method", a.Method(), "client", ls.Attempt.ClientID, "err", err)
+		httperr.Write(w, r, p.log, refusalError(err))
+		return
 	}
 	if err != nil {
 		// Same answer for every failure; the reason goes to the log and audit.
@@ -555,6 +584,9 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.setCookie(w, cookieSession, cookie, p.cfg.SessionTTL)
+	for _, c := range auth.Cookies {
+		http.SetCookie(w, c)
+	}
 	p.audit(ctx, "citizen:"+auth.CitizenID, "login."+a.Method(), auth.CitizenID, ls.Attempt.ClientID, "ok", map[string]string{"acr": auth.ACR})
 	http.Redirect(w, r, p.prefix+PathResume, http.StatusSeeOther)
 }

@@ -16,33 +16,62 @@ import (
 	"github.com/trustid/trustid/liveness/media"
 )
 
-// beginIDNumber reads the optional id_number of a begin request.
-func beginIDNumber(r *http.Request) (string, error) {
+// beginRequest is the optional JSON body of a begin request.
+type beginRequest struct {
+	IDNumber string `json:"id_number"`
+	Device   string `json:"device"`
+}
+
+// beginBody reads the optional body of a begin request.
+func beginBody(r *http.Request) (beginRequest, error) {
+	var body beginRequest
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
-		return "", fmt.Errorf("begin body: %w", err)
+		return body, fmt.Errorf("begin body: %w", err)
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
-		return "", nil
-	}
-	var body struct {
-		IDNumber string `json:"id_number"`
+		return body, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return "", fmt.Errorf("begin body: %w", err)
+		return body, fmt.Errorf("begin body: %w", err)
 	}
 	if len(body.IDNumber) > 64 {
-		return "", errors.New("begin body: id_number too long")
+		return body, errors.New("begin body: id_number too long")
 	}
-	return body.IDNumber, nil
+	if !validDevice(body.Device) {
+		return body, errors.New("begin body: bad device id")
+	}
+	return body, nil
+}
+
+// beginIDNumber reads the optional id_number of a begin request.
+func beginIDNumber(r *http.Request) (string, error) {
+	b, err := beginBody(r)
+	if err != nil {
+		return "", err
+	}
+	return b.IDNumber, nil
+}
+
+// validDevice accepts an empty id or up to 64 URL-safe characters.
+func validDevice(d string) bool {
+	if len(d) > maxDeviceIDBytes {
+		return false
+	}
+	for _, c := range d {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 type evidence struct {
-	challengeID, idNumber string
-	video, wav            []byte
-	frames                []media.JPEGFrame
+	challengeID, idNumber, device string
+	video, wav                    []byte
+	frames                        []media.JPEGFrame
 }
 
 var errEvidence = errors.New("bad evidence")
@@ -74,7 +103,7 @@ func readEvidence(mr *multipart.Reader, maxVideo int64, maxFrames int) (*evidenc
 		}
 		var b []byte
 		switch p.FormName() {
-		case "challenge_id", "id_number", "timestamps_ms":
+		case "challenge_id", "id_number", "timestamps_ms", FieldDevice:
 			b, err = read(maxField)
 		case "video", "audio":
 			b, err = read(maxVideo)
@@ -94,6 +123,11 @@ func readEvidence(mr *multipart.Reader, maxVideo int64, maxFrames int) (*evidenc
 			ev.challengeID = string(b)
 		case "id_number":
 			ev.idNumber = string(b)
+		case FieldDevice:
+			if !validDevice(string(b)) {
+				return nil, fmt.Errorf("%w: bad device id", errEvidence)
+			}
+			ev.device = string(b)
 		case "timestamps_ms":
 			for _, s := range strings.Split(string(b), ",") {
 				ms, err := strconv.ParseFloat(strings.TrimSpace(s), 64)

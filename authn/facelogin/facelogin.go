@@ -25,6 +25,7 @@ import (
 	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/media"
 )
 
 // MethodName is the method's URL-safe name ("face").
@@ -39,8 +40,21 @@ type Register interface {
 // Challenges issues the digits to read (challenge.Manager does); the
 // liveness decision consumes them.
 type Challenges interface {
-	Issue(ctx context.Context, sessionID, subject, addr string) (challenge.Issued, error)
+	IssueFor(ctx context.Context, sessionID, subject string, c challenge.Client) (challenge.Issued, error)
+	IsKnownDevice(subject, device, proof string) bool
+	KnownDeviceProof(subject, device string) string
 }
+
+// Device identity (see challenge.Client): the page sends a random id it
+// keeps in the browser's storage as the "device" field, and after a
+// success the method sets a cookie proving the device is known for the
+// citizen, so that failures elsewhere never lock that device out.
+const (
+	FieldDevice      = "device"
+	CookieKnown      = "trustid_known_device"
+	knownCookieTTL   = 180 * 24 * time.Hour
+	maxDeviceIDBytes = 64
+)
 
 // Verifier makes the liveness decision (liveness.Verifier does).
 type Verifier interface {
@@ -143,28 +157,50 @@ func (f *Login) subject(ctx context.Context, a *authn.Attempt, typed string) str
 // Begin implements authn.Method for a claim made by the login hint or a
 // previous factor.
 func (f *Login) Begin(ctx context.Context, a *authn.Attempt) (any, error) {
-	return f.begin(ctx, a, "", "")
+	return f.begin(ctx, a, "", "", nil)
 }
 
 // BeginRequest is Begin with the page's request: the ID number the citizen
 // typed (JSON {"id_number": ...}; optional when the client sent login_hint)
 // and the client address for the per-address rate limit.
 func (f *Login) BeginRequest(ctx context.Context, a *authn.Attempt, r *http.Request) (any, error) {
-	typed, err := beginIDNumber(r)
+	body, err := beginBody(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", authn.ErrAuthenticationFailed, err)
+		return nil, authn.Refuse(authn.ErrMalformed, "invalid_request", 0, err)
 	}
-	return f.begin(ctx, a, typed, clientAddr(r))
+	return f.begin(ctx, a, body.IDNumber, body.Device, r)
 }
 
-func (f *Login) begin(ctx context.Context, a *authn.Attempt, typed, addr string) (any, error) {
+// client is who asks, for the abuse limits.
+func (f *Login) client(r *http.Request, device, subject string) challenge.Client {
+	c := challenge.Client{Addr: clientAddr(r), Device: device}
+	if subject != "" && device != "" {
+		if k, err := r.Cookie(CookieKnown); err == nil {
+			c.Known = f.cfg.Challenges.IsKnownDevice(subject, device, k.Value)
+		}
+	}
+	return c
+}
+
+// begin issues a challenge; r is the page's request (nil from Begin).
+func (f *Login) begin(ctx context.Context, a *authn.Attempt, typed, device string, r *http.Request) (any, error) {
 	sub := f.subject(ctx, a, typed)
 	if sub == "" {
-		return nil, fmt.Errorf("%w: no claimed identity", authn.ErrAuthenticationFailed)
+		return nil, authn.Refuse(authn.ErrMalformed, "missing_id_number", 0, errors.New("no claimed identity"))
 	}
-	iss, err := f.cfg.Challenges.Issue(ctx, a.ID, sub, addr)
-	if err != nil {
-		return nil, err
+	var c challenge.Client
+	if r != nil {
+		c = f.client(r, device, sub)
+	}
+	iss, err := f.cfg.Challenges.IssueFor(ctx, a.ID, sub, c)
+	var re *challenge.RetryError
+	switch {
+	case errors.As(err, &re) && errors.Is(err, challenge.ErrLocked):
+		return nil, authn.Refuse(authn.ErrLimited, "locked_out", re.RetryAfter, err)
+	case errors.As(err, &re):
+		return nil, authn.Refuse(authn.ErrLimited, "rate_limited", re.RetryAfter, err)
+	case err != nil:
+		return nil, authn.Refuse(authn.ErrUnavailable, "temporarily_unavailable", 2*time.Second, err)
 	}
 	return beginResponse{ChallengeID: iss.ID, Digits: iss.Digits, ExpiresIn: int(iss.ExpiresAt.Sub(f.cfg.Clock()).Seconds())}, nil
 }
@@ -183,37 +219,64 @@ func clientAddr(r *http.Request) string {
 func (f *Login) Finish(ctx context.Context, a *authn.Attempt, r *http.Request) (*authn.Result, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, fmt.Errorf("%w: evidence must be multipart/form-data: %v", authn.ErrAuthenticationFailed, err)
+		return nil, authn.Refuse(authn.ErrMalformed, "invalid_evidence", 0, fmt.Errorf("evidence must be multipart/form-data: %w", err))
 	}
 	ev, err := readEvidence(mr, f.cfg.MaxVideoBytes, f.cfg.MaxFrames)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", authn.ErrAuthenticationFailed, err)
+		return nil, authn.Refuse(authn.ErrMalformed, "invalid_evidence", 0, err)
 	}
 	sub := f.subject(ctx, a, ev.idNumber)
 	if sub == "" {
-		return nil, fmt.Errorf("%w: no claimed identity", authn.ErrAuthenticationFailed)
+		return nil, authn.Refuse(authn.ErrMalformed, "missing_id_number", 0, errors.New("no claimed identity"))
 	}
-	req := liveness.Request{ChallengeID: ev.challengeID, SessionID: a.ID, Subject: sub, ClientAddr: clientAddr(r)}
+	c := f.client(r, ev.device, sub)
+	req := liveness.Request{ChallengeID: ev.challengeID, SessionID: a.ID, Subject: sub,
+		ClientAddr: c.Addr, Device: c.Device, KnownDevice: c.Known}
 	switch {
 	case len(ev.video) > 0:
 		req.Video = bytes.NewReader(ev.video)
 	case len(ev.frames) > 0:
 		req.Frames, req.WAV = ev.frames, ev.wav
 	default:
-		return nil, fmt.Errorf("%w: no evidence", authn.ErrAuthenticationFailed)
+		return nil, authn.Refuse(authn.ErrMalformed, "invalid_evidence", 0, errors.New("no video and no frames"))
 	}
 	res, err := f.cfg.Verifier.Verify(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", authn.ErrAuthenticationFailed, err)
+	switch {
+	case errors.Is(err, media.ErrBusy):
+		return nil, authn.Refuse(authn.ErrUnavailable, "decoder_busy", 5*time.Second, err)
+	case err != nil:
+		return nil, authn.Refuse(authn.ErrUnavailable, "temporarily_unavailable", 2*time.Second, err)
+	case res.Has(liveness.ReasonLocked):
+		return nil, authn.Refuse(authn.ErrLimited, "locked_out", res.RetryAfter, fmt.Errorf("liveness %v", res.Reasons))
+	case res.Malformed():
+		// The challenge was refused (unknown, expired, used) or the evidence
+		// could not be read: the page asks again, nothing was judged.
+		return nil, authn.Refuse(authn.ErrMalformed, malformedCode(res), 0, fmt.Errorf("liveness %v", res.Reasons))
 	}
 	if !res.Pass || strings.HasPrefix(sub, "unknown:") {
 		f.cfg.Logger.Info("face login refused", "reasons", res.Reasons, "elapsed_ms", res.Elapsed.Milliseconds())
 		return nil, fmt.Errorf("%w: liveness %v", authn.ErrAuthenticationFailed, res.Reasons)
+	}
+	var cookies []*http.Cookie
+	if c.Device != "" {
+		cookies = append(cookies, &http.Cookie{
+			Name: CookieKnown, Value: f.cfg.Challenges.KnownDeviceProof(sub, c.Device), Path: "/",
+			MaxAge: int(knownCookieTTL.Seconds()), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		})
 	}
 	return &authn.Result{
 		CitizenID: sub,
 		ACR:       authn.ACRFaceLiveness,
 		AMR:       []string{authn.AMRFace, authn.AMRLiveness},
 		AuthTime:  f.cfg.Clock(),
+		Cookies:   cookies,
 	}, nil
+}
+
+// malformedCode is the stable code of an attempt refused before judging.
+func malformedCode(res liveness.Result) string {
+	if res.Has(liveness.ReasonChallenge) {
+		return "challenge_refused"
+	}
+	return "invalid_evidence"
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/trustid/trustid/authn/facelogin"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
 )
 
@@ -34,11 +35,26 @@ func (register) ResolveIDNumber(_ context.Context, n string) (string, error) {
 }
 
 // challenges records the last issue.
-type challenges struct{ sessionID, subject, addr string }
+type challenges struct {
+	sessionID, subject, addr string
+	client                   challenge.Client
+	err                      error
+}
 
-func (c *challenges) Issue(_ context.Context, sessionID, subject, addr string) (challenge.Issued, error) {
-	c.sessionID, c.subject, c.addr = sessionID, subject, addr
+func (c *challenges) IssueFor(_ context.Context, sessionID, subject string, cl challenge.Client) (challenge.Issued, error) {
+	c.sessionID, c.subject, c.addr, c.client = sessionID, subject, cl.Addr, cl
+	if c.err != nil {
+		return challenge.Issued{}, c.err
+	}
 	return challenge.Issued{ID: "ch-1", Digits: "4071", ExpiresAt: now.Add(90 * time.Second)}, nil
+}
+
+func (c *challenges) KnownDeviceProof(subject, device string) string {
+	return "proof:" + subject + ":" + device
+}
+
+func (c *challenges) IsKnownDevice(subject, device, proof string) bool {
+	return device != "" && proof == c.KnownDeviceProof(subject, device)
 }
 
 // verifier records the last request and answers res, err.
@@ -119,8 +135,9 @@ func TestBeginRequest(t *testing.T) {
 		{name: "typed wins over hint", attempt: authn.Attempt{ID: "l1", LoginHint: "x"}, body: `{"id_number":"110101199003074512"}`, wantSubject: "cit-1"},
 		{name: "step-up citizen", attempt: authn.Attempt{ID: "l1", CitizenID: "cit-9"}, body: `{"id_number":"110101199003074512"}`, wantSubject: "cit-9"},
 		{name: "unknown ID number answers alike", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"999"}`, wantSubject: "unknown:"},
-		{name: "no claim", attempt: authn.Attempt{ID: "l1"}, wantErr: authn.ErrAuthenticationFailed},
-		{name: "malformed body", attempt: authn.Attempt{ID: "l1"}, body: `{"id":`, wantErr: authn.ErrAuthenticationFailed},
+		{name: "no claim", attempt: authn.Attempt{ID: "l1"}, wantErr: authn.ErrMalformed},
+		{name: "malformed body", attempt: authn.Attempt{ID: "l1"}, body: `{"id":`, wantErr: authn.ErrMalformed},
+		{name: "bad device id", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512","device":"a b"}`, wantErr: authn.ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +171,11 @@ func TestBeginRequest(t *testing.T) {
 
 func TestFinish(t *testing.T) {
 	pass := liveness.Result{Pass: true}
-	fail := liveness.Result{Reasons: []liveness.Reason{liveness.ReasonStillMouth}}
+	judged := []liveness.CheckResult{{Name: liveness.CheckChallenge, Pass: true}, {Name: liveness.CheckIntake, Pass: true}}
+	fail := liveness.Result{Reasons: []liveness.Reason{liveness.ReasonStillMouth}, Checks: judged}
+	locked := liveness.Result{Reasons: []liveness.Reason{liveness.ReasonLocked}, RetryAfter: time.Minute}
+	refused := liveness.Result{Reasons: []liveness.Reason{liveness.ReasonChallenge},
+		Checks: []liveness.CheckResult{{Name: liveness.CheckChallenge, Reason: liveness.ReasonChallenge}}}
 	video := map[string]string{"challenge_id": "ch-1", "video": "webm"}
 	tests := []struct {
 		name    string
@@ -163,6 +184,8 @@ func TestFinish(t *testing.T) {
 		res     liveness.Result
 		err     error
 		want    *authn.Result
+		wantErr error  // when want is nil; default ErrAuthenticationFailed
+		code    string // the Refusal's code, when wantErr is a refusal kind
 	}{
 		{name: "pass", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass,
 			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}, AuthTime: now}},
@@ -171,10 +194,18 @@ func TestFinish(t *testing.T) {
 			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}, AuthTime: now}},
 		{name: "liveness fails", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: fail},
 		{name: "unknown citizen never passes", attempt: authn.Attempt{ID: "l1", LoginHint: "999"}, parts: video, res: pass},
-		{name: "verifier down", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass, err: errors.New("store down")},
-		{name: "no claim", attempt: authn.Attempt{ID: "l1"}, parts: video, res: pass},
-		{name: "no evidence", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: map[string]string{"challenge_id": "ch-1"}, res: pass},
-		{name: "not multipart", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, res: pass},
+		{name: "verifier down", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass, err: errors.New("store down"),
+			wantErr: authn.ErrUnavailable, code: "temporarily_unavailable"},
+		{name: "decoder busy", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass, err: media.ErrBusy,
+			wantErr: authn.ErrUnavailable, code: "decoder_busy"},
+		{name: "locked out", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: locked,
+			wantErr: authn.ErrLimited, code: "locked_out"},
+		{name: "challenge refused is not a verdict", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: refused,
+			wantErr: authn.ErrMalformed, code: "challenge_refused"},
+		{name: "no claim", attempt: authn.Attempt{ID: "l1"}, parts: video, res: pass, wantErr: authn.ErrMalformed, code: "missing_id_number"},
+		{name: "no evidence", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: map[string]string{"challenge_id": "ch-1"}, res: pass,
+			wantErr: authn.ErrMalformed, code: "invalid_evidence"},
+		{name: "not multipart", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, res: pass, wantErr: authn.ErrMalformed, code: "invalid_evidence"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,8 +227,16 @@ func TestFinish(t *testing.T) {
 			r.RemoteAddr = "192.0.2.7:5555"
 			got, err := l.Finish(context.Background(), &tc.attempt, r)
 			if tc.want == nil {
-				if !errors.Is(err, authn.ErrAuthenticationFailed) || got != nil {
-					t.Fatalf("got %+v, %v; want ErrAuthenticationFailed", got, err)
+				want := tc.wantErr
+				if want == nil {
+					want = authn.ErrAuthenticationFailed
+				}
+				if !errors.Is(err, want) || got != nil {
+					t.Fatalf("got %+v, %v; want %v", got, err, want)
+				}
+				var ref *authn.Refusal
+				if tc.code != "" && (!errors.As(err, &ref) || ref.Code != tc.code) {
+					t.Fatalf("refusal %v, want code %q", err, tc.code)
 				}
 				return
 			}

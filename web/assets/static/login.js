@@ -9,6 +9,19 @@
   const seconds = parseFloat(root.dataset.seconds || "4");
   const base = T.prefix + "/oauth2/login/";
   let idNumber = "", challengeID = "", stream = null, feedbackTimer = 0, busy = false;
+  // A random id this browser keeps, so the server counts failures per
+  // device: a stranger's failures never lock this device out.
+  const deviceId = (() => {
+    try {
+      let d = localStorage.getItem("trustid_device");
+      if (!d || !/^[A-Za-z0-9_-]{16,64}$/.test(d)) {
+        const b = crypto.getRandomValues(new Uint8Array(18));
+        d = btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+        localStorage.setItem("trustid_device", d);
+      }
+      return d;
+    } catch (e) { return ""; }
+  })();
 
   const status = (msg) => { $("status").textContent = msg; };
   const feedback = (msg, ok) => { $("feedback").textContent = msg; document.querySelector(".outline").classList.toggle("ok", !!ok); };
@@ -96,7 +109,7 @@
     $("digits").textContent = "····";
     $("start").disabled = true;
     status(T.t("getting"));
-    const res = await post("begin", { id_number: idNumber }, true);
+    const res = await post("begin", deviceId ? { id_number: idNumber, device: deviceId } : { id_number: idNumber }, true);
     if (!res.ok) return fail(res);
     const ch = await res.json();
     const digits = String(ch.digits || "");
@@ -164,6 +177,7 @@
     const fd = new FormData();
     fd.append("challenge_id", challengeID);
     fd.append("id_number", idNumber);
+    if (deviceId) fd.append("device", deviceId);
     fd.append("video", blob, blob.type === "video/mp4" ? "clip.mp4" : "clip.webm");
     let res;
     try { res = await post("finish", fd, false); } catch (e) { return showResult(T.t("busy"), false); }
@@ -181,10 +195,18 @@
 
   async function fail(res) {
     let code = "";
-    try { code = (await res.clone().json()).error || ""; } catch (e) { /* an HTML page */ }
+    try {
+      const e = (await res.clone().json()).error;
+      code = typeof e === "string" ? e : (e && e.code) || "";
+    } catch (e) { /* an HTML page */ }
     step("step-result");
     if (code === "login_expired") return showResult(T.t("expired"), false, false);
-    if (res.status === 429 || res.status === 423 || code === "locked") return showResult(T.t("locked"), false, false);
+    if (res.status === 429 || res.status === 423 || code === "locked_out" || code === "locked") {
+      const secs = parseInt(res.headers.get("Retry-After") || "", 10);
+      const msg = secs > 0 ? T.t("lockedFor").replace("{n}", String(Math.ceil(secs / 60))) : T.t("locked");
+      return showResult(msg, false, false);
+    }
+    if (res.status === 400) return showResult(T.t("again"), false, true);
     if (res.status === 401 || res.status === 403) return showResult(T.t("failed"), false, true);
     return showResult(T.t("busy"), false, true);
   }
