@@ -180,8 +180,7 @@
   }
 
   async function fail(res) {
-    let code = "";
-    try { code = (await res.clone().json()).error || ""; } catch (e) { /* an HTML page */ }
+    const code = await T.errorCode(res); // "" for an HTML page
     step("step-result");
     if (code === "login_expired") return showResult(T.t("expired"), false, false);
     if (res.status === 429 || res.status === 423 || code === "locked") return showResult(T.t("locked"), false, false);
