@@ -3,6 +3,8 @@ package certs
 import (
 	"errors"
 	"net/http"
+
+	"github.com/trustid/trustid/internal/httperr"
 )
 
 // Error is a refusal with a stable machine code (for API clients and the
@@ -13,7 +15,13 @@ type Error struct {
 	Status int // HTTP status for the online API
 }
 
+var _ httperr.Answerer = (*Error)(nil)
+
 func (e *Error) Error() string { return "certs: " + e.Code + ": " + e.Reason }
+
+// HTTPError is the refusal's answer in the JSON API's one error contract
+// (httperr.Answerer): its status, code and reason.
+func (e *Error) HTTPError() *httperr.Error { return httperr.New(e.Status, e.Code, e.Reason) }
 
 // Sentinel refusals. Wrap with fmt.Errorf("%w: ...", ErrX); branch with
 // errors.Is; read the code with CodeOf.

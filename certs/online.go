@@ -224,24 +224,11 @@ func (s *Service) Handler() http.Handler {
 }
 
 // wrap turns a handler returning an error into an http.Handler answering
-// through the project's one error writer (internal/httperr): a refusal keeps
-// its machine code and client-safe reason, anything else is a 500.
-func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return httperr.Handle(s.cfg.Logger, func(w http.ResponseWriter, r *http.Request) error {
-		err := h(w, r)
-		var e *Error
-		if err != nil && errors.As(err, &e) {
-			return httperr.Wrap(err, e.Status, e.Code, e.Reason)
-		}
-		return err
-	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
+// through the project's one error writer (internal/httperr): a refusal
+// (*Error, an httperr.Answerer) keeps its machine code and client-safe
+// reason, a store fault is a 503, anything else a 500.
+func (s *Service) wrap(h httperr.HandlerFunc) http.Handler {
+	return httperr.Handle(s.cfg.Logger, h)
 }
 
 func readJSON(r *http.Request, limit int64, v any) error {
@@ -311,7 +298,7 @@ func (s *Service) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return httperr.WriteJSON(w, http.StatusOK, resp)
 }
 
 // Verify runs an online verification for an authenticated verifier and
@@ -496,7 +483,7 @@ func (s *Service) handleFaceCheck(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]bool{"match": match})
+	return httperr.WriteJSON(w, http.StatusOK, map[string]bool{"match": match})
 }
 
 // FaceCheck matches a counter photo against the reference template of the
@@ -557,9 +544,8 @@ func (s *Service) handleKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	return json.NewEncoder(w).Encode(tl)
+	return httperr.WriteJSON(w, http.StatusOK, tl)
 }
 
 // statusList returns the signed status list, re-signed at most every
@@ -612,7 +598,7 @@ func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{
+	return httperr.WriteJSON(w, http.StatusOK, map[string]any{
 		"certificate": base64.RawURLEncoding.EncodeToString(is.Cert),
 		"serial":      is.Serial,
 		"expires_at":  is.Claims.Expires(),
@@ -631,7 +617,7 @@ func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"revoked": serial})
+	return httperr.WriteJSON(w, http.StatusOK, map[string]string{"revoked": serial})
 }
 
 // LogEntry is one line of the citizen's verification log.
@@ -692,5 +678,5 @@ func (s *Service) handleLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	return httperr.WriteJSON(w, http.StatusOK, map[string]any{"entries": entries})
 }

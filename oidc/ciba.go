@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
@@ -68,44 +69,46 @@ type cibaRequest struct {
 
 func cibaKey(authReqID string) string { return hashKey("oidc:ciba:", authReqID) }
 
-// backchannel is the backchannel authentication endpoint (CIBA 7).
+// backchannel is the backchannel authentication endpoint (CIBA 7); its
+// errors are CIBA 13's, in RFC 6749 form.
 func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
+	if err := p.backchannelAuthenticate(w, r); err != nil {
+		p.writeOAuthError(r.Context(), w, err)
+	}
+}
+
+func (p *Provider) backchannelAuthenticate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		jsonError(w, http.StatusBadRequest, "invalid_request", "the form could not be read")
-		return
+		return oauthErr(http.StatusBadRequest, "invalid_request", "the form could not be read")
 	}
 	fc, err := p.authenticateClient(ctx, r, r.PostForm)
 	if err != nil {
-		jsonError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		return
+		if httperr.IsUnavailable(err) { // a fault is not a verdict
+			return fosite.ErrTemporarilyUnavailable.WithWrap(err)
+		}
+		return oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	}
 	client, ok := fc.(*storage.Client)
 	if !ok || fc.IsPublic() || !slices.Contains(fc.GetGrantTypes(), GrantCIBA) {
-		jsonError(w, http.StatusBadRequest, "unauthorized_client", "the client may not use CIBA")
-		return
+		return oauthErr(http.StatusBadRequest, "unauthorized_client", "the client may not use CIBA")
 	}
 	ok, retry, err := p.eph.Allow(ctx, "oidc:ciba:client:"+client.ID, cibaPerClientMinute, time.Minute)
 	if err != nil {
-		p.log.Error("oidc: ciba rate limit", "err", err)
-		jsonError(w, http.StatusInternalServerError, "server_error", "")
-		return
+		return fmt.Errorf("oidc: ciba rate limit: %w", err)
 	}
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-		jsonError(w, http.StatusTooManyRequests, "slow_down", fmt.Sprintf("at most %d requests per minute", cibaPerClientMinute))
-		return
+		return oauthErr(http.StatusTooManyRequests, "slow_down", fmt.Sprintf("at most %d requests per minute", cibaPerClientMinute))
 	}
 	scopes := strings.Fields(r.PostForm.Get("scope"))
 	if !slices.Contains(scopes, ScopeOpenID) {
-		jsonError(w, http.StatusBadRequest, "invalid_scope", "scope must include openid")
-		return
+		return oauthErr(http.StatusBadRequest, "invalid_scope", "scope must include openid")
 	}
 	for _, s := range scopes {
 		if !slices.Contains(client.Scopes, s) || s == ScopeOffline {
-			jsonError(w, http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q is not allowed", s))
-			return
+			return oauthErr(http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q is not allowed", s))
 		}
 	}
 	hints := 0
@@ -115,19 +118,16 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if hints != 1 || r.PostForm.Get("login_hint") == "" {
-		jsonError(w, http.StatusBadRequest, "invalid_request", "exactly one hint is required, and only login_hint (the citizen's ID number) is supported")
-		return
+		return oauthErr(http.StatusBadRequest, "invalid_request", "exactly one hint is required, and only login_hint (the citizen's ID number) is supported")
 	}
 	binding := r.PostForm.Get("binding_message")
 	if utf8.RuneCountInString(binding) > cibaMaxBinding {
-		jsonError(w, http.StatusBadRequest, "invalid_binding_message", fmt.Sprintf("binding_message is longer than %d characters", cibaMaxBinding))
-		return
+		return oauthErr(http.StatusBadRequest, "invalid_binding_message", fmt.Sprintf("binding_message is longer than %d characters", cibaMaxBinding))
 	}
 	var minACR string
 	for _, a := range strings.Fields(r.PostForm.Get("acr_values")) {
 		if acrRank(a) < 0 {
-			jsonError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("unknown acr value %q", a))
-			return
+			return oauthErr(http.StatusBadRequest, "invalid_request", fmt.Sprintf("unknown acr value %q", a))
 		}
 		if minACR == "" || acrRank(a) < acrRank(minACR) {
 			minACR = a
@@ -137,20 +137,16 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 	if v := r.PostForm.Get("requested_expiry"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 || time.Duration(n)*time.Second > cibaMaxExpiry {
-			jsonError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("requested_expiry must be 1..%d seconds", int(cibaMaxExpiry.Seconds())))
-			return
+			return oauthErr(http.StatusBadRequest, "invalid_request", fmt.Sprintf("requested_expiry must be 1..%d seconds", int(cibaMaxExpiry.Seconds())))
 		}
 		expiry = time.Duration(n) * time.Second
 	}
 	cit, err := p.st.Citizens().GetByIDNumber(ctx, r.PostForm.Get("login_hint"))
 	if errors.Is(err, store.ErrNotFound) {
-		jsonError(w, http.StatusBadRequest, "unknown_user_id", "no citizen has this ID number")
-		return
+		return oauthErr(http.StatusBadRequest, "unknown_user_id", "no citizen has this ID number")
 	}
 	if err != nil {
-		p.log.Error("oidc: ciba citizen", "err", err)
-		jsonError(w, http.StatusInternalServerError, "server_error", "")
-		return
+		return fmt.Errorf("oidc: ciba citizen: %w", err)
 	}
 	now := p.now().UTC()
 	authReqID, req := randomID(), &cibaRequest{
@@ -160,9 +156,7 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 	// The record outlives its expiry by a minute so a late poll learns
 	// expired_token rather than invalid_grant.
 	if err := p.saveJSON(ctx, cibaKey(authReqID), req, expiry+time.Minute); err != nil {
-		p.log.Error("oidc: ciba save", "err", err)
-		jsonError(w, http.StatusInternalServerError, "server_error", "")
-		return
+		return fmt.Errorf("oidc: ciba save: %w", err)
 	}
 	// The citizen's list: numbered slots, so concurrent requests never
 	// overwrite each other.
@@ -171,14 +165,13 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 		err = p.eph.Set(ctx, fmt.Sprintf("oidc:ciba:slot:%s:%d", cit.ID, n), []byte(authReqID), expiry+time.Minute)
 	}
 	if err != nil {
-		p.log.Error("oidc: ciba slot", "err", err)
-		jsonError(w, http.StatusInternalServerError, "server_error", "")
-		return
+		return fmt.Errorf("oidc: ciba slot: %w", err)
 	}
 	p.audit(ctx, "client:"+client.ID, "oidc.ciba.request", cit.ID, client.ID, "ok", nil)
-	writeJSON(w, http.StatusOK, map[string]any{
+	_ = httperr.WriteJSON(w, http.StatusOK, map[string]any{
 		"auth_req_id": authReqID, "expires_in": int(expiry.Seconds()), "interval": int(cibaInterval.Seconds()),
 	})
+	return nil
 }
 
 // pendingFor returns the citizen's recent requests with their auth_req_ids.
@@ -211,18 +204,19 @@ func (p *Provider) pendingFor(ctx context.Context, citizenID string) (map[string
 	return out, nil
 }
 
-// backchannelPending lists the signed-in citizen's pending requests.
-func (p *Provider) backchannelPending(w http.ResponseWriter, r *http.Request) {
+// errLoginRequired answers the account page's calls without a session.
+var errLoginRequired = httperr.New(http.StatusUnauthorized, "login_required", "sign in first")
+
+// backchannelPending lists the signed-in citizen's pending requests (a
+// JSON API of the account page).
+func (p *Provider) backchannelPending(w http.ResponseWriter, r *http.Request) error {
 	s, _ := p.currentSession(r)
 	if s == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
-		return
+		return errLoginRequired
 	}
 	reqs, err := p.pendingFor(r.Context(), s.Auth.CitizenID)
 	if err != nil {
-		p.log.Error("oidc: ciba pending", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-		return
+		return fmt.Errorf("oidc: ciba pending: %w", err)
 	}
 	type view struct {
 		ID             string    `json:"id"`
@@ -236,53 +230,46 @@ func (p *Provider) backchannelPending(w http.ResponseWriter, r *http.Request) {
 		list = append(list, view{q.ID, q.ClientName, q.Scopes, q.BindingMessage, q.ExpiresAt})
 	}
 	slices.SortFunc(list, func(a, b view) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
-	writeJSON(w, http.StatusOK, map[string]any{"pending": list})
+	return httperr.WriteJSON(w, http.StatusOK, map[string]any{"pending": list})
 }
 
-// backchannelDecision approves or denies one of the citizen's requests. The
-// session cookie is SameSite=Lax, so another site cannot post it.
-func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) {
+// backchannelDecision approves or denies one of the citizen's requests (a
+// JSON API of the account page). The session cookie is SameSite=Lax, so
+// another site cannot post it.
+func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	s, _ := p.currentSession(r)
 	if s == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
-		return
+		return errLoginRequired
 	}
 	// Defence in depth beside the SameSite=Lax cookie: a browser's Origin,
 	// when sent, must be the provider's own.
 	if o := r.Header.Get("Origin"); o != "" && o != p.origin {
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_origin"})
-		return
+		return httperr.New(http.StatusForbidden, "cross_origin", "the request comes from another site")
 	}
 	if err := r.ParseForm(); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
+		return httperr.InvalidRequest("the form could not be read").WithCause(err)
 	}
 	decision := r.PostForm.Get("decision")
 	if decision != "approve" && decision != "deny" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "decision must be approve or deny"})
-		return
+		return httperr.InvalidRequest("decision must be approve or deny")
 	}
 	reqs, err := p.pendingFor(ctx, s.Auth.CitizenID)
 	if err != nil {
-		p.log.Error("oidc: ciba pending", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-		return
+		return fmt.Errorf("oidc: ciba pending: %w", err)
 	}
 	for authReqID, q := range reqs {
 		if q.ID != r.PostForm.Get("id") {
 			continue
 		}
 		if decision == "approve" && p.now().Sub(s.Auth.AuthTime) > cibaMaxAuthAge {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "fresh_login_required",
-				"error_description": "sign in again to approve: the last sign-in is older than " + cibaMaxAuthAge.String()})
-			return
+			return httperr.New(http.StatusForbidden, "fresh_login_required",
+				"sign in again to approve: the last sign-in is older than "+cibaMaxAuthAge.String())
 		}
 		if decision == "approve" && q.MinACR != "" && acrRank(s.Auth.ACR) < acrRank(q.MinACR) {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "login_required",
-				"error_description": "this request needs a stronger sign-in (" + q.MinACR + "); sign in again first"})
-			return
+			return httperr.New(http.StatusForbidden, "login_required",
+				"this request needs a stronger sign-in ("+q.MinACR+"); sign in again first")
 		}
 		q.Status = "denied"
 		if decision == "approve" {
@@ -290,15 +277,12 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) {
 			q.Status, q.Auth = "approved", &auth
 		}
 		if err := p.saveJSON(ctx, cibaKey(authReqID), q, time.Until(q.ExpiresAt)+time.Minute); err != nil {
-			p.log.Error("oidc: ciba decision", "err", err)
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-			return
+			return fmt.Errorf("oidc: ciba decision: %w", err)
 		}
 		p.audit(ctx, "citizen:"+s.Auth.CitizenID, "oidc.ciba."+decision, s.Auth.CitizenID, q.ClientID, "ok", nil)
-		writeJSON(w, http.StatusOK, map[string]string{"status": q.Status})
-		return
+		return httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": q.Status})
 	}
-	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such pending request"})
+	return httperr.NotFound("no such pending request")
 }
 
 // cibaGrant is the token endpoint handler of the CIBA grant (poll mode).
@@ -310,9 +294,7 @@ type cibaGrant struct {
 
 var _ fosite.TokenEndpointHandler = (*cibaGrant)(nil)
 
-func cibaErr(code, desc string) error {
-	return &fosite.RFC6749Error{ErrorField: code, DescriptionField: desc, CodeField: http.StatusBadRequest}
-}
+func cibaErr(code, desc string) error { return oauthErr(http.StatusBadRequest, code, desc) }
 
 func (g *cibaGrant) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
 

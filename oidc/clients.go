@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/trustid/trustid/internal/audit"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
@@ -315,30 +316,44 @@ func view(c *store.Client, secret string) clientView {
 	return clientView{ID: c.ID, ClientSpec: SpecOf(c), Secret: secret, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
-// admin guards the admin API with the bearer admin token.
+// admin guards the admin API with the bearer admin token. It is a JSON API:
+// errors answer through internal/httperr.
 func (p *Provider) admin(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return p.jsonAPI(func(w http.ResponseWriter, r *http.Request) error {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(p.cfg.AdminToken)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
-			return
+			return httperr.Unauthorized("the admin token is required")
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-		if err := fn(w, r); err != nil {
-			switch {
-			case errors.Is(err, ErrInvalidClient):
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client_metadata", "error_description": err.Error()})
-			case errors.Is(err, store.ErrNotFound):
-				writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
-			case errors.Is(err, store.ErrAlreadyExists):
-				writeJSON(w, http.StatusConflict, map[string]string{"error": "already_exists"})
-			default:
-				p.log.Error("oidc: admin", "path", r.URL.Path, "err", err)
-				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-			}
-		}
+		return adminError(fn(w, r))
+	})
+}
+
+// invalidClientReason is the client-safe part of an ErrInvalidClient: what
+// follows the sentinel's text, without the wrapping layers before it.
+func invalidClientReason(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ErrInvalidClient.Error()+": "); i >= 0 {
+		return s[i+len(ErrInvalidClient.Error())+2:]
 	}
+	return "invalid client metadata"
+}
+
+// adminError maps the client administration's errors to the admin API's
+// answers; others (a store fault, a bug) are left to httperr.
+func adminError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrInvalidClient):
+		return httperr.BadRequest("invalid_client_metadata", invalidClientReason(err)).WithCause(err)
+	case errors.Is(err, store.ErrNotFound):
+		return httperr.NotFound("no such client").WithCause(err)
+	case errors.Is(err, store.ErrAlreadyExists):
+		return httperr.New(http.StatusConflict, "already_exists", "a client with this id exists").WithCause(err)
+	}
+	return err
 }
 
 // clientAdmin is the unaudited client administration (dynamic registration
@@ -375,8 +390,7 @@ func (p *Provider) adminCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, view(c, secret))
-	return nil
+	return httperr.WriteJSON(w, http.StatusCreated, view(c, secret))
 }
 
 func (p *Provider) adminList(w http.ResponseWriter, r *http.Request) error {
@@ -388,8 +402,7 @@ func (p *Provider) adminList(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range cs {
 		out = append(out, view(c, ""))
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return httperr.WriteJSON(w, http.StatusOK, out)
 }
 
 func (p *Provider) adminGet(w http.ResponseWriter, r *http.Request) error {
@@ -397,8 +410,7 @@ func (p *Provider) adminGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, view(c, ""))
-	return nil
+	return httperr.WriteJSON(w, http.StatusOK, view(c, ""))
 }
 
 func (p *Provider) adminUpdate(w http.ResponseWriter, r *http.Request) error {
@@ -410,8 +422,7 @@ func (p *Provider) adminUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, view(c, ""))
-	return nil
+	return httperr.WriteJSON(w, http.StatusOK, view(c, ""))
 }
 
 func (p *Provider) adminDelete(w http.ResponseWriter, r *http.Request) error {
@@ -436,6 +447,5 @@ func (p *Provider) adminRotate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"client_id": r.PathValue("id"), "client_secret": secret})
-	return nil
+	return httperr.WriteJSON(w, http.StatusOK, map[string]string{"client_id": r.PathValue("id"), "client_secret": secret})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/oidc/storage"
 )
 
@@ -41,8 +42,8 @@ func (p *Provider) routes() {
 	h("POST "+PathLogin+"/{method}/begin", p.loginBegin)
 	h("POST "+PathLogin+"/{method}/finish", p.loginFinish)
 	h("POST "+PathBackchannel, p.backchannel)
-	h("GET "+PathBackchannelPending, p.backchannelPending)
-	h("POST "+PathBackchannelDecision, p.backchannelDecision)
+	h("GET "+PathBackchannelPending, p.jsonAPI(p.backchannelPending))
+	h("POST "+PathBackchannelDecision, p.jsonAPI(p.backchannelDecision))
 	h("GET "+PathConsent, p.consentPage)
 	h("POST "+PathConsent, p.consentDecision)
 	if p.cfg.DynamicRegistration != nil {
@@ -167,7 +168,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := p.f.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		p.f.WriteAccessError(ctx, w, ar, err)
+		p.writeOAuthError(ctx, w, err)
 		return
 	}
 	if s, ok := ar.GetSession().(*Session); ok {
@@ -192,7 +193,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.f.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.f.WriteAccessError(ctx, w, ar, err)
+		p.writeOAuthError(ctx, w, err)
 		return
 	}
 	if jkt != "" {
@@ -202,16 +203,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeDPoPError answers a rejected proof: invalid_dpop_proof (RFC 9449
-// section 5), or a server error when the replay cache failed.
+// section 5), or a server error (503 when the replay cache is down).
 func (p *Provider) writeDPoPError(ctx context.Context, w http.ResponseWriter, err error) {
-	if !errors.Is(err, errDPoP) {
-		p.log.Error("oidc: dpop", "err", err)
-		p.f.WriteAccessError(ctx, w, nil, fosite.ErrServerError)
-		return
+	if errors.Is(err, errDPoP) {
+		err = oauthErr(http.StatusBadRequest, "invalid_dpop_proof", err.Error())
 	}
-	p.f.WriteAccessError(ctx, w, nil, &fosite.RFC6749Error{
-		ErrorField: "invalid_dpop_proof", DescriptionField: err.Error(), CodeField: http.StatusBadRequest,
-	})
+	p.writeOAuthError(ctx, w, err)
 }
 
 // par is the pushed authorization request endpoint (RFC 9126).
@@ -271,14 +268,14 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	tok, scheme := accessTokenAndScheme(r)
 	if tok == "" || (scheme != "bearer" && scheme != "dpop") {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", DPoP algs="`+strings.Join(DPoPAlgs, " ")+`"`)
-		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint("A bearer or DPoP access token is required."))
+		p.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("A bearer or DPoP access token is required."))
 		return
 	}
 	sess := newSession()
 	_, ar, err := p.f.IntrospectToken(ctx, tok, fosite.AccessToken, sess, ScopeOpenID)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithWrap(err).WithHint("The access token is not valid."))
+		p.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithWrap(err).WithHint("The access token is not valid."))
 		return
 	}
 	sess, _ = ar.GetSession().(*Session)
@@ -291,29 +288,25 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			if !errors.Is(err, errDPoP) {
-				p.log.Error("oidc: dpop", "err", err)
-				p.f.WriteAccessError(ctx, w, nil, fosite.ErrServerError)
+				p.writeOAuthError(ctx, w, fmt.Errorf("oidc: dpop: %w", err))
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof", algs="`+strings.Join(DPoPAlgs, " ")+`"`)
-			p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint(err.Error()))
+			p.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint(err.Error()))
 			return
 		}
 	}
 	client, ok := ar.GetClient().(*storage.Client)
 	if sess == nil || !ok || sess.CitizenID == "" {
-		p.f.WriteAccessError(ctx, w, nil, fosite.ErrRequestUnauthorized.WithHint("The token was not issued to a citizen."))
+		p.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("The token was not issued to a citizen."))
 		return
 	}
 	claims, err := p.identityClaims(ctx, client.Client, sess.CitizenID, ar.GetGrantedScopes(), sess.Claims.AuthenticationContextClassReference,
 		sess.Claims.AuthenticationMethodsReferences, sess.Claims.AuthTime)
 	if err != nil {
-		p.log.Error("oidc: userinfo claims", "err", err)
-		p.f.WriteAccessError(ctx, w, nil, fosite.ErrServerError)
+		p.writeOAuthError(ctx, w, fmt.Errorf("oidc: userinfo claims: %w", err))
 		return
 	}
 	claims["sub"] = sess.Claims.Subject
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(claims)
+	_ = httperr.WriteJSON(w, http.StatusOK, claims)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -156,8 +157,15 @@ func TestAdminAPIIDTokenAlg(t *testing.T) {
 			if code != tt.want || m["id_token_signed_response_alg"] != tt.wantAlg {
 				t.Fatalf("%s %s = %d %v, want %d alg %v", tt.method, tt.path, code, m, tt.want, tt.wantAlg)
 			}
-			if code == http.StatusBadRequest && m["error"] != "invalid_client_metadata" {
-				t.Fatalf("error %v", m["error"])
+			if code == http.StatusBadRequest {
+				// The JSON API contract: {"error":{"code","message","request_id"}}.
+				e, _ := m["error"].(map[string]any)
+				if e["code"] != "invalid_client_metadata" || !strings.Contains(fmt.Sprint(e["message"]), "id_token_signed_response_alg") {
+					t.Fatalf("error %v", m["error"])
+				}
+				if strings.Contains(fmt.Sprint(e["message"]), "oidc:") || strings.Contains(fmt.Sprint(e["message"]), "fake:") {
+					t.Fatalf("message leaks the internal chain: %v", e["message"])
+				}
 			}
 		})
 	}

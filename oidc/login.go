@@ -453,23 +453,21 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) loginMethod(w http.ResponseWriter, r *http.Request) (*loginState, string, Authenticator, bool) {
 	ls, id, err := p.currentLogin(r)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "login_expired"})
+	switch {
+	case errors.Is(err, ephemeral.ErrNotFound):
+		httperr.Write(w, r, p.log, httperr.BadRequest("login_expired", "this sign-in has expired; start again from the application").WithCause(err))
+		return nil, "", nil, false
+	case err != nil:
+		// A fault of the ephemeral store is not an expired sign-in.
+		httperr.Write(w, r, p.log, httperr.Unavailable(err))
 		return nil, "", nil, false
 	}
 	a, ok := p.auths[r.PathValue("method")]
 	if !ok || !slices.ContainsFunc(p.methodsFor(ls.Attempt.MinACR), func(m Authenticator) bool { return m.Method() == a.Method() }) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown_method"})
+		httperr.Write(w, r, p.log, httperr.NotFound("no such sign-in method for this request"))
 		return nil, "", nil, false
 	}
 	return ls, id, a, true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // loginBegin starts a login step and returns the authenticator's challenge.
@@ -488,7 +486,7 @@ func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, ch)
+		_ = httperr.WriteJSON(w, http.StatusOK, ch)
 	case errors.Is(err, ErrAuthenticationFailed):
 		httperr.Write(w, r, p.log, httperr.InvalidRequest("the sign-in could not be started").WithCause(err))
 	default:

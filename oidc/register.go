@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
@@ -58,11 +59,6 @@ type registrationRequest struct {
 	IDTokenAlg              string          `json:"id_token_signed_response_alg"`
 }
 
-// jsonError writes an OAuth-style JSON error {"error", "error_description"}.
-func jsonError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
-}
-
 // privateHost reports literal private, loopback or link-local addresses.
 func privateHost(h string) bool {
 	ip := net.ParseIP(h)
@@ -85,48 +81,52 @@ func (p *Provider) idTokenAlg(c *store.Client) string {
 	return p.cfg.SigningAlg
 }
 
-// register implements RFC 7591 section 3 under the configured policy.
+// register implements RFC 7591 section 3 under the configured policy; its
+// errors (section 3.2.2) are in RFC 6749 form.
 func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
+	if err := p.registerClient(w, r); err != nil {
+		p.writeOAuthError(r.Context(), w, err)
+	}
+}
+
+// errMetadata is RFC 7591's invalid_client_metadata.
+func errMetadata(desc string) error {
+	return oauthErr(http.StatusBadRequest, "invalid_client_metadata", desc)
+}
+
+func (p *Provider) registerClient(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	pol := p.cfg.DynamicRegistration
 	ok, _, err := p.eph.Allow(ctx, "oidc:register:"+clientIP(r), pol.PerIPPerHour, time.Hour)
 	if err != nil {
-		p.log.Error("oidc: register rate limit", "err", err)
-		jsonError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "try again later")
-		return
+		return fosite.ErrTemporarilyUnavailable.WithHint("Try again later.").WithWrap(fmt.Errorf("oidc: register rate limit: %w", err))
 	}
 	if !ok {
-		jsonError(w, http.StatusTooManyRequests, "invalid_client_metadata", "too many registrations from this address")
-		return
+		return oauthErr(http.StatusTooManyRequests, "invalid_client_metadata", "too many registrations from this address")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	var req registrationRequest
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&req); err != nil {
-		jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not valid JSON client metadata")
-		return
+		return errMetadata("the body is not valid JSON client metadata")
 	}
 	if req.SectorIdentifierURI != "" {
-		jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "sector_identifier_uri is not supported")
-		return
+		return errMetadata("sector_identifier_uri is not supported")
 	}
 	public := true
 	switch req.TokenEndpointAuthMethod {
 	case "", "none":
 	case "client_secret_basic", "client_secret_post", "private_key_jwt":
 		if !pol.AllowConfidential {
-			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "only public clients (token_endpoint_auth_method none) may register")
-			return
+			return errMetadata("only public clients (token_endpoint_auth_method none) may register")
 		}
 		public = false
 	default:
-		jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "unsupported token_endpoint_auth_method")
-		return
+		return errMetadata("unsupported token_endpoint_auth_method")
 	}
 	for _, rt := range req.ResponseTypes {
 		if rt != "code" {
-			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "only response_type code is supported")
-			return
+			return errMetadata("only response_type code is supported")
 		}
 	}
 	if req.BackchannelLogoutURI != "" {
@@ -134,8 +134,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		// not point it at the provider's own network (loopback, private).
 		u, err := url.Parse(req.BackchannelLogoutURI)
 		if err != nil || u.Scheme != "https" || fosite.IsLocalhost(u) || privateHost(u.Hostname()) {
-			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "backchannel_logout_uri must be a public https URL")
-			return
+			return errMetadata("backchannel_logout_uri must be a public https URL")
 		}
 	}
 	scopes := strings.Fields(req.Scope)
@@ -144,14 +143,12 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range scopes {
 		if !slices.Contains(pol.AllowedScopes, s) {
-			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("scope %q may not be registered", s))
-			return
+			return errMetadata(fmt.Sprintf("scope %q may not be registered", s))
 		}
 	}
 	for _, g := range req.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" {
-			jsonError(w, http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("grant type %q may not be registered", g))
-			return
+			return errMetadata(fmt.Sprintf("grant type %q may not be registered", g))
 		}
 	}
 	spec := ClientSpec{Name: req.ClientName, RedirectURIs: req.RedirectURIs, PostLogoutURIs: req.PostLogoutRedirectURIs,
@@ -160,8 +157,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	if !public {
 		spec.AuthMethod, spec.JWKS = req.TokenEndpointAuthMethod, req.JWKS
 	} else if len(req.JWKS) > 0 {
-		jsonError(w, http.StatusBadRequest, "invalid_client_metadata", "jwks is only used with private_key_jwt")
-		return
+		return errMetadata("jwks is only used with private_key_jwt")
 	}
 	c, secret, err := p.clientAdmin().Create(ctx, "", spec)
 	if err != nil {
@@ -170,12 +166,9 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 			code = "invalid_redirect_uri"
 		}
 		if !errors.Is(err, ErrInvalidClient) {
-			p.log.Error("oidc: register", "err", err)
-			jsonError(w, http.StatusInternalServerError, "server_error", "")
-			return
+			return fmt.Errorf("oidc: register: %w", err)
 		}
-		jsonError(w, http.StatusBadRequest, code, err.Error())
-		return
+		return oauthErr(http.StatusBadRequest, code, invalidClientReason(err))
 	}
 	p.audit(ctx, "system", "client.register", "", c.ID, "ok", map[string]string{"ip": clientIP(r)})
 	method := storage.NewClient(c, nil).GetTokenEndpointAuthMethod()
@@ -202,5 +195,6 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		out["client_secret"] = secret
 		out["client_secret_expires_at"] = 0
 	}
-	writeJSON(w, http.StatusCreated, out)
+	_ = httperr.WriteJSON(w, http.StatusCreated, out)
+	return nil
 }

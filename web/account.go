@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -212,119 +214,99 @@ func (s *Site) holder(ctx context.Context, sess Session) (*certs.Holder, time.Ti
 const qrRefresh = 45 * time.Second
 
 // accountQR answers a fresh live QR: {png: data URL, text, refresh_in}.
-func (s *Site) accountQR(w http.ResponseWriter, r *http.Request) {
+func (s *Site) accountQR(w http.ResponseWriter, r *http.Request) error {
 	sess, ok := s.session(r)
 	if !ok {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
-		return
+		return errLoginRequired
 	}
 	if s.cfg.Certs == nil || s.cfg.Holders == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_available"})
-		return
+		return httperr.New(http.StatusNotFound, "not_available", "net certificates are not offered here")
 	}
 	h, exp, err := s.holder(r.Context(), sess)
 	if errors.Is(err, ErrNeedsFreshLogin) {
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "fresh_login_required"})
-		return
+		return httperr.New(http.StatusForbidden, "fresh_login_required", "sign in again with your face to show the certificate").WithCause(err)
 	}
 	if err != nil {
-		s.cfg.Logger.Error("web: holder", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-		return
+		// The holder lives in the ephemeral store and comes from the
+		// issuer: whatever failed, the page may try again.
+		return httperr.Unavailable(fmt.Errorf("web: holder: %w", err))
 	}
 	text, err := h.Present(nil)
-	if err == nil {
-		var code *qr.Code
-		if code, err = qr.Encode(text); err == nil {
-			var png []byte
-			if png, err = code.PNG(6); err == nil {
-				writeJSON(w, http.StatusOK, map[string]any{
-					"png":         "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
-					"text":        text,
-					"version":     code.Version,
-					"refresh_in":  int(qrRefresh.Seconds()),
-					"cert_expiry": exp.UTC(),
-				})
-				return
-			}
-		}
+	if err != nil {
+		return fmt.Errorf("web: present: %w", err)
 	}
-	s.cfg.Logger.Error("web: present", "err", err)
-	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal_error"})
+	code, err := qr.Encode(text)
+	if err != nil {
+		return fmt.Errorf("web: present: %w", err)
+	}
+	png, err := code.PNG(6)
+	if err != nil {
+		return fmt.Errorf("web: present: %w", err)
+	}
+	return httperr.WriteJSON(w, http.StatusOK, map[string]any{
+		"png":         "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
+		"text":        text,
+		"version":     code.Version,
+		"refresh_in":  int(qrRefresh.Seconds()),
+		"cert_expiry": exp.UTC(),
+	})
 }
 
+// errLoginRequired answers the account's endpoints without a session.
+var errLoginRequired = httperr.New(http.StatusUnauthorized, "login_required", "sign in first")
+
 // revokeApp deletes the consent of one client (CSRF-checked form post).
-func (s *Site) revokeApp(w http.ResponseWriter, r *http.Request) {
+func (s *Site) revokeApp(w http.ResponseWriter, r *http.Request) error {
 	sess, ok := s.session(r)
 	if !ok || s.cfg.Consents == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
-		return
+		return errLoginRequired
 	}
 	client := r.PostFormValue("client_id")
 	if client == "" || len(client) > 200 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
+		return httperr.InvalidRequest("client_id is required")
 	}
 	err := s.cfg.Consents.Delete(r.Context(), sess.CitizenID, client)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.Logger.Error("web: revoke consent", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-		return
+		return httperr.Unavailable(fmt.Errorf("web: revoke consent: %w", err))
 	}
 	if r.Header.Get("X-CSRF-Token") == "" { // a plain form: back to the page
 		http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
-		return
+		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"revoked": client})
+	return httperr.WriteJSON(w, http.StatusOK, map[string]string{"revoked": client})
 }
 
 // removePasskey deletes one passkey of the signed-in citizen
 // (CSRF-checked post of credential_id, base64url). A credential of another
 // citizen is refused and left in place; an unknown one is not found.
-func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) {
+func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) error {
 	sess, ok := s.session(r)
 	if !ok || s.cfg.Passkeys == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
-		return
+		return errLoginRequired
 	}
 	raw := r.PostFormValue("credential_id")
 	id, err := base64.RawURLEncoding.DecodeString(raw)
 	if raw == "" || len(raw) > 1400 || err != nil || len(id) == 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
+		return httperr.InvalidRequest("credential_id must be a base64url credential id")
 	}
 	ctx := r.Context()
 	pk, err := s.cfg.Passkeys.Get(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		s.cfg.Logger.Info("web: remove passkey", "outcome", "not_found")
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found"})
-		return
+		return httperr.NotFound("no such passkey").WithCause(err)
 	case err != nil:
-		s.cfg.Logger.Error("web: remove passkey", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-		return
+		return httperr.Unavailable(fmt.Errorf("web: remove passkey: %w", err))
 	case pk.CitizenID != sess.CitizenID:
 		s.cfg.Logger.Warn("web: remove passkey", "outcome", "refused_foreign")
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "not_yours"})
-		return
+		return httperr.New(http.StatusForbidden, "not_yours", "this passkey belongs to another account")
 	}
 	if err := s.cfg.Passkeys.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.Logger.Error("web: remove passkey", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-		return
+		return httperr.Unavailable(fmt.Errorf("web: remove passkey: %w", err))
 	}
 	s.cfg.Logger.Info("web: remove passkey", "outcome", "removed")
 	if r.Header.Get("X-CSRF-Token") == "" { // a plain form: back to the page
 		http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
-		return
+		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"removed": raw})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	return httperr.WriteJSON(w, http.StatusOK, map[string]string{"removed": raw})
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/trustid/trustid/certs/qr"
+	"github.com/trustid/trustid/internal/httperr"
 )
 
 type purposeView struct{ Role, Purpose string }
@@ -60,22 +61,22 @@ func DecodeQR(data []byte) (string, error) {
 
 // deskDecode reads a QR code from an uploaded photo (for browsers without
 // the BarcodeDetector API): multipart field "image" -> {"text": ...}.
-func (s *Site) deskDecode(w http.ResponseWriter, r *http.Request) {
+func (s *Site) deskDecode(w http.ResponseWriter, r *http.Request) error {
 	f, _, err := r.FormFile("image")
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return err
+		}
+		return httperr.InvalidRequest("an image part is required").WithCause(err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxUpload))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
+		return httperr.InvalidRequest("the image could not be read").WithCause(err)
 	}
 	text, err := DecodeQR(data)
 	if err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "no_qr_code"})
-		return
+		return httperr.New(http.StatusUnprocessableEntity, "no_qr_code", "no readable QR code in the image").WithCause(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"text": text})
+	return httperr.WriteJSON(w, http.StatusOK, map[string]string{"text": text})
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/httperr"
 )
 
 //go:embed assets
@@ -153,11 +154,11 @@ func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+p+PathAssets, s.secure(s.assets))
 	mux.Handle("GET "+p+PathLogin, s.secure(s.loginPage))
 	mux.Handle("GET "+p+PathAccount, s.secure(s.accountPage))
-	mux.Handle("GET "+p+PathAccount+"/qr", s.secure(s.accountQR))
-	mux.Handle("POST "+p+PathAccount+"/apps/revoke", s.secure(s.csrf(s.revokeApp)))
-	mux.Handle("POST "+p+PathAccount+"/passkeys/remove", s.secure(s.csrf(s.removePasskey)))
+	mux.Handle("GET "+p+PathAccount+"/qr", s.secure(s.api(s.accountQR)))
+	mux.Handle("POST "+p+PathAccount+"/apps/revoke", s.secure(s.form(s.csrf(s.revokeApp))))
+	mux.Handle("POST "+p+PathAccount+"/passkeys/remove", s.secure(s.form(s.csrf(s.removePasskey))))
 	mux.Handle("GET "+p+PathDesk, s.secure(s.deskPage))
-	mux.Handle("POST "+p+PathDesk+"/decode", s.secure(s.csrf(s.deskDecode)))
+	mux.Handle("POST "+p+PathDesk+"/decode", s.secure(s.api(s.csrf(s.deskDecode))))
 }
 
 // Handler returns a handler serving only the site's routes.
@@ -249,16 +250,60 @@ func (s *Site) checkCSRF(r *http.Request) error {
 	return nil
 }
 
-func (s *Site) csrf(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Site) csrf(h httperr.HandlerFunc) httperr.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
 		if err := s.checkCSRF(r); err != nil {
-			s.cfg.Logger.Info("web: refused", "path", r.URL.Path, "err", err)
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "csrf"})
-			return
+			return httperr.New(http.StatusForbidden, "csrf", "the form has expired; reload the page").WithCause(err)
 		}
-		h(w, r)
+		return h(w, r)
 	}
+}
+
+// The site's error contract: its JSON endpoints (the pages' XHR calls)
+// answer through internal/httperr; a plain form post gets an HTML page.
+
+// api serves one of the pages' JSON endpoints.
+func (s *Site) api(h httperr.HandlerFunc) http.HandlerFunc {
+	return httperr.Handle(s.cfg.Logger, h).ServeHTTP
+}
+
+// form serves an endpoint that pages call both with XHR (the scripts send
+// X-CSRF-Token) and as a plain form post: JSON errors for the first, an
+// HTML error page for the second.
+func (s *Site) form(h httperr.HandlerFunc) http.HandlerFunc {
+	return httperr.HandlePage(s.cfg.Logger, h, s.errorPage).ServeHTTP
+}
+
+// wantsJSON reports a script's call: the pages' scripts send the CSRF
+// token in a header; a form sends it as a field.
+func wantsJSON(r *http.Request) bool {
+	return r.Header.Get("X-CSRF-Token") != "" || strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// errorPage draws an error (mapped and logged by httperr) as a page in
+// the request's language, or as httperr's JSON for a script.
+func (s *Site) errorPage(w http.ResponseWriter, r *http.Request, e *httperr.Error) {
+	if wantsJSON(r) {
+		httperr.Write(w, r, nil, e)
+		return
+	}
+	text := "error.internal"
+	switch {
+	case e.Status == http.StatusUnauthorized:
+		text = "account.signin"
+	case e.Code == "csrf":
+		text = "error.forbidden"
+	case e.Status == http.StatusForbidden:
+		text = "error.refused"
+	case e.Status == http.StatusNotFound:
+		text = "error.notfound"
+	case e.Status == http.StatusServiceUnavailable:
+		text = "error.unavailable"
+	case e.Status < 500:
+		text = "error.request"
+	}
+	s.render(w, r, e.Status, "message", map[string]string{"Title": "error.title", "Text": text})
 }
 
 // maxUpload bounds the bodies of the site's own POST endpoints (a QR photo).

@@ -384,7 +384,7 @@ func TestRemovePasskey(t *testing.T) {
 		{name: "own passkey removed", cred: "mine-1", csrf: true, signedIn: true, want: 200, gone: "mine-1"},
 		{name: "another citizen's passkey refused", cred: "theirs", csrf: true, signedIn: true, want: 403, wantError: "not_yours"},
 		{name: "unknown id", cred: "nope", csrf: true, signedIn: true, want: 404, wantError: "not_found"},
-		{name: "missing CSRF token", cred: "mine-1", csrf: false, signedIn: true, want: 403, wantError: "csrf"},
+		{name: "wrong CSRF token", cred: "mine-1", csrf: false, signedIn: true, want: 403, wantError: "csrf"},
 		{name: "not signed in", cred: "mine-1", csrf: true, signedIn: false, want: 401, wantError: "login_required"},
 		{name: "not base64url", rawField: "a+b/c==", csrf: true, signedIn: true, want: 400, wantError: "invalid_request"},
 		{name: "empty id", rawField: "", csrf: true, signedIn: true, want: 400, wantError: "invalid_request"},
@@ -409,6 +409,8 @@ func TestRemovePasskey(t *testing.T) {
 			r.AddCookie(tok)
 			if tc.csrf {
 				r.Header.Set("X-CSRF-Token", tok.Value)
+			} else {
+				r.Header.Set("X-CSRF-Token", strings.Repeat("A", 43))
 			}
 			if tc.signedIn {
 				r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
@@ -418,12 +420,14 @@ func TestRemovePasskey(t *testing.T) {
 			if w.Code != tc.want {
 				t.Fatalf("status %d, want %d: %s", w.Code, tc.want, w.Body.String())
 			}
-			var out map[string]string
+			var out struct {
+				Error *struct{ Code, Message string } `json:"error"`
+			}
 			if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
 				t.Fatalf("not JSON: %q", w.Body.String())
 			}
-			if out["error"] != tc.wantError {
-				t.Errorf("error %q, want %q", out["error"], tc.wantError)
+			if tc.wantError == "" && out.Error != nil || tc.wantError != "" && (out.Error == nil || out.Error.Code != tc.wantError || out.Error.Message == "") {
+				t.Errorf("error %+v, want code %q with a message (httperr's shape)", out.Error, tc.wantError)
 			}
 			for _, c := range []string{"mine-1", "mine-2", "theirs"} {
 				if got, want := pks.has(c), c != tc.gone; got != want {
@@ -453,6 +457,51 @@ func TestRemovePasskeyPlainForm(t *testing.T) {
 	}
 	if pks.has("k") {
 		t.Fatal("passkey not removed")
+	}
+}
+
+// TestPlainFormErrors: a form posted without a script gets an HTML error
+// page in the page's language, never JSON.
+func TestPlainFormErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		csrf   bool
+		cred   string
+		status int
+		text   string
+	}{
+		{"wrong CSRF field", false, "k", 403, "The form has expired"},
+		{"another citizen's passkey", true, "theirs", 403, "not allowed"},
+		{"unknown passkey", true, "nope", 404, "nothing here"},
+		{"malformed id", true, "", 400, "could not be read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pks := &fakePasskeys{list: []*store.Passkey{{CredentialID: []byte("k"), CitizenID: "c1"}, {CredentialID: []byte("theirs"), CitizenID: "c2"}}}
+			h := newSite(t, func(c *Config) {
+				c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+				c.Passkeys = pks
+			}).Handler()
+			tok := csrfPair(t, h)
+			form := url.Values{"credential_id": {base64.RawURLEncoding.EncodeToString([]byte(tc.cred))}, "csrf": {tok.Value}}
+			if !tc.csrf {
+				form.Set("csrf", strings.Repeat("A", 43))
+			}
+			r := httptest.NewRequest("POST", "/account/passkeys/remove", strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.AddCookie(tok)
+			r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.status || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || !strings.Contains(w.Body.String(), tc.text) {
+				t.Fatalf("status %d %s, want %d HTML with %q: %s", w.Code, w.Header().Get("Content-Type"), tc.status, tc.text, w.Body.String())
+			}
+			if w.Header().Get("Content-Security-Policy") == "" {
+				t.Error("error page without the site's security headers")
+			}
+			if !pks.has("k") || !pks.has("theirs") {
+				t.Error("a refused form removed a passkey")
+			}
+		})
 	}
 }
 

@@ -3,7 +3,6 @@ package identity
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -223,7 +222,7 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 			return lookup
 		}
 		// Untrusted: indistinguishable from a face that does not match.
-		return writeJSON(w, http.StatusOK, verifyResponse{OperatingPoint: a.s.cfg.OperatingPoint})
+		return httperr.WriteJSON(w, http.StatusOK, verifyResponse{OperatingPoint: a.s.cfg.OperatingPoint})
 	}
 	outcome := "no_match"
 	if d.Match {
@@ -234,7 +233,7 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 
 	resp := verifyResponse{Match: d.Match, OperatingPoint: d.OperatingPoint}
 	if !caller.Trusted {
-		return writeJSON(w, http.StatusOK, resp)
+		return httperr.WriteJSON(w, http.StatusOK, resp)
 	}
 	resp.CitizenID = d.CitizenID
 	resp.Score, resp.RegisterScore, resp.Threshold, resp.LiveTemplates = &d.Score, &d.RegisterScore, &d.Threshold, &d.LiveTemplates
@@ -248,7 +247,7 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp.Enrolled = id
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return httperr.WriteJSON(w, http.StatusOK, resp)
 }
 
 // probeHTTPError maps a probe quality error to its answer (nil if err is not one).
@@ -321,20 +320,7 @@ func (a *api) importRegister(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return httperr.Internal(err)
 	}
-	return writeJSON(w, http.StatusOK, rep)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return httperr.Internal(err)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, err = w.Write(append(b, '\n'))
-	return err
+	return httperr.WriteJSON(w, http.StatusOK, rep)
 }
 
 // part is one multipart part read into memory.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/trustid/trustid/authn"
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -260,16 +261,9 @@ const (
 // Handler serves passkey registration for the signed-in citizen.
 func (p *Passkeys) Handler() http.Handler {
 	m := http.NewServeMux()
-	m.HandleFunc("POST "+PathRegisterBegin, p.registerBegin)
-	m.HandleFunc("POST "+PathRegisterFinish, p.registerFinish)
+	m.Handle("POST "+PathRegisterBegin, httperr.Handle(p.cfg.Logger, p.registerBegin))
+	m.Handle("POST "+PathRegisterFinish, httperr.Handle(p.cfg.Logger, p.registerFinish))
 	return m
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // signedIn returns the citizen of the session if the session's assurance
@@ -277,33 +271,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // Registration also refuses cross-site requests (Sec-Fetch-Site) and an
 // Origin that is not one of Config.Origins; the session cookie's SameSite
 // already keeps it off cross-site POSTs, this does not rely on it alone.
-func (p *Passkeys) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (p *Passkeys) signedIn(r *http.Request) (string, error) {
 	if o := r.Header.Get("Origin"); r.Header.Get("Sec-Fetch-Site") == "cross-site" || (o != "" && !slices.Contains(p.cfg.Origins, o)) {
-		p.cfg.Logger.Info("passkey: cross-origin registration refused")
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross_origin"})
-		return "", false
+		return "", httperr.New(http.StatusForbidden, "cross_origin", "the request comes from another site")
 	}
 	id, acr, ok := p.cfg.Sessions.SessionCitizen(r)
 	if !ok || !atLeast(acr, p.cfg.RegisterMinACR) {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login_required"})
-		return "", false
+		return "", httperr.New(http.StatusUnauthorized, "login_required", "sign in with face and liveness first")
 	}
-	return id, true
+	return id, nil
 }
 
 func atLeast(acr, min string) bool { return authn.ACRRank(acr) >= authn.ACRRank(min) }
 
-func (p *Passkeys) registerBegin(w http.ResponseWriter, r *http.Request) {
+func (p *Passkeys) registerBegin(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	id, ok := p.signedIn(w, r)
-	if !ok {
-		return
+	id, err := p.signedIn(r)
+	if err != nil {
+		return err
 	}
 	u, err := p.loadUser(ctx, id)
 	if err != nil {
-		p.cfg.Logger.Error("passkey: load citizen", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-		return
+		return fmt.Errorf("passkey: load citizen: %w", err)
 	}
 	var exclude []protocol.CredentialDescriptor
 	for _, c := range u.creds {
@@ -314,40 +303,36 @@ func (p *Passkeys) registerBegin(w http.ResponseWriter, r *http.Request) {
 		err = p.saveSession(ctx, key("passkey:reg:", id), sd)
 	}
 	if err != nil {
-		p.cfg.Logger.Error("passkey: begin registration", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-		return
+		return fmt.Errorf("passkey: begin registration: %w", err)
 	}
-	writeJSON(w, http.StatusOK, opts)
+	return httperr.WriteJSON(w, http.StatusOK, opts)
 }
 
-func (p *Passkeys) registerFinish(w http.ResponseWriter, r *http.Request) {
+func (p *Passkeys) registerFinish(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	id, ok := p.signedIn(w, r)
-	if !ok {
-		return
+	id, err := p.signedIn(r)
+	if err != nil {
+		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	sd, err := p.takeSession(ctx, key("passkey:reg:", id))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "no_ceremony"})
-		return
+		if httperr.IsUnavailable(err) {
+			return err
+		}
+		return httperr.BadRequest("no_ceremony", "no registration in progress; start again").WithCause(err)
 	}
 	u, err := p.loadUser(ctx, id)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-		return
+		return fmt.Errorf("passkey: load citizen: %w", err)
 	}
 	cred, err := p.wa.FinishRegistration(u, *sd, r)
 	if err != nil {
-		p.cfg.Logger.Info("passkey: registration refused", "err", err)
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "registration_failed"})
-		return
+		return httperr.BadRequest("registration_failed", "the passkey could not be registered").WithCause(err)
 	}
 	b, err := json.Marshal(cred)
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-		return
+		return fmt.Errorf("passkey: encode credential: %w", err)
 	}
 	now := p.cfg.Clock().UTC()
 	name := r.URL.Query().Get("name")
@@ -358,14 +343,11 @@ func (p *Passkeys) registerFinish(w http.ResponseWriter, r *http.Request) {
 		SignCount: cred.Authenticator.SignCount, CreatedAt: now, LastUsedAt: now}
 	if err := p.cfg.Store.Passkeys().Create(ctx, pk); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
-			writeJSON(w, http.StatusConflict, map[string]string{"error": "already_registered"})
-			return
+			return httperr.New(http.StatusConflict, "already_registered", "this passkey is already registered").WithCause(err)
 		}
-		p.cfg.Logger.Error("passkey: store", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
-		return
+		return fmt.Errorf("passkey: store: %w", err)
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"credential_id": base64.RawURLEncoding.EncodeToString(cred.ID)})
+	return httperr.WriteJSON(w, http.StatusCreated, map[string]string{"credential_id": base64.RawURLEncoding.EncodeToString(cred.ID)})
 }
 
 // SessionsFunc adapts a function to Sessions (cmd/ builds the passkey

@@ -37,7 +37,12 @@ var _ oidc.PageRenderer = (*consentPages)(nil)
 
 func (c *consentPages) RenderConsent(w http.ResponseWriter, r *http.Request, p oidc.ConsentPage) {
 	if c.site == nil {
-		http.Error(w, "starting", http.StatusServiceUnavailable)
+		// A page, so an HTML answer; the site exists moments after start.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("<!doctype html><title>Starting</title><p>The service is starting. Please try again in a moment.</p>\n"))
 		return
 	}
 	c.site.RenderConsent(w, r, web.Consent{Client: p.Client, Scopes: p.Scopes, Texts: p.Texts, Masked: p.Masked, CSRF: p.CSRF, Action: p.Action})

@@ -28,6 +28,17 @@ import (
 // ErrNotFound is returned by Get and Take for a missing or expired key.
 var ErrNotFound = errors.New("ephemeral: not found")
 
+// ErrUnavailable is wrapped by a backend's errors that are faults of the
+// store itself (Redis down, refusing writes at its memory limit, read-only
+// replica): callers answer them as "try again", never as a verdict. It has
+// a method Unavailable() bool, which internal/httperr recognises.
+var ErrUnavailable error = unavailable{}
+
+type unavailable struct{}
+
+func (unavailable) Error() string     { return "ephemeral: store unavailable" }
+func (unavailable) Unavailable() bool { return true }
+
 // ErrInvalid is returned (wrapped) for a TTL or window of zero or less, a
 // limit below one, or Incr on a value that is not a decimal integer.
 var ErrInvalid = errors.New("ephemeral: invalid argument")

@@ -6,12 +6,13 @@ package health
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/trustid/trustid/internal/httperr"
 )
 
 // Check is one dependency of readiness.
@@ -62,13 +63,10 @@ func Ready(log *slog.Logger, checks ...Check) http.HandlerFunc {
 				status = http.StatusServiceUnavailable
 			}
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
 		if status != http.StatusOK {
 			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
 		}
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(results)
+		_ = httperr.WriteJSON(w, status, results)
 	}
 }
 

@@ -2,13 +2,18 @@ package httperr
 
 import (
 	"bytes"
+	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +26,19 @@ type wireError struct {
 		Message   string `json:"message"`
 		RequestID string `json:"request_id"`
 	} `json:"error"`
+}
+
+// answerer is another package's error type carrying its own answer; with
+// a nil cause its HTTPError is nil (a bug, answered 500).
+type answerer struct{ cause error }
+
+func (a answerer) Error() string { return fmt.Sprintf("domain refusal: %v", a.cause) }
+func (a answerer) Unwrap() error { return a.cause }
+func (a answerer) HTTPError() *Error {
+	if a.cause == nil {
+		return nil
+	}
+	return New(http.StatusUnprocessableEntity, "domain_refusal", "the domain says no")
 }
 
 func decodeWire(t *testing.T, rec *httptest.ResponseRecorder) wireError {
@@ -48,7 +66,17 @@ func TestWrite(t *testing.T) {
 		{"unknown error", secret, 500, CodeInternal, "internal error", "", "ERROR"},
 		{"wrapped unknown", fmt.Errorf("store: get: %w", secret), 500, CodeInternal, "internal error", "", "ERROR"},
 		{"internal", Internal(secret), 500, CodeInternal, "internal error", "", "ERROR"},
-		{"unavailable", Unavailable(secret), 503, CodeUnavailable, "service temporarily unavailable", "", "ERROR"},
+		{"unavailable", Unavailable(secret), 503, CodeUnavailable, "service temporarily unavailable", "1", "ERROR"},
+		{"sentinel unavailable", fmt.Errorf("store: get: %w", errors.Join(ErrUnavailable, secret)), 503, CodeUnavailable, "service temporarily unavailable", "1", "ERROR"},
+		{"connection refused", fmt.Errorf("redis: get: %w: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, secret), 503, CodeUnavailable, "service temporarily unavailable", "1", "ERROR"},
+		{"lost sql connection", fmt.Errorf("%w: %w", driver.ErrBadConn, secret), 503, CodeUnavailable, "service temporarily unavailable", "1", "ERROR"},
+		{"dependency timeout", fmt.Errorf("ping: %w: %w", context.DeadlineExceeded, secret), 503, CodeUnavailable, "service temporarily unavailable", "1", "ERROR"},
+		{"internal over a fault", Internal(fmt.Errorf("%w: %w", ErrUnavailable, secret)), 503, CodeUnavailable, "service temporarily unavailable", "1", "ERROR"},
+		{"verdict over a fault stays", Unauthorized("authentication failed").WithCause(fmt.Errorf("%w: %w", ErrUnavailable, secret)), 401, CodeUnauthorized, "authentication failed", "", "INFO"},
+		{"503 with its own retry", &Error{Status: 503, Code: "stale", Message: "stale", Cause: secret, RetryAfter: 30 * time.Second}, 503, "stale", "stale", "30", "ERROR"},
+		{"503 without retry gets one", &Error{Status: 503, Code: "stale", Message: "stale", Cause: secret}, 503, "stale", "stale", "1", "ERROR"},
+		{"answerer", fmt.Errorf("certs: verify: %w", answerer{secret}), 422, "domain_refusal", "the domain says no", "", "INFO"},
+		{"nil answer", answerer{nil}, 500, CodeInternal, "internal error", "", "ERROR"},
 		{"not found", NotFound("no such client"), 404, CodeNotFound, "no such client", "", "INFO"},
 		{"empty message", New(http.StatusForbidden, CodeForbidden, ""), 403, CodeForbidden, "Forbidden", "", "INFO"},
 		{"wrapped httperr", fmt.Errorf("authn: %w", Unauthorized("authentication failed").WithCause(secret)), 401, CodeUnauthorized, "authentication failed", "", "INFO"},
@@ -126,6 +154,100 @@ func TestWriteHeadAndNilLogger(t *testing.T) {
 	}
 	if strings.Contains(rec.Body.String(), "request_id") {
 		t.Error("empty request_id should be omitted")
+	}
+}
+
+// markedFault is how a backend marks its faults without importing httperr.
+type markedFault struct{ down bool }
+
+func (markedFault) Error() string       { return "OOM command not allowed" }
+func (m markedFault) Unavailable() bool { return m.down }
+
+func TestIsUnavailable(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain", errors.New("x"), false},
+		{"not found", fmt.Errorf("get: %w", errors.New("store: not found")), false},
+		{"canceled by the client", context.Canceled, false},
+		{"sentinel", fmt.Errorf("a: %w", ErrUnavailable), true},
+		{"net op error", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
+		{"dns error", &net.DNSError{Err: "no such host", IsTimeout: true}, true},
+		{"deadline", fmt.Errorf("q: %w", context.DeadlineExceeded), true},
+		{"bad conn", driver.ErrBadConn, true},
+		{"marked by a backend", fmt.Errorf("redis: set: %w", markedFault{true}), true},
+		{"marked false", markedFault{false}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := IsUnavailable(c.err); got != c.want {
+				t.Fatalf("IsUnavailable(%v) = %v, want %v", c.err, got, c.want)
+			}
+		})
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	cases := []struct {
+		name, presetCache string
+		v                 any
+		wantStatus        int
+		wantBody          string
+		wantCache         string
+		wantErr           bool
+	}{
+		{"object", "", map[string]int{"n": 1}, 201, "{\"n\":1}\n", "no-store", false},
+		{"handler's own caching kept", "public, max-age=300", []string{"a"}, 200, "[\"a\"]\n", "public, max-age=300", false},
+		{"unencodable", "", math.Inf(1), 0, "", "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			rec.Header().Set("Content-Length", "99")
+			if c.presetCache != "" {
+				rec.Header().Set("Cache-Control", c.presetCache)
+			}
+			err := WriteJSON(rec, max(c.wantStatus, 200), c.v)
+			if c.wantErr {
+				var he *Error
+				if !errors.As(err, &he) || he.Status != 500 || rec.Body.Len() != 0 || rec.Header().Get("Content-Type") != "" {
+					t.Fatalf("err %v, body %q: want a 500 *Error before anything is written", err, rec.Body.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := rec.Header()
+			if rec.Code != c.wantStatus || rec.Body.String() != c.wantBody || h.Get("Cache-Control") != c.wantCache ||
+				h.Get("Content-Type") != "application/json; charset=utf-8" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Content-Length") != "" {
+				t.Fatalf("got %d %q %v", rec.Code, rec.Body.String(), h)
+			}
+		})
+	}
+}
+
+func TestHandlePage(t *testing.T) {
+	var logBuf bytes.Buffer
+	page := func(w http.ResponseWriter, r *http.Request, e *Error) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(e.Status)
+		fmt.Fprintf(w, "<p>%s</p>", e.Code)
+	}
+	h := HandlePage(slog.New(slog.NewTextHandler(&logBuf, nil)), func(w http.ResponseWriter, r *http.Request) error {
+		return fmt.Errorf("consents: %w", ErrUnavailable)
+	}, page)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	if rec.Code != 503 || rec.Body.String() != "<p>"+CodeUnavailable+"</p>" || rec.Header().Get("Retry-After") != "1" ||
+		rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("page answer %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+	if !strings.Contains(logBuf.String(), "request error") || !strings.Contains(logBuf.String(), "consents") {
+		t.Fatalf("not logged: %q", logBuf.String())
 	}
 }
 

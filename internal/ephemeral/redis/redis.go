@@ -110,7 +110,12 @@ func wrap(op string, err error) error {
 	if strings.Contains(msg, "not an integer") || strings.Contains(msg, "overflow") {
 		return fmt.Errorf("redis: %s: %w: %v", op, ephemeral.ErrInvalid, err)
 	}
-	return fmt.Errorf("redis: %s: %w", op, err)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("redis: %s: %w", op, err)
+	}
+	// Everything else is the server's or the connection's fault (down, OOM
+	// at maxmemory, READONLY replica, LOADING, timeouts).
+	return fmt.Errorf("redis: %s: %w: %w", op, ephemeral.ErrUnavailable, err)
 }
 
 // Set implements ephemeral.Store (pipelined with concurrent writes).

@@ -14,8 +14,7 @@
     let res;
     try { res = await fetch(T.prefix + "/account/qr", { credentials: "same-origin", cache: "no-store" }); } catch (e) { res = null; }
     if (!res || !res.ok) {
-      let code = "";
-      try { code = (await res.json()).error; } catch (e) { /* no body */ }
+      const code = res ? await T.errorCode(res) : "";
       img.hidden = true;
       $("qr-status").textContent = T.t(code === "fresh_login_required" || code === "login_required" ? "qrNeedLogin" : "qrError");
       return;
@@ -47,7 +46,7 @@
   const say = (k) => { status.textContent = T.t(k); };
   const b64u = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   const unb64u = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
-  const errCode = async (res) => { try { return (await res.json()).error || ""; } catch (e) { return ""; } };
+  const errCode = T.errorCode;
 
   const box = $("pk-add-box");
   if (box && window.PublicKeyCredential && navigator.credentials) {
@@ -172,8 +171,7 @@
         body: new URLSearchParams({ id: id, decision: decision }),
       });
     } catch (e) { res = null; }
-    let code = "";
-    if (res && !res.ok) { try { code = (await res.json()).error || ""; } catch (e) { /* no body */ } }
+    const code = res && !res.ok ? await T.errorCode(res) : "";
     if (res && res.ok) say(decision === "approve" ? "reqApproved" : "reqDenied");
     else say(code === "fresh_login_required" ? "reqFresh" : code === "login_required" ? "reqStronger" : "reqError");
     load();

@@ -84,7 +84,7 @@
     const body = await res.json().catch(() => ({}));
     if (!res.ok) {
       if (res.status === 401) return verdict(T.t("tokenError"), false);
-      return verdict(T.t("refused") + ": " + (body.error_description || body.error || res.status), false);
+      return verdict(T.t("refused") + ": " + (T.errorText(body) || res.status), false);
     }
     verdict(T.t("verified"), true);
     const dl = $("attrs");

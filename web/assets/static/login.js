@@ -194,11 +194,7 @@
   }
 
   async function fail(res) {
-    let code = "";
-    try {
-      const e = (await res.clone().json()).error;
-      code = typeof e === "string" ? e : (e && e.code) || "";
-    } catch (e) { /* an HTML page */ }
+    const code = await T.errorCode(res); // "" for an HTML page
     step("step-result");
     if (code === "login_expired") return showResult(T.t("expired"), false, false);
     if (res.status === 429 || res.status === 423 || code === "locked_out" || code === "locked") {
