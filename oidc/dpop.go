@@ -14,6 +14,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
+
+	"github.com/trustid/trustid/internal/ephemeral"
 )
 
 // DPoP (RFC 9449) sender-constrains tokens: the client signs a short proof
@@ -107,14 +109,46 @@ func (p *Provider) dpopProof(ctx context.Context, r *http.Request, htu, accessTo
 	}
 	jkt := base64.RawURLEncoding.EncodeToString(tp)
 	// One use per proof: jti is scoped by the key so clients cannot collide.
-	fresh, err := p.eph.SetNX(ctx, "dpop:jti:"+jkt+":"+c.JTI, []byte{1}, dpopReplayTTL)
+	// The hash tag groups the proofs of 1/256 of the keys in one Redis
+	// Cluster slot with the memory marker that vouches for them.
+	tag := dpopTag(jkt)
+	fresh, err := p.eph.SetNX(ctx, "dpop:jti:"+tag+":"+jkt+":"+c.JTI, []byte{1}, dpopReplayTTL)
 	if err != nil {
 		return "", fmt.Errorf("oidc: dpop replay cache: %w", err)
 	}
 	if !fresh {
 		return "", fmt.Errorf("%w: proof replayed", errDPoP)
 	}
+	// Fail closed across a loss of the replay cache: a proof dated before
+	// the cache's memory began may have been used while it was forgetting.
+	// Clients make a fresh proof per request, so only a replay is refused.
+	since, err := ephemeral.MemorySince(ctx, p.eph, "dpop:memory:"+tag, now)
+	if err != nil {
+		return "", fmt.Errorf("oidc: dpop replay cache: %w", err)
+	}
+	if iat.Before(since.Truncate(time.Second)) {
+		return "", fmt.Errorf("%w: proof older than the replay cache; make a new one", errDPoP)
+	}
 	return jkt, nil
+}
+
+// dpopTag is the Redis Cluster hash tag of a key thumbprint's proofs.
+func dpopTag(jkt string) string {
+	sum := sha256.Sum256([]byte(jkt))
+	return fmt.Sprintf("{%02x}", sum[0])
+}
+
+// startDPoPMemory creates the DPoP replay cache's memory markers when the
+// provider starts, so that only a loss of the cache while it runs (not a
+// first start) refuses proofs made before it.
+func (p *Provider) startDPoPMemory(ctx context.Context) {
+	now := p.now()
+	for i := range 256 {
+		if _, err := ephemeral.MemorySince(ctx, p.eph, fmt.Sprintf("dpop:memory:{%02x}", i), now); err != nil {
+			p.log.Warn("oidc: dpop replay cache memory markers", "err", err)
+			return
+		}
+	}
 }
 
 // codeSigner computes the storage signature of an authorization code.

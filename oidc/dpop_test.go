@@ -10,6 +10,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/oidc/internal/fake"
 	"io"
 	"net/http"
 	"net/url"
@@ -245,6 +247,31 @@ func TestDPoP(t *testing.T) {
 // TestDPoPPublicClientRefreshBound: a public client's refresh token is bound
 // to the key of its first proof; a refresh with another key or none fails
 // and changes nothing, the right key still works.
+// TestDPoPReplayAfterCacheLoss: a proof refused as replayed stays refused
+// after the replay cache is lost (a Redis flush or restart), while a fresh
+// proof is accepted (issue #16, point 4).
+func TestDPoPReplayAfterCacheLoss(t *testing.T) {
+	eph := memory.New(memory.Options{})
+	t.Cleanup(func() { eph.Close() })
+	e := newEnv(t, fake.NewStore(), eph, nil)
+	tokenURL := e.issuer + oidc.PathToken
+	key := newDPoPKey(t)
+	cc := url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second))) // proofs are dated in whole seconds
+	p := key.proof(t, http.MethodPost, tokenURL, "", nil)
+	if code, m := e.tokenPost("machine", e.mSecret, p, cc); code != http.StatusOK {
+		t.Fatalf("first use: %d %v", code, m)
+	}
+	time.Sleep(1100 * time.Millisecond) // the loss happens after the proof's second
+	eph.Forget()
+	if code, m := e.tokenPost("machine", e.mSecret, p, cc); code != http.StatusBadRequest || m["error"] != "invalid_dpop_proof" {
+		t.Fatalf("replay after the cache was lost: %d %v", code, m)
+	}
+	if code, m := e.tokenPost("machine", e.mSecret, key.proof(t, http.MethodPost, tokenURL, "", nil), cc); code != http.StatusOK {
+		t.Fatalf("fresh proof after the loss: %d %v", code, m)
+	}
+}
+
 func TestDPoPPublicClientRefreshBound(t *testing.T) {
 	e := newFakeEnv(t, nil)
 	ctx := context.Background()

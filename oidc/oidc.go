@@ -352,6 +352,9 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.routes()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.startDPoPMemory(ctx)
 	return p, nil
 }
 
