@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trustid/trustid/liveness/media"
 )
@@ -117,6 +118,11 @@ func readEvidence(mr *multipart.Reader, maxVideo int64, maxFrames int) (*evidenc
 		}
 		if err != nil {
 			return nil, err
+		}
+		if p.FormName() == "challenge_id" || p.FormName() == "id_number" || p.FormName() == "timestamps_ms" {
+			if !utf8.Valid(b) {
+				return nil, fmt.Errorf("%w: %s is not UTF-8", errEvidence, p.FormName())
+			}
 		}
 		switch p.FormName() {
 		case "challenge_id":
