@@ -7,17 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/config"
 	"github.com/trustid/trustid/internal/ephemeral"
-	"github.com/trustid/trustid/internal/ephemeral/memory"
-	eredis "github.com/trustid/trustid/internal/ephemeral/redis"
+	"github.com/trustid/trustid/internal/node"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
-	"github.com/trustid/trustid/internal/store/postgres"
-	"github.com/trustid/trustid/internal/store/sqlite"
 )
 
 // app holds the live dependencies built from the configuration file; every
@@ -29,6 +25,7 @@ type app struct {
 	store  store.Store
 	eph    ephemeral.Store
 	rec    *audit.Recorder
+	node   *node.Node
 	closer []func() error
 }
 
@@ -83,95 +80,31 @@ func runWithApp(ctx context.Context, fs *flag.FlagSet, cfgPath *string, args []s
 }
 
 // loadConfig reads the configuration file (or the zero-config default).
-func loadConfig(path string) (*config.File, error) {
-	return config.Load(path, os.Getenv)
-}
+func loadConfig(path string) (*config.File, error) { return node.Load(path) }
 
-func newLogger(cfg *config.File) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-}
+func newLogger(cfg *config.File) *slog.Logger { return node.NewLogger(cfg) }
 
-// openApp builds the key ring, the durable store (migrated) and the
-// ephemeral store named by the configuration.
+// openApp opens the node (key ring, migrated store, audit recorder,
+// ephemeral store) named by the configuration (internal/node).
 func openApp(ctx context.Context, configPath string) (*app, error) {
-	cfg, err := loadConfig(configPath)
+	n, err := node.Open(ctx, configPath)
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: newLogger(cfg)}
-	ok := false
-	defer func() {
-		if !ok {
-			a.Close()
-		}
-	}()
-	if cfg.Dev {
-		a.log.Warn("development setup: no configuration file; keys are generated into the data directory. Do not use in production.",
-			"data_dir", cfg.DataDir, "storage", cfg.Storage.Driver, "ephemeral", cfg.Ephemeral.Driver)
-	}
-	if len(cfg.Secrets.EncryptionKeys) > 0 {
-		a.ring, err = seal.New(seal.Config{Keys: cfg.Secrets.EncryptionKeys, Primary: cfg.Secrets.PrimaryKeyID, LookupKey: cfg.Secrets.LookupKey})
-		if err != nil {
-			return nil, fmt.Errorf("secrets: %w", err)
-		}
-	} else {
-		var created bool
-		a.ring, created, err = seal.GenerateDev(cfg.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			a.log.Warn("generated development encryption keys", "file", filepath.Join(cfg.DataDir, seal.DevFile))
-		}
-	}
-	switch cfg.Storage.Driver {
-	case "postgres":
-		db, err := postgres.Open(ctx, cfg.Storage.PostgresDSN, a.ring)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: %w", err)
-		}
-		a.store = db
-	default:
-		if err := os.MkdirAll(filepath.Dir(cfg.Storage.SQLitePath), 0o700); err != nil {
-			return nil, err
-		}
-		db, err := sqlite.Open(ctx, cfg.Storage.SQLitePath, a.ring)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: %w", err)
-		}
-		a.store = db
-	}
-	a.closer = append(a.closer, a.store.Close)
-	if a.rec, err = audit.New(audit.Config{Store: a.store.Audit(), Logger: a.log}); err != nil {
-		return nil, err
-	}
-	switch cfg.Ephemeral.Driver {
-	case "redis":
-		r, err := eredis.New(ctx, cfg.Ephemeral.RedisURL, cfg.Ephemeral.Prefix)
-		if err != nil {
-			return nil, fmt.Errorf("redis: %w", err)
-		}
-		a.eph = r
-	default:
-		a.eph = memory.New(memory.Options{})
-	}
-	a.closer = append(a.closer, a.eph.Close)
-	ok = true
-	return a, nil
+	return &app{cfg: n.Config, log: n.Log, ring: n.Ring, store: n.Store, eph: n.Ephemeral, rec: n.Audit, node: n}, nil
 }
 
-// Close releases everything openApp opened, in reverse order.
+// Close releases what the subcommand added (closer, in reverse order),
+// then the node.
 func (a *app) Close() error {
 	var errs []error
 	for i := len(a.closer) - 1; i >= 0; i-- {
 		errs = append(errs, a.closer[i]())
 	}
 	a.closer = nil
+	if a.node != nil {
+		errs = append(errs, a.node.Close())
+		a.node = nil
+	}
 	return errors.Join(errs...)
 }

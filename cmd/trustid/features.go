@@ -22,20 +22,14 @@ import (
 	"github.com/trustid/trustid/oidc"
 )
 
-// derivedKey derives a 32-byte key for one purpose from the ring's lookup
-// key, so every node with the same secrets agrees without more settings.
-func derivedKey(a *app, purpose string) []byte {
-	return a.ring.LookupHash("trustid/derived-key", []byte(purpose))
-}
+// derivedKey derives a 32-byte key for one purpose (node.Node.DerivedKey).
+func derivedKey(a *app, purpose string) []byte { return a.node.DerivedKey(purpose) }
 
-// masterSecret is the OIDC provider's master key; `trustid client`,
-// `trustid serve` and `trustid-lab bench-tokens` (lab/benchmint, which keeps
-// a copy of this derivation) must derive the same one.
-func masterSecret(a *app) []byte { return derivedKey(a, "oidc-master") }
+// masterSecret is the OIDC provider's master key (node.Node.OIDCMasterSecret,
+// shared with `trustid-lab bench-tokens`).
+func masterSecret(a *app) []byte { return a.node.OIDCMasterSecret() }
 
 // providerConfig is the OIDC provider's configuration from the app's.
-// lab/benchmint (`trustid-lab bench-tokens`) keeps a copy: both must agree
-// on issuer, keys and token secrets.
 func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 	c := oidc.Config{
 		Issuer:           a.cfg.Issuer,

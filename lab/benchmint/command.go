@@ -6,23 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/trustid/trustid/internal/config"
-	"github.com/trustid/trustid/internal/ephemeral"
-	"github.com/trustid/trustid/internal/ephemeral/memory"
-	eredis "github.com/trustid/trustid/internal/ephemeral/redis"
-	"github.com/trustid/trustid/internal/seal"
-	"github.com/trustid/trustid/internal/store"
-	"github.com/trustid/trustid/internal/store/postgres"
-	"github.com/trustid/trustid/internal/store/sqlite"
+	"github.com/trustid/trustid/internal/node"
 	"github.com/trustid/trustid/oidc"
 )
 
@@ -57,7 +48,7 @@ func BenchTokens(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	a, err := openApp(ctx, *cfgPath)
+	a, err := node.Open(ctx, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -82,7 +73,7 @@ func BenchTokens(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
-			parts[i], errs[i] = RefreshTokens(ctx, p, a.cfg.Issuer, Request{
+			parts[i], errs[i] = RefreshTokens(ctx, p, a.Config.Issuer, Request{
 				ClientID: clientID, ClientSecret: secret, RedirectURI: redirect,
 				Scopes: scopes, CitizenID: citizen, N: n/workers + btoi(i < n%workers),
 			})
@@ -102,7 +93,7 @@ func BenchTokens(ctx context.Context, args []string) error {
 	if err := errors.Join(w.Flush(), f.Close()); err != nil {
 		return err
 	}
-	a.log.Warn("bench: refresh tokens minted without a login (benchmark only)",
+	a.Log.Warn("bench: refresh tokens minted without a login (benchmark only)",
 		"count", len(toks), "client", clientID, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
@@ -127,109 +118,33 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// app, openApp and providerConfig are the lab's copies of cmd/trustid's
-// (app.go, features.go): the tokens minted here are refreshed by `trustid
-// serve`, so both must open the same stores and derive the same issuer,
-// secrets and token settings from one configuration.
-// TODO(integrator): share one implementation with cmd/trustid.
-type app struct {
-	cfg    *config.File
-	log    *slog.Logger
-	ring   *seal.Ring
-	store  store.Store
-	eph    ephemeral.Store
-	closer []func() error
-}
-
-func openApp(ctx context.Context, configPath string) (*app, error) {
-	cfg, err := config.Load(configPath, os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	a := &app{cfg: cfg, log: slog.New(slog.NewJSONHandler(os.Stderr, opts))}
-	if cfg.Log.Format == "text" {
-		a.log = slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			a.Close()
-		}
-	}()
-	if len(cfg.Secrets.EncryptionKeys) > 0 {
-		a.ring, err = seal.New(seal.Config{Keys: cfg.Secrets.EncryptionKeys, Primary: cfg.Secrets.PrimaryKeyID, LookupKey: cfg.Secrets.LookupKey})
-		if err != nil {
-			return nil, fmt.Errorf("secrets: %w", err)
-		}
-	} else if a.ring, _, err = seal.GenerateDev(cfg.DataDir); err != nil {
-		return nil, err
-	}
-	switch cfg.Storage.Driver {
-	case "postgres":
-		db, err := postgres.Open(ctx, cfg.Storage.PostgresDSN, a.ring)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: %w", err)
-		}
-		a.store = db
-	default:
-		if err := os.MkdirAll(filepath.Dir(cfg.Storage.SQLitePath), 0o700); err != nil {
-			return nil, err
-		}
-		db, err := sqlite.Open(ctx, cfg.Storage.SQLitePath, a.ring)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: %w", err)
-		}
-		a.store = db
-	}
-	a.closer = append(a.closer, a.store.Close)
-	switch cfg.Ephemeral.Driver {
-	case "redis":
-		r, err := eredis.New(ctx, cfg.Ephemeral.RedisURL, cfg.Ephemeral.Prefix)
-		if err != nil {
-			return nil, fmt.Errorf("redis: %w", err)
-		}
-		a.eph = r
-	default:
-		a.eph = memory.New(memory.Options{})
-	}
-	a.closer = append(a.closer, a.eph.Close)
-	ok = true
-	return a, nil
-}
-
-func (a *app) Close() error {
-	var errs []error
-	for i := len(a.closer) - 1; i >= 0; i-- {
-		errs = append(errs, a.closer[i]())
-	}
-	a.closer = nil
-	return errors.Join(errs...)
-}
-
-// providerConfig is cmd/trustid's providerConfig with a login method that
-// refuses everyone (minting never logs in; oidc.New wants one).
-func providerConfig(a *app) oidc.Config {
-	return oidc.Config{
-		Issuer:           a.cfg.Issuer,
-		Store:            a.store,
-		Ephemeral:        a.eph,
-		Logger:           a.log.With("area", "oidc"),
-		Secret:           a.ring.LookupHash("trustid/derived-key", []byte("oidc-master")),
+// providerConfig is the provider as `trustid serve` configures it from the
+// same node (the same master secret and token settings, so that the service
+// refreshes what is minted here), with a login method that refuses everyone
+// (minting never logs in; oidc.New wants one).
+func providerConfig(a *node.Node) oidc.Config {
+	c := oidc.Config{
+		Issuer:           a.Config.Issuer,
+		Store:            a.Store,
+		Ephemeral:        a.Ephemeral,
+		Logger:           a.Log.With("area", "oidc"),
+		Secret:           a.OIDCMasterSecret(),
 		Authenticators:   []oidc.Authenticator{noLogin{}},
-		AccessTokenTTL:   a.cfg.OIDC.AccessTokenTTL,
-		AccessTokenStore: a.cfg.OIDC.AccessTokenStore,
-		Sealer:           a.ring,
-		RefreshTokenTTL:  a.cfg.OIDC.RefreshTokenTTL,
-		IDTokenTTL:       a.cfg.OIDC.IDTokenTTL,
-		AuthCodeTTL:      a.cfg.OIDC.AuthCodeTTL,
-		KeyRotation:      a.cfg.OIDC.KeyRotation,
-		SigningAlg:       a.cfg.OIDC.SigningAlg,
-		AdminToken:       a.cfg.Secrets.AdminToken,
-		InsecureCookies:  strings.HasPrefix(a.cfg.Issuer, "http://"),
+		AccessTokenTTL:   a.Config.OIDC.AccessTokenTTL,
+		AccessTokenStore: a.Config.OIDC.AccessTokenStore,
+		Sealer:           a.Ring,
+		RefreshTokenTTL:  a.Config.OIDC.RefreshTokenTTL,
+		IDTokenTTL:       a.Config.OIDC.IDTokenTTL,
+		AuthCodeTTL:      a.Config.OIDC.AuthCodeTTL,
+		KeyRotation:      a.Config.OIDC.KeyRotation,
+		SigningAlg:       a.Config.OIDC.SigningAlg,
+		AdminToken:       a.Config.Secrets.AdminToken,
+		InsecureCookies:  strings.HasPrefix(a.Config.Issuer, "http://"),
 	}
+	if g := a.Config.OIDC.RefreshGracePeriod; g != nil {
+		c.RefreshGracePeriod = *g
+	}
+	return c
 }
 
 // noLogin is a login method that refuses every attempt.
