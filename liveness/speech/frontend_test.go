@@ -70,7 +70,7 @@ func TestFrontendShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (len(mel)-embWindow)/embStep + 1; len(emb) != want {
+	if want := (len(mel)-embWindow)/EmbeddingStep + 1; len(emb) != want {
 		t.Errorf("embeddings = %d, want %d", len(emb), want)
 	}
 	// A 40 ms hop gives every other window of the 80 ms one in between.
