@@ -481,7 +481,7 @@ func LipSyncInput(clip *media.Clip, keys []int, lms []*lipsync.Landmarks) lipsyn
 	if len(keys) == 0 {
 		return in
 	}
-	in.Series, in.Motion = lipsync.FrameSeries(clip.Frames, MouthRegions(len(clip.Frames), keys, lms))
+	in.Contrast, in.Motion = lipsync.FrameSeries(clip.Frames, MouthRegions(len(clip.Frames), keys, lms))
 	for _, f := range clip.Frames {
 		in.Times = append(in.Times, f.T)
 	}

@@ -185,7 +185,7 @@ func EvalLiveness(ctx context.Context, args []string) error {
 	if want["lipsync"] {
 		cfg := lipsync.DefaultConfig
 		cfg.Threshold = *threshold
-		ls := &lvLipSync{Config: lvConfigName(cfg), FPS: *fps, KeyFrames: *keys, MinLagMS: cfg.MinLag.Milliseconds(), MaxLagMS: cfg.MaxLag.Milliseconds(), WindowMS: cfg.Window.Milliseconds(), Threshold: *threshold}
+		ls := &lvLipSync{Config: lvConfigName(lvSyncConfig{Config: cfg}), FPS: *fps, KeyFrames: *keys, MinLagMS: cfg.MinLag.Milliseconds(), MaxLagMS: cfg.MaxLag.Milliseconds(), WindowMS: cfg.Window.Milliseconds(), Threshold: *threshold}
 		for _, v := range grid {
 			in := liveness.LipSyncInput(v.clip, v.keys, v.lms)
 			for _, a := range grid {
@@ -211,11 +211,11 @@ func EvalLiveness(ctx context.Context, args []string) error {
 
 	if want["lipsync-cv"] {
 		var names []string
-		var inputs []lipsync.Input
+		var inputs []lvInput
 		var audio []media.Audio
 		for _, g := range grid {
 			names = append(names, g.name)
-			inputs = append(inputs, liveness.LipSyncInput(g.clip, g.keys, g.lms))
+			inputs = append(inputs, lvLipSyncInput(g.clip, g.keys, g.lms))
 			audio = append(audio, g.clip.Audio)
 		}
 		rep.LipSyncCV = lvLipSyncCrossValidate(names, inputs, audio)

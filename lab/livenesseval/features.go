@@ -69,7 +69,7 @@ func bandEnergies(audio []int16, rate int, times []time.Duration, lags []time.Du
 	for k := 0; k+1 < len(edges); k++ {
 		x := lipsync.BandPass(audio, rate, edges[k], edges[k+1])
 		for l, lag := range lags {
-			for t, e := range energyDB(x, rate, times, lag, w) {
+			for t, e := range energyDB(x, rate, times, lag, w, false) {
 				out[l][t][k] = e
 			}
 		}
@@ -78,7 +78,8 @@ func bandEnergies(audio []int16, rate int, times []time.Duration, lags []time.Du
 }
 
 // hann and energyDB are copies of liveness/lipsync's (Check's audio
-// energy), so the learned features measure the band energy as Check does.
+// energy), so the learned features and lvCheck measure the band energy as
+// Check does; energyDB's wrap is lvOffset's (TestEnergyWrap).
 
 // hann is a Hann window of n points, squared (it weights energies), and
 // normalised to sum to 1.
@@ -97,13 +98,24 @@ func hann(n int) []float64 {
 }
 
 // energyDB is the windowed energy of x in dB (floored at -90) centred on
-// each time t+lag; samples outside x count as silence.
-func energyDB(x []float64, rate int, times []time.Duration, lag time.Duration, win []float64) []float64 {
+// each time t+lag; samples outside x count as silence, or with wrap, x is
+// read circularly.
+func energyDB(x []float64, rate int, times []time.Duration, lag time.Duration, win []float64, wrap bool) []float64 {
 	out := make([]float64, len(times))
 	for i, t := range times {
 		start := int((t+lag).Seconds()*float64(rate)) - len(win)/2
 		var e float64
-		for j := max(0, -start); j < len(win) && start+j < len(x); j++ {
+		if wrap && len(x) > 0 {
+			k := ((start % len(x)) + len(x)) % len(x)
+			for j := range win {
+				v := x[k]
+				e += win[j] * v * v
+				if k++; k == len(x) {
+					k = 0
+				}
+			}
+		}
+		for j := max(0, -start); !wrap && j < len(win) && start+j < len(x); j++ {
 			v := x[start+j]
 			e += win[j] * v * v
 		}

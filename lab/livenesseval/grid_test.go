@@ -131,6 +131,20 @@ func TestLivenessGRID(t *testing.T) {
 		}
 	})
 
+	t.Run("lab variant is Check on real clips", func(t *testing.T) {
+		for _, v := range grid[:3] {
+			in := lvLipSyncInput(v.clip, v.keys, v.lms)
+			for _, a := range grid[:3] {
+				in.Audio = a.clip.Audio.Samples
+				want := lipsync.Check(in.Input, lipsync.DefaultConfig)
+				got := lvCheck(in, lvSyncConfig{Config: lipsync.DefaultConfig})
+				if got.Score != want.Score || got.Lag != want.Lag || got.Pass != want.Pass || got.Reason != want.Reason {
+					t.Errorf("%s with %s audio: lvCheck %+v, Check %+v", v.name, a.name, got.Result, want)
+				}
+			}
+		}
+	})
+
 	t.Run("still photo", func(t *testing.T) {
 		for _, g := range grid[:3] {
 			still := &media.Clip{FPS: g.clip.FPS, Audio: g.clip.Audio}

@@ -22,7 +22,7 @@ import (
 // lvCVConfig is one candidate configuration.
 type lvCVConfig struct {
 	Name string
-	Cfg  lipsync.Config
+	Cfg  lvSyncConfig
 }
 
 // lvCVGrid is the candidate set: the previous method (dark fraction and
@@ -33,34 +33,34 @@ type lvCVConfig struct {
 func lvCVGrid() []lvCVConfig {
 	measures := []struct {
 		name string
-		m    []lipsync.Measure
+		m    []lvMeasure
 	}{
-		{"contrast", []lipsync.Measure{lipsync.Contrast}},
-		{"dark+grey", []lipsync.Measure{lipsync.Dark, lipsync.Grey}},
-		{"dark", []lipsync.Measure{lipsync.Dark}},
-		{"contrast+dark", []lipsync.Measure{lipsync.Contrast, lipsync.Dark}},
+		{"contrast", []lvMeasure{lvContrast}},
+		{"dark+grey", []lvMeasure{lvDark, lvGrey}},
+		{"dark", []lvMeasure{lvDark}},
+		{"contrast+dark", []lvMeasure{lvContrast, lvDark}},
 	}
 	bands := [][2]float64{{0, -1}, {300, 1000}, {1000, 3000}, {1000, 4000}, {500, 3000}}
 	lags := [][2]time.Duration{{0, 80 * time.Millisecond}, {-40 * time.Millisecond, 80 * time.Millisecond}}
 	var out []lvCVConfig
-	add := func(cfg lipsync.Config) { out = append(out, lvCVConfig{lvConfigName(cfg), cfg}) }
+	add := func(cfg lvSyncConfig) { out = append(out, lvCVConfig{lvConfigName(cfg), cfg}) }
 	for _, m := range measures {
 		for _, b := range bands {
 			for _, l := range lags {
-				cfg := lipsync.DefaultConfig
+				cfg := lvSyncConfig{Config: lipsync.DefaultConfig}
 				cfg.Measures, cfg.BandLow, cfg.BandHigh, cfg.MinLag, cfg.MaxLag = m.m, b[0], b[1], l[0], l[1]
 				add(cfg)
 			}
 		}
 	}
 	ms := time.Millisecond
-	offsets := []*lipsync.Offset{nil,
-		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lipsync.Mean, Weight: 1},
-		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lipsync.Median, Weight: 1},
-		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lipsync.Q90, Weight: 1},
-		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lipsync.Max, Weight: 1},
-		{MinShift: 200 * ms, MaxShift: 600 * ms, Step: 40 * ms, Stat: lipsync.Mean, Weight: 1},
-		{MinShift: 200 * ms, MaxShift: 600 * ms, Step: 40 * ms, Stat: lipsync.Max, Weight: 1},
+	offsets := []*lvOffset{nil,
+		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lvMean, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lvMedianStat, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lvQ90, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 1000 * ms, Step: 40 * ms, Stat: lvMax, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 600 * ms, Step: 40 * ms, Stat: lvMean, Weight: 1},
+		{MinShift: 200 * ms, MaxShift: 600 * ms, Step: 40 * ms, Stat: lvMax, Weight: 1},
 	}
 	for _, b := range [][2]float64{{1000, 3000}, {1000, 4000}, {500, 3000}} {
 		for _, tilt := range []bool{false, true} {
@@ -68,8 +68,8 @@ func lvCVGrid() []lvCVConfig {
 				if !tilt && o == nil {
 					continue // in the base grid
 				}
-				cfg := lipsync.DefaultConfig
-				cfg.Measures, cfg.BandLow, cfg.BandHigh, cfg.MinLag, cfg.MaxLag = []lipsync.Measure{lipsync.Contrast}, b[0], b[1], 0, 80*ms
+				cfg := lvSyncConfig{Config: lipsync.DefaultConfig}
+				cfg.Measures, cfg.BandLow, cfg.BandHigh, cfg.MinLag, cfg.MaxLag = []lvMeasure{lvContrast}, b[0], b[1], 0, 80*ms
 				cfg.Tilt, cfg.Offset = tilt, o
 				add(cfg)
 			}
@@ -140,15 +140,15 @@ type lvLipSyncCV struct {
 	Previous lvCVSummary `json:"previous_method_threshold_cv"`
 }
 
-// lvScoreMatrix is Check's score for every video (inputs) with every
+// lvScoreMatrix is lvCheck's score for every video (inputs) with every
 // clip's audio: S[v][a].
-func lvScoreMatrix(inputs []lipsync.Input, audio []media.Audio, cfg lipsync.Config) [][]float64 {
+func lvScoreMatrix(inputs []lvInput, audio []media.Audio, cfg lvSyncConfig) [][]float64 {
 	S := make([][]float64, len(inputs))
 	for v, in := range inputs {
 		S[v] = make([]float64, len(audio))
 		for a, au := range audio {
 			in.Audio, in.Rate = au.Samples, au.Rate
-			r := lipsync.Check(in, cfg)
+			r := lvCheck(in, cfg)
 			S[v][a] = r.Score
 			if math.IsNaN(r.Score) {
 				S[v][a] = math.Inf(-1)
@@ -292,16 +292,17 @@ func (a *lvTally) summary() lvCVSummary {
 // lvLipSyncCrossValidate scores the ten clips under every candidate and
 // cross-validates the selection, the default configuration's threshold
 // and the previous method's threshold.
-func lvLipSyncCrossValidate(names []string, inputs []lipsync.Input, audio []media.Audio) *lvLipSyncCV {
+func lvLipSyncCrossValidate(names []string, inputs []lvInput, audio []media.Audio) *lvLipSyncCV {
 	grid := lvCVGrid()
 	mats := make([][][]float64, len(grid))
 	for i, c := range grid {
 		mats[i] = lvScoreMatrix(inputs, audio, c.Cfg)
 	}
-	def := []lvCVConfig{{"default (" + lvConfigName(lipsync.DefaultConfig) + ")", lipsync.DefaultConfig}}
-	defMat := [][][]float64{lvScoreMatrix(inputs, audio, lipsync.DefaultConfig)}
-	prev := lipsync.DefaultConfig
-	prev.Measures, prev.BandLow, prev.BandHigh, prev.MinLag = []lipsync.Measure{lipsync.Dark, lipsync.Grey}, 0, -1, -40*time.Millisecond
+	defCfg := lvSyncConfig{Config: lipsync.DefaultConfig}
+	def := []lvCVConfig{{"default (" + lvConfigName(defCfg) + ")", defCfg}}
+	defMat := [][][]float64{lvScoreMatrix(inputs, audio, defCfg)}
+	prev := lvSyncConfig{Config: lipsync.DefaultConfig}
+	prev.Measures, prev.BandLow, prev.BandHigh, prev.MinLag = []lvMeasure{lvDark, lvGrey}, 0, -1, -40*time.Millisecond
 	prevMat := [][][]float64{lvScoreMatrix(inputs, audio, prev)}
 	var all []lvCandidate
 	for i, c := range grid {
@@ -325,10 +326,14 @@ func lvLipSyncCrossValidate(names []string, inputs []lipsync.Input, audio []medi
 	}
 }
 
-func lvConfigName(c lipsync.Config) string {
+func lvConfigName(c lvSyncConfig) string {
+	ms := c.Measures
+	if len(ms) == 0 {
+		ms = []lvMeasure{lvContrast}
+	}
 	var m []string
-	for _, x := range c.Measures {
-		m = append(m, [...]string{"contrast", "dark", "grey"}[x])
+	for _, x := range ms {
+		m = append(m, x.String())
 	}
 	band := "whole band"
 	if c.BandHigh > 0 {

@@ -59,7 +59,7 @@ func TestLvCVGrid(t *testing.T) {
 			t.Errorf("candidate %d %q: in the base grid %v, but offset %v tilt %v", i, c.Name, base, c.Cfg.Offset, c.Cfg.Tilt)
 		}
 	}
-	if def := lvConfigName(lipsync.DefaultConfig); !seen[def] {
+	if def := lvConfigName(lvSyncConfig{Config: lipsync.DefaultConfig}); !seen[def] {
 		t.Errorf("default %q not among the candidates", def)
 	}
 }

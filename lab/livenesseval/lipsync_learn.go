@@ -158,7 +158,7 @@ func lvLearnPrepare(names []string, clips []*media.Clip, keys [][]int, lms [][]*
 		times[v] = in.Times
 		con := make([][]float64, len(in.Times))
 		for t := range con {
-			con[t] = []float64{in.Series[lipsync.Contrast][t]}
+			con[t] = []float64{in.Contrast[t]}
 		}
 		cc := lvChanges(con)
 		m, s := lipsync.MeanStd(lvColumn(cc, 0))

@@ -1,7 +1,11 @@
 // Package speechlab is the lab's spoken-digit work: it trains the digit
-// head that liveness/speech applies (`trustid-lab train-digits`) and
-// evaluates the check on held-out FSDD speakers (`trustid-lab eval-speech`).
-// The service never imports it.
+// head that liveness/speech applies (`trustid-lab train-digits`: the FSDD
+// and synthetic-speech corpus, augmentation, frame labels and the AdamW
+// solvers of the frame and segment heads) and evaluates the check on
+// held-out FSDD speakers (`trustid-lab eval-speech`). Features and the
+// heads' forward passes come from liveness/speech itself (PaddedEmbeddings,
+// Head.Forward, SegmentHead.Pool), so the head is trained on what the
+// service computes. The service never imports this package.
 package speechlab
 
 import (
@@ -42,7 +46,7 @@ func TrainDigits(ctx context.Context, args []string) error {
 		context_  = fs.Int("context", 2, "neighbouring frames each side")
 		out       = fs.String("out", "liveness/speech/digits_head.json", "output file")
 		speed     = fs.Bool("speed-perturb", false, "speed-perturb 60 % of training utterances (0.88-1.12)")
-		segDecay  = fs.Float64("seg-decay", speech.DefaultSegmentDecay, "segment head weight decay")
+		segDecay  = fs.Float64("seg-decay", DefaultSegmentDecay, "segment head weight decay")
 		ttsCache  = fs.String("tts-cache", "", "directory to keep synthesised digits in between runs (optional)")
 		step      = fs.Int("step", 8, "embedding hop in 10 ms mel frames (8 = 80 ms, 4 = 40 ms)")
 		stride    = fs.Int("context-stride", 1, "frames between the head's context neighbours")
@@ -63,7 +67,7 @@ func TrainDigits(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(scratch)
 	cmdline := "trustid-lab train-digits " + strings.Join(args, " ")
-	h, err := speech.TrainHead(ctx, speech.TrainConfig{
+	h, err := TrainHead(ctx, TrainConfig{
 		Front: front, FSDDDir: *fsddDir, TrainSpeakers: strings.Split(*train, ","), Seed: *seed,
 		EspeakVoices: *espeak, FSDDUtterances: *fsddUtts, SynthUtterances: *synthUtts,
 		Epochs: *epochs, Hidden: *hidden, Context: *context_, ScratchDir: scratch, TTSCache: *ttsCache, SpeedPerturb: *speed, SegmentDecay: *segDecay, Log: log,
@@ -73,7 +77,7 @@ func TrainDigits(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := speech.WriteHead(h, *out); err != nil {
+	if err := WriteHead(h, *out); err != nil {
 		return err
 	}
 	log.Info("wrote head", "path", *out, "frames", h.Meta.Examples, "synthetic_clips", h.Meta.Synthetic)
@@ -110,7 +114,7 @@ func EvalSpeech(ctx context.Context, args []string) error {
 	var h *speech.Head
 	var err error
 	if *headPath != "" {
-		h, err = speech.ReadHead(*headPath)
+		h, err = ReadHead(*headPath)
 	} else {
 		h, err = speech.DefaultHead()
 	}
@@ -141,7 +145,7 @@ func EvalSpeech(ctx context.Context, args []string) error {
 	if *extraRand < 1 || *extraRand > 1000 {
 		return fmt.Errorf("-random %d: want 1-1000", *extraRand)
 	}
-	ec := speech.EvalConfig{Rec: rec, FSDDDir: *fsddDir, Speakers: spk, Utterances: *n, Seed: *seed,
+	ec := EvalConfig{Rec: rec, FSDDDir: *fsddDir, Speakers: spk, Utterances: *n, Seed: *seed,
 		Thresholds: ths, SegmentWeights: wts, FarThresholds: fths, ExtraRandom: *extraRand}
 	if *trials != "" {
 		f, err := os.Create(*trials)
@@ -159,7 +163,7 @@ func EvalSpeech(ctx context.Context, args []string) error {
 				"frames": res.Frames, "voiced_ms": res.Voiced.Milliseconds()})
 		}
 	}
-	rep, err := speech.Evaluate(ctx, ec)
+	rep, err := Evaluate(ctx, ec)
 	if err != nil {
 		return err
 	}

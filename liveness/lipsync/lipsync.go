@@ -10,7 +10,6 @@ package lipsync
 import (
 	"errors"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/trustid/trustid/liveness/media"
@@ -92,46 +91,25 @@ func Lerp(a, b Rect, t float64) Rect {
 	return Rect{l(a.X0, b.X0), l(a.Y0, b.Y0), l(a.X1, b.X1), l(a.Y1, b.Y1)}
 }
 
-// Measure names one mouth-region measure of FrameSeries; it is the index
-// of its series in Input.Series.
-type Measure int
-
-const (
-	// Contrast is the standard deviation of the grey levels in the region:
-	// it rises as the lips part and show the dark cavity and the teeth.
-	Contrast Measure = iota
-	// Dark is the fraction of pixels darker than 0.6 times the region's
-	// median grey (the open mouth's cavity).
-	Dark
-	// Grey is the negated mean grey (darker when open).
-	Grey
-	// NumMeasures is the number of measures FrameSeries returns.
-	NumMeasures
-)
-
-// FrameSeries measures the mouth region roi[i] of each BGR frame: one
-// series per Measure (indexed by it), and the mean absolute grey change
-// from the previous frame (motion; 0 for the first frame). Regions are
-// clipped to the frame; an empty region gives NaN.
-// Reading pixels is far cheaper than running a landmark model on every
+// FrameSeries measures the mouth region roi[i] of each BGR frame: its
+// contrast, the standard deviation of the grey levels in the region (it
+// rises as the lips part and show the dark cavity and the teeth), and its
+// motion, the mean absolute grey change from the previous frame (0 for the
+// first frame). Regions are clipped to the frame; an empty region gives
+// NaN. Reading pixels is far cheaper than running a landmark model on every
 // frame, so the mouth can be followed at the full frame rate with the face
 // engine run on a few key frames only.
-func FrameSeries(frames []media.Frame, rois []Rect) (series [][]float64, motion []float64) {
-	series = make([][]float64, NumMeasures)
-	for m := range series {
-		series[m] = make([]float64, len(frames))
-	}
-	contrast, dark, grey := series[Contrast], series[Dark], series[Grey]
+func FrameSeries(frames []media.Frame, rois []Rect) (contrast, motion []float64) {
+	contrast = make([]float64, len(frames))
 	motion = make([]float64, len(frames))
 	var prev, cur []float64
 	var prevRect Rect
-	var sorted []float64
 	for i, f := range frames {
 		r := rois[i]
 		r.X0, r.Y0 = max(0, r.X0), max(0, r.Y0)
 		r.X1, r.Y1 = min(f.Width, r.X1), min(f.Height, r.Y1)
 		if r.X1 <= r.X0 || r.Y1 <= r.Y0 || len(f.BGR) < f.Width*f.Height*3 {
-			contrast[i], dark[i], grey[i], motion[i] = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			contrast[i], motion[i] = math.NaN(), math.NaN()
 			prev = nil
 			continue
 		}
@@ -149,11 +127,6 @@ func FrameSeries(frames []media.Frame, rois []Rect) (series [][]float64, motion 
 		n := float64(len(cur))
 		mean := sum / n
 		contrast[i] = math.Sqrt(max(0, sq/n-mean*mean))
-		sorted = append(sorted[:0], cur...)
-		sort.Float64s(sorted)
-		med := sorted[len(sorted)/2]
-		dark[i] = float64(sort.SearchFloat64s(sorted, 0.6*med)) / n
-		grey[i] = -mean
 		if prev != nil && r == prevRect {
 			var d float64
 			for j := range cur {
@@ -166,7 +139,7 @@ func FrameSeries(frames []media.Frame, rois []Rect) (series [][]float64, motion 
 		prev = append(prev[:0], cur...)
 		prevRect = r
 	}
-	return series, motion
+	return contrast, motion
 }
 
 // Config tunes Check. Zero fields take the defaults in DefaultConfig.
@@ -189,9 +162,6 @@ type Config struct {
 	// BandLow and BandHigh (Hz) bound the audio band whose energy is
 	// correlated with the mouth. BandHigh < 0 uses the whole band.
 	BandLow, BandHigh float64
-	// Measures are the mouth measures (FrameSeries) correlated with the
-	// audio; their correlations are averaged.
-	Measures []Measure
 	// MinFrames is the least number of frames with a mouth measurement.
 	MinFrames int
 	// MinMotion is the least mean grey-level change per frame in the mouth
@@ -201,64 +171,13 @@ type Config struct {
 	// MinEnergyRange is the least spread (dB, 90th minus 10th percentile)
 	// of the whole-band audio energy for audio with voice activity.
 	MinEnergyRange float64
-	// Tilt also correlates the mouth with the band's level relative to the
-	// whole band (the spectral balance, which an opening mouth tips towards
-	// the formants); the correlations are averaged with the band's. False
-	// takes DefaultConfig's.
-	Tilt bool
-	// Offset, when not nil, turns the score into a sync-peak contrast; nil
-	// takes DefaultConfig's.
-	Offset *Offset
 }
 
-// Stat is a statistic of a set of correlations.
-type Stat int
-
-const (
-	// Mean of the values.
-	Mean Stat = iota
-	// Median of the values.
-	Median
-	// Q90 is the 90th percentile (nearest rank).
-	Q90
-	// Max of the values.
-	Max
-)
-
-func (s Stat) String() string {
-	switch s {
-	case Mean:
-		return "mean"
-	case Median:
-		return "median"
-	case Q90:
-		return "q90"
-	case Max:
-		return "max"
-	}
-	return "stat?"
-}
-
-// Offset is SyncNet's offset confidence (Chung and Zisserman, "Out of time:
-// automated lip sync in the wild", 2016): the correlation at the capture's
-// own small lags is compared with the correlations at audio offsets far
-// from any capture skew. Audio taken from another sentence with the same
-// rhythm may correlate with the mouth at a small lag by chance, but then
-// about as well at other offsets; the audio of the clip itself should
-// peak at its true lag. The score becomes the best small-lag correlation
-// minus Weight times Stat of the far correlations.
-type Offset struct {
-	// MinShift and MaxShift bound the far offsets' magnitude (both signs
-	// are used); the audio is shifted circularly (its ends are silence
-	// in a capture, so the wrap joins silence to silence) in Step steps.
-	MinShift, MaxShift, Step time.Duration
-	Stat                     Stat
-	Weight                   float64
-}
-
-// DefaultConfig holds the defaults. The measure, band, lags and Threshold
-// were chosen from the GRID genuine vs swapped-audio measurements in
-// ../RESULTS.md (leave-one-clip-out).
+// DefaultConfig holds the defaults. The mouth measure (contrast), band,
+// lags and Threshold were chosen from the GRID genuine vs swapped-audio
+// measurements in ../RESULTS.md (leave-one-clip-out), among candidates
+// (other measures, spectral tilt, sync-peak contrast) that the lab's
+// variant of Check tries (lab/livenesseval).
 var DefaultConfig = Config{
 	Threshold:      0.53,
 	MinLag:         0,
@@ -267,7 +186,6 @@ var DefaultConfig = Config{
 	Window:         60 * time.Millisecond,
 	BandLow:        1000,
 	BandHigh:       3000,
-	Measures:       []Measure{Contrast},
 	MinFrames:      20,
 	MinMotion:      0.3,
 	MinEnergyRange: 6,
@@ -291,9 +209,6 @@ func (c Config) withDefaults() Config {
 	if c.BandLow != 0 || c.BandHigh != 0 {
 		d.BandLow, d.BandHigh = c.BandLow, c.BandHigh
 	}
-	if len(c.Measures) > 0 {
-		d.Measures = c.Measures
-	}
 	if c.MinFrames > 0 {
 		d.MinFrames = c.MinFrames
 	}
@@ -303,23 +218,17 @@ func (c Config) withDefaults() Config {
 	if c.MinEnergyRange > 0 {
 		d.MinEnergyRange = c.MinEnergyRange
 	}
-	if c.Tilt {
-		d.Tilt = true
-	}
-	if c.Offset != nil {
-		d.Offset = c.Offset
-	}
 	return d
 }
 
-// Input is one clip: mouth measures at frame times, and the audio.
+// Input is one clip: the mouth's contrast at frame times, and the audio.
 type Input struct {
 	// Times of the frames from the start of the audio.
 	Times []time.Duration
-	// Series are mouth measures indexed by Measure, each aligned with
-	// Times (NaN where the frame has no measure), that grow as the mouth
-	// opens (FrameSeries).
-	Series [][]float64
+	// Contrast is the mouth-region contrast (FrameSeries), aligned with
+	// Times (NaN where the frame has no measure); it grows as the mouth
+	// opens.
+	Contrast []float64
 	// Motion is the mouth region's change per frame (FrameSeries); NaN
 	// entries are ignored.
 	Motion []float64
@@ -334,23 +243,19 @@ type Result struct {
 	Pass bool
 	// Reason is nil on a pass, else one of the package's errors.
 	Reason error
-	// Score is the best correlation over the searched lags, less the
-	// far-offset statistic when Config.Offset is set.
+	// Score is the best correlation over the searched lags.
 	Score float64
-	// Peak is the best correlation over the searched lags.
-	Peak float64
 	// Lag is the audio delay (positive: audio later than video) of Score.
 	Lag time.Duration
 	// Motion is the mean of Input.Motion.
 	Motion float64
-	// Frames is the number of frames with every measure present.
+	// Frames is the number of frames with a contrast measure.
 	Frames int
 }
 
-// Check correlates the mouth with the audio. For each mouth measure, the
-// frame-to-frame change of the (3-tap smoothed) series is correlated
-// (Pearson) with the change of the 1-3 kHz band energy around the frame
-// times; the correlations are averaged over measures. Changes rather than
+// Check correlates the mouth with the audio. The frame-to-frame change of
+// the (3-tap smoothed) mouth contrast is correlated (Pearson) with the
+// change of the 1-3 kHz band energy around the frame times. Changes rather than
 // levels, because every utterance shares the slow shape "silence, speech,
 // silence" with every other, which makes the levels of unrelated clips
 // correlate; the onsets and closures of syllables are what is specific.
@@ -362,30 +267,16 @@ type Result struct {
 // [MinLag, MaxLag] decides.
 func Check(in Input, cfg Config) Result {
 	cfg = cfg.withDefaults()
-	var series [][]float64
-	for _, m := range cfg.Measures {
-		if int(m) >= 0 && int(m) < len(in.Series) {
-			series = append(series, in.Series[m])
-		}
-	}
 	var times []time.Duration
-	feats := make([][]float64, len(series))
+	var contrast []float64
 	for i, t := range in.Times {
-		ok := len(series) > 0
-		for _, s := range series {
-			if i >= len(s) || math.IsNaN(s[i]) || math.IsInf(s[i], 0) {
-				ok = false
-			}
-		}
-		if !ok {
+		if i >= len(in.Contrast) || math.IsNaN(in.Contrast[i]) || math.IsInf(in.Contrast[i], 0) {
 			continue
 		}
 		times = append(times, t)
-		for k, s := range series {
-			feats[k] = append(feats[k], s[i])
-		}
+		contrast = append(contrast, in.Contrast[i])
 	}
-	res := Result{Frames: len(times), Score: math.NaN(), Peak: math.NaN()}
+	res := Result{Frames: len(times), Score: math.NaN()}
 	if len(times) < cfg.MinFrames {
 		res.Reason = ErrTooFewFrames
 		return res
@@ -408,48 +299,16 @@ func Check(in Input, cfg Config) Result {
 		res.Reason = ErrSilentAudio
 		return res
 	}
-	mouth := make([][]float64, len(feats))
-	for k := range feats {
-		mouth[k] = diff(smooth(feats[k]))
-	}
+	mouth := diff(smooth(contrast))
 	band := BandPass(in.Audio, in.Rate, cfg.BandLow, cfg.BandHigh)
-	var whole []float64
-	if cfg.Tilt {
-		whole = BandPass(in.Audio, in.Rate, 0, -1)
-	}
 	win := hann(int(cfg.Window.Seconds() * float64(in.Rate)))
-	corr := func(lag time.Duration, wrap bool) float64 {
-		e := energyDB(band, in.Rate, times, lag, win, wrap)
-		audio := [][]float64{diff(smooth(e))}
-		if whole != nil {
-			w := energyDB(whole, in.Rate, times, lag, win, wrap)
-			for i := range w {
-				w[i] = e[i] - w[i]
-			}
-			audio = append(audio, diff(smooth(w)))
-		}
-		var r float64
-		for _, m := range mouth {
-			for _, a := range audio {
-				r += pearson(m, a)
-			}
-		}
-		return r / float64(len(mouth)*len(audio))
-	}
 	best, bestLag := math.Inf(-1), time.Duration(0)
 	for lag := cfg.MinLag; lag <= cfg.MaxLag; lag += cfg.LagStep {
-		if r := corr(lag, false); r > best {
+		if r := pearson(mouth, diff(smooth(energyDB(band, in.Rate, times, lag, win)))); r > best {
 			best, bestLag = r, lag
 		}
 	}
-	res.Peak, res.Score, res.Lag = best, best, bestLag
-	if o := cfg.Offset; o != nil && o.Step > 0 && o.MaxShift >= o.MinShift {
-		var far []float64
-		for s := o.MinShift; s <= o.MaxShift; s += o.Step {
-			far = append(far, corr(s, true), corr(-s, true))
-		}
-		res.Score = best - o.Weight*statOf(far, o.Stat)
-	}
+	res.Score, res.Lag = best, bestLag
 	if res.Score < cfg.Threshold {
 		res.Reason = ErrNoCorrelation
 		return res
@@ -532,24 +391,13 @@ func hann(n int) []float64 {
 }
 
 // energyDB is the windowed energy of x in dB (floored at -90) centred on
-// each time t+lag; samples outside x count as silence, or with wrap, x is
-// read circularly.
-func energyDB(x []float64, rate int, times []time.Duration, lag time.Duration, win []float64, wrap bool) []float64 {
+// each time t+lag; samples outside x count as silence.
+func energyDB(x []float64, rate int, times []time.Duration, lag time.Duration, win []float64) []float64 {
 	out := make([]float64, len(times))
 	for i, t := range times {
 		start := int((t+lag).Seconds()*float64(rate)) - len(win)/2
 		var e float64
-		if wrap && len(x) > 0 {
-			k := ((start % len(x)) + len(x)) % len(x)
-			for j := range win {
-				v := x[k]
-				e += win[j] * v * v
-				if k++; k == len(x) {
-					k = 0
-				}
-			}
-		}
-		for j := max(0, -start); !wrap && j < len(win) && start+j < len(x); j++ {
+		for j := max(0, -start); j < len(win) && start+j < len(x); j++ {
 			v := x[start+j]
 			e += win[j] * v * v
 		}
@@ -623,20 +471,6 @@ func meanStd(x []float64) (float64, float64) {
 		s += (v - m) * (v - m)
 	}
 	return m, math.Sqrt(s / float64(len(x)))
-}
-
-// statOf is s of x (not empty).
-func statOf(x []float64, s Stat) float64 {
-	switch s {
-	case Median:
-		return percentile(x, 0.5)
-	case Q90:
-		return percentile(x, 0.9)
-	case Max:
-		return percentile(x, 1)
-	}
-	m, _ := meanStd(x)
-	return m
 }
 
 // percentile of x by nearest rank on a sorted copy.

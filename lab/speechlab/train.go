@@ -1,4 +1,4 @@
-package speech
+package speechlab
 
 import (
 	"context"
@@ -9,11 +9,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+
+	"github.com/trustid/trustid/liveness/speech"
 )
 
 // TrainConfig configures TrainHead.
 type TrainConfig struct {
-	Front         *Frontend
+	Front         *speech.Frontend
 	FSDDDir       string
 	TrainSpeakers []string // FSDD speakers to train on; the rest are held out
 	Seed          int64
@@ -61,7 +63,7 @@ func (c *TrainConfig) defaults() {
 		c.WeightDecay = 1e-4
 	}
 	if c.Step == 0 {
-		c.Step = embStep
+		c.Step = speech.EmbeddingStep
 	}
 	if c.Stride == 0 {
 		c.Stride = 1
@@ -79,7 +81,7 @@ func (c *TrainConfig) defaults() {
 
 // example is one utterance's embeddings and frame labels.
 type example struct {
-	emb    [][EmbeddingDim]float32
+	emb    [][speech.EmbeddingDim]float32
 	labels []int
 	segs   [][2]int // per digit, its labelled frames
 	digits []int
@@ -99,7 +101,7 @@ func NewRand(seed int64) *rand.Rand {
 // and reverberation), labels every 80 ms frame from the clips' voice
 // activity, and trains the head with AdamW. Everything is drawn from one
 // seeded generator and runs on one goroutine, so a seed gives the same head.
-func TrainHead(ctx context.Context, c TrainConfig) (*Head, error) {
+func TrainHead(ctx context.Context, c TrainConfig) (*speech.Head, error) {
 	c.defaults()
 	if c.Front == nil || len(c.TrainSpeakers) == 0 {
 		return nil, errors.New("speech: train: front end and training speakers are required")
@@ -135,8 +137,8 @@ func TrainHead(ctx context.Context, c TrainConfig) (*Head, error) {
 		}
 		c.Log.Info("built utterances", "group", g[0].Group, "total", len(exs))
 	}
-	h := &Head{Context: c.Context, Hidden: c.Hidden}
-	if c.Step != embStep {
+	h := &speech.Head{Context: c.Context, Hidden: c.Hidden}
+	if c.Step != speech.EmbeddingStep {
 		h.Step = c.Step
 	}
 	if c.Stride != 1 {
@@ -160,7 +162,7 @@ func TrainHead(ctx context.Context, c TrainConfig) (*Head, error) {
 			held = append(held, s)
 		}
 	}
-	h.Meta = HeadMeta{Command: c.Command, Seed: c.Seed, TrainSpeakers: c.TrainSpeakers, HeldOut: held,
+	h.Meta = speech.HeadMeta{Command: c.Command, Seed: c.Seed, TrainSpeakers: c.TrainSpeakers, HeldOut: held,
 		Synthetic: len(synth), Examples: frames, Epochs: c.Epochs}
 	return h, nil
 }
@@ -192,19 +194,19 @@ func trainingUtterance(rng *rand.Rand, g []Clip, c TrainConfig) (example, error)
 	runTogether := rng.Float64() < c.RunTogether
 	for i := range gaps {
 		if runTogether {
-			gaps[i] = int((-0.12 + 0.17*rng.Float64()) * SampleRate)
+			gaps[i] = int((-0.12 + 0.17*rng.Float64()) * speech.SampleRate)
 		} else {
-			gaps[i] = int((0.05 + 0.45*rng.Float64()) * SampleRate)
+			gaps[i] = int((0.05 + 0.45*rng.Float64()) * speech.SampleRate)
 		}
 	}
-	lead := int((0.05 + 0.45*rng.Float64()) * SampleRate)
-	tail := int((0.05 + 0.45*rng.Float64()) * SampleRate)
+	lead := int((0.05 + 0.45*rng.Float64()) * speech.SampleRate)
+	tail := int((0.05 + 0.45*rng.Float64()) * speech.SampleRate)
 	pcm, spans := Concat(clips, gaps, lead, tail)
 	if c.SpeedPerturb && rng.Float64() < 0.6 {
 		pcm, spans = speedPerturb(pcm, spans, 0.88+0.24*rng.Float64())
 	}
 	pcm = augment(rng, pcm, spans, clips[0].Synthetic)
-	emb, err := c.Front.EmbeddingsStep(padded(pcm), c.Step)
+	emb, err := c.Front.PaddedEmbeddings(pcm, c.Step)
 	if err != nil {
 		return example{}, err
 	}
@@ -219,12 +221,12 @@ func trainingUtterance(rng *rand.Rand, g []Clip, c TrainConfig) (example, error)
 // Kaldi's speed perturbation does) by resampling, a cheap way to make more
 // speakers out of few.
 func speedPerturb(pcm []int16, spans []Span, f float64) ([]int16, []Span) {
-	to := int(math.Round(SampleRate/f/100)) * 100
-	out, err := Resample(pcm, SampleRate, to)
+	to := int(math.Round(speech.SampleRate/f/100)) * 100
+	out, err := speech.Resample(pcm, speech.SampleRate, to)
 	if err != nil {
 		return pcm, spans
 	}
-	r := float64(to) / SampleRate
+	r := float64(to) / speech.SampleRate
 	sp := make([]Span, len(spans))
 	for i, s := range spans {
 		sp[i] = Span{Digit: s.Digit, Start: int(float64(s.Start) * r), End: int(float64(s.End) * r)}
@@ -248,13 +250,13 @@ func augment(rng *rand.Rand, pcm []int16, spans []Span, synthetic bool) []int16 
 
 // fit standardises the embeddings and trains h with AdamW on mini-batches;
 // it returns the number of training frames.
-func fit(ctx context.Context, rng *rand.Rand, h *Head, exs []example, c TrainConfig) int {
+func fit(ctx context.Context, rng *rand.Rand, h *speech.Head, exs []example, c TrainConfig) int {
 	// Standardisation statistics over all frames.
-	h.Mean = make([]float32, EmbeddingDim)
-	h.Std = make([]float32, EmbeddingDim)
+	h.Mean = make([]float32, speech.EmbeddingDim)
+	h.Std = make([]float32, speech.EmbeddingDim)
 	var n float64
-	sum := make([]float64, EmbeddingDim)
-	sq := make([]float64, EmbeddingDim)
+	sum := make([]float64, speech.EmbeddingDim)
+	sq := make([]float64, speech.EmbeddingDim)
 	for _, ex := range exs {
 		for _, e := range ex.emb {
 			for d, v := range e {
@@ -264,26 +266,26 @@ func fit(ctx context.Context, rng *rand.Rand, h *Head, exs []example, c TrainCon
 			n++
 		}
 	}
-	for d := range EmbeddingDim {
+	for d := range speech.EmbeddingDim {
 		m := sum[d] / n
 		h.Mean[d] = float32(m)
 		h.Std[d] = float32(math.Sqrt(max(sq[d]/n-m*m, 1e-8)))
 	}
-	var counts [NumClasses]float64
+	var counts [speech.NumClasses]float64
 	for _, ex := range exs {
 		for _, y := range ex.labels {
 			counts[y]++
 		}
 	}
-	h.LogPrior = make([]float32, NumClasses)
+	h.LogPrior = make([]float32, speech.NumClasses)
 	for c := range counts {
-		h.LogPrior[c] = float32(math.Log((counts[c] + 1) / (n + NumClasses)))
+		h.LogPrior[c] = float32(math.Log((counts[c] + 1) / (n + speech.NumClasses)))
 	}
 	type ref struct{ ex, t int }
 	var refs []ref
-	zs := make([][][EmbeddingDim]float32, len(exs))
+	zs := make([][][speech.EmbeddingDim]float32, len(exs))
 	for i, ex := range exs {
-		zs[i] = h.standardise(ex.emb)
+		zs[i] = h.Standardise(ex.emb)
 		for t := range ex.labels {
 			refs = append(refs, ref{i, t})
 		}
@@ -291,8 +293,8 @@ func fit(ctx context.Context, rng *rand.Rand, h *Head, exs []example, c TrainCon
 	in := h.In()
 	h.W1 = make([]float32, h.Hidden*in)
 	h.B1 = make([]float32, h.Hidden)
-	h.W2 = make([]float32, NumClasses*h.Hidden)
-	h.B2 = make([]float32, NumClasses)
+	h.W2 = make([]float32, speech.NumClasses*h.Hidden)
+	h.B2 = make([]float32, speech.NumClasses)
 	for i := range h.W1 {
 		h.W1[i] = float32(rng.NormFloat64() * math.Sqrt(2/float64(in)))
 	}
@@ -313,7 +315,7 @@ func fit(ctx context.Context, rng *rand.Rand, h *Head, exs []example, c TrainCon
 	const b1, b2, eps = 0.9, 0.999, 1e-8
 	x := make([]float32, in)
 	hid := make([]float32, h.Hidden)
-	var logp [NumClasses]float64
+	var logp [speech.NumClasses]float64
 	dh := make([]float64, h.Hidden)
 	step := 0
 	for epoch := range c.Epochs {
@@ -329,15 +331,15 @@ func fit(ctx context.Context, rng *rand.Rand, h *Head, exs []example, c TrainCon
 				clear(g)
 			}
 			for _, r := range refs[start:end] {
-				h.input(x, zs[r.ex], r.t)
-				h.forward(x, hid, &logp)
+				h.FrameInput(x, zs[r.ex], r.t)
+				h.Forward(x, hid, &logp)
 				y := exs[r.ex].labels[r.t]
 				loss -= logp[y]
 				if argmax(logp[:]) == y {
 					correct++
 				}
 				clear(dh)
-				for k := range NumClasses {
+				for k := range speech.NumClasses {
 					g := math.Exp(logp[k])
 					if k == y {
 						g--
@@ -396,7 +398,7 @@ func argmax(v []float64) int {
 }
 
 // WriteHead writes h as JSON to path.
-func WriteHead(h *Head, path string) error {
+func WriteHead(h *speech.Head, path string) error {
 	b, err := h.MarshalJSON()
 	if err != nil {
 		return err
@@ -405,12 +407,12 @@ func WriteHead(h *Head, path string) error {
 }
 
 // ReadHead reads a head written by WriteHead.
-func ReadHead(path string) (*Head, error) {
+func ReadHead(path string) (*speech.Head, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrModel, err)
+		return nil, fmt.Errorf("%w: %w", speech.ErrModel, err)
 	}
-	var h Head
+	var h speech.Head
 	if err := h.UnmarshalJSON(b); err != nil {
 		return nil, err
 	}

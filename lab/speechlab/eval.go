@@ -1,4 +1,4 @@
-package speech
+package speechlab
 
 import (
 	"context"
@@ -10,11 +10,13 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/trustid/trustid/liveness/speech"
 )
 
 // EvalConfig configures Evaluate.
 type EvalConfig struct {
-	Rec      *EmbeddingRecognizer
+	Rec      *speech.EmbeddingRecognizer
 	FSDDDir  string
 	Speakers []string // must not be speakers the head was trained on
 	// Utterances per speaker and join mode (pauses, run together).
@@ -32,7 +34,7 @@ type EvalConfig struct {
 	ExtraRandom int
 	// Trial, when set, is called with every scored trial (condition,
 	// kind genuine / one_changed / random, and its result).
-	Trial func(cond, kind string, res Result)
+	Trial func(cond, kind string, res speech.Result)
 }
 
 // EvalReport is what Evaluate measured; it is printed as JSON.
@@ -118,26 +120,23 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 	if c.ExtraRandom == 0 {
 		c.ExtraRandom = 20
 	}
-	rep := EvalReport{Speakers: c.Speakers, Train: c.Rec.head.Meta.TrainSpeakers, Seed: c.Seed,
-		Threshold: c.Rec.threshold, MinFrames: c.Rec.minFrames, MaxFrames: c.Rec.maxFrames, Overrun: c.Rec.overrun,
-		SegmentWeight: c.Rec.segWeight}
+	rc := c.Rec.Config()
+	rep := EvalReport{Speakers: c.Speakers, Train: rc.Head.Meta.TrainSpeakers, Seed: c.Seed,
+		Threshold: *rc.Threshold, MinFrames: rc.MinFrames, MaxFrames: rc.MaxFrames, Overrun: *rc.Overrun,
+		SegmentWeight: *rc.SegmentWeight}
 	ws := make([]ConditionReport, len(c.SegmentWeights))
-	if len(ws) > 0 {
-		c.Rec.keepZ = true
-		defer func() { c.Rec.keepZ = false }()
-	}
 	for _, s := range c.Speakers {
-		if slices.Contains(c.Rec.head.Meta.TrainSpeakers, s) {
+		if slices.Contains(rc.Head.Meta.TrainSpeakers, s) {
 			return rep, fmt.Errorf("speech: eval: the head was trained on %s", s)
 		}
 	}
-	clips, err := LoadFSDD(c.Rec.front, c.FSDDDir, c.Speakers)
+	clips, err := LoadFSDD(c.Rec.Frontend(), c.FSDDDir, c.Speakers)
 	if err != nil {
 		return rep, err
 	}
 	rng := NewRand(c.Seed)
 	rngAlt := NewRand(c.Seed + 1_000_003)
-	trial := func(cr *ConditionReport, kind string, margins, fars *[]float64, acc *int, res Result) {
+	trial := func(cr *ConditionReport, kind string, margins, fars *[]float64, acc *int, res speech.Result) {
 		cr.add(margins, fars, acc, res)
 		if c.Trial != nil {
 			c.Trial(cr.Name, kind, res)
@@ -172,10 +171,10 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 				}
 				gaps := make([]int, 3)
 				for i := range gaps {
-					gaps[i] = int((m.gapLo + m.gap*rng.Float64()) * SampleRate)
+					gaps[i] = int((m.gapLo + m.gap*rng.Float64()) * speech.SampleRate)
 				}
-				lead := int((0.2 + 0.3*rng.Float64()) * SampleRate)
-				tail := int((0.2 + 0.3*rng.Float64()) * SampleRate)
+				lead := int((0.2 + 0.3*rng.Float64()) * speech.SampleRate)
+				tail := int((0.2 + 0.3*rng.Float64()) * speech.SampleRate)
 				clean, spans := Concat(sel, gaps, lead, tail)
 				for _, nz := range noises {
 					if err := ctx.Err(); err != nil {
@@ -185,10 +184,10 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 					if !math.IsInf(nz.snr, 1) {
 						pcm = AddNoise(rng, clean, spans, nz.snr, u%2 == 1)
 					}
-					audio += float64(len(pcm)) / SampleRate
+					audio += float64(len(pcm)) / speech.SampleRate
 					c0, w0 := threadCPU(), time.Now()
 					a, err := c.Rec.Analyze(ctx, pcm)
-					res := Result{}
+					res := speech.Result{}
 					if err == nil {
 						res = c.Rec.ScoreAnalysis(a, exp)
 					}
@@ -212,7 +211,7 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 						cr.genuine = append(cr.genuine, math.Inf(-1))
 						cr.genuineFar = append(cr.genuineFar, math.Inf(-1))
 						if c.Trial != nil {
-							c.Trial(name, "genuine", Result{Margin: math.Inf(-1), FarMargin: math.Inf(-1)})
+							c.Trial(name, "genuine", speech.Result{Margin: math.Inf(-1), FarMargin: math.Inf(-1)})
 						}
 						for i := range ws {
 							ws[i].Utterances++
@@ -222,7 +221,7 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 					}
 					trial(cr, "genuine", &cr.genuine, &cr.genuineFar, &cr.accGenuine, res)
 					for i, w := range c.SegmentWeights {
-						wr := c.Rec.scoreAnalysis(a, exp, w)
+						wr := c.Rec.ScoreAnalysisWeighted(a, exp, w)
 						ws[i].Utterances++
 						ws[i].genuine = append(ws[i].genuine, wr.Margin)
 						if wr.Digits == digitString(exp) {
@@ -243,12 +242,12 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 						alt[p] = (alt[p] + 1 + rng.IntN(9)) % 10
 						trial(cr, "one_changed", &cr.oneChanged, &cr.oneChangedFar, &cr.accOne, c.Rec.ScoreAnalysis(a, alt))
 						for i, w := range c.SegmentWeights {
-							ws[i].oneChanged = append(ws[i].oneChanged, c.Rec.scoreAnalysis(a, alt, w).Margin)
+							ws[i].oneChanged = append(ws[i].oneChanged, c.Rec.ScoreAnalysisWeighted(a, alt, w).Margin)
 						}
 						randomOther(rng, exp, alt)
 						trial(cr, "random", &cr.random, &cr.randomFar, &cr.accRandom, c.Rec.ScoreAnalysis(a, alt))
 						for i, w := range c.SegmentWeights {
-							ws[i].random = append(ws[i].random, c.Rec.scoreAnalysis(a, alt, w).Margin)
+							ws[i].random = append(ws[i].random, c.Rec.ScoreAnalysisWeighted(a, alt, w).Margin)
 						}
 					}
 					alt := make([]int, len(exp))
@@ -296,6 +295,15 @@ func Evaluate(ctx context.Context, c EvalConfig) (EvalReport, error) {
 	return rep, nil
 }
 
+// digitString turns []int{4,2,9,1} into "4291".
+func digitString(d []int) string {
+	b := make([]byte, len(d))
+	for i, v := range d {
+		b[i] = byte('0' + v)
+	}
+	return string(b)
+}
+
 // randomOther fills alt with uniformly random digits other than exp.
 func randomOther(rng *rand.Rand, exp, alt []int) {
 	for {
@@ -309,7 +317,7 @@ func randomOther(rng *rand.Rand, exp, alt []int) {
 }
 
 // add records one trial: its two margins and whether the rule accepts it.
-func (cr *ConditionReport) add(margins, fars *[]float64, acc *int, res Result) {
+func (cr *ConditionReport) add(margins, fars *[]float64, acc *int, res speech.Result) {
 	*margins = append(*margins, res.Margin)
 	*fars = append(*fars, res.FarMargin)
 	if res.Match {

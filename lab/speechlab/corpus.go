@@ -1,4 +1,4 @@
-package speech
+package speechlab
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/trustid/trustid/liveness/speech"
 )
 
 // Clip is one spoken digit at 16 kHz with the span where it is voiced.
@@ -27,7 +30,7 @@ var FSDDSpeakers = []string{"george", "jackson", "nicolas", "theo"}
 // LoadFSDD reads dir/D_SPEAKER_N.wav for the given speakers, resamples to
 // 16 kHz and finds each clip's voiced span with front's VAD. Clips come back
 // sorted by name, so the order does not depend on the file system.
-func LoadFSDD(front *Frontend, dir string, speakers []string) ([]Clip, error) {
+func LoadFSDD(front *speech.Frontend, dir string, speakers []string) ([]Clip, error) {
 	want := map[string]bool{}
 	for _, s := range speakers {
 		want[s] = true
@@ -55,11 +58,11 @@ func LoadFSDD(front *Frontend, dir string, speakers []string) ([]Clip, error) {
 		if err != nil {
 			return nil, fmt.Errorf("speech: fsdd: %w", err)
 		}
-		a, err := ParseWAV(b)
+		a, err := speech.ParseWAV(b)
 		if err != nil {
 			return nil, fmt.Errorf("speech: fsdd %s: %w", n, err)
 		}
-		pcm, err := Resample(a.Samples, a.Rate, SampleRate)
+		pcm, err := speech.Resample(a.Samples, a.Rate, speech.SampleRate)
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +79,7 @@ func LoadFSDD(front *Frontend, dir string, speakers []string) ([]Clip, error) {
 }
 
 // SynthesizeClips says every digit with every voice.
-func SynthesizeClips(ctx context.Context, front *Frontend, voices []Voice, dir, cache string) ([]Clip, error) {
+func SynthesizeClips(ctx context.Context, front *speech.Frontend, voices []Voice, dir, cache string) ([]Clip, error) {
 	var clips []Clip
 	for _, v := range voices {
 		for d, w := range DigitWords {
@@ -101,19 +104,19 @@ func SynthesizeClips(ctx context.Context, front *Frontend, voices []Voice, dir, 
 // the VAD leaves out). The VAD sees the clip at its recorded level (no
 // VoiceActivity normalisation): the energy span already covers quiet
 // speakers, and the committed head's labels were made so.
-func newClip(front *Frontend, group string, digit int, pcm []int16, synthetic bool) (Clip, error) {
+func newClip(front *speech.Frontend, group string, digit int, pcm []int16, synthetic bool) (Clip, error) {
 	const lead = 8192 // 16 VAD chunks
-	act, err := front.voiceActivity(append(make([]int16, lead), pcm...), 1)
+	act, err := front.RawVoiceActivity(append(make([]int16, lead), pcm...))
 	if err != nil {
 		return Clip{}, err
 	}
 	c := Clip{Group: group, Digit: digit, PCM: pcm, Synthetic: synthetic}
 	c.VStart, c.VEnd = energySpan(pcm)
 	for i, p := range act {
-		if p < vadThreshold {
+		if p < speech.VoiceThreshold {
 			continue
 		}
-		s, e := max(i*vadChunk-lead, 0), min((i+1)*vadChunk-lead, len(pcm))
+		s, e := max(i*speech.ActivityChunk-lead, 0), min((i+1)*speech.ActivityChunk-lead, len(pcm))
 		if e <= s {
 			continue
 		}
@@ -124,7 +127,7 @@ func newClip(front *Frontend, group string, digit int, pcm []int16, synthetic bo
 		c.VStart, c.VEnd = min(c.VStart, s), max(c.VEnd, e)
 	}
 	if c.VEnd <= c.VStart {
-		return Clip{}, ErrNoSpeech
+		return Clip{}, speech.ErrNoSpeech
 	}
 	return c, nil
 }
@@ -205,22 +208,23 @@ func Concat(clips []Clip, gaps []int, lead, tail int) ([]int16, []Span) {
 // labelReach extends each voiced span when labelling frames: a 775 ms
 // embedding window centred up to one frame outside a digit still holds all
 // of it, and marking those frames "other" taught the head to miss digits.
-const labelReach = frameDuration * SampleRate / 1000
+const labelReach = int(speech.FrameDuration * speech.SampleRate / time.Second)
 
-// FrameLabels labels embedding frame t of padded(pcm) with the digit whose
-// voiced span, extended by labelReach on both sides, contains the centre of
-// the frame's window (where extended spans overlap, the digit whose span
-// centre is nearer wins), or Other.
+// FrameLabels labels embedding frame t of an utterance's PaddedEmbeddings
+// with the digit whose voiced span, extended by labelReach on both sides,
+// contains the centre of the frame's window (speech.FrameCentreSample;
+// where extended spans overlap, the digit whose span centre is nearer
+// wins), or speech.Other.
 func FrameLabels(frames int, spans []Span) []int {
-	return frameLabels(frames, spans, embStep)
+	return frameLabels(frames, spans, speech.EmbeddingStep)
 }
 
 // frameLabels is FrameLabels for embeddings step mel frames apart.
 func frameLabels(frames int, spans []Span, step int) []int {
 	labels := make([]int, frames)
 	for t := range labels {
-		c := t*step*melHop + embWindow*melHop/2 - padSamples
-		labels[t] = Other
+		c := speech.FrameCentreSample(t, step)
+		labels[t] = speech.Other
 		best := math.MaxInt
 		for _, s := range spans {
 			if c >= s.Start-labelReach && c < s.End+labelReach {
@@ -231,6 +235,19 @@ func frameLabels(frames int, spans []Span, step int) []int {
 		}
 	}
 	return labels
+}
+
+// clip16 rounds v to the nearest int16, saturating (as liveness/speech's
+// resampler does).
+func clip16(v float64) int16 {
+	v = math.Round(v)
+	if v > math.MaxInt16 {
+		return math.MaxInt16
+	}
+	if v < math.MinInt16 {
+		return math.MinInt16
+	}
+	return int16(v)
 }
 
 func abs(x int) int {
@@ -291,7 +308,7 @@ func AddNoise(rng *rand.Rand, pcm []int16, spans []Span, snrDB float64, pink boo
 // with an exponential decay to -60 dB at rt60 seconds, mixed at wet.
 func Reverb(rng *rand.Rand, pcm []int16, rt60, wet float64) []int16 {
 	const taps = 160
-	L := int(rt60 * SampleRate)
+	L := int(rt60 * speech.SampleRate)
 	type tap struct {
 		d int
 		g float64
@@ -344,11 +361,11 @@ func Gain(pcm []int16, g float64) []int16 {
 // BandLimit8k passes pcm through 8 kHz and back, as telephone-band and
 // FSDD audio is.
 func BandLimit8k(pcm []int16) []int16 {
-	lo, err := Resample(pcm, SampleRate, 8000)
+	lo, err := speech.Resample(pcm, speech.SampleRate, 8000)
 	if err != nil {
 		return pcm
 	}
-	hi, err := Resample(lo, 8000, SampleRate)
+	hi, err := speech.Resample(lo, 8000, speech.SampleRate)
 	if err != nil {
 		return pcm
 	}
