@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/oidc/internal/fake"
 	"net/http"
 	"net/url"
 	"testing"
@@ -184,5 +186,32 @@ func TestDynamicRegistrationAuthMethods(t *testing.T) {
 				t.Fatalf("registration %v", m)
 			}
 		})
+	}
+}
+
+// TestClientAssertionReplayAfterCacheLoss: a used private_key_jwt assertion
+// stays used after the ephemeral store is lost (a Redis flush or restart):
+// its jti is recorded in the durable store (issue #16, point 4).
+func TestClientAssertionReplayAfterCacheLoss(t *testing.T) {
+	eph := memory.New(memory.Options{})
+	t.Cleanup(func() { eph.Close() })
+	e := newEnv(t, fake.NewStore(), eph, nil)
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	spec := oidc.ClientSpec{Name: "pkjwt", GrantTypes: []string{"client_credentials"}, Scopes: []string{"openid"},
+		AuthMethod: "private_key_jwt", JWKS: jwksOf(t, key.Public())}
+	if _, _, err := e.clientAdmin().Create(ctx, "pkjwt", spec); err != nil {
+		t.Fatal(err)
+	}
+	tokenURL := e.issuer + oidc.PathToken
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {assertion(t, key, jose.ES256, "pkjwt", tokenURL, time.Minute)}}
+	if code, m := e.tokenPost("", "", "", form); code != http.StatusOK {
+		t.Fatalf("first use: %d %v", code, m)
+	}
+	eph.Forget()
+	if code, m := e.tokenPost("", "", "", form); code != http.StatusBadRequest || m["error"] != "jti_known" {
+		t.Fatalf("replay after the cache was lost: %d %v", code, m)
 	}
 }

@@ -199,32 +199,53 @@ func (s *Storage) ForgetClient(id string) {
 	s.mu.Unlock()
 }
 
-const jtiPrefix = "oidc:jti:"
+// OAuthJTI is the kind of the durable record of a used private_key_jwt
+// client assertion (RFC 7523 section 3: a jti is used once). The record is
+// durable, not in the ephemeral store, so that a Redis restart or flush
+// cannot make a used assertion usable again; it expires with the assertion
+// (DeleteExpired removes it). It costs one insert per assertion.
+const OAuthJTI store.OAuthKind = "jti"
 
-// ClientAssertionJWTValid implements fosite.ClientManager: an error if jti was seen.
-func (s *Storage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
-	_, err := s.eph.Get(ctx, jtiPrefix+jti)
-	if errors.Is(err, ephemeral.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("oidc/storage: jti: %w", err)
-	}
-	return fosite.ErrJTIKnown
+// jtiSignature keys the record by a hash of the client's jti (any length).
+func jtiSignature(jti string) string {
+	sum := sha256.Sum256([]byte(jti))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// SetClientAssertionJWT implements fosite.ClientManager; the entry expires with the assertion.
+// ClientAssertionJWTValid implements fosite.ClientManager: an error if jti
+// was seen. fosite answers any error here as "jti_known", so a fault of
+// the store is not reported here: SetClientAssertionJWT, which is the
+// authoritative, atomic check, reports it as a fault.
+func (s *Storage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	rec, err := s.st.OAuth().Get(ctx, OAuthJTI, jtiSignature(jti))
+	if err == nil && (rec.ExpiresAt.IsZero() || rec.ExpiresAt.After(s.now())) {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// SetClientAssertionJWT implements fosite.ClientManager: it records jti
+// durably until the assertion expires; a second use fails (ErrJTIKnown) even
+// when two arrive at once.
 func (s *Storage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	ttl := exp.Sub(s.now())
-	if ttl <= 0 {
+	now := s.now()
+	if !exp.After(now) {
 		return nil
 	}
-	ok, err := s.eph.SetNX(ctx, jtiPrefix+jti, []byte{1}, ttl)
-	if err != nil {
-		return fmt.Errorf("oidc/storage: jti: %w", err)
-	}
-	if !ok {
+	err := s.st.OAuth().Create(ctx, &store.OAuthRecord{Kind: OAuthJTI, Signature: jtiSignature(jti), Active: true,
+		ExpiresAt: exp.UTC(), CreatedAt: now.UTC()})
+	switch {
+	case errors.Is(err, store.ErrAlreadyExists):
+		// An expired record not yet swept does not count as a use.
+		if rec, gerr := s.st.OAuth().Get(ctx, OAuthJTI, jtiSignature(jti)); gerr == nil && !rec.ExpiresAt.IsZero() && !rec.ExpiresAt.After(now) {
+			if derr := s.st.OAuth().Delete(ctx, OAuthJTI, jtiSignature(jti)); derr != nil {
+				return fmt.Errorf("oidc/storage: jti: %w", derr)
+			}
+			return s.SetClientAssertionJWT(ctx, jti, exp)
+		}
 		return fosite.ErrJTIKnown
+	case err != nil:
+		return fmt.Errorf("oidc/storage: jti: %w", err)
 	}
 	return nil
 }
