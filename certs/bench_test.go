@@ -113,7 +113,8 @@ func BenchmarkVerifyOnlineSQLite(b *testing.B) {
 // the QR stops fitting version 15 (a regression in the payload's size).
 func TestPayloadSize(t *testing.T) {
 	f := newFixture(t)
-	f.addCitizen("c9", "110101199003071234", "欧阳娜娜") // 4 CJK characters, 12 bytes of UTF-8
+	// 4 CJK characters, 12 bytes of UTF-8; an ID number of c1's length (numbers are unique).
+	f.addCitizen("c9", "110101199003075678", "欧阳娜娜")
 	for _, c := range []struct{ citizen, challenge string }{{"c1", ""}, {"c9", ""}, {"c9", "8-byte-c"}} {
 		_, h := f.issue(c.citizen)
 		var ch []byte

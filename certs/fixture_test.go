@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/sqlite"
+	"github.com/trustid/trustid/internal/store/sqlite/sqlitetest"
 )
 
 // clock is a settable fake clock.
@@ -52,7 +54,7 @@ type fixture struct {
 	t     testing.TB
 	clock *clock
 	rand  io.Reader
-	st    *memStore
+	st    *sqlite.DB
 	iss   *Issuer
 }
 
@@ -61,10 +63,11 @@ var t0 = time.Date(2026, 11, 23, 8, 0, 0, 123456789, time.UTC)
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: &clock{t: t0}, rand: newRand(1), st: newMemStore()}
+	f := &fixture{t: t, clock: &clock{t: t0}, rand: newRand(1)}
+	f.st = sqlitetest.Open(t, sqlite.WithClock(f.clock.Now))
 	var err error
 	f.iss, err = NewIssuer(IssuerConfig{
-		Certs: memCerts{f.st}, Keys: memKeys{f.st}, Citizens: f.st, Templates: f.st, Audit: memAudit{f.st},
+		Certs: f.st.Certificates(), Keys: f.st.Keys(), Citizens: f.st.Citizens(), Templates: f.st.Templates(), Audit: f.st.Audit(),
 		HolderKey: make([]byte, 32),
 		Name:      "https://id.example.test",
 		ACRLevels: map[string]int{testACR: LevelHigh, "urn:trustid:acr:password": LevelLow},
@@ -78,15 +81,25 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
+// addCitizen stores a citizen with a register template.
 func (f *fixture) addCitizen(id, idNumber, name string) {
-	f.st.mu.Lock()
-	defer f.st.mu.Unlock()
-	f.st.citizens[id] = &store.Citizen{ID: id, IDNumber: idNumber, Name: name, CreatedAt: t0}
+	f.t.Helper()
+	f.addCitizenOnly(id, idNumber, name)
 	photo := sha256.Sum256([]byte("photo of " + id))
-	f.st.templates[id] = append(f.st.templates[id], &store.Template{
+	if err := f.st.Templates().Create(context.Background(), &store.Template{
 		ID: "t-" + id, CitizenID: id, Kind: store.TemplateRegister, ModelVersion: "test",
 		Vector: []float32{1, 0, 0}, PhotoHash: photo[:], CreatedAt: t0,
-	})
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// addCitizenOnly stores a citizen without a template.
+func (f *fixture) addCitizenOnly(id, idNumber, name string) {
+	f.t.Helper()
+	if err := f.st.Citizens().Create(context.Background(), &store.Citizen{ID: id, IDNumber: idNumber, Name: name, CreatedAt: t0}); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fixture) deviceKey() *ecdsa.PrivateKey {

@@ -94,8 +94,10 @@ func kidOfCert(t *testing.T, cert []byte) string {
 func TestIssueRefusals(t *testing.T) {
 	f := newFixture(t)
 	f.addCitizen("c2", "220101199001011111", "Li Si")
-	f.st.citizens["c2"].Disabled = true
-	f.st.citizens["c3"] = &store.Citizen{ID: "c3", Name: "No Template"}
+	if _, err := f.st.Citizens().Update(context.Background(), "c2", func(c *store.Citizen) error { c.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f.addCitizenOnly("c3", "330101199001013333", "No Template")
 	dev := f.deviceKey()
 	now := f.clock.Now()
 	for _, tc := range []struct {

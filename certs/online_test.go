@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -63,7 +64,9 @@ type onlineFixture struct {
 
 func newOnlineFixture(t testing.TB) *onlineFixture {
 	f := newFixture(t)
-	o := &onlineFixture{fixture: f, eph: newMemEphemeral(f.clock.Now)}
+	eph := memory.New(memory.Options{Now: f.clock.Now, JanitorInterval: time.Hour})
+	t.Cleanup(func() { _ = eph.Close() })
+	o := &onlineFixture{fixture: f, eph: eph}
 	auth := bearerAuth{
 		verifiers: map[string]Verifier{
 			"hotel-a":  {ClientID: "hotel-a", Role: "hotel"},
@@ -75,7 +78,7 @@ func newOnlineFixture(t testing.TB) *onlineFixture {
 	}
 	var err error
 	o.svc, err = NewService(ServiceConfig{
-		Issuer: f.iss, Certs: memCerts{f.st}, Citizens: f.st, Templates: f.st, Audit: memAudit{f.st},
+		Issuer: f.iss, Certs: f.st.Certificates(), Citizens: f.st.Citizens(), Templates: f.st.Templates(), Audit: f.st.Audit(),
 		Replay: o.eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{},
 		PseudonymKey: bytes.Repeat([]byte{7}, 32), Metrics: prometheus.NewRegistry(),
 		Now: f.clock.Now, Rand: f.rand, Logger: slog.New(slog.DiscardHandler),
@@ -381,10 +384,10 @@ func TestReplayCacheLoss(t *testing.T) {
 	if _, _, code := o.verify("hotel-a", qr, "check_in"); code != ErrReplayed.Code {
 		t.Fatalf("replay before the loss: %q", code)
 	}
-	mem := o.eph.(*memEphemeral)
-	mem.mu.Lock()
-	clear(mem.m) // the cache forgets everything
-	mem.mu.Unlock()
+	// The cache forgets everything.
+	if err := o.eph.(*memory.Store).Clear(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	o.clock.Advance(2 * time.Second)
 	if s, _, code := o.verify("hotel-a", qr, "check_in"); code != ErrReplayUnknown.Code {
 		t.Fatalf("replay after the loss: %d %q, want %s", s, code, ErrReplayUnknown.Code)

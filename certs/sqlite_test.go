@@ -4,36 +4,24 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
-	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
+	"github.com/trustid/trustid/internal/store/sqlite/sqlitetest"
 )
 
 // sqliteService builds the issuer and online service on the embedded SQLite
 // store and the in-process ephemeral store, as the zero-config binary does.
 func sqliteService(tb testing.TB, clk *clock) (*Issuer, *Service, *sqlite.DB) {
 	tb.Helper()
-	ctx := context.Background()
-	k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
-	ring, err := seal.New(seal.Config{Keys: map[string]string{"k1": k(1)}, Primary: "k1", LookupKey: k(2)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "trustid.db"), ring, sqlite.WithClock(clk.Now))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
+	db := sqlitetest.Open(tb, sqlite.WithClock(clk.Now))
 	eph := memory.New(memory.Options{Now: clk.Now})
 	tb.Cleanup(func() { eph.Close() })
 	log := slog.New(slog.DiscardHandler)

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/trustid/trustid/oidc"
-	"github.com/trustid/trustid/oidc/internal/fake"
 )
 
 // Token endpoint benchmarks over loopback HTTP (httptest.Server): each
@@ -22,11 +21,10 @@ import (
 
 func benchEnvs(b *testing.B) map[string]func(b *testing.B) *env {
 	return map[string]func(b *testing.B) *env{
-		"fake": func(b *testing.B) *env { return newEnv(b, fake.NewStore(), fake.NewEphemeral(nil), nil) },
-		"fake-es256": func(b *testing.B) *env {
-			return newEnv(b, fake.NewStore(), fake.NewEphemeral(nil), func(c *oidc.Config) { c.SigningAlg = oidc.AlgES256 })
-		},
 		"sqlite": func(b *testing.B) *env { return newEnv(b, sqliteStore(b), memoryStore(b), nil) },
+		"sqlite-es256": func(b *testing.B) *env {
+			return newEnv(b, sqliteStore(b), memoryStore(b), func(c *oidc.Config) { c.SigningAlg = oidc.AlgES256 })
+		},
 		"postgres+redis": func(b *testing.B) *env {
 			return newEnv(b, postgresStore(b), redisStore(b), nil)
 		},
@@ -34,7 +32,7 @@ func benchEnvs(b *testing.B) map[string]func(b *testing.B) *env {
 }
 
 func BenchmarkTokenClientCredentials(b *testing.B) {
-	for _, name := range []string{"fake", "sqlite", "postgres+redis"} {
+	for _, name := range []string{"sqlite", "postgres+redis"} {
 		b.Run(name, func(b *testing.B) {
 			e := benchEnvs(b)[name](b)
 			form := url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}.Encode()
@@ -65,9 +63,9 @@ func BenchmarkTokenClientCredentials(b *testing.B) {
 }
 
 func BenchmarkTokenRefresh(b *testing.B) {
-	// fake-es256: the refresh response carries a new ID token; RS256 signing
+	// sqlite-es256: the refresh response carries a new ID token; RS256 signing
 	// is most of the CPU cost, ES256 much less.
-	for _, name := range []string{"fake", "fake-es256", "sqlite", "postgres+redis"} {
+	for _, name := range []string{"sqlite", "sqlite-es256", "postgres+redis"} {
 		b.Run(name, func(b *testing.B) {
 			e := benchEnvs(b)[name](b)
 			ctx := context.Background()
@@ -106,7 +104,7 @@ func BenchmarkTokenRefresh(b *testing.B) {
 }
 
 func BenchmarkJWKS(b *testing.B) {
-	e := newEnv(b, fake.NewStore(), fake.NewEphemeral(nil), nil)
+	e := newEnv(b, sqliteStore(b), memoryStore(b), nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -11,6 +11,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,9 +27,11 @@ import (
 
 	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
+	"github.com/trustid/trustid/internal/store/sqlite"
 	"github.com/trustid/trustid/oidc"
-	"github.com/trustid/trustid/oidc/internal/fake"
 )
 
 const (
@@ -234,8 +238,11 @@ func (e *env) with(t testing.TB, fresh bool) *env {
 	return &c
 }
 
+// newFakeEnv is a provider with the fake login methods on the embedded
+// default stores: SQLite in t's temporary directory and the in-process
+// ephemeral store.
 func newFakeEnv(t *testing.T, mod func(*oidc.Config)) *env {
-	return newEnv(t, fake.NewStore(), fake.NewEphemeral(nil), mod)
+	return newEnv(t, sqliteStore(t), memoryStore(t), mod)
 }
 
 // get follows redirects within the provider and returns the last response.
@@ -888,8 +895,29 @@ func TestNewValidatesConfig(t *testing.T) {
 }
 
 func ExampleProvider_Handler() {
+	// The zero-config stores: SQLite in a data directory (sealed with dev
+	// keys kept there) and the in-process ephemeral store.
+	dir, err := os.MkdirTemp("", "trustid-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	ring, _, err := seal.GenerateDev(dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "trustid.db"), ring)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+	eph := memory.New(memory.Options{})
+	defer eph.Close()
 	p, err := oidc.New(oidc.Config{
-		Issuer: "https://id.example.gov", Store: fake.NewStore(), Ephemeral: fake.NewEphemeral(nil),
+		Issuer: "https://id.example.gov", Store: st, Ephemeral: eph,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Secret: make([]byte, 32),
 		Authenticators: []oidc.Authenticator{fakeAuth{}},
 	})

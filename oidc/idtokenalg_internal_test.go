@@ -9,7 +9,7 @@ import (
 
 	"github.com/ory/fosite/token/jwt"
 
-	"github.com/trustid/trustid/oidc/internal/fake"
+	"github.com/trustid/trustid/internal/store/sqlite/sqlitetest"
 )
 
 // TestClientSpecIDTokenAlg: id_token_signed_response_alg accepts the
@@ -41,7 +41,7 @@ func TestClientSpecIDTokenAlg(t *testing.T) {
 // TestSignerContextAlg: the alg on the context overrides the signer's default.
 func TestSignerContextAlg(t *testing.T) {
 	ctx := context.Background()
-	r := &keyRing{st: fake.NewStore().Keys(), now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	r := &keyRing{st: sqlitetest.Open(t).Keys(), now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		algs: SigningAlgs, rotation: time.Hour, prepublish: time.Minute, retention: time.Hour, refresh: time.Second}
 	if err := r.load(ctx); err != nil {
 		t.Fatal(err)

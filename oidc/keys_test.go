@@ -11,7 +11,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/trustid/trustid/internal/store"
-	"github.com/trustid/trustid/oidc/internal/fake"
+	"github.com/trustid/trustid/internal/store/sqlite/sqlitetest"
 )
 
 type clock struct{ t time.Time }
@@ -44,7 +44,7 @@ func kids(t *testing.T, r *keyRing) map[string]bool {
 func TestKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	st := fake.NewStore()
+	st := sqlitetest.Open(t)
 	newRing := func() *keyRing {
 		return &keyRing{st: st.Keys(), now: c.now, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			algs: []string{AlgRS256, AlgES256}, rotation: 10 * 24 * time.Hour, prepublish: 24 * time.Hour,
@@ -122,7 +122,7 @@ func TestKeyRotation(t *testing.T) {
 // TestSignerRoundTrip signs with each alg and verifies by kid.
 func TestSignerRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	r := &keyRing{st: fake.NewStore().Keys(), now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	r := &keyRing{st: sqlitetest.Open(t).Keys(), now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		algs: []string{AlgRS256, AlgES256}, rotation: time.Hour, prepublish: time.Minute, retention: time.Hour, refresh: time.Second}
 	if err := r.load(ctx); err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func TestSignerRoundTrip(t *testing.T) {
 
 // FuzzSignerDecode: id_token_hint is attacker-controlled input.
 func FuzzSignerDecode(f *testing.F) {
-	r := &keyRing{st: fake.NewStore().Keys(), now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	r := &keyRing{st: sqlitetest.Open(f).Keys(), now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		algs: []string{AlgES256}, rotation: time.Hour, prepublish: time.Minute, retention: time.Hour, refresh: time.Second}
 	if err := r.load(context.Background()); err != nil {
 		f.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/trustid/trustid/internal/ephemeral"
-	"github.com/trustid/trustid/oidc/internal/fake"
 )
 
 // refusingEph refuses writes while on is set, as Redis does at its memory
@@ -52,8 +51,8 @@ func (r *refusingEph) SetUnless(ctx context.Context, guard string, guarded []eph
 // token is then still what introspection says, and a retry after the
 // fault revokes it.
 func TestRevokeWhileEphemeralRefusesWrites(t *testing.T) {
-	eph := &refusingEph{Store: fake.NewEphemeral(nil)}
-	e := newEnv(t, fake.NewStore(), eph, nil)
+	eph := &refusingEph{Store: memoryStore(t)}
+	e := newEnv(t, sqliteStore(t), eph, nil)
 	ctx := context.Background()
 	v := oauth2.GenerateVerifier()
 	q := e.login(e.conf.AuthCodeURL("state-rf", oauth2.S256ChallengeOption(v)), nil, true)

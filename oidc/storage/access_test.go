@@ -12,8 +12,9 @@ import (
 	"github.com/ory/fosite/handler/openid"
 
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/internal/store"
-	"github.com/trustid/trustid/oidc/internal/fake"
+	"github.com/trustid/trustid/internal/store/sqlite/sqlitetest"
 	"github.com/trustid/trustid/oidc/storage"
 )
 
@@ -236,12 +237,14 @@ func TestAccessTokenTTL(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	st := fake.NewStore()
+	st := sqlitetest.Open(t)
 	if err := st.Clients().Create(ctx, &store.Client{ID: "app", SecretHash: []byte("h")}); err != nil {
 		t.Fatal(err)
 	}
+	eph := memory.New(memory.Options{Now: clock, JanitorInterval: time.Hour})
+	t.Cleanup(func() { _ = eph.Close() })
 	s, err := storage.New(storage.Config{
-		Store: st, Ephemeral: fake.NewEphemeral(clock), Clock: clock, AccessTokenTTL: time.Hour,
+		Store: st, Ephemeral: eph, Clock: clock, AccessTokenTTL: time.Hour,
 		NewSession: func() fosite.Session { return openid.NewDefaultSession() },
 	})
 	if err != nil {
@@ -282,7 +285,7 @@ func TestAccessTokenTTL(t *testing.T) {
 			}
 		})
 	}
-	if _, err := storage.New(storage.Config{Store: st, Ephemeral: fake.NewEphemeral(nil), AccessTokens: "redis",
+	if _, err := storage.New(storage.Config{Store: st, Ephemeral: memoryStore(t), AccessTokens: "redis",
 		NewSession: func() fosite.Session { return openid.NewDefaultSession() }}); !errors.Is(err, storage.ErrConfig) {
 		t.Fatalf("unknown AccessTokens: %v", err)
 	}
@@ -292,11 +295,11 @@ func TestAccessTokenTTL(t *testing.T) {
 // reveals no identity and is bound to its token's key.
 func TestAccessTokenSealed(t *testing.T) {
 	ctx := context.Background()
-	st := fake.NewStore()
+	st := sqlitetest.Open(t)
 	if err := st.Clients().Create(ctx, &store.Client{ID: "app", SecretHash: []byte("h")}); err != nil {
 		t.Fatal(err)
 	}
-	eph := fake.NewEphemeral(nil)
+	eph := memoryStore(t)
 	s, err := storage.New(storage.Config{
 		Store: st, Ephemeral: eph, Sealer: testRing(t),
 		NewSession: func() fosite.Session { return openid.NewDefaultSession() },

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,22 +19,29 @@ import (
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/postgres"
 	"github.com/trustid/trustid/internal/store/postgres/pgtest"
-	"github.com/trustid/trustid/internal/store/sqlite"
-	"github.com/trustid/trustid/oidc/internal/fake"
+	"github.com/trustid/trustid/internal/store/sqlite/sqlitetest"
 	"github.com/trustid/trustid/oidc/storage"
 )
 
-// openStore makes the backing store; TestOnSQLite swaps it to rerun every
-// test on the embedded backend.
-var openStore = func(t *testing.T) store.Store { return fake.NewStore() }
+// openStore makes the backing store: SQLite in the test's temporary
+// directory; TestOnPostgres and TestWithoutStoreTransactions swap it to
+// rerun the backend tests.
+var openStore = func(t *testing.T) store.Store { return sqlitetest.Open(t) }
 
 // atMode is Config.AccessTokens and openEphemeral the ephemeral store of
 // the tests; runEphemeral swaps them to rerun the tests with ephemeral
 // access tokens.
 var (
 	atMode        = storage.AccessTokensDurable
-	openEphemeral = func(t *testing.T) ephemeral.Store { return fake.NewEphemeral(nil) }
+	openEphemeral = memoryStore
 )
+
+// memoryStore is the in-process ephemeral store, closed when t ends.
+func memoryStore(t *testing.T) ephemeral.Store {
+	s := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
 
 // gone reports whether err is how a missing or revoked access token reads:
 // durable ones are deleted (fosite.ErrNotFound), ephemeral ones may be
@@ -43,8 +49,6 @@ var (
 func gone(err error) bool {
 	return errors.Is(err, fosite.ErrNotFound) || (atMode != storage.AccessTokensDurable && errors.Is(err, fosite.ErrInactiveToken))
 }
-
-type counter interface{ Len(store.OAuthKind) int }
 
 // openStoreWithApp is openStore holding the client "app" of the tests.
 func openStoreWithApp(t *testing.T) store.Store {
@@ -167,8 +171,8 @@ func TestAuthorizeCodeRoundTripAndInvalidation(t *testing.T) {
 	if _, err := s.GetAuthorizeCodeSession(ctx, "other", openid.NewDefaultSession()); !errors.Is(err, fosite.ErrNotFound) {
 		t.Fatalf("missing code: %v", err)
 	}
-	if c, ok := st.(counter); ok && c.Len(store.OAuthCode) != 1 {
-		t.Fatalf("records = %d", c.Len(store.OAuthCode))
+	if recs, err := st.OAuth().ListByRequestID(ctx, store.OAuthCode, "req-1", 0); err != nil || len(recs) != 1 {
+		t.Fatalf("code records = %d, %v; want 1", len(recs), err)
 	}
 }
 
@@ -337,19 +341,10 @@ func runEphemeral(t *testing.T, open func(*testing.T) ephemeral.Store) {
 	}
 }
 
-// TestEphemeralMode reruns the tests with access tokens in the fake, in
-// the memory backend and, when TRUSTID_TEST_REDIS names a server, in Redis.
+// TestEphemeralMode reruns the tests with access tokens in the memory
+// backend and, when TRUSTID_TEST_REDIS names a server, in Redis.
 func TestEphemeralMode(t *testing.T) {
-	t.Run("fake", func(t *testing.T) {
-		runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) })
-	})
-	t.Run("memory", func(t *testing.T) {
-		runEphemeral(t, func(t *testing.T) ephemeral.Store {
-			s := memory.New(memory.Options{})
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		})
-	})
+	t.Run("memory", func(t *testing.T) { runEphemeral(t, memoryStore) })
 	t.Run("redis", func(t *testing.T) {
 		redisStore(t) // skip (or fail in CI) early without a server
 		runEphemeral(t, redisStore)
@@ -359,23 +354,16 @@ func TestEphemeralMode(t *testing.T) {
 // redisStore is a Redis ephemeral store under a key prefix of its own.
 func redisStore(t *testing.T) ephemeral.Store { return redistest.Open(t, "oidcstorage") }
 
-// TestOnSQLite reruns the tests on the embedded SQLite backend.
-func TestOnSQLite(t *testing.T) {
+// TestWithoutStoreTransactions reruns the tests on a store that is not a
+// store.Transactor (the interface is optional): SQLite with BeginTx
+// hidden, so each call commits alone.
+func TestWithoutStoreTransactions(t *testing.T) {
 	defer func(o func(*testing.T) store.Store) { openStore = o }(openStore)
-	openStore = func(t *testing.T) store.Store {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), testRing(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
+	openStore = func(t *testing.T) store.Store { return struct{ store.Store }{sqlitetest.Open(t)} }
 	for name, fn := range backendTests {
 		t.Run(name, fn)
 	}
-	t.Run("ephemeral", func(t *testing.T) {
-		runEphemeral(t, func(*testing.T) ephemeral.Store { return fake.NewEphemeral(nil) })
-	})
+	t.Run("ephemeral", func(t *testing.T) { runEphemeral(t, memoryStore) })
 }
 
 // TestOnPostgres reruns the tests on PostgreSQL (pgtest.EnvVar).

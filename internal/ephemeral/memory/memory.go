@@ -126,6 +126,20 @@ func (s *Store) Len() int {
 	return len(s.items) + len(s.windows)
 }
 
+// Clear deletes every key and rate-limit window, as a restarted process or
+// a flushed Redis would have them (redis.Store.Clear is the same for a
+// prefix); tests use it to lose the store's memory.
+func (s *Store) Clear(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.items)
+	clear(s.windows)
+	return nil
+}
+
 func checkTTL(op string, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("memory: %s: ttl %v: %w", op, ttl, ephemeral.ErrInvalid)

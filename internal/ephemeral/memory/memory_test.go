@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -138,6 +139,29 @@ func TestSweep(t *testing.T) {
 	s.Sweep()
 	if got := s.Len(); got != 1 {
 		t.Fatalf("Len after sweep = %d, want 1 (only the long key)", got)
+	}
+}
+
+func TestClear(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newFake(t)
+	if err := s.Set(ctx, "k", []byte("v"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := s.Allow(ctx, "rl", 1, time.Hour); !ok || err != nil {
+		t.Fatalf("Allow = %v, %v", ok, err)
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Len(); got != 0 {
+		t.Fatalf("Len after Clear = %d, want 0", got)
+	}
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, ephemeral.ErrNotFound) {
+		t.Fatalf("Get after Clear = %v, want ErrNotFound", err)
+	}
+	if ok, _, err := s.Allow(ctx, "rl", 1, time.Hour); !ok || err != nil {
+		t.Fatalf("Allow after Clear = %v, %v; want a fresh window", ok, err)
 	}
 }
 
