@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
-	"github.com/trustid/trustid/oidc/internal/fake"
 	"net/http"
 	"net/url"
 	"testing"
@@ -195,7 +194,7 @@ func TestDynamicRegistrationAuthMethods(t *testing.T) {
 func TestClientAssertionReplayAfterCacheLoss(t *testing.T) {
 	eph := memory.New(memory.Options{})
 	t.Cleanup(func() { eph.Close() })
-	e := newEnv(t, fake.NewStore(), eph, nil)
+	e := newEnv(t, sqliteStore(t), eph, nil)
 	ctx := context.Background()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	spec := oidc.ClientSpec{Name: "pkjwt", GrantTypes: []string{"client_credentials"}, Scopes: []string{"openid"},
@@ -210,7 +209,7 @@ func TestClientAssertionReplayAfterCacheLoss(t *testing.T) {
 	if code, m := e.tokenPost("", "", "", form); code != http.StatusOK {
 		t.Fatalf("first use: %d %v", code, m)
 	}
-	eph.Forget()
+	eph.Clear(context.Background())
 	if code, m := e.tokenPost("", "", "", form); code != http.StatusBadRequest || m["error"] != "jti_known" {
 		t.Fatalf("replay after the cache was lost: %d %v", code, m)
 	}

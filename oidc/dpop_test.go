@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
-	"github.com/trustid/trustid/oidc/internal/fake"
 	"io"
 	"net/http"
 	"net/url"
@@ -253,7 +252,7 @@ func TestDPoP(t *testing.T) {
 func TestDPoPReplayAfterCacheLoss(t *testing.T) {
 	eph := memory.New(memory.Options{})
 	t.Cleanup(func() { eph.Close() })
-	e := newEnv(t, fake.NewStore(), eph, nil)
+	e := newEnv(t, sqliteStore(t), eph, nil)
 	tokenURL := e.issuer + oidc.PathToken
 	key := newDPoPKey(t)
 	cc := url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}
@@ -263,7 +262,7 @@ func TestDPoPReplayAfterCacheLoss(t *testing.T) {
 		t.Fatalf("first use: %d %v", code, m)
 	}
 	time.Sleep(1100 * time.Millisecond) // the loss happens after the proof's second
-	eph.Forget()
+	eph.Clear(context.Background())
 	if code, m := e.tokenPost("machine", e.mSecret, p, cc); code != http.StatusBadRequest || m["error"] != "invalid_dpop_proof" {
 		t.Fatalf("replay after the cache was lost: %d %v", code, m)
 	}

@@ -109,15 +109,6 @@ func (s *Store) Sweep() {
 	}
 }
 
-// Forget drops every key and window, as a restart of the process (or a
-// flush of Redis) would: for tests of what must survive such a loss.
-func (s *Store) Forget() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.items)
-	clear(s.windows)
-}
-
 // Len reports the number of keys held (including expired ones not yet swept),
 // for tests and metrics.
 func (s *Store) Len() int {
