@@ -359,7 +359,8 @@ func lvBuild(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, refs map[st
 	st := memory.New(memory.Options{})
 	secret := make([]byte, 32)
 	copy(secret, "trustid eval-liveness dev secret")
-	mgr, err := challenge.New(challenge.Config{Store: st, Secret: secret, SubjectIssueLimit: 1 << 20, AddressIssueLimit: 1 << 20, MaxFailures: 1 << 20})
+	mgr, err := challenge.New(challenge.Config{Store: st, Secret: secret, SubjectIssueLimit: 1 << 20, AddressIssueLimit: 1 << 20, MaxFailures: 1 << 20,
+		SubjectMaxFailures: 1 << 20, AddressMaxFailures: 1 << 20})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -88,7 +88,8 @@ func checkFakeClips(ctx context.Context, c *fakeclip.Clips, models, digits, dir,
 	secret := make([]byte, 32)
 	copy(secret, "trustid make-fake-clip check key")
 	mgr, err := challenge.New(challenge.Config{Store: memory.New(memory.Options{}), Secret: secret, FixedDigits: digits,
-		SubjectIssueLimit: 1 << 20, AddressIssueLimit: 1 << 20, MaxFailures: 1 << 20})
+		SubjectIssueLimit: 1 << 20, AddressIssueLimit: 1 << 20, MaxFailures: 1 << 20,
+		SubjectMaxFailures: 1 << 20, AddressMaxFailures: 1 << 20})
 	if err != nil {
 		return nil, err
 	}

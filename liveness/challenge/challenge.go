@@ -202,7 +202,9 @@ func New(cfg Config) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg}, nil
+	m := &Manager{cfg: cfg}
+	m.startMemory()
+	return m, nil
 }
 
 // Issued is a fresh challenge: the id goes with the login session, the

@@ -108,6 +108,8 @@ func newManager(t *testing.T) (*Manager, *recording, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The store has remembered for longer than every window (no recent loss).
+	clk.Add(2 * time.Hour)
 	return m, st, clk
 }
 
@@ -443,6 +445,37 @@ func TestKnownDeviceProof(t *testing.T) {
 	} {
 		if got := m.IsKnownDevice(tc.subject, tc.device, tc.proof); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestLossShrinksUnknownDeviceBudget: after the ephemeral store lost its
+// memory (a Redis flush: every counter gone), unknown devices get a quarter
+// of the subject-wide budget for a subject window, so a loss gives a
+// stranger no fresh window of guesses; known devices are not affected.
+func TestLossShrinksUnknownDeviceBudget(t *testing.T) {
+	ctx := context.Background()
+	m, st, clk := newManager(t)
+	if err := st.Store.(interface{ Clear(context.Context) error }).Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		locked, err := m.RecordFailure(ctx, "subj", Client{Addr: fmt.Sprintf("198.51.100.%d", i), Device: fmt.Sprintf("bot-%d", i)})
+		if err != nil || locked != (i == 4) {
+			t.Fatalf("failure %d after the loss: locked=%v err=%v", i+1, locked, err)
+		}
+	}
+	if _, err := m.IssueFor(ctx, "s", "subj", Client{Addr: "192.0.2.1", Device: "new"}); !errors.Is(err, ErrLocked) {
+		t.Errorf("unknown device after 5 failures following a loss: %v", err)
+	}
+	if _, err := m.IssueFor(ctx, "s", "subj", Client{Addr: "192.0.2.1", Device: "phone", Known: true}); err != nil {
+		t.Errorf("known device: %v", err)
+	}
+	// An hour later the full budget is back.
+	clk.Add(time.Hour + 15*time.Minute)
+	for i := range 6 {
+		if locked, err := m.RecordFailure(ctx, "other", Client{Addr: fmt.Sprintf("203.0.113.%d", i), Device: fmt.Sprintf("d-%d", i)}); err != nil || locked {
+			t.Fatalf("failure %d an hour after the loss: locked=%v err=%v", i+1, locked, err)
 		}
 	}
 }

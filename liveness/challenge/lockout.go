@@ -108,18 +108,35 @@ func (m *Manager) RecordFailure(ctx context.Context, subject string, c Client) (
 	if c.Known {
 		return locked, nil
 	}
+	// Across a loss of the ephemeral store (a Redis restart or flush resets
+	// every counter), while the store remembers less than a subject window,
+	// unknown devices get a quarter of the subject-wide budget: a loss can
+	// give a stranger at most a quarter window of extra guesses (5 by
+	// default), not a fresh one, while known devices and passkeys still
+	// work and a citizen on a new device still has a few tries.
+	subjectLimit := m.cfg.SubjectMaxFailures
+	since, err := ephemeral.MemorySince(ctx, m.cfg.Store, m.cfg.KeyPrefix+"memory", m.cfg.Now())
+	if err != nil {
+		return locked, fmt.Errorf("challenge: record failure: %w", err)
+	}
+	if m.cfg.Now().Sub(since) < m.cfg.SubjectFailureWindow {
+		subjectLimit = max(1, subjectLimit/4)
+	}
 	for _, l := range []struct {
 		kind, v string
 		limit   int
 		window  time.Duration
 		lockFor time.Duration
 	}{
-		{"subj:", subject, m.cfg.SubjectMaxFailures, m.cfg.SubjectFailureWindow, m.cfg.SubjectLockout},
+		{"subj:", subject, subjectLimit, m.cfg.SubjectFailureWindow, m.cfg.SubjectLockout},
 		{"addr:", c.Addr, m.cfg.AddressMaxFailures, m.cfg.FailureWindow, m.cfg.LockoutDuration},
 	} {
-		ok, _, err := m.cfg.Store.Allow(ctx, m.key("fail:"+l.kind, l.v), l.limit-1, l.window)
-		if err != nil {
-			return locked, fmt.Errorf("challenge: record failure: %w", err)
+		ok := false // a limit of one: this failure reaches it
+		if l.limit > 1 {
+			var err error
+			if ok, _, err = m.cfg.Store.Allow(ctx, m.key("fail:"+l.kind, l.v), l.limit-1, l.window); err != nil {
+				return locked, fmt.Errorf("challenge: record failure: %w", err)
+			}
 		}
 		if ok {
 			continue
@@ -170,4 +187,15 @@ func (m *Manager) lock(ctx context.Context, key string, d time.Duration) error {
 		return fmt.Errorf("challenge: lock: %w", err)
 	}
 	return nil
+}
+
+// startMemory makes sure the ephemeral store's memory marker of the abuse
+// limits exists when the manager starts, so that only a loss of the store
+// while it runs (not a first start) shrinks the budget of unknown devices.
+func (m *Manager) startMemory() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := ephemeral.MemorySince(ctx, m.cfg.Store, m.cfg.KeyPrefix+"memory", m.cfg.Now()); err != nil {
+		m.cfg.Logger.Warn("challenge: memory marker", "err", err)
+	}
 }
