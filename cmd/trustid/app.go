@@ -79,11 +79,6 @@ func runWithApp(ctx context.Context, fs *flag.FlagSet, cfgPath *string, args []s
 	return fn(a)
 }
 
-// loadConfig reads the configuration file (or the zero-config default).
-func loadConfig(path string) (*config.File, error) { return node.Load(path) }
-
-func newLogger(cfg *config.File) *slog.Logger { return node.NewLogger(cfg) }
-
 // openApp opens the node (key ring, migrated store, audit recorder,
 // ephemeral store) named by the configuration (internal/node).
 func openApp(ctx context.Context, configPath string) (*app, error) {
