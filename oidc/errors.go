@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/httperr"
 )
 
@@ -46,6 +49,10 @@ func (p *Provider) writeOAuthError(ctx context.Context, w http.ResponseWriter, e
 	}
 	if httperr.IsUnavailable(err) {
 		rfc = fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	}
+	var le *clientauth.LimitedError
+	if errors.As(err, &le) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(le.RetryAfter.Seconds())), 10))
 	}
 	if rfc.CodeField >= 500 {
 		p.log.LogAttrs(ctx, slog.LevelError, "oidc: oauth error", slog.String("error", rfc.ErrorField), slog.Any("err", err))
