@@ -298,6 +298,11 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		p.writeOAuthError(ctx, w, fosite.ErrInvalidRequest.WithHint("The POST body can not be empty."))
 		return
 	}
+	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
+		// RFC 7662 section 2.1: the endpoint requires authorization (401).
+		p.writeOAuthError(ctx, w, fosite.ErrInvalidClient.WithHint("Client authentication is required."))
+		return
+	}
 	c, err := p.authenticateClient(ctx, r, r.PostForm)
 	if err == nil && c.IsPublic() {
 		err = fosite.ErrInvalidClient.WithHint("A public client cannot introspect tokens.")

@@ -315,6 +315,18 @@ func TestClientAuthLimits(t *testing.T) {
 	}
 }
 
+// logoutConfirmed signs out like a citizen: GET /oauth2/logout and, when
+// it asks, the confirmation's POST.
+func (e *env) logoutConfirmed() (*http.Response, string) {
+	e.t.Helper()
+	resp, body := e.get(e.issuer + oidc.PathLogout)
+	m := csrfRE.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		return resp, body
+	}
+	return e.post(e.issuer+oidc.PathLogout, url.Values{"csrf": {m[1]}, "decision": {"logout"}})
+}
+
 var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)
 
 // TestLogoutConfirmation: GET /oauth2/logout without an id_token_hint asks
