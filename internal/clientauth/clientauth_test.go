@@ -206,6 +206,17 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("other client: %v", err)
 		}
 	})
+	t.Run("credentials that are not UTF-8 never reach the store", func(t *testing.T) {
+		before := reads
+		for _, c := range [][2]string{{"app\xff", "right"}, {"app", "right\xc3\x28"}} {
+			if err := auth(c[0], c[1], "198.51.100.9"); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%q: %v", c, err)
+			}
+		}
+		if reads != before {
+			t.Errorf("the store was read %d times", reads-before)
+		}
+	})
 	t.Run("store fault lets the exact check through", func(t *testing.T) {
 		b, err := New(Config{Key: bytes.Repeat([]byte{7}, 32), Now: clock, Ephemeral: brokenEph{eph}})
 		if err != nil {
