@@ -285,10 +285,23 @@ type faceCheckHandle struct {
 	Purpose     string `json:"p"`
 }
 
+// verifierRefusal answers a verifier that was not authenticated: an error
+// that carries its own answer (a limited client's 429, malformed
+// credentials' 400) or a dependency's fault (503) as it is, anything else
+// as ErrUnauthenticated.
+func verifierRefusal(err error) error {
+	var he *httperr.Error
+	var an httperr.Answerer
+	if errors.As(err, &he) || errors.As(err, &an) || httperr.IsUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+}
+
 func (s *Service) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.cfg.Verifiers.AuthenticateVerifier(r)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return verifierRefusal(err)
 	}
 	var req VerifyRequest
 	if err := readJSON(r, 8<<10, &req); err != nil {
@@ -473,7 +486,7 @@ type FaceCheckRequest struct {
 func (s *Service) handleFaceCheck(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.cfg.Verifiers.AuthenticateVerifier(r)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return verifierRefusal(err)
 	}
 	var req FaceCheckRequest
 	if err := readJSON(r, 12<<20, &req); err != nil {

@@ -79,14 +79,16 @@ func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) backchannelAuthenticate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		return oauthErr(http.StatusBadRequest, "invalid_request", "the form could not be read")
+	if err := readForm(w, r); err != nil {
+		return err
 	}
 	fc, err := p.authenticateClient(ctx, r, r.PostForm)
 	if err != nil {
 		if httperr.IsUnavailable(err) { // a fault is not a verdict
 			return fosite.ErrTemporarilyUnavailable.WithWrap(err)
+		}
+		if clientRefusal(err) { // limited (429) or malformed credentials
+			return err
 		}
 		return oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 	}

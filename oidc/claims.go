@@ -27,6 +27,17 @@ const (
 // KnownScopes lists every scope the provider supports.
 var KnownScopes = []string{ScopeOpenID, ScopeOffline, ScopeProfile, ScopeIDNumber, ScopeIdentity}
 
+// ScopeFaceVerify registers a client as a caller of the identity API's 1:1
+// face verification (POST /v1/face/verify): "is this photo the person with
+// ID number X?" is answered only to clients registered with it. It is a
+// permission of the client, not a citizen's data: it is not published in
+// discovery and a citizen is never asked to consent to it.
+const ScopeFaceVerify = "identity:face_verify"
+
+// APIScopes are the permissions a client may be registered with beside
+// KnownScopes.
+var APIScopes = []string{ScopeFaceVerify}
+
 // ClaimIDNumber is the client claim permission for the full ID number.
 const ClaimIDNumber = "id_number"
 

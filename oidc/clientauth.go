@@ -11,43 +11,76 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/trustid/trustid/internal/clientauth"
+	"github.com/trustid/trustid/internal/httperr"
 )
 
 // assertionSkew is the clock skew allowed on a client assertion's iat/nbf.
 const assertionSkew = 30 * time.Second
 
 // clientAuth is fosite's client authentication (client_secret_basic,
-// client_secret_post, private_key_jwt) with the time claims of a client
-// assertion checked first: fosite v0.49 passes an expired or not-yet-valid
-// assertion's error through unwrapped, which would answer 500 instead of
-// invalid_client. The pre-check only refuses; it never authenticates.
+// client_secret_post, private_key_jwt) inside the one client-authentication
+// component's checks (internal/clientauth): credentials that are not UTF-8
+// are refused as invalid_request and a limited address or client with 429
+// temporarily_unavailable and Retry-After (limitedError), both before the
+// store is read; failures are reported to clientauth, which logs and
+// counts them. The time claims of a client assertion are checked first:
+// fosite v0.49 passes an expired or not-yet-valid assertion's error through
+// unwrapped, which would answer 500 instead of invalid_client. The
+// pre-checks only refuse; they never authenticate.
 func (p *Provider) clientAuth(next fosite.ClientAuthenticationStrategy) fosite.ClientAuthenticationStrategy {
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		id, secret := requestCredentials(r, form)
+		addr := clientauth.Address(r)
+		if err := p.secrets.Precheck(ctx, id, secret, addr); err != nil {
+			var le *clientauth.LimitedError
+			if errors.As(err, &le) {
+				return nil, limitedError(le)
+			}
+			return nil, fosite.ErrInvalidRequest.WithHint("The client credentials are not valid UTF-8.").WithWrap(err)
+		}
 		if a := form.Get("client_assertion"); a != "" {
 			if hint := assertionTimesInvalid(a, p.now()); hint != "" {
-				p.secrets.Failed(ctx, requestClientID(r, form), hint)
+				p.secrets.Failed(ctx, id, addr, hint)
 				return nil, fosite.ErrInvalidClient.WithHint(hint)
 			}
 		}
 		c, err := next(ctx, r, form)
-		if err != nil && errors.Is(err, fosite.ErrInvalidClient) {
+		switch {
+		case err == nil:
+			p.secrets.Succeeded(ctx, c.GetID(), addr)
+		case errors.Is(err, fosite.ErrInvalidClient) && !httperr.IsUnavailable(err):
 			// Reported where every client-authentication failure is (clientauth).
-			p.secrets.Failed(ctx, requestClientID(r, form), "invalid_client at "+r.URL.Path)
+			p.secrets.Failed(ctx, id, addr, "invalid_client at "+r.URL.Path)
 		}
 		return c, err
 	}
 }
 
-// requestClientID is the client id a request claims: the HTTP Basic user
-// name (form-decoded, RFC 6749 section 2.3.1) or the client_id parameter.
-func requestClientID(r *http.Request, form url.Values) string {
-	if id, _, ok := r.BasicAuth(); ok {
+// limitedError is the OAuth answer to a limited client authentication:
+// HTTP 429 with temporarily_unavailable (RFC 6749 defines no code for a
+// rate limit; temporarily_unavailable is the one clients already retry)
+// and the limit's Retry-After, set by writeOAuthError.
+func limitedError(le *clientauth.LimitedError) *fosite.RFC6749Error {
+	return oauthErr(http.StatusTooManyRequests, fosite.ErrTemporarilyUnavailable.ErrorField,
+		"Too many failed client authentications; retry after the time in Retry-After.").WithWrap(le)
+}
+
+// requestCredentials are the client id and secret a request presents: the
+// HTTP Basic user name and password (form-decoded, RFC 6749 section 2.3.1)
+// or the client_id and client_secret parameters.
+func requestCredentials(r *http.Request, form url.Values) (id, secret string) {
+	if id, secret, ok := r.BasicAuth(); ok {
 		if dec, err := url.QueryUnescape(id); err == nil {
-			return dec
+			id = dec
 		}
-		return id
+		if dec, err := url.QueryUnescape(secret); err == nil {
+			secret = dec
+		}
+		return id, secret
 	}
-	return form.Get("client_id")
+	return form.Get("client_id"), form.Get("client_secret")
 }
 
 // assertionTimesInvalid says what is wrong with the exp, nbf and iat claims

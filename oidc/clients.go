@@ -67,6 +67,8 @@ func jwksRaw(s string) json.RawMessage {
 	return json.RawMessage(s)
 }
 
+// knownGrants are the token endpoint's grant types (discovery's
+// grant_types_supported); any other is unsupported_grant_type.
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials", GrantCIBA}
 
 // normalise fills defaults and checks s, reporting every problem at once.
@@ -96,7 +98,7 @@ func (s *ClientSpec) normalise() error {
 		bad("a public client cannot use CIBA")
 	}
 	for _, sc := range s.Scopes {
-		if !slices.Contains(KnownScopes, sc) {
+		if !slices.Contains(KnownScopes, sc) && !slices.Contains(APIScopes, sc) {
 			bad("unknown scope %q", sc)
 		}
 	}

@@ -8,16 +8,26 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/oidc/storage"
 )
 
 // maxFormBytes bounds request bodies of the OAuth endpoints.
 const maxFormBytes = 64 << 10
+
+// assertionAlgs are the JWS algs accepted for private_key_jwt assertions.
+var assertionAlgs = []string{"ES256", "ES384", "RS256"}
+
+// confidentialAuthMethods are AuthMethods without "none".
+func confidentialAuthMethods() []string {
+	return slices.DeleteFunc(slices.Clone(AuthMethods), func(m string) bool { return m == "none" })
+}
 
 func (p *Provider) routes() {
 	m := http.NewServeMux()
@@ -102,16 +112,22 @@ func (p *Provider) buildDiscovery() error {
 		"scopes_supported":                                 KnownScopes,
 		"response_types_supported":                         []string{"code"},
 		"response_modes_supported":                         []string{"query"},
-		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials", GrantCIBA},
+		"grant_types_supported":                            knownGrants,
 		"backchannel_authentication_endpoint":              iss + PathBackchannel,
 		"backchannel_token_delivery_modes_supported":       []string{"poll"},
 		"backchannel_user_code_parameter_supported":        false,
 		"subject_types_supported":                          []string{"pairwise", "public"},
 		"id_token_signing_alg_values_supported":            idTokenAlgs(p.cfg.SigningAlg),
 		"token_endpoint_auth_methods_supported":            AuthMethods,
-		"token_endpoint_auth_signing_alg_values_supported": []string{"ES256", "ES384", "RS256"},
-		"code_challenge_methods_supported":                 []string{"S256"},
-		"dpop_signing_alg_values_supported":                DPoPAlgs,
+		"token_endpoint_auth_signing_alg_values_supported": assertionAlgs,
+		// Introspection needs a confidential client; revocation also takes
+		// a public client's own tokens (RFC 7009 section 5).
+		"introspection_endpoint_auth_methods_supported":            confidentialAuthMethods(),
+		"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgs,
+		"revocation_endpoint_auth_methods_supported":               AuthMethods,
+		"revocation_endpoint_auth_signing_alg_values_supported":    assertionAlgs,
+		"code_challenge_methods_supported":                         []string{"S256"},
+		"dpop_signing_alg_values_supported":                        DPoPAlgs,
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
 			"name", "id_number", "verified_claims"},
 		"acr_values_supported":                  ACRLadder,
@@ -153,7 +169,16 @@ func idTokenAlgs(def string) []string {
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	// A retried refresh within the grace period is not a reuse (oidc/storage/grace.go).
 	ctx := storage.WithRefreshGrace(r.Context())
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := readForm(w, r); err != nil {
+		p.writeOAuthError(ctx, w, err)
+		return
+	}
+	// RFC 6749 section 5.2: a grant type the server does not support is
+	// unsupported_grant_type (fosite answers a bare invalid_request).
+	if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(knownGrants, gt) {
+		p.writeOAuthError(ctx, w, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", truncate(gt, 64)))
+		return
+	}
 	sess := newSession()
 	jkt, err := p.dpopProof(ctx, r, p.cfg.Issuer+PathToken, "")
 	if err != nil {
@@ -211,12 +236,25 @@ func (p *Provider) writeDPoPError(ctx context.Context, w http.ResponseWriter, er
 	p.writeOAuthError(ctx, w, err)
 }
 
-// par is the pushed authorization request endpoint (RFC 9126).
+// par is the pushed authorization request endpoint (RFC 9126). A body
+// that is not a form, or lacks response_type, is invalid_request (RFC 9126
+// section 2.3; fosite calls a missing response_type unsupported).
 func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := readForm(w, r); err != nil {
+		p.writeOAuthError(ctx, w, err)
+		return
+	}
+	if len(r.PostForm) == 0 || r.PostForm.Get("response_type") == "" {
+		p.writeOAuthError(ctx, w, fosite.ErrInvalidRequest.WithHint("The body must be a form with the authorization request's parameters, response_type included."))
+		return
+	}
 	ar, err := p.f.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
+		if clientRefusal(err) {
+			p.writeOAuthError(ctx, w, err)
+			return
+		}
 		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
@@ -228,34 +266,126 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	p.f.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }
 
-// introspect is RFC 7662 token introspection (client authentication required).
+// clientRefusal reports an error of client authentication that is not
+// fosite's to write: a limited client (429), malformed credentials or a
+// dependency's fault (fosite's PAR, introspection and revocation writers
+// would call them invalid_client or, for revocation, success).
+func clientRefusal(err error) bool {
+	return errors.Is(err, clientauth.ErrLimited) || errors.Is(err, clientauth.ErrMalformed) || httperr.IsUnavailable(err)
+}
+
+// introspect is RFC 7662 token introspection. The caller authenticates as
+// a confidential client with the method it is registered with (RFC 7662
+// section 2.1; fosite v0.49's introspection takes only HTTP Basic, so the
+// provider authenticates the client itself), or with an access token as a
+// bearer token (fosite's path).
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	ir, err := p.f.NewIntrospectionRequest(ctx, r, newSession())
-	if err != nil {
-		p.f.WriteIntrospectionError(ctx, w, err)
+	if err := readForm(w, r); err != nil {
+		p.writeOAuthError(ctx, w, err)
 		return
 	}
+	if fosite.AccessTokenFromRequest(r) != "" {
+		ir, err := p.f.NewIntrospectionRequest(ctx, r, newSession())
+		if err != nil {
+			p.writeIntrospectionError(ctx, w, err)
+			return
+		}
+		p.f.WriteIntrospectionResponse(ctx, w, ir)
+		return
+	}
+	if len(r.PostForm) == 0 {
+		p.writeOAuthError(ctx, w, fosite.ErrInvalidRequest.WithHint("The POST body can not be empty."))
+		return
+	}
+	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
+		// RFC 7662 section 2.1: the endpoint requires authorization (401).
+		p.writeOAuthError(ctx, w, fosite.ErrInvalidClient.WithHint("Client authentication is required."))
+		return
+	}
+	c, err := p.authenticateClient(ctx, r, r.PostForm)
+	if err == nil && c.IsPublic() {
+		err = fosite.ErrInvalidClient.WithHint("A public client cannot introspect tokens.")
+	}
+	if err != nil {
+		p.writeOAuthError(ctx, w, err)
+		return
+	}
+	f := r.PostForm
+	tu, ar, err := p.f.IntrospectToken(ctx, f.Get("token"), fosite.TokenUse(f.Get("token_type_hint")), newSession(),
+		fosite.RemoveEmpty(strings.Split(f.Get("scope"), " "))...)
+	if err != nil {
+		p.writeIntrospectionError(ctx, w, fosite.ErrInactiveToken.WithWrap(err))
+		return
+	}
+	ir := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
+	if tu == fosite.AccessToken {
+		ir.AccessTokenType = fosite.BearerAccessToken
+	}
 	p.f.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// writeIntrospectionError answers an inactive token {"active":false}
+// (fosite's writer) unless a fault or a limit caused the error: a store
+// that cannot answer does not make a token inactive.
+func (p *Provider) writeIntrospectionError(ctx context.Context, w http.ResponseWriter, err error) {
+	if clientRefusal(err) {
+		p.writeOAuthError(ctx, w, err)
+		return
+	}
+	p.f.WriteIntrospectionError(ctx, w, err)
 }
 
 // revoke is RFC 7009 token revocation. A storage failure is 503
 // temporarily_unavailable with Retry-After (RFC 7009 section 2.2.1), never
 // the 200 of fosite's WriteRevocationResponse, which writes every error but
 // invalid_request and invalid_client as success: the client must retry,
-// since the token may still be valid.
+// since the token may still be valid. A limited client gets 429.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := readForm(w, r); err != nil {
+		p.writeOAuthError(ctx, w, err)
+		return
+	}
 	err := p.f.NewRevocationRequest(ctx, r)
-	if errors.Is(err, fosite.ErrTemporarilyUnavailable) || errors.Is(err, fosite.ErrServerError) {
+	if errors.Is(err, fosite.ErrTemporarilyUnavailable) || errors.Is(err, fosite.ErrServerError) || httperr.IsUnavailable(err) {
 		p.log.Error("oidc: revoke", "err", err)
 		w.Header().Set("Retry-After", retryAfterSeconds)
 		p.f.WriteAccessError(ctx, w, nil, fosite.ErrTemporarilyUnavailable.WithHint("The token could not be revoked now; retry."))
 		return
 	}
+	if clientRefusal(err) {
+		p.writeOAuthError(ctx, w, err)
+		return
+	}
 	p.f.WriteRevocationResponse(ctx, w, err)
+}
+
+// readForm reads an OAuth endpoint's form body (RFC 6749 section 3.2)
+// under maxFormBytes. A larger body is 413 with invalid_request (RFC 6749
+// has no code for it; the request is malformed for this server), an
+// unreadable one 400 invalid_request. fosite parses with
+// ParseMultipartForm, which drops a form's parse error (a body cut by the
+// size limit then reads as empty), so the form is parsed here first.
+func readForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return oauthErr(http.StatusRequestEntityTooLarge, fosite.ErrInvalidRequest.ErrorField,
+				fmt.Sprintf("The request body is larger than %d bytes.", maxFormBytes)).WithWrap(err)
+		}
+		return oauthErr(http.StatusBadRequest, fosite.ErrInvalidRequest.ErrorField, "The request body is not a valid form.").WithWrap(err)
+	}
+	return nil
+}
+
+// truncate cuts s to at most n bytes for an error description.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // retryAfterSeconds is the Retry-After of a 503 caused by a store fault.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/ory/fosite"
 
+	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/httperr"
 )
 
@@ -38,7 +41,9 @@ const retryAfter = "1"
 // temporarily_unavailable with Retry-After whatever fosite made of it (its
 // client authentication, for one, calls a store failure invalid_client),
 // so a client retries instead of taking a verdict that was never reached.
-// Anything else is a 500 server_error. 5xx causes are logged, never sent.
+// A limited client authentication (clientauth.LimitedError) is 429
+// temporarily_unavailable with the limit's Retry-After. Anything else is a
+// 500 server_error. 5xx causes are logged, never sent.
 func (p *Provider) writeOAuthError(ctx context.Context, w http.ResponseWriter, err error) {
 	var rfc *fosite.RFC6749Error
 	if !errors.As(err, &rfc) {
@@ -46,6 +51,13 @@ func (p *Provider) writeOAuthError(ctx context.Context, w http.ResponseWriter, e
 	}
 	if httperr.IsUnavailable(err) {
 		rfc = fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	}
+	var le *clientauth.LimitedError
+	if errors.As(err, &le) {
+		// Whatever fosite wrapped it in (its PAR calls every client
+		// authentication error invalid_client).
+		rfc = limitedError(le)
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(le.RetryAfter.Seconds())), 10))
 	}
 	if rfc.CodeField >= 500 {
 		p.log.LogAttrs(ctx, slog.LevelError, "oidc: oauth error", slog.String("error", rfc.ErrorField), slog.Any("err", err))

@@ -402,6 +402,15 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form>
 {{end}}
+{{with .Logout}}
+<p>{{if .Client}}<strong>{{.Client}}</strong> asks to sign you out of TrustID.{{else}}Do you want to sign out of TrustID?{{end}}</p>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{range $k, $v := .Hidden}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{end}}<button type="submit" name="decision" value="logout">Sign out</button>
+<button type="submit" name="decision" value="stay">Stay signed in</button>
+</form>
+{{end}}
 </body></html>`))
 
 type loginView struct{ Methods []Authenticator }
@@ -419,6 +428,8 @@ func (p *Provider) page(w http.ResponseWriter, status int, title, text string, d
 		v["Login"] = d
 	case consentView:
 		v["Consent"] = d
+	case LogoutPage:
+		v["Logout"] = d
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

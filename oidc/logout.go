@@ -2,6 +2,10 @@ package oidc
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -21,7 +25,12 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 // logout is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0):
 // it ends the browser session, notifies the clients of that session by
 // back-channel logout tokens, and returns to post_logout_redirect_uri when
-// it exactly matches one registered for the client named by id_token_hint.
+// it exactly matches one registered for the client named by id_token_hint
+// or client_id. Without an id_token_hint of the current session, a
+// signed-in citizen is asked first (section 2: the OP MUST ask); the
+// confirmation form's POST, checked by a CSRF token bound to the session,
+// performs the logout. A link on another site therefore cannot sign the
+// citizen out.
 func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
@@ -66,8 +75,24 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		}
 		target, _ = url.Parse(redirect)
 	}
-	if s, id := p.currentSession(r); s != nil {
-		if hintSID == "" || hintSID == s.SID {
+	s, id := p.currentSession(r)
+	confirmed := false
+	if s != nil && (hint == "" || hintSID != "" && hintSID != s.SID) {
+		switch {
+		case r.Method != http.MethodPost || r.PostForm.Get("csrf") == "":
+			p.confirmLogout(w, r, id, clientID)
+			return
+		case subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(p.logoutCSRF(id))) != 1:
+			p.page(w, http.StatusForbidden, "Request refused", "The form has expired. Please start again.", nil)
+			return
+		case r.PostForm.Get("decision") != "logout":
+			p.page(w, http.StatusOK, "Still signed in", "You are still signed in to TrustID.", nil)
+			return
+		}
+		confirmed = true
+	}
+	if s != nil {
+		if hintSID == "" || hintSID == s.SID || confirmed {
 			// Tokens first: if they cannot be revoked now, the session
 			// stays so that a retry finds them (a fault is not a success).
 			if err := p.revokeSessionTokens(ctx, s); err != nil {
@@ -93,6 +118,39 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.page(w, http.StatusOK, "Signed out", "You are signed out of TrustID.", nil)
+}
+
+// logoutCSRF is the confirmation form's CSRF token for the browser session
+// named by cookie id: a MAC of the id, so only a page that saw the
+// session's cookie can post it, and nothing needs storing.
+func (p *Provider) logoutCSRF(id string) string {
+	m := hmac.New(sha256.New, deriveKey(p.cfg.Secret, "logout-csrf"))
+	m.Write([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// confirmLogout asks the citizen whether to sign out, carrying the
+// request's parameters to the confirmation's POST.
+func (p *Provider) confirmLogout(w http.ResponseWriter, r *http.Request, id, clientID string) {
+	l := LogoutPage{CSRF: p.logoutCSRF(id), Action: p.prefix + PathLogout, Hidden: map[string]string{}}
+	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
+		if v := r.Form.Get(k); v != "" {
+			l.Hidden[k] = v
+		}
+	}
+	if clientID != "" {
+		if c, err := p.st.Clients().Get(r.Context(), clientID); err == nil {
+			l.Client = c.Name
+			if l.Client == "" {
+				l.Client = c.ID
+			}
+		}
+	}
+	if lr, ok := p.cfg.Pages.(LogoutRenderer); ok {
+		lr.RenderLogout(w, r, l)
+		return
+	}
+	p.page(w, http.StatusOK, "Sign out?", "", l)
 }
 
 // revokeSessionTokens ends the access tokens of every grant given in the

@@ -73,7 +73,8 @@ type Config struct {
 	SessionTTL      time.Duration // browser session, default 8h
 	PARTTL          time.Duration // pushed request lifetime, default 90s
 
-	// ClientAuth checks client secrets; shared with the other APIs that
+	// ClientAuth checks client secrets and limits failed client
+	// authentications; shared with the other APIs that
 	// authenticate OAuth clients. Nil: one is built from Secret
 	// (ClientSecretKey).
 	ClientAuth *clientauth.Authenticator
@@ -256,7 +257,7 @@ func New(cfg Config) (*Provider, error) {
 	secrets := cfg.ClientAuth
 	if secrets == nil {
 		var err error
-		if secrets, err = clientauth.New(clientauth.Config{Key: ClientSecretKey(cfg.Secret), Now: cfg.Clock, Logger: cfg.Logger}); err != nil {
+		if secrets, err = clientauth.New(clientauth.Config{Key: ClientSecretKey(cfg.Secret), Now: cfg.Clock, Logger: cfg.Logger, Ephemeral: cfg.Ephemeral}); err != nil {
 			return nil, err
 		}
 	}

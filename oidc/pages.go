@@ -17,6 +17,24 @@ type ConsentPage struct {
 	Action string
 }
 
+// LogoutPage is the sign-out confirmation (OpenID Connect RP-Initiated
+// Logout 1.0 section 2). The form must POST every field of Hidden, csrf,
+// and decision ("logout" or "stay") to Action.
+type LogoutPage struct {
+	// Client is the display name of the application that asked, "" when
+	// the request named none.
+	Client string
+	CSRF   string
+	Action string
+	Hidden map[string]string // the request's parameters, carried to the POST
+}
+
+// LogoutRenderer is implemented by a PageRenderer that also draws the
+// sign-out confirmation; the built-in minimal page is used otherwise.
+type LogoutRenderer interface {
+	RenderLogout(w http.ResponseWriter, r *http.Request, l LogoutPage)
+}
+
 // PageRenderer draws the consent screen in place of the built-in minimal
 // page (package web provides a styled, translated one). It writes the whole
 // response, security headers included.

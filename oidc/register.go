@@ -142,7 +142,9 @@ func (p *Provider) registerClient(w http.ResponseWriter, r *http.Request) error 
 		scopes = []string{ScopeOpenID}
 	}
 	for _, s := range scopes {
-		if !slices.Contains(pol.AllowedScopes, s) {
+		// API permissions (identity:face_verify) are an operator's
+		// decision, never self-service, whatever the policy lists.
+		if !slices.Contains(pol.AllowedScopes, s) || slices.Contains(APIScopes, s) {
 			return errMetadata(fmt.Sprintf("scope %q may not be registered", s))
 		}
 	}

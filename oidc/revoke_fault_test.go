@@ -83,7 +83,7 @@ func TestRevokeWhileEphemeralRefusesWrites(t *testing.T) {
 		})
 	}
 	// Logout cannot end the session's access tokens: 503, session kept.
-	if resp, _ := e.get(e.issuer + "/oauth2/logout"); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+	if resp, _ := e.logoutConfirmed(); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("logout during the fault: %d, want 503 with Retry-After", resp.StatusCode)
 	}
 	eph.on.Store(false)
@@ -99,7 +99,7 @@ func TestRevokeWhileEphemeralRefusesWrites(t *testing.T) {
 	if e.active(tok.AccessToken) || e.active(tok.RefreshToken) {
 		t.Fatal("revoked family still active")
 	}
-	if resp, _ := e.get(e.issuer + "/oauth2/logout"); resp.StatusCode != http.StatusOK {
+	if resp, _ := e.logoutConfirmed(); resp.StatusCode != http.StatusOK {
 		t.Fatalf("logout after the fault: %d", resp.StatusCode)
 	}
 }

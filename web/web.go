@@ -122,7 +122,7 @@ func New(cfg Config) (*Site, error) {
 		cfg.Rand = rand.Reader
 	}
 	s := &Site{cfg: cfg, tmpl: map[string]*template.Template{}}
-	for _, page := range []string{"login", "account", "desk", "consent", "message"} {
+	for _, page := range []string{"login", "account", "desk", "consent", "logout", "message"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/templates/layout.html", "assets/templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)

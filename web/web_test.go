@@ -325,6 +325,32 @@ func TestRenderConsent(t *testing.T) {
 	}
 }
 
+func TestRenderLogout(t *testing.T) {
+	s := newSite(t, nil)
+	for _, tc := range []struct{ lang, client, want string }{
+		{"en", "Demo <App>", "asks to sign you out of TrustID."}, {"zh", "", "是否退出 TrustID 登录？"},
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/oauth2/logout", nil)
+		r.Header.Set("Accept-Language", tc.lang)
+		s.RenderLogout(w, r, Logout{Client: tc.client, CSRF: "tok", Action: "/oauth2/logout",
+			Hidden: map[string]string{"state": `a"b`, "post_logout_redirect_uri": "https://rp.example/bye"}})
+		b := w.Body.String()
+		for _, want := range []string{tc.want, `name="csrf" value="tok"`, `action="/oauth2/logout"`, `name="state" value="a&#34;b"`,
+			`name="decision" value="logout"`, `name="decision" value="stay"`} {
+			if !strings.Contains(b, want) {
+				t.Errorf("%s: logout page lacks %q:\n%s", tc.lang, want, b)
+			}
+		}
+		if tc.client != "" && !strings.Contains(b, "Demo &lt;App&gt;") {
+			t.Errorf("%s: client name not escaped", tc.lang)
+		}
+		if w.Code != 200 || w.Header().Get("Content-Security-Policy") != CSP {
+			t.Errorf("%s: %d, CSP %q", tc.lang, w.Code, w.Header().Get("Content-Security-Policy"))
+		}
+	}
+}
+
 // fakePasskeys is an in-memory store.PasskeyStore subset.
 type fakePasskeys struct{ list []*store.Passkey }
 

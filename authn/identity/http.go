@@ -27,11 +27,17 @@ type Caller struct {
 	Trusted bool
 	// Admin callers may import the register.
 	Admin bool
+	// FaceVerify callers may call POST /v1/face/verify: the admin and
+	// clients registered for it (cmd/trustid: the client scope
+	// identity:face_verify). Everyone else gets 403 CodeVerifyNotAllowed.
+	FaceVerify bool
 }
 
 // CallerAuthenticator identifies the caller of a request (cmd/trustid wires
 // it to the admin token and OAuth client credentials). It returns an error
-// to refuse the request with 401; it may return an untrusted Caller for
+// to refuse the request: 401, unless the error carries its own answer (an
+// *httperr.Error or httperr.Answerer, e.g. 429 for a limited caller) or is
+// a dependency's fault (503); it may return an untrusted Caller for
 // anonymous requests if the deployment allows them.
 type CallerAuthenticator interface {
 	Authenticate(r *http.Request) (Caller, error)
@@ -147,11 +153,19 @@ const (
 	CodeSeveralFaces      = "several_faces"
 	CodePoorQuality       = "poor_quality"
 	CodeInvalidCSV        = "invalid_csv"
+	// CodeVerifyNotAllowed: the caller is not registered for face verification.
+	CodeVerifyNotAllowed = "face_verify_not_allowed"
 )
 
 func (a *api) authenticate(r *http.Request) (Caller, error) {
 	c, err := a.cfg.Auth.Authenticate(r)
 	if err != nil {
+		var he *httperr.Error
+		var an httperr.Answerer
+		if errors.As(err, &he) || errors.As(err, &an) || httperr.IsUnavailable(err) {
+			// A refusal with its own answer (limited, malformed) or a fault, not a verdict.
+			return Caller{}, httperr.From(err)
+		}
 		return Caller{}, httperr.Unauthorized("authentication required").WithCause(err)
 	}
 	if c.ID == "" {
@@ -164,6 +178,9 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) error {
 	caller, err := a.authenticate(r)
 	if err != nil {
 		return err
+	}
+	if !caller.FaceVerify {
+		return httperr.New(http.StatusForbidden, CodeVerifyNotAllowed, "this client is not registered for face verification")
 	}
 	ok, retry, err := a.cfg.Limiter.Allow(r.Context(), "face.verify:"+caller.ID, a.cfg.VerifyLimit, a.cfg.VerifyWindow)
 	if err != nil {

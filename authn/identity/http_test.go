@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -21,7 +23,11 @@ import (
 type tokenAuth map[string]identity.Caller
 
 func (a tokenAuth) Authenticate(r *http.Request) (identity.Caller, error) {
-	c, ok := a[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if tok == "limited" {
+		return identity.Caller{}, fmt.Errorf("too many failures: %w", httperr.RateLimited(7*time.Second))
+	}
+	c, ok := a[tok]
 	if !ok {
 		return identity.Caller{}, errors.New("unknown token")
 	}
@@ -29,10 +35,12 @@ func (a tokenAuth) Authenticate(r *http.Request) (identity.Caller, error) {
 }
 
 var callers = tokenAuth{
-	"app":   {ID: "client:app"},
-	"app2":  {ID: "client:app2"},
-	"svc":   {ID: "client:svc", Trusted: true},
-	"admin": {ID: "admin", Trusted: true, Admin: true},
+	"app":     {ID: "client:app", FaceVerify: true},
+	"app2":    {ID: "client:app2", FaceVerify: true},
+	"svc":     {ID: "client:svc", Trusted: true, FaceVerify: true},
+	"admin":   {ID: "admin", Trusted: true, Admin: true, FaceVerify: true},
+	"hotel":   {ID: "client:hotel"},                     // a client not registered for face verification
+	"limited": {ID: "client:limited", FaceVerify: true}, // refused by tokenAuth with 429
 }
 
 type apiFixture struct {
@@ -150,6 +158,39 @@ func TestHTTPImport(t *testing.T) {
 			code, m, _ := a.do(t, identity.PathImport, tt.token, tt.fields...)
 			if code != tt.status || errCode(m) != tt.code {
 				t.Errorf("got %d %q, want %d %q (%v)", code, errCode(m), tt.status, tt.code, m)
+			}
+		})
+	}
+}
+
+// TestHTTPVerifyCallers: only callers registered for face verification
+// get an answer (issue 16 point 8); a caller refused with its own answer
+// (a limited client) gets that answer, not 401.
+func TestHTTPVerifyCallers(t *testing.T) {
+	a := newAPI(t, 100)
+	a.importAll(t, "id_number,name,photo\n"+testID(t, 1)+",Alice,a.jpg\n", map[string]string{"a.jpg": "face:alice"})
+	tests := []struct {
+		name, token string
+		status      int
+		code        string
+	}{
+		{"registered client", "app", 200, ""},
+		{"admin", "admin", 200, ""},
+		{"client not registered", "hotel", 403, identity.CodeVerifyNotAllowed},
+		{"unknown caller", "nobody", 401, httperr.CodeUnauthorized},
+		{"limited caller", "limited", 429, httperr.CodeRateLimited},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, m, h := a.do(t, identity.PathVerify, tt.token, field{"id_number", "", testID(t, 1)}, field{"photo", "p.jpg", "face:alice"})
+			if code != tt.status || errCode(m) != tt.code {
+				t.Fatalf("got %d %q, want %d %q (%v)", code, errCode(m), tt.status, tt.code, m)
+			}
+			if code == 200 && m["match"] != true {
+				t.Fatalf("answer %v", m)
+			}
+			if code == 429 && h.Get("Retry-After") != "7" {
+				t.Fatalf("Retry-After %q", h.Get("Retry-After"))
 			}
 		})
 	}

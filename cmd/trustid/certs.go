@@ -365,18 +365,17 @@ var errVerifierCredentials = errors.New("invalid verifier client credentials")
 
 // AuthenticateVerifier implements certs.VerifierAuthenticator.
 func (v *verifierClients) AuthenticateVerifier(r *http.Request) (certs.Verifier, error) {
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		return certs.Verifier{}, errVerifierCredentials
-	}
-	c, err := v.secrets.Authenticate(r.Context(), v.clients, id, secret)
+	c, err := v.secrets.AuthenticateBasic(r, v.clients)
 	switch {
 	case errors.Is(err, clientauth.ErrInvalidCredentials):
 		return certs.Verifier{}, errVerifierCredentials
+	case errors.Is(err, clientauth.ErrMalformed):
+		return certs.Verifier{}, fmt.Errorf("%w: %w", certs.ErrBadRequest, err)
 	case err != nil:
+		// A limit (429) or a store fault (503): certs answers it as it is.
 		return certs.Verifier{}, err
 	case c.Role == "":
-		v.secrets.Failed(r.Context(), c.ID, "client has no verifier role")
+		v.secrets.Failed(r.Context(), c.ID, clientauth.Address(r), "client has no verifier role")
 		return certs.Verifier{}, errVerifierCredentials
 	}
 	return certs.Verifier{ClientID: c.ID, Role: c.Role}, nil

@@ -156,6 +156,7 @@ func TestVerifierClients(t *testing.T) {
 		{"unknown client", "nobody", "x", ""},
 		{"client without a verifier role", "app", "app", ""},
 		{"no credentials", "", "", ""},
+		{"secret not UTF-8", "hotel-1", "new\xff", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/certs/verify", nil)

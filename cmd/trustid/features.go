@@ -79,7 +79,7 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	// One client authentication (internal/clientauth) for the token
 	// endpoint, the identity API and the verifier API, under the provider's
 	// client-secret key.
-	secrets, err := clientauth.New(clientauth.Config{Key: oidc.ClientSecretKey(masterSecret(a)), Logger: a.log.With("area", "clientauth")})
+	secrets, err := clientauth.New(clientauth.Config{Key: oidc.ClientSecretKey(masterSecret(a)), Logger: a.log.With("area", "clientauth"), Ephemeral: a.eph})
 	if err != nil {
 		return err
 	}

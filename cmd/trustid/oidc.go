@@ -63,7 +63,7 @@ func runClient(ctx context.Context, args []string) error {
 	var redirects, postLogout, scopes, claims, grants listFlag
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeat or comma-separate)")
 	fs.Var(&postLogout, "post-logout-uri", "post-logout redirect URI (repeat or comma-separate)")
-	fs.Var(&scopes, "scopes", "allowed scopes: "+strings.Join(oidc.KnownScopes, ","))
+	fs.Var(&scopes, "scopes", "allowed scopes: "+strings.Join(oidc.KnownScopes, ",")+"; API permissions: "+strings.Join(oidc.APIScopes, ","))
 	fs.Var(&claims, "claims", "claim permissions (id_number: the full ID number instead of the masked form)")
 	fs.Var(&grants, "grant-types", "authorization_code,refresh_token,client_credentials")
 	return runWithApp(ctx, fs, cfgPath, args[1:], func(a *app) error {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ import (
 	"github.com/trustid/trustid/authn/idnumber"
 	"github.com/trustid/trustid/authn/index"
 	"github.com/trustid/trustid/internal/clientauth"
+	"github.com/trustid/trustid/internal/httperr"
+	"github.com/trustid/trustid/oidc"
 )
 
 // faceEmbedder adapts the OpenCV engine to authid.Embedder, translating
@@ -248,7 +251,10 @@ func synthRegister(w io.Writer, root string, n, minImages int) error {
 // identityAuth authenticates callers of the identity API: the admin token
 // as a bearer token (admin, trusted), or OAuth client credentials in HTTP
 // Basic (client_secret_basic; first-party clients are trusted, others not),
-// checked by the provider's client authentication (internal/clientauth).
+// checked, limited and logged by the provider's client authentication
+// (internal/clientauth). Face verification is open to the admin and to
+// clients registered with the scope identity:face_verify
+// (oidc.ScopeFaceVerify) only.
 type identityAuth struct {
 	adminToken string
 	clients    clientauth.ClientGetter
@@ -262,20 +268,23 @@ var errUnauthenticated = errors.New("identity api: unauthenticated")
 func (a identityAuth) Authenticate(r *http.Request) (authid.Caller, error) {
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		if a.adminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(a.adminToken)) == 1 {
-			return authid.Caller{ID: "admin", Trusted: true, Admin: true}, nil
+			return authid.Caller{ID: "admin", Trusted: true, Admin: true, FaceVerify: true}, nil
 		}
 		return authid.Caller{}, errUnauthenticated
 	}
-	id, secret, ok := r.BasicAuth()
-	if !ok || a.secrets == nil || a.clients == nil {
+	if _, _, ok := r.BasicAuth(); !ok || a.secrets == nil || a.clients == nil {
 		return authid.Caller{}, errUnauthenticated
 	}
-	c, err := a.secrets.Authenticate(r.Context(), a.clients, id, secret)
-	if err != nil {
-		// authid answers every error with 401; a store fault stays the cause.
+	c, err := a.secrets.AuthenticateBasic(r, a.clients)
+	switch {
+	case errors.Is(err, clientauth.ErrMalformed):
+		return authid.Caller{}, httperr.InvalidRequest("the client credentials are not valid UTF-8").WithCause(err)
+	case err != nil:
+		// authid answers 401, a limit (clientauth.LimitedError) 429 and a
+		// store fault 503; the cause stays in the chain.
 		return authid.Caller{}, fmt.Errorf("%w: %w", errUnauthenticated, err)
 	}
-	return authid.Caller{ID: "client:" + c.ID, Trusted: c.FirstParty}, nil
+	return authid.Caller{ID: "client:" + c.ID, Trusted: c.FirstParty, FaceVerify: slices.Contains(c.Scopes, oidc.ScopeFaceVerify)}, nil
 }
 
 // mountIdentity builds the identity service and mounts its HTTP API

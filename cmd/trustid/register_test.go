@@ -23,6 +23,7 @@ import (
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
+	"github.com/trustid/trustid/oidc"
 )
 
 // needData returns the environment variable's directory or skips (fails
@@ -217,7 +218,8 @@ func TestIdentityAuth(t *testing.T) {
 	}
 	hash := func(s string) []byte { return secrets.Hash([]byte(s)) }
 	for _, c := range []*store.Client{
-		{ID: "svc", SecretHash: hash("svc-secret"), FirstParty: true},
+		{ID: "svc", SecretHash: hash("svc-secret"), FirstParty: true, Scopes: []string{oidc.ScopeFaceVerify}},
+		{ID: "hotel", SecretHash: hash("hotel-secret"), Role: "hotel"},
 		{ID: "app", SecretHash: hash("app-secret"), SecretHashOld: hash("app-old"), SecretOldExpiresAt: now.Add(time.Hour)},
 		{ID: "rotated", SecretHash: hash("new"), SecretHashOld: hash("old"), SecretOldExpiresAt: now.Add(-time.Hour)},
 		{ID: "spa", Public: true},
@@ -234,9 +236,12 @@ func TestIdentityAuth(t *testing.T) {
 		want         authid.Caller
 		unauthorized bool
 	}{
-		{name: "admin token", bearer: "admin-token", want: authid.Caller{ID: "admin", Trusted: true, Admin: true}},
+		{name: "admin token", bearer: "admin-token", want: authid.Caller{ID: "admin", Trusted: true, Admin: true, FaceVerify: true}},
 		{name: "wrong token", bearer: "admin-tokem", unauthorized: true},
-		{name: "first-party client", user: "svc", pass: "svc-secret", want: authid.Caller{ID: "client:svc", Trusted: true}},
+		{name: "first-party client", user: "svc", pass: "svc-secret", want: authid.Caller{ID: "client:svc", Trusted: true, FaceVerify: true}},
+		// Authenticated, but not registered for face verification (authid answers 403).
+		{name: "client without identity:face_verify", user: "hotel", pass: "hotel-secret", want: authid.Caller{ID: "client:hotel"}},
+		{name: "secret not UTF-8", user: "svc", pass: "svc-secret\xff", unauthorized: true},
 		{name: "third-party client", user: "app", pass: "app-secret", want: authid.Caller{ID: "client:app"}},
 		{name: "old secret during rotation", user: "app", pass: "app-old", want: authid.Caller{ID: "client:app"}},
 		{name: "old secret after rotation", user: "rotated", pass: "old", unauthorized: true},

@@ -33,7 +33,10 @@ func (s providerSessions) Session(r *http.Request) (web.Session, bool) {
 // in the site.
 type consentPages struct{ site *web.Site }
 
-var _ oidc.PageRenderer = (*consentPages)(nil)
+var (
+	_ oidc.PageRenderer   = (*consentPages)(nil)
+	_ oidc.LogoutRenderer = (*consentPages)(nil)
+)
 
 func (c *consentPages) RenderConsent(w http.ResponseWriter, r *http.Request, p oidc.ConsentPage) {
 	if c.site == nil {
@@ -46,6 +49,16 @@ func (c *consentPages) RenderConsent(w http.ResponseWriter, r *http.Request, p o
 		return
 	}
 	c.site.RenderConsent(w, r, web.Consent{Client: p.Client, Scopes: p.Scopes, Texts: p.Texts, Masked: p.Masked, CSRF: p.CSRF, Action: p.Action})
+}
+
+// RenderLogout draws the provider's sign-out confirmation with the web
+// package (oidc.LogoutRenderer).
+func (c *consentPages) RenderLogout(w http.ResponseWriter, r *http.Request, p oidc.LogoutPage) {
+	if c.site == nil {
+		c.RenderConsent(w, r, oidc.ConsentPage{}) // the same "starting" answer
+		return
+	}
+	c.site.RenderLogout(w, r, web.Logout{Client: p.Client, CSRF: p.CSRF, Action: p.Action, Hidden: p.Hidden})
 }
 
 // mountWeb mounts the login, account and desk pages (package web) on mux.

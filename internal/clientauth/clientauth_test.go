@@ -7,11 +7,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -76,11 +79,13 @@ func TestAuthenticate(t *testing.T) {
 		{name: "truncated stored hash", id: "short", secret: "new", want: ErrInvalidCredentials},
 		{name: "unknown client", id: "ghost", secret: "x", want: ErrInvalidCredentials},
 		{name: "store fault", id: "down", secret: "x", fault: true},
+		{name: "secret not UTF-8", id: "app", secret: "new\xff", want: ErrMalformed},
+		{name: "client id not UTF-8", id: "down\xff", secret: "x", want: ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			logs.Reset()
-			c, err := a.Authenticate(t.Context(), clients, tc.id, tc.secret)
+			c, err := a.Authenticate(t.Context(), clients, tc.id, tc.secret, "192.0.2.1")
 			switch {
 			case tc.fault:
 				if err == nil || errors.Is(err, ErrInvalidCredentials) {
@@ -94,7 +99,7 @@ func TestAuthenticate(t *testing.T) {
 				if !errors.Is(err, tc.want) {
 					t.Fatalf("err = %v, want %v", err, tc.want)
 				}
-				if !strings.Contains(logs.String(), "client_id="+tc.id) {
+				if tc.want == ErrInvalidCredentials && !strings.Contains(logs.String(), "client_id="+tc.id) {
 					t.Errorf("failure not logged with the client id: %q", logs.String())
 				}
 				if tc.secret != "" && strings.Contains(logs.String(), tc.secret) {
@@ -117,4 +122,134 @@ func TestRotatedHashes(t *testing.T) {
 	if got := RotatedHashes(&store.Client{}, now); got != nil {
 		t.Fatalf("never rotated: %q", got)
 	}
+}
+
+// TestLimits: failed authentications are limited per address and per
+// client (issue 16 point 6). A limited address is refused even with the
+// right secret, without the store being read; a limited client is refused
+// only from addresses it has not authenticated from, so a stranger who
+// knows its id cannot lock it out; the limit lifts when the window has room.
+func TestLimits(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	var logs bytes.Buffer
+	eph := memory.New(memory.Options{Now: clock})
+	t.Cleanup(func() { eph.Close() })
+	a, err := New(Config{Key: bytes.Repeat([]byte{7}, 32), Now: clock, Ephemeral: eph,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Limits: Limits{PerAddress: 3, PerClient: 5, Window: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	clients := countingGetter{clientMap{"app": {ID: "app", SecretHash: a.Hash([]byte("right"))},
+		"other": {ID: "other", SecretHash: a.Hash([]byte("right"))}}, &reads}
+	auth := func(id, secret, addr string) error {
+		_, err := a.Authenticate(t.Context(), clients, id, secret, addr)
+		return err
+	}
+	limited := func(t *testing.T, err error, scope string) {
+		t.Helper()
+		var le *LimitedError
+		if !errors.As(err, &le) || !errors.Is(err, ErrLimited) || le.Scope != scope || le.RetryAfter < time.Second {
+			t.Fatalf("err = %v, want a %s limit", err, scope)
+		}
+		if he := httperr.From(err); he.Status != 429 || he.Code != httperr.CodeRateLimited || he.RetryAfter <= 0 {
+			t.Fatalf("answer %+v, want 429 rate_limited with Retry-After", he)
+		}
+	}
+
+	// The client authenticates from its office: the address becomes known.
+	if err := auth("app", "right", "198.51.100.7"); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("address", func(t *testing.T) {
+		for i := range 3 {
+			if err := auth("app", fmt.Sprint("guess", i), "203.0.113.9"); !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("guess %d: %v", i, err)
+			}
+		}
+		// The fourth failure trips the limit.
+		if err := auth("other", "guess", "203.0.113.9"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("4th guess: %v", err)
+		}
+		if !strings.Contains(logs.String(), "client authentication limited") {
+			t.Errorf("limit not logged: %s", logs.String())
+		}
+		before := reads
+		limited(t, auth("app", "right", "203.0.113.9"), "address")
+		limited(t, auth("other", "guess", "203.0.113.9"), "address")
+		if reads != before {
+			t.Errorf("a limited address read the store %d times", reads-before)
+		}
+		// Other addresses are not affected.
+		if err := auth("app", "right", "198.51.100.8"); err != nil {
+			t.Fatalf("other address: %v", err)
+		}
+		now = now.Add(time.Minute + time.Second)
+		if err := auth("app", "right", "203.0.113.9"); err != nil {
+			t.Fatalf("after the window: %v", err)
+		}
+	})
+	t.Run("client", func(t *testing.T) {
+		// Guesses spread over many addresses, each under its own limit.
+		for i := range 6 {
+			_ = auth("app", "guess", fmt.Sprintf("203.0.113.%d", 100+i))
+		}
+		limited(t, auth("app", "right", "203.0.113.200"), "client")
+		// The client's known address keeps working: no lockout by a stranger.
+		if err := auth("app", "right", "198.51.100.7"); err != nil {
+			t.Fatalf("known address refused: %v", err)
+		}
+		// Another client is not affected.
+		if err := auth("other", "right", "203.0.113.200"); err != nil {
+			t.Fatalf("other client: %v", err)
+		}
+	})
+	t.Run("credentials that are not UTF-8 never reach the store", func(t *testing.T) {
+		before := reads
+		for _, c := range [][2]string{{"app\xff", "right"}, {"app", "right\xc3\x28"}} {
+			if err := auth(c[0], c[1], "198.51.100.9"); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%q: %v", c, err)
+			}
+		}
+		if reads != before {
+			t.Errorf("the store was read %d times", reads-before)
+		}
+	})
+	t.Run("store fault lets the exact check through", func(t *testing.T) {
+		b, err := New(Config{Key: bytes.Repeat([]byte{7}, 32), Now: clock, Ephemeral: brokenEph{eph}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Authenticate(t.Context(), clients, "app", "right", "203.0.113.250"); err != nil {
+			t.Fatalf("right secret: %v", err)
+		}
+		if _, err := b.Authenticate(t.Context(), clients, "app", "wrong", "203.0.113.250"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("wrong secret: %v", err)
+		}
+	})
+}
+
+type countingGetter struct {
+	clientMap
+	n *int
+}
+
+func (c countingGetter) Get(ctx context.Context, id string) (*store.Client, error) {
+	*c.n++
+	return c.clientMap.Get(ctx, id)
+}
+
+// brokenEph fails every call, as an unreachable Redis does.
+type brokenEph struct{ *memory.Store }
+
+var errDown = errors.New("redis down")
+
+func (brokenEph) Get(context.Context, string) ([]byte, error) { return nil, errDown }
+func (brokenEph) Set(context.Context, string, []byte, time.Duration) error {
+	return errDown
+}
+func (brokenEph) Allow(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
+	return false, 0, errDown
 }
