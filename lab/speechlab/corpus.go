@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
 )
 
@@ -58,7 +59,7 @@ func LoadFSDD(front *speech.Frontend, dir string, speakers []string) ([]Clip, er
 		if err != nil {
 			return nil, fmt.Errorf("speech: fsdd: %w", err)
 		}
-		a, err := speech.ParseWAV(b)
+		a, err := media.ReadWAV(b)
 		if err != nil {
 			return nil, fmt.Errorf("speech: fsdd %s: %w", n, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
 )
 
@@ -78,7 +79,7 @@ func Synthesize(ctx context.Context, v Voice, text, dir, cache string) ([]int16,
 		sum := sha256.Sum256([]byte(v.Name + "\x00" + text))
 		cached = filepath.Join(cache, hex.EncodeToString(sum[:12])+".wav")
 		if b, err := os.ReadFile(cached); err == nil {
-			if a, err := speech.ParseWAV(b); err == nil && a.Rate == speech.SampleRate {
+			if a, err := media.ReadWAV(b); err == nil && a.Rate == speech.SampleRate {
 				return a.Samples, nil
 			}
 		}
@@ -116,7 +117,7 @@ func Synthesize(ctx context.Context, v Voice, text, dir, cache string) ([]int16,
 	if err != nil {
 		return nil, fmt.Errorf("speech: synthesize: %w", err)
 	}
-	a, err := speech.ParseWAV(b)
+	a, err := media.ReadWAV(b)
 	if err != nil {
 		return nil, fmt.Errorf("speech: %s output: %w", v.Name, err)
 	}
@@ -125,7 +126,7 @@ func Synthesize(ctx context.Context, v Voice, text, dir, cache string) ([]int16,
 		return nil, err
 	}
 	if cached != "" {
-		if err := os.WriteFile(cached, speech.EncodeWAV(speech.Audio{Rate: speech.SampleRate, Samples: pcm}), 0o644); err != nil {
+		if err := os.WriteFile(cached, media.EncodeWAV(media.Audio{Rate: speech.SampleRate, Samples: pcm}), 0o644); err != nil {
 			return nil, fmt.Errorf("speech: tts cache: %w", err)
 		}
 	}

@@ -5,89 +5,125 @@ import (
 	"fmt"
 )
 
-// maxWAVSamples bounds what ParseWAV allocates (60 s at 48 kHz stereo).
+// maxWAVSamples bounds what ReadWAV allocates (60 s at 48 kHz stereo).
 const maxWAVSamples = 60 * 48000 * 2
 
-// ParseWAV reads a RIFF/WAVE file of 16-bit integer PCM (mono or stereo, any
-// rate from 8 to 48 kHz) and returns it as 16 kHz mono. Hand-written because
-// the format is tiny and the standard library has no WAV reader; it is fuzzed.
-func ParseWAV(b []byte) (Audio, error) {
+const (
+	wavFormatPCM        = 1
+	wavFormatExtensible = 0xFFFE
+	maxWAVRate          = 192000
+)
+
+// ReadWAV is the project's one WAV reader. It decodes a RIFF/WAVE file of
+// 16-bit integer PCM with one or two channels (two are averaged to mono) at
+// its own rate. Anything else (float, 8/24/32-bit, compressed, more
+// channels, truncated or inconsistent chunks, more than 60 s at 48 kHz
+// stereo) is an error wrapping ErrUnreadable (ErrTooLong for the length)
+// that says what was found. Chunks other than "fmt " and "data" are
+// skipped. A data chunk that claims more bytes than the file has is an
+// error, except for the 0 and 0xFFFFFFFF sizes streaming writers use, which
+// mean "to the end of the file". Hand-written because the format is tiny and
+// the standard library has no WAV reader; it is fuzzed.
+func ReadWAV(b []byte) (Audio, error) {
 	if len(b) < 12 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
 		return Audio{}, fmt.Errorf("%w: not a RIFF/WAVE file", ErrUnreadable)
 	}
 	var (
-		haveFmt          bool
-		format, channels uint16
-		rate             uint32
-		bits             uint16
-		data             []byte
-		haveData         bool
+		haveFmt  bool
+		channels int
+		rate     int
+		bits     int
+		p        = 12
 	)
-	p := b[12:]
-	for len(p) >= 8 {
-		id := string(p[0:4])
-		size := binary.LittleEndian.Uint32(p[4:8])
-		p = p[8:]
-		body := p
-		if uint64(size) < uint64(len(p)) {
-			body = p[:size]
-		}
+	for p+8 <= len(b) {
+		id := string(b[p : p+4])
+		size := int64(binary.LittleEndian.Uint32(b[p+4 : p+8]))
+		body := p + 8
 		switch id {
 		case "fmt ":
-			if len(body) < 16 {
-				return Audio{}, fmt.Errorf("%w: short fmt chunk", ErrUnreadable)
+			if size < 16 || int64(body)+size > int64(len(b)) {
+				return Audio{}, fmt.Errorf("%w: fmt chunk of %d bytes is truncated or too short", ErrUnreadable, size)
 			}
-			format = binary.LittleEndian.Uint16(body[0:2])
-			channels = binary.LittleEndian.Uint16(body[2:4])
-			rate = binary.LittleEndian.Uint32(body[4:8])
-			bits = binary.LittleEndian.Uint16(body[14:16])
-			if format == 0xFFFE && len(body) >= 26 { // WAVE_FORMAT_EXTENSIBLE: sub-format GUID starts with the tag
-				format = binary.LittleEndian.Uint16(body[24:26])
+			f := b[body : body+int(size)]
+			format := int(binary.LittleEndian.Uint16(f[0:2]))
+			channels = int(binary.LittleEndian.Uint16(f[2:4]))
+			rate = int(binary.LittleEndian.Uint32(f[4:8]))
+			blockAlign := int(binary.LittleEndian.Uint16(f[12:14]))
+			bits = int(binary.LittleEndian.Uint16(f[14:16]))
+			if format == wavFormatExtensible {
+				if size < 40 {
+					return Audio{}, fmt.Errorf("%w: extensible fmt chunk of %d bytes is too short", ErrUnreadable, size)
+				}
+				// The sub-format GUID starts with the plain format code.
+				format = int(binary.LittleEndian.Uint16(f[24:26]))
+			}
+			if format != wavFormatPCM {
+				return Audio{}, fmt.Errorf("%w: format code %d, want PCM (1)", ErrUnreadable, format)
+			}
+			if bits != 16 {
+				return Audio{}, fmt.Errorf("%w: %d bits per sample, want 16", ErrUnreadable, bits)
+			}
+			if channels != 1 && channels != 2 {
+				return Audio{}, fmt.Errorf("%w: %d channels, want 1 or 2", ErrUnreadable, channels)
+			}
+			if rate < 1000 || rate > maxWAVRate {
+				return Audio{}, fmt.Errorf("%w: sample rate %d Hz out of range", ErrUnreadable, rate)
+			}
+			if blockAlign != channels*2 {
+				return Audio{}, fmt.Errorf("%w: block align %d, want %d", ErrUnreadable, blockAlign, channels*2)
 			}
 			haveFmt = true
 		case "data":
-			// Streaming writers leave the size at 0 or 0xFFFFFFFF: take the rest.
-			data, haveData = body, true
-			if size == 0 || size == 0xFFFFFFFF {
-				data, p = p, nil
-				continue
+			if !haveFmt {
+				return Audio{}, fmt.Errorf("%w: data chunk before fmt chunk", ErrUnreadable)
 			}
+			end := int64(body) + size
+			if size == 0 || size == 0xFFFFFFFF {
+				end = int64(len(b))
+			} else if end > int64(len(b)) {
+				return Audio{}, fmt.Errorf("%w: data chunk claims %d bytes, file has %d", ErrUnreadable, size, len(b)-body)
+			}
+			data := b[body:end]
+			frame := channels * 2
+			n := len(data) / frame
+			if n*channels > maxWAVSamples {
+				return Audio{}, fmt.Errorf("%w: %d samples", ErrTooLong, n)
+			}
+			out := make([]int16, n)
+			for i := range n {
+				if channels == 1 {
+					out[i] = int16(binary.LittleEndian.Uint16(data[2*i:]))
+					continue
+				}
+				l := int32(int16(binary.LittleEndian.Uint16(data[4*i:])))
+				r := int32(int16(binary.LittleEndian.Uint16(data[4*i+2:])))
+				out[i] = int16((l + r) / 2)
+			}
+			return Audio{Rate: rate, Samples: out}, nil
 		}
-		if uint64(size) >= uint64(len(p)) {
+		next := int64(body) + size + size&1 // chunks are padded to even sizes
+		if next > int64(len(b)) {
 			break
 		}
-		p = p[size:]
-		if size%2 == 1 && len(p) > 0 { // chunks are word aligned
-			p = p[1:]
-		}
+		p = int(next)
 	}
-	if !haveFmt || !haveData {
-		return Audio{}, fmt.Errorf("%w: missing fmt or data chunk", ErrUnreadable)
+	if !haveFmt {
+		return Audio{}, fmt.Errorf("%w: no fmt chunk", ErrUnreadable)
 	}
-	if format != 1 || bits != 16 {
-		return Audio{}, fmt.Errorf("%w: only 16-bit integer PCM is accepted (format %d, %d bits)", ErrUnreadable, format, bits)
+	return Audio{}, fmt.Errorf("%w: no data chunk", ErrUnreadable)
+}
+
+// ParseWAV reads evidence audio with ReadWAV (rates from 8 to 48 kHz) and
+// returns it as 16 kHz mono.
+func ParseWAV(b []byte) (Audio, error) {
+	a, err := ReadWAV(b)
+	if err != nil {
+		return Audio{}, err
 	}
-	if channels < 1 || channels > 2 {
-		return Audio{}, fmt.Errorf("%w: %d channels", ErrUnreadable, channels)
+	if a.Rate < 8000 || a.Rate > 48000 {
+		return Audio{}, fmt.Errorf("%w: sample rate %d", ErrUnreadable, a.Rate)
 	}
-	if rate < 8000 || rate > 48000 {
-		return Audio{}, fmt.Errorf("%w: sample rate %d", ErrUnreadable, rate)
-	}
-	n := len(data) / 2 / int(channels)
-	if n*int(channels) > maxWAVSamples {
-		return Audio{}, fmt.Errorf("%w: %d samples", ErrTooLong, n)
-	}
-	mono := make([]int16, n)
-	for i := range mono {
-		if channels == 1 {
-			mono[i] = int16(binary.LittleEndian.Uint16(data[2*i:]))
-			continue
-		}
-		l := int32(int16(binary.LittleEndian.Uint16(data[4*i:])))
-		r := int32(int16(binary.LittleEndian.Uint16(data[4*i+2:])))
-		mono[i] = int16((l + r) / 2)
-	}
-	return Audio{Rate: SampleRate, Samples: Resample(mono, int(rate), SampleRate)}, nil
+	return Audio{Rate: SampleRate, Samples: Resample(a.Samples, a.Rate, SampleRate)}, nil
 }
 
 // EncodeWAV writes a as a 16-bit mono RIFF/WAVE file.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/trustid/trustid/liveness/media"
 )
 
 // modelsDir returns $TRUSTID_MODELS, skipping (or failing in CI) when unset.
@@ -50,7 +52,7 @@ func TestFrontendShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := ParseWAV(b)
+	a, err := media.ReadWAV(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/trustid/trustid/liveness/media"
 )
 
 var (
@@ -44,7 +46,7 @@ func flite(t testing.TB, text string) []int16 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := ParseWAV(b)
+	a, err := media.ReadWAV(b)
 	if err != nil {
 		t.Fatal(err)
 	}

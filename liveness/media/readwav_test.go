@@ -1,4 +1,4 @@
-package speech
+package media
 
 import (
 	"encoding/binary"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// wavBytes builds a WAV file by hand so that the tests do not depend on
+// wavBytes builds a WAV file by hand (ReadWAV moved here from liveness/speech with its tests) so that the tests do not depend on
 // EncodeWAV.
 func wavBytes(format, channels, rate, bits int, data []byte, extra ...[]byte) []byte {
 	var b []byte
@@ -42,7 +42,7 @@ func samplesLE(v ...int16) []byte {
 	return b
 }
 
-func TestParseWAV(t *testing.T) {
+func TestReadWAV(t *testing.T) {
 	listChunk := append([]byte("LIST"), 3, 0, 0, 0, 'a', 'b', 'c', 0) // odd size, padded
 	tests := []struct {
 		name    string
@@ -67,10 +67,10 @@ func TestParseWAV(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseWAV(tt.in)
+			got, err := ReadWAV(tt.in)
 			if tt.wantErr {
-				if !errors.Is(err, ErrWAV) {
-					t.Fatalf("err = %v, want ErrWAV", err)
+				if !errors.Is(err, ErrUnreadable) {
+					t.Fatalf("err = %v, want ErrUnreadable", err)
 				}
 				return
 			}
@@ -84,9 +84,9 @@ func TestParseWAV(t *testing.T) {
 	}
 }
 
-func TestEncodeWAVRoundTrip(t *testing.T) {
+func TestEncodeReadWAVRoundTrip(t *testing.T) {
 	a := Audio{Rate: 16000, Samples: []int16{0, 1, -1, 32767, -32768}}
-	got, err := ParseWAV(EncodeWAV(a))
+	got, err := ReadWAV(EncodeWAV(a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,17 +95,17 @@ func TestEncodeWAVRoundTrip(t *testing.T) {
 	}
 }
 
-func FuzzParseWAV(f *testing.F) {
+func FuzzReadWAV(f *testing.F) {
 	f.Add(wavBytes(1, 1, 8000, 16, samplesLE(1, -2, 300)))
 	f.Add(wavBytes(1, 2, 16000, 16, samplesLE(100, 300, -4, -6)))
 	f.Add(wavBytes(3, 1, 16000, 32, make([]byte, 8)))
 	f.Add(wavBytes(1, 1, 8000, 16, make([]byte, 8))[:48])
 	f.Add([]byte("RIFF\x04\x00\x00\x00WAVE"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := ParseWAV(b)
+		a, err := ReadWAV(b)
 		if err != nil {
-			if !errors.Is(err, ErrWAV) {
-				t.Fatalf("error does not wrap ErrWAV: %v", err)
+			if !errors.Is(err, ErrUnreadable) {
+				t.Fatalf("error does not wrap ErrUnreadable: %v", err)
 			}
 			return
 		}
