@@ -35,7 +35,9 @@ type Verifier struct {
 
 // VerifierAuthenticator authenticates the verifier client calling the online
 // API; cmd wires it to the OIDC provider (client credentials access token
-// introspection). It returns an error for an unauthenticated request.
+// introspection). It returns an error for an unauthenticated request, or
+// an *httperr.Error to answer otherwise (503 when the client store is down:
+// an outage is not a credential error).
 type VerifierAuthenticator interface {
 	AuthenticateVerifier(r *http.Request) (Verifier, error)
 }
@@ -237,6 +239,17 @@ func (s *Service) wrap(h func(http.ResponseWriter, *http.Request) error) http.Ha
 	})
 }
 
+// unauthenticated answers a failed verifier authentication: 401
+// verifier_unauthenticated, unless the authenticator chose the answer
+// (an *httperr.Error, e.g. 503 while the client store is down).
+func unauthenticated(err error) error {
+	var he *httperr.Error
+	if errors.As(err, &he) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -301,7 +314,7 @@ type faceCheckHandle struct {
 func (s *Service) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.cfg.Verifiers.AuthenticateVerifier(r)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return unauthenticated(err)
 	}
 	var req VerifyRequest
 	if err := readJSON(r, 8<<10, &req); err != nil {
@@ -486,7 +499,7 @@ type FaceCheckRequest struct {
 func (s *Service) handleFaceCheck(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.cfg.Verifiers.AuthenticateVerifier(r)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return unauthenticated(err)
 	}
 	var req FaceCheckRequest
 	if err := readJSON(r, 12<<20, &req); err != nil {

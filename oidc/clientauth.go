@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/trustid/trustid/oidc/storage"
 )
 
 // assertionSkew is the clock skew allowed on a client assertion's iat/nbf.
@@ -30,12 +32,24 @@ func (p *Provider) clientAuth(next fosite.ClientAuthenticationStrategy) fosite.C
 			}
 		}
 		c, err := next(ctx, r, form)
+		if errors.Is(err, storage.ErrClientUnavailable) {
+			// fosite wraps a failed client lookup as invalid_client: an
+			// outage is not a credential error (issue 16.3).
+			return nil, clientUnavailable(err)
+		}
 		if err != nil && errors.Is(err, fosite.ErrInvalidClient) {
 			// Reported where every client-authentication failure is (clientauth).
 			p.secrets.Failed(ctx, requestClientID(r, form), "invalid_client at "+r.URL.Path)
 		}
 		return c, err
 	}
+}
+
+// clientUnavailable is the answer to a client that could not be read:
+// temporarily_unavailable (503), which the endpoints send with Retry-After.
+func clientUnavailable(err error) error {
+	return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(err.Error()).
+		WithHint("The client could not be authenticated now; retry later.")
 }
 
 // requestClientID is the client id a request claims: the HTTP Basic user

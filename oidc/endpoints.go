@@ -167,7 +167,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := p.f.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		p.f.WriteAccessError(ctx, w, ar, err)
+		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
 	if s, ok := ar.GetSession().(*Session); ok {
@@ -192,13 +192,26 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.f.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.f.WriteAccessError(ctx, w, ar, err)
+		p.writeTokenError(ctx, w, ar, err)
 		return
 	}
 	if jkt != "" {
 		resp.SetTokenType("DPoP")
 	}
 	p.f.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// writeTokenError answers a token endpoint error. A server fault (5xx) is
+// logged with its cause (fosite logs nothing), and a 503
+// temporarily_unavailable carries Retry-After.
+func (p *Provider) writeTokenError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= http.StatusInternalServerError {
+		p.log.ErrorContext(ctx, "oidc: token endpoint", "error", rfc.ErrorField, "err", err, "debug", rfc.DebugField)
+		if rfc.CodeField == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", retryAfterSeconds)
+		}
+	}
+	p.f.WriteAccessError(ctx, w, ar, err)
 }
 
 // writeDPoPError answers a rejected proof: invalid_dpop_proof (RFC 9449
@@ -236,6 +249,15 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	ir, err := p.f.NewIntrospectionRequest(ctx, r, newSession())
+	if errors.Is(err, storage.ErrClientUnavailable) {
+		// fosite answers a failed client lookup as request_unauthorized
+		// (when it authenticates the caller) or active:false (when it
+		// reads the token's client): neither is true during an outage.
+		p.log.ErrorContext(ctx, "oidc: introspect", "err", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		p.f.WriteAccessError(ctx, w, nil, clientUnavailable(err))
+		return
+	}
 	if err != nil {
 		p.f.WriteIntrospectionError(ctx, w, err)
 		return

@@ -32,7 +32,8 @@ type Caller struct {
 
 // CallerAuthenticator identifies the caller of a request (cmd/trustid wires
 // it to the admin token and OAuth client credentials). It returns an error
-// to refuse the request with 401; it may return an untrusted Caller for
+// to refuse the request with 401, or an *httperr.Error with a 5xx status
+// when it cannot decide (e.g. 503 while its client store is down); it may return an untrusted Caller for
 // anonymous requests if the deployment allows them.
 type CallerAuthenticator interface {
 	Authenticate(r *http.Request) (Caller, error)
@@ -152,6 +153,12 @@ const (
 
 func (a *api) authenticate(r *http.Request) (Caller, error) {
 	c, err := a.cfg.Auth.Authenticate(r)
+	var he *httperr.Error
+	if errors.As(err, &he) && he.Status >= http.StatusInternalServerError {
+		// The authenticator could not tell (its client store is down): an
+		// outage is not a credential error.
+		return Caller{}, he
+	}
 	if err != nil {
 		return Caller{}, httperr.Unauthorized("authentication required").WithCause(err)
 	}

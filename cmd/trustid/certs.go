@@ -374,7 +374,7 @@ func (v *verifierClients) AuthenticateVerifier(r *http.Request) (certs.Verifier,
 	case errors.Is(err, clientauth.ErrInvalidCredentials):
 		return certs.Verifier{}, errVerifierCredentials
 	case err != nil:
-		return certs.Verifier{}, err
+		return certs.Verifier{}, clientStoreUnavailable(err)
 	case c.Role == "":
 		v.secrets.Failed(r.Context(), c.ID, "client has no verifier role")
 		return certs.Verifier{}, errVerifierCredentials

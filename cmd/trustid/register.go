@@ -28,6 +28,7 @@ import (
 	"github.com/trustid/trustid/authn/idnumber"
 	"github.com/trustid/trustid/authn/index"
 	"github.com/trustid/trustid/internal/clientauth"
+	"github.com/trustid/trustid/internal/httperr"
 )
 
 // faceEmbedder adapts the OpenCV engine to authid.Embedder, translating
@@ -271,11 +272,23 @@ func (a identityAuth) Authenticate(r *http.Request) (authid.Caller, error) {
 		return authid.Caller{}, errUnauthenticated
 	}
 	c, err := a.secrets.Authenticate(r.Context(), a.clients, id, secret)
+	if err != nil && !errors.Is(err, clientauth.ErrInvalidCredentials) {
+		return authid.Caller{}, clientStoreUnavailable(err)
+	}
 	if err != nil {
 		// authid answers every error with 401; a store fault stays the cause.
 		return authid.Caller{}, fmt.Errorf("%w: %w", errUnauthenticated, err)
 	}
 	return authid.Caller{ID: "client:" + c.ID, Trusted: c.FirstParty}, nil
+}
+
+// clientStoreUnavailable is the answer to a client authentication that met
+// a store fault (clientauth.Authenticate's error other than
+// ErrInvalidCredentials): 503 with Retry-After, never a credential error.
+func clientStoreUnavailable(err error) *httperr.Error {
+	he := httperr.Unavailable(err)
+	he.RetryAfter = time.Second
+	return he
 }
 
 // mountIdentity builds the identity service and mounts its HTTP API
