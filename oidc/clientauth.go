@@ -48,7 +48,11 @@ func (p *Provider) clientAuth(next fosite.ClientAuthenticationStrategy) fosite.C
 // clientUnavailable is the answer to a client that could not be read:
 // temporarily_unavailable (503), which the endpoints send with Retry-After.
 func clientUnavailable(err error) error {
-	return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(err.Error()).
+	debug := err.Error()
+	if d := fosite.ErrorToRFC6749Error(err).DebugField; d != "" {
+		debug = d // the store's error, which fosite's wrapper carries here
+	}
+	return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(debug).
 		WithHint("The client could not be authenticated now; retry later.")
 }
 

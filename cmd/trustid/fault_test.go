@@ -43,10 +43,16 @@ func TestFault(t *testing.T) {
 		t.Skip("fault suite in -short mode")
 	}
 	models := needModels(t)
+	start := time.Now()
 	clips := buildE2EClips(t, t.TempDir())
+	t.Logf("test clips built: %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 	pg := startPrivatePG(t)
 	rd := startPrivateRedis(t)
+	t.Logf("private PostgreSQL and redis-server started: %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 	f := newFaultRig(t, models, clips, pg, rd)
+	t.Logf("server, clients, login, certificate and %d refresh chains ready: %s", len(f.chains), time.Since(start).Round(time.Millisecond))
 
 	scenarios := []faultScenario{
 		{name: "PostgreSQL restart", fault: func() { pg.Stop(); pg.Start() }},
