@@ -17,8 +17,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -74,7 +76,18 @@ func TestFault(t *testing.T) {
 	}
 	var report strings.Builder
 	fmt.Fprintf(&report, "Fault suite: %s, %d refresh chains, load %d workers\n", time.Now().UTC().Format(time.RFC3339), len(f.chains), faultWorkers)
+	// TRUSTID_FAULT_ONLY runs the scenarios whose name contains it, and
+	// TRUSTID_FAULT_REPEAT runs each that many times (to chase a race).
+	repeat, _ := strconv.Atoi(os.Getenv("TRUSTID_FAULT_REPEAT"))
+	var runs []faultScenario
 	for _, sc := range scenarios {
+		if only := os.Getenv("TRUSTID_FAULT_ONLY"); only == "" || strings.Contains(sc.name, only) {
+			for range max(repeat, 1) {
+				runs = append(runs, sc)
+			}
+		}
+	}
+	for _, sc := range runs {
 		ok := t.Run(sc.name, func(t *testing.T) {
 			st := f.runScenario(t, sc)
 			table := st.table(sc.name)
@@ -206,16 +219,22 @@ func (s *stats) table(name string) string {
 type chain struct {
 	rt, at  string
 	atFresh bool // at came from a 200 of this scenario
-	// lastFault is the last refresh of rt that failed, for the report.
-	lastFault   string
-	lastFaultAt time.Time
+	// faults are this token's failed refreshes, for the report.
+	faults []string
 }
 
 func (ch *chain) history() string {
-	if ch.lastFault == "" {
+	if len(ch.faults) == 0 {
 		return "no failed refresh of this token before"
 	}
-	return fmt.Sprintf("previous refresh of this token %s before: %s", time.Since(ch.lastFaultAt).Round(time.Millisecond), ch.lastFault)
+	return "failed refreshes of this token before (time after the fault began): " + strings.Join(ch.faults, ", ")
+}
+
+// faultStart is when the current scenario's fault began.
+var faultStart atomic.Int64
+
+func sinceFault() string {
+	return time.Since(time.Unix(0, faultStart.Load())).Round(time.Millisecond).String()
 }
 
 type revoked struct{ rt, at string }
@@ -524,22 +543,23 @@ func (f *faultRig) refresh(st *stats, ch *chain) (keep bool) {
 			st.add("refresh", cUnexpected, "200 without tokens: "+a.String())
 			return true
 		}
-		ch.rt, ch.at, ch.atFresh, ch.lastFault = ta.RefreshToken, ta.AccessToken, true, ""
+		ch.rt, ch.at, ch.atFresh, ch.faults = ta.RefreshToken, ta.AccessToken, true, nil
 		st.add("refresh", cOK, "")
 		return true
 	}
 	if class, ok := f.fault(st, a); ok {
 		st.add("refresh", class, a.String())
-		ch.lastFault, ch.lastFaultAt = fmt.Sprintf("%d %s", a.status, a.code), time.Now()
+		what := fmt.Sprintf("%d %s", a.status, a.code)
 		if a.status == 0 {
-			ch.lastFault = a.err.Error()
+			what = a.err.Error()
 		}
+		ch.faults = append(ch.faults, sinceFault()+": "+what)
 		return true
 	}
 	if a.code == "invalid_grant" {
 		// The refresh token stopped working without the client having
 		// received its successor: the grant is lost.
-		st.add("refresh", cLost, a.String()+"; "+ch.history())
+		st.add("refresh", cLost, sinceFault()+": "+a.String()+"; "+ch.history())
 		return false
 	}
 	st.add("refresh", cUnexpected, a.String())
@@ -882,6 +902,7 @@ func (f *faultRig) runScenario(t *testing.T, sc faultScenario) *stats {
 		}
 	}()
 	time.Sleep(2 * time.Second)
+	faultStart.Store(time.Now().UnixNano())
 	sc.fault()
 	f.waitReady(t)
 	<-loginDone
@@ -943,7 +964,7 @@ func (f *faultRig) check(t *testing.T, st *stats, sc faultScenario) {
 		var ta tokenAnswer
 		switch class, isFault := f.fault(st, a); {
 		case a.status == 200 && json.Unmarshal(a.body, &ta) == nil && ta.RefreshToken != "":
-			ch.rt, ch.at, ch.lastFault = ta.RefreshToken, ta.AccessToken, ""
+			ch.rt, ch.at, ch.faults = ta.RefreshToken, ta.AccessToken, nil
 			st.add("check: refresh chain", cOK, "")
 			f.checkActive(st, "check: access token", ch.at, "access_token", "access token of the check's refresh")
 		case a.code == "invalid_grant":
