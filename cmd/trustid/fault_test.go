@@ -46,8 +46,8 @@ func TestFault(t *testing.T) {
 	}
 	models := needModels(t)
 	start := time.Now()
-	clips := buildE2EClips(t, t.TempDir())
-	t.Logf("test clips built: %s", time.Since(start).Round(time.Millisecond))
+	clips := sharedE2EClips(t)
+	t.Logf("test clips ready: %s", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
 	pg := startPrivatePG(t)
 	rd := startPrivateRedis(t)
@@ -116,6 +116,38 @@ func TestFault(t *testing.T) {
 	if p := os.Getenv("TRUSTID_FAULT_REPORT"); p != "" {
 		_ = os.WriteFile(p, []byte(report.String()), 0o644)
 	}
+}
+
+// The test clips take tens of seconds to build (lab/fakeclip); the fault
+// suite and TestOIDCEndToEnd share one set, removed by TestMain.
+var e2eClipCache struct {
+	once  sync.Once
+	dir   string
+	clips *e2eClips
+}
+
+func sharedE2EClips(t *testing.T) *e2eClips {
+	t.Helper()
+	e2eClipCache.once.Do(func() {
+		dir, err := os.MkdirTemp("", "trustid-e2e-clips")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2eClipCache.dir = dir
+		e2eClipCache.clips = buildE2EClips(t, dir)
+	})
+	if e2eClipCache.clips == nil {
+		skipOrFail(t, "test clips could not be built (see the first test that tried)")
+	}
+	return e2eClipCache.clips
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if e2eClipCache.dir != "" {
+		_ = os.RemoveAll(e2eClipCache.dir)
+	}
+	os.Exit(code)
 }
 
 // faultWorkers is the number of load goroutines.
