@@ -730,7 +730,7 @@ func (f *faultRig) login(ctx context.Context, b *http.Client) (*chain, int, stri
 		return resp, "", cUnexpected, what + ": " + a.String()
 	}
 	req, _ := http.NewRequest("GET", base+"/oauth2/auth?"+q.Encode(), nil)
-	resp, body, class, d := step("authorize", req)
+	resp, _, class, d := step("authorize", req)
 	if class != cOK {
 		return nil, class, d
 	}
@@ -748,6 +748,7 @@ func (f *faultRig) login(ctx context.Context, b *http.Client) (*chain, int, stri
 	req, _ = http.NewRequest("POST", base+"/oauth2/login/face/begin", bytes.NewReader(begin))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", base)
+	var body string
 	_, body, class, d = step("begin", req)
 	if class != cOK {
 		return nil, class, d
