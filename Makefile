@@ -4,7 +4,7 @@ ENV := . deploy/env.sh &&
 BIN := bin/trustid
 LAB_BIN := bin/trustid-lab
 
-.PHONY: run test setup build vet lint bench
+.PHONY: run test fault setup build vet lint bench
 
 ## run: install what is missing (apt packages, Go modules, pinned models) and
 ## start the service on its embedded default (SQLite + in-process store).
@@ -14,6 +14,14 @@ run: setup build
 ## test: install what is missing, then vet, lint and run the whole test suite.
 test: setup build vet lint
 	$(ENV) TRUSTID_E2E_BIN=$(CURDIR)/$(BIN) go test -race -timeout 20m ./...
+
+## fault: the fault suite alone (issue 16; `make test` runs it too): the real
+## binary on a private PostgreSQL and redis-server of its own through a
+## PostgreSQL restart, a 10 s PostgreSQL stop, a Redis stop, Redis refusing
+## writes and kill -9, under load; prints one table per scenario (README.md,
+## "Fault suite"). Lost, fail-open and credential errors must be 0.
+fault: setup build
+	$(ENV) TRUSTID_E2E_BIN=$(CURDIR)/$(BIN) go test -count=1 -timeout 10m -run '^TestFault$$' -v ./cmd/trustid
 
 setup:
 	@./deploy/setup.sh

@@ -35,7 +35,9 @@ type Verifier struct {
 
 // VerifierAuthenticator authenticates the verifier client calling the online
 // API; cmd wires it to the OIDC provider (client credentials access token
-// introspection). It returns an error for an unauthenticated request.
+// introspection). It returns an error for an unauthenticated request, or
+// an *httperr.Error to answer otherwise (503 when the client store is down:
+// an outage is not a credential error).
 type VerifierAuthenticator interface {
 	AuthenticateVerifier(r *http.Request) (Verifier, error)
 }

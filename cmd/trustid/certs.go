@@ -372,8 +372,11 @@ func (v *verifierClients) AuthenticateVerifier(r *http.Request) (certs.Verifier,
 	case errors.Is(err, clientauth.ErrMalformed):
 		return certs.Verifier{}, fmt.Errorf("%w: %w", certs.ErrBadRequest, err)
 	case err != nil:
-		// A limit (429) or a store fault (503): certs answers it as it is.
-		return certs.Verifier{}, err
+		if errors.Is(err, clientauth.ErrLimited) {
+			return certs.Verifier{}, err // 429 with Retry-After (httperr.Answerer)
+		}
+		// Anything else is a fault of the client store: 503, not a credential error.
+		return certs.Verifier{}, clientStoreUnavailable(err)
 	case c.Role == "":
 		v.secrets.Failed(r.Context(), c.ID, clientauth.Address(r), "client has no verifier role")
 		return certs.Verifier{}, errVerifierCredentials

@@ -228,7 +228,7 @@ func TestOIDCEndToEnd(t *testing.T) {
 		t.Skip("end-to-end test in -short mode")
 	}
 	needModels(t)
-	clips := buildE2EClips(t, t.TempDir())
+	clips := sharedE2EClips(t)
 
 	backends := []struct {
 		name string

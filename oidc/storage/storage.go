@@ -120,6 +120,20 @@ type cachedClient struct {
 // ErrConfig reports a missing dependency.
 var ErrConfig = errors.New("oidc/storage: invalid config")
 
+// ErrClientUnavailable marks a client that could not be read (the store is
+// down or failing), as opposed to an unknown client (fosite.ErrNotFound).
+// fosite answers every GetClient error as invalid_client (token endpoint,
+// revocation) or request_unauthorized (introspection); the provider answers
+// this one as 503 temporarily_unavailable instead, since valid clients must
+// not be told their credentials are wrong during an outage (issue 16.3).
+// It has a method Unavailable() bool, which internal/httperr recognises.
+var ErrClientUnavailable error = clientUnavailable{}
+
+type clientUnavailable struct{}
+
+func (clientUnavailable) Error() string     { return "oidc/storage: client store unavailable" }
+func (clientUnavailable) Unavailable() bool { return true }
+
 // New checks cfg and returns a Storage.
 func New(cfg Config) (*Storage, error) {
 	var errs []error
@@ -177,8 +191,11 @@ func (s *Storage) client(ctx context.Context, id string) (*Client, error) {
 		}
 	}
 	sc, err := s.st.Clients().Get(s.joined(ctx), id)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, mapErr(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: read client %q: %w", ErrClientUnavailable, id, err)
 	}
 	c := NewClient(sc, s.now)
 	if s.ttl > 0 {
