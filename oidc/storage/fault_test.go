@@ -228,6 +228,50 @@ func TestRefreshGracePeriod(t *testing.T) {
 	}
 }
 
+// TestRefreshGraceCarriedByFailedRetries: the answer of a refresh is lost,
+// and the client's retries fail while the ephemeral store refuses writes
+// for longer than the grace period; the first retry after the outage still
+// counts as a retry, because each failed retry carried the window forward
+// (the fault suite's "Redis refusing writes" scenario ended the family).
+func TestRefreshGraceCarriedByFailedRetries(t *testing.T) {
+	if atMode == storage.AccessTokensDurable {
+		t.Skip("access tokens in the durable store")
+	}
+	const grace = 5 * time.Second
+	var mu sync.Mutex
+	now := time.Now().UTC()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Millisecond); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	var r *refusing
+	f := newRefreshFixtureWith(t, nil, func(e ephemeral.Store) ephemeral.Store { r = &refusing{Store: e}; return r },
+		func(c *storage.Config) { c.Clock = clock; c.RefreshGracePeriod = grace })
+	ctx := storage.WithRefreshGrace(context.Background())
+	if _, err := f.grant(ctx, f.refresh); err != nil { // its answer is lost
+		t.Fatal(err)
+	}
+	r.set(true)
+	for range 4 { // 4 failed retries, 3 s apart: 12 s in all
+		advance(3 * time.Second)
+		if _, err := f.grant(ctx, f.refresh); err == nil {
+			t.Fatal("retry succeeded while the ephemeral store refused writes")
+		}
+	}
+	r.set(false)
+	advance(3 * time.Second)
+	retry, err := f.grant(ctx, f.refresh)
+	if err != nil {
+		t.Fatalf("first retry after a 12 s outage: %v, want the grace answer", err)
+	}
+	if _, err := f.grant(ctx, retry.GetExtra("refresh_token").(string)); err != nil {
+		t.Fatalf("the family was revoked: %v", err)
+	}
+	// Without retries, the window closes: a reuse long after ends the family.
+	advance(grace + time.Second)
+	if _, err := f.grant(ctx, f.refresh); !errors.Is(err, fosite.ErrInvalidGrant) {
+		t.Fatalf("reuse after the window: %v, want invalid_grant", err)
+	}
+}
+
 // TestRealRedisRefusingWrites runs the two faults against a redis-server
 // of its own at its memory limit (CONFIG SET maxmemory 1), then empties it
 // (FLUSHDB): a revoked family stays revoked.

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -31,8 +33,21 @@ import (
 // reuse (older tokens, after the window, or after C was itself used) ends
 // the family as before.
 //
+// The window runs from C's creation, and is carried forward by every
+// retry that reaches it: a retry records (durably, kind OAuthGrace, keyed
+// by C) that the window lasts until grace after it. A retry that fails
+// because the ephemeral store refuses writes (the outage that lost the
+// first answer) thus keeps the family alive until the store is back,
+// however long the outage; a retry that succeeds consumes C, after which
+// P is no longer C's parent and any reuse ends the family.
+//
 // Only the token endpoint applies it (WithRefreshGrace): introspection and
 // revocation of P still see a rotated token.
+
+// OAuthGrace is the kind of the record that carries a refresh grace window
+// forward (see above): keyed by the successor's signature, expiring when
+// the window does.
+const OAuthGrace store.OAuthKind = "grace"
 
 type graceKey struct{}
 
@@ -70,9 +85,23 @@ func (s *Storage) retry(ctx context.Context, consumed *store.OAuthRecord, sessio
 	if p.Active && !c.Active && c.CreatedAt.Equal(p.CreatedAt) {
 		c, p = p, c // created in the same clock tick: the active one is the successor
 	}
-	if !c.Active || len(c.Data) == 0 || p.Active || p.Signature != consumed.Signature ||
-		s.now().Sub(c.CreatedAt) > s.grace || !c.ExpiresAt.After(s.now()) {
+	now := s.now()
+	if !c.Active || len(c.Data) == 0 || p.Active || p.Signature != consumed.Signature || !c.ExpiresAt.After(now) {
 		return nil, false, nil
+	}
+	if now.Sub(c.CreatedAt) > s.grace {
+		w, err := s.st.OAuth().Get(ctx, OAuthGrace, c.Signature)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, fmt.Errorf("oidc/storage: refresh grace: %w", err)
+		case !w.ExpiresAt.After(now):
+			return nil, false, nil
+		}
+	}
+	if err := s.extendGrace(ctx, c, now.Add(s.grace)); err != nil {
+		return nil, false, err
 	}
 	ar, err := s.decode(ctx, c.Data, session)
 	if err != nil {
@@ -80,4 +109,22 @@ func (s *Storage) retry(ctx context.Context, consumed *store.OAuthRecord, sessio
 	}
 	g.from, g.to = consumed.Signature, c.Signature
 	return ar, true, nil
+}
+
+// extendGrace records that the grace window of successor c lasts until
+// until (see above).
+func (s *Storage) extendGrace(ctx context.Context, c *store.OAuthRecord, until time.Time) error {
+	rec := &store.OAuthRecord{Kind: OAuthGrace, Signature: c.Signature, RequestID: c.RequestID, ClientID: c.ClientID,
+		Active: true, ExpiresAt: until.UTC(), CreatedAt: s.now().UTC()}
+	err := s.st.OAuth().Create(ctx, rec)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		_, err = s.st.OAuth().Update(ctx, OAuthGrace, c.Signature, func(r *store.OAuthRecord) error {
+			r.ExpiresAt = until.UTC()
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("oidc/storage: refresh grace: %w", err)
+	}
+	return nil
 }

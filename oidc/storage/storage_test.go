@@ -328,7 +328,7 @@ var backendTests = map[string]func(*testing.T){
 	"RefreshIsOneWrite": TestRefreshIsOneWrite, "ConcurrentRefresh": TestConcurrentRefresh, "LazyTx": TestLazyTx,
 	"EphemeralAccessTokens": TestEphemeralAccessTokens,
 	"RefreshWhileRefusing":  TestRefreshWhileEphemeralRefusesWrites, "RevokeWhileRefusing": TestRevokeWhileEphemeralRefusesWrites,
-	"RefreshGracePeriod": TestRefreshGracePeriod,
+	"RefreshGracePeriod": TestRefreshGracePeriod, "GraceCarriedByRetries": TestRefreshGraceCarriedByFailedRetries,
 }
 
 // runEphemeral reruns the backend tests with access tokens in the
