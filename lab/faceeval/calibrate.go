@@ -108,6 +108,9 @@ func CalibrateFace(ctx context.Context, args []string) error {
 	seed := fset.Uint64("seed", 1, "seed of the sample and of the calibration/held-out split")
 	holdout := fset.Float64("holdout", 0.5, "fraction of each set's identities held out: never used to set a threshold, the labels are checked on them")
 	dedup := fset.Float64("dedup", 0.9, "drop one image of each pair of different identities with cosine above this (near-duplicates: the same person or photo)")
+	gates := fset.Bool("gates", false, "embed with the service's quality gates (size, blur, pose, brightness): the population served is the faces the service accepts; refused images are counted, not paired")
+	var exclude excludeFlag
+	fset.Var(&exclude, "exclude", "COLUMN=V1,V2: leave out of a set the images whose manifest.tsv (in the set's folder) has one of these values in COLUMN; they are measured apart as population POPULATION_excluded")
 	population := fset.String("population", face.Strictest, "population whose thresholds are the shipped points (top-level \"points\"): "+face.Strictest+" or a population name")
 	outFile := fset.String("out", "", "write the calibration JSON here (default stdout)")
 	dataFile := fset.String("data", "", "write the score distributions and the held-out report (JSON) here")
@@ -125,26 +128,45 @@ func CalibrateFace(ctx context.Context, args []string) error {
 		return err
 	}
 	defer eng.Close()
-	cache := loadCache(ff.cache, lfwOptionsName)
+	opts, optsName := lfwOptions, lfwOptionsName
+	if *gates {
+		opts, optsName = gatedOptions, gatedOptionsName
+	}
+	cache := loadCache(ff.cache, optsName)
 	start := time.Now()
 	computed := 0
 
 	var sets []*setScores
 	type spec struct {
 		DataSpec
-		role string
+		role  string
+		files []string // nil: all images of Dir
 	}
 	var specs []spec
 	for _, d := range calibrate {
-		specs = append(specs, spec{d, "calibrate"})
+		specs = append(specs, spec{d, "calibrate", nil})
 	}
 	for _, d := range measure {
-		specs = append(specs, spec{d, "measure"})
+		specs = append(specs, spec{d, "measure", nil})
 	}
-	for _, sp := range specs {
-		files, err := imageFiles(sp.Dir)
-		if err != nil {
-			return err
+	for i := 0; i < len(specs); i++ {
+		sp := specs[i]
+		files := sp.files
+		if files == nil {
+			if files, err = imageFiles(sp.Dir); err != nil {
+				return err
+			}
+			if exclude.column != "" {
+				kept, excluded, err := exclude.split(sp.Dir, files)
+				if err != nil {
+					return err
+				}
+				if len(excluded) > 0 {
+					files = kept
+					ex := spec{DataSpec{Population: sp.Population + "_excluded", Dir: sp.Dir}, "measure", excluded}
+					specs = append(specs[:i+1], append([]spec{ex}, specs[i+1:]...)...)
+				}
+			}
 		}
 		if len(files) == 0 {
 			return fmt.Errorf("%s: no images", sp.Dir)
@@ -160,12 +182,12 @@ func CalibrateFace(ctx context.Context, args []string) error {
 		// interrupted run loses little.
 		embs := map[string]embedded{}
 		for i := 0; i < len(chosen); i += 500 {
-			part, n, err := embedPaths(ctx, eng, sp.Dir, chosen[i:min(i+500, len(chosen))], lfwOptions, cache, ff.workers)
+			part, n, err := embedPaths(ctx, eng, sp.Dir, chosen[i:min(i+500, len(chosen))], opts, cache, ff.workers)
 			for k, v := range part {
 				embs[k] = v
 			}
 			computed += n
-			if serr := saveCache(ff.cache, lfwOptionsName, cache); serr != nil {
+			if serr := saveCache(ff.cache, optsName, cache); serr != nil {
 				return serr
 			}
 			if err != nil {
@@ -251,8 +273,8 @@ func CalibrateFace(ctx context.Context, args []string) error {
 		for _, pc := range cal.Populations {
 			cal.Impostors += pc.Impostors
 		}
-		cal.Source = fmt.Sprintf("strictest of %s (per FAR the highest threshold); thresholds from the calibration part only (seed %d, %.0f %% of identities held out); near-duplicates (cosine > %g) dropped",
-			strings.Join(popNames, ", "), *seed, *holdout*100, *dedup)
+		cal.Source = fmt.Sprintf("strictest of %s (per FAR the highest threshold); thresholds from the calibration part only (seed %d, %.0f %% of identities held out); near-duplicates (cosine > %g) dropped; embedding options %s",
+			strings.Join(popNames, ", "), *seed, *holdout*100, *dedup, optsName)
 	case thrByPop[*population] != nil:
 		for _, far := range calibrationFARs {
 			shipped[far] = thrByPop[*population][far]
@@ -317,7 +339,7 @@ func CalibrateFace(ctx context.Context, args []string) error {
 	if *dataFile != "" {
 		b, err := json.MarshalIndent(map[string]any{
 			"model": face.ModelVersion, "created": cal.Created, "command": cal.Command,
-			"seed": *seed, "holdout": *holdout, "dedup_cosine": *dedup,
+			"seed": *seed, "holdout": *holdout, "dedup_cosine": *dedup, "options": optsName, "exclude": exclude.String(),
 			"populations": cal.Populations, "shipped": cal.Points, "sets": reports,
 		}, "", " ")
 		if err != nil {
@@ -337,4 +359,65 @@ func CalibrateFace(ctx context.Context, args []string) error {
 		return err
 	}
 	return os.WriteFile(*outFile, b, 0o644)
+}
+
+// Evaluation options with the service's quality gates on (calibrate-face
+// -gates): what the service would refuse is not scored.
+var gatedOptions = face.Options{Embedding: true, AllowSeveral: true, Select: face.SelectCentral}
+
+const gatedOptionsName = "embedding,allow-several,gates,select-central"
+
+// excludeFlag is -exclude COLUMN=V1,V2.
+type excludeFlag struct {
+	column string
+	values map[string]bool
+}
+
+func (e *excludeFlag) String() string {
+	if e.column == "" {
+		return ""
+	}
+	var v []string
+	for k := range e.values {
+		v = append(v, k)
+	}
+	sort.Strings(v)
+	return e.column + "=" + strings.Join(v, ",")
+}
+
+func (e *excludeFlag) Set(s string) error {
+	col, vals, ok := strings.Cut(s, "=")
+	if !ok || col == "" || vals == "" {
+		return fmt.Errorf("-exclude %q: want COLUMN=V1,V2", s)
+	}
+	e.column, e.values = col, map[string]bool{}
+	for _, v := range strings.Split(vals, ",") {
+		e.values[v] = true
+	}
+	return nil
+}
+
+// split divides a set's files by its manifest.tsv (first column the file
+// name, a header row naming the columns); a set without a manifest keeps
+// every file.
+func (e *excludeFlag) split(dir string, files []string) (kept, excluded []string, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.tsv"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return files, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	drop, err := ManifestSelect(string(b), e.column, e.values)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	for _, f := range files {
+		if drop[f] {
+			excluded = append(excluded, f)
+		} else {
+			kept = append(kept, f)
+		}
+	}
+	return kept, excluded, nil
 }

@@ -211,8 +211,10 @@ type DataSpec struct {
 	Max        int // 0: all images
 }
 
-// Name is population/folder name, unique per set.
-func (d DataSpec) Name() string { return d.Population + "/" + filepath.Base(d.Dir) }
+// Name is population:parent/folder, unique per set.
+func (d DataSpec) Name() string {
+	return d.Population + ":" + filepath.Base(filepath.Dir(d.Dir)) + "/" + filepath.Base(d.Dir)
+}
 
 // ParseDataSpec parses "POPULATION=DIR" or "POPULATION:MAX=DIR".
 func ParseDataSpec(s string) (DataSpec, error) {
@@ -311,4 +313,35 @@ func PerPopulation(pairs []Pair, scores []float64, failed []bool, points []face.
 		out = append(out, *r)
 	}
 	return out
+}
+
+// ManifestSelect reads a tab-separated manifest (a header row naming the
+// columns, the first column the file name) and returns the files whose
+// column has one of the values.
+func ManifestSelect(manifest, column string, values map[string]bool) (map[string]bool, error) {
+	lines := strings.Split(strings.TrimRight(manifest, "\n"), "\n")
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("manifest: empty")
+	}
+	head := strings.Split(lines[0], "\t")
+	col := -1
+	for i, h := range head {
+		if h == column {
+			col = i
+		}
+	}
+	if col < 0 {
+		return nil, fmt.Errorf("manifest has no column %q (has %s)", column, strings.Join(head, ", "))
+	}
+	out := map[string]bool{}
+	for n, l := range lines[1:] {
+		f := strings.Split(l, "\t")
+		if len(f) != len(head) {
+			return nil, fmt.Errorf("manifest line %d: %d fields, header has %d", n+2, len(f), len(head))
+		}
+		if values[f[col]] {
+			out[f[0]] = true
+		}
+	}
+	return out, nil
 }

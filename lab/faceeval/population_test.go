@@ -243,3 +243,17 @@ func TestTails(t *testing.T) {
 		t.Errorf("below %+v", below)
 	}
 }
+
+func TestManifestSelect(t *testing.T) {
+	const m = "file\tsplit\tage_group\na.jpg\ttrain\t0-2\nb.jpg\tval\t20-29\nc.jpg\ttrain\t3-9\n"
+	got, err := ManifestSelect(m, "age_group", map[string]bool{"0-2": true, "3-9": true})
+	if err != nil || !reflect.DeepEqual(got, map[string]bool{"a.jpg": true, "c.jpg": true}) {
+		t.Errorf("got %v, %v", got, err)
+	}
+	if _, err := ManifestSelect(m, "age", nil); err == nil {
+		t.Error("unknown column accepted")
+	}
+	if _, err := ManifestSelect("file\tx\na.jpg\n", "x", nil); err == nil {
+		t.Error("short line accepted")
+	}
+}
