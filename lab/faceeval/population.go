@@ -261,13 +261,14 @@ func AtOperatingPoints(s Scores, points []face.OperatingPoint) []AtPoint {
 
 // PopulationRow is one line of eval-face's per_population table.
 type PopulationRow struct {
-	Population  string    `json:"population"`
-	Pairs       int       `json:"pairs"`
-	Same        int       `json:"same_pairs"`
-	Different   int       `json:"different_pairs"`
-	FailedPairs int       `json:"failed_pairs"`
-	EER         float64   `json:"eer"`
-	AtPoints    []AtPoint `json:"at_operating_points"`
+	Population  string `json:"population"`
+	Pairs       int    `json:"pairs"`
+	Same        int    `json:"same_pairs"`
+	Different   int    `json:"different_pairs"`
+	FailedPairs int    `json:"failed_pairs"`
+	// EER is nil when the population lacks genuine or impostor pairs.
+	EER      *float64  `json:"eer,omitempty"`
+	AtPoints []AtPoint `json:"at_operating_points"`
 }
 
 // PerPopulation groups the pairs by their population (a failed pair has
@@ -307,8 +308,11 @@ func PerPopulation(pairs []Pair, scores []float64, failed []bool, points []face.
 	out := make([]PopulationRow, 0, len(names))
 	for _, n := range names {
 		r := rows[n]
-		e, _ := EER(by[n].Genuine, by[n].Impostor)
-		r.EER = round6(e)
+		if len(by[n].Genuine) > 0 && len(by[n].Impostor) > 0 {
+			e, _ := EER(by[n].Genuine, by[n].Impostor)
+			e = round6(e)
+			r.EER = &e
+		}
 		r.AtPoints = AtOperatingPoints(*by[n], points)
 		out = append(out, *r)
 	}

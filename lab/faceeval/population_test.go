@@ -107,6 +107,8 @@ func TestAtOperatingPoints(t *testing.T) {
 	}
 }
 
+func ptr(v float64) *float64 { return &v }
+
 func TestPerPopulation(t *testing.T) {
 	points := []face.OperatingPoint{{FAR: 0.5, Threshold: 0.5}}
 	tests := []struct {
@@ -123,9 +125,9 @@ func TestPerPopulation(t *testing.T) {
 			{Same: true},
 		}, []float64{0.9, 0.1, 0.6, 0.8, 0.7, -2, 0.9}, []bool{false, false, false, false, false, true, false}, []PopulationRow{
 			{Population: "", Pairs: 1, Same: 1, AtPoints: []AtPoint{{Label: 0.5, Threshold: 0.5, TAR: 1, Genuine: 1}}},
-			{Population: "east_asian", Pairs: 3, Same: 2, Different: 1, FailedPairs: 1, EER: 0.75,
+			{Population: "east_asian", Pairs: 3, Same: 2, Different: 1, FailedPairs: 1, EER: ptr(0.75),
 				AtPoints: []AtPoint{{Label: 0.5, Threshold: 0.5, FAR: 1, FalseAccepts: 1, Impostors: 1, Ratio: 2, TAR: 0.5, Genuine: 2}}},
-			{Population: "lfw", Pairs: 3, Same: 1, Different: 2,
+			{Population: "lfw", Pairs: 3, Same: 1, Different: 2, EER: ptr(0),
 				AtPoints: []AtPoint{{Label: 0.5, Threshold: 0.5, FAR: 0.5, FalseAccepts: 1, Impostors: 2, Ratio: 1, TAR: 1, Genuine: 1, Resolved: true}}},
 		}},
 	}
