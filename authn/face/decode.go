@@ -41,6 +41,26 @@ func Sniff(data []byte) Format {
 	return FormatUnknown
 }
 
+// otherFormat names a common image format the engine does not read, from
+// its magic bytes ("" when not recognised).
+func otherFormat(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte("GIF87a")), bytes.HasPrefix(data, []byte("GIF89a")):
+		return "GIF"
+	case bytes.HasPrefix(data, []byte("BM")) && len(data) >= 14:
+		return "BMP"
+	case len(data) >= 12 && bytes.HasPrefix(data, []byte("RIFF")) && string(data[8:12]) == "WEBP":
+		return "WebP"
+	case bytes.HasPrefix(data, []byte("II*\x00")), bytes.HasPrefix(data, []byte("MM\x00*")):
+		return "TIFF"
+	case len(data) >= 12 && string(data[4:8]) == "ftyp" && (string(data[8:12]) == "heic" || string(data[8:12]) == "heix" || string(data[8:12]) == "mif1"):
+		return "HEIC"
+	case len(data) >= 12 && string(data[4:8]) == "ftyp" && string(data[8:12]) == "avif":
+		return "AVIF"
+	}
+	return ""
+}
+
 // Limits bound what Check accepts; zero fields mean "use the default".
 type Limits struct {
 	MaxBytes  int // default 8 MiB
@@ -70,6 +90,10 @@ func Check(data []byte, lim Limits) (Format, image.Point, error) {
 	lim = lim.withDefaults()
 	f := Sniff(data)
 	if f == FormatUnknown {
+		if other := otherFormat(data); other != "" {
+			// Whatever the file is named: a BMP or GIF called .jpg.
+			return f, image.Point{}, fmt.Errorf("%w: the data is a %s image", ErrUnsupportedFormat, other)
+		}
 		return f, image.Point{}, ErrUnsupportedFormat
 	}
 	if len(data) > lim.MaxBytes {

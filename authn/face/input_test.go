@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/png"
 	"math"
+	"strings"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -84,6 +85,26 @@ func pngWithHeaderSize(t testing.TB, w, h uint32) []byte {
 	return b
 }
 
+// A picture in another format is named, whatever its file is called.
+func TestUnsupportedFormatNamed(t *testing.T) {
+	tests := []struct {
+		data []byte
+		want string
+	}{
+		{[]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), "JPEG or PNG only): the data is a GIF image"},
+		{append([]byte("BM"), make([]byte, 60)...), "a BMP image"},
+		{[]byte("RIFF\x10\x00\x00\x00WEBPVP8 "), "a WebP image"},
+		{[]byte("\x00\x00\x00\x18ftypheic\x00\x00"), "a HEIC image"},
+		{[]byte("hello"), "(JPEG or PNG only)"},
+	}
+	for _, tt := range tests {
+		_, _, err := Check(tt.data, Limits{})
+		if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Check(%q) = %v, want %q", tt.data[:6], err, tt.want)
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	jpg := testdata(t, lfwImage)
 	pngData := plainPNG(t, 64, 48, color.Gray{Y: 100})
@@ -98,6 +119,8 @@ func TestCheck(t *testing.T) {
 		{"empty", nil, Limits{}, ErrUnsupportedFormat},
 		{"text", []byte("hello, this is not an image"), Limits{}, ErrUnsupportedFormat},
 		{"gif", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), Limits{}, ErrUnsupportedFormat},
+		{"bmp", append([]byte("BM"), make([]byte, 60)...), Limits{}, ErrUnsupportedFormat},
+		{"webp", []byte("RIFF\x10\x00\x00\x00WEBPVP8 "), Limits{}, ErrUnsupportedFormat},
 		{"jpeg magic only", []byte{0xFF, 0xD8, 0xFF}, Limits{}, ErrTruncated},
 		{"jpeg truncated half", jpg[:len(jpg)/2], Limits{}, ErrTruncated},
 		{"jpeg truncated end marker", jpg[:len(jpg)-2], Limits{}, ErrTruncated},

@@ -135,6 +135,44 @@ func TestThresholds(t *testing.T) {
 	}
 }
 
+func TestThresholdsForPopulation(t *testing.T) {
+	const file = `{"model":"m","points":[{"far":0.0001,"threshold":0.47,"population":"east_asian"}],
+	  "populations":[{"name":"east_asian","points":[{"far":0.0001,"threshold":0.47}]},
+	                 {"name":"lfw","points":[{"far":0.0001,"threshold":0.43}]}]}`
+	tests := []struct {
+		population string
+		want       float32
+		wantErr    bool
+	}{
+		{"", 0.47, false},
+		{identity.Strictest, 0.47, false},
+		{"east_asian", 0.47, false},
+		{"lfw", 0.43, false},
+		{"martian", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.population, func(t *testing.T) {
+			th, err := identity.ParseThresholdsFor([]byte(file), tt.population)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil {
+				if !errors.Is(err, identity.ErrThresholds) || !strings.Contains(err.Error(), "lfw") {
+					t.Errorf("error %v: want ErrThresholds naming the calibrated populations", err)
+				}
+				return
+			}
+			if v, err := th.At("1e-4"); err != nil || v != tt.want {
+				t.Errorf("At(1e-4) = %v, %v, want %v", v, err, tt.want)
+			}
+		})
+	}
+	// A file without populations answers only for the shipped points.
+	if _, err := identity.ParseThresholdsFor([]byte(`{"thresholds":{"1e-4":0.41}}`), "east_asian"); !errors.Is(err, identity.ErrThresholds) {
+		t.Errorf("population of a single-population file: %v", err)
+	}
+}
+
 func FuzzParseCSV(f *testing.F) {
 	for _, s := range []string{
 		"id_number,name,photo\n1,A,a.jpg\n",

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // ErrThresholds reports a missing, unreadable or incomplete thresholds file.
@@ -24,7 +25,15 @@ type Thresholds struct {
 	// Unresolved lists the canonical FAR names the calibration could not
 	// measure (too few impostor pairs); their thresholds are extrapolated.
 	Unresolved []string
+	// Population whose thresholds these are: "strictest" (the file's
+	// shipped points, which hold on every calibrated population) or the
+	// population a deployment named.
+	Population string
 }
+
+// Strictest names a calibration file's shipped points: per false-accept
+// rate the highest threshold of any calibrated population.
+const Strictest = "strictest"
 
 // thresholdsFile is the calibration file. The shape `trustid-lab
 // calibrate-face` writes (authn/face.Calibration) is
@@ -39,18 +48,31 @@ type Thresholds struct {
 type thresholdsFile struct {
 	Model      string             `json:"model"`
 	Thresholds map[string]float64 `json:"thresholds"`
-	Points     []struct {
-		FAR       float64 `json:"far"`
-		Threshold float64 `json:"threshold"`
-		// Resolved is false when the impostor sample was too small to
-		// measure this FAR (impostors*far < 1).
-		Resolved *bool `json:"resolved"`
-	} `json:"points"`
+	Points     []filePoint        `json:"points"`
+	// Populations calibrated separately; Points are the strictest of them.
+	Populations []struct {
+		Name   string      `json:"name"`
+		Points []filePoint `json:"points"`
+	} `json:"populations"`
 }
 
-// LoadThresholds reads a calibration file; a missing file is an error that
-// says which command makes it.
+type filePoint struct {
+	FAR       float64 `json:"far"`
+	Threshold float64 `json:"threshold"`
+	// Resolved is false when the impostor sample was too small to
+	// measure this FAR (impostors*far < 1).
+	Resolved *bool `json:"resolved"`
+}
+
+// LoadThresholds reads a calibration file's shipped (strictest) points; a
+// missing file is an error that says which command makes it.
 func LoadThresholds(path string) (*Thresholds, error) {
+	return LoadThresholdsFor(path, Strictest)
+}
+
+// LoadThresholdsFor is LoadThresholds for the named population (see
+// ParseThresholdsFor).
+func LoadThresholdsFor(path, population string) (*Thresholds, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -58,21 +80,48 @@ func LoadThresholds(path string) (*Thresholds, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrThresholds, err)
 	}
-	t, err := ParseThresholds(b)
+	t, err := ParseThresholdsFor(b, population)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
 }
 
-// ParseThresholds decodes a calibration file (see thresholdsFile).
+// ParseThresholds decodes a calibration file's shipped (strictest) points
+// (see thresholdsFile).
 func ParseThresholds(b []byte) (*Thresholds, error) {
+	return ParseThresholdsFor(b, Strictest)
+}
+
+// ParseThresholdsFor decodes the operating points of the named population
+// of a calibration file: Strictest (or "") takes the file's shipped points,
+// a name takes that population's own points, which hold on it but not
+// necessarily on the others. A name the file does not calibrate is an
+// error.
+func ParseThresholdsFor(b []byte, population string) (*Thresholds, error) {
 	var f thresholdsFile
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrThresholds, err)
 	}
-	t := &Thresholds{ModelVersion: f.Model, ByFAR: map[string]float32{}}
+	if population == "" {
+		population = Strictest
+	}
+	if population != Strictest {
+		var names []string
+		found := false
+		for _, p := range f.Populations {
+			if p.Name == population {
+				f.Points, f.Thresholds, found = p.Points, nil, true
+				break
+			}
+			names = append(names, p.Name)
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: population %q is not calibrated (calibrated: %s; or %s)", ErrThresholds, population, strings.Join(names, ", "), Strictest)
+		}
+	}
+	t := &Thresholds{ModelVersion: f.Model, ByFAR: map[string]float32{}, Population: population}
 	add := func(far float64, th float64) error {
 		if !(far > 0 && far < 1) {
 			return fmt.Errorf("%w: false-accept rate %v outside (0, 1)", ErrThresholds, far)

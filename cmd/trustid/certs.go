@@ -320,8 +320,17 @@ type certFaceMatcher struct {
 var _ certs.FaceMatcher = (*certFaceMatcher)(nil)
 
 func newCertFaceMatcher(eng *face.Engine, far float64) (*certFaceMatcher, error) {
+	return newCertFaceMatcherFor(eng, far, face.Strictest)
+}
+
+// newCertFaceMatcherFor uses the named population's threshold
+// (face.population) from the committed calibration.
+func newCertFaceMatcherFor(eng *face.Engine, far float64, population string) (*certFaceMatcher, error) {
 	cal, err := face.DefaultCalibration()
 	if err != nil {
+		return nil, err
+	}
+	if cal, err = cal.ForPopulation(population); err != nil {
 		return nil, err
 	}
 	thr, err := cal.Threshold(far)
@@ -419,7 +428,7 @@ func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, reg prometheus.
 	if err := iss.EnsureKeys(ctx); err != nil {
 		return nil, err
 	}
-	faces, err := newCertFaceMatcher(eng, 1e-4)
+	faces, err := newCertFaceMatcherFor(eng, 1e-4, a.cfg.Face.Population)
 	if err != nil {
 		return nil, err
 	}

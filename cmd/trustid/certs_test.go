@@ -77,7 +77,7 @@ func TestCertFaceMatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	m, err := newCertFaceMatcher(eng, 1e-4)
+	m, err := newCertFaceMatcherFor(eng, 1e-4, "lfw") // LFW photos: the lfw population's threshold
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,7 @@ func runCompare(ctx context.Context, args []string) error {
 	ff.register(fs)
 	far := fs.Float64("far", 1e-4, "operating point (false-accept rate) from the calibration")
 	calFile := fs.String("calibration", "", "calibration JSON (default: the one built into the binary)")
+	population := fs.String("population", "east_asian", "whose thresholds: a calibrated population or "+face.Strictest)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +72,9 @@ func runCompare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cal, err = cal.ForPopulation(*population); err != nil {
+		return err
+	}
 	thr, err := cal.Threshold(*far)
 	if err != nil {
 		return err
@@ -81,7 +85,7 @@ func runCompare(ctx context.Context, args []string) error {
 	}
 	defer eng.Close()
 	var vecs [2][]float32
-	out := map[string]any{"far": *far, "threshold": thr}
+	out := map[string]any{"far": *far, "threshold": thr, "population": *population}
 	for i, p := range fs.Args() {
 		data, err := os.ReadFile(p)
 		if err != nil {

@@ -83,17 +83,23 @@ func faceError(err error) error {
 	return fmt.Errorf("%w: %w", s, err)
 }
 
-// loadThresholds reads the calibration file (authn/face.Calibration JSON
+// loadThresholds is loadThresholdsFor the shipped (strictest) points.
+func loadThresholds(path string) (*authid.Thresholds, error) {
+	return loadThresholdsFor(path, authid.Strictest)
+}
+
+// loadThresholdsFor reads the named population's operating points
+// (face.population) from the calibration file (authn/face.Calibration JSON
 // from `trustid-lab calibrate-face`) at path, or named by
 // TRUSTID_FACE_THRESHOLDS, or else the calibration committed with the face
 // engine (authn/face/calibration.json). Its embedding options (no flip)
 // are the ones faceEmbedder uses.
-func loadThresholds(path string) (*authid.Thresholds, error) {
+func loadThresholdsFor(path, population string) (*authid.Thresholds, error) {
 	if path == "" {
 		path = os.Getenv("TRUSTID_FACE_THRESHOLDS")
 	}
 	if path != "" {
-		return authid.LoadThresholds(path)
+		return authid.LoadThresholdsFor(path, population)
 	}
 	cal, err := face.DefaultCalibration()
 	if err != nil {
@@ -103,7 +109,7 @@ func loadThresholds(path string) (*authid.Thresholds, error) {
 	if err != nil {
 		return nil, err
 	}
-	return authid.ParseThresholds(b)
+	return authid.ParseThresholdsFor(b, population)
 }
 
 // identityOptions are the knobs of the identity service cmd exposes as flags.
@@ -116,7 +122,7 @@ type identityOptions struct {
 // newIdentity builds the identity service over the app's store, with a
 // fresh index loaded from the store.
 func newIdentity(ctx context.Context, a *app, eng *face.Engine, o identityOptions) (*authid.Service, error) {
-	th, err := loadThresholds(o.thresholds)
+	th, err := loadThresholdsFor(o.thresholds, a.cfg.Face.Population)
 	if err != nil {
 		return nil, err
 	}

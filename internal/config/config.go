@@ -105,6 +105,12 @@ type Limits struct {
 type Face struct {
 	// OperatingPoint names the false-accept rate used for match decisions.
 	OperatingPoint string `yaml:"operating_point"` // "1e-3", "1e-4" or "1e-5"
+	// Population names whose calibrated thresholds the match decisions use
+	// (authn/face/calibration.json lists them): default "east_asian", the
+	// citizens of the seeds; "strictest" takes per false-accept rate the
+	// highest threshold of any calibrated population, so the label holds
+	// on all of them.
+	Population string `yaml:"population"`
 	// Workers is the number of pooled networks (default: number of CPUs).
 	Workers int `yaml:"workers"`
 }
@@ -290,6 +296,7 @@ func (f *File) Defaults() {
 		f.Limits.MemoryLimitPercent = 50
 	}
 	def(&f.Face.OperatingPoint, "1e-4")
+	def(&f.Face.Population, "east_asian")
 	defD(&f.Liveness.ChallengeTTL, 2*time.Minute)
 	if f.Liveness.MaxFailures == 0 {
 		f.Liveness.MaxFailures = 5
@@ -365,6 +372,9 @@ func (f *File) Validate() error {
 	default:
 		bad("face.operating_point %q must be 1e-3, 1e-4 or 1e-5", f.Face.OperatingPoint)
 	}
+	if !validPopulation(f.Face.Population) {
+		bad("face.population %q must be a calibrated population's name (lower-case letters, digits, _) or strictest", f.Face.Population)
+	}
 	if f.Face.Workers < 0 || f.Face.Workers > 256 {
 		bad("face.workers %d out of range 0..256", f.Face.Workers)
 	}
@@ -428,4 +438,17 @@ func (f *File) Validate() error {
 
 func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// validPopulation: a population name as calibrate-face writes it.
+func validPopulation(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

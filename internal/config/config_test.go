@@ -44,7 +44,7 @@ func TestLoad(t *testing.T) {
 					t.Errorf("got dev=%v storage=%s ephemeral=%s", f.Dev, f.Storage.Driver, f.Ephemeral.Driver)
 				}
 				if f.Liveness.ChallengeTTL != 2*time.Minute || f.Issuer != "http://localhost:8080" || f.OIDC.AccessTokenStore != "ephemeral" ||
-					f.Limits.GCPercent != 400 || f.Limits.MemoryLimitPercent != 50 {
+					f.Limits.GCPercent != 400 || f.Limits.MemoryLimitPercent != 50 || f.Face.Population != "east_asian" {
 					t.Errorf("defaults not applied: %+v", f)
 				}
 			},
@@ -70,8 +70,8 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name: "every problem is reported at once",
-			file: "issuer: ftp://x\nstorage: {driver: mysql}\nface: {operating_point: '0.1'}\nlog: {level: loud}\n",
-			wantErr: []string{"issuer", "storage.driver", "operating_point", "log.level",
+			file: "issuer: ftp://x\nstorage: {driver: mysql}\nface: {operating_point: '0.1', population: East-Asian}\nlog: {level: loud}\n",
+			wantErr: []string{"issuer", "storage.driver", "operating_point", "face.population", "log.level",
 				"encryption_keys", "lookup_key"},
 		},
 		{

@@ -11,9 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -95,12 +93,13 @@ func saveCache(path, opts string, m map[string]embedded) error {
 }
 
 // embedPaths runs the engine over the images (relative to root) on
-// `workers` goroutines, reusing cached results.
+// `workers` goroutines, reusing cached results (the cache is keyed by the
+// joined path, so one cache file serves several roots).
 func embedPaths(ctx context.Context, eng *face.Engine, root string, paths []string, opts face.Options, cache map[string]embedded, workers int) (map[string]embedded, int, error) {
 	out := make(map[string]embedded, len(paths))
 	var todo []string
 	for _, p := range paths {
-		if e, ok := cache[p]; ok {
+		if e, ok := cache[joinRoot(root, p)]; ok {
 			out[p] = e
 		} else if _, dup := out[p]; !dup {
 			out[p] = embedded{}
@@ -118,10 +117,10 @@ func embedPaths(ctx context.Context, eng *face.Engine, root string, paths []stri
 		go func() {
 			defer wg.Done()
 			for p := range next {
-				e := embedOne(ctx, eng, filepath.Join(root, p), opts)
+				e := embedOne(ctx, eng, joinRoot(root, p), opts)
 				mu.Lock()
 				out[p] = e
-				cache[p] = e
+				cache[joinRoot(root, p)] = e
 				mu.Unlock()
 			}
 		}()
@@ -139,6 +138,14 @@ func embedPaths(ctx context.Context, eng *face.Engine, root string, paths []stri
 	close(next)
 	wg.Wait()
 	return out, len(todo), ferr
+}
+
+// joinRoot is the file of an image path: relative paths are under root.
+func joinRoot(root, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(root, p)
 }
 
 func embedOne(ctx context.Context, eng *face.Engine, path string, opts face.Options) embedded {
@@ -254,8 +261,10 @@ func EvalFace(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("eval-face", flag.ContinueOnError)
 	var ff faceFlags
 	ff.register(fs)
-	pairsFile := fs.String("pairs", "", "LFW-format pairs file")
-	root := fs.String("root", "", "image root of the pairs file (LFW: the lfw folder)")
+	pairsFile := fs.String("pairs", "", "pairs file: LFW format, or lines \"PATH_A PATH_B same|diff [POPULATION]\" with images in any layout")
+	root := fs.String("root", "", "image root of the pairs file's relative paths (LFW: the lfw folder; default: the pairs file's folder)")
+	calFile := fs.String("calibration", "", "calibration JSON whose operating points at_operating_points measures (default: the committed one)")
+	population := fs.String("population", face.Strictest, "the calibration's points to measure: "+face.Strictest+" (the shipped ones) or a population's")
 	orl := fs.String("orl", "", "ORL root (sN/K.pgm): enroll 1.pgm per subject, identify the rest (rank-1)")
 	cross := fs.Bool("cross", true, "TAR at FAR also against all cross-identity pairs among the evaluated images")
 	flip := fs.Bool("flip", false, "add the mirrored face's embedding (test-time augmentation)")
@@ -274,8 +283,15 @@ func EvalFace(ctx context.Context, args []string) error {
 	if *orl != "" {
 		return evalORL(ctx, eng, *orl, ff)
 	}
-	if *pairsFile == "" || *root == "" {
-		return errors.New("need -pairs and -root (or -orl)")
+	if *pairsFile == "" {
+		return errors.New("need -pairs (or -orl)")
+	}
+	if *root == "" {
+		*root = filepath.Dir(*pairsFile)
+	}
+	points, err := operatingPoints(*calFile, *population)
+	if err != nil {
+		return err
 	}
 	f, err := os.Open(*pairsFile)
 	if err != nil {
@@ -287,8 +303,10 @@ func EvalFace(ctx context.Context, args []string) error {
 		return err
 	}
 	var paths []string
+	lfwLayout := true
 	for _, p := range pairs {
 		paths = append(paths, p.A, p.B)
+		lfwLayout = lfwLayout && !p.Paths
 	}
 	cache := loadCache(ff.cache, optsName)
 	start := time.Now()
@@ -309,6 +327,7 @@ func EvalFace(ctx context.Context, args []string) error {
 	}
 	scores := make([]float64, len(pairs))
 	same := make([]bool, len(pairs))
+	failed := make([]bool, len(pairs))
 	var gen, imp []float64
 	failedPairs := 0
 	for i, p := range pairs {
@@ -317,6 +336,7 @@ func EvalFace(ctx context.Context, args []string) error {
 		if a.Err != "" || b.Err != "" {
 			// A failed detection is a non-match, never a centre crop.
 			scores[i] = -2
+			failed[i] = true
 			failedPairs++
 		} else {
 			scores[i] = float64(face.Cosine(a.Vec, b.Vec))
@@ -369,18 +389,55 @@ func EvalFace(ctx context.Context, args []string) error {
 		"misclassified":   misses,
 		"eer":             round6(eer), "eer_threshold": round6(eerThr),
 		"tar_at_far_pairs_file": farTable(gen, imp, fars),
-		"workers":               ff.workers,
-		"seconds":               math.Round(elapsed.Seconds()*10) / 10,
+		"at_operating_points": map[string]any{
+			"calibration": calName(*calFile), "population": *population,
+			"pairs_file": AtOperatingPoints(Scores{gen, imp}, points),
+		},
+		"workers": ff.workers,
+		"seconds": math.Round(elapsed.Seconds()*10) / 10,
 	}
 	if computed > 0 {
 		out["ms_per_image_wall"] = math.Round(float64(elapsed.Milliseconds())/float64(computed)*10) / 10
 	}
-	if *cross {
+	if rows := PerPopulation(pairs, scores, failed, points); rows != nil {
+		out["per_population"] = rows
+	}
+	if *cross && lfwLayout {
 		all := crossImpostors(embs, paths)
 		// Failed pairs from the file stay in as impostor non-matches.
-		out["tar_at_far_cross"] = farTable(gen, append(all, imp...), fars)
+		crossImp := append(all, imp...)
+		out["tar_at_far_cross"] = farTable(gen, crossImp, fars)
+		out["at_operating_points"].(map[string]any)["cross"] = AtOperatingPoints(Scores{gen, crossImp}, points)
 	}
 	return printJSON(out)
+}
+
+// operatingPoints are the points of a calibration file (empty: the
+// committed one) for a population (face.Strictest: the shipped points).
+func operatingPoints(file, population string) ([]face.OperatingPoint, error) {
+	cal, err := face.DefaultCalibration()
+	if file != "" {
+		b, rerr := os.ReadFile(file)
+		if rerr != nil {
+			return nil, rerr
+		}
+		cal, err = face.ParseCalibration(b)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cal, err = cal.ForPopulation(population)
+	if err != nil {
+		return nil, err
+	}
+	return cal.Points, nil
+}
+
+func calName(file string) string {
+	if file == "" {
+		return "authn/face/calibration.json (committed)"
+	}
+	return file
 }
 
 func sum(m map[string]int) int {
@@ -459,106 +516,4 @@ func evalORL(ctx context.Context, eng *face.Engine, root string, ff faceFlags) e
 		"seconds":           math.Round(time.Since(start).Seconds()*10) / 10,
 		"embedding_seconds": math.Round(elapsed.Seconds()*10) / 10,
 	})
-}
-
-// CalibrateFace is `trustid-lab calibrate-face`: face match thresholds per
-// false-accept rate from impostor pairs.
-func CalibrateFace(ctx context.Context, args []string) error {
-	fset := flag.NewFlagSet("calibrate-face", flag.ContinueOnError)
-	var ff faceFlags
-	ff.register(fset)
-	pairsFile := fset.String("pairs", "", "LFW-format pairs file (its different-person pairs are impostors)")
-	root := fset.String("root", "", "image root; a sample of its images adds all cross-identity pairs")
-	sample := fset.Int("sample", 5000, "images sampled from the root for cross-identity impostor pairs")
-	seed := fset.Uint64("seed", 1, "sampling seed")
-	outFile := fset.String("out", "", "write the calibration JSON here (default stdout)")
-	if err := fset.Parse(args); err != nil {
-		return err
-	}
-	if *pairsFile == "" || *root == "" {
-		return errors.New("need -pairs and -root")
-	}
-	f, err := os.Open(*pairsFile)
-	if err != nil {
-		return err
-	}
-	pairs, err := ParsePairs(f)
-	f.Close()
-	if err != nil {
-		return err
-	}
-	var all []string
-	err = filepath.WalkDir(*root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasSuffix(p, ".jpg") {
-			rel, _ := filepath.Rel(*root, p)
-			all = append(all, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	sort.Strings(all)
-	r := rand.New(rand.NewPCG(*seed, 0x7275737469640a))
-	r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-	sampled := all[:min(*sample, len(all))]
-	var paths []string
-	for _, p := range pairs {
-		if !p.Same {
-			paths = append(paths, p.A, p.B)
-		}
-	}
-	paths = append(paths, sampled...)
-
-	eng, err := ff.engine()
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	cache := loadCache(ff.cache, lfwOptionsName)
-	start := time.Now()
-	embs, computed, err := embedPaths(ctx, eng, *root, paths, lfwOptions, cache, ff.workers)
-	if err != nil {
-		return err
-	}
-	if err := saveCache(ff.cache, lfwOptionsName, cache); err != nil {
-		return err
-	}
-	imp := crossImpostors(embs, sampled)
-	filePairs := 0
-	for _, p := range pairs {
-		a, b := embs[p.A], embs[p.B]
-		if !p.Same && a.Err == "" && b.Err == "" {
-			imp = append(imp, float64(face.Cosine(a.Vec, b.Vec)))
-			filePairs++
-		}
-	}
-	cal := face.Calibration{
-		Model:     face.ModelVersion,
-		Created:   time.Now().UTC().Format(time.RFC3339),
-		Command:   "trustid-lab calibrate-face " + strings.Join(args, " "),
-		Impostors: len(imp),
-		Source: fmt.Sprintf("%d LFW different-person pairs from %s + all cross-identity pairs among %d images sampled (seed %d) from %s; %d images encoded in %.0f s",
-			filePairs, filepath.Base(*pairsFile), len(sampled), *seed, filepath.Base(*root), computed, time.Since(start).Seconds()),
-	}
-	for _, far := range []float64{1e-3, 1e-4, 1e-5} {
-		thr, ok := ThresholdAtFAR(imp, far)
-		if !ok {
-			return fmt.Errorf("only %d impostor pairs: FAR %g cannot be resolved", len(imp), far)
-		}
-		cal.Points = append(cal.Points, face.OperatingPoint{FAR: far, Threshold: round6(thr)})
-	}
-	b, err := json.MarshalIndent(cal, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if *outFile == "" {
-		_, err = os.Stdout.Write(b)
-		return err
-	}
-	return os.WriteFile(*outFile, b, 0o644)
 }

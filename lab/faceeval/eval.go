@@ -17,8 +17,8 @@ import (
 	"strings"
 )
 
-// Pair is one line of an LFW pairs file, as image paths relative to the
-// image root.
+// Pair is one line of a pairs file, as image paths relative to the image
+// root.
 type Pair struct {
 	A, B string
 	Same bool
@@ -27,6 +27,10 @@ type Pair struct {
 	// of different-person lines, so a set starts wherever a same-person line
 	// follows a different-person line. A filtered file keeps the sets.
 	Set int
+	// Population the pair belongs to ("" when the line names none).
+	Population string
+	// Paths: the line gave image paths (any folder layout), not LFW names.
+	Paths bool
 }
 
 // ErrPairs reports a malformed pairs file.
@@ -39,7 +43,14 @@ func LFWPath(name string, n int) string {
 
 // ParsePairs reads the LFW pairs format: "name n1 n2" for a same-person
 // pair, "name1 n1 name2 n2" for a different-person pair; an optional
-// "folds size" header line is skipped.
+// "folds size" header line is skipped. A line whose second field is not a
+// number gives paths instead, in any folder layout:
+//
+//	PATH_A PATH_B same|diff [POPULATION]
+//
+// (1 and 0 also name same and diff); the optional population groups the
+// pairs in eval-face's per_population table. Lines starting with # are
+// comments.
 func ParsePairs(r io.Reader) ([]Pair, error) {
 	var out []Pair
 	sc := bufio.NewScanner(r)
@@ -47,7 +58,19 @@ func ParsePairs(r io.Reader) ([]Pair, error) {
 	for sc.Scan() {
 		line++
 		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if len(f) >= 3 && len(f) <= 4 && !isNumber(f[1]) {
+			p, err := pathPair(f, line)
+			if err != nil {
+				return nil, err
+			}
+			if p.Same && len(out) > 0 && !out[len(out)-1].Same {
+				set++
+			}
+			p.Set = set
+			out = append(out, p)
 			continue
 		}
 		num := func(s string) (int, error) {
@@ -75,7 +98,7 @@ func ParsePairs(r io.Reader) ([]Pair, error) {
 			if len(out) > 0 && !out[len(out)-1].Same {
 				set++
 			}
-			out = append(out, Pair{LFWPath(f[0], a), LFWPath(f[0], b), true, set})
+			out = append(out, Pair{A: LFWPath(f[0], a), B: LFWPath(f[0], b), Same: true, Set: set})
 		case 4:
 			a, err := num(f[1])
 			if err != nil {
@@ -85,7 +108,7 @@ func ParsePairs(r io.Reader) ([]Pair, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Pair{LFWPath(f[0], a), LFWPath(f[2], b), false, set})
+			out = append(out, Pair{A: LFWPath(f[0], a), B: LFWPath(f[2], b), Set: set})
 		default:
 			return nil, fmt.Errorf("%w: line %d: %d fields", ErrPairs, line, len(f))
 		}
@@ -97,6 +120,30 @@ func ParsePairs(r io.Reader) ([]Pair, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+// pathPair parses "PATH_A PATH_B same|diff [POPULATION]".
+func pathPair(f []string, line int) (Pair, error) {
+	p := Pair{A: filepath.Clean(f[0]), B: filepath.Clean(f[1]), Paths: true}
+	switch strings.ToLower(f[2]) {
+	case "same", "1":
+		p.Same = true
+	case "diff", "different", "0":
+	default:
+		return p, fmt.Errorf("%w: line %d: third field %q is not same or diff", ErrPairs, line, f[2])
+	}
+	if len(f) == 4 {
+		p.Population = f[3]
+	}
+	if p.A == p.B {
+		return p, fmt.Errorf("%w: line %d: an image paired with itself", ErrPairs, line)
+	}
+	return p, nil
 }
 
 // Fold is the accuracy on one held-out fold.
