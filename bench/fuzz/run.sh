@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target of the repository, one after another, for
+# FUZZTIME each (default 60s), and prints a markdown table: target,
+# package, time, execs, new interesting inputs (corpus total), crashes.
+# Targets are found by listing `func FuzzX(f *testing.F)` in *_test.go.
+#
+#   bench/fuzz/run.sh                      # all targets, 60s each
+#   FUZZTIME=10s FUZZ='Register|DPoP' bench/fuzz/run.sh
+#   FUZZPARALLEL=1 bench/fuzz/run.sh       # fuzz workers per target (default: GOMAXPROCS)
+#
+# A crash leaves its input under the package's testdata/fuzz/FuzzX/ (go
+# test writes it there); commit it with the fix as a regression seed: the
+# seeds run in every plain `go test`. Logs go to FUZZLOGS (default a
+# temporary directory). Exits 1 when a target crashed.
+# Run `. deploy/env.sh` first (make fuzz does).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+FUZZTIME=${FUZZTIME:-60s}
+FUZZ=${FUZZ:-.}
+FUZZLOGS=${FUZZLOGS:-$(mktemp -d -t trustid-fuzz.XXXXXX)}
+mkdir -p "$FUZZLOGS"
+par=()
+if [ -n "${FUZZPARALLEL:-}" ]; then par=(-parallel "$FUZZPARALLEL"); fi
+
+# package directory and target name, one pair per line, sorted.
+targets=$(git grep --untracked -n -E '^func Fuzz[A-Za-z0-9_]*\(f \*testing\.F\)' -- '*_test.go' |
+	sed -E 's#^(.*)/[^/]*_test\.go:[0-9]+:func (Fuzz[A-Za-z0-9_]*)\(.*#\1 \2#' |
+	grep -E " Fuzz.*(${FUZZ})" | sort)
+if [ -z "$targets" ]; then
+	echo "no fuzz targets match $FUZZ" >&2
+	exit 1
+fi
+
+rows=()
+failed=0
+n=$(wc -l <<<"$targets")
+i=0
+while read -r dir name; do
+	i=$((i + 1))
+	log="$FUZZLOGS/$(tr / _ <<<"$dir")_$name.log"
+	echo "[$i/$n] $name ./$dir ($FUZZTIME)" >&2
+	status=0
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "${par[@]}" "./$dir" >"$log" 2>&1 || status=$?
+	# The last progress line: "fuzz: elapsed: 1m0s, execs: 123 (2/sec), new interesting: 4 (total: 20)".
+	last=$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | tail -n 1 || true)
+	execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")
+	rate=$(sed -nE 's/.*execs: [0-9]+ \(([0-9]+)\/sec\).*/\1/p' <<<"$last")
+	newi=$(sed -nE 's/.*new interesting: ([0-9]+) \(total: ([0-9]+)\).*/\1 (total \2)/p' <<<"$last")
+	crashes=0
+	note=""
+	if [ "$status" -ne 0 ]; then
+		failed=1
+		if grep -q 'Failing input written to' "$log"; then
+			crashes=1
+			note=" ($(sed -nE 's/.*Failing input written to (.*)/\1/p' "$log" | head -n 1))"
+		else
+			crashes="error"
+			note=" (see $log)"
+		fi
+	fi
+	rows+=("| $name | $dir | $FUZZTIME | ${execs:-?} (${rate:-?}/s) | ${newi:-?} | $crashes$note |")
+done <<<"$targets"
+
+echo "| target | package | time | execs | new interesting (corpus) | crashes |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo "logs: $FUZZLOGS" >&2
+exit "$failed"
