@@ -11,7 +11,8 @@
 # A crash leaves its input under the package's testdata/fuzz/FuzzX/ (go
 # test writes it there); commit it with the fix as a regression seed: the
 # seeds run in every plain `go test`. Logs go to FUZZLOGS (default a
-# temporary directory). Exits 1 when a target crashed.
+# temporary directory). Exits 1 when a target crashed; a target that
+# skips (its models or data are missing) is listed as skipped.
 # Run `. deploy/env.sh` first (make fuzz does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,10 +46,19 @@ while read -r dir name; do
 	# The last progress line: "fuzz: elapsed: 1m0s, execs: 123 (2/sec), new interesting: 4 (total: 20)".
 	last=$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | tail -n 1 || true)
 	execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")
-	rate=$(sed -nE 's/.*execs: [0-9]+ \(([0-9]+)\/sec\).*/\1/p' <<<"$last")
+	# The line's own rate is of its last 3 s; the mean is execs / elapsed.
+	secs=$(sed -nE 's/^fuzz: elapsed: ([0-9hms.]+),.*/\1/p' <<<"$last" |
+		awk '{ t = 0; s = $0; while (match(s, /^[0-9.]+[hms]/)) { v = substr(s, 1, RLENGTH - 1); u = substr(s, RLENGTH, 1);
+			t += v * (u == "h" ? 3600 : u == "m" ? 60 : 1); s = substr(s, RLENGTH + 1) } print t }')
+	rate=""
+	if [ -n "$execs" ] && [ -n "$secs" ] && [ "$secs" != 0 ]; then rate=$((execs / ${secs%.*})); fi
 	newi=$(sed -nE 's/.*new interesting: ([0-9]+) \(total: ([0-9]+)\).*/\1 (total \2)/p' <<<"$last")
 	crashes=0
 	note=""
+	if [ "$status" -eq 0 ] && [ -z "$last" ]; then
+		crashes="skipped"
+		note=" (did not fuzz, e.g. models or data missing: see $log)"
+	fi
 	if [ "$status" -ne 0 ]; then
 		failed=1
 		if grep -q 'Failing input written to' "$log"; then
