@@ -11,7 +11,10 @@
 # A crash leaves its input under the package's testdata/fuzz/FuzzX/ (go
 # test writes it there); commit it with the fix as a regression seed: the
 # seeds run in every plain `go test`. Logs go to FUZZLOGS (default a
-# temporary directory). Exits 1 when a target crashed; a target that
+# temporary directory). Exits 1 when a target crashed. Go's fuzzer does
+# not time out a slow input: a target whose execs stop growing for 20 s
+# (longer than FUZZMINTIME, default 10s, the minimization of an interesting
+# input) is listed as stalled: reproduce it and fix it. A target that
 # skips (its models or data are missing) is listed as skipped.
 # Run `. deploy/env.sh` first (make fuzz does).
 set -euo pipefail
@@ -42,7 +45,7 @@ while read -r dir name; do
 	log="$FUZZLOGS/$(tr / _ <<<"$dir")_$name.log"
 	echo "[$i/$n] $name ./$dir ($FUZZTIME)" >&2
 	status=0
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "${par[@]}" "./$dir" >"$log" 2>&1 || status=$?
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "${FUZZMINTIME:-10s}" "${par[@]}" "./$dir" >"$log" 2>&1 || status=$?
 	# The last progress line: "fuzz: elapsed: 1m0s, execs: 123 (2/sec), new interesting: 4 (total: 20)".
 	last=$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | tail -n 1 || true)
 	execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")
@@ -55,6 +58,17 @@ while read -r dir name; do
 	newi=$(sed -nE 's/.*new interesting: ([0-9]+) \(total: ([0-9]+)\).*/\1 (total \2)/p' <<<"$last")
 	crashes=0
 	note=""
+	# A worker stuck on one input shows as progress lines whose execs stop
+	# growing (workers report every 100 ms, and after a minimization).
+	stall=$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | sed -nE 's/^fuzz: elapsed: ([0-9hms.]+), execs: ([0-9]+).*/\1 \2/p' |
+		awk '{ t = 0; s = $1; while (match(s, /^[0-9.]+[hms]/)) { v = substr(s, 1, RLENGTH - 1); u = substr(s, RLENGTH, 1);
+			t += v * (u == "h" ? 3600 : u == "m" ? 60 : 1); s = substr(s, RLENGTH + 1) }
+			if ($2 != e) { e = $2; since = t } else if (t - since > max) max = t - since }
+			END { print max + 0 }')
+	if [ "$status" -eq 0 ] && [ "${stall:-0}" -ge 20 ]; then
+		crashes="0, stalled"
+		note=" (no progress for ${stall}s: a slow input or a hang; see $log)"
+	fi
 	if [ "$status" -eq 0 ] && [ -z "$last" ]; then
 		crashes="skipped"
 		note=" (did not fuzz, e.g. models or data missing: see $log)"
