@@ -4,7 +4,7 @@ ENV := . deploy/env.sh &&
 BIN := bin/trustid
 LAB_BIN := bin/trustid-lab
 
-.PHONY: run test fault setup build vet lint bench
+.PHONY: run test fault fuzz setup build vet lint bench
 
 ## run: install what is missing (apt packages, Go modules, pinned models) and
 ## start the service on its embedded default (SQLite + in-process store).
@@ -44,3 +44,11 @@ lint:
 
 bench:
 	$(ENV) go test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: every Go fuzz target (func FuzzX in *_test.go, found by
+## bench/fuzz/run.sh) for FUZZTIME each, one after another; prints a
+## markdown table (target, package, time, execs, new inputs, crashes).
+## FUZZ=regexp picks targets, FUZZPARALLEL=n sets workers per target.
+FUZZTIME ?= 60s
+fuzz:
+	$(ENV) FUZZTIME=$(FUZZTIME) ./bench/fuzz/run.sh

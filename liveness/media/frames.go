@@ -55,10 +55,16 @@ func DecodeFrames(frames []JPEGFrame, wav []byte, fps float64, lim Limits) (*Cli
 		clip.SourceFPS = float64(len(frames)-1) / (frames[len(frames)-1].T - frames[0].T).Seconds()
 	}
 	step := time.Duration(float64(time.Second) / fps)
+	if step <= 0 {
+		return nil, fmt.Errorf("media: fps %g is too high", fps)
+	}
 	end := frames[len(frames)-1].T
 	j := 0
 	w, h := 0, 0
-	for tick := frames[0].T; tick <= end; tick += step {
+	// Ticks are counted, not accumulated: near the largest Duration,
+	// tick += step would wrap around to a negative tick and never end.
+	for k := time.Duration(0); k <= (end-frames[0].T)/step; k++ {
+		tick := frames[0].T + k*step
 		for j+1 < len(frames) && absDur(frames[j+1].T-tick) <= absDur(frames[j].T-tick) {
 			j++
 		}
