@@ -182,10 +182,11 @@ var opKinds = []string{"refresh", "client_credentials", "presentation", "replaye
 	"check: refresh chain", "check: access token", "check: revoked token", "check: presentation"}
 
 type stats struct {
-	mu      sync.Mutex
-	n       map[string]*[nClasses]int
-	noRetry int // 503 answers without Retry-After
-	details []string
+	mu       sync.Mutex
+	n        map[string]*[nClasses]int
+	noRetry  int // 503 answers without Retry-After
+	other5xx int // 5xx answers other than 503 (a fault should be a 503)
+	details  []string
 }
 
 func (s *stats) add(op string, class int, detail string) {
@@ -243,7 +244,7 @@ func (s *stats) table(name string) string {
 	for _, v := range sum {
 		fmt.Fprintf(&b, " **%d** |", v)
 	}
-	fmt.Fprintf(&b, "\n\n503 answers without Retry-After: %d\n", s.noRetry)
+	fmt.Fprintf(&b, "\n\n503 answers without Retry-After: %d; other 5xx answers (500, 502): %d\n", s.noRetry, s.other5xx)
 	return b.String()
 }
 
@@ -541,11 +542,14 @@ func (f *faultRig) fault(st *stats, a answer) (class int, isFault bool) {
 	case a.status == 0:
 		return cRetryable, true
 	case a.status >= 500:
+		st.mu.Lock()
 		if a.status == http.StatusServiceUnavailable && a.retryAfter == "" {
-			st.mu.Lock()
 			st.noRetry++
-			st.mu.Unlock()
 		}
+		if a.status != http.StatusServiceUnavailable {
+			st.other5xx++
+		}
+		st.mu.Unlock()
 		return cRetryable, true
 	case a.status == http.StatusUnauthorized || a.code == "invalid_client" || a.code == "unauthorized" ||
 		a.code == "request_unauthorized" || a.code == "verifier_unauthenticated":

@@ -40,6 +40,11 @@ var (
 	// ErrConflict reports a state change that is not allowed (for example
 	// reactivating a revoked certificate).
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable is wrapped by errors that are faults of the backend
+	// itself (the server is down, restarting or refusing connections),
+	// not of the request: callers answer "try again" (internal/httperr
+	// recognises its Unavailable method), never a verdict.
+	ErrUnavailable error = unavailable{}
 )
 
 // DefaultPageSize is the page size of List methods given a limit <= 0.
@@ -386,3 +391,8 @@ type KeyStore interface {
 	List(ctx context.Context, use string) ([]*SigningKey, error)
 	Delete(ctx context.Context, id string) error
 }
+
+type unavailable struct{}
+
+func (unavailable) Error() string     { return "store: unavailable" }
+func (unavailable) Unavailable() bool { return true }

@@ -21,7 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -179,10 +181,11 @@ func (db *DB) Close() error {
 }
 
 var dialect = sqlstore.Dialect{
-	ForUpdate:    " FOR UPDATE",
-	Time:         func(t time.Time) any { return t },
-	IsUnique:     func(err error) bool { return pgCode(err) == "23505" },
-	IsForeignKey: func(err error) bool { return pgCode(err) == "23503" },
+	ForUpdate:     " FOR UPDATE",
+	Time:          func(t time.Time) any { return t },
+	IsUnique:      func(err error) bool { return pgCode(err) == "23505" },
+	IsForeignKey:  func(err error) bool { return pgCode(err) == "23503" },
+	IsUnavailable: unavailable,
 	NextStatusIndex: func(ctx context.Context, q sqlstore.Querier) (int64, error) {
 		var n int64
 		err := q.QueryRow(ctx, `SELECT nextval('certificate_status_index')`).Scan(&n)
@@ -200,6 +203,19 @@ var dialect = sqlstore.Dialect{
 	// rotation waiting on a row lock of a short transaction (a reuse
 	// revocation) can hold the others up.
 	Batches: 1,
+}
+
+// unavailable reports a fault of the server or the connection rather than
+// of the statement: connection exceptions (class 08), an administrator or
+// crash shutdown and "cannot connect now" (57P01-57P03), too many
+// connections (53300), pgx's connection errors, timeouts, a closed pool.
+func unavailable(err error) bool {
+	if c := pgCode(err); strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03" || c == "53300" {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgx.ErrTxClosed) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func pgCode(err error) string {

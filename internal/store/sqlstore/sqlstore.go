@@ -65,6 +65,9 @@ type Dialect struct {
 	IsUnique func(error) bool
 	// IsForeignKey reports a foreign-key violation.
 	IsForeignKey func(error) bool
+	// IsUnavailable reports a fault of the server or the connection (down,
+	// shutting down, too many connections); nil means never.
+	IsUnavailable func(error) bool
 	// NextStatusIndex allocates the next certificate status index inside
 	// the issuing transaction; values increase monotonically.
 	NextStatusIndex func(ctx context.Context, q Querier) (int64, error)
@@ -203,6 +206,8 @@ func (s *Store) wrap(op string, err error) error {
 		return fmt.Errorf("store: %s: %w", op, store.ErrAlreadyExists)
 	case s.d.IsForeignKey(err):
 		return fmt.Errorf("store: %s: referenced record missing: %w", op, store.ErrNotFound)
+	case s.d.IsUnavailable != nil && s.d.IsUnavailable(err):
+		return fmt.Errorf("store: %s: %w: %w", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }
