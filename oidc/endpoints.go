@@ -51,9 +51,9 @@ func (p *Provider) routes() {
 	h("GET "+PathLogin, p.loginPage)
 	h("POST "+PathLogin+"/{method}/begin", p.loginBegin)
 	h("POST "+PathLogin+"/{method}/finish", p.loginFinish)
-	h("POST "+PathBackchannel, p.backchannel)
-	h("GET "+PathBackchannelPending, p.jsonAPI(p.backchannelPending))
-	h("POST "+PathBackchannelDecision, p.jsonAPI(p.backchannelDecision))
+	h("POST "+PathBackchannel, p.ciba.backchannel)
+	h("GET "+PathBackchannelPending, p.jsonAPI(p.ciba.backchannelPending))
+	h("POST "+PathBackchannelDecision, p.jsonAPI(p.ciba.backchannelDecision))
 	h("GET "+PathConsent, p.consentPage)
 	h("POST "+PathConsent, p.consentDecision)
 	if p.cfg.DynamicRegistration != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -88,19 +87,11 @@ func (p *Provider) clearCookie(w http.ResponseWriter, name string) {
 }
 
 func (p *Provider) saveJSON(ctx context.Context, key string, v any, ttl time.Duration) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return p.eph.Set(ctx, key, b, ttl)
+	return putJSON(ctx, p.eph, key, v, ttl)
 }
 
 func (p *Provider) loadJSON(ctx context.Context, key string, v any) error {
-	b, err := p.eph.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
+	return getJSON(ctx, p.eph, key, v)
 }
 
 func (p *Provider) loginKey(id string) string   { return hashKey("oidc:login:", id) }
@@ -368,7 +359,7 @@ func (p *Provider) rememberGrant(r *http.Request, clientID, requestID string) {
 // audit records an event after the fact through the provider's
 // audit.Recorder (the store chains it); a failure is logged, not returned.
 func (p *Provider) audit(ctx context.Context, actor, action, subject, object, outcome string, detail map[string]string) {
-	p.rec.RecordOrLog(ctx, &store.AuditEvent{At: p.now(), Actor: actor, Action: action, Subject: subject, Object: object, Outcome: outcome, Detail: detail})
+	p.events.record(ctx, actor, action, subject, object, outcome, detail)
 }
 
 // methodsFor lists the authenticators able to reach minACR.

@@ -221,8 +221,10 @@ type Provider struct {
 	subKey  []byte
 	prefix  string // issuer path
 	origin  string // issuer scheme://host[:port]
-	// authenticateClient is fosite's client authentication (the CIBA
-	// endpoint authenticates outside fosite's own endpoints).
+	events  events
+	ciba    *ciba
+	// authenticateClient is fosite's client authentication (introspection
+	// authenticates outside fosite's own client checks).
 	authenticateClient func(context.Context, *http.Request, url.Values) (fosite.Client, error)
 	auths              map[string]Authenticator
 	mux                *http.ServeMux
@@ -271,6 +273,7 @@ func New(cfg Config) (*Provider, error) {
 		hasher: hasher, secrets: secrets, rec: rec, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
 		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
+	p.events = events{rec: rec, now: cfg.Clock}
 	for _, a := range cfg.Authenticators {
 		p.auths[a.Method()] = a
 	}
@@ -326,6 +329,13 @@ func New(cfg Config) (*Provider, error) {
 		Signer:                     p.signer,
 	}
 	p.codes = strategy.CoreStrategy
+	p.ciba = &ciba{
+		eph: cfg.Ephemeral, citizens: cfg.Store.Citizens(), events: p.events, now: cfg.Clock, origin: p.origin,
+		accessTokenTTL: cfg.AccessTokenTTL, idTokenTTL: cfg.IDTokenTTL,
+		writeOAuthError: p.writeOAuthError,
+		session:         func(r *http.Request) *browserSession { s, _ := p.currentSession(r); return s },
+		subject:         p.subject,
+	}
 	p.f = compose.Compose(p.fc, p.storage, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -337,7 +347,7 @@ func New(cfg Config) (*Provider, error) {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 		func(fosite.Configurator, any, any) any {
-			return &cibaGrant{p: p,
+			return &cibaGrant{c: p.ciba,
 				tokens: &oauth2.HandleHelper{AccessTokenStrategy: strategy.CoreStrategy, AccessTokenStorage: p.storage, Config: p.fc},
 				ids:    &openid.IDTokenHandleHelper{IDTokenStrategy: strategy.OpenIDConnectTokenStrategy}}
 		},
@@ -349,6 +359,7 @@ func New(cfg Config) (*Provider, error) {
 	quietTokenHandlers(p.fc.TokenEndpointHandlers)
 	p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
 	p.authenticateClient = fo.AuthenticateClient
+	p.ciba.authenticateClient = fo.AuthenticateClient
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
 	}
