@@ -56,16 +56,16 @@ func (p *Provider) routes() {
 	h("POST "+PathBackchannelDecision, p.jsonAPI(p.ciba.backchannelDecision))
 	h("GET "+PathConsent, p.consentPage)
 	h("POST "+PathConsent, p.consentDecision)
-	if p.cfg.DynamicRegistration != nil {
-		h("POST "+PathRegister, p.register)
+	if p.registration != nil {
+		h("POST "+PathRegister, p.registration.register)
 	}
-	if p.cfg.AdminToken != "" {
-		h("GET "+PathAdmin, p.admin(p.adminList))
-		h("POST "+PathAdmin, p.admin(p.adminCreate))
-		h("GET "+PathAdmin+"/{id}", p.admin(p.adminGet))
-		h("PUT "+PathAdmin+"/{id}", p.admin(p.adminUpdate))
-		h("DELETE "+PathAdmin+"/{id}", p.admin(p.adminDelete))
-		h("POST "+PathAdmin+"/{id}/rotate-secret", p.admin(p.adminRotate))
+	if a := p.admin; a != nil {
+		h("GET "+PathAdmin, a.guard(a.list))
+		h("POST "+PathAdmin, a.guard(a.create))
+		h("GET "+PathAdmin+"/{id}", a.guard(a.get))
+		h("PUT "+PathAdmin+"/{id}", a.guard(a.update))
+		h("DELETE "+PathAdmin+"/{id}", a.guard(a.delete))
+		h("POST "+PathAdmin+"/{id}/rotate-secret", a.guard(a.rotate))
 	}
 	p.mux = m
 }

@@ -217,12 +217,14 @@ type Provider struct {
 	signer  *signer
 	hasher  *SecretHasher
 	secrets *clientauth.Authenticator
-	rec     *audit.Recorder
 	subKey  []byte
 	prefix  string // issuer path
 	origin  string // issuer scheme://host[:port]
 	events  events
-	ciba    *ciba
+	// The components, each holding only what it uses.
+	ciba         *ciba
+	admin        *clientAdminAPI // nil without an AdminToken
+	registration *registration   // nil without DynamicRegistration
 	// authenticateClient is fosite's client authentication (introspection
 	// authenticates outside fosite's own client checks).
 	authenticateClient func(context.Context, *http.Request, url.Values) (fosite.Client, error)
@@ -270,7 +272,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{
 		cfg: cfg, st: cfg.Store, eph: cfg.Ephemeral, log: cfg.Logger, now: cfg.Clock,
-		hasher: hasher, secrets: secrets, rec: rec, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
+		hasher: hasher, secrets: secrets, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
 		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
 	p.events = events{rec: rec, now: cfg.Clock}
@@ -289,6 +291,14 @@ func New(cfg Config) (*Provider, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	clients := &ClientAdmin{st: cfg.Store.Clients(), hasher: hasher, now: cfg.Clock, onChange: p.storage.ForgetClient}
+	if cfg.AdminToken != "" {
+		p.admin = newClientAdminAPI(cfg.AdminToken, clients, rec, cfg.Logger)
+	}
+	if cfg.DynamicRegistration != nil {
+		p.registration = &registration{policy: *cfg.DynamicRegistration, limits: cfg.Ephemeral, clients: clients,
+			events: p.events, signingAlg: cfg.SigningAlg, writeOAuthError: p.writeOAuthError}
 	}
 	p.ring = &keyRing{
 		st: cfg.Store.Keys(), now: cfg.Clock, log: cfg.Logger, rec: rec, algs: []string{AlgRS256, AlgES256},
