@@ -94,8 +94,8 @@ func (p *Provider) loadJSON(ctx context.Context, key string, v any) error {
 	return getJSON(ctx, p.eph, key, v)
 }
 
-func (p *Provider) loginKey(id string) string   { return hashKey("oidc:login:", id) }
-func (p *Provider) sessionKey(id string) string { return hashKey("oidc:session:", id) }
+func loginKey(id string) string   { return hashKey("oidc:login:", id) }
+func sessionKey(id string) string { return hashKey("oidc:session:", id) }
 
 // currentSession returns the browser session named by the cookie, or nil.
 func (p *Provider) currentSession(r *http.Request) (*browserSession, string) {
@@ -104,7 +104,7 @@ func (p *Provider) currentSession(r *http.Request) (*browserSession, string) {
 		return nil, ""
 	}
 	var s browserSession
-	if err := p.loadJSON(r.Context(), p.sessionKey(c.Value), &s); err != nil {
+	if err := p.loadJSON(r.Context(), sessionKey(c.Value), &s); err != nil {
 		if !errors.Is(err, ephemeral.ErrNotFound) {
 			p.log.Warn("oidc: load session", "err", err)
 		}
@@ -120,7 +120,7 @@ func (p *Provider) currentLogin(r *http.Request) (*loginState, string, error) {
 		return nil, "", ephemeral.ErrNotFound
 	}
 	var ls loginState
-	if err := p.loadJSON(r.Context(), p.loginKey(c.Value), &ls); err != nil {
+	if err := p.loadJSON(r.Context(), loginKey(c.Value), &ls); err != nil {
 		return nil, "", err
 	}
 	return &ls, c.Value, nil
@@ -203,7 +203,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			ls.Attempt.CitizenID = sess.Auth.CitizenID
 			ls.StepUp = why == "step-up"
 		}
-		if err := p.saveJSON(ctx, p.loginKey(ls.Attempt.ID), ls, p.cfg.LoginTTL); err != nil {
+		if err := p.saveJSON(ctx, loginKey(ls.Attempt.ID), ls, p.cfg.LoginTTL); err != nil {
 			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
@@ -278,7 +278,7 @@ func (p *Provider) afterLogin(w http.ResponseWriter, r *http.Request, ar fosite.
 			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("Consent is required but prompt=none was given."))
 			return
 		}
-		if err := p.saveJSON(ctx, p.loginKey(ls.Attempt.ID), ls, p.cfg.LoginTTL); err != nil {
+		if err := p.saveJSON(ctx, loginKey(ls.Attempt.ID), ls, p.cfg.LoginTTL); err != nil {
 			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
@@ -328,7 +328,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		p.f.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	if err := p.eph.Delete(ctx, p.loginKey(ls.Attempt.ID)); err != nil {
+	if err := p.eph.Delete(ctx, loginKey(ls.Attempt.ID)); err != nil {
 		p.log.Warn("oidc: delete login state", "err", err)
 	}
 	p.clearCookie(w, cookieLogin)
@@ -351,7 +351,7 @@ func (p *Provider) rememberGrant(r *http.Request, clientID, requestID string) {
 	if n := len(s.Grants); n > maxSessionGrants {
 		s.Grants = s.Grants[n-maxSessionGrants:]
 	}
-	if err := p.saveJSON(r.Context(), p.sessionKey(id), s, p.cfg.SessionTTL); err != nil {
+	if err := p.saveJSON(r.Context(), sessionKey(id), s, p.cfg.SessionTTL); err != nil {
 		p.log.Warn("oidc: update session", "err", err)
 	}
 }
@@ -558,7 +558,7 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		// A login attempt allows a few tries; then the client must start over
 		// (a new authorization request), which also resets the challenges.
 		if n, ierr := p.eph.Incr(ctx, hashKey("oidc:loginfail:", id), 1, p.cfg.LoginTTL); ierr == nil && n >= maxLoginFailures {
-			_ = p.eph.Delete(ctx, p.loginKey(id))
+			_ = p.eph.Delete(ctx, loginKey(id))
 			p.clearCookie(w, cookieLogin)
 			p.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Return to the application and start again.", nil)
 			return
@@ -568,17 +568,17 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	auth.AuthTime = auth.AuthTime.UTC().Truncate(time.Second)
 	if old != nil {
-		_ = p.eph.Delete(ctx, p.sessionKey(oldID))
+		_ = p.eph.Delete(ctx, sessionKey(oldID))
 	}
 	cookie := randomID()
 	bs := &browserSession{SID: randomID()[:22], Auth: *auth}
-	if err := p.saveJSON(ctx, p.sessionKey(cookie), bs, p.cfg.SessionTTL); err != nil {
+	if err := p.saveJSON(ctx, sessionKey(cookie), bs, p.cfg.SessionTTL); err != nil {
 		p.log.Error("oidc: save session", "err", err)
 		p.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
 		return
 	}
 	ls.Auth, ls.SessionID = auth, bs.SID
-	if err := p.saveJSON(ctx, p.loginKey(id), ls, p.cfg.LoginTTL); err != nil {
+	if err := p.saveJSON(ctx, loginKey(id), ls, p.cfg.LoginTTL); err != nil {
 		p.log.Error("oidc: save login", "err", err)
 		p.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
 		return
@@ -689,7 +689,7 @@ func (p *Provider) consentDecision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("decision") != "approve" {
-		_ = p.eph.Delete(ctx, p.loginKey(id))
+		_ = p.eph.Delete(ctx, loginKey(id))
 		p.clearCookie(w, cookieLogin)
 		p.audit(ctx, "citizen:"+ls.Auth.CitizenID, "oidc.consent", ls.Auth.CitizenID, ls.Attempt.ClientID, "denied", nil)
 		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The citizen denied the request."))

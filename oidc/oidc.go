@@ -223,6 +223,7 @@ type Provider struct {
 	events  events
 	// The components, each holding only what it uses.
 	ciba         *ciba
+	logout       *logout
 	admin        *clientAdminAPI // nil without an AdminToken
 	registration *registration   // nil without DynamicRegistration
 	// authenticateClient is fosite's client authentication (introspection
@@ -370,6 +371,12 @@ func New(cfg Config) (*Provider, error) {
 	p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
 	p.authenticateClient = fo.AuthenticateClient
 	p.ciba.authenticateClient = fo.AuthenticateClient
+	p.logout = &logout{
+		issuer: cfg.Issuer, action: p.prefix + PathLogout, csrfKey: deriveKey(cfg.Secret, "logout-csrf"),
+		clients: cfg.Store.Clients(), eph: cfg.Ephemeral, tokens: p.storage, signer: p.signer, http: cfg.HTTPClient,
+		log: cfg.Logger, events: p.events, now: cfg.Clock, pages: cfg.Pages,
+		session: p.currentSession, page: p.page, clearCookie: p.clearCookie, subject: p.subject,
+	}
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
 	}
