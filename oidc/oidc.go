@@ -212,7 +212,6 @@ type Provider struct {
 	f       fosite.OAuth2Provider
 	fc      *fosite.Config
 	storage *storage.Storage
-	codes   codeSigner // the authorization code signature (DPoP binding lookups)
 	ring    *keyRing
 	signer  *signer
 	hasher  *SecretHasher
@@ -223,15 +222,13 @@ type Provider struct {
 	events  events
 	// The components, each holding only what it uses.
 	ciba         *ciba
+	tokens       *tokenEndpoints
 	logout       *logout
 	admin        *clientAdminAPI // nil without an AdminToken
 	registration *registration   // nil without DynamicRegistration
-	// authenticateClient is fosite's client authentication (introspection
-	// authenticates outside fosite's own client checks).
-	authenticateClient func(context.Context, *http.Request, url.Values) (fosite.Client, error)
-	auths              map[string]Authenticator
-	mux                *http.ServeMux
-	disco              staticDoc
+	auths        map[string]Authenticator
+	mux          *http.ServeMux
+	disco        staticDoc
 }
 
 // Endpoint paths, relative to the issuer.
@@ -339,7 +336,7 @@ func New(cfg Config) (*Provider, error) {
 		OpenIDConnectTokenStrategy: clientAlgStrategy{&openid.DefaultStrategy{Signer: p.signer, Config: p.fc}},
 		Signer:                     p.signer,
 	}
-	p.codes = strategy.CoreStrategy
+	dpop := &dpopChecker{eph: cfg.Ephemeral, now: cfg.Clock, log: cfg.Logger, codes: strategy.CoreStrategy, auth: p.storage}
 	p.ciba = &ciba{
 		eph: cfg.Ephemeral, citizens: cfg.Store.Citizens(), events: p.events, now: cfg.Clock, origin: p.origin,
 		accessTokenTTL: cfg.AccessTokenTTL, idTokenTTL: cfg.IDTokenTTL,
@@ -369,7 +366,8 @@ func New(cfg Config) (*Provider, error) {
 	}
 	quietTokenHandlers(p.fc.TokenEndpointHandlers)
 	p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
-	p.authenticateClient = fo.AuthenticateClient
+	p.tokens = &tokenEndpoints{f: p.f, issuer: cfg.Issuer, log: cfg.Logger, dpop: dpop,
+		authenticateClient: fo.AuthenticateClient, writeOAuthError: p.writeOAuthError, claims: p.identityClaims}
 	p.ciba.authenticateClient = fo.AuthenticateClient
 	p.logout = &logout{
 		issuer: cfg.Issuer, action: p.prefix + PathLogout, csrfKey: deriveKey(cfg.Secret, "logout-csrf"),
@@ -383,7 +381,7 @@ func New(cfg Config) (*Provider, error) {
 	p.routes()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	p.startDPoPMemory(ctx)
+	dpop.startDPoPMemory(ctx)
 	return p, nil
 }
 
