@@ -206,7 +206,6 @@ func (c *Config) validate() error {
 type Provider struct {
 	cfg     Config
 	st      store.Store
-	eph     ephemeral.Store
 	log     *slog.Logger
 	now     func() time.Time
 	f       fosite.OAuth2Provider
@@ -214,13 +213,14 @@ type Provider struct {
 	storage *storage.Storage
 	ring    *keyRing
 	signer  *signer
-	hasher  *SecretHasher
 	secrets *clientauth.Authenticator
 	subKey  []byte
 	prefix  string // issuer path
 	origin  string // issuer scheme://host[:port]
 	events  events
 	// The components, each holding only what it uses.
+	browser      *browser
+	authorizer   *authorizer
 	ciba         *ciba
 	tokens       *tokenEndpoints
 	logout       *logout
@@ -269,11 +269,13 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{
-		cfg: cfg, st: cfg.Store, eph: cfg.Ephemeral, log: cfg.Logger, now: cfg.Clock,
-		hasher: hasher, secrets: secrets, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
+		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Clock,
+		secrets: secrets, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
 		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
 	p.events = events{rec: rec, now: cfg.Clock}
+	p.browser = &browser{eph: cfg.Ephemeral, log: cfg.Logger, path: p.prefix + "/", secure: !cfg.InsecureCookies}
+	html := htmlPages{prefix: p.prefix, log: cfg.Logger}
 	for _, a := range cfg.Authenticators {
 		p.auths[a.Method()] = a
 	}
@@ -341,7 +343,7 @@ func New(cfg Config) (*Provider, error) {
 		eph: cfg.Ephemeral, citizens: cfg.Store.Citizens(), events: p.events, now: cfg.Clock, origin: p.origin,
 		accessTokenTTL: cfg.AccessTokenTTL, idTokenTTL: cfg.IDTokenTTL,
 		writeOAuthError: p.writeOAuthError,
-		session:         func(r *http.Request) *browserSession { s, _ := p.currentSession(r); return s },
+		session:         func(r *http.Request) *browserSession { s, _ := p.browser.session(r); return s },
 		subject:         p.subject,
 	}
 	p.f = compose.Compose(p.fc, p.storage, strategy,
@@ -369,11 +371,17 @@ func New(cfg Config) (*Provider, error) {
 	p.tokens = &tokenEndpoints{f: p.f, issuer: cfg.Issuer, log: cfg.Logger, dpop: dpop,
 		authenticateClient: fo.AuthenticateClient, writeOAuthError: p.writeOAuthError, claims: p.identityClaims}
 	p.ciba.authenticateClient = fo.AuthenticateClient
+	p.authorizer = &authorizer{
+		f: p.f, issuer: cfg.Issuer, prefix: p.prefix, loginTTL: cfg.LoginTTL, sessionTTL: cfg.SessionTTL,
+		pages: cfg.Pages, authenticators: cfg.Authenticators, auths: p.auths,
+		eph: cfg.Ephemeral, clients: cfg.Store.Clients(), citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(),
+		browser: p.browser, html: html, events: p.events, now: cfg.Clock, log: cfg.Logger, subject: p.subject,
+	}
 	p.logout = &logout{
 		issuer: cfg.Issuer, action: p.prefix + PathLogout, csrfKey: deriveKey(cfg.Secret, "logout-csrf"),
 		clients: cfg.Store.Clients(), eph: cfg.Ephemeral, tokens: p.storage, signer: p.signer, http: cfg.HTTPClient,
 		log: cfg.Logger, events: p.events, now: cfg.Clock, pages: cfg.Pages,
-		session: p.currentSession, page: p.page, clearCookie: p.clearCookie, subject: p.subject,
+		session: p.browser.session, page: html.page, clearCookie: p.browser.clearCookie, subject: p.subject,
 	}
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
