@@ -205,7 +205,6 @@ func (c *Config) validate() error {
 // Provider is the OpenID Connect provider. Safe for concurrent use.
 type Provider struct {
 	cfg     Config
-	st      store.Store
 	log     *slog.Logger
 	now     func() time.Time
 	f       fosite.OAuth2Provider
@@ -214,11 +213,11 @@ type Provider struct {
 	ring    *keyRing
 	signer  *signer
 	secrets *clientauth.Authenticator
-	subKey  []byte
 	prefix  string // issuer path
 	origin  string // issuer scheme://host[:port]
 	events  events
 	// The components, each holding only what it uses.
+	claims       *claimSource
 	browser      *browser
 	authorizer   *authorizer
 	ciba         *ciba
@@ -269,11 +268,12 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{
-		cfg: cfg, st: cfg.Store, log: cfg.Logger, now: cfg.Clock,
-		secrets: secrets, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
-		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
+		cfg: cfg, log: cfg.Logger, now: cfg.Clock,
+		secrets: secrets,
+		prefix:  strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
 	p.events = events{rec: rec, now: cfg.Clock}
+	p.claims = &claimSource{citizens: cfg.Store.Citizens(), trustFramework: cfg.TrustFramework}
 	p.browser = &browser{eph: cfg.Ephemeral, log: cfg.Logger, path: p.prefix + "/", secure: !cfg.InsecureCookies}
 	html := htmlPages{prefix: p.prefix, log: cfg.Logger}
 	for _, a := range cfg.Authenticators {
@@ -344,7 +344,7 @@ func New(cfg Config) (*Provider, error) {
 		accessTokenTTL: cfg.AccessTokenTTL, idTokenTTL: cfg.IDTokenTTL,
 		writeOAuthError: p.writeOAuthError,
 		session:         func(r *http.Request) *browserSession { s, _ := p.browser.session(r); return s },
-		subject:         p.subject,
+		subject:         p.claims.subject,
 	}
 	p.f = compose.Compose(p.fc, p.storage, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -369,19 +369,19 @@ func New(cfg Config) (*Provider, error) {
 	quietTokenHandlers(p.fc.TokenEndpointHandlers)
 	p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
 	p.tokens = &tokenEndpoints{f: p.f, issuer: cfg.Issuer, log: cfg.Logger, dpop: dpop,
-		authenticateClient: fo.AuthenticateClient, writeOAuthError: p.writeOAuthError, claims: p.identityClaims}
+		authenticateClient: fo.AuthenticateClient, writeOAuthError: p.writeOAuthError, claims: p.claims.identityClaims}
 	p.ciba.authenticateClient = fo.AuthenticateClient
 	p.authorizer = &authorizer{
 		f: p.f, issuer: cfg.Issuer, prefix: p.prefix, loginTTL: cfg.LoginTTL, sessionTTL: cfg.SessionTTL,
 		pages: cfg.Pages, authenticators: cfg.Authenticators, auths: p.auths,
 		eph: cfg.Ephemeral, clients: cfg.Store.Clients(), citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(),
-		browser: p.browser, html: html, events: p.events, now: cfg.Clock, log: cfg.Logger, subject: p.subject,
+		browser: p.browser, html: html, events: p.events, now: cfg.Clock, log: cfg.Logger, subject: p.claims.subject,
 	}
 	p.logout = &logout{
 		issuer: cfg.Issuer, action: p.prefix + PathLogout, csrfKey: deriveKey(cfg.Secret, "logout-csrf"),
 		clients: cfg.Store.Clients(), eph: cfg.Ephemeral, tokens: p.storage, signer: p.signer, http: cfg.HTTPClient,
 		log: cfg.Logger, events: p.events, now: cfg.Clock, pages: cfg.Pages,
-		session: p.browser.session, page: html.page, clearCookie: p.browser.clearCookie, subject: p.subject,
+		session: p.browser.session, page: html.page, clearCookie: p.browser.clearCookie, subject: p.claims.subject,
 	}
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
