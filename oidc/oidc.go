@@ -8,6 +8,18 @@
 // passkeys) plug in as Authenticators (the authn.Method contract); cmd/
 // wires the real ones from authn/facelogin and authn/passkey.
 //
+// Structure (in fosite's style): one component per concern, each holding
+// only what it uses and declaring the narrow storage it needs in its own
+// *_storage.go with a compile-time assertion against the store: authorizer
+// (authorize, login, consent; login.go), tokenEndpoints with dpopChecker
+// (token, PAR, introspection, revocation, userinfo; endpoints.go, dpop.go),
+// logout (logout.go), ciba (ciba.go), registration (register.go),
+// clientAdminAPI and ClientAdmin (clients.go), keyRing (keys.go), with the
+// shared browser (cookies, sessions), claimSource (subjects, claims) and
+// events (audit). New builds them and the Provider only mounts them; a
+// component reaches another concern through a small func it is given, never
+// through the Provider.
+//
 // Wiring:
 //
 //	p, err := oidc.New(oidc.Config{Issuer: "https://id.example.gov", Store: st, Ephemeral: eph,
