@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,20 +70,47 @@ type cibaRequest struct {
 
 func cibaKey(authReqID string) string { return hashKey("oidc:ciba:", authReqID) }
 
+// ciba is the CIBA component: the backchannel authentication endpoint,
+// the account page's list and decision, and the token grant (cibaGrant).
+// It holds only what it uses; New builds it and the provider's handler
+// mounts its endpoints.
+type ciba struct {
+	eph      cibaEphemeral
+	citizens cibaCitizens
+	events   events
+	now      func() time.Time
+	origin   string // the provider's own Origin (scheme://host[:port])
+
+	accessTokenTTL time.Duration
+	idTokenTTL     time.Duration
+
+	// Hooks of the provider's other concerns.
+	// authenticateClient is fosite's client authentication (the
+	// backchannel endpoint authenticates outside fosite's own endpoints);
+	// set once fosite is composed.
+	authenticateClient func(context.Context, *http.Request, url.Values) (fosite.Client, error)
+	// writeOAuthError is the provider's one OAuth error writer.
+	writeOAuthError func(context.Context, http.ResponseWriter, error)
+	// session returns the browser session of the request, or nil.
+	session func(*http.Request) *browserSession
+	// subject is the subject identifier a client sees for a citizen.
+	subject func(*store.Client, string) string
+}
+
 // backchannel is the backchannel authentication endpoint (CIBA 7); its
 // errors are CIBA 13's, in RFC 6749 form.
-func (p *Provider) backchannel(w http.ResponseWriter, r *http.Request) {
-	if err := p.backchannelAuthenticate(w, r); err != nil {
-		p.writeOAuthError(r.Context(), w, err)
+func (c *ciba) backchannel(w http.ResponseWriter, r *http.Request) {
+	if err := c.backchannelAuthenticate(w, r); err != nil {
+		c.writeOAuthError(r.Context(), w, err)
 	}
 }
 
-func (p *Provider) backchannelAuthenticate(w http.ResponseWriter, r *http.Request) error {
+func (c *ciba) backchannelAuthenticate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	if err := readForm(w, r); err != nil {
 		return err
 	}
-	fc, err := p.authenticateClient(ctx, r, r.PostForm)
+	fc, err := c.authenticateClient(ctx, r, r.PostForm)
 	if err != nil {
 		if httperr.IsUnavailable(err) { // a fault is not a verdict
 			return fosite.ErrTemporarilyUnavailable.WithWrap(err)
@@ -96,7 +124,7 @@ func (p *Provider) backchannelAuthenticate(w http.ResponseWriter, r *http.Reques
 	if !ok || fc.IsPublic() || !slices.Contains(fc.GetGrantTypes(), GrantCIBA) {
 		return oauthErr(http.StatusBadRequest, "unauthorized_client", "the client may not use CIBA")
 	}
-	ok, retry, err := p.eph.Allow(ctx, "oidc:ciba:client:"+client.ID, cibaPerClientMinute, time.Minute)
+	ok, retry, err := c.eph.Allow(ctx, "oidc:ciba:client:"+client.ID, cibaPerClientMinute, time.Minute)
 	if err != nil {
 		return fmt.Errorf("oidc: ciba rate limit: %w", err)
 	}
@@ -143,33 +171,33 @@ func (p *Provider) backchannelAuthenticate(w http.ResponseWriter, r *http.Reques
 		}
 		expiry = time.Duration(n) * time.Second
 	}
-	cit, err := p.st.Citizens().GetByIDNumber(ctx, r.PostForm.Get("login_hint"))
+	cit, err := c.citizens.GetByIDNumber(ctx, r.PostForm.Get("login_hint"))
 	if errors.Is(err, store.ErrNotFound) {
 		return oauthErr(http.StatusBadRequest, "unknown_user_id", "no citizen has this ID number")
 	}
 	if err != nil {
 		return fmt.Errorf("oidc: ciba citizen: %w", err)
 	}
-	now := p.now().UTC()
+	now := c.now().UTC()
 	authReqID, req := randomID(), &cibaRequest{
 		ID: randomID()[:22], ClientID: client.ID, ClientName: client.Name, CitizenID: cit.ID, Scopes: scopes,
 		MinACR: minACR, BindingMessage: binding, Status: "pending", RequestedAt: now, ExpiresAt: now.Add(expiry),
 	}
 	// The record outlives its expiry by a minute so a late poll learns
 	// expired_token rather than invalid_grant.
-	if err := p.saveJSON(ctx, cibaKey(authReqID), req, expiry+time.Minute); err != nil {
+	if err := putJSON(ctx, c.eph, cibaKey(authReqID), req, expiry+time.Minute); err != nil {
 		return fmt.Errorf("oidc: ciba save: %w", err)
 	}
 	// The citizen's list: numbered slots, so concurrent requests never
 	// overwrite each other.
-	n, err := p.eph.Incr(ctx, "oidc:ciba:n:"+cit.ID, 1, cibaMaxExpiry+time.Minute)
+	n, err := c.eph.Incr(ctx, "oidc:ciba:n:"+cit.ID, 1, cibaMaxExpiry+time.Minute)
 	if err == nil {
-		err = p.eph.Set(ctx, fmt.Sprintf("oidc:ciba:slot:%s:%d", cit.ID, n), []byte(authReqID), expiry+time.Minute)
+		err = c.eph.Set(ctx, fmt.Sprintf("oidc:ciba:slot:%s:%d", cit.ID, n), []byte(authReqID), expiry+time.Minute)
 	}
 	if err != nil {
 		return fmt.Errorf("oidc: ciba slot: %w", err)
 	}
-	p.audit(ctx, "client:"+client.ID, "oidc.ciba.request", cit.ID, client.ID, "ok", nil)
+	c.events.record(ctx, "client:"+client.ID, "oidc.ciba.request", cit.ID, client.ID, "ok", nil)
 	_ = httperr.WriteJSON(w, http.StatusOK, map[string]any{
 		"auth_req_id": authReqID, "expires_in": int(expiry.Seconds()), "interval": int(cibaInterval.Seconds()),
 	})
@@ -177,8 +205,8 @@ func (p *Provider) backchannelAuthenticate(w http.ResponseWriter, r *http.Reques
 }
 
 // pendingFor returns the citizen's recent requests with their auth_req_ids.
-func (p *Provider) pendingFor(ctx context.Context, citizenID string) (map[string]*cibaRequest, error) {
-	b, err := p.eph.Get(ctx, "oidc:ciba:n:"+citizenID)
+func (c *ciba) pendingFor(ctx context.Context, citizenID string) (map[string]*cibaRequest, error) {
+	b, err := c.eph.Get(ctx, "oidc:ciba:n:"+citizenID)
 	if errors.Is(err, ephemeral.ErrNotFound) {
 		return nil, nil
 	}
@@ -188,7 +216,7 @@ func (p *Provider) pendingFor(ctx context.Context, citizenID string) (map[string
 	n, _ := strconv.Atoi(string(b))
 	out := map[string]*cibaRequest{}
 	for i := n; i > 0 && i > n-cibaRecent; i-- {
-		id, err := p.eph.Get(ctx, fmt.Sprintf("oidc:ciba:slot:%s:%d", citizenID, i))
+		id, err := c.eph.Get(ctx, fmt.Sprintf("oidc:ciba:slot:%s:%d", citizenID, i))
 		if errors.Is(err, ephemeral.ErrNotFound) {
 			continue
 		}
@@ -196,10 +224,10 @@ func (p *Provider) pendingFor(ctx context.Context, citizenID string) (map[string
 			return nil, err
 		}
 		var req cibaRequest
-		if err := p.loadJSON(ctx, cibaKey(string(id)), &req); err != nil {
+		if err := getJSON(ctx, c.eph, cibaKey(string(id)), &req); err != nil {
 			continue // taken or expired
 		}
-		if req.CitizenID == citizenID && req.Status == "pending" && p.now().Before(req.ExpiresAt) {
+		if req.CitizenID == citizenID && req.Status == "pending" && c.now().Before(req.ExpiresAt) {
 			out[string(id)] = &req
 		}
 	}
@@ -211,12 +239,12 @@ var errLoginRequired = httperr.New(http.StatusUnauthorized, "login_required", "s
 
 // backchannelPending lists the signed-in citizen's pending requests (a
 // JSON API of the account page).
-func (p *Provider) backchannelPending(w http.ResponseWriter, r *http.Request) error {
-	s, _ := p.currentSession(r)
+func (c *ciba) backchannelPending(w http.ResponseWriter, r *http.Request) error {
+	s := c.session(r)
 	if s == nil {
 		return errLoginRequired
 	}
-	reqs, err := p.pendingFor(r.Context(), s.Auth.CitizenID)
+	reqs, err := c.pendingFor(r.Context(), s.Auth.CitizenID)
 	if err != nil {
 		return fmt.Errorf("oidc: ciba pending: %w", err)
 	}
@@ -238,16 +266,16 @@ func (p *Provider) backchannelPending(w http.ResponseWriter, r *http.Request) er
 // backchannelDecision approves or denies one of the citizen's requests (a
 // JSON API of the account page). The session cookie is SameSite=Lax, so
 // another site cannot post it.
-func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) error {
+func (c *ciba) backchannelDecision(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	s, _ := p.currentSession(r)
+	s := c.session(r)
 	if s == nil {
 		return errLoginRequired
 	}
 	// Defence in depth beside the SameSite=Lax cookie: a browser's Origin,
 	// when sent, must be the provider's own.
-	if o := r.Header.Get("Origin"); o != "" && o != p.origin {
+	if o := r.Header.Get("Origin"); o != "" && o != c.origin {
 		return httperr.New(http.StatusForbidden, "cross_origin", "the request comes from another site")
 	}
 	if err := r.ParseForm(); err != nil {
@@ -257,7 +285,7 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) e
 	if decision != "approve" && decision != "deny" {
 		return httperr.InvalidRequest("decision must be approve or deny")
 	}
-	reqs, err := p.pendingFor(ctx, s.Auth.CitizenID)
+	reqs, err := c.pendingFor(ctx, s.Auth.CitizenID)
 	if err != nil {
 		return fmt.Errorf("oidc: ciba pending: %w", err)
 	}
@@ -265,7 +293,7 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) e
 		if q.ID != r.PostForm.Get("id") {
 			continue
 		}
-		if decision == "approve" && p.now().Sub(s.Auth.AuthTime) > cibaMaxAuthAge {
+		if decision == "approve" && c.now().Sub(s.Auth.AuthTime) > cibaMaxAuthAge {
 			return httperr.New(http.StatusForbidden, "fresh_login_required",
 				"sign in again to approve: the last sign-in is older than "+cibaMaxAuthAge.String())
 		}
@@ -278,10 +306,10 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) e
 			auth := s.Auth
 			q.Status, q.Auth = "approved", &auth
 		}
-		if err := p.saveJSON(ctx, cibaKey(authReqID), q, time.Until(q.ExpiresAt)+time.Minute); err != nil {
+		if err := putJSON(ctx, c.eph, cibaKey(authReqID), q, time.Until(q.ExpiresAt)+time.Minute); err != nil {
 			return fmt.Errorf("oidc: ciba decision: %w", err)
 		}
-		p.audit(ctx, "citizen:"+s.Auth.CitizenID, "oidc.ciba."+decision, s.Auth.CitizenID, q.ClientID, "ok", nil)
+		c.events.record(ctx, "citizen:"+s.Auth.CitizenID, "oidc.ciba."+decision, s.Auth.CitizenID, q.ClientID, "ok", nil)
 		return httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": q.Status})
 	}
 	return httperr.NotFound("no such pending request")
@@ -289,7 +317,7 @@ func (p *Provider) backchannelDecision(w http.ResponseWriter, r *http.Request) e
 
 // cibaGrant is the token endpoint handler of the CIBA grant (poll mode).
 type cibaGrant struct {
-	p      *Provider
+	c      *ciba
 	tokens *oauth2.HandleHelper
 	ids    *openid.IDTokenHandleHelper
 }
@@ -310,7 +338,7 @@ func (g *cibaGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acc
 	if !g.CanHandleTokenEndpointRequest(ctx, r) {
 		return fosite.ErrUnknownRequest
 	}
-	p := g.p
+	c := g.c
 	if !r.GetClient().GetGrantTypes().Has(GrantCIBA) {
 		return fosite.ErrUnauthorizedClient.WithHint("The client may not use CIBA.")
 	}
@@ -320,7 +348,7 @@ func (g *cibaGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acc
 	}
 	key := cibaKey(id)
 	var q cibaRequest
-	if err := p.loadJSON(ctx, key, &q); err != nil {
+	if err := getJSON(ctx, c.eph, key, &q); err != nil {
 		if errors.Is(err, ephemeral.ErrNotFound) {
 			return fosite.ErrInvalidGrant.WithHint("Unknown auth_req_id.")
 		}
@@ -329,13 +357,13 @@ func (g *cibaGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acc
 	switch {
 	case q.ClientID != r.GetClient().GetID():
 		return fosite.ErrInvalidGrant.WithHint("The auth_req_id was issued to another client.")
-	case !p.now().Before(q.ExpiresAt):
+	case !c.now().Before(q.ExpiresAt):
 		return cibaErr("expired_token", "The auth_req_id has expired.")
 	case q.Status == "denied":
-		_ = p.eph.Delete(ctx, key)
+		_ = c.eph.Delete(ctx, key)
 		return cibaErr("access_denied", "The citizen denied the request.")
 	}
-	fresh, err := p.eph.SetNX(ctx, key+":poll", []byte{1}, cibaInterval)
+	fresh, err := c.eph.SetNX(ctx, key+":poll", []byte{1}, cibaInterval)
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
 	}
@@ -346,7 +374,7 @@ func (g *cibaGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acc
 		return cibaErr("authorization_pending", "The citizen has not answered yet.")
 	}
 	// Approved: the tokens are issued once.
-	b, err := p.eph.Take(ctx, key)
+	b, err := c.eph.Take(ctx, key)
 	if err != nil || q.Auth == nil {
 		return fosite.ErrInvalidGrant.WithHint("The auth_req_id was already used.")
 	}
@@ -361,21 +389,21 @@ func (g *cibaGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acc
 	for _, s := range q.Scopes {
 		r.GrantScope(s)
 	}
-	sub := p.subject(client.Client, q.CitizenID)
+	sub := c.subject(client.Client, q.CitizenID)
 	sess.CitizenID, sess.Subject = q.CitizenID, sub
-	c := sess.Claims
-	c.Subject, c.RequestedAt = sub, q.RequestedAt
-	c.AuthTime = q.Auth.AuthTime.UTC().Truncate(time.Second)
-	c.AuthenticationContextClassReference, c.AuthenticationMethodsReferences = q.Auth.ACR, q.Auth.AMR
+	claims := sess.Claims
+	claims.Subject, claims.RequestedAt = sub, q.RequestedAt
+	claims.AuthTime = q.Auth.AuthTime.UTC().Truncate(time.Second)
+	claims.AuthenticationContextClassReference, claims.AuthenticationMethodsReferences = q.Auth.ACR, q.Auth.AMR
 	if slices.Contains(q.Scopes, ScopeProfile) {
-		cit, err := p.st.Citizens().Get(ctx, q.CitizenID)
+		cit, err := c.citizens.Get(ctx, q.CitizenID)
 		if err != nil {
 			return fosite.ErrServerError.WithWrap(err)
 		}
-		c.Add("name", cit.Name)
+		claims.Add("name", cit.Name)
 	}
-	sess.SetExpiresAt(fosite.AccessToken, p.now().UTC().Add(p.cfg.AccessTokenTTL))
-	p.audit(ctx, "client:"+client.ID, "oidc.ciba.token", q.CitizenID, client.ID, "ok", map[string]string{"acr": q.Auth.ACR})
+	sess.SetExpiresAt(fosite.AccessToken, c.now().UTC().Add(c.accessTokenTTL))
+	c.events.record(ctx, "client:"+client.ID, "oidc.ciba.token", q.CitizenID, client.ID, "ok", map[string]string{"acr": q.Auth.ACR})
 	return nil
 }
 
@@ -384,8 +412,8 @@ func (g *cibaGrant) PopulateTokenEndpointResponse(ctx context.Context, r fosite.
 	if !g.CanHandleTokenEndpointRequest(ctx, r) {
 		return fosite.ErrUnknownRequest
 	}
-	if _, err := g.tokens.IssueAccessToken(ctx, g.p.cfg.AccessTokenTTL, r, resp); err != nil {
+	if _, err := g.tokens.IssueAccessToken(ctx, g.c.accessTokenTTL, r, resp); err != nil {
 		return err
 	}
-	return g.ids.IssueExplicitIDToken(ctx, g.p.cfg.IDTokenTTL, r, resp)
+	return g.ids.IssueExplicitIDToken(ctx, g.c.idTokenTTL, r, resp)
 }

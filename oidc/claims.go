@@ -71,13 +71,29 @@ func sector(c *store.Client) string {
 	return c.ID
 }
 
+// claimSource computes what a client learns about a citizen: the
+// subject identifier (pairwise unless first-party) and the consented
+// identity claims, read live from the citizen register.
+type claimSource struct {
+	citizens       claimCitizens
+	subKey         []byte // the pairwise-subject key
+	trustFramework string // verified_claims' trust_framework
+}
+
+// claimCitizens is the claims' part of the citizen register.
+type claimCitizens interface {
+	Get(ctx context.Context, id string) (*store.Citizen, error)
+}
+
+var _ claimCitizens = store.CitizenStore(nil)
+
 // subject is the sub a client sees for a citizen: pairwise (HMAC of sector
 // and citizen id, OpenID Connect Core 8.1) unless the client is first-party.
-func (p *Provider) subject(c *store.Client, citizenID string) string {
+func (cs *claimSource) subject(c *store.Client, citizenID string) string {
 	if c.FirstParty {
 		return citizenID
 	}
-	m := hmac.New(sha256.New, p.subKey)
+	m := hmac.New(sha256.New, cs.subKey)
 	m.Write([]byte(sector(c)))
 	m.Write([]byte{0})
 	m.Write([]byte(citizenID))
@@ -98,12 +114,12 @@ func MaskIDNumber(n string) string {
 
 // identityClaims builds the claims released for scopes: name, id_number and
 // verified_claims (OpenID Connect for Identity Assurance 1.0, section 5).
-func (p *Provider) identityClaims(ctx context.Context, c *store.Client, citizenID string, scopes []string, acr string, amr []string, authTime time.Time) (map[string]any, error) {
+func (cs *claimSource) identityClaims(ctx context.Context, c *store.Client, citizenID string, scopes []string, acr string, amr []string, authTime time.Time) (map[string]any, error) {
 	out := map[string]any{}
 	if !slices.Contains(scopes, ScopeProfile) && !slices.Contains(scopes, ScopeIDNumber) && !slices.Contains(scopes, ScopeIdentity) {
 		return out, nil
 	}
-	cit, err := p.st.Citizens().Get(ctx, citizenID)
+	cit, err := cs.citizens.Get(ctx, citizenID)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: citizen for claims: %w", err)
 	}
@@ -132,7 +148,7 @@ func (p *Provider) identityClaims(ctx context.Context, c *store.Client, citizenI
 		}
 		out["verified_claims"] = map[string]any{
 			"verification": map[string]any{
-				"trust_framework": p.cfg.TrustFramework,
+				"trust_framework": cs.trustFramework,
 				"time":            authTime.UTC().Format(time.RFC3339),
 				"assurance_level": acr,
 				"evidence": []any{map[string]any{

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -161,7 +162,7 @@ func (s *ClientSpec) normalise() error {
 // admin HTTP API and by `trustid client`, both through Audited so every
 // change is in the audit log.
 type ClientAdmin struct {
-	st       store.ClientStore
+	st       clientStorage
 	hasher   *SecretHasher
 	now      func() time.Time
 	onChange func(id string)
@@ -318,18 +319,33 @@ func view(c *store.Client, secret string) clientView {
 	return clientView{ID: c.ID, ClientSpec: SpecOf(c), Secret: secret, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
-// admin guards the admin API with the bearer admin token. It is a JSON API:
+// clientAdminAPI is the client administration API (/admin/clients), a
+// JSON API guarded by the operator's bearer token; its changes are audited
+// as the token's holder.
+type clientAdminAPI struct {
+	token   string
+	clients *ClientAdmin // reads
+	audited *ClientAdmin // changes
+	log     *slog.Logger
+}
+
+func newClientAdminAPI(token string, clients *ClientAdmin, rec *audit.Recorder, log *slog.Logger) *clientAdminAPI {
+	return &clientAdminAPI{token: token, clients: clients, log: log,
+		audited: clients.Audited(rec, "operator:admin-api", map[string]string{"via": "admin-api"})}
+}
+
+// guard guards the admin API with the bearer admin token. It is a JSON API:
 // errors answer through internal/httperr.
-func (p *Provider) admin(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-	return p.jsonAPI(func(w http.ResponseWriter, r *http.Request) error {
+func (a *clientAdminAPI) guard(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return httperr.Handle(a.log, func(w http.ResponseWriter, r *http.Request) error {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(p.cfg.AdminToken)) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(a.token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
 			return httperr.Unauthorized("the admin token is required")
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		return adminError(fn(w, r))
-	})
+	}).ServeHTTP
 }
 
 // invalidClientReason is the client-safe part of an ErrInvalidClient: what
@@ -358,18 +374,6 @@ func adminError(err error) error {
 	return err
 }
 
-// clientAdmin is the unaudited client administration (dynamic registration
-// records its own client.register event).
-func (p *Provider) clientAdmin() *ClientAdmin {
-	return &ClientAdmin{st: p.st.Clients(), hasher: p.hasher, now: p.now, onChange: p.storage.ForgetClient}
-}
-
-// adminClients is the admin API's client administration, audited as the
-// admin token's holder.
-func (p *Provider) adminClients() *ClientAdmin {
-	return p.clientAdmin().Audited(p.rec, "operator:admin-api", map[string]string{"via": "admin-api"})
-}
-
 func decodeSpec(r *http.Request) (string, ClientSpec, error) {
 	var in struct {
 		ID string `json:"client_id"`
@@ -383,20 +387,20 @@ func decodeSpec(r *http.Request) (string, ClientSpec, error) {
 	return in.ID, in.ClientSpec, nil
 }
 
-func (p *Provider) adminCreate(w http.ResponseWriter, r *http.Request) error {
+func (a *clientAdminAPI) create(w http.ResponseWriter, r *http.Request) error {
 	id, spec, err := decodeSpec(r)
 	if err != nil {
 		return err
 	}
-	c, secret, err := p.adminClients().Create(r.Context(), id, spec)
+	c, secret, err := a.audited.Create(r.Context(), id, spec)
 	if err != nil {
 		return err
 	}
 	return httperr.WriteJSON(w, http.StatusCreated, view(c, secret))
 }
 
-func (p *Provider) adminList(w http.ResponseWriter, r *http.Request) error {
-	cs, err := p.clientAdmin().List(r.Context())
+func (a *clientAdminAPI) list(w http.ResponseWriter, r *http.Request) error {
+	cs, err := a.clients.List(r.Context())
 	if err != nil {
 		return err
 	}
@@ -407,36 +411,36 @@ func (p *Provider) adminList(w http.ResponseWriter, r *http.Request) error {
 	return httperr.WriteJSON(w, http.StatusOK, out)
 }
 
-func (p *Provider) adminGet(w http.ResponseWriter, r *http.Request) error {
-	c, err := p.clientAdmin().Get(r.Context(), r.PathValue("id"))
+func (a *clientAdminAPI) get(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.clients.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	return httperr.WriteJSON(w, http.StatusOK, view(c, ""))
 }
 
-func (p *Provider) adminUpdate(w http.ResponseWriter, r *http.Request) error {
+func (a *clientAdminAPI) update(w http.ResponseWriter, r *http.Request) error {
 	_, spec, err := decodeSpec(r)
 	if err != nil {
 		return err
 	}
-	c, err := p.adminClients().Update(r.Context(), r.PathValue("id"), spec)
+	c, err := a.audited.Update(r.Context(), r.PathValue("id"), spec)
 	if err != nil {
 		return err
 	}
 	return httperr.WriteJSON(w, http.StatusOK, view(c, ""))
 }
 
-func (p *Provider) adminDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := p.adminClients().Delete(r.Context(), r.PathValue("id")); err != nil {
+func (a *clientAdminAPI) delete(w http.ResponseWriter, r *http.Request) error {
+	if err := a.audited.Delete(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// adminRotate rotates the secret; the old one stays valid for ?grace= (default 24h).
-func (p *Provider) adminRotate(w http.ResponseWriter, r *http.Request) error {
+// rotate rotates the secret; the old one stays valid for ?grace= (default 24h).
+func (a *clientAdminAPI) rotate(w http.ResponseWriter, r *http.Request) error {
 	grace := 24 * time.Hour
 	if g := r.URL.Query().Get("grace"); g != "" {
 		d, err := time.ParseDuration(g)
@@ -445,7 +449,7 @@ func (p *Provider) adminRotate(w http.ResponseWriter, r *http.Request) error {
 		}
 		grace = d
 	}
-	secret, err := p.adminClients().RotateSecret(r.Context(), r.PathValue("id"), grace)
+	secret, err := a.audited.RotateSecret(r.Context(), r.PathValue("id"), grace)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,7 +50,7 @@ type dpopClaims struct {
 // empty, its ath hash; a proof's jti is accepted once. It returns the
 // SHA-256 JWK thumbprint (RFC 7638) of the proof key, or "" when the
 // request carries no proof.
-func (p *Provider) dpopProof(ctx context.Context, r *http.Request, htu, accessToken string) (string, error) {
+func (d *dpopChecker) dpopProof(ctx context.Context, r *http.Request, htu, accessToken string) (string, error) {
 	vals := r.Header.Values("DPoP")
 	if len(vals) == 0 {
 		return "", nil
@@ -92,7 +93,7 @@ func (p *Provider) dpopProof(ctx context.Context, r *http.Request, htu, accessTo
 	case !sameHTU(c.HTU, htu):
 		return "", fmt.Errorf("%w: htu does not match the endpoint", errDPoP)
 	}
-	now := p.now()
+	now := d.now()
 	iat := time.Unix(int64(c.IAT), 0)
 	if iat.Before(now.Add(-dpopPast)) || iat.After(now.Add(dpopFuture)) {
 		return "", fmt.Errorf("%w: iat outside the accepted window", errDPoP)
@@ -112,7 +113,7 @@ func (p *Provider) dpopProof(ctx context.Context, r *http.Request, htu, accessTo
 	// The hash tag groups the proofs of 1/256 of the keys in one Redis
 	// Cluster slot with the memory marker that vouches for them.
 	tag := dpopTag(jkt)
-	fresh, err := p.eph.SetNX(ctx, "dpop:jti:"+tag+":"+jkt+":"+c.JTI, []byte{1}, dpopReplayTTL)
+	fresh, err := d.eph.SetNX(ctx, "dpop:jti:"+tag+":"+jkt+":"+c.JTI, []byte{1}, dpopReplayTTL)
 	if err != nil {
 		return "", fmt.Errorf("oidc: dpop replay cache: %w", err)
 	}
@@ -122,7 +123,7 @@ func (p *Provider) dpopProof(ctx context.Context, r *http.Request, htu, accessTo
 	// Fail closed across a loss of the replay cache: a proof dated before
 	// the cache's memory began may have been used while it was forgetting.
 	// Clients make a fresh proof per request, so only a replay is refused.
-	since, err := ephemeral.MemorySince(ctx, p.eph, "dpop:memory:"+tag, now)
+	since, err := ephemeral.MemorySince(ctx, d.eph, "dpop:memory:"+tag, now)
 	if err != nil {
 		return "", fmt.Errorf("oidc: dpop replay cache: %w", err)
 	}
@@ -141,14 +142,25 @@ func dpopTag(jkt string) string {
 // startDPoPMemory creates the DPoP replay cache's memory markers when the
 // provider starts, so that only a loss of the cache while it runs (not a
 // first start) refuses proofs made before it.
-func (p *Provider) startDPoPMemory(ctx context.Context) {
-	now := p.now()
+func (d *dpopChecker) startDPoPMemory(ctx context.Context) {
+	now := d.now()
 	for i := range 256 {
-		if _, err := ephemeral.MemorySince(ctx, p.eph, fmt.Sprintf("dpop:memory:{%02x}", i), now); err != nil {
-			p.log.Warn("oidc: dpop replay cache memory markers", "err", err)
+		if _, err := ephemeral.MemorySince(ctx, d.eph, fmt.Sprintf("dpop:memory:{%02x}", i), now); err != nil {
+			d.log.Warn("oidc: dpop replay cache memory markers", "err", err)
 			return
 		}
 	}
+}
+
+// dpopChecker checks DPoP proofs (RFC 9449) against its replay cache and
+// finds the key an authorization code was bound to. It holds only what it
+// uses (dpop_storage.go); New builds it for the token endpoints.
+type dpopChecker struct {
+	eph   ephemeral.Store
+	now   func() time.Time
+	log   *slog.Logger
+	codes codeSigner
+	auth  dpopCodes
 }
 
 // codeSigner computes the storage signature of an authorization code.
@@ -161,11 +173,11 @@ type codeSigner interface {
 // refuses it). It runs before fosite handles the request, because fosite
 // spends the code's PKCE record while checking it: a proof by the wrong
 // key must be refused before anything changes.
-func (p *Provider) codeBinding(ctx context.Context, r *http.Request) string {
+func (d *dpopChecker) codeBinding(ctx context.Context, r *http.Request) string {
 	if r.PostFormValue("grant_type") != "authorization_code" || r.PostFormValue("code") == "" {
 		return ""
 	}
-	req, err := p.storage.GetAuthorizeCodeSession(ctx, p.codes.AuthorizeCodeSignature(ctx, r.PostFormValue("code")), newSession())
+	req, err := d.auth.GetAuthorizeCodeSession(ctx, d.codes.AuthorizeCodeSignature(ctx, r.PostFormValue("code")), newSession())
 	if err != nil || req == nil {
 		return "" // fosite reports the bad code
 	}

@@ -7,14 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
 	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/httperr"
+	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
 
@@ -37,35 +41,35 @@ func (p *Provider) routes() {
 	}
 	h("GET "+PathDiscovery, p.serveStatic(func() staticDoc { return p.disco }))
 	h("GET "+PathJWKS, p.serveStatic(p.ring.doc))
-	h("GET "+PathAuth, p.authorize)
-	h("POST "+PathAuth, p.authorize)
-	h("GET "+PathResume, p.resume)
-	h("POST "+PathToken, p.token)
-	h("POST "+PathPAR, p.par)
-	h("POST "+PathIntrospect, p.introspect)
-	h("POST "+PathRevoke, p.revoke)
-	h("GET "+PathUserinfo, p.userinfo)
-	h("POST "+PathUserinfo, p.userinfo)
-	h("GET "+PathLogout, p.logout)
-	h("POST "+PathLogout, p.logout)
-	h("GET "+PathLogin, p.loginPage)
-	h("POST "+PathLogin+"/{method}/begin", p.loginBegin)
-	h("POST "+PathLogin+"/{method}/finish", p.loginFinish)
-	h("POST "+PathBackchannel, p.backchannel)
-	h("GET "+PathBackchannelPending, p.jsonAPI(p.backchannelPending))
-	h("POST "+PathBackchannelDecision, p.jsonAPI(p.backchannelDecision))
-	h("GET "+PathConsent, p.consentPage)
-	h("POST "+PathConsent, p.consentDecision)
-	if p.cfg.DynamicRegistration != nil {
-		h("POST "+PathRegister, p.register)
+	h("GET "+PathAuth, p.authorizer.authorize)
+	h("POST "+PathAuth, p.authorizer.authorize)
+	h("GET "+PathResume, p.authorizer.resume)
+	h("POST "+PathToken, p.tokens.token)
+	h("POST "+PathPAR, p.tokens.par)
+	h("POST "+PathIntrospect, p.tokens.introspect)
+	h("POST "+PathRevoke, p.tokens.revoke)
+	h("GET "+PathUserinfo, p.tokens.userinfo)
+	h("POST "+PathUserinfo, p.tokens.userinfo)
+	h("GET "+PathLogout, p.logout.serve)
+	h("POST "+PathLogout, p.logout.serve)
+	h("GET "+PathLogin, p.authorizer.loginPage)
+	h("POST "+PathLogin+"/{method}/begin", p.authorizer.loginBegin)
+	h("POST "+PathLogin+"/{method}/finish", p.authorizer.loginFinish)
+	h("POST "+PathBackchannel, p.ciba.backchannel)
+	h("GET "+PathBackchannelPending, p.jsonAPI(p.ciba.backchannelPending))
+	h("POST "+PathBackchannelDecision, p.jsonAPI(p.ciba.backchannelDecision))
+	h("GET "+PathConsent, p.authorizer.consentPage)
+	h("POST "+PathConsent, p.authorizer.consentDecision)
+	if p.registration != nil {
+		h("POST "+PathRegister, p.registration.register)
 	}
-	if p.cfg.AdminToken != "" {
-		h("GET "+PathAdmin, p.admin(p.adminList))
-		h("POST "+PathAdmin, p.admin(p.adminCreate))
-		h("GET "+PathAdmin+"/{id}", p.admin(p.adminGet))
-		h("PUT "+PathAdmin+"/{id}", p.admin(p.adminUpdate))
-		h("DELETE "+PathAdmin+"/{id}", p.admin(p.adminDelete))
-		h("POST "+PathAdmin+"/{id}/rotate-secret", p.admin(p.adminRotate))
+	if a := p.admin; a != nil {
+		h("GET "+PathAdmin, a.guard(a.list))
+		h("POST "+PathAdmin, a.guard(a.create))
+		h("GET "+PathAdmin+"/{id}", a.guard(a.get))
+		h("PUT "+PathAdmin+"/{id}", a.guard(a.update))
+		h("DELETE "+PathAdmin+"/{id}", a.guard(a.delete))
+		h("POST "+PathAdmin+"/{id}/rotate-secret", a.guard(a.rotate))
 	}
 	p.mux = m
 }
@@ -165,42 +169,61 @@ func idTokenAlgs(def string) []string {
 	return out
 }
 
+// tokenEndpoints is the token concern: the token endpoint, PAR,
+// introspection, revocation and userinfo, over fosite. It holds fosite,
+// the DPoP checker and hooks of the provider's other concerns; New builds
+// it once fosite is composed.
+type tokenEndpoints struct {
+	f      fosite.OAuth2Provider
+	issuer string
+	log    *slog.Logger
+	dpop   *dpopChecker
+
+	// authenticateClient is fosite's client authentication (introspection
+	// authenticates the client itself).
+	authenticateClient func(context.Context, *http.Request, url.Values) (fosite.Client, error)
+	// writeOAuthError is the provider's one OAuth error writer.
+	writeOAuthError func(context.Context, http.ResponseWriter, error)
+	// claims are the consented identity claims of a citizen (claims.go).
+	claims func(ctx context.Context, c *store.Client, citizenID string, scopes []string, acr string, amr []string, authTime time.Time) (map[string]any, error)
+}
+
 // token is the token endpoint (RFC 6749 section 3.2).
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+func (t *tokenEndpoints) token(w http.ResponseWriter, r *http.Request) {
 	// A retried refresh within the grace period is not a reuse (oidc/storage/grace.go).
 	ctx := storage.WithRefreshGrace(r.Context())
 	if err := readForm(w, r); err != nil {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
 	// RFC 6749 section 5.2: a grant type the server does not support is
 	// unsupported_grant_type (fosite answers a bare invalid_request).
 	if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(knownGrants, gt) {
-		p.writeOAuthError(ctx, w, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", truncate(gt, 64)))
+		t.writeOAuthError(ctx, w, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", truncate(gt, 64)))
 		return
 	}
 	sess := newSession()
-	jkt, err := p.dpopProof(ctx, r, p.cfg.Issuer+PathToken, "")
+	jkt, err := t.dpop.dpopProof(ctx, r, t.issuer+PathToken, "")
 	if err != nil {
-		p.writeDPoPError(ctx, w, err)
+		t.writeDPoPError(ctx, w, err)
 		return
 	}
 	// A code authorized with dpop_jkt is redeemed only with that key (RFC
 	// 9449 section 10).
-	if bound := p.codeBinding(ctx, r); bound != "" && bound != jkt {
-		p.writeDPoPError(ctx, w, fmt.Errorf("%w: the code is bound to another key", errDPoP))
+	if bound := t.dpop.codeBinding(ctx, r); bound != "" && bound != jkt {
+		t.writeDPoPError(ctx, w, fmt.Errorf("%w: the code is bound to another key", errDPoP))
 		return
 	}
-	ar, err := p.f.NewAccessRequest(ctx, r, sess)
+	ar, err := t.f.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
 	if s, ok := ar.GetSession().(*Session); ok {
 		// A public client's refresh token stays bound to its first key
 		// (RFC 9449 section 5); fosite's refresh check changed nothing yet.
 		if ar.GetGrantTypes().ExactOne("refresh_token") && ar.GetClient().IsPublic() && s.DPoPJKT != "" && s.DPoPJKT != jkt {
-			p.writeDPoPError(ctx, w, fmt.Errorf("%w: the refresh token is bound to another key", errDPoP))
+			t.writeDPoPError(ctx, w, fmt.Errorf("%w: the refresh token is bound to another key", errDPoP))
 			return
 		}
 		s.DPoPJKT = jkt
@@ -216,54 +239,54 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		}
 		sess.Subject = ar.GetClient().GetID()
 	}
-	resp, err := p.f.NewAccessResponse(ctx, ar)
+	resp, err := t.f.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
 	if jkt != "" {
 		resp.SetTokenType("DPoP")
 	}
-	p.f.WriteAccessResponse(ctx, w, ar, resp)
+	t.f.WriteAccessResponse(ctx, w, ar, resp)
 }
 
 // writeDPoPError answers a rejected proof: invalid_dpop_proof (RFC 9449
 // section 5), or a server error (503 when the replay cache is down).
-func (p *Provider) writeDPoPError(ctx context.Context, w http.ResponseWriter, err error) {
+func (t *tokenEndpoints) writeDPoPError(ctx context.Context, w http.ResponseWriter, err error) {
 	if errors.Is(err, errDPoP) {
 		err = oauthErr(http.StatusBadRequest, "invalid_dpop_proof", err.Error())
 	}
-	p.writeOAuthError(ctx, w, err)
+	t.writeOAuthError(ctx, w, err)
 }
 
 // par is the pushed authorization request endpoint (RFC 9126). A body
 // that is not a form, or lacks response_type, is invalid_request (RFC 9126
 // section 2.3; fosite calls a missing response_type unsupported).
-func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
+func (t *tokenEndpoints) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := readForm(w, r); err != nil {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
 	if len(r.PostForm) == 0 || r.PostForm.Get("response_type") == "" {
-		p.writeOAuthError(ctx, w, fosite.ErrInvalidRequest.WithHint("The body must be a form with the authorization request's parameters, response_type included."))
+		t.writeOAuthError(ctx, w, fosite.ErrInvalidRequest.WithHint("The body must be a form with the authorization request's parameters, response_type included."))
 		return
 	}
-	ar, err := p.f.NewPushedAuthorizeRequest(ctx, r)
+	ar, err := t.f.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
 		if clientRefusal(err) {
-			p.writeOAuthError(ctx, w, err)
+			t.writeOAuthError(ctx, w, err)
 			return
 		}
-		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
+		t.f.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	resp, err := p.f.NewPushedAuthorizeResponse(ctx, ar, newSession())
+	resp, err := t.f.NewPushedAuthorizeResponse(ctx, ar, newSession())
 	if err != nil {
-		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
+		t.f.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	p.f.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+	t.f.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }
 
 // clientRefusal reports an error of client authentication that is not
@@ -279,61 +302,61 @@ func clientRefusal(err error) bool {
 // section 2.1; fosite v0.49's introspection takes only HTTP Basic, so the
 // provider authenticates the client itself), or with an access token as a
 // bearer token (fosite's path).
-func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+func (t *tokenEndpoints) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := readForm(w, r); err != nil {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
 	if fosite.AccessTokenFromRequest(r) != "" {
-		ir, err := p.f.NewIntrospectionRequest(ctx, r, newSession())
+		ir, err := t.f.NewIntrospectionRequest(ctx, r, newSession())
 		if err != nil {
-			p.writeIntrospectionError(ctx, w, err)
+			t.writeIntrospectionError(ctx, w, err)
 			return
 		}
-		p.f.WriteIntrospectionResponse(ctx, w, ir)
+		t.f.WriteIntrospectionResponse(ctx, w, ir)
 		return
 	}
 	if len(r.PostForm) == 0 {
-		p.writeOAuthError(ctx, w, fosite.ErrInvalidRequest.WithHint("The POST body can not be empty."))
+		t.writeOAuthError(ctx, w, fosite.ErrInvalidRequest.WithHint("The POST body can not be empty."))
 		return
 	}
 	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
 		// RFC 7662 section 2.1: the endpoint requires authorization (401).
-		p.writeOAuthError(ctx, w, fosite.ErrInvalidClient.WithHint("Client authentication is required."))
+		t.writeOAuthError(ctx, w, fosite.ErrInvalidClient.WithHint("Client authentication is required."))
 		return
 	}
-	c, err := p.authenticateClient(ctx, r, r.PostForm)
+	c, err := t.authenticateClient(ctx, r, r.PostForm)
 	if err == nil && c.IsPublic() {
 		err = fosite.ErrInvalidClient.WithHint("A public client cannot introspect tokens.")
 	}
 	if err != nil {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
 	f := r.PostForm
-	tu, ar, err := p.f.IntrospectToken(ctx, f.Get("token"), fosite.TokenUse(f.Get("token_type_hint")), newSession(),
+	tu, ar, err := t.f.IntrospectToken(ctx, f.Get("token"), fosite.TokenUse(f.Get("token_type_hint")), newSession(),
 		fosite.RemoveEmpty(strings.Split(f.Get("scope"), " "))...)
 	if err != nil {
-		p.writeIntrospectionError(ctx, w, fosite.ErrInactiveToken.WithWrap(err))
+		t.writeIntrospectionError(ctx, w, fosite.ErrInactiveToken.WithWrap(err))
 		return
 	}
 	ir := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
 	if tu == fosite.AccessToken {
 		ir.AccessTokenType = fosite.BearerAccessToken
 	}
-	p.f.WriteIntrospectionResponse(ctx, w, ir)
+	t.f.WriteIntrospectionResponse(ctx, w, ir)
 }
 
 // writeIntrospectionError answers an inactive token {"active":false}
 // (fosite's writer) unless a fault or a limit caused the error: a store
 // that cannot answer does not make a token inactive.
-func (p *Provider) writeIntrospectionError(ctx context.Context, w http.ResponseWriter, err error) {
+func (t *tokenEndpoints) writeIntrospectionError(ctx context.Context, w http.ResponseWriter, err error) {
 	if clientRefusal(err) {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
-	p.f.WriteIntrospectionError(ctx, w, err)
+	t.f.WriteIntrospectionError(ctx, w, err)
 }
 
 // revoke is RFC 7009 token revocation. A storage failure is 503
@@ -341,24 +364,24 @@ func (p *Provider) writeIntrospectionError(ctx context.Context, w http.ResponseW
 // the 200 of fosite's WriteRevocationResponse, which writes every error but
 // invalid_request and invalid_client as success: the client must retry,
 // since the token may still be valid. A limited client gets 429.
-func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+func (t *tokenEndpoints) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := readForm(w, r); err != nil {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
-	err := p.f.NewRevocationRequest(ctx, r)
+	err := t.f.NewRevocationRequest(ctx, r)
 	if errors.Is(err, fosite.ErrTemporarilyUnavailable) || errors.Is(err, fosite.ErrServerError) || httperr.IsUnavailable(err) {
-		p.log.Error("oidc: revoke", "err", err)
+		t.log.Error("oidc: revoke", "err", err)
 		w.Header().Set("Retry-After", retryAfterSeconds)
-		p.f.WriteAccessError(ctx, w, nil, fosite.ErrTemporarilyUnavailable.WithHint("The token could not be revoked now; retry."))
+		t.f.WriteAccessError(ctx, w, nil, fosite.ErrTemporarilyUnavailable.WithHint("The token could not be revoked now; retry."))
 		return
 	}
 	if clientRefusal(err) {
-		p.writeOAuthError(ctx, w, err)
+		t.writeOAuthError(ctx, w, err)
 		return
 	}
-	p.f.WriteRevocationResponse(ctx, w, err)
+	t.f.WriteRevocationResponse(ctx, w, err)
 }
 
 // readForm reads an OAuth endpoint's form body (RFC 6749 section 3.2)
@@ -393,48 +416,48 @@ const retryAfterSeconds = "1"
 
 // userinfo is OpenID Connect Core 5.3: the consented claims of the token's
 // citizen, read live from the store.
-func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+func (t *tokenEndpoints) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tok, scheme := accessTokenAndScheme(r)
 	if tok == "" || (scheme != "bearer" && scheme != "dpop") {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", DPoP algs="`+strings.Join(DPoPAlgs, " ")+`"`)
-		p.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("A bearer or DPoP access token is required."))
+		t.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("A bearer or DPoP access token is required."))
 		return
 	}
 	sess := newSession()
-	_, ar, err := p.f.IntrospectToken(ctx, tok, fosite.AccessToken, sess, ScopeOpenID)
+	_, ar, err := t.f.IntrospectToken(ctx, tok, fosite.AccessToken, sess, ScopeOpenID)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		p.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithWrap(err).WithHint("The access token is not valid."))
+		t.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithWrap(err).WithHint("The access token is not valid."))
 		return
 	}
 	sess, _ = ar.GetSession().(*Session)
 	if sess != nil && (sess.DPoPJKT != "" || scheme == "dpop") {
 		// A bound token needs the DPoP scheme and a proof by its key; the
 		// DPoP scheme with a bearer token is refused too (RFC 9449 7.1).
-		jkt, err := p.dpopProof(ctx, r, p.cfg.Issuer+PathUserinfo, tok)
+		jkt, err := t.dpop.dpopProof(ctx, r, t.issuer+PathUserinfo, tok)
 		if err == nil && (scheme != "dpop" || jkt == "" || jkt != sess.DPoPJKT) {
 			err = fmt.Errorf("%w: the token is not bound to this proof's key", errDPoP)
 		}
 		if err != nil {
 			if !errors.Is(err, errDPoP) {
-				p.writeOAuthError(ctx, w, fmt.Errorf("oidc: dpop: %w", err))
+				t.writeOAuthError(ctx, w, fmt.Errorf("oidc: dpop: %w", err))
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof", algs="`+strings.Join(DPoPAlgs, " ")+`"`)
-			p.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint(err.Error()))
+			t.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint(err.Error()))
 			return
 		}
 	}
 	client, ok := ar.GetClient().(*storage.Client)
 	if sess == nil || !ok || sess.CitizenID == "" {
-		p.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("The token was not issued to a citizen."))
+		t.writeOAuthError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("The token was not issued to a citizen."))
 		return
 	}
-	claims, err := p.identityClaims(ctx, client.Client, sess.CitizenID, ar.GetGrantedScopes(), sess.Claims.AuthenticationContextClassReference,
+	claims, err := t.claims(ctx, client.Client, sess.CitizenID, ar.GetGrantedScopes(), sess.Claims.AuthenticationContextClassReference,
 		sess.Claims.AuthenticationMethodsReferences, sess.Claims.AuthTime)
 	if err != nil {
-		p.writeOAuthError(ctx, w, fmt.Errorf("oidc: userinfo claims: %w", err))
+		t.writeOAuthError(ctx, w, fmt.Errorf("oidc: userinfo claims: %w", err))
 		return
 	}
 	claims["sub"] = sess.Claims.Subject

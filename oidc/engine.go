@@ -17,4 +17,6 @@ func NewSession() *Session { return newSession() }
 
 // Subject is the sub client c sees for a citizen: pairwise unless the
 // client is first-party (OpenID Connect Core 8.1).
-func (p *Provider) Subject(c *store.Client, citizenID string) string { return p.subject(c, citizenID) }
+func (p *Provider) Subject(c *store.Client, citizenID string) string {
+	return p.claims.subject(c, citizenID)
+}

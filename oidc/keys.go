@@ -24,7 +24,6 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
-	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc/storage"
 )
@@ -54,10 +53,10 @@ var ErrNoSigningKey = errors.New("oidc: no signing key")
 // creating the same successor at once collide on the key and one loses
 // harmlessly with ErrAlreadyExists.
 type keyRing struct {
-	st         store.KeyStore
+	st         keyStorage
 	now        func() time.Time
 	log        *slog.Logger
-	rec        *audit.Recorder // records key creation; nil in unit tests of the ring
+	rec        auditRecorder // records key creation; nil in unit tests of the ring
 	algs       []string
 	rotation   time.Duration
 	prepublish time.Duration

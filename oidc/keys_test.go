@@ -252,7 +252,7 @@ func TestClientSpecValidation(t *testing.T) {
 }
 
 func TestPairwiseSubject(t *testing.T) {
-	p := &Provider{subKey: []byte("k")}
+	p := &claimSource{subKey: []byte("k")}
 	a := p.subject(&fakeClient("a", "https://a.example/cb", "", false).Client, "c1")
 	a2 := p.subject(&fakeClient("a2", "https://a.example/other", "", false).Client, "c1")
 	b := p.subject(&fakeClient("b", "https://b.example/cb", "", false).Client, "c1")

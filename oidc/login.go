@@ -6,10 +6,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -75,65 +75,8 @@ func hashKey(prefix, id string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-func (p *Provider) setCookie(w http.ResponseWriter, name, value string, ttl time.Duration) {
-	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: p.prefix + "/", MaxAge: int(ttl.Seconds()),
-		HttpOnly: true, Secure: !p.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode,
-	})
-}
-
-func (p *Provider) clearCookie(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: p.prefix + "/", MaxAge: -1,
-		HttpOnly: true, Secure: !p.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode})
-}
-
-func (p *Provider) saveJSON(ctx context.Context, key string, v any, ttl time.Duration) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return p.eph.Set(ctx, key, b, ttl)
-}
-
-func (p *Provider) loadJSON(ctx context.Context, key string, v any) error {
-	b, err := p.eph.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
-}
-
-func (p *Provider) loginKey(id string) string   { return hashKey("oidc:login:", id) }
-func (p *Provider) sessionKey(id string) string { return hashKey("oidc:session:", id) }
-
-// currentSession returns the browser session named by the cookie, or nil.
-func (p *Provider) currentSession(r *http.Request) (*browserSession, string) {
-	c, err := r.Cookie(cookieSession)
-	if err != nil || c.Value == "" {
-		return nil, ""
-	}
-	var s browserSession
-	if err := p.loadJSON(r.Context(), p.sessionKey(c.Value), &s); err != nil {
-		if !errors.Is(err, ephemeral.ErrNotFound) {
-			p.log.Warn("oidc: load session", "err", err)
-		}
-		return nil, ""
-	}
-	return &s, c.Value
-}
-
-// currentLogin returns the login state named by the cookie.
-func (p *Provider) currentLogin(r *http.Request) (*loginState, string, error) {
-	c, err := r.Cookie(cookieLogin)
-	if err != nil || c.Value == "" {
-		return nil, "", ephemeral.ErrNotFound
-	}
-	var ls loginState
-	if err := p.loadJSON(r.Context(), p.loginKey(c.Value), &ls); err != nil {
-		return nil, "", err
-	}
-	return &ls, c.Value, nil
-}
+func loginKey(id string) string   { return hashKey("oidc:login:", id) }
+func sessionKey(id string) string { return hashKey("oidc:session:", id) }
 
 func prompts(form url.Values) []string { return strings.Fields(form.Get("prompt")) }
 
@@ -148,7 +91,7 @@ func minACR(form url.Values) string {
 }
 
 // needLogin says why a session cannot be reused for this request ("" if it can).
-func (p *Provider) needLogin(s *browserSession, form url.Values, requestedAt time.Time) string {
+func (az *authorizer) needLogin(s *browserSession, form url.Values, requestedAt time.Time) string {
 	switch {
 	case s == nil:
 		return "no session"
@@ -167,20 +110,20 @@ func (p *Provider) needLogin(s *browserSession, form url.Values, requestedAt tim
 }
 
 // authorize is the authorization endpoint (RFC 6749 4.1.1, OIDC Core 3.1.2).
-func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+func (az *authorizer) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ar, err := p.f.NewAuthorizeRequest(ctx, r)
+	ar, err := az.f.NewAuthorizeRequest(ctx, r)
 	if err != nil {
-		p.f.WriteAuthorizeError(ctx, w, ar, err)
+		az.f.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
 	// fosite checks PKCE only when issuing the code; refuse before the
 	// citizen goes through a login that could not succeed.
 	if f := ar.GetRequestForm(); ar.GetClient().IsPublic() && f.Get("code_challenge") == "" {
-		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE (S256)."))
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE (S256)."))
 		return
 	} else if m := f.Get("code_challenge_method"); f.Get("code_challenge") != "" && m != "S256" {
-		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256."))
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256."))
 		return
 	}
 	form := url.Values{}
@@ -196,69 +139,69 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if ar.GetState() != "" {
 		form.Set("state", ar.GetState())
 	}
-	now := p.now().UTC().Truncate(time.Second)
+	now := az.now().UTC().Truncate(time.Second)
 	ls := &loginState{
 		Attempt: LoginAttempt{ID: randomID(), ClientID: ar.GetClient().GetID(), LoginHint: form.Get("login_hint"),
 			MinACR: minACR(form), RequestedAt: now},
 		Form: form, CSRF: randomID(),
 	}
-	sess, _ := p.currentSession(r)
-	if why := p.needLogin(sess, form, now); why != "" {
+	sess, _ := az.browser.session(r)
+	if why := az.needLogin(sess, form, now); why != "" {
 		if slices.Contains(prompts(form), "none") {
-			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHintf("Login is required (%s) but prompt=none was given.", why))
+			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHintf("Login is required (%s) but prompt=none was given.", why))
 			return
 		}
 		if sess != nil {
 			ls.Attempt.CitizenID = sess.Auth.CitizenID
 			ls.StepUp = why == "step-up"
 		}
-		if err := p.saveJSON(ctx, p.loginKey(ls.Attempt.ID), ls, p.cfg.LoginTTL); err != nil {
-			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		if err := putJSON(ctx, az.eph, loginKey(ls.Attempt.ID), ls, az.loginTTL); err != nil {
+			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
-		p.setCookie(w, cookieLogin, ls.Attempt.ID, p.cfg.LoginTTL)
-		http.Redirect(w, r, p.prefix+PathLogin, http.StatusFound)
+		az.browser.setCookie(w, cookieLogin, ls.Attempt.ID, az.loginTTL)
+		http.Redirect(w, r, az.prefix+PathLogin, http.StatusFound)
 		return
 	}
 	auth := sess.Auth
 	ls.Auth, ls.SessionID = &auth, sess.SID
-	p.afterLogin(w, r, ar, ls)
+	az.afterLogin(w, r, ar, ls)
 }
 
 // resume continues an authorization request after the login step.
-func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
+func (az *authorizer) resume(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ls, _, err := p.currentLogin(r)
+	ls, _, err := az.browser.login(r)
 	if err != nil || ls.Auth == nil {
-		p.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in has expired or was already used. Return to the application and start again.", nil)
+		az.html.page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in has expired or was already used. Return to the application and start again.", nil)
 		return
 	}
-	ar, err := p.rebuild(ctx, ls)
+	ar, err := az.rebuild(ctx, ls)
 	if err != nil {
-		p.f.WriteAuthorizeError(ctx, w, ar, err)
+		az.f.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	p.afterLogin(w, r, ar, ls)
+	az.afterLogin(w, r, ar, ls)
 }
 
 // rebuild re-parses the stored authorization request (fosite validates it again).
-func (p *Provider) rebuild(ctx context.Context, ls *loginState) (fosite.AuthorizeRequester, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.Issuer+PathAuth+"?"+ls.Form.Encode(), nil)
+func (az *authorizer) rebuild(ctx context.Context, ls *loginState) (fosite.AuthorizeRequester, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, az.issuer+PathAuth+"?"+ls.Form.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
-	return p.f.NewAuthorizeRequest(ctx, req)
+	return az.f.NewAuthorizeRequest(ctx, req)
 }
 
 // consentNeeded lists the requested scopes the citizen has not granted yet.
-func (p *Provider) consentNeeded(ctx context.Context, c *store.Client, citizenID string, scopes []string, form url.Values) ([]string, error) {
+func (az *authorizer) consentNeeded(ctx context.Context, c *store.Client, citizenID string, scopes []string, form url.Values) ([]string, error) {
 	if slices.Contains(prompts(form), "consent") {
 		return scopes, nil
 	}
 	if c.FirstParty {
 		return nil, nil
 	}
-	con, err := p.st.Consents().Get(ctx, citizenID, c.ID)
+	con, err := az.consents.Get(ctx, citizenID, c.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return scopes, nil
 	}
@@ -274,32 +217,32 @@ func (p *Provider) consentNeeded(ctx context.Context, c *store.Client, citizenID
 	return missing, nil
 }
 
-func (p *Provider) afterLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ls *loginState) {
+func (az *authorizer) afterLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ls *loginState) {
 	ctx := r.Context()
 	client := ar.GetClient().(*storage.Client)
-	missing, err := p.consentNeeded(ctx, client.Client, ls.Auth.CitizenID, ar.GetRequestedScopes(), ls.Form)
+	missing, err := az.consentNeeded(ctx, client.Client, ls.Auth.CitizenID, ar.GetRequestedScopes(), ls.Form)
 	if err != nil {
-		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
 	if len(missing) > 0 {
 		if slices.Contains(prompts(ls.Form), "none") {
-			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("Consent is required but prompt=none was given."))
+			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("Consent is required but prompt=none was given."))
 			return
 		}
-		if err := p.saveJSON(ctx, p.loginKey(ls.Attempt.ID), ls, p.cfg.LoginTTL); err != nil {
-			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		if err := putJSON(ctx, az.eph, loginKey(ls.Attempt.ID), ls, az.loginTTL); err != nil {
+			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
-		p.setCookie(w, cookieLogin, ls.Attempt.ID, p.cfg.LoginTTL)
-		http.Redirect(w, r, p.prefix+PathConsent, http.StatusFound)
+		az.browser.setCookie(w, cookieLogin, ls.Attempt.ID, az.loginTTL)
+		http.Redirect(w, r, az.prefix+PathConsent, http.StatusFound)
 		return
 	}
-	p.finish(w, r, ar, ls)
+	az.finish(w, r, ar, ls)
 }
 
 // finish issues the authorization code.
-func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ls *loginState) {
+func (az *authorizer) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ls *loginState) {
 	ctx := r.Context()
 	client := ar.GetClient().(*storage.Client)
 	for _, s := range ar.GetRequestedScopes() {
@@ -311,11 +254,11 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	// dpop_jkt (RFC 9449 section 10) binds the code to the client's DPoP key.
 	jkt := ar.GetRequestForm().Get("dpop_jkt")
 	if jkt != "" && !validJKT(jkt) {
-		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("dpop_jkt must be a base64url SHA-256 JWK thumbprint."))
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("dpop_jkt must be a base64url SHA-256 JWK thumbprint."))
 		return
 	}
 	sess.DPoPJKT = jkt
-	sub := p.subject(client.Client, ls.Auth.CitizenID)
+	sub := az.subject(client.Client, ls.Auth.CitizenID)
 	sess.Subject = sub
 	c := sess.Claims
 	c.Subject = sub
@@ -325,31 +268,31 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	c.AuthenticationMethodsReferences = ls.Auth.AMR
 	c.Add("sid", ls.SessionID)
 	if slices.Contains(ar.GetGrantedScopes(), ScopeProfile) {
-		cit, err := p.st.Citizens().Get(ctx, ls.Auth.CitizenID)
+		cit, err := az.citizens.Get(ctx, ls.Auth.CitizenID)
 		if err != nil {
-			p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
 		c.Add("name", cit.Name)
 	}
-	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
+	resp, err := az.f.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		p.f.WriteAuthorizeError(ctx, w, ar, err)
+		az.f.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	if err := p.eph.Delete(ctx, p.loginKey(ls.Attempt.ID)); err != nil {
-		p.log.Warn("oidc: delete login state", "err", err)
+	if err := az.eph.Delete(ctx, loginKey(ls.Attempt.ID)); err != nil {
+		az.log.Warn("oidc: delete login state", "err", err)
 	}
-	p.clearCookie(w, cookieLogin)
-	p.rememberGrant(r, client.ID, ar.GetID())
-	p.audit(ctx, "client:"+client.ID, "oidc.authorize", ls.Auth.CitizenID, client.ID, "ok", map[string]string{"acr": ls.Auth.ACR})
-	p.f.WriteAuthorizeResponse(ctx, w, ar, resp)
+	az.browser.clearCookie(w, cookieLogin)
+	az.rememberGrant(r, client.ID, ar.GetID())
+	az.events.record(ctx, "client:"+client.ID, "oidc.authorize", ls.Auth.CitizenID, client.ID, "ok", map[string]string{"acr": ls.Auth.ACR})
+	az.f.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
 // rememberGrant records that the browser session's citizen signed in to
 // client, by the authorization with fosite request id requestID.
-func (p *Provider) rememberGrant(r *http.Request, clientID, requestID string) {
-	s, id := p.currentSession(r)
+func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string) {
+	s, id := az.browser.session(r)
 	if s == nil {
 		return
 	}
@@ -360,21 +303,15 @@ func (p *Provider) rememberGrant(r *http.Request, clientID, requestID string) {
 	if n := len(s.Grants); n > maxSessionGrants {
 		s.Grants = s.Grants[n-maxSessionGrants:]
 	}
-	if err := p.saveJSON(r.Context(), p.sessionKey(id), s, p.cfg.SessionTTL); err != nil {
-		p.log.Warn("oidc: update session", "err", err)
+	if err := putJSON(r.Context(), az.eph, sessionKey(id), s, az.sessionTTL); err != nil {
+		az.log.Warn("oidc: update session", "err", err)
 	}
 }
 
-// audit records an event after the fact through the provider's
-// audit.Recorder (the store chains it); a failure is logged, not returned.
-func (p *Provider) audit(ctx context.Context, actor, action, subject, object, outcome string, detail map[string]string) {
-	p.rec.RecordOrLog(ctx, &store.AuditEvent{At: p.now(), Actor: actor, Action: action, Subject: subject, Object: object, Outcome: outcome, Detail: detail})
-}
-
 // methodsFor lists the authenticators able to reach minACR.
-func (p *Provider) methodsFor(min string) []Authenticator {
+func (az *authorizer) methodsFor(min string) []Authenticator {
 	var out []Authenticator
-	for _, a := range p.cfg.Authenticators {
+	for _, a := range az.authenticators {
 		// Two-factor assurance is reached by combining methods in one session.
 		if acrRank(a.MaxACR()) >= acrRank(min) || min == ACRFaceLivenessPasskey {
 			out = append(out, a)
@@ -415,14 +352,45 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 
 type loginView struct{ Methods []Authenticator }
 
+// authorizer is the authorize/consent component: the authorization
+// endpoint and its resumption, the login pages and methods, and consent.
+// It holds its narrow storage (authorize_storage.go), fosite (set once
+// composed), the browser sessions, the pages and the provider's subject.
+type authorizer struct {
+	f              fosite.OAuth2Provider
+	issuer         string
+	prefix         string
+	loginTTL       time.Duration
+	sessionTTL     time.Duration
+	pages          PageRenderer // nil: the built-in pages
+	authenticators []Authenticator
+	auths          map[string]Authenticator
+	eph            authorizeEphemeral
+	clients        authorizeClients
+	citizens       authorizeCitizens
+	consents       authorizeConsents
+	browser        *browser
+	html           htmlPages
+	events         events
+	now            func() time.Time
+	log            *slog.Logger
+	subject        func(*store.Client, string) string
+}
+
 type consentView struct {
 	Client string
 	Scopes []string
 	CSRF   string
 }
 
-func (p *Provider) page(w http.ResponseWriter, status int, title, text string, data any) {
-	v := map[string]any{"Title": title, "Text": text, "Prefix": p.prefix}
+// htmlPages draws the provider's built-in HTML pages (pageTmpl).
+type htmlPages struct {
+	prefix string
+	log    *slog.Logger
+}
+
+func (h htmlPages) page(w http.ResponseWriter, status int, title, text string, data any) {
+	v := map[string]any{"Title": title, "Text": text, "Prefix": h.prefix}
 	switch d := data.(type) {
 	case loginView:
 		v["Login"] = d
@@ -437,53 +405,42 @@ func (p *Provider) page(w http.ResponseWriter, status int, title, text string, d
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	if err := pageTmpl.Execute(w, v); err != nil {
-		p.log.Warn("oidc: render page", "err", err)
+		h.log.Warn("oidc: render page", "err", err)
 	}
-}
-
-// SessionCitizen reports the citizen signed in to the browser session of r
-// and the assurance reached, for features that need a signed-in citizen
-// (passkey registration, the account page).
-func (p *Provider) SessionCitizen(r *http.Request) (citizenID, acr string, ok bool) {
-	s, _ := p.currentSession(r)
-	if s == nil {
-		return "", "", false
-	}
-	return s.Auth.CitizenID, s.Auth.ACR, true
 }
 
 // loginPage is the minimal server-rendered login page (the full UI comes later).
-func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
-	ls, _, err := p.currentLogin(r)
+func (az *authorizer) loginPage(w http.ResponseWriter, r *http.Request) {
+	ls, _, err := az.browser.login(r)
 	if err != nil {
-		p.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
+		az.html.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
 		return
 	}
-	p.page(w, http.StatusOK, "Sign in", "Prove who you are.", loginView{Methods: p.methodsFor(ls.Attempt.MinACR)})
+	az.html.page(w, http.StatusOK, "Sign in", "Prove who you are.", loginView{Methods: az.methodsFor(ls.Attempt.MinACR)})
 }
 
-func (p *Provider) loginMethod(w http.ResponseWriter, r *http.Request) (*loginState, string, Authenticator, bool) {
-	ls, id, err := p.currentLogin(r)
+func (az *authorizer) loginMethod(w http.ResponseWriter, r *http.Request) (*loginState, string, Authenticator, bool) {
+	ls, id, err := az.browser.login(r)
 	switch {
 	case errors.Is(err, ephemeral.ErrNotFound):
-		httperr.Write(w, r, p.log, httperr.BadRequest("login_expired", "this sign-in has expired; start again from the application").WithCause(err))
+		httperr.Write(w, r, az.log, httperr.BadRequest("login_expired", "this sign-in has expired; start again from the application").WithCause(err))
 		return nil, "", nil, false
 	case err != nil:
 		// A fault of the ephemeral store is not an expired sign-in.
-		httperr.Write(w, r, p.log, httperr.Unavailable(err))
+		httperr.Write(w, r, az.log, httperr.Unavailable(err))
 		return nil, "", nil, false
 	}
-	a, ok := p.auths[r.PathValue("method")]
-	if !ok || !slices.ContainsFunc(p.methodsFor(ls.Attempt.MinACR), func(m Authenticator) bool { return m.Method() == a.Method() }) {
-		httperr.Write(w, r, p.log, httperr.NotFound("no such sign-in method for this request"))
+	a, ok := az.auths[r.PathValue("method")]
+	if !ok || !slices.ContainsFunc(az.methodsFor(ls.Attempt.MinACR), func(m Authenticator) bool { return m.Method() == a.Method() }) {
+		httperr.Write(w, r, az.log, httperr.NotFound("no such sign-in method for this request"))
 		return nil, "", nil, false
 	}
 	return ls, id, a, true
 }
 
 // loginBegin starts a login step and returns the authenticator's challenge.
-func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
-	ls, _, a, ok := p.loginMethod(w, r)
+func (az *authorizer) loginBegin(w http.ResponseWriter, r *http.Request) {
+	ls, _, a, ok := az.loginMethod(w, r)
 	if !ok {
 		return
 	}
@@ -499,9 +456,9 @@ func (p *Provider) loginBegin(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		_ = httperr.WriteJSON(w, http.StatusOK, ch)
 	case errors.Is(err, ErrAuthenticationFailed):
-		httperr.Write(w, r, p.log, httperr.InvalidRequest("the sign-in could not be started").WithCause(err))
+		httperr.Write(w, r, az.log, httperr.InvalidRequest("the sign-in could not be started").WithCause(err))
 	default:
-		httperr.Write(w, r, p.log, refusalError(err))
+		httperr.Write(w, r, az.log, refusalError(err))
 	}
 }
 
@@ -535,69 +492,69 @@ const maxEvidenceBytes = 32 << 20
 
 // loginFinish checks the evidence; on success it starts a new browser
 // session (a fresh id, against session fixation) and resumes the request.
-func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
+func (az *authorizer) loginFinish(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ls, id, a, ok := p.loginMethod(w, r)
+	ls, id, a, ok := az.loginMethod(w, r)
 	if !ok {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxEvidenceBytes)
-	old, oldID := p.currentSession(r)
+	old, oldID := az.browser.session(r)
 	auth, err := a.Finish(ctx, &ls.Attempt, r)
 	if err == nil {
 		if auth.AuthTime.IsZero() {
-			auth.AuthTime = p.now()
+			auth.AuthTime = az.now()
 		}
 		if old != nil {
 			combine(auth, &old.Auth)
 		}
-		err = p.checkAuth(ctx, ls, auth)
+		err = az.checkAuth(ctx, ls, auth)
 	}
 	if err != nil && !errors.Is(err, ErrAuthenticationFailed) {
 		// Not a verdict on the citizen (unreadable evidence, a limit, a
 		// fault): a JSON answer with a stable code, not counted as a failure.
-		p.log.Info("oidc: login step refused", "method", a.Method(), "client", ls.Attempt.ClientID, "err", err)
-		httperr.Write(w, r, p.log, refusalError(err))
+		az.log.Info("oidc: login step refused", "method", a.Method(), "client", ls.Attempt.ClientID, "err", err)
+		httperr.Write(w, r, az.log, refusalError(err))
 		return
 	}
 	if err != nil {
 		// Same answer for every failure; the reason goes to the log and audit.
-		p.log.Info("oidc: login failed", "method", a.Method(), "client", ls.Attempt.ClientID, "err", err)
-		p.audit(ctx, "system", "login."+a.Method(), ls.Attempt.CitizenID, ls.Attempt.ClientID, "fail", nil)
+		az.log.Info("oidc: login failed", "method", a.Method(), "client", ls.Attempt.ClientID, "err", err)
+		az.events.record(ctx, "system", "login."+a.Method(), ls.Attempt.CitizenID, ls.Attempt.ClientID, "fail", nil)
 		// A login attempt allows a few tries; then the client must start over
 		// (a new authorization request), which also resets the challenges.
-		if n, ierr := p.eph.Incr(ctx, hashKey("oidc:loginfail:", id), 1, p.cfg.LoginTTL); ierr == nil && n >= maxLoginFailures {
-			_ = p.eph.Delete(ctx, p.loginKey(id))
-			p.clearCookie(w, cookieLogin)
-			p.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Return to the application and start again.", nil)
+		if n, ierr := az.eph.Incr(ctx, hashKey("oidc:loginfail:", id), 1, az.loginTTL); ierr == nil && n >= maxLoginFailures {
+			_ = az.eph.Delete(ctx, loginKey(id))
+			az.browser.clearCookie(w, cookieLogin)
+			az.html.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Return to the application and start again.", nil)
 			return
 		}
-		p.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Please try again.", loginView{Methods: p.methodsFor(ls.Attempt.MinACR)})
+		az.html.page(w, http.StatusUnauthorized, "Sign-in failed", "We could not confirm your identity. Please try again.", loginView{Methods: az.methodsFor(ls.Attempt.MinACR)})
 		return
 	}
 	auth.AuthTime = auth.AuthTime.UTC().Truncate(time.Second)
 	if old != nil {
-		_ = p.eph.Delete(ctx, p.sessionKey(oldID))
+		_ = az.eph.Delete(ctx, sessionKey(oldID))
 	}
 	cookie := randomID()
 	bs := &browserSession{SID: randomID()[:22], Auth: *auth}
-	if err := p.saveJSON(ctx, p.sessionKey(cookie), bs, p.cfg.SessionTTL); err != nil {
-		p.log.Error("oidc: save session", "err", err)
-		p.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
+	if err := putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL); err != nil {
+		az.log.Error("oidc: save session", "err", err)
+		az.html.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
 		return
 	}
 	ls.Auth, ls.SessionID = auth, bs.SID
-	if err := p.saveJSON(ctx, p.loginKey(id), ls, p.cfg.LoginTTL); err != nil {
-		p.log.Error("oidc: save login", "err", err)
-		p.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
+	if err := putJSON(ctx, az.eph, loginKey(id), ls, az.loginTTL); err != nil {
+		az.log.Error("oidc: save login", "err", err)
+		az.html.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
 		return
 	}
-	p.setCookie(w, cookieSession, cookie, p.cfg.SessionTTL)
+	az.browser.setCookie(w, cookieSession, cookie, az.sessionTTL)
 	for _, c := range auth.Cookies {
 		http.SetCookie(w, c)
 	}
-	p.audit(ctx, "citizen:"+auth.CitizenID, "login."+a.Method(), auth.CitizenID, ls.Attempt.ClientID, "ok", map[string]string{"acr": auth.ACR})
-	http.Redirect(w, r, p.prefix+PathResume, http.StatusSeeOther)
+	az.events.record(ctx, "citizen:"+auth.CitizenID, "login."+a.Method(), auth.CitizenID, ls.Attempt.ClientID, "ok", map[string]string{"acr": auth.ACR})
+	http.Redirect(w, r, az.prefix+PathResume, http.StatusSeeOther)
 }
 
 // combine raises auth to two-factor assurance when the same citizen, in
@@ -621,7 +578,7 @@ func combine(auth, prev *Authentication) {
 }
 
 // checkAuth applies the provider's rules to an authenticator's result.
-func (p *Provider) checkAuth(ctx context.Context, ls *loginState, auth *Authentication) error {
+func (az *authorizer) checkAuth(ctx context.Context, ls *loginState, auth *Authentication) error {
 	switch {
 	case auth == nil || auth.CitizenID == "":
 		return fmt.Errorf("%w: no citizen", ErrAuthenticationFailed)
@@ -631,7 +588,7 @@ func (p *Provider) checkAuth(ctx context.Context, ls *loginState, auth *Authenti
 		// A step-up must be made by the citizen already signed in.
 		return fmt.Errorf("%w: step-up by another citizen", ErrAuthenticationFailed)
 	}
-	cit, err := p.st.Citizens().Get(ctx, auth.CitizenID)
+	cit, err := az.citizens.Get(ctx, auth.CitizenID)
 	if err != nil {
 		return fmt.Errorf("%w: citizen: %w", ErrAuthenticationFailed, err)
 	}
@@ -642,16 +599,16 @@ func (p *Provider) checkAuth(ctx context.Context, ls *loginState, auth *Authenti
 }
 
 // consentPage lists what the client asks for.
-func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
+func (az *authorizer) consentPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ls, _, err := p.currentLogin(r)
+	ls, _, err := az.browser.login(r)
 	if err != nil || ls.Auth == nil {
-		p.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
+		az.html.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
 		return
 	}
-	c, err := p.st.Clients().Get(ctx, ls.Attempt.ClientID)
+	c, err := az.clients.Get(ctx, ls.Attempt.ClientID)
 	if err != nil {
-		p.page(w, http.StatusBadRequest, "Unknown application", "", nil)
+		az.html.page(w, http.StatusBadRequest, "Unknown application", "", nil)
 		return
 	}
 	var items []string
@@ -669,44 +626,44 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = c.ID
 	}
-	if p.cfg.Pages != nil {
+	if az.pages != nil {
 		scopes := strings.Fields(ls.Form.Get("scope"))
-		p.cfg.Pages.RenderConsent(w, r, ConsentPage{Client: name, ClientID: c.ID, Scopes: scopes, Texts: items,
+		az.pages.RenderConsent(w, r, ConsentPage{Client: name, ClientID: c.ID, Scopes: scopes, Texts: items,
 			Masked: slices.Contains(scopes, ScopeIDNumber) && !slices.Contains(c.Claims, ClaimIDNumber),
-			CSRF:   ls.CSRF, Action: p.prefix + PathConsent})
+			CSRF:   ls.CSRF, Action: az.prefix + PathConsent})
 		return
 	}
-	p.page(w, http.StatusOK, "Allow access?", "", consentView{Client: name, Scopes: items, CSRF: ls.CSRF})
+	az.html.page(w, http.StatusOK, "Allow access?", "", consentView{Client: name, Scopes: items, CSRF: ls.CSRF})
 }
 
 // consentDecision records approve/deny (CSRF-checked) and completes the request.
-func (p *Provider) consentDecision(w http.ResponseWriter, r *http.Request) {
+func (az *authorizer) consentDecision(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	ls, id, err := p.currentLogin(r)
+	ls, id, err := az.browser.login(r)
 	if err != nil || ls.Auth == nil {
-		p.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
+		az.html.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ls.CSRF)) != 1 {
-		p.page(w, http.StatusForbidden, "Request refused", "The form has expired. Please start again.", nil)
+		az.html.page(w, http.StatusForbidden, "Request refused", "The form has expired. Please start again.", nil)
 		return
 	}
-	ar, err := p.rebuild(ctx, ls)
+	ar, err := az.rebuild(ctx, ls)
 	if err != nil {
-		p.f.WriteAuthorizeError(ctx, w, ar, err)
+		az.f.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
 	if r.PostFormValue("decision") != "approve" {
-		_ = p.eph.Delete(ctx, p.loginKey(id))
-		p.clearCookie(w, cookieLogin)
-		p.audit(ctx, "citizen:"+ls.Auth.CitizenID, "oidc.consent", ls.Auth.CitizenID, ls.Attempt.ClientID, "denied", nil)
-		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The citizen denied the request."))
+		_ = az.eph.Delete(ctx, loginKey(id))
+		az.browser.clearCookie(w, cookieLogin)
+		az.events.record(ctx, "citizen:"+ls.Auth.CitizenID, "oidc.consent", ls.Auth.CitizenID, ls.Attempt.ClientID, "denied", nil)
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The citizen denied the request."))
 		return
 	}
-	now := p.now().UTC()
+	now := az.now().UTC()
 	con := &store.Consent{CitizenID: ls.Auth.CitizenID, ClientID: ls.Attempt.ClientID, GrantedAt: now, UpdatedAt: now}
-	if old, err := p.st.Consents().Get(ctx, con.CitizenID, con.ClientID); err == nil {
+	if old, err := az.consents.Get(ctx, con.CitizenID, con.ClientID); err == nil {
 		con.Scopes, con.Claims, con.GrantedAt = old.Scopes, old.Claims, old.GrantedAt
 	}
 	for _, s := range ar.GetRequestedScopes() {
@@ -719,10 +676,10 @@ func (p *Provider) consentDecision(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if err := p.st.Consents().Put(ctx, con); err != nil {
-		p.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+	if err := az.consents.Put(ctx, con); err != nil {
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	p.audit(ctx, "citizen:"+con.CitizenID, "oidc.consent", con.CitizenID, con.ClientID, "ok", map[string]string{"scopes": strings.Join(con.Scopes, " ")})
-	p.finish(w, r, ar, ls)
+	az.events.record(ctx, "citizen:"+con.CitizenID, "oidc.consent", con.CitizenID, con.ClientID, "ok", map[string]string{"scopes": strings.Join(con.Scopes, " ")})
+	az.finish(w, r, ar, ls)
 }

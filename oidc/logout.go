@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +23,31 @@ import (
 // backchannelEvent is the event of a logout token (OIDC Back-Channel Logout 1.0, 2.4).
 const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
+// logout is the sessions/logout component: RP-initiated logout with its
+// confirmation page and back-channel logout. It holds its narrow storage
+// (logout_storage.go), the ID token signer and a few hooks of the
+// provider's browser session and pages; New builds it.
+type logout struct {
+	issuer  string
+	action  string // the logout endpoint's path, the confirmation's action
+	csrfKey []byte
+	clients logoutClients
+	eph     logoutSessions
+	tokens  logoutTokens
+	signer  *signer
+	http    *http.Client
+	log     *slog.Logger
+	events  events
+	now     func() time.Time
+	pages   PageRenderer
+
+	// Hooks of the provider's other concerns.
+	session     func(*http.Request) (*browserSession, string)
+	page        func(w http.ResponseWriter, status int, title, text string, data any)
+	clearCookie func(w http.ResponseWriter, name string)
+	subject     func(*store.Client, string) string
+}
+
 // logout is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0):
 // it ends the browser session, notifies the clients of that session by
 // back-channel logout tokens, and returns to post_logout_redirect_uri when
@@ -31,30 +57,30 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 // confirmation form's POST, checked by a CSRF token bound to the session,
 // performs the logout. A link on another site therefore cannot sign the
 // citizen out.
-func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
+func (l *logout) serve(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		p.page(w, http.StatusBadRequest, "Sign-out failed", "The request could not be read.", nil)
+		l.page(w, http.StatusBadRequest, "Sign-out failed", "The request could not be read.", nil)
 		return
 	}
 	hint, redirect, clientID := r.Form.Get("id_token_hint"), r.Form.Get("post_logout_redirect_uri"), r.Form.Get("client_id")
 	var hintSID string
 	if hint != "" {
-		tok, err := p.signer.Decode(ctx, hint)
+		tok, err := l.signer.Decode(ctx, hint)
 		var claims jwt.MapClaims
 		if tok != nil {
 			claims = tok.Claims
 		}
 		var ve *jwt.ValidationError
 		expiredOnly := err != nil && asValidation(err, &ve) && ve.Errors == jwt.ValidationErrorExpired
-		if (err != nil && !expiredOnly) || claims == nil || claims["iss"] != p.cfg.Issuer {
-			p.page(w, http.StatusBadRequest, "Sign-out failed", "The id_token_hint is not valid.", nil)
+		if (err != nil && !expiredOnly) || claims == nil || claims["iss"] != l.issuer {
+			l.page(w, http.StatusBadRequest, "Sign-out failed", "The id_token_hint is not valid.", nil)
 			return
 		}
 		aud := audiences(claims["aud"])
 		if clientID != "" && !slices.Contains(aud, clientID) {
-			p.page(w, http.StatusBadRequest, "Sign-out failed", "client_id does not match the id_token_hint.", nil)
+			l.page(w, http.StatusBadRequest, "Sign-out failed", "client_id does not match the id_token_hint.", nil)
 			return
 		}
 		if clientID == "" && len(aud) == 1 {
@@ -65,28 +91,28 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	var target *url.URL
 	if redirect != "" {
 		if clientID == "" {
-			p.page(w, http.StatusBadRequest, "Sign-out failed", "post_logout_redirect_uri needs id_token_hint or client_id.", nil)
+			l.page(w, http.StatusBadRequest, "Sign-out failed", "post_logout_redirect_uri needs id_token_hint or client_id.", nil)
 			return
 		}
-		c, err := p.st.Clients().Get(ctx, clientID)
+		c, err := l.clients.Get(ctx, clientID)
 		if err != nil || !slices.Contains(c.PostLogoutURIs, redirect) {
-			p.page(w, http.StatusBadRequest, "Sign-out failed", "post_logout_redirect_uri is not registered for this client.", nil)
+			l.page(w, http.StatusBadRequest, "Sign-out failed", "post_logout_redirect_uri is not registered for this client.", nil)
 			return
 		}
 		target, _ = url.Parse(redirect)
 	}
-	s, id := p.currentSession(r)
+	s, id := l.session(r)
 	confirmed := false
 	if s != nil && (hint == "" || hintSID != "" && hintSID != s.SID) {
 		switch {
 		case r.Method != http.MethodPost || r.PostForm.Get("csrf") == "":
-			p.confirmLogout(w, r, id, clientID)
+			l.confirmLogout(w, r, id, clientID)
 			return
-		case subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(p.logoutCSRF(id))) != 1:
-			p.page(w, http.StatusForbidden, "Request refused", "The form has expired. Please start again.", nil)
+		case subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(l.logoutCSRF(id))) != 1:
+			l.page(w, http.StatusForbidden, "Request refused", "The form has expired. Please start again.", nil)
 			return
 		case r.PostForm.Get("decision") != "logout":
-			p.page(w, http.StatusOK, "Still signed in", "You are still signed in to TrustID.", nil)
+			l.page(w, http.StatusOK, "Still signed in", "You are still signed in to TrustID.", nil)
 			return
 		}
 		confirmed = true
@@ -95,19 +121,19 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		if hintSID == "" || hintSID == s.SID || confirmed {
 			// Tokens first: if they cannot be revoked now, the session
 			// stays so that a retry finds them (a fault is not a success).
-			if err := p.revokeSessionTokens(ctx, s); err != nil {
-				p.log.Error("oidc: logout: revoke access tokens", "err", err)
+			if err := l.revokeSessionTokens(ctx, s); err != nil {
+				l.log.Error("oidc: logout: revoke access tokens", "err", err)
 				w.Header().Set("Retry-After", retryAfterSeconds)
-				p.page(w, http.StatusServiceUnavailable, "Sign-out failed", "The service cannot sign you out right now. Please try again in a moment.", nil)
+				l.page(w, http.StatusServiceUnavailable, "Sign-out failed", "The service cannot sign you out right now. Please try again in a moment.", nil)
 				return
 			}
-			_ = p.eph.Delete(ctx, p.sessionKey(id))
-			p.backchannelLogout(ctx, s)
-			p.audit(ctx, "citizen:"+s.Auth.CitizenID, "oidc.logout", s.Auth.CitizenID, clientID, "ok", nil)
+			_ = l.eph.Delete(ctx, sessionKey(id))
+			l.backchannelLogout(ctx, s)
+			l.events.record(ctx, "citizen:"+s.Auth.CitizenID, "oidc.logout", s.Auth.CitizenID, clientID, "ok", nil)
 		}
 	}
-	p.clearCookie(w, cookieSession)
-	p.clearCookie(w, cookieLogin)
+	l.clearCookie(w, cookieSession)
+	l.clearCookie(w, cookieLogin)
 	if target != nil {
 		if st := r.Form.Get("state"); st != "" {
 			q := target.Query()
@@ -117,49 +143,49 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target.String(), http.StatusFound)
 		return
 	}
-	p.page(w, http.StatusOK, "Signed out", "You are signed out of TrustID.", nil)
+	l.page(w, http.StatusOK, "Signed out", "You are signed out of TrustID.", nil)
 }
 
 // logoutCSRF is the confirmation form's CSRF token for the browser session
 // named by cookie id: a MAC of the id, so only a page that saw the
 // session's cookie can post it, and nothing needs storing.
-func (p *Provider) logoutCSRF(id string) string {
-	m := hmac.New(sha256.New, deriveKey(p.cfg.Secret, "logout-csrf"))
+func (l *logout) logoutCSRF(id string) string {
+	m := hmac.New(sha256.New, l.csrfKey)
 	m.Write([]byte(id))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // confirmLogout asks the citizen whether to sign out, carrying the
 // request's parameters to the confirmation's POST.
-func (p *Provider) confirmLogout(w http.ResponseWriter, r *http.Request, id, clientID string) {
-	l := LogoutPage{CSRF: p.logoutCSRF(id), Action: p.prefix + PathLogout, Hidden: map[string]string{}}
+func (l *logout) confirmLogout(w http.ResponseWriter, r *http.Request, id, clientID string) {
+	lp := LogoutPage{CSRF: l.logoutCSRF(id), Action: l.action, Hidden: map[string]string{}}
 	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"} {
 		if v := r.Form.Get(k); v != "" {
-			l.Hidden[k] = v
+			lp.Hidden[k] = v
 		}
 	}
 	if clientID != "" {
-		if c, err := p.st.Clients().Get(r.Context(), clientID); err == nil {
-			l.Client = c.Name
-			if l.Client == "" {
-				l.Client = c.ID
+		if c, err := l.clients.Get(r.Context(), clientID); err == nil {
+			lp.Client = c.Name
+			if lp.Client == "" {
+				lp.Client = c.ID
 			}
 		}
 	}
-	if lr, ok := p.cfg.Pages.(LogoutRenderer); ok {
-		lr.RenderLogout(w, r, l)
+	if lr, ok := l.pages.(LogoutRenderer); ok {
+		lr.RenderLogout(w, r, lp)
 		return
 	}
-	p.page(w, http.StatusOK, "Sign out?", "", l)
+	l.page(w, http.StatusOK, "Sign out?", "", lp)
 }
 
 // revokeSessionTokens ends the access tokens of every grant given in the
 // browser session. Refresh tokens exist only for offline_access, which
 // asks for access "even when the End-User is not logged in" (OIDC Core
 // 11), so they survive logout; the citizen revokes them per app.
-func (p *Provider) revokeSessionTokens(ctx context.Context, s *browserSession) error {
+func (l *logout) revokeSessionTokens(ctx context.Context, s *browserSession) error {
 	for _, g := range s.Grants {
-		if err := p.storage.RevokeAccessToken(ctx, g); err != nil {
+		if err := l.tokens.RevokeAccessToken(ctx, g); err != nil {
 			return err
 		}
 	}
@@ -195,16 +221,16 @@ func audiences(v any) []string {
 // backchannelLogout posts a logout token to every client of the session that
 // registered a back-channel logout URI, in parallel, and waits (bounded by
 // the HTTP client's timeout) so tests and callers see a settled state.
-func (p *Provider) backchannelLogout(ctx context.Context, s *browserSession) {
+func (l *logout) backchannelLogout(ctx context.Context, s *browserSession) {
 	var wg sync.WaitGroup
 	for _, id := range s.Clients {
-		c, err := p.st.Clients().Get(ctx, id)
+		c, err := l.clients.Get(ctx, id)
 		if err != nil || c.BackchannelLogoutURI == "" {
 			continue
 		}
-		tok, err := p.logoutToken(ctx, c, s)
+		tok, err := l.logoutToken(ctx, c, s)
 		if err != nil {
-			p.log.Warn("oidc: logout token", "client", c.ID, "err", err)
+			l.log.Warn("oidc: logout token", "client", c.ID, "err", err)
 			continue
 		}
 		wg.Add(1)
@@ -215,18 +241,18 @@ func (p *Provider) backchannelLogout(ctx context.Context, s *browserSession) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI,
 				strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
 			if err != nil {
-				p.log.Warn("oidc: back-channel logout", "client", c.ID, "err", err)
+				l.log.Warn("oidc: back-channel logout", "client", c.ID, "err", err)
 				return
 			}
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := p.cfg.HTTPClient.Do(req)
+			resp, err := l.http.Do(req)
 			if err != nil {
-				p.log.Warn("oidc: back-channel logout", "client", c.ID, "err", err)
+				l.log.Warn("oidc: back-channel logout", "client", c.ID, "err", err)
 				return
 			}
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-				p.log.Warn("oidc: back-channel logout refused", "client", c.ID, "status", resp.StatusCode)
+				l.log.Warn("oidc: back-channel logout refused", "client", c.ID, "status", resp.StatusCode)
 			}
 		}(c)
 	}
@@ -234,20 +260,20 @@ func (p *Provider) backchannelLogout(ctx context.Context, s *browserSession) {
 }
 
 // logoutToken builds the logout token (OIDC Back-Channel Logout 1.0, 2.4).
-func (p *Provider) logoutToken(ctx context.Context, c *store.Client, s *browserSession) (string, error) {
-	now := p.now().UTC()
+func (l *logout) logoutToken(ctx context.Context, c *store.Client, s *browserSession) (string, error) {
+	now := l.now().UTC()
 	claims := jwt.MapClaims{
-		"iss":    p.cfg.Issuer,
+		"iss":    l.issuer,
 		"aud":    []string{c.ID},
 		"iat":    now.Unix(),
 		"exp":    now.Add(2 * time.Minute).Unix(),
 		"jti":    randomID(),
-		"sub":    p.subject(c, s.Auth.CitizenID),
+		"sub":    l.subject(c, s.Auth.CitizenID),
 		"sid":    s.SID,
 		"events": map[string]any{backchannelEvent: map[string]any{}},
 	}
 	// Signed like the client's ID tokens (Back-Channel Logout 1.0, 2.4).
-	tok, _, err := p.signer.Generate(withSigningAlg(ctx, c.IDTokenAlg), claims, &jwt.Headers{Extra: map[string]any{"typ": "logout+jwt"}})
+	tok, _, err := l.signer.Generate(withSigningAlg(ctx, c.IDTokenAlg), claims, &jwt.Headers{Extra: map[string]any{"typ": "logout+jwt"}})
 	if err != nil {
 		return "", fmt.Errorf("oidc: sign logout token: %w", err)
 	}

@@ -8,6 +8,18 @@
 // passkeys) plug in as Authenticators (the authn.Method contract); cmd/
 // wires the real ones from authn/facelogin and authn/passkey.
 //
+// Structure (in fosite's style): one component per concern, each holding
+// only what it uses and declaring the narrow storage it needs in its own
+// *_storage.go with a compile-time assertion against the store: authorizer
+// (authorize, login, consent; login.go), tokenEndpoints with dpopChecker
+// (token, PAR, introspection, revocation, userinfo; endpoints.go, dpop.go),
+// logout (logout.go), ciba (ciba.go), registration (register.go),
+// clientAdminAPI and ClientAdmin (clients.go), keyRing (keys.go), with the
+// shared browser (cookies, sessions), claimSource (subjects, claims) and
+// events (audit). New builds them and the Provider only mounts them; a
+// component reaches another concern through a small func it is given, never
+// through the Provider.
+//
 // Wiring:
 //
 //	p, err := oidc.New(oidc.Config{Issuer: "https://id.example.gov", Store: st, Ephemeral: eph,
@@ -205,28 +217,29 @@ func (c *Config) validate() error {
 // Provider is the OpenID Connect provider. Safe for concurrent use.
 type Provider struct {
 	cfg     Config
-	st      store.Store
-	eph     ephemeral.Store
 	log     *slog.Logger
 	now     func() time.Time
 	f       fosite.OAuth2Provider
 	fc      *fosite.Config
 	storage *storage.Storage
-	codes   codeSigner // the authorization code signature (DPoP binding lookups)
 	ring    *keyRing
 	signer  *signer
-	hasher  *SecretHasher
 	secrets *clientauth.Authenticator
-	rec     *audit.Recorder
-	subKey  []byte
 	prefix  string // issuer path
 	origin  string // issuer scheme://host[:port]
-	// authenticateClient is fosite's client authentication (the CIBA
-	// endpoint authenticates outside fosite's own endpoints).
-	authenticateClient func(context.Context, *http.Request, url.Values) (fosite.Client, error)
-	auths              map[string]Authenticator
-	mux                *http.ServeMux
-	disco              staticDoc
+	events  events
+	// The components, each holding only what it uses.
+	claims       *claimSource
+	browser      *browser
+	authorizer   *authorizer
+	ciba         *ciba
+	tokens       *tokenEndpoints
+	logout       *logout
+	admin        *clientAdminAPI // nil without an AdminToken
+	registration *registration   // nil without DynamicRegistration
+	auths        map[string]Authenticator
+	mux          *http.ServeMux
+	disco        staticDoc
 }
 
 // Endpoint paths, relative to the issuer.
@@ -267,10 +280,14 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{
-		cfg: cfg, st: cfg.Store, eph: cfg.Ephemeral, log: cfg.Logger, now: cfg.Clock,
-		hasher: hasher, secrets: secrets, rec: rec, subKey: deriveKey(cfg.Secret, "pairwise-sub"),
-		prefix: strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
+		cfg: cfg, log: cfg.Logger, now: cfg.Clock,
+		secrets: secrets,
+		prefix:  strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
+	p.events = events{rec: rec, now: cfg.Clock}
+	p.claims = &claimSource{citizens: cfg.Store.Citizens(), trustFramework: cfg.TrustFramework}
+	p.browser = &browser{eph: cfg.Ephemeral, log: cfg.Logger, path: p.prefix + "/", secure: !cfg.InsecureCookies}
+	html := htmlPages{prefix: p.prefix, log: cfg.Logger}
 	for _, a := range cfg.Authenticators {
 		p.auths[a.Method()] = a
 	}
@@ -286,6 +303,14 @@ func New(cfg Config) (*Provider, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	clients := &ClientAdmin{st: cfg.Store.Clients(), hasher: hasher, now: cfg.Clock, onChange: p.storage.ForgetClient}
+	if cfg.AdminToken != "" {
+		p.admin = newClientAdminAPI(cfg.AdminToken, clients, rec, cfg.Logger)
+	}
+	if cfg.DynamicRegistration != nil {
+		p.registration = &registration{policy: *cfg.DynamicRegistration, limits: cfg.Ephemeral, clients: clients,
+			events: p.events, signingAlg: cfg.SigningAlg, writeOAuthError: p.writeOAuthError}
 	}
 	p.ring = &keyRing{
 		st: cfg.Store.Keys(), now: cfg.Clock, log: cfg.Logger, rec: rec, algs: []string{AlgRS256, AlgES256},
@@ -325,7 +350,14 @@ func New(cfg Config) (*Provider, error) {
 		OpenIDConnectTokenStrategy: clientAlgStrategy{&openid.DefaultStrategy{Signer: p.signer, Config: p.fc}},
 		Signer:                     p.signer,
 	}
-	p.codes = strategy.CoreStrategy
+	dpop := &dpopChecker{eph: cfg.Ephemeral, now: cfg.Clock, log: cfg.Logger, codes: strategy.CoreStrategy, auth: p.storage}
+	p.ciba = &ciba{
+		eph: cfg.Ephemeral, citizens: cfg.Store.Citizens(), events: p.events, now: cfg.Clock, origin: p.origin,
+		accessTokenTTL: cfg.AccessTokenTTL, idTokenTTL: cfg.IDTokenTTL,
+		writeOAuthError: p.writeOAuthError,
+		session:         func(r *http.Request) *browserSession { s, _ := p.browser.session(r); return s },
+		subject:         p.claims.subject,
+	}
 	p.f = compose.Compose(p.fc, p.storage, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -337,7 +369,7 @@ func New(cfg Config) (*Provider, error) {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 		func(fosite.Configurator, any, any) any {
-			return &cibaGrant{p: p,
+			return &cibaGrant{c: p.ciba,
 				tokens: &oauth2.HandleHelper{AccessTokenStrategy: strategy.CoreStrategy, AccessTokenStorage: p.storage, Config: p.fc},
 				ids:    &openid.IDTokenHandleHelper{IDTokenStrategy: strategy.OpenIDConnectTokenStrategy}}
 		},
@@ -348,14 +380,28 @@ func New(cfg Config) (*Provider, error) {
 	}
 	quietTokenHandlers(p.fc.TokenEndpointHandlers)
 	p.fc.ClientAuthenticationStrategy = p.clientAuth(fo.DefaultClientAuthenticationStrategy)
-	p.authenticateClient = fo.AuthenticateClient
+	p.tokens = &tokenEndpoints{f: p.f, issuer: cfg.Issuer, log: cfg.Logger, dpop: dpop,
+		authenticateClient: fo.AuthenticateClient, writeOAuthError: p.writeOAuthError, claims: p.claims.identityClaims}
+	p.ciba.authenticateClient = fo.AuthenticateClient
+	p.authorizer = &authorizer{
+		f: p.f, issuer: cfg.Issuer, prefix: p.prefix, loginTTL: cfg.LoginTTL, sessionTTL: cfg.SessionTTL,
+		pages: cfg.Pages, authenticators: cfg.Authenticators, auths: p.auths,
+		eph: cfg.Ephemeral, clients: cfg.Store.Clients(), citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(),
+		browser: p.browser, html: html, events: p.events, now: cfg.Clock, log: cfg.Logger, subject: p.claims.subject,
+	}
+	p.logout = &logout{
+		issuer: cfg.Issuer, action: p.prefix + PathLogout, csrfKey: deriveKey(cfg.Secret, "logout-csrf"),
+		clients: cfg.Store.Clients(), eph: cfg.Ephemeral, tokens: p.storage, signer: p.signer, http: cfg.HTTPClient,
+		log: cfg.Logger, events: p.events, now: cfg.Clock, pages: cfg.Pages,
+		session: p.browser.session, page: html.page, clearCookie: p.browser.clearCookie, subject: p.claims.subject,
+	}
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
 	}
 	p.routes()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	p.startDPoPMemory(ctx)
+	dpop.startDPoPMemory(ctx)
 	return p, nil
 }
 

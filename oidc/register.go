@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,19 +74,33 @@ func clientIP(r *http.Request) string {
 	return h
 }
 
-// idTokenAlg is the alg that signs c's ID tokens.
-func (p *Provider) idTokenAlg(c *store.Client) string {
+// idTokenAlg is the alg that signs c's ID tokens when the provider's
+// default is def.
+func idTokenAlg(c *store.Client, def string) string {
 	if c.IDTokenAlg != "" {
 		return c.IDTokenAlg
 	}
-	return p.cfg.SigningAlg
+	return def
+}
+
+// registration is the RFC 7591 dynamic registration component: it holds
+// its policy, its narrow storage (register_storage.go), the unaudited
+// client administration (it records its own client.register event) and
+// the provider's OAuth error writer.
+type registration struct {
+	policy          RegistrationPolicy
+	limits          registrationLimits
+	clients         *ClientAdmin
+	events          events
+	signingAlg      string // the provider's default ID token alg
+	writeOAuthError func(context.Context, http.ResponseWriter, error)
 }
 
 // register implements RFC 7591 section 3 under the configured policy; its
 // errors (section 3.2.2) are in RFC 6749 form.
-func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
-	if err := p.registerClient(w, r); err != nil {
-		p.writeOAuthError(r.Context(), w, err)
+func (g *registration) register(w http.ResponseWriter, r *http.Request) {
+	if err := g.registerClient(w, r); err != nil {
+		g.writeOAuthError(r.Context(), w, err)
 	}
 }
 
@@ -94,10 +109,10 @@ func errMetadata(desc string) error {
 	return oauthErr(http.StatusBadRequest, "invalid_client_metadata", desc)
 }
 
-func (p *Provider) registerClient(w http.ResponseWriter, r *http.Request) error {
+func (g *registration) registerClient(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	pol := p.cfg.DynamicRegistration
-	ok, _, err := p.eph.Allow(ctx, "oidc:register:"+clientIP(r), pol.PerIPPerHour, time.Hour)
+	pol := &g.policy
+	ok, _, err := g.limits.Allow(ctx, "oidc:register:"+clientIP(r), pol.PerIPPerHour, time.Hour)
 	if err != nil {
 		return fosite.ErrTemporarilyUnavailable.WithHint("Try again later.").WithWrap(fmt.Errorf("oidc: register rate limit: %w", err))
 	}
@@ -161,7 +176,7 @@ func (p *Provider) registerClient(w http.ResponseWriter, r *http.Request) error 
 	} else if len(req.JWKS) > 0 {
 		return errMetadata("jwks is only used with private_key_jwt")
 	}
-	c, secret, err := p.clientAdmin().Create(ctx, "", spec)
+	c, secret, err := g.clients.Create(ctx, "", spec)
 	if err != nil {
 		code := "invalid_client_metadata"
 		if errors.Is(err, ErrInvalidClient) && strings.Contains(err.Error(), "redirect URI") {
@@ -172,7 +187,7 @@ func (p *Provider) registerClient(w http.ResponseWriter, r *http.Request) error 
 		}
 		return oauthErr(http.StatusBadRequest, code, invalidClientReason(err))
 	}
-	p.audit(ctx, "system", "client.register", "", c.ID, "ok", map[string]string{"ip": clientIP(r)})
+	g.events.record(ctx, "system", "client.register", "", c.ID, "ok", map[string]string{"ip": clientIP(r)})
 	method := storage.NewClient(c, nil).GetTokenEndpointAuthMethod()
 	out := map[string]any{
 		"client_id":                  c.ID,
@@ -185,7 +200,7 @@ func (p *Provider) registerClient(w http.ResponseWriter, r *http.Request) error 
 		"token_endpoint_auth_method": method,
 		"subject_type":               "pairwise",
 		// RFC 7591 section 3.2.1: the registered metadata, defaults included.
-		"id_token_signed_response_alg": p.idTokenAlg(c),
+		"id_token_signed_response_alg": idTokenAlg(c, g.signingAlg),
 	}
 	if len(c.PostLogoutURIs) > 0 {
 		out["post_logout_redirect_uris"] = c.PostLogoutURIs

@@ -6,9 +6,20 @@ import "net/http"
 // browser session of r authenticated (citizen, acr, amr, auth_time), for
 // features that need a recent proof of identity (certificate issuance).
 func (p *Provider) SessionAuthentication(r *http.Request) (Authentication, bool) {
-	s, _ := p.currentSession(r)
+	s, _ := p.browser.session(r)
 	if s == nil {
 		return Authentication{}, false
 	}
 	return s.Auth, true
+}
+
+// SessionCitizen reports the citizen signed in to the browser session of r
+// and the assurance reached, for features that need a signed-in citizen
+// (passkey registration, the account page).
+func (p *Provider) SessionCitizen(r *http.Request) (citizenID, acr string, ok bool) {
+	s, _ := p.browser.session(r)
+	if s == nil {
+		return "", "", false
+	}
+	return s.Auth.CitizenID, s.Auth.ACR, true
 }
