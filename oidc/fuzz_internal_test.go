@@ -469,7 +469,7 @@ func FuzzDPoPProof(f *testing.F) {
 	f.Add("", http.MethodPost, "")
 	f.Add(strings.Repeat("A", dpopMaxProof+1), http.MethodPost, "")
 	f.Fuzz(func(t *testing.T, proof, method, accessToken string) {
-		p := &Provider{eph: memory.New(memory.Options{Now: func() time.Time { return now }}), now: func() time.Time { return now }}
+		p := &dpopChecker{eph: memory.New(memory.Options{Now: func() time.Time { return now }}), now: func() time.Time { return now }, log: slog.New(slog.DiscardHandler)}
 		r := httptest.NewRequest(http.MethodPost, dpopHTU, nil)
 		r.Method = method
 		r.Header.Set("DPoP", proof)
@@ -587,7 +587,7 @@ func TestFuzzSeedsAccepted(t *testing.T) {
 	}
 	now := time.Unix(1_800_000_000, 0)
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p := &Provider{eph: memory.New(memory.Options{Now: func() time.Time { return now }}), now: func() time.Time { return now }}
+	p := &dpopChecker{eph: memory.New(memory.Options{Now: func() time.Time { return now }}), now: func() time.Time { return now }, log: slog.New(slog.DiscardHandler)}
 	r := httptest.NewRequest(http.MethodPost, dpopHTU, nil)
 	r.Header.Set("DPoP", dpopProofFor(t, k, now, nil))
 	if _, err := p.dpopProof(context.Background(), r, dpopHTU, ""); err != nil {
