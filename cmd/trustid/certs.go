@@ -319,10 +319,6 @@ type certFaceMatcher struct {
 
 var _ certs.FaceMatcher = (*certFaceMatcher)(nil)
 
-func newCertFaceMatcher(eng *face.Engine, far float64) (*certFaceMatcher, error) {
-	return newCertFaceMatcherFor(eng, far, face.Strictest)
-}
-
 // newCertFaceMatcherFor uses the named population's threshold
 // (face.population) from the committed calibration.
 func newCertFaceMatcherFor(eng *face.Engine, far float64, population string) (*certFaceMatcher, error) {

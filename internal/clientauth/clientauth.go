@@ -266,7 +266,7 @@ func (a *Authenticator) Check(ctx context.Context, id, addr string) error {
 			return &LimitedError{RetryAfter: d, Scope: "address"}
 		}
 	}
-	if id != "" && a.limits.PerClient > 0 {
+	if id != "" && a.limits.PerClient > 0 && !a.knownHere(id, addr) {
 		if d := a.blocked(ctx, "client:"+id); d > 0 && !a.isKnown(ctx, id, addr) {
 			a.log.DebugContext(ctx, "client authentication refused: client limited", "client_id", id, "addr", addr)
 			return &LimitedError{RetryAfter: d, Scope: "client"}
@@ -364,6 +364,21 @@ func (a *Authenticator) blocked(ctx context.Context, key string) time.Duration {
 		d = time.Second // the key still exists: blocked for its last moments
 	}
 	return d
+}
+
+// knownHere reports whether this node saw clientID authenticate from addr
+// within half of KnownFor (Succeeded then wrote the shared marker): a
+// client limit never applies at a known address, so the hot path of a
+// client that keeps authenticating from its own address reads nothing for
+// the client limit (only the address limit is read).
+func (a *Authenticator) knownHere(clientID, addr string) bool {
+	if addr == "" {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	last, ok := a.known[clientID+"\x00"+addr]
+	return ok && a.now().Sub(last) < a.limits.KnownFor/2
 }
 
 func (a *Authenticator) isKnown(ctx context.Context, clientID, addr string) bool {
