@@ -129,7 +129,18 @@ type Authenticator struct {
 
 	mu    sync.Mutex
 	known map[string]time.Time // client\x00addr -> when this node last recorded it as known
+	addrs map[string]addrSeen  // address -> what this node last saw of its limit
 }
+
+// addrSeen is what a node remembers of an address's limit (see clearHere).
+type addrSeen struct {
+	clear   time.Time // when the shared limit was last read and found clear
+	suspect time.Time // when this node last saw a failure from the address
+}
+
+// addrRecheck is how long a node trusts a clear address limit it read,
+// while it has seen no failure from that address within the window.
+const addrRecheck = 250 * time.Millisecond
 
 // New checks cfg and returns an Authenticator.
 func New(cfg Config) (*Authenticator, error) {
@@ -138,7 +149,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	cfg.Limits.defaults()
 	a := &Authenticator{key: append([]byte(nil), cfg.Key...), now: cfg.Now, log: cfg.Logger,
-		eph: cfg.Ephemeral, limits: cfg.Limits, known: map[string]time.Time{}}
+		eph: cfg.Ephemeral, limits: cfg.Limits, known: map[string]time.Time{}, addrs: map[string]addrSeen{}}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -260,11 +271,20 @@ func (a *Authenticator) Check(ctx context.Context, id, addr string) error {
 	if a.eph == nil {
 		return nil
 	}
-	if addr != "" && a.limits.PerAddress > 0 {
-		if d := a.blocked(ctx, "addr:"+addr); d > 0 {
+	if addr != "" && a.limits.PerAddress > 0 && !a.clearHere(addr) {
+		d := a.blocked(ctx, "addr:"+addr)
+		if d > 0 {
 			a.log.DebugContext(ctx, "client authentication refused: address limited", "client_id", id, "addr", addr)
 			return &LimitedError{RetryAfter: d, Scope: "address"}
 		}
+		a.mu.Lock()
+		if len(a.addrs) >= 10_000 {
+			clear(a.addrs) // bounded; the ephemeral store keeps the truth
+		}
+		st := a.addrs[addr]
+		st.clear = a.now()
+		a.addrs[addr] = st
+		a.mu.Unlock()
 	}
 	if id != "" && a.limits.PerClient > 0 && !a.knownHere(id, addr) {
 		if d := a.blocked(ctx, "client:"+id); d > 0 && !a.isKnown(ctx, id, addr) {
@@ -285,6 +305,11 @@ func (a *Authenticator) Failed(ctx context.Context, clientID, addr, reason strin
 		return
 	}
 	if addr != "" && a.limits.PerAddress > 0 {
+		a.mu.Lock()
+		st := a.addrs[addr]
+		st.suspect = a.now()
+		a.addrs[addr] = st
+		a.mu.Unlock()
 		a.count(ctx, "addr:"+addr, a.limits.PerAddress, "addr", addr)
 	}
 	if clientID != "" && a.limits.PerClient > 0 {
@@ -364,6 +389,21 @@ func (a *Authenticator) blocked(ctx context.Context, key string) time.Duration {
 		d = time.Second // the key still exists: blocked for its last moments
 	}
 	return d
+}
+
+// clearHere reports whether this node read addr's limit clear less than
+// addrRecheck ago and has seen no failure from addr within the window: then
+// the shared limit is not read again. An address that fails here is read
+// on every attempt for a window, so the limit holds for a guesser; what a
+// guesser spreading over N nodes gains is at most one unchecked attempt per
+// node per window (its first there). A busy client with no failures reads
+// the limit a few times a second instead of on every request.
+func (a *Authenticator) clearHere(addr string) bool {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, ok := a.addrs[addr]
+	return ok && now.Sub(st.clear) < addrRecheck && (st.suspect.IsZero() || now.Sub(st.suspect) >= a.limits.Window)
 }
 
 // knownHere reports whether this node saw clientID authenticate from addr

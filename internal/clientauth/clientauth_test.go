@@ -253,3 +253,53 @@ func (brokenEph) Set(context.Context, string, []byte, time.Duration) error {
 func (brokenEph) Allow(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
 	return false, 0, errDown
 }
+
+// TestAddressLimitAcrossNodes: two nodes share the ephemeral store. A node
+// trusts a clear read of an address's limit for addrRecheck only while it
+// has seen no failure from it, so a limit tripped on another node holds
+// here within addrRecheck, and a node that sees failures reads every time.
+func TestAddressLimitAcrossNodes(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	eph := memory.New(memory.Options{Now: clock})
+	t.Cleanup(func() { eph.Close() })
+	node := func() *Authenticator {
+		a, err := New(Config{Key: bytes.Repeat([]byte{7}, 32), Now: clock, Ephemeral: eph,
+			Limits: Limits{PerAddress: 3, PerClient: 100, Window: time.Minute}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a, b := node(), node()
+	reads := 0
+	clients := countingGetter{clientMap{"app": {ID: "app", SecretHash: a.Hash([]byte("right"))}}, &reads}
+	const addr = "203.0.113.9"
+	if _, err := b.Authenticate(t.Context(), clients, "app", "right", addr); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // trips the address limit, on node a
+		if _, err := a.Authenticate(t.Context(), clients, "app", fmt.Sprint("guess", i), addr); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("guess %d on a: %v", i, err)
+		}
+	}
+	if _, err := a.Authenticate(t.Context(), clients, "app", "right", addr); !errors.Is(err, ErrLimited) {
+		t.Fatalf("node a after the guesses: %v, want limited", err)
+	}
+	now = now.Add(addrRecheck)
+	if _, err := b.Authenticate(t.Context(), clients, "app", "right", addr); !errors.Is(err, ErrLimited) {
+		t.Fatalf("node b %v later: %v, want limited", addrRecheck, err)
+	}
+	// A wrong guess on b marks the address there: b reads the limit from
+	// then on, even right after a clear read.
+	now = now.Add(time.Minute + time.Second)
+	if _, err := b.Authenticate(t.Context(), clients, "app", "right", addr); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	if _, err := b.Authenticate(t.Context(), clients, "app", "wrong", addr); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatal(err)
+	}
+	if b.clearHere(addr) {
+		t.Fatal("node b trusts a clear read of an address it saw fail")
+	}
+}
