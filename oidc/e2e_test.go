@@ -290,6 +290,10 @@ func (e *env) login(authURL string, loginForm url.Values, consent bool) url.Valu
 	if resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther {
 		return callback(e.t, resp)
 	}
+	if strings.Contains(body, `action="/oauth2/login/fake/finish"`) {
+		// The built-in page must not post an empty form as evidence (issue 16, point 6).
+		e.t.Fatalf("the login page posts a form to finish: %s", body)
+	}
 	if !strings.Contains(body, "/oauth2/login/fake/finish") {
 		e.t.Fatalf("expected the login page, got %d %s", resp.StatusCode, body)
 	}

@@ -326,9 +326,9 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <h1>{{.Title}}</h1>
 {{if .Text}}<p>{{.Text}}</p>{{end}}
 {{with .Login}}
-{{range .Methods}}<section><h2>{{.Method}}</h2>
-<form method="post" action="{{$.Prefix}}/oauth2/login/{{.Method}}/finish" enctype="multipart/form-data">
-<button type="submit">Sign in with {{.Method}}</button></form></section>{{end}}
+<p>Sign-in methods for this request (each needs a browser with JavaScript; the face method also a camera and a microphone):</p>
+<ul>{{range .Methods}}<li>{{.Method}}: <code>POST {{$.Prefix}}/oauth2/login/{{.Method}}/begin</code>, then <code>POST {{$.Prefix}}/oauth2/login/{{.Method}}/finish</code> with the evidence</li>{{end}}</ul>
+<p><a href="{{$.Prefix}}/oauth2/login">Start the sign-in again</a></p>
 {{end}}
 {{with .Consent}}
 <p><strong>{{.Client}}</strong> asks to:</p>
