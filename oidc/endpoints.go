@@ -373,7 +373,7 @@ func (t *tokenEndpoints) revoke(w http.ResponseWriter, r *http.Request) {
 	err := t.f.NewRevocationRequest(ctx, r)
 	if errors.Is(err, fosite.ErrTemporarilyUnavailable) || errors.Is(err, fosite.ErrServerError) || httperr.IsUnavailable(err) {
 		t.log.Error("oidc: revoke", "err", err)
-		w.Header().Set("Retry-After", retryAfterSeconds)
+		w.Header().Set("Retry-After", retryAfter)
 		t.f.WriteAccessError(ctx, w, nil, fosite.ErrTemporarilyUnavailable.WithHint("The token could not be revoked now; retry."))
 		return
 	}
@@ -410,9 +410,6 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
-
-// retryAfterSeconds is the Retry-After of a 503 caused by a store fault.
-const retryAfterSeconds = "1"
 
 // userinfo is OpenID Connect Core 5.3: the consented claims of the token's
 // citizen, read live from the store.

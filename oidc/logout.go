@@ -123,7 +123,7 @@ func (l *logout) serve(w http.ResponseWriter, r *http.Request) {
 			// stays so that a retry finds them (a fault is not a success).
 			if err := l.revokeSessionTokens(ctx, s); err != nil {
 				l.log.Error("oidc: logout: revoke access tokens", "err", err)
-				w.Header().Set("Retry-After", retryAfterSeconds)
+				w.Header().Set("Retry-After", retryAfter)
 				l.page(w, http.StatusServiceUnavailable, "Sign-out failed", "The service cannot sign you out right now. Please try again in a moment.", nil)
 				return
 			}

@@ -30,6 +30,7 @@ import (
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
 	"github.com/trustid/trustid/internal/clientauth"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
@@ -381,7 +382,7 @@ func (v *verifierClients) AuthenticateVerifier(r *http.Request) (certs.Verifier,
 			return certs.Verifier{}, err // 429 with Retry-After (httperr.Answerer)
 		}
 		// Anything else is a fault of the client store: 503, not a credential error.
-		return certs.Verifier{}, clientStoreUnavailable(err)
+		return certs.Verifier{}, httperr.Unavailable(err)
 	case c.Role == "":
 		v.secrets.Failed(r.Context(), c.ID, clientauth.Address(r), "client has no verifier role")
 		return certs.Verifier{}, errVerifierCredentials

@@ -289,21 +289,12 @@ func (a identityAuth) Authenticate(r *http.Request) (authid.Caller, error) {
 		return authid.Caller{}, err // 429 with Retry-After (httperr.Answerer)
 	case err != nil && !errors.Is(err, clientauth.ErrInvalidCredentials):
 		// A fault of the client store: 503, never a credential error.
-		return authid.Caller{}, clientStoreUnavailable(err)
+		return authid.Caller{}, httperr.Unavailable(err)
 	case err != nil:
 		// authid answers 401; the cause stays in the chain.
 		return authid.Caller{}, fmt.Errorf("%w: %w", errUnauthenticated, err)
 	}
 	return authid.Caller{ID: "client:" + c.ID, Trusted: c.FirstParty, FaceVerify: slices.Contains(c.Scopes, oidc.ScopeFaceVerify)}, nil
-}
-
-// clientStoreUnavailable is the answer to a client authentication that met
-// a store fault (clientauth.Authenticate's error other than
-// ErrInvalidCredentials): 503 with Retry-After, never a credential error.
-func clientStoreUnavailable(err error) *httperr.Error {
-	he := httperr.Unavailable(err)
-	he.RetryAfter = time.Second
-	return he
 }
 
 // mountIdentity builds the identity service and mounts its HTTP API
