@@ -195,12 +195,8 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 func (s *Service) startReplayMemory() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	now := s.cfg.Now()
-	for i := range 256 {
-		if _, err := ephemeral.MemorySince(ctx, s.cfg.Replay, fmt.Sprintf("certs:replay-memory:{%02x}", i), now); err != nil {
-			s.cfg.Logger.Warn("certs: replay cache memory markers", "err", err)
-			return
-		}
+	if err := ephemeral.StartMemories(ctx, s.cfg.Replay, "certs:replay-memory:", s.cfg.Now()); err != nil {
+		s.cfg.Logger.Warn("certs: replay cache memory markers", "err", err)
 	}
 }
 
@@ -389,7 +385,7 @@ func (s *Service) verify(ctx context.Context, v Verifier, req VerifyRequest, now
 	// The digest's first byte is a hash tag: a memory marker per tag lives
 	// in the same Redis Cluster slot as the digests it vouches for.
 	digest := hex.EncodeToString(res.Digest)
-	tag := "{" + digest[:2] + "}"
+	tag := ephemeral.MemoryTag(res.Digest[0])
 	fresh, err := s.cfg.Replay.SetNX(ctx, "certs:replay:"+tag+":"+digest, []byte(v.ClientID), ttl)
 	if err != nil {
 		return nil, fmt.Errorf("certs: replay cache: %w", err)

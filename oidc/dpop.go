@@ -136,19 +136,15 @@ func (d *dpopChecker) dpopProof(ctx context.Context, r *http.Request, htu, acces
 // dpopTag is the Redis Cluster hash tag of a key thumbprint's proofs.
 func dpopTag(jkt string) string {
 	sum := sha256.Sum256([]byte(jkt))
-	return fmt.Sprintf("{%02x}", sum[0])
+	return ephemeral.MemoryTag(sum[0])
 }
 
 // startDPoPMemory creates the DPoP replay cache's memory markers when the
 // provider starts, so that only a loss of the cache while it runs (not a
 // first start) refuses proofs made before it.
 func (d *dpopChecker) startDPoPMemory(ctx context.Context) {
-	now := d.now()
-	for i := range 256 {
-		if _, err := ephemeral.MemorySince(ctx, d.eph, fmt.Sprintf("dpop:memory:{%02x}", i), now); err != nil {
-			d.log.Warn("oidc: dpop replay cache memory markers", "err", err)
-			return
-		}
+	if err := ephemeral.StartMemories(ctx, d.eph, "dpop:memory:", d.now()); err != nil {
+		d.log.Warn("oidc: dpop replay cache memory markers", "err", err)
 	}
 }
 

@@ -44,3 +44,21 @@ func MemorySince(ctx context.Context, s Store, marker string, now time.Time) (ti
 	// Lost again between the write and the read: nothing before now is known.
 	return now, nil
 }
+
+// MemoryTag is the hash tag ("{00}".."{ff}") that groups a replay cache's
+// keys with the memory marker that vouches for them: b is the first byte
+// of a digest of the key, so the keys spread over 256 Redis Cluster slots.
+func MemoryTag(b byte) string { return fmt.Sprintf("{%02x}", b) }
+
+// StartMemories makes sure the 256 memory markers prefix+MemoryTag(i)
+// exist, born at now when missing. A replay cache calls it when it starts,
+// so that only a loss of the store while it runs (not a first start on an
+// empty one) refuses what was made before.
+func StartMemories(ctx context.Context, s Store, prefix string, now time.Time) error {
+	for i := range 256 {
+		if _, err := MemorySince(ctx, s, prefix+MemoryTag(byte(i)), now); err != nil {
+			return err
+		}
+	}
+	return nil
+}

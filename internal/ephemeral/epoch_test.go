@@ -42,3 +42,23 @@ func TestMemorySince(t *testing.T) {
 		t.Fatalf("junk marker: %v %v, want %v", born, err, t2)
 	}
 }
+
+func TestStartMemories(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New(memory.Options{})
+	defer s.Close()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	if err := ephemeral.StartMemories(ctx, s, "p:", t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := ephemeral.MemoryTag(0xab); got != "{ab}" {
+		t.Fatalf("MemoryTag(0xab) = %q", got)
+	}
+	// Every marker exists: a later read keeps the start time.
+	for _, b := range []byte{0x00, 0xab, 0xff} {
+		born, err := ephemeral.MemorySince(ctx, s, "p:"+ephemeral.MemoryTag(b), t0.Add(time.Hour))
+		if err != nil || !born.Equal(t0) {
+			t.Fatalf("marker %02x: %v %v, want %v", b, born, err, t0)
+		}
+	}
+}
