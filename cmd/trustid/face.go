@@ -15,17 +15,16 @@ import (
 	"github.com/trustid/trustid/authn/face"
 )
 
-// faceFlags are the flags every face command shares.
+// faceFlags are the flags of the service's face command (compare); the
+// lab's evaluation commands keep their own, with an embedding cache.
 type faceFlags struct {
 	models  string
 	workers int
-	cache   string
 }
 
 func (f *faceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.models, "models", os.Getenv("TRUSTID_MODELS"), "directory of the pinned face models")
 	fs.IntVar(&f.workers, "workers", 1, "engine workers (parallel images)")
-	fs.StringVar(&f.cache, "cache", "", "optional file caching embeddings per image path between runs")
 }
 
 func (f *faceFlags) engine() (*face.Engine, error) {
