@@ -38,14 +38,8 @@ type Node struct {
 	closer []func() error
 }
 
-// Load reads the configuration file (or the zero-config default when path
-// is empty), with environment overrides.
-func Load(path string) (*config.File, error) {
-	return config.Load(path, os.Getenv)
-}
-
-// NewLogger is the process logger the configuration asks for.
-func NewLogger(cfg *config.File) *slog.Logger {
+// newLogger is the process logger the configuration asks for.
+func newLogger(cfg *config.File) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -58,11 +52,11 @@ func NewLogger(cfg *config.File) *slog.Logger {
 // Open builds the key ring, the durable store (migrated), the audit
 // recorder and the ephemeral store named by the configuration at path.
 func Open(ctx context.Context, path string) (*Node, error) {
-	cfg, err := Load(path)
+	cfg, err := config.Load(path, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Config: cfg, Log: NewLogger(cfg)}
+	n := &Node{Config: cfg, Log: newLogger(cfg)}
 	ok := false
 	defer func() {
 		if !ok {
