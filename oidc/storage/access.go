@@ -234,6 +234,7 @@ func (s *Storage) commitATs(ctx context.Context, t *tx, stored bool) error {
 	ok, err := s.eph.SetUnless(ctx, endKey(fam), cur, ats...)
 	if err != nil {
 		s.dropATs(ctx, t.ats)
+		s.keepRetryable(ctx, t)
 		return fmt.Errorf("oidc/storage: store access tokens: %w", err)
 	}
 	if !ok {

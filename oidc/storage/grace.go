@@ -39,7 +39,11 @@ import (
 // because the ephemeral store refuses writes (the outage that lost the
 // first answer) thus keeps the family alive until the store is back,
 // however long the outage; a retry that succeeds consumes C, after which
-// P is no longer C's parent and any reuse ends the family.
+// P is no longer C's parent and any reuse ends the family. When the server
+// itself knows the answer was not given (keepRetryable), the window lasts
+// as long as C, and names P as the token to accept, so that a client that
+// retries only after the outage, or whose grace retry was itself
+// committed but not answered, keeps its family.
 //
 // Only the token endpoint applies it (WithRefreshGrace): introspection and
 // revocation of P still see a rotated token.
@@ -68,7 +72,10 @@ func graceFrom(ctx context.Context) *grace {
 
 // retry returns the request of the family's active refresh token when
 // consumed (the record of sig) is within its grace period; ok false
-// otherwise.
+// otherwise. consumed qualifies when it is the active token's parent and
+// the window (from the active token's creation, or carried forward by a
+// grace record) is open, or when a grace record for the active token names
+// it as the token its holder still has (keepRetryable).
 func (s *Storage) retry(ctx context.Context, consumed *store.OAuthRecord, session fosite.Session) (fosite.Requester, bool, error) {
 	g := graceFrom(ctx)
 	if g == nil || s.grace <= 0 {
@@ -86,10 +93,11 @@ func (s *Storage) retry(ctx context.Context, consumed *store.OAuthRecord, sessio
 		c, p = p, c // created in the same clock tick: the active one is the successor
 	}
 	now := s.now()
-	if !c.Active || len(c.Data) == 0 || p.Active || p.Signature != consumed.Signature || !c.ExpiresAt.After(now) {
+	if !c.Active || len(c.Data) == 0 || p.Active || !c.ExpiresAt.After(now) {
 		return nil, false, nil
 	}
-	if now.Sub(c.CreatedAt) > s.grace {
+	parent := p.Signature == consumed.Signature
+	if !parent || now.Sub(c.CreatedAt) > s.grace {
 		w, err := s.st.OAuth().Get(ctx, OAuthGrace, c.Signature)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -98,9 +106,11 @@ func (s *Storage) retry(ctx context.Context, consumed *store.OAuthRecord, sessio
 			return nil, false, fmt.Errorf("oidc/storage: refresh grace: %w", err)
 		case !w.ExpiresAt.After(now):
 			return nil, false, nil
+		case !parent && string(w.Data) != consumed.Signature:
+			return nil, false, nil
 		}
 	}
-	if err := s.extendGrace(ctx, c, now.Add(s.grace)); err != nil {
+	if err := s.extendGrace(ctx, c, consumed.Signature, now.Add(s.grace)); err != nil {
 		return nil, false, err
 	}
 	ar, err := s.decode(ctx, c.Data, session)
@@ -111,15 +121,19 @@ func (s *Storage) retry(ctx context.Context, consumed *store.OAuthRecord, sessio
 	return ar, true, nil
 }
 
-// extendGrace records that the grace window of successor c lasts until
-// until (see above).
-func (s *Storage) extendGrace(ctx context.Context, c *store.OAuthRecord, until time.Time) error {
+// extendGrace records that the grace window of successor c lasts at least
+// until until for a retry of holder (see above); a longer window already
+// recorded stays.
+func (s *Storage) extendGrace(ctx context.Context, c *store.OAuthRecord, holder string, until time.Time) error {
 	rec := &store.OAuthRecord{Kind: OAuthGrace, Signature: c.Signature, RequestID: c.RequestID, ClientID: c.ClientID,
-		Active: true, ExpiresAt: until.UTC(), CreatedAt: s.now().UTC()}
+		Active: true, Data: []byte(holder), ExpiresAt: until.UTC(), CreatedAt: s.now().UTC()}
 	err := s.st.OAuth().Create(ctx, rec)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		_, err = s.st.OAuth().Update(ctx, OAuthGrace, c.Signature, func(r *store.OAuthRecord) error {
-			r.ExpiresAt = until.UTC()
+			if until.After(r.ExpiresAt) {
+				r.ExpiresAt = until.UTC()
+			}
+			r.Data = []byte(holder)
 			return nil
 		})
 	}
@@ -127,4 +141,21 @@ func (s *Storage) extendGrace(ctx context.Context, c *store.OAuthRecord, until t
 		return fmt.Errorf("oidc/storage: refresh grace: %w", err)
 	}
 	return nil
+}
+
+// keepRetryable runs when a refresh's durable rotation committed but its
+// answer cannot be given (the ephemeral store failed after the durable
+// write, commitATs): the server knows the client never got the new refresh
+// token, so the token the client holds stays a retry for as long as the
+// successor lives, not only for the grace period: a client that waits out
+// the outage before it retries keeps its family (the fault suite's "Redis
+// refusing writes" scenario lost one that retried 5 s after its last try).
+// The first retry that succeeds consumes the successor, and from then on
+// any reuse ends the family as usual. Best effort: if the durable store
+// also fails, the grace period alone applies.
+func (s *Storage) keepRetryable(ctx context.Context, t *tx) {
+	if s.grace <= 0 || t.holder == "" || t.successor == nil {
+		return
+	}
+	_ = s.extendGrace(context.WithoutCancel(ctx), t.successor, t.holder, t.successor.ExpiresAt)
 }

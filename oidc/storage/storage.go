@@ -459,6 +459,9 @@ func (s *Storage) create(ctx context.Context, kind store.OAuthKind, sig string, 
 		Kind: kind, Signature: sig, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
 		Subject: subject, Active: true, Data: data, ExpiresAt: exp.UTC(), CreatedAt: now,
 	}
+	if t := s.txFrom(ctx); t != nil && kind == store.OAuthRefresh {
+		t.successor = rec
+	}
 	if s.deferCreate(ctx, rec) {
 		return nil
 	}
@@ -614,11 +617,14 @@ func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 // BeginTX by making the new access token the family's only valid one after
 // the write (see tx.go), outside it by revoking them all.
 func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	t := s.txFrom(ctx)
+	if t != nil && !t.done {
+		t.holder = sig
+	}
 	if g := graceFrom(ctx); g != nil && g.from != "" && g.from == sig {
 		sig = g.to // a retry within the grace period rotates the successor (grace.go)
 	}
 	op := &consumeOp{kind: store.OAuthRefresh, sig: sig, revoke: store.OAuthAccess, requestID: requestID, inactive: fosite.ErrInactiveToken}
-	t := s.txFrom(ctx)
 	if s.ephAT {
 		op.revoke = ""
 		if t != nil && !t.done {

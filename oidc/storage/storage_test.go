@@ -329,6 +329,7 @@ var backendTests = map[string]func(*testing.T){
 	"EphemeralAccessTokens": TestEphemeralAccessTokens,
 	"RefreshWhileRefusing":  TestRefreshWhileEphemeralRefusesWrites, "RevokeWhileRefusing": TestRevokeWhileEphemeralRefusesWrites,
 	"RefreshGracePeriod": TestRefreshGracePeriod, "GraceCarriedByRetries": TestRefreshGraceCarriedByFailedRetries,
+	"AnswerLostAfterCommit": TestRefreshAnswerLostAfterCommit,
 }
 
 // runEphemeral reruns the backend tests with access tokens in the

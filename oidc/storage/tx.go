@@ -48,6 +48,10 @@ type tx struct {
 	// request ID of the family it rotates.
 	ats    []pendingAT
 	family string
+	// A refresh: the token the client presented (holder) and the refresh
+	// token created for it (successor); see keepRetryable.
+	holder    string
+	successor *store.OAuthRecord
 	// The last request encoded in the transaction and its encoding:
 	// fosite stores one request as both the access and the refresh token.
 	encoded     fosite.Requester
