@@ -32,15 +32,17 @@ func LevelName(l int) string {
 // Claims are the signed contents of a net certificate (see the package doc
 // for the claim map).
 type Claims struct {
-	HolderRef   []byte    `cbor:"1,keyasint"`
-	Name        string    `cbor:"2,keyasint"`
-	TemplateRef []byte    `cbor:"3,keyasint"`
-	Level       int       `cbor:"4,keyasint"`
-	IssuedAt    int64     `cbor:"5,keyasint"`
-	ExpiresAt   int64     `cbor:"6,keyasint"`
-	Serial      []byte    `cbor:"7,keyasint"`
-	StatusIndex int64     `cbor:"8,keyasint"`
-	DeviceKey   COSEKeyEC `cbor:"9,keyasint"`
+	HolderRef []byte `cbor:"1,keyasint"`
+	// NetworkNumber is the holder's 网号: the certificate carries it
+	// instead of any plaintext identity (MPS Order No. 173).
+	NetworkNumber string    `cbor:"2,keyasint"`
+	TemplateRef   []byte    `cbor:"3,keyasint"`
+	Level         int       `cbor:"4,keyasint"`
+	IssuedAt      int64     `cbor:"5,keyasint"`
+	ExpiresAt     int64     `cbor:"6,keyasint"`
+	Serial        []byte    `cbor:"7,keyasint"`
+	StatusIndex   int64     `cbor:"8,keyasint"`
+	DeviceKey     COSEKeyEC `cbor:"9,keyasint"`
 }
 
 // Issued returns the issue time.

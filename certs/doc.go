@@ -19,7 +19,7 @@
 //
 //	key  name  type   meaning
 //	1    hid   bstr   holder reference: HMAC-SHA-256(holder key, citizen id), first 16 bytes
-//	2    name  tstr   the holder's name as in the register
+//	2    nn    tstr   the holder's 网号 (network number, authn/netnumber): no plaintext identity
 //	3    tpl   bstr   face template reference: SHA-256 of the reference photo, first 16 bytes
 //	4    lvl   uint   assurance level (1 low, 2 substantial, 3 high)
 //	5    iat   uint   issued at, Unix seconds
@@ -43,6 +43,11 @@
 // presentation: every character is in QR alphanumeric mode.
 //
 // # Privacy
+//
+// The certificate holds no plaintext identity: no name, no ID number, no
+// birth date; the holder is named by the 网号 alone. A verifier gets
+// plaintext attributes only from the online API, when its role's policy
+// allows them for the stated purpose.
 //
 // Online verifiers never receive the holder reference: they get a pseudonym
 // HMAC(pseudonym key, holder reference, verifier client id), so two verifiers

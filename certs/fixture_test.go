@@ -14,10 +14,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustid/trustid/authn/netnumber"
 	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/internal/store/sqlite"
 	"github.com/trustid/trustid/internal/store/sqlite/sqlitetest"
 )
+
+// testNumbers is the real 网号 assigner on the test's citizen store.
+func testNumbers(tb testing.TB, citizens netnumber.Citizens) *netnumber.Assigner {
+	tb.Helper()
+	a, err := netnumber.New(netnumber.Config{Citizens: citizens, KeyID: "T1", Key: make([]byte, 32)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
 
 // clock is a settable fake clock.
 type clock struct {
@@ -68,7 +79,7 @@ func newFixture(t testing.TB) *fixture {
 	var err error
 	f.iss, err = NewIssuer(IssuerConfig{
 		Certs: f.st.Certificates(), Keys: f.st.Keys(), Citizens: f.st.Citizens(), Templates: f.st.Templates(), Audit: f.st.Audit(),
-		HolderKey: make([]byte, 32),
+		HolderKey: make([]byte, 32), NetworkNumbers: testNumbers(t, f.st.Citizens()),
 		Name:      "https://id.example.test",
 		ACRLevels: map[string]int{testACR: LevelHigh, "urn:trustid:acr:password": LevelLow},
 		Now:       f.clock.Now, Rand: f.rand,
@@ -122,6 +133,19 @@ func (f *fixture) issue(citizen string) (*Issued, *Holder) {
 		f.t.Fatalf("issue: %v", err)
 	}
 	return is, &Holder{Cert: is.Cert, Key: dev, Now: f.clock.Now, Rand: f.rand}
+}
+
+// changedNumber returns the 网号 an issued certificate carries and a
+// different one of the same length (to tamper with the signed bytes).
+func changedNumber(is *Issued) (nn, other []byte) {
+	nn = []byte(is.Claims.NetworkNumber)
+	other = append([]byte(nil), nn...)
+	if other[len(other)-1] == '0' {
+		other[len(other)-1] = '1'
+	} else {
+		other[len(other)-1] = '0'
+	}
+	return nn, other
 }
 
 // trust returns the published key list as a verifier would parse it.

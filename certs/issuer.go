@@ -31,6 +31,12 @@ type TemplateLister interface {
 	ListByCitizen(ctx context.Context, citizenID string) ([]*store.Template, error)
 }
 
+// NetworkNumbers gives a citizen's 网号, assigning it on first use
+// (*netnumber.Assigner satisfies it; cmd wires it).
+type NetworkNumbers interface {
+	Ensure(ctx context.Context, citizenID string) (string, error)
+}
+
 // IssuerConfig holds the issuer's live dependencies and settings.
 type IssuerConfig struct {
 	Certs     store.CertificateStore
@@ -39,6 +45,8 @@ type IssuerConfig struct {
 	Templates TemplateLister
 	// Audit is the audit log, recorded through an audit.Recorder.
 	Audit store.AuditStore
+	// NetworkNumbers gives the 网号 the certificate carries.
+	NetworkNumbers NetworkNumbers
 
 	// HolderKey is the secret (at least 32 bytes) keying holder references.
 	HolderKey []byte
@@ -98,6 +106,9 @@ func (c *IssuerConfig) Validate() error {
 	var errs []error
 	if c.Certs == nil || c.Keys == nil || c.Citizens == nil || c.Templates == nil || c.Audit == nil {
 		errs = append(errs, errors.New("Certs, Keys, Citizens, Templates and Audit stores are required"))
+	}
+	if c.NetworkNumbers == nil {
+		errs = append(errs, errors.New("NetworkNumbers is required (the certificate carries the 网号)"))
 	}
 	if len(c.HolderKey) < 32 {
 		errs = append(errs, errors.New("HolderKey must be at least 32 bytes"))
@@ -194,6 +205,10 @@ func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) 
 	if err != nil {
 		return nil, err
 	}
+	nn, err := is.cfg.NetworkNumbers.Ensure(ctx, cit.ID)
+	if err != nil {
+		return nil, fmt.Errorf("certs: issue: network number: %w", err)
+	}
 	sk, priv, err := is.signingKey(ctx, clockNow)
 	if err != nil {
 		return nil, err
@@ -220,15 +235,15 @@ func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) 
 		return nil, fmt.Errorf("certs: issue: store: %w", err)
 	}
 	claims := Claims{
-		HolderRef:   HolderRef(is.cfg.HolderKey, cit.ID),
-		Name:        cit.Name,
-		TemplateRef: TemplateRef(tpl),
-		Level:       level,
-		IssuedAt:    now.Unix(),
-		ExpiresAt:   exp.Unix(),
-		Serial:      serial,
-		StatusIndex: rec.StatusIndex,
-		DeviceKey:   devCOSE,
+		HolderRef:     HolderRef(is.cfg.HolderKey, cit.ID),
+		NetworkNumber: nn,
+		TemplateRef:   TemplateRef(tpl),
+		Level:         level,
+		IssuedAt:      now.Unix(),
+		ExpiresAt:     exp.Unix(),
+		Serial:        serial,
+		StatusIndex:   rec.StatusIndex,
+		DeviceKey:     devCOSE,
 	}
 	payload, err := encMode.Marshal(claims)
 	if err == nil {

@@ -425,7 +425,7 @@ func (s *Service) verify(ctx context.Context, v Verifier, req VerifyRequest, now
 	for _, a := range attrs {
 		switch a {
 		case AttrName:
-			out[a] = res.Claims.Name
+			out[a] = cit.Name // from the register: the certificate carries none
 		case AttrIDNumber:
 			out[a] = cit.IDNumber
 		case AttrIDNumberMasked:

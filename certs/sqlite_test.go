@@ -27,7 +27,7 @@ func sqliteService(tb testing.TB, clk *clock) (*Issuer, *Service, *sqlite.DB) {
 	log := slog.New(slog.DiscardHandler)
 	iss, err := NewIssuer(IssuerConfig{
 		Certs: db.Certificates(), Keys: db.Keys(), Citizens: db.Citizens(), Templates: db.Templates(), Audit: db.Audit(),
-		HolderKey: bytes.Repeat([]byte{3}, 32), Name: "https://id.example.test",
+		HolderKey: bytes.Repeat([]byte{3}, 32), Name: "https://id.example.test", NetworkNumbers: testNumbers(tb, db.Citizens()),
 		ACRLevels: map[string]int{testACR: LevelHigh}, Now: clk.Now, Logger: log,
 	})
 	if err != nil {

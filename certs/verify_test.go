@@ -22,7 +22,7 @@ func TestIssueAndVerifyOffline(t *testing.T) {
 		t.Fatalf("Verify: %v", err)
 	}
 	c := res.Claims
-	if c.Name != "Zhang San" || c.Level != LevelHigh || !bytes.Equal(c.Serial, issued.Claims.Serial) {
+	if c.NetworkNumber != issued.Claims.NetworkNumber || c.NetworkNumber == "" || c.Level != LevelHigh || !bytes.Equal(c.Serial, issued.Claims.Serial) {
 		t.Errorf("claims = %+v", c)
 	}
 	if !bytes.Equal(c.HolderRef, HolderRef(make([]byte, 32), "c1")) {
@@ -57,7 +57,8 @@ func tamper(t *testing.T, payload string, old, new []byte) string {
 
 func TestVerifyRefusals(t *testing.T) {
 	f := newFixture(t)
-	_, h := f.issue("c1")
+	is, h := f.issue("c1")
+	nn, changed := changedNumber(is)
 	trust := f.trust()
 	now := f.clock.Now()
 	fresh := f.present(h, nil)
@@ -84,7 +85,7 @@ func TestVerifyRefusals(t *testing.T) {
 		opts    VerifyOptions
 		want    *Error
 	}{
-		{"tampered name", tamper(t, fresh, []byte("Zhang San"), []byte("Zhang Sao")), trust, now, VerifyOptions{}, ErrTampered},
+		{"tampered network number", tamper(t, fresh, nn, changed), trust, now, VerifyOptions{}, ErrTampered},
 		{"holder signature by another device", f.present(&thief, nil), trust, now, VerifyOptions{}, ErrTampered},
 		{"unknown issuer key", f.present(oh, nil), trust, now, VerifyOptions{}, ErrUnknownIssuerKey},
 		{"empty key list", fresh, &TrustList{}, now, VerifyOptions{}, ErrUnknownIssuerKey},

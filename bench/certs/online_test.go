@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustid/trustid/authn/netnumber"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
@@ -55,13 +56,23 @@ type env struct {
 	holders []*certs.Holder
 }
 
+// numbers is the real 网号 assigner on the benchmark's store.
+func numbers(tb testing.TB, citizens netnumber.Citizens) *netnumber.Assigner {
+	tb.Helper()
+	a, err := netnumber.New(netnumber.Config{Citizens: citizens, KeyID: "B1", Key: bytes.Repeat([]byte{5}, 32)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
 func setup(tb testing.TB, st store.Store, eph ephemeral.Store, citizens int) *env {
 	tb.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	iss, err := certs.NewIssuer(certs.IssuerConfig{
 		Certs: st.Certificates(), Keys: st.Keys(), Citizens: st.Citizens(), Templates: st.Templates(), Audit: st.Audit(),
-		HolderKey: bytes.Repeat([]byte{3}, 32), ACRLevels: map[string]int{acr: certs.LevelHigh}, Logger: log,
+		HolderKey: bytes.Repeat([]byte{3}, 32), NetworkNumbers: numbers(tb, st.Citizens()), ACRLevels: map[string]int{acr: certs.LevelHigh}, Logger: log,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/authn/netnumber"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
 	"github.com/trustid/trustid/internal/clientauth"
@@ -39,17 +40,17 @@ import (
 
 // verifyCertOutput is what verify-cert prints (JSON).
 type verifyCertOutput struct {
-	Valid       bool      `json:"valid"`
-	Error       string    `json:"error,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	Name        string    `json:"name,omitempty"`
-	Level       string    `json:"assurance_level,omitempty"`
-	Serial      string    `json:"serial,omitempty"`
-	KeyID       string    `json:"issuer_kid,omitempty"`
-	PresentedAt time.Time `json:"presented_at,omitzero"`
-	Expires     time.Time `json:"certificate_expires,omitzero"`
-	Decoder     string    `json:"qr_decoder,omitempty"`
-	Bytes       int       `json:"presentation_bytes,omitempty"`
+	Valid         bool      `json:"valid"`
+	Error         string    `json:"error,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	NetworkNumber string    `json:"network_number,omitempty"`
+	Level         string    `json:"assurance_level,omitempty"`
+	Serial        string    `json:"serial,omitempty"`
+	KeyID         string    `json:"issuer_kid,omitempty"`
+	PresentedAt   time.Time `json:"presented_at,omitzero"`
+	Expires       time.Time `json:"certificate_expires,omitzero"`
+	Decoder       string    `json:"qr_decoder,omitempty"`
+	Bytes         int       `json:"presentation_bytes,omitempty"`
 }
 
 // runVerifyCert verifies a net certificate presentation offline.
@@ -122,7 +123,7 @@ func runVerifyCert(ctx context.Context, args []string) error {
 		return err
 	}
 	c := res.Claims
-	out.Valid, out.Name, out.Level = true, c.Name, certs.LevelName(c.Level)
+	out.Valid, out.NetworkNumber, out.Level = true, c.NetworkNumber, certs.LevelName(c.Level)
 	out.Serial, out.KeyID, out.PresentedAt, out.Expires, out.Bytes = hex.EncodeToString(c.Serial), res.KeyID, res.PresentedAt, c.Expires(), res.Size
 	return printJSONTo(os.Stdout, out)
 }
@@ -185,9 +186,13 @@ func runCertDemo(ctx context.Context, args []string) error {
 	holderKey := make([]byte, 32)
 	rand.Read(holderKey)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	numbers, err := netnumber.New(netnumber.Config{Citizens: db.Citizens(), KeyID: "D1", Key: holderKey})
+	if err != nil {
+		return err
+	}
 	iss, err := certs.NewIssuer(certs.IssuerConfig{
 		Certs: db.Certificates(), Keys: db.Keys(), Citizens: db.Citizens(), Templates: db.Templates(), Audit: db.Audit(),
-		HolderKey: holderKey, Name: "trustid-dev", ACRLevels: map[string]int{"dev": certs.LevelHigh}, Logger: log,
+		HolderKey: holderKey, Name: "trustid-dev", NetworkNumbers: numbers, ACRLevels: map[string]int{"dev": certs.LevelHigh}, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -464,9 +469,13 @@ func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, reg prometheus.
 // newCertIssuer builds the certificate issuer on the app's stores; serve and
 // the operator commands share it so they derive the same keys.
 func newCertIssuer(a *app, log *slog.Logger) (*certs.Issuer, error) {
+	numbers, err := newNetNumbers(a)
+	if err != nil {
+		return nil, err
+	}
 	return certs.NewIssuer(certs.IssuerConfig{
 		Certs: a.store.Certificates(), Keys: a.store.Keys(), Citizens: a.store.Citizens(),
-		Templates: a.store.Templates(), Audit: a.store.Audit(),
+		Templates: a.store.Templates(), Audit: a.store.Audit(), NetworkNumbers: numbers,
 		HolderKey: derivedKey(a, "certs-holder"), Name: a.cfg.Issuer, ACRLevels: certACRLevels,
 		MaxAuthAge: a.cfg.Certs.MaxAuthAge, CertTTL: a.cfg.Certs.Validity, Logger: log,
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/authn/facelogin"
+	"github.com/trustid/trustid/authn/netnumber"
 	"github.com/trustid/trustid/authn/passkey"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/clientauth"
@@ -21,6 +22,14 @@ import (
 	"github.com/trustid/trustid/liveness/speech"
 	"github.com/trustid/trustid/oidc"
 )
+
+// newNetNumbers is the 网号 assigner: its key is derived from the master
+// secret per key id (citizens.network_number_key_id), so every node and
+// operator command makes the same numbers.
+func newNetNumbers(a *app) (*netnumber.Assigner, error) {
+	kid := a.cfg.Citizens.NetworkNumberKeyID
+	return netnumber.New(netnumber.Config{Citizens: a.store.Citizens(), KeyID: kid, Key: derivedKey(a, "netnumber/"+kid)})
+}
 
 // derivedKey derives a 32-byte key for one purpose (node.Node.DerivedKey).
 func derivedKey(a *app, purpose string) []byte { return a.node.DerivedKey(purpose) }

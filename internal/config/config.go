@@ -43,6 +43,9 @@ type File struct {
 	OIDC      OIDC      `yaml:"oidc"`
 	Certs     Certs     `yaml:"certs"`
 	Log       Log       `yaml:"log"`
+	// Citizens configures what TrustID keeps about citizens under the 2025
+	// national rules (the 网号).
+	Citizens Citizens `yaml:"citizens"`
 
 	// Dev is true when no file was given: the zero-config development setup.
 	Dev bool `yaml:"-"`
@@ -158,6 +161,15 @@ type Certs struct {
 	MaxAuthAge time.Duration `yaml:"max_auth_age"`
 	// Policy maps a verifier role to purposes to the attributes disclosed.
 	Policy map[string]map[string][]string `yaml:"policy"`
+}
+
+// Citizens configures the citizen-facing rules.
+type Citizens struct {
+	// NetworkNumberKeyID names the key that makes new 网号 (1-4 upper-case
+	// letters or digits, default "1"). The key is derived from the master
+	// secret for this id. Rotating: set a new id; numbers already issued
+	// are stored and never change, new citizens get numbers of the new key.
+	NetworkNumberKeyID string `yaml:"network_number_key_id"`
 }
 
 // Log configures logging.
@@ -279,6 +291,7 @@ func (f *File) Defaults() {
 		}
 		f.Issuer = "http://" + host
 	}
+	def(&f.Citizens.NetworkNumberKeyID, "1")
 	def(&f.Storage.Driver, "sqlite")
 	def(&f.Storage.SQLitePath, filepath.Join(f.DataDir, "trustid.db"))
 	def(&f.Ephemeral.Driver, "memory")
@@ -330,6 +343,9 @@ func (f *File) Validate() error {
 		bad("issuer %q must be an absolute http(s) URL without query or fragment", f.Issuer)
 	} else if u.Scheme == "http" && !f.Dev && !isLoopback(u.Hostname()) {
 		bad("issuer %q must use https outside development", f.Issuer)
+	}
+	if k := f.Citizens.NetworkNumberKeyID; len(k) < 1 || len(k) > 4 || strings.Trim(k, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		bad("citizens.network_number_key_id %q must be 1-4 upper-case letters or digits", k)
 	}
 	if f.DebugListen != "" {
 		if h, _, err := net.SplitHostPort(f.DebugListen); err != nil || !isLoopback(h) {

@@ -92,6 +92,11 @@ type Citizen struct {
 	UpdatedAt time.Time
 	// Disabled accounts cannot log in or be issued certificates.
 	Disabled bool
+	// NetworkNumber is the citizen's 网号 (network number): letters and
+	// digits that reveal nothing of the ID number, assigned once at the
+	// first verified sign-in (authn/netnumber) and never changed: Update
+	// refuses to change or clear it once set. Empty until assigned.
+	NetworkNumber string
 }
 
 // CitizenStore holds register records / accounts.
@@ -101,6 +106,8 @@ type CitizenStore interface {
 	Get(ctx context.Context, id string) (*Citizen, error)
 	GetByIDNumber(ctx context.Context, idNumber string) (*Citizen, error)
 	Update(ctx context.Context, id string, fn func(*Citizen) error) (*Citizen, error)
+	// GetByNetworkNumber finds the citizen behind a 网号 (lawful requests).
+	GetByNetworkNumber(ctx context.Context, networkNumber string) (*Citizen, error)
 	// List returns citizens ordered by ID after the given id (paging), at most limit.
 	List(ctx context.Context, after string, limit int) ([]*Citizen, error)
 }
@@ -277,10 +284,17 @@ type OAuthStore interface {
 type Consent struct {
 	CitizenID string
 	ClientID  string
-	Scopes    []string
+	// Scopes are the scopes consented to at sign-in.
+	Scopes []string
+	// Claims are the plaintext identity claims (name, id_number,
+	// birthdate, verified_claims) the citizen released to the client in
+	// the separate claims consent; empty means result-only.
 	Claims    []string
 	GrantedAt time.Time
 	UpdatedAt time.Time
+	// ClaimsGrantedAt is when Claims were last consented to (zero when
+	// none are).
+	ClaimsGrantedAt time.Time
 }
 
 // ConsentStore holds consents keyed by (CitizenID, ClientID).

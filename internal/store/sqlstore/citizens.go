@@ -21,13 +21,17 @@ func (s *Store) idNumberHash(idNumber string) []byte {
 
 type citizens struct{ s *Store }
 
-const citizenCols = `id, id_number, name, disabled, created_at, updated_at`
+const citizenCols = `id, id_number, name, disabled, created_at, updated_at, network_number`
 
 func (c citizens) scan(r Row) (*store.Citizen, error) {
 	var v store.Citizen
 	var sealed []byte
-	if err := r.Scan(&v.ID, &sealed, &v.Name, &v.Disabled, tsd(&v.CreatedAt), tsd(&v.UpdatedAt)); err != nil {
+	var nn *string
+	if err := r.Scan(&v.ID, &sealed, &v.Name, &v.Disabled, tsd(&v.CreatedAt), tsd(&v.UpdatedAt), &nn); err != nil {
 		return nil, err
+	}
+	if nn != nil {
+		v.NetworkNumber = *nn
 	}
 	pt, err := c.s.openCol(sealed, "citizens", "id_number", v.ID)
 	if err != nil {
@@ -52,8 +56,8 @@ func (c citizens) Create(ctx context.Context, v *store.Citizen) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.s.b.Exec(ctx, `INSERT INTO citizens (id, id_number_hash, id_number, name, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		v.ID, c.s.idNumberHash(v.IDNumber), sealed, v.Name, v.Disabled, c.s.ts(v.CreatedAt), c.s.ts(v.UpdatedAt))
+	_, err = c.s.b.Exec(ctx, `INSERT INTO citizens (id, id_number_hash, id_number, name, disabled, created_at, updated_at, network_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, c.s.idNumberHash(v.IDNumber), sealed, v.Name, v.Disabled, c.s.ts(v.CreatedAt), c.s.ts(v.UpdatedAt), nullStr(v.NetworkNumber))
 	return c.s.wrap("create citizen", err)
 }
 
@@ -68,6 +72,22 @@ func (c citizens) GetByIDNumber(ctx context.Context, idNumber string) (*store.Ci
 	return v, c.s.wrap("get citizen by id number", err)
 }
 
+func (c citizens) GetByNetworkNumber(ctx context.Context, networkNumber string) (*store.Citizen, error) {
+	if networkNumber == "" {
+		return nil, c.s.wrap("get citizen by network number", ErrNoRows)
+	}
+	v, err := c.scan(c.s.b.QueryRow(ctx, `SELECT `+citizenCols+` FROM citizens WHERE network_number = ?`, networkNumber))
+	return v, c.s.wrap("get citizen by network number", err)
+}
+
+// nullStr stores the empty string as NULL (unique columns that are unset).
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 func (c citizens) Update(ctx context.Context, id string, fn func(*store.Citizen) error) (*store.Citizen, error) {
 	var out *store.Citizen
 	err := c.s.b.WriteTx(ctx, func(q Querier) error {
@@ -75,9 +95,12 @@ func (c citizens) Update(ctx context.Context, id string, fn func(*store.Citizen)
 		if err != nil {
 			return err
 		}
-		created := cur.CreatedAt
+		created, nn := cur.CreatedAt, cur.NetworkNumber
 		if err := fn(cur); err != nil {
 			return fmt.Errorf("updater: %w", err)
+		}
+		if nn != "" && cur.NetworkNumber != nn {
+			return fmt.Errorf("the network number is assigned once and never changed")
 		}
 		cur.ID, cur.CreatedAt, cur.UpdatedAt = id, created, c.s.clock()
 		if cur.IDNumber == "" {
@@ -87,8 +110,8 @@ func (c citizens) Update(ctx context.Context, id string, fn func(*store.Citizen)
 		if err != nil {
 			return err
 		}
-		_, err = q.Exec(ctx, `UPDATE citizens SET id_number_hash = ?, id_number = ?, name = ?, disabled = ?, updated_at = ? WHERE id = ?`,
-			c.s.idNumberHash(cur.IDNumber), sealed, cur.Name, cur.Disabled, c.s.ts(cur.UpdatedAt), id)
+		_, err = q.Exec(ctx, `UPDATE citizens SET id_number_hash = ?, id_number = ?, name = ?, disabled = ?, updated_at = ?, network_number = ? WHERE id = ?`,
+			c.s.idNumberHash(cur.IDNumber), sealed, cur.Name, cur.Disabled, c.s.ts(cur.UpdatedAt), nullStr(cur.NetworkNumber), id)
 		out = cur
 		return err
 	})

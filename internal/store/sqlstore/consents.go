@@ -9,11 +9,11 @@ import (
 
 type consents struct{ s *Store }
 
-const consentCols = `citizen_id, client_id, scopes, claims, granted_at, updated_at`
+const consentCols = `citizen_id, client_id, scopes, claims, granted_at, updated_at, claims_granted_at`
 
 func (c consents) scan(r Row) (*store.Consent, error) {
 	var v store.Consent
-	if err := r.Scan(&v.CitizenID, &v.ClientID, strsDest{&v.Scopes}, strsDest{&v.Claims}, tsd(&v.GrantedAt), tsd(&v.UpdatedAt)); err != nil {
+	if err := r.Scan(&v.CitizenID, &v.ClientID, strsDest{&v.Scopes}, strsDest{&v.Claims}, tsd(&v.GrantedAt), tsd(&v.UpdatedAt), tsd(&v.ClaimsGrantedAt)); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -27,11 +27,11 @@ func (c consents) Put(ctx context.Context, v *store.Consent) error {
 	if v.GrantedAt.IsZero() {
 		v.GrantedAt = now
 	}
-	v.GrantedAt, v.UpdatedAt = utc(v.GrantedAt), now
-	_, err := c.s.b.Exec(ctx, `INSERT INTO consents (`+consentCols+`) VALUES (?, ?, ?, ?, ?, ?)
+	v.GrantedAt, v.UpdatedAt, v.ClaimsGrantedAt = utc(v.GrantedAt), now, utc(v.ClaimsGrantedAt)
+	_, err := c.s.b.Exec(ctx, `INSERT INTO consents (`+consentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (citizen_id, client_id) DO UPDATE SET scopes = excluded.scopes, claims = excluded.claims,
-		granted_at = excluded.granted_at, updated_at = excluded.updated_at`,
-		v.CitizenID, v.ClientID, strs(v.Scopes), strs(v.Claims), c.s.ts(v.GrantedAt), c.s.ts(v.UpdatedAt))
+		granted_at = excluded.granted_at, updated_at = excluded.updated_at, claims_granted_at = excluded.claims_granted_at`,
+		v.CitizenID, v.ClientID, strs(v.Scopes), strs(v.Claims), c.s.ts(v.GrantedAt), c.s.ts(v.UpdatedAt), c.s.ts(v.ClaimsGrantedAt))
 	return c.s.wrap("put consent", err)
 }
 

@@ -196,6 +196,49 @@ func testCitizens(t *testing.T, s store.Store) {
 	newCitizen(t, s, "c2", 2)
 	_, err = cs.Update(ctx, "c1", func(c *store.Citizen) error { c.IDNumber = idNumber(2); return nil })
 	wantErr(t, err, store.ErrAlreadyExists)
+
+	testNetworkNumber(t, s)
+}
+
+// testNetworkNumber: the 网号 is unset at first, assigned once by Update,
+// found by GetByNetworkNumber, unique, and never changed or cleared.
+func testNetworkNumber(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	cs := s.Citizens()
+	got, err := cs.Get(ctx, "c2")
+	must(t, err)
+	if got.NetworkNumber != "" {
+		t.Fatalf("new citizen has network number %q", got.NetworkNumber)
+	}
+	wantErr(t, second(cs.GetByNetworkNumber(ctx, "")), store.ErrNotFound)
+	up, err := cs.Update(ctx, "c2", func(c *store.Citizen) error { c.NetworkNumber = "1ABCDEFGH"; return nil })
+	must(t, err)
+	if up.NetworkNumber != "1ABCDEFGH" {
+		t.Fatalf("Update network number = %q", up.NetworkNumber)
+	}
+	got, err = cs.GetByNetworkNumber(ctx, "1ABCDEFGH")
+	must(t, err)
+	if got.ID != "c2" || got.IDNumber != idNumber(2) {
+		t.Fatalf("GetByNetworkNumber = %+v", got)
+	}
+	wantErr(t, second(cs.GetByNetworkNumber(ctx, "1ZZZZ")), store.ErrNotFound)
+	// Other updates keep it.
+	up, err = cs.Update(ctx, "c2", func(c *store.Citizen) error { c.Name = "renamed"; return nil })
+	must(t, err)
+	if up.NetworkNumber != "1ABCDEFGH" {
+		t.Fatalf("network number after rename = %q", up.NetworkNumber)
+	}
+	for _, nn := range []string{"", "1OTHER"} {
+		if _, err := cs.Update(ctx, "c2", func(c *store.Citizen) error { c.NetworkNumber = nn; return nil }); err == nil {
+			t.Fatalf("network number changed to %q", nn)
+		}
+	}
+	// Unique: another citizen cannot take it.
+	_, err = cs.Update(ctx, "c1", func(c *store.Citizen) error { c.NetworkNumber = "1ABCDEFGH"; return nil })
+	wantErr(t, err, store.ErrAlreadyExists)
+	// Many citizens may have none (NULL, not a duplicate empty string).
+	newCitizen(t, s, "c5", 5)
+	newCitizen(t, s, "c6", 6)
 }
 
 func second[T any](_ T, err error) error { return err }
@@ -649,7 +692,7 @@ func testConsents(t *testing.T, s store.Store) {
 	newCitizen(t, s, "c1", 1)
 	newClient(t, s, "app")
 	newClient(t, s, "bank")
-	c := &store.Consent{CitizenID: "c1", ClientID: "app", Scopes: []string{"openid"}, Claims: []string{"name"}, GrantedAt: t0}
+	c := &store.Consent{CitizenID: "c1", ClientID: "app", Scopes: []string{"openid"}, Claims: []string{"name"}, GrantedAt: t0, ClaimsGrantedAt: t0.Add(time.Minute)}
 	must(t, cs.Put(ctx, c))
 	got, err := cs.Get(ctx, "c1", "app")
 	must(t, err)
@@ -657,11 +700,12 @@ func testConsents(t *testing.T, s store.Store) {
 		t.Fatalf("Get = %+v", got)
 	}
 	sameTime(t, "GrantedAt", got.GrantedAt, t0UTC)
+	sameTime(t, "ClaimsGrantedAt", got.ClaimsGrantedAt, t0UTC.Add(time.Minute))
 	// Put replaces.
 	must(t, cs.Put(ctx, &store.Consent{CitizenID: "c1", ClientID: "app", Scopes: []string{"openid", "profile"}, GrantedAt: t0.Add(time.Hour)}))
 	got, err = cs.Get(ctx, "c1", "app")
 	must(t, err)
-	if !slices.Equal(got.Scopes, []string{"openid", "profile"}) || got.Claims != nil {
+	if !slices.Equal(got.Scopes, []string{"openid", "profile"}) || got.Claims != nil || !got.ClaimsGrantedAt.IsZero() {
 		t.Fatalf("after replace = %+v", got)
 	}
 	sameTime(t, "GrantedAt after replace", got.GrantedAt, t0UTC.Add(time.Hour))
