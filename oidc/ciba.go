@@ -77,6 +77,9 @@ func cibaKey(authReqID string) string { return hashKey("oidc:ciba:", authReqID) 
 type ciba struct {
 	eph      cibaEphemeral
 	citizens cibaCitizens
+	// consents records the plaintext claims a citizen releases by
+	// approving a request that asks for them.
+	consents authorizeConsents
 	events   events
 	now      func() time.Time
 	origin   string // the provider's own Origin (scheme://host[:port])
@@ -306,6 +309,11 @@ func (c *ciba) backchannelDecision(w http.ResponseWriter, r *http.Request) error
 			auth := s.Auth
 			q.Status, q.Auth = "approved", &auth
 		}
+		if decision == "approve" {
+			if err := c.consentClaims(ctx, s.Auth.CitizenID, q); err != nil {
+				return fmt.Errorf("oidc: ciba decision: %w", err)
+			}
+		}
 		if err := putJSON(ctx, c.eph, cibaKey(authReqID), q, time.Until(q.ExpiresAt)+time.Minute); err != nil {
 			return fmt.Errorf("oidc: ciba decision: %w", err)
 		}
@@ -313,6 +321,43 @@ func (c *ciba) backchannelDecision(w http.ResponseWriter, r *http.Request) error
 		return httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": q.Status})
 	}
 	return httperr.NotFound("no such pending request")
+}
+
+// consentClaims records the approval of a request that asks for plaintext
+// claims as the citizen's claims consent for that client: the approval is
+// its own step (the citizen is already signed in, and the account page
+// lists the client and what it asks), and the claims are released, like
+// every others, only while the consent stands.
+func (c *ciba) consentClaims(ctx context.Context, citizenID string, q *cibaRequest) error {
+	asked := requestedClaims(q.Scopes)
+	if len(asked) == 0 {
+		return nil
+	}
+	now := c.now().UTC()
+	con, err := c.consents.Get(ctx, citizenID, q.ClientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		con = &store.Consent{CitizenID: citizenID, ClientID: q.ClientID, GrantedAt: now}
+	case err != nil:
+		return err
+	}
+	for _, a := range asked {
+		if !slices.Contains(con.Claims, a) {
+			con.Claims = append(con.Claims, a)
+		}
+	}
+	for _, s := range q.Scopes {
+		if identityScope(s) && !slices.Contains(con.Scopes, s) {
+			con.Scopes = append(con.Scopes, s)
+		}
+	}
+	con.ClaimsGrantedAt, con.UpdatedAt = now, now
+	if err := c.consents.Put(ctx, con); err != nil {
+		return err
+	}
+	c.events.record(ctx, "citizen:"+citizenID, "oidc.consent.claims", citizenID, q.ClientID, "ok", map[string]string{
+		"claims": strings.Join(asked, " "), "at": now.Format(time.RFC3339), "via": "backchannel"})
+	return nil
 }
 
 // cibaGrant is the token endpoint handler of the CIBA grant (poll mode).
@@ -395,13 +440,7 @@ func (g *cibaGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acc
 	claims.Subject, claims.RequestedAt = sub, q.RequestedAt
 	claims.AuthTime = q.Auth.AuthTime.UTC().Truncate(time.Second)
 	claims.AuthenticationContextClassReference, claims.AuthenticationMethodsReferences = q.Auth.ACR, q.Auth.AMR
-	if slices.Contains(q.Scopes, ScopeProfile) {
-		cit, err := c.citizens.Get(ctx, q.CitizenID)
-		if err != nil {
-			return fosite.ErrServerError.WithWrap(err)
-		}
-		claims.Add("name", cit.Name)
-	}
+	// The identity claims are added by the ID token strategy from the live consent.
 	sess.SetExpiresAt(fosite.AccessToken, c.now().UTC().Add(c.accessTokenTTL))
 	c.events.record(ctx, "client:"+client.ID, "oidc.ciba.token", q.CitizenID, client.ID, "ok", map[string]string{"acr": q.Auth.ACR})
 	return nil

@@ -104,7 +104,7 @@ func (s *ClientSpec) normalise() error {
 		}
 	}
 	for _, c := range s.Claims {
-		if c != ClaimIDNumber {
+		if c != ClaimIDNumber && c != ClaimNetworkNumber {
 			bad("unknown claim permission %q", c)
 		}
 	}

@@ -304,15 +304,43 @@ func (e *env) login(authURL string, loginForm url.Values, consent bool) url.Valu
 	if resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther {
 		return callback(e.t, resp)
 	}
-	if !consent {
-		e.t.Fatalf("expected a redirect without consent, got %d %s", resp.StatusCode, body)
+	if !strings.Contains(body, `action="/oauth2/consent/claims"`) {
+		if !consent {
+			e.t.Fatalf("expected a redirect without consent, got %d %s", resp.StatusCode, body)
+		}
+		m := csrfRE.FindStringSubmatch(body)
+		if m == nil {
+			e.t.Fatalf("expected the consent page, got %d %s", resp.StatusCode, body)
+		}
+		resp, body = e.post(e.issuer+"/oauth2/consent", url.Values{"csrf": {m[1]}, "decision": {"approve"}})
+		if resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther {
+			return callback(e.t, resp)
+		}
 	}
+	return callback(e.t, e.shareClaims(body, nil))
+}
+
+var claimRE = regexp.MustCompile(`name="claim" value="([^"]+)"`)
+
+// shareClaims answers the separate claims consent page in body, ticking
+// the claims named in share (every claim the page lists when nil).
+func (e *env) shareClaims(body string, share []string) *http.Response {
+	e.t.Helper()
 	m := csrfRE.FindStringSubmatch(body)
-	if m == nil {
-		e.t.Fatalf("expected the consent page, got %d %s", resp.StatusCode, body)
+	if m == nil || !strings.Contains(body, `action="/oauth2/consent/claims"`) {
+		e.t.Fatalf("expected the claims consent page, got %s", body)
 	}
-	resp, _ = e.post(e.issuer+"/oauth2/consent", url.Values{"csrf": {m[1]}, "decision": {"approve"}})
-	return callback(e.t, resp)
+	if strings.Contains(body, "checked") {
+		e.t.Fatalf("a claim is pre-ticked: %s", body)
+	}
+	form := url.Values{"csrf": {m[1]}, "decision": {"share"}}
+	for _, c := range claimRE.FindAllStringSubmatch(body, -1) {
+		if share == nil || slices.Contains(share, c[1]) {
+			form.Add("claim", c[1])
+		}
+	}
+	resp, _ := e.post(e.issuer+"/oauth2/consent/claims", form)
+	return resp
 }
 
 func oauthErr(err error) string {

@@ -60,6 +60,8 @@ func (p *Provider) routes() {
 	h("POST "+PathBackchannelDecision, p.jsonAPI(p.ciba.backchannelDecision))
 	h("GET "+PathConsent, p.authorizer.consentPage)
 	h("POST "+PathConsent, p.authorizer.consentDecision)
+	h("GET "+PathClaims, p.authorizer.claimsPage)
+	h("POST "+PathClaims, p.authorizer.claimsDecision)
 	if p.registration != nil {
 		h("POST "+PathRegister, p.registration.register)
 	}
@@ -133,7 +135,7 @@ func (p *Provider) buildDiscovery() error {
 		"code_challenge_methods_supported":                         []string{"S256"},
 		"dpop_signing_alg_values_supported":                        DPoPAlgs,
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
-			"name", "id_number", "verified_claims"},
+			"name", "birthdate", "id_number", "verified_claims", "network_number"},
 		"acr_values_supported":                  ACRLadder,
 		"prompt_values_supported":               []string{"none", "login", "consent"},
 		"claims_parameter_supported":            false,
@@ -144,7 +146,7 @@ func (p *Provider) buildDiscovery() error {
 		"verified_claims_supported":             true,
 		"trust_frameworks_supported":            []string{p.cfg.TrustFramework},
 		"evidence_supported":                    []string{"electronic_record"},
-		"claims_in_verified_claims_supported":   []string{"name", "id_number"},
+		"claims_in_verified_claims_supported":   []string{"name", "birthdate", "id_number"},
 		"require_pushed_authorization_requests": false,
 	}
 	if p.cfg.DynamicRegistration != nil {

@@ -193,52 +193,77 @@ func (az *authorizer) rebuild(ctx context.Context, ls *loginState) (fosite.Autho
 	return az.f.NewAuthorizeRequest(ctx, req)
 }
 
-// consentNeeded lists the requested scopes the citizen has not granted yet.
-func (az *authorizer) consentNeeded(ctx context.Context, c *store.Client, citizenID string, scopes []string, form url.Values) ([]string, error) {
-	if slices.Contains(prompts(form), "consent") {
-		return scopes, nil
-	}
-	if c.FirstParty {
-		return nil, nil
-	}
-	con, err := az.consents.Get(ctx, citizenID, c.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return scopes, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var missing []string
+// signInScopes are the requested scopes the sign-in consent covers: all
+// but the identity scopes, which have their own, separate consent.
+func signInScopes(scopes []string) []string {
+	var out []string
 	for _, s := range scopes {
-		if !slices.Contains(con.Scopes, s) {
-			missing = append(missing, s)
+		if !identityScope(s) {
+			out = append(out, s)
 		}
 	}
-	return missing, nil
+	return out
+}
+
+// consentNeeded lists the requested sign-in scopes the citizen has not
+// granted yet (first-party clients need no sign-in consent), and the
+// identity scopes on which the citizen has not decided yet (every client,
+// first-party included: plaintext identity always takes the separate
+// consent). prompt=consent asks both again.
+func (az *authorizer) consentNeeded(ctx context.Context, c *store.Client, citizenID string, scopes []string, form url.Values) (signIn, identity []string, err error) {
+	var con *store.Consent
+	if !slices.Contains(prompts(form), "consent") {
+		con, err = az.consents.Get(ctx, citizenID, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			con, err = nil, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, s := range scopes {
+		decided := con != nil && slices.Contains(con.Scopes, s)
+		switch {
+		case identityScope(s) && !decided:
+			identity = append(identity, s)
+		case !identityScope(s) && !decided && !c.FirstParty:
+			signIn = append(signIn, s)
+		}
+	}
+	return signIn, identity, nil
 }
 
 func (az *authorizer) afterLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ls *loginState) {
 	ctx := r.Context()
 	client := ar.GetClient().(*storage.Client)
-	missing, err := az.consentNeeded(ctx, client.Client, ls.Auth.CitizenID, ar.GetRequestedScopes(), ls.Form)
+	signIn, identity, err := az.consentNeeded(ctx, client.Client, ls.Auth.CitizenID, ar.GetRequestedScopes(), ls.Form)
 	if err != nil {
 		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	if len(missing) > 0 {
+	next := ""
+	switch {
+	case len(signIn) > 0:
 		if slices.Contains(prompts(ls.Form), "none") {
 			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("Consent is required but prompt=none was given."))
 			return
 		}
-		if err := putJSON(ctx, az.eph, loginKey(ls.Attempt.ID), ls, az.loginTTL); err != nil {
-			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-		az.browser.setCookie(w, cookieLogin, ls.Attempt.ID, az.loginTTL)
-		http.Redirect(w, r, az.prefix+PathConsent, http.StatusFound)
+		next = PathConsent
+	case len(identity) > 0 && !slices.Contains(prompts(ls.Form), "none"):
+		// prompt=none: the sign-in completes result-only; the claims the
+		// citizen was never asked about are not released.
+		next = PathClaims
+	}
+	if next == "" {
+		az.finish(w, r, ar, ls)
 		return
 	}
-	az.finish(w, r, ar, ls)
+	if err := putJSON(ctx, az.eph, loginKey(ls.Attempt.ID), ls, az.loginTTL); err != nil {
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	az.browser.setCookie(w, cookieLogin, ls.Attempt.ID, az.loginTTL)
+	http.Redirect(w, r, az.prefix+next, http.StatusFound)
 }
 
 // finish issues the authorization code.
@@ -246,6 +271,9 @@ func (az *authorizer) finish(w http.ResponseWriter, r *http.Request, ar fosite.A
 	ctx := r.Context()
 	client := ar.GetClient().(*storage.Client)
 	for _, s := range ar.GetRequestedScopes() {
+		if s == ScopeNetworkNumber && !mayReceiveNetworkNumber(client.Client) {
+			continue // asked for but not allowed: the token says so by its scope
+		}
 		ar.GrantScope(s)
 	}
 	sess := newSession()
@@ -267,14 +295,9 @@ func (az *authorizer) finish(w http.ResponseWriter, r *http.Request, ar fosite.A
 	c.AuthenticationContextClassReference = ls.Auth.ACR
 	c.AuthenticationMethodsReferences = ls.Auth.AMR
 	c.Add("sid", ls.SessionID)
-	if slices.Contains(ar.GetGrantedScopes(), ScopeProfile) {
-		cit, err := az.citizens.Get(ctx, ls.Auth.CitizenID)
-		if err != nil {
-			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-		c.Add("name", cit.Name)
-	}
+	// No identity claim goes into the stored session: the ID token
+	// strategy (liveClaimsStrategy) adds what the consent releases at each
+	// token call.
 	resp, err := az.f.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		az.f.WriteAuthorizeError(ctx, w, ar, err)
@@ -330,7 +353,17 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <ul>{{range .Methods}}<li>{{.Method}}: <code>POST {{$.Prefix}}/oauth2/login/{{.Method}}/begin</code>, then <code>POST {{$.Prefix}}/oauth2/login/{{.Method}}/finish</code> with the evidence</li>{{end}}</ul>
 <p><a href="{{$.Prefix}}/oauth2/login">Start the sign-in again</a></p>
 {{end}}
-{{with .Consent}}
+{{with .Consent}}{{if .Claims}}
+<p><strong>{{.Client}}</strong> asks to see the following. It already gets the result of your sign-in; nothing below is shared unless you tick it.</p>
+<form method="post" action="{{$.Prefix}}/oauth2/consent/claims">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<fieldset><legend>Share with {{.Client}}</legend>
+{{range .Claims}}<p><input type="checkbox" name="claim" value="{{.Name}}" id="claim-{{.Name}}"> <label for="claim-{{.Name}}">{{.Text}}{{if .Masked}} (masked){{end}}</label></p>
+{{end}}</fieldset>
+<button type="submit" name="decision" value="share">Share the ticked items</button>
+<button type="submit" name="decision" value="none">Continue without sharing</button>
+</form>
+{{else}}
 <p><strong>{{.Client}}</strong> asks to:</p>
 <ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>
 <form method="post" action="{{$.Prefix}}/oauth2/consent">
@@ -338,7 +371,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form>
-{{end}}
+{{end}}{{end}}
 {{with .Logout}}
 <p>{{if .Client}}<strong>{{.Client}}</strong> asks to sign you out of TrustID.{{else}}Do you want to sign out of TrustID?{{end}}</p>
 <form method="post" action="{{.Action}}">
@@ -375,11 +408,13 @@ type authorizer struct {
 	now            func() time.Time
 	log            *slog.Logger
 	subject        func(*store.Client, string) string
+	numbers        NetworkNumbers // nil: no 网号 assignment at sign-in
 }
 
 type consentView struct {
 	Client string
 	Scopes []string
+	Claims []ConsentClaim
 	CSRF   string
 }
 
@@ -549,6 +584,13 @@ func (az *authorizer) loginFinish(w http.ResponseWriter, r *http.Request) {
 		az.html.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
 		return
 	}
+	if az.numbers != nil {
+		// The 网号 is assigned at the first verified sign-in. A failure does
+		// not refuse the sign-in: the next one, or the certificate, assigns it.
+		if _, err := az.numbers.Ensure(ctx, auth.CitizenID); err != nil {
+			az.log.Warn("oidc: network number not assigned", "err", err)
+		}
+	}
 	az.browser.setCookie(w, cookieSession, cookie, az.sessionTTL)
 	for _, c := range auth.Cookies {
 		http.SetCookie(w, c)
@@ -611,29 +653,30 @@ func (az *authorizer) consentPage(w http.ResponseWriter, r *http.Request) {
 		az.html.page(w, http.StatusBadRequest, "Unknown application", "", nil)
 		return
 	}
+	scopes := signInScopes(strings.Fields(ls.Form.Get("scope")))
 	var items []string
-	for _, s := range strings.Fields(ls.Form.Get("scope")) {
+	for _, s := range scopes {
 		t := scopeText[s]
 		if t == "" {
 			t = s
 		}
-		if s == ScopeIDNumber && !slices.Contains(c.Claims, ClaimIDNumber) {
-			t += " (masked)"
-		}
 		items = append(items, t)
 	}
-	name := c.Name
-	if name == "" {
-		name = c.ID
-	}
+	name := clientName(c)
 	if az.pages != nil {
-		scopes := strings.Fields(ls.Form.Get("scope"))
 		az.pages.RenderConsent(w, r, ConsentPage{Client: name, ClientID: c.ID, Scopes: scopes, Texts: items,
-			Masked: slices.Contains(scopes, ScopeIDNumber) && !slices.Contains(c.Claims, ClaimIDNumber),
-			CSRF:   ls.CSRF, Action: az.prefix + PathConsent})
+			CSRF: ls.CSRF, Action: az.prefix + PathConsent})
 		return
 	}
 	az.html.page(w, http.StatusOK, "Allow access?", "", consentView{Client: name, Scopes: items, CSRF: ls.CSRF})
+}
+
+// clientName is a client's display name, its id when it has none.
+func clientName(c *store.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
 }
 
 // consentDecision records approve/deny (CSRF-checked) and completes the request.
@@ -661,25 +704,46 @@ func (az *authorizer) consentDecision(w http.ResponseWriter, r *http.Request) {
 		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The citizen denied the request."))
 		return
 	}
-	now := az.now().UTC()
-	con := &store.Consent{CitizenID: ls.Auth.CitizenID, ClientID: ls.Attempt.ClientID, GrantedAt: now, UpdatedAt: now}
-	if old, err := az.consents.Get(ctx, con.CitizenID, con.ClientID); err == nil {
-		con.Scopes, con.Claims, con.GrantedAt = old.Scopes, old.Claims, old.GrantedAt
+	con, err := az.currentConsent(ctx, ls)
+	if err != nil {
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
 	}
-	for _, s := range ar.GetRequestedScopes() {
+	granted := signInScopes(ar.GetRequestedScopes())
+	for _, s := range granted {
 		if !slices.Contains(con.Scopes, s) {
 			con.Scopes = append(con.Scopes, s)
-		}
-		for _, c := range scopeClaims[s] {
-			if !slices.Contains(con.Claims, c) {
-				con.Claims = append(con.Claims, c)
-			}
 		}
 	}
 	if err := az.consents.Put(ctx, con); err != nil {
 		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	az.events.record(ctx, "citizen:"+con.CitizenID, "oidc.consent", con.CitizenID, con.ClientID, "ok", map[string]string{"scopes": strings.Join(con.Scopes, " ")})
+	az.events.record(ctx, "citizen:"+con.CitizenID, "oidc.consent", con.CitizenID, con.ClientID, "ok",
+		map[string]string{"scopes": strings.Join(granted, " "), "at": con.UpdatedAt.UTC().Format(time.RFC3339)})
+	// The separate claims consent comes after, never on the same page.
+	if _, identity, err := az.consentNeeded(ctx, ar.GetClient().(*storage.Client).Client, con.CitizenID, ar.GetRequestedScopes(), ls.Form); err != nil {
+		az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	} else if len(identity) > 0 {
+		http.Redirect(w, r, az.prefix+PathClaims, http.StatusSeeOther)
+		return
+	}
 	az.finish(w, r, ar, ls)
+}
+
+// currentConsent is the stored consent of the login's citizen for its
+// client, or a new one.
+func (az *authorizer) currentConsent(ctx context.Context, ls *loginState) (*store.Consent, error) {
+	now := az.now().UTC()
+	con := &store.Consent{CitizenID: ls.Auth.CitizenID, ClientID: ls.Attempt.ClientID, GrantedAt: now}
+	old, err := az.consents.Get(ctx, con.CitizenID, con.ClientID)
+	switch {
+	case err == nil:
+		con.Scopes, con.Claims, con.GrantedAt, con.ClaimsGrantedAt = old.Scopes, old.Claims, old.GrantedAt, old.ClaimsGrantedAt
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	con.UpdatedAt = now
+	return con, nil
 }

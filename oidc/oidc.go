@@ -123,6 +123,10 @@ type Config struct {
 	// Pages, when set, draws the consent screen; the built-in minimal page
 	// otherwise.
 	Pages PageRenderer
+	// NetworkNumbers assigns the citizen's 网号 at the first verified
+	// sign-in and gives it to first-party or authorised clients
+	// (network_number claim); nil: neither.
+	NetworkNumbers NetworkNumbers
 }
 
 func (c *Config) defaults() {
@@ -256,6 +260,7 @@ const (
 	PathLogout     = "/oauth2/logout"
 	PathLogin      = "/oauth2/login"
 	PathConsent    = "/oauth2/consent"
+	PathClaims     = "/oauth2/consent/claims" // the separate consent to plaintext claims
 	PathAdmin      = "/admin/clients"
 )
 
@@ -285,7 +290,8 @@ func New(cfg Config) (*Provider, error) {
 		prefix:  strings.TrimSuffix(u.Path, "/"), origin: u.Scheme + "://" + u.Host, auths: map[string]Authenticator{},
 	}
 	p.events = events{rec: rec, now: cfg.Clock}
-	p.claims = &claimSource{citizens: cfg.Store.Citizens(), trustFramework: cfg.TrustFramework}
+	p.claims = &claimSource{citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(), numbers: cfg.NetworkNumbers,
+		subKey: deriveKey(cfg.Secret, "pairwise-sub"), trustFramework: cfg.TrustFramework}
 	p.browser = &browser{eph: cfg.Ephemeral, log: cfg.Logger, path: p.prefix + "/", secure: !cfg.InsecureCookies}
 	html := htmlPages{prefix: p.prefix, log: cfg.Logger}
 	for _, a := range cfg.Authenticators {
@@ -347,12 +353,12 @@ func New(cfg Config) (*Provider, error) {
 	}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(p.fc),
-		OpenIDConnectTokenStrategy: clientAlgStrategy{&openid.DefaultStrategy{Signer: p.signer, Config: p.fc}},
+		OpenIDConnectTokenStrategy: liveClaimsStrategy{clientAlgStrategy{&openid.DefaultStrategy{Signer: p.signer, Config: p.fc}}, p.claims.identityClaims},
 		Signer:                     p.signer,
 	}
 	dpop := &dpopChecker{eph: cfg.Ephemeral, now: cfg.Clock, log: cfg.Logger, codes: strategy.CoreStrategy, auth: p.storage}
 	p.ciba = &ciba{
-		eph: cfg.Ephemeral, citizens: cfg.Store.Citizens(), events: p.events, now: cfg.Clock, origin: p.origin,
+		eph: cfg.Ephemeral, citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(), events: p.events, now: cfg.Clock, origin: p.origin,
 		accessTokenTTL: cfg.AccessTokenTTL, idTokenTTL: cfg.IDTokenTTL,
 		writeOAuthError: p.writeOAuthError,
 		session:         func(r *http.Request) *browserSession { s, _ := p.browser.session(r); return s },
@@ -388,6 +394,7 @@ func New(cfg Config) (*Provider, error) {
 		pages: cfg.Pages, authenticators: cfg.Authenticators, auths: p.auths,
 		eph: cfg.Ephemeral, clients: cfg.Store.Clients(), citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(),
 		browser: p.browser, html: html, events: p.events, now: cfg.Clock, log: cfg.Logger, subject: p.claims.subject,
+		numbers: cfg.NetworkNumbers,
 	}
 	p.logout = &logout{
 		issuer: cfg.Issuer, action: p.prefix + PathLogout, csrfKey: deriveKey(cfg.Secret, "logout-csrf"),

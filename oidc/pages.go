@@ -15,6 +15,19 @@ type ConsentPage struct {
 	Masked bool
 	CSRF   string
 	Action string
+	// Claims, when set, makes this the separate claims consent: one
+	// checkbox per plaintext claim, none ticked. The form POSTs the ticked
+	// names as "claim" values with decision "share" (or "none": continue
+	// with the result only).
+	Claims []ConsentClaim
+}
+
+// ConsentClaim is one plaintext claim on the claims consent page.
+type ConsentClaim struct {
+	Name string // e.g. "name", "birthdate", "id_number", "verified_claims"
+	Text string // English description
+	// Masked: the ID number is masked for this client.
+	Masked bool
 }
 
 // LogoutPage is the sign-out confirmation (OpenID Connect RP-Initiated
