@@ -116,6 +116,9 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 		}
 		sort.Slice(apps, func(i, j int) bool { return apps[i].Granted.After(apps[j].Granted) })
 		d["Apps"], d["HasApps"] = apps, true
+		s.rulesAccount(ctx, s.language(w, r), sess.CitizenID, d, cons)
+	} else {
+		s.rulesAccount(ctx, s.language(w, r), sess.CitizenID, d, nil)
 	}
 	if s.cfg.Passkeys != nil {
 		pks, err := s.cfg.Passkeys.ListByCitizen(ctx, sess.CitizenID)
@@ -268,6 +271,9 @@ func (s *Site) revokeApp(w http.ResponseWriter, r *http.Request) error {
 	err := s.cfg.Consents.Delete(r.Context(), sess.CitizenID, client)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return httperr.Unavailable(fmt.Errorf("web: revoke consent: %w", err))
+	}
+	if err == nil {
+		s.auditRevoke(r, sess.CitizenID, client)
 	}
 	if r.Header.Get("X-CSRF-Token") == "" { // a plain form: back to the page
 		http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)

@@ -15,11 +15,15 @@ type Consent struct {
 	Masked bool
 	CSRF   string
 	Action string // the form's POST target
+	// Claims, when set, makes the page the separate claims consent: one
+	// checkbox per claim, none ticked (rules.go).
+	Claims []ConsentClaim
 }
 
 type consentView struct {
 	Client string
 	Scopes []string
+	Claims []claimView
 	CSRF   string
 	Action string
 }
@@ -38,6 +42,9 @@ func (s *Site) RenderConsent(w http.ResponseWriter, r *http.Request, c Consent) 
 			t += dict[lang]["scope.masked"]
 		}
 		v.Scopes = append(v.Scopes, t)
+	}
+	for _, c := range c.Claims {
+		v.Claims = append(v.Claims, claimView{Name: c.Name, Label: claimLabel(lang, c.Name, c.Masked)})
 	}
 	s.secure(func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, "consent", v)

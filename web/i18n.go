@@ -87,7 +87,7 @@ func jsMessages(lang string) string {
 
 // dict holds every string of the pages. Keys starting with "js." are
 // passed to the scripts.
-var dict = map[string]map[string]string{
+var baseDict = map[string]map[string]string{
 	"en": {
 		"lang.name": "English", "lang.switch": "中文", "brand": "TrustID", "skip": "Skip to content",
 		"login.title":          "Sign in with your face",

@@ -83,6 +83,10 @@ type Config struct {
 	// Policy lists the purposes the desk page offers; certs.DefaultPolicy
 	// when nil.
 	Policy certs.Policy
+	// NetworkNumbers shows the citizen's 网号 on the account page; Audit
+	// records the citizen's revocations (rules.go). Both optional.
+	NetworkNumbers NetworkNumbers
+	Audit          Auditor
 
 	Now  func() time.Time
 	Rand io.Reader
@@ -123,7 +127,7 @@ func New(cfg Config) (*Site, error) {
 	}
 	s := &Site{cfg: cfg, tmpl: map[string]*template.Template{}}
 	for _, page := range []string{"login", "account", "desk", "consent", "logout", "message"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/templates/layout.html", "assets/templates/"+page+".html")
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(rulesFuncs).ParseFS(assets, "assets/templates/layout.html", "assets/templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
 		}

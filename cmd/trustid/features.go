@@ -61,6 +61,12 @@ func providerConfig(a *app, auths ...oidc.Authenticator) oidc.Config {
 	if g := a.cfg.OIDC.RefreshGracePeriod; g != nil {
 		c.RefreshGracePeriod = *g
 	}
+	if nn, err := newNetNumbers(a); err == nil {
+		c.NetworkNumbers = nn
+	} else {
+		// The config was validated (key id); an error here is a bug.
+		a.log.Error("network numbers disabled", "err", err)
+	}
 	return c
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/oidc"
 	"github.com/trustid/trustid/web"
 )
@@ -48,7 +49,11 @@ func (c *consentPages) RenderConsent(w http.ResponseWriter, r *http.Request, p o
 		_, _ = w.Write([]byte("<!doctype html><title>Starting</title><p>The service is starting. Please try again in a moment.</p>\n"))
 		return
 	}
-	c.site.RenderConsent(w, r, web.Consent{Client: p.Client, Scopes: p.Scopes, Texts: p.Texts, Masked: p.Masked, CSRF: p.CSRF, Action: p.Action})
+	wc := web.Consent{Client: p.Client, Scopes: p.Scopes, Texts: p.Texts, Masked: p.Masked, CSRF: p.CSRF, Action: p.Action}
+	for _, c := range p.Claims {
+		wc.Claims = append(wc.Claims, web.ConsentClaim{Name: c.Name, Text: c.Text, Masked: c.Masked})
+	}
+	c.site.RenderConsent(w, r, wc)
 }
 
 // RenderLogout draws the provider's sign-out confirmation with the web
@@ -86,6 +91,12 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 		FaceMethod:      "face",
 		PasskeyMethod:   "passkey", // authn/passkey's method, offered by serve
 		PasskeyRegister: "/passkeys",
+	}
+	if cfg.NetworkNumbers, err = newNetNumbers(a); err != nil {
+		return err
+	}
+	if cfg.Audit, err = audit.New(audit.Config{Store: a.store.Audit(), Logger: cfg.Logger}); err != nil {
+		return err
 	}
 	if svc != nil {
 		iss, err := newCertIssuer(a, a.log.With("area", "certs"))

@@ -1,0 +1,158 @@
+package web
+
+import (
+	"context"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+// The parts of the pages that the 2025 national rules add (issue 20): the
+// citizen's 网号 on the account page, the separate claims consent, what
+// each app may see in plaintext and since when, and the audit of a
+// revocation. Kept apart from account.go so the certificate section and
+// this one change independently.
+
+// NetworkNumbers gives a citizen's 网号, assigning it on first use
+// (*netnumber.Assigner satisfies it).
+type NetworkNumbers interface {
+	Ensure(ctx context.Context, citizenID string) (string, error)
+}
+
+// Auditor records the citizen's decisions made on the pages
+// (*audit.Recorder satisfies it).
+type Auditor interface {
+	RecordOrLog(ctx context.Context, e *store.AuditEvent)
+}
+
+// ConsentClaim is one plaintext claim on the claims consent page.
+type ConsentClaim struct {
+	Name, Text string
+	Masked     bool
+}
+
+type claimView struct {
+	Name, Label string
+}
+
+// claimLabel is a claim's translated name.
+func claimLabel(lang, name string, masked bool) string {
+	t, ok := dict[lang]["claim."+name]
+	if !ok {
+		t = name
+	}
+	if masked {
+		t += dict[lang]["scope.masked"]
+	}
+	return t
+}
+
+// rulesAccount adds the account page's rules section: the 网号 and, per
+// connected app, the plaintext claims it may see.
+func (s *Site) rulesAccount(ctx context.Context, lang, citizenID string, d map[string]any, cons []*store.Consent) {
+	if s.cfg.NetworkNumbers != nil {
+		nn, err := s.cfg.NetworkNumbers.Ensure(ctx, citizenID)
+		if err != nil {
+			s.cfg.Logger.Warn("web: network number", "err", err)
+		} else {
+			d["NetworkNumber"] = nn
+		}
+	}
+	shared := map[string][]string{}
+	since := map[string]time.Time{}
+	for _, c := range cons {
+		for _, name := range claimOrder {
+			if slices.Contains(c.Claims, name) {
+				shared[c.ClientID] = append(shared[c.ClientID], claimLabel(lang, name, false))
+			}
+		}
+		since[c.ClientID] = c.ClaimsGrantedAt
+	}
+	d["Shared"], d["SharedSince"] = shared, since
+}
+
+// rulesFuncs are the template functions of this part.
+var rulesFuncs = template.FuncMap{
+	"join": strings.Join,
+	// shareArgs is what the "shares" block needs for one app.
+	"shareArgs": func(v view, clientID string) map[string]any {
+		d, _ := v.Data.(map[string]any)
+		shared, _ := d["Shared"].(map[string][]string)
+		since, _ := d["SharedSince"].(map[string]time.Time)
+		return map[string]any{"T": v.T, "Items": shared[clientID], "Since": since[clientID]}
+	},
+}
+
+// claimOrder is the order claims are listed in (oidc.PlaintextClaims).
+var claimOrder = []string{"name", "birthdate", "id_number", "verified_claims"}
+
+// auditRevoke records that the citizen revoked an app's consent.
+func (s *Site) auditRevoke(r *http.Request, citizenID, clientID string) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	s.cfg.Audit.RecordOrLog(r.Context(), &store.AuditEvent{Actor: "citizen:" + citizenID, Action: "oidc.consent.revoke",
+		Subject: citizenID, Object: clientID, Outcome: "ok", Detail: map[string]string{"via": "account"}})
+}
+
+// rulesDict holds the strings of this part, merged into dict.
+var rulesDict = map[string]map[string]string{
+	"en": {
+		"claims.title":          "Share your identity?",
+		"claims.lead":           "already gets the result of your sign-in (that it is you, how and when you were verified) but not who you are. Tick what you agree to share with it. Nothing is shared unless you tick it, and you can withdraw it on your account page at any time.",
+		"claims.legend":         "Share with this app",
+		"claims.share":          "Share the ticked items",
+		"claims.none":           "Continue without sharing",
+		"claim.name":            "Your real name",
+		"claim.birthdate":       "Your date of birth",
+		"claim.id_number":       "Your ID number",
+		"claim.verified_claims": "How and when your identity was verified",
+		"scope.network_number":  "Your network number (网号)",
+		"account.nn":            "Network number (网号)",
+		"account.nn.help":       "Your network number stands for you in your net certificate and with services you allow, instead of your name and ID number. It never changes.",
+		"account.shares":        "Sees",
+		"account.shares.none":   "The sign-in result only",
+		"account.shares.since":  "since",
+		"scope.openid":          "Sign you in: the result only (that it is you, how and when you were verified), not your name or ID number",
+	},
+	"zh": {
+		"claims.title":          "是否提供您的身份信息？",
+		"claims.lead":           "已获得您的登录结果（确认是您本人，以及核验方式与时间），但不知道您是谁。请勾选您同意提供给它的信息。未勾选的信息不会提供，您也可以随时在账户页面撤回。",
+		"claims.legend":         "提供给此应用",
+		"claims.share":          "提供已勾选的信息",
+		"claims.none":           "不提供，继续",
+		"claim.name":            "您的真实姓名",
+		"claim.birthdate":       "您的出生日期",
+		"claim.id_number":       "您的身份证号码",
+		"claim.verified_claims": "身份核验的方式与时间",
+		"scope.network_number":  "您的网号",
+		"account.nn":            "网号",
+		"account.nn.help":       "网号在您的网络身份证书中以及您授权的服务中代表您，不显示您的姓名和身份证号码。网号不会改变。",
+		"account.shares":        "可见信息",
+		"account.shares.none":   "仅登录结果",
+		"account.shares.since":  "授权于",
+		"scope.openid":          "登录：仅提供核验结果（确认是您本人，以及核验方式与时间），不提供您的姓名或身份证号码",
+	},
+}
+
+// dict is every string of the pages: baseDict and rulesDict.
+var dict = mergeDicts(baseDict, rulesDict)
+
+func mergeDicts(ds ...map[string]map[string]string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, d := range ds {
+		for lang, m := range d {
+			if out[lang] == nil {
+				out[lang] = map[string]string{}
+			}
+			for k, v := range m {
+				out[lang][k] = v
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,97 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustid/trustid/internal/store"
+)
+
+type fixedNumbers string
+
+func (f fixedNumbers) Ensure(context.Context, string) (string, error) { return string(f), nil }
+
+type recordingAudit struct{ got []*store.AuditEvent }
+
+func (a *recordingAudit) RecordOrLog(_ context.Context, e *store.AuditEvent) { a.got = append(a.got, e) }
+
+// TestClaimsConsentPage: the separate claims consent lists each claim
+// translated, none ticked, with a way to go on without sharing.
+func TestClaimsConsentPage(t *testing.T) {
+	s := newSite(t, nil)
+	for lang, want := range map[string][]string{
+		"en": {"Share your identity?", "Your real name", "Your ID number (masked)", "Continue without sharing"},
+		"zh": {"是否提供您的身份信息？", "您的真实姓名", "您的身份证号码（部分隐藏）", "不提供，继续"},
+	} {
+		t.Run(lang, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/oauth2/consent/claims?lang="+lang, nil)
+			s.RenderConsent(w, r, Consent{Client: "Bank", CSRF: "tok", Action: "/oauth2/consent/claims", Claims: []ConsentClaim{
+				{Name: "name", Text: "Your real name"}, {Name: "id_number", Text: "Your ID number", Masked: true}}})
+			body := w.Body.String()
+			for _, s := range want {
+				if !strings.Contains(body, s) {
+					t.Errorf("page lacks %q", s)
+				}
+			}
+			if regexp.MustCompile(`<input[^>]*\bchecked`).MatchString(body) {
+				t.Error("a claim is pre-ticked")
+			}
+			for _, s := range []string{`name="claim" value="name" id="claim-name"`, `<label for="claim-name">`, `value="none"`, `value="share"`} {
+				if !strings.Contains(body, s) {
+					t.Errorf("page lacks %q", s)
+				}
+			}
+		})
+	}
+}
+
+// TestAccountRules: the account page shows the 网号 and what each app sees
+// in plaintext; revoking an app is audited.
+func TestAccountRules(t *testing.T) {
+	cons := &fakeConsents{list: []*store.Consent{
+		{CitizenID: "c1", ClientID: "bank", GrantedAt: time.Unix(1e9, 0), Claims: []string{"name", "id_number"}, ClaimsGrantedAt: time.Unix(1.5e9, 0)},
+		{CitizenID: "c1", ClientID: "shop", GrantedAt: time.Unix(1e9, 0)},
+	}}
+	rec := &recordingAudit{}
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.Consents = cons
+		c.NetworkNumbers = fixedNumbers("1ABCDEFGHJKMNPQRSTVWX")
+		c.Audit = rec
+	}).Handler()
+	for lang, want := range map[string][]string{
+		"en": {"Network number (网号)", "1ABCDEFGHJKMNPQRSTVWX", "Sees: Your real name · Your ID number (since 2017-07-14", "Sees: The sign-in result only"},
+		"zh": {"网号", "1ABCDEFGHJKMNPQRSTVWX", "可见信息: 您的真实姓名 · 您的身份证号码 (授权于 2017-07-14", "仅登录结果"},
+	} {
+		r := httptest.NewRequest("GET", "/account?lang="+lang, nil)
+		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		for _, s := range want {
+			if !strings.Contains(w.Body.String(), s) {
+				t.Errorf("%s account page lacks %q", lang, s)
+			}
+		}
+	}
+	tok := csrfPair(t, h)
+	form := url.Values{"client_id": {"bank"}, "csrf": {tok.Value}}
+	r := httptest.NewRequest("POST", "/account/apps/revoke", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(tok)
+	r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther || len(rec.got) != 1 {
+		t.Fatalf("revoke: %d, %d audit events", w.Code, len(rec.got))
+	}
+	if e := rec.got[0]; e.Action != "oidc.consent.revoke" || e.Subject != "c1" || e.Object != "bank" || e.Actor != "citizen:c1" {
+		t.Fatalf("audit event %+v", e)
+	}
+}
