@@ -786,7 +786,15 @@ func (f *faultRig) login(ctx context.Context, b *http.Client) (*chain, int, stri
 			"csrf": {html.UnescapeString(m[1])}, "decision": {"approve"}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", base)
-		if resp, _, class, d = step("consent", req); class != cOK {
+		if resp, body, class, d = step("consent", req); class != cOK {
+			return nil, class, d
+		}
+	}
+	if cf := claimsForm(body); cf != nil && resp.Request.URL.Path != "/callback" {
+		req, _ = http.NewRequest("POST", base+"/oauth2/consent/claims", strings.NewReader(cf.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		if resp, _, class, d = step("claims consent", req); class != cOK {
 			return nil, class, d
 		}
 	}

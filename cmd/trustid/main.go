@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"client":       {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
 		"keygen":       {"print fresh encryption-at-rest keys (env or YAML); -kid/-keep add a new primary key for rotation", runKeygen},
 		"reseal":       {"rewrite sealed columns under the primary encryption key (after a key rotation), online", runReseal},
+		"auth-log":     {"operator: export a citizen's authentication log for a lawful request (-network-number|-id-number|-citizen, -operator, -reason); audited", runAuthLog},
 		// more subcommands are added here, one line each
 	}
 }

@@ -215,6 +215,22 @@ func faceStep(t *testing.T, b *http.Client, issuer, idNumber, clip string) (*htt
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
+var claimField = regexp.MustCompile(`name="claim" value="([^"]+)"`)
+
+// claimsForm is the answer to the separate claims consent page in body
+// sharing every claim it lists, or nil when body is not that page.
+func claimsForm(body string) url.Values {
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, `action="/oauth2/consent/claims"`) {
+		return nil
+	}
+	f := url.Values{"csrf": {html.UnescapeString(m[1])}, "decision": {"share"}}
+	for _, c := range claimField.FindAllStringSubmatch(body, -1) {
+		f.Add("claim", c[1])
+	}
+	return f
+}
+
 // TestOIDCEndToEnd drives the real `trustid serve` over HTTP as a relying
 // party would (golang.org/x/oauth2 + coreos/go-oidc) and as a browser
 // would (cookie jar): discovery, authorize with PKCE, the face + spoken-digit
@@ -352,6 +368,16 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 		t.Fatal(err)
 	}
 	body = readBody(t, resp)
+	if f := claimsForm(body); f != nil {
+		// The separate claims consent: share the name (and the rest asked).
+		req, _ := http.NewRequest("POST", issuer+"/oauth2/consent/claims", strings.NewReader(f.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", issuer)
+		if resp, err = browser.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		body = readBody(t, resp)
+	}
 	cb := app.callback()
 	if cb == nil {
 		t.Fatalf("consent did not reach the callback: %d at %s: %.300s", resp.StatusCode, resp.Request.URL, body)

@@ -431,6 +431,16 @@ func faceLogin(t *testing.T, ctx context.Context, id, shots string, attempts int
 		switch {
 		case strings.Contains(href, "/callback"):
 			return href
+		case strings.Contains(href, "/oauth2/consent/claims"):
+			// The separate claims consent (issue 20): nothing is ticked;
+			// the citizen ticks the name and shares it.
+			if shots != "" {
+				screens(t, ctx, shots, "consent-claims", "")
+			}
+			if ticked := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('input[name="claim"]:checked').length`)); ticked != 0 {
+				t.Fatalf("%d claims pre-ticked", ticked)
+			}
+			run(t, ctx, chromedp.Click(chromedp.CSS(`#claim-name`)), chromedp.Click(chromedp.CSS(`#claims-share`)))
 		case strings.Contains(href, "/oauth2/consent"):
 			if shots != "" {
 				screens(t, ctx, shots, "consent", "")
