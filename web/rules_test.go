@@ -19,7 +19,9 @@ func (f fixedNumbers) Ensure(context.Context, string) (string, error) { return s
 
 type recordingAudit struct{ got []*store.AuditEvent }
 
-func (a *recordingAudit) RecordOrLog(_ context.Context, e *store.AuditEvent) { a.got = append(a.got, e) }
+func (a *recordingAudit) RecordOrLog(_ context.Context, e *store.AuditEvent) {
+	a.got = append(a.got, e)
+}
 
 // TestClaimsConsentPage: the separate claims consent lists each claim
 // translated, none ticked, with a way to go on without sharing.
