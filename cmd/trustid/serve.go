@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/trustid/trustid/authn/filing"
 	"github.com/trustid/trustid/internal/health"
 )
 
@@ -28,7 +29,12 @@ func serve(ctx context.Context, a *app) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mountHealth(mux, a)
+	faces, err := filing.New(filing.Config{Templates: a.store.Templates(), Logger: a.log.With("area", "filing"), Metrics: reg})
+	if err != nil {
+		return err
+	}
+	go faces.Run(ctx)
+	mountHealth(mux, a, health.Check{Name: "face_filing", Warning: faces.Warning})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	if err := mountFeatures(ctx, a, mux, reg); err != nil {
 		return err
@@ -85,15 +91,16 @@ func serve(ctx context.Context, a *app) error {
 
 // mountHealth adds /healthz (the process answers) and /readyz: the store
 // answers a ping and the ephemeral store takes a write, each under its own
-// deadline (a Redis that refuses writes is not ready).
-func mountHealth(mux *http.ServeMux, a *app) {
+// deadline (a Redis that refuses writes is not ready); notices (warnings
+// that leave the node ready, such as the face filing threshold) are added.
+func mountHealth(mux *http.ServeMux, a *app, notices ...health.Check) {
 	mux.HandleFunc("GET /healthz", health.Live)
-	mux.Handle("GET /readyz", health.Ready(a.log,
-		health.Check{Name: "store", Timeout: 2 * time.Second, Probe: a.store.Ping},
-		health.Check{Name: "ephemeral", Timeout: time.Second, Probe: func(ctx context.Context) error {
+	mux.Handle("GET /readyz", health.Ready(a.log, append([]health.Check{
+		{Name: "store", Timeout: 2 * time.Second, Probe: a.store.Ping},
+		{Name: "ephemeral", Timeout: time.Second, Probe: func(ctx context.Context) error {
 			return a.eph.Set(ctx, "readyz:probe", []byte("1"), 10*time.Second)
 		}},
-	))
+	}, notices...)...))
 }
 
 func runMigrate(ctx context.Context, args []string) error {

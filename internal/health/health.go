@@ -24,6 +24,10 @@ type Check struct {
 	// Probe returns nil when the dependency can serve requests. A probe
 	// should exercise what requests need (a write where they write).
 	Probe func(ctx context.Context) error
+	// Warning, set instead of Probe, is a notice for the operator that
+	// does not make the node unready (e.g. the face filing threshold):
+	// answered as "warning: <text>" when it returns text, "ok" otherwise.
+	Warning func() string
 }
 
 // RetryAfter is the Retry-After (seconds) of a "not ready" answer.
@@ -45,6 +49,16 @@ func Ready(log *slog.Logger, checks ...Check) http.HandlerFunc {
 		var wg sync.WaitGroup
 		for _, c := range checks {
 			wg.Go(func() {
+				if c.Warning != nil {
+					res := "ok"
+					if txt := c.Warning(); txt != "" {
+						res = "warning: " + txt
+					}
+					mu.Lock()
+					results[c.Name] = res
+					mu.Unlock()
+					return
+				}
 				err := run(r.Context(), c)
 				mu.Lock()
 				defer mu.Unlock()
@@ -59,7 +73,7 @@ func Ready(log *slog.Logger, checks ...Check) http.HandlerFunc {
 		wg.Wait()
 		status := http.StatusOK
 		for _, v := range results {
-			if v != "ok" {
+			if v == "unavailable" {
 				status = http.StatusServiceUnavailable
 			}
 		}

@@ -38,6 +38,11 @@ func TestReady(t *testing.T) {
 			{Name: "store", Timeout: 2 * time.Second, Probe: slow},
 			{Name: "ephemeral", Timeout: 100 * time.Millisecond, Probe: slow}},
 			503, map[string]string{"store": "ok", "ephemeral": "unavailable"}},
+		// A warning is shown but the node stays ready.
+		{"warning", []Check{{Name: "store", Probe: ok}, {Name: "face_filing", Warning: func() string { return "100000 people" }}},
+			200, map[string]string{"store": "ok", "face_filing": "warning: 100000 people"}},
+		{"no warning", []Check{{Name: "face_filing", Warning: func() string { return "" }}},
+			200, map[string]string{"face_filing": "ok"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

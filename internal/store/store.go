@@ -142,6 +142,9 @@ type TemplateStore interface {
 	Delete(ctx context.Context, id string) error
 	// ReplaceRegister atomically replaces the citizen's register template(s) with t.
 	ReplaceRegister(ctx context.Context, t *Template) error
+	// CountCitizens is the number of citizens with at least one template
+	// (the figure of the face measures' filing threshold).
+	CountCitizens(ctx context.Context) (int64, error)
 }
 
 // Passkey is a WebAuthn credential of a citizen.

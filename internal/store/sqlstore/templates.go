@@ -89,6 +89,12 @@ func (t templates) ListAll(ctx context.Context, after string, limit int) ([]*sto
 	return out, t.s.wrap("list templates", err)
 }
 
+func (t templates) CountCitizens(ctx context.Context) (int64, error) {
+	var n int64
+	err := t.s.b.QueryRow(ctx, `SELECT COUNT(DISTINCT citizen_id) FROM templates`).Scan(&n)
+	return n, t.s.wrap("count citizens with templates", err)
+}
+
 func (t templates) Delete(ctx context.Context, id string) error {
 	n, err := t.s.b.Exec(ctx, `DELETE FROM templates WHERE id = ?`, id)
 	if err == nil && n == 0 {

@@ -404,6 +404,7 @@ func testTemplates(t *testing.T, s store.Store) {
 	if len(all) != 3 {
 		t.Fatalf("ListAll = %v", ids(all))
 	}
+	countCitizens(t, ts)
 
 	// ReplaceRegister swaps only the register template, atomically.
 	must(t, ts.ReplaceRegister(ctx, &store.Template{ID: "t4", CitizenID: "c1", Kind: store.TemplateRegister, ModelVersion: "fr2", Vector: vec(2)}))
@@ -427,6 +428,31 @@ func testTemplates(t *testing.T, s store.Store) {
 	must(t, ts.Delete(ctx, "t2"))
 	wantErr(t, ts.Delete(ctx, "t2"), store.ErrNotFound)
 	wantErr(t, second(ts.Get(ctx, "t2")), store.ErrNotFound)
+	countCitizens(t, ts)
+	rest, err := ts.ListAll(ctx, "", 0)
+	must(t, err)
+	for _, tp := range rest {
+		must(t, ts.Delete(ctx, tp.ID))
+	}
+	if n, err := ts.CountCitizens(ctx); err != nil || n != 0 {
+		t.Fatalf("CountCitizens of no templates = %d, %v", n, err)
+	}
+}
+
+// countCitizens checks CountCitizens against the distinct citizens of ListAll.
+func countCitizens(t *testing.T, ts store.TemplateStore) {
+	t.Helper()
+	all, err := ts.ListAll(ctxT(t), "", 0)
+	must(t, err)
+	seen := map[string]bool{}
+	for _, tp := range all {
+		seen[tp.CitizenID] = true
+	}
+	n, err := ts.CountCitizens(ctxT(t))
+	must(t, err)
+	if n != int64(len(seen)) || n == 0 && len(all) > 0 {
+		t.Fatalf("CountCitizens = %d, want %d (templates %v)", n, len(seen), ids(all))
+	}
 }
 
 func ids(ts []*store.Template) []string {
