@@ -69,6 +69,10 @@ var (
 	// ErrUnavailable: a dependency is down or the node is full (HTTP 503
 	// with Retry-After).
 	ErrUnavailable = errors.New("authn: temporarily unavailable")
+	// ErrNotPermitted: the method may not be used for this request or
+	// person, whoever they are (HTTP 403): no face consent given, a child
+	// without a guardian flow. The page offers another method.
+	ErrNotPermitted = errors.New("authn: method not permitted here")
 )
 
 // Refusal is a refused step with a stable machine code for the client
@@ -76,7 +80,7 @@ var (
 // hint. It matches its Kind with errors.Is; Err is the internal cause (for
 // logs, never shown).
 type Refusal struct {
-	Kind       error // ErrMalformed, ErrLimited or ErrUnavailable
+	Kind       error // ErrMalformed, ErrLimited, ErrUnavailable or ErrNotPermitted
 	Code       string
 	RetryAfter time.Duration
 	Err        error

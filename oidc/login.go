@@ -509,6 +509,8 @@ func refusalError(err error) *httperr.Error {
 	switch {
 	case errors.Is(ref.Kind, authn.ErrMalformed):
 		e = httperr.BadRequest(ref.Code, "the request could not be read; start again")
+	case errors.Is(ref.Kind, authn.ErrNotPermitted):
+		e = httperr.New(http.StatusForbidden, ref.Code, "this sign-in method cannot be used here; choose another")
 	case errors.Is(ref.Kind, authn.ErrLimited):
 		e = httperr.RateLimited(ref.RetryAfter)
 		e.Code, e.Message = ref.Code, "too many attempts; try again later"

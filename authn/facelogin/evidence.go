@@ -21,6 +21,9 @@ import (
 type beginRequest struct {
 	IDNumber string `json:"id_number"`
 	Device   string `json:"device"`
+	// FaceConsent is the citizen's separate consent to face processing,
+	// given on the page's consent screen for this sign-in.
+	FaceConsent bool `json:"face_consent"`
 }
 
 // beginBody reads the optional body of a begin request.
@@ -71,6 +74,7 @@ func validDevice(d string) bool {
 
 type evidence struct {
 	challengeID, idNumber, device string
+	faceConsent                   bool
 	video, wav                    []byte
 	frames                        []media.JPEGFrame
 }
@@ -104,7 +108,7 @@ func readEvidence(mr *multipart.Reader, maxVideo int64, maxFrames int) (*evidenc
 		}
 		var b []byte
 		switch p.FormName() {
-		case "challenge_id", "id_number", "timestamps_ms", FieldDevice:
+		case "challenge_id", "id_number", "timestamps_ms", FieldDevice, FieldFaceConsent:
 			b, err = read(maxField)
 		case "video", "audio":
 			b, err = read(maxVideo)
@@ -129,6 +133,8 @@ func readEvidence(mr *multipart.Reader, maxVideo int64, maxFrames int) (*evidenc
 			ev.challengeID = string(b)
 		case "id_number":
 			ev.idNumber = string(b)
+		case FieldFaceConsent:
+			ev.faceConsent = string(b) == "yes"
 		case FieldDevice:
 			if !validDevice(string(b)) {
 				return nil, fmt.Errorf("%w: bad device id", errEvidence)

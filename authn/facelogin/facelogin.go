@@ -80,6 +80,8 @@ type Config struct {
 	MaxVideoBytes int64
 	// MaxFrames bounds the number of JPEG frames, default 300.
 	MaxFrames int
+	// Audit, when set, records each face consent (consent.go).
+	Audit Auditor
 }
 
 // ErrConfig wraps configuration problems.
@@ -157,7 +159,7 @@ func (f *Login) subject(ctx context.Context, a *authn.Attempt, typed string) str
 // Begin implements authn.Method for a claim made by the login hint or a
 // previous factor.
 func (f *Login) Begin(ctx context.Context, a *authn.Attempt) (any, error) {
-	return f.begin(ctx, a, "", "", nil)
+	return f.begin(ctx, a, beginRequest{}, nil)
 }
 
 // BeginRequest is Begin with the page's request: the ID number the citizen
@@ -168,7 +170,7 @@ func (f *Login) BeginRequest(ctx context.Context, a *authn.Attempt, r *http.Requ
 	if err != nil {
 		return nil, authn.Refuse(authn.ErrMalformed, "invalid_request", 0, err)
 	}
-	return f.begin(ctx, a, body.IDNumber, body.Device, r)
+	return f.begin(ctx, a, body, r)
 }
 
 // client is who asks, for the abuse limits.
@@ -183,14 +185,17 @@ func (f *Login) client(r *http.Request, device, subject string) challenge.Client
 }
 
 // begin issues a challenge; r is the page's request (nil from Begin).
-func (f *Login) begin(ctx context.Context, a *authn.Attempt, typed, device string, r *http.Request) (any, error) {
-	sub := f.subject(ctx, a, typed)
+func (f *Login) begin(ctx context.Context, a *authn.Attempt, body beginRequest, r *http.Request) (any, error) {
+	sub := f.subject(ctx, a, body.IDNumber)
 	if sub == "" {
 		return nil, authn.Refuse(authn.ErrMalformed, "missing_id_number", 0, errors.New("no claimed identity"))
 	}
+	if err := f.permitted(ctx, a, body.IDNumber, body.FaceConsent, sub); err != nil {
+		return nil, err
+	}
 	var c challenge.Client
 	if r != nil {
-		c = f.client(r, device, sub)
+		c = f.client(r, body.Device, sub)
 	}
 	iss, err := f.cfg.Challenges.IssueFor(ctx, a.ID, sub, c)
 	var re *challenge.RetryError
@@ -228,6 +233,9 @@ func (f *Login) Finish(ctx context.Context, a *authn.Attempt, r *http.Request) (
 	sub := f.subject(ctx, a, ev.idNumber)
 	if sub == "" {
 		return nil, authn.Refuse(authn.ErrMalformed, "missing_id_number", 0, errors.New("no claimed identity"))
+	}
+	if err := f.permitted(ctx, a, ev.idNumber, ev.faceConsent, ""); err != nil {
+		return nil, err
 	}
 	c := f.client(r, ev.device, sub)
 	req := liveness.Request{ChallengeID: ev.challengeID, SessionID: a.ID, Subject: sub,

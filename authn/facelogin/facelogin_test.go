@@ -130,11 +130,16 @@ func TestBeginRequest(t *testing.T) {
 		wantSubject string // "unknown:" prefix for a placeholder
 		wantErr     error
 	}{
-		{name: "typed ID number", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512"}`, wantSubject: "cit-1"},
-		{name: "login hint", attempt: authn.Attempt{ID: "l1", LoginHint: " 110101199003074512 "}, wantSubject: "cit-1"},
-		{name: "typed wins over hint", attempt: authn.Attempt{ID: "l1", LoginHint: "x"}, body: `{"id_number":"110101199003074512"}`, wantSubject: "cit-1"},
-		{name: "step-up citizen", attempt: authn.Attempt{ID: "l1", CitizenID: "cit-9"}, body: `{"id_number":"110101199003074512"}`, wantSubject: "cit-9"},
-		{name: "unknown ID number answers alike", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"999"}`, wantSubject: "unknown:"},
+		{name: "typed ID number", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512","face_consent":true}`, wantSubject: "cit-1"},
+		{name: "login hint", attempt: authn.Attempt{ID: "l1", LoginHint: " 110101199003074512 "}, body: `{"face_consent":true}`, wantSubject: "cit-1"},
+		{name: "typed wins over hint", attempt: authn.Attempt{ID: "l1", LoginHint: "x"}, body: `{"id_number":"110101199003074512","face_consent":true}`, wantSubject: "cit-1"},
+		{name: "step-up citizen", attempt: authn.Attempt{ID: "l1", CitizenID: "cit-9"}, body: `{"id_number":"110101199003074512","face_consent":true}`, wantSubject: "cit-9"},
+		{name: "unknown ID number answers alike", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"999","face_consent":true}`, wantSubject: "unknown:"},
+		// The face measures: no processing without the separate consent, none for a child under 14.
+		{name: "no face consent", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512"}`, wantErr: authn.ErrNotPermitted},
+		{name: "face consent refused", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512","face_consent":false}`, wantErr: authn.ErrNotPermitted},
+		{name: "under 14", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101201501011234","face_consent":true}`, wantErr: authn.ErrNotPermitted},
+		{name: "under 14 by login hint", attempt: authn.Attempt{ID: "l1", LoginHint: "110101201501011234"}, body: `{"face_consent":true}`, wantErr: authn.ErrNotPermitted},
 		{name: "no claim", attempt: authn.Attempt{ID: "l1"}, wantErr: authn.ErrMalformed},
 		{name: "malformed body", attempt: authn.Attempt{ID: "l1"}, body: `{"id":`, wantErr: authn.ErrMalformed},
 		{name: "bad device id", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512","device":"a b"}`, wantErr: authn.ErrMalformed},
@@ -176,7 +181,7 @@ func TestFinish(t *testing.T) {
 	locked := liveness.Result{Reasons: []liveness.Reason{liveness.ReasonLocked}, RetryAfter: time.Minute}
 	refused := liveness.Result{Reasons: []liveness.Reason{liveness.ReasonChallenge},
 		Checks: []liveness.CheckResult{{Name: liveness.CheckChallenge, Reason: liveness.ReasonChallenge}}}
-	video := map[string]string{"challenge_id": "ch-1", "video": "webm"}
+	video := map[string]string{"challenge_id": "ch-1", "video": "webm", "face_consent": "yes"}
 	tests := []struct {
 		name    string
 		attempt authn.Attempt
@@ -190,7 +195,7 @@ func TestFinish(t *testing.T) {
 		{name: "pass", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass,
 			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}, AuthTime: now}},
 		{name: "typed ID number in the evidence", attempt: authn.Attempt{ID: "l1"},
-			parts: map[string]string{"challenge_id": "ch-1", "id_number": "110101199003074512", "video": "webm"}, res: pass,
+			parts: map[string]string{"challenge_id": "ch-1", "id_number": "110101199003074512", "video": "webm", "face_consent": "yes"}, res: pass,
 			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}, AuthTime: now}},
 		{name: "liveness fails", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: fail},
 		{name: "unknown citizen never passes", attempt: authn.Attempt{ID: "l1", LoginHint: "999"}, parts: video, res: pass},
@@ -203,7 +208,11 @@ func TestFinish(t *testing.T) {
 		{name: "challenge refused is not a verdict", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: refused,
 			wantErr: authn.ErrMalformed, code: "challenge_refused"},
 		{name: "no claim", attempt: authn.Attempt{ID: "l1"}, parts: video, res: pass, wantErr: authn.ErrMalformed, code: "missing_id_number"},
-		{name: "no evidence", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: map[string]string{"challenge_id": "ch-1"}, res: pass,
+		{name: "no face consent", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: map[string]string{"challenge_id": "ch-1", "video": "webm"}, res: pass,
+			wantErr: authn.ErrNotPermitted, code: "face_consent_required"},
+		{name: "under 14", attempt: authn.Attempt{ID: "l1", LoginHint: "110101201501011234"}, parts: video, res: pass,
+			wantErr: authn.ErrNotPermitted, code: "guardian_required"},
+		{name: "no evidence", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: map[string]string{"challenge_id": "ch-1", "face_consent": "yes"}, res: pass,
 			wantErr: authn.ErrMalformed, code: "invalid_evidence"},
 		{name: "not multipart", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, res: pass, wantErr: authn.ErrMalformed, code: "invalid_evidence"},
 	}
@@ -215,7 +224,7 @@ func TestFinish(t *testing.T) {
 			if tc.parts != nil {
 				var buf bytes.Buffer
 				w := multipart.NewWriter(&buf)
-				for _, name := range []string{"challenge_id", "id_number", "video"} {
+				for _, name := range []string{"challenge_id", "id_number", "face_consent", "video"} {
 					if body, ok := tc.parts[name]; ok {
 						w.WriteField(name, body)
 					}

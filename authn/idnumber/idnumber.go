@@ -140,6 +140,35 @@ func (p Policy) checkBirth(s string) error {
 	return nil
 }
 
+// BirthDate is the date of birth written in an ID number (characters
+// 7-14, YYYYMMDD), false when id holds no valid one.
+func BirthDate(id string) (time.Time, bool) {
+	id = Normalize(id)
+	if len(id) != Length {
+		return time.Time{}, false
+	}
+	d, err := time.Parse("20060102", id[6:14])
+	if err != nil || d.Year() < 1900 {
+		return time.Time{}, false
+	}
+	return d, true
+}
+
+// AgeAt is the age in whole years at now of the holder of id, false when
+// id holds no valid date of birth.
+func AgeAt(id string, now time.Time) (int, bool) {
+	b, ok := BirthDate(id)
+	if !ok {
+		return 0, false
+	}
+	now = now.UTC()
+	age := now.Year() - b.Year()
+	if now.Month() < b.Month() || (now.Month() == b.Month() && now.Day() < b.Day()) {
+		age--
+	}
+	return age, true
+}
+
 // IsTest reports whether id has the test format's region prefix.
 func IsTest(id string) bool { return strings.HasPrefix(id, TestRegionPrefix) }
 

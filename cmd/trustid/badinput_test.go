@@ -46,7 +46,7 @@ func TestFaceLoginBadInput(t *testing.T) {
 	id := e2eIDNumber(t)
 	begin := func(t *testing.T) string {
 		t.Helper()
-		b, _ := json.Marshal(map[string]string{"id_number": id, "device": "bad-input-test-device"})
+		b, _ := json.Marshal(map[string]any{"id_number": id, "device": "bad-input-test-device", "face_consent": true})
 		req, _ := http.NewRequest("POST", s.base+"/oauth2/login/face/begin", bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Origin", s.base)
@@ -66,6 +66,7 @@ func TestFaceLoginBadInput(t *testing.T) {
 	form := func(fields map[string]string, video []byte) (string, *bytes.Buffer) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
+		mw.WriteField("face_consent", "yes") // the page's face consent screen
 		for k, v := range fields {
 			mw.WriteField(k, v)
 		}

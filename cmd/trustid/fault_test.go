@@ -748,7 +748,7 @@ func (f *faultRig) login(ctx context.Context, b *http.Client) (*chain, int, stri
 			return nil, cUnexpected, "authorize ended at " + resp.Request.URL.String()
 		}
 	}
-	begin, _ := json.Marshal(map[string]string{"id_number": f.id})
+	begin, _ := json.Marshal(map[string]any{"id_number": f.id, "face_consent": true})
 	req, _ = http.NewRequest("POST", base+"/oauth2/login/face/begin", bytes.NewReader(begin))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", base)
@@ -769,6 +769,7 @@ func (f *faultRig) login(ctx context.Context, b *http.Client) (*chain, int, stri
 	mw := multipart.NewWriter(&buf)
 	mw.WriteField("challenge_id", chal.ChallengeID)
 	mw.WriteField("id_number", f.id)
+	mw.WriteField("face_consent", "yes")
 	fw, _ := mw.CreateFormFile("video", "clip.webm")
 	fw.Write(video)
 	mw.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/trustid/trustid/authn/netnumber"
 	"github.com/trustid/trustid/authn/passkey"
 	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/httpmw"
 	"github.com/trustid/trustid/liveness"
@@ -134,9 +135,13 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	if err != nil {
 		return fmt.Errorf("liveness: %w", err)
 	}
+	loginAudit, err := audit.New(audit.Config{Store: a.store.Audit(), Logger: a.log.With("area", "login")})
+	if err != nil {
+		return err
+	}
 	f.login, err = facelogin.New(facelogin.Config{
 		Register: ids, Challenges: mgr, Verifier: ver, Logger: a.log.With("area", "login"),
-		MaxVideoBytes: a.cfg.Limits.MaxVideoBytes, MaxFrames: 300,
+		MaxVideoBytes: a.cfg.Limits.MaxVideoBytes, MaxFrames: 300, Audit: loginAudit,
 	})
 	if err != nil {
 		return fmt.Errorf("face login: %w", err)

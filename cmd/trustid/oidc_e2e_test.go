@@ -169,7 +169,7 @@ func readBody(t *testing.T, resp *http.Response) string {
 // response after redirects (the consent page on success).
 func faceStep(t *testing.T, b *http.Client, issuer, idNumber, clip string) (*http.Response, string) {
 	t.Helper()
-	begin, _ := json.Marshal(map[string]string{"id_number": idNumber})
+	begin, _ := json.Marshal(map[string]any{"id_number": idNumber, "face_consent": true})
 	req, _ := http.NewRequest("POST", issuer+"/oauth2/login/face/begin", bytes.NewReader(begin))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", issuer)
@@ -200,6 +200,7 @@ func faceStep(t *testing.T, b *http.Client, issuer, idNumber, clip string) (*htt
 	mw := multipart.NewWriter(&buf)
 	mw.WriteField("challenge_id", ch.ChallengeID)
 	mw.WriteField("id_number", idNumber)
+	mw.WriteField("face_consent", "yes")
 	fw, _ := mw.CreateFormFile("video", "clip.webm")
 	fw.Write(video)
 	mw.Close()

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,6 +239,15 @@ func TestBrowserFlows(t *testing.T) {
 		if !strings.Contains(body, "signed in") || !strings.Contains(body, "urn:trustid:acr:face+liveness") {
 			t.Fatalf("app callback: %q", body)
 		}
+		// The citizen ticked the name on the separate claims consent page
+		// (faceLogin), so the app sees it, in the ID token and in userinfo.
+		if !strings.Contains(body, "name=Grid Speaker") {
+			t.Fatalf("app callback without the shared name: %q", body)
+		}
+		run(t, bctx, chromedp.Navigate(appURL+"/me"))
+		if me := get(t, bctx, chromedp.Text(chromedp.CSS("body"))); !strings.Contains(me, "name=Grid Speaker") {
+			t.Fatalf("userinfo before revocation: %q", me)
+		}
 
 		// The account page: the live QR.
 		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitReady(chromedp.CSS("main")))
@@ -287,6 +297,26 @@ func TestBrowserFlows(t *testing.T) {
 			t.Fatalf("account log lacks the desk's verification: %q", log)
 		}
 
+		// The account page shows the 网号 and what the app sees; revoking
+		// the app's consent there stops the release at the next userinfo
+		// call (issue 20).
+		if nn := get(t, bctx, chromedp.Text(chromedp.CSS("#network-number"))); len(strings.TrimSpace(nn)) < 21 {
+			t.Fatalf("account page network number %q", nn)
+		}
+		if apps := get(t, bctx, chromedp.Text(chromedp.CSS("#apps"))); !strings.Contains(apps, "Demo App") || !strings.Contains(apps, "Your real name") {
+			t.Fatalf("connected apps: %q", apps)
+		}
+		screens(t, bctx, shots, "account-apps", "#apps")
+		run(t, bctx, chromedp.Click(chromedp.CSS(`#apps input[value="demo-app"] ~ button`)),
+			chromedp.WaitReady(chromedp.CSS("main")))
+		if still := get(t, bctx, chromedp.Evaluate[bool](`!!document.querySelector('#apps input[value="demo-app"]')`)); still {
+			t.Fatal("the app is still listed after revocation")
+		}
+		run(t, bctx, chromedp.Navigate(appURL+"/me"))
+		if me := get(t, bctx, chromedp.Text(chromedp.CSS("body"))); !strings.Contains(me, "name=(none)") {
+			t.Fatalf("userinfo after revocation: %q", me)
+		}
+
 		// Add a passkey on the account page with Chromium's virtual
 		// authenticator (WebAuthn domain), then remove it.
 		t.Run("passkey_add_remove", func(t *testing.T) {
@@ -321,6 +351,33 @@ func TestBrowserFlows(t *testing.T) {
 			}
 			screens(t, bctx, shots, "account-passkey", "#passkeys")
 
+			// Refusing the face consent leads to the passkey path (issue 20):
+			// a new sign-in, "Do not use my face", then the passkey.
+			run(t, bctx, chromedp.Navigate(appURL+"/start?prompt=login"), chromedp.WaitVisible(chromedp.CSS("#id-number")),
+				chromedp.SendKeys(chromedp.CSS("#id-number"), id), chromedp.Click(chromedp.CSS("#id-next")),
+				chromedp.WaitVisible(chromedp.CSS("#face-refuse")), chromedp.Click(chromedp.CSS("#face-refuse")),
+				chromedp.WaitVisible(chromedp.CSS("#noface-passkey")))
+			screens(t, bctx, shots, "login-noface", "")
+			run(t, bctx, chromedp.Click(chromedp.CSS("#noface-passkey")))
+			href := ""
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+				href = get(t, bctx, chromedp.Location())
+				if strings.Contains(href, "/callback") {
+					break
+				}
+				switch {
+				case strings.Contains(href, "/oauth2/consent/claims"):
+					run(t, bctx, chromedp.Click(chromedp.CSS("#claims-none"))) // result only this time
+				case strings.Contains(href, "/oauth2/consent"):
+					run(t, bctx, chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
+				}
+			}
+			body := get(t, bctx, chromedp.Text(chromedp.CSS("body")))
+			if !strings.Contains(href, "/callback") || !strings.Contains(body, "acr=urn:trustid:acr:passkey") || !strings.Contains(body, "name=(none)") {
+				t.Fatalf("passkey path after refusing face consent ended at %s: %q", href, body)
+			}
+
+			run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#passkeys")))
 			run(t, bctx, chromedp.Click(chromedp.CSS("#passkeys form.pk-remove button")))
 			st = waitText(t, bctx, "#pk-status", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
 			if st != "Passkey removed." {
@@ -414,6 +471,12 @@ func faceLogin(t *testing.T, ctx context.Context, id, shots string, attempts int
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#id-number")),
 		chromedp.SendKeys(chromedp.CSS("#id-number"), id),
 		chromedp.Click(chromedp.CSS("#id-next")),
+		// The face consent screen comes before the camera (issue 20).
+		chromedp.WaitVisible(chromedp.CSS("#face-agree")))
+	if shots != "" {
+		screens(t, ctx, shots, "login-face-consent", "")
+	}
+	run(t, ctx, chromedp.Click(chromedp.CSS("#face-agree")),
 		chromedp.WaitVisible(chromedp.CSS("#allow")),
 		chromedp.Click(chromedp.CSS("#allow")),
 		chromedp.WaitEnabled(chromedp.CSS("#start")))
@@ -551,7 +614,8 @@ func waitText(t *testing.T, ctx context.Context, sel string, done func(string) b
 func screens(t *testing.T, ctx context.Context, dir, name, waitSel string) {
 	t.Helper()
 	href := get(t, ctx, chromedp.Location())
-	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/consent") || name == "login-digits" || name == "login-refused" || name == "desk-verified"
+	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/consent") || name == "login-digits" || name == "login-refused" || name == "desk-verified" ||
+		name == "login-face-consent" || name == "login-noface"
 	langs := []string{"en", "zh"}
 	if oneTime {
 		langs = []string{""}
@@ -610,6 +674,14 @@ func waitReady(t *testing.T, u string) {
 	t.Fatalf("server not ready at %s", u)
 }
 
+// orNone prints a claim, "(none)" when it was not released.
+func orNone(v any) any {
+	if v == nil {
+		return "(none)"
+	}
+	return v
+}
+
 // newRelyingApp is a tiny relying app: /start sends the browser to the
 // provider (code flow with PKCE, login_hint = the citizen's ID number),
 // /callback exchanges the code and shows the ID token's acr.
@@ -620,9 +692,40 @@ func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
 	verifier := oauth2.GenerateVerifier()
 	state := rand.Text()
 	mux := http.NewServeMux()
+	var mu sync.Mutex
+	var last *oauth2.Token // the app's last tokens, for /me
 	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier),
-			oauth2.SetAuthURLParam("nonce", rand.Text()), oauth2.SetAuthURLParam("login_hint", loginHint)), http.StatusFound)
+		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("nonce", rand.Text()), oauth2.SetAuthURLParam("login_hint", loginHint)}
+		if p := r.FormValue("prompt"); p != "" {
+			opts = append(opts, oauth2.SetAuthURLParam("prompt", p))
+		}
+		http.Redirect(w, r, conf.AuthCodeURL(state, opts...), http.StatusFound)
+	})
+	// /me asks userinfo with the app's last access token: what the app
+	// may see of the citizen now (issue 20: a revoked consent stops it).
+	mux.HandleFunc("/me", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tok := last
+		mu.Unlock()
+		if tok == nil {
+			http.Error(w, "not signed in", 400)
+			return
+		}
+		p, err := gooidc.NewProvider(r.Context(), issuer)
+		if err != nil {
+			http.Error(w, "discovery: "+err.Error(), 500)
+			return
+		}
+		ui, err := p.UserInfo(r.Context(), oauth2.StaticTokenSource(tok))
+		if err != nil {
+			http.Error(w, "userinfo: "+err.Error(), 500)
+			return
+		}
+		var c map[string]any
+		ui.Claims(&c)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "userinfo: sub=%s name=%v\n", ui.Subject, orNone(c["name"]))
 	})
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
 		if r.FormValue("state") != state {
@@ -650,15 +753,19 @@ func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
 			return
 		}
 		var c struct {
-			Sub string `json:"sub"`
-			ACR string `json:"acr"`
+			Sub  string `json:"sub"`
+			ACR  string `json:"acr"`
+			Name any    `json:"name"`
 		}
 		if err := idt.Claims(&c); err != nil {
 			http.Error(w, "claims: "+err.Error(), 500)
 			return
 		}
+		mu.Lock()
+		last = tok
+		mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "signed in: sub=%s acr=%s\n", c.Sub, c.ACR)
+		fmt.Fprintf(w, "signed in: sub=%s acr=%s name=%v\n", c.Sub, c.ACR, orNone(c.Name))
 	})
 	return mux
 }

@@ -9,6 +9,9 @@
   const seconds = parseFloat(root.dataset.seconds || "4");
   const base = T.prefix + "/oauth2/login/";
   let idNumber = "", challengeID = "", stream = null, feedbackTimer = 0, busy = false;
+  // The citizen's answer on the face consent screen (issue 20): nothing
+  // is sent for face processing without it.
+  let faceConsent = false;
   // A random id this browser keeps, so the server counts failures per
   // device: a stranger's failures never lock this device out.
   const deviceId = (() => {
@@ -26,7 +29,7 @@
   const status = (msg) => { $("status").textContent = msg; };
   const feedback = (msg, ok) => { $("feedback").textContent = msg; document.querySelector(".outline").classList.toggle("ok", !!ok); };
   const step = (name) => {
-    for (const s of ["step-id", "step-camera", "step-result"]) T.show($(s), s === name);
+    for (const s of ["step-id", "step-consent", "step-noface", "step-camera", "step-result"]) T.show($(s), s === name);
   };
 
   // Step 1: the ID number (18 characters, the last may be X).
@@ -41,9 +44,27 @@
     }
     err.hidden = true; $("id-number").removeAttribute("aria-invalid");
     idNumber = v;
+    step("step-consent");
+    $("face-agree").focus();
+  });
+
+  // The face consent screen: agree goes on to the camera, refuse to the
+  // ways in without a face.
+  $("face-agree").addEventListener("click", () => {
+    faceConsent = true;
     step("step-camera");
     $("allow").focus();
   });
+  function noFace(msg) {
+    faceConsent = false;
+    closeCamera();
+    $("noface-why").textContent = msg;
+    step("step-noface");
+    const pkb = $("noface-passkey");
+    (pkb && !pkb.hidden ? pkb : $("noface-back")).focus();
+  }
+  $("face-refuse").addEventListener("click", () => noFace(T.t("noConsent")));
+  $("noface-back").addEventListener("click", () => { step("step-id"); $("id-number").focus(); });
 
   async function openCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.MediaRecorder) throw new Error("noCamera");
@@ -96,6 +117,10 @@
   function stopFeedback() { clearInterval(feedbackTimer); }
 
   async function post(path, body, json) {
+    if (faceConsent) {
+      if (json) body = Object.assign({ face_consent: true }, body);
+      else body.append("face_consent", "yes");
+    }
     return fetch(base + method + "/" + path, {
       method: "POST", credentials: "same-origin", redirect: "manual",
       headers: json ? { "Content-Type": "application/json", "X-CSRF-Token": T.csrf } : { "X-CSRF-Token": T.csrf },
@@ -197,6 +222,8 @@
     const code = await T.errorCode(res); // "" for an HTML page
     step("step-result");
     if (code === "login_expired") return showResult(T.t("expired"), false, false);
+    if (code === "guardian_required") return noFace(T.t("guardian"));
+    if (code === "face_consent_required") return noFace(T.t("noConsent"));
     if (res.status === 429 || res.status === 423 || code === "locked_out" || code === "locked") {
       const secs = parseInt(res.headers.get("Retry-After") || "", 10);
       const msg = secs > 0 ? T.t("lockedFor").replace("{n}", String(Math.ceil(secs / 60))) : T.t("locked");
@@ -231,6 +258,9 @@
   const pk = $("passkey");
   const b64u = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   const unb64u = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  const npk = $("noface-passkey");
+  if (npk && !(root.dataset.passkey && window.PublicKeyCredential)) npk.hidden = true;
+  if (npk) npk.addEventListener("click", () => pk.click());
   if (pk && root.dataset.passkey && window.PublicKeyCredential) {
     pk.hidden = false; $("passkey-or").hidden = false;
     pk.addEventListener("click", async () => {
