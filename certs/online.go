@@ -72,6 +72,11 @@ type CertGetter interface {
 	Get(ctx context.Context, serial string) (*store.Certificate, error)
 }
 
+// DisclosureConsents reads a citizen's consent for a client.
+type DisclosureConsents interface {
+	Get(ctx context.Context, citizenID, clientID string) (*store.Consent, error)
+}
+
 // ServiceConfig holds the online service's live dependencies.
 type ServiceConfig struct {
 	Issuer    *Issuer
@@ -86,8 +91,14 @@ type ServiceConfig struct {
 	// Clients, when set, names the verifiers in the citizen's log
 	// (store.ClientStore satisfies it).
 	Clients ClientGetter
-	Faces   FaceMatcher // nil disables the counter face check
-	Policy  Policy
+	// Consents are the citizens' consents (store.ConsentStore satisfies
+	// it): plaintext attributes (name, ID number) go to a verifier only
+	// when its role's policy lists them and the citizen allowed that
+	// verifier (a consent whose Claims name them, given on the account
+	// page). Nil: verifiers get the result only.
+	Consents DisclosureConsents
+	Faces    FaceMatcher // nil disables the counter face check
+	Policy   Policy
 	// PseudonymKey (at least 32 bytes) keys the per-verifier holder ids.
 	PseudonymKey []byte
 	Window, Skew time.Duration // presentation validity and clock skew
@@ -266,12 +277,30 @@ type VerifyRequest struct {
 type VerifyResponse struct {
 	Result string `json:"result"` // "ok"
 	// Holder is the holder's pseudonym for this verifier only.
-	Holder         string            `json:"holder"`
-	Attributes     map[string]string `json:"attributes"`
-	VerificationID string            `json:"verification_id"`
+	Holder     string            `json:"holder"`
+	Attributes map[string]string `json:"attributes"`
+	// Withheld lists the plaintext attributes the role may receive but the
+	// holder has not allowed this verifier to see (result only).
+	Withheld       []string `json:"withheld,omitempty"`
+	VerificationID string   `json:"verification_id"`
 	// FaceCheck says whether POST /face-check is available for this verification.
 	FaceCheck   bool      `json:"face_check"`
 	PresentedAt time.Time `json:"presented_at"`
+}
+
+// consented lists the attributes the citizen allowed verifier to see.
+func (s *Service) consented(ctx context.Context, citizenID, verifier string) ([]string, error) {
+	if s.cfg.Consents == nil {
+		return nil, nil
+	}
+	c, err := s.cfg.Consents.Get(ctx, citizenID, verifier)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("certs: consent: %w", err)
+	}
+	return c.Claims, nil
 }
 
 // faceCheckHandle is kept in the ephemeral store for POST /face-check.
@@ -421,8 +450,17 @@ func (s *Service) verify(ctx context.Context, v Verifier, req VerifyRequest, now
 	if cit.Disabled {
 		return nil, ErrCitizenDisabled
 	}
+	allowed, err := s.consented(ctx, rec.CitizenID, v.ClientID)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
+	var withheld []string
 	for _, a := range attrs {
+		if IsPlaintext(a) && !has(allowed, a) {
+			withheld = append(withheld, a)
+			continue
+		}
 		switch a {
 		case AttrName:
 			out[a] = cit.Name // from the register: the certificate carries none
@@ -440,7 +478,11 @@ func (s *Service) verify(ctx context.Context, v Verifier, req VerifyRequest, now
 		Result:      "ok",
 		Holder:      s.Pseudonym(res.Claims.HolderRef, v.ClientID),
 		Attributes:  out,
+		Withheld:    withheld,
 		PresentedAt: res.PresentedAt,
+	}
+	if len(withheld) > 0 {
+		ev.Detail["withheld"] = strings.Join(withheld, " ")
 	}
 	id := make([]byte, 16)
 	if _, err := io.ReadFull(s.cfg.Rand, id); err != nil {

@@ -57,16 +57,33 @@ func (photoMatcher) MatchPhoto(ctx context.Context, photo []byte, ref *store.Tem
 
 type onlineFixture struct {
 	*fixture
-	svc *Service
-	srv *httptest.Server
-	eph ephemeral.Store
+	svc      *Service
+	srv      *httptest.Server
+	eph      ephemeral.Store
+	consents mapConsents
+}
+
+// mapConsents are the holders' consents for verifiers, by citizen and client.
+type mapConsents map[[2]string][]string
+
+func (m mapConsents) Get(_ context.Context, citizen, client string) (*store.Consent, error) {
+	c, ok := m[[2]string{citizen, client}]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return &store.Consent{CitizenID: citizen, ClientID: client, Claims: c}, nil
+}
+
+// allow records that citizen allowed verifier to see attrs.
+func (o *onlineFixture) allow(citizen, verifier string, attrs ...string) {
+	o.consents[[2]string{citizen, verifier}] = attrs
 }
 
 func newOnlineFixture(t testing.TB) *onlineFixture {
 	f := newFixture(t)
 	eph := memory.New(memory.Options{Now: f.clock.Now, JanitorInterval: time.Hour})
 	t.Cleanup(func() { _ = eph.Close() })
-	o := &onlineFixture{fixture: f, eph: eph}
+	o := &onlineFixture{fixture: f, eph: eph, consents: mapConsents{}}
 	auth := bearerAuth{
 		verifiers: map[string]Verifier{
 			"hotel-a":  {ClientID: "hotel-a", Role: "hotel"},
@@ -79,7 +96,7 @@ func newOnlineFixture(t testing.TB) *onlineFixture {
 	var err error
 	o.svc, err = NewService(ServiceConfig{
 		Issuer: f.iss, Certs: f.st.Certificates(), Citizens: f.st.Citizens(), Templates: f.st.Templates(), Audit: f.st.Audit(),
-		Replay: o.eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{},
+		Replay: o.eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{}, Consents: o.consents,
 		PseudonymKey: bytes.Repeat([]byte{7}, 32), Metrics: prometheus.NewRegistry(),
 		Now: f.clock.Now, Rand: f.rand, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -126,7 +143,14 @@ func TestOnlineDisclosureByRole(t *testing.T) {
 	o := newOnlineFixture(t)
 	_, h := o.issue("c1")
 
+	// Result only until the holder allows the verifier (MPS Order No. 173).
 	status, hotel, code := o.verify("hotel-a", o.present(h, nil), "check_in")
+	if status != 200 || len(hotel.Attributes) != 0 || fmt.Sprint(hotel.Withheld) != "[name id_number_masked]" || hotel.Holder == "" {
+		t.Fatalf("hotel without consent: %d %s %+v", status, code, hotel)
+	}
+	o.allow("c1", "hotel-a", AttrName, AttrIDNumberMasked)
+	o.allow("c1", "vehicles", AttrName, AttrIDNumber)
+	status, hotel, code = o.verify("hotel-a", o.present(h, nil), "check_in")
 	if status != 200 {
 		t.Fatalf("hotel: %d %s", status, code)
 	}

@@ -17,6 +17,27 @@ const (
 	AttrFaceCheck      = "face_check" // may ask for a counter face check
 )
 
+// IsPlaintext says whether attribute a identifies the holder in plaintext:
+// such attributes need the holder's consent for the verifier (MPS Order
+// No. 173: by default the verifier gets only the result).
+func IsPlaintext(a string) bool {
+	return a == AttrName || a == AttrIDNumber || a == AttrIDNumberMasked
+}
+
+// PlaintextFor lists the plaintext attributes role may receive for any
+// purpose, in a stable order (what the holder is asked to allow).
+func (p Policy) PlaintextFor(role string) []string {
+	var out []string
+	for _, a := range []string{AttrName, AttrIDNumberMasked, AttrIDNumber} {
+		for _, attrs := range p[role] {
+			if has(attrs, a) && !has(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
 var knownAttrs = map[string]bool{
 	AttrName: true, AttrIDNumberMasked: true, AttrIDNumber: true, AttrLevel: true, AttrExpires: true, AttrFaceCheck: true,
 }

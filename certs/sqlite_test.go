@@ -36,7 +36,7 @@ func sqliteService(tb testing.TB, clk *clock) (*Issuer, *Service, *sqlite.DB) {
 	auth := bearerAuth{verifiers: map[string]Verifier{"hotel-a": {ClientID: "hotel-a", Role: "hotel"}}}
 	svc, err := NewService(ServiceConfig{
 		Issuer: iss, Certs: db.Certificates(), Citizens: db.Citizens(), Templates: db.Templates(), Audit: db.Audit(),
-		Replay: eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{}, Clients: db.Clients(),
+		Replay: eph, Verifiers: auth, Citizen: auth, Faces: photoMatcher{}, Clients: db.Clients(), Consents: db.Consents(),
 		PseudonymKey: bytes.Repeat([]byte{4}, 32), Now: clk.Now, Logger: log,
 	})
 	if err != nil {
@@ -73,6 +73,10 @@ func TestWithSQLiteStore(t *testing.T) {
 	sqliteCitizen(t, db, "c1", "110101199003071234", "Zhang San")
 	sqliteClient(t, db, "hotel-a", "Grand Hotel", "hotel")
 	ctx := context.Background()
+	// The holder allowed this hotel to see the masked ID number.
+	if err := db.Consents().Put(ctx, &store.Consent{CitizenID: "c1", ClientID: "hotel-a", Claims: []string{AttrIDNumberMasked}}); err != nil {
+		t.Fatal(err)
+	}
 	dev := (&fixture{t: t, rand: newRand(5)}).deviceKey()
 	issue := func() *Holder {
 		is, err := iss.Issue(ctx, IssueRequest{CitizenID: "c1", AuthTime: clk.Now(), ACR: testACR, DeviceKey: &dev.PublicKey})

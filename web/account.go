@@ -138,6 +138,9 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 			s.cfg.Logger.Warn("web: certificate log", "err", err)
 		}
 		d["Log"], d["HasLog"] = log, true
+		if cons, err := s.consentsOf(ctx, sess.CitizenID); err == nil {
+			s.rulesVerifiers(s.language(w, r), d, cons, log)
+		}
 	}
 	s.render(w, r, http.StatusOK, "account", d)
 }

@@ -2,12 +2,16 @@ package web
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -27,6 +31,108 @@ type NetworkNumbers interface {
 // (*audit.Recorder satisfies it).
 type Auditor interface {
 	RecordOrLog(ctx context.Context, e *store.AuditEvent)
+}
+
+// ConsentWriter stores a citizen's consent (store.ConsentStore
+// satisfies it): the account page's "allow this desk" writes one.
+type ConsentWriter interface {
+	Put(ctx context.Context, c *store.Consent) error
+}
+
+// verifierView is a desk or office that verified the citizen's
+// certificate, with what it sees in plaintext.
+type verifierView struct {
+	ClientID, Name, Role string
+	Sees                 []string // translated plaintext attributes allowed
+	CanAsk               []string // translated attributes its role may ask
+}
+
+// consentsOf lists the citizen's consents (nil without a consent store).
+func (s *Site) consentsOf(ctx context.Context, citizenID string) ([]*store.Consent, error) {
+	if s.cfg.Consents == nil {
+		return nil, nil
+	}
+	return s.cfg.Consents.ListByCitizen(ctx, citizenID)
+}
+
+// rulesVerifiers lists the verifiers of the certificate log with what each
+// may see: the result only until the citizen allows it more.
+func (s *Site) rulesVerifiers(lang string, d map[string]any, cons []*store.Consent, log []certs.LogEntry) {
+	if s.cfg.ConsentWriter == nil {
+		return
+	}
+	allowed := map[string][]string{}
+	for _, c := range cons {
+		allowed[c.ClientID] = c.Claims
+	}
+	seen := map[string]bool{}
+	var out []verifierView
+	for _, e := range log {
+		if e.Verifier == "" || e.Role == "" || seen[e.Verifier] {
+			continue
+		}
+		seen[e.Verifier] = true
+		v := verifierView{ClientID: e.Verifier, Name: e.VerifierName, Role: e.Role}
+		if v.Name == "" {
+			v.Name = e.Verifier
+		}
+		for _, a := range s.cfg.Policy.PlaintextFor(e.Role) {
+			v.CanAsk = append(v.CanAsk, attrLabel(lang, a))
+			if slices.Contains(allowed[e.Verifier], a) {
+				v.Sees = append(v.Sees, attrLabel(lang, a))
+			}
+		}
+		if len(v.CanAsk) > 0 {
+			out = append(out, v)
+		}
+	}
+	d["Verifiers"] = out
+}
+
+func attrLabel(lang, a string) string {
+	if t, ok := dict[lang]["attr."+a]; ok {
+		return t
+	}
+	return a
+}
+
+// allowVerifier records that the citizen allows a verifier (that verified
+// their certificate) to see the plaintext attributes its role may ask
+// (CSRF-checked form post of client_id). Withdrawing is the connected
+// apps' revoke.
+func (s *Site) allowVerifier(w http.ResponseWriter, r *http.Request) error {
+	sess, ok := s.session(r)
+	if !ok || s.cfg.ConsentWriter == nil || s.cfg.Clients == nil {
+		return errLoginRequired
+	}
+	id := r.PostFormValue("client_id")
+	if id == "" || len(id) > 200 {
+		return httperr.InvalidRequest("client_id is required")
+	}
+	ctx := r.Context()
+	c, err := s.cfg.Clients.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return httperr.NotFound("no such verifier").WithCause(err)
+	case err != nil:
+		return httperr.Unavailable(fmt.Errorf("web: allow verifier: %w", err))
+	}
+	attrs := s.cfg.Policy.PlaintextFor(c.Role)
+	if len(attrs) == 0 {
+		return httperr.InvalidRequest("this client is not a verifier that may ask for more than the result")
+	}
+	now := s.cfg.Now().UTC()
+	if err := s.cfg.ConsentWriter.Put(ctx, &store.Consent{CitizenID: sess.CitizenID, ClientID: id, Claims: attrs,
+		GrantedAt: now, ClaimsGrantedAt: now}); err != nil {
+		return httperr.Unavailable(fmt.Errorf("web: allow verifier: %w", err))
+	}
+	if s.cfg.Audit != nil {
+		s.cfg.Audit.RecordOrLog(ctx, &store.AuditEvent{Actor: "citizen:" + sess.CitizenID, Action: "cert.consent",
+			Subject: sess.CitizenID, Object: id, Outcome: "ok", Detail: map[string]string{"attributes": strings.Join(attrs, " "),
+				"role": c.Role, "at": now.Format(time.RFC3339)}})
+	}
+	http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
+	return nil
 }
 
 // ConsentClaim is one plaintext claim on the claims consent page.
@@ -88,7 +194,7 @@ var rulesFuncs = template.FuncMap{
 }
 
 // claimOrder is the order claims are listed in (oidc.PlaintextClaims).
-var claimOrder = []string{"name", "birthdate", "id_number", "verified_claims"}
+var claimOrder = []string{"name", "birthdate", "id_number", "id_number_masked", "verified_claims"}
 
 // auditRevoke records that the citizen revoked an app's consent.
 func (s *Site) auditRevoke(r *http.Request, citizenID, clientID string) {
@@ -102,72 +208,88 @@ func (s *Site) auditRevoke(r *http.Request, citizenID, clientID string) {
 // rulesDict holds the strings of this part, merged into dict.
 var rulesDict = map[string]map[string]string{
 	"en": {
-		"face.title":            "Use your face to sign in?",
-		"face.purpose.h":        "Why",
-		"face.purpose":          "To confirm that you are the person with this ID number: your face is compared with your ID card photo, and checked to be a live person reading the digits.",
-		"face.kept.h":           "What is kept",
-		"face.kept":             "Nothing of the video, picture or sound: they are checked in memory and discarded as soon as the decision is made. Kept: that you signed in, when, for which service and how (your authentication log).",
-		"face.long.h":           "For how long",
-		"face.long":             "The recording: about a second, only while it is checked. The authentication log: as long as the law requires; you can see it on your account page.",
-		"face.choice":           "You can sign in without your face: with a passkey, or by a desk check.",
-		"face.agree":            "I agree: use my face",
-		"face.refuse":           "Do not use my face",
-		"noface.title":          "Sign in without your face",
-		"noface.passkey":        "If you added a passkey on this device, use it:",
-		"noface.desk":           "Or ask at a service desk: the desk sends a sign-in request that you approve on your account page, or checks your identity document in person.",
-		"noface.back":           "Back",
-		"js.noConsent":          "Your face is not used. Choose another way to sign in.",
-		"js.guardian":           "Face sign-in is not available for children under 14 without a guardian. Please sign in by a desk check with your guardian.",
-		"claims.title":          "Share your identity?",
-		"claims.lead":           "already gets the result of your sign-in (that it is you, how and when you were verified) but not who you are. Tick what you agree to share with it. Nothing is shared unless you tick it, and you can withdraw it on your account page at any time.",
-		"claims.legend":         "Share with this app",
-		"claims.share":          "Share the ticked items",
-		"claims.none":           "Continue without sharing",
-		"claim.name":            "Your real name",
-		"claim.birthdate":       "Your date of birth",
-		"claim.id_number":       "Your ID number",
-		"claim.verified_claims": "How and when your identity was verified",
-		"scope.network_number":  "Your network number (网号)",
-		"account.nn":            "Network number (网号)",
-		"account.nn.help":       "Your network number stands for you in your net certificate and with services you allow, instead of your name and ID number. It never changes.",
-		"account.shares":        "Sees",
-		"account.shares.none":   "The sign-in result only",
-		"account.shares.since":  "since",
-		"scope.openid":          "Sign you in: the result only (that it is you, how and when you were verified), not your name or ID number",
+		"account.verifiers":       "Desks and offices",
+		"account.verifiers.help":  "A desk that checks your net certificate gets only the result (valid, and a number for you that only it knows) unless you allow it more here. Withdraw it under connected apps.",
+		"account.verifiers.sees":  "Sees",
+		"account.verifiers.only":  "The result only",
+		"account.verifiers.allow": "Allow it to see",
+		"attr.name":               "your name",
+		"attr.id_number":          "your ID number",
+		"attr.id_number_masked":   "your ID number (masked)",
+		"face.title":              "Use your face to sign in?",
+		"face.purpose.h":          "Why",
+		"face.purpose":            "To confirm that you are the person with this ID number: your face is compared with your ID card photo, and checked to be a live person reading the digits.",
+		"face.kept.h":             "What is kept",
+		"face.kept":               "Nothing of the video, picture or sound: they are checked in memory and discarded as soon as the decision is made. Kept: that you signed in, when, for which service and how (your authentication log).",
+		"face.long.h":             "For how long",
+		"face.long":               "The recording: about a second, only while it is checked. The authentication log: as long as the law requires; you can see it on your account page.",
+		"face.choice":             "You can sign in without your face: with a passkey, or by a desk check.",
+		"face.agree":              "I agree: use my face",
+		"face.refuse":             "Do not use my face",
+		"noface.title":            "Sign in without your face",
+		"noface.passkey":          "If you added a passkey on this device, use it:",
+		"noface.desk":             "Or ask at a service desk: the desk sends a sign-in request that you approve on your account page, or checks your identity document in person.",
+		"noface.back":             "Back",
+		"js.noConsent":            "Your face is not used. Choose another way to sign in.",
+		"js.guardian":             "Face sign-in is not available for children under 14 without a guardian. Please sign in by a desk check with your guardian.",
+		"claims.title":            "Share your identity?",
+		"claims.lead":             "already gets the result of your sign-in (that it is you, how and when you were verified) but not who you are. Tick what you agree to share with it. Nothing is shared unless you tick it, and you can withdraw it on your account page at any time.",
+		"claims.legend":           "Share with this app",
+		"claims.share":            "Share the ticked items",
+		"claims.none":             "Continue without sharing",
+		"claim.name":              "Your real name",
+		"claim.birthdate":         "Your date of birth",
+		"claim.id_number":         "Your ID number",
+		"claim.verified_claims":   "How and when your identity was verified",
+		"scope.network_number":    "Your network number (网号)",
+		"account.nn":              "Network number (网号)",
+		"account.nn.help":         "Your network number stands for you in your net certificate and with services you allow, instead of your name and ID number. It never changes.",
+		"account.shares":          "Sees",
+		"account.shares.none":     "The sign-in result only",
+		"account.shares.since":    "since",
+		"scope.openid":            "Sign you in: the result only (that it is you, how and when you were verified), not your name or ID number",
 	},
 	"zh": {
-		"face.title":            "使用人脸识别登录？",
-		"face.purpose.h":        "用途",
-		"face.purpose":          "确认您就是该身份证号码的本人：将您的面部与身份证照片比对，并检测是本人在现场朗读数字。",
-		"face.kept.h":           "保存哪些信息",
-		"face.kept":             "不保存任何视频、图像或声音：仅在内存中核验，作出结果后立即删除。保存的是：您何时、为哪项服务、以何种方式登录（认证日志）。",
-		"face.long.h":           "保存多久",
-		"face.long":             "录像：约一秒，仅在核验期间。认证日志：按法律要求的期限保存，您可在账户页面查看。",
-		"face.choice":           "您也可以不使用人脸登录：使用通行密钥，或到柜台核验。",
-		"face.agree":            "同意使用人脸识别",
-		"face.refuse":           "不使用人脸识别",
-		"noface.title":          "不使用人脸登录",
-		"noface.passkey":        "如果您已在本设备添加通行密钥，请使用：",
-		"noface.desk":           "或到服务柜台办理：柜台发送登录请求，您在账户页面批准；或由工作人员当面核验身份证件。",
-		"noface.back":           "返回",
-		"js.noConsent":          "未使用您的人脸信息。请选择其他登录方式。",
-		"js.guardian":           "未满14周岁的儿童在没有监护人的情况下无法使用人脸登录。请与监护人一起到柜台核验。",
-		"claims.title":          "是否提供您的身份信息？",
-		"claims.lead":           "已获得您的登录结果（确认是您本人，以及核验方式与时间），但不知道您是谁。请勾选您同意提供给它的信息。未勾选的信息不会提供，您也可以随时在账户页面撤回。",
-		"claims.legend":         "提供给此应用",
-		"claims.share":          "提供已勾选的信息",
-		"claims.none":           "不提供，继续",
-		"claim.name":            "您的真实姓名",
-		"claim.birthdate":       "您的出生日期",
-		"claim.id_number":       "您的身份证号码",
-		"claim.verified_claims": "身份核验的方式与时间",
-		"scope.network_number":  "您的网号",
-		"account.nn":            "网号",
-		"account.nn.help":       "网号在您的网络身份证书中以及您授权的服务中代表您，不显示您的姓名和身份证号码。网号不会改变。",
-		"account.shares":        "可见信息",
-		"account.shares.none":   "仅登录结果",
-		"account.shares.since":  "授权于",
-		"scope.openid":          "登录：仅提供核验结果（确认是您本人，以及核验方式与时间），不提供您的姓名或身份证号码",
+		"account.verifiers":       "柜台与窗口",
+		"account.verifiers.help":  "核验您网络身份证书的柜台只能看到核验结果（有效，以及仅该柜台可见的一个编号），除非您在此允许其查看更多信息。可在已授权的应用中撤回。",
+		"account.verifiers.sees":  "可见信息",
+		"account.verifiers.only":  "仅核验结果",
+		"account.verifiers.allow": "允许其查看",
+		"attr.name":               "您的姓名",
+		"attr.id_number":          "您的身份证号码",
+		"attr.id_number_masked":   "您的身份证号码（部分隐藏）",
+		"face.title":              "使用人脸识别登录？",
+		"face.purpose.h":          "用途",
+		"face.purpose":            "确认您就是该身份证号码的本人：将您的面部与身份证照片比对，并检测是本人在现场朗读数字。",
+		"face.kept.h":             "保存哪些信息",
+		"face.kept":               "不保存任何视频、图像或声音：仅在内存中核验，作出结果后立即删除。保存的是：您何时、为哪项服务、以何种方式登录（认证日志）。",
+		"face.long.h":             "保存多久",
+		"face.long":               "录像：约一秒，仅在核验期间。认证日志：按法律要求的期限保存，您可在账户页面查看。",
+		"face.choice":             "您也可以不使用人脸登录：使用通行密钥，或到柜台核验。",
+		"face.agree":              "同意使用人脸识别",
+		"face.refuse":             "不使用人脸识别",
+		"noface.title":            "不使用人脸登录",
+		"noface.passkey":          "如果您已在本设备添加通行密钥，请使用：",
+		"noface.desk":             "或到服务柜台办理：柜台发送登录请求，您在账户页面批准；或由工作人员当面核验身份证件。",
+		"noface.back":             "返回",
+		"js.noConsent":            "未使用您的人脸信息。请选择其他登录方式。",
+		"js.guardian":             "未满14周岁的儿童在没有监护人的情况下无法使用人脸登录。请与监护人一起到柜台核验。",
+		"claims.title":            "是否提供您的身份信息？",
+		"claims.lead":             "已获得您的登录结果（确认是您本人，以及核验方式与时间），但不知道您是谁。请勾选您同意提供给它的信息。未勾选的信息不会提供，您也可以随时在账户页面撤回。",
+		"claims.legend":           "提供给此应用",
+		"claims.share":            "提供已勾选的信息",
+		"claims.none":             "不提供，继续",
+		"claim.name":              "您的真实姓名",
+		"claim.birthdate":         "您的出生日期",
+		"claim.id_number":         "您的身份证号码",
+		"claim.verified_claims":   "身份核验的方式与时间",
+		"scope.network_number":    "您的网号",
+		"account.nn":              "网号",
+		"account.nn.help":         "网号在您的网络身份证书中以及您授权的服务中代表您，不显示您的姓名和身份证号码。网号不会改变。",
+		"account.shares":          "可见信息",
+		"account.shares.none":     "仅登录结果",
+		"account.shares.since":    "授权于",
+		"scope.openid":            "登录：仅提供核验结果（确认是您本人，以及核验方式与时间），不提供您的姓名或身份证号码",
 	},
 }
 

@@ -97,3 +97,70 @@ func TestAccountRules(t *testing.T) {
 		t.Fatalf("audit event %+v", e)
 	}
 }
+
+type clientMap map[string]*store.Client
+
+func (m clientMap) Get(_ context.Context, id string) (*store.Client, error) {
+	if c, ok := m[id]; ok {
+		return c, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+type consentSink struct {
+	fakeConsents
+	put []*store.Consent
+}
+
+func (c *consentSink) Put(_ context.Context, v *store.Consent) error { c.put = append(c.put, v); return nil }
+
+// TestAllowVerifier: a desk that verified the certificate is listed with
+// "the result only" and an Allow button; allowing stores a consent naming
+// the plaintext attributes of its role, audited.
+func TestAllowVerifier(t *testing.T) {
+	cons := &consentSink{}
+	rec := &recordingAudit{}
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.Consents = &cons.fakeConsents
+		c.ConsentWriter = cons
+		c.CertLog = fakeLog{}
+		c.Clients = clientMap{"hotel-1": {ID: "hotel-1", Name: "Grand Hotel", Role: "hotel"}, "app": {ID: "app", Name: "App"}}
+		c.Audit = rec
+	}).Handler()
+	r := httptest.NewRequest("GET", "/account", nil)
+	r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	for _, want := range []string{`id="verifiers"`, "Sees: The result only", "Allow it to see: your name · your ID number (masked)", `name="client_id" value="hotel-1"`} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+	tok := csrfPair(t, h)
+	post := func(client string) int {
+		form := url.Values{"client_id": {client}, "csrf": {tok.Value}}
+		r := httptest.NewRequest("POST", "/account/verifiers/allow", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.AddCookie(tok)
+		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if code := post("app"); code != http.StatusBadRequest || len(cons.put) != 0 {
+		t.Fatalf("allow a client without a verifier role: %d, %d stored", code, len(cons.put))
+	}
+	if code := post("nobody"); code != http.StatusNotFound || len(cons.put) != 0 {
+		t.Fatalf("allow an unknown client: %d", code)
+	}
+	if code := post("hotel-1"); code != http.StatusSeeOther || len(cons.put) != 1 {
+		t.Fatalf("allow: %d, %d stored", code, len(cons.put))
+	}
+	if c := cons.put[0]; c.CitizenID != "c1" || c.ClientID != "hotel-1" || strings.Join(c.Claims, " ") != "name id_number_masked" || c.ClaimsGrantedAt.IsZero() {
+		t.Fatalf("stored consent %+v", c)
+	}
+	if len(rec.got) != 1 || rec.got[0].Action != "cert.consent" || rec.got[0].Object != "hotel-1" {
+		t.Fatalf("audit %+v", rec.got)
+	}
+}

@@ -87,6 +87,9 @@ type Config struct {
 	// records the citizen's revocations (rules.go). Both optional.
 	NetworkNumbers NetworkNumbers
 	Audit          Auditor
+	// ConsentWriter, when set, lets the citizen allow a desk that verified
+	// their certificate to see their name and ID number (rules.go).
+	ConsentWriter ConsentWriter
 
 	Now  func() time.Time
 	Rand io.Reader
@@ -160,6 +163,7 @@ func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+p+PathAccount, s.secure(s.accountPage))
 	mux.Handle("GET "+p+PathAccount+"/qr", s.secure(s.api(s.accountQR)))
 	mux.Handle("POST "+p+PathAccount+"/apps/revoke", s.secure(s.form(s.csrf(s.revokeApp))))
+	mux.Handle("POST "+p+PathAccount+"/verifiers/allow", s.secure(s.form(s.csrf(s.allowVerifier))))
 	mux.Handle("POST "+p+PathAccount+"/passkeys/remove", s.secure(s.form(s.csrf(s.removePasskey))))
 	mux.Handle("GET "+p+PathDesk, s.secure(s.deskPage))
 	mux.Handle("POST "+p+PathDesk+"/decode", s.secure(s.api(s.csrf(s.deskDecode))))

@@ -442,7 +442,7 @@ func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, reg prometheus.
 		Issuer: iss, Certs: a.store.Certificates(), Citizens: a.store.Citizens(), Templates: a.store.Templates(),
 		Audit: a.store.Audit(), Replay: a.eph,
 		Verifiers: &verifierClients{clients: a.store.Clients(), secrets: provider.ClientAuthenticator()},
-		Citizen:   sessionCitizens{provider}, Faces: faces, Policy: policy, Clients: a.store.Clients(),
+		Citizen:   sessionCitizens{provider}, Faces: faces, Policy: policy, Clients: a.store.Clients(), Consents: a.store.Consents(),
 		PseudonymKey: derivedKey(a, "certs-pseudonym"), Window: a.cfg.Certs.PresentationTTL, Metrics: reg, Logger: log,
 	})
 	if err != nil {

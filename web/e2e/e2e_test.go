@@ -278,8 +278,33 @@ func TestBrowserFlows(t *testing.T) {
 			chromedp.SetUploadFiles(chromedp.CSS("#qr-file"), []string{qrFile}))
 		verdict := waitText(t, dctx, "#verdict", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
 		attrs := get(t, dctx, chromedp.Evaluate[string](`document.getElementById("attrs").innerText`))
+		// Result only until the holder allows this desk (issue 20).
+		if verdict != "Valid certificate" || strings.Contains(attrs, "Grid Speaker") || !strings.Contains(attrs, "Not shared by the holder") {
+			t.Fatalf("desk verdict %q, attributes %q (want the result only)", verdict, attrs)
+		}
+		screens(t, dctx, shots, "desk-result-only", "")
+		// The holder allows the hotel desk on the account page and shows a new code.
+		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#verifiers")))
+		screens(t, bctx, shots, "account-verifiers", "#verifiers")
+		run(t, bctx, chromedp.Click(chromedp.CSS(`#verifiers input[value="hotel-desk"] ~ button`)))
+		waitText(t, bctx, "#verifiers", func(s string) bool { return strings.Contains(s, "your name") && !strings.Contains(s, "Allow") }, 30*time.Second)
+		run(t, bctx, chromedp.WaitVisible(chromedp.CSS("#qr")))
+		src = waitAttr(t, bctx, "#qr", "src", src)
+		png, err = base64.StdEncoding.DecodeString(strings.TrimPrefix(src, "data:image/png;base64,"))
+		if err != nil || len(png) == 0 {
+			t.Fatalf("QR image: %v", err)
+		}
+		os.WriteFile(qrFile, png, 0o644)
+		run(t, dctx, chromedp.Navigate(s.issuer+"/desk"),
+			chromedp.WaitVisible(chromedp.CSS("#client-id")),
+			chromedp.SendKeys(chromedp.CSS("#client-id"), "hotel-desk"),
+			chromedp.SendKeys(chromedp.CSS("#client-secret"), desk.Secret),
+			chromedp.SetValue(chromedp.CSS("#purpose"), "check_in"),
+			chromedp.SetUploadFiles(chromedp.CSS("#qr-file"), []string{qrFile}))
+		verdict = waitText(t, dctx, "#verdict", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
+		attrs = get(t, dctx, chromedp.Evaluate[string](`document.getElementById("attrs").innerText`))
 		if verdict != "Valid certificate" || !strings.Contains(attrs, "Grid Speaker") {
-			t.Fatalf("desk verdict %q, attributes %q", verdict, attrs)
+			t.Fatalf("desk verdict %q, attributes %q after the holder allowed it", verdict, attrs)
 		}
 		// Counter face check: the desk camera (the same fake feed) shows the holder.
 		run(t, dctx, chromedp.Click(chromedp.CSS("#face-take")))
@@ -307,9 +332,12 @@ func TestBrowserFlows(t *testing.T) {
 			t.Fatalf("connected apps: %q", apps)
 		}
 		screens(t, bctx, shots, "account-apps", "#apps")
-		run(t, bctx, chromedp.Click(chromedp.CSS(`#apps input[value="demo-app"] ~ button`)),
-			chromedp.WaitReady(chromedp.CSS("main")))
-		if still := get(t, bctx, chromedp.Evaluate[bool](`!!document.querySelector('#apps input[value="demo-app"]')`)); still {
+		run(t, bctx, chromedp.Click(chromedp.CSS(`#apps input[value="demo-app"] ~ button`)))
+		gone := false
+		for deadline := time.Now().Add(20 * time.Second); !gone && time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+			gone = get(t, bctx, chromedp.Evaluate[bool](`document.readyState === "complete" && !document.querySelector('#apps input[value="demo-app"]')`))
+		}
+		if !gone {
 			t.Fatal("the app is still listed after revocation")
 		}
 		run(t, bctx, chromedp.Navigate(appURL+"/me"))
@@ -591,6 +619,18 @@ func tryWaitText(ctx context.Context, sel string, done func(string) bool, d time
 		time.Sleep(200 * time.Millisecond)
 	}
 	return false
+}
+
+// waitAttr waits until the attribute of sel differs from old.
+func waitAttr(t *testing.T, ctx context.Context, sel, attr, old string) string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		if v := get(t, ctx, chromedp.AttributeValue(chromedp.CSS(sel), attr)).Value; v != "" && v != old {
+			return v
+		}
+	}
+	t.Fatalf("%s %s did not change", sel, attr)
+	return ""
 }
 
 func waitText(t *testing.T, ctx context.Context, sel string, done func(string) bool, d time.Duration) string {

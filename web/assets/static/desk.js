@@ -95,6 +95,9 @@
     };
     for (const [k, v] of Object.entries(body.attributes || {})) add(T.t("attr." + k), v);
     add(T.t("holder"), body.holder);
+    // Result only (issue 20): the holder has not allowed this desk to see
+    // these; they can allow it on their account page, then show a new code.
+    if ((body.withheld || []).length) add(T.t("withheld"), body.withheld.map((k) => T.t("attr." + k)).join(", ") + ". " + T.t("withheldHelp"));
     verificationID = body.verification_id;
     $("face").hidden = !body.face_check;
   }
