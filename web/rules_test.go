@@ -112,7 +112,10 @@ type consentSink struct {
 	put []*store.Consent
 }
 
-func (c *consentSink) Put(_ context.Context, v *store.Consent) error { c.put = append(c.put, v); return nil }
+func (c *consentSink) Put(_ context.Context, v *store.Consent) error {
+	c.put = append(c.put, v)
+	return nil
+}
 
 // TestAllowVerifier: a desk that verified the certificate is listed with
 // "the result only" and an Allow button; allowing stores a consent naming
