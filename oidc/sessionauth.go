@@ -23,3 +23,14 @@ func (p *Provider) SessionCitizen(r *http.Request) (citizenID, acr string, ok bo
 	}
 	return s.Auth.CitizenID, s.Auth.ACR, true
 }
+
+// LoginClient reports the client whose authorization request the
+// browser's sign-in in progress belongs to (the login page names the app
+// that asks for the sign-in).
+func (p *Provider) LoginClient(r *http.Request) (clientID string, ok bool) {
+	ls, _, err := p.browser.login(r)
+	if err != nil || ls == nil || ls.Attempt.ClientID == "" {
+		return "", false
+	}
+	return ls.Attempt.ClientID, true
+}

@@ -33,6 +33,21 @@ type Auditor interface {
 	RecordOrLog(ctx context.Context, e *store.AuditEvent)
 }
 
+// LoginApps names the app a sign-in in progress is for (cmd adapts the
+// provider's login state and the client register).
+type LoginApps interface {
+	LoginApp(r *http.Request) (name string, ok bool)
+}
+
+// loginApp is the login page's app name, "" when unknown.
+func (s *Site) loginApp(r *http.Request) string {
+	if s.cfg.LoginApps == nil {
+		return ""
+	}
+	name, _ := s.cfg.LoginApps.LoginApp(r)
+	return name
+}
+
 // ConsentWriter stores a citizen's consent (store.ConsentStore
 // satisfies it): the account page's "allow this desk" writes one.
 type ConsentWriter interface {
@@ -184,6 +199,14 @@ func (s *Site) rulesAccount(ctx context.Context, lang, citizenID string, d map[s
 // rulesFuncs are the template functions of this part.
 var rulesFuncs = template.FuncMap{
 	"join": strings.Join,
+	// tr translates key, or shows fallback when there is no translation
+	// (an outcome code, a new action).
+	"tr": func(t map[string]string, key, fallback string) string {
+		if v, ok := t[key]; ok {
+			return v
+		}
+		return fallback
+	},
 	// shareArgs is what the "shares" block needs for one app.
 	"shareArgs": func(v view, clientID string) map[string]any {
 		d, _ := v.Data.(map[string]any)
@@ -195,6 +218,19 @@ var rulesFuncs = template.FuncMap{
 
 // claimOrder is the order claims are listed in (oidc.PlaintextClaims).
 var claimOrder = []string{"name", "birthdate", "id_number", "id_number_masked", "verified_claims"}
+
+// favicon serves the site's icon at /favicon.ico (browsers ask for it on
+// every page; a 404 there fills the logs).
+func (s *Site) favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.ReadFile("assets/static/favicon.svg")
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(b)
+}
 
 // auditRevoke records that the citizen revoked an app's consent.
 func (s *Site) auditRevoke(r *http.Request, citizenID, clientID string) {
@@ -208,6 +244,20 @@ func (s *Site) auditRevoke(r *http.Request, citizenID, clientID string) {
 // rulesDict holds the strings of this part, merged into dict.
 var rulesDict = map[string]map[string]string{
 	"en": {
+		"desk.file.choose":        "Choose a photo of the code",
+		"js.lightOK":              "Good light. Keep your face inside the outline.",
+		"login.app":               "asks you to sign in.",
+		"log.action.verify":       "Checked your certificate",
+		"log.action.face_check":   "Compared your face at the counter",
+		"log.action.issue":        "Certificate issued",
+		"log.action.revoke":       "Certificate revoked",
+		"log.outcome.ok":          "Done",
+		"log.by.citizen":          "You",
+		"log.by.operator":         "The operator",
+		"log.by.system":           "TrustID",
+		"js.withheld":             "Not shared by the holder",
+		"js.withheldHelp":         "The holder can allow this desk on their account page, then show a new code.",
+		"claim.id_number_masked":  "Your ID number (masked)",
 		"account.verifiers":       "Desks and offices",
 		"account.verifiers.help":  "A desk that checks your net certificate gets only the result (valid, and a number for you that only it knows) unless you allow it more here. Withdraw it under connected apps.",
 		"account.verifiers.sees":  "Sees",
@@ -250,6 +300,20 @@ var rulesDict = map[string]map[string]string{
 		"scope.openid":            "Sign you in: the result only (that it is you, how and when you were verified), not your name or ID number",
 	},
 	"zh": {
+		"desk.file.choose":        "选择二维码照片",
+		"js.lightOK":              "光线良好。请将面部保持在轮廓内。",
+		"login.app":               "请求您登录。",
+		"log.action.verify":       "核验了您的证书",
+		"log.action.face_check":   "在柜台比对了您的人脸",
+		"log.action.issue":        "证书已签发",
+		"log.action.revoke":       "证书已吊销",
+		"log.outcome.ok":          "完成",
+		"log.by.citizen":          "您本人",
+		"log.by.operator":         "运营方",
+		"log.by.system":           "TrustID",
+		"js.withheld":             "持证人未提供",
+		"js.withheldHelp":         "持证人可在账户页面允许本柜台查看，然后出示新的二维码。",
+		"claim.id_number_masked":  "您的身份证号码（部分隐藏）",
 		"account.verifiers":       "柜台与窗口",
 		"account.verifiers.help":  "核验您网络身份证书的柜台只能看到核验结果（有效，以及仅该柜台可见的一个编号），除非您在此允许其查看更多信息。可在已授权的应用中撤回。",
 		"account.verifiers.sees":  "可见信息",

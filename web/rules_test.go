@@ -167,3 +167,57 @@ func TestAllowVerifier(t *testing.T) {
 		t.Fatalf("audit %+v", rec.got)
 	}
 }
+
+type namedApp string
+
+func (n namedApp) LoginApp(*http.Request) (string, bool) { return string(n), n != "" }
+
+// TestPageFixes: the login page names the app, /favicon.ico exists, the
+// account log is translated, and the desk's file button is ours.
+func TestPageFixes(t *testing.T) {
+	h := newSite(t, func(c *Config) {
+		c.LoginApps = namedApp("Tax Office")
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.CertLog = fakeLog{}
+	}).Handler()
+	get := func(path string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for path, want := range map[string][]string{
+		"/oauth2/login?lang=en": {`<strong>Tax Office</strong> asks you to sign in.`, `id="face-agree"`, `id="face-refuse"`, "What is kept"},
+		"/oauth2/login?lang=zh": {`<strong>Tax Office</strong> 请求您登录。`, "保存哪些信息"},
+		"/account?lang=en":      {"Checked your certificate", "Done"},
+		"/account?lang=zh":      {"核验了您的证书", "完成"},
+		"/desk?lang=zh":         {"选择二维码照片", `aria-labelledby="qr-file-l qr-file-b"`},
+	} {
+		w := get(path)
+		for _, s := range want {
+			if !strings.Contains(w.Body.String(), s) {
+				t.Errorf("%s lacks %q", path, s)
+			}
+		}
+	}
+	if w := get("/favicon.ico"); w.Code != 200 || w.Header().Get("Content-Type") != "image/svg+xml" || !strings.Contains(w.Body.String(), "<svg") {
+		t.Errorf("favicon: %d %s", w.Code, w.Header().Get("Content-Type"))
+	}
+}
+
+// TestRulesDictBothLanguages: every string of this part exists in zh and en.
+func TestRulesDictBothLanguages(t *testing.T) {
+	for _, pair := range [][2]string{{"en", "zh"}, {"zh", "en"}} {
+		for k := range rulesDict[pair[0]] {
+			if _, ok := rulesDict[pair[1]][k]; !ok {
+				t.Errorf("%q has no %s text", k, pair[1])
+			}
+		}
+	}
+	for _, k := range []string{"js.withheld", "js.withheldHelp", "js.noConsent", "js.guardian", "js.lightOK", "claim.id_number_masked"} {
+		if dict["en"][k] == "" || dict["zh"][k] == "" {
+			t.Errorf("%q missing", k)
+		}
+	}
+}

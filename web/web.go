@@ -87,6 +87,8 @@ type Config struct {
 	// records the citizen's revocations (rules.go). Both optional.
 	NetworkNumbers NetworkNumbers
 	Audit          Auditor
+	// LoginApps, when set, names the app on the login page.
+	LoginApps LoginApps
 	// ConsentWriter, when set, lets the citizen allow a desk that verified
 	// their certificate to see their name and ID number (rules.go).
 	ConsentWriter ConsentWriter
@@ -159,6 +161,7 @@ const (
 func (s *Site) Mount(mux *http.ServeMux) {
 	p := s.cfg.Prefix
 	mux.Handle("GET "+p+PathAssets, s.secure(s.assets))
+	mux.Handle("GET "+p+"/favicon.ico", s.secure(s.favicon))
 	mux.Handle("GET "+p+PathLogin, s.secure(s.loginPage))
 	mux.Handle("GET "+p+PathAccount, s.secure(s.accountPage))
 	mux.Handle("GET "+p+PathAccount+"/qr", s.secure(s.api(s.accountQR)))
@@ -349,5 +352,6 @@ func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
 		"Face":          s.cfg.FaceMethod,
 		"Passkey":       s.cfg.PasskeyMethod,
 		"RecordSeconds": s.cfg.RecordSeconds,
+		"App":           s.loginApp(r),
 	})
 }

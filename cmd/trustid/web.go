@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/audit"
+	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc"
 	"github.com/trustid/trustid/web"
 )
@@ -27,6 +29,26 @@ func (s providerSessions) Session(r *http.Request) (web.Session, bool) {
 	// One holder key per sign-in: the id changes with every login.
 	h := sha256.Sum256([]byte(a.CitizenID + "\x00" + a.AuthTime.UTC().String()))
 	return web.Session{SID: hex.EncodeToString(h[:16]), CitizenID: a.CitizenID, ACR: a.ACR, AuthTime: a.AuthTime}, true
+}
+
+// loginApps names the app of the browser's sign-in in progress.
+type loginApps struct {
+	p       *oidc.Provider
+	clients interface {
+		Get(ctx context.Context, id string) (*store.Client, error)
+	}
+}
+
+func (l loginApps) LoginApp(r *http.Request) (string, bool) {
+	id, ok := l.p.LoginClient(r)
+	if !ok {
+		return "", false
+	}
+	c, err := l.clients.Get(r.Context(), id)
+	if err != nil || c.Name == "" {
+		return id, err == nil
+	}
+	return c.Name, true
 }
 
 // consentPages draws the provider's consent screen with the web package.
@@ -85,6 +107,7 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 		Citizens:        a.store.Citizens(),
 		Consents:        a.store.Consents(),
 		ConsentWriter:   a.store.Consents(),
+		LoginApps:       loginApps{p: p, clients: a.store.Clients()},
 		Clients:         a.store.Clients(),
 		Passkeys:        a.store.Passkeys(),
 		Holders:         a.eph,

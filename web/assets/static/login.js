@@ -106,9 +106,13 @@
         if (w > 0.8) return feedback(T.t("tooClose"));
         const cx = (b.x + b.width / 2) / v.videoWidth;
         if (Math.abs(cx - 0.5) > 0.2) return feedback(T.t("centre"));
+        feedback(T.t("faceOK"), true); // a face really is in view
+        return;
       } catch (e) { /* detector unavailable on this device: brightness only */ }
     }
-    feedback(T.t("faceOK"), true);
+    // Without a face detector the page cannot tell that a face is in view:
+    // it says only that the light is good (issue 20).
+    feedback(T.t("lightOK"));
   }
   function startFeedback() {
     stopFeedback();
