@@ -142,6 +142,7 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 			s.rulesVerifiers(s.language(w, r), d, cons, log)
 		}
 	}
+	s.rulesTemplates(ctx, sess.CitizenID, d)
 	s.render(w, r, http.StatusOK, "account", d)
 }
 

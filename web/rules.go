@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
@@ -31,6 +32,62 @@ type NetworkNumbers interface {
 // (*audit.Recorder satisfies it).
 type Auditor interface {
 	RecordOrLog(ctx context.Context, e *store.AuditEvent)
+}
+
+// FaceTemplates lists and deletes a citizen's face templates
+// (*identity.Service satisfies it).
+type FaceTemplates interface {
+	Templates(ctx context.Context, citizenID string) ([]*store.Template, error)
+	DeleteTemplate(ctx context.Context, actor, citizenID, templateID string) error
+}
+
+type templateView struct {
+	ID, Kind  string
+	Created   time.Time
+	Deletable bool
+}
+
+// rulesTemplates adds the face data section: what is held and since when.
+func (s *Site) rulesTemplates(ctx context.Context, citizenID string, d map[string]any) {
+	if s.cfg.FaceTemplates == nil {
+		return
+	}
+	ts, err := s.cfg.FaceTemplates.Templates(ctx, citizenID)
+	if err != nil {
+		s.cfg.Logger.Warn("web: face templates", "err", err)
+		return
+	}
+	out := []templateView{}
+	for _, t := range ts {
+		out = append(out, templateView{ID: t.ID, Kind: string(t.Kind), Created: t.CreatedAt, Deletable: t.Kind == store.TemplateLive})
+	}
+	d["Templates"], d["HasTemplates"] = out, true
+}
+
+// deleteTemplate deletes one of the citizen's enrolled face templates
+// (CSRF-checked form post of template_id).
+func (s *Site) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
+	sess, ok := s.session(r)
+	if !ok || s.cfg.FaceTemplates == nil {
+		return errLoginRequired
+	}
+	id := r.PostFormValue("template_id")
+	if id == "" || len(id) > 100 {
+		return httperr.InvalidRequest("template_id is required")
+	}
+	err := s.cfg.FaceTemplates.DeleteTemplate(r.Context(), "citizen:"+sess.CitizenID, sess.CitizenID, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return httperr.NotFound("no such face template").WithCause(err)
+	case errors.Is(err, identity.ErrNotYours):
+		return httperr.New(http.StatusForbidden, "not_yours", "this face template belongs to another account")
+	case errors.Is(err, identity.ErrRegisterTemplate):
+		return httperr.New(http.StatusForbidden, "register_template", "the register photo's template is kept with the register")
+	case err != nil:
+		return httperr.Unavailable(fmt.Errorf("web: delete template: %w", err))
+	}
+	http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
+	return nil
 }
 
 // LoginApps names the app a sign-in in progress is for (cmd adapts the
@@ -258,6 +315,12 @@ var rulesDict = map[string]map[string]string{
 		"js.withheld":             "Not shared by the holder",
 		"js.withheldHelp":         "The holder can allow this desk on their account page, then show a new code.",
 		"claim.id_number_masked":  "Your ID number (masked)",
+		"account.faces":           "Your face data",
+		"account.faces.help":      "Face templates are numbers computed from a face, not pictures. The one from your ID card photo belongs to the population register; the ones added after a sign-in are deleted after a year, or now if you wish.",
+		"account.faces.register":  "From your ID card photo (register)",
+		"account.faces.live":      "Added after a sign-in",
+		"account.faces.delete":    "Delete",
+		"account.faces.none":      "No face data is held for you.",
 		"account.verifiers":       "Desks and offices",
 		"account.verifiers.help":  "A desk that checks your net certificate gets only the result (valid, and a number for you that only it knows) unless you allow it more here. Withdraw it under connected apps.",
 		"account.verifiers.sees":  "Sees",
@@ -314,6 +377,12 @@ var rulesDict = map[string]map[string]string{
 		"js.withheld":             "持证人未提供",
 		"js.withheldHelp":         "持证人可在账户页面允许本柜台查看，然后出示新的二维码。",
 		"claim.id_number_masked":  "您的身份证号码（部分隐藏）",
+		"account.faces":           "您的人脸数据",
+		"account.faces.help":      "人脸模板是由面部计算出的一组数字，不是照片。来自身份证照片的模板属于人口登记数据；登录后添加的模板一年后删除，您也可以现在删除。",
+		"account.faces.register":  "来自身份证照片（登记数据）",
+		"account.faces.live":      "登录后添加",
+		"account.faces.delete":    "删除",
+		"account.faces.none":      "未保存您的人脸数据。",
 		"account.verifiers":       "柜台与窗口",
 		"account.verifiers.help":  "核验您网络身份证书的柜台只能看到核验结果（有效，以及仅该柜台可见的一个编号），除非您在此允许其查看更多信息。可在已授权的应用中撤回。",
 		"account.verifiers.sees":  "可见信息",

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -219,5 +220,70 @@ func TestRulesDictBothLanguages(t *testing.T) {
 		if dict["en"][k] == "" || dict["zh"][k] == "" {
 			t.Errorf("%q missing", k)
 		}
+	}
+}
+
+type templateStore struct{ ts []*store.Template }
+
+func (f *templateStore) Templates(_ context.Context, id string) ([]*store.Template, error) {
+	return f.ts, nil
+}
+
+func (f *templateStore) DeleteTemplate(_ context.Context, actor, citizen, id string) error {
+	for i, t := range f.ts {
+		if t.ID == id {
+			if t.Kind == store.TemplateRegister {
+				return identity.ErrRegisterTemplate
+			}
+			f.ts = append(f.ts[:i], f.ts[i+1:]...)
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
+// TestFaceData: the account page lists the face templates; an enrolled
+// one can be deleted, the register one cannot.
+func TestFaceData(t *testing.T) {
+	fs := &templateStore{ts: []*store.Template{
+		{ID: "reg", Kind: store.TemplateRegister, CreatedAt: time.Unix(1.6e9, 0)},
+		{ID: "live1", Kind: store.TemplateLive, CreatedAt: time.Unix(1.7e9, 0)},
+	}}
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.FaceTemplates = fs
+	}).Handler()
+	r := httptest.NewRequest("GET", "/account?lang=en", nil)
+	r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	body := w.Body.String()
+	for _, want := range []string{"Your face data", "From your ID card photo (register)", "Added after a sign-in", `name="template_id" value="live1"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `name="template_id" value="reg"`) {
+		t.Error("the register template has a delete button")
+	}
+	tok := csrfPair(t, h)
+	post := func(id string) int {
+		form := url.Values{"template_id": {id}, "csrf": {tok.Value}}
+		r := httptest.NewRequest("POST", "/account/faces/delete", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.AddCookie(tok)
+		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if c := post("reg"); c != http.StatusForbidden {
+		t.Errorf("delete register template: %d", c)
+	}
+	if c := post("nope"); c != http.StatusNotFound {
+		t.Errorf("delete unknown: %d", c)
+	}
+	if c := post("live1"); c != http.StatusSeeOther || len(fs.ts) != 1 {
+		t.Errorf("delete live: %d, %d left", c, len(fs.ts))
 	}
 }

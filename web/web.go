@@ -87,6 +87,9 @@ type Config struct {
 	// records the citizen's revocations (rules.go). Both optional.
 	NetworkNumbers NetworkNumbers
 	Audit          Auditor
+	// FaceTemplates, when set, lists the citizen's face templates on the
+	// account page and deletes enrolled ones.
+	FaceTemplates FaceTemplates
 	// LoginApps, when set, names the app on the login page.
 	LoginApps LoginApps
 	// ConsentWriter, when set, lets the citizen allow a desk that verified
@@ -166,6 +169,7 @@ func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+p+PathAccount, s.secure(s.accountPage))
 	mux.Handle("GET "+p+PathAccount+"/qr", s.secure(s.api(s.accountQR)))
 	mux.Handle("POST "+p+PathAccount+"/apps/revoke", s.secure(s.form(s.csrf(s.revokeApp))))
+	mux.Handle("POST "+p+PathAccount+"/faces/delete", s.secure(s.form(s.csrf(s.deleteTemplate))))
 	mux.Handle("POST "+p+PathAccount+"/verifiers/allow", s.secure(s.form(s.csrf(s.allowVerifier))))
 	mux.Handle("POST "+p+PathAccount+"/passkeys/remove", s.secure(s.form(s.csrf(s.removePasskey))))
 	mux.Handle("GET "+p+PathDesk, s.secure(s.deskPage))

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustid/trustid/authn/face"
 	"github.com/trustid/trustid/authn/facelogin"
+	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/authn/netnumber"
 	"github.com/trustid/trustid/authn/passkey"
 	"github.com/trustid/trustid/certs"
@@ -30,6 +32,29 @@ import (
 func newNetNumbers(a *app) (*netnumber.Assigner, error) {
 	kid := a.cfg.Citizens.NetworkNumberKeyID
 	return netnumber.New(netnumber.Config{Citizens: a.store.Citizens(), KeyID: kid, Key: derivedKey(a, "netnumber/"+kid)})
+}
+
+// purgeTemplates deletes live face templates older than
+// face.template_retention, at start and every 6 hours, until ctx ends.
+func purgeTemplates(ctx context.Context, a *app, ids *identity.Service) {
+	keep := a.cfg.Face.TemplateRetention
+	if keep <= 0 {
+		return
+	}
+	tick := time.NewTicker(6 * time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := ids.PurgeExpired(ctx, keep); err != nil && ctx.Err() == nil {
+			a.log.Warn("face templates: purge failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("face templates: expired ones deleted", "count", n, "retention", keep.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // derivedKey derives a 32-byte key for one purpose (node.Node.DerivedKey).
@@ -190,7 +215,8 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	if f.certs, err = mountCerts(ctx, a, mux, reg, f.face, f.provider); err != nil {
 		return fmt.Errorf("certs: %w", err)
 	}
-	if err := mountWeb(a, mux, f.provider, f.certs, pages); err != nil {
+	go purgeTemplates(ctx, a, ids)
+	if err := mountWeb(a, mux, f.provider, f.certs, pages, ids); err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
@@ -94,7 +95,7 @@ func (c *consentPages) RenderLogout(w http.ResponseWriter, r *http.Request, p oi
 // is served by web while the provider keeps .../begin and .../finish.
 // svc may be nil (no live QR, no verification log); pages, when not nil,
 // is the renderer given to oidc.Config.Pages.
-func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, pages *consentPages) error {
+func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, pages *consentPages, ids *identity.Service) error {
 	u, err := url.Parse(a.cfg.Issuer)
 	if err != nil {
 		return fmt.Errorf("web: issuer: %w", err)
@@ -121,6 +122,9 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 	}
 	if cfg.Audit, err = audit.New(audit.Config{Store: a.store.Audit(), Logger: cfg.Logger}); err != nil {
 		return err
+	}
+	if ids != nil {
+		cfg.FaceTemplates = ids
 	}
 	if svc != nil {
 		iss, err := newCertIssuer(a, a.log.With("area", "certs"))

@@ -116,6 +116,11 @@ type Face struct {
 	Population string `yaml:"population"`
 	// Workers is the number of pooled networks (default: number of CPUs).
 	Workers int `yaml:"workers"`
+	// TemplateRetention is how long a face template enrolled after a
+	// verification (live) is kept; older ones are deleted (the face
+	// measures: shortest retention). Default 8760h (a year); negative keeps them.
+	// The register photo's template follows the register.
+	TemplateRetention time.Duration `yaml:"template_retention"`
 }
 
 // Liveness configures spoken-digit challenges.
@@ -292,6 +297,7 @@ func (f *File) Defaults() {
 		f.Issuer = "http://" + host
 	}
 	def(&f.Citizens.NetworkNumberKeyID, "1")
+	defD(&f.Face.TemplateRetention, 365*24*time.Hour)
 	def(&f.Storage.Driver, "sqlite")
 	def(&f.Storage.SQLitePath, filepath.Join(f.DataDir, "trustid.db"))
 	def(&f.Ephemeral.Driver, "memory")

@@ -286,7 +286,8 @@ func TestBrowserFlows(t *testing.T) {
 		// The holder allows the hotel desk on the account page and shows a new code.
 		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#verifiers")))
 		screens(t, bctx, shots, "account-verifiers", "#verifiers")
-		run(t, bctx, chromedp.Click(chromedp.CSS(`#verifiers input[value="hotel-desk"] ~ button`)))
+		run(t, bctx, chromedp.Navigate(s.issuer+"/account?lang=en"), chromedp.WaitVisible(chromedp.CSS("#verifiers")),
+			chromedp.Click(chromedp.CSS(`#verifiers input[value="hotel-desk"] ~ button`)))
 		waitText(t, bctx, "#verifiers", func(s string) bool { return strings.Contains(s, "your name") && !strings.Contains(s, "Allow") }, 30*time.Second)
 		run(t, bctx, chromedp.WaitVisible(chromedp.CSS("#qr")))
 		src = waitAttr(t, bctx, "#qr", "src", src)
@@ -318,7 +319,8 @@ func TestBrowserFlows(t *testing.T) {
 		// The verification is in the citizen's log.
 		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#log")))
 		log := get(t, bctx, chromedp.Text(chromedp.CSS("#log")))
-		if !strings.Contains(log, "hotel-desk") || !strings.Contains(log, "Hotel check-in") {
+		// Named by the verifier's display name, the event translated (issue 20).
+		if !strings.Contains(log, "Hotel Desk") || !strings.Contains(log, "Hotel check-in") || !strings.Contains(log, "Checked your certificate") {
 			t.Fatalf("account log lacks the desk's verification: %q", log)
 		}
 
