@@ -30,7 +30,7 @@ func (s *Site) deskPage(w http.ResponseWriter, r *http.Request) {
 		}
 		return ps[i].Purpose < ps[j].Purpose
 	})
-	s.render(w, r, http.StatusOK, "desk", map[string]any{"Purposes": ps, "CertsAPI": s.cfg.CertsAPI})
+	s.render(w, r, http.StatusOK, "desk", map[string]any{"Purposes": ps, "Roles": rolePurposes(ps), "CertsAPI": s.cfg.CertsAPI})
 }
 
 // ErrNoQR is returned when an image holds no readable QR code.

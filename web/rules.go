@@ -34,6 +34,25 @@ type Auditor interface {
 	RecordOrLog(ctx context.Context, e *store.AuditEvent)
 }
 
+// roleView groups the desk's purposes by the verifier role that may use
+// them, so a desk sees which purposes are its own.
+type roleView struct {
+	Role     string
+	Purposes []string
+}
+
+// rolePurposes groups ps (sorted by role, then purpose).
+func rolePurposes(ps []purposeView) []roleView {
+	var out []roleView
+	for _, p := range ps {
+		if len(out) == 0 || out[len(out)-1].Role != p.Role {
+			out = append(out, roleView{Role: p.Role})
+		}
+		out[len(out)-1].Purposes = append(out[len(out)-1].Purposes, p.Purpose)
+	}
+	return out
+}
+
 // FaceTemplates lists and deletes a citizen's face templates
 // (*identity.Service satisfies it).
 type FaceTemplates interface {
@@ -321,6 +340,10 @@ var rulesDict = map[string]map[string]string{
 		"account.faces.live":      "Added after a sign-in",
 		"account.faces.delete":    "Delete",
 		"account.faces.none":      "No face data is held for you.",
+		"desk.purpose.choose":     "Choose the purpose of the check",
+		"role.hotel":              "Hotel",
+		"role.vehicle_office":     "Vehicle office",
+		"js.choosePurpose":        "Choose the purpose of the check first.",
 		"account.verifiers":       "Desks and offices",
 		"account.verifiers.help":  "A desk that checks your net certificate gets only the result (valid, and a number for you that only it knows) unless you allow it more here. Withdraw it under connected apps.",
 		"account.verifiers.sees":  "Sees",
@@ -383,6 +406,10 @@ var rulesDict = map[string]map[string]string{
 		"account.faces.live":      "登录后添加",
 		"account.faces.delete":    "删除",
 		"account.faces.none":      "未保存您的人脸数据。",
+		"desk.purpose.choose":     "请选择核验用途",
+		"role.hotel":              "酒店",
+		"role.vehicle_office":     "车管所",
+		"js.choosePurpose":        "请先选择核验用途。",
 		"account.verifiers":       "柜台与窗口",
 		"account.verifiers.help":  "核验您网络身份证书的柜台只能看到核验结果（有效，以及仅该柜台可见的一个编号），除非您在此允许其查看更多信息。可在已授权的应用中撤回。",
 		"account.verifiers.sees":  "可见信息",

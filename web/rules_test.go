@@ -194,6 +194,7 @@ func TestPageFixes(t *testing.T) {
 		"/account?lang=en":      {"Checked your certificate", "Done"},
 		"/account?lang=zh":      {"核验了您的证书", "完成"},
 		"/desk?lang=zh":         {"选择二维码照片", `aria-labelledby="qr-file-l qr-file-b"`},
+		"/desk?lang=en":         {`<option value="" selected disabled>Choose the purpose of the check</option>`, `<optgroup label="Hotel"><option value="check_in">Hotel check-in</option></optgroup>`},
 	} {
 		w := get(path)
 		for _, s := range want {

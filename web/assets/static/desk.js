@@ -71,6 +71,7 @@
   async function verify() {
     const payload = $("qr-text").value.trim();
     if (!payload) return;
+    if (!$("purpose").value) { $("purpose").focus(); return verdict(T.t("choosePurpose"), false); }
     verdict(T.t("verifying"));
     $("attrs").textContent = "";
     $("face").hidden = true;
