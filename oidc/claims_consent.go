@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"slices"
 	"strings"
@@ -63,19 +62,8 @@ func (az *authorizer) claimsPage(w http.ResponseWriter, r *http.Request) {
 // the citizen in with the result only.
 func (az *authorizer) claimsDecision(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	ls, _, err := az.browser.login(r)
-	if err != nil || ls.Auth == nil {
-		az.html.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ls.CSRF)) != 1 {
-		az.html.page(w, http.StatusForbidden, "Request refused", "The form has expired. Please start again.", nil)
-		return
-	}
-	ar, err := az.rebuild(ctx, ls)
-	if err != nil {
-		az.f.WriteAuthorizeError(ctx, w, ar, err)
+	ls, _, ar, ok := az.decisionForm(w, r)
+	if !ok {
 		return
 	}
 	asked := requestedClaims(ar.GetRequestedScopes())

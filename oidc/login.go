@@ -681,22 +681,34 @@ func clientName(c *store.Client) string {
 	return c.ID
 }
 
-// consentDecision records approve/deny (CSRF-checked) and completes the request.
-func (az *authorizer) consentDecision(w http.ResponseWriter, r *http.Request) {
+// decisionForm reads a consent form post: the signed-in login it belongs
+// to (CSRF-checked) and its rebuilt authorization request. When ok is
+// false the answer was written.
+func (az *authorizer) decisionForm(w http.ResponseWriter, r *http.Request) (ls *loginState, id string, ar fosite.AuthorizeRequester, ok bool) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	ls, id, err := az.browser.login(r)
 	if err != nil || ls.Auth == nil {
 		az.html.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
-		return
+		return nil, "", nil, false
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ls.CSRF)) != 1 {
 		az.html.page(w, http.StatusForbidden, "Request refused", "The form has expired. Please start again.", nil)
-		return
+		return nil, "", nil, false
 	}
-	ar, err := az.rebuild(ctx, ls)
+	ar, err = az.rebuild(ctx, ls)
 	if err != nil {
 		az.f.WriteAuthorizeError(ctx, w, ar, err)
+		return nil, "", nil, false
+	}
+	return ls, id, ar, true
+}
+
+// consentDecision records approve/deny (CSRF-checked) and completes the request.
+func (az *authorizer) consentDecision(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ls, id, ar, ok := az.decisionForm(w, r)
+	if !ok {
 		return
 	}
 	if r.PostFormValue("decision") != "approve" {

@@ -14,6 +14,18 @@ import (
 	"github.com/trustid/trustid/internal/store"
 )
 
+// postForm posts a CSRF-checked account form as the signed-in citizen.
+func postForm(h http.Handler, tok *http.Cookie, path string, form url.Values) int {
+	form.Set("csrf", tok.Value)
+	r := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(tok)
+	r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code
+}
+
 type fixedNumbers string
 
 func (f fixedNumbers) Ensure(context.Context, string) (string, error) { return string(f), nil }
@@ -84,15 +96,8 @@ func TestAccountRules(t *testing.T) {
 		}
 	}
 	tok := csrfPair(t, h)
-	form := url.Values{"client_id": {"bank"}, "csrf": {tok.Value}}
-	r := httptest.NewRequest("POST", "/account/apps/revoke", strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.AddCookie(tok)
-	r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	if w.Code != http.StatusSeeOther || len(rec.got) != 1 {
-		t.Fatalf("revoke: %d, %d audit events", w.Code, len(rec.got))
+	if code := postForm(h, tok, "/account/apps/revoke", url.Values{"client_id": {"bank"}}); code != http.StatusSeeOther || len(rec.got) != 1 {
+		t.Fatalf("revoke: %d, %d audit events", code, len(rec.got))
 	}
 	if e := rec.got[0]; e.Action != "oidc.consent.revoke" || e.Subject != "c1" || e.Object != "bank" || e.Actor != "citizen:c1" {
 		t.Fatalf("audit event %+v", e)
@@ -143,14 +148,7 @@ func TestAllowVerifier(t *testing.T) {
 	}
 	tok := csrfPair(t, h)
 	post := func(client string) int {
-		form := url.Values{"client_id": {client}, "csrf": {tok.Value}}
-		r := httptest.NewRequest("POST", "/account/verifiers/allow", strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.AddCookie(tok)
-		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w.Code
+		return postForm(h, tok, "/account/verifiers/allow", url.Values{"client_id": {client}})
 	}
 	if code := post("app"); code != http.StatusBadRequest || len(cons.put) != 0 {
 		t.Fatalf("allow a client without a verifier role: %d, %d stored", code, len(cons.put))
@@ -268,16 +266,7 @@ func TestFaceData(t *testing.T) {
 		t.Error("the register template has a delete button")
 	}
 	tok := csrfPair(t, h)
-	post := func(id string) int {
-		form := url.Values{"template_id": {id}, "csrf": {tok.Value}}
-		r := httptest.NewRequest("POST", "/account/faces/delete", strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.AddCookie(tok)
-		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w.Code
-	}
+	post := func(id string) int { return postForm(h, tok, "/account/faces/delete", url.Values{"template_id": {id}}) }
 	if c := post("reg"); c != http.StatusForbidden {
 		t.Errorf("delete register template: %d", c)
 	}
