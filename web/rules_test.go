@@ -277,3 +277,37 @@ func TestFaceData(t *testing.T) {
 		t.Errorf("delete live: %d, %d left", c, len(fs.ts))
 	}
 }
+
+// TestCSRFOriginNull: Chromium's "Origin: null" on a same-origin form post
+// (Referrer-Policy: no-referrer) passes with Sec-Fetch-Site: same-origin
+// and the token; without that header, or cross-site, it is refused.
+func TestCSRFOriginNull(t *testing.T) {
+	cons := &fakeConsents{list: []*store.Consent{{CitizenID: "c1", ClientID: "app"}}}
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.Consents = cons
+	}).Handler()
+	tok := csrfPair(t, h)
+	post := func(site string) int {
+		form := url.Values{"client_id": {"app"}, "csrf": {tok.Value}}
+		r := httptest.NewRequest("POST", "/account/apps/revoke", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Origin", "null")
+		if site != "" {
+			r.Header.Set("Sec-Fetch-Site", site)
+		}
+		r.AddCookie(tok)
+		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for site, want := range map[string]int{"": 403, "cross-site": 403, "same-site": 403} {
+		if got := post(site); got != want || len(cons.list) != 1 {
+			t.Errorf("Sec-Fetch-Site %q: %d, want %d", site, got, want)
+		}
+	}
+	if got := post("same-origin"); got != http.StatusSeeOther || len(cons.list) != 0 {
+		t.Errorf("same-origin: %d", got)
+	}
+}

@@ -240,9 +240,17 @@ func (s *Site) csrfToken(w http.ResponseWriter, r *http.Request) string {
 }
 
 // checkCSRF accepts a request whose X-CSRF-Token header or csrf form field
-// equals the cookie and whose Origin (when sent) is this host.
+// equals the cookie and whose Origin (when sent) is this host. Chromium
+// sends "Origin: null" with a plain form post from a page served with
+// Referrer-Policy: no-referrer (the account page's revoke buttons); such a
+// post is accepted only when the browser also says Sec-Fetch-Site:
+// same-origin (the token is checked as for any other).
 func (s *Site) checkCSRF(r *http.Request) error {
-	if o := r.Header.Get("Origin"); o != "" {
+	if o := r.Header.Get("Origin"); o == "null" {
+		if r.Header.Get("Sec-Fetch-Site") != "same-origin" {
+			return fmt.Errorf("%w: origin null without Sec-Fetch-Site: same-origin", ErrCSRF)
+		}
+	} else if o != "" {
 		u, err := url.Parse(o)
 		if err != nil || u.Host != r.Host {
 			return fmt.Errorf("%w: origin %q", ErrCSRF, o)
