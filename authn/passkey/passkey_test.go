@@ -227,9 +227,14 @@ var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 func (g *rig) finishFlow(c *http.Client, resp *http.Response, body []byte, v string) (string, []string) {
 	t := g.t
 	t.Helper()
-	if m := csrfRE.FindSubmatch(body); m != nil {
+	if m := csrfRE.FindSubmatch(body); m != nil && !bytes.Contains(body, []byte(`action="/oauth2/consent/claims"`)) {
 		resp, body = do(t, c, "POST", g.issuer+"/oauth2/consent", "application/x-www-form-urlencoded",
 			[]byte(url.Values{"csrf": {string(m[1])}, "decision": {"approve"}}.Encode()))
+	}
+	// The separate claims consent (issue 20): continue with the result only.
+	if m := csrfRE.FindSubmatch(body); m != nil && bytes.Contains(body, []byte(`action="/oauth2/consent/claims"`)) {
+		resp, body = do(t, c, "POST", g.issuer+"/oauth2/consent/claims", "application/x-www-form-urlencoded",
+			[]byte(url.Values{"csrf": {string(m[1])}, "decision": {"none"}}.Encode()))
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	code := loc.Query().Get("code")
