@@ -90,7 +90,16 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess, ok := s.session(r)
 	if !ok {
-		s.render(w, r, http.StatusUnauthorized, "message", map[string]string{"Title": "account.title", "Text": "account.signin"})
+		m := map[string]string{"Title": "account.title", "Text": "account.signin"}
+		if s.cfg.Issuer != "" {
+			m["Link"], m["LinkText"] = s.cfg.Prefix+PathAccount+"/signin", "account.signin.link"
+		}
+		s.render(w, r, http.StatusUnauthorized, "message", m)
+		return
+	}
+	if r.URL.Query().Has("code") {
+		// Back from the account sign-in: drop the unused code from the address.
+		http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
 		return
 	}
 	d := map[string]any{"QR": s.cfg.Certs != nil && s.cfg.Holders != nil}

@@ -2,10 +2,14 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +55,34 @@ func rolePurposes(ps []purposeView) []roleView {
 		out[len(out)-1].Purposes = append(out[len(out)-1].Purposes, p.Purpose)
 	}
 	return out
+}
+
+// AccountClientID is the first-party public client through which a
+// signed-out citizen signs in to the account page (cmd registers it with
+// the redirect URI issuer+"/account").
+const AccountClientID = "trustid-account"
+
+// accountSignIn starts a sign-in for the account page: an authorization
+// request of the account client (code + PKCE). The browser session the
+// sign-in creates is what the account page reads; the code that comes
+// back on /account is never redeemed and expires within a minute.
+func (s *Site) accountSignIn(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Issuer == "" {
+		http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
+		return
+	}
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		panic(fmt.Sprintf("web: random: %v", err))
+	}
+	sum := sha256.Sum256([]byte(base64.RawURLEncoding.EncodeToString(b)))
+	q := url.Values{
+		"client_id": {AccountClientID}, "response_type": {"code"}, "scope": {"openid"},
+		"redirect_uri":   {s.cfg.Issuer + PathAccount},
+		"state":          {base64.RawURLEncoding.EncodeToString(b[:16])},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	http.Redirect(w, r, s.cfg.Prefix+"/oauth2/auth?"+q.Encode(), http.StatusSeeOther)
 }
 
 // FaceTemplates lists and deletes a citizen's face templates
@@ -344,6 +376,7 @@ var rulesDict = map[string]map[string]string{
 		"role.hotel":              "Hotel",
 		"role.vehicle_office":     "Vehicle office",
 		"js.choosePurpose":        "Choose the purpose of the check first.",
+		"account.signin.link":     "Sign in to your account",
 		"account.verifiers":       "Desks and offices",
 		"account.verifiers.help":  "A desk that checks your net certificate gets only the result (valid, and a number for you that only it knows) unless you allow it more here. Withdraw it under connected apps.",
 		"account.verifiers.sees":  "Sees",
@@ -410,6 +443,7 @@ var rulesDict = map[string]map[string]string{
 		"role.hotel":              "酒店",
 		"role.vehicle_office":     "车管所",
 		"js.choosePurpose":        "请先选择核验用途。",
+		"account.signin.link":     "登录您的账户",
 		"account.verifiers":       "柜台与窗口",
 		"account.verifiers.help":  "核验您网络身份证书的柜台只能看到核验结果（有效，以及仅该柜台可见的一个编号），除非您在此允许其查看更多信息。可在已授权的应用中撤回。",
 		"account.verifiers.sees":  "可见信息",

@@ -311,3 +311,37 @@ func TestCSRFOriginNull(t *testing.T) {
 		t.Errorf("same-origin: %d", got)
 	}
 }
+
+// TestAccountSignInLink: a signed-out /account offers a sign-in through
+// the account client (code + PKCE S256); back with a code, the address is
+// cleaned.
+func TestAccountSignInLink(t *testing.T) {
+	h := newSite(t, func(c *Config) { c.Issuer = "https://id.example.test" }).Handler()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/account?lang=en", nil))
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `href="/account/signin"`) || !strings.Contains(w.Body.String(), "Sign in to your account") {
+		t.Fatalf("signed-out account page: %d %s", w.Code, w.Body.String())
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/account/signin", nil))
+	u, err := url.Parse(w.Header().Get("Location"))
+	if err != nil || w.Code != http.StatusSeeOther || u.Path != "/oauth2/auth" {
+		t.Fatalf("sign-in: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	q := u.Query()
+	if q.Get("client_id") != AccountClientID || q.Get("redirect_uri") != "https://id.example.test/account" || q.Get("code_challenge_method") != "S256" ||
+		len(q.Get("code_challenge")) != 43 || q.Get("state") == "" || q.Get("scope") != "openid" {
+		t.Fatalf("authorization request %v", q)
+	}
+	h = newSite(t, func(c *Config) {
+		c.Issuer = "https://id.example.test"
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+	}).Handler()
+	r := httptest.NewRequest("GET", "/account?code=abc&state=x", nil)
+	r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/account" {
+		t.Fatalf("back from sign-in: %d %q", w.Code, w.Header().Get("Location"))
+	}
+}

@@ -87,6 +87,10 @@ type Config struct {
 	// records the citizen's revocations (rules.go). Both optional.
 	NetworkNumbers NetworkNumbers
 	Audit          Auditor
+	// Issuer, when set, is the provider's base URL: a signed-out /account
+	// then offers "Sign in" through the first-party account client
+	// (AccountClientID, registered by cmd).
+	Issuer string
 	// FaceTemplates, when set, lists the citizen's face templates on the
 	// account page and deletes enrolled ones.
 	FaceTemplates FaceTemplates
@@ -167,6 +171,7 @@ func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+p+"/favicon.ico", s.secure(s.favicon))
 	mux.Handle("GET "+p+PathLogin, s.secure(s.loginPage))
 	mux.Handle("GET "+p+PathAccount, s.secure(s.accountPage))
+	mux.Handle("GET "+p+PathAccount+"/signin", s.secure(s.accountSignIn))
 	mux.Handle("GET "+p+PathAccount+"/qr", s.secure(s.api(s.accountQR)))
 	mux.Handle("POST "+p+PathAccount+"/apps/revoke", s.secure(s.form(s.csrf(s.revokeApp))))
 	mux.Handle("POST "+p+PathAccount+"/faces/delete", s.secure(s.form(s.csrf(s.deleteTemplate))))

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/certs"
@@ -30,6 +33,34 @@ func (s providerSessions) Session(r *http.Request) (web.Session, bool) {
 	// One holder key per sign-in: the id changes with every login.
 	h := sha256.Sum256([]byte(a.CitizenID + "\x00" + a.AuthTime.UTC().String()))
 	return web.Session{SID: hex.EncodeToString(h[:16]), CitizenID: a.CitizenID, ACR: a.ACR, AuthTime: a.AuthTime}, true
+}
+
+// ensureAccountClient registers the first-party public client through
+// which a signed-out citizen signs in to /account (web.AccountClientID),
+// once per store.
+func ensureAccountClient(a *app) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	redirect := a.cfg.Issuer + web.PathAccount
+	c, err := a.store.Clients().Get(ctx, web.AccountClientID)
+	switch {
+	case err == nil && slices.Contains(c.RedirectURIs, redirect):
+		return nil
+	case err == nil:
+		return fmt.Errorf("client %s exists with other redirect URIs %v", web.AccountClientID, c.RedirectURIs)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	adm, err := oidc.NewClientAdmin(a.store.Clients(), masterSecret(a), nil)
+	if err != nil {
+		return err
+	}
+	_, _, err = adm.Create(ctx, web.AccountClientID, oidc.ClientSpec{Name: "TrustID account", RedirectURIs: []string{redirect},
+		Public: true, FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{oidc.ScopeOpenID}})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return nil // another node registered it
+	}
+	return err
 }
 
 // loginApps names the app of the browser's sign-in in progress.
@@ -125,6 +156,11 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 	}
 	if ids != nil {
 		cfg.FaceTemplates = ids
+	}
+	if err := ensureAccountClient(a); err != nil {
+		a.log.Warn("web: the account page's sign-in link is off", "err", err)
+	} else {
+		cfg.Issuer = a.cfg.Issuer
 	}
 	if svc != nil {
 		iss, err := newCertIssuer(a, a.log.With("area", "certs"))
