@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -224,6 +225,7 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /verify", s.wrap(s.handleVerify))
 	mux.Handle("POST /face-check", s.wrap(s.handleFaceCheck))
+	mux.Handle("GET /purposes", s.wrap(s.handlePurposes))
 	mux.Handle("GET /keys", s.wrap(s.handleKeys))
 	mux.Handle("GET /status", s.wrap(s.handleStatus))
 	mux.Handle("POST /issue", s.wrap(s.handleIssue))
@@ -316,6 +318,21 @@ type faceCheckHandle struct {
 // that carries its own answer (a limited client's 429, malformed
 // credentials' 400) or a dependency's fault (503) as it is, anything else
 // as ErrUnauthenticated.
+// handlePurposes answers the authenticated verifier's role and the
+// purposes it may state (the desk page offers only those).
+func (s *Service) handlePurposes(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.cfg.Verifiers.AuthenticateVerifier(r)
+	if err != nil {
+		return verifierRefusal(err)
+	}
+	ps := []string{}
+	for p := range s.cfg.Policy[v.Role] {
+		ps = append(ps, p)
+	}
+	sort.Strings(ps)
+	return httperr.WriteJSON(w, http.StatusOK, map[string]any{"role": v.Role, "purposes": ps})
+}
+
 func verifierRefusal(err error) error {
 	var he *httperr.Error
 	var an httperr.Answerer

@@ -422,3 +422,22 @@ func TestReplayCacheLoss(t *testing.T) {
 		t.Fatalf("fresh QR after the loss: %d %s", s, code)
 	}
 }
+
+// TestPurposesOfTheRole: a verifier learns its role's purposes (the desk
+// page offers only those); an unauthenticated caller learns nothing.
+func TestPurposesOfTheRole(t *testing.T) {
+	o := newOnlineFixture(t)
+	for token, want := range map[string]string{
+		"hotel-a":  `{"purposes":["check_in"],"role":"hotel"}`,
+		"vehicles": `{"purposes":["driving_licence","vehicle_registration"],"role":"vehicle_office"}`,
+		"norole":   `{"purposes":[],"role":""}`,
+	} {
+		status, body := o.call("GET", "/purposes", token, nil)
+		if status != 200 || strings.TrimSpace(string(body)) != want {
+			t.Errorf("%s: %d %s, want %s", token, status, body, want)
+		}
+	}
+	if status, _ := o.call("GET", "/purposes", "", nil); status != http.StatusUnauthorized {
+		t.Errorf("unauthenticated: %d", status)
+	}
+}

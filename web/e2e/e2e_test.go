@@ -275,8 +275,19 @@ func TestBrowserFlows(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#client-id")),
 			chromedp.SendKeys(chromedp.CSS("#client-id"), "hotel-desk"),
 			chromedp.SendKeys(chromedp.CSS("#client-secret"), desk.Secret),
-			chromedp.SetValue(chromedp.CSS("#purpose"), "check_in"),
-			chromedp.SetUploadFiles(chromedp.CSS("#qr-file"), []string{qrFile}))
+			chromedp.Focus(chromedp.CSS("#purpose"))) // the credentials' change event
+		// The desk is offered only its role's purpose, chosen for it (issue 20).
+		offered := ""
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			offered = get(t, dctx, chromedp.Evaluate[string](`[...document.querySelectorAll("#purpose option")].filter(o => !o.hidden && o.value).map(o => o.value).join(",") + "=" + document.getElementById("purpose").value`))
+			if offered == "check_in=check_in" {
+				break
+			}
+		}
+		if offered != "check_in=check_in" {
+			t.Fatalf("desk purposes offered: %q", offered)
+		}
+		run(t, dctx, chromedp.SetUploadFiles(chromedp.CSS("#qr-file"), []string{qrFile}))
 		verdict := waitText(t, dctx, "#verdict", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
 		attrs := get(t, dctx, chromedp.Evaluate[string](`document.getElementById("attrs").innerText`))
 		// Result only until the holder allows this desk (issue 20).
@@ -469,6 +480,20 @@ func TestBrowserFlows(t *testing.T) {
 				t.Fatalf("token after approval: %v", m)
 			}
 		})
+	})
+
+	// A signed-out /account offers a sign-in that leads to the login page
+	// (issue 20).
+	t.Run("signed_out_account", func(t *testing.T) {
+		bctx, stop := browser(t, ctx, clips.GenuineY4M, clips.GenuineWAV)
+		defer stop()
+		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#signin-link")))
+		screens(t, bctx, shots, "account-signed-out", "#signin-link")
+		run(t, bctx, chromedp.Navigate(s.issuer+"/account?lang=en"), chromedp.WaitVisible(chromedp.CSS("#signin-link")),
+			chromedp.Click(chromedp.CSS("#signin-link")), chromedp.WaitVisible(chromedp.CSS("#id-number")))
+		if href := get(t, bctx, chromedp.Location()); !strings.Contains(href, "/oauth2/login") {
+			t.Fatalf("sign-in link led to %s", href)
+		}
 	})
 
 	// 2. Refusals: a still photo with real speech, and a clip saying other digits.

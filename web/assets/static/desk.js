@@ -23,6 +23,28 @@
     return "Basic " + btoa(encodeURIComponent(id) + ":" + encodeURIComponent(secret));
   }
 
+  // Once the desk's credentials are in, offer only the purposes its role
+  // may state (issue 20), and choose the purpose when there is one.
+  async function loadPurposes() {
+    let authz;
+    try { authz = auth(); } catch (e) { return; }
+    let res;
+    try { res = await fetch(api + "/purposes", { credentials: "omit", headers: { Authorization: authz } }); } catch (e) { return; }
+    if (!res.ok) return;
+    const body = await res.json();
+    const allowed = new Set(body.purposes || []);
+    const sel = $("purpose");
+    for (const g of sel.querySelectorAll("optgroup")) {
+      let any = false;
+      for (const o of g.querySelectorAll("option")) { o.hidden = o.disabled = !allowed.has(o.value); any = any || allowed.has(o.value); }
+      g.hidden = !any;
+    }
+    if (allowed.size === 1) sel.value = [...allowed][0];
+    else if (sel.value && !allowed.has(sel.value)) sel.value = "";
+  }
+  $("client-id").addEventListener("change", loadPurposes);
+  $("client-secret").addEventListener("change", loadPurposes);
+
   // Camera scanning where the browser can detect QR codes itself.
   if ("BarcodeDetector" in window) {
     $("scan").hidden = false;
