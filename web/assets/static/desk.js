@@ -120,7 +120,13 @@
     add(T.t("holder"), body.holder);
     // Result only (issue 20): the holder has not allowed this desk to see
     // these; they can allow it on their account page, then show a new code.
-    if ((body.withheld || []).length) add(T.t("withheld"), body.withheld.map((k) => T.t("attr." + k)).join(", ") + ". " + T.t("withheldHelp"));
+    if ((body.withheld || []).length) {
+      add(T.t("withheld"), body.withheld.map((k) => T.t("attr." + k)).join(", "));
+      const help = document.createElement("dd");
+      help.className = "wide help";
+      help.textContent = T.t("withheldHelp");
+      dl.append(help);
+    }
     verificationID = body.verification_id;
     $("face").hidden = !body.face_check;
   }
