@@ -33,15 +33,8 @@ func claimItems(c *store.Client, scopes []string) []ConsentClaim {
 
 // claimsPage shows the claims consent.
 func (az *authorizer) claimsPage(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	ls, _, err := az.browser.login(r)
-	if err != nil || ls.Auth == nil {
-		az.html.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
-		return
-	}
-	c, err := az.clients.Get(ctx, ls.Attempt.ClientID)
-	if err != nil {
-		az.html.page(w, http.StatusBadRequest, "Unknown application", "", nil)
+	ls, c, ok := az.consentLogin(w, r)
+	if !ok {
 		return
 	}
 	items := claimItems(c, strings.Fields(ls.Form.Get("scope")))

@@ -642,17 +642,26 @@ func (az *authorizer) checkAuth(ctx context.Context, ls *loginState, auth *Authe
 	return nil
 }
 
-// consentPage lists what the client asks for.
-func (az *authorizer) consentPage(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+// consentLogin is the signed-in login a consent page belongs to and its
+// client; when ok is false the answer was written.
+func (az *authorizer) consentLogin(w http.ResponseWriter, r *http.Request) (*loginState, *store.Client, bool) {
 	ls, _, err := az.browser.login(r)
 	if err != nil || ls.Auth == nil {
 		az.html.page(w, http.StatusBadRequest, "Sign-in expired", "Return to the application and start again.", nil)
-		return
+		return nil, nil, false
 	}
-	c, err := az.clients.Get(ctx, ls.Attempt.ClientID)
+	c, err := az.clients.Get(r.Context(), ls.Attempt.ClientID)
 	if err != nil {
 		az.html.page(w, http.StatusBadRequest, "Unknown application", "", nil)
+		return nil, nil, false
+	}
+	return ls, c, true
+}
+
+// consentPage lists what the client asks for.
+func (az *authorizer) consentPage(w http.ResponseWriter, r *http.Request) {
+	ls, c, ok := az.consentLogin(w, r)
+	if !ok {
 		return
 	}
 	scopes := signInScopes(strings.Fields(ls.Form.Get("scope")))
