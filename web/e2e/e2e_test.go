@@ -35,6 +35,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/trustid/trustid/authn/idnumber"
+	"github.com/trustid/trustid/internal/seal"
+	"github.com/trustid/trustid/internal/store/sqlite"
 	"github.com/trustid/trustid/lab/fakeclip"
 )
 
@@ -358,6 +360,11 @@ func TestBrowserFlows(t *testing.T) {
 		if me := get(t, bctx, chromedp.Text(chromedp.CSS("body"))); !strings.Contains(me, "name=(none)") {
 			t.Fatalf("userinfo after revocation: %q", me)
 		}
+
+		// The consents are in the audit log (read from the server's store,
+		// as an auditor would): the face consent, the claims shared, the
+		// desk allowed, the app revoked.
+		auditActions(t, filepath.Join(tmp, "data"), id, "face.consent", "oidc.consent.claims", "cert.consent", "oidc.consent.revoke")
 
 		// Add a passkey on the account page with Chromium's virtual
 		// authenticator (WebAuthn domain), then remove it.
@@ -745,6 +752,40 @@ func waitReady(t *testing.T, u string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("server not ready at %s", u)
+}
+
+// auditActions fails t unless the audit log of the server's embedded store
+// in dataDir holds each action for the citizen with idNumber.
+func auditActions(t *testing.T, dataDir, idNumber string, actions ...string) {
+	t.Helper()
+	ring, _, err := seal.GenerateDev(dataDir) // the server's dev keys, already there
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "trustid.db"), ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cit, err := db.Citizens().GetByIDNumber(context.Background(), idNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.Audit().ListBySubject(context.Background(), cit.ID, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, e := range evs {
+		if e.Outcome == "ok" {
+			have[e.Action] = true
+		}
+	}
+	for _, a := range actions {
+		if !have[a] {
+			t.Errorf("audit log lacks %s for the citizen (has %v)", a, have)
+		}
+	}
 }
 
 // orNone prints a claim, "(none)" when it was not released.
