@@ -152,6 +152,7 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.rulesTemplates(ctx, sess.CitizenID, d)
+	s.rulesSignIns(ctx, sess.CitizenID, d)
 	s.render(w, r, http.StatusOK, "account", d)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
@@ -83,6 +84,50 @@ func (s *Site) accountSignIn(w http.ResponseWriter, r *http.Request) {
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}
 	http.Redirect(w, r, s.cfg.Prefix+"/oauth2/auth?"+q.Encode(), http.StatusSeeOther)
+}
+
+// AuthLog lists a citizen's verifications, newest first (cmd wires
+// audit.AuthLog on the audit store).
+type AuthLog func(ctx context.Context, citizenID string, limit int) ([]audit.AuthEntry, error)
+
+type signInView struct {
+	At                     time.Time
+	App, Method, ACR, Kind string
+	OK                     bool
+}
+
+// rulesSignIns adds the citizen's own authentication log: the sign-ins and
+// authorisations (certificate checks have their own table).
+func (s *Site) rulesSignIns(ctx context.Context, citizenID string, d map[string]any) {
+	if s.cfg.AuthLog == nil {
+		return
+	}
+	es, err := s.cfg.AuthLog(ctx, citizenID, 200)
+	if err != nil {
+		s.cfg.Logger.Warn("web: authentication log", "err", err)
+		return
+	}
+	names := map[string]string{}
+	out := []signInView{}
+	for _, e := range es {
+		if e.Kind == "certificate" || len(out) >= 20 {
+			continue
+		}
+		v := signInView{At: e.At, Method: e.Method, ACR: e.ACR, Kind: e.Kind, OK: e.Result == "ok"}
+		if id := strings.TrimPrefix(e.Party, "client:"); id != "" {
+			if _, ok := names[id]; !ok {
+				names[id] = id
+				if s.cfg.Clients != nil {
+					if c, err := s.cfg.Clients.Get(ctx, id); err == nil && c.Name != "" {
+						names[id] = c.Name
+					}
+				}
+			}
+			v.App = names[id]
+		}
+		out = append(out, v)
+	}
+	d["SignIns"], d["HasSignIns"] = out, true
 }
 
 // FaceTemplates lists and deletes a citizen's face templates
@@ -377,6 +422,19 @@ var rulesDict = map[string]map[string]string{
 		"role.vehicle_office":     "Vehicle office",
 		"js.choosePurpose":        "Choose the purpose of the check first.",
 		"account.signin.link":     "Sign in to your account",
+		"account.signins":         "Your sign-ins",
+		"account.signins.help":    "Every time you signed in or an app was given the result of your sign-in. This log is kept as the law requires and given to authorities only on a lawful request.",
+		"account.signins.none":    "No sign-ins yet.",
+		"signin.kind.login":       "Signed in",
+		"signin.kind.authorize":   "Result given to the app",
+		"signin.kind.backchannel": "Desk request",
+		"signin.method.face":      "face and spoken digits",
+		"signin.method.passkey":   "passkey",
+		"signin.failed":           "not confirmed",
+		"signin.method.approve":   "approved by you",
+		"signin.method.deny":      "refused by you",
+		"signin.method.request":   "asked by the desk",
+		"signin.method.token":     "result given to the desk",
 		"account.verifiers":       "Desks and offices",
 		"account.verifiers.help":  "A desk that checks your net certificate gets only the result (valid, and a number for you that only it knows) unless you allow it more here. Withdraw it under connected apps.",
 		"account.verifiers.sees":  "Sees",
@@ -444,6 +502,19 @@ var rulesDict = map[string]map[string]string{
 		"role.vehicle_office":     "车管所",
 		"js.choosePurpose":        "请先选择核验用途。",
 		"account.signin.link":     "登录您的账户",
+		"account.signins":         "您的登录记录",
+		"account.signins.help":    "您每次登录或应用获得您的登录结果都记录在此。本记录按法律要求保存，仅在依法请求时提供给有关部门。",
+		"account.signins.none":    "尚无登录记录。",
+		"signin.kind.login":       "登录",
+		"signin.kind.authorize":   "已向应用提供登录结果",
+		"signin.kind.backchannel": "柜台请求",
+		"signin.method.face":      "人脸与朗读数字",
+		"signin.method.passkey":   "通行密钥",
+		"signin.failed":           "未通过",
+		"signin.method.approve":   "您已批准",
+		"signin.method.deny":      "您已拒绝",
+		"signin.method.request":   "柜台发起请求",
+		"signin.method.token":     "已向柜台提供结果",
 		"account.verifiers":       "柜台与窗口",
 		"account.verifiers.help":  "核验您网络身份证书的柜台只能看到核验结果（有效，以及仅该柜台可见的一个编号），除非您在此允许其查看更多信息。可在已授权的应用中撤回。",
 		"account.verifiers.sees":  "可见信息",

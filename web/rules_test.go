@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trustid/trustid/authn/identity"
+	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -343,5 +344,43 @@ func TestAccountSignInLink(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/account" {
 		t.Fatalf("back from sign-in: %d %q", w.Code, w.Header().Get("Location"))
+	}
+}
+
+// TestSignIns: the account page shows the citizen's own authentication
+// log, translated, with app names; certificate checks stay in their table.
+func TestSignIns(t *testing.T) {
+	at := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.Clients = clientMap{"bank": {ID: "bank", Name: "City Bank"}}
+		c.AuthLog = func(_ context.Context, id string, _ int) ([]audit.AuthEntry, error) {
+			if id != "c1" {
+				t.Errorf("log of %q", id)
+			}
+			return []audit.AuthEntry{
+				{At: at, Kind: "certificate", Party: "client:hotel-1", Method: "verify", Result: "ok"},
+				{At: at, Kind: "authorize", Party: "client:bank", Result: "ok"},
+				{At: at, Kind: "login", Party: "client:bank", Method: "face", Result: "fail"},
+			}, nil
+		}
+	}).Handler()
+	for lang, want := range map[string][]string{
+		"en": {"Your sign-ins", "Result given to the app</strong> · City Bank", "Signed in</strong> · City Bank", "face and spoken digits · not confirmed"},
+		"zh": {"您的登录记录", "已向应用提供登录结果</strong> · City Bank", "人脸与朗读数字 · 未通过"},
+	} {
+		r := httptest.NewRequest("GET", "/account?lang="+lang, nil)
+		r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		body := w.Body.String()
+		for _, s := range want {
+			if !strings.Contains(body, s) {
+				t.Errorf("%s: account page lacks %q", lang, s)
+			}
+		}
+		if strings.Contains(body, "hotel-1") {
+			t.Errorf("%s: a certificate check is listed among the sign-ins", lang)
+		}
 	}
 }

@@ -91,6 +91,8 @@ type Config struct {
 	// then offers "Sign in" through the first-party account client
 	// (AccountClientID, registered by cmd).
 	Issuer string
+	// AuthLog, when set, shows the citizen's own sign-ins on the account page.
+	AuthLog AuthLog
 	// FaceTemplates, when set, lists the citizen's face templates on the
 	// account page and deletes enrolled ones.
 	FaceTemplates FaceTemplates

@@ -139,6 +139,9 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 		Citizens:        a.store.Citizens(),
 		Consents:        a.store.Consents(),
 		ConsentWriter:   a.store.Consents(),
+		AuthLog: func(ctx context.Context, citizenID string, limit int) ([]audit.AuthEntry, error) {
+			return audit.AuthLog(ctx, a.store.Audit(), citizenID, limit)
+		},
 		LoginApps:       loginApps{p: p, clients: a.store.Clients()},
 		Clients:         a.store.Clients(),
 		Passkeys:        a.store.Passkeys(),
