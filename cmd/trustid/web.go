@@ -160,6 +160,11 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 	if ids != nil {
 		cfg.FaceTemplates = ids
 	}
+	if len(a.cfg.Certs.Policy) > 0 {
+		// The desk's purposes and what a citizen may allow a desk follow the
+		// certificate service's policy (certs.policy), not the default.
+		cfg.Policy = certs.Policy(a.cfg.Certs.Policy)
+	}
 	if err := ensureAccountClient(a); err != nil {
 		a.log.Warn("web: the account page's sign-in link is off", "err", err)
 	} else {
