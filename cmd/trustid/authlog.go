@@ -63,17 +63,13 @@ func authLog(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("citizen: %w", err)
 	}
-	entries, err := audit.AuthLog(ctx, a.store.Audit(), cit.ID, *limit)
-	if err != nil {
-		return err
-	}
 	rec, err := audit.New(audit.Config{Store: a.store.Audit(), Logger: a.log})
 	if err != nil {
 		return err
 	}
-	if err := rec.Record(ctx, &store.AuditEvent{Actor: "operator:" + *operator, Action: "authlog.export", Subject: cit.ID,
-		Object: cit.NetworkNumber, Outcome: "ok", Detail: map[string]string{"reason": *reason, "entries": fmt.Sprint(len(entries))}}); err != nil {
-		return fmt.Errorf("audit the export (nothing exported): %w", err)
+	entries, err := audit.ExportAuthLog(ctx, rec, a.store.Audit(), cit, "operator:"+*operator, *reason, *limit)
+	if err != nil {
+		return err
 	}
 	return printJSONTo(w, map[string]any{"citizen": cit.ID, "network_number": cit.NetworkNumber, "entries": entries})
 }

@@ -208,6 +208,16 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 
 	go f.provider.Run(ctx)
 	mux.Handle("/", f.provider.Handler())
+	if tok := a.cfg.Secrets.AdminToken; tok != "" {
+		// The lawful-request export of a citizen's authentication log, as
+		// `trustid auth-log` (audited before anything is answered).
+		rec, err := audit.New(audit.Config{Store: a.store.Audit(), Logger: a.log.With("area", "authlog")})
+		if err != nil {
+			return err
+		}
+		mux.Handle("GET /admin/auth-log", audit.AuthLogAPI{Token: tok, Citizens: a.store.Citizens(), Store: a.store.Audit(),
+			Recorder: rec, Logger: a.log.With("area", "authlog")})
+	}
 	if pk != nil {
 		mux.Handle("/passkeys/", pk.Handler())
 	}

@@ -2,10 +2,15 @@ package audit
 
 import (
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -73,4 +78,74 @@ func AuthLog(ctx context.Context, st store.AuditStore, citizenID string, limit i
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// ExportAuthLog is the lawful-request export of a citizen's authentication
+// log: the export is recorded first (actor, the request's reference, how
+// many entries), and nothing is returned when that record cannot be
+// written. The operator command and the admin API both use it.
+func ExportAuthLog(ctx context.Context, rec *Recorder, st store.AuditStore, cit *store.Citizen, actor, reason string, limit int) ([]AuthEntry, error) {
+	if actor == "" || strings.TrimSpace(reason) == "" {
+		return nil, fmt.Errorf("audit: auth log export: actor and reason are required")
+	}
+	entries, err := AuthLog(ctx, st, cit.ID, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := rec.Record(ctx, &store.AuditEvent{Actor: actor, Action: "authlog.export", Subject: cit.ID, Object: cit.NetworkNumber,
+		Outcome: "ok", Detail: map[string]string{"reason": reason, "entries": fmt.Sprint(len(entries))}}); err != nil {
+		return nil, fmt.Errorf("audit the export (nothing exported): %w", err)
+	}
+	return entries, nil
+}
+
+// AuthLogCitizens finds the citizen a lawful request names
+// (store.CitizenStore satisfies it).
+type AuthLogCitizens interface {
+	GetByNetworkNumber(ctx context.Context, networkNumber string) (*store.Citizen, error)
+	GetByIDNumber(ctx context.Context, idNumber string) (*store.Citizen, error)
+}
+
+// AuthLogAPI is the admin API of the export: GET with network_number or
+// id_number, operator and reason, authorised by the admin bearer token.
+type AuthLogAPI struct {
+	Token    string // the admin token; empty disables the API
+	Citizens AuthLogCitizens
+	Store    store.AuditStore
+	Recorder *Recorder
+	Logger   *slog.Logger
+}
+
+// ServeHTTP answers {"citizen", "network_number", "entries"}.
+func (a AuthLogAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	httperr.Handle(a.Logger, func(w http.ResponseWriter, r *http.Request) error {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if a.Token == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(a.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
+			return httperr.Unauthorized("the admin token is required")
+		}
+		q := r.URL.Query()
+		nn, idn, op, reason := q.Get("network_number"), q.Get("id_number"), q.Get("operator"), q.Get("reason")
+		if (nn == "") == (idn == "") || op == "" || reason == "" || len(nn) > 64 || len(idn) > 64 || len(op) > 100 || len(reason) > 500 {
+			return httperr.InvalidRequest("give one of network_number or id_number, and operator and reason")
+		}
+		var cit *store.Citizen
+		var err error
+		if nn != "" {
+			cit, err = a.Citizens.GetByNetworkNumber(r.Context(), nn)
+		} else {
+			cit, err = a.Citizens.GetByIDNumber(r.Context(), idn)
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return httperr.NotFound("no such citizen").WithCause(err)
+		case err != nil:
+			return httperr.Unavailable(err)
+		}
+		entries, err := ExportAuthLog(r.Context(), a.Recorder, a.Store, cit, "operator:"+op, reason, 100000)
+		if err != nil {
+			return httperr.Unavailable(err)
+		}
+		return httperr.WriteJSON(w, http.StatusOK, map[string]any{"citizen": cit.ID, "network_number": cit.NetworkNumber, "entries": entries})
+	}).ServeHTTP(w, r)
 }
