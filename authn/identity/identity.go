@@ -136,7 +136,8 @@ type Config struct {
 	Index      Index       // required
 	Audit      Auditor     // required
 	Thresholds *Thresholds // required
-	// OperatingPoint names the FAR of match decisions; default "1e-4".
+	// OperatingPoint names the FAR of match decisions; default "1e-3"
+	// (DefaultOperatingPoint).
 	OperatingPoint string
 	// DuplicateFAR is the operating point of the 1:N duplicate check;
 	// default "1e-5".
@@ -159,7 +160,7 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultOperatingPoint   = "1e-4"
+	DefaultOperatingPoint   = "1e-3"
 	DefaultDuplicateFAR     = "1e-5"
 	DefaultMaxLiveTemplates = 5
 	DefaultMaxPhotoBytes    = 4 << 20

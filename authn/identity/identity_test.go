@@ -270,7 +270,7 @@ func TestVerify(t *testing.T) {
 				if d.Match != tt.match {
 					t.Errorf("match = %v (score %.3f, threshold %.3f), want %v", d.Match, d.Score, d.Threshold, tt.match)
 				}
-				if d.OperatingPoint != "1e-4" || d.Threshold != 0.41 {
+				if d.OperatingPoint != identity.DefaultOperatingPoint || d.Threshold != 0.34 {
 					t.Errorf("operating point %s %.2f", d.OperatingPoint, d.Threshold)
 				}
 			})

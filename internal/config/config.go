@@ -295,7 +295,7 @@ func (f *File) Defaults() {
 	if f.Limits.MemoryLimitPercent == 0 {
 		f.Limits.MemoryLimitPercent = 50
 	}
-	def(&f.Face.OperatingPoint, "1e-4")
+	def(&f.Face.OperatingPoint, "1e-3") // identity.DefaultOperatingPoint; why 1e-3: README, Face results by population
 	def(&f.Face.Population, "east_asian")
 	defD(&f.Liveness.ChallengeTTL, 2*time.Minute)
 	if f.Liveness.MaxFailures == 0 {
