@@ -75,7 +75,7 @@ func faceError(err error) error {
 	case errors.Is(err, face.ErrSeveralFaces):
 		s = authid.ErrSeveralFaces
 	case errors.Is(err, face.ErrFaceTooSmall), errors.Is(err, face.ErrBlurred),
-		errors.Is(err, face.ErrPose), errors.Is(err, face.ErrTooDark):
+		errors.Is(err, face.ErrPose), errors.Is(err, face.ErrTooDark), errors.Is(err, face.ErrMisaligned):
 		s = authid.ErrPoorQuality
 	default:
 		return err

@@ -38,6 +38,19 @@ type setScores struct {
 	cal, heldout Scores
 }
 
+// sample returns a seeded sample of at most n of paths, sorted (all of
+// them when n < 1).
+func sample(paths []string, n int, seed uint64) []string {
+	chosen := append([]string(nil), paths...)
+	if n > 0 && n < len(chosen) {
+		r := rand.New(rand.NewPCG(seed, 0x7275737469640a))
+		r.Shuffle(len(chosen), func(i, j int) { chosen[i], chosen[j] = chosen[j], chosen[i] })
+		chosen = chosen[:n]
+		sort.Strings(chosen)
+	}
+	return chosen
+}
+
 // imageFiles lists the image files under dir (relative paths, sorted).
 func imageFiles(dir string) ([]string, error) {
 	var all []string
@@ -171,13 +184,7 @@ func CalibrateFace(ctx context.Context, args []string) error {
 		if len(files) == 0 {
 			return fmt.Errorf("%s: no images", sp.Dir)
 		}
-		chosen := append([]string(nil), files...)
-		if sp.Max > 0 && sp.Max < len(chosen) {
-			r := rand.New(rand.NewPCG(*seed, 0x7275737469640a))
-			r.Shuffle(len(chosen), func(i, j int) { chosen[i], chosen[j] = chosen[j], chosen[i] })
-			chosen = chosen[:sp.Max]
-			sort.Strings(chosen)
-		}
+		chosen := sample(files, sp.Max, *seed)
 		// Embed in chunks, saving the cache after each, so an
 		// interrupted run loses little.
 		embs := map[string]embedded{}
