@@ -96,7 +96,8 @@ func TestFault(t *testing.T) {
 			for _, c := range []struct {
 				name string
 				n    int
-			}{{"lost", st.total(cLost)}, {"fail-open", st.total(cFailOpen)}, {"credential errors", st.total(cCredential)}, {"unexpected", st.total(cUnexpected)}} {
+			}{{"lost", st.total(cLost)}, {"fail-open", st.total(cFailOpen)}, {"credential errors", st.total(cCredential)}, {"unexpected", st.total(cUnexpected)},
+				{"503 answers without Retry-After", st.noRetry}, {"other 5xx answers (500, 502)", st.other5xx}} {
 				if c.n != 0 {
 					t.Errorf("%s: %d", c.name, c.n)
 				}
