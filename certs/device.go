@@ -256,3 +256,22 @@ func (s *Service) handleRevokeDevice(w http.ResponseWriter, r *http.Request) err
 	}
 	return httperr.WriteJSON(w, http.StatusOK, map[string]string{"revoked": req.Serial})
 }
+
+// ProvePossession is the holder side of the proof (what the account page
+// does with WebCrypto), for Go holders and tests: the r||s signature over
+// PoPMessage for the nonce from POST /devices/challenge.
+func ProvePossession(rand io.Reader, dev *ecdsa.PrivateKey, nonce []byte) ([]byte, error) {
+	tp, err := Thumbprint(&dev.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(PoPMessage(nonce, tp))
+	r, s, err := ecdsa.Sign(rand, dev, sum[:])
+	if err != nil {
+		return nil, fmt.Errorf("certs: proof of possession: %w", err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return sig, nil
+}
