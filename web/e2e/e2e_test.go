@@ -267,9 +267,14 @@ func TestBrowserFlows(t *testing.T) {
 		waitText(t, bctx, "#devices", func(s string) bool { return strings.Contains(s, "Test phone (this device)") }, 20*time.Second)
 		screens(t, bctx, shots, "account", "#qr")
 		// The service worker has cached the certificate page.
-		if ok := get(t, bctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(async () => {
-			for (let i = 0; i < 50; i++) { const c = await caches.open("trustid-certificate-v1"); if (await c.match(location.pathname + "/certificate")) return true; await new Promise(r => setTimeout(r, 200)); }
-			return false; })`, chromedp.EvalAwaitPromise)); !ok {
+		if ok := get(t, bctx, chromedp.Evaluate[bool](`(async () => {
+			for (let i = 0; i < 100; i++) {
+				const reg = await navigator.serviceWorker.getRegistration(location.pathname + "/");
+				const c = await caches.open("trustid-certificate-v1");
+				if (reg && reg.active && await c.match(location.pathname + "/certificate")) return true;
+				await new Promise(r => setTimeout(r, 200));
+			}
+			return false; })()`, chromedp.EvalAwaitPromise)); !ok {
 			t.Fatal("the service worker did not cache the certificate page")
 		}
 
