@@ -16,6 +16,10 @@ import (
 // it and the certificate shows without network. The server never sees the
 // private key; this package only serves the pages and scripts.
 
+// PathCertificate is the certificate page that works offline (its service
+// worker, PathAccount+"/sw.js", caches it).
+const PathCertificate = PathAccount + "/certificate"
+
 // holderView is what the QR block of the account and certificate pages gets.
 type holderView struct {
 	CertsAPI string

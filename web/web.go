@@ -156,9 +156,6 @@ func New(cfg Config) (*Site, error) {
 const (
 	PathLogin   = "/oauth2/login"
 	PathAccount = "/account"
-	// PathCertificate is the certificate page that works offline (its
-	// service worker, PathAccount+"/sw.js", caches it).
-	PathCertificate = PathAccount + "/certificate"
 	PathDesk    = "/desk"
 	PathAssets  = "/assets/"
 )
