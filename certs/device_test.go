@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	crand "crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
@@ -38,18 +37,10 @@ func jwkOf(t testing.TB, pub *ecdsa.PublicKey) json.RawMessage {
 // pop signs the proof of possession as the browser does (r||s).
 func pop(t testing.TB, dev *ecdsa.PrivateKey, nonce []byte) string {
 	t.Helper()
-	tp, err := Thumbprint(&dev.PublicKey)
+	sig, err := ProvePossession(crand.Reader, dev, nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(PoPMessage(nonce, tp))
-	r, s, err := ecdsa.Sign(crand.Reader, dev, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
 	return base64.RawURLEncoding.EncodeToString(sig)
 }
 
