@@ -420,7 +420,10 @@ func TestNoPrivateHolderKeyStored(t *testing.T) {
 		t.Fatalf("revoke: %d %s", s, b)
 	}
 
-	d := dev.D.FillBytes(make([]byte, 32))
+	d, err := dev.Bytes() // the private scalar, 32 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
 	forms := [][]byte{d, []byte(hex.EncodeToString(d)), []byte(base64.RawURLEncoding.EncodeToString(d)), []byte(base64.StdEncoding.EncodeToString(d))}
 	holds := func(b []byte) bool {
 		return slices.ContainsFunc(forms, func(f []byte) bool { return bytes.Contains(b, f) })

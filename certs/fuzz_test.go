@@ -2,6 +2,7 @@ package certs
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/json"
 	"errors"
@@ -135,8 +136,12 @@ func FuzzParseDeviceKey(f *testing.F) {
 			}
 			return
 		}
-		if pub.Curve != elliptic.P256() || !pub.Curve.IsOnCurve(pub.X, pub.Y) { //nolint:staticcheck // checking the parser's own check
+		b, err := pub.Bytes()
+		if err != nil || pub.Curve != elliptic.P256() {
 			t.Fatalf("accepted %s", raw)
+		}
+		if _, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), b); err != nil { // checks the point is on the curve
+			t.Fatalf("accepted a key off the curve: %s", raw)
 		}
 		if _, err := NewCOSEKey(pub); err != nil {
 			t.Fatalf("accepted key cannot be certified: %v", err)

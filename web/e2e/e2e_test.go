@@ -304,6 +304,8 @@ func TestBrowserFlows(t *testing.T) {
 		}
 		qrFile := filepath.Join(tmp, "qr.png")
 		os.WriteFile(qrFile, png, 0o644)
+		t.Logf("browser-signed presentation: %d QR characters, QR version %s (level M)", len(payload),
+			get(t, bctx, chromedp.AttributeValue(chromedp.CSS("#qr"), "data-version")).Value)
 		setOffline(t, bctx, false)
 
 		// The verifier desk, in a separate browser context (no cookies shared).
