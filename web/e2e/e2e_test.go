@@ -2,8 +2,10 @@
 // OIDC login from a relying app through the face login page (fake camera
 // and microphone fed with a talking-face clip built by lab/fakeclip), the
 // refusals of a still-photo feed and of a clip saying other digits, the
-// account page's live QR read and verified at the verifier desk page in
-// another browser context, and screenshots of every page at phone and
+// net certificate put on the browser (non-extractable WebCrypto key), its QR
+// shown with the network cut and verified at the verifier desk page in
+// another browser context, forged, stale and revoked presentations refused
+// (online and by the offline verifier), and screenshots of every page at phone and
 // desktop sizes in English and Chinese (artifacts/screenshots).
 package e2e
 
@@ -390,6 +392,18 @@ func TestBrowserFlows(t *testing.T) {
 				return get(t, bctx, chromedp.Evaluate[string](`TrustIDHolder.present(window.lostPhone, null, "")`, chromedp.EvalAwaitPromise))
 			}
 			run(t, bctx, chromedp.Evaluate[chromedp.Void](`TrustIDHolder.load().then(r => { window.lostPhone = r; })`, chromedp.EvalAwaitPromise))
+			// A code made two minutes ago: refused as expired, and the desk
+			// says it is older than the window.
+			stale := get(t, bctx, chromedp.Evaluate[string](`(async () => {
+				const now = Date.now; Date.now = () => now() - 120000;
+				try { return await TrustIDHolder.present(window.lostPhone, null, ""); } finally { Date.now = now; }
+			})()`, chromedp.EvalAwaitPromise))
+			if v := deskVerify(stale); !strings.Contains(v, "expired") {
+				t.Fatalf("stale presentation at the desk: %q", v)
+			}
+			if age := get(t, dctx, chromedp.Text(chromedp.CSS("#age"))); !strings.Contains(age, "older than the 60 s window") {
+				t.Errorf("desk age line for a stale code: %q", age)
+			}
 			if out := verifyOffline(t, s, keys, oldStatus, present()); out.Valid != true {
 				t.Fatalf("offline verification before the revocation: %+v", out)
 			}
