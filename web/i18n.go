@@ -71,6 +71,8 @@ func otherLang(l string) string {
 
 var funcs = template.FuncMap{
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	// replaceN fills a text's {n} (used as: text | replaceN n).
+	"replaceN": func(n int, s string) string { return strings.ReplaceAll(s, "{n}", strconv.Itoa(n)) },
 }
 
 // jsMessages is the JSON of the strings the scripts show, for lang.
@@ -87,7 +89,11 @@ func jsMessages(lang string) string {
 
 // dict holds every string of the pages. Keys starting with "js." are
 // passed to the scripts.
-var dict = map[string]map[string]string{
+var dict = withCertTexts(pageTexts)
+
+// pageTexts are the strings of the pages but the net certificate's
+// (certTexts, i18n_cert.go).
+var pageTexts = map[string]map[string]string{
 	"en": {
 		"lang.name": "English", "lang.switch": "中文", "brand": "TrustID", "skip": "Skip to content",
 		"login.title":          "Sign in with your face",
@@ -128,7 +134,6 @@ var dict = map[string]map[string]string{
 		"error.unavailable":        "The service is busy. Please try again in a moment.",
 		"error.internal":           "Something went wrong on our side. Please try again later.",
 		"account.qr":               "Net certificate",
-		"account.qr.help":          "Show this code at a hotel desk or vehicle office. It changes every minute, so a photo of it is useless later.",
 		"account.qr.refresh":       "Refresh now",
 		"account.passkeys":         "Passkeys",
 		"account.passkeys.none":    "No passkeys yet.",
@@ -184,8 +189,6 @@ var dict = map[string]map[string]string{
 		"js.lockedFor":      "Too many attempts from this device. Try again in {n} min, or sign in with a passkey.",
 		"js.again":          "The recording could not be checked. Please try again with new digits.",
 		"js.secondsLeft":    "Refreshes in {n} s",
-		"js.qrError":        "Could not load the certificate code.",
-		"js.qrNeedLogin":    "Sign in again with your face to show the certificate (a recent face check is required).",
 		"js.reqNone":        "No pending requests.",
 		"js.reqApprove":     "Approve",
 		"js.reqDeny":        "Deny",
@@ -258,7 +261,6 @@ var dict = map[string]map[string]string{
 		"error.unavailable":        "服务繁忙，请稍后再试。",
 		"error.internal":           "服务出现问题，请稍后再试。",
 		"account.qr":               "网络身份证书",
-		"account.qr.help":          "在酒店前台或车管所出示此码。二维码每分钟更新，截图或拍照过后即失效。",
 		"account.qr.refresh":       "立即刷新",
 		"account.passkeys":         "通行密钥",
 		"account.passkeys.none":    "尚未添加通行密钥。",
@@ -314,8 +316,6 @@ var dict = map[string]map[string]string{
 		"js.lockedFor":      "此设备尝试次数过多，请 {n} 分钟后再试，或使用通行密钥登录。",
 		"js.again":          "无法检查这段录像，请换一组数字重试。",
 		"js.secondsLeft":    "{n} 秒后刷新",
-		"js.qrError":        "无法加载证书二维码。",
-		"js.qrNeedLogin":    "请重新刷脸登录后再出示证书（需要近期的人脸核验）。",
 		"js.reqNone":        "没有待处理的请求。",
 		"js.reqApprove":     "批准",
 		"js.reqDeny":        "拒绝",

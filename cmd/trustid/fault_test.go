@@ -825,11 +825,29 @@ func (f *faultRig) issueCertificate(b *http.Client) *certs.Holder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(certs.IssueHTTPRequest{DeviceKey: jose.JSONWebKey{Key: &dev.PublicKey}})
-	req, _ := http.NewRequest("POST", f.srv.base()+"/certs/issue", bytes.NewReader(body))
+	// The device's proof of possession over the service's nonce.
+	req, _ := http.NewRequest("POST", f.srv.base()+"/certs/devices/challenge", strings.NewReader("{}"))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", f.srv.base())
 	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch struct{ Nonce string }
+	if out := readBody(t, resp); resp.StatusCode != 200 || json.Unmarshal([]byte(out), &ch) != nil {
+		t.Fatalf("certificate challenge: %d %s", resp.StatusCode, out)
+	}
+	nonce, _ := base64.RawURLEncoding.DecodeString(ch.Nonce)
+	proof, err := certs.ProvePossession(rand.Reader, dev, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, _ := json.Marshal(jose.JSONWebKey{Key: &dev.PublicKey})
+	body, _ := json.Marshal(certs.IssueHTTPRequest{DeviceKey: jwk, Nonce: ch.Nonce, Proof: base64.RawURLEncoding.EncodeToString(proof)})
+	req, _ = http.NewRequest("POST", f.srv.base()+"/certs/issue", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", f.srv.base())
+	resp, err = b.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

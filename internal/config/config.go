@@ -152,8 +152,20 @@ type OIDC struct {
 
 // Certs configures net certificates.
 type Certs struct {
-	Validity        time.Duration `yaml:"validity"`
+	Validity time.Duration `yaml:"validity"`
+	// PresentationRefresh is how often the holder's page signs a new QR
+	// presentation (30 s by default).
+	PresentationRefresh time.Duration `yaml:"presentation_refresh"`
+	// PresentationTTL is how long verifiers accept a presentation; it
+	// follows the refresh (twice it) unless set.
 	PresentationTTL time.Duration `yaml:"presentation_ttl"`
+	// StatusInterval is how often the signed status list is re-signed
+	// (offline verifiers see a revocation at most this much later, plus
+	// their own fetch interval); 30 s by default.
+	StatusInterval time.Duration `yaml:"status_interval"`
+	// MaxDevices is how many devices of one citizen may hold an active
+	// certificate at once (5 by default).
+	MaxDevices int `yaml:"max_devices"`
 	// MaxAuthAge is how recent the proof of identity must be to issue.
 	MaxAuthAge time.Duration `yaml:"max_auth_age"`
 	// Policy maps a verifier role to purposes to the attributes disclosed.
@@ -314,7 +326,12 @@ func (f *File) Defaults() {
 		f.OIDC.RefreshGracePeriod = &g
 	}
 	defD(&f.Certs.Validity, 365*24*time.Hour)
-	defD(&f.Certs.PresentationTTL, 60*time.Second)
+	defD(&f.Certs.PresentationRefresh, 30*time.Second)
+	defD(&f.Certs.PresentationTTL, 2*f.Certs.PresentationRefresh)
+	defD(&f.Certs.StatusInterval, 30*time.Second)
+	if f.Certs.MaxDevices == 0 {
+		f.Certs.MaxDevices = 5
+	}
 	defD(&f.Certs.MaxAuthAge, 10*time.Minute)
 	def(&f.Log.Level, "info")
 	def(&f.Log.Format, "json")
@@ -399,6 +416,18 @@ func (f *File) Validate() error {
 		"oidc.auth_code_ttl": f.OIDC.AuthCodeTTL, "certs.presentation_ttl": f.Certs.PresentationTTL,
 	} {
 		pos(name, int64(d))
+	}
+	if r := f.Certs.PresentationRefresh; r < 5*time.Second || r > 5*time.Minute {
+		bad("certs.presentation_refresh %s out of range 5s..5m", r)
+	}
+	if f.Certs.PresentationTTL < f.Certs.PresentationRefresh {
+		bad("certs.presentation_ttl %s is shorter than certs.presentation_refresh %s: a QR on screen would not verify", f.Certs.PresentationTTL, f.Certs.PresentationRefresh)
+	}
+	if i := f.Certs.StatusInterval; i < time.Second || i > time.Hour {
+		bad("certs.status_interval %s out of range 1s..1h", i)
+	}
+	if f.Certs.MaxDevices < 1 || f.Certs.MaxDevices > 100 {
+		bad("certs.max_devices %d out of range 1..100", f.Certs.MaxDevices)
 	}
 	if f.OIDC.SigningAlg != "RS256" && f.OIDC.SigningAlg != "ES256" {
 		bad("oidc.signing_alg %q: want RS256 or ES256", f.OIDC.SigningAlg)

@@ -103,6 +103,25 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name:    "certificate presentation and device limits out of range",
+			file:    "issuer: https://id.example\ncerts: {presentation_refresh: 2s, status_interval: 2h, max_devices: 101}\n" + prodSecrets,
+			wantErr: []string{"certs.presentation_refresh 2s", "certs.status_interval 2h0m0s", "certs.max_devices 101"},
+		},
+		{
+			name:    "a window shorter than the refresh",
+			file:    "issuer: https://id.example\ncerts: {presentation_refresh: 40s, presentation_ttl: 30s}\n" + prodSecrets,
+			wantErr: []string{"certs.presentation_ttl 30s is shorter"},
+		},
+		{
+			name: "the window follows the refresh",
+			file: "issuer: https://id.example\ncerts: {presentation_refresh: 45s}\n" + prodSecrets,
+			check: func(t *testing.T, f *File) {
+				if f.Certs.PresentationTTL != 90*time.Second || f.Certs.StatusInterval != 30*time.Second || f.Certs.MaxDevices != 5 {
+					t.Errorf("certs %+v", f.Certs)
+				}
+			},
+		},
+		{
 			name:    "postgres without dsn",
 			file:    "issuer: https://id.example\nstorage: {driver: postgres}\n" + prodSecrets,
 			wantErr: []string{"postgres_dsn"},

@@ -317,18 +317,30 @@ type Certificate struct {
 	RevokeReason string
 	// StatusIndex is the certificate's position in the published status list.
 	StatusIndex int64
+	// DeviceName is the holder's label for the device (for the device list).
+	DeviceName string
+	// LastUsedAt is the time of the last accepted online verification.
+	LastUsedAt time.Time
 }
 
 // CertificateStore holds net certificates and their revocation state.
 type CertificateStore interface {
-	// Issue stores c as the citizen's one active certificate and, in the same
-	// transaction, revokes any previous active one (reason "superseded").
-	// It assigns c.StatusIndex (increasing with every issue, never reused)
-	// and sets c.Status to active; ErrNotFound if the citizen is missing.
-	Issue(ctx context.Context, c *Certificate) error
+	// Issue stores c as an active certificate of the citizen and, in the
+	// same transaction, revokes the citizen's active certificates bound to
+	// the same device key (reason "superseded": one per device). When the
+	// citizen would then hold more than maxActive active certificates (one
+	// per device; maxActive <= 0 means no limit) nothing is changed and the
+	// error is ErrConflict. It assigns c.StatusIndex (increasing with every
+	// issue, never reused) and sets c.Status to active; ErrNotFound if the
+	// citizen is missing.
+	Issue(ctx context.Context, c *Certificate, maxActive int) error
 	Get(ctx context.Context, serial string) (*Certificate, error)
-	// Active returns the citizen's active certificate or ErrNotFound.
-	Active(ctx context.Context, citizenID string) (*Certificate, error)
+	// ListByCitizen returns the citizen's certificates not yet expired at
+	// now (active and revoked), newest first.
+	ListByCitizen(ctx context.Context, citizenID string, now time.Time) ([]*Certificate, error)
+	// MarkUsed records an accepted verification at at (LastUsedAt);
+	// ErrNotFound if missing.
+	MarkUsed(ctx context.Context, serial string, at time.Time) error
 	// Revoke marks the certificate revoked; revoking twice is not an error
 	// (the first time and reason are kept); ErrNotFound if missing.
 	Revoke(ctx context.Context, serial, reason string, at time.Time) error
