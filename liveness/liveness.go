@@ -20,6 +20,7 @@ import (
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/viseme"
 )
 
 // ErrNoFace is returned (possibly wrapped) by a FaceAnalyzer for a frame
@@ -60,6 +61,28 @@ type SpeechResult struct {
 	Match bool
 	// Score is the recogniser's own margin (trusted callers and logs only).
 	Score float64
+	// Segments are where the recogniser's best alignment of the expected
+	// digits placed each digit (one per digit, in order; may be empty):
+	// the viseme check reads the lips in them.
+	Segments []Segment
+}
+
+// Segment is a span of the recording from its start.
+type Segment struct{ Start, End time.Duration }
+
+// MouthTracker follows the lips through every frame of a clip (the face
+// mesh, tracked frame to frame), starting from the face the FaceAnalyzer
+// found in frame start. It returns one shape per frame (OK false where the
+// face was lost). Safe for concurrent use.
+type MouthTracker interface {
+	TrackMouth(ctx context.Context, frames []media.Frame, start int, lm lipsync.Landmarks) ([]viseme.Shape, error)
+}
+
+// VoiceCheck tells synthetic or vocoded speech from a live voice: score is
+// the probability (0..1) that pcm (mono, -1..1, at rate) is synthetic. Safe
+// for concurrent use.
+type VoiceCheck interface {
+	Synthetic(pcm []float32, rate int) (score float64, err error)
 }
 
 // SpeechChecker decides whether 16 kHz mono audio says the expected
@@ -120,6 +143,8 @@ const (
 	ReasonNoSpeech     Reason = "no_speech"
 	ReasonWrongDigits  Reason = "speech_mismatch"
 	ReasonLipSync      Reason = "lips_not_in_sync"
+	ReasonVisemes      Reason = "mouth_not_saying_digits" // lips move without voice, or shape other sounds
+	ReasonSynthetic    Reason = "voice_synthetic"
 	ReasonStillMouth   Reason = "mouth_still"
 	ReasonNoFace       Reason = "no_face"
 	ReasonSpoof        Reason = "spoof_suspected"
@@ -135,6 +160,8 @@ const (
 	CheckCapture   = "capture"
 	CheckSpeech    = "speech"
 	CheckLipSync   = "lipsync"
+	CheckViseme    = "viseme"
+	CheckVoice     = "synthetic_voice"
 	CheckFace      = "face_presence"
 	CheckAntiSpoof = "anti_spoof"
 	CheckSameFace  = "same_face"

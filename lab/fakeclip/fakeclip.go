@@ -78,6 +78,9 @@ type Clips struct {
 	Slots []Span
 	// Duration of every clip in seconds.
 	Duration float64
+	// Digits is what the genuine clip says when BuildReal made it (the
+	// test-only challenge); Build's is Options.Digits.
+	Digits string
 }
 
 // Build writes the genuine, still-photo and mismatched clips and a
@@ -122,7 +125,7 @@ func Build(ctx context.Context, o Options) (*Clips, error) {
 		return nil, err
 	}
 	dur := float64(len(grid))/Rate + o.Tail
-	c := &Clips{Slots: slots, Duration: dur}
+	c := &Clips{Slots: slots, Duration: dur, Digits: o.Digits}
 	p := func(n string) string { return filepath.Join(o.Dir, n) }
 	c.GenuineY4M, c.GenuineWAV = p("genuine.y4m"), p("genuine.wav")
 	c.StillY4M, c.StillWAV = p("still.y4m"), p("genuine.wav")

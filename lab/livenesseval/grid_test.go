@@ -151,7 +151,7 @@ func TestLivenessGRID(t *testing.T) {
 			for _, f := range g.clip.Frames {
 				still.Frames = append(still.Frames, media.Frame{T: f.T, Width: f.Width, Height: f.Height, BGR: g.clip.Frames[0].BGR})
 			}
-			v, mgr, err := lvVerifierWith(faces, lvHears{}, map[string][]float32{"subject": g.emb})
+			v, mgr, err := lvVerifierWith(faces, lvHears{}, nil, map[string][]float32{"subject": g.emb})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +179,8 @@ func (lvHears) CheckDigits(ctx context.Context, pcm []int16, expected string) (l
 
 // BenchmarkLivenessDecision times one whole decision on a 3 s GRID clip:
 // challenge, ffmpeg demux, the real face engine on the key frames, lip
-// sync, the real speech recogniser when it loads, and the reference match.
+// sync, the face mesh on every frame and the viseme check, the real speech
+// recogniser when it loads, and the reference match.
 func BenchmarkLivenessDecision(b *testing.B) {
 	models, data := lvNeed(b)
 	faces := lvFaces(b, models)
@@ -203,7 +204,11 @@ func BenchmarkLivenessDecision(b *testing.B) {
 		b.Logf("speech recogniser unavailable (%v): using a stand-in", err)
 		sp = lvHears{}
 	}
-	v, mgr, err := lvVerifierWith(faces, sp, map[string][]float32{"subject": r.Embedding})
+	mouths, err := lvMouths(models)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, mgr, err := lvVerifierWith(faces, sp, mouths, map[string][]float32{"subject": r.Embedding})
 	if err != nil {
 		b.Fatal(err)
 	}
