@@ -143,7 +143,8 @@ const (
 	ReasonNoSpeech     Reason = "no_speech"
 	ReasonWrongDigits  Reason = "speech_mismatch"
 	ReasonLipSync      Reason = "lips_not_in_sync"
-	ReasonVisemes      Reason = "mouth_not_saying_digits" // lips move without voice, or shape other sounds
+	ReasonVisemes      Reason = "mouth_not_saying_digits"   // the lips shut (b, p, m) while a digit is voiced, or shape other sounds
+	ReasonSilentMouth  Reason = "mouth_moves_without_voice" // much of the lips' movement falls where there is no voice
 	ReasonSynthetic    Reason = "voice_synthetic"
 	ReasonStillMouth   Reason = "mouth_still"
 	ReasonNoFace       Reason = "no_face"
@@ -155,17 +156,18 @@ const (
 
 // Check names, used in Result.Checks.
 const (
-	CheckChallenge = "challenge"
-	CheckIntake    = "intake"
-	CheckCapture   = "capture"
-	CheckSpeech    = "speech"
-	CheckLipSync   = "lipsync"
-	CheckViseme    = "viseme"
-	CheckVoice     = "synthetic_voice"
-	CheckFace      = "face_presence"
-	CheckAntiSpoof = "anti_spoof"
-	CheckSameFace  = "same_face"
-	CheckReference = "reference_match"
+	CheckChallenge  = "challenge"
+	CheckIntake     = "intake"
+	CheckCapture    = "capture"
+	CheckSpeech     = "speech"
+	CheckLipSync    = "lipsync"
+	CheckViseme     = "viseme"
+	CheckMouthVoice = "mouth_voice"
+	CheckVoice      = "synthetic_voice"
+	CheckFace       = "face_presence"
+	CheckAntiSpoof  = "anti_spoof"
+	CheckSameFace   = "same_face"
+	CheckReference  = "reference_match"
 )
 
 // CheckResult is one check's outcome. Score is for trusted callers only.

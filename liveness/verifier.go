@@ -337,7 +337,7 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	}
 	out = append(out, checks...)
 	if v.cfg.Mouths != nil {
-		out = append(out, v.visemes(clip, shapes, digits, segs))
+		out = append(out, v.visemes(clip, shapes, digits, segs)...)
 	}
 	return append(out, ref), nil
 }
@@ -357,11 +357,13 @@ func (v *Verifier) trackMouth(ctx context.Context, clip *media.Clip, frames []fr
 	return nil, nil
 }
 
-// visemes runs the viseme check (liveness/viseme) on the tracked mouth.
-func (v *Verifier) visemes(clip *media.Clip, shapes []viseme.Shape, digits string, segs []Segment) CheckResult {
-	c := CheckResult{Name: CheckViseme, Reason: ReasonNoFace}
+// visemes runs the checks of liveness/viseme on the tracked mouth: the
+// mouth moving where there is no voice (CheckMouthVoice, score the share of
+// movement outside the voice) and the lips closing inside the digit slots
+// (CheckViseme, score the closed frames).
+func (v *Verifier) visemes(clip *media.Clip, shapes []viseme.Shape, digits string, segs []Segment) []CheckResult {
 	if len(shapes) == 0 {
-		return c
+		return []CheckResult{{Name: CheckMouthVoice, Reason: ReasonNoFace}, {Name: CheckViseme, Reason: ReasonNoFace}}
 	}
 	in := viseme.Input{Shapes: shapes, Audio: clip.Audio.Samples, Rate: clip.Audio.Rate, Digits: digits}
 	for _, f := range clip.Frames {
@@ -371,19 +373,38 @@ func (v *Verifier) visemes(clip *media.Clip, shapes []viseme.Shape, digits strin
 		in.Slots = append(in.Slots, viseme.Slot{Start: s.Start, End: s.End})
 	}
 	r := viseme.Check(in, v.cfg.Viseme)
-	c = CheckResult{Name: CheckViseme, Pass: r.Pass, Score: 1 - r.Silent}
-	switch {
-	case r.Pass:
-	case errors.Is(r.Reason, viseme.ErrTooFewFrames):
-		c.Reason = ReasonNoFace
-	case errors.Is(r.Reason, viseme.ErrStillMouth):
-		c.Reason = ReasonStillMouth
-	case errors.Is(r.Reason, viseme.ErrNoVoice):
-		c.Reason = ReasonNoSpeech
-	default:
-		c.Reason = ReasonVisemes
+	failed := func(errs ...error) bool {
+		for _, f := range r.Failed {
+			for _, e := range errs {
+				if errors.Is(f, e) {
+					return true
+				}
+			}
+		}
+		return false
 	}
-	return c
+	mv := CheckResult{Name: CheckMouthVoice, Pass: !failed(viseme.ErrSilentMouth), Score: r.Silent}
+	vs := CheckResult{Name: CheckViseme, Pass: !failed(viseme.ErrLipsClosed, viseme.ErrWrongVisemes), Score: float64(r.Closed)}
+	if !mv.Pass {
+		mv.Reason = ReasonSilentMouth
+	}
+	if !vs.Pass {
+		vs.Reason = ReasonVisemes
+	}
+	var stop Reason
+	switch {
+	case errors.Is(r.Reason, viseme.ErrTooFewFrames):
+		stop = ReasonNoFace
+	case errors.Is(r.Reason, viseme.ErrStillMouth):
+		stop = ReasonStillMouth
+	case errors.Is(r.Reason, viseme.ErrNoVoice):
+		stop = ReasonNoSpeech
+	}
+	if stop != "" {
+		mv = CheckResult{Name: CheckMouthVoice, Reason: stop}
+		vs = CheckResult{Name: CheckViseme, Reason: stop}
+	}
+	return []CheckResult{mv, vs}
 }
 
 // voice runs the synthetic-voice check on the clip's audio.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
@@ -49,6 +50,7 @@ func TestVerifyVisemeAndVoice(t *testing.T) {
 		mouth    func(e *env) func(float64) float64 // the mesh's opening; nil: the faces' own
 		mouthErr error
 		voice    *fakeVoice // nil: no voice check
+		segs     []Segment  // the digit slots the speech check reports
 		want     []Reason
 		wantErr  bool
 	}{
@@ -65,6 +67,15 @@ func TestVerifyVisemeAndVoice(t *testing.T) {
 					return 3 * extra(t+1.2)
 				case t > 2.55:
 					return 3 * extra(t-1.2)
+				}
+				return sp(t)
+			}
+		}, want: []Reason{ReasonSilentMouth}},
+		{name: "lips shut while a digit is voiced", segs: []Segment{{0, 3 * time.Second}}, mouth: func(e *env) func(float64) float64 {
+			sp := e.faces.mouth
+			return func(t float64) float64 {
+				if t > 0.6 && t < 2.5 && int(t*10)%3 == 0 {
+					return -0.1 // 0.02 + 0.2*-0.1: shut
 				}
 				return sp(t)
 			}
@@ -90,6 +101,7 @@ func TestVerifyVisemeAndVoice(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.v = v
+			e.speech.segs = tt.segs
 			res, err := e.attempt(t, "alice", "same", testClip(e.audio, e.faces.mouth))
 			if tt.wantErr {
 				if err == nil || !res.Has(ReasonInternal) || res.Pass {

@@ -171,53 +171,53 @@ func summarise(clips []mfClip, pass func(mfClip) bool) mfSummary {
 	return s
 }
 
-// mfLOSO is the viseme threshold refitted leaving each speaker out.
+// mfLOSO is the mouth checks' thresholds refitted leaving each speaker
+// out.
 type mfLOSO struct {
-	Rule       string             `json:"rule"`
-	Thresholds map[string]float64 `json:"max_silent_per_held_out_speaker"`
-	Summary    mfSummary          `json:"summary"`
+	Rule string `json:"rule"`
+	// Thresholds are MaxSilent and MaxClosed per held-out speaker.
+	Thresholds map[string][2]float64 `json:"max_silent_max_closed_per_held_out_speaker"`
+	Summary    mfSummary             `json:"summary"`
 }
 
-// silentOf is the viseme check's silent-articulation share of a decision
-// (NaN when the check did not score).
-func silentOf(c mfClip) float64 {
+// scoreOf is a check's score in a decision (NaN when the check did not
+// score: absent, or stopped for another reason).
+func scoreOf(c mfClip, name string, reason liveness.Reason) float64 {
 	for _, k := range c.Checks {
-		if k.Name == liveness.CheckViseme && (k.Pass || k.Reason == liveness.ReasonVisemes) {
-			return 1 - k.Score
+		if k.Name == name && (k.Pass || k.Reason == reason) {
+			return k.Score
 		}
 	}
 	return math.NaN()
 }
 
-// othersPass reports whether every check but the viseme check passed.
+func silentOf(c mfClip) float64 {
+	return scoreOf(c, liveness.CheckMouthVoice, liveness.ReasonSilentMouth)
+}
+func closedOf(c mfClip) float64 { return scoreOf(c, liveness.CheckViseme, liveness.ReasonVisemes) }
+
+// othersPass reports whether every check but the two mouth checks passed.
 func othersPass(c mfClip) bool {
 	for _, r := range c.Reasons {
-		if r != liveness.ReasonVisemes {
+		if r != liveness.ReasonVisemes && r != liveness.ReasonSilentMouth {
 			return false
 		}
 	}
 	return len(c.Checks) > 0
 }
 
-// lossFor is the training criterion of a threshold: BPCER plus the worst
-// APCER over types, on the clips for which keep is true.
-func lossFor(clips []mfClip, t float64, keep func(mfClip) bool) float64 {
-	var sub []mfClip
-	for _, c := range clips {
-		if keep(c) {
-			sub = append(sub, c)
-		}
-	}
-	s := summarise(sub, func(c mfClip) bool { return othersPass(c) && silentOf(c) <= t })
-	return s.BPCER.Rate + s.Worst.Rate
+// passWith is the decision with the mouth checks at thresholds th.
+func passWith(c mfClip, th [2]float64) bool {
+	return othersPass(c) && silentOf(c) <= th[0] && closedOf(c) <= th[1]
 }
 
-// loso refits the viseme check's MaxSilent for each speaker on the other
-// speakers' clips (the threshold minimising BPCER + worst APCER, midway
-// between neighbouring scores, the smallest loss's middle on ties), and
-// decides the held-out speaker's clips with it.
+// loso refits the mouth checks' MaxSilent and MaxClosed for each speaker on
+// the other speakers' clips (the pair minimising BPCER + worst APCER; among
+// ties the middle one in a sort by (MaxClosed, MaxSilent)) and decides the
+// held-out speaker's clips with them.
 func loso(clips []mfClip) *mfLOSO {
-	out := &mfLOSO{Rule: "per held-out speaker: MaxSilent minimising BPCER + worst APCER on the other speakers' clips", Thresholds: map[string]float64{}}
+	out := &mfLOSO{Rule: "per held-out speaker: (MaxSilent, MaxClosed) minimising BPCER + worst APCER on the other speakers' clips",
+		Thresholds: map[string][2]float64{}}
 	var scores []float64
 	for _, c := range clips {
 		if v := silentOf(c); !math.IsNaN(v) {
@@ -225,42 +225,47 @@ func loso(clips []mfClip) *mfLOSO {
 		}
 	}
 	sort.Float64s(scores)
-	cands := []float64{0}
+	silent := []float64{0}
 	for i := 1; i < len(scores); i++ {
-		cands = append(cands, (scores[i-1]+scores[i])/2)
+		if scores[i] > scores[i-1] {
+			silent = append(silent, (scores[i-1]+scores[i])/2)
+		}
 	}
-	cands = append(cands, 1)
+	silent = append(silent, 1)
 	speakers := map[string]bool{}
 	for _, c := range clips {
 		speakers[c.Speaker] = true
 	}
-	decided := make([]bool, len(clips))
-	for s := range speakers {
-		best, bestLoss := 0.0, math.Inf(1)
-		var ties []float64
-		for _, t := range cands {
-			l := lossFor(clips, t, func(c mfClip) bool { return c.Speaker != s })
-			switch {
-			case l < bestLoss-1e-12:
-				bestLoss, ties = l, []float64{t}
-			case math.Abs(l-bestLoss) <= 1e-12:
-				ties = append(ties, t)
-			}
-		}
-		if len(ties) > 0 {
-			best = ties[len(ties)/2]
-		}
-		out.Thresholds[s] = lvRound(best)
-		for i, c := range clips {
-			if c.Speaker == s {
-				decided[i] = othersPass(c) && silentOf(c) <= best
-			}
-		}
-	}
 	held := make([]mfClip, len(clips))
 	copy(held, clips)
-	for i := range held {
-		held[i].Pass = decided[i]
+	for s := range speakers {
+		var train []mfClip
+		for _, c := range clips {
+			if c.Speaker != s {
+				train = append(train, c)
+			}
+		}
+		bestLoss := math.Inf(1)
+		var ties [][2]float64
+		for closed := 0; closed <= 10; closed++ {
+			for _, sl := range silent {
+				th := [2]float64{sl, float64(closed)}
+				sm := summarise(train, func(c mfClip) bool { return passWith(c, th) })
+				switch l := sm.BPCER.Rate + sm.Worst.Rate; {
+				case l < bestLoss-1e-12:
+					bestLoss, ties = l, [][2]float64{th}
+				case math.Abs(l-bestLoss) <= 1e-12:
+					ties = append(ties, th)
+				}
+			}
+		}
+		best := ties[len(ties)/2]
+		out.Thresholds[s] = [2]float64{lvRound(best[0]), best[1]}
+		for i, c := range clips {
+			if c.Speaker == s {
+				held[i].Pass = passWith(c, best)
+			}
+		}
 	}
 	out.Summary = summarise(held, func(c mfClip) bool { return c.Pass })
 	return out
@@ -272,7 +277,7 @@ type mfReport struct {
 	Command  string    `json:"command"`
 	Manifest string    `json:"manifest"`
 	Summary  mfSummary `json:"summary"`
-	LOSO     *mfLOSO   `json:"viseme_threshold_leave_one_speaker_out"`
+	LOSO     *mfLOSO   `json:"mouth_thresholds_leave_one_speaker_out"`
 	// DecisionMS is the median wall time of one decision (clip decoded
 	// beforehand), with the load average and core count it ran under.
 	DecisionMS float64  `json:"decision_ms_median"`

@@ -44,19 +44,20 @@ func TestReadManifest(t *testing.T) {
 
 func mfc(label, speaker string, pass bool, silent float64, reasons ...liveness.Reason) mfClip {
 	c := mfClip{ManifestEntry: ManifestEntry{Path: speaker + label, Label: label, Speaker: speaker}, Pass: pass, Reasons: reasons}
-	vis := liveness.CheckResult{Name: liveness.CheckViseme, Pass: silent <= 0.3, Score: 1 - silent}
-	if !vis.Pass {
-		vis.Reason = liveness.ReasonVisemes
+	mv := liveness.CheckResult{Name: liveness.CheckMouthVoice, Pass: silent <= 0.3, Score: silent}
+	if !mv.Pass {
+		mv.Reason = liveness.ReasonSilentMouth
 	}
-	c.Checks = []liveness.CheckResult{{Name: liveness.CheckSpeech, Pass: true}, vis}
+	vis := liveness.CheckResult{Name: liveness.CheckViseme, Pass: true, Score: 0}
+	c.Checks = []liveness.CheckResult{{Name: liveness.CheckSpeech, Pass: true}, mv, vis}
 	return c
 }
 
 func TestSummariseAndLOSO(t *testing.T) {
 	clips := []mfClip{
 		mfc("genuine", "a", true, 0.1), mfc("genuine", "b", true, 0.15), mfc("genuine", "c", false, 0.2, liveness.ReasonWrongDigits),
-		mfc("attack:dub", "a", false, 0.5, liveness.ReasonVisemes), mfc("attack:dub", "b", true, 0.25), mfc("attack:dub", "c", false, 0.6, liveness.ReasonVisemes),
-		mfc("attack:still", "a", false, 0.9, liveness.ReasonStillMouth, liveness.ReasonVisemes),
+		mfc("attack:dub", "a", false, 0.5, liveness.ReasonSilentMouth), mfc("attack:dub", "b", true, 0.25), mfc("attack:dub", "c", false, 0.6, liveness.ReasonSilentMouth),
+		mfc("attack:still", "a", false, 0.9, liveness.ReasonStillMouth, liveness.ReasonSilentMouth),
 	}
 	s := summarise(clips, func(c mfClip) bool { return c.Pass })
 	if s.BPCER.Clips != 3 || s.BPCER.Errors != 1 {
@@ -79,7 +80,7 @@ func TestSummariseAndLOSO(t *testing.T) {
 	if l.Summary.APCER["still"].Errors != 0 || l.Summary.BPCER.Errors < 1 {
 		t.Errorf("LOSO summary %+v", l.Summary)
 	}
-	if th := l.Thresholds["b"]; th < 0.15 || th >= 0.5 {
+	if th := l.Thresholds["b"][0]; th < 0.15 || th >= 0.5 {
 		t.Errorf("threshold without b: %v", th)
 	}
 }

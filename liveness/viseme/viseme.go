@@ -11,10 +11,18 @@
 //     leaves the words it did not cover mouthed in silence, and audio
 //     shifted by a few hundred milliseconds leaves the edges of every word
 //     mouthed in silence.
-//   - Viseme margin: in each digit's slot, whether the lips round or spread
-//     the way the expected digit's vowel makes them ("two", "four", "one",
-//     "zero" round; "three", "six", "seven", "eight" spread; "five" and "nine"
-//     open without either, so they do not vote), against the opposite class.
+//   - Lip closures in the digit slots: no English digit holds a bilabial
+//     (b, p, m), so while a digit is voiced the lips never shut; the words a
+//     dub lays the digits over ("bin", "blue", "please", "by", "m") do shut
+//     them. Closed frames (inner-lip gap under ClosedFraction of the clip's
+//     voiced 90th percentile) inside the recogniser's digit slots, voiced,
+//     are counted.
+//   - Viseme margin (reported, does not vote by default): in each digit's
+//     slot, whether the lips round or spread the way the expected digit's
+//     vowel makes them ("two", "four", "one", "zero" round; "three", "six",
+//     "seven", "eight" spread; "five" and "nine" neither), against the
+//     opposite class. On the GRID clips it did not tell genuine slots from
+//     dubbed ones (liveness/RESULTS.md).
 //
 // Both are measured on the GRID talking faces (liveness/RESULTS.md, #17);
 // the thresholds were set leaving speakers out.
@@ -75,16 +83,24 @@ type Config struct {
 	VoiceFraction float64
 	// MinFrames is the least number of frames with a mouth measure.
 	MinFrames int
+	// ClosedFraction: a frame's lips are closed when its opening is under
+	// this fraction of the 90th percentile of the voiced frames' openings.
+	ClosedFraction float64
+	// MaxClosed is the most closed, voiced frames allowed inside the digit
+	// slots.
+	MaxClosed int
 }
 
 // DefaultConfig holds the defaults (liveness/RESULTS.md, "Viseme-level
 // sync", for how they were chosen).
 var DefaultConfig = Config{
-	MaxSilent:     0.30,
-	MinViseme:     -1,
-	Pad:           120 * time.Millisecond,
-	VoiceFraction: 0.4,
-	MinFrames:     20,
+	MaxSilent:      0.30,
+	MinViseme:      -1,
+	Pad:            120 * time.Millisecond,
+	VoiceFraction:  0.4,
+	MinFrames:      20,
+	ClosedFraction: 0.15,
+	MaxClosed:      2,
 }
 
 func (c Config) withDefaults() Config {
@@ -104,6 +120,12 @@ func (c Config) withDefaults() Config {
 	if c.MinFrames > 0 {
 		d.MinFrames = c.MinFrames
 	}
+	if c.ClosedFraction > 0 {
+		d.ClosedFraction = c.ClosedFraction
+	}
+	if c.MaxClosed > 0 {
+		d.MaxClosed = c.MaxClosed
+	}
 	return d
 }
 
@@ -114,19 +136,27 @@ var (
 	ErrStillMouth   = errors.New("viseme: the mouth does not move")
 	ErrSilentMouth  = errors.New("viseme: the mouth moves where there is no voice")
 	ErrWrongVisemes = errors.New("viseme: the lips do not shape the expected digits")
+	ErrLipsClosed   = errors.New("viseme: the lips close while a digit is voiced")
 )
 
 // Result is the outcome of Check. The scores are for trusted callers and
 // logs only.
 type Result struct {
-	Pass   bool
+	Pass bool
+	// Reason is nil on a pass, else the first of Failed.
 	Reason error
+	// Failed lists every criterion the clip failed (ErrSilentMouth,
+	// ErrLipsClosed, ErrWrongVisemes), or the one error that stopped the
+	// scoring.
+	Failed []error
 	// Silent is the share of mouth movement outside the voice (0..1).
 	Silent float64
 	// Viseme is the mean rounding margin over the voting slots (NaN when
 	// none voted) and Votes how many voted.
 	Viseme float64
 	Votes  int
+	// Closed is the number of closed, voiced frames inside the digit slots.
+	Closed int
 	// Frames is the number of frames with a mouth measure.
 	Frames int
 }
@@ -159,12 +189,12 @@ func Check(in Input, cfg Config) Result {
 		}
 	}
 	if res.Frames < cfg.MinFrames {
-		res.Reason = ErrTooFewFrames
+		res.Reason, res.Failed = ErrTooFewFrames, []error{ErrTooFewFrames}
 		return res
 	}
 	voiced, ok := Voiced(in.Audio, in.Rate, in.Times[:n], cfg.VoiceFraction, cfg.Pad)
 	if !ok {
-		res.Reason = ErrNoVoice
+		res.Reason, res.Failed = ErrNoVoice, []error{ErrNoVoice}
 		return res
 	}
 	w0 := quantile(widths, 0.5)
@@ -182,20 +212,61 @@ func Check(in Input, cfg Config) Result {
 		}
 	}
 	if inside+outside == 0 {
-		res.Reason = ErrStillMouth
+		res.Reason, res.Failed = ErrStillMouth, []error{ErrStillMouth}
 		return res
 	}
 	res.Silent = outside / (inside + outside)
 	res.Viseme, res.Votes = visemeMargin(in, n, w0)
-	switch {
-	case res.Silent > cfg.MaxSilent:
-		res.Reason = ErrSilentMouth
-	case res.Votes > 0 && res.Viseme < cfg.MinViseme:
-		res.Reason = ErrWrongVisemes
-	default:
+	res.Closed = closedInSlots(in, n, cfg.ClosedFraction, cfg.VoiceFraction)
+	if res.Silent > cfg.MaxSilent {
+		res.Failed = append(res.Failed, ErrSilentMouth)
+	}
+	if res.Closed > cfg.MaxClosed {
+		res.Failed = append(res.Failed, ErrLipsClosed)
+	}
+	if res.Votes > 0 && res.Viseme < cfg.MinViseme {
+		res.Failed = append(res.Failed, ErrWrongVisemes)
+	}
+	if len(res.Failed) > 0 {
+		res.Reason = res.Failed[0]
+	} else {
 		res.Pass = true
 	}
 	return res
+}
+
+// closedInSlots counts the voiced frames (without padding) inside the digit
+// slots whose lips are closed: opening under frac of the 90th percentile of
+// the voiced frames' openings.
+func closedInSlots(in Input, n int, frac, voiceFrac float64) int {
+	voiced, ok := Voiced(in.Audio, in.Rate, in.Times[:n], voiceFrac, 0)
+	if !ok {
+		return 0
+	}
+	var open []float64
+	for i := range n {
+		if s := in.Shapes[i]; voiced[i] && s.OK {
+			open = append(open, s.Opening)
+		}
+	}
+	if len(open) == 0 {
+		return 0
+	}
+	shut := frac * quantile(open, 0.9)
+	closed := 0
+	for i := range n {
+		s, t := in.Shapes[i], in.Times[i]
+		if !voiced[i] || !s.OK || s.Opening >= shut {
+			continue
+		}
+		for k, sl := range in.Slots {
+			if k < len(in.Digits) && t >= sl.Start && t <= sl.End {
+				closed++
+				break
+			}
+		}
+	}
+	return closed
 }
 
 // visemeMargin is the mean over the voting slots of the expected rounding
