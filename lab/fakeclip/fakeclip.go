@@ -144,20 +144,28 @@ func Build(ctx context.Context, o Options) (*Clips, error) {
 			return nil, err
 		}
 	}
-	tail := fmt.Sprintf("tpad=stop_mode=clone:stop_duration=%.2f,format=yuv420p", o.Tail)
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-i", o.Grid, "-an", "-vf", tail, "-f", "yuv4mpegpipe", c.GenuineY4M); err != nil {
-		return nil, fmt.Errorf("fakeclip: video: %w", err)
+	if err := writeVideos(ctx, o.FFmpeg, o.Grid, fmt.Sprintf("tpad=stop_mode=clone:stop_duration=%.2f,format=yuv420p", o.Tail), dur, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// writeVideos writes the genuine video (grid's frames through the filter
+// vf), the still video and the register photo of c.
+func writeVideos(ctx context.Context, ffmpeg, grid, vf string, dur float64, c *Clips) error {
+	if _, err := run(ctx, ffmpeg, "-v", "error", "-y", "-i", grid, "-an", "-vf", vf, "-f", "yuv4mpegpipe", c.GenuineY4M); err != nil {
+		return fmt.Errorf("fakeclip: video: %w", err)
 	}
 	// The still clip repeats the first frame (mouth closed before speech),
 	// the way a printed photo held to the camera would look.
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-i", o.Grid, "-an", "-vf",
+	if _, err := run(ctx, ffmpeg, "-v", "error", "-y", "-i", grid, "-an", "-vf",
 		fmt.Sprintf("select=eq(n\\,0),loop=loop=-1:size=1,fps=25,format=yuv420p,trim=duration=%.2f", dur), "-f", "yuv4mpegpipe", c.StillY4M); err != nil {
-		return nil, fmt.Errorf("fakeclip: still video: %w", err)
+		return fmt.Errorf("fakeclip: still video: %w", err)
 	}
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-ss", "0.2", "-i", o.Grid, "-frames:v", "1", "-q:v", "2", c.Photo); err != nil {
-		return nil, fmt.Errorf("fakeclip: photo: %w", err)
+	if _, err := run(ctx, ffmpeg, "-v", "error", "-y", "-ss", "0.2", "-i", grid, "-frames:v", "1", "-q:v", "2", c.Photo); err != nil {
+		return fmt.Errorf("fakeclip: photo: %w", err)
 	}
-	return c, nil
+	return nil
 }
 
 // Mux writes a WebM (VP8 + Opus, as a browser's MediaRecorder makes) from a

@@ -102,16 +102,9 @@ func BuildReal(ctx context.Context, o RealOptions) (*Clips, error) {
 		return nil, err
 	}
 	ss, to := strconv.FormatFloat(start, 'f', 3, 64), strconv.FormatFloat(end, 'f', 3, 64)
-	tail := fmt.Sprintf("trim=start=%s:end=%s,setpts=PTS-STARTPTS,tpad=stop_mode=clone:stop_duration=%.2f,format=yuv420p", ss, to, o.Tail)
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-i", o.Grid, "-an", "-vf", tail, "-f", "yuv4mpegpipe", c.GenuineY4M); err != nil {
-		return nil, fmt.Errorf("fakeclip: video: %w", err)
-	}
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-i", o.Grid, "-an", "-vf",
-		fmt.Sprintf("select=eq(n\\,0),loop=loop=-1:size=1,fps=25,format=yuv420p,trim=duration=%.2f", dur), "-f", "yuv4mpegpipe", c.StillY4M); err != nil {
-		return nil, fmt.Errorf("fakeclip: still video: %w", err)
-	}
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-ss", "0.2", "-i", o.Grid, "-frames:v", "1", "-q:v", "2", c.Photo); err != nil {
-		return nil, fmt.Errorf("fakeclip: photo: %w", err)
+	vf := fmt.Sprintf("trim=start=%s:end=%s,setpts=PTS-STARTPTS,tpad=stop_mode=clone:stop_duration=%.2f,format=yuv420p", ss, to, o.Tail)
+	if err := writeVideos(ctx, o.FFmpeg, o.Grid, vf, dur, c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
