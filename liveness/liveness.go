@@ -1,14 +1,16 @@
 // Package liveness makes the liveness decision of a login: it consumes the
 // spoken-digit challenge, takes in the clip, and runs the independent checks
-// (the right digits spoken, lips moving with the voice, a live face that
+// (the right digits spoken, lips moving with the voice and not shutting or
+// moving where no digit is voiced, optionally a voice that is not synthetic,
+// a live face that
 // stays the same person and matches the claimed identity, a plausible
 // capture) concurrently, returning one Result with a stable reason code per
 // failed check. Failed attempts feed the per-subject and per-address lockout.
 //
 // The heavy engines are behind small interfaces declared here (FaceAnalyzer,
-// SpeechChecker, ReferenceMatcher); authn/facelogin adapts authn/face and
-// liveness/speech to them, so this package links neither OpenCV nor ONNX
-// Runtime.
+// SpeechChecker, ReferenceMatcher, MouthTracker, VoiceCheck);
+// authn/facelogin adapts authn/face, liveness/speech and liveness/facemesh to
+// them, so this package links neither OpenCV nor ONNX Runtime.
 package liveness
 
 import (
