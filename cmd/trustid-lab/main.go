@@ -35,7 +35,7 @@ func commands() map[string]command {
 		"calibrate-face": {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
 		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency; or a manifest's clips per attack type (-manifest), JSON", livenesseval.EvalLiveness},
 		"make-attacks":   {"write the shared-data liveness attack set and its manifest (for eval-liveness -manifest)", livenesseval.MakeAttacks},
-		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
+		"make-fake-clip": {"build the GRID dub with synthetic digits, an attack of #17 (-check runs it through liveness)", livenesseval.MakeFakeClip},
 		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
 	}
 }

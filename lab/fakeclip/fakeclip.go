@@ -1,17 +1,19 @@
-// Package fakeclip builds the fake camera and microphone feeds the browser
-// tests give Chromium (--use-file-for-fake-video-capture=*.y4m and
-// --use-file-for-fake-audio-capture=*.wav) from the shared GRID talking-face
-// clips.
+// Package fakeclip builds talking-face clips from the shared GRID clips: the
+// fake camera and microphone feeds the browser tests give Chromium
+// (--use-file-for-fake-video-capture=*.y4m and
+// --use-file-for-fake-audio-capture=*.wav) and the liveness attack set.
 //
-// The ten GRID clips in the shared data are ten different speakers (checked
-// by looking at their frames), and each says only one digit, so a 4-digit
-// utterance by one speaker cannot be cut from them. The genuine clip is
-// therefore one GRID speaker's real talking-face video with its speech
-// replaced by the four challenge digits, each placed on one of four word
-// slots found in the speaker's own voice (energy valleys of the GRID audio),
-// so the voice starts and stops where the mouth does. The digit audio is
-// flite speech (Debian's flite, voice kal16), trimmed and, where it is longer
-// than its slot, time-stretched with FFmpeg's atempo. See README.md.
+// BuildReal makes the honest genuine clip the end-to-end tests use: a GRID
+// speaker's own video and voice, cut around the speech, for the test-only
+// challenge of the one digit the speaker says. Build makes the dub that
+// issue 17 measures as an attack (make-fake-clip): the ten GRID clips are
+// ten different speakers each saying one digit, so a 4-digit utterance by
+// one speaker cannot be cut from them; the dub lays the challenge digits on
+// four word slots found in the speaker's own voice (energy valleys of the
+// GRID audio), so the voice starts and stops where the mouth does. The digit
+// audio is flite speech (Debian's flite, voice kal16), trimmed and, where it
+// is longer than its slot, time-stretched with FFmpeg's atempo. Attacks
+// writes the whole attack set. See README.md.
 package fakeclip
 
 import (
