@@ -14,6 +14,7 @@ import (
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/viseme"
 )
 
 // Config holds the Verifier's live dependencies and thresholds.
@@ -39,6 +40,16 @@ type Config struct {
 	// Parallel is how many frames are analysed at once. Default 2.
 	Parallel int
 	LipSync  lipsync.Config
+
+	// Mouths follows the lips in every frame for the viseme check (the face
+	// mesh; authn/facelogin.Mouths). Nil skips that check: the service
+	// always sets it.
+	Mouths MouthTracker
+	Viseme viseme.Config
+	// Voice, when set, is the synthetic-voice check; the attempt fails when
+	// its score reaches VoiceThreshold (default 0.5). Nil skips it.
+	Voice          VoiceCheck
+	VoiceThreshold float64
 
 	// MinFacePresence is the least fraction of sampled frames with a face.
 	MinFacePresence float64 // default 0.8
@@ -81,6 +92,9 @@ func (c *Config) defaults() {
 	}
 	if c.MinSourceFPS <= 0 {
 		c.MinSourceFPS = 10
+	}
+	if c.VoiceThreshold <= 0 {
+		c.VoiceThreshold = 0.5
 	}
 }
 
@@ -272,18 +286,23 @@ func (v *Verifier) plausible(clip *media.Clip) CheckResult {
 	return c
 }
 
-// evaluate runs speech and the frame analyses concurrently, then the checks
-// that need the frames.
+// evaluate runs speech (and the synthetic-voice check) and the frame
+// analyses concurrently, then the checks that need the frames, then the
+// viseme check, which needs both the mouth and the speech alignment.
 func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subject string) ([]CheckResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	var speech CheckResult
+	var speech, voice CheckResult
+	var segs []Segment
 	var speechErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		speech, speechErr = v.speech(ctx, clip, digits)
+		speech, segs, speechErr = v.speech(ctx, clip, digits)
+		if speechErr == nil && v.cfg.Voice != nil {
+			voice, speechErr = v.voice(clip)
+		}
 	}()
 
 	frames, err := v.analyzeFrames(ctx, clip)
@@ -294,9 +313,14 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	}
 	checks := v.faceChecks(clip, frames)
 
-	// The reference match needs the mean embedding; run it while the
-	// speech check may still be going.
+	// The reference match needs the mean embedding and the mouth tracking
+	// every frame; run them while the speech check may still be going.
 	ref, refErr := v.reference(ctx, frames, subject)
+	var shapes []viseme.Shape
+	var mouthErr error
+	if v.cfg.Mouths != nil {
+		shapes, mouthErr = v.trackMouth(ctx, clip, frames)
+	}
 	<-done
 	if speechErr != nil {
 		return nil, speechErr
@@ -304,26 +328,117 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	if refErr != nil {
 		return nil, refErr
 	}
+	if mouthErr != nil {
+		return nil, mouthErr
+	}
 	out := []CheckResult{speech}
+	if v.cfg.Voice != nil {
+		out = append(out, voice)
+	}
 	out = append(out, checks...)
+	if v.cfg.Mouths != nil {
+		out = append(out, v.visemes(clip, shapes, digits, segs)...)
+	}
 	return append(out, ref), nil
 }
 
-func (v *Verifier) speech(ctx context.Context, clip *media.Clip, digits string) (CheckResult, error) {
+// trackMouth follows the lips from the first key frame with a face; nil
+// shapes when no key frame has one (the face checks already fail).
+func (v *Verifier) trackMouth(ctx context.Context, clip *media.Clip, frames []frameResult) ([]viseme.Shape, error) {
+	for i, f := range frames {
+		if f.key && f.face != nil {
+			s, err := v.cfg.Mouths.TrackMouth(ctx, clip.Frames, i, f.face.Landmarks)
+			if err != nil {
+				return nil, fmt.Errorf("liveness: mouth tracking: %w", err)
+			}
+			return s, nil
+		}
+	}
+	return nil, nil
+}
+
+// visemes runs the checks of liveness/viseme on the tracked mouth: the
+// mouth moving where there is no voice (CheckMouthVoice, score the share of
+// movement outside the voice) and the lips closing inside the digit slots
+// (CheckViseme, score the closed frames).
+func (v *Verifier) visemes(clip *media.Clip, shapes []viseme.Shape, digits string, segs []Segment) []CheckResult {
+	if len(shapes) == 0 {
+		return []CheckResult{{Name: CheckMouthVoice, Reason: ReasonNoFace}, {Name: CheckViseme, Reason: ReasonNoFace}}
+	}
+	in := viseme.Input{Shapes: shapes, Audio: clip.Audio.Samples, Rate: clip.Audio.Rate, Digits: digits}
+	for _, f := range clip.Frames {
+		in.Times = append(in.Times, f.T)
+	}
+	for _, s := range segs {
+		in.Slots = append(in.Slots, viseme.Slot{Start: s.Start, End: s.End})
+	}
+	r := viseme.Check(in, v.cfg.Viseme)
+	failed := func(errs ...error) bool {
+		for _, f := range r.Failed {
+			for _, e := range errs {
+				if errors.Is(f, e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	mv := CheckResult{Name: CheckMouthVoice, Pass: !failed(viseme.ErrSilentMouth), Score: r.Silent}
+	vs := CheckResult{Name: CheckViseme, Pass: !failed(viseme.ErrLipsClosed, viseme.ErrWrongVisemes), Score: float64(r.Closed)}
+	if !mv.Pass {
+		mv.Reason = ReasonSilentMouth
+	}
+	if !vs.Pass {
+		vs.Reason = ReasonVisemes
+	}
+	var stop Reason
+	switch {
+	case errors.Is(r.Reason, viseme.ErrTooFewFrames):
+		stop = ReasonNoFace
+	case errors.Is(r.Reason, viseme.ErrStillMouth):
+		stop = ReasonStillMouth
+	case errors.Is(r.Reason, viseme.ErrNoVoice):
+		stop = ReasonNoSpeech
+	}
+	if stop != "" {
+		mv = CheckResult{Name: CheckMouthVoice, Reason: stop}
+		vs = CheckResult{Name: CheckViseme, Reason: stop}
+	}
+	return []CheckResult{mv, vs}
+}
+
+// voice runs the synthetic-voice check on the clip's audio.
+func (v *Verifier) voice(clip *media.Clip) (CheckResult, error) {
+	pcm := make([]float32, len(clip.Audio.Samples))
+	for i, s := range clip.Audio.Samples {
+		pcm[i] = float32(s) / 32768
+	}
+	score, err := v.cfg.Voice.Synthetic(pcm, clip.Audio.Rate)
+	if err != nil {
+		return CheckResult{Name: CheckVoice}, fmt.Errorf("liveness: synthetic voice: %w", err)
+	}
+	c := CheckResult{Name: CheckVoice, Pass: score < v.cfg.VoiceThreshold, Score: score}
+	if !c.Pass {
+		c.Reason = ReasonSynthetic
+	}
+	return c, nil
+}
+
+func (v *Verifier) speech(ctx context.Context, clip *media.Clip, digits string) (CheckResult, []Segment, error) {
 	c := CheckResult{Name: CheckSpeech}
 	r, err := v.cfg.Speech.CheckDigits(ctx, clip.Audio.Samples, digits)
 	switch {
 	case errors.Is(err, ErrNoSpeech):
 		c.Reason = ReasonNoSpeech
-		return c, nil
+		return c, nil, nil
 	case err != nil:
-		return c, fmt.Errorf("liveness: speech: %w", err)
+		return c, nil, fmt.Errorf("liveness: speech: %w", err)
 	}
 	c.Pass, c.Score = r.Match, r.Score
 	if !r.Match {
 		c.Reason = ReasonWrongDigits
 	}
-	return c, nil
+	return c, r.Segments, nil
 }
 
 // frameResult is the analysis of one sampled frame.

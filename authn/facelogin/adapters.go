@@ -48,7 +48,11 @@ func (a Speech) CheckDigits(ctx context.Context, pcm []int16, expected string) (
 	if err != nil {
 		return liveness.SpeechResult{}, err
 	}
-	return liveness.SpeechResult{Match: r.Match, Score: r.Margin}, nil
+	out := liveness.SpeechResult{Match: r.Match, Score: r.Margin}
+	for _, sg := range r.Segments {
+		out.Segments = append(out.Segments, liveness.Segment{Start: sg.Start, End: sg.End})
+	}
+	return out, nil
 }
 
 // IdentityRefs adapts the identity service to liveness.ReferenceMatcher: the

@@ -273,6 +273,8 @@ func TestSpeech(t *testing.T) {
 		wantErr error
 	}{
 		{name: "match", rec: recognizer{res: speech.Result{Match: true, Margin: 3.5}}, want: liveness.SpeechResult{Match: true, Score: 3.5}},
+		{name: "segments", rec: recognizer{res: speech.Result{Match: true, Margin: 1, Segments: []speech.Segment{{Start: time.Second, End: 2 * time.Second}}}},
+			want: liveness.SpeechResult{Match: true, Score: 1, Segments: []liveness.Segment{{Start: time.Second, End: 2 * time.Second}}}},
 		{name: "wrong digits", rec: recognizer{res: speech.Result{Margin: -2}}, want: liveness.SpeechResult{Score: -2}},
 		{name: "no speech", rec: recognizer{err: speech.ErrNoSpeech}, wantErr: liveness.ErrNoSpeech},
 		{name: "failure passes through", rec: recognizer{err: down}, wantErr: down},
@@ -283,7 +285,7 @@ func TestSpeech(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})

@@ -34,8 +34,9 @@ func commands() map[string]command {
 		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
 		"calibrate-face": {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
 		"face-quality":   {"what the face capture gates refuse, the alignment residual, and faces cut by the frame's edge (JSON)", faceeval.FaceQuality},
-		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
-		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
+		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency; or a manifest's clips per attack type (-manifest), JSON", livenesseval.EvalLiveness},
+		"make-attacks":   {"write the shared-data liveness attack set and its manifest (for eval-liveness -manifest)", livenesseval.MakeAttacks},
+		"make-fake-clip": {"build the GRID dub with synthetic digits, an attack of #17 (-check runs it through liveness)", livenesseval.MakeFakeClip},
 		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/trustid/trustid/internal/httpmw"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/facemesh"
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
 	"github.com/trustid/trustid/oidc"
@@ -111,8 +112,16 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	dec.Warm = 1
 	dec.Limits.MaxBytes = a.cfg.Limits.MaxVideoBytes
 	a.closer = append(a.closer, dec.Close)
+	// The face mesh follows the lips in every frame for the viseme check
+	// (#17): the decision refuses to run without it.
+	mesh, err := facemesh.New(facemesh.Config{ModelDir: a.cfg.ModelsDir})
+	if err != nil {
+		return fmt.Errorf("face mesh: %w (run deploy/setup.sh to fetch and convert the models)", err)
+	}
+	a.closer = append(a.closer, mesh.Close)
 	ver, err := liveness.New(liveness.Config{
 		Challenges: mgr, Faces: facelogin.Faces{Engine: f.face}, Speech: facelogin.Speech{Recognizer: rec},
+		Mouths:     facelogin.Mouths{Runner: mesh},
 		References: facelogin.IdentityRefs{Service: ids}, Video: dec, Logger: a.log.With("area", "liveness"),
 		Limits: media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes},
 	})

@@ -104,6 +104,27 @@ func TestAreasDoNotImportEachOther(t *testing.T) {
 	}
 }
 
+// TestDecisionLinksNoEngine: the liveness decision and its pure checks
+// (lip sync, visemes) reach the face engine, the face mesh and the speech
+// recogniser only through interfaces that authn/facelogin adapts (#17), so
+// they stay testable without OpenCV or ONNX Runtime.
+func TestDecisionLinksNoEngine(t *testing.T) {
+	pure := map[string]bool{"liveness": true, "liveness/lipsync": true, "liveness/viseme": true}
+	engines := []string{"authn/face", "liveness/facemesh", "liveness/speech", "internal/onnx"}
+	for _, p := range listPackages(t) {
+		if !pure[rel(p.path)] {
+			continue
+		}
+		for _, d := range p.deps {
+			for _, e := range engines {
+				if d == module+"/"+e {
+					t.Errorf("%s links %s", rel(p.path), e)
+				}
+			}
+		}
+	}
+}
+
 // TestEveryPackageHasADocComment: a package says what it owns.
 func TestEveryPackageHasADocComment(t *testing.T) {
 	for _, p := range listPackages(t) {

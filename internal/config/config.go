@@ -118,8 +118,8 @@ type Face struct {
 // Liveness configures spoken-digit challenges.
 type Liveness struct {
 	ChallengeTTL time.Duration `yaml:"challenge_ttl"`
-	// FixedDigits makes every challenge these digits: test mode only, set by
-	// TRUSTID_TEST_FIXED_DIGITS.
+	// FixedDigits makes every challenge these digits (1-4: a real GRID
+	// clip says one): test mode only, set by TRUSTID_TEST_FIXED_DIGITS.
 	FixedDigits string        `yaml:"-"`
 	MaxFailures int           `yaml:"max_failures"`
 	FailWindow  time.Duration `yaml:"fail_window"`
@@ -448,8 +448,10 @@ func (f *File) Validate() error {
 		if !f.Test {
 			bad("TRUSTID_TEST_FIXED_DIGITS requires TRUSTID_TEST_MODE=1")
 		}
-		if len(f.Liveness.FixedDigits) != 4 || strings.Trim(f.Liveness.FixedDigits, "0123456789") != "" {
-			bad("TRUSTID_TEST_FIXED_DIGITS must be 4 digits")
+		// 1-4 digits: the honest genuine test clips are real GRID speakers
+		// saying the one digit of their sentence (#17).
+		if n := len(f.Liveness.FixedDigits); n < 1 || n > 4 || strings.Trim(f.Liveness.FixedDigits, "0123456789") != "" {
+			bad("TRUSTID_TEST_FIXED_DIGITS must be 1 to 4 digits")
 		}
 	}
 	switch f.Log.Level {

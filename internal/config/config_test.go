@@ -147,6 +147,26 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "one real GRID digit in test mode",
+			env:  map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "5"},
+			check: func(t *testing.T, f *File) {
+				if f.Liveness.FixedDigits != "5" {
+					t.Errorf("digits %q", f.Liveness.FixedDigits)
+				}
+			},
+		},
+		{
+			name:    "one fixed digit refused with a config file",
+			file:    "issuer: https://id.example\n" + prodSecrets,
+			env:     map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "5"},
+			wantErr: []string{"TRUSTID_TEST_MODE"},
+		},
+		{
+			name:    "fixed digits too long",
+			env:     map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "42915"},
+			wantErr: []string{"1 to 4 digits"},
+		},
+		{
 			name:    "unknown signing alg",
 			file:    "issuer: https://id.example\noidc: {signing_alg: HS256}\n" + prodSecrets,
 			wantErr: []string{"oidc.signing_alg"},

@@ -520,7 +520,9 @@ func TestFixedDigitsForTestHarness(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "four digits", digits: "2749"},
-		{name: "too short", digits: "274", wantErr: true},
+		{name: "one digit (a real GRID speaker's)", digits: "5"},
+		{name: "too long", digits: "27491", wantErr: true},
+		{name: "empty after trim", digits: " 5", wantErr: true},
 		{name: "not digits", digits: "27a9", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

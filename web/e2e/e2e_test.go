@@ -1,7 +1,8 @@
 // Package e2e drives the real trustid binary with headless Chromium: a full
 // OIDC login from a relying app through the face login page (fake camera
-// and microphone fed with a talking-face clip built by lab/fakeclip), the
-// refusals of a still-photo feed and of a clip saying other digits, the
+// and microphone fed with a real GRID talking-face clip, its own voice, cut by
+// lab/fakeclip.BuildReal, under the test-only one-digit challenge), the
+// refusals of a still-photo feed and of the face with another voice, the
 // net certificate put on the browser (non-extractable WebCrypto key), its QR
 // shown with the network cut and verified at the verifier desk page in
 // another browser context, forged, stale and revoked presentations refused
@@ -45,8 +46,13 @@ import (
 
 const (
 	chromium = "/usr/bin/chromium"
-	digits   = "4729"
-	other    = "8153"
+	// The clips are a real GRID speaker (sbwe5n: "set blue with e five now")
+	// with the speaker's own voice, under the test-only challenge of the one
+	// digit the speaker says (lab/fakeclip.BuildReal); the swapped-voice
+	// refusal uses bbaf2n's voice. No dub: #17.
+	gridClip  = "sbwe5n.mpg"
+	digits    = "5"
+	otherClip = "bbaf2n.mpg"
 )
 
 // need skips (or, in CI, fails) when a prerequisite is missing.
@@ -150,10 +156,13 @@ func TestBrowserFlows(t *testing.T) {
 		}
 		buildErr <- err
 	}()
-	clips, err := fakeclip.Build(ctx, fakeclip.Options{Grid: filepath.Join(data, "talking", "grid", "sbwe5n.mpg"),
-		Digits: digits, Other: other, Dir: filepath.Join(tmp, "clips")})
+	clips, err := fakeclip.BuildReal(ctx, fakeclip.RealOptions{Grid: filepath.Join(data, "talking", "grid", gridClip),
+		Other: filepath.Join(data, "talking", "grid", otherClip), Dir: filepath.Join(tmp, "clips")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if clips.Digits != digits {
+		t.Fatalf("%s says %q, the test expects %q", gridClip, clips.Digits, digits)
 	}
 	if err := <-buildErr; err != nil {
 		t.Fatalf("build: %v", err)
@@ -233,10 +242,9 @@ func TestBrowserFlows(t *testing.T) {
 		defer stop()
 		run(t, bctx, chromedp.Navigate(appURL+"/start"))
 		screens(t, bctx, shots, "login", "")
-		// The genuine clip is synthetic (GRID video, flite digits) and sits
-		// near the lip-sync threshold when the fake camera's frame timing
-		// jitters under load; a citizen would press "try again", and so may
-		// the test, at most twice.
+		// The genuine clip is a real GRID speaker; the fake camera's frame
+		// timing jitters under load, and a citizen would press "try again",
+		// and so may the test, at most twice.
 		result := faceLogin(t, bctx, id, shots, 3)
 		if !strings.Contains(result, "/callback") {
 			t.Fatalf("login did not reach the app: %s", result)
@@ -530,10 +538,11 @@ func TestBrowserFlows(t *testing.T) {
 		})
 	})
 
-	// 2. Refusals: a still photo with real speech, and a clip saying other digits.
+	// 2. Refusals: a still photo with the real voice, and the real face with
+	// another speaker's voice saying another digit.
 	for _, tc := range []struct{ name, y4m, wav string }{
 		{"still_photo_refused", clips.StillY4M, clips.StillWAV},
-		{"mismatched_clip_refused", clips.MismatchY4M, clips.MismatchWAV},
+		{"swapped_voice_refused", clips.MismatchY4M, clips.MismatchWAV},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bctx, stop := browser(t, ctx, tc.y4m, tc.wav)
