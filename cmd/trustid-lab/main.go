@@ -14,6 +14,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/trustid/trustid/lab/actioneval"
 	"github.com/trustid/trustid/lab/benchmint"
 	"github.com/trustid/trustid/lab/faceeval"
 	"github.com/trustid/trustid/lab/livenesseval"
@@ -35,6 +36,7 @@ func commands() map[string]command {
 		"calibrate-face": {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
 		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
 		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
+		"action-signals": {"print the per-frame action signals (eye, mouth, yaw, pitch) of a clip (TSV)", actioneval.ActionSignals},
 		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
 	}
 }
