@@ -2,8 +2,11 @@ package liveness
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/trustid/trustid/liveness/action"
+	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
 )
@@ -32,3 +35,91 @@ const (
 
 // CheckActions is the action challenge's check name in Result.Checks.
 const CheckActions = "actions"
+
+// verifyActions judges the evidence of an action challenge: the same
+// intake limits, capture and face checks as the digits (presence,
+// anti-spoof, same face, reference match) with the action check in place
+// of speech and lip sync.
+func (v *Verifier) verifyActions(ctx context.Context, req Request, ch challenge.Challenge, res Result) (Result, error) {
+	if v.cfg.Actions == nil {
+		return res, errors.New("liveness: action challenge but no ActionTracker configured")
+	}
+	clip, err := v.actionIntake(ctx, req)
+	if err != nil {
+		reason, ok := intakeReason(err)
+		if !ok {
+			return res, fmt.Errorf("liveness: intake: %w", err)
+		}
+		v.cfg.Logger.InfoContext(ctx, "liveness: evidence refused", "err", err)
+		res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Reason: reason})
+		return res, nil
+	}
+	res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Pass: true, Score: clip.Duration().Seconds()})
+	res.Checks = append(res.Checks, v.plausible(clip))
+	checks, err := v.evaluateActions(ctx, clip, ch.Actions, req.Subject)
+	res.Checks = append(res.Checks, checks...)
+	return res, err
+}
+
+func (v *Verifier) actionIntake(ctx context.Context, req Request) (*media.Clip, error) {
+	switch {
+	case req.Clip != nil:
+		return req.Clip, nil
+	case req.Video != nil:
+		return v.cfg.ActionVideo.DecodeVideo(ctx, req.Video)
+	case len(req.Frames) > 0:
+		return media.DecodeFrames(req.Frames, req.WAV, v.cfg.ActionFPS, v.cfg.ActionLimits)
+	}
+	return nil, media.ErrNoVideo
+}
+
+// evaluateActions runs the face engine on the key frames, follows the face
+// from them through every frame, and checks the actions.
+func (v *Verifier) evaluateActions(ctx context.Context, clip *media.Clip, seq action.Sequence, subject string) ([]CheckResult, error) {
+	frames, err := v.analyzeKeyFrames(ctx, clip, v.cfg.ActionKeyFrames)
+	if err != nil {
+		return nil, err
+	}
+	var out []CheckResult
+	for _, c := range v.faceChecks(clip, frames) {
+		if c.Name != CheckLipSync { // no voice to be in sync with
+			out = append(out, c)
+		}
+	}
+	var anchors []Anchor
+	for i, f := range frames {
+		if f.key && f.face != nil {
+			anchors = append(anchors, Anchor{Frame: i, Landmarks: f.face.Landmarks})
+		}
+	}
+	ac := CheckResult{Name: CheckActions, Reason: ReasonNoFace}
+	if len(anchors) > 0 {
+		sig, err := v.cfg.Actions.Track(ctx, clip.Frames, anchors)
+		if err != nil {
+			return nil, fmt.Errorf("liveness: action tracking: %w", err)
+		}
+		ac = ActionCheck(seq, sig, v.cfg.ActionCheck)
+	}
+	ref, err := v.reference(ctx, frames, subject)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(out, ac), ref), nil
+}
+
+// ActionCheck is the action check's CheckResult for the signals of a clip:
+// Score is the fraction of the asked actions completed in order.
+func ActionCheck(seq action.Sequence, sig []action.Signal, cfg action.Config) CheckResult {
+	r := action.Check(seq, sig, cfg)
+	c := CheckResult{Name: CheckActions, Pass: r.Pass, Score: float64(r.Done) / float64(max(1, len(seq)))}
+	switch {
+	case r.Pass:
+	case errors.Is(r.Reason, action.ErrFaceLost):
+		c.Reason = ReasonFaceLost
+	case errors.Is(r.Reason, action.ErrOrder):
+		c.Reason = ReasonActionOrder
+	default:
+		c.Reason = ReasonActionMissing
+	}
+	return c
+}

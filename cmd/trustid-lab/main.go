@@ -37,6 +37,8 @@ func commands() map[string]command {
 		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
 		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
 		"action-signals": {"print the per-frame action signals (eye, mouth, yaw, pitch) of a clip (TSV)", actioneval.ActionSignals},
+		"make-action-set": {"cut genuine and attack action clips from testdata/action into a folder with a manifest", actioneval.MakeActionSet},
+		"eval-actions":    {"evaluate the action challenge on a manifest: BPCER, APCER per attack type, leave people out (JSON)", actioneval.EvalActions},
 		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
 	}
 }

@@ -45,7 +45,7 @@ var DefaultConfig = Config{
 	MouthOpen: 0.20, MinMouthHold: 300 * time.Millisecond,
 	Turn: 0.15, NodDown: 0.12, Dominance: 1.0,
 	MinHeadHold: 200 * time.Millisecond, MaxHeadMove: 4 * time.Second,
-	MinFace:     0.8,
+	MinFace: 0.8,
 }
 
 func (c Config) withDefaults() Config {

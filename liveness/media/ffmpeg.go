@@ -281,7 +281,7 @@ func startFFmpeg(a ffmpegArgs) (*proc, error) {
 		"-t", strconv.FormatFloat(a.capSec, 'f', 3, 64),
 		"-i", a.input,
 		"-map", "0:v:0",
-		"-vf", "fps="+fpsArg+",scale=w='min(iw,"+sideArg+")':h='min(ih,"+sideArg+")':force_original_aspect_ratio=decrease",
+		"-vf", "fps=" + fpsArg + ",scale=w='min(iw," + sideArg + ")':h='min(ih," + sideArg + ")':force_original_aspect_ratio=decrease",
 		"-c:v", "ppm", "-f", "image2pipe", "pipe:1",
 	}
 	if !a.videoOnly {
