@@ -30,16 +30,16 @@ type command struct {
 // commands lists every subcommand.
 func commands() map[string]command {
 	return map[string]command{
-		"train-digits":   {"train the spoken-digit head (liveness/speech)", speechlab.TrainDigits},
-		"eval-speech":    {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", speechlab.EvalSpeech},
-		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
-		"calibrate-face": {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
-		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
-		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
-		"action-signals": {"print the per-frame action signals (eye, mouth, yaw, pitch) of a clip (TSV)", actioneval.ActionSignals},
+		"train-digits":    {"train the spoken-digit head (liveness/speech)", speechlab.TrainDigits},
+		"eval-speech":     {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", speechlab.EvalSpeech},
+		"eval-face":       {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
+		"calibrate-face":  {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
+		"eval-liveness":   {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
+		"make-fake-clip":  {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
+		"action-signals":  {"print the per-frame action signals (eye, mouth, yaw, pitch) of a clip (TSV)", actioneval.ActionSignals},
 		"make-action-set": {"cut genuine and attack action clips from testdata/action into a folder with a manifest", actioneval.MakeActionSet},
 		"eval-actions":    {"evaluate the action challenge on a manifest: BPCER, APCER per attack type, leave people out (JSON)", actioneval.EvalActions},
-		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
+		"bench-tokens":    {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
 	}
 }
 
