@@ -108,11 +108,16 @@ func MakeActionSet(ctx context.Context, args []string) error {
 	if *data == "" || *out == "" {
 		return errors.New("-testdata and -out are required")
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	return buildSet(ctx, *data, *out, *ffmpeg, segments)
+}
+
+// buildSet cuts segs from data into out and writes out/MANIFEST.tsv.
+func buildSet(ctx context.Context, data, out, ffmpeg string, segs []segment) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	run := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, *ffmpeg, append([]string{"-nostdin", "-loglevel", "error", "-y"}, args...)...)
+		cmd := exec.CommandContext(ctx, ffmpeg, append([]string{"-nostdin", "-loglevel", "error", "-y"}, args...)...)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("ffmpeg %v: %v: %s", args, err, b)
 		}
@@ -121,10 +126,10 @@ func MakeActionSet(ctx context.Context, args []string) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 	x264 := []string{"-an", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-r", "30"}
 	var entries []manifest.Entry
-	for i, s := range segments {
-		src := filepath.Join(*data, "action", s.src)
+	for i, s := range segs {
+		src := filepath.Join(data, "action", s.src)
 		base := fmt.Sprintf("%02d_%s", i, s.group)
-		clip := filepath.Join(*out, base+".mp4")
+		clip := filepath.Join(out, base+".mp4")
 		if err := run(append([]string{"-ss", f(s.start), "-to", f(s.end), "-i", src}, append(x264, clip)...)...); err != nil {
 			return err
 		}
@@ -144,18 +149,18 @@ func MakeActionSet(ctx context.Context, args []string) error {
 			entries = append(entries, manifest.Entry{Path: clip, Challenge: s.wrong, Attack: "wrong_order", Group: s.group})
 		}
 		// The still photo: the segment's first frame, held as long.
-		png := filepath.Join(*out, base+"_still.png")
+		png := filepath.Join(out, base+"_still.png")
 		if err := run("-ss", f(s.start), "-i", src, "-frames:v", "1", png); err != nil {
 			return err
 		}
 		dur := f(s.end - s.start)
-		still := filepath.Join(*out, base+"_still.mp4")
+		still := filepath.Join(out, base+"_still.mp4")
 		if err := run(append([]string{"-loop", "1", "-framerate", "30", "-t", dur, "-i", png}, append(x264, still)...)...); err != nil {
 			return err
 		}
 		entries = append(entries, manifest.Entry{Path: still, Challenge: s.done, Attack: "still_photo", Group: s.group})
 		for _, m := range motions {
-			moved := filepath.Join(*out, base+"_moved_"+m.name+".mp4")
+			moved := filepath.Join(out, base+"_moved_"+m.name+".mp4")
 			vf := fmt.Sprintf("perspective=sense=destination:eval=frame:x0='%s':y0='%s':x1='%s':y1='%s':x2='%s':y2='%s':x3='%s':y3='%s'",
 				motionExpr(m.x0), motionExpr(m.y0), motionExpr(m.x1), motionExpr(m.y1),
 				motionExpr(m.x2), motionExpr(m.y2), motionExpr(m.x3), motionExpr(m.y3))
@@ -166,12 +171,12 @@ func MakeActionSet(ctx context.Context, args []string) error {
 		}
 		os.Remove(png)
 	}
-	mf, err := os.Create(filepath.Join(*out, "MANIFEST.tsv"))
+	mf, err := os.Create(filepath.Join(out, "MANIFEST.tsv"))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(mf, "# path\tchallenge\tlabel\tgroup (trustid-lab make-action-set; sources under testdata/action)")
-	if err := manifest.Write(mf, *out, entries); err != nil {
+	if err := manifest.Write(mf, out, entries); err != nil {
 		mf.Close()
 		return err
 	}

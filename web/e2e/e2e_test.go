@@ -457,8 +457,9 @@ func faceLogin(t *testing.T, ctx context.Context, id, shots string, attempts int
 }
 
 // browser starts Chromium with the fake camera and microphone reading the
-// given files and a fresh profile.
-func browser(t *testing.T, parent context.Context, y4m, wav string) (context.Context, func()) {
+// given files and a fresh profile; extra options override the defaults
+// (the language).
+func browser(t *testing.T, parent context.Context, y4m, wav string, extra ...chromedp.ExecAllocatorOption) (context.Context, func()) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
@@ -467,12 +468,15 @@ func browser(t *testing.T, parent context.Context, y4m, wav string) (context.Con
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-video-capture", y4m),
-		chromedp.Flag("use-file-for-fake-audio-capture", wav+"%noloop"),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("lang", "en-US"),
 		chromedp.Flag("accept-lang", "en-US,en"),
 		chromedp.WindowSize(1280, 800),
 	}
+	if wav != "" { // without, the fake microphone beeps
+		opts = append(opts, chromedp.Flag("use-file-for-fake-audio-capture", wav+"%noloop"))
+	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(parent, opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	if err := chromedp.Do(bctx); err != nil {
@@ -541,7 +545,7 @@ func waitText(t *testing.T, ctx context.Context, sel string, done func(string) b
 func screens(t *testing.T, ctx context.Context, dir, name, waitSel string) {
 	t.Helper()
 	href := get(t, ctx, chromedp.Location())
-	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/consent") || name == "login-digits" || name == "login-refused" || name == "desk-verified"
+	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/consent") || name == "login-digits" || name == "login-actions" || name == "login-refused" || name == "desk-verified"
 	langs := []string{"en", "zh"}
 	if oneTime {
 		langs = []string{""}
@@ -603,16 +607,23 @@ func waitReady(t *testing.T, u string) {
 // newRelyingApp is a tiny relying app: /start sends the browser to the
 // provider (code flow with PKCE, login_hint = the citizen's ID number),
 // /callback exchanges the code and shows the ID token's acr.
-func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
-	conf := &oauth2.Config{ClientID: "demo-app", ClientSecret: secret, RedirectURL: appURL + "/callback",
+func newRelyingApp(issuer, appURL, secret, loginHint string, extra ...oauth2.AuthCodeOption) http.Handler {
+	return newRelyingAppFor("demo-app", issuer, appURL, secret, loginHint, extra...)
+}
+
+// newRelyingAppFor is newRelyingApp for client id clientID; extra adds
+// authorization request parameters (acr_values).
+func newRelyingAppFor(clientID, issuer, appURL, secret, loginHint string, extra ...oauth2.AuthCodeOption) http.Handler {
+	conf := &oauth2.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: appURL + "/callback",
 		Scopes:   []string{"openid", "profile"},
 		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/oauth2/auth", TokenURL: issuer + "/oauth2/token"}}
 	verifier := oauth2.GenerateVerifier()
 	state := rand.Text()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier),
-			oauth2.SetAuthURLParam("nonce", rand.Text()), oauth2.SetAuthURLParam("login_hint", loginHint)), http.StatusFound)
+		opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("nonce", rand.Text()), oauth2.SetAuthURLParam("login_hint", loginHint)}, extra...)
+		http.Redirect(w, r, conf.AuthCodeURL(state, opts...), http.StatusFound)
 	})
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
 		if r.FormValue("state") != state {
@@ -640,15 +651,16 @@ func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
 			return
 		}
 		var c struct {
-			Sub string `json:"sub"`
-			ACR string `json:"acr"`
+			Sub string   `json:"sub"`
+			ACR string   `json:"acr"`
+			AMR []string `json:"amr"`
 		}
 		if err := idt.Claims(&c); err != nil {
 			http.Error(w, "claims: "+err.Error(), 500)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "signed in: sub=%s acr=%s\n", c.Sub, c.ACR)
+		fmt.Fprintf(w, "signed in: sub=%s acr=%s amr=%s\n", c.Sub, c.ACR, strings.Join(c.AMR, ","))
 	})
 	return mux
 }
