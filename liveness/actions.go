@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/trustid/trustid/liveness/action"
-	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
 )
@@ -36,32 +35,13 @@ const (
 // CheckActions is the action challenge's check name in Result.Checks.
 const CheckActions = "actions"
 
-// verifyActions judges the evidence of an action challenge: the same
-// intake limits, capture and face checks as the digits (presence,
-// anti-spoof, same face, reference match) with the action check in place
-// of speech and lip sync.
-func (v *Verifier) verifyActions(ctx context.Context, req Request, ch challenge.Challenge, res Result) (Result, error) {
-	if v.cfg.Actions == nil {
-		return res, errors.New("liveness: action challenge but no ActionTracker configured")
-	}
-	clip, err := v.actionIntake(ctx, req)
-	if err != nil {
-		reason, ok := intakeReason(err)
-		if !ok {
-			return res, fmt.Errorf("liveness: intake: %w", err)
-		}
-		v.cfg.Logger.InfoContext(ctx, "liveness: evidence refused", "err", err)
-		res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Reason: reason})
-		return res, nil
-	}
-	res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Pass: true, Score: clip.Duration().Seconds()})
-	res.Checks = append(res.Checks, v.plausible(clip))
-	checks, err := v.evaluateActions(ctx, clip, ch.Actions, req.Subject)
-	res.Checks = append(res.Checks, checks...)
-	return res, err
-}
-
+// actionIntake takes in action evidence: video only, at the action
+// sampling rate; the limits are the digits' otherwise. Without an
+// ActionTracker an action challenge is a fault of the deployment.
 func (v *Verifier) actionIntake(ctx context.Context, req Request) (*media.Clip, error) {
+	if v.cfg.Actions == nil {
+		return nil, errors.New("liveness: action challenge but no ActionTracker configured")
+	}
 	switch {
 	case req.Clip != nil:
 		return req.Clip, nil
@@ -74,7 +54,8 @@ func (v *Verifier) actionIntake(ctx context.Context, req Request) (*media.Clip, 
 }
 
 // evaluateActions runs the face engine on the key frames, follows the face
-// from them through every frame, and checks the actions.
+// from them through every frame, and checks the actions: the digits'
+// checks with the action check in place of speech and lip sync.
 func (v *Verifier) evaluateActions(ctx context.Context, clip *media.Clip, seq action.Sequence, subject string) ([]CheckResult, error) {
 	frames, err := v.analyzeKeyFrames(ctx, clip, v.cfg.ActionKeyFrames)
 	if err != nil {

@@ -235,10 +235,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("liveness: lockout: %w", err)
 	}
 
-	if ch.Kind == challenge.KindActions {
-		return v.verifyActions(ctx, req, ch, res)
-	}
-	clip, err := v.intake(ctx, req)
+	clip, err := v.intake(ctx, req, ch.Kind)
 	if err != nil {
 		reason, ok := intakeReason(err)
 		if !ok {
@@ -251,12 +248,20 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 	res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Pass: true, Score: clip.Duration().Seconds()})
 	res.Checks = append(res.Checks, v.plausible(clip))
 
-	checks, err := v.evaluate(ctx, clip, ch.Digits, req.Subject)
+	var checks []CheckResult
+	if ch.Kind == challenge.KindActions {
+		checks, err = v.evaluateActions(ctx, clip, ch.Actions, req.Subject)
+	} else {
+		checks, err = v.evaluate(ctx, clip, ch.Digits, req.Subject)
+	}
 	res.Checks = append(res.Checks, checks...)
 	return res, err
 }
 
-func (v *Verifier) intake(ctx context.Context, req Request) (*media.Clip, error) {
+func (v *Verifier) intake(ctx context.Context, req Request, kind challenge.Kind) (*media.Clip, error) {
+	if kind == challenge.KindActions {
+		return v.actionIntake(ctx, req)
+	}
 	switch {
 	case req.Clip != nil:
 		return req.Clip, nil
