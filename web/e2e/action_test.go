@@ -115,21 +115,7 @@ func TestChineseActionLogin(t *testing.T) {
 		}
 	}()
 
-	srv := exec.CommandContext(ctx, bin, "serve")
-	srv.Env = s.env
-	logf, _ := os.Create(filepath.Join(tmp, "serve.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(os.Interrupt)
-		srv.Wait()
-		b, _ := os.ReadFile(logf.Name())
-		os.MkdirAll(filepath.Join(root, "artifacts"), 0o755)
-		os.WriteFile(filepath.Join(root, "artifacts", "e2e-actions-serve.log"), b, 0o644)
-	})
-	waitReady(t, s.issuer+"/healthz")
+	s.serve(t, ctx, tmp, filepath.Join(root, "artifacts", "e2e-actions-serve.log"))
 	shots := filepath.Join(root, "artifacts", "screenshots")
 	os.MkdirAll(shots, 0o755)
 	zh := []chromedp.ExecAllocatorOption{chromedp.Flag("lang", "zh-CN"), chromedp.Flag("accept-lang", "zh-CN,zh")}

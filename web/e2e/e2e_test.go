@@ -94,6 +94,28 @@ type server struct {
 	env         []string
 }
 
+// serve starts `trustid serve`, waits until it is ready, and stops it when
+// the test ends, keeping its log at keep (with the screenshots: CI
+// artifacts).
+func (s *server) serve(t *testing.T, ctx context.Context, tmp, keep string) {
+	t.Helper()
+	srv := exec.CommandContext(ctx, s.bin, "serve")
+	srv.Env = s.env
+	logf, _ := os.Create(filepath.Join(tmp, "serve.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+		b, _ := os.ReadFile(logf.Name())
+		os.MkdirAll(filepath.Dir(keep), 0o755)
+		os.WriteFile(keep, b, 0o644)
+	})
+	waitReady(t, s.issuer+"/healthz")
+}
+
 func (s *server) run(t *testing.T, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(s.bin, args...)
@@ -192,21 +214,7 @@ func TestBrowserFlows(t *testing.T) {
 		t.Fatal("client create printed no secret")
 	}
 
-	srv := exec.CommandContext(ctx, bin, "serve")
-	srv.Env = s.env
-	logf, _ := os.Create(filepath.Join(tmp, "serve.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(os.Interrupt)
-		srv.Wait()
-		// The server's log is kept with the screenshots (CI artifacts).
-		b, _ := os.ReadFile(logf.Name())
-		os.WriteFile(filepath.Join(root, "artifacts", "e2e-serve.log"), b, 0o644)
-	})
-	waitReady(t, s.issuer+"/healthz")
+	s.serve(t, ctx, tmp, filepath.Join(root, "artifacts", "e2e-serve.log"))
 	if r, err := http.Get(s.issuer + "/assets/app.css"); err == nil {
 		r.Body.Close()
 		need(t, r.StatusCode == 200, "the web pages in trustid serve (mountWeb in cmd/trustid/features.go)")
