@@ -55,6 +55,8 @@ type clipResult struct {
 	Pass      bool              `json:"pass"`
 	Reasons   []liveness.Reason `json:"reasons,omitempty"`
 	Events    []string          `json:"events_found"`
+	// Peaks: how far each signal went toward its threshold (1 reaches it).
+	Peaks action.Peaks `json:"peak_over_threshold"`
 	// PassLOPO is the decision with the thresholds chosen without this
 	// clip's group.
 	PassLOPO bool `json:"pass_leave_group_out"`
@@ -79,6 +81,9 @@ type rate struct {
 	Rate     float64 `json:"rate"`
 	Accepted int     `json:"accepted"`
 	Clips    int     `json:"clips"`
+	// MaxPeak is the largest excursion toward any action's threshold on
+	// any clip of the type (1 reaches it; default thresholds).
+	MaxPeak float64 `json:"max_peak_over_threshold"`
 }
 
 type evalReport struct {
@@ -203,6 +208,7 @@ func summarise(rs []clipResult, pass func(clipResult) bool) rates {
 		}
 		a := s.APCER[r.attack]
 		a.Clips++
+		a.MaxPeak = max(a.MaxPeak, r.Peaks.Max())
 		if pass(r) {
 			a.Accepted++
 		}
@@ -268,6 +274,7 @@ func runDecisions(ctx context.Context, e *engines, entries []manifest.Entry) ([]
 		rec.mu.Lock()
 		r.sig, rec.last = rec.last, nil
 		rec.mu.Unlock()
+		r.Peaks = action.PeakRatios(r.sig, action.Config{})
 		for _, ev := range action.Detect(r.sig, action.Config{}) {
 			r.Events = append(r.Events, fmt.Sprintf("%s@%.2f-%.2fs", ev.Action, ev.Start.Seconds(), ev.End.Seconds()))
 		}

@@ -202,6 +202,44 @@ func Detect(sig []Signal, cfg Config) []Event {
 	return ev
 }
 
+// Peaks is how far each signal of a clip went toward its action's
+// threshold at the clip's most extreme frame: 1 reaches the threshold
+// (whether or not it came back). For evaluation: how close a still or
+// moved photo came to completing an action.
+type Peaks struct {
+	Blink, OpenMouth, TurnLeft, TurnRight, Nod float64
+}
+
+// Max is the largest of p's values.
+func (p Peaks) Max() float64 {
+	return max(p.Blink, p.OpenMouth, p.TurnLeft, p.TurnRight, p.Nod)
+}
+
+// PeakRatios measures sig's Peaks against cfg's thresholds, from the same
+// resting values Detect uses.
+func PeakRatios(sig []Signal, cfg Config) Peaks {
+	cfg = cfg.withDefaults()
+	var eye, mouth, yaw, pitch []float64
+	for _, s := range sig {
+		if s.Face {
+			eye, mouth, yaw, pitch = append(eye, s.Eye), append(mouth, s.Mouth), append(yaw, s.Yaw), append(pitch, s.Pitch)
+		}
+	}
+	var p Peaks
+	if len(eye) == 0 {
+		return p
+	}
+	rEye, rMouth, rYaw, rPitch := median(eye), quantile(mouth, 0.25), median(yaw), median(pitch)
+	for i := range eye {
+		p.Blink = max(p.Blink, (1-eye[i]/rEye)/(1-cfg.BlinkClose))
+		p.OpenMouth = max(p.OpenMouth, (mouth[i]-rMouth)/cfg.MouthOpen)
+		p.TurnLeft = max(p.TurnLeft, (yaw[i]-rYaw)/cfg.Turn)
+		p.TurnRight = max(p.TurnRight, (rYaw-yaw[i])/cfg.Turn)
+		p.Nod = max(p.Nod, (rPitch-pitch[i])/cfg.NodDown)
+	}
+	return p
+}
+
 // excursions finds the spans where v rises to enter or above and then falls
 // back below exit, lasting between minHold (time at or above enter) and
 // maxDur; frames without a face neither start nor end a span, and a span

@@ -152,3 +152,14 @@ func FuzzParseSequence(f *testing.F) {
 		}
 	})
 }
+
+func TestPeakRatios(t *testing.T) {
+	still := PeakRatios(perform(nil, 0.001), Config{})
+	if still.Max() > 0.1 {
+		t.Errorf("a still face peaks at %+v", still)
+	}
+	moved := PeakRatios(perform(Sequence{TurnLeft}, 0), Config{})
+	if moved.TurnLeft < 1 || moved.TurnRight > 0.1 || moved.Blink > 0.1 {
+		t.Errorf("a left turn peaks at %+v", moved)
+	}
+}
