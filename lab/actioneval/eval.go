@@ -57,6 +57,11 @@ type clipResult struct {
 	Events    []string          `json:"events_found"`
 	// Peaks: how far each signal went toward its threshold (1 reaches it).
 	Peaks action.Peaks `json:"peak_over_threshold"`
+	// AnyChallenge is how many of the 80 admissible challenges this clip
+	// passes (the decision's other checks included): a photo or a replay
+	// does not choose its challenge, so k/80 is its chance against a
+	// random one.
+	AnyChallenge int `json:"challenges_passed_of_80"`
 	// PassLOPO is the decision with the thresholds chosen without this
 	// clip's group.
 	PassLOPO bool `json:"pass_leave_group_out"`
@@ -84,6 +89,12 @@ type rate struct {
 	// MaxPeak is the largest excursion toward any action's threshold on
 	// any clip of the type (1 reaches it; default thresholds).
 	MaxPeak float64 `json:"max_peak_over_threshold"`
+	// RandomChallenge is the mean over the type's clips of the share of
+	// the 80 admissible challenges the clip passes: the APCER against a
+	// random challenge rather than the manifest's (default thresholds).
+	RandomChallenge float64 `json:"apcer_random_challenge"`
+	// ClipsPassingSome is how many clips pass at least one challenge.
+	ClipsPassingSome int `json:"clips_passing_some_challenge"`
 }
 
 type evalReport struct {
@@ -209,6 +220,10 @@ func summarise(rs []clipResult, pass func(clipResult) bool) rates {
 		a := s.APCER[r.attack]
 		a.Clips++
 		a.MaxPeak = max(a.MaxPeak, r.Peaks.Max())
+		a.RandomChallenge += float64(r.AnyChallenge) / float64(len(challenge.AllSequences()))
+		if r.AnyChallenge > 0 {
+			a.ClipsPassingSome++
+		}
 		if pass(r) {
 			a.Accepted++
 		}
@@ -219,6 +234,7 @@ func summarise(rs []clipResult, pass func(clipResult) bool) rates {
 	}
 	for k, a := range s.APCER {
 		a.Rate = float64(a.Accepted) / float64(a.Clips)
+		a.RandomChallenge /= float64(a.Clips)
 		s.APCER[k] = a
 		s.WorstAPCER = max(s.WorstAPCER, a.Rate)
 	}
@@ -275,6 +291,13 @@ func runDecisions(ctx context.Context, e *engines, entries []manifest.Entry) ([]
 		r.sig, rec.last = rec.last, nil
 		rec.mu.Unlock()
 		r.Peaks = action.PeakRatios(r.sig, action.Config{})
+		if r.otherPass {
+			for _, seq := range challenge.AllSequences() {
+				if action.Check(seq, r.sig, action.Config{}).Pass {
+					r.AnyChallenge++
+				}
+			}
+		}
 		for _, ev := range action.Detect(r.sig, action.Config{}) {
 			r.Events = append(r.Events, fmt.Sprintf("%s@%.2f-%.2fs", ev.Action, ev.Start.Seconds(), ev.End.Seconds()))
 		}
