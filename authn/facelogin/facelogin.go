@@ -38,8 +38,8 @@ type Register interface {
 	ResolveIDNumber(ctx context.Context, idNumber string) (citizenID string, err error)
 }
 
-// Challenges issues the digits to read (challenge.Manager does); the
-// liveness decision consumes them.
+// Challenges issues the challenges, digits or actions (challenge.Manager
+// does); the liveness decision consumes them.
 type Challenges interface {
 	IssueKind(ctx context.Context, kind challenge.Kind, sessionID, subject string, c challenge.Client) (challenge.Issued, error)
 	IsKnownDevice(subject, device, proof string) bool
