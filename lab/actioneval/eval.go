@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"sync"
@@ -307,5 +306,3 @@ func runDecisions(ctx context.Context, e *engines, entries []manifest.Entry) ([]
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Label < out[j].Label })
 	return out, nil
 }
-
-var _ io.Writer = (*bytes.Buffer)(nil)
