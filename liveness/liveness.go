@@ -1,8 +1,8 @@
 // Package liveness makes the liveness decision of a login: it consumes the
-// spoken-digit challenge, takes in the clip, and runs the independent checks
-// (the right digits spoken, lips moving with the voice and not shutting or
-// moving where no digit is voiced, optionally a voice that is not synthetic,
-// a live face that
+// challenge (spoken digits; facial actions in actions.go), takes in the
+// clip, and runs the independent checks (the right digits spoken, lips
+// moving with the voice and not shutting or moving where no digit is
+// voiced, optionally a voice that is not synthetic, a live face that
 // stays the same person and matches the claimed identity, a plausible
 // capture) concurrently, returning one Result with a stable reason code per
 // failed check. Failed attempts feed the per-subject and per-address lockout.
@@ -183,6 +183,8 @@ type CheckResult struct {
 // Result is the decision on one attempt.
 type Result struct {
 	Pass bool
+	// Kind is the kind of the consumed challenge (empty when it was refused).
+	Kind challenge.Kind
 	// Reasons lists the codes of the failed checks, in check order.
 	Reasons []Reason
 	// Checks holds every check that ran with its score: trusted callers

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trustid/trustid/liveness/action"
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
@@ -63,6 +64,24 @@ type Config struct {
 	// MinSourceFPS rejects captures whose own frame rate (when known) is
 	// implausibly low for talking video. Default 10.
 	MinSourceFPS float64
+
+	// Action challenges (actions.go); without Actions they are refused as
+	// an internal error.
+	Actions ActionTracker
+	// ActionVideo decodes action evidence: no audio needed, frames at the
+	// action sampling rate (Limits.VideoOnly). Required with Actions.
+	ActionVideo VideoDecoder
+	// ActionFPS samples JPEG-frame action evidence; default 25 (a blink
+	// lasts 100-300 ms).
+	ActionFPS float64
+	// ActionLimits bound action evidence (VideoOnly is forced).
+	ActionLimits media.Limits
+	// ActionKeyFrames is how many evenly spaced frames of an action clip
+	// go through the face engine (anchors for the tracker, anti-spoof,
+	// same face, reference); default 6.
+	ActionKeyFrames int
+	// ActionCheck holds the action detectors' thresholds.
+	ActionCheck action.Config
 }
 
 func (c *Config) defaults() {
@@ -96,6 +115,13 @@ func (c *Config) defaults() {
 	if c.VoiceThreshold <= 0 {
 		c.VoiceThreshold = 0.5
 	}
+	if c.ActionFPS <= 0 {
+		c.ActionFPS = 25
+	}
+	if c.ActionKeyFrames <= 0 {
+		c.ActionKeyFrames = 6
+	}
+	c.ActionLimits.VideoOnly = true
 }
 
 // Validate reports every missing dependency at once.
@@ -115,6 +141,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Video == nil {
 		errs = append(errs, errors.New("liveness: Video is required"))
+	}
+	if c.Actions != nil && c.ActionVideo == nil {
+		errs = append(errs, errors.New("liveness: ActionVideo is required with Actions"))
 	}
 	return errors.Join(errs...)
 }
@@ -209,6 +238,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("liveness: challenge: %w", err)
 	}
 	res.Checks = append(res.Checks, CheckResult{Name: CheckChallenge, Pass: true, Score: 1})
+	res.Kind = ch.Kind
 	if err := v.cfg.Challenges.Locked(ctx, req.Subject, challenge.Client{Addr: req.ClientAddr, Device: req.Device, Known: req.KnownDevice}); err != nil {
 		var re *challenge.RetryError
 		if errors.As(err, &re) && errors.Is(err, challenge.ErrLocked) {
@@ -219,7 +249,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("liveness: lockout: %w", err)
 	}
 
-	clip, err := v.intake(ctx, req)
+	clip, err := v.intake(ctx, req, ch.Kind)
 	if err != nil {
 		reason, ok := intakeReason(err)
 		if !ok {
@@ -232,12 +262,20 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 	res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Pass: true, Score: clip.Duration().Seconds()})
 	res.Checks = append(res.Checks, v.plausible(clip))
 
-	checks, err := v.evaluate(ctx, clip, ch.Digits, req.Subject)
+	var checks []CheckResult
+	if ch.Kind == challenge.KindActions {
+		checks, err = v.evaluateActions(ctx, clip, ch.Actions, req.Subject)
+	} else {
+		checks, err = v.evaluate(ctx, clip, ch.Digits, req.Subject)
+	}
 	res.Checks = append(res.Checks, checks...)
 	return res, err
 }
 
-func (v *Verifier) intake(ctx context.Context, req Request) (*media.Clip, error) {
+func (v *Verifier) intake(ctx context.Context, req Request, kind challenge.Kind) (*media.Clip, error) {
+	if kind == challenge.KindActions {
+		return v.actionIntake(ctx, req)
+	}
 	switch {
 	case req.Clip != nil:
 		return req.Clip, nil
@@ -461,8 +499,12 @@ func KeyFrames(total, n int) []int {
 // analyzeFrames runs the face engine on the key frames only; the other
 // frames are followed by reading the mouth region's pixels (lipsync).
 func (v *Verifier) analyzeFrames(ctx context.Context, clip *media.Clip) ([]frameResult, error) {
+	return v.analyzeKeyFrames(ctx, clip, v.cfg.KeyFrames)
+}
+
+func (v *Verifier) analyzeKeyFrames(ctx context.Context, clip *media.Clip, keyFrames int) ([]frameResult, error) {
 	out := make([]frameResult, len(clip.Frames))
-	idx := KeyFrames(len(clip.Frames), v.cfg.KeyFrames)
+	idx := KeyFrames(len(clip.Frames), keyFrames)
 	for _, i := range idx {
 		out[i].key = true
 	}

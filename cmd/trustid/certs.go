@@ -409,8 +409,11 @@ func (s sessionCitizens) AuthenticateCitizen(r *http.Request) (certs.CitizenSess
 var certACRLevels = map[string]int{
 	oidc.ACRFaceLivenessPasskey: certs.LevelHigh,
 	oidc.ACRFaceLiveness:        certs.LevelHigh,
-	oidc.ACRFace:                certs.LevelSubstantial,
-	oidc.ACRPasskey:             certs.LevelSubstantial,
+	// Action liveness: face 1:1 and a live face, not the voice-and-lips
+	// check; the lead decides whether it reaches LevelHigh.
+	oidc.ACRFaceActions: certs.LevelSubstantial,
+	oidc.ACRFace:        certs.LevelSubstantial,
+	oidc.ACRPasskey:     certs.LevelSubstantial,
 }
 
 // mountCerts builds the certificate issuer and online service on the app's

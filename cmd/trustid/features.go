@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,7 +21,6 @@ import (
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/facemesh"
 	"github.com/trustid/trustid/liveness/media"
-	"github.com/trustid/trustid/liveness/speech"
 	"github.com/trustid/trustid/oidc"
 )
 
@@ -89,9 +90,15 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		return fmt.Errorf("identity: %w", err)
 	}
 
-	rec, err := speech.NewEmbeddingRecognizer(speech.Config{ModelDir: a.cfg.ModelsDir})
+	recs, err := digitRecognizers(a)
 	if err != nil {
-		return fmt.Errorf("speech recogniser: %w", err)
+		return err
+	}
+	var digitLangs []string
+	var spoken liveness.SpeechChecker = noRecognizer{}
+	for _, r := range recs {
+		digitLangs = append(digitLangs, r.Lang())
+		spoken = facelogin.Speech{Recognizer: r}
 	}
 	chCfg := challenge.Config{
 		Store: a.eph, Secret: derivedKey(a, "liveness-challenge"), TTL: a.cfg.Liveness.ChallengeTTL,
@@ -101,6 +108,10 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	if a.cfg.Test && a.cfg.Liveness.FixedDigits != "" {
 		a.log.Warn("TEST MODE: every liveness challenge uses fixed digits")
 		chCfg.FixedDigits = a.cfg.Liveness.FixedDigits
+	}
+	if a.cfg.Test && a.cfg.Liveness.FixedActions != "" {
+		a.log.Warn("TEST MODE: every action challenge uses fixed actions")
+		chCfg.FixedActions = a.cfg.Liveness.FixedActions
 	}
 	mgr, err := challenge.New(chCfg)
 	if err != nil {
@@ -113,24 +124,30 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	dec.Limits.MaxBytes = a.cfg.Limits.MaxVideoBytes
 	a.closer = append(a.closer, dec.Close)
 	// The face mesh follows the lips in every frame for the viseme check
-	// (#17): the decision refuses to run without it.
+	// (#17) and the face through the actions (#19): the decision refuses
+	// to run without it.
 	mesh, err := facemesh.New(facemesh.Config{ModelDir: a.cfg.ModelsDir})
 	if err != nil {
 		return fmt.Errorf("face mesh: %w (run deploy/setup.sh to fetch and convert the models)", err)
 	}
 	a.closer = append(a.closer, mesh.Close)
-	ver, err := liveness.New(liveness.Config{
-		Challenges: mgr, Faces: facelogin.Faces{Engine: f.face}, Speech: facelogin.Speech{Recognizer: rec},
+	lcfg := liveness.Config{
+		Challenges: mgr, Faces: facelogin.Faces{Engine: f.face}, Speech: spoken,
 		Mouths:     facelogin.Mouths{Runner: mesh},
 		References: facelogin.IdentityRefs{Service: ids}, Video: dec, Logger: a.log.With("area", "liveness"),
 		Limits: media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes},
-	})
+	}
+	if *a.cfg.Liveness.Actions {
+		actionChecks(a, mesh, &lcfg)
+	}
+	ver, err := liveness.New(lcfg)
 	if err != nil {
 		return fmt.Errorf("liveness: %w", err)
 	}
 	f.login, err = facelogin.New(facelogin.Config{
 		Register: ids, Challenges: mgr, Verifier: ver, Logger: a.log.With("area", "login"),
 		MaxVideoBytes: a.cfg.Limits.MaxVideoBytes, MaxFrames: 300,
+		DigitLanguages: append([]string{}, digitLangs...), Actions: lcfg.Actions != nil,
 	})
 	if err != nil {
 		return fmt.Errorf("face login: %w", err)
@@ -183,6 +200,31 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		return fmt.Errorf("web: %w", err)
 	}
 	return nil
+}
+
+// actionChecks adds the action challenge to the liveness configuration:
+// the face mesh follows the face, a video-only decoder at the action
+// sampling rate takes the evidence.
+func actionChecks(a *app, mesh *facemesh.Runner, lcfg *liveness.Config) {
+	lim := media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes, MaxDuration: actionMaxDuration, VideoOnly: true}
+	adec := media.NewDecoder()
+	adec.FPS = 25 // a blink lasts 100-300 ms
+	adec.Limits = lim
+	a.closer = append(a.closer, adec.Close)
+	lcfg.Actions = facelogin.MeshTracker{Mesh: mesh}
+	lcfg.ActionVideo = adec
+	lcfg.ActionLimits = lim
+}
+
+// actionMaxDuration: three actions at the page's pace take 6-9 s.
+const actionMaxDuration = 10 * time.Second
+
+// noRecognizer is the SpeechChecker of a deployment without a digit
+// recogniser: no digit challenge is ever issued there, so a call is a bug.
+type noRecognizer struct{}
+
+func (noRecognizer) CheckDigits(context.Context, []int16, string) (liveness.SpeechResult, error) {
+	return liveness.SpeechResult{}, errors.New("liveness: no digit recogniser configured")
 }
 
 // wrapHTTP applies the middleware every request passes through.

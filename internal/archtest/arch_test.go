@@ -212,3 +212,22 @@ func TestNothingImportsACommand(t *testing.T) {
 		}
 	}
 }
+
+// TestLivenessDecisionLinksNoEngine: the liveness decision (package
+// liveness), its challenges and the action detectors are pure Go; the
+// engines (OpenCV, ONNX Runtime: face, speech, face mesh) reach them only
+// through the interfaces they declare, plugged in by authn/facelogin.
+func TestLivenessDecisionLinksNoEngine(t *testing.T) {
+	pure := map[string]bool{"liveness": true, "liveness/action": true, "liveness/challenge": true}
+	for _, p := range listPackages(t) {
+		if !pure[rel(p.path)] {
+			continue
+		}
+		for _, d := range p.deps {
+			if d == "gocv.io/x/gocv" || strings.HasPrefix(d, "github.com/yalue/onnxruntime_go") ||
+				d == module+"/internal/onnx" || d == module+"/authn/face" || d == module+"/liveness/facemesh" || d == module+"/liveness/speech" {
+				t.Errorf("%s depends on %s (engines come in through interfaces)", rel(p.path), d)
+			}
+		}
+	}
+}

@@ -115,7 +115,7 @@ type Face struct {
 	Workers int `yaml:"workers"`
 }
 
-// Liveness configures spoken-digit challenges.
+// Liveness configures the liveness challenges (spoken digits, facial actions).
 type Liveness struct {
 	ChallengeTTL time.Duration `yaml:"challenge_ttl"`
 	// FixedDigits makes every challenge these digits (1-4: a real GRID
@@ -123,7 +123,44 @@ type Liveness struct {
 	FixedDigits string        `yaml:"-"`
 	MaxFailures int           `yaml:"max_failures"`
 	FailWindow  time.Duration `yaml:"fail_window"`
+	// Actions offers the action challenge where no recogniser serves the
+	// page's language (it needs face_mesh.onnx); default true.
+	Actions *bool `yaml:"actions"`
+	// FixedActions makes every action challenge these actions
+	// ("+"-joined): test mode only, set by TRUSTID_TEST_FIXED_ACTIONS.
+	FixedActions string `yaml:"-"`
+	// Recognizers are the spoken-digit recognisers, one per language;
+	// default one English recogniser (kind "embedding"). A page whose
+	// language none serves gets the action challenge.
+	Recognizers []Recognizer `yaml:"recognizers"`
 }
+
+// Recognizer kinds.
+const (
+	// RecognizerEmbedding is liveness/speech's English digit recogniser
+	// (speech embedding + the project's digit head) from models_dir.
+	RecognizerEmbedding = "embedding"
+	// RecognizerSherpaKWS is a sherpa-onnx keyword spotter (Mandarin:
+	// kws-zipformer-wenetspeech-3.3M). Its adapter is not in this build
+	// (no model to build it against); see README "Mandarin digits".
+	RecognizerSherpaKWS = "sherpa-kws"
+)
+
+// Recognizer configures one spoken-digit recogniser.
+type Recognizer struct {
+	// Lang is the BCP 47 primary tag of the language it hears ("en", "zh").
+	Lang string `yaml:"lang"`
+	Kind string `yaml:"kind"`
+	// ModelDir holds its model files; default models_dir.
+	ModelDir string `yaml:"model_dir"`
+	// SHA256 pins every model file (file name -> hex SHA-256): the
+	// recogniser is enabled only when each file is present and matches.
+	// Required for sherpa-kws; the embedding recogniser pins its own.
+	SHA256 map[string]string `yaml:"sha256"`
+}
+
+// SherpaKWSFiles are the files a sherpa-kws model directory must pin.
+var SherpaKWSFiles = []string{"encoder.onnx", "decoder.onnx", "joiner.onnx", "tokens.txt", "keywords.txt"}
 
 // OIDC configures the provider.
 type OIDC struct {
@@ -246,6 +283,7 @@ func (f *File) applyEnv(getenv func(string) string) {
 	set(&f.OIDC.SigningAlg, "TRUSTID_OIDC_SIGNING_ALG")
 	set(&f.OIDC.AccessTokenStore, "TRUSTID_OIDC_ACCESS_TOKEN_STORE")
 	set(&f.Liveness.FixedDigits, "TRUSTID_TEST_FIXED_DIGITS")
+	set(&f.Liveness.FixedActions, "TRUSTID_TEST_FIXED_ACTIONS")
 	f.Test = getenv("TRUSTID_TEST_MODE") == "1"
 	// A DSN or URL in the environment selects its backend unless the file chose.
 	if f.Storage.Driver == "" && f.Storage.PostgresDSN != "" {
@@ -314,6 +352,16 @@ func (f *File) Defaults() {
 		f.Liveness.MaxFailures = 5
 	}
 	defD(&f.Liveness.FailWindow, 3*time.Minute)
+	if f.Liveness.Actions == nil {
+		on := true
+		f.Liveness.Actions = &on
+	}
+	if f.Liveness.Recognizers == nil {
+		f.Liveness.Recognizers = []Recognizer{{Lang: "en", Kind: RecognizerEmbedding}}
+	}
+	for i := range f.Liveness.Recognizers {
+		def(&f.Liveness.Recognizers[i].ModelDir, f.ModelsDir)
+	}
 	defD(&f.OIDC.AccessTokenTTL, 10*time.Minute)
 	defD(&f.OIDC.RefreshTokenTTL, 30*24*time.Hour)
 	defD(&f.OIDC.IDTokenTTL, 10*time.Minute)
@@ -443,6 +491,31 @@ func (f *File) Validate() error {
 	}
 	if f.Test && !f.Dev {
 		bad("TRUSTID_TEST_MODE is refused with a configuration file: it exists only for the test harness")
+	}
+	if f.Liveness.FixedActions != "" && !f.Test {
+		bad("TRUSTID_TEST_FIXED_ACTIONS requires TRUSTID_TEST_MODE=1")
+	}
+	langs := map[string]bool{}
+	for i, r := range f.Liveness.Recognizers {
+		if langs[r.Lang] {
+			bad("liveness.recognizers[%d]: a second recogniser for %q", i, r.Lang)
+		}
+		langs[r.Lang] = true
+		switch {
+		case r.Kind == RecognizerEmbedding && r.Lang != "en":
+			bad("liveness.recognizers[%d]: kind embedding hears English only (lang en), not %q", i, r.Lang)
+		case r.Kind == RecognizerSherpaKWS:
+			if r.Lang == "" {
+				bad("liveness.recognizers[%d]: sherpa-kws needs lang", i)
+			}
+			for _, name := range SherpaKWSFiles {
+				if sum := r.SHA256[name]; len(sum) != 64 || strings.Trim(strings.ToLower(sum), "0123456789abcdef") != "" {
+					bad("liveness.recognizers[%d]: sha256 of %s must be 64 hex digits", i, name)
+				}
+			}
+		case r.Kind != RecognizerEmbedding:
+			bad("liveness.recognizers[%d]: kind %q: want embedding or sherpa-kws", i, r.Kind)
+		}
 	}
 	if f.Liveness.FixedDigits != "" {
 		if !f.Test {

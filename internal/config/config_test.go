@@ -156,6 +156,15 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "default recogniser: English, actions on",
+			check: func(t *testing.T, f *File) {
+				if len(f.Liveness.Recognizers) != 1 || f.Liveness.Recognizers[0].Lang != "en" ||
+					f.Liveness.Recognizers[0].Kind != RecognizerEmbedding || f.Liveness.Actions == nil || !*f.Liveness.Actions {
+					t.Errorf("liveness %+v", f.Liveness)
+				}
+			},
+		},
+		{
 			name:    "one fixed digit refused with a config file",
 			file:    "issuer: https://id.example\n" + prodSecrets,
 			env:     map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "5"},
@@ -165,6 +174,33 @@ func TestLoad(t *testing.T) {
 			name:    "fixed digits too long",
 			env:     map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "42915"},
 			wantErr: []string{"1 to 4 digits"},
+		},
+		{
+			name: "Mandarin keyword spotter pinned",
+			file: "issuer: https://id.example\nliveness:\n  actions: false\n  recognizers:\n  - {lang: en, kind: embedding}\n  - lang: zh\n    kind: sherpa-kws\n    model_dir: /srv/kws\n    sha256: {encoder.onnx: " + strings.Repeat("a", 64) +
+				", decoder.onnx: " + strings.Repeat("b", 64) + ", joiner.onnx: " + strings.Repeat("c", 64) +
+				", tokens.txt: " + strings.Repeat("d", 64) + ", keywords.txt: " + strings.Repeat("e", 64) + "}\n" + prodSecrets,
+			check: func(t *testing.T, f *File) {
+				r := f.Liveness.Recognizers
+				if len(r) != 2 || r[1].ModelDir != "/srv/kws" || r[1].SHA256["keywords.txt"] != strings.Repeat("e", 64) || *f.Liveness.Actions {
+					t.Errorf("liveness %+v", f.Liveness)
+				}
+			},
+		},
+		{
+			name:    "keyword spotter without pinned sums",
+			file:    "issuer: https://id.example\nliveness: {recognizers: [{lang: zh, kind: sherpa-kws, sha256: {encoder.onnx: abc}}]}\n" + prodSecrets,
+			wantErr: []string{"sha256 of encoder.onnx", "sha256 of keywords.txt"},
+		},
+		{
+			name:    "English recogniser for another language, two for one language, unknown kind",
+			file:    "issuer: https://id.example\nliveness: {recognizers: [{lang: zh, kind: embedding}, {lang: zh, kind: whisper}]}\n" + prodSecrets,
+			wantErr: []string{"English only", "a second recogniser", "kind \"whisper\""},
+		},
+		{
+			name:    "fixed actions need test mode",
+			env:     map[string]string{"TRUSTID_TEST_FIXED_ACTIONS": "blink+nod"},
+			wantErr: []string{"TRUSTID_TEST_FIXED_ACTIONS requires"},
 		},
 		{
 			name:    "unknown signing alg",

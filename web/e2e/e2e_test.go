@@ -107,6 +107,28 @@ type server struct {
 	env         []string
 }
 
+// serve starts `trustid serve`, waits until it is ready, and stops it when
+// the test ends, keeping its log at keep (with the screenshots: CI
+// artifacts).
+func (s *server) serve(t *testing.T, ctx context.Context, tmp, keep string) {
+	t.Helper()
+	srv := exec.CommandContext(ctx, s.bin, "serve")
+	srv.Env = s.env
+	logf, _ := os.Create(filepath.Join(tmp, "serve.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+		b, _ := os.ReadFile(logf.Name())
+		os.MkdirAll(filepath.Dir(keep), 0o755)
+		os.WriteFile(keep, b, 0o644)
+	})
+	waitReady(t, s.issuer+"/healthz")
+}
+
 func (s *server) run(t *testing.T, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(s.bin, args...)
@@ -208,21 +230,7 @@ func TestBrowserFlows(t *testing.T) {
 		t.Fatal("client create printed no secret")
 	}
 
-	srv := exec.CommandContext(ctx, bin, "serve")
-	srv.Env = s.env
-	logf, _ := os.Create(filepath.Join(tmp, "serve.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(os.Interrupt)
-		srv.Wait()
-		// The server's log is kept with the screenshots (CI artifacts).
-		b, _ := os.ReadFile(logf.Name())
-		os.WriteFile(filepath.Join(root, "artifacts", "e2e-serve.log"), b, 0o644)
-	})
-	waitReady(t, s.issuer+"/healthz")
+	s.serve(t, ctx, tmp, filepath.Join(root, "artifacts", "e2e-serve.log"))
 	if r, err := http.Get(s.issuer + "/assets/app.css"); err == nil {
 		r.Body.Close()
 		need(t, r.StatusCode == 200, "the web pages in trustid serve (mountWeb in cmd/trustid/features.go)")
@@ -616,8 +624,9 @@ func faceLogin(t *testing.T, ctx context.Context, id, shots string, attempts int
 }
 
 // browser starts Chromium with the fake camera and microphone reading the
-// given files and a fresh profile.
-func browser(t *testing.T, parent context.Context, y4m, wav string) (context.Context, func()) {
+// given files and a fresh profile; extra options override the defaults
+// (the language).
+func browser(t *testing.T, parent context.Context, y4m, wav string, extra ...chromedp.ExecAllocatorOption) (context.Context, func()) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
@@ -626,12 +635,15 @@ func browser(t *testing.T, parent context.Context, y4m, wav string) (context.Con
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-video-capture", y4m),
-		chromedp.Flag("use-file-for-fake-audio-capture", wav+"%noloop"),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("lang", "en-US"),
 		chromedp.Flag("accept-lang", "en-US,en"),
 		chromedp.WindowSize(1280, 800),
 	}
+	if wav != "" { // without, the fake microphone beeps
+		opts = append(opts, chromedp.Flag("use-file-for-fake-audio-capture", wav+"%noloop"))
+	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(parent, opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	if err := chromedp.Do(bctx); err != nil {
@@ -700,7 +712,7 @@ func waitText(t *testing.T, ctx context.Context, sel string, done func(string) b
 func screens(t *testing.T, ctx context.Context, dir, name, waitSel string) {
 	t.Helper()
 	href := get(t, ctx, chromedp.Location())
-	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/consent") || name == "login-digits" || name == "login-refused" || name == "desk-verified"
+	oneTime := strings.Contains(href, "/callback") || strings.Contains(href, "/oauth2/consent") || name == "login-digits" || name == "login-actions" || name == "login-refused" || name == "desk-verified"
 	langs := []string{"en", "zh"}
 	if oneTime {
 		langs = []string{""}
@@ -762,16 +774,23 @@ func waitReady(t *testing.T, u string) {
 // newRelyingApp is a tiny relying app: /start sends the browser to the
 // provider (code flow with PKCE, login_hint = the citizen's ID number),
 // /callback exchanges the code and shows the ID token's acr.
-func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
-	conf := &oauth2.Config{ClientID: "demo-app", ClientSecret: secret, RedirectURL: appURL + "/callback",
+func newRelyingApp(issuer, appURL, secret, loginHint string, extra ...oauth2.AuthCodeOption) http.Handler {
+	return newRelyingAppFor("demo-app", issuer, appURL, secret, loginHint, extra...)
+}
+
+// newRelyingAppFor is newRelyingApp for client id clientID; extra adds
+// authorization request parameters (acr_values).
+func newRelyingAppFor(clientID, issuer, appURL, secret, loginHint string, extra ...oauth2.AuthCodeOption) http.Handler {
+	conf := &oauth2.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: appURL + "/callback",
 		Scopes:   []string{"openid", "profile"},
 		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/oauth2/auth", TokenURL: issuer + "/oauth2/token"}}
 	verifier := oauth2.GenerateVerifier()
 	state := rand.Text()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier),
-			oauth2.SetAuthURLParam("nonce", rand.Text()), oauth2.SetAuthURLParam("login_hint", loginHint)), http.StatusFound)
+		opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("nonce", rand.Text()), oauth2.SetAuthURLParam("login_hint", loginHint)}, extra...)
+		http.Redirect(w, r, conf.AuthCodeURL(state, opts...), http.StatusFound)
 	})
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
 		if r.FormValue("state") != state {
@@ -799,15 +818,16 @@ func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
 			return
 		}
 		var c struct {
-			Sub string `json:"sub"`
-			ACR string `json:"acr"`
+			Sub string   `json:"sub"`
+			ACR string   `json:"acr"`
+			AMR []string `json:"amr"`
 		}
 		if err := idt.Claims(&c); err != nil {
 			http.Error(w, "claims: "+err.Error(), 500)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "signed in: sub=%s acr=%s\n", c.Sub, c.ACR)
+		fmt.Fprintf(w, "signed in: sub=%s acr=%s amr=%s\n", c.Sub, c.ACR, strings.Join(c.AMR, ","))
 	})
 	return mux
 }
