@@ -31,6 +31,10 @@ func timePrefix(t time.Time) string {
 	return fmt.Sprintf("%012x", uint64(max(t.UnixMilli(), 0)))
 }
 
+// IndexLen is the number of templates in the 1:N index (a metric: nodes
+// sharing a store converge to the same number).
+func (s *Service) IndexLen() int { return s.cfg.Index.Len() }
+
 // FeedConfig configures a Follower.
 type FeedConfig struct {
 	// Feed is the store's template change feed (both SQL backends).
