@@ -290,16 +290,16 @@ type faultRig struct {
 	nodes     []*faultServer
 	issuer    string
 	transport http.RoundTripper // nil: http.DefaultTransport
-	rd       *privateRedis
-	clips    *e2eClips
-	id       string // the citizen's ID number
-	redirect string
-	rp       faultClient // authorization_code + refresh_token
-	machine  faultClient // client_credentials
-	verifier faultClient // certificate verifier (hotel)
-	holder   *certs.Holder
-	http     *http.Client
-	app      *relyingApp
+	rd        *privateRedis
+	clips     *e2eClips
+	id        string // the citizen's ID number
+	redirect  string
+	rp        faultClient // authorization_code + refresh_token
+	machine   faultClient // client_credentials
+	verifier  faultClient // certificate verifier (hotel)
+	holder    *certs.Holder
+	http      *http.Client
+	app       *relyingApp
 
 	mu        sync.Mutex
 	chains    []*chain  // refresh chains not in use
