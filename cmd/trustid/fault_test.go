@@ -312,14 +312,17 @@ type faultRig struct {
 type faultClient struct{ id, secret string }
 
 func newFaultRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd *privateRedis) *faultRig {
-	return newRig(t, models, clips, pg, rd, 1, nil)
+	return newRig(t, models, clips, pg, rd, "TRUSTID_REDIS_URL="+rd.URL, 1, nil)
 }
 
 // newRig starts n `trustid serve` processes on the stores (one data
 // directory: the dev keys are the nodes' shared secrets) and sets up the
 // register, clients, a login, a certificate and the bulk refresh chains.
 // With n > 1, lb builds the client-side load balancer from the rig.
-func newRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd *privateRedis, n int, lb func(*faultRig) http.RoundTripper) *faultRig {
+// redisEnv names the ephemeral store (TRUSTID_REDIS_URL or
+// TRUSTID_REDIS_CLUSTER_ADDRS); rd is the redis-server a scenario may break
+// (nil when there is none).
+func newRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd *privateRedis, redisEnv string, n int, lb func(*faultRig) http.RoundTripper) *faultRig {
 	dataDir := t.TempDir()
 	addrs := make([]string, n)
 	for i := range addrs {
@@ -334,7 +337,7 @@ func newRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd *pri
 	}
 	env := append(os.Environ(), "TRUSTID_CONFIG=", "TRUSTID_DATA_DIR="+dataDir,
 		"TRUSTID_MODELS="+models, "TRUSTID_ISSUER="+issuer, "TRUSTID_ADMIN_TOKEN=test-admin-token",
-		"TRUSTID_POSTGRES_DSN="+pg.DSN, "TRUSTID_REDIS_URL="+rd.URL,
+		"TRUSTID_POSTGRES_DSN="+pg.DSN, redisEnv,
 		"TRUSTID_TEST_MODE=1", "TRUSTID_TEST_FIXED_DIGITS="+e2eDigits)
 	f := &faultRig{t: t, rd: rd, clips: clips, id: e2eIDNumber(t), issuer: issuer, http: &http.Client{Timeout: 15 * time.Second}}
 

@@ -21,11 +21,13 @@ import (
 
 	"github.com/trustid/trustid/authn/idnumber"
 	"github.com/trustid/trustid/certs"
+	"github.com/trustid/trustid/internal/ephemeral/redis/redistest"
 )
 
 // TestMultiNode is issue 22's proof that nodes are stateless: three `trustid
 // serve` processes (the real binary) on different loopback ports share one
-// PostgreSQL and one redis-server (private, as in the fault suite), behind
+// PostgreSQL and one redis-server (private, as in the fault suite; then
+// again on a Redis Cluster of three masters), behind
 // a client-side load balancer that can pin a request to a node. It checks
 // that a face login begun on node A finishes on node B; a token refreshed
 // on B and revoked on C is refused by every node; a register enrolment on
@@ -40,10 +42,41 @@ func TestMultiNode(t *testing.T) {
 	}
 	models := needModels(t)
 	clips := sharedE2EClips(t)
+	for _, ephemeral := range []struct {
+		name string
+		// start starts the store and returns the nodes' setting for it and
+		// a check that they used it.
+		start func(t *testing.T) (env string, used func() bool)
+	}{
+		{"one redis-server", func(t *testing.T) (string, func() bool) {
+			rd := startPrivateRedis(t)
+			return "TRUSTID_REDIS_URL=" + rd.URL, func() bool {
+				out, err := rd.Do("DBSIZE")
+				n, _ := strconv.Atoi(strings.TrimSpace(out))
+				return err == nil && n > 0
+			}
+		}},
+		// Every multi-key operation of the real flows (token families'
+		// SetUnless, replay caches and their memory markers) on a cluster.
+		{"Redis Cluster of 3 masters", func(t *testing.T) (string, func() bool) {
+			c := redistest.StartCluster(t, 3)
+			return "TRUSTID_REDIS_CLUSTER_ADDRS=" + strings.Join(c.Addrs, ","), func() bool { return c.Keys(t) > 0 }
+		}},
+	} {
+		t.Run(ephemeral.name, func(t *testing.T) {
+			env, used := ephemeral.start(t)
+			multiNode(t, models, clips, env)
+			if !used() {
+				t.Error("the nodes wrote nothing to the ephemeral store under test")
+			}
+		})
+	}
+}
+
+func multiNode(t *testing.T, models string, clips *e2eClips, redisEnv string) {
 	start := time.Now()
 	pg := startPrivatePG(t)
-	rd := startPrivateRedis(t)
-	f := newRig(t, models, clips, pg, rd, 3, func(f *faultRig) http.RoundTripper {
+	f := newRig(t, models, clips, pg, nil, redisEnv, 3, func(f *faultRig) http.RoundTripper {
 		u, _ := url.Parse(f.issuer)
 		return &balancer{host: u.Host, nodes: f.nodes, next: http.DefaultTransport}
 	})

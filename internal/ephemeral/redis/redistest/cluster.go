@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +108,24 @@ func (c *Cluster) Open(t testing.TB) *redis.Store {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	return st
+}
+
+// Keys is the number of keys on every master together (DBSIZE), to check
+// that something used the cluster.
+func (c *Cluster) Keys(t testing.TB) int {
+	t.Helper()
+	n := 0
+	for _, a := range c.Addrs {
+		host, port, _ := net.SplitHostPort(a)
+		out, err := exec.Command(c.cli, "-h", host, "-p", port, "DBSIZE").Output()
+		if err != nil {
+			t.Fatalf("redistest: DBSIZE on %s: %v", a, err)
+		}
+		k, err := strconv.Atoi(strings.TrimSpace(string(out)))
+		if err != nil {
+			t.Fatalf("redistest: DBSIZE on %s: %q", a, out)
+		}
+		n += k
+	}
+	return n
 }
