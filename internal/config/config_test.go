@@ -60,7 +60,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name: "env cluster addresses select a Redis Cluster",
-			env: map[string]string{"TRUSTID_REDIS_CLUSTER_ADDRS": "10.0.0.1:6379, 10.0.0.2:6379,", "TRUSTID_REDIS_PASSWORD": "pw"},
+			env:  map[string]string{"TRUSTID_REDIS_CLUSTER_ADDRS": "10.0.0.1:6379, 10.0.0.2:6379,", "TRUSTID_REDIS_PASSWORD": "pw"},
 			check: func(t *testing.T, f *File) {
 				if f.Ephemeral.Driver != "redis" || len(f.Ephemeral.RedisClusterAddrs) != 2 || f.Ephemeral.RedisClusterAddrs[1] != "10.0.0.2:6379" || f.Ephemeral.RedisPassword != "pw" {
 					t.Errorf("got %+v", f.Ephemeral)
