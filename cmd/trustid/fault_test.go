@@ -406,22 +406,29 @@ func newRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd *pri
 	f.holder = f.issueCertificate(b)
 
 	// Bulk refresh tokens: trustid-lab bench-tokens on the same stores and keys.
-	lab := labBinary(t)
-	out := filepath.Join(t.TempDir(), "tokens.txt")
-	cmd := exec.Command(lab, "bench-tokens", "-i-know-this-is-a-benchmark", "-client", f.rp.id, "-secret", f.rp.secret,
-		"-redirect-uri", f.redirect, "-scopes", "openid,offline_access", "-n", "60", "-workers", "2", "-out", out)
-	cmd.Env = env
+	f.chains = append(f.chains, f.mintChains(t, 60)...)
+	return f
+}
+
+// mintChains mints n refresh chains with trustid-lab bench-tokens on the
+// rig's stores and keys.
+func (f *faultRig) mintChains(t *testing.T, n int) []*chain {
+	p := filepath.Join(t.TempDir(), "tokens.txt")
+	cmd := exec.Command(labBinary(t), "bench-tokens", "-i-know-this-is-a-benchmark", "-client", f.rp.id, "-secret", f.rp.secret,
+		"-redirect-uri", f.redirect, "-scopes", "openid,offline_access", "-n", strconv.Itoa(n), "-workers", "2", "-out", p)
+	cmd.Env = f.srv.env
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("trustid-lab bench-tokens: %v\n%s", err, b)
 	}
-	raw, err := os.ReadFile(out)
+	raw, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []*chain
 	for _, rt := range strings.Fields(string(raw)) {
-		f.chains = append(f.chains, &chain{rt: rt})
+		out = append(out, &chain{rt: rt})
 	}
-	return f
+	return out
 }
 
 var (
