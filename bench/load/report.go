@@ -47,7 +47,7 @@ var colors = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8
 // SVG draws p50 (solid) and p99 (dashed) latency against throughput for
 // every operation of the mix, one point per level, on a log latency axis.
 func (r *Report) SVG() string {
-	const w, h, left, right, top, bottom = 760, 440, 70, 190, 40, 50
+	const w, h, left, right, top, bottom = 760, 460, 70, 190, 40, 64
 	type pt struct{ x, y float64 }
 	series := map[string][2][]pt{}
 	var names []string
@@ -93,7 +93,7 @@ func (r *Report) SVG() string {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/><text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n",
 			px(x), top, px(x), h-bottom, px(x), h-bottom+16, fmtNum(x))
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">throughput of the operation (requests/s)</text>`+"\n", (left+w-right)/2, h-12)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">throughput of the operation (requests/s)</text>`+"\n", (left+w-right)/2, h-bottom+36)
 	for i, n := range names {
 		c := colors[i%len(colors)]
 		for k, dash := range []string{"", ` stroke-dasharray="6 4"`} {
@@ -111,7 +111,7 @@ func (r *Report) SVG() string {
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="4" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n",
 			w-right+14, top+10+i*20, c, w-right+34, top+15+i*20, html.EscapeString(n))
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10">%s</text>`+"\n", left, h-30+26, html.EscapeString(r.Date+" "+r.Commit+"; "+r.Machine))
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10">%s</text>`+"\n", 10, h-6, html.EscapeString(r.Date+" "+r.Commit+"; "+r.Machine))
 	b.WriteString("</svg>\n")
 	return b.String()
 }
