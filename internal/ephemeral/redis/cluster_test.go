@@ -102,13 +102,19 @@ func masterOf(ctx context.Context, cc *goredis.ClusterClient, key string) (strin
 	if err != nil {
 		return "", err
 	}
-	slots, err := cc.ClusterSlots(ctx).Result()
+	shards, err := cc.ClusterShards(ctx).Result()
 	if err != nil {
 		return "", err
 	}
-	for _, r := range slots {
-		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
-			return r.Nodes[0].Addr, nil
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if r.Start <= slot && slot <= r.End {
+				for _, n := range sh.Nodes {
+					if n.Role == "master" {
+						return fmt.Sprintf("%s:%d", n.IP, n.Port), nil
+					}
+				}
+			}
 		}
 	}
 	return "", fmt.Errorf("no master for slot %d", slot)
