@@ -163,10 +163,7 @@ func TestFollowerAsksGapsAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); fr.Run(rctx) }()
-	defer func() { cancel(); <-done }()
+	stop := runFollower(t, fr)
 	time.Sleep(200 * time.Millisecond) // LISTEN is in place
 	if err := f.store.Templates().Create(ctx, tmpl(c2, "notified", "carol")); err != nil {
 		t.Fatal(err)
@@ -174,19 +171,27 @@ func TestFollowerAsksGapsAgain(t *testing.T) {
 	waitFor(t, 10*time.Second, "the notified change", func() bool { return idxB.Len() == 3 })
 	// A missed notification: a follower without a notifier still catches
 	// up on its interval.
-	cancel()
-	<-done
-	rctx2, cancel2 := context.WithCancel(ctx)
-	defer cancel2()
+	stop()
 	fp, err := nodeB.Follow(ctx, identity.FeedConfig{Feed: db, Interval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go fp.Run(rctx2)
+	runFollower(t, fp)
 	if err := f.store.Templates().Delete(ctx, "quick"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the polled delete", func() bool { return idxB.Len() == 2 })
+}
+
+// runFollower runs f.Run until stop is called or the test ends.
+func runFollower(t *testing.T, f *identity.Follower) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
@@ -262,10 +267,7 @@ func TestTemplateFeedLag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); fb.Run(rctx) }()
-	defer func() { cancel(); <-done }()
+	runFollower(t, fb)
 	time.Sleep(200 * time.Millisecond)
 
 	starts := make([]time.Time, n)
