@@ -89,6 +89,10 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "trustid_face_index_templates",
+		Help: "Templates in this node's in-memory 1:N index; nodes sharing a store converge through the template feed.",
+	}, func() float64 { return float64(ids.IndexLen()) }))
 
 	recs, err := digitRecognizers(a)
 	if err != nil {

@@ -66,6 +66,13 @@ type Ephemeral struct {
 	Driver string `yaml:"driver"` // "memory" (default) or "redis"
 	// RedisURL may be given by TRUSTID_REDIS_URL instead.
 	RedisURL string `yaml:"redis_url"`
+	// RedisClusterAddrs are seed host:port addresses of a Redis Cluster
+	// (TRUSTID_REDIS_CLUSTER_ADDRS, comma-separated); the client learns
+	// the others from them. Use it instead of RedisURL, not with it.
+	RedisClusterAddrs []string `yaml:"redis_cluster_addrs"`
+	// RedisPassword authenticates to the cluster's nodes
+	// (TRUSTID_REDIS_PASSWORD; a RedisURL carries its own).
+	RedisPassword string `yaml:"redis_password"`
 	// Prefix namespaces keys when a Redis is shared.
 	Prefix string `yaml:"prefix"`
 }
@@ -272,6 +279,15 @@ func (f *File) applyEnv(getenv func(string) string) {
 	}
 	set(&f.Storage.PostgresDSN, "TRUSTID_POSTGRES_DSN")
 	set(&f.Ephemeral.RedisURL, "TRUSTID_REDIS_URL")
+	set(&f.Ephemeral.RedisPassword, "TRUSTID_REDIS_PASSWORD")
+	if v := getenv("TRUSTID_REDIS_CLUSTER_ADDRS"); v != "" {
+		f.Ephemeral.RedisClusterAddrs = nil
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				f.Ephemeral.RedisClusterAddrs = append(f.Ephemeral.RedisClusterAddrs, a)
+			}
+		}
+	}
 	set(&f.Secrets.PrimaryKeyID, "TRUSTID_PRIMARY_KEY_ID")
 	set(&f.Secrets.LookupKey, "TRUSTID_LOOKUP_KEY")
 	set(&f.Secrets.AdminToken, "TRUSTID_ADMIN_TOKEN")
@@ -289,7 +305,7 @@ func (f *File) applyEnv(getenv func(string) string) {
 	if f.Storage.Driver == "" && f.Storage.PostgresDSN != "" {
 		f.Storage.Driver = "postgres"
 	}
-	if f.Ephemeral.Driver == "" && f.Ephemeral.RedisURL != "" {
+	if f.Ephemeral.Driver == "" && (f.Ephemeral.RedisURL != "" || len(f.Ephemeral.RedisClusterAddrs) > 0) {
 		f.Ephemeral.Driver = "redis"
 	}
 	if v := getenv("TRUSTID_ENCRYPTION_KEYS"); v != "" {
@@ -413,8 +429,16 @@ func (f *File) Validate() error {
 	switch f.Ephemeral.Driver {
 	case "memory":
 	case "redis":
-		if f.Ephemeral.RedisURL == "" {
-			bad("ephemeral.redis_url (or TRUSTID_REDIS_URL) is required for driver redis")
+		switch {
+		case f.Ephemeral.RedisURL == "" && len(f.Ephemeral.RedisClusterAddrs) == 0:
+			bad("ephemeral.redis_url (or TRUSTID_REDIS_URL) or ephemeral.redis_cluster_addrs (or TRUSTID_REDIS_CLUSTER_ADDRS) is required for driver redis")
+		case f.Ephemeral.RedisURL != "" && len(f.Ephemeral.RedisClusterAddrs) > 0:
+			bad("ephemeral.redis_url and ephemeral.redis_cluster_addrs are exclusive: one Redis or one Redis Cluster")
+		}
+		for _, a := range f.Ephemeral.RedisClusterAddrs {
+			if h, p, err := net.SplitHostPort(a); err != nil || h == "" || p == "" {
+				bad("ephemeral.redis_cluster_addrs: %q is not host:port", a)
+			}
 		}
 	default:
 		bad("ephemeral.driver %q must be memory or redis", f.Ephemeral.Driver)

@@ -59,6 +59,25 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "env cluster addresses select a Redis Cluster",
+			env:  map[string]string{"TRUSTID_REDIS_CLUSTER_ADDRS": "10.0.0.1:6379, 10.0.0.2:6379,", "TRUSTID_REDIS_PASSWORD": "pw"},
+			check: func(t *testing.T, f *File) {
+				if f.Ephemeral.Driver != "redis" || len(f.Ephemeral.RedisClusterAddrs) != 2 || f.Ephemeral.RedisClusterAddrs[1] != "10.0.0.2:6379" || f.Ephemeral.RedisPassword != "pw" {
+					t.Errorf("got %+v", f.Ephemeral)
+				}
+			},
+		},
+		{
+			name:    "redis url and cluster addresses are exclusive",
+			file:    "ephemeral: {redis_url: 'redis://r', redis_cluster_addrs: ['r1:6379']}\n",
+			wantErr: []string{"exclusive"},
+		},
+		{
+			name:    "a cluster address without a port",
+			file:    "ephemeral: {driver: redis, redis_cluster_addrs: ['r1', 'r2:6379']}\n",
+			wantErr: []string{`"r1" is not host:port`},
+		},
+		{
 			name:    "unknown key is rejected",
 			file:    "listen: ':9000'\nlisen: x\n",
 			wantErr: []string{"lisen"},

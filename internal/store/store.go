@@ -137,6 +137,46 @@ type TemplateStore interface {
 	ReplaceRegister(ctx context.Context, t *Template) error
 }
 
+// TemplateChange is one entry of the template change feed: a template
+// created (Deleted false) or deleted. Seq grows with every change; a
+// transaction that commits late can make a lower Seq appear after a higher
+// one (a gap a reader must keep asking for), never the reverse of a
+// template's own insert and delete.
+type TemplateChange struct {
+	Seq        int64
+	TemplateID string
+	CitizenID  string
+	Deleted    bool
+	At         time.Time
+}
+
+// TemplateFeed is the change feed of the templates table, implemented by
+// both SQL backends (a trigger logs every insert and delete in the same
+// transaction): nodes sharing a store keep their in-memory 1:N index in step
+// by reading it (authn/identity.Follower).
+type TemplateFeed interface {
+	// TemplateChanges returns, ordered by Seq, up to limit changes with
+	// Seq > after, plus those whose Seq is listed in gaps (sequence numbers
+	// below after that a reader has not seen yet: a transaction that had
+	// not committed, or was rolled back).
+	TemplateChanges(ctx context.Context, after int64, gaps []int64, limit int) ([]TemplateChange, error)
+	// TemplateFeedHead is the highest Seq logged, 0 when none.
+	TemplateFeedHead(ctx context.Context) (int64, error)
+	// PruneTemplateChanges deletes changes logged before t and returns how
+	// many. A reader behind them reloads its index from the templates.
+	PruneTemplateChanges(ctx context.Context, before time.Time) (int64, error)
+}
+
+// TemplateNotifier is implemented by stores that announce template changes
+// (PostgreSQL: LISTEN/NOTIFY). ListenTemplateChanges returns a channel that
+// receives a value after one or more changes committed (coalesced: it holds
+// at most one); the channel is closed when the listening connection fails
+// or ctx ends, and the caller listens again. A notification is only a
+// wake-up: the feed is the truth.
+type TemplateNotifier interface {
+	ListenTemplateChanges(ctx context.Context) (<-chan struct{}, error)
+}
+
 // Passkey is a WebAuthn credential of a citizen.
 type Passkey struct {
 	CredentialID []byte // unique

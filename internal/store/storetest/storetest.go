@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"UpdaterError", testUpdaterError},
 		{"Templates", testTemplates},
+		{"TemplateFeed", testTemplateFeed},
 		{"Passkeys", testPasskeys},
 		{"Clients", testClients},
 		{"ClientIDTokenAlg", testClientIDTokenAlg},
