@@ -53,7 +53,6 @@ func Run(t *testing.T, newStore func(t *testing.T) ephemeral.Store) {
 		{"Allow", testAllow},
 		{"AllowWindowSlides", testAllowWindowSlides},
 		{"AllowKeysIndependent", testAllowKeysIndependent},
-		{"AllowDeleted", testAllowDeleted},
 		{"AllowConcurrent", testAllowConcurrent},
 		{"Invalid", testInvalid},
 		{"Ping", testPing},
@@ -506,26 +505,6 @@ func testIncrNotInteger(t *testing.T, s ephemeral.Store) {
 		t.Fatalf("Incr on a non-integer value: %v, want an error", err)
 	}
 	mustGet(t, s, "k", []byte("not a number"))
-}
-
-// testAllowDeleted: a rate window is a key like any other: Delete forgets
-// it (the challenge lockout's tests drop one to stand for a lost store).
-func testAllowDeleted(t *testing.T, s ephemeral.Store) {
-	ctx := context.Background()
-	for range 2 {
-		if ok, _, err := s.Allow(ctx, "w", 2, time.Minute); err != nil || !ok {
-			t.Fatalf("Allow = %v, %v", ok, err)
-		}
-	}
-	if ok, _, err := s.Allow(ctx, "w", 2, time.Minute); err != nil || ok {
-		t.Fatalf("third event: Allow = %v, %v; want refused", ok, err)
-	}
-	if err := s.Delete(ctx, "w"); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _, err := s.Allow(ctx, "w", 2, time.Minute); err != nil || !ok {
-		t.Fatalf("after Delete: Allow = %v, %v; want allowed", ok, err)
-	}
 }
 
 func testAllow(t *testing.T, s ephemeral.Store) {

@@ -264,7 +264,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.items, key)
-	delete(s.windows, key) // a rate window is a key too, as in Redis
 	return nil
 }
 
