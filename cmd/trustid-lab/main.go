@@ -29,15 +29,16 @@ type command struct {
 // commands lists every subcommand.
 func commands() map[string]command {
 	return map[string]command{
-		"train-digits":     {"train the spoken-digit head (liveness/speech)", speechlab.TrainDigits},
-		"eval-speech":      {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", speechlab.EvalSpeech},
+		"train-digits":   {"train the spoken-digit head (liveness/speech)", speechlab.TrainDigits},
+		"eval-speech":    {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", speechlab.EvalSpeech},
+		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
+		"calibrate-face": {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
+		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
+		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
+		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
+
 		"train-synthvoice": {"train the synthetic-voice check (liveness/synthvoice)", speechlab.TrainSynthVoice},
 		"eval-synthvoice":  {"evaluate the synthetic-voice check leaving engines and real speakers out (JSON)", speechlab.EvalSynthVoice},
-		"eval-face":        {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
-		"calibrate-face":   {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
-		"eval-liveness":    {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
-		"make-fake-clip":   {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
-		"bench-tokens":     {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
 	}
 }
 
