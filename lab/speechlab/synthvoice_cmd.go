@@ -25,6 +25,7 @@ type svFlags struct {
 	fsddUtts, texts, espeak, augs     *int
 	hidden, iters                     *int
 	l2, frr                           *float64
+	drop                              *string
 }
 
 func newSVFlags(fs *flag.FlagSet) *svFlags {
@@ -43,6 +44,7 @@ func newSVFlags(fs *flag.FlagSet) *svFlags {
 		iters:     fs.Int("iters", 600, "full-batch Adam iterations"),
 		l2:        fs.Float64("l2", 0.01, "L2 weight decay"),
 		frr:       fs.Float64("frr", 0.01, "real-speech rejection the threshold allows on out-of-fold training scores"),
+		drop:      fs.String("drop", "", "feature groups to blank, comma-separated name prefixes (emb_mean, emb_sd, mel_sd, mel_delta_sd, or hand for the signal features): for ablations"),
 	}
 }
 
@@ -50,8 +52,33 @@ func (f *svFlags) fit() SVFitConfig {
 	return SVFitConfig{Hidden: *f.hidden, L2: *f.l2, Iters: *f.iters, Seed: *f.seed}
 }
 
-// corpus builds (or reads from -feature-cache) the featurised corpus.
+// corpus builds (or reads from -feature-cache) the featurised corpus and
+// blanks the -drop features (a constant column standardises to 0 and its
+// weight stays 0).
 func (f *svFlags) corpus(ctx context.Context, log *slog.Logger) ([]SVItem, error) {
+	items, err := f.build(ctx, log)
+	if err != nil || *f.drop == "" {
+		return items, err
+	}
+	var cols []int
+	for j, n := range synthvoice.FeatureNames() {
+		for _, p := range strings.Split(*f.drop, ",") {
+			hand := p == "hand" && !strings.HasPrefix(n, "emb_") && !strings.HasPrefix(n, "mel_")
+			if hand || (p != "hand" && strings.HasPrefix(n, p+"_")) {
+				cols = append(cols, j)
+			}
+		}
+	}
+	for _, it := range items {
+		for _, j := range cols {
+			it.X[j] = 0
+		}
+	}
+	log.Info("features blanked", "n", len(cols))
+	return items, nil
+}
+
+func (f *svFlags) build(ctx context.Context, log *slog.Logger) ([]SVItem, error) {
 	if *f.featCache != "" {
 		if b, err := os.ReadFile(*f.featCache); err == nil {
 			var items []SVItem
@@ -157,7 +184,8 @@ func (c *SVCount) add(flag bool) {
 // SVFoldReport is one outer fold: a model trained without the held-out
 // engines and real speakers, its threshold chosen on its training data.
 type SVFoldReport struct {
-	HeldOutEngines []string `json:"held_out_engines"`
+	HeldOutEngines []string `json:"held_out_engines,omitempty"`
+	HeldOutVoices  []string `json:"held_out_voices,omitempty"`
 	HeldOutReal    []string `json:"held_out_real"`
 	Train          int      `json:"train_recordings"`
 	Threshold      float64  `json:"threshold"`
@@ -183,11 +211,15 @@ type SVReport struct {
 	Folds   []SVFoldReport `json:"folds"`
 	// Summary: each engine from the fold that held it out alone; real
 	// speech pooled over the first four folds (every real speaker exactly
-	// once); the worst engine.
-	Detection      map[string]*SVCount `json:"detection_per_held_out_engine"`
-	RealRejected   *SVCount            `json:"real_rejected_pooled"`
-	WorstEngine    string              `json:"worst_engine"`
-	WorstDetection float64             `json:"worst_engine_detection"`
+	// once); the worst engine (of the engine folds).
+	Detection    map[string]*SVCount `json:"detection_per_held_out_engine"`
+	RealRejected *SVCount            `json:"real_rejected_pooled"`
+	// The same for the folds that hold out voices of engines trained on
+	// (every voice and every real speaker exactly once).
+	DetectionVoiceOut    map[string]*SVCount `json:"detection_per_engine_held_out_voices"`
+	RealRejectedVoiceOut *SVCount            `json:"real_rejected_pooled_held_out_voices"`
+	WorstEngine          string              `json:"worst_engine"`
+	WorstDetection       float64             `json:"worst_engine_detection"`
 }
 
 // EvalSynthVoice (`trustid-lab eval-synthvoice`) cross-validates the
@@ -207,7 +239,8 @@ func EvalSynthVoice(ctx context.Context, args []string) error {
 	rep := SVReport{Command: strings.TrimSpace("trustid-lab eval-synthvoice " + strings.Join(args, " ")),
 		Date: time.Now().UTC().Format(time.RFC3339), Corpus: svCounts(items),
 		Rule:      fmt.Sprintf("threshold per fold: at most %.1f %% of the out-of-fold real scores of its training data (inner folds) at or above it", 100**sf.frr),
-		Detection: map[string]*SVCount{}, RealRejected: &SVCount{}}
+		Detection: map[string]*SVCount{}, RealRejected: &SVCount{},
+		DetectionVoiceOut: map[string]*SVCount{}, RealRejectedVoiceOut: &SVCount{}}
 	real := svRealFolds(items, 4)
 	engines := svEngines(items)
 	var folds []svFold
@@ -216,13 +249,20 @@ func EvalSynthVoice(ctx context.Context, args []string) error {
 	}
 	// The dub is flite's kal16 voice re-filtered: also hold out all of flite.
 	folds = append(folds, svFold{Engines: []string{srcDub, srcFlite}, Real: real[len(engines)%4]})
+	byEngine := len(folds)
+	// Known engines, unseen voices and speakers: each fold holds out a
+	// quarter of every engine's voices (the dub by GRID speaker, with that
+	// speaker's real clip) and a quarter of the real speakers.
+	for i, v := range svVoiceFolds(items, real) {
+		folds = append(folds, svFold{Voices: v, Real: real[i]})
+	}
 	for i, f := range folds {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		tr, te := svSplit(items, f)
 		m, _ := SVTrainWithThreshold(tr, sf.fit(), *sf.frr)
-		fr := SVFoldReport{HeldOutEngines: f.Engines, HeldOutReal: f.Real, Train: len(tr), Threshold: m.Threshold,
+		fr := SVFoldReport{HeldOutEngines: f.Engines, HeldOutVoices: f.Voices, HeldOutReal: f.Real, Train: len(tr), Threshold: m.Threshold,
 			Detection: map[string]*SVCount{}, DetectionVoice: map[string]*SVCount{}, DetectionClean: &SVCount{}, DetectionAug: &SVCount{},
 			RealRejected: map[string]*SVCount{}, RealRejectedSpk: map[string]*SVCount{}}
 		var pos, neg []float64
@@ -244,21 +284,27 @@ func EvalSynthVoice(ctx context.Context, args []string) error {
 				} else {
 					fr.DetectionAug.add(flag)
 				}
-				if len(f.Engines) == 1 {
+				switch {
+				case len(f.Engines) == 1:
 					tally(rep.Detection, it.Source)
+				case i >= byEngine:
+					tally(rep.DetectionVoiceOut, it.Source)
 				}
 			} else {
 				neg = append(neg, p)
 				tally(fr.RealRejected, it.Source)
 				tally(fr.RealRejectedSpk, it.Group)
-				if i < 4 {
+				switch {
+				case i < 4:
 					rep.RealRejected.add(flag)
+				case i >= byEngine:
+					rep.RealRejectedVoiceOut.add(flag)
 				}
 			}
 		}
 		fr.AUC = svAUC(pos, neg)
 		rep.Folds = append(rep.Folds, fr)
-		log.Info("fold", "held_out", f.Engines, "threshold", m.Threshold, "auc", fr.AUC)
+		log.Info("fold", "engines", f.Engines, "voices", len(f.Voices), "threshold", m.Threshold, "auc", fr.AUC)
 	}
 	rep.WorstDetection = 2
 	keys := make([]string, 0, len(rep.Detection))

@@ -1,9 +1,11 @@
 package speechlab
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/trustid/trustid/liveness/synthvoice"
 )
@@ -192,7 +194,53 @@ func svThreshold(real []float64, frr float64) float64 {
 // svFold says which groups a fold holds out.
 type svFold struct {
 	Engines []string // synthetic sources held out
+	Voices  []string // synthetic voices held out (svVoice of the group)
 	Real    []string // real groups held out
+}
+
+// svVoice is a synthetic group's voice without its rate, pitch or envelope
+// weight ("flite:kal:0.85" -> "flite:kal", "dub:bbaf2n:w0.4" ->
+// "dub:bbaf2n"): folds that leave voices out leave them out at every
+// setting.
+func svVoice(group string) string {
+	p := strings.SplitN(group, ":", 3)
+	if len(p) < 2 {
+		return group
+	}
+	return p[0] + ":" + p[1]
+}
+
+// svVoiceFolds spreads the synthetic voices of each engine over k folds in
+// sorted order, except the dub, whose voice on GRID clip X goes with the
+// fold that holds out the real clip grid:X (the dub is that speaker's
+// contour).
+func svVoiceFolds(items []SVItem, real [][]string) [][]string {
+	k := len(real)
+	byEngine := map[string][]string{}
+	seen := map[string]bool{}
+	for _, it := range items {
+		if v := svVoice(it.Group); it.Synthetic && !seen[v] {
+			seen[v] = true
+			byEngine[it.Source] = append(byEngine[it.Source], v)
+		}
+	}
+	folds := make([][]string, k)
+	for _, e := range slices.Sorted(maps.Keys(byEngine)) {
+		vs := byEngine[e]
+		sort.Strings(vs)
+		for i, v := range vs {
+			f := i % k
+			if e == srcDub {
+				for j := range real {
+					if slices.Contains(real[j], "grid:"+strings.TrimPrefix(v, srcDub+":")) {
+						f = j
+					}
+				}
+			}
+			folds[f] = append(folds[f], v)
+		}
+	}
+	return folds
 }
 
 // svRealFolds splits the real groups into k folds, within each source by
@@ -237,7 +285,7 @@ func svEngines(items []SVItem) []string {
 
 func (f svFold) holds(it SVItem) bool {
 	if it.Synthetic {
-		return slices.Contains(f.Engines, it.Source)
+		return slices.Contains(f.Engines, it.Source) || slices.Contains(f.Voices, svVoice(it.Group))
 	}
 	return slices.Contains(f.Real, it.Group)
 }
