@@ -286,7 +286,9 @@ func TestNoSpeech(t *testing.T) {
 // that do not need the models.
 type nopFront struct{}
 
-func (nopFront) Mel(pcm []int16) ([][32]float32, error) { return make([][32]float32, len(pcm)/160), nil }
+func (nopFront) Mel(pcm []int16) ([][32]float32, error) {
+	return make([][32]float32, len(pcm)/160), nil
+}
 func (nopFront) PaddedEmbeddings(pcm []int16, step int) ([][speech.EmbeddingDim]float32, error) {
 	return make([][speech.EmbeddingDim]float32, len(pcm)/1280), nil
 }

@@ -183,8 +183,8 @@ func TestModelValidate(t *testing.T) {
 		t.Error("committed model does not say how it was made")
 	}
 	tests := []struct {
-		name  string
-		break_ func(m *Model)
+		name   string
+		mutate func(m *Model)
 	}{
 		{"feature renamed", func(m *Model) { m.Features[3] = "x" }},
 		{"feature missing", func(m *Model) { m.Features = m.Features[1:] }},
@@ -200,7 +200,7 @@ func TestModelValidate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tc.break_(m)
+			tc.mutate(m)
 			if err := m.Validate(); !errors.Is(err, ErrModel) {
 				t.Errorf("Validate: %v, want ErrModel", err)
 			}
