@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/trustid/trustid/liveness/speech"
@@ -35,9 +36,6 @@ import (
 
 // Input bounds, checked before any work.
 const (
-	// MinRate and MaxRate bound the sample rate Synthetic accepts.
-	MinRate = 8000
-	MaxRate = 48000
 	// MinDuration and MaxDuration bound the recording (a liveness clip is
 	// 2-8 s; media refuses longer evidence before this runs).
 	MinDuration = time.Second
@@ -47,6 +45,11 @@ const (
 	// at the window centres).
 	minVoicedFrames = 3
 )
+
+// Rates are the sample rates Synthetic accepts: the usual capture rates.
+// An odd rate (47998 Hz) would make the resampler build thousands of filter
+// phases, so it is refused rather than paid for.
+var Rates = []int{8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
 
 // Errors callers may branch on.
 var (
@@ -141,8 +144,8 @@ func (d *Detector) Model() *Model { return d.model }
 // is synthetic or vocoded; compare it with Threshold. pcm is mono at rate Hz
 // at any scale (±1 floats or int16-scale floats alike: the level is
 // normalised first). It returns an error matching ErrInput for an empty, too
-// short, too long or non-finite recording or a rate outside
-// [MinRate, MaxRate], ErrNoSpeech when too little of it is voiced, and a
+// short, too long or non-finite recording or a rate not in Rates,
+// ErrNoSpeech when too little of it is voiced, and a
 // wrapped runtime error when the models fail (a fault, not a verdict).
 func (d *Detector) Synthetic(pcm []float32, rate int) (float64, error) {
 	x, err := Prepare(pcm, rate)
@@ -168,8 +171,8 @@ const bandRate = 8000
 // int16 holding only the 0-4 kHz band, with its loud end (99.9th percentile of |sample|) at half of full
 // scale, so the score does not depend on the recording level.
 func Prepare(pcm []float32, rate int) ([]int16, error) {
-	if rate < MinRate || rate > MaxRate {
-		return nil, fmt.Errorf("%w: rate %d Hz not in [%d, %d]", ErrInput, rate, MinRate, MaxRate)
+	if !slices.Contains(Rates, rate) {
+		return nil, fmt.Errorf("%w: rate %d Hz not one of %v", ErrInput, rate, Rates)
 	}
 	n := len(pcm)
 	if n < int(MinDuration.Seconds()*float64(rate)) || n > int(MaxDuration.Seconds()*float64(rate)) {

@@ -38,11 +38,13 @@ func TestPrepareBounds(t *testing.T) {
 		{"rate too low", tone(4000, 2, 0.3), 4000, ErrInput},
 		{"rate too high", tone(96000, 2, 0.3), 96000, ErrInput},
 		{"rate zero", tone(16000, 2, 0.3), 0, ErrInput},
+		{"odd rate", tone(47998, 2, 0.3), 47998, ErrInput},
 		{"NaN", nan, 16000, ErrInput},
 		{"Inf", inf, 16000, ErrInput},
 		{"all zero", make([]float32, 32000), 16000, ErrNoSpeech},
 		{"ok 16 kHz", tone(16000, 2, 0.3), 16000, nil},
 		{"ok 8 kHz", tone(8000, 2, 0.3), 8000, nil},
+		{"ok 44.1 kHz", tone(44100, 2, 0.3), 44100, nil},
 		{"ok 48 kHz int16 scale", tone(48000, 2, 9000), 48000, nil},
 		{"ok at the upper bound", tone(16000, 12, 0.3), 16000, nil},
 	}
