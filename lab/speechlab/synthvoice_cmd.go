@@ -52,6 +52,16 @@ func (f *svFlags) fit() SVFitConfig {
 	return SVFitConfig{Hidden: *f.hidden, L2: *f.l2, Iters: *f.iters, Seed: *f.seed}
 }
 
+// parse parses the command line and builds the corpus.
+func (f *svFlags) parse(ctx context.Context, fs *flag.FlagSet, args []string) ([]SVItem, *slog.Logger, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	items, err := f.corpus(ctx, log)
+	return items, log, err
+}
+
 // corpus builds (or reads from -feature-cache) the featurised corpus and
 // blanks the -drop features (a constant column standardises to 0 and its
 // weight stays 0).
@@ -134,11 +144,7 @@ func TrainSynthVoice(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("train-synthvoice", flag.ContinueOnError)
 	sf := newSVFlags(fs)
 	out := fs.String("out", "liveness/synthvoice/model.json", "output file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	items, err := sf.corpus(ctx, log)
+	items, log, err := sf.parse(ctx, fs, args)
 	if err != nil {
 		return err
 	}
@@ -228,11 +234,7 @@ type SVReport struct {
 func EvalSynthVoice(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("eval-synthvoice", flag.ContinueOnError)
 	sf := newSVFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	items, err := sf.corpus(ctx, log)
+	items, log, err := sf.parse(ctx, fs, args)
 	if err != nil {
 		return err
 	}

@@ -213,25 +213,10 @@ const (
 	normMaxGain = 64.0
 )
 
-// Normalise returns pcm scaled so that its 99.9th percentile of |sample|
-// sits at half of full scale (gain at most 64, never below 1/64).
+// Normalise returns pcm scaled so that its loud end (speech.PeakLevel, the
+// 99.9th percentile of |sample|) sits at half of full scale (gain at most 64, never below 1/64).
 func Normalise(pcm []int16) []int16 {
-	var hist [32769]int
-	for _, v := range pcm {
-		a := int(v)
-		if a < 0 {
-			a = -a
-		}
-		hist[a]++
-	}
-	skip := len(pcm) / 1000
-	level := 0
-	for a := len(hist) - 1; a > 0; a-- {
-		if skip -= hist[a]; skip < 0 {
-			level = a
-			break
-		}
-	}
+	level := speech.PeakLevel(pcm)
 	out := make([]int16, len(pcm))
 	if level == 0 {
 		copy(out, pcm)
