@@ -88,22 +88,8 @@ type Clips struct {
 // Build writes the genuine, still-photo and mismatched clips and a
 // register photo into o.Dir.
 func Build(ctx context.Context, o Options) (*Clips, error) {
-	if o.FFmpeg == "" {
-		o.FFmpeg = "ffmpeg"
-	}
-	if o.Flite == "" {
-		o.Flite = "flite"
-	}
-	if o.EnvelopeWeight == 0 {
-		o.EnvelopeWeight = 0.7
-	}
-	if o.Tail == 0 {
-		o.Tail = 1.5
-	}
-	for _, t := range []string{o.FFmpeg, o.Flite} {
-		if _, err := exec.LookPath(t); err != nil {
-			return nil, fmt.Errorf("%w: %s", ErrTool, t)
-		}
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
 	if err := checkDigits(o.Digits); err != nil {
 		return nil, err
@@ -117,12 +103,7 @@ func Build(ctx context.Context, o Options) (*Clips, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	raw, err := run(ctx, o.FFmpeg, "-v", "error", "-i", o.Grid, "-vn", "-ac", "1", "-ar", strconv.Itoa(Rate), "-f", "s16le", "-")
-	if err != nil {
-		return nil, fmt.Errorf("fakeclip: decode %s: %w", o.Grid, err)
-	}
-	grid := pcmFrom(raw)
-	slots, err := WordSlots(grid, Rate, 4)
+	grid, slots, err := o.gridSlots(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -135,10 +116,7 @@ func Build(ctx context.Context, o Options) (*Clips, error) {
 	c.Photo = p("photo.jpg")
 
 	for _, w := range []struct{ digits, file string }{{o.Digits, c.GenuineWAV}, {o.Other, c.MismatchWAV}} {
-		pcm, err := o.speech(ctx, w.digits, slots, int(math.Round(dur*Rate)))
-		if err == nil {
-			pcm = MatchEnvelope(pcm, grid, Rate, o.EnvelopeWeight)
-		}
+		pcm, err := o.dub(ctx, w.digits, grid, slots, dur)
 		if err != nil {
 			return nil, err
 		}
