@@ -48,7 +48,9 @@ type Config struct {
 	Mouths MouthTracker
 	Viseme viseme.Config
 	// Voice, when set, is the synthetic-voice check; the attempt fails when
-	// its score reaches VoiceThreshold (default 0.5). Nil skips it.
+	// its score reaches VoiceThreshold (default 0.5; the shipped detector's
+	// own is synthvoice.Detector.Threshold). An error wrapping ErrNoSpeech
+	// fails the check with ReasonNoSpeech; any other is a fault. Nil skips it.
 	Voice          VoiceCheck
 	VoiceThreshold float64
 
@@ -452,6 +454,9 @@ func (v *Verifier) voice(clip *media.Clip) (CheckResult, error) {
 		pcm[i] = float32(s) / 32768
 	}
 	score, err := v.cfg.Voice.Synthetic(pcm, clip.Audio.Rate)
+	if errors.Is(err, ErrNoSpeech) {
+		return CheckResult{Name: CheckVoice, Reason: ReasonNoSpeech}, nil
+	}
 	if err != nil {
 		return CheckResult{Name: CheckVoice}, fmt.Errorf("liveness: synthetic voice: %w", err)
 	}

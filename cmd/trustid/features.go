@@ -21,6 +21,8 @@ import (
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/facemesh"
 	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/speech"
+	"github.com/trustid/trustid/liveness/synthvoice"
 	"github.com/trustid/trustid/oidc"
 )
 
@@ -100,9 +102,17 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	}
 	var digitLangs []string
 	var spoken liveness.SpeechChecker = noRecognizer{}
+	var voice *synthvoice.Detector
 	for _, r := range recs {
 		digitLangs = append(digitLangs, r.Lang())
 		spoken = facelogin.Speech{Recognizer: r}
+		if er, ok := r.(*speech.EmbeddingRecognizer); ok {
+			// The synthetic-voice check (#17) shares the recogniser's
+			// speech embedding sessions.
+			if voice, err = synthvoice.New(synthvoice.Config{Frontend: er.Frontend()}); err != nil {
+				return fmt.Errorf("synthetic-voice check: %w", err)
+			}
+		}
 	}
 	chCfg := challenge.Config{
 		Store: a.eph, Secret: derivedKey(a, "liveness-challenge"), TTL: a.cfg.Liveness.ChallengeTTL,
@@ -140,6 +150,9 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		Mouths:     facelogin.Mouths{Runner: mesh},
 		References: facelogin.IdentityRefs{Service: ids}, Video: dec, Logger: a.log.With("area", "liveness"),
 		Limits: media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes},
+	}
+	if voice != nil {
+		lcfg.Voice, lcfg.VoiceThreshold = facelogin.Voice{Detector: voice}, voice.Threshold()
 	}
 	if *a.cfg.Liveness.Actions {
 		actionChecks(a, mesh, &lcfg)

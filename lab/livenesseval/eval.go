@@ -33,6 +33,7 @@ import (
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
+	"github.com/trustid/trustid/liveness/synthvoice"
 )
 
 type lvPair struct {
@@ -415,6 +416,7 @@ func lvMouths(models string) (liveness.MouthTracker, error) {
 var lvSpeechCache struct {
 	checker liveness.SpeechChecker
 	kind    string
+	rec     *speech.EmbeddingRecognizer
 }
 
 // lvSpeech loads the embedding recogniser once.
@@ -427,7 +429,21 @@ func lvSpeech(models string) (liveness.SpeechChecker, error) {
 		return nil, fmt.Errorf("speech recogniser: %w", err)
 	}
 	lvSpeechCache.checker, lvSpeechCache.kind = facelogin.Speech{Recognizer: rec}, "embedding recogniser ("+rec.Lang()+")"
+	lvSpeechCache.rec = rec
 	return lvSpeechCache.checker, nil
+}
+
+// lvVoiceCheck is the synthetic-voice check as the service runs it (sharing
+// the recogniser's speech embedding), and its threshold.
+func lvVoiceCheck(models string) (liveness.VoiceCheck, float64, error) {
+	if _, err := lvSpeech(models); err != nil {
+		return nil, 0, err
+	}
+	d, err := synthvoice.New(synthvoice.Config{Frontend: lvSpeechCache.rec.Frontend()})
+	if err != nil {
+		return nil, 0, fmt.Errorf("synthetic-voice check: %w", err)
+	}
+	return facelogin.Voice{Detector: d}, d.Threshold(), nil
 }
 
 // lvStillVideo makes the still-photo attack video for a GRID clip.

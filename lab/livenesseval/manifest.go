@@ -314,6 +314,10 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 	if err != nil {
 		return err
 	}
+	voice, voiceThr, err := lvVoiceCheck(models)
+	if err != nil {
+		return err
+	}
 	dec := media.NewDecoder()
 	dec.FPS = 25
 	dec.Timeout = 2 * time.Minute
@@ -337,6 +341,7 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 			return err
 		}
 		v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: sp, Mouths: mouths, Video: dec,
+			Voice: voice, VoiceThreshold: voiceThr,
 			References: facelogin.MemoryRefs{Refs: map[string][]float32{"subject": ref.Embedding}, Threshold: 0.34}})
 		if err != nil {
 			return err
