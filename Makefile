@@ -4,7 +4,7 @@ ENV := . deploy/env.sh &&
 BIN := bin/trustid
 LAB_BIN := bin/trustid-lab
 
-.PHONY: run test fault fuzz setup build vet lint bench
+.PHONY: run test fault fuzz setup build vet lint bench eval-attacks
 
 ## run: install what is missing (apt packages, Go modules, pinned models) and
 ## start the service on its embedded default (SQLite + in-process store).
@@ -44,6 +44,13 @@ lint:
 
 bench:
 	$(ENV) go test -run '^$$' -bench . -benchmem ./...
+
+## eval-attacks: build the shared-data liveness attack set and its manifest
+## in a temporary folder (trustid-lab make-attacks) and print the per-type
+## APCER / BPCER JSON of the full liveness decision on it (trustid-lab
+## eval-liveness -manifest; liveness/RESULTS.md, #17). OUT=file keeps the JSON.
+eval-attacks: build
+	$(ENV) ./lab/livenesseval/eval-attacks.sh $(LAB_BIN) $(OUT)
 
 ## fuzz: every Go fuzz target (func FuzzX in *_test.go, found by
 ## bench/fuzz/run.sh) for FUZZTIME each, one after another; prints a

@@ -21,17 +21,25 @@ import (
 //
 //	urn:trustid:acr:passkey                 a passkey of the citizen (possession + device user verification)
 //	urn:trustid:acr:face                    face 1:1 against the register photo
+//	urn:trustid:acr:face+actions            face 1:1 + action liveness (random facial actions in order, same face throughout)
 //	urn:trustid:acr:face+liveness           face 1:1 + spoken-digit liveness (live person, same face throughout)
+//
+// Spoken digits rank above actions: 8,000-odd admissible codes read with
+// the voice and lips checked against each other, against 80 action
+// sequences of the face alone. A relying party that names
+// urn:trustid:acr:face+liveness never gets a login completed with actions.
+//
 //	urn:trustid:acr:face+liveness+passkey   the above and a passkey: two independent factors
 const (
 	ACRPasskey             = "urn:trustid:acr:passkey"
 	ACRFace                = "urn:trustid:acr:face"
+	ACRFaceActions         = "urn:trustid:acr:face+actions"
 	ACRFaceLiveness        = "urn:trustid:acr:face+liveness"
 	ACRFaceLivenessPasskey = "urn:trustid:acr:face+liveness+passkey"
 )
 
 // ACRLadder lists the assurance levels in increasing order.
-var ACRLadder = []string{ACRPasskey, ACRFace, ACRFaceLiveness, ACRFaceLivenessPasskey}
+var ACRLadder = []string{ACRPasskey, ACRFace, ACRFaceActions, ACRFaceLiveness, ACRFaceLivenessPasskey}
 
 // ACRRank is the position of acr on ACRLadder, -1 if unknown.
 func ACRRank(acr string) int {
@@ -46,10 +54,14 @@ func ACRRank(acr string) int {
 // AMR values (RFC 8176 where one exists).
 const (
 	AMRFace     = "face"     // facial recognition (RFC 8176)
-	AMRLiveness = "liveness" // spoken random digits checked on camera (TrustID)
-	AMRHardware = "hwk"      // proof of possession of a hardware key: passkey (RFC 8176)
-	AMRUser     = "user"     // user presence/verification on the authenticator (RFC 8176)
-	AMRMFA      = "mfa"      // more than one factor (RFC 8176)
+	AMRLiveness = "liveness" // an active liveness challenge passed on camera (TrustID); the next two say which
+	// AMRSpokenDigits: random digits read aloud, voice and lips checked (TrustID).
+	AMRSpokenDigits = "spoken_digits"
+	// AMRFaceActions: random facial actions done in order (TrustID).
+	AMRFaceActions = "face_actions"
+	AMRHardware    = "hwk"  // proof of possession of a hardware key: passkey (RFC 8176)
+	AMRUser        = "user" // user presence/verification on the authenticator (RFC 8176)
+	AMRMFA         = "mfa"  // more than one factor (RFC 8176)
 )
 
 // ErrAuthenticationFailed is what a Method returns for any failed attempt;

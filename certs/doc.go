@@ -38,6 +38,11 @@
 //	2    uint  time of presentation, Unix seconds
 //	3    bstr  nonce, 8 random bytes
 //	4    bstr  optional challenge chosen by the verifier
+//	5    tstr  optional purpose the holder limited it to (e.g. "check_in")
+//
+// The device key is generated on the holder's device (the account page:
+// WebCrypto, non-extractable) and certified after a proof of possession
+// (device.go); the service never holds a private holder key.
 //
 // The QR text is "TID1:" followed by Base45 (RFC 9285) of the zlib-compressed
 // presentation: every character is in QR alphanumeric mode.

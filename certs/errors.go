@@ -46,6 +46,11 @@ var (
 	ErrNoReferenceTemplate  = &Error{"no_reference_template", "no reference face template is held for the certificate holder", http.StatusUnprocessableEntity}
 	ErrVerificationNotFound = &Error{"verification_not_found", "no recent verification with this id for this verifier", http.StatusNotFound}
 	ErrBadRequest           = &Error{"invalid_request", "the request is malformed", http.StatusBadRequest}
+	ErrPurposeMismatch      = &Error{"purpose_mismatch", "the holder showed the certificate for another purpose", http.StatusUnprocessableEntity}
+	ErrInvalidDeviceKey     = &Error{"invalid_device_key", "device_key must be the public half of an ECDSA P-256 key as a JWK", http.StatusBadRequest}
+	ErrInvalidProof         = &Error{"invalid_proof", "the proof of possession of the device key does not verify; start again", http.StatusUnprocessableEntity}
+	ErrTooManyDevices       = &Error{"too_many_devices", "the certificate is already on the most devices allowed; revoke one first", http.StatusConflict}
+	ErrDeviceNotFound       = &Error{"device_not_found", "no such certificate among your devices", http.StatusNotFound}
 )
 
 // CodeOf returns the machine code of err's refusal, or "internal_error".

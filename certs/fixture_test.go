@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +67,7 @@ type fixture struct {
 	clock *clock
 	rand  io.Reader
 	st    *sqlite.DB
+	path  string // the SQLite file of st
 	iss   *Issuer
 }
 
@@ -75,8 +77,13 @@ var t0 = time.Date(2026, 11, 23, 8, 0, 0, 123456789, time.UTC)
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: &clock{t: t0}, rand: newRand(1)}
-	f.st = sqlitetest.Open(t, sqlite.WithClock(f.clock.Now))
+	f.path = filepath.Join(t.TempDir(), "trustid.db")
 	var err error
+	f.st, err = sqlite.Open(context.Background(), f.path, sqlitetest.Ring(t), sqlite.WithClock(f.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.st.Close() })
 	f.iss, err = NewIssuer(IssuerConfig{
 		Certs: f.st.Certificates(), Keys: f.st.Keys(), Citizens: f.st.Citizens(), Templates: f.st.Templates(), Audit: f.st.Audit(),
 		HolderKey: make([]byte, 32), NetworkNumbers: testNumbers(t, f.st.Citizens()),
@@ -125,7 +132,12 @@ func (f *fixture) deviceKey() *ecdsa.PrivateKey {
 // issue issues a certificate to citizen and returns its holder.
 func (f *fixture) issue(citizen string) (*Issued, *Holder) {
 	f.t.Helper()
-	dev := f.deviceKey()
+	return f.issueTo(citizen, f.deviceKey())
+}
+
+// issueTo issues a certificate to citizen's device dev.
+func (f *fixture) issueTo(citizen string, dev *ecdsa.PrivateKey) (*Issued, *Holder) {
+	f.t.Helper()
 	is, err := f.iss.Issue(context.Background(), IssueRequest{
 		CitizenID: citizen, AuthTime: f.clock.Now().Add(-time.Minute), ACR: testACR, DeviceKey: &dev.PublicKey,
 	})

@@ -2,11 +2,16 @@ package certs
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // FuzzVerify feeds arbitrary QR text to the offline verifier: it must never
@@ -108,6 +113,39 @@ func FuzzVerifyHandler(f *testing.F) {
 		}
 		if !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("answer is not JSON: %q", rec.Body.Bytes())
+		}
+	})
+}
+
+// FuzzParseDeviceKey feeds arbitrary JSON to the device key parser (the
+// untrusted device_key of POST /issue): no panic; an accepted key is a P-256
+// public key on the curve, and every refusal is invalid_device_key.
+func FuzzParseDeviceKey(f *testing.F) {
+	fx := newFixture(f)
+	dev := fx.deviceKey()
+	good, _ := json.Marshal(jose.JSONWebKey{Key: &dev.PublicKey})
+	priv, _ := json.Marshal(jose.JSONWebKey{Key: dev})
+	for _, s := range []string{string(good), string(priv), `{}`, `null`, `"x"`, `{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}`,
+		`{"kty":"EC","crv":"P-256","x":"` + strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 43) + `"}`, `{"kty":"RSA","n":"AQAB","e":"AQAB"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		pub, err := ParseDeviceKey(raw)
+		if err != nil {
+			if CodeOf(err) != ErrInvalidDeviceKey.Code {
+				t.Fatalf("refusal %v, want %s", err, ErrInvalidDeviceKey.Code)
+			}
+			return
+		}
+		b, err := pub.Bytes()
+		if err != nil || pub.Curve != elliptic.P256() {
+			t.Fatalf("accepted %s", raw)
+		}
+		if _, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), b); err != nil { // checks the point is on the curve
+			t.Fatalf("accepted a key off the curve: %s", raw)
+		}
+		if _, err := NewCOSEKey(pub); err != nil {
+			t.Fatalf("accepted key cannot be certified: %v", err)
 		}
 	})
 }

@@ -65,6 +65,9 @@ type IssuerConfig struct {
 	PublishLead time.Duration
 	// StatusTTL is how long a status list token is valid; 1 hour when zero.
 	StatusTTL time.Duration
+	// MaxDevices is how many devices may hold an active certificate of one
+	// citizen at once; 5 when zero.
+	MaxDevices int
 
 	Now    func() time.Time // time.Now when nil
 	Rand   io.Reader        // crypto/rand when nil
@@ -89,6 +92,9 @@ func (c *IssuerConfig) defaults() {
 	}
 	if c.StatusTTL == 0 {
 		c.StatusTTL = time.Hour
+	}
+	if c.MaxDevices == 0 {
+		c.MaxDevices = 5
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -118,6 +124,9 @@ func (c *IssuerConfig) Validate() error {
 	}
 	if c.PublishLead*2 >= c.KeyLifetime {
 		errs = append(errs, errors.New("KeyLifetime must exceed twice PublishLead"))
+	}
+	if c.MaxDevices < 1 || c.MaxDevices > 100 {
+		errs = append(errs, errors.New("MaxDevices must be within 1..100"))
 	}
 	if c.CertTTL <= 0 || c.MaxAuthAge <= 0 || c.StatusTTL <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
@@ -159,9 +168,15 @@ type IssueRequest struct {
 	AuthTime time.Time
 	ACR      string
 	// DeviceKey is the holder device's public key (P-256) that will sign
-	// presentations.
+	// presentations. The issuer never sees the private half.
 	DeviceKey *ecdsa.PublicKey
+	// DeviceName labels the device in the citizen's device list (at most
+	// MaxDeviceNameLen bytes).
+	DeviceName string
 }
+
+// MaxDeviceNameLen bounds a device's label.
+const MaxDeviceNameLen = 64
 
 // Issued is a new certificate.
 type Issued struct {
@@ -170,7 +185,9 @@ type Issued struct {
 	Claims Claims
 }
 
-// Issue issues the citizen's certificate, revoking any previous one.
+// Issue issues a certificate to one of the citizen's devices. A device
+// asking again (the same key) gets a new certificate and its previous one is
+// revoked; the citizen's other devices keep theirs, up to MaxDevices.
 func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	// Keys first: a key created now must not be dated after the claims.
 	if err := is.EnsureKeys(ctx); err != nil {
@@ -185,6 +202,9 @@ func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) 
 	age := now.Sub(req.AuthTime)
 	if req.AuthTime.IsZero() || age > is.cfg.MaxAuthAge || age < -DefaultSkew {
 		return nil, fmt.Errorf("%w: authenticated %s ago", ErrStaleAuthentication, age.Round(time.Second))
+	}
+	if len(req.DeviceName) > MaxDeviceNameLen {
+		return nil, fmt.Errorf("%w: device name longer than %d bytes", ErrBadRequest, MaxDeviceNameLen)
 	}
 	devCOSE, err := NewCOSEKey(req.DeviceKey)
 	if err != nil {
@@ -227,11 +247,17 @@ func (is *Issuer) Issue(ctx context.Context, req IssueRequest) (*Issued, error) 
 		Level:     LevelName(level),
 		IssuedAt:  now,
 		ExpiresAt: exp,
+		// Only the public key is stored (PKIX DER): the private half stays
+		// in the holder's device.
+		DeviceName: req.DeviceName,
 	}
 	// The status index is signed into the certificate but assigned by the
 	// store inside Issue, so the record is stored first and signed after;
 	// the holder keeps the signed bytes.
-	if err := is.cfg.Certs.Issue(ctx, rec); err != nil {
+	if err := is.cfg.Certs.Issue(ctx, rec, is.cfg.MaxDevices); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("%w: %v", ErrTooManyDevices, err)
+		}
 		return nil, fmt.Errorf("certs: issue: store: %w", err)
 	}
 	claims := Claims{
@@ -460,18 +486,60 @@ func (is *Issuer) StatusList(ctx context.Context) ([]byte, error) {
 	return signStatusList(is.cfg.Rand, priv, kid, is.cfg.Name, revoked, now, is.cfg.StatusTTL)
 }
 
-// RevokeByCitizen revokes the citizen's active certificate (the citizen
-// asked, for example after losing the phone).
-func (is *Issuer) RevokeByCitizen(ctx context.Context, citizenID string) (string, error) {
-	c, err := is.cfg.Certs.Active(ctx, citizenID)
+// Device is one of a citizen's certificates as the device list shows it.
+type Device struct {
+	Serial    string    `json:"serial"`
+	Name      string    `json:"name"`
+	Status    string    `json:"status"` // active or revoked
+	IssuedAt  time.Time `json:"issued_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// LastUsedAt is the last accepted online verification (zero if none;
+	// offline verifications are not seen by the issuer).
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	// Reason is why it was revoked: holder, superseded or operator: ...
+	Reason string `json:"revoke_reason,omitempty"`
+	// KeyThumbprint is the RFC 7638 thumbprint (SHA-256, base64url) of the
+	// device's public key, so a browser can find its own certificate.
+	KeyThumbprint string `json:"key_thumbprint"`
+}
+
+// Devices lists the citizen's certificates not yet expired, newest first.
+func (is *Issuer) Devices(ctx context.Context, citizenID string) ([]Device, error) {
+	cs, err := is.cfg.Certs.ListByCitizen(ctx, citizenID, is.cfg.Now().UTC())
 	if err != nil {
-		return "", fmt.Errorf("certs: revoke: %w", err)
+		return nil, fmt.Errorf("certs: devices: %w", err)
+	}
+	out := make([]Device, 0, len(cs))
+	for _, c := range cs {
+		d := Device{Serial: c.Serial, Name: c.DeviceName, Status: string(c.Status), IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt,
+			LastUsedAt: c.LastUsedAt, RevokedAt: c.RevokedAt, Reason: c.RevokeReason}
+		if pk, err := x509.ParsePKIXPublicKey(c.DeviceKey); err == nil {
+			if ek, ok := pk.(*ecdsa.PublicKey); ok {
+				d.KeyThumbprint, _ = Thumbprint(ek)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// RevokeDevice revokes one of the citizen's certificates (the citizen
+// asked, for example after losing that phone). A serial of another citizen
+// is ErrDeviceNotFound and changes nothing.
+func (is *Issuer) RevokeDevice(ctx context.Context, citizenID, serial string) error {
+	c, err := is.cfg.Certs.Get(ctx, serial)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.CitizenID != citizenID) {
+		return ErrDeviceNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("certs: revoke %s: %w", serial, err)
 	}
 	if err := is.cfg.Certs.Revoke(ctx, c.Serial, "holder", is.cfg.Now().UTC()); err != nil {
-		return "", fmt.Errorf("certs: revoke %s: %w", c.Serial, err)
+		return fmt.Errorf("certs: revoke %s: %w", c.Serial, err)
 	}
 	is.audit(ctx, "citizen:"+citizenID, "cert.revoke", citizenID, c.Serial, "ok", map[string]string{"reason": "holder"})
-	return c.Serial, nil
+	return nil
 }
 
 // RevokeByOperator revokes a certificate by serial on an operator's decision.

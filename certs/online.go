@@ -2,7 +2,6 @@ package certs
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -20,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trustid/trustid/internal/audit"
 	"github.com/trustid/trustid/internal/ephemeral"
@@ -68,9 +66,11 @@ type ClientGetter interface {
 	Get(ctx context.Context, id string) (*store.Client, error)
 }
 
-// CertGetter reads certificate records (store.CertificateStore satisfies it).
+// CertGetter reads certificate records and records their use
+// (store.CertificateStore satisfies it).
 type CertGetter interface {
 	Get(ctx context.Context, serial string) (*store.Certificate, error)
+	MarkUsed(ctx context.Context, serial string, at time.Time) error
 }
 
 // DisclosureConsents reads a citizen's consent for a client.
@@ -218,9 +218,11 @@ func (s *Service) startReplayMemory() {
 //	POST /face-check  verifier: match a counter photo against a verified holder
 //	GET  /keys        public: issuer key list (JSON)
 //	GET  /status      public: status list token (application/statuslist+cwt)
-//	POST /issue       citizen: issue a certificate to a device key
-//	POST /revoke      citizen: revoke the active certificate
-//	GET  /log         citizen: who verified the certificate, when, for what
+//	POST /devices/challenge  citizen: a nonce for the device's proof of possession
+//	POST /issue              citizen: certify a device's public key (with the proof)
+//	GET  /devices            citizen: the devices holding a certificate
+//	POST /devices/revoke     citizen: revoke one device's certificate
+//	GET  /log                citizen: who verified the certificate, when, for what
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /verify", s.wrap(s.handleVerify))
@@ -228,8 +230,10 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /purposes", s.wrap(s.handlePurposes))
 	mux.Handle("GET /keys", s.wrap(s.handleKeys))
 	mux.Handle("GET /status", s.wrap(s.handleStatus))
+	mux.Handle("POST /devices/challenge", s.wrap(s.handleNonce))
 	mux.Handle("POST /issue", s.wrap(s.handleIssue))
-	mux.Handle("POST /revoke", s.wrap(s.handleRevoke))
+	mux.Handle("GET /devices", s.wrap(s.handleDevices))
+	mux.Handle("POST /devices/revoke", s.wrap(s.handleRevokeDevice))
 	mux.Handle("GET /log", s.wrap(s.handleLog))
 	return mux
 }
@@ -395,7 +399,7 @@ func (s *Service) verify(ctx context.Context, v Verifier, req VerifyRequest, now
 	if err != nil {
 		return nil, err
 	}
-	opts := VerifyOptions{Window: s.cfg.Window, Skew: s.cfg.Skew, Challenge: challenge}
+	opts := VerifyOptions{Window: s.cfg.Window, Skew: s.cfg.Skew, Challenge: challenge, Purpose: req.Purpose}
 	res, verr := opts.verify(raw, trust, now)
 	var rec *store.Certificate
 	if res != nil {
@@ -500,6 +504,11 @@ func (s *Service) verify(ctx context.Context, v Verifier, req VerifyRequest, now
 	}
 	if len(withheld) > 0 {
 		ev.Detail["withheld"] = strings.Join(withheld, " ")
+	}
+	// Last use, for the citizen's device list: bookkeeping, so a fault is
+	// logged and the verification stands.
+	if err := s.cfg.Certs.MarkUsed(ctx, rec.Serial, now); err != nil {
+		s.cfg.Logger.WarnContext(ctx, "certs: mark used", "serial", rec.Serial, "err", err)
 	}
 	id := make([]byte, 16)
 	if _, err := io.ReadFull(s.cfg.Rand, id); err != nil {
@@ -644,50 +653,6 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.cfg.StatusCacheTTL/time.Second)))
 	_, err = w.Write(tok)
 	return err
-}
-
-// IssueHTTPRequest is the body of POST /issue: the device's public key as a JWK.
-type IssueHTTPRequest struct {
-	DeviceKey jose.JSONWebKey `json:"device_key"`
-}
-
-func (s *Service) handleIssue(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.cfg.Citizen.AuthenticateCitizen(r)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
-	}
-	var req IssueHTTPRequest
-	if err := readJSON(r, 8<<10, &req); err != nil {
-		return err
-	}
-	pub, ok := req.DeviceKey.Key.(*ecdsa.PublicKey)
-	if !ok {
-		return fmt.Errorf("%w: device_key must be a public EC P-256 JWK", ErrBadRequest)
-	}
-	is, err := s.cfg.Issuer.Issue(r.Context(), IssueRequest{CitizenID: sess.CitizenID, AuthTime: sess.AuthTime, ACR: sess.ACR, DeviceKey: pub})
-	if err != nil {
-		return err
-	}
-	return httperr.WriteJSON(w, http.StatusOK, map[string]any{
-		"certificate": base64.RawURLEncoding.EncodeToString(is.Cert),
-		"serial":      is.Serial,
-		"expires_at":  is.Claims.Expires(),
-	})
-}
-
-func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.cfg.Citizen.AuthenticateCitizen(r)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
-	}
-	serial, err := s.cfg.Issuer.RevokeByCitizen(r.Context(), sess.CitizenID)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: no active certificate", ErrUnknownCertificate)
-	}
-	if err != nil {
-		return err
-	}
-	return httperr.WriteJSON(w, http.StatusOK, map[string]string{"revoked": serial})
 }
 
 // LogEntry is one line of the citizen's verification log.

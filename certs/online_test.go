@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/trustid/trustid/internal/ephemeral"
@@ -117,6 +116,9 @@ func (o *onlineFixture) call(method, path, token string, body any) (int, []byte)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, o.srv.URL+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -223,9 +225,15 @@ func TestRevocation(t *testing.T) {
 	o := newOnlineFixture(t)
 	ctx := context.Background()
 
-	// Reissue revokes the previous certificate automatically.
-	_, first := o.issue("c1")
-	_, second := o.issue("c1")
+	// Reissue to the same device revokes its previous certificate
+	// automatically; another device of the citizen keeps its own.
+	dev := o.deviceKey()
+	_, first := o.issueTo("c1", dev)
+	_, other := o.issue("c1")
+	secondIs, second := o.issueTo("c1", dev)
+	if s, _, code := o.verify("hotel-a", o.present(other, nil), "check_in"); s != 200 {
+		t.Errorf("the citizen's other device: %d %q", s, code)
+	}
 	if s, _, code := o.verify("hotel-a", o.present(first, nil), "check_in"); code != "revoked_certificate" {
 		t.Errorf("superseded certificate: %d %q", s, code)
 	}
@@ -268,8 +276,8 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("offline current: %v", err)
 	}
 
-	// The citizen revokes (phone lost).
-	if s, body := o.call("POST", "/revoke", "citizen-c1", map[string]string{}); s != 200 {
+	// The citizen revokes that device (phone lost), from any session.
+	if s, body := o.call("POST", "/devices/revoke", "citizen-c1", RevokeDeviceRequest{Serial: secondIs.Serial}); s != 200 {
 		t.Fatalf("revoke: %d %s", s, body)
 	}
 	if _, _, code := o.verify("hotel-a", o.present(second, nil), "check_in"); code != "revoked_certificate" {
@@ -344,45 +352,6 @@ func TestFaceCheckAndCitizenLog(t *testing.T) {
 	}
 	if st, _ := o.call("GET", "/log", "", nil); st != 401 {
 		t.Errorf("log without citizen auth: %d", st)
-	}
-}
-
-func TestIssueOverHTTP(t *testing.T) {
-	o := newOnlineFixture(t)
-	dev := o.deviceKey()
-	jwk := jose.JSONWebKey{Key: &dev.PublicKey}
-	auth := o.svc.cfg.Citizen.(bearerAuth)
-	for _, tc := range []struct {
-		name     string
-		authTime time.Time
-		acr      string
-		status   int
-		code     string
-	}{
-		{"recent high assurance", o.clock.Now().Add(-time.Minute), testACR, 200, ""},
-		{"stale proof", o.clock.Now().Add(-time.Hour), testACR, 403, "stale_authentication"},
-		{"password login", o.clock.Now(), "urn:trustid:acr:password", 403, "insufficient_assurance"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			auth.citizens["citizen-c1"] = CitizenSession{CitizenID: "c1", AuthTime: tc.authTime, ACR: tc.acr}
-			st, body := o.call("POST", "/issue", "citizen-c1", IssueHTTPRequest{DeviceKey: jwk})
-			if st != tc.status || (tc.code != "" && !strings.Contains(string(body), tc.code)) {
-				t.Fatalf("got %d %s", st, body)
-			}
-			if st != 200 {
-				return
-			}
-			var out struct{ Certificate string }
-			json.Unmarshal(body, &out)
-			cert, err := base64URL(out.Certificate)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := &Holder{Cert: cert, Key: dev, Now: o.clock.Now, Rand: o.rand}
-			if s, _, code := o.verify("hotel-a", o.present(h, nil), "check_in"); s != 200 {
-				t.Errorf("verify issued certificate: %d %s", s, code)
-			}
-		})
 	}
 }
 

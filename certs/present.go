@@ -13,14 +13,21 @@ type presentation struct {
 	Time      int64  `cbor:"2,keyasint"`
 	Nonce     []byte `cbor:"3,keyasint"`
 	Challenge []byte `cbor:"4,keyasint,omitempty"`
+	// Purpose is the purpose the holder chose to show the certificate for
+	// (a purpose name of the policy, e.g. "check_in"); empty for any.
+	Purpose string `cbor:"5,keyasint,omitempty"`
 }
+
+// MaxPurposeLen bounds the purpose a presentation may carry.
+const MaxPurposeLen = 64
 
 // NonceSize is the length of a presentation nonce.
 const NonceSize = 8
 
 // Holder is the holder side: the certificate as issued and the device key
-// whose public half it binds. A phone app, the web page (later) and tests
-// and the CLI use it to make live QR payloads.
+// whose public half it binds. Tests and the CLI use it to make live QR
+// payloads; the account page does the same in the browser
+// (web/assets/static/holder.js) with a non-extractable WebCrypto key.
 type Holder struct {
 	Cert []byte            // the certificate (COSE_Sign1) from Issuer.Issue
 	Key  *ecdsa.PrivateKey // the device key (P-256)
@@ -41,6 +48,12 @@ func (h *Holder) Present(challenge []byte) (string, error) {
 
 // PresentBytes is Present without the QR text encoding.
 func (h *Holder) PresentBytes(challenge []byte) ([]byte, error) {
+	return h.PresentFor(challenge, "")
+}
+
+// PresentFor is PresentBytes limited to one purpose: a verifier asking for
+// another purpose is refused (ErrPurposeMismatch).
+func (h *Holder) PresentFor(challenge []byte, purpose string) ([]byte, error) {
 	if h.Key == nil || h.Now == nil || h.Rand == nil || len(h.Cert) == 0 {
 		return nil, fmt.Errorf("certs: holder needs Cert, Key, Now and Rand")
 	}
@@ -48,7 +61,10 @@ func (h *Holder) PresentBytes(challenge []byte) ([]byte, error) {
 	if _, err := io.ReadFull(h.Rand, nonce); err != nil {
 		return nil, fmt.Errorf("certs: nonce: %w", err)
 	}
-	p := presentation{Cert: h.Cert, Time: h.Now().Unix(), Nonce: nonce, Challenge: challenge}
+	if len(purpose) > MaxPurposeLen {
+		return nil, fmt.Errorf("certs: purpose longer than %d bytes", MaxPurposeLen)
+	}
+	p := presentation{Cert: h.Cert, Time: h.Now().Unix(), Nonce: nonce, Challenge: challenge, Purpose: purpose}
 	payload, err := encMode.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("certs: encode presentation: %w", err)

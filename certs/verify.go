@@ -27,6 +27,8 @@ type Result struct {
 	Size int
 	// DeviceKey is the certified holder device key that signed the presentation.
 	DeviceKey *ecdsa.PublicKey
+	// Purpose is the purpose the holder limited the presentation to ("" for any).
+	Purpose string
 }
 
 // VerifyOptions tunes offline verification. The zero value uses the defaults
@@ -39,6 +41,9 @@ type VerifyOptions struct {
 	// Status, when not nil, is a verified, cached status list of the issuer;
 	// a certificate marked in it is refused as revoked.
 	Status *StatusList
+	// Purpose is the purpose the verifier checks for; a presentation the
+	// holder limited to another purpose is refused (ErrPurposeMismatch).
+	Purpose string
 }
 
 // Verify checks a scanned QR text offline against the published issuer key
@@ -89,6 +94,9 @@ func (o VerifyOptions) verify(raw []byte, trust *TrustList, now time.Time) (*Res
 	if len(p.Cert) == 0 || len(p.Nonce) == 0 {
 		return nil, fmt.Errorf("%w: presentation lacks certificate or nonce", ErrMalformed)
 	}
+	if len(p.Purpose) > MaxPurposeLen {
+		return nil, fmt.Errorf("%w: purpose longer than %d bytes", ErrMalformed, MaxPurposeLen)
+	}
 	inner, err := parseSign1("certificate", p.Cert)
 	if err != nil {
 		return nil, err
@@ -124,6 +132,7 @@ func (o VerifyOptions) verify(raw []byte, trust *TrustList, now time.Time) (*Res
 		return res, err
 	}
 	res.DeviceKey = device
+	res.Purpose = p.Purpose
 	at := time.Unix(p.Time, 0).UTC()
 	res.PresentedAt = at
 	res.Digest = signedDigest(outer)
@@ -140,6 +149,9 @@ func (o VerifyOptions) verify(raw []byte, trust *TrustList, now time.Time) (*Res
 	}
 	if o.Challenge != nil && !bytes.Equal(o.Challenge, p.Challenge) {
 		return res, ErrChallengeMismatch
+	}
+	if p.Purpose != "" && o.Purpose != "" && p.Purpose != o.Purpose {
+		return res, fmt.Errorf("%w: shown for %q, verified for %q", ErrPurposeMismatch, p.Purpose, o.Purpose)
 	}
 	if o.Status != nil {
 		revoked, err := o.Status.Revoked(c.StatusIndex, now)

@@ -22,6 +22,9 @@ APT_PKGS=(
   gcc g++ make ca-certificates curl
 )
 missing=()
+# TRUSTID_SETUP_MODELS_ONLY=1 (the container build, deploy/Containerfile):
+# the build image brings its own packages; only Go modules and models here.
+if [ "${TRUSTID_SETUP_MODELS_ONLY:-}" = 1 ]; then APT_PKGS=(); fi
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -1,14 +1,16 @@
 // Package liveness makes the liveness decision of a login: it consumes the
-// spoken-digit challenge, takes in the clip, and runs the independent checks
-// (the right digits spoken, lips moving with the voice, a live face that
+// challenge (spoken digits; facial actions in actions.go), takes in the
+// clip, and runs the independent checks (the right digits spoken, lips
+// moving with the voice and not shutting or moving where no digit is
+// voiced, optionally a voice that is not synthetic, a live face that
 // stays the same person and matches the claimed identity, a plausible
 // capture) concurrently, returning one Result with a stable reason code per
 // failed check. Failed attempts feed the per-subject and per-address lockout.
 //
 // The heavy engines are behind small interfaces declared here (FaceAnalyzer,
-// SpeechChecker, ReferenceMatcher); authn/facelogin adapts authn/face and
-// liveness/speech to them, so this package links neither OpenCV nor ONNX
-// Runtime.
+// SpeechChecker, ReferenceMatcher, MouthTracker, VoiceCheck);
+// authn/facelogin adapts authn/face, liveness/speech and liveness/facemesh to
+// them, so this package links neither OpenCV nor ONNX Runtime.
 package liveness
 
 import (
@@ -20,6 +22,7 @@ import (
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/viseme"
 )
 
 // ErrNoFace is returned (possibly wrapped) by a FaceAnalyzer for a frame
@@ -60,6 +63,28 @@ type SpeechResult struct {
 	Match bool
 	// Score is the recogniser's own margin (trusted callers and logs only).
 	Score float64
+	// Segments are where the recogniser's best alignment of the expected
+	// digits placed each digit (one per digit, in order; may be empty):
+	// the viseme check reads the lips in them.
+	Segments []Segment
+}
+
+// Segment is a span of the recording from its start.
+type Segment struct{ Start, End time.Duration }
+
+// MouthTracker follows the lips through every frame of a clip (the face
+// mesh, tracked frame to frame), starting from the face the FaceAnalyzer
+// found in frame start. It returns one shape per frame (OK false where the
+// face was lost). Safe for concurrent use.
+type MouthTracker interface {
+	TrackMouth(ctx context.Context, frames []media.Frame, start int, lm lipsync.Landmarks) ([]viseme.Shape, error)
+}
+
+// VoiceCheck tells synthetic or vocoded speech from a live voice: score is
+// the probability (0..1) that pcm (mono, -1..1, at rate) is synthetic. Safe
+// for concurrent use.
+type VoiceCheck interface {
+	Synthetic(pcm []float32, rate int) (score float64, err error)
 }
 
 // SpeechChecker decides whether 16 kHz mono audio says the expected
@@ -120,6 +145,9 @@ const (
 	ReasonNoSpeech     Reason = "no_speech"
 	ReasonWrongDigits  Reason = "speech_mismatch"
 	ReasonLipSync      Reason = "lips_not_in_sync"
+	ReasonVisemes      Reason = "mouth_not_saying_digits"   // the lips shut (b, p, m) while a digit is voiced, or shape other sounds
+	ReasonSilentMouth  Reason = "mouth_moves_without_voice" // much of the lips' movement falls where there is no voice
+	ReasonSynthetic    Reason = "voice_synthetic"
 	ReasonStillMouth   Reason = "mouth_still"
 	ReasonNoFace       Reason = "no_face"
 	ReasonSpoof        Reason = "spoof_suspected"
@@ -130,15 +158,18 @@ const (
 
 // Check names, used in Result.Checks.
 const (
-	CheckChallenge = "challenge"
-	CheckIntake    = "intake"
-	CheckCapture   = "capture"
-	CheckSpeech    = "speech"
-	CheckLipSync   = "lipsync"
-	CheckFace      = "face_presence"
-	CheckAntiSpoof = "anti_spoof"
-	CheckSameFace  = "same_face"
-	CheckReference = "reference_match"
+	CheckChallenge  = "challenge"
+	CheckIntake     = "intake"
+	CheckCapture    = "capture"
+	CheckSpeech     = "speech"
+	CheckLipSync    = "lipsync"
+	CheckViseme     = "viseme"
+	CheckMouthVoice = "mouth_voice"
+	CheckVoice      = "synthetic_voice"
+	CheckFace       = "face_presence"
+	CheckAntiSpoof  = "anti_spoof"
+	CheckSameFace   = "same_face"
+	CheckReference  = "reference_match"
 )
 
 // CheckResult is one check's outcome. Score is for trusted callers only.
@@ -152,6 +183,8 @@ type CheckResult struct {
 // Result is the decision on one attempt.
 type Result struct {
 	Pass bool
+	// Kind is the kind of the consumed challenge (empty when it was refused).
+	Kind challenge.Kind
 	// Reasons lists the codes of the failed checks, in check order.
 	Reasons []Reason
 	// Checks holds every check that ran with its score: trusted callers

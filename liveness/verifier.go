@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trustid/trustid/liveness/action"
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/viseme"
 )
 
 // Config holds the Verifier's live dependencies and thresholds.
@@ -40,6 +42,18 @@ type Config struct {
 	Parallel int
 	LipSync  lipsync.Config
 
+	// Mouths follows the lips in every frame for the viseme check (the face
+	// mesh; authn/facelogin.Mouths). Nil skips that check: the service
+	// always sets it.
+	Mouths MouthTracker
+	Viseme viseme.Config
+	// Voice, when set, is the synthetic-voice check; the attempt fails when
+	// its score reaches VoiceThreshold (default 0.5; the shipped detector's
+	// own is synthvoice.Detector.Threshold). An error wrapping ErrNoSpeech
+	// fails the check with ReasonNoSpeech; any other is a fault. Nil skips it.
+	Voice          VoiceCheck
+	VoiceThreshold float64
+
 	// MinFacePresence is the least fraction of sampled frames with a face.
 	MinFacePresence float64 // default 0.8
 	// SpoofThreshold: the median anti-spoof "real" probability over the
@@ -52,6 +66,24 @@ type Config struct {
 	// MinSourceFPS rejects captures whose own frame rate (when known) is
 	// implausibly low for talking video. Default 10.
 	MinSourceFPS float64
+
+	// Action challenges (actions.go); without Actions they are refused as
+	// an internal error.
+	Actions ActionTracker
+	// ActionVideo decodes action evidence: no audio needed, frames at the
+	// action sampling rate (Limits.VideoOnly). Required with Actions.
+	ActionVideo VideoDecoder
+	// ActionFPS samples JPEG-frame action evidence; default 25 (a blink
+	// lasts 100-300 ms).
+	ActionFPS float64
+	// ActionLimits bound action evidence (VideoOnly is forced).
+	ActionLimits media.Limits
+	// ActionKeyFrames is how many evenly spaced frames of an action clip
+	// go through the face engine (anchors for the tracker, anti-spoof,
+	// same face, reference); default 6.
+	ActionKeyFrames int
+	// ActionCheck holds the action detectors' thresholds.
+	ActionCheck action.Config
 }
 
 func (c *Config) defaults() {
@@ -82,6 +114,16 @@ func (c *Config) defaults() {
 	if c.MinSourceFPS <= 0 {
 		c.MinSourceFPS = 10
 	}
+	if c.VoiceThreshold <= 0 {
+		c.VoiceThreshold = 0.5
+	}
+	if c.ActionFPS <= 0 {
+		c.ActionFPS = 25
+	}
+	if c.ActionKeyFrames <= 0 {
+		c.ActionKeyFrames = 6
+	}
+	c.ActionLimits.VideoOnly = true
 }
 
 // Validate reports every missing dependency at once.
@@ -101,6 +143,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Video == nil {
 		errs = append(errs, errors.New("liveness: Video is required"))
+	}
+	if c.Actions != nil && c.ActionVideo == nil {
+		errs = append(errs, errors.New("liveness: ActionVideo is required with Actions"))
 	}
 	return errors.Join(errs...)
 }
@@ -195,6 +240,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("liveness: challenge: %w", err)
 	}
 	res.Checks = append(res.Checks, CheckResult{Name: CheckChallenge, Pass: true, Score: 1})
+	res.Kind = ch.Kind
 	if err := v.cfg.Challenges.Locked(ctx, req.Subject, challenge.Client{Addr: req.ClientAddr, Device: req.Device, Known: req.KnownDevice}); err != nil {
 		var re *challenge.RetryError
 		if errors.As(err, &re) && errors.Is(err, challenge.ErrLocked) {
@@ -205,7 +251,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("liveness: lockout: %w", err)
 	}
 
-	clip, err := v.intake(ctx, req)
+	clip, err := v.intake(ctx, req, ch.Kind)
 	if err != nil {
 		reason, ok := intakeReason(err)
 		if !ok {
@@ -218,12 +264,20 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 	res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Pass: true, Score: clip.Duration().Seconds()})
 	res.Checks = append(res.Checks, v.plausible(clip))
 
-	checks, err := v.evaluate(ctx, clip, ch.Digits, req.Subject)
+	var checks []CheckResult
+	if ch.Kind == challenge.KindActions {
+		checks, err = v.evaluateActions(ctx, clip, ch.Actions, req.Subject)
+	} else {
+		checks, err = v.evaluate(ctx, clip, ch.Digits, req.Subject)
+	}
 	res.Checks = append(res.Checks, checks...)
 	return res, err
 }
 
-func (v *Verifier) intake(ctx context.Context, req Request) (*media.Clip, error) {
+func (v *Verifier) intake(ctx context.Context, req Request, kind challenge.Kind) (*media.Clip, error) {
+	if kind == challenge.KindActions {
+		return v.actionIntake(ctx, req)
+	}
 	switch {
 	case req.Clip != nil:
 		return req.Clip, nil
@@ -272,18 +326,23 @@ func (v *Verifier) plausible(clip *media.Clip) CheckResult {
 	return c
 }
 
-// evaluate runs speech and the frame analyses concurrently, then the checks
-// that need the frames.
+// evaluate runs speech (and the synthetic-voice check) and the frame
+// analyses concurrently, then the checks that need the frames, then the
+// viseme check, which needs both the mouth and the speech alignment.
 func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subject string) ([]CheckResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	var speech CheckResult
+	var speech, voice CheckResult
+	var segs []Segment
 	var speechErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		speech, speechErr = v.speech(ctx, clip, digits)
+		speech, segs, speechErr = v.speech(ctx, clip, digits)
+		if speechErr == nil && v.cfg.Voice != nil {
+			voice, speechErr = v.voice(clip)
+		}
 	}()
 
 	frames, err := v.analyzeFrames(ctx, clip)
@@ -294,9 +353,14 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	}
 	checks := v.faceChecks(clip, frames)
 
-	// The reference match needs the mean embedding; run it while the
-	// speech check may still be going.
+	// The reference match needs the mean embedding and the mouth tracking
+	// every frame; run them while the speech check may still be going.
 	ref, refErr := v.reference(ctx, frames, subject)
+	var shapes []viseme.Shape
+	var mouthErr error
+	if v.cfg.Mouths != nil {
+		shapes, mouthErr = v.trackMouth(ctx, clip, frames)
+	}
 	<-done
 	if speechErr != nil {
 		return nil, speechErr
@@ -304,26 +368,120 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	if refErr != nil {
 		return nil, refErr
 	}
+	if mouthErr != nil {
+		return nil, mouthErr
+	}
 	out := []CheckResult{speech}
+	if v.cfg.Voice != nil {
+		out = append(out, voice)
+	}
 	out = append(out, checks...)
+	if v.cfg.Mouths != nil {
+		out = append(out, v.visemes(clip, shapes, digits, segs)...)
+	}
 	return append(out, ref), nil
 }
 
-func (v *Verifier) speech(ctx context.Context, clip *media.Clip, digits string) (CheckResult, error) {
+// trackMouth follows the lips from the first key frame with a face; nil
+// shapes when no key frame has one (the face checks already fail).
+func (v *Verifier) trackMouth(ctx context.Context, clip *media.Clip, frames []frameResult) ([]viseme.Shape, error) {
+	for i, f := range frames {
+		if f.key && f.face != nil {
+			s, err := v.cfg.Mouths.TrackMouth(ctx, clip.Frames, i, f.face.Landmarks)
+			if err != nil {
+				return nil, fmt.Errorf("liveness: mouth tracking: %w", err)
+			}
+			return s, nil
+		}
+	}
+	return nil, nil
+}
+
+// visemes runs the checks of liveness/viseme on the tracked mouth: the
+// mouth moving where there is no voice (CheckMouthVoice, score the share of
+// movement outside the voice) and the lips closing inside the digit slots
+// (CheckViseme, score the closed frames).
+func (v *Verifier) visemes(clip *media.Clip, shapes []viseme.Shape, digits string, segs []Segment) []CheckResult {
+	if len(shapes) == 0 {
+		return []CheckResult{{Name: CheckMouthVoice, Reason: ReasonNoFace}, {Name: CheckViseme, Reason: ReasonNoFace}}
+	}
+	in := viseme.Input{Shapes: shapes, Audio: clip.Audio.Samples, Rate: clip.Audio.Rate, Digits: digits}
+	for _, f := range clip.Frames {
+		in.Times = append(in.Times, f.T)
+	}
+	for _, s := range segs {
+		in.Slots = append(in.Slots, viseme.Slot{Start: s.Start, End: s.End})
+	}
+	r := viseme.Check(in, v.cfg.Viseme)
+	failed := func(errs ...error) bool {
+		for _, f := range r.Failed {
+			for _, e := range errs {
+				if errors.Is(f, e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	mv := CheckResult{Name: CheckMouthVoice, Pass: !failed(viseme.ErrSilentMouth), Score: r.Silent}
+	vs := CheckResult{Name: CheckViseme, Pass: !failed(viseme.ErrLipsClosed, viseme.ErrWrongVisemes), Score: float64(r.Closed)}
+	if !mv.Pass {
+		mv.Reason = ReasonSilentMouth
+	}
+	if !vs.Pass {
+		vs.Reason = ReasonVisemes
+	}
+	var stop Reason
+	switch {
+	case errors.Is(r.Reason, viseme.ErrTooFewFrames):
+		stop = ReasonNoFace
+	case errors.Is(r.Reason, viseme.ErrStillMouth):
+		stop = ReasonStillMouth
+	case errors.Is(r.Reason, viseme.ErrNoVoice):
+		stop = ReasonNoSpeech
+	}
+	if stop != "" {
+		mv = CheckResult{Name: CheckMouthVoice, Reason: stop}
+		vs = CheckResult{Name: CheckViseme, Reason: stop}
+	}
+	return []CheckResult{mv, vs}
+}
+
+// voice runs the synthetic-voice check on the clip's audio.
+func (v *Verifier) voice(clip *media.Clip) (CheckResult, error) {
+	pcm := make([]float32, len(clip.Audio.Samples))
+	for i, s := range clip.Audio.Samples {
+		pcm[i] = float32(s) / 32768
+	}
+	score, err := v.cfg.Voice.Synthetic(pcm, clip.Audio.Rate)
+	if errors.Is(err, ErrNoSpeech) {
+		return CheckResult{Name: CheckVoice, Reason: ReasonNoSpeech}, nil
+	}
+	if err != nil {
+		return CheckResult{Name: CheckVoice}, fmt.Errorf("liveness: synthetic voice: %w", err)
+	}
+	c := CheckResult{Name: CheckVoice, Pass: score < v.cfg.VoiceThreshold, Score: score}
+	if !c.Pass {
+		c.Reason = ReasonSynthetic
+	}
+	return c, nil
+}
+
+func (v *Verifier) speech(ctx context.Context, clip *media.Clip, digits string) (CheckResult, []Segment, error) {
 	c := CheckResult{Name: CheckSpeech}
 	r, err := v.cfg.Speech.CheckDigits(ctx, clip.Audio.Samples, digits)
 	switch {
 	case errors.Is(err, ErrNoSpeech):
 		c.Reason = ReasonNoSpeech
-		return c, nil
+		return c, nil, nil
 	case err != nil:
-		return c, fmt.Errorf("liveness: speech: %w", err)
+		return c, nil, fmt.Errorf("liveness: speech: %w", err)
 	}
 	c.Pass, c.Score = r.Match, r.Score
 	if !r.Match {
 		c.Reason = ReasonWrongDigits
 	}
-	return c, nil
+	return c, r.Segments, nil
 }
 
 // frameResult is the analysis of one sampled frame.
@@ -346,8 +504,12 @@ func KeyFrames(total, n int) []int {
 // analyzeFrames runs the face engine on the key frames only; the other
 // frames are followed by reading the mouth region's pixels (lipsync).
 func (v *Verifier) analyzeFrames(ctx context.Context, clip *media.Clip) ([]frameResult, error) {
+	return v.analyzeKeyFrames(ctx, clip, v.cfg.KeyFrames)
+}
+
+func (v *Verifier) analyzeKeyFrames(ctx context.Context, clip *media.Clip, keyFrames int) ([]frameResult, error) {
 	out := make([]frameResult, len(clip.Frames))
-	idx := KeyFrames(len(clip.Frames), v.cfg.KeyFrames)
+	idx := KeyFrames(len(clip.Frames), keyFrames)
 	for _, i := range idx {
 		out[i].key = true
 	}

@@ -125,14 +125,17 @@ func (f *fakeFaces) Analyze(ctx context.Context, fr media.Frame, opts FaceOption
 }
 
 // fakeSpeech "hears" a fixed string.
-type fakeSpeech struct{ heard string }
+type fakeSpeech struct {
+	heard string
+	segs  []Segment
+}
 
 func (s fakeSpeech) CheckDigits(ctx context.Context, pcm []int16, expected string) (SpeechResult, error) {
 	if s.heard == "" {
 		return SpeechResult{}, ErrNoSpeech
 	}
 	if s.heard == expected {
-		return SpeechResult{Match: true, Score: 5}, nil
+		return SpeechResult{Match: true, Score: 5, Segments: s.segs}, nil
 	}
 	return SpeechResult{Score: -3}, nil
 }

@@ -11,6 +11,7 @@ import "github.com/trustid/trustid/authn"
 const (
 	ACRPasskey             = authn.ACRPasskey
 	ACRFace                = authn.ACRFace
+	ACRFaceActions         = authn.ACRFaceActions
 	ACRFaceLiveness        = authn.ACRFaceLiveness
 	ACRFaceLivenessPasskey = authn.ACRFaceLivenessPasskey
 )
@@ -25,10 +26,16 @@ func acrRank(acr string) int { return authn.ACRRank(acr) }
 const (
 	AMRFace     = authn.AMRFace
 	AMRLiveness = authn.AMRLiveness
-	AMRHardware = authn.AMRHardware
-	AMRUser     = authn.AMRUser
-	AMRMFA      = authn.AMRMFA
+	// AMRSpokenDigits and AMRFaceActions name the liveness challenge.
+	AMRSpokenDigits = authn.AMRSpokenDigits
+	AMRFaceActions  = authn.AMRFaceActions
+	AMRHardware     = authn.AMRHardware
+	AMRUser         = authn.AMRUser
+	AMRMFA          = authn.AMRMFA
 )
+
+// AMRValues lists every amr value the provider reports (discovery).
+var AMRValues = []string{AMRFace, AMRLiveness, AMRSpokenDigits, AMRFaceActions, AMRHardware, AMRUser, AMRMFA}
 
 // ErrAuthenticationFailed is what an Authenticator returns for any failed
 // attempt; callers and browsers are not told why (the reason goes to logs).

@@ -88,6 +88,23 @@ func TestClientStoreOutageIsNotACredentialError(t *testing.T) {
 			}
 		})
 	}
+	t.Run("down/authorize", func(t *testing.T) {
+		// fosite calls any client read error "client does not exist" (401):
+		// the browser must get a 503 to retry instead.
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noRedirect.Get(e.conf.AuthCodeURL("state-down", oauth2.S256ChallengeOption(v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != http.StatusServiceUnavailable || body.Error != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("authorize while the client store is down: %d %q Retry-After %q, want 503 temporarily_unavailable", resp.StatusCode, body.Error, resp.Header.Get("Retry-After"))
+		}
+	})
 	t.Run("down/unknown client", func(t *testing.T) {
 		// The fake answers every read with the fault, so an unknown client
 		// is refused only once the store answers (below); here it must not

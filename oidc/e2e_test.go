@@ -667,6 +667,11 @@ func runNegative(t *testing.T, e *env) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("low acr accepted: %d", resp.StatusCode)
 		}
+		// Spoken digits asked for: a login with the action challenge is below it.
+		resp, _ = e2.post(e.issuer+"/oauth2/login/fake/finish", url.Values{"acr": {oidc.ACRFaceActions}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("face+actions accepted for face+liveness: %d", resp.StatusCode)
+		}
 	})
 	t.Run("prompt=login forces a new login", func(t *testing.T) {
 		e2 := e.with(t, true)
@@ -816,6 +821,18 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	for _, k := range []string{"issuer", "jwks_uri", "end_session_endpoint", "pushed_authorization_request_endpoint", "acr_values_supported"} {
 		if d[k] == nil {
 			t.Errorf("discovery lacks %s", k)
+		}
+	}
+	// Both liveness challenges are named: acr for the level, amr for the method.
+	for k, want := range map[string][]string{
+		"acr_values_supported": {oidc.ACRFaceActions, oidc.ACRFaceLiveness},
+		"amr_values_supported": {oidc.AMRFace, oidc.AMRSpokenDigits, oidc.AMRFaceActions},
+	} {
+		got, _ := d[k].([]any)
+		for _, w := range want {
+			if !slices.Contains(got, any(w)) {
+				t.Errorf("discovery %s = %v lacks %s", k, got, w)
+			}
 		}
 	}
 	_, body = e.get(e.issuer + "/oauth2/jwks")

@@ -136,7 +136,11 @@ func (p *Provider) buildDiscovery() error {
 		"dpop_signing_alg_values_supported":                        DPoPAlgs,
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
 			"name", "birthdate", "id_number", "verified_claims", "network_number"},
-		"acr_values_supported":                  ACRLadder,
+		"acr_values_supported": ACRLadder,
+		// Not in OpenID Connect Discovery 1.0: the amr values (RFC 8176
+		// where registered) this provider reports, so relying parties can
+		// tell the liveness challenges apart.
+		"amr_values_supported":                  AMRValues,
 		"prompt_values_supported":               []string{"none", "login", "consent"},
 		"claims_parameter_supported":            false,
 		"request_parameter_supported":           false,

@@ -109,12 +109,32 @@ func (az *authorizer) needLogin(s *browserSession, form url.Values, requestedAt 
 	return ""
 }
 
+// authorizeError answers a failed authorization request. A dependency's
+// fault (httperr.IsUnavailable) is never a verdict: fosite calls every
+// GetClient error "The requested OAuth 2.0 Client does not exist" (401
+// invalid_client), which during a store outage told a valid app its
+// client was unknown (the fault suite's "PostgreSQL stopped" scenario).
+// Without a client whose redirect URI is known the answer is a 503 with
+// Retry-After to the browser; with one, the app gets
+// error=temporarily_unavailable at its redirect URI.
+func (az *authorizer) authorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	if httperr.IsUnavailable(err) {
+		if ar == nil || ar.GetClient() == nil || ar.GetRedirectURI() == nil {
+			w.Header().Set("Retry-After", retryAfter)
+			az.f.WriteAccessError(ctx, w, nil, fosite.ErrTemporarilyUnavailable.WithWrap(err))
+			return
+		}
+		err = fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	}
+	az.f.WriteAuthorizeError(ctx, w, ar, err)
+}
+
 // authorize is the authorization endpoint (RFC 6749 4.1.1, OIDC Core 3.1.2).
 func (az *authorizer) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ar, err := az.f.NewAuthorizeRequest(ctx, r)
 	if err != nil {
-		az.f.WriteAuthorizeError(ctx, w, ar, err)
+		az.authorizeError(ctx, w, ar, err)
 		return
 	}
 	// fosite checks PKCE only when issuing the code; refuse before the
@@ -178,7 +198,7 @@ func (az *authorizer) resume(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := az.rebuild(ctx, ls)
 	if err != nil {
-		az.f.WriteAuthorizeError(ctx, w, ar, err)
+		az.authorizeError(ctx, w, ar, err)
 		return
 	}
 	az.afterLogin(w, r, ar, ls)
@@ -300,7 +320,7 @@ func (az *authorizer) finish(w http.ResponseWriter, r *http.Request, ar fosite.A
 	// token call.
 	resp, err := az.f.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		az.f.WriteAuthorizeError(ctx, w, ar, err)
+		az.authorizeError(ctx, w, ar, err)
 		return
 	}
 	if err := az.eph.Delete(ctx, loginKey(ls.Attempt.ID)); err != nil {
@@ -707,7 +727,7 @@ func (az *authorizer) decisionForm(w http.ResponseWriter, r *http.Request) (ls *
 	}
 	ar, err = az.rebuild(ctx, ls)
 	if err != nil {
-		az.f.WriteAuthorizeError(ctx, w, ar, err)
+		az.authorizeError(ctx, w, ar, err)
 		return nil, "", nil, false
 	}
 	return ls, id, ar, true

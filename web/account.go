@@ -2,12 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,8 +10,6 @@ import (
 	"time"
 
 	"github.com/trustid/trustid/certs"
-	"github.com/trustid/trustid/certs/qr"
-	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
@@ -24,7 +17,7 @@ import (
 // Session is the citizen signed in with this browser, as the OIDC
 // provider's browser session records it.
 type Session struct {
-	// SID is the session id (the holder key is kept per session).
+	// SID identifies the sign-in.
 	SID       string
 	CitizenID string
 	ACR       string
@@ -63,11 +56,6 @@ type Passkeys interface {
 	Delete(ctx context.Context, credentialID []byte) error
 }
 
-// CertIssuer issues net certificates (*certs.Issuer satisfies it).
-type CertIssuer interface {
-	Issue(ctx context.Context, req certs.IssueRequest) (*certs.Issued, error)
-}
-
 // CertLog lists the certificate events of a citizen (*certs.Service
 // satisfies it).
 type CertLog interface {
@@ -102,7 +90,10 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.cfg.Prefix+PathAccount, http.StatusSeeOther)
 		return
 	}
-	d := map[string]any{"QR": s.cfg.Certs != nil && s.cfg.Holders != nil}
+	d := map[string]any{}
+	if s.cfg.Certificates {
+		d["Holder"] = s.holderView()
+	}
 	if s.cfg.Citizens != nil {
 		if c, err := s.cfg.Citizens.Get(ctx, sess.CitizenID); err == nil {
 			d["Name"] = c.Name
@@ -165,108 +156,6 @@ func (s *Site) session(r *http.Request) (Session, bool) {
 		return Session{}, false
 	}
 	return sess, true
-}
-
-// holderRecord is the browser session's holder: the device key and the
-// certificate issued to it, kept in the ephemeral store under a hash of
-// the session id for as long as the certificate or the session lasts.
-type holderRecord struct {
-	Key     []byte    `json:"k"` // PKCS#8
-	Cert    []byte    `json:"c"`
-	Expires time.Time `json:"e"`
-}
-
-func holderKey(sid string) string {
-	h := sha256.Sum256([]byte("trustid/web/holder\x00" + sid))
-	return "web:holder:" + base64.RawURLEncoding.EncodeToString(h[:])
-}
-
-// holderTTL bounds how long a holder record is kept.
-const holderTTL = 8 * time.Hour
-
-// ErrNeedsFreshLogin says the certificate cannot be issued without a
-// recent face + liveness login.
-var ErrNeedsFreshLogin = errors.New("web: a recent face login is required")
-
-// holder returns the session's holder, issuing a certificate when there
-// is none or it is about to expire.
-func (s *Site) holder(ctx context.Context, sess Session) (*certs.Holder, time.Time, error) {
-	now := s.cfg.Now()
-	var rec holderRecord
-	b, err := s.cfg.Holders.Get(ctx, holderKey(sess.SID))
-	if err == nil && json.Unmarshal(b, &rec) == nil && now.Add(2*time.Minute).Before(rec.Expires) {
-		k, err := x509.ParsePKCS8PrivateKey(rec.Key)
-		if ek, ok := k.(*ecdsa.PrivateKey); err == nil && ok {
-			return &certs.Holder{Cert: rec.Cert, Key: ek, Now: s.cfg.Now, Rand: s.cfg.Rand}, rec.Expires, nil
-		}
-	} else if err != nil && !errors.Is(err, ephemeral.ErrNotFound) {
-		return nil, time.Time{}, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), s.cfg.Rand)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	is, err := s.cfg.Certs.Issue(ctx, certs.IssueRequest{CitizenID: sess.CitizenID, AuthTime: sess.AuthTime, ACR: sess.ACR, DeviceKey: &key.PublicKey})
-	if errors.Is(err, certs.ErrStaleAuthentication) || errors.Is(err, certs.ErrInsufficientLevel) {
-		return nil, time.Time{}, errors.Join(ErrNeedsFreshLogin, err)
-	}
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	rec = holderRecord{Key: der, Cert: is.Cert, Expires: is.Claims.Expires()}
-	if b, err := json.Marshal(rec); err == nil {
-		if err := s.cfg.Holders.Set(ctx, holderKey(sess.SID), b, min(holderTTL, rec.Expires.Sub(now))); err != nil {
-			return nil, time.Time{}, err
-		}
-	}
-	return &certs.Holder{Cert: is.Cert, Key: key, Now: s.cfg.Now, Rand: s.cfg.Rand}, rec.Expires, nil
-}
-
-// qrRefresh is how often the page asks for a new presentation: well
-// inside certs.DefaultWindow (60 s), so the code on screen always verifies.
-const qrRefresh = 45 * time.Second
-
-// accountQR answers a fresh live QR: {png: data URL, text, refresh_in}.
-func (s *Site) accountQR(w http.ResponseWriter, r *http.Request) error {
-	sess, ok := s.session(r)
-	if !ok {
-		return errLoginRequired
-	}
-	if s.cfg.Certs == nil || s.cfg.Holders == nil {
-		return httperr.New(http.StatusNotFound, "not_available", "net certificates are not offered here")
-	}
-	h, exp, err := s.holder(r.Context(), sess)
-	if errors.Is(err, ErrNeedsFreshLogin) {
-		return httperr.New(http.StatusForbidden, "fresh_login_required", "sign in again with your face to show the certificate").WithCause(err)
-	}
-	if err != nil {
-		// The holder lives in the ephemeral store and comes from the
-		// issuer: whatever failed, the page may try again.
-		return httperr.Unavailable(fmt.Errorf("web: holder: %w", err))
-	}
-	text, err := h.Present(nil)
-	if err != nil {
-		return fmt.Errorf("web: present: %w", err)
-	}
-	code, err := qr.Encode(text)
-	if err != nil {
-		return fmt.Errorf("web: present: %w", err)
-	}
-	png, err := code.PNG(6)
-	if err != nil {
-		return fmt.Errorf("web: present: %w", err)
-	}
-	return httperr.WriteJSON(w, http.StatusOK, map[string]any{
-		"png":         "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
-		"text":        text,
-		"version":     code.Version,
-		"refresh_in":  int(qrRefresh.Seconds()),
-		"cert_expiry": exp.UTC(),
-	})
 }
 
 // errLoginRequired answers the account's endpoints without a session.

@@ -9,8 +9,9 @@ import (
 	_ "image/png"
 	"io"
 	"net/http"
-	"sort"
+	"time"
 
+	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
 	"github.com/trustid/trustid/internal/httperr"
 )
@@ -18,19 +19,9 @@ import (
 type purposeView struct{ Role, Purpose string }
 
 func (s *Site) deskPage(w http.ResponseWriter, r *http.Request) {
-	var ps []purposeView
-	for role, m := range s.cfg.Policy {
-		for p := range m {
-			ps = append(ps, purposeView{role, p})
-		}
-	}
-	sort.Slice(ps, func(i, j int) bool {
-		if ps[i].Role != ps[j].Role {
-			return ps[i].Role < ps[j].Role
-		}
-		return ps[i].Purpose < ps[j].Purpose
-	})
-	s.render(w, r, http.StatusOK, "desk", map[string]any{"Purposes": ps, "Roles": rolePurposes(ps), "CertsAPI": s.cfg.CertsAPI})
+	ps := s.purposes()
+	s.render(w, r, http.StatusOK, "desk", map[string]any{"Purposes": ps, "Roles": rolePurposes(ps), "CertsAPI": s.cfg.CertsAPI,
+		"Window": int(s.cfg.QRWindow / time.Second), "Skew": int(certs.DefaultSkew / time.Second)})
 }
 
 // ErrNoQR is returned when an image holds no readable QR code.

@@ -71,6 +71,8 @@ func otherLang(l string) string {
 
 var funcs = template.FuncMap{
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	// replaceN fills a text's {n} (used as: text | replaceN n).
+	"replaceN": func(n int, s string) string { return strings.ReplaceAll(s, "{n}", strconv.Itoa(n)) },
 }
 
 // jsMessages is the JSON of the strings the scripts show, for lang.
@@ -85,9 +87,10 @@ func jsMessages(lang string) string {
 	return string(b)
 }
 
-// dict holds every string of the pages. Keys starting with "js." are
-// passed to the scripts.
-var baseDict = map[string]map[string]string{
+// pageTexts are the strings of the pages but the net certificate's
+// (certTexts, i18n_cert.go) and issue 20's (rulesDict, rules.go); dict
+// (rules.go) joins them. Keys starting with "js." are passed to the scripts.
+var pageTexts = map[string]map[string]string{
 	"en": {
 		"lang.name": "English", "lang.switch": "中文", "brand": "TrustID", "skip": "Skip to content",
 		"login.title":          "Sign in with your face",
@@ -128,7 +131,6 @@ var baseDict = map[string]map[string]string{
 		"error.unavailable":        "The service is busy. Please try again in a moment.",
 		"error.internal":           "Something went wrong on our side. Please try again later.",
 		"account.qr":               "Net certificate",
-		"account.qr.help":          "Show this code at a hotel desk or vehicle office. It changes every minute, so a photo of it is useless later.",
 		"account.qr.refresh":       "Refresh now",
 		"account.passkeys":         "Passkeys",
 		"account.passkeys.none":    "No passkeys yet.",
@@ -184,8 +186,6 @@ var baseDict = map[string]map[string]string{
 		"js.lockedFor":      "Too many attempts from this device. Try again in {n} min, or sign in with a passkey.",
 		"js.again":          "The recording could not be checked. Please try again with new digits.",
 		"js.secondsLeft":    "Refreshes in {n} s",
-		"js.qrError":        "Could not load the certificate code.",
-		"js.qrNeedLogin":    "Sign in again with your face to show the certificate (a recent face check is required).",
 		"js.reqNone":        "No pending requests.",
 		"js.reqApprove":     "Approve",
 		"js.reqDeny":        "Deny",
@@ -217,11 +217,32 @@ var baseDict = map[string]map[string]string{
 		"js.attr.name":      "Name", "js.attr.id_number": "ID number", "js.attr.id_number_masked": "ID number (masked)",
 		"js.attr.level": "Assurance level", "js.attr.expires": "Certificate expires", "js.attr.face_check": "Face check available",
 		"js.holder": "Holder (pseudonym)",
+
+		// The action challenge (#19).
+		"js.preparing":           "Preparing your check…",
+		"js.digitsTitle":         "Read these digits aloud",
+		"js.digitsHelp":          "Press Start, look at the camera and say the digits clearly, one by one.",
+		"js.actionsTitle":        "Do these actions, one at a time",
+		"js.actionsHelp":         "Press Start, look at the camera and do each action when it lights up.",
+		"js.actionsRec":          "Recording: do the highlighted action.",
+		"js.actNow":              "now",
+		"js.actDone":             "done",
+		"js.act.blink":           "Blink",
+		"js.act.turn_left":       "Turn your head to your left, then back",
+		"js.act.turn_right":      "Turn your head to your right, then back",
+		"js.act.nod":             "Nod: head down, then back up",
+		"js.act.open_mouth":      "Open your mouth wide, then close it",
+		"js.actOther.blink":      "眨眨眼",
+		"js.actOther.turn_left":  "向左转头，再转回",
+		"js.actOther.turn_right": "向右转头，再转回",
+		"js.actOther.nod":        "点点头：低头，再抬起",
+		"js.actOther.open_mouth": "张大嘴，再合上",
+		"js.digitsUnavailable":   "This application asks you to read digits aloud, which cannot be checked in this language yet. Switch to English or sign in with a passkey.",
 	},
 	"zh": {
 		"lang.name": "中文", "lang.switch": "English", "brand": "可信身份认证", "skip": "跳到正文",
 		"login.title":          "刷脸登录",
-		"login.lead":           "请在镜头前朗读四位数字，以确认是您本人。全程约五秒。",
+		"login.lead":           "请在镜头前按提示完成两三个简单动作（眨眼、转头、点头或张嘴），以确认是您本人。全程约十秒。",
 		"login.id":             "身份证号码",
 		"login.id.help":        "18 位，与居民身份证一致。",
 		"login.next":           "下一步",
@@ -230,7 +251,7 @@ var baseDict = map[string]map[string]string{
 		"login.digits":         "请朗读以下数字",
 		"login.digits.help":    "点击“开始录制”，正对镜头，逐个清楚地读出数字。",
 		"login.start":          "开始录制",
-		"login.retry":          "换一组数字重试",
+		"login.retry":          "换一组新的提示重试",
 		"login.passkey":        "使用通行密钥登录",
 		"login.or":             "或",
 		"login.outline":        "请将面部保持在轮廓内",
@@ -258,7 +279,6 @@ var baseDict = map[string]map[string]string{
 		"error.unavailable":        "服务繁忙，请稍后再试。",
 		"error.internal":           "服务出现问题，请稍后再试。",
 		"account.qr":               "网络身份证书",
-		"account.qr.help":          "在酒店前台或车管所出示此码。二维码每分钟更新，截图或拍照过后即失效。",
 		"account.qr.refresh":       "立即刷新",
 		"account.passkeys":         "通行密钥",
 		"account.passkeys.none":    "尚未添加通行密钥。",
@@ -307,15 +327,13 @@ var baseDict = map[string]map[string]string{
 		"js.recording":      "正在录制：请读出数字。",
 		"js.uploading":      "正在核验，请稍候……",
 		"js.success":        "核验通过，正在继续……",
-		"js.failed":         "未能确认您的身份，请换一组数字重试。",
+		"js.failed":         "未能确认您的身份，请换一组新的提示重试。",
 		"js.expired":        "本次登录已过期，请返回应用重新开始。",
 		"js.busy":           "服务繁忙，请稍后再试。",
 		"js.locked":         "尝试次数过多，请几分钟后再试。",
 		"js.lockedFor":      "此设备尝试次数过多，请 {n} 分钟后再试，或使用通行密钥登录。",
-		"js.again":          "无法检查这段录像，请换一组数字重试。",
+		"js.again":          "无法检查这段录像，请重试。",
 		"js.secondsLeft":    "{n} 秒后刷新",
-		"js.qrError":        "无法加载证书二维码。",
-		"js.qrNeedLogin":    "请重新刷脸登录后再出示证书（需要近期的人脸核验）。",
 		"js.reqNone":        "没有待处理的请求。",
 		"js.reqApprove":     "批准",
 		"js.reqDeny":        "拒绝",
@@ -347,5 +365,26 @@ var baseDict = map[string]map[string]string{
 		"js.attr.name":      "姓名", "js.attr.id_number": "身份证号码", "js.attr.id_number_masked": "身份证号码（部分隐藏）",
 		"js.attr.level": "认证等级", "js.attr.expires": "证书有效期至", "js.attr.face_check": "可进行人脸比对",
 		"js.holder": "持有人（化名）",
+
+		// The action challenge (#19).
+		"js.preparing":           "正在准备……",
+		"js.digitsTitle":         "请朗读以下数字",
+		"js.digitsHelp":          "点击“开始录制”，正对镜头，逐个清楚地读出数字。",
+		"js.actionsTitle":        "请依次完成以下动作",
+		"js.actionsHelp":         "点击“开始录制”，正对镜头，按亮起的提示逐个完成动作。",
+		"js.actionsRec":          "正在录制：请完成亮起的动作。",
+		"js.actNow":              "现在",
+		"js.actDone":             "已完成",
+		"js.act.blink":           "眨眨眼",
+		"js.act.turn_left":       "向左转头，再转回",
+		"js.act.turn_right":      "向右转头，再转回",
+		"js.act.nod":             "点点头：低头，再抬起",
+		"js.act.open_mouth":      "张大嘴，再合上",
+		"js.actOther.blink":      "Blink",
+		"js.actOther.turn_left":  "Turn your head to your left, then back",
+		"js.actOther.turn_right": "Turn your head to your right, then back",
+		"js.actOther.nod":        "Nod: head down, then back up",
+		"js.actOther.open_mouth": "Open your mouth wide, then close it",
+		"js.digitsUnavailable":   "该应用要求朗读数字，当前语言暂不支持核验。请切换到英文，或使用通行密钥登录。",
 	},
 }

@@ -564,8 +564,8 @@ var rulesDict = map[string]map[string]string{
 	},
 }
 
-// dict is every string of the pages: baseDict and rulesDict.
-var dict = mergeDicts(baseDict, rulesDict)
+// dict is every string of the pages: pageTexts, certTexts and rulesDict.
+var dict = mergeDicts(withCertTexts(pageTexts), rulesDict)
 
 func mergeDicts(ds ...map[string]map[string]string) map[string]map[string]string {
 	out := map[string]map[string]string{}

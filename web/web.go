@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/trustid/trustid/certs"
-	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/httperr"
 )
 
@@ -71,15 +70,21 @@ type Config struct {
 	// ".../finish", e.g. "/passkeys"); the account page then offers
 	// "Add a passkey" in browsers with WebAuthn.
 	PasskeyRegister string
-	// Certs issues the net certificate shown as the live QR; CertLog
-	// lists who verified it (certs.Issuer and certs.Service satisfy them).
-	Certs   CertIssuer
-	CertLog CertLog
-	// Holders keeps the per-session holder key and certificate.
-	Holders ephemeral.Store
-	// CertsAPI is the path where cmd mounts certs.Service.Handler (the desk
-	// page calls CertsAPI+"/verify" and "/face-check"); "/certs" when empty.
+	// Certificates offers the net certificate on the account page: the
+	// browser generates and keeps the device key and calls the certificate
+	// API at CertsAPI itself (certs.Service: devices/challenge, issue,
+	// devices, devices/revoke). CertLog lists who verified it
+	// (certs.Service satisfies it).
+	Certificates bool
+	CertLog      CertLog
+	// CertsAPI is the path where cmd mounts certs.Service.Handler (the
+	// pages call CertsAPI+"/issue", "/devices", "/verify", "/face-check");
+	// "/certs" when empty.
 	CertsAPI string
+	// QRRefresh is how often the holder's page signs a new presentation
+	// (30 s when zero); QRWindow is how long verifiers accept one (twice
+	// QRRefresh when zero; the desk page shows a code older than that).
+	QRRefresh, QRWindow time.Duration
 	// Policy lists the purposes the desk page offers; certs.DefaultPolicy
 	// when nil.
 	Policy certs.Policy
@@ -130,6 +135,12 @@ func New(cfg Config) (*Site, error) {
 	if cfg.CertsAPI == "" {
 		cfg.CertsAPI = "/certs"
 	}
+	if cfg.QRRefresh <= 0 {
+		cfg.QRRefresh = 30 * time.Second
+	}
+	if cfg.QRWindow <= 0 {
+		cfg.QRWindow = 2 * cfg.QRRefresh
+	}
 	if cfg.Policy == nil {
 		cfg.Policy = certs.DefaultPolicy()
 	}
@@ -140,8 +151,12 @@ func New(cfg Config) (*Site, error) {
 		cfg.Rand = rand.Reader
 	}
 	s := &Site{cfg: cfg, tmpl: map[string]*template.Template{}}
-	for _, page := range []string{"login", "account", "desk", "consent", "logout", "message"} {
-		t, err := template.New("layout.html").Funcs(funcs).Funcs(rulesFuncs).ParseFS(assets, "assets/templates/layout.html", "assets/templates/"+page+".html")
+	for _, page := range []string{"login", "account", "certificate", "desk", "consent", "logout", "message"} {
+		files := []string{"assets/templates/layout.html", "assets/templates/" + page + ".html"}
+		if page == "account" || page == "certificate" {
+			files = append(files, "assets/templates/holder.html") // the QR shared by both
+		}
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(rulesFuncs).ParseFS(assets, files...)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
 		}
@@ -174,7 +189,8 @@ func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+p+PathLogin, s.secure(s.loginPage))
 	mux.Handle("GET "+p+PathAccount, s.secure(s.accountPage))
 	mux.Handle("GET "+p+PathAccount+"/signin", s.secure(s.accountSignIn))
-	mux.Handle("GET "+p+PathAccount+"/qr", s.secure(s.api(s.accountQR)))
+	mux.Handle("GET "+p+PathCertificate, s.secure(s.certificatePage))
+	mux.Handle("GET "+p+PathAccount+"/sw.js", s.secure(s.serviceWorker))
 	mux.Handle("POST "+p+PathAccount+"/apps/revoke", s.secure(s.form(s.csrf(s.revokeApp))))
 	mux.Handle("POST "+p+PathAccount+"/faces/delete", s.secure(s.form(s.csrf(s.deleteTemplate))))
 	mux.Handle("POST "+p+PathAccount+"/verifiers/allow", s.secure(s.form(s.csrf(s.allowVerifier))))

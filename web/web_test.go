@@ -296,12 +296,63 @@ func FuzzDecodeQR(f *testing.F) {
 	})
 }
 
-func TestAccountQRRequiresSession(t *testing.T) {
-	h := newSite(t, nil).Handler()
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("GET", "/account/qr", nil))
-	if w.Code != http.StatusUnauthorized {
-		t.Fatalf("status %d", w.Code)
+// TestCertificatePages: the account page carries the certificate block
+// (the browser holds the key: no QR endpoint, no key on the server); the
+// offline certificate page needs no session and holds nothing personal, so
+// its service worker may cache it; the refresh and window reach the pages.
+func TestCertificatePages(t *testing.T) {
+	on := newSite(t, func(c *Config) {
+		c.Certificates = true
+		c.QRRefresh = 20 * time.Second
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+	}).Handler()
+	off := newSite(t, func(c *Config) { c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}} }).Handler()
+	get := func(h http.Handler, path string, cookie bool) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		if cookie {
+			r.AddCookie(&http.Cookie{Name: "s", Value: "1"})
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, tc := range []struct {
+		name   string
+		h      http.Handler
+		path   string
+		cookie bool
+		status int
+		want   []string
+		not    []string
+	}{
+		{"account", on, "/account", true, 200, []string{`id="holder"`, `data-refresh="20"`, `data-window="40"`, `id="cert-setup"`, "/assets/holder.js", `id="devices"`}, nil},
+		{"account without certificates", off, "/account", true, 200, nil, []string{`id="holder"`, "holder.js"}},
+		{"certificate page without session", on, "/account/certificate", false, 200, []string{`id="holder"`, `data-offline="1"`, "/assets/vendor/qrcode.js", "every 20 seconds"}, []string{"c1", `id="devices"`}},
+		{"certificate page off", off, "/account/certificate", false, 404, nil, nil},
+		{"service worker", on, "/account/sw.js", false, 200, []string{"trustid-certificate-", "/account/certificate"}, nil},
+		{"service worker off", off, "/account/sw.js", false, 404, nil, nil},
+		{"no server-side QR", on, "/account/qr", true, 404, nil, nil},
+		{"desk window", on, "/desk", false, 200, []string{`data-window="40"`, `data-skew="10"`, `id="challenge-new"`}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := get(tc.h, tc.path, tc.cookie)
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d", w.Code, tc.status)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(w.Body.String(), s) {
+					t.Errorf("lacks %q", s)
+				}
+			}
+			for _, s := range tc.not {
+				if strings.Contains(w.Body.String(), s) {
+					t.Errorf("holds %q", s)
+				}
+			}
+		})
+	}
+	if w := get(on, "/account/sw.js", false); w.Header().Get("Content-Type") != "text/javascript; charset=utf-8" || w.Header().Get("Cache-Control") != "no-cache" {
+		t.Errorf("service worker headers %v", w.Header())
 	}
 }
 

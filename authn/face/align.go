@@ -54,6 +54,22 @@ func AlignTransform(five [5]Point) Similarity {
 	return Umeyama(src, arcface)
 }
 
+// AlignResidual is the root-mean-square distance, in template pixels,
+// between the template's five points and five image points mapped by m
+// (their AlignTransform). A frontal face fits the template to within a few
+// pixels; landmarks found on the wrong structures (a half profile, a crop
+// that cut the face) do not.
+func AlignResidual(five [5]Point, m Similarity) float64 {
+	var sum float64
+	for i, p := range five {
+		x := m[0][0]*float64(p.X) + m[0][1]*float64(p.Y) + m[0][2]
+		y := m[1][0]*float64(p.X) + m[1][1]*float64(p.Y) + m[1][2]
+		dx, dy := x-arcface[i][0], y-arcface[i][1]
+		sum += dx*dx + dy*dy
+	}
+	return math.Sqrt(sum / 5)
+}
+
 // FivePoints reduces the 68-point layout to the five alignment points
 // (0-based indices): eyes = mean of the four lid points, nose tip = 30,
 // mouth corners = mean of outer and inner corner.

@@ -42,6 +42,15 @@ const ModelVersion = "fr_feature.onnx/sha256:87aacdfe57510db2"
 // EmbeddingSize is the length of an embedding.
 const EmbeddingSize = 512
 
+// The misalignment gate's defaults (Config.MaxAlignResidual,
+// Config.MinEyeBoxRatio), chosen with `trustid-lab face-quality -rows` on
+// faces cut by the frame (seed 1 samples of LFW, FairFace and NUAA) and
+// checked on other samples: README, "Capture robustness".
+const (
+	DefaultMaxAlignResidual = 7
+	DefaultMinEyeBoxRatio   = 0.33
+)
+
 // ErrModel reports a missing or unpinned model file.
 var ErrModel = errors.New("face: model")
 
@@ -64,6 +73,17 @@ type Config struct {
 	MaxYaw        float64 // degrees, default 40
 	MaxPitch      float64 // degrees, default 35
 	MaxRoll       float64 // degrees, default 35
+	// MaxAlignResidual bounds Quality.AlignResidual (pixels of the 112x112
+	// aligned face); default DefaultMaxAlignResidual.
+	MaxAlignResidual float64
+	// MinEyeBoxRatio bounds Quality.EyeBoxRatio from below; default
+	// DefaultMinEyeBoxRatio.
+	MinEyeBoxRatio float64
+	// ReferenceEdgeCrop cuts the landmark crop of a face at the frame's
+	// edge as the reference pipeline does (clamped, squeezed) instead of
+	// padded: only for evaluations that compare the two
+	// (trustid-lab face-quality -reference-crop).
+	ReferenceEdgeCrop bool
 
 	Logger *slog.Logger // default: discard
 }
@@ -99,6 +119,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxRoll == 0 {
 		c.MaxRoll = 35
+	}
+	if c.MaxAlignResidual == 0 {
+		c.MaxAlignResidual = DefaultMaxAlignResidual
+	}
+	if c.MinEyeBoxRatio == 0 {
+		c.MinEyeBoxRatio = DefaultMinEyeBoxRatio
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -29,6 +29,10 @@ var (
 	ErrBlurred      = errors.New("face: face too blurred")
 	ErrPose         = errors.New("face: head pose too far from frontal")
 	ErrTooDark      = errors.New("face: face too dark")
+	// ErrMisaligned: the landmarks do not fit a face (AlignResidual above
+	// Config.MaxAlignResidual); embedding them would compare the wrong
+	// parts of two faces.
+	ErrMisaligned = errors.New("face: landmarks do not fit a face (misaligned)")
 )
 
 // ErrClosed is returned by an Engine after Close.

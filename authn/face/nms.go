@@ -4,6 +4,7 @@ import "sort"
 
 type candidate struct {
 	box   Box
+	raw   Box // unclamped (Detection.Raw)
 	score float32
 }
 

@@ -23,13 +23,18 @@ type Pose struct{ Yaw, Pitch, Roll float64 }
 
 // Detection is one detected face.
 type Detection struct {
-	Box   Box
+	Box   Box // clamped to the frame
 	Score float32
+	// Raw is the box as detected, which may extend past the frame (a face
+	// at the edge): the landmark crop is cut from it, padded, so that the
+	// landmark net sees the face's true proportions.
+	Raw Box
 }
 
 // Face is the chosen face of an image with its landmarks.
 type Face struct {
 	Box       Box
+	Raw       Box // Detection.Raw: may extend past the frame
 	Score     float32
 	Landmarks [68]Point
 	Five      [5]Point
@@ -41,6 +46,16 @@ type Quality struct {
 	Sharpness  float64 // variance of the Laplacian of the aligned grey face
 	Brightness float64 // mean grey level of the aligned face, 0..255
 	FaceSize   float64 // box height in pixels
+	// AlignResidual is the root-mean-square distance, in pixels of the
+	// 112x112 aligned face, between the five landmarks after the
+	// similarity fit and the template's five points: a face whose
+	// landmarks were found in the wrong place (a half profile, a face
+	// cut by the frame) cannot be fitted well (see AlignResidual).
+	AlignResidual float64
+	// EyeBoxRatio is the eye distance over the detector box's width
+	// (about 0.5 for a frontal face): landmarks found on half a face (the
+	// box of a face cut by the frame, or a half profile) crowd together.
+	EyeBoxRatio float64
 }
 
 // Result is what the engine found in one image or frame. Embedding is nil

@@ -108,11 +108,19 @@ func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
 		}
 	}
 	f := &res.Face
-	f.Box, f.Score = best.Box, best.Score
-	f.Landmarks = w.landmarks(img, best.Box)
+	f.Box, f.Raw, f.Score = best.Box, best.Raw, best.Score
+	lbox := best.Box
+	if best.Raw.Area() > 0 && !w.cfg.ReferenceEdgeCrop {
+		lbox = best.Raw
+	}
+	f.Landmarks = w.landmarks(img, lbox)
 	f.Five = FivePoints(&f.Landmarks)
 	f.Pose = EstimatePose(f.Five)
 	res.Quality.FaceSize = float64(best.Box.Height())
+	res.Quality.AlignResidual = AlignResidual(f.Five, AlignTransform(f.Five))
+	if bw := float64(lbox.Width()); bw > 0 {
+		res.Quality.EyeBoxRatio = math.Hypot(float64(f.Five[1].X-f.Five[0].X), float64(f.Five[1].Y-f.Five[0].Y)) / bw
+	}
 
 	if !opts.SkipGates {
 		c := w.cfg
@@ -123,6 +131,12 @@ func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
 			if math.Abs(a.v) > a.lim {
 				return res, &QualityError{Reason: ErrPose, Faces: res.Faces, Value: a.v, Limit: a.lim}
 			}
+		}
+		if res.Quality.AlignResidual > c.MaxAlignResidual {
+			return res, &QualityError{Reason: ErrMisaligned, Faces: res.Faces, Value: res.Quality.AlignResidual, Limit: c.MaxAlignResidual}
+		}
+		if res.Quality.EyeBoxRatio < c.MinEyeBoxRatio {
+			return res, &QualityError{Reason: ErrMisaligned, Faces: res.Faces, Value: res.Quality.EyeBoxRatio, Limit: c.MinEyeBoxRatio}
 		}
 	}
 	if opts.Embedding || !opts.SkipGates {
@@ -260,19 +274,20 @@ func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
 			continue
 		}
 		b := boxes[4*i : 4*i+4]
+		raw := Box{X1: b[0]*kx - dx, Y1: b[1]*ky - dy, X2: b[2]*kx - dx, Y2: b[3]*ky - dy}
 		box := Box{
-			X1: clampf(b[0]*kx-dx, 0, fw), Y1: clampf(b[1]*ky-dy, 0, fh),
-			X2: clampf(b[2]*kx-dx, 0, fw), Y2: clampf(b[3]*ky-dy, 0, fh),
+			X1: clampf(raw.X1, 0, fw), Y1: clampf(raw.Y1, 0, fh),
+			X2: clampf(raw.X2, 0, fw), Y2: clampf(raw.Y2, 0, fh),
 		}
 		if box.Width() <= 1 || box.Height() <= 1 {
 			continue
 		}
-		cands = append(cands, candidate{box, sc})
+		cands = append(cands, candidate{box, raw, sc})
 	}
 	kept := nms(cands, w.cfg.NMSThreshold)
 	out := make([]Detection, len(kept))
 	for i, c := range kept {
-		out[i] = Detection{Box: c.box, Score: c.score}
+		out[i] = Detection{Box: c.box, Score: c.score, Raw: c.raw}
 	}
 	return out
 }
@@ -288,21 +303,30 @@ func (w *worker) setAffine(m Similarity) {
 }
 
 // landmarks: square crop -> 64x64 grey / 256 -> 68 (x, y) in [0,1] of the
-// crop. The crop is the square box truncated to whole pixels and clamped to
-// the image, resized to 64x64 (not square where the box leaves the image),
-// exactly as the reference pipeline cuts it: sub-pixel or padded crops move
-// the points by ~0.3 px and cost end-to-end agreement.
+// crop. The crop is the square box truncated to whole pixels, resized to
+// 64x64, exactly as the reference pipeline cuts it when the square lies in
+// the image: sub-pixel or padded crops move the points by ~0.3 px and cost
+// end-to-end agreement. Where the square leaves the image (a face at the
+// frame's edge; box is then the detector's unclamped box) the reference
+// clamps the crop, which squeezes the face into a square and misplaces
+// every landmark; here the missing part is padded black instead, so the
+// face keeps its proportions.
 func (w *worker) landmarks(img gocv.Mat, box Box) [68]Point {
 	var pts [68]Point
 	sq := box.Square()
-	x1, y1 := max(0, int(sq.X1)), max(0, int(sq.Y1))
-	x2, y2 := min(img.Cols(), int(sq.X2)), min(img.Rows(), int(sq.Y2))
-	if x2-x1 < 2 || y2-y1 < 2 {
+	x1, y1 := int(math.Floor(float64(sq.X1))), int(math.Floor(float64(sq.Y1)))
+	x2, y2 := int(sq.X2), int(sq.Y2)
+	if inside := x1 >= 0 && y1 >= 0 && x2 <= img.Cols() && y2 <= img.Rows(); inside || w.cfg.ReferenceEdgeCrop {
+		x1, y1, x2, y2 = max(0, x1), max(0, y1), min(img.Cols(), x2), min(img.Rows(), y2)
+		if x2-x1 < 2 || y2-y1 < 2 {
+			return pts
+		}
+		crop := img.Region(image.Rect(x1, y1, x2, y2))
+		gocv.Resize(crop, &w.crop64, image.Pt(lmkSize, lmkSize), 0, 0, gocv.InterpolationLinear)
+		crop.Close()
+	} else if !w.paddedCrop(img, image.Rect(x1, y1, x2, y2)) {
 		return pts
 	}
-	crop := img.Region(image.Rect(x1, y1, x2, y2))
-	gocv.Resize(crop, &w.crop64, image.Pt(lmkSize, lmkSize), 0, 0, gocv.InterpolationLinear)
-	crop.Close()
 	gocv.CvtColor(w.crop64, &w.grey64, gocv.ColorBGRToGray)
 	blob := gocv.BlobFromImage(w.grey64, 1.0/256, image.Pt(lmkSize, lmkSize), gocv.NewScalar(0, 0, 0, 0), false, false)
 	defer blob.Close()
@@ -318,6 +342,25 @@ func (w *worker) landmarks(img gocv.Mat, box Box) [68]Point {
 		pts[i] = Point{float32(x1) + v[2*i]*cw, float32(y1) + v[2*i+1]*ch}
 	}
 	return pts
+}
+
+// paddedCrop resizes the square r of img into w.crop64, the part of r
+// outside img black. It reports false when r holds too little of img.
+func (w *worker) paddedCrop(img gocv.Mat, r image.Rectangle) bool {
+	in := r.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	if r.Dx() < 2 || r.Dy() < 2 || in.Dx()*in.Dy()*4 < r.Dx()*r.Dy() {
+		return false // under a quarter of the square in view: not a usable face
+	}
+	sq := gocv.NewMatWithSize(r.Dy(), r.Dx(), img.Type())
+	defer sq.Close()
+	sq.SetTo(gocv.NewScalar(0, 0, 0, 0))
+	src := img.Region(in)
+	dst := sq.Region(in.Sub(r.Min))
+	src.CopyTo(&dst)
+	src.Close()
+	dst.Close()
+	gocv.Resize(sq, &w.crop64, image.Pt(lmkSize, lmkSize), 0, 0, gocv.InterpolationLinear)
+	return true
 }
 
 // align warps the face onto the 112x112 ArcFace template.

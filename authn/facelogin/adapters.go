@@ -11,6 +11,7 @@ import (
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
+	"github.com/trustid/trustid/liveness/synthvoice"
 )
 
 // Faces adapts the OpenCV face engine to liveness.FaceAnalyzer.
@@ -48,7 +49,27 @@ func (a Speech) CheckDigits(ctx context.Context, pcm []int16, expected string) (
 	if err != nil {
 		return liveness.SpeechResult{}, err
 	}
-	return liveness.SpeechResult{Match: r.Match, Score: r.Margin}, nil
+	out := liveness.SpeechResult{Match: r.Match, Score: r.Margin}
+	for _, sg := range r.Segments {
+		out.Segments = append(out.Segments, liveness.Segment{Start: sg.Start, End: sg.End})
+	}
+	return out, nil
+}
+
+// Voice adapts the synthetic-voice detector to liveness.VoiceCheck: a
+// recording it cannot judge (no voiced frames, out of its range) is
+// liveness.ErrNoSpeech, a property of the clip, not a fault.
+type Voice struct{ Detector *synthvoice.Detector }
+
+var _ liveness.VoiceCheck = Voice{}
+
+// Synthetic implements liveness.VoiceCheck.
+func (a Voice) Synthetic(pcm []float32, rate int) (float64, error) {
+	score, err := a.Detector.Synthetic(pcm, rate)
+	if errors.Is(err, synthvoice.ErrNoSpeech) || errors.Is(err, synthvoice.ErrInput) {
+		return 0, fmt.Errorf("%w: %v", liveness.ErrNoSpeech, err)
+	}
+	return score, err
 }
 
 // IdentityRefs adapts the identity service to liveness.ReferenceMatcher: the

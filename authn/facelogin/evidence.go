@@ -24,6 +24,9 @@ type beginRequest struct {
 	// FaceConsent is the citizen's separate consent to face processing,
 	// given on the page's consent screen for this sign-in.
 	FaceConsent bool `json:"face_consent"`
+	// Lang is the login page's language (a BCP 47 tag such as "zh-CN"):
+	// it chooses the challenge kind (see Login.kind).
+	Lang string `json:"lang,omitempty"`
 }
 
 // beginBody reads the optional body of a begin request.
@@ -43,6 +46,9 @@ func beginBody(r *http.Request) (beginRequest, error) {
 	}
 	if len(body.IDNumber) > 64 {
 		return body, errors.New("begin body: id_number too long")
+	}
+	if len(body.Lang) > 35 {
+		return body, errors.New("begin body: lang too long")
 	}
 	if !validDevice(body.Device) {
 		return body, errors.New("begin body: bad device id")

@@ -1,8 +1,9 @@
-// Package facelogin is the face + spoken-digit login method: the citizen
+// Package facelogin is the face + liveness login method: the citizen
 // claims an identity (the relying party's login hint or the ID number typed
-// on the login page), reads fresh random digits on camera, and passes when
-// the liveness decision (speech, lip sync, anti-spoof, same face, match with
-// the register) passes. It implements authn.Method, knows no protocol, and
+// on the login page), reads fresh random digits on camera or, where no
+// recogniser serves the page's language, does random facial actions
+// (kind.go), and passes when the liveness decision (speech and lip sync, or
+// the actions; anti-spoof, same face, match with the register) passes. It implements authn.Method, knows no protocol, and
 // holds the adapters that connect the liveness decision to its engines
 // (authn/face, liveness/speech, the register in authn/identity), so the
 // service and the lab build the same decision.
@@ -37,10 +38,10 @@ type Register interface {
 	ResolveIDNumber(ctx context.Context, idNumber string) (citizenID string, err error)
 }
 
-// Challenges issues the digits to read (challenge.Manager does); the
-// liveness decision consumes them.
+// Challenges issues the challenges, digits or actions (challenge.Manager
+// does); the liveness decision consumes them.
 type Challenges interface {
-	IssueFor(ctx context.Context, sessionID, subject string, c challenge.Client) (challenge.Issued, error)
+	IssueKind(ctx context.Context, kind challenge.Kind, sessionID, subject string, c challenge.Client) (challenge.Issued, error)
 	IsKnownDevice(subject, device, proof string) bool
 	KnownDeviceProof(subject, device string) string
 }
@@ -82,6 +83,14 @@ type Config struct {
 	MaxFrames int
 	// Audit, when set, records each face consent (consent.go).
 	Audit Auditor
+	// DigitLanguages are the languages (BCP 47 primary tags, e.g. "en")
+	// whose spoken digits the Verifier's recogniser serves (its language
+	// tag); nil means English. A page in another language never asks for
+	// digits.
+	DigitLanguages []string
+	// Actions says the Verifier checks action challenges (an
+	// ActionTracker is configured).
+	Actions bool
 }
 
 // ErrConfig wraps configuration problems.
@@ -119,6 +128,10 @@ func New(cfg Config) (*Login, error) {
 	if cfg.MaxFrames == 0 {
 		cfg.MaxFrames = 300
 	}
+	if cfg.DigitLanguages == nil {
+		// The recogniser shipped (liveness/speech) hears English digits.
+		cfg.DigitLanguages = []string{"en"}
+	}
 	return &Login{cfg: cfg}, nil
 }
 
@@ -128,11 +141,14 @@ func (f *Login) Method() string { return MethodName }
 // MaxACR implements authn.Method.
 func (f *Login) MaxACR() string { return authn.ACRFaceLiveness }
 
-// beginResponse is what the login page shows: the digits to read.
+// beginResponse is what the login page shows: the digits to read or the
+// actions to do, in order.
 type beginResponse struct {
-	ChallengeID string `json:"challenge_id"`
-	Digits      string `json:"digits"`
-	ExpiresIn   int    `json:"expires_in"`
+	ChallengeID string         `json:"challenge_id"`
+	Kind        challenge.Kind `json:"kind"`
+	Digits      string         `json:"digits,omitempty"`
+	Actions     []string       `json:"actions,omitempty"`
+	ExpiresIn   int            `json:"expires_in"`
 }
 
 // subject resolves the claimed citizen. An unknown ID number resolves to an
@@ -193,11 +209,15 @@ func (f *Login) begin(ctx context.Context, a *authn.Attempt, body beginRequest, 
 	if err := f.permitted(ctx, a, body.IDNumber, body.FaceConsent, sub); err != nil {
 		return nil, err
 	}
+	kind, err := f.kind(body.Lang, a.MinACR)
+	if err != nil {
+		return nil, err
+	}
 	var c challenge.Client
 	if r != nil {
 		c = f.client(r, body.Device, sub)
 	}
-	iss, err := f.cfg.Challenges.IssueFor(ctx, a.ID, sub, c)
+	iss, err := f.cfg.Challenges.IssueKind(ctx, kind, a.ID, sub, c)
 	var re *challenge.RetryError
 	switch {
 	case errors.As(err, &re) && errors.Is(err, challenge.ErrLocked):
@@ -207,7 +227,11 @@ func (f *Login) begin(ctx context.Context, a *authn.Attempt, body beginRequest, 
 	case err != nil:
 		return nil, authn.Refuse(authn.ErrUnavailable, "temporarily_unavailable", 2*time.Second, err)
 	}
-	return beginResponse{ChallengeID: iss.ID, Digits: iss.Digits, ExpiresIn: int(iss.ExpiresAt.Sub(f.cfg.Clock()).Seconds())}, nil
+	resp := beginResponse{ChallengeID: iss.ID, Kind: iss.Kind, Digits: iss.Digits, ExpiresIn: int(iss.ExpiresAt.Sub(f.cfg.Clock()).Seconds())}
+	for _, x := range iss.Actions {
+		resp.Actions = append(resp.Actions, string(x))
+	}
+	return resp, nil
 }
 
 func clientAddr(r *http.Request) string {
@@ -272,10 +296,11 @@ func (f *Login) Finish(ctx context.Context, a *authn.Attempt, r *http.Request) (
 			MaxAge: int(knownCookieTTL.Seconds()), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 		})
 	}
+	acr, amr := methodOf(res.Kind)
 	return &authn.Result{
 		CitizenID: sub,
-		ACR:       authn.ACRFaceLiveness,
-		AMR:       []string{authn.AMRFace, authn.AMRLiveness},
+		ACR:       acr,
+		AMR:       amr,
 		AuthTime:  f.cfg.Clock(),
 		Cookies:   cookies,
 	}, nil

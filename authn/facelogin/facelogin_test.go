@@ -17,6 +17,7 @@ import (
 	"github.com/trustid/trustid/authn"
 	"github.com/trustid/trustid/authn/facelogin"
 	"github.com/trustid/trustid/liveness"
+	"github.com/trustid/trustid/liveness/action"
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
@@ -36,17 +37,21 @@ func (register) ResolveIDNumber(_ context.Context, n string) (string, error) {
 
 // challenges records the last issue.
 type challenges struct {
+	kind                     challenge.Kind
 	sessionID, subject, addr string
 	client                   challenge.Client
 	err                      error
 }
 
-func (c *challenges) IssueFor(_ context.Context, sessionID, subject string, cl challenge.Client) (challenge.Issued, error) {
-	c.sessionID, c.subject, c.addr, c.client = sessionID, subject, cl.Addr, cl
+func (c *challenges) IssueKind(_ context.Context, kind challenge.Kind, sessionID, subject string, cl challenge.Client) (challenge.Issued, error) {
+	c.kind, c.sessionID, c.subject, c.addr, c.client = kind, sessionID, subject, cl.Addr, cl
 	if c.err != nil {
 		return challenge.Issued{}, c.err
 	}
-	return challenge.Issued{ID: "ch-1", Digits: "4071", ExpiresAt: now.Add(90 * time.Second)}, nil
+	if kind == challenge.KindActions {
+		return challenge.Issued{ID: "ch-1", Kind: kind, Actions: action.Sequence{action.Nod, action.Blink}, ExpiresAt: now.Add(90 * time.Second)}, nil
+	}
+	return challenge.Issued{ID: "ch-1", Kind: kind, Digits: "4071", ExpiresAt: now.Add(90 * time.Second)}, nil
 }
 
 func (c *challenges) KnownDeviceProof(subject, device string) string {
@@ -115,6 +120,66 @@ func TestNew(t *testing.T) {
 	}
 }
 
+func TestBeginChoosesTheChallengeKind(t *testing.T) {
+	tests := []struct {
+		name    string
+		lang    string
+		minACR  string
+		actions bool // the deployment checks actions
+		want    challenge.Kind
+		code    string // refusal code when want is ""
+	}{
+		{name: "English page gets digits", lang: "en", actions: true, want: challenge.KindDigits},
+		{name: "English region tag", lang: "en-GB", actions: true, want: challenge.KindDigits},
+		{name: "no page language: the recogniser's", lang: "", actions: true, want: challenge.KindDigits},
+		{name: "Chinese page gets actions", lang: "zh-CN", actions: true, want: challenge.KindActions},
+		{name: "Chinese page, actions required by the app", lang: "zh", minACR: authn.ACRFaceActions, actions: true, want: challenge.KindActions},
+		{name: "English page, actions enough for the app: digits still", lang: "en", minACR: authn.ACRFaceActions, actions: true, want: challenge.KindDigits},
+		{name: "Chinese page, app requires spoken digits", lang: "zh", minACR: authn.ACRFaceLiveness, actions: true, code: "digits_unavailable"},
+		{name: "Chinese page, app requires two factors", lang: "zh", minACR: authn.ACRFaceLivenessPasskey, actions: true, code: "digits_unavailable"},
+		{name: "Chinese page, no action checker", lang: "zh", code: "no_challenge_for_language"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &challenges{}
+			l, err := facelogin.New(facelogin.Config{Register: register{}, Challenges: c, Verifier: &verifier{},
+				Logger: slog.New(slog.DiscardHandler), Clock: func() time.Time { return now }, MaxVideoBytes: 1,
+				DigitLanguages: []string{"en"}, Actions: tc.actions})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := json.Marshal(map[string]string{"id_number": "110101199003074512", "lang": tc.lang})
+			r := httptest.NewRequest("POST", "/begin", bytes.NewReader(body))
+			got, err := l.BeginRequest(context.Background(), &authn.Attempt{ID: "l1", MinACR: tc.minACR}, r)
+			if tc.want == "" {
+				var ref *authn.Refusal
+				if !errors.As(err, &ref) || ref.Code != tc.code || !errors.Is(err, authn.ErrMalformed) {
+					t.Fatalf("got %+v, %v; want refusal %q", got, err, tc.code)
+				}
+				if c.subject != "" {
+					t.Error("a challenge was issued anyway")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.kind != tc.want {
+				t.Fatalf("issued %q, want %q", c.kind, tc.want)
+			}
+			b, _ := json.Marshal(got)
+			var resp map[string]any
+			json.Unmarshal(b, &resp)
+			if resp["kind"] != string(tc.want) {
+				t.Errorf("response %s", b)
+			}
+			if tc.want == challenge.KindActions && (resp["digits"] != nil || len(resp["actions"].([]any)) != 2) {
+				t.Errorf("action response %s", b)
+			}
+		})
+	}
+}
+
 func TestZeroValueNamesTheMethod(t *testing.T) {
 	var l facelogin.Login
 	if l.Method() != "face" || l.MaxACR() != authn.ACRFaceLiveness {
@@ -166,7 +231,7 @@ func TestBeginRequest(t *testing.T) {
 			if c.sessionID != "l1" || c.addr != "192.0.2.7" {
 				t.Errorf("issued for session %q address %q", c.sessionID, c.addr)
 			}
-			want := `{"challenge_id":"ch-1","digits":"4071","expires_in":90}`
+			want := `{"challenge_id":"ch-1","kind":"digits","digits":"4071","expires_in":90}`
 			if b := mustJSON(t, got); b != want {
 				t.Errorf("begin = %s, want %s", b, want)
 			}
@@ -193,10 +258,13 @@ func TestFinish(t *testing.T) {
 		code    string // the Refusal's code, when wantErr is a refusal kind
 	}{
 		{name: "pass", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass,
-			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}, AuthTime: now}},
+			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness, authn.AMRSpokenDigits}, AuthTime: now}},
 		{name: "typed ID number in the evidence", attempt: authn.Attempt{ID: "l1"},
 			parts: map[string]string{"challenge_id": "ch-1", "id_number": "110101199003074512", "video": "webm", "face_consent": "yes"}, res: pass,
-			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness}, AuthTime: now}},
+			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceLiveness, AMR: []string{authn.AMRFace, authn.AMRLiveness, authn.AMRSpokenDigits}, AuthTime: now}},
+		{name: "pass with actions", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video,
+			res:  liveness.Result{Pass: true, Kind: challenge.KindActions},
+			want: &authn.Result{CitizenID: "cit-1", ACR: authn.ACRFaceActions, AMR: []string{authn.AMRFace, authn.AMRLiveness, authn.AMRFaceActions}, AuthTime: now}},
 		{name: "liveness fails", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: fail},
 		{name: "unknown citizen never passes", attempt: authn.Attempt{ID: "l1", LoginHint: "999"}, parts: video, res: pass},
 		{name: "verifier down", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass, err: errors.New("store down"),
@@ -282,6 +350,8 @@ func TestSpeech(t *testing.T) {
 		wantErr error
 	}{
 		{name: "match", rec: recognizer{res: speech.Result{Match: true, Margin: 3.5}}, want: liveness.SpeechResult{Match: true, Score: 3.5}},
+		{name: "segments", rec: recognizer{res: speech.Result{Match: true, Margin: 1, Segments: []speech.Segment{{Start: time.Second, End: 2 * time.Second}}}},
+			want: liveness.SpeechResult{Match: true, Score: 1, Segments: []liveness.Segment{{Start: time.Second, End: 2 * time.Second}}}},
 		{name: "wrong digits", rec: recognizer{res: speech.Result{Margin: -2}}, want: liveness.SpeechResult{Score: -2}},
 		{name: "no speech", rec: recognizer{err: speech.ErrNoSpeech}, wantErr: liveness.ErrNoSpeech},
 		{name: "failure passes through", rec: recognizer{err: down}, wantErr: down},
@@ -292,7 +362,7 @@ func TestSpeech(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})

@@ -274,7 +274,7 @@ func TestHTTPVerifyEnumerationSafe(t *testing.T) {
 			if tt.match != nil && m["match"] != tt.match {
 				t.Errorf("match %v, want %v", m["match"], tt.match)
 			}
-			if tt.token == "svc" && tt.status == 200 && (m["score"] == nil || m["threshold"] != 0.41 || m["operating_point"] != "1e-4") {
+			if tt.token == "svc" && tt.status == 200 && (m["score"] == nil || m["threshold"] != 0.34 || m["operating_point"] != identity.DefaultOperatingPoint) {
 				t.Errorf("trusted answer lacks score/threshold: %v", m)
 			}
 		})

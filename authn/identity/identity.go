@@ -13,17 +13,19 @@
 //
 // # Index synchronisation
 //
-// The index is loaded from store.TemplateStore.ListAll by LoadIndex at start
-// and then updated in process by every change this package makes (import,
-// re-import with a changed photo, enrollment, replacement of the oldest live
-// template), so it is exact on a single node. Nodes sharing a store also
-// pick up each other's new templates with Watch, which polls ListAll for
-// template ids (time-ordered) created in the last few minutes; deletions
-// made by another node are not seen until restart, which only leaves a
-// citizen's own replaced templates in the index, and the duplicate check
-// ignores those. An exact multi-node index would apply a change feed
-// (PostgreSQL logical replication or LISTEN/NOTIFY on the templates table)
-// with the same Add/Remove calls.
+// The index is updated in process by every change this package makes
+// (import, re-import with a changed photo, enrollment, replacement of the
+// oldest live template), so it is exact on a single node. Nodes sharing a
+// store follow its template change feed (store.TemplateFeed: a trigger logs
+// every insert and delete of a template with a sequence number) with a
+// Follower: Follow loads the index and positions the reader before the
+// feed's head; Run applies each change (an insert re-reads the template, a
+// delete removes it) when PostgreSQL's NOTIFY announces one, and every few
+// seconds in any case, so a missed notification costs delay, not a change;
+// sequence numbers skipped by a transaction that had not committed yet are
+// asked for again. The one window left is the feed's lag (milliseconds,
+// README "Index change feed"): two nodes importing the same face under two
+// ID numbers within it may both pass their duplicate check.
 //
 // # Decisions and operating points
 //
@@ -136,7 +138,8 @@ type Config struct {
 	Index      Index       // required
 	Audit      Auditor     // required
 	Thresholds *Thresholds // required
-	// OperatingPoint names the FAR of match decisions; default "1e-4".
+	// OperatingPoint names the FAR of match decisions; default "1e-3"
+	// (DefaultOperatingPoint).
 	OperatingPoint string
 	// DuplicateFAR is the operating point of the 1:N duplicate check;
 	// default "1e-5".
@@ -159,7 +162,7 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultOperatingPoint   = "1e-4"
+	DefaultOperatingPoint   = "1e-3"
 	DefaultDuplicateFAR     = "1e-5"
 	DefaultMaxLiveTemplates = 5
 	DefaultMaxPhotoBytes    = 4 << 20

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/trustid/trustid/lab/actioneval"
 	"github.com/trustid/trustid/lab/benchmint"
 	"github.com/trustid/trustid/lab/faceeval"
 	"github.com/trustid/trustid/lab/livenesseval"
@@ -29,13 +30,20 @@ type command struct {
 // commands lists every subcommand.
 func commands() map[string]command {
 	return map[string]command{
-		"train-digits":   {"train the spoken-digit head (liveness/speech)", speechlab.TrainDigits},
-		"eval-speech":    {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", speechlab.EvalSpeech},
-		"eval-face":      {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
-		"calibrate-face": {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
-		"eval-liveness":  {"evaluate the liveness checks on GRID, spoof and PAD data; latency (JSON)", livenesseval.EvalLiveness},
-		"make-fake-clip": {"build the browser tests' fake camera/microphone clips from GRID (-check runs them through liveness)", livenesseval.MakeFakeClip},
-		"bench-tokens":   {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
+		"train-digits":     {"train the spoken-digit head (liveness/speech)", speechlab.TrainDigits},
+		"eval-speech":      {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", speechlab.EvalSpeech},
+		"eval-face":        {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
+		"calibrate-face":   {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
+		"face-quality":     {"what the face capture gates refuse, the alignment residual, and faces cut by the frame's edge (JSON)", faceeval.FaceQuality},
+		"eval-liveness":    {"evaluate the liveness checks on GRID, spoof and PAD data; latency; or a manifest's clips per attack type (-manifest), JSON", livenesseval.EvalLiveness},
+		"make-attacks":     {"write the shared-data liveness attack set and its manifest (for eval-liveness -manifest)", livenesseval.MakeAttacks},
+		"make-fake-clip":   {"build the GRID dub with synthetic digits, an attack of #17 (-check runs it through liveness)", livenesseval.MakeFakeClip},
+		"action-signals":   {"print the per-frame action signals (eye, mouth, yaw, pitch) of a clip (TSV)", actioneval.ActionSignals},
+		"make-action-set":  {"cut genuine and attack action clips from testdata/action into a folder with a manifest", actioneval.MakeActionSet},
+		"eval-actions":     {"evaluate the action challenge on a manifest: BPCER, APCER per attack type, leave people out (JSON)", actioneval.EvalActions},
+		"train-synthvoice": {"train the synthetic-voice check (liveness/synthvoice)", speechlab.TrainSynthVoice},
+		"eval-synthvoice":  {"evaluate the synthetic-voice check leaving engines and real speakers out (JSON)", speechlab.EvalSynthVoice},
+		"bench-tokens":     {"BENCHMARK ONLY: mint refresh tokens without a login for bench/oidc/run.sh (-i-know-this-is-a-benchmark)", benchmint.BenchTokens},
 	}
 }
 

@@ -414,8 +414,11 @@ func (s sessionCitizens) AuthenticateCitizen(r *http.Request) (certs.CitizenSess
 var certACRLevels = map[string]int{
 	oidc.ACRFaceLivenessPasskey: certs.LevelHigh,
 	oidc.ACRFaceLiveness:        certs.LevelHigh,
-	oidc.ACRFace:                certs.LevelSubstantial,
-	oidc.ACRPasskey:             certs.LevelSubstantial,
+	// Action liveness: face 1:1 and a live face, not the voice-and-lips
+	// check; the lead decides whether it reaches LevelHigh.
+	oidc.ACRFaceActions: certs.LevelSubstantial,
+	oidc.ACRFace:        certs.LevelSubstantial,
+	oidc.ACRPasskey:     certs.LevelSubstantial,
 }
 
 // mountCerts builds the certificate issuer and online service on the app's
@@ -443,7 +446,8 @@ func mountCerts(ctx context.Context, a *app, mux *http.ServeMux, reg prometheus.
 		Audit: a.store.Audit(), Replay: a.eph,
 		Verifiers: &verifierClients{clients: a.store.Clients(), secrets: provider.ClientAuthenticator()},
 		Citizen:   sessionCitizens{provider}, Faces: faces, Policy: policy, Clients: a.store.Clients(), Consents: a.store.Consents(),
-		PseudonymKey: derivedKey(a, "certs-pseudonym"), Window: a.cfg.Certs.PresentationTTL, Metrics: reg, Logger: log,
+		PseudonymKey: derivedKey(a, "certs-pseudonym"), Window: a.cfg.Certs.PresentationTTL,
+		StatusCacheTTL: a.cfg.Certs.StatusInterval, Metrics: reg, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -477,17 +481,19 @@ func newCertIssuer(a *app, log *slog.Logger) (*certs.Issuer, error) {
 		Certs: a.store.Certificates(), Keys: a.store.Keys(), Citizens: a.store.Citizens(),
 		Templates: a.store.Templates(), Audit: a.store.Audit(), NetworkNumbers: numbers,
 		HolderKey: derivedKey(a, "certs-holder"), Name: a.cfg.Issuer, ACRLevels: certACRLevels,
-		MaxAuthAge: a.cfg.Certs.MaxAuthAge, CertTTL: a.cfg.Certs.Validity, Logger: log,
+		MaxAuthAge: a.cfg.Certs.MaxAuthAge, CertTTL: a.cfg.Certs.Validity, MaxDevices: a.cfg.Certs.MaxDevices, Logger: log,
 	})
 }
 
-// runCertRevoke is the operator's revocation: one certificate by serial, or
-// a citizen's active certificate. It is audited as the named operator.
+// runCertRevoke is the operator's revocation (at a service desk, for a
+// citizen who lost a phone and has no other signed-in device): one
+// certificate by serial, or every active certificate of a citizen. It is
+// audited as the named operator.
 func runCertRevoke(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cert-revoke", flag.ContinueOnError)
 	cfgPath := configFlag(fs)
-	serial := fs.String("serial", "", "certificate serial (hex)")
-	citizen := fs.String("citizen", "", "revoke this citizen's active certificate instead")
+	serial := fs.String("serial", "", "certificate serial (hex; trustid cert-devices lists a citizen's)")
+	citizen := fs.String("citizen", "", "revoke every active certificate of this citizen instead")
 	operator := fs.String("operator", "", "operator name recorded in the audit log (required)")
 	reason := fs.String("reason", "", "reason recorded with the revocation (required)")
 	if err := fs.Parse(args); err != nil {
@@ -502,19 +508,60 @@ func runCertRevoke(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
-	if *citizen != "" {
-		c, err := a.store.Certificates().Active(ctx, *citizen)
-		if err != nil {
-			return fmt.Errorf("active certificate of %s: %w", *citizen, err)
-		}
-		*serial = c.Serial
-	}
 	iss, err := newCertIssuer(a, a.log.With("area", "certs"))
 	if err != nil {
 		return err
 	}
-	if err := iss.RevokeByOperator(ctx, *serial, *operator, *reason); err != nil {
+	serials := []string{*serial}
+	if *citizen != "" {
+		ds, err := iss.Devices(ctx, *citizen)
+		if err != nil {
+			return err
+		}
+		serials = serials[:0]
+		for _, d := range ds {
+			if d.Status == string(store.CertActive) {
+				serials = append(serials, d.Serial)
+			}
+		}
+		if len(serials) == 0 {
+			return fmt.Errorf("citizen %s has no active certificate", *citizen)
+		}
+	}
+	for _, s := range serials {
+		if err := iss.RevokeByOperator(ctx, s, *operator, *reason); err != nil {
+			return err
+		}
+	}
+	return printJSONTo(os.Stdout, map[string][]string{"revoked": serials})
+}
+
+// runCertDevices lists a citizen's devices holding a certificate (the
+// operator's view at a service desk; the citizen sees the same list on the
+// account page).
+func runCertDevices(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cert-devices", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	citizen := fs.String("citizen", "", "citizen id (required)")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return printJSONTo(os.Stdout, map[string]string{"revoked": *serial})
+	if *citizen == "" {
+		fs.Usage()
+		return errors.New("need -citizen")
+	}
+	a, err := openApp(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	iss, err := newCertIssuer(a, a.log.With("area", "certs"))
+	if err != nil {
+		return err
+	}
+	ds, err := iss.Devices(ctx, *citizen)
+	if err != nil {
+		return err
+	}
+	return printJSONTo(os.Stdout, map[string]any{"devices": ds})
 }

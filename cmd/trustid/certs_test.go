@@ -236,4 +236,33 @@ func TestCertRevoke(t *testing.T) {
 	if got := status(first); got != store.CertRevoked {
 		t.Errorf("status after revocation: %s", got)
 	}
+
+	// A citizen with two devices: listed, then both revoked at a desk.
+	if a, err = openApp(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if iss, err = newCertIssuer(a, a.log); err != nil {
+		t.Fatal(err)
+	}
+	var serials []string
+	for range 2 {
+		dev, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		is, err := iss.Issue(ctx, certs.IssueRequest{CitizenID: "c1", AuthTime: time.Now(), ACR: oidc.ACRFaceLiveness, DeviceKey: &dev.PublicKey, DeviceName: "phone"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serials = append(serials, is.Serial)
+	}
+	a.Close()
+	if err := runCertDevices(ctx, []string{"-citizen", "c1"}); err != nil {
+		t.Fatalf("cert-devices: %v", err)
+	}
+	if err := runCertRevoke(ctx, []string{"-citizen", "c1", "-operator", "alice", "-reason", "lost phones"}); err != nil {
+		t.Fatalf("revoke by citizen: %v", err)
+	}
+	for _, s := range serials {
+		if got := status(s); got != store.CertRevoked {
+			t.Errorf("device %s after revocation by citizen: %s", s, got)
+		}
+	}
 }

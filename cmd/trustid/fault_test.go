@@ -12,11 +12,13 @@ import (
 	"html"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,7 +98,8 @@ func TestFault(t *testing.T) {
 			for _, c := range []struct {
 				name string
 				n    int
-			}{{"lost", st.total(cLost)}, {"fail-open", st.total(cFailOpen)}, {"credential errors", st.total(cCredential)}, {"unexpected", st.total(cUnexpected)}} {
+			}{{"lost", st.total(cLost)}, {"fail-open", st.total(cFailOpen)}, {"credential errors", st.total(cCredential)}, {"unexpected", st.total(cUnexpected)},
+				{"503 answers without Retry-After", st.noRetry}, {"other 5xx answers (500, 502)", st.other5xx}} {
 				if c.n != 0 {
 					t.Errorf("%s: %d", c.name, c.n)
 				}
@@ -279,18 +282,25 @@ type presented struct {
 
 // faultRig holds the server, its clients and what the load has seen.
 type faultRig struct {
-	t        *testing.T
-	srv      *faultServer
-	rd       *privateRedis
-	clips    *e2eClips
-	id       string // the citizen's ID number
-	redirect string
-	rp       faultClient // authorization_code + refresh_token
-	machine  faultClient // client_credentials
-	verifier faultClient // certificate verifier (hotel)
-	holder   *certs.Holder
-	http     *http.Client
-	app      *relyingApp
+	t   *testing.T
+	srv *faultServer // the first node
+	// nodes are every `trustid serve` on the stores (srv is nodes[0]);
+	// issuer is their public URL: the one node's address, or with several
+	// an address no one listens on, which transport (a client-side load
+	// balancer, multinode_test.go) maps to a node per request.
+	nodes     []*faultServer
+	issuer    string
+	transport http.RoundTripper // nil: http.DefaultTransport
+	rd        *privateRedis
+	clips     *e2eClips
+	id        string // the citizen's ID number
+	redirect  string
+	rp        faultClient // authorization_code + refresh_token
+	machine   faultClient // client_credentials
+	verifier  faultClient // certificate verifier (hotel)
+	holder    *certs.Holder
+	http      *http.Client
+	app       *relyingApp
 
 	mu        sync.Mutex
 	chains    []*chain  // refresh chains not in use
@@ -303,13 +313,34 @@ type faultRig struct {
 type faultClient struct{ id, secret string }
 
 func newFaultRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd *privateRedis) *faultRig {
+	return newRig(t, models, clips, pg, rd, "TRUSTID_REDIS_URL="+rd.URL, 1, nil)
+}
+
+// newRig starts n `trustid serve` processes on the stores (one data
+// directory: the dev keys are the nodes' shared secrets) and sets up the
+// register, clients, a login, a certificate and the bulk refresh chains.
+// With n > 1, lb builds the client-side load balancer from the rig.
+// redisEnv names the ephemeral store (TRUSTID_REDIS_URL or
+// TRUSTID_REDIS_CLUSTER_ADDRS); rd is the redis-server a scenario may break
+// (nil when there is none).
+func newRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd *privateRedis, redisEnv string, n int, lb func(*faultRig) http.RoundTripper) *faultRig {
 	dataDir := t.TempDir()
-	addr := freeAddr(t)
-	env := append(os.Environ(), "TRUSTID_CONFIG=", "TRUSTID_LISTEN="+addr, "TRUSTID_DATA_DIR="+dataDir,
-		"TRUSTID_MODELS="+models, "TRUSTID_ISSUER=http://"+addr, "TRUSTID_ADMIN_TOKEN=test-admin-token",
-		"TRUSTID_POSTGRES_DSN="+pg.DSN, "TRUSTID_REDIS_URL="+rd.URL,
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = freeAddr(t)
+	}
+	issuer := "http://" + addrs[0]
+	if n > 1 {
+		// "localhost" (a loopback name, so http is allowed) on a port no
+		// node listens on: every request must go through the balancer.
+		_, port, _ := net.SplitHostPort(freeAddr(t))
+		issuer = "http://localhost:" + port
+	}
+	env := append(os.Environ(), "TRUSTID_CONFIG=", "TRUSTID_DATA_DIR="+dataDir,
+		"TRUSTID_MODELS="+models, "TRUSTID_ISSUER="+issuer, "TRUSTID_ADMIN_TOKEN=test-admin-token",
+		"TRUSTID_POSTGRES_DSN="+pg.DSN, redisEnv,
 		"TRUSTID_TEST_MODE=1", "TRUSTID_TEST_FIXED_DIGITS="+e2eDigits)
-	f := &faultRig{t: t, rd: rd, clips: clips, id: e2eIDNumber(t), http: &http.Client{Timeout: 15 * time.Second}}
+	f := &faultRig{t: t, rd: rd, clips: clips, id: e2eIDNumber(t), issuer: issuer, http: &http.Client{Timeout: 15 * time.Second}}
 
 	// The register: the GRID speaker.
 	photos := filepath.Join(dataDir, "photos")
@@ -342,14 +373,31 @@ func newFaultRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd
 	f.machine = create("-name", "Fault Machine", "-grant-types", "client_credentials")
 	f.verifier = create("-name", "Fault Hotel", "-role", "hotel", "-grant-types", "client_credentials")
 
-	f.srv = &faultServer{t: t, bin: trustidBinary(t), addr: addr, env: env}
-	f.srv.start()
-	t.Cleanup(f.srv.kill)
+	for _, addr := range addrs {
+		s := &faultServer{t: t, bin: trustidBinary(t), addr: addr, env: append(slices.Clip(env), "TRUSTID_LISTEN="+addr)}
+		f.nodes = append(f.nodes, s)
+		s.start()
+		t.Cleanup(s.kill)
+	}
+	f.srv = f.nodes[0]
+	if n > 1 {
+		t.Cleanup(func() {
+			if t.Failed() {
+				for i, s := range f.nodes {
+					t.Logf("node %d (%s), end of its log:\n%s", i, s.addr, s.tail())
+				}
+			}
+		})
+	}
+	if lb != nil {
+		f.transport = lb(f)
+		f.http.Transport = f.transport
+	}
 
 	// One real face login gives a refresh chain and the session that gets
 	// the holder's certificate.
 	start := time.Now()
-	b := newBrowser(t)
+	b := f.browser()
 	ch, class, detail := f.login(context.Background(), b)
 	if class != cOK {
 		t.Fatalf("setup login: %s: %s", classNames[class], detail)
@@ -359,22 +407,29 @@ func newFaultRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd
 	f.holder = f.issueCertificate(b)
 
 	// Bulk refresh tokens: trustid-lab bench-tokens on the same stores and keys.
-	lab := labBinary(t)
-	out := filepath.Join(t.TempDir(), "tokens.txt")
-	cmd := exec.Command(lab, "bench-tokens", "-i-know-this-is-a-benchmark", "-client", f.rp.id, "-secret", f.rp.secret,
-		"-redirect-uri", f.redirect, "-scopes", "openid,offline_access", "-n", "60", "-workers", "2", "-out", out)
-	cmd.Env = env
+	f.chains = append(f.chains, f.mintChains(t, 60)...)
+	return f
+}
+
+// mintChains mints n refresh chains with trustid-lab bench-tokens on the
+// rig's stores and keys.
+func (f *faultRig) mintChains(t *testing.T, n int) []*chain {
+	p := filepath.Join(t.TempDir(), "tokens.txt")
+	cmd := exec.Command(labBinary(t), "bench-tokens", "-i-know-this-is-a-benchmark", "-client", f.rp.id, "-secret", f.rp.secret,
+		"-redirect-uri", f.redirect, "-scopes", "openid,offline_access", "-n", strconv.Itoa(n), "-workers", "2", "-out", p)
+	cmd.Env = f.srv.env
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("trustid-lab bench-tokens: %v\n%s", err, b)
 	}
-	raw, err := os.ReadFile(out)
+	raw, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []*chain
 	for _, rt := range strings.Fields(string(raw)) {
-		f.chains = append(f.chains, &chain{rt: rt})
+		out = append(out, &chain{rt: rt})
 	}
-	return f
+	return out
 }
 
 var (
@@ -559,7 +614,7 @@ func (f *faultRig) fault(st *stats, a answer) (class int, isFault bool) {
 }
 
 func (f *faultRig) form(path string, c faultClient, v url.Values) answer {
-	req, _ := http.NewRequest("POST", f.srv.base()+path, strings.NewReader(v.Encode()))
+	req, _ := http.NewRequest("POST", f.base()+path, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
 	return f.do(req)
@@ -625,7 +680,7 @@ func (f *faultRig) clientCredentials(st *stats) {
 
 func (f *faultRig) verify(payload string) answer {
 	body, _ := json.Marshal(certs.VerifyRequest{Payload: payload, Purpose: "check_in"})
-	req, _ := http.NewRequest("POST", f.srv.base()+"/certs/verify", bytes.NewReader(body))
+	req, _ := http.NewRequest("POST", f.base()+"/certs/verify", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(f.verifier.id, f.verifier.secret)
 	return f.do(req)
@@ -711,7 +766,7 @@ func (f *faultRig) introspect(token, hint string) (active bool, a answer) {
 // login runs the face login in browser b to tokens: authorize, the face
 // step with the genuine clip, consent when asked, code exchange.
 func (f *faultRig) login(ctx context.Context, b *http.Client) (*chain, int, string) {
-	base := f.srv.base()
+	base := f.base()
 	verifier := oauth2.GenerateVerifier()
 	q := url.Values{"response_type": {"code"}, "client_id": {f.rp.id}, "redirect_uri": {f.redirect},
 		"scope": {"openid offline_access profile"}, "state": {rand.Text()}, "nonce": {rand.Text()},
@@ -833,11 +888,29 @@ func (f *faultRig) issueCertificate(b *http.Client) *certs.Holder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(certs.IssueHTTPRequest{DeviceKey: jose.JSONWebKey{Key: &dev.PublicKey}})
-	req, _ := http.NewRequest("POST", f.srv.base()+"/certs/issue", bytes.NewReader(body))
+	// The device's proof of possession over the service's nonce.
+	req, _ := http.NewRequest("POST", f.base()+"/certs/devices/challenge", strings.NewReader("{}"))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", f.srv.base())
+	req.Header.Set("Origin", f.base())
 	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch struct{ Nonce string }
+	if out := readBody(t, resp); resp.StatusCode != 200 || json.Unmarshal([]byte(out), &ch) != nil {
+		t.Fatalf("certificate challenge: %d %s", resp.StatusCode, out)
+	}
+	nonce, _ := base64.RawURLEncoding.DecodeString(ch.Nonce)
+	proof, err := certs.ProvePossession(rand.Reader, dev, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, _ := json.Marshal(jose.JSONWebKey{Key: &dev.PublicKey})
+	body, _ := json.Marshal(certs.IssueHTTPRequest{DeviceKey: jwk, Nonce: ch.Nonce, Proof: base64.RawURLEncoding.EncodeToString(proof)})
+	req, _ = http.NewRequest("POST", f.base()+"/certs/issue", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", f.base())
+	resp, err = b.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -943,7 +1016,7 @@ func (f *faultRig) runScenario(t *testing.T, sc faultScenario) *stats {
 		time.Sleep(2500 * time.Millisecond)
 		for _, op := range []string{"login", "login, again after the repair"} {
 			lctx, lcancel := context.WithTimeout(context.Background(), 60*time.Second)
-			ch, class, d := f.login(lctx, newBrowser(t))
+			ch, class, d := f.login(lctx, f.browser())
 			lcancel()
 			st.add(op, class, d)
 			if ch != nil {
@@ -969,19 +1042,33 @@ func (f *faultRig) runScenario(t *testing.T, sc faultScenario) *stats {
 	return st
 }
 
-// waitReady waits until /readyz answers 200 (the stores are back).
+// waitReady waits until every node's /readyz answers 200 (the stores are back).
 func (f *faultRig) waitReady(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(f.srv.base() + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
+	for _, n := range f.nodes {
+		for {
+			if resp, err := http.Get(n.base() + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
 			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not ready after the fault\n%s", n.addr, n.tail())
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("not ready after the fault\n%s", f.srv.tail())
+}
+
+// base is the public URL requests go to (the issuer).
+func (f *faultRig) base() string { return f.issuer }
+
+// browser is a fresh citizen's browser, through the rig's balancer.
+func (f *faultRig) browser() *http.Client {
+	b := newBrowser(f.t)
+	b.Transport = f.transport
+	return b
 }
 
 // retryFaults repeats a check while it meets a fault (the stores are back,

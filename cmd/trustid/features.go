@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -21,8 +22,10 @@ import (
 	"github.com/trustid/trustid/internal/httpmw"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/facemesh"
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
+	"github.com/trustid/trustid/liveness/synthvoice"
 	"github.com/trustid/trustid/oidc"
 )
 
@@ -128,10 +131,28 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "trustid_face_index_templates",
+		Help: "Templates in this node's in-memory 1:N index; nodes sharing a store converge through the template feed.",
+	}, func() float64 { return float64(ids.IndexLen()) }))
 
-	rec, err := speech.NewEmbeddingRecognizer(speech.Config{ModelDir: a.cfg.ModelsDir})
+	recs, err := digitRecognizers(a)
 	if err != nil {
-		return fmt.Errorf("speech recogniser: %w", err)
+		return err
+	}
+	var digitLangs []string
+	var spoken liveness.SpeechChecker = noRecognizer{}
+	var voice *synthvoice.Detector
+	for _, r := range recs {
+		digitLangs = append(digitLangs, r.Lang())
+		spoken = facelogin.Speech{Recognizer: r}
+		if er, ok := r.(*speech.EmbeddingRecognizer); ok {
+			// The synthetic-voice check (#17) shares the recogniser's
+			// speech embedding sessions.
+			if voice, err = synthvoice.New(synthvoice.Config{Frontend: er.Frontend()}); err != nil {
+				return fmt.Errorf("synthetic-voice check: %w", err)
+			}
+		}
 	}
 	chCfg := challenge.Config{
 		Store: a.eph, Secret: derivedKey(a, "liveness-challenge"), TTL: a.cfg.Liveness.ChallengeTTL,
@@ -141,6 +162,10 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	if a.cfg.Test && a.cfg.Liveness.FixedDigits != "" {
 		a.log.Warn("TEST MODE: every liveness challenge uses fixed digits")
 		chCfg.FixedDigits = a.cfg.Liveness.FixedDigits
+	}
+	if a.cfg.Test && a.cfg.Liveness.FixedActions != "" {
+		a.log.Warn("TEST MODE: every action challenge uses fixed actions")
+		chCfg.FixedActions = a.cfg.Liveness.FixedActions
 	}
 	mgr, err := challenge.New(chCfg)
 	if err != nil {
@@ -152,11 +177,27 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	dec.Warm = 1
 	dec.Limits.MaxBytes = a.cfg.Limits.MaxVideoBytes
 	a.closer = append(a.closer, dec.Close)
-	ver, err := liveness.New(liveness.Config{
-		Challenges: mgr, Faces: facelogin.Faces{Engine: f.face}, Speech: facelogin.Speech{Recognizer: rec},
+	// The face mesh follows the lips in every frame for the viseme check
+	// (#17) and the face through the actions (#19): the decision refuses
+	// to run without it.
+	mesh, err := facemesh.New(facemesh.Config{ModelDir: a.cfg.ModelsDir})
+	if err != nil {
+		return fmt.Errorf("face mesh: %w (run deploy/setup.sh to fetch and convert the models)", err)
+	}
+	a.closer = append(a.closer, mesh.Close)
+	lcfg := liveness.Config{
+		Challenges: mgr, Faces: facelogin.Faces{Engine: f.face}, Speech: spoken,
+		Mouths:     facelogin.Mouths{Runner: mesh},
 		References: facelogin.IdentityRefs{Service: ids}, Video: dec, Logger: a.log.With("area", "liveness"),
 		Limits: media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes},
-	})
+	}
+	if voice != nil {
+		lcfg.Voice, lcfg.VoiceThreshold = facelogin.Voice{Detector: voice}, voice.Threshold()
+	}
+	if *a.cfg.Liveness.Actions {
+		actionChecks(a, mesh, &lcfg)
+	}
+	ver, err := liveness.New(lcfg)
 	if err != nil {
 		return fmt.Errorf("liveness: %w", err)
 	}
@@ -167,6 +208,7 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	f.login, err = facelogin.New(facelogin.Config{
 		Register: ids, Challenges: mgr, Verifier: ver, Logger: a.log.With("area", "login"),
 		MaxVideoBytes: a.cfg.Limits.MaxVideoBytes, MaxFrames: 300, Audit: loginAudit,
+		DigitLanguages: append([]string{}, digitLangs...), Actions: lcfg.Actions != nil,
 	})
 	if err != nil {
 		return fmt.Errorf("face login: %w", err)
@@ -230,6 +272,31 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 		return fmt.Errorf("web: %w", err)
 	}
 	return nil
+}
+
+// actionChecks adds the action challenge to the liveness configuration:
+// the face mesh follows the face, a video-only decoder at the action
+// sampling rate takes the evidence.
+func actionChecks(a *app, mesh *facemesh.Runner, lcfg *liveness.Config) {
+	lim := media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes, MaxDuration: actionMaxDuration, VideoOnly: true}
+	adec := media.NewDecoder()
+	adec.FPS = 25 // a blink lasts 100-300 ms
+	adec.Limits = lim
+	a.closer = append(a.closer, adec.Close)
+	lcfg.Actions = facelogin.MeshTracker{Mesh: mesh}
+	lcfg.ActionVideo = adec
+	lcfg.ActionLimits = lim
+}
+
+// actionMaxDuration: three actions at the page's pace take 6-9 s.
+const actionMaxDuration = 10 * time.Second
+
+// noRecognizer is the SpeechChecker of a deployment without a digit
+// recogniser: no digit challenge is ever issued there, so a call is a bug.
+type noRecognizer struct{}
+
+func (noRecognizer) CheckDigits(context.Context, []int16, string) (liveness.SpeechResult, error) {
+	return liveness.SpeechResult{}, errors.New("liveness: no digit recogniser configured")
 }
 
 // wrapHTTP applies the middleware every request passes through.

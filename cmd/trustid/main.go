@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"cert-demo":    {"issue a development net certificate and write keys, status list and a live QR to -dir", runCertDemo},
 		"cert-present": {"holder helper: make a fresh live QR (PNG, SVG, text) from a certificate and device key", runCertPresent},
 		"cert-revoke":  {"operator: revoke a net certificate (-serial or -citizen, -operator, -reason)", runCertRevoke},
+		"cert-devices": {"operator: list a citizen's devices holding a net certificate (-citizen)", runCertDevices},
 		"import":       {"import the population register: -csv FILE -photos DIR (JSON summary; -synth-from DIR writes a test CSV)", runImport},
 		"client":       {"manage OAuth clients: create|update|rotate-secret|delete|list", runClient},
 		"keygen":       {"print fresh encryption-at-rest keys (env or YAML); -kid/-keep add a new primary key for rotation", runKeygen},

@@ -31,11 +31,14 @@ import (
 	"github.com/trustid/trustid/lab/fakeclip"
 )
 
-// The fixed challenge the server issues in test mode and the digits the
-// genuine clip says; the mismatched clip says other digits.
+// The fixed challenge the server issues in test mode: the one digit the
+// genuine clip's real GRID speaker says (sbwe5n, "set blue with e five
+// now", with its own voice: no dub, #17). The mismatched clip is the same
+// face with another speaker's voice (bbaf2n, "two").
 const (
-	e2eDigits = "4729"
-	e2eOther  = "8153"
+	e2eGrid   = "sbwe5n.mpg"
+	e2eDigits = "5"
+	e2eOther  = "bbaf2n.mpg"
 )
 
 // skipOrFail skips a test whose prerequisite is missing, or fails it in CI.
@@ -54,25 +57,28 @@ type e2eClips struct {
 	genuine, mismatch, photo string
 }
 
-// buildE2EClips builds the clips once per test run (lab/fakeclip: a GRID
-// speaker's video with flite digits on the speaker's word slots).
+// buildE2EClips builds the clips once per test run (lab/fakeclip.BuildReal:
+// a GRID speaker's own video and voice, cut around the speech).
 func buildE2EClips(t *testing.T, dir string) *e2eClips {
 	t.Helper()
 	data := os.Getenv("TRUSTID_TESTDATA")
-	grid := filepath.Join(data, "talking", "grid", "sbwe5n.mpg")
+	grid := filepath.Join(data, "talking", "grid", e2eGrid)
 	if _, err := os.Stat(grid); data == "" || err != nil {
 		skipOrFail(t, "GRID test data missing (TRUSTID_TESTDATA=%q)", data)
 	}
-	for _, tool := range []string{"ffmpeg", "flite"} {
+	for _, tool := range []string{"ffmpeg"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			skipOrFail(t, "%s not installed", tool)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := fakeclip.Build(ctx, fakeclip.Options{Grid: grid, Digits: e2eDigits, Other: e2eOther, Dir: dir})
+	c, err := fakeclip.BuildReal(ctx, fakeclip.RealOptions{Grid: grid, Other: filepath.Join(data, "talking", "grid", e2eOther), Dir: dir})
 	if err != nil {
-		t.Fatalf("fake clip: %v", err)
+		t.Fatalf("real clip: %v", err)
+	}
+	if c.Digits != e2eDigits {
+		t.Fatalf("%s says %q, the tests expect %q", e2eGrid, c.Digits, e2eDigits)
 	}
 	out := &e2eClips{genuine: filepath.Join(dir, "genuine.webm"), mismatch: filepath.Join(dir, "mismatch.webm"), photo: c.Photo}
 	if err := fakeclip.Mux(ctx, "", c.GenuineY4M, c.GenuineWAV, out.genuine); err != nil {
@@ -545,8 +551,8 @@ func oidcFlow(t *testing.T, clips *e2eClips, backendEnv []string) {
 		t.Errorf("prompt=none after logout: callback %v, want error=login_required", cb)
 	}
 
-	// Negative: the same face saying other digits is refused at finish, in
-	// a fresh browser, and no code is issued.
+	// Negative: the same face with another speaker's voice (another digit)
+	// is refused at finish, in a fresh browser, and no code is issued.
 	t.Run("mismatched clip refused", func(t *testing.T) {
 		b := newBrowser(t)
 		resp, err := b.Get(conf.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),

@@ -30,6 +30,7 @@ import (
 	"github.com/trustid/trustid/authn/index"
 	"github.com/trustid/trustid/internal/clientauth"
 	"github.com/trustid/trustid/internal/httperr"
+	"github.com/trustid/trustid/internal/store"
 	"github.com/trustid/trustid/oidc"
 )
 
@@ -75,7 +76,7 @@ func faceError(err error) error {
 	case errors.Is(err, face.ErrSeveralFaces):
 		s = authid.ErrSeveralFaces
 	case errors.Is(err, face.ErrFaceTooSmall), errors.Is(err, face.ErrBlurred),
-		errors.Is(err, face.ErrPose), errors.Is(err, face.ErrTooDark):
+		errors.Is(err, face.ErrPose), errors.Is(err, face.ErrTooDark), errors.Is(err, face.ErrMisaligned):
 		s = authid.ErrPoorQuality
 	default:
 		return err
@@ -117,6 +118,7 @@ type identityOptions struct {
 	thresholds  string // calibration file; empty: the committed one
 	testIDs     bool   // accept test-format ID numbers
 	datasetMode bool   // keep the central face when a photo shows several
+	follow      bool   // follow the store's template feed (serve)
 }
 
 // newIdentity builds the identity service over the app's store, with a
@@ -140,9 +142,28 @@ func newIdentity(ctx context.Context, a *app, eng *face.Engine, o identityOption
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := svc.LoadIndex(ctx); err != nil {
+	if !o.follow {
+		if _, _, err := svc.LoadIndex(ctx); err != nil {
+			return nil, err
+		}
+		return svc, nil
+	}
+	// Several nodes may share the store: follow its template change feed
+	// (LISTEN/NOTIFY on PostgreSQL, polling on SQLite) so the 1:N index
+	// sees their enrolments and deletions.
+	feed, ok := a.store.(store.TemplateFeed)
+	if !ok {
+		if _, _, err := svc.LoadIndex(ctx); err != nil {
+			return nil, err
+		}
+		return svc, nil
+	}
+	notifier, _ := a.store.(store.TemplateNotifier)
+	fol, err := svc.Follow(ctx, authid.FeedConfig{Feed: feed, Notifier: notifier})
+	if err != nil {
 		return nil, err
 	}
+	go fol.Run(ctx)
 	return svc, nil
 }
 
@@ -304,7 +325,7 @@ func (a identityAuth) Authenticate(r *http.Request) (authid.Caller, error) {
 func mountIdentity(ctx context.Context, a *app, mux *http.ServeMux, eng *face.Engine, secrets *clientauth.Authenticator, log *slog.Logger) (*authid.Service, error) {
 	// The zero-config development setup and test mode accept test ID
 	// numbers, so demos can run on LFW with synthesised IDs.
-	opts := identityOptions{testIDs: a.cfg.Dev || a.cfg.Test}
+	opts := identityOptions{testIDs: a.cfg.Dev || a.cfg.Test, follow: true}
 	if opts.testIDs {
 		log.Warn("identity: test ID numbers (region code 99) are accepted in this development/test setup")
 	}
@@ -319,10 +340,6 @@ func mountIdentity(ctx context.Context, a *app, mux *http.ServeMux, eng *face.En
 	})
 	if err != nil {
 		return nil, err
-	}
-	if a.cfg.Storage.Driver == "postgres" {
-		// Several nodes may share the store: index their new templates too.
-		go svc.Watch(ctx, 30*time.Second, 5*time.Minute)
 	}
 	mux.Handle(authid.PathVerify, h)
 	mux.Handle(authid.PathImport, h)

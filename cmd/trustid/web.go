@@ -30,7 +30,7 @@ func (s providerSessions) Session(r *http.Request) (web.Session, bool) {
 	if !ok || a.CitizenID == "" {
 		return web.Session{}, false
 	}
-	// One holder key per sign-in: the id changes with every login.
+	// The id changes with every login.
 	h := sha256.Sum256([]byte(a.CitizenID + "\x00" + a.AuthTime.UTC().String()))
 	return web.Session{SID: hex.EncodeToString(h[:16]), CitizenID: a.CitizenID, ACR: a.ACR, AuthTime: a.AuthTime}, true
 }
@@ -124,7 +124,7 @@ func (c *consentPages) RenderLogout(w http.ResponseWriter, r *http.Request, p oi
 // Call it after the provider is mounted at "/" and the certificate service
 // at "/certs/": the page patterns are more specific, so GET .../oauth2/login
 // is served by web while the provider keeps .../begin and .../finish.
-// svc may be nil (no live QR, no verification log); pages, when not nil,
+// svc may be nil (no net certificate, no verification log); pages, when not nil,
 // is the renderer given to oidc.Config.Pages.
 func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, pages *consentPages, ids *identity.Service) error {
 	u, err := url.Parse(a.cfg.Issuer)
@@ -145,8 +145,9 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 		LoginApps:       loginApps{p: p, clients: a.store.Clients()},
 		Clients:         a.store.Clients(),
 		Passkeys:        a.store.Passkeys(),
-		Holders:         a.eph,
 		CertsAPI:        "/certs",
+		QRRefresh:       a.cfg.Certs.PresentationRefresh,
+		QRWindow:        a.cfg.Certs.PresentationTTL,
 		FaceMethod:      "face",
 		PasskeyMethod:   "passkey", // authn/passkey's method, offered by serve
 		PasskeyRegister: "/passkeys",
@@ -171,11 +172,8 @@ func mountWeb(a *app, mux *http.ServeMux, p *oidc.Provider, svc *certs.Service, 
 		cfg.Issuer = a.cfg.Issuer
 	}
 	if svc != nil {
-		iss, err := newCertIssuer(a, a.log.With("area", "certs"))
-		if err != nil {
-			return err
-		}
-		cfg.Certs, cfg.CertLog = iss, svc
+		// The browser holds the device key and calls the certificate API itself.
+		cfg.Certificates, cfg.CertLog = true, svc
 	}
 	site, err := web.New(cfg)
 	if err != nil {

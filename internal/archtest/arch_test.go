@@ -104,6 +104,27 @@ func TestAreasDoNotImportEachOther(t *testing.T) {
 	}
 }
 
+// TestDecisionLinksNoEngine: the liveness decision and its pure checks
+// (lip sync, visemes) reach the face engine, the face mesh and the speech
+// recogniser only through interfaces that authn/facelogin adapts (#17), so
+// they stay testable without OpenCV or ONNX Runtime.
+func TestDecisionLinksNoEngine(t *testing.T) {
+	pure := map[string]bool{"liveness": true, "liveness/lipsync": true, "liveness/viseme": true}
+	engines := []string{"authn/face", "liveness/facemesh", "liveness/speech", "internal/onnx"}
+	for _, p := range listPackages(t) {
+		if !pure[rel(p.path)] {
+			continue
+		}
+		for _, d := range p.deps {
+			for _, e := range engines {
+				if d == module+"/"+e {
+					t.Errorf("%s links %s", rel(p.path), e)
+				}
+			}
+		}
+	}
+}
+
 // TestEveryPackageHasADocComment: a package says what it owns.
 func TestEveryPackageHasADocComment(t *testing.T) {
 	for _, p := range listPackages(t) {
@@ -187,6 +208,25 @@ func TestNothingImportsACommand(t *testing.T) {
 		for _, imp := range p.imports {
 			if strings.HasPrefix(imp, module+"/") && underPath(rel(imp), "cmd") {
 				t.Errorf("%s imports %s", rel(p.path), rel(imp))
+			}
+		}
+	}
+}
+
+// TestLivenessDecisionLinksNoEngine: the liveness decision (package
+// liveness), its challenges and the action detectors are pure Go; the
+// engines (OpenCV, ONNX Runtime: face, speech, face mesh) reach them only
+// through the interfaces they declare, plugged in by authn/facelogin.
+func TestLivenessDecisionLinksNoEngine(t *testing.T) {
+	pure := map[string]bool{"liveness": true, "liveness/action": true, "liveness/challenge": true}
+	for _, p := range listPackages(t) {
+		if !pure[rel(p.path)] {
+			continue
+		}
+		for _, d := range p.deps {
+			if d == "gocv.io/x/gocv" || strings.HasPrefix(d, "github.com/yalue/onnxruntime_go") ||
+				d == module+"/internal/onnx" || d == module+"/authn/face" || d == module+"/liveness/facemesh" || d == module+"/liveness/speech" {
+				t.Errorf("%s depends on %s (engines come in through interfaces)", rel(p.path), d)
 			}
 		}
 	}

@@ -59,6 +59,25 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "env cluster addresses select a Redis Cluster",
+			env:  map[string]string{"TRUSTID_REDIS_CLUSTER_ADDRS": "10.0.0.1:6379, 10.0.0.2:6379,", "TRUSTID_REDIS_PASSWORD": "pw"},
+			check: func(t *testing.T, f *File) {
+				if f.Ephemeral.Driver != "redis" || len(f.Ephemeral.RedisClusterAddrs) != 2 || f.Ephemeral.RedisClusterAddrs[1] != "10.0.0.2:6379" || f.Ephemeral.RedisPassword != "pw" {
+					t.Errorf("got %+v", f.Ephemeral)
+				}
+			},
+		},
+		{
+			name:    "redis url and cluster addresses are exclusive",
+			file:    "ephemeral: {redis_url: 'redis://r', redis_cluster_addrs: ['r1:6379']}\n",
+			wantErr: []string{"exclusive"},
+		},
+		{
+			name:    "a cluster address without a port",
+			file:    "ephemeral: {driver: redis, redis_cluster_addrs: ['r1', 'r2:6379']}\n",
+			wantErr: []string{`"r1" is not host:port`},
+		},
+		{
 			name:    "unknown key is rejected",
 			file:    "listen: ':9000'\nlisen: x\n",
 			wantErr: []string{"lisen"},
@@ -103,6 +122,25 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name:    "certificate presentation and device limits out of range",
+			file:    "issuer: https://id.example\ncerts: {presentation_refresh: 2s, status_interval: 2h, max_devices: 101}\n" + prodSecrets,
+			wantErr: []string{"certs.presentation_refresh 2s", "certs.status_interval 2h0m0s", "certs.max_devices 101"},
+		},
+		{
+			name:    "a window shorter than the refresh",
+			file:    "issuer: https://id.example\ncerts: {presentation_refresh: 40s, presentation_ttl: 30s}\n" + prodSecrets,
+			wantErr: []string{"certs.presentation_ttl 30s is shorter"},
+		},
+		{
+			name: "the window follows the refresh",
+			file: "issuer: https://id.example\ncerts: {presentation_refresh: 45s}\n" + prodSecrets,
+			check: func(t *testing.T, f *File) {
+				if f.Certs.PresentationTTL != 90*time.Second || f.Certs.StatusInterval != 30*time.Second || f.Certs.MaxDevices != 5 {
+					t.Errorf("certs %+v", f.Certs)
+				}
+			},
+		},
+		{
 			name:    "postgres without dsn",
 			file:    "issuer: https://id.example\nstorage: {driver: postgres}\n" + prodSecrets,
 			wantErr: []string{"postgres_dsn"},
@@ -126,6 +164,62 @@ func TestLoad(t *testing.T) {
 					t.Errorf("got test=%v digits=%q", f.Test, f.Liveness.FixedDigits)
 				}
 			},
+		},
+		{
+			name: "one real GRID digit in test mode",
+			env:  map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "5"},
+			check: func(t *testing.T, f *File) {
+				if f.Liveness.FixedDigits != "5" {
+					t.Errorf("digits %q", f.Liveness.FixedDigits)
+				}
+			},
+		},
+		{
+			name: "default recogniser: English, actions on",
+			check: func(t *testing.T, f *File) {
+				if len(f.Liveness.Recognizers) != 1 || f.Liveness.Recognizers[0].Lang != "en" ||
+					f.Liveness.Recognizers[0].Kind != RecognizerEmbedding || f.Liveness.Actions == nil || !*f.Liveness.Actions {
+					t.Errorf("liveness %+v", f.Liveness)
+				}
+			},
+		},
+		{
+			name:    "one fixed digit refused with a config file",
+			file:    "issuer: https://id.example\n" + prodSecrets,
+			env:     map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "5"},
+			wantErr: []string{"TRUSTID_TEST_MODE"},
+		},
+		{
+			name:    "fixed digits too long",
+			env:     map[string]string{"TRUSTID_TEST_MODE": "1", "TRUSTID_TEST_FIXED_DIGITS": "42915"},
+			wantErr: []string{"1 to 4 digits"},
+		},
+		{
+			name: "Mandarin keyword spotter pinned",
+			file: "issuer: https://id.example\nliveness:\n  actions: false\n  recognizers:\n  - {lang: en, kind: embedding}\n  - lang: zh\n    kind: sherpa-kws\n    model_dir: /srv/kws\n    sha256: {encoder.onnx: " + strings.Repeat("a", 64) +
+				", decoder.onnx: " + strings.Repeat("b", 64) + ", joiner.onnx: " + strings.Repeat("c", 64) +
+				", tokens.txt: " + strings.Repeat("d", 64) + ", keywords.txt: " + strings.Repeat("e", 64) + "}\n" + prodSecrets,
+			check: func(t *testing.T, f *File) {
+				r := f.Liveness.Recognizers
+				if len(r) != 2 || r[1].ModelDir != "/srv/kws" || r[1].SHA256["keywords.txt"] != strings.Repeat("e", 64) || *f.Liveness.Actions {
+					t.Errorf("liveness %+v", f.Liveness)
+				}
+			},
+		},
+		{
+			name:    "keyword spotter without pinned sums",
+			file:    "issuer: https://id.example\nliveness: {recognizers: [{lang: zh, kind: sherpa-kws, sha256: {encoder.onnx: abc}}]}\n" + prodSecrets,
+			wantErr: []string{"sha256 of encoder.onnx", "sha256 of keywords.txt"},
+		},
+		{
+			name:    "English recogniser for another language, two for one language, unknown kind",
+			file:    "issuer: https://id.example\nliveness: {recognizers: [{lang: zh, kind: embedding}, {lang: zh, kind: whisper}]}\n" + prodSecrets,
+			wantErr: []string{"English only", "a second recogniser", "kind \"whisper\""},
+		},
+		{
+			name:    "fixed actions need test mode",
+			env:     map[string]string{"TRUSTID_TEST_FIXED_ACTIONS": "blink+nod"},
+			wantErr: []string{"TRUSTID_TEST_FIXED_ACTIONS requires"},
 		},
 		{
 			name:    "unknown signing alg",

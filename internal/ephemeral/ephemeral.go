@@ -22,6 +22,8 @@ package ephemeral
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -63,8 +65,9 @@ type Store interface {
 	// guarded keys must share a hash slot (see the package doc); plain
 	// writes may go anywhere and are not atomic with anything (on Redis
 	// they are sent before the guarded ones). After an error any of the
-	// writes may have been stored. A TTL of zero or less fails the call
-	// (ErrInvalid) before anything is stored.
+	// writes may have been stored. A TTL of zero or less, or a guarded key
+	// without guard's hash tag (CheckSlot), fails the call (ErrInvalid)
+	// before anything is stored.
 	SetUnless(ctx context.Context, guard string, guarded []Write, plain ...Write) (stored bool, err error)
 	Get(ctx context.Context, key string) ([]byte, error)
 	// Take atomically gets and deletes key: of concurrent takers exactly one wins.
@@ -80,4 +83,31 @@ type Store interface {
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (allowed bool, retryAfter time.Duration, err error)
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// SlotKey is the part of key that picks its Redis Cluster hash slot: the
+// content of the first "{...}" pair when it is not empty, else the whole
+// key (Redis Cluster specification, "Hash tags"). Backends refuse a
+// SetUnless whose guard and guarded keys have different slot keys
+// (ErrInvalid), single Redis and memory included, so a missing hash tag
+// fails every test instead of only a cluster deployment.
+func SlotKey(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
+}
+
+// CheckSlot returns an error wrapping ErrInvalid unless every guarded key
+// shares guard's slot key.
+func CheckSlot(guard string, guarded []Write) error {
+	g := SlotKey(guard)
+	for _, w := range guarded {
+		if SlotKey(w.Key) != g {
+			return fmt.Errorf("ephemeral: setunless: %q and %q have no hash tag in common: %w", guard, w.Key, ErrInvalid)
+		}
+	}
+	return nil
 }

@@ -105,7 +105,13 @@ func Open(ctx context.Context, path string) (*Node, error) {
 	}
 	switch cfg.Ephemeral.Driver {
 	case "redis":
-		r, err := eredis.New(ctx, cfg.Ephemeral.RedisURL, cfg.Ephemeral.Prefix)
+		var r *eredis.Store
+		var err error
+		if len(cfg.Ephemeral.RedisClusterAddrs) > 0 {
+			r, err = eredis.NewCluster(ctx, cfg.Ephemeral.RedisClusterAddrs, cfg.Ephemeral.RedisPassword, cfg.Ephemeral.Prefix)
+		} else {
+			r, err = eredis.New(ctx, cfg.Ephemeral.RedisURL, cfg.Ephemeral.Prefix)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}

@@ -147,6 +147,46 @@ type TemplateStore interface {
 	CountCitizens(ctx context.Context) (int64, error)
 }
 
+// TemplateChange is one entry of the template change feed: a template
+// created (Deleted false) or deleted. Seq grows with every change; a
+// transaction that commits late can make a lower Seq appear after a higher
+// one (a gap a reader must keep asking for), never the reverse of a
+// template's own insert and delete.
+type TemplateChange struct {
+	Seq        int64
+	TemplateID string
+	CitizenID  string
+	Deleted    bool
+	At         time.Time
+}
+
+// TemplateFeed is the change feed of the templates table, implemented by
+// both SQL backends (a trigger logs every insert and delete in the same
+// transaction): nodes sharing a store keep their in-memory 1:N index in step
+// by reading it (authn/identity.Follower).
+type TemplateFeed interface {
+	// TemplateChanges returns, ordered by Seq, up to limit changes with
+	// Seq > after, plus those whose Seq is listed in gaps (sequence numbers
+	// below after that a reader has not seen yet: a transaction that had
+	// not committed, or was rolled back).
+	TemplateChanges(ctx context.Context, after int64, gaps []int64, limit int) ([]TemplateChange, error)
+	// TemplateFeedHead is the highest Seq logged, 0 when none.
+	TemplateFeedHead(ctx context.Context) (int64, error)
+	// PruneTemplateChanges deletes changes logged before t and returns how
+	// many. A reader behind them reloads its index from the templates.
+	PruneTemplateChanges(ctx context.Context, before time.Time) (int64, error)
+}
+
+// TemplateNotifier is implemented by stores that announce template changes
+// (PostgreSQL: LISTEN/NOTIFY). ListenTemplateChanges returns a channel that
+// receives a value after one or more changes committed (coalesced: it holds
+// at most one); the channel is closed when the listening connection fails
+// or ctx ends, and the caller listens again. A notification is only a
+// wake-up: the feed is the truth.
+type TemplateNotifier interface {
+	ListenTemplateChanges(ctx context.Context) (<-chan struct{}, error)
+}
+
 // Passkey is a WebAuthn credential of a citizen.
 type Passkey struct {
 	CredentialID []byte // unique
@@ -334,18 +374,30 @@ type Certificate struct {
 	RevokeReason string
 	// StatusIndex is the certificate's position in the published status list.
 	StatusIndex int64
+	// DeviceName is the holder's label for the device (for the device list).
+	DeviceName string
+	// LastUsedAt is the time of the last accepted online verification.
+	LastUsedAt time.Time
 }
 
 // CertificateStore holds net certificates and their revocation state.
 type CertificateStore interface {
-	// Issue stores c as the citizen's one active certificate and, in the same
-	// transaction, revokes any previous active one (reason "superseded").
-	// It assigns c.StatusIndex (increasing with every issue, never reused)
-	// and sets c.Status to active; ErrNotFound if the citizen is missing.
-	Issue(ctx context.Context, c *Certificate) error
+	// Issue stores c as an active certificate of the citizen and, in the
+	// same transaction, revokes the citizen's active certificates bound to
+	// the same device key (reason "superseded": one per device). When the
+	// citizen would then hold more than maxActive active certificates (one
+	// per device; maxActive <= 0 means no limit) nothing is changed and the
+	// error is ErrConflict. It assigns c.StatusIndex (increasing with every
+	// issue, never reused) and sets c.Status to active; ErrNotFound if the
+	// citizen is missing.
+	Issue(ctx context.Context, c *Certificate, maxActive int) error
 	Get(ctx context.Context, serial string) (*Certificate, error)
-	// Active returns the citizen's active certificate or ErrNotFound.
-	Active(ctx context.Context, citizenID string) (*Certificate, error)
+	// ListByCitizen returns the citizen's certificates not yet expired at
+	// now (active and revoked), newest first.
+	ListByCitizen(ctx context.Context, citizenID string, now time.Time) ([]*Certificate, error)
+	// MarkUsed records an accepted verification at at (LastUsedAt);
+	// ErrNotFound if missing.
+	MarkUsed(ctx context.Context, serial string, at time.Time) error
 	// Revoke marks the certificate revoked; revoking twice is not an error
 	// (the first time and reason are kept); ErrNotFound if missing.
 	Revoke(ctx context.Context, serial, reason string, at time.Time) error

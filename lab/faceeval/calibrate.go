@@ -12,11 +12,13 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trustid/trustid/authn/face"
@@ -36,6 +38,82 @@ type setScores struct {
 	dupDropped   int
 	identities   [2]int // calibration, held-out
 	cal, heldout Scores
+}
+
+// cohortNorm is adaptive symmetric score normalisation (AS-norm, as in
+// speaker verification; Cumani et al. 2011): each image's score against
+// the k most similar cohort images gives a mean and spread, and a pair's
+// score is the mean of its two z-scores. A service would compute an
+// enrolled template's statistics once at enrolment and a probe's once per
+// check (one pass over the cohort); here it is measured before anyone
+// builds it (issue 18, point 2).
+type cohortNorm struct {
+	vecs  [][]float32
+	paths map[string]bool
+	k     int
+	mu    sync.Mutex
+	stats map[string][2]float64
+}
+
+func newCohortNorm(vecs [][]float32, paths []string, k int) *cohortNorm {
+	c := &cohortNorm{vecs: vecs, paths: map[string]bool{}, k: k, stats: map[string][2]float64{}}
+	for _, p := range paths {
+		c.paths[p] = true
+	}
+	return c
+}
+
+// stat is the mean and standard deviation of v's k best cohort scores
+// (v itself, when in the cohort, left out).
+func (c *cohortNorm) stat(path string, v []float32) (float64, float64) {
+	c.mu.Lock()
+	st, ok := c.stats[path]
+	c.mu.Unlock()
+	if ok {
+		return st[0], st[1]
+	}
+	sc := make([]float64, 0, len(c.vecs))
+	for _, u := range c.vecs {
+		x := float64(face.Cosine(v, u))
+		if c.paths[path] && x > 0.99999 {
+			continue // itself
+		}
+		sc = append(sc, x)
+	}
+	sort.Sort(sort.Reverse(sort.Float64Slice(sc)))
+	sc = sc[:min(c.k, len(sc))]
+	var m, q float64
+	for _, x := range sc {
+		m += x
+	}
+	m /= float64(max(1, len(sc)))
+	for _, x := range sc {
+		q += (x - m) * (x - m)
+	}
+	sd := math.Max(1e-6, math.Sqrt(q/float64(max(1, len(sc)))))
+	c.mu.Lock()
+	c.stats[path] = [2]float64{m, sd}
+	c.mu.Unlock()
+	return m, sd
+}
+
+func (c *cohortNorm) score(pa string, a []float32, pb string, b []float32, s float64) float64 {
+	ma, sa := c.stat(pa, a)
+	mb, sb := c.stat(pb, b)
+	return 0.5 * ((s-ma)/sa + (s-mb)/sb)
+}
+
+// sample returns a seeded sample of at most n of paths, sorted (all of
+// them when n < 1).
+func sample(paths []string, n int, seed uint64) []string {
+	chosen := append([]string(nil), paths...)
+	if n > 0 && n < len(chosen) {
+		r := rand.New(rand.NewPCG(seed, 0x7275737469640a))
+		r.Shuffle(len(chosen), func(i, j int) { chosen[i], chosen[j] = chosen[j], chosen[i] })
+		chosen = chosen[:n]
+		sort.Strings(chosen)
+	}
+	return chosen
 }
 
 // imageFiles lists the image files under dir (relative paths, sorted).
@@ -61,7 +139,7 @@ func imageFiles(dir string) ([]string, error) {
 // splitScores scores every pair of embedded images within each part
 // (calibration, held-out): same identity genuine, different impostor.
 // Pairs across the parts are never formed.
-func splitScores(embs map[string]embedded, paths []string, drop map[string]bool, seed uint64, holdout float64) (cal, held Scores, ids [2]int) {
+func splitScores(embs map[string]embedded, paths []string, drop map[string]bool, seed uint64, holdout float64, norm *cohortNorm) (cal, held Scores, ids [2]int) {
 	var parts [2][]string
 	seenID := [2]map[string]bool{{}, {}}
 	for _, p := range paths {
@@ -85,6 +163,9 @@ func splitScores(embs map[string]embedded, paths []string, drop map[string]bool,
 			a := embs[ps[i]].Vec
 			for j := i + 1; j < len(ps); j++ {
 				c := float64(face.Cosine(a, embs[ps[j]].Vec))
+				if norm != nil {
+					c = norm.score(ps[i], a, ps[j], embs[ps[j]].Vec, c)
+				}
 				if SetIdentity(ps[i]) == SetIdentity(ps[j]) {
 					s.Genuine = append(s.Genuine, c)
 				} else {
@@ -112,6 +193,7 @@ func CalibrateFace(ctx context.Context, args []string) error {
 	var exclude excludeFlag
 	fset.Var(&exclude, "exclude", "COLUMN=V1,V2: leave out of a set the images whose manifest.tsv (in the set's folder) has one of these values in COLUMN; they are measured apart as population POPULATION_excluded")
 	population := fset.String("population", face.Strictest, "population whose thresholds are the shipped points (top-level \"points\"): "+face.Strictest+" or a population name")
+	normK := fset.Int("asnorm", 0, "EXPERIMENT: adaptive score normalisation (AS-norm) against the top K cohort scores of each image, the cohort being the first -calibrate set's calibration part; thresholds are then in normalised units, not cosines (never ship them)")
 	outFile := fset.String("out", "", "write the calibration JSON here (default stdout)")
 	dataFile := fset.String("data", "", "write the score distributions and the held-out report (JSON) here")
 	if err := fset.Parse(args); err != nil {
@@ -137,6 +219,7 @@ func CalibrateFace(ctx context.Context, args []string) error {
 	computed := 0
 
 	var sets []*setScores
+	var norm *cohortNorm
 	type spec struct {
 		DataSpec
 		role  string
@@ -171,13 +254,7 @@ func CalibrateFace(ctx context.Context, args []string) error {
 		if len(files) == 0 {
 			return fmt.Errorf("%s: no images", sp.Dir)
 		}
-		chosen := append([]string(nil), files...)
-		if sp.Max > 0 && sp.Max < len(chosen) {
-			r := rand.New(rand.NewPCG(*seed, 0x7275737469640a))
-			r.Shuffle(len(chosen), func(i, j int) { chosen[i], chosen[j] = chosen[j], chosen[i] })
-			chosen = chosen[:sp.Max]
-			sort.Strings(chosen)
-		}
+		chosen := sample(files, sp.Max, *seed)
 		// Embed in chunks, saving the cache after each, so an
 		// interrupted run loses little.
 		embs := map[string]embedded{}
@@ -216,7 +293,19 @@ func CalibrateFace(ctx context.Context, args []string) error {
 			drop[okPaths[i]] = true
 		}
 		s.dupPairs, s.dupDropped = pairs, len(drop)
-		s.cal, s.heldout, s.identities = splitScores(embs, okPaths, drop, *seed, *holdout)
+		if *normK > 0 && norm == nil {
+			// The cohort: the first calibrated set's calibration part
+			// (never its held-out part, where the labels are checked).
+			var cv [][]float32
+			var cp []string
+			for _, p := range okPaths {
+				if !drop[p] && !HeldOut(SetIdentity(p), *seed, *holdout) {
+					cv, cp = append(cv, embs[p].Vec), append(cp, p)
+				}
+			}
+			norm = newCohortNorm(cv, cp, *normK)
+		}
+		s.cal, s.heldout, s.identities = splitScores(embs, okPaths, drop, *seed, *holdout, norm)
 		sets = append(sets, s)
 	}
 
@@ -336,6 +425,9 @@ func CalibrateFace(ctx context.Context, args []string) error {
 		reports = append(reports, r)
 	}
 	cal.Source += fmt.Sprintf("; %d images encoded in %.0f s", computed, time.Since(start).Seconds())
+	if norm != nil {
+		cal.Source += fmt.Sprintf("; EXPERIMENT: AS-norm scores (top %d of a %d-image cohort), not cosines", norm.k, len(norm.vecs))
+	}
 	if *dataFile != "" {
 		b, err := json.MarshalIndent(map[string]any{
 			"model": face.ModelVersion, "created": cal.Created, "command": cal.Command,

@@ -176,7 +176,7 @@ func embedOne(ctx context.Context, eng *face.Engine, path string, opts face.Opti
 // reason is a short stable label for an engine error.
 func reason(err error) string {
 	for _, e := range []error{face.ErrNoFace, face.ErrSeveralFaces, face.ErrFaceTooSmall, face.ErrBlurred,
-		face.ErrPose, face.ErrTooDark, face.ErrUnsupportedFormat, face.ErrTooLarge, face.ErrTruncated, face.ErrCorrupt} {
+		face.ErrPose, face.ErrMisaligned, face.ErrTooDark, face.ErrUnsupportedFormat, face.ErrTooLarge, face.ErrTruncated, face.ErrCorrupt} {
 		if errors.Is(err, e) {
 			return strings.TrimPrefix(e.Error(), "face: ")
 		}

@@ -259,3 +259,32 @@ func TestManifestSelect(t *testing.T) {
 		t.Error("short line accepted")
 	}
 }
+
+// TestCohortNorm: AS-norm's statistics leave the image itself out of the
+// cohort and take the k best scores; a pair's score is the mean of its two
+// z-scores.
+func TestCohortNorm(t *testing.T) {
+	unit := func(x, y float32) []float32 {
+		n := float32(math.Hypot(float64(x), float64(y)))
+		return []float32{x / n, y / n}
+	}
+	cohort := [][]float32{unit(1, 0), unit(0, 1), unit(1, 1)}
+	c := newCohortNorm(cohort, []string{"a", "b", "c"}, 2)
+	// "a" = (1,0) in the cohort: its scores against b and c are 0 and 0.7071.
+	m, sd := c.stat("a", cohort[0])
+	if math.Abs(m-0.35355) > 1e-4 || math.Abs(sd-0.35355) > 1e-4 {
+		t.Fatalf("stat of a: %g %g, want 0.35355 0.35355 (itself left out)", m, sd)
+	}
+	// A probe outside the cohort keeps all three, the best two count.
+	p := unit(1, 0)
+	m2, _ := c.stat("probe", p)
+	if math.Abs(m2-(1+0.70711)/2) > 1e-4 {
+		t.Fatalf("stat of probe: %g, want %g", m2, (1+0.70711)/2)
+	}
+	got := c.score("a", cohort[0], "probe", p, 1)
+	m, sd = c.stat("a", cohort[0])
+	m2, sd2 := c.stat("probe", p)
+	if want := 0.5 * ((1-m)/sd + (1-m2)/sd2); math.Abs(got-want) > 1e-9 {
+		t.Fatalf("score %g, want %g", got, want)
+	}
+}

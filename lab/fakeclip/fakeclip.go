@@ -1,17 +1,19 @@
-// Package fakeclip builds the fake camera and microphone feeds the browser
-// tests give Chromium (--use-file-for-fake-video-capture=*.y4m and
-// --use-file-for-fake-audio-capture=*.wav) from the shared GRID talking-face
-// clips.
+// Package fakeclip builds talking-face clips from the shared GRID clips: the
+// fake camera and microphone feeds the browser tests give Chromium
+// (--use-file-for-fake-video-capture=*.y4m and
+// --use-file-for-fake-audio-capture=*.wav) and the liveness attack set.
 //
-// The ten GRID clips in the shared data are ten different speakers (checked
-// by looking at their frames), and each says only one digit, so a 4-digit
-// utterance by one speaker cannot be cut from them. The genuine clip is
-// therefore one GRID speaker's real talking-face video with its speech
-// replaced by the four challenge digits, each placed on one of four word
-// slots found in the speaker's own voice (energy valleys of the GRID audio),
-// so the voice starts and stops where the mouth does. The digit audio is
-// flite speech (Debian's flite, voice kal16), trimmed and, where it is longer
-// than its slot, time-stretched with FFmpeg's atempo. See README.md.
+// BuildReal makes the honest genuine clip the end-to-end tests use: a GRID
+// speaker's own video and voice, cut around the speech, for the test-only
+// challenge of the one digit the speaker says. Build makes the dub that
+// issue 17 measures as an attack (make-fake-clip): the ten GRID clips are
+// ten different speakers each saying one digit, so a 4-digit utterance by
+// one speaker cannot be cut from them; the dub lays the challenge digits on
+// four word slots found in the speaker's own voice (energy valleys of the
+// GRID audio), so the voice starts and stops where the mouth does. The digit
+// audio is flite speech (Debian's flite, voice kal16), trimmed and, where it
+// is longer than its slot, time-stretched with FFmpeg's atempo. Attacks
+// writes the whole attack set. See README.md.
 package fakeclip
 
 import (
@@ -78,27 +80,16 @@ type Clips struct {
 	Slots []Span
 	// Duration of every clip in seconds.
 	Duration float64
+	// Digits is what the genuine clip says when BuildReal made it (the
+	// test-only challenge); Build's is Options.Digits.
+	Digits string
 }
 
 // Build writes the genuine, still-photo and mismatched clips and a
 // register photo into o.Dir.
 func Build(ctx context.Context, o Options) (*Clips, error) {
-	if o.FFmpeg == "" {
-		o.FFmpeg = "ffmpeg"
-	}
-	if o.Flite == "" {
-		o.Flite = "flite"
-	}
-	if o.EnvelopeWeight == 0 {
-		o.EnvelopeWeight = 0.7
-	}
-	if o.Tail == 0 {
-		o.Tail = 1.5
-	}
-	for _, t := range []string{o.FFmpeg, o.Flite} {
-		if _, err := exec.LookPath(t); err != nil {
-			return nil, fmt.Errorf("%w: %s", ErrTool, t)
-		}
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
 	if err := checkDigits(o.Digits); err != nil {
 		return nil, err
@@ -112,17 +103,12 @@ func Build(ctx context.Context, o Options) (*Clips, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	raw, err := run(ctx, o.FFmpeg, "-v", "error", "-i", o.Grid, "-vn", "-ac", "1", "-ar", strconv.Itoa(Rate), "-f", "s16le", "-")
-	if err != nil {
-		return nil, fmt.Errorf("fakeclip: decode %s: %w", o.Grid, err)
-	}
-	grid := pcmFrom(raw)
-	slots, err := WordSlots(grid, Rate, 4)
+	grid, slots, err := o.gridSlots(ctx)
 	if err != nil {
 		return nil, err
 	}
 	dur := float64(len(grid))/Rate + o.Tail
-	c := &Clips{Slots: slots, Duration: dur}
+	c := &Clips{Slots: slots, Duration: dur, Digits: o.Digits}
 	p := func(n string) string { return filepath.Join(o.Dir, n) }
 	c.GenuineY4M, c.GenuineWAV = p("genuine.y4m"), p("genuine.wav")
 	c.StillY4M, c.StillWAV = p("still.y4m"), p("genuine.wav")
@@ -130,10 +116,7 @@ func Build(ctx context.Context, o Options) (*Clips, error) {
 	c.Photo = p("photo.jpg")
 
 	for _, w := range []struct{ digits, file string }{{o.Digits, c.GenuineWAV}, {o.Other, c.MismatchWAV}} {
-		pcm, err := o.speech(ctx, w.digits, slots, int(math.Round(dur*Rate)))
-		if err == nil {
-			pcm = MatchEnvelope(pcm, grid, Rate, o.EnvelopeWeight)
-		}
+		pcm, err := o.dub(ctx, w.digits, grid, slots, dur)
 		if err != nil {
 			return nil, err
 		}
@@ -141,20 +124,28 @@ func Build(ctx context.Context, o Options) (*Clips, error) {
 			return nil, err
 		}
 	}
-	tail := fmt.Sprintf("tpad=stop_mode=clone:stop_duration=%.2f,format=yuv420p", o.Tail)
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-i", o.Grid, "-an", "-vf", tail, "-f", "yuv4mpegpipe", c.GenuineY4M); err != nil {
-		return nil, fmt.Errorf("fakeclip: video: %w", err)
+	if err := writeVideos(ctx, o.FFmpeg, o.Grid, fmt.Sprintf("tpad=stop_mode=clone:stop_duration=%.2f,format=yuv420p", o.Tail), dur, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// writeVideos writes the genuine video (grid's frames through the filter
+// vf), the still video and the register photo of c.
+func writeVideos(ctx context.Context, ffmpeg, grid, vf string, dur float64, c *Clips) error {
+	if _, err := run(ctx, ffmpeg, "-v", "error", "-y", "-i", grid, "-an", "-vf", vf, "-f", "yuv4mpegpipe", c.GenuineY4M); err != nil {
+		return fmt.Errorf("fakeclip: video: %w", err)
 	}
 	// The still clip repeats the first frame (mouth closed before speech),
 	// the way a printed photo held to the camera would look.
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-i", o.Grid, "-an", "-vf",
+	if _, err := run(ctx, ffmpeg, "-v", "error", "-y", "-i", grid, "-an", "-vf",
 		fmt.Sprintf("select=eq(n\\,0),loop=loop=-1:size=1,fps=25,format=yuv420p,trim=duration=%.2f", dur), "-f", "yuv4mpegpipe", c.StillY4M); err != nil {
-		return nil, fmt.Errorf("fakeclip: still video: %w", err)
+		return fmt.Errorf("fakeclip: still video: %w", err)
 	}
-	if _, err := run(ctx, o.FFmpeg, "-v", "error", "-y", "-ss", "0.2", "-i", o.Grid, "-frames:v", "1", "-q:v", "2", c.Photo); err != nil {
-		return nil, fmt.Errorf("fakeclip: photo: %w", err)
+	if _, err := run(ctx, ffmpeg, "-v", "error", "-y", "-ss", "0.2", "-i", grid, "-frames:v", "1", "-q:v", "2", c.Photo); err != nil {
+		return fmt.Errorf("fakeclip: photo: %w", err)
 	}
-	return c, nil
+	return nil
 }
 
 // Mux writes a WebM (VP8 + Opus, as a browser's MediaRecorder makes) from a

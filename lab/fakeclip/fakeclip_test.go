@@ -133,3 +133,16 @@ func TestBuild(t *testing.T) {
 		t.Error("Build accepted bad digits")
 	}
 }
+
+func TestGridDigit(t *testing.T) {
+	for in, want := range map[string]string{"bbaf2n.mpg": "2", "/x/lwbsza.mpg": "0", "swiz3n": "3"} {
+		if got, err := GridDigit(in); err != nil || got != want {
+			t.Errorf("GridDigit(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"abc.mpg", "bbafxn.mpg"} {
+		if _, err := GridDigit(bad); err == nil {
+			t.Errorf("GridDigit(%q) accepted", bad)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,9 +29,11 @@ import (
 	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/facemesh"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
+	"github.com/trustid/trustid/liveness/synthvoice"
 )
 
 type lvPair struct {
@@ -125,9 +128,14 @@ func EvalLiveness(ctx context.Context, args []string) error {
 		runs      = fs.Int("latency-runs", 20, "decisions timed for the latency figure")
 		parts     = fs.String("parts", "lipsync,lipsync-cv,lipsync-learned,still,spoof,latency", "what to measure")
 		workers   = fs.Int("workers", 2, "face engine workers (and parallel frame analyses)")
+		manifest  = fs.String("manifest", "", "evaluate the clips of this manifest (PATH DIGITS genuine|attack:TYPE [SPEAKER] per line) instead: BPCER, APCER per attack type")
+		verbose   = fs.Bool("v", false, "with -manifest: one line per decision on stderr")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *manifest != "" {
+		return evalManifest(ctx, *manifest, *models, *workers, args, *verbose)
 	}
 	eng, err := face.New(face.Config{ModelDir: *models, Workers: *workers})
 	if err != nil {
@@ -347,15 +355,20 @@ func lvVerifier(faces liveness.FaceAnalyzer, models string, refs map[string][]fl
 	if err != nil {
 		return nil, nil, err
 	}
-	return lvBuild(faces, sp, refs, keys, workers, threshold, spoofThr)
+	mouths, err := lvMouths(models)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lvBuild(faces, sp, mouths, refs, keys, workers, threshold, spoofThr)
 }
 
-// lvVerifierWith is lvVerifier with a given speech checker and defaults.
-func lvVerifierWith(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, refs map[string][]float32) (*liveness.Verifier, *challenge.Manager, error) {
-	return lvBuild(faces, sp, refs, 4, 2, 0, 0)
+// lvVerifierWith is lvVerifier with a given speech checker and mouth
+// tracker (nil: no viseme check) and defaults.
+func lvVerifierWith(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths liveness.MouthTracker, refs map[string][]float32) (*liveness.Verifier, *challenge.Manager, error) {
+	return lvBuild(faces, sp, mouths, refs, 4, 2, 0, 0)
 }
 
-func lvBuild(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, refs map[string][]float32, keys, workers int, threshold, spoofThr float64) (*liveness.Verifier, *challenge.Manager, error) {
+func lvBuild(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths liveness.MouthTracker, refs map[string][]float32, keys, workers int, threshold, spoofThr float64) (*liveness.Verifier, *challenge.Manager, error) {
 	st := memory.New(memory.Options{})
 	secret := make([]byte, 32)
 	copy(secret, "trustid eval-liveness dev secret")
@@ -375,13 +388,35 @@ func lvBuild(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, refs map[st
 		References: facelogin.MemoryRefs{Refs: refs, Threshold: 0.34},
 		Video:      dec, KeyFrames: keys, Parallel: workers,
 		LipSync: lipsync.Config{Threshold: threshold}, SpoofThreshold: spoofThr,
+		Mouths: mouths,
 	})
 	return v, mgr, err
+}
+
+var lvMouthsCache struct {
+	sync.Mutex
+	m liveness.MouthTracker
+}
+
+// lvMouths loads the face mesh once.
+func lvMouths(models string) (liveness.MouthTracker, error) {
+	lvMouthsCache.Lock()
+	defer lvMouthsCache.Unlock()
+	if lvMouthsCache.m != nil {
+		return lvMouthsCache.m, nil
+	}
+	r, err := facemesh.New(facemesh.Config{ModelDir: models})
+	if err != nil {
+		return nil, fmt.Errorf("face mesh: %w", err)
+	}
+	lvMouthsCache.m = facelogin.Mouths{Runner: r}
+	return lvMouthsCache.m, nil
 }
 
 var lvSpeechCache struct {
 	checker liveness.SpeechChecker
 	kind    string
+	rec     *speech.EmbeddingRecognizer
 }
 
 // lvSpeech loads the embedding recogniser once.
@@ -394,7 +429,21 @@ func lvSpeech(models string) (liveness.SpeechChecker, error) {
 		return nil, fmt.Errorf("speech recogniser: %w", err)
 	}
 	lvSpeechCache.checker, lvSpeechCache.kind = facelogin.Speech{Recognizer: rec}, "embedding recogniser ("+rec.Lang()+")"
+	lvSpeechCache.rec = rec
 	return lvSpeechCache.checker, nil
+}
+
+// lvVoiceCheck is the synthetic-voice check as the service runs it (sharing
+// the recogniser's speech embedding), and its threshold.
+func lvVoiceCheck(models string) (liveness.VoiceCheck, float64, error) {
+	if _, err := lvSpeech(models); err != nil {
+		return nil, 0, err
+	}
+	d, err := synthvoice.New(synthvoice.Config{Frontend: lvSpeechCache.rec.Frontend()})
+	if err != nil {
+		return nil, 0, fmt.Errorf("synthetic-voice check: %w", err)
+	}
+	return facelogin.Voice{Detector: d}, d.Threshold(), nil
 }
 
 // lvStillVideo makes the still-photo attack video for a GRID clip.

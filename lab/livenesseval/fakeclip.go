@@ -93,9 +93,18 @@ func checkFakeClips(ctx context.Context, c *fakeclip.Clips, models, digits, dir,
 	if err != nil {
 		return nil, err
 	}
+	mouths, err := lvMouths(models)
+	if err != nil {
+		return nil, err
+	}
+	voice, voiceThr, err := lvVoiceCheck(models)
+	if err != nil {
+		return nil, err
+	}
 	dec := media.NewDecoder()
 	dec.Timeout = 2 * time.Minute
-	v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: sp,
+	v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: sp, Mouths: mouths,
+		Voice: voice, VoiceThreshold: voiceThr,
 		References: facelogin.MemoryRefs{Refs: map[string][]float32{"subject": ref.Embedding}, Threshold: 0.34}, Video: dec})
 	if err != nil {
 		return nil, err

@@ -1,5 +1,6 @@
-// Package challenge issues and consumes the four-digit liveness challenges a
-// citizen reads aloud on camera, and keeps the per-subject and per-address
+// Package challenge issues and consumes the liveness challenges: four digits
+// a citizen reads aloud on camera (KindDigits) or a random sequence of two or
+// three facial actions (KindActions, liveness/action), and keeps the per-subject and per-address
 // rate limits and the lockout after repeated failures (lockout.go: keyed by
 // subject and device so that a stranger cannot lock a citizen out).
 //
@@ -9,7 +10,9 @@
 // the digits is kept in the ephemeral store, so a reader of Redis without the
 // secret learns neither the digits nor the subjects; the server recovers the
 // expected digits on consumption by testing the admissible codes against the
-// hash (fewer than 10^4 HMACs, a few milliseconds).
+// hash (fewer than 10^4 HMACs, a few milliseconds; 80 for an action
+// sequence). Both kinds share the TTL, the single use, the binding and the
+// lockout.
 //
 // Refusals carry a distinct internal reason (ErrExpired, ErrReplayed,
 // ErrWrongSession, ...) for logs and metrics; all of them match ErrRefused,
@@ -33,7 +36,20 @@ import (
 	"time"
 
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/liveness/action"
 )
+
+// Kind is what a challenge asks of the citizen.
+type Kind string
+
+// The kinds. Never renamed: they are stored with the challenge.
+const (
+	KindDigits  Kind = "digits"  // read four digits aloud
+	KindActions Kind = "actions" // do two or three facial actions in order
+)
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return k == KindDigits || k == KindActions }
 
 // Length is the number of digits in a challenge.
 const Length = 4
@@ -105,8 +121,14 @@ type Config struct {
 	// FixedDigits, when set, replaces the random digits of every challenge.
 	// It exists only for the browser test harness (a pre-recorded clip must
 	// say known digits); cmd sets it only in test mode, which the
-	// configuration refuses whenever a configuration file is used.
+	// configuration refuses whenever a configuration file is used. It may
+	// be shorter than Length: the honest genuine test clips are real GRID
+	// speakers saying one digit each (#17).
 	FixedDigits string
+	// FixedActions, when set, replaces the random actions of every action
+	// challenge ("+"-joined, e.g. "open_mouth+blink"); test mode only, as
+	// FixedDigits.
+	FixedActions string
 }
 
 func (c *Config) defaults() {
@@ -175,15 +197,17 @@ func (c *Config) Validate() error {
 	if len(c.Secret) < 32 {
 		errs = append(errs, errors.New("challenge: Secret must be at least 32 bytes"))
 	}
-	if c.FixedDigits != "" && (len(c.FixedDigits) != 4 || strings.Trim(c.FixedDigits, "0123456789") != "") {
-		errs = append(errs, errors.New("challenge: FixedDigits must be 4 digits"))
-	}
 	if c.TTL < 0 || c.IssueWindow < 0 || c.FailureWindow < 0 || c.LockoutDuration < 0 || c.ConsumedMemory < 0 ||
 		c.MaxLockout < 0 || c.StrikeMemory < 0 || c.SubjectFailureWindow < 0 || c.SubjectLockout < 0 {
 		errs = append(errs, errors.New("challenge: durations must be positive"))
 	}
-	if c.FixedDigits != "" && !validDigits(c.FixedDigits) {
-		errs = append(errs, fmt.Errorf("challenge: FixedDigits must be %d digits", Length))
+	if c.FixedActions != "" {
+		if _, err := action.ParseSequence(c.FixedActions); err != nil {
+			errs = append(errs, fmt.Errorf("challenge: FixedActions: %w", err))
+		}
+	}
+	if c.FixedDigits != "" && (len(c.FixedDigits) > Length || strings.Trim(c.FixedDigits, "0123456789") != "") {
+		errs = append(errs, fmt.Errorf("challenge: FixedDigits must be 1 to %d digits", Length))
 	}
 	if c.SubjectIssueLimit < 0 || c.AddressIssueLimit < 0 || c.MaxFailures < 0 || c.SubjectMaxFailures < 0 || c.AddressMaxFailures < 0 {
 		errs = append(errs, errors.New("challenge: limits must be positive"))
@@ -208,17 +232,21 @@ func New(cfg Config) (*Manager, error) {
 }
 
 // Issued is a fresh challenge: the id goes with the login session, the
-// digits are shown to the citizen.
+// digits (or actions) are shown to the citizen.
 type Issued struct {
 	ID        string
-	Digits    string
+	Kind      Kind
+	Digits    string          // KindDigits
+	Actions   action.Sequence // KindActions
 	ExpiresAt time.Time
 }
 
 // Challenge is a consumed challenge: what the verifier checks the evidence against.
 type Challenge struct {
 	ID       string
-	Digits   string
+	Kind     Kind
+	Digits   string          // KindDigits
+	Actions  action.Sequence // KindActions
 	IssuedAt time.Time
 }
 
@@ -229,6 +257,8 @@ type record struct {
 	Session  []byte    `json:"s"` // HMAC(session)
 	Subject  []byte    `json:"u"` // HMAC(subject)
 	IssuedAt time.Time `json:"t"`
+	// Kind is empty for digits (records written before kinds existed).
+	Kind Kind `json:"k,omitempty"`
 }
 
 // Issue creates a challenge for the login session sessionID and the claimed
@@ -241,6 +271,15 @@ func (m *Manager) Issue(ctx context.Context, sessionID, subject, addr string) (I
 // claimed subject, requested by c. It fails with a *RetryError wrapping
 // ErrLocked while c is locked out for subject, or ErrRateLimited.
 func (m *Manager) IssueFor(ctx context.Context, sessionID, subject string, c Client) (Issued, error) {
+	return m.IssueKind(ctx, KindDigits, sessionID, subject, c)
+}
+
+// IssueKind is IssueFor for a challenge of the given kind. Both kinds count
+// toward the same issue limits and lockout.
+func (m *Manager) IssueKind(ctx context.Context, kind Kind, sessionID, subject string, c Client) (Issued, error) {
+	if !kind.Valid() {
+		return Issued{}, fmt.Errorf("challenge: unknown kind %q", kind)
+	}
 	addr := c.Addr
 	if err := m.Locked(ctx, subject, c); err != nil {
 		return Issued{}, err
@@ -260,12 +299,26 @@ func (m *Manager) IssueFor(ctx context.Context, sessionID, subject string, c Cli
 			return Issued{}, &RetryError{Err: ErrRateLimited, RetryAfter: retry}
 		}
 	}
-	digits, err := Generate(m.cfg.Rand)
-	if err != nil {
-		return Issued{}, err
-	}
-	if m.cfg.FixedDigits != "" {
-		digits = m.cfg.FixedDigits
+	var (
+		digits string
+		seq    action.Sequence
+		err    error
+	)
+	if kind == KindActions {
+		if seq, err = GenerateActions(m.cfg.Rand); err != nil {
+			return Issued{}, err
+		}
+		if m.cfg.FixedActions != "" {
+			seq, _ = action.ParseSequence(m.cfg.FixedActions) // checked by Validate
+		}
+		digits = seq.String() // what the code hashes
+	} else {
+		if digits, err = Generate(m.cfg.Rand); err != nil {
+			return Issued{}, err
+		}
+		if m.cfg.FixedDigits != "" {
+			digits = m.cfg.FixedDigits
+		}
 	}
 	idb := make([]byte, 18)
 	if _, err := io.ReadFull(m.cfg.Rand, idb); err != nil {
@@ -279,6 +332,9 @@ func (m *Manager) IssueFor(ctx context.Context, sessionID, subject string, c Cli
 		Subject:  m.mac("subject", subject),
 		IssuedAt: now,
 	}
+	if kind == KindActions {
+		rec.Kind = kind
+	}
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return Issued{}, fmt.Errorf("challenge: encode: %w", err)
@@ -291,7 +347,10 @@ func (m *Manager) IssueFor(ctx context.Context, sessionID, subject string, c Cli
 	if err := m.cfg.Store.Set(ctx, m.cfg.KeyPrefix+"chal-issued:"+id, []byte{1}, m.cfg.TTL+m.cfg.ConsumedMemory); err != nil {
 		return Issued{}, fmt.Errorf("challenge: store: %w", err)
 	}
-	return Issued{ID: id, Digits: digits, ExpiresAt: now.Add(m.cfg.TTL)}, nil
+	if kind == KindActions {
+		return Issued{ID: id, Kind: kind, Actions: seq, ExpiresAt: now.Add(m.cfg.TTL)}, nil
+	}
+	return Issued{ID: id, Kind: KindDigits, Digits: digits, ExpiresAt: now.Add(m.cfg.TTL)}, nil
 }
 
 // Consume takes the challenge id for one verification attempt by sessionID
@@ -322,11 +381,18 @@ func (m *Manager) Consume(ctx context.Context, id, sessionID, subject string) (C
 	if !hmac.Equal(rec.Subject, m.mac("subject", subject)) {
 		return Challenge{}, ErrWrongSubject
 	}
+	if rec.Kind == KindActions {
+		seq, ok := m.recoverActions(id, rec.Code)
+		if !ok {
+			return Challenge{}, fmt.Errorf("challenge: stored code matches no admissible actions (secret changed?): %w", ErrUnknown)
+		}
+		return Challenge{ID: id, Kind: KindActions, Actions: seq, IssuedAt: rec.IssuedAt}, nil
+	}
 	digits, ok := m.recover(id, rec.Code)
 	if !ok {
 		return Challenge{}, fmt.Errorf("challenge: stored code matches no admissible digits (secret changed?): %w", ErrUnknown)
 	}
-	return Challenge{ID: id, Digits: digits, IssuedAt: rec.IssuedAt}, nil
+	return Challenge{ID: id, Kind: KindDigits, Digits: digits, IssuedAt: rec.IssuedAt}, nil
 }
 
 func (m *Manager) whyMissing(ctx context.Context, id string) error {
@@ -418,18 +484,6 @@ func Generate(r io.Reader) (string, error) {
 		}
 	}
 	return "", errors.New("challenge: random source produced only weak codes")
-}
-
-func validDigits(d string) bool {
-	if len(d) != Length {
-		return false
-	}
-	for i := 0; i < len(d); i++ {
-		if d[i] < '0' || d[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // Weak reports whether d is a pattern a person could guess or say without

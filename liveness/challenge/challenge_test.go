@@ -480,6 +480,41 @@ func TestLossShrinksUnknownDeviceBudget(t *testing.T) {
 	}
 }
 
+// TestPartialLossShrinksBudget: on a Redis Cluster one node can lose its
+// keys while the others keep theirs. The subject-wide counter and the
+// marker that tells of its loss share a hash tag (one slot, one node), so
+// losing that node's keys alone still shrinks the unknown devices' budget
+// (with one marker for every counter, the marker could survive on another
+// node and the loss go unseen).
+func TestPartialLossShrinksBudget(t *testing.T) {
+	ctx := context.Background()
+	m, st, _ := newManager(t)
+	tag := m.subjectTag("subj")
+	if !strings.Contains(m.subjectKey("fail:subj:", "subj"), tag) || !strings.Contains(m.subjectKey("lock:subj:", "subj"), tag) {
+		t.Fatalf("subject keys %q, %q lack the tag %q", m.subjectKey("fail:subj:", "subj"), m.subjectKey("lock:subj:", "subj"), tag)
+	}
+	// The node holding the tag's slot loses its keys: the subject's
+	// counters (none yet here) and the tag's marker; the other markers stay.
+	if err := st.Delete(ctx, m.cfg.KeyPrefix+"memory"+tag); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		locked, err := m.RecordFailure(ctx, "subj", Client{Addr: fmt.Sprintf("203.0.113.%d", i), Device: fmt.Sprintf("d-%d", i)})
+		if err != nil || locked != (i == 4) {
+			t.Fatalf("failure %d after the node's loss: locked=%v err=%v (want the quarter budget: 5)", i+1, locked, err)
+		}
+	}
+	// Another subject, on a node that lost nothing, keeps the full budget.
+	if m.subjectTag("other") == tag {
+		t.Skip("same tag") // not the case for this secret
+	}
+	for i := range 6 {
+		if locked, err := m.RecordFailure(ctx, "other", Client{Addr: fmt.Sprintf("192.0.2.%d", i), Device: fmt.Sprintf("o-%d", i)}); err != nil || locked {
+			t.Fatalf("other subject, failure %d: locked=%v err=%v", i+1, locked, err)
+		}
+	}
+}
+
 func TestFailuresOutsideWindowDoNotLock(t *testing.T) {
 	ctx := context.Background()
 	m, _, clk := newManager(t)
@@ -520,7 +555,9 @@ func TestFixedDigitsForTestHarness(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "four digits", digits: "2749"},
-		{name: "too short", digits: "274", wantErr: true},
+		{name: "one digit (a real GRID speaker's)", digits: "5"},
+		{name: "too long", digits: "27491", wantErr: true},
+		{name: "empty after trim", digits: " 5", wantErr: true},
 		{name: "not digits", digits: "27a9", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,7 +49,7 @@ func (c Client) who() string {
 func (m *Manager) Locked(ctx context.Context, subject string, c Client) error {
 	keys := []string{m.key("lock:pair:", subject, c.who())}
 	if !c.Known {
-		keys = append(keys, m.key("lock:subj:", subject), m.key("lock:addr:", c.Addr))
+		keys = append(keys, m.subjectKey("lock:subj:", subject), m.key("lock:addr:", c.Addr))
 	}
 	var worst time.Duration
 	locked := false
@@ -115,37 +115,46 @@ func (m *Manager) RecordFailure(ctx context.Context, subject string, c Client) (
 	// default), not a fresh one, while known devices and passkeys still
 	// work and a citizen on a new device still has a few tries.
 	subjectLimit := m.cfg.SubjectMaxFailures
-	since, err := ephemeral.MemorySince(ctx, m.cfg.Store, m.cfg.KeyPrefix+"memory", m.cfg.Now())
+	now := m.cfg.Now()
+	since, err := ephemeral.MemorySince(ctx, m.cfg.Store, m.cfg.KeyPrefix+"memory"+m.subjectTag(subject), now)
 	if err != nil {
 		return locked, fmt.Errorf("challenge: record failure: %w", err)
 	}
-	if m.cfg.Now().Sub(since) < m.cfg.SubjectFailureWindow {
+	if since.Equal(now) {
+		// This marker was lost just now: so were, most likely, others (the
+		// whole store, or a cluster node's share). Date every missing one
+		// from now, not from its first later use.
+		if err := ephemeral.StartMemories(ctx, m.cfg.Store, m.cfg.KeyPrefix+"memory", now); err != nil {
+			return locked, fmt.Errorf("challenge: record failure: %w", err)
+		}
+	}
+	if now.Sub(since) < m.cfg.SubjectFailureWindow {
 		subjectLimit = max(1, subjectLimit/4)
 	}
 	for _, l := range []struct {
-		kind, v string
-		limit   int
-		window  time.Duration
-		lockFor time.Duration
+		kind, fail, lock string
+		limit            int
+		window           time.Duration
+		lockFor          time.Duration
 	}{
-		{"subj:", subject, subjectLimit, m.cfg.SubjectFailureWindow, m.cfg.SubjectLockout},
-		{"addr:", c.Addr, m.cfg.AddressMaxFailures, m.cfg.FailureWindow, m.cfg.LockoutDuration},
+		{"subj", m.subjectKey("fail:subj:", subject), m.subjectKey("lock:subj:", subject), subjectLimit, m.cfg.SubjectFailureWindow, m.cfg.SubjectLockout},
+		{"addr", m.key("fail:addr:", c.Addr), m.key("lock:addr:", c.Addr), m.cfg.AddressMaxFailures, m.cfg.FailureWindow, m.cfg.LockoutDuration},
 	} {
 		ok := false // a limit of one: this failure reaches it
 		if l.limit > 1 {
 			var err error
-			if ok, _, err = m.cfg.Store.Allow(ctx, m.key("fail:"+l.kind, l.v), l.limit-1, l.window); err != nil {
+			if ok, _, err = m.cfg.Store.Allow(ctx, l.fail, l.limit-1, l.window); err != nil {
 				return locked, fmt.Errorf("challenge: record failure: %w", err)
 			}
 		}
 		if ok {
 			continue
 		}
-		if err := m.lock(ctx, m.key("lock:"+l.kind, l.v), l.lockFor); err != nil {
+		if err := m.lock(ctx, l.lock, l.lockFor); err != nil {
 			return locked, err
 		}
 		locked = true
-		m.cfg.Logger.InfoContext(ctx, "liveness lockout started", "kind", l.kind[:4], "for", l.lockFor, "unknown_devices_only", true)
+		m.cfg.Logger.InfoContext(ctx, "liveness lockout started", "kind", l.kind, "for", l.lockFor, "unknown_devices_only", true)
 	}
 	return locked, nil
 }
@@ -189,13 +198,26 @@ func (m *Manager) lock(ctx context.Context, key string, d time.Duration) error {
 	return nil
 }
 
-// startMemory makes sure the ephemeral store's memory marker of the abuse
-// limits exists when the manager starts, so that only a loss of the store
+// subjectTag is the hash tag of subject's subject-wide counters and of
+// the memory marker that guards them: on a Redis Cluster a marker only
+// tells of the loss of its own node's keys, so each counter's marker must
+// live in the counter's slot (256 markers, as the replay caches have).
+func (m *Manager) subjectTag(subject string) string {
+	return ephemeral.MemoryTag(m.mac("subject-tag", subject)[0])
+}
+
+// subjectKey is key for a subject-wide counter or lock, in subject's slot.
+func (m *Manager) subjectKey(kind, subject string) string {
+	return m.cfg.KeyPrefix + kind + m.subjectTag(subject) + base64.RawURLEncoding.EncodeToString(m.mac(kind, subject)[:16])
+}
+
+// startMemory makes sure the ephemeral store's memory markers of the abuse
+// limits exist when the manager starts, so that only a loss of the store
 // while it runs (not a first start) shrinks the budget of unknown devices.
 func (m *Manager) startMemory() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := ephemeral.MemorySince(ctx, m.cfg.Store, m.cfg.KeyPrefix+"memory", m.cfg.Now()); err != nil {
-		m.cfg.Logger.Warn("challenge: memory marker", "err", err)
+	if err := ephemeral.StartMemories(ctx, m.cfg.Store, m.cfg.KeyPrefix+"memory", m.cfg.Now()); err != nil {
+		m.cfg.Logger.Warn("challenge: memory markers", "err", err)
 	}
 }

@@ -5,7 +5,8 @@
 // measures the viseme-level sync check reads (DESIGN.md, Face mesh). It runs
 // on ONNX Runtime through internal/onnx.
 //
-// The liveness decision does not use it yet.
+// The liveness decision runs it on every frame through the MouthTracker
+// adapter authn/facelogin.Mouths, for the viseme check (liveness/viseme).
 package facemesh
 
 import (

@@ -121,7 +121,7 @@ func (d *Decoder) DecodeVideo(ctx context.Context, r io.Reader) (*Clip, error) {
 		return nil, err
 	}
 	defer release()
-	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim), maxPixels: maxPixels(lim)}
+	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim), maxPixels: maxPixels(lim), videoOnly: lim.VideoOnly}
 	if needsSeek(data) {
 		tmp, err := os.CreateTemp(d.TempDir, "trustid-evidence-*")
 		if err != nil {
@@ -167,7 +167,7 @@ func (d *Decoder) DecodeFile(ctx context.Context, path string) (*Clip, error) {
 		return nil, err
 	}
 	defer release()
-	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim), maxPixels: maxPixels(lim), input: path}
+	args := ffmpegArgs{bin: bin, fps: fps, side: side, capSec: capSeconds(lim), maxPixels: maxPixels(lim), input: path, videoOnly: lim.VideoOnly}
 	p, err := startFFmpeg(args)
 	if err != nil {
 		return nil, err
@@ -244,6 +244,9 @@ type ffmpegArgs struct {
 	// maxPixels is passed as the decoder's max_pixels.
 	maxPixels int64
 	input     string // a path, or "pipe:0"
+	// videoOnly leaves the audio out (Limits.VideoOnly): ffmpeg refuses
+	// an audio output that no stream feeds.
+	videoOnly bool
 }
 
 // proc is a started ffmpeg process.
@@ -268,7 +271,7 @@ func (p *proc) kill() {
 func startFFmpeg(a ffmpegArgs) (*proc, error) {
 	fpsArg := strconv.FormatFloat(a.fps, 'f', -1, 64)
 	sideArg := strconv.Itoa(a.side)
-	cmd := exec.Command(a.bin,
+	argv := []string{
 		"-nostdin", "-hide_banner", "-loglevel", "error",
 		"-protocol_whitelist", protocolWhitelist,
 		"-format_whitelist", formatWhitelist,
@@ -278,10 +281,13 @@ func startFFmpeg(a ffmpegArgs) (*proc, error) {
 		"-t", strconv.FormatFloat(a.capSec, 'f', 3, 64),
 		"-i", a.input,
 		"-map", "0:v:0",
-		"-vf", "fps="+fpsArg+",scale=w='min(iw,"+sideArg+")':h='min(ih,"+sideArg+")':force_original_aspect_ratio=decrease",
+		"-vf", "fps=" + fpsArg + ",scale=w='min(iw," + sideArg + ")':h='min(ih," + sideArg + ")':force_original_aspect_ratio=decrease",
 		"-c:v", "ppm", "-f", "image2pipe", "pipe:1",
-		"-map", "0:a:0?", "-ac", "1", "-ar", strconv.Itoa(SampleRate), "-f", "s16le", "pipe:3",
-	)
+	}
+	if !a.videoOnly {
+		argv = append(argv, "-map", "0:a:0?", "-ac", "1", "-ar", strconv.Itoa(SampleRate), "-f", "s16le", "pipe:3")
+	}
+	cmd := exec.Command(a.bin, argv...)
 	p := &proc{args: a, cmd: cmd, stderr: &tailBuffer{}}
 	ar, aw, err := os.Pipe()
 	if err != nil {

@@ -40,12 +40,15 @@ func DecodeFrames(frames []JPEGFrame, wav []byte, fps float64, lim Limits) (*Cli
 			return nil, fmt.Errorf("%w: frame %d", ErrTimestamps, i)
 		}
 	}
-	if len(wav) == 0 {
+	if len(wav) == 0 && !lim.VideoOnly {
 		return nil, ErrNoAudio
 	}
-	audio, err := ParseWAV(wav)
-	if err != nil {
-		return nil, err
+	var audio Audio
+	if len(wav) > 0 {
+		var err error
+		if audio, err = ParseWAV(wav); err != nil {
+			return nil, err
+		}
 	}
 	if span := frames[len(frames)-1].T - frames[0].T; span > lim.MaxDuration {
 		return nil, fmt.Errorf("%w: frames span %s", ErrTooLong, span)

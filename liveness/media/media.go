@@ -90,6 +90,9 @@ type Limits struct {
 	// SilenceDBFS: the clip is silent when its loud windows (95th percentile
 	// of 20 ms RMS levels) stay below this level in dB relative to full scale.
 	SilenceDBFS float64
+	// VideoOnly accepts evidence without audio, or with silent audio (the
+	// action challenge needs no voice).
+	VideoOnly bool
 }
 
 // DefaultLimits are the limits used for zero fields.
@@ -126,6 +129,7 @@ func (l Limits) withDefaults() Limits {
 	if l.SilenceDBFS != 0 {
 		d.SilenceDBFS = l.SilenceDBFS
 	}
+	d.VideoOnly = l.VideoOnly
 	return d
 }
 
@@ -134,7 +138,7 @@ func (l Limits) checkClip(c *Clip) error {
 	if len(c.Frames) == 0 {
 		return ErrNoVideo
 	}
-	if len(c.Audio.Samples) == 0 {
+	if len(c.Audio.Samples) == 0 && !l.VideoOnly {
 		return ErrNoAudio
 	}
 	d := c.Duration()
@@ -144,7 +148,7 @@ func (l Limits) checkClip(c *Clip) error {
 	if d > l.MaxDuration {
 		return fmt.Errorf("%w: %s > %s", ErrTooLong, d.Round(time.Millisecond), l.MaxDuration)
 	}
-	if lvl := LoudLevel(c.Audio); lvl < l.SilenceDBFS {
+	if lvl := LoudLevel(c.Audio); lvl < l.SilenceDBFS && !l.VideoOnly {
 		return fmt.Errorf("%w: loudest windows at %.1f dBFS", ErrSilent, lvl)
 	}
 	return nil

@@ -236,6 +236,16 @@ const (
 // vadGain returns the factor that brings pcm's level to vadTarget (1 for
 // recordings already that loud: it never attenuates).
 func vadGain(pcm []int16) float32 {
+	level := PeakLevel(pcm)
+	if level == 0 {
+		return 1
+	}
+	return float32(min(max(vadTarget*32768/float64(level), 1), vadMaxGain))
+}
+
+// PeakLevel is the loud end of a recording: the 99.9th percentile of
+// |sample| (so a click does not set it), 0 for silence.
+func PeakLevel(pcm []int16) int {
 	var hist [32769]int
 	for _, v := range pcm {
 		a := int(v)
@@ -245,15 +255,10 @@ func vadGain(pcm []int16) float32 {
 		hist[a]++
 	}
 	skip := len(pcm) / 1000
-	level := 0
 	for a := len(hist) - 1; a > 0; a-- {
 		if skip -= hist[a]; skip < 0 {
-			level = a
-			break
+			return a
 		}
 	}
-	if level == 0 {
-		return 1
-	}
-	return float32(min(max(vadTarget*32768/float64(level), 1), vadMaxGain))
+	return 0
 }

@@ -1,9 +1,12 @@
 // Package e2e drives the real trustid binary with headless Chromium: a full
 // OIDC login from a relying app through the face login page (fake camera
-// and microphone fed with a talking-face clip built by lab/fakeclip), the
-// refusals of a still-photo feed and of a clip saying other digits, the
-// account page's live QR read and verified at the verifier desk page in
-// another browser context, and screenshots of every page at phone and
+// and microphone fed with a real GRID talking-face clip, its own voice, cut by
+// lab/fakeclip.BuildReal, under the test-only one-digit challenge), the
+// refusals of a still-photo feed and of the face with another voice, the
+// net certificate put on the browser (non-extractable WebCrypto key), its QR
+// shown with the network cut and verified at the verifier desk page in
+// another browser context, forged, stale and revoked presentations refused
+// (online and by the offline verifier), and screenshots of every page at phone and
 // desktop sizes in English and Chinese (artifacts/screenshots).
 package e2e
 
@@ -14,6 +17,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,12 +35,14 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/trustid/trustid/authn/idnumber"
+	"github.com/trustid/trustid/certs/qr"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store/sqlite"
 	"github.com/trustid/trustid/lab/fakeclip"
@@ -42,8 +50,13 @@ import (
 
 const (
 	chromium = "/usr/bin/chromium"
-	digits   = "4729"
-	other    = "8153"
+	// The clips are a real GRID speaker (sbwe5n: "set blue with e five now")
+	// with the speaker's own voice, under the test-only challenge of the one
+	// digit the speaker says (lab/fakeclip.BuildReal); the swapped-voice
+	// refusal uses bbaf2n's voice. No dub: #17.
+	gridClip  = "sbwe5n.mpg"
+	digits    = "5"
+	otherClip = "bbaf2n.mpg"
 )
 
 // need skips (or, in CI, fails) when a prerequisite is missing.
@@ -98,6 +111,28 @@ type server struct {
 	env         []string
 }
 
+// serve starts `trustid serve`, waits until it is ready, and stops it when
+// the test ends, keeping its log at keep (with the screenshots: CI
+// artifacts).
+func (s *server) serve(t *testing.T, ctx context.Context, tmp, keep string) {
+	t.Helper()
+	srv := exec.CommandContext(ctx, s.bin, "serve")
+	srv.Env = s.env
+	logf, _ := os.Create(filepath.Join(tmp, "serve.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+		b, _ := os.ReadFile(logf.Name())
+		os.MkdirAll(filepath.Dir(keep), 0o755)
+		os.WriteFile(keep, b, 0o644)
+	})
+	waitReady(t, s.issuer+"/healthz")
+}
+
 func (s *server) run(t *testing.T, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(s.bin, args...)
@@ -123,7 +158,7 @@ func TestBrowserFlows(t *testing.T) {
 	}
 	root := repoRoot(t)
 	tmp := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
 
 	// The binary and the fake media are built concurrently.
@@ -147,10 +182,13 @@ func TestBrowserFlows(t *testing.T) {
 		}
 		buildErr <- err
 	}()
-	clips, err := fakeclip.Build(ctx, fakeclip.Options{Grid: filepath.Join(data, "talking", "grid", "sbwe5n.mpg"),
-		Digits: digits, Other: other, Dir: filepath.Join(tmp, "clips")})
+	clips, err := fakeclip.BuildReal(ctx, fakeclip.RealOptions{Grid: filepath.Join(data, "talking", "grid", gridClip),
+		Other: filepath.Join(data, "talking", "grid", otherClip), Dir: filepath.Join(tmp, "clips")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if clips.Digits != digits {
+		t.Fatalf("%s says %q, the test expects %q", gridClip, clips.Digits, digits)
 	}
 	if err := <-buildErr; err != nil {
 		t.Fatalf("build: %v", err)
@@ -196,21 +234,7 @@ func TestBrowserFlows(t *testing.T) {
 		t.Fatal("client create printed no secret")
 	}
 
-	srv := exec.CommandContext(ctx, bin, "serve")
-	srv.Env = s.env
-	logf, _ := os.Create(filepath.Join(tmp, "serve.log"))
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(os.Interrupt)
-		srv.Wait()
-		// The server's log is kept with the screenshots (CI artifacts).
-		b, _ := os.ReadFile(logf.Name())
-		os.WriteFile(filepath.Join(root, "artifacts", "e2e-serve.log"), b, 0o644)
-	})
-	waitReady(t, s.issuer+"/healthz")
+	s.serve(t, ctx, tmp, filepath.Join(root, "artifacts", "e2e-serve.log"))
 	if r, err := http.Get(s.issuer + "/assets/app.css"); err == nil {
 		r.Body.Close()
 		need(t, r.StatusCode == 200, "the web pages in trustid serve (mountWeb in cmd/trustid/features.go)")
@@ -230,10 +254,9 @@ func TestBrowserFlows(t *testing.T) {
 		defer stop()
 		run(t, bctx, chromedp.Navigate(appURL+"/start"))
 		screens(t, bctx, shots, "login", "")
-		// The genuine clip is synthetic (GRID video, flite digits) and sits
-		// near the lip-sync threshold when the fake camera's frame timing
-		// jitters under load; a citizen would press "try again", and so may
-		// the test, at most twice.
+		// The genuine clip is a real GRID speaker; the fake camera's frame
+		// timing jitters under load, and a citizen would press "try again",
+		// and so may the test, at most twice.
 		result := faceLogin(t, bctx, id, shots, 3)
 		if !strings.Contains(result, "/callback") {
 			t.Fatalf("login did not reach the app: %s", result)
@@ -252,19 +275,69 @@ func TestBrowserFlows(t *testing.T) {
 			t.Fatalf("userinfo before revocation: %q", me)
 		}
 
-		// The account page: the live QR.
+		// The account page puts the certificate on this browser: a
+		// WebCrypto key created non-extractable, only its public half sent
+		// with a proof of possession.
 		run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitReady(chromedp.CSS("main")))
-		hasQR := get(t, bctx, chromedp.Evaluate[bool](`!!document.getElementById("qr")`))
-		need(t, hasQR, "account page wiring in trustid serve (web sessions and certificate issuer)")
-		run(t, bctx, chromedp.WaitVisible(chromedp.CSS("#qr")))
+		hasHolder := get(t, bctx, chromedp.Evaluate[bool](`!!document.getElementById("holder")`))
+		need(t, hasHolder, "account page wiring in trustid serve (web sessions and certificate service)")
+		run(t, bctx, chromedp.WaitVisible(chromedp.CSS("#cert-setup")),
+			chromedp.SendKeys(chromedp.CSS("#device-name"), "Test phone"),
+			chromedp.Click(chromedp.CSS("#cert-setup")),
+			chromedp.WaitVisible(chromedp.CSS("#qr")))
+		keyInfo := get(t, bctx, chromedp.Evaluate[string](`(async () => {
+			const r = await TrustIDHolder.load();
+			let exported = "exported";
+			try { await crypto.subtle.exportKey("pkcs8", r.key.privateKey); } catch (e) { exported = e.name; }
+			try { await crypto.subtle.exportKey("jwk", r.key.privateKey); exported += "+jwk"; } catch (e) {}
+			return [r.key.privateKey.type, r.key.privateKey.extractable, r.key.privateKey.algorithm.namedCurve, exported, r.cert.length > 100].join(" ");
+		})()`, chromedp.EvalAwaitPromise))
+		if keyInfo != "private false P-256 InvalidAccessError true" {
+			t.Fatalf("device key in IndexedDB: %q, want a non-extractable P-256 private key", keyInfo)
+		}
+		waitText(t, bctx, "#devices", func(s string) bool { return strings.Contains(s, "Test phone (this device)") }, 20*time.Second)
+		screens(t, bctx, shots, "account", "#qr")
+		// The service worker has cached the certificate page.
+		if ok := get(t, bctx, chromedp.Evaluate[bool](`(async () => {
+			for (let i = 0; i < 100; i++) {
+				const reg = await navigator.serviceWorker.getRegistration(location.pathname + "/");
+				const c = await caches.open("trustid-certificate-v1");
+				if (reg && reg.active && await c.match(location.pathname + "/certificate")) return true;
+				await new Promise(r => setTimeout(r, 200));
+			}
+			return false; })()`, chromedp.EvalAwaitPromise)); !ok {
+			t.Fatal("the service worker did not cache the certificate page")
+		}
+
+		// Network cut (DevTools offline emulation, the service worker
+		// included): the certificate page still shows a fresh QR, signed here.
+		setOffline(t, bctx, true)
+		run(t, bctx, chromedp.Navigate(s.issuer+"/account/certificate"), chromedp.WaitVisible(chromedp.CSS("#qr")))
+		if net := get(t, bctx, chromedp.Evaluate[string](`fetch("/certs/keys", {cache: "no-store"}).then(() => "online", () => "offline")`, chromedp.EvalAwaitPromise)); net != "offline" {
+			t.Fatalf("the page still reaches the server: %s", net)
+		}
+		if name := get(t, bctx, chromedp.Text(chromedp.CSS("#holder-name"))); name != "Grid Speaker" {
+			t.Errorf("offline page holder name %q", name)
+		}
 		src := get(t, bctx, chromedp.AttributeValue(chromedp.CSS("#qr"), "src")).Value
+		payload := get(t, bctx, chromedp.AttributeValue(chromedp.CSS("#qr"), "data-payload")).Value
 		png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(src, "data:image/png;base64,"))
 		if err != nil || len(png) == 0 {
 			t.Fatalf("QR image: %v", err)
 		}
+		// The QR drawn by the page decodes (gozxing) to the signed text.
+		img, err := pngDecode(png)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text, err := qr.Decode(img); err != nil || text != payload || !strings.HasPrefix(text, "TID1:") {
+			t.Fatalf("QR decodes to %q (%v), page says %q", text, err, payload)
+		}
 		qrFile := filepath.Join(tmp, "qr.png")
 		os.WriteFile(qrFile, png, 0o644)
-		screens(t, bctx, shots, "account", "#qr")
+		t.Logf("browser-signed presentation: %d QR characters, QR version %s (level M)", len(payload),
+			get(t, bctx, chromedp.AttributeValue(chromedp.CSS("#qr"), "data-version")).Value)
+		setOffline(t, bctx, false)
 
 		// The verifier desk, in a separate browser context (no cookies shared).
 		dctx, dstop := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
@@ -321,6 +394,9 @@ func TestBrowserFlows(t *testing.T) {
 		if verdict != "Valid certificate" || !strings.Contains(attrs, "Grid Speaker") {
 			t.Fatalf("desk verdict %q, attributes %q after the holder allowed it", verdict, attrs)
 		}
+		if age := get(t, dctx, chromedp.Text(chromedp.CSS("#age"))); !strings.Contains(age, "s ago") {
+			t.Errorf("desk shows no presentation age: %q", age)
+		}
 		// Counter face check: the desk camera (the same fake feed) shows the holder.
 		run(t, dctx, chromedp.Click(chromedp.CSS("#face-take")))
 		face := waitText(t, dctx, "#face-result", func(s string) bool { return s != "" }, 30*time.Second)
@@ -365,6 +441,96 @@ func TestBrowserFlows(t *testing.T) {
 		// as an auditor would): the face consent, the claims shared, the
 		// desk allowed, the app revoked.
 		auditActions(t, filepath.Join(tmp, "data"), id, "face.consent", "oidc.consent.claims", "cert.consent", "oidc.consent.revoke")
+
+		// A presentation of the same certificate signed with another key is
+		// refused; then the device is revoked from the account page and
+		// both the online desk and an offline verifier (trustid verify-cert
+		// with the key list and status list) refuse it, the offline one once
+		// the status list has updated.
+		t.Run("forged_and_revoked", func(t *testing.T) {
+			deskVerify := func(payload string) string {
+				run(t, dctx, chromedp.Navigate(s.issuer+"/desk"), chromedp.WaitVisible(chromedp.CSS("#client-id")),
+					chromedp.SendKeys(chromedp.CSS("#client-id"), "hotel-desk"),
+					chromedp.SendKeys(chromedp.CSS("#client-secret"), desk.Secret),
+					chromedp.SetValue(chromedp.CSS("#purpose"), "check_in"),
+					chromedp.SetValue(chromedp.CSS("#qr-text"), payload),
+					chromedp.Click(chromedp.CSS("#verify")))
+				return waitText(t, dctx, "#verdict", func(s string) bool { return s != "" && !strings.HasSuffix(s, "…") }, 30*time.Second)
+			}
+			run(t, bctx, chromedp.Navigate(s.issuer+"/account"), chromedp.WaitVisible(chromedp.CSS("#qr")))
+			forged := get(t, bctx, chromedp.Evaluate[string](`(async () => {
+				const r = await TrustIDHolder.load();
+				const other = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+				return TrustIDHolder.present({ cert: r.cert, key: other }, null, "");
+			})()`, chromedp.EvalAwaitPromise))
+			if v := deskVerify(forged); !strings.HasPrefix(v, "Refused") || !strings.Contains(v, "signature does not verify") {
+				t.Fatalf("forged presentation at the desk: %q", v)
+			}
+
+			// The offline verifier's copies of the key list and status list, taken now.
+			dir := t.TempDir()
+			fetch := func(name, path string) string {
+				res, err := http.Get(s.issuer + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				f := filepath.Join(dir, name)
+				os.WriteFile(f, b, 0o644)
+				return f
+			}
+			keys, oldStatus := fetch("keys.json", "/certs/keys"), fetch("status-before.cwt", "/certs/status")
+			// The lost phone keeps its certificate; this page keeps a copy
+			// to go on presenting it after the revocation.
+			present := func() string {
+				return get(t, bctx, chromedp.Evaluate[string](`TrustIDHolder.present(window.lostPhone, null, "")`, chromedp.EvalAwaitPromise))
+			}
+			run(t, bctx, chromedp.Evaluate[chromedp.Void](`TrustIDHolder.load().then(r => { window.lostPhone = r; })`, chromedp.EvalAwaitPromise))
+			// A code made two minutes ago: refused as expired, and the desk
+			// says it is older than the window.
+			stale := get(t, bctx, chromedp.Evaluate[string](`(async () => {
+				const now = Date.now; Date.now = () => now() - 120000;
+				try { return await TrustIDHolder.present(window.lostPhone, null, ""); } finally { Date.now = now; }
+			})()`, chromedp.EvalAwaitPromise))
+			if v := deskVerify(stale); !strings.Contains(v, "expired") {
+				t.Fatalf("stale presentation at the desk: %q", v)
+			}
+			if age := get(t, dctx, chromedp.Text(chromedp.CSS("#age"))); !strings.Contains(age, "older than the 60 s window") {
+				t.Errorf("desk age line for a stale code: %q", age)
+			}
+			if out := verifyOffline(t, s, keys, oldStatus, present()); out.Valid != true {
+				t.Fatalf("offline verification before the revocation: %+v", out)
+			}
+
+			// Revoke the device on the account page.
+			run(t, bctx, chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+				chromedp.Click(chromedp.CSS("#devices .dev-revoke")))
+			if st := waitText(t, bctx, "#dev-status", func(s string) bool { return s != "" }, 20*time.Second); st != "Revoked." {
+				t.Fatalf("revoke: %q", st)
+			}
+			revokedAt := time.Now()
+			if v := deskVerify(present()); !strings.HasPrefix(v, "Refused") || !strings.Contains(v, "revoked") {
+				t.Fatalf("online desk after the revocation: %q", v)
+			}
+			// Offline: the cached list still accepts it; the published list
+			// marks it within certs.status_interval (30 s).
+			if out := verifyOffline(t, s, keys, oldStatus, present()); out.Valid != true {
+				t.Fatalf("offline verification with the list from before: %+v", out)
+			}
+			var out verifyCertOutput
+			for time.Since(revokedAt) < 45*time.Second {
+				out = verifyOffline(t, s, keys, fetch("status.cwt", "/certs/status"), present())
+				if !out.Valid {
+					break
+				}
+				time.Sleep(time.Second)
+			}
+			if out.Valid || out.Error != "revoked_certificate" {
+				t.Fatalf("offline verification after the status list update: %+v", out)
+			}
+			t.Logf("status list marked the revocation %s after it (status_interval 30 s)", time.Since(revokedAt).Round(time.Second))
+		})
 
 		// Add a passkey on the account page with Chromium's virtual
 		// authenticator (WebAuthn domain), then remove it.
@@ -503,10 +669,11 @@ func TestBrowserFlows(t *testing.T) {
 		}
 	})
 
-	// 2. Refusals: a still photo with real speech, and a clip saying other digits.
+	// 2. Refusals: a still photo with the real voice, and the real face with
+	// another speaker's voice saying another digit.
 	for _, tc := range []struct{ name, y4m, wav string }{
 		{"still_photo_refused", clips.StillY4M, clips.StillWAV},
-		{"mismatched_clip_refused", clips.MismatchY4M, clips.MismatchWAV},
+		{"swapped_voice_refused", clips.MismatchY4M, clips.MismatchWAV},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bctx, stop := browser(t, ctx, tc.y4m, tc.wav)
@@ -596,8 +763,9 @@ func faceLogin(t *testing.T, ctx context.Context, id, shots string, attempts int
 }
 
 // browser starts Chromium with the fake camera and microphone reading the
-// given files and a fresh profile.
-func browser(t *testing.T, parent context.Context, y4m, wav string) (context.Context, func()) {
+// given files and a fresh profile; extra options override the defaults
+// (the language).
+func browser(t *testing.T, parent context.Context, y4m, wav string, extra ...chromedp.ExecAllocatorOption) (context.Context, func()) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
@@ -606,12 +774,15 @@ func browser(t *testing.T, parent context.Context, y4m, wav string) (context.Con
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-video-capture", y4m),
-		chromedp.Flag("use-file-for-fake-audio-capture", wav+"%noloop"),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("lang", "en-US"),
 		chromedp.Flag("accept-lang", "en-US,en"),
 		chromedp.WindowSize(1280, 800),
 	}
+	if wav != "" { // without, the fake microphone beeps
+		opts = append(opts, chromedp.Flag("use-file-for-fake-audio-capture", wav+"%noloop"))
+	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(parent, opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	if err := chromedp.Do(bctx); err != nil {
@@ -694,7 +865,7 @@ func screens(t *testing.T, ctx context.Context, dir, name, waitSel string) {
 	href := get(t, ctx, chromedp.Location())
 	// The consent pages are drawn again by a GET (in either language);
 	// a callback or a step of the login page is not.
-	oneTime := strings.Contains(href, "/callback") || name == "login-digits" || name == "login-refused" || name == "desk-verified" ||
+	oneTime := strings.Contains(href, "/callback") || name == "login-digits" || name == "login-actions" || name == "login-refused" || name == "desk-verified" ||
 		name == "login-face-consent" || name == "login-noface" || name == "desk-result-only"
 	langs := []string{"en", "zh"}
 	if oneTime {
@@ -799,8 +970,14 @@ func orNone(v any) any {
 // newRelyingApp is a tiny relying app: /start sends the browser to the
 // provider (code flow with PKCE, login_hint = the citizen's ID number),
 // /callback exchanges the code and shows the ID token's acr.
-func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
-	conf := &oauth2.Config{ClientID: "demo-app", ClientSecret: secret, RedirectURL: appURL + "/callback",
+func newRelyingApp(issuer, appURL, secret, loginHint string, extra ...oauth2.AuthCodeOption) http.Handler {
+	return newRelyingAppFor("demo-app", issuer, appURL, secret, loginHint, extra...)
+}
+
+// newRelyingAppFor is newRelyingApp for client id clientID; extra adds
+// authorization request parameters (acr_values).
+func newRelyingAppFor(clientID, issuer, appURL, secret, loginHint string, extra ...oauth2.AuthCodeOption) http.Handler {
+	conf := &oauth2.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: appURL + "/callback",
 		Scopes:   []string{"openid", "profile"},
 		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/oauth2/auth", TokenURL: issuer + "/oauth2/token"}}
 	verifier := oauth2.GenerateVerifier()
@@ -811,6 +988,7 @@ func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
 	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
 		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier),
 			oauth2.SetAuthURLParam("nonce", rand.Text()), oauth2.SetAuthURLParam("login_hint", loginHint)}
+		opts = append(opts, extra...)
 		if p := r.FormValue("prompt"); p != "" {
 			opts = append(opts, oauth2.SetAuthURLParam("prompt", p))
 		}
@@ -867,9 +1045,10 @@ func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
 			return
 		}
 		var c struct {
-			Sub  string `json:"sub"`
-			ACR  string `json:"acr"`
-			Name any    `json:"name"`
+			Sub  string   `json:"sub"`
+			ACR  string   `json:"acr"`
+			AMR  []string `json:"amr"`
+			Name any      `json:"name"`
 		}
 		if err := idt.Claims(&c); err != nil {
 			http.Error(w, "claims: "+err.Error(), 500)
@@ -879,7 +1058,51 @@ func newRelyingApp(issuer, appURL, secret, loginHint string) http.Handler {
 		last = tok
 		mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "signed in: sub=%s acr=%s name=%v\n", c.Sub, c.ACR, orNone(c.Name))
+		fmt.Fprintf(w, "signed in: sub=%s acr=%s amr=%s name=%v\n", c.Sub, c.ACR, strings.Join(c.AMR, ","), orNone(c.Name))
 	})
 	return mux
+}
+
+// setOffline cuts (or restores) the network of the page and of its service
+// worker (DevTools network emulation).
+func setOffline(t *testing.T, ctx context.Context, offline bool) {
+	t.Helper()
+	run(t, ctx, chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		var v chromedp.Void
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return v, err
+		}
+		conds := []*network.Conditions{}
+		if offline {
+			conds = append(conds, &network.Conditions{Offline: true, DownloadThroughput: -1, UploadThroughput: -1})
+		}
+		if _, err := cdp.Call(ctx, tg, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			EmulateOfflineServiceWorker: &offline, MatchedNetworkConditions: conds}); err != nil {
+			return v, err
+		}
+		_, err := cdp.Call(ctx, tg, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: offline, DownloadThroughput: -1, UploadThroughput: -1})
+		return v, err
+	}))
+}
+
+func pngDecode(b []byte) (image.Image, error) { return png.Decode(strings.NewReader(string(b))) }
+
+// verifyCertOutput is what trustid verify-cert prints.
+type verifyCertOutput struct {
+	Valid bool   `json:"valid"`
+	Error string `json:"error"`
+}
+
+// verifyOffline runs the offline verifier (trustid verify-cert) with a key
+// list and status list the desk fetched earlier.
+func verifyOffline(t *testing.T, s *server, keys, status, payload string) verifyCertOutput {
+	t.Helper()
+	cmd := exec.Command(s.bin, "verify-cert", "-keys", keys, "-status", status, "-payload", payload)
+	cmd.Env = s.env
+	out, _ := cmd.Output() // a refusal exits non-zero and still prints its JSON
+	var v verifyCertOutput
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("verify-cert: %v: %s", err, out)
+	}
+	return v
 }

@@ -665,11 +665,19 @@ func testInvalid(t *testing.T, s ephemeral.Store) {
 		{"Set negative nanosecond ttl", func() error { return s.Set(ctx, "k", []byte("v"), -time.Nanosecond) }},
 		{"SetNX zero ttl", func() error { _, err := s.SetNX(ctx, "k", []byte("v"), 0); return err }},
 		{"SetUnless guarded zero ttl", func() error {
-			_, err := s.SetUnless(ctx, "g", []ephemeral.Write{{Key: "k", Value: []byte("v")}}, ephemeral.Write{Key: "p", Value: []byte("v"), TTL: time.Minute})
+			_, err := s.SetUnless(ctx, "{k}g", []ephemeral.Write{{Key: "k", Value: []byte("v")}}, ephemeral.Write{Key: "p", Value: []byte("v"), TTL: time.Minute})
 			return err
 		}},
 		{"SetUnless plain negative ttl", func() error {
-			_, err := s.SetUnless(ctx, "g", []ephemeral.Write{{Key: "p", Value: []byte("v"), TTL: time.Minute}}, ephemeral.Write{Key: "k", Value: []byte("v"), TTL: -time.Second})
+			_, err := s.SetUnless(ctx, "{p}g", []ephemeral.Write{{Key: "p", Value: []byte("v"), TTL: time.Minute}}, ephemeral.Write{Key: "k", Value: []byte("v"), TTL: -time.Second})
+			return err
+		}},
+		{"SetUnless guarded key in another hash slot", func() error {
+			_, err := s.SetUnless(ctx, "g:{a}", []ephemeral.Write{{Key: "k:{b}", Value: []byte("v"), TTL: time.Minute}})
+			return err
+		}},
+		{"SetUnless guarded key without the guard's tag", func() error {
+			_, err := s.SetUnless(ctx, "g:{a}", []ephemeral.Write{{Key: "k", Value: []byte("v"), TTL: time.Minute}})
 			return err
 		}},
 		{"Incr zero ttl", func() error { _, err := s.Incr(ctx, "k", 1, 0); return err }},
@@ -704,7 +712,7 @@ func testCanceled(t *testing.T, s ephemeral.Store) {
 		{"Set", func() error { return s.Set(ctx, "k", []byte("v"), time.Minute) }},
 		{"SetNX", func() error { _, err := s.SetNX(ctx, "k", []byte("v"), time.Minute); return err }},
 		{"SetUnless", func() error {
-			_, err := s.SetUnless(ctx, "g", []ephemeral.Write{{Key: "k", Value: []byte("v"), TTL: time.Minute}}, ephemeral.Write{Key: "k", Value: []byte("v"), TTL: time.Minute})
+			_, err := s.SetUnless(ctx, "g:{t}", []ephemeral.Write{{Key: "k:{t}", Value: []byte("v"), TTL: time.Minute}}, ephemeral.Write{Key: "k", Value: []byte("v"), TTL: time.Minute})
 			return err
 		}},
 		{"Get", func() error { _, err := s.Get(ctx, "k"); return err }},
@@ -729,7 +737,7 @@ func testWritesConcurrent(t *testing.T, s ephemeral.Store) {
 	const n = 64
 	for i := range n {
 		if i%3 == 0 {
-			if err := s.Set(ctx, fmt.Sprintf("wc:guard%d", i), []byte("g"), time.Minute); err != nil {
+			if err := s.Set(ctx, fmt.Sprintf("wc:guard{%d}", i), []byte("g"), time.Minute); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -745,8 +753,8 @@ func testWritesConcurrent(t *testing.T, s ephemeral.Store) {
 		}()
 		go func() {
 			defer wg.Done()
-			stored, err := s.SetUnless(ctx, fmt.Sprintf("wc:guard%d", i),
-				[]ephemeral.Write{{Key: fmt.Sprintf("wc:guarded%d", i), Value: []byte(fmt.Sprint(i)), TTL: time.Minute}},
+			stored, err := s.SetUnless(ctx, fmt.Sprintf("wc:guard{%d}", i),
+				[]ephemeral.Write{{Key: fmt.Sprintf("wc:guarded{%d}", i), Value: []byte(fmt.Sprint(i)), TTL: time.Minute}},
 				ephemeral.Write{Key: fmt.Sprintf("wc:plain%d", i), Value: []byte(fmt.Sprint(i)), TTL: time.Minute})
 			if err != nil || stored != (i%3 != 0) {
 				t.Errorf("setunless %d: stored %v, %v", i, stored, err)
@@ -759,9 +767,9 @@ func testWritesConcurrent(t *testing.T, s ephemeral.Store) {
 		mustGet(t, s, fmt.Sprintf("wc:set%d", i), v)
 		mustGet(t, s, fmt.Sprintf("wc:plain%d", i), v)
 		if i%3 == 0 {
-			mustNotFound(t, s, fmt.Sprintf("wc:guarded%d", i))
+			mustNotFound(t, s, fmt.Sprintf("wc:guarded{%d}", i))
 		} else {
-			mustGet(t, s, fmt.Sprintf("wc:guarded%d", i), v)
+			mustGet(t, s, fmt.Sprintf("wc:guarded{%d}", i), v)
 		}
 	}
 }

@@ -205,6 +205,9 @@ func (s *Store) SetUnless(ctx context.Context, guard string, guarded []ephemeral
 			}
 		}
 	}
+	if err := ephemeral.CheckSlot(guard, guarded); err != nil {
+		return false, err
+	}
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}

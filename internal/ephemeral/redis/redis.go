@@ -79,6 +79,25 @@ func New(ctx context.Context, rawURL, prefix string) (*Store, error) {
 	return s, nil
 }
 
+// NewCluster connects to the Redis Cluster that seeds (host:port) belong
+// to, with password when not empty, checks every master answers, and
+// returns a Store whose keys all start with prefix. Operations go to the
+// node owning their key's slot; SetUnless's script needs its guard and
+// guarded keys in one slot (a shared hash tag, see package ephemeral),
+// and a pipeline is split per node by the client. Close closes the client.
+func NewCluster(ctx context.Context, seeds []string, password, prefix string) (*Store, error) {
+	if len(seeds) == 0 {
+		return nil, errors.New("redis: cluster: no seed address")
+	}
+	c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: seeds, Password: password})
+	s := newStore(c, prefix, true)
+	if err := s.Ping(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // NewFromClient returns a Store on an existing client (a single node,
 // sentinel or cluster client). The caller keeps ownership: Close does not
 // close c.
@@ -107,7 +126,9 @@ func wrap(op string, err error) error {
 		return nil
 	}
 	msg := err.Error()
-	if strings.Contains(msg, "not an integer") || strings.Contains(msg, "overflow") {
+	// CROSSSLOT: a script's keys in several Redis Cluster slots, the
+	// caller's mistake (keys that must share a hash tag, package ephemeral).
+	if strings.Contains(msg, "not an integer") || strings.Contains(msg, "overflow") || strings.HasPrefix(msg, "CROSSSLOT") {
 		return fmt.Errorf("redis: %s: %w: %v", op, ephemeral.ErrInvalid, err)
 	}
 	if errors.Is(err, context.Canceled) {
@@ -158,6 +179,11 @@ return 1
 
 // SetUnless implements ephemeral.Store with one pipeline (see package doc).
 func (s *Store) SetUnless(ctx context.Context, guard string, guarded []ephemeral.Write, plain ...ephemeral.Write) (bool, error) {
+	// Checked here too, not only by a cluster (CROSSSLOT), so a key without
+	// its hash tag fails on a single Redis as well.
+	if err := ephemeral.CheckSlot(guard, guarded); err != nil {
+		return false, err
+	}
 	op := &write{plain: plain}
 	op.keys = make([]string, 0, 1+len(guarded))
 	op.args = make([]any, 0, 2*len(guarded))
@@ -326,8 +352,13 @@ func (s *Store) Allow(ctx context.Context, key string, limit int, window time.Du
 	return false, time.Duration(res) * time.Microsecond, nil
 }
 
-// Ping implements ephemeral.Store.
+// Ping implements ephemeral.Store: on a cluster, every master answers.
 func (s *Store) Ping(ctx context.Context) error {
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		return wrap("ping", cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			return c.Ping(ctx).Err()
+		}))
+	}
 	return wrap("ping", s.c.Ping(ctx).Err())
 }
 
@@ -335,9 +366,19 @@ func (s *Store) Ping(ctx context.Context) error {
 // Clear deletes every key under the store's prefix (tests and tools that
 // own a prefix; never call it on a shared one).
 func (s *Store) Clear(ctx context.Context) error {
-	iter := s.c.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
+	// SCAN lists one server's keys: on a cluster, each master's.
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			return s.clear(ctx, c)
+		})
+	}
+	return s.clear(ctx, s.c)
+}
+
+func (s *Store) clear(ctx context.Context, c goredis.UniversalClient) error {
+	iter := c.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
-		if err := s.c.Unlink(ctx, iter.Val()).Err(); err != nil {
+		if err := c.Unlink(ctx, iter.Val()).Err(); err != nil {
 			return wrap("clear", err)
 		}
 	}

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"UpdaterError", testUpdaterError},
 		{"Templates", testTemplates},
+		{"TemplateFeed", testTemplateFeed},
 		{"Passkeys", testPasskeys},
 		{"Clients", testClients},
 		{"ClientIDTokenAlg", testClientIDTokenAlg},
@@ -762,67 +763,98 @@ func testCertificates(t *testing.T, s store.Store) {
 	newCitizen(t, s, "c1", 1)
 	newCitizen(t, s, "c2", 2)
 	c1 := &store.Certificate{Serial: "s1", CitizenID: "c1", DeviceKey: []byte("dk"), KeyID: "k1", Level: "high",
-		Payload: []byte("cose"), IssuedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
-	must(t, cs.Issue(ctx, c1))
+		Payload: []byte("cose"), IssuedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), DeviceName: "phone"}
+	must(t, cs.Issue(ctx, c1, 3))
 	if c1.Status != store.CertActive || c1.StatusIndex <= 0 {
 		t.Fatalf("Issue did not assign status/index: %+v", c1)
 	}
 	got, err := cs.Get(ctx, "s1")
 	must(t, err)
 	if got.CitizenID != "c1" || got.Status != store.CertActive || string(got.DeviceKey) != "dk" || got.KeyID != "k1" ||
-		got.Level != "high" || string(got.Payload) != "cose" || got.StatusIndex != c1.StatusIndex || !got.RevokedAt.IsZero() {
+		got.Level != "high" || string(got.Payload) != "cose" || got.StatusIndex != c1.StatusIndex || !got.RevokedAt.IsZero() ||
+		got.DeviceName != "phone" || !got.LastUsedAt.IsZero() {
 		t.Fatalf("Get = %+v", got)
 	}
 	sameTime(t, "IssuedAt", got.IssuedAt, t0UTC)
 	sameTime(t, "ExpiresAt", got.ExpiresAt, t0UTC.Add(24*time.Hour))
 
-	// A second issue supersedes the first.
-	c2 := &store.Certificate{Serial: "s2", CitizenID: "c1", IssuedAt: t0.Add(time.Hour)}
-	must(t, cs.Issue(ctx, c2))
+	// A second device keeps the first one active.
+	c2 := &store.Certificate{Serial: "s2", CitizenID: "c1", DeviceKey: []byte("dk2"), IssuedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(48 * time.Hour)}
+	must(t, cs.Issue(ctx, c2, 3))
 	if c2.StatusIndex <= c1.StatusIndex {
 		t.Fatalf("status index not monotonic: %d then %d", c1.StatusIndex, c2.StatusIndex)
 	}
+	if g, err := cs.Get(ctx, "s1"); err != nil || g.Status != store.CertActive {
+		t.Fatalf("a second device revoked the first: %+v %v", g, err)
+	}
+	// The same device again supersedes its own certificate only.
+	c3 := &store.Certificate{Serial: "s3", CitizenID: "c1", DeviceKey: []byte("dk"), IssuedAt: t0.Add(2 * time.Hour), ExpiresAt: t0.Add(48 * time.Hour)}
+	must(t, cs.Issue(ctx, c3, 3))
 	old, err := cs.Get(ctx, "s1")
 	must(t, err)
 	if old.Status != store.CertRevoked || old.RevokeReason != "superseded" {
-		t.Fatalf("previous certificate = %+v", old)
+		t.Fatalf("previous certificate of the device = %+v", old)
 	}
-	sameTime(t, "superseded RevokedAt", old.RevokedAt, t0UTC.Add(time.Hour))
-	act, err := cs.Active(ctx, "c1")
+	sameTime(t, "superseded RevokedAt", old.RevokedAt, t0UTC.Add(2*time.Hour))
+	list, err := cs.ListByCitizen(ctx, "c1", t0)
 	must(t, err)
-	if act.Serial != "s2" {
-		t.Fatalf("Active = %s", act.Serial)
+	if len(list) != 3 || list[0].Serial != "s3" || list[1].Serial != "s2" || list[2].Serial != "s1" {
+		t.Fatalf("ListByCitizen = %v", serials(list))
 	}
+	// Expired certificates drop out of the list.
+	if list, err := cs.ListByCitizen(ctx, "c1", t0.Add(30*time.Hour)); err != nil || len(list) != 2 {
+		t.Fatalf("ListByCitizen after the first expiry = %v, %v", serials(list), err)
+	}
+	// The device limit: with two active, a third device is refused and nothing changes.
+	wantErr(t, cs.Issue(ctx, &store.Certificate{Serial: "s4", CitizenID: "c1", DeviceKey: []byte("dk4")}, 2), store.ErrConflict)
+	wantErr(t, second(cs.Get(ctx, "s4")), store.ErrNotFound)
+	// ... but a device already counted may renew.
+	must(t, cs.Issue(ctx, &store.Certificate{Serial: "s5", CitizenID: "c1", DeviceKey: []byte("dk2"), IssuedAt: t0.Add(3 * time.Hour), ExpiresAt: t0.Add(48 * time.Hour)}, 2))
 	// Another citizen is unaffected.
-	must(t, cs.Issue(ctx, &store.Certificate{Serial: "s3", CitizenID: "c2"}))
-	if a, err := cs.Active(ctx, "c1"); err != nil || a.Serial != "s2" {
-		t.Fatalf("issuing for c2 changed c1: %v %v", a, err)
+	must(t, cs.Issue(ctx, &store.Certificate{Serial: "s6", CitizenID: "c2", DeviceKey: []byte("dk")}, 1))
+	if g, err := cs.Get(ctx, "s3"); err != nil || g.Status != store.CertActive {
+		t.Fatalf("issuing for c2 changed c1: %+v %v", g, err)
 	}
 
 	// Duplicate serial fails and rolls back the supersession.
-	wantErr(t, cs.Issue(ctx, &store.Certificate{Serial: "s2", CitizenID: "c1"}), store.ErrAlreadyExists)
-	if a, err := cs.Active(ctx, "c1"); err != nil || a.Serial != "s2" {
-		t.Fatalf("failed issue revoked the active certificate: %v %v", a, err)
+	wantErr(t, cs.Issue(ctx, &store.Certificate{Serial: "s3", CitizenID: "c1", DeviceKey: []byte("dk")}, 0), store.ErrAlreadyExists)
+	if g, err := cs.Get(ctx, "s3"); err != nil || g.Status != store.CertActive {
+		t.Fatalf("failed issue revoked the active certificate: %+v %v", g, err)
 	}
-	wantErr(t, cs.Issue(ctx, &store.Certificate{Serial: "s9", CitizenID: "ghost"}), store.ErrNotFound)
+	wantErr(t, cs.Issue(ctx, &store.Certificate{Serial: "s9", CitizenID: "ghost"}, 0), store.ErrNotFound)
 	wantErr(t, second(cs.Get(ctx, "nope")), store.ErrNotFound)
 
-	must(t, cs.Revoke(ctx, "s2", "lost phone", t0.Add(2*time.Hour)))
-	must(t, cs.Revoke(ctx, "s2", "again", t0.Add(3*time.Hour))) // not an error, keeps the first
-	got, err = cs.Get(ctx, "s2")
+	must(t, cs.MarkUsed(ctx, "s3", t0.Add(90*time.Minute)))
+	got, err = cs.Get(ctx, "s3")
+	must(t, err)
+	sameTime(t, "LastUsedAt", got.LastUsedAt, t0UTC.Add(90*time.Minute))
+	wantErr(t, cs.MarkUsed(ctx, "nope", t0), store.ErrNotFound)
+
+	must(t, cs.Revoke(ctx, "s3", "lost phone", t0.Add(4*time.Hour)))
+	must(t, cs.Revoke(ctx, "s3", "again", t0.Add(5*time.Hour))) // not an error, keeps the first
+	got, err = cs.Get(ctx, "s3")
 	must(t, err)
 	if got.Status != store.CertRevoked || got.RevokeReason != "lost phone" {
 		t.Fatalf("revoked = %+v", got)
 	}
-	sameTime(t, "RevokedAt", got.RevokedAt, t0UTC.Add(2*time.Hour))
+	sameTime(t, "RevokedAt", got.RevokedAt, t0UTC.Add(4*time.Hour))
 	wantErr(t, cs.Revoke(ctx, "nope", "x", t0), store.ErrNotFound)
-	wantErr(t, second(cs.Active(ctx, "c1")), store.ErrNotFound)
 
 	revoked, err := cs.Revoked(ctx)
 	must(t, err)
-	if !slices.Equal(revoked, []int64{c1.StatusIndex, c2.StatusIndex}) {
-		t.Fatalf("Revoked = %v, want %v", revoked, []int64{c1.StatusIndex, c2.StatusIndex})
+	c2now, err := cs.Get(ctx, "s2")
+	must(t, err)
+	if !slices.Equal(revoked, []int64{c1.StatusIndex, c2now.StatusIndex, c3.StatusIndex}) {
+		t.Fatalf("Revoked = %v, want %v", revoked, []int64{c1.StatusIndex, c2now.StatusIndex, c3.StatusIndex})
 	}
+}
+
+func serials(cs []*store.Certificate) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Serial)
+	}
+	return out
 }
 
 func testConcurrentIssue(t *testing.T, s store.Store) {
@@ -830,9 +862,10 @@ func testConcurrentIssue(t *testing.T, s store.Store) {
 	newCitizen(t, s, "c1", 1)
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
+	// One device renewing concurrently: exactly one certificate stays active.
 	for i := range workers {
 		wg.Go(func() {
-			errs <- s.Certificates().Issue(ctx, &store.Certificate{Serial: fmt.Sprintf("s%02d", i), CitizenID: "c1"})
+			errs <- s.Certificates().Issue(ctx, &store.Certificate{Serial: fmt.Sprintf("s%02d", i), CitizenID: "c1", DeviceKey: []byte("dk")}, 0)
 		})
 	}
 	wg.Wait()
@@ -863,6 +896,30 @@ func testConcurrentIssue(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(idx) != workers-1 {
 		t.Fatalf("Revoked = %d indexes", len(idx))
+	}
+	// Many devices at once under a limit: never more active than allowed.
+	newCitizen(t, s, "c2", 2)
+	const limit = 3
+	errs = make(chan error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			errs <- s.Certificates().Issue(ctx, &store.Certificate{Serial: fmt.Sprintf("d%02d", i), CitizenID: "c2", DeviceKey: fmt.Appendf(nil, "dk%d", i)}, limit)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrConflict):
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok != limit {
+		t.Fatalf("%d devices issued under a limit of %d", ok, limit)
 	}
 }
 
@@ -1109,7 +1166,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 			errs <- s.Audit().Append(ctx, &store.AuditEvent{Actor: fmt.Sprint("w", i), Action: "test.shared", Outcome: "ok"})
 		})
 		wg.Go(func() {
-			errs <- s.Certificates().Issue(ctx, &store.Certificate{Serial: fmt.Sprintf("s%02d", i), CitizenID: "c1"})
+			errs <- s.Certificates().Issue(ctx, &store.Certificate{Serial: fmt.Sprintf("s%02d", i), CitizenID: "c1", DeviceKey: []byte("dk")}, 0)
 		})
 	}
 	wg.Wait()
@@ -1133,8 +1190,14 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	if len(revoked) != workers-1 {
 		t.Errorf("%d revoked certificates, want %d", len(revoked), workers-1)
 	}
-	if _, err := a.Certificates().Active(ctx, "c1"); err != nil {
-		t.Errorf("no active certificate: %v", err)
+	active := 0
+	for i := range workers {
+		if c, err := a.Certificates().Get(ctx, fmt.Sprintf("s%02d", i)); err == nil && c.Status == store.CertActive {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Errorf("%d active certificates of one device after concurrent renewals, want 1", active)
 	}
 }
 

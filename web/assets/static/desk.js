@@ -4,8 +4,30 @@
 "use strict";
 (function () {
   const T = window.TrustID, $ = T.$;
-  const api = $("desk").dataset.certs;
-  let verificationID = "", scanStream = null;
+  const desk = $("desk"), api = desk.dataset.certs;
+  const windowS = parseInt(desk.dataset.window, 10) || 60, skewS = parseInt(desk.dataset.skew, 10) || 0;
+  let verificationID = "", scanStream = null, challenge = "";
+
+  // A desk code (the verifier's challenge): the holder types it before
+  // showing the QR, which then answers this desk only.
+  $("challenge-new").addEventListener("click", () => {
+    challenge = window.TrustIDHolder.b64u(crypto.getRandomValues(new Uint8Array(6)));
+    $("challenge").textContent = challenge;
+  });
+
+  // age shows how old the presentation is against the accepted window
+  // (read from the QR itself, so a refused code still says why).
+  async function age(payload) {
+    const el = $("age");
+    el.textContent = "";
+    el.classList.remove("bad");
+    const p = window.TrustIDHolder ? await window.TrustIDHolder.inspect(payload) : null;
+    if (!p || typeof p.time !== "number") return;
+    const n = Math.round(Date.now() / 1000 - p.time);
+    const old = n > windowS + skewS;
+    el.textContent = T.t(old ? "presentedTooOld" : "presentedAgo", { n: Math.max(0, n), w: windowS });
+    el.classList.toggle("bad", old);
+  }
 
   const verdict = (msg, ok) => {
     const v = $("verdict");
@@ -97,12 +119,13 @@
     verdict(T.t("verifying"));
     $("attrs").textContent = "";
     $("face").hidden = true;
+    await age(payload);
     let authz;
     try { authz = auth(); } catch (e) { return verdict(T.t("tokenError"), false); }
     const res = await fetch(api + "/verify", {
       method: "POST", credentials: "omit",
       headers: { "Content-Type": "application/json", Authorization: authz },
-      body: JSON.stringify({ payload, purpose: $("purpose").value }),
+      body: JSON.stringify(Object.assign({ payload, purpose: $("purpose").value }, challenge ? { challenge } : {})),
     });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) {

@@ -1,6 +1,8 @@
-// Face + spoken-digit login (the "face" method of the OIDC provider):
-// ID number -> camera and microphone -> four digits -> record -> upload
-// the recording (WebM from MediaRecorder) -> result, retry with new digits.
+// Face + liveness login (the "face" method of the OIDC provider):
+// ID number -> camera and microphone -> a challenge (four digits to read,
+// or two or three facial actions to do, one at a time, where no recogniser
+// serves the page's language) -> record -> upload the recording (WebM from
+// MediaRecorder) -> result, retry with a new challenge.
 "use strict";
 (function () {
   const T = window.TrustID, $ = T.$;
@@ -12,6 +14,13 @@
   // The citizen's answer on the face consent screen (issue 20): nothing
   // is sent for face processing without it.
   let faceConsent = false;
+  // The action challenge: the actions in order and the recording's pace
+  // (a lead-in, then one slot per action; the server checks the order,
+  // not the slots).
+  let actions = [];
+  const leadIn = 1.0, perAction = 2.5;
+  const icons = { blink: "\u{1F441}", turn_left: "\u2B05", turn_right: "\u27A1", nod: "\u2B07", open_mouth: "\u{1F62E}" };
+  const recordSeconds = () => (actions.length ? leadIn + perAction * actions.length : seconds);
   // A random id this browser keeps, so the server counts failures per
   // device: a stranger's failures never lock this device out.
   const deviceId = (() => {
@@ -137,17 +146,75 @@
     $("record").hidden = false;
     $("digits").textContent = "····";
     $("start").disabled = true;
-    status(T.t("getting"));
-    const res = await post("begin", deviceId ? { id_number: idNumber, device: deviceId } : { id_number: idNumber }, true);
+    status(T.t("preparing"));
+    const body = { id_number: idNumber, lang: document.documentElement.lang || "" };
+    if (deviceId) body.device = deviceId;
+    const res = await post("begin", body, true);
     if (!res.ok) return fail(res);
     const ch = await res.json();
-    const digits = String(ch.digits || "");
     challengeID = String(ch.challenge_id || "");
-    $("digits").textContent = digits;
-    $("digits").setAttribute("aria-label", digits.split("").join(" "));
+    actions = ch.kind === "actions" && Array.isArray(ch.actions) ? ch.actions.map(String) : [];
+    showChallenge(String(ch.digits || ""));
     $("start").disabled = false;
     status(T.t("ready"));
     $("start").focus();
+  }
+
+  // showChallenge shows the digits, or the actions with an icon, the
+  // instruction in the page's language and in the other one, and a
+  // progress bar each.
+  function showChallenge(digits) {
+    const list = $("actions");
+    list.textContent = "";
+    T.show($("digits"), !actions.length);
+    T.show(list, actions.length > 0);
+    $("digits-label").textContent = T.t(actions.length ? "actionsTitle" : "digitsTitle");
+    $("challenge-help").textContent = T.t(actions.length ? "actionsHelp" : "digitsHelp");
+    if (!actions.length) {
+      $("digits").textContent = digits;
+      $("digits").setAttribute("aria-label", digits.split("").join(" "));
+      return;
+    }
+    const other = document.documentElement.lang.startsWith("zh") ? "en" : "zh-CN";
+    actions.forEach((a, i) => {
+      const li = document.createElement("li");
+      li.className = "action";
+      li.dataset.action = a;
+      const icon = document.createElement("span");
+      icon.className = "icon"; icon.setAttribute("aria-hidden", "true"); icon.textContent = icons[a] || "?";
+      const text = document.createElement("span");
+      text.className = "text"; text.textContent = T.t("act." + a);
+      const alt = document.createElement("span");
+      alt.className = "other"; alt.lang = other; alt.textContent = T.t("actOther." + a);
+      const state = document.createElement("span");
+      state.className = "state";
+      const bar = document.createElement("div");
+      bar.className = "bar"; bar.setAttribute("role", "progressbar");
+      bar.setAttribute("aria-valuemin", "0"); bar.setAttribute("aria-valuemax", "100"); bar.setAttribute("aria-valuenow", "0");
+      bar.setAttribute("aria-label", (i + 1) + ". " + text.textContent);
+      const fill = document.createElement("div");
+      fill.className = "fill";
+      bar.appendChild(fill);
+      li.append(icon, text, alt, state, bar);
+      list.appendChild(li);
+    });
+  }
+
+  // actionProgress lights the action whose slot the recording is in.
+  function actionProgress(elapsed) {
+    const items = $("actions").children;
+    for (let i = 0; i < items.length; i++) {
+      const from = leadIn + i * perAction;
+      const p = Math.max(0, Math.min(1, (elapsed - from) / perAction));
+      const li = items[i], fill = li.querySelector(".fill"), bar = li.querySelector(".bar");
+      fill.style.width = Math.round(p * 100) + "%";
+      bar.setAttribute("aria-valuenow", String(Math.round(p * 100)));
+      const now = p > 0 && p < 1, done = p >= 1;
+      if (now && !li.classList.contains("now")) status((i + 1) + ". " + li.querySelector(".text").textContent);
+      li.classList.toggle("now", now);
+      li.classList.toggle("done", done);
+      li.querySelector(".state").textContent = done ? T.t("actDone") : now ? T.t("actNow") : "";
+    }
   }
 
   $("allow").addEventListener("click", async () => {
@@ -180,15 +247,20 @@
     rec.start(250);
     $("rec-dot").hidden = false;
     $("progress-wrap").hidden = false;
-    status(T.t("recording"));
-    feedback(T.t("recording"), true);
+    const recMsg = T.t(actions.length ? "actionsRec" : "recording");
+    status(recMsg);
+    feedback(recMsg, true);
     const t0 = performance.now();
+    const total = recordSeconds();
     const tick = setInterval(() => {
-      const p = Math.min(100, ((performance.now() - t0) / (seconds * 1000)) * 100);
+      const elapsed = (performance.now() - t0) / 1000;
+      const p = Math.min(100, (elapsed / total) * 100);
       $("progress").style.width = p + "%";
       $("progress").setAttribute("aria-valuenow", String(Math.round(p)));
+      if (actions.length) actionProgress(elapsed);
     }, 100);
-    await new Promise((r) => setTimeout(r, seconds * 1000));
+    await new Promise((r) => setTimeout(r, total * 1000));
+    if (actions.length) actionProgress(total);
     rec.stop();
     await done;
     clearInterval(tick);
@@ -228,6 +300,7 @@
     if (code === "login_expired") return showResult(T.t("expired"), false, false);
     if (code === "guardian_required") return noFace(T.t("guardian"));
     if (code === "face_consent_required") return noFace(T.t("noConsent"));
+    if (code === "digits_unavailable") return showResult(T.t("digitsUnavailable"), false, false);
     if (res.status === 429 || res.status === 423 || code === "locked_out" || code === "locked") {
       const secs = parseInt(res.headers.get("Retry-After") || "", 10);
       const msg = secs > 0 ? T.t("lockedFor").replace("{n}", String(Math.ceil(secs / 60))) : T.t("locked");

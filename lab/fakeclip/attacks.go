@@ -1,0 +1,129 @@
+package fakeclip
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Entry is one labelled clip of an attack set: Label is "genuine" or
+// "attack:<type>", Speaker the GRID speaker whose face is shown.
+type Entry struct {
+	Path, Digits, Label, Speaker string
+}
+
+// AttackOptions says which attack set Attacks builds.
+type AttackOptions struct {
+	// Grid lists the GRID clips (one speaker each).
+	Grid []string
+	// Dir receives the clips (Entry paths are relative to it).
+	Dir string
+	// Challenges are the four-digit challenges of the synthetic dubs, each
+	// made on every clip, at every one of Weights (make-fake-clip's
+	// envelope weight).
+	Challenges []string
+	Weights    []float64
+	// Shifts are the audio delays (seconds, negative: audio earlier) of
+	// the shifted-audio attack.
+	Shifts []float64
+	FFmpeg string
+}
+
+// Attacks writes the shared-data attack set and returns its entries:
+//
+//   - genuine: each GRID clip as recorded, challenge its own digit;
+//   - attack:swapped-audio: a clip's video with the next two clips' audio
+//     (challenge: the digit that audio says, so the speech check passes);
+//   - attack:dub-synthetic: make-fake-clip's dub (flite digits on the
+//     speaker's word slots, the GRID 1-3 kHz contour imposed at each
+//     weight) for each challenge;
+//   - attack:replay: the clip as recorded, replayed against each
+//     four-digit challenge (an old recording of the speaker);
+//   - attack:still-photo: the first frame held, the real audio;
+//   - attack:shifted-audio: the real audio delayed or advanced by Shifts.
+//
+// "The same speaker's real voice saying the challenge over a video of other
+// words" cannot be built: each shared GRID speaker has one clip.
+func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
+	if o.FFmpeg == "" {
+		o.FFmpeg = "ffmpeg"
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	var out []Entry
+	add := func(name, digits, label, speaker string) {
+		out = append(out, Entry{Path: name, Digits: digits, Label: label, Speaker: speaker})
+	}
+	p := func(n string) string { return filepath.Join(o.Dir, n) }
+	ff := func(args ...string) error {
+		_, err := run(ctx, o.FFmpeg, append([]string{"-v", "error", "-y", "-nostdin"}, args...)...)
+		return err
+	}
+	enc := []string{"-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le"}
+	for i, g := range o.Grid {
+		spk := strings.TrimSuffix(filepath.Base(g), filepath.Ext(g))
+		d, err := GridDigit(g)
+		if err != nil {
+			return nil, err
+		}
+		abs, err := filepath.Abs(g)
+		if err != nil {
+			return nil, err
+		}
+		add(abs, d, "genuine", spk)
+		for k := 1; k <= 2 && k < len(o.Grid); k++ {
+			a := o.Grid[(i+k)%len(o.Grid)]
+			ad, err := GridDigit(a)
+			if err != nil {
+				return nil, err
+			}
+			name := fmt.Sprintf("swap_%s_%s.mkv", spk, strings.TrimSuffix(filepath.Base(a), filepath.Ext(a)))
+			if err := ff(append([]string{"-i", g, "-i", a, "-map", "0:v", "-map", "1:a", "-shortest"}, append(enc, p(name))...)...); err != nil {
+				return nil, err
+			}
+			add(name, ad, "attack:swapped-audio", spk)
+		}
+		for _, ch := range o.Challenges {
+			add(abs, ch, "attack:replay", spk)
+		}
+		name := "still_" + spk + ".mkv"
+		if err := ff(append([]string{"-i", g, "-filter_complex", "[0:v]select=eq(n\\,0),loop=loop=74:size=1,setpts=N/25/TB[v]", "-map", "[v]", "-map", "0:a"}, append(enc, p(name))...)...); err != nil {
+			return nil, err
+		}
+		add(name, d, "attack:still-photo", spk)
+		for _, s := range o.Shifts {
+			name := fmt.Sprintf("shift_%s_%+04dms.mkv", spk, int(s*1000))
+			af := fmt.Sprintf("adelay=%d", int(s*1000))
+			if s < 0 {
+				af = fmt.Sprintf("atrim=start=%.3f,asetpts=PTS-STARTPTS,apad", -s)
+			}
+			if err := ff(append([]string{"-i", g, "-af", af, "-shortest"}, append(enc, p(name))...)...); err != nil {
+				return nil, err
+			}
+			add(name, d, "attack:shifted-audio", spk)
+		}
+		for _, ch := range o.Challenges {
+			for _, w := range o.Weights {
+				tmp := p(fmt.Sprintf("tmp_%s_%s", spk, ch))
+				other := "0000"
+				if ch == other {
+					other = "1111"
+				}
+				c, err := Build(ctx, Options{Grid: g, Digits: ch, Other: other, Dir: tmp, EnvelopeWeight: w, FFmpeg: o.FFmpeg})
+				if err != nil {
+					return nil, fmt.Errorf("dub %s %s: %w", spk, ch, err)
+				}
+				name := fmt.Sprintf("dub_%s_%s_w%02.0f.mkv", spk, ch, w*10)
+				if err := ff(append([]string{"-i", c.GenuineY4M, "-i", c.GenuineWAV, "-shortest"}, append(enc, p(name))...)...); err != nil {
+					return nil, err
+				}
+				os.RemoveAll(tmp)
+				add(name, ch, "attack:dub-synthetic", spk)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,420 @@
+package livenesseval
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trustid/trustid/authn/face"
+	"github.com/trustid/trustid/authn/facelogin"
+	"github.com/trustid/trustid/internal/ephemeral/memory"
+	"github.com/trustid/trustid/lab/fakeclip"
+	"github.com/trustid/trustid/liveness"
+	"github.com/trustid/trustid/liveness/challenge"
+	"github.com/trustid/trustid/liveness/media"
+)
+
+// ManifestEntry is one line of an evaluation manifest:
+//
+//	PATH DIGITS LABEL [SPEAKER]
+//
+// separated by tabs or spaces; LABEL is "genuine" or "attack:<type>";
+// PATH is absolute or relative to the manifest's folder; SPEAKER (default:
+// the file name without extension) groups clips for leave-one-speaker-out.
+// Blank lines and lines starting with # are skipped.
+type ManifestEntry struct {
+	Path    string `json:"path"`
+	Digits  string `json:"digits"`
+	Label   string `json:"label"`
+	Speaker string `json:"speaker"`
+}
+
+// Attack reports whether the entry is an attack, and its type.
+func (e ManifestEntry) Attack() (string, bool) {
+	t, ok := strings.CutPrefix(e.Label, "attack:")
+	return t, ok
+}
+
+// maxManifestLines bounds a manifest (and so the work it asks for).
+const maxManifestLines = 100000
+
+// ReadManifest parses a manifest; relative paths are resolved against dir.
+func ReadManifest(r io.Reader, dir string) ([]ManifestEntry, error) {
+	var out []ManifestEntry
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 || len(f) > 4 {
+			return nil, fmt.Errorf("manifest line %d: want PATH DIGITS LABEL [SPEAKER], got %d fields", n, len(f))
+		}
+		e := ManifestEntry{Path: f[0], Digits: f[1], Label: f[2]}
+		if len(e.Digits) < 1 || len(e.Digits) > challenge.Length || strings.Trim(e.Digits, "0123456789") != "" {
+			return nil, fmt.Errorf("manifest line %d: digits %q: want 1-%d digits", n, e.Digits, challenge.Length)
+		}
+		if t, ok := e.Attack(); e.Label != "genuine" && (!ok || t == "") {
+			return nil, fmt.Errorf("manifest line %d: label %q: want genuine or attack:<type>", n, e.Label)
+		}
+		if !filepath.IsAbs(e.Path) {
+			e.Path = filepath.Join(dir, e.Path)
+		}
+		e.Speaker = strings.TrimSuffix(filepath.Base(e.Path), filepath.Ext(e.Path))
+		if len(f) == 4 {
+			e.Speaker = f[3]
+		}
+		out = append(out, e)
+		if len(out) > maxManifestLines {
+			return nil, fmt.Errorf("manifest: more than %d clips", maxManifestLines)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("manifest: no clips")
+	}
+	return out, nil
+}
+
+// WriteManifest writes entries in ReadManifest's format.
+func WriteManifest(w io.Writer, entries []ManifestEntry) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, "# path\tdigits\tlabel\tspeaker")
+	for _, e := range entries {
+		fmt.Fprintf(bw, "%s\t%s\t%s\t%s\n", e.Path, e.Digits, e.Label, e.Speaker)
+	}
+	return bw.Flush()
+}
+
+// mfClip is the decision on one manifest clip.
+type mfClip struct {
+	ManifestEntry
+	Pass    bool                   `json:"pass"`
+	Reasons []liveness.Reason      `json:"reasons"`
+	Checks  []liveness.CheckResult `json:"checks"`
+	MS      float64                `json:"decision_ms"`
+}
+
+// mfRate is an error rate with its counts.
+type mfRate struct {
+	Clips  int     `json:"clips"`
+	Errors int     `json:"errors"`
+	Rate   float64 `json:"rate"`
+}
+
+func (r *mfRate) add(err bool) {
+	r.Clips++
+	if err {
+		r.Errors++
+	}
+	r.Rate = float64(r.Errors) / float64(r.Clips)
+}
+
+// mfSummary is ISO/IEC 30107-3's view of a set of decisions: BPCER on the
+// genuine clips (bona fide rejected), APCER per attack type (attacks
+// accepted), and the worst type.
+type mfSummary struct {
+	BPCER     mfRate            `json:"bpcer"`
+	APCER     map[string]mfRate `json:"apcer"`
+	WorstType string            `json:"worst_attack_type"`
+	Worst     mfRate            `json:"worst_apcer"`
+	// Rejections counts the reason codes of the rejected clips by label.
+	Rejections map[string]map[liveness.Reason]int `json:"rejection_reasons,omitempty"`
+}
+
+func summarise(clips []mfClip, pass func(mfClip) bool) mfSummary {
+	s := mfSummary{APCER: map[string]mfRate{}, Rejections: map[string]map[liveness.Reason]int{}}
+	for _, c := range clips {
+		p := pass(c)
+		if t, ok := c.Attack(); ok {
+			r := s.APCER[t]
+			r.add(p)
+			s.APCER[t] = r
+		} else {
+			s.BPCER.add(!p)
+		}
+		if !p {
+			m := s.Rejections[c.Label]
+			if m == nil {
+				m = map[liveness.Reason]int{}
+				s.Rejections[c.Label] = m
+			}
+			for _, r := range c.Reasons {
+				m[r]++
+			}
+		}
+	}
+	types := make([]string, 0, len(s.APCER))
+	for t := range s.APCER {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		if r := s.APCER[t]; s.WorstType == "" || r.Rate > s.Worst.Rate {
+			s.WorstType, s.Worst = t, r
+		}
+	}
+	return s
+}
+
+// mfLOSO is the mouth checks' thresholds refitted leaving each speaker
+// out.
+type mfLOSO struct {
+	Rule string `json:"rule"`
+	// Thresholds are MaxSilent and MaxClosed per held-out speaker.
+	Thresholds map[string][2]float64 `json:"max_silent_max_closed_per_held_out_speaker"`
+	Summary    mfSummary             `json:"summary"`
+}
+
+// scoreOf is a check's score in a decision (NaN when the check did not
+// score: absent, or stopped for another reason).
+func scoreOf(c mfClip, name string, reason liveness.Reason) float64 {
+	for _, k := range c.Checks {
+		if k.Name == name && (k.Pass || k.Reason == reason) {
+			return k.Score
+		}
+	}
+	return math.NaN()
+}
+
+func silentOf(c mfClip) float64 {
+	return scoreOf(c, liveness.CheckMouthVoice, liveness.ReasonSilentMouth)
+}
+func closedOf(c mfClip) float64 { return scoreOf(c, liveness.CheckViseme, liveness.ReasonVisemes) }
+
+// othersPass reports whether every check but the two mouth checks passed.
+func othersPass(c mfClip) bool {
+	for _, r := range c.Reasons {
+		if r != liveness.ReasonVisemes && r != liveness.ReasonSilentMouth {
+			return false
+		}
+	}
+	return len(c.Checks) > 0
+}
+
+// passWith is the decision with the mouth checks at thresholds th.
+func passWith(c mfClip, th [2]float64) bool {
+	return othersPass(c) && silentOf(c) <= th[0] && closedOf(c) <= th[1]
+}
+
+// loso refits the mouth checks' MaxSilent and MaxClosed for each speaker on
+// the other speakers' clips (the pair minimising BPCER + worst APCER; among
+// ties the middle one in a sort by (MaxClosed, MaxSilent)) and decides the
+// held-out speaker's clips with them.
+func loso(clips []mfClip) *mfLOSO {
+	out := &mfLOSO{Rule: "per held-out speaker: (MaxSilent, MaxClosed) minimising BPCER + worst APCER on the other speakers' clips",
+		Thresholds: map[string][2]float64{}}
+	var scores []float64
+	for _, c := range clips {
+		if v := silentOf(c); !math.IsNaN(v) {
+			scores = append(scores, v)
+		}
+	}
+	sort.Float64s(scores)
+	silent := []float64{0}
+	for i := 1; i < len(scores); i++ {
+		if scores[i] > scores[i-1] {
+			silent = append(silent, (scores[i-1]+scores[i])/2)
+		}
+	}
+	silent = append(silent, 1)
+	speakers := map[string]bool{}
+	for _, c := range clips {
+		speakers[c.Speaker] = true
+	}
+	held := make([]mfClip, len(clips))
+	copy(held, clips)
+	for s := range speakers {
+		var train []mfClip
+		for _, c := range clips {
+			if c.Speaker != s {
+				train = append(train, c)
+			}
+		}
+		bestLoss := math.Inf(1)
+		var ties [][2]float64
+		for closed := 0; closed <= 10; closed++ {
+			for _, sl := range silent {
+				th := [2]float64{sl, float64(closed)}
+				sm := summarise(train, func(c mfClip) bool { return passWith(c, th) })
+				switch l := sm.BPCER.Rate + sm.Worst.Rate; {
+				case l < bestLoss-1e-12:
+					bestLoss, ties = l, [][2]float64{th}
+				case math.Abs(l-bestLoss) <= 1e-12:
+					ties = append(ties, th)
+				}
+			}
+		}
+		best := ties[len(ties)/2]
+		out.Thresholds[s] = [2]float64{lvRound(best[0]), best[1]}
+		for i, c := range clips {
+			if c.Speaker == s {
+				held[i].Pass = passWith(c, best)
+			}
+		}
+	}
+	out.Summary = summarise(held, func(c mfClip) bool { return c.Pass })
+	return out
+}
+
+// mfReport is the JSON evalManifest prints.
+type mfReport struct {
+	Date     string    `json:"date"`
+	Command  string    `json:"command"`
+	Manifest string    `json:"manifest"`
+	Summary  mfSummary `json:"summary"`
+	LOSO     *mfLOSO   `json:"mouth_thresholds_leave_one_speaker_out"`
+	// DecisionMS is the median wall time of one decision (clip decoded
+	// beforehand), with the load average and core count it ran under.
+	DecisionMS float64  `json:"decision_ms_median"`
+	LoadAvg    string   `json:"load_average"`
+	Cores      int      `json:"cores"`
+	Clips      []mfClip `json:"clips"`
+}
+
+// evalManifest decides every clip of a manifest with the full liveness
+// decision (real face engine, speech recogniser and face mesh; the
+// challenge is the line's digits; the reference is the clip's own face, so
+// the identity check is not what is measured) and prints the summary.
+func evalManifest(ctx context.Context, path, models string, workers int, args []string, verbose bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	entries, err := ReadManifest(f, filepath.Dir(path))
+	f.Close()
+	if err != nil {
+		return err
+	}
+	eng, err := face.New(face.Config{ModelDir: models, Workers: workers})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	faces := facelogin.Faces{Engine: eng}
+	sp, err := lvSpeech(models)
+	if err != nil {
+		return err
+	}
+	mouths, err := lvMouths(models)
+	if err != nil {
+		return err
+	}
+	voice, voiceThr, err := lvVoiceCheck(models)
+	if err != nil {
+		return err
+	}
+	dec := media.NewDecoder()
+	dec.FPS = 25
+	dec.Timeout = 2 * time.Minute
+	rep := mfReport{Date: time.Now().UTC().Format(time.RFC3339), Command: "trustid-lab eval-liveness " + strings.Join(args, " "),
+		Manifest: path, Cores: runtime.NumCPU()}
+	var times []float64
+	for i, e := range entries {
+		clip, err := dec.DecodeFile(ctx, e.Path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.Path, err)
+		}
+		ref, err := faces.Analyze(ctx, clip.Frames[len(clip.Frames)/2], liveness.FaceOptions{Embedding: true})
+		if err != nil && !errors.Is(err, liveness.ErrNoFace) {
+			return fmt.Errorf("%s: reference: %w", e.Path, err)
+		}
+		secret := make([]byte, 32)
+		copy(secret, "trustid eval-liveness manifest")
+		mgr, err := challenge.New(challenge.Config{Store: memory.New(memory.Options{}), Secret: secret, FixedDigits: e.Digits,
+			SubjectIssueLimit: 1 << 20, AddressIssueLimit: 1 << 20, MaxFailures: 1 << 20, SubjectMaxFailures: 1 << 20, AddressMaxFailures: 1 << 20})
+		if err != nil {
+			return err
+		}
+		v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: sp, Mouths: mouths, Video: dec,
+			Voice: voice, VoiceThreshold: voiceThr,
+			References: facelogin.MemoryRefs{Refs: map[string][]float32{"subject": ref.Embedding}, Threshold: 0.34}})
+		if err != nil {
+			return err
+		}
+		res, err := lvAttempt(ctx, v, mgr, liveness.Request{Clip: clip})
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.Path, err)
+		}
+		c := mfClip{ManifestEntry: e, Pass: res.Pass, Reasons: res.Reasons, Checks: res.Checks, MS: float64(res.Elapsed.Microseconds()) / 1000}
+		times = append(times, c.MS)
+		rep.Clips = append(rep.Clips, c)
+		if verbose {
+			fmt.Fprintf(os.Stderr, "%d/%d %s %s %s pass=%v %v\n", i+1, len(entries), filepath.Base(e.Path), e.Digits, e.Label, res.Pass, res.Reasons)
+		}
+	}
+	rep.Summary = summarise(rep.Clips, func(c mfClip) bool { return c.Pass })
+	rep.LOSO = loso(rep.Clips)
+	rep.DecisionMS = lvRound(lvMedian(times))
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.LoadAvg = strings.TrimSpace(string(b))
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// MakeAttacks (`trustid-lab make-attacks`) writes the shared-data attack
+// set (lab/fakeclip.Attacks) and its manifest (manifest.tsv) into -out.
+func MakeAttacks(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("make-attacks", flag.ContinueOnError)
+	var (
+		data       = fs.String("testdata", os.Getenv("TRUSTID_TESTDATA"), "shared test data directory (its talking/grid clips)")
+		out        = fs.String("out", "attacks", "output directory")
+		challenges = fs.String("challenges", "4729,8153,3068", "four-digit challenges of the synthetic dubs (each on every clip)")
+		weights    = fs.String("weights", "0.5,0.7,0.9", "make-fake-clip envelope weights of the dubs")
+		shifts     = fs.String("shifts", "0.2,0.3,0.4,-0.3", "audio shifts in seconds (negative: audio earlier)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	grid, _ := filepath.Glob(filepath.Join(*data, "talking", "grid", "*.mpg"))
+	if len(grid) < 2 {
+		return fmt.Errorf("fewer than two GRID clips under %s", filepath.Join(*data, "talking", "grid"))
+	}
+	o := fakeclip.AttackOptions{Grid: grid, Dir: *out, Challenges: strings.Split(*challenges, ",")}
+	for _, s := range []struct {
+		src string
+		dst *[]float64
+	}{{*weights, &o.Weights}, {*shifts, &o.Shifts}} {
+		for _, f := range strings.Split(s.src, ",") {
+			var v float64
+			if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err != nil {
+				return fmt.Errorf("%q: %w", f, err)
+			}
+			*s.dst = append(*s.dst, v)
+		}
+	}
+	ents, err := fakeclip.Attacks(ctx, o)
+	if err != nil {
+		return err
+	}
+	m := make([]ManifestEntry, len(ents))
+	for i, e := range ents {
+		m[i] = ManifestEntry{Path: e.Path, Digits: e.Digits, Label: e.Label, Speaker: e.Speaker}
+	}
+	mf, err := os.Create(filepath.Join(*out, "manifest.tsv"))
+	if err != nil {
+		return err
+	}
+	if err := WriteManifest(mf, m); err != nil {
+		mf.Close()
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%d clips, manifest %s\n", len(m), mf.Name())
+	return mf.Close()
+}

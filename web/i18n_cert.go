@@ -1,0 +1,95 @@
+package web
+
+import "maps"
+
+// withCertTexts adds the net certificate's strings (account page section,
+// certificate page, desk) to the pages' strings.
+func withCertTexts(base map[string]map[string]string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for lang, m := range base {
+		out[lang] = maps.Clone(m)
+		maps.Copy(out[lang], certTexts[lang])
+	}
+	return out
+}
+
+var certTexts = map[string]map[string]string{
+	"en": {
+		"cert.title":          "Net certificate",
+		"cert.help":           "Show this code at a hotel desk or vehicle office. Your phone signs a new one every {n} seconds with a key that never leaves it, so a photo of the code is useless later. It works without network.",
+		"cert.purpose":        "Show for (optional)",
+		"cert.purpose.any":    "Any purpose",
+		"cert.challenge":      "Desk code (if the desk shows one)",
+		"cert.setup":          "Put the certificate on this device",
+		"cert.device":         "Name of this device",
+		"cert.devices":        "Devices with your certificate",
+		"cert.open":           "Open the certificate (works offline)",
+		"cert.back":           "Your account",
+		"cert.offline.lead":   "The certificate is kept on this device. Add this page to your home screen to open it without network.",
+		"desk.challenge":      "New desk code",
+		"desk.challenge.help": "Optional: the holder types this code before showing the QR, so the QR answers this desk only.",
+		"js.certNone":         "No certificate on this device yet.",
+		"js.certNoneOffline":  "No certificate on this device. Open your account page while online to put one here.",
+		"js.certSetting":      "Creating a key on this device…",
+		"js.certIssued":       "The certificate is now on this device.",
+		"js.certFailed":       "The certificate could not be put on this device. Please try again.",
+		"js.certNeedLogin":    "Sign in again with your face to put the certificate on this device (a recent face check is required).",
+		"js.certTooMany":      "Your certificate is already on the most devices allowed. Revoke one below first.",
+		"js.certNoCrypto":     "This browser cannot keep a key safely (WebCrypto and IndexedDB are needed).",
+		"js.certExpired":      "The certificate on this device has expired. Put a new one here from your account page.",
+		"js.certRevokedHere":  "The certificate of this device was revoked.",
+		"js.certOtherAccount": "The certificate on this device belongs to another account.",
+		"js.devThis":          "this device",
+		"js.devIssued":        "issued {t}",
+		"js.devUsed":          "last verified {t}",
+		"js.devNeverUsed":     "not verified online yet",
+		"js.devRevoked":       "revoked",
+		"js.devRevoke":        "Revoke",
+		"js.devRevokeConfirm": "Revoke the certificate of \"{n}\"? It stops working at once online, and at offline desks when they next update the revocation list.",
+		"js.devRevokedOK":     "Revoked.",
+		"js.devRevokeFailed":  "The certificate could not be revoked.",
+		"js.devNone":          "No device holds your certificate.",
+		"js.devUnnamed":       "Unnamed device",
+		"js.presentedAgo":     "Shown {n} s ago (codes are accepted for {w} s).",
+		"js.presentedTooOld":  "This code is {n} s old, older than the {w} s window: ask for a fresh one.",
+	},
+	"zh": {
+		"cert.title":          "网络身份证书",
+		"cert.help":           "在酒店前台或车管所出示此码。手机每 {n} 秒用不离开本机的密钥签出新码，截图或拍照过后即失效。无网络时也可使用。",
+		"cert.purpose":        "出示用途（可选）",
+		"cert.purpose.any":    "任何用途",
+		"cert.challenge":      "柜台码（如柜台出示）",
+		"cert.setup":          "将证书存入本设备",
+		"cert.device":         "本设备名称",
+		"cert.devices":        "存有您证书的设备",
+		"cert.open":           "打开证书（可离线使用）",
+		"cert.back":           "您的账户",
+		"cert.offline.lead":   "证书保存在本设备上。将此页添加到主屏幕，无网络时也能打开。",
+		"desk.challenge":      "生成柜台码",
+		"desk.challenge.help": "可选：持证人出示二维码前输入此码，二维码仅对本柜台有效。",
+		"js.certNone":         "本设备尚无证书。",
+		"js.certNoneOffline":  "本设备没有证书。请在联网时打开账户页面存入证书。",
+		"js.certSetting":      "正在本设备上生成密钥…",
+		"js.certIssued":       "证书已存入本设备。",
+		"js.certFailed":       "无法将证书存入本设备，请重试。",
+		"js.certNeedLogin":    "请重新刷脸登录后再存入证书（需要近期的人脸核验）。",
+		"js.certTooMany":      "存有证书的设备已达上限，请先在下方吊销一台。",
+		"js.certNoCrypto":     "此浏览器无法安全保存密钥（需要 WebCrypto 与 IndexedDB）。",
+		"js.certExpired":      "本设备上的证书已过期，请在账户页面重新存入。",
+		"js.certRevokedHere":  "本设备的证书已被吊销。",
+		"js.certOtherAccount": "本设备上的证书属于另一个账户。",
+		"js.devThis":          "本设备",
+		"js.devIssued":        "签发于 {t}",
+		"js.devUsed":          "最近核验 {t}",
+		"js.devNeverUsed":     "尚未在线核验",
+		"js.devRevoked":       "已吊销",
+		"js.devRevoke":        "吊销",
+		"js.devRevokeConfirm": "吊销“{n}”上的证书？在线核验立即失效，离线柜台在下次更新吊销列表后失效。",
+		"js.devRevokedOK":     "已吊销。",
+		"js.devRevokeFailed":  "无法吊销该证书。",
+		"js.devNone":          "没有设备存有您的证书。",
+		"js.devUnnamed":       "未命名设备",
+		"js.presentedAgo":     "{n} 秒前出示（二维码有效期 {w} 秒）。",
+		"js.presentedTooOld":  "此码已出示 {n} 秒，超过 {w} 秒的有效期：请对方刷新。",
+	},
+}
