@@ -148,7 +148,7 @@ func TestBeginChoosesTheChallengeKind(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := json.Marshal(map[string]string{"id_number": "110101199003074512", "lang": tc.lang})
+			body, _ := json.Marshal(map[string]any{"id_number": "110101199003074512", "lang": tc.lang, "face_consent": true})
 			r := httptest.NewRequest("POST", "/begin", bytes.NewReader(body))
 			got, err := l.BeginRequest(context.Background(), &authn.Attempt{ID: "l1", MinACR: tc.minACR}, r)
 			if tc.want == "" {

@@ -161,6 +161,8 @@ func TestChineseActionLogin(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#id-number")),
 			chromedp.SendKeys(chromedp.CSS("#id-number"), id),
 			chromedp.Click(chromedp.CSS("#id-next")),
+			chromedp.WaitVisible(chromedp.CSS("#face-agree")), // issue 20's face consent screen
+			chromedp.Click(chromedp.CSS("#face-agree")),
 			chromedp.WaitVisible(chromedp.CSS("#allow")),
 			chromedp.Click(chromedp.CSS("#allow")))
 		msg := waitText(t, bctx, "#result", func(s string) bool { return s != "" }, 30*time.Second)
@@ -177,6 +179,8 @@ func openChallenge(t *testing.T, ctx context.Context, id string) {
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#id-number")),
 		chromedp.SendKeys(chromedp.CSS("#id-number"), id),
 		chromedp.Click(chromedp.CSS("#id-next")),
+		chromedp.WaitVisible(chromedp.CSS("#face-agree")), // issue 20's face consent screen
+		chromedp.Click(chromedp.CSS("#face-agree")),
 		chromedp.WaitVisible(chromedp.CSS("#allow")),
 		chromedp.Click(chromedp.CSS("#allow")),
 		chromedp.WaitEnabled(chromedp.CSS("#start")))
@@ -193,6 +197,9 @@ func finishLogin(t *testing.T, ctx context.Context, attempts int) string {
 		switch {
 		case strings.Contains(href, "/callback"):
 			return href
+		case strings.Contains(href, "/oauth2/consent/claims"):
+			// Issue 20's separate claims consent: share nothing.
+			run(t, ctx, chromedp.Click(chromedp.CSS(`#claims-share`)))
 		case strings.Contains(href, "/oauth2/consent"):
 			run(t, ctx, chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
 		case strings.Contains(href, "/oauth2/login"):
