@@ -193,12 +193,14 @@ func multiNode(t *testing.T, models string, clips *e2eClips, redisEnv string) {
 		var node atomic.Int32
 		b2 := f.pinnedBrowser(citizen.Jar, func(*http.Request) int { return int(node.Load()) })
 		node.Store(a)
-		holder := f.issueCertificate(b2)
+		holder, serial := f.issueCertificate(b2)
 		if r := f.verifyOn(b, holder); r.status != 200 {
 			t.Fatalf("verify on B: %s", r)
 		}
 		node.Store(c)
-		req, _ := http.NewRequest("POST", f.base()+"/certs/revoke", nil)
+		body, _ := json.Marshal(certs.RevokeDeviceRequest{Serial: serial})
+		req, _ := http.NewRequest("POST", f.base()+"/certs/devices/revoke", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Origin", f.base())
 		resp, err := b2.Do(req)
 		if err != nil {
