@@ -404,7 +404,7 @@ func newRig(t *testing.T, models string, clips *e2eClips, pg *privatePG, rd *pri
 	}
 	t.Logf("setup face login: %s", time.Since(start).Round(time.Millisecond))
 	f.chains = append(f.chains, ch)
-	f.holder = f.issueCertificate(b)
+	f.holder, _ = f.issueCertificate(b)
 
 	// Bulk refresh tokens: trustid-lab bench-tokens on the same stores and keys.
 	f.chains = append(f.chains, f.mintChains(t, 60)...)
@@ -882,7 +882,8 @@ func (f *faultRig) drainCallbacks() {
 }
 
 // issueCertificate gets the holder's certificate with the citizen's session.
-func (f *faultRig) issueCertificate(b *http.Client) *certs.Holder {
+// It returns the holder and the certificate's serial.
+func (f *faultRig) issueCertificate(b *http.Client) (*certs.Holder, string) {
 	t := f.t
 	dev, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -917,6 +918,7 @@ func (f *faultRig) issueCertificate(b *http.Client) *certs.Holder {
 	out := readBody(t, resp)
 	var is struct {
 		Certificate string `json:"certificate"`
+		Serial      string `json:"serial"`
 	}
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(out), &is) != nil {
 		t.Fatalf("certificate issue: %d %s", resp.StatusCode, out)
@@ -925,7 +927,7 @@ func (f *faultRig) issueCertificate(b *http.Client) *certs.Holder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &certs.Holder{Cert: cert, Key: dev, Now: time.Now, Rand: rand.Reader}
+	return &certs.Holder{Cert: cert, Key: dev, Now: time.Now, Rand: rand.Reader}, is.Serial
 }
 
 // takeChain removes a chain from the pool (nil when empty).

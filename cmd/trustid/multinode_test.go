@@ -193,34 +193,16 @@ func multiNode(t *testing.T, models string, clips *e2eClips, redisEnv string) {
 		var node atomic.Int32
 		b2 := f.pinnedBrowser(citizen.Jar, func(*http.Request) int { return int(node.Load()) })
 		node.Store(a)
-		holder := f.issueCertificate(b2)
+		holder, serial := f.issueCertificate(b2)
 		if r := f.verifyOn(b, holder); r.status != 200 {
 			t.Fatalf("verify on B: %s", r)
 		}
 		node.Store(c)
-		// The citizen revokes this device (found by its key) on C.
-		tp, err := certs.Thumbprint(&holder.Key.PublicKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := b2.Get(f.base() + "/certs/devices")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var list struct{ Devices []certs.Device }
-		if body := readBody(t, resp); resp.StatusCode != 200 || json.Unmarshal([]byte(body), &list) != nil {
-			t.Fatalf("devices on C: %d %s", resp.StatusCode, body)
-		}
-		serial := ""
-		for _, d := range list.Devices {
-			if d.KeyThumbprint == tp {
-				serial = d.Serial
-			}
-		}
-		req, _ := http.NewRequest("POST", f.base()+"/certs/devices/revoke", strings.NewReader(`{"serial":"`+serial+`"}`))
+		body, _ := json.Marshal(certs.RevokeDeviceRequest{Serial: serial})
+		req, _ := http.NewRequest("POST", f.base()+"/certs/devices/revoke", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Origin", f.base())
-		resp, err = b2.Do(req)
+		resp, err := b2.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
