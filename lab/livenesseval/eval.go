@@ -383,13 +383,20 @@ func lvBuild(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths live
 	// One warm ffmpeg, as the service should run it. Its processes end with
 	// this one (their stdin closes).
 	dec.Warm = 1
-	v, err := liveness.New(liveness.Config{
+	cfg := liveness.Config{
 		Challenges: mgr, Faces: faces, Speech: sp,
 		References: facelogin.MemoryRefs{Refs: refs, Threshold: 0.34},
 		Video:      dec, KeyFrames: keys, Parallel: workers,
 		LipSync: lipsync.Config{Threshold: threshold}, SpoofThreshold: spoofThr,
 		Mouths: mouths,
-	})
+	}
+	if sp == lvSpeechCache.checker && lvSpeechCache.rec != nil {
+		// The real recogniser: the service's synthetic-voice check runs too.
+		if cfg.Voice, cfg.VoiceThreshold, err = lvVoiceFrom(lvSpeechCache.rec); err != nil {
+			return nil, nil, err
+		}
+	}
+	v, err := liveness.New(cfg)
 	return v, mgr, err
 }
 
@@ -439,7 +446,11 @@ func lvVoiceCheck(models string) (liveness.VoiceCheck, float64, error) {
 	if _, err := lvSpeech(models); err != nil {
 		return nil, 0, err
 	}
-	d, err := synthvoice.New(synthvoice.Config{Frontend: lvSpeechCache.rec.Frontend()})
+	return lvVoiceFrom(lvSpeechCache.rec)
+}
+
+func lvVoiceFrom(rec *speech.EmbeddingRecognizer) (liveness.VoiceCheck, float64, error) {
+	d, err := synthvoice.New(synthvoice.Config{Frontend: rec.Frontend()})
 	if err != nil {
 		return nil, 0, fmt.Errorf("synthetic-voice check: %w", err)
 	}
