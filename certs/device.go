@@ -139,7 +139,7 @@ func (s *Service) takeNonce(ctx context.Context, nonce []byte, citizenID string)
 func (s *Service) citizen(r *http.Request) (CitizenSession, error) {
 	sess, err := s.cfg.Citizen.AuthenticateCitizen(r)
 	if err != nil {
-		return CitizenSession{}, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return CitizenSession{}, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
 	}
 	return sess, nil
 }

@@ -40,6 +40,7 @@ var (
 	ErrUnknownCertificate   = &Error{"unknown_certificate", "the issuer has no record of this certificate", http.StatusUnprocessableEntity}
 	ErrPurposeNotAllowed    = &Error{"purpose_not_allowed", "the verifier's role does not allow this purpose", http.StatusForbidden}
 	ErrUnauthenticated      = &Error{"verifier_unauthenticated", "verifier authentication is required", http.StatusUnauthorized}
+	ErrNotSignedIn          = &Error{"not_signed_in", "sign in first: this needs the citizen's own session", http.StatusUnauthorized}
 	ErrStaleAuthentication  = &Error{"stale_authentication", "the identity proof is too old; verify your face again", http.StatusForbidden}
 	ErrInsufficientLevel    = &Error{"insufficient_assurance", "the identity proof does not reach the required assurance level", http.StatusForbidden}
 	ErrCitizenDisabled      = &Error{"citizen_disabled", "the account is disabled", http.StatusForbidden}

@@ -705,9 +705,9 @@ func (s *Service) Log(ctx context.Context, citizenID string, limit int) ([]LogEn
 }
 
 func (s *Service) handleLog(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.cfg.Citizen.AuthenticateCitizen(r)
+	sess, err := s.citizen(r)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return err
 	}
 	entries, err := s.Log(r.Context(), sess.CitizenID, 100)
 	if err != nil {

@@ -331,7 +331,7 @@ window.TrustIDHolder = (function () {
       const { res, rec: r } = await H.enrol(api, ($("device-name").value || "").trim().slice(0, 64), ownKey);
       if (!r) {
         const code = await T.errorCode(res);
-        return say(code === "stale_authentication" || code === "insufficient_assurance" || code === "verifier_unauthenticated" ? "certNeedLogin"
+        return say(code === "stale_authentication" || code === "insufficient_assurance" || code === "not_signed_in" ? "certNeedLogin"
           : code === "too_many_devices" ? "certTooMany" : "certFailed");
       }
       rec = r;
