@@ -138,6 +138,9 @@ func (s *Service) takeNonce(ctx context.Context, nonce []byte, citizenID string)
 
 func (s *Service) citizen(r *http.Request) (CitizenSession, error) {
 	sess, err := s.cfg.Citizen.AuthenticateCitizen(r)
+	if httperr.IsUnavailable(err) {
+		return CitizenSession{}, err // the session could not be read: 503, not "sign in"
+	}
 	if err != nil {
 		return CitizenSession{}, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
 	}

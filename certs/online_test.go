@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trustid/trustid/internal/httperr"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,11 +41,40 @@ func (a bearerAuth) AuthenticateVerifier(r *http.Request) (Verifier, error) {
 }
 
 func (a bearerAuth) AuthenticateCitizen(r *http.Request) (CitizenSession, error) {
+	if bearer(r) == sessionStoreDown {
+		return CitizenSession{}, fmt.Errorf("session: %w", httperr.ErrUnavailable)
+	}
 	c, ok := a.citizens[bearer(r)]
 	if !ok {
 		return CitizenSession{}, errors.New("unknown token")
 	}
 	return c, nil
+}
+
+// sessionStoreDown is a bearer token whose session cannot be read: the
+// store that holds sessions is failing.
+const sessionStoreDown = "session-store-down"
+
+// TestCitizenSessionFault: a citizen endpoint whose session cannot be read
+// answers 503 with Retry-After, not 401 not_signed_in (a fault is not a
+// verdict); without a session it is 401 not_signed_in.
+func TestCitizenSessionFault(t *testing.T) {
+	o := newOnlineFixture(t)
+	for _, tc := range []struct {
+		token  string
+		status int
+		code   string
+	}{
+		{sessionStoreDown, http.StatusServiceUnavailable, ""},
+		{"no-such-session", http.StatusUnauthorized, "not_signed_in"},
+	} {
+		for _, path := range []string{"/devices", "/log"} {
+			st, body := o.call("GET", path, tc.token, nil)
+			if st != tc.status || (tc.code != "" && !strings.Contains(string(body), tc.code)) {
+				t.Errorf("GET %s with %s: %d %s, want %d %s", path, tc.token, st, body, tc.status, tc.code)
+			}
+		}
+	}
 }
 
 // photoMatcher matches when the photo names the reference template's citizen.

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -36,18 +37,29 @@ func (b *browser) clearCookie(w http.ResponseWriter, name string) {
 
 // session returns the browser session named by the cookie, or nil.
 func (b *browser) session(r *http.Request) (*browserSession, string) {
+	s, id, err := b.sessionOrFault(r)
+	if err != nil {
+		b.log.Warn("oidc: load session", "err", err)
+	}
+	return s, id
+}
+
+// sessionOrFault is session, with the error of a session that could not be
+// read (a store fault: nil session and a non-nil error) told apart from no
+// session (nil, nil).
+func (b *browser) sessionOrFault(r *http.Request) (*browserSession, string, error) {
 	c, err := r.Cookie(cookieSession)
 	if err != nil || c.Value == "" {
-		return nil, ""
+		return nil, "", nil
 	}
 	var s browserSession
 	if err := getJSON(r.Context(), b.eph, sessionKey(c.Value), &s); err != nil {
-		if !errors.Is(err, ephemeral.ErrNotFound) {
-			b.log.Warn("oidc: load session", "err", err)
+		if errors.Is(err, ephemeral.ErrNotFound) {
+			return nil, "", nil
 		}
-		return nil, ""
+		return nil, "", fmt.Errorf("oidc: load session: %w", err)
 	}
-	return &s, c.Value
+	return &s, c.Value, nil
 }
 
 // login returns the login state named by the cookie.

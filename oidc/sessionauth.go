@@ -1,16 +1,28 @@
 package oidc
 
-import "net/http"
+import (
+	"errors"
+	"net/http"
+)
+
+// ErrNoSession: the request carries no signed-in browser session.
+var ErrNoSession = errors.New("oidc: no signed-in session")
 
 // SessionAuthentication reports how and when the citizen signed in to the
 // browser session of r authenticated (citizen, acr, amr, auth_time), for
 // features that need a recent proof of identity (certificate issuance).
-func (p *Provider) SessionAuthentication(r *http.Request) (Authentication, bool) {
-	s, _ := p.browser.session(r)
-	if s == nil {
-		return Authentication{}, false
+// Without a session it returns ErrNoSession; a session that could not be
+// read (the ephemeral store failing) is that error, never ErrNoSession: a
+// fault is not a verdict.
+func (p *Provider) SessionAuthentication(r *http.Request) (Authentication, error) {
+	s, _, err := p.browser.sessionOrFault(r)
+	if err != nil {
+		return Authentication{}, err
 	}
-	return s.Auth, true
+	if s == nil {
+		return Authentication{}, ErrNoSession
+	}
+	return s.Auth, nil
 }
 
 // SessionCitizen reports the citizen signed in to the browser session of r

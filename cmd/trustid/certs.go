@@ -402,9 +402,9 @@ type sessionCitizens struct{ provider *oidc.Provider }
 
 // AuthenticateCitizen implements certs.CitizenAuthenticator.
 func (s sessionCitizens) AuthenticateCitizen(r *http.Request) (certs.CitizenSession, error) {
-	auth, ok := s.provider.SessionAuthentication(r)
-	if !ok {
-		return certs.CitizenSession{}, errors.New("no citizen session")
+	auth, err := s.provider.SessionAuthentication(r)
+	if err != nil {
+		return certs.CitizenSession{}, err
 	}
 	return certs.CitizenSession{CitizenID: auth.CitizenID, ACR: auth.ACR, AuthTime: auth.AuthTime}, nil
 }

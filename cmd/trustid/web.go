@@ -26,8 +26,8 @@ type providerSessions struct{ p *oidc.Provider }
 var _ web.Sessions = providerSessions{}
 
 func (s providerSessions) Session(r *http.Request) (web.Session, bool) {
-	a, ok := s.p.SessionAuthentication(r)
-	if !ok || a.CitizenID == "" {
+	a, err := s.p.SessionAuthentication(r)
+	if err != nil || a.CitizenID == "" {
 		return web.Session{}, false
 	}
 	// The id changes with every login.
