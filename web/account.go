@@ -27,8 +27,14 @@ type Session struct {
 // Sessions finds the browser session of a request (cmd wires it to the
 // OIDC provider's session cookie).
 type Sessions interface {
-	Session(r *http.Request) (Session, bool)
+	// Session returns ErrNoSession when r has no signed-in session, and
+	// any other error when the session could not be read (a store fault,
+	// answered 503: a fault is not "sign in").
+	Session(r *http.Request) (Session, error)
 }
+
+// ErrNoSession: the request has no signed-in citizen session.
+var ErrNoSession = errors.New("web: no signed-in session")
 
 // CitizenNamer gives a citizen's record (store.CitizenStore satisfies it).
 type CitizenNamer interface {
@@ -76,8 +82,14 @@ type passkeyView struct {
 
 func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess, ok := s.session(r)
-	if !ok {
+	sess, err := s.session(r)
+	if httperr.IsUnavailable(err) {
+		// The session store's fault, drawn as the site's error page with
+		// the standard headers (Retry-After) and log line.
+		httperr.HandlePage(s.cfg.Logger, func(http.ResponseWriter, *http.Request) error { return err }, s.errorPage).ServeHTTP(w, r)
+		return
+	}
+	if err != nil {
 		m := map[string]string{"Title": "account.title", "Text": "account.signin"}
 		if s.cfg.Issuer != "" {
 			m["Link"], m["LinkText"] = s.cfg.Prefix+PathAccount+"/signin", "account.signin.link"
@@ -147,31 +159,44 @@ func (s *Site) accountPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "account", d)
 }
 
-func (s *Site) session(r *http.Request) (Session, bool) {
+func (s *Site) session(r *http.Request) (Session, error) {
 	if s.cfg.Sessions == nil {
-		return Session{}, false
+		return Session{}, ErrNoSession
 	}
-	sess, ok := s.cfg.Sessions.Session(r)
-	if !ok || sess.CitizenID == "" || sess.SID == "" {
-		return Session{}, false
+	sess, err := s.cfg.Sessions.Session(r)
+	if err != nil {
+		return Session{}, err
 	}
-	return sess, true
+	if sess.CitizenID == "" || sess.SID == "" {
+		return Session{}, ErrNoSession
+	}
+	return sess, nil
 }
 
 // errLoginRequired answers the account's endpoints without a session.
 var errLoginRequired = httperr.New(http.StatusUnauthorized, "login_required", "sign in first")
 
+// loginRequired is the answer of an account endpoint whose session err
+// (from session) or dependency is missing: a session store's fault as
+// itself (503), anything else errLoginRequired.
+func loginRequired(err error) error {
+	if httperr.IsUnavailable(err) {
+		return err
+	}
+	return errLoginRequired
+}
+
 // revokeApp deletes the consent of one client (CSRF-checked form post).
 func (s *Site) revokeApp(w http.ResponseWriter, r *http.Request) error {
-	sess, ok := s.session(r)
-	if !ok || s.cfg.Consents == nil {
-		return errLoginRequired
+	sess, err := s.session(r)
+	if err != nil || s.cfg.Consents == nil {
+		return loginRequired(err)
 	}
 	client := r.PostFormValue("client_id")
 	if client == "" || len(client) > 200 {
 		return httperr.InvalidRequest("client_id is required")
 	}
-	err := s.cfg.Consents.Delete(r.Context(), sess.CitizenID, client)
+	err = s.cfg.Consents.Delete(r.Context(), sess.CitizenID, client)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return httperr.Unavailable(fmt.Errorf("web: revoke consent: %w", err))
 	}
@@ -189,9 +214,9 @@ func (s *Site) revokeApp(w http.ResponseWriter, r *http.Request) error {
 // (CSRF-checked post of credential_id, base64url). A credential of another
 // citizen is refused and left in place; an unknown one is not found.
 func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) error {
-	sess, ok := s.session(r)
-	if !ok || s.cfg.Passkeys == nil {
-		return errLoginRequired
+	sess, err := s.session(r)
+	if err != nil || s.cfg.Passkeys == nil {
+		return loginRequired(err)
 	}
 	raw := r.PostFormValue("credential_id")
 	id, err := base64.RawURLEncoding.DecodeString(raw)

@@ -163,15 +163,15 @@ func (s *Site) rulesTemplates(ctx context.Context, citizenID string, d map[strin
 // deleteTemplate deletes one of the citizen's enrolled face templates
 // (CSRF-checked form post of template_id).
 func (s *Site) deleteTemplate(w http.ResponseWriter, r *http.Request) error {
-	sess, ok := s.session(r)
-	if !ok || s.cfg.FaceTemplates == nil {
-		return errLoginRequired
+	sess, err := s.session(r)
+	if err != nil || s.cfg.FaceTemplates == nil {
+		return loginRequired(err)
 	}
 	id := r.PostFormValue("template_id")
 	if id == "" || len(id) > 100 {
 		return httperr.InvalidRequest("template_id is required")
 	}
-	err := s.cfg.FaceTemplates.DeleteTemplate(r.Context(), "citizen:"+sess.CitizenID, sess.CitizenID, id)
+	err = s.cfg.FaceTemplates.DeleteTemplate(r.Context(), "citizen:"+sess.CitizenID, sess.CitizenID, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return httperr.NotFound("no such face template").WithCause(err)
@@ -269,9 +269,9 @@ func attrLabel(lang, a string) string {
 // (CSRF-checked form post of client_id). Withdrawing is the connected
 // apps' revoke.
 func (s *Site) allowVerifier(w http.ResponseWriter, r *http.Request) error {
-	sess, ok := s.session(r)
-	if !ok || s.cfg.ConsentWriter == nil || s.cfg.Clients == nil {
-		return errLoginRequired
+	sess, err := s.session(r)
+	if err != nil || s.cfg.ConsentWriter == nil || s.cfg.Clients == nil {
+		return loginRequired(err)
 	}
 	id := r.PostFormValue("client_id")
 	if id == "" || len(id) > 200 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/trustid/trustid/certs"
 	"github.com/trustid/trustid/certs/qr"
+	"github.com/trustid/trustid/internal/httperr"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -125,11 +127,14 @@ func TestTemplatesHaveEveryKey(t *testing.T) {
 // fakeSessions signs in one citizen when the request has the cookie "s".
 type fakeSessions struct{ sess Session }
 
-func (f fakeSessions) Session(r *http.Request) (Session, bool) {
-	if _, err := r.Cookie("s"); err != nil {
-		return Session{}, false
+func (f fakeSessions) Session(r *http.Request) (Session, error) {
+	if _, err := r.Cookie("down"); err == nil {
+		return Session{}, fmt.Errorf("session store: %w", httperr.ErrUnavailable)
 	}
-	return f.sess, true
+	if _, err := r.Cookie("s"); err != nil {
+		return Session{}, ErrNoSession
+	}
+	return f.sess, nil
 }
 
 type fakeConsents struct{ list []*store.Consent }
@@ -216,6 +221,36 @@ func TestRevokeAppCSRF(t *testing.T) {
 	}
 	if len(cons.list) != 0 {
 		t.Fatal("consent not deleted")
+	}
+}
+
+// TestAccountDuringSessionStoreFault: while the session cannot be read,
+// the account page and its form posts answer 503 with Retry-After, not
+// "sign in" (a fault is not a verdict) and change nothing.
+func TestAccountDuringSessionStoreFault(t *testing.T) {
+	cons := &fakeConsents{list: []*store.Consent{{CitizenID: "c1", ClientID: "app", GrantedAt: time.Unix(1e9, 0)}}}
+	h := newSite(t, func(c *Config) {
+		c.Sessions = fakeSessions{Session{SID: "sid", CitizenID: "c1"}}
+		c.Consents = cons
+	}).Handler()
+	tok := csrfPair(t, h)
+	get := httptest.NewRequest("GET", "/account", nil)
+	get.AddCookie(&http.Cookie{Name: "down", Value: "1"})
+	form := url.Values{"client_id": {"app"}, "csrf": {tok.Value}}
+	post := httptest.NewRequest("POST", "/account/apps/revoke", strings.NewReader(form.Encode()))
+	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	post.Header.Set("Origin", "http://example.com")
+	post.AddCookie(tok)
+	post.AddCookie(&http.Cookie{Name: "down", Value: "1"})
+	for _, r := range []*http.Request{get, post} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s %s: %d Retry-After %q, want 503 with Retry-After", r.Method, r.URL.Path, w.Code, w.Header().Get("Retry-After"))
+		}
+	}
+	if len(cons.list) != 1 {
+		t.Fatal("consent deleted during the fault")
 	}
 }
 

@@ -25,14 +25,17 @@ type providerSessions struct{ p *oidc.Provider }
 
 var _ web.Sessions = providerSessions{}
 
-func (s providerSessions) Session(r *http.Request) (web.Session, bool) {
+func (s providerSessions) Session(r *http.Request) (web.Session, error) {
 	a, err := s.p.SessionAuthentication(r)
-	if err != nil || a.CitizenID == "" {
-		return web.Session{}, false
+	if errors.Is(err, oidc.ErrNoSession) || (err == nil && a.CitizenID == "") {
+		return web.Session{}, web.ErrNoSession
+	}
+	if err != nil {
+		return web.Session{}, err
 	}
 	// The id changes with every login.
 	h := sha256.Sum256([]byte(a.CitizenID + "\x00" + a.AuthTime.UTC().String()))
-	return web.Session{SID: hex.EncodeToString(h[:16]), CitizenID: a.CitizenID, ACR: a.ACR, AuthTime: a.AuthTime}, true
+	return web.Session{SID: hex.EncodeToString(h[:16]), CitizenID: a.CitizenID, ACR: a.ACR, AuthTime: a.AuthTime}, nil
 }
 
 // ensureAccountClient registers the first-party public client through
