@@ -20,19 +20,16 @@ import (
 	"github.com/trustid/trustid/authn/facelogin"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/lab/fakeclip"
+	"github.com/trustid/trustid/lab/manifest"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/media"
 )
 
-// ManifestEntry is one line of an evaluation manifest:
-//
-//	PATH DIGITS LABEL [SPEAKER]
-//
-// separated by tabs or spaces; LABEL is "genuine" or "attack:<type>";
-// PATH is absolute or relative to the manifest's folder; SPEAKER (default:
-// the file name without extension) groups clips for leave-one-speaker-out.
-// Blank lines and lines starting with # are skipped.
+// ManifestEntry is one line of an evaluation manifest (lab/manifest's
+// format) whose challenge is 1 to 4 digits: PATH DIGITS LABEL [SPEAKER].
+// SPEAKER (default: the file name without extension) groups clips for
+// leave-one-speaker-out.
 type ManifestEntry struct {
 	Path    string `json:"path"`
 	Digits  string `json:"digits"`
@@ -46,43 +43,23 @@ func (e ManifestEntry) Attack() (string, bool) {
 	return t, ok
 }
 
-// maxManifestLines bounds a manifest (and so the work it asks for).
-const maxManifestLines = 100000
-
-// ReadManifest parses a manifest; relative paths are resolved against dir.
+// ReadManifest parses a manifest with manifest.Read (relative paths are
+// resolved against dir) and checks that every challenge is digits.
 func ReadManifest(r io.Reader, dir string) ([]ManifestEntry, error) {
-	var out []ManifestEntry
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) < 3 || len(f) > 4 {
-			return nil, fmt.Errorf("manifest line %d: want PATH DIGITS LABEL [SPEAKER], got %d fields", n, len(f))
-		}
-		e := ManifestEntry{Path: f[0], Digits: f[1], Label: f[2]}
-		if len(e.Digits) < 1 || len(e.Digits) > challenge.Length || strings.Trim(e.Digits, "0123456789") != "" {
-			return nil, fmt.Errorf("manifest line %d: digits %q: want 1-%d digits", n, e.Digits, challenge.Length)
-		}
-		if t, ok := e.Attack(); e.Label != "genuine" && (!ok || t == "") {
-			return nil, fmt.Errorf("manifest line %d: label %q: want genuine or attack:<type>", n, e.Label)
-		}
-		if !filepath.IsAbs(e.Path) {
-			e.Path = filepath.Join(dir, e.Path)
-		}
-		e.Speaker = strings.TrimSuffix(filepath.Base(e.Path), filepath.Ext(e.Path))
-		if len(f) == 4 {
-			e.Speaker = f[3]
-		}
-		out = append(out, e)
-		if len(out) > maxManifestLines {
-			return nil, fmt.Errorf("manifest: more than %d clips", maxManifestLines)
-		}
-	}
-	if err := sc.Err(); err != nil {
+	entries, err := manifest.Read(r, dir)
+	if err != nil {
 		return nil, err
+	}
+	out := make([]ManifestEntry, 0, len(entries))
+	for _, e := range entries {
+		if len(e.Challenge) > challenge.Length || strings.Trim(e.Challenge, "0123456789") != "" {
+			return nil, fmt.Errorf("manifest line %d: digits %q: want 1-%d digits", e.Line, e.Challenge, challenge.Length)
+		}
+		speaker := e.Group
+		if speaker == "" {
+			speaker = strings.TrimSuffix(filepath.Base(e.Path), filepath.Ext(e.Path))
+		}
+		out = append(out, ManifestEntry{Path: e.Path, Digits: e.Challenge, Label: e.Label(), Speaker: speaker})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("manifest: no clips")

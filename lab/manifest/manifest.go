@@ -3,7 +3,8 @@
 // any folder without a code change. Both challenge kinds use it (digits for
 // the spoken-digit check, "+"-joined actions for the action check).
 //
-// Format: UTF-8 text, one entry per line, fields separated by tabs:
+// Format: UTF-8 text, one entry per line, fields separated by tabs (or,
+// on a line without a tab, by spaces: paths without spaces):
 //
 //	path <TAB> challenge <TAB> label [<TAB> group]
 //
@@ -70,8 +71,11 @@ func Read(r io.Reader, dir string) ([]Entry, error) {
 			continue
 		}
 		f := strings.Split(line, "\t")
+		if len(f) == 1 {
+			f = strings.Fields(line)
+		}
 		if len(f) < 3 || len(f) > 4 {
-			return nil, fmt.Errorf("%w: line %d: want 3 or 4 tab-separated fields, got %d", ErrFormat, n, len(f))
+			return nil, fmt.Errorf("%w: line %d: want 3 or 4 fields, got %d", ErrFormat, n, len(f))
 		}
 		e := Entry{Path: strings.TrimSpace(f[0]), Challenge: strings.TrimSpace(f[1]), Line: n}
 		if len(f) == 4 {
