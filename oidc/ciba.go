@@ -95,7 +95,7 @@ type ciba struct {
 	// writeOAuthError is the provider's one OAuth error writer.
 	writeOAuthError func(context.Context, http.ResponseWriter, error)
 	// session returns the browser session of the request, or nil.
-	session func(*http.Request) *browserSession
+	session func(*http.Request) (*browserSession, error)
 	// subject is the subject identifier a client sees for a citizen.
 	subject func(*store.Client, string) string
 }
@@ -243,7 +243,10 @@ var errLoginRequired = httperr.New(http.StatusUnauthorized, "login_required", "s
 // backchannelPending lists the signed-in citizen's pending requests (a
 // JSON API of the account page).
 func (c *ciba) backchannelPending(w http.ResponseWriter, r *http.Request) error {
-	s := c.session(r)
+	s, err := c.session(r)
+	if err != nil {
+		return httperr.Unavailable(err)
+	}
 	if s == nil {
 		return errLoginRequired
 	}
@@ -272,7 +275,10 @@ func (c *ciba) backchannelPending(w http.ResponseWriter, r *http.Request) error 
 func (c *ciba) backchannelDecision(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	s := c.session(r)
+	s, err := c.session(r)
+	if err != nil {
+		return httperr.Unavailable(err)
+	}
 	if s == nil {
 		return errLoginRequired
 	}

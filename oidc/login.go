@@ -165,7 +165,12 @@ func (az *authorizer) authorize(w http.ResponseWriter, r *http.Request) {
 			MinACR: minACR(form), RequestedAt: now},
 		Form: form, CSRF: randomID(),
 	}
-	sess, _ := az.browser.session(r)
+	sess, _, err := az.browser.sessionOrFault(r)
+	if err != nil {
+		// Not "signed out": a store fault is answered as one.
+		az.authorizeError(ctx, w, ar, fmt.Errorf("%w: %w", httperr.ErrUnavailable, err))
+		return
+	}
 	if why := az.needLogin(sess, form, now); why != "" {
 		if slices.Contains(prompts(form), "none") {
 			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHintf("Login is required (%s) but prompt=none was given.", why))
@@ -318,6 +323,13 @@ func (az *authorizer) finish(w http.ResponseWriter, r *http.Request, ar fosite.A
 	// No identity claim goes into the stored session: the ID token
 	// strategy (liveClaimsStrategy) adds what the consent releases at each
 	// token call.
+	// The session records the grant before the code exists: logout
+	// revokes the session's grants, so a grant it could not record would
+	// outlive the logout. A fault here answers 503 and issues nothing.
+	if err := az.rememberGrant(r, client.ID, ar.GetID()); err != nil {
+		az.authorizeError(ctx, w, ar, fmt.Errorf("%w: %w", httperr.ErrUnavailable, err))
+		return
+	}
 	resp, err := az.f.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		az.authorizeError(ctx, w, ar, err)
@@ -327,17 +339,17 @@ func (az *authorizer) finish(w http.ResponseWriter, r *http.Request, ar fosite.A
 		az.log.Warn("oidc: delete login state", "err", err)
 	}
 	az.browser.clearCookie(w, cookieLogin)
-	az.rememberGrant(r, client.ID, ar.GetID())
 	az.events.record(ctx, "client:"+client.ID, "oidc.authorize", ls.Auth.CitizenID, client.ID, "ok", map[string]string{"acr": ls.Auth.ACR})
 	az.f.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
 // rememberGrant records that the browser session's citizen signed in to
-// client, by the authorization with fosite request id requestID.
-func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string) {
-	s, id := az.browser.session(r)
-	if s == nil {
-		return
+// client, by the authorization with fosite request id requestID. An error
+// is a store fault: the session could not be read or written.
+func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string) error {
+	s, id, err := az.browser.sessionOrFault(r)
+	if err != nil || s == nil {
+		return err
 	}
 	if !slices.Contains(s.Clients, clientID) {
 		s.Clients = append(s.Clients, clientID)
@@ -347,8 +359,9 @@ func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string)
 		s.Grants = s.Grants[n-maxSessionGrants:]
 	}
 	if err := putJSON(r.Context(), az.eph, sessionKey(id), s, az.sessionTTL); err != nil {
-		az.log.Warn("oidc: update session", "err", err)
+		return fmt.Errorf("oidc: update session: %w", err)
 	}
+	return nil
 }
 
 // methodsFor lists the authenticators able to reach minACR.
@@ -556,7 +569,14 @@ func (az *authorizer) loginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxEvidenceBytes)
-	old, oldID := az.browser.session(r)
+	old, oldID, err := az.browser.sessionOrFault(r)
+	if err != nil {
+		// The session being stepped up could not be read: without it the
+		// new session would lose its earlier methods (and its grants'
+		// logout). Nothing is checked or consumed; the citizen retries.
+		httperr.Write(w, r, az.log, httperr.Unavailable(err))
+		return
+	}
 	auth, err := a.Finish(ctx, &ls.Attempt, r)
 	if err == nil {
 		if auth.AuthTime.IsZero() {

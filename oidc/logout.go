@@ -42,7 +42,7 @@ type logout struct {
 	pages   PageRenderer
 
 	// Hooks of the provider's other concerns.
-	session     func(*http.Request) (*browserSession, string)
+	session     func(*http.Request) (*browserSession, string, error)
 	page        func(w http.ResponseWriter, status int, title, text string, data any)
 	clearCookie func(w http.ResponseWriter, name string)
 	subject     func(*store.Client, string) string
@@ -101,7 +101,16 @@ func (l *logout) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		target, _ = url.Parse(redirect)
 	}
-	s, id := l.session(r)
+	s, id, err := l.session(r)
+	if err != nil {
+		// The session could not be read: signing out now would clear the
+		// cookie while the session and its tokens live on (a success that
+		// did not happen). Keep everything and ask for a retry.
+		l.log.Error("oidc: logout: read session", "err", err)
+		w.Header().Set("Retry-After", retryAfter)
+		l.page(w, http.StatusServiceUnavailable, "Sign-out failed", "The service cannot sign you out right now. Please try again in a moment.", nil)
+		return
+	}
 	confirmed := false
 	if s != nil && (hint == "" || hintSID != "" && hintSID != s.SID) {
 		switch {

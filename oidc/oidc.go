@@ -361,8 +361,11 @@ func New(cfg Config) (*Provider, error) {
 		eph: cfg.Ephemeral, citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(), events: p.events, now: cfg.Clock, origin: p.origin,
 		accessTokenTTL: cfg.AccessTokenTTL, idTokenTTL: cfg.IDTokenTTL,
 		writeOAuthError: p.writeOAuthError,
-		session:         func(r *http.Request) *browserSession { s, _ := p.browser.session(r); return s },
-		subject:         p.claims.subject,
+		session: func(r *http.Request) (*browserSession, error) {
+			s, _, err := p.browser.sessionOrFault(r)
+			return s, err
+		},
+		subject: p.claims.subject,
 	}
 	p.f = compose.Compose(p.fc, p.storage, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -400,7 +403,7 @@ func New(cfg Config) (*Provider, error) {
 		issuer: cfg.Issuer, action: p.prefix + PathLogout, csrfKey: deriveKey(cfg.Secret, "logout-csrf"),
 		clients: cfg.Store.Clients(), eph: cfg.Ephemeral, tokens: p.storage, signer: p.signer, http: cfg.HTTPClient,
 		log: cfg.Logger, events: p.events, now: cfg.Clock, pages: cfg.Pages,
-		session: p.browser.session, page: html.page, clearCookie: p.browser.clearCookie, subject: p.claims.subject,
+		session: p.browser.sessionOrFault, page: html.page, clearCookie: p.browser.clearCookie, subject: p.claims.subject,
 	}
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err

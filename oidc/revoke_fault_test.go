@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/trustid/trustid/internal/ephemeral"
+	"github.com/trustid/trustid/oidc"
 )
 
 // refusingEph refuses writes while on is set, as Redis does at its memory
@@ -101,5 +102,70 @@ func TestRevokeWhileEphemeralRefusesWrites(t *testing.T) {
 	}
 	if resp, _ := e.logoutConfirmed(); resp.StatusCode != http.StatusOK {
 		t.Fatalf("logout after the fault: %d", resp.StatusCode)
+	}
+}
+
+// downEph fails reads while down, as a Redis that is down (writes too
+// when its refusingEph is on).
+type downEph struct {
+	refusingEph
+	down atomic.Bool
+}
+
+func (d *downEph) Get(ctx context.Context, k string) ([]byte, error) {
+	if d.down.Load() {
+		return nil, ephemeral.ErrUnavailable
+	}
+	return d.Store.Get(ctx, k)
+}
+
+// TestBrowserSessionStoreFault: a browser session that cannot be read is a
+// fault, not "signed out" (issue 16 follow-up). Logout answers 503 and
+// keeps the session (clearing the cookie while the session and its tokens
+// live on would be a sign-out that did not happen); the authorization
+// endpoint answers temporarily_unavailable instead of a new login; and an
+// authorization whose grant the session cannot record issues no code (a
+// later logout could not revoke its tokens).
+func TestBrowserSessionStoreFault(t *testing.T) {
+	eph := &downEph{refusingEph: refusingEph{Store: memoryStore(t)}}
+	e := newEnv(t, sqliteStore(t), eph, nil)
+	v := oauth2.GenerateVerifier()
+	if q := e.login(e.conf.AuthCodeURL("state-sf", oauth2.S256ChallengeOption(v)), nil, true); q.Get("code") == "" {
+		t.Fatalf("login: %v", q)
+	}
+	silent := func(state string) url.Values {
+		v := oauth2.GenerateVerifier()
+		resp, _ := e.get(e.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("prompt", "none")))
+		return callback(t, resp)
+	}
+
+	eph.down.Store(true)
+	eph.refusingEph.on.Store(true)
+	resp, _ := e.get(e.issuer + oidc.PathLogout)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("logout with the session unreadable: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if q := silent("state-sf2"); q.Get("error") != "temporarily_unavailable" || q.Get("code") != "" {
+		t.Fatalf("authorize with the session unreadable: %v, want error=temporarily_unavailable", q)
+	}
+	eph.down.Store(false)
+
+	// Reads work, writes are refused: the grant cannot be recorded.
+	eph.refusingEph.on.Store(true)
+	if q := silent("state-sf3"); q.Get("error") != "temporarily_unavailable" || q.Get("code") != "" {
+		t.Fatalf("authorize when the session cannot record the grant: %v, want error=temporarily_unavailable and no code", q)
+	}
+	eph.refusingEph.on.Store(false)
+
+	// After the fault the session is still there: a silent authorization
+	// succeeds and logout signs out.
+	if q := silent("state-sf4"); q.Get("code") == "" {
+		t.Fatalf("authorize after the fault: %v", q)
+	}
+	if resp, _ := e.logoutConfirmed(); resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout after the fault: %d", resp.StatusCode)
+	}
+	if q := silent("state-sf5"); q.Get("error") != "login_required" {
+		t.Fatalf("authorize after logout: %v, want login_required", q)
 	}
 }

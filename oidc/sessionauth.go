@@ -27,13 +27,15 @@ func (p *Provider) SessionAuthentication(r *http.Request) (Authentication, error
 
 // SessionCitizen reports the citizen signed in to the browser session of r
 // and the assurance reached, for features that need a signed-in citizen
-// (passkey registration, the account page).
-func (p *Provider) SessionCitizen(r *http.Request) (citizenID, acr string, ok bool) {
-	s, _ := p.browser.session(r)
-	if s == nil {
-		return "", "", false
+// (passkey registration). Without a session citizenID is empty and err nil;
+// err is a session that could not be read (a store fault), never "no
+// session".
+func (p *Provider) SessionCitizen(r *http.Request) (citizenID, acr string, err error) {
+	a, err := p.SessionAuthentication(r)
+	if errors.Is(err, ErrNoSession) {
+		return "", "", nil
 	}
-	return s.Auth.CitizenID, s.Auth.ACR, true
+	return a.CitizenID, a.ACR, err
 }
 
 // LoginClient reports the client whose authorization request the

@@ -32,9 +32,12 @@ import (
 var _ authn.Method = (*Passkeys)(nil)
 
 // Sessions tells who is signed in to a browser session (the OIDC provider
-// does; cmd/ plugs it in).
+// does; cmd/ plugs it in). SessionCitizen returns an empty citizenID and a
+// nil error when r has no signed-in session; an error means the session
+// could not be read (a store fault), which registration answers 503, not
+// "sign in".
 type Sessions interface {
-	SessionCitizen(r *http.Request) (citizenID, acr string, ok bool)
+	SessionCitizen(r *http.Request) (citizenID, acr string, err error)
 }
 
 // Config holds the live dependencies.
@@ -275,8 +278,11 @@ func (p *Passkeys) signedIn(r *http.Request) (string, error) {
 	if o := r.Header.Get("Origin"); r.Header.Get("Sec-Fetch-Site") == "cross-site" || (o != "" && !slices.Contains(p.cfg.Origins, o)) {
 		return "", httperr.New(http.StatusForbidden, "cross_origin", "the request comes from another site")
 	}
-	id, acr, ok := p.cfg.Sessions.SessionCitizen(r)
-	if !ok || !atLeast(acr, p.cfg.RegisterMinACR) {
+	id, acr, err := p.cfg.Sessions.SessionCitizen(r)
+	if err != nil {
+		return "", httperr.Unavailable(err)
+	}
+	if id == "" || !atLeast(acr, p.cfg.RegisterMinACR) {
 		return "", httperr.New(http.StatusUnauthorized, "login_required", "sign in with face and liveness first")
 	}
 	return id, nil
@@ -352,7 +358,7 @@ func (p *Passkeys) registerFinish(w http.ResponseWriter, r *http.Request) error 
 
 // SessionsFunc adapts a function to Sessions (cmd/ builds the passkey
 // method before the provider exists, so it passes a closure over it).
-type SessionsFunc func(r *http.Request) (citizenID, acr string, ok bool)
+type SessionsFunc func(r *http.Request) (citizenID, acr string, err error)
 
 // SessionCitizen implements Sessions.
-func (f SessionsFunc) SessionCitizen(r *http.Request) (string, string, bool) { return f(r) }
+func (f SessionsFunc) SessionCitizen(r *http.Request) (string, string, error) { return f(r) }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/trustid/trustid/authn"
 	"github.com/trustid/trustid/authn/passkey"
+	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/ephemeral/memory"
 	"github.com/trustid/trustid/internal/seal"
 	"github.com/trustid/trustid/internal/store"
@@ -187,7 +188,7 @@ func newRig(t *testing.T) *rig {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var prov *oidc.Provider
 	pk, err := passkey.New(passkey.Config{RPID: "localhost", Origins: []string{issuer}, Store: st, Ephemeral: eph, Logger: log,
-		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, bool) { return prov.SessionCitizen(r) })})
+		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, error) { return prov.SessionCitizen(r) })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,5 +352,40 @@ func TestPasskeyRegistrationLoginAndStepUp(t *testing.T) {
 	acr, amr = g.finishFlow(b1, resp, body, v)
 	if acr != oidc.ACRFaceLivenessPasskey || !strings.Contains(strings.Join(amr, " "), "mfa") {
 		t.Fatalf("step-up acr %q amr %v", acr, amr)
+	}
+}
+
+// TestRegisterDuringSessionStoreFault: a session that cannot be read (the
+// ephemeral store failing) answers 503 with Retry-After, not 401
+// login_required (a fault is not a verdict; issue 16 follow-up).
+func TestRegisterDuringSessionStoreFault(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), ring(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	eph := memory.New(memory.Options{})
+	t.Cleanup(func() { eph.Close() })
+	for _, tc := range []struct {
+		name   string
+		sess   passkey.SessionsFunc
+		status int
+	}{
+		{"fault", func(*http.Request) (string, string, error) { return "", "", ephemeral.ErrUnavailable }, http.StatusServiceUnavailable},
+		{"none", func(*http.Request) (string, string, error) { return "", "", nil }, http.StatusUnauthorized},
+	} {
+		pk, err := passkey.New(passkey.Config{RPID: "localhost", Origins: []string{"http://localhost"}, Store: st, Ephemeral: eph,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Sessions: tc.sess})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{passkey.PathRegisterBegin, passkey.PathRegisterFinish} {
+			w := httptest.NewRecorder()
+			pk.Handler().ServeHTTP(w, httptest.NewRequest("POST", path, nil))
+			if w.Code != tc.status || (tc.status == http.StatusServiceUnavailable) != (w.Header().Get("Retry-After") != "") {
+				t.Errorf("%s %s: %d Retry-After %q, want %d", tc.name, path, w.Code, w.Header().Get("Retry-After"), tc.status)
+			}
+		}
 	}
 }

@@ -223,7 +223,7 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	pk, err := passkey.New(passkey.Config{
 		RPID: issuerURL.Hostname(), Origins: []string{issuerURL.Scheme + "://" + issuerURL.Host},
 		DisplayName: "TrustID", Store: a.store, Ephemeral: a.eph, Logger: a.log.With("area", "passkey"),
-		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, bool) { return f.provider.SessionCitizen(r) }),
+		Sessions: passkey.SessionsFunc(func(r *http.Request) (string, string, error) { return f.provider.SessionCitizen(r) }),
 	})
 	if err != nil {
 		// WebAuthn needs a domain name; an issuer on a bare IP serves without passkeys.
