@@ -1,7 +1,10 @@
 // The input tensor of an ONNX Runtime network, written straight into the
 // binding's memory: what cv::dnn::blobFromImage computes for an image
-// already at the network's size (it subtracts the mean, then scales, in
-// float), without its intermediate float image.
+// already at the network's size, without its intermediate float image.
+// blobFromImage subtracts the mean, then scales; this converts with
+// x * scale - mean * scale in one vectorised pass, which gives the same
+// floats to the bit for 8-bit x and the scales used (powers of two, so
+// every term is exact).
 #include <opencv2/core.hpp>
 #include "blob.h"
 
@@ -13,23 +16,15 @@ extern "C" int trustid_blob(void *mat, float *dst, long n, float scale, float me
   }
   const long hw = (long)rows * cols;
   if (ch == 1) {
-    for (int y = 0; y < rows; y++) {
-      const uchar *p = src.ptr<uchar>(y);
-      float *o = dst + (long)y * cols;
-      for (int x = 0; x < cols; x++) o[x] = ((float)p[x] - mean) * scale;
-    }
+    cv::Mat out(rows, cols, CV_32F, dst);
+    src.convertTo(out, CV_32F, scale, -mean * scale);
     return 0;
   }
-  float *o0 = dst, *o1 = dst + hw, *o2 = dst + 2 * hw;
-  if (swap_rb) std::swap(o0, o2);
-  for (int y = 0; y < rows; y++) {
-    const uchar *p = src.ptr<uchar>(y);
-    const long r = (long)y * cols;
-    for (int x = 0; x < cols; x++) {
-      o0[r + x] = ((float)p[3 * x] - mean) * scale;
-      o1[r + x] = ((float)p[3 * x + 1] - mean) * scale;
-      o2[r + x] = ((float)p[3 * x + 2] - mean) * scale;
-    }
+  cv::Mat planes[3];
+  cv::split(src, planes);
+  for (int c = 0; c < 3; c++) {
+    cv::Mat out(rows, cols, CV_32F, dst + c * hw);
+    planes[swap_rb ? 2 - c : c].convertTo(out, CV_32F, scale, -mean * scale);
   }
   return 0;
 }

@@ -154,13 +154,22 @@ func (n *ortNets) close() {
 	}
 }
 
+// blob writes an 8-bit image as a planar float tensor, (x - mean) * scale,
+// channels reversed when swapRB: blobFromImage's values (blob.cpp). dst
+// must hold exactly the image's values.
+func blob(img gocv.Mat, dst []float32, scale, mean float32, swapRB bool) error {
+	if len(dst) == 0 || C.trustid_blob(unsafe.Pointer(img.Ptr()), (*C.float)(unsafe.Pointer(&dst[0])), C.long(len(dst)),
+		C.float(scale), C.float(mean), C.int(btoi(swapRB))) != 0 {
+		return fmt.Errorf("%w: a %dx%dx%d image for a tensor of %d values", ErrInference, img.Cols(), img.Rows(), img.Channels(), len(dst))
+	}
+	return nil
+}
+
 // run writes img into network i's input tensor and runs it.
 func (n *ortNets) run(i int, img gocv.Mat, scale, mean float32, swapRB bool) error {
 	b := n[i]
-	in := b.Input(0)
-	if r := C.trustid_blob(unsafe.Pointer(img.Ptr()), (*C.float)(unsafe.Pointer(&in[0])), C.long(len(in)),
-		C.float(scale), C.float(mean), C.int(btoi(swapRB))); r != 0 {
-		return fmt.Errorf("%w: %s: a %dx%dx%d image for input %v", ErrInference, netSpecs[i].file, img.Cols(), img.Rows(), img.Channels(), netSpecs[i].input)
+	if err := blob(img, b.Input(0), scale, mean, swapRB); err != nil {
+		return fmt.Errorf("%s: input %v: %w", netSpecs[i].file, netSpecs[i].input, err)
 	}
 	if err := b.Run(); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrInference, netSpecs[i].file, err)

@@ -3,8 +3,10 @@ package face
 import (
 	"context"
 	"errors"
+	"image"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -232,5 +234,48 @@ func TestTimings(t *testing.T) {
 	}
 	if res.Timings == nil || res.Timings.AntiSpoof.CPU <= 0 || res.Timings.Decode != (StageTime{}) || res.Timings.Embed != (StageTime{}) {
 		t.Errorf("frame timings: %+v", res.Timings)
+	}
+}
+
+// TestBlobMatchesOpenCV: the ONNX Runtime input written in place is
+// blobFromImage's to the bit, for each network's normalisation.
+func TestBlobMatchesOpenCV(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		typ         gocv.MatType
+		w, h        int
+		scale, mean float32
+		swap        bool
+	}{
+		{"detect", gocv.MatTypeCV8UC3, detW, detH, detScale, detMean, true},
+		{"landmarks", gocv.MatTypeCV8UC1, lmkSize, lmkSize, lmkScale, 0, false},
+		{"embed", gocv.MatTypeCV8UC3, alignSize, alignSize, featScale, featMean, true},
+		{"anti-spoof", gocv.MatTypeCV8UC3, spoofSize, spoofSize, spoofScale, spoofMean, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := gocv.NewMatWithSize(c.h, c.w, c.typ)
+			defer m.Close()
+			gocv.RandU(&m, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(256, 256, 256, 0))
+			m2 := m.Clone() // RandU's upper bound is exclusive: make sure 255 occurs
+			defer m2.Close()
+			m2.SetUCharAt(0, 0, 255)
+			want := gocv.BlobFromImage(m2, float64(c.scale), image.Pt(c.w, c.h),
+				gocv.NewScalar(float64(c.mean), float64(c.mean), float64(c.mean), 0), c.swap, false)
+			defer want.Close()
+			wv, err := want.DataPtrFloat32()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, len(wv))
+			if err := blob(m2, got, c.scale, c.mean, c.swap); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, wv) {
+				t.Errorf("differs from blobFromImage (max difference %.3g)", maxAbsDiff(got, wv))
+			}
+			if err := blob(m2, got[1:], c.scale, c.mean, c.swap); err == nil {
+				t.Error("a tensor of the wrong size was accepted")
+			}
+		})
 	}
 }
