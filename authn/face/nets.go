@@ -96,11 +96,20 @@ type sessions [len(netSpecs)]*onnx.Session
 func openSessions(cfg *Config, models map[string][]byte) (*sessions, error) {
 	var s sessions
 	for i, spec := range netSpecs {
-		var err error
+		// The pinned bytes, with PRelu in a form ONNX Runtime keeps in its
+		// NCHWc layout (prelu.go; fr_feature and fr_liveness).
+		data, k, err := rewritePRelu(models[spec.file])
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("%w: %s: %v", ErrModel, spec.file, err)
+		}
+		if k == 0 {
+			data = models[spec.file]
+		}
 		s[i], err = onnx.Open(onnx.Config{
 			Library:        cfg.onnxLibrary(),
 			Model:          spec.file,
-			ModelData:      models[spec.file],
+			ModelData:      data,
 			Inputs:         []string{"input"},
 			Outputs:        spec.outputs,
 			IntraOpThreads: cfg.IntraOpThreads,
