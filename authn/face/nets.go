@@ -21,9 +21,9 @@ type Runtime string
 
 const (
 	// RuntimeONNX runs the networks on ONNX Runtime (internal/onnx), the
-	// default: 2.5-7x less CPU per network than OpenCV's DNN module on
-	// this machine, the same embeddings to cosine 0.99999
-	// (bench/face/RESULTS.md, TestRuntimesAgree).
+	// default: 1.3-7x less CPU per network than OpenCV's DNN module on
+	// this machine (the recognition net 3x), the same outputs to within
+	// 1e-5 (bench/face/RESULTS.md, TestRuntimesAgree).
 	RuntimeONNX Runtime = "onnxruntime"
 	// RuntimeOpenCV runs them on OpenCV 4.6 DNN: the reference the ONNX
 	// Runtime path is checked against.
