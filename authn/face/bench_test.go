@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"gocv.io/x/gocv"
 )
 
@@ -24,15 +22,6 @@ func probe640(b *testing.B) []byte {
 	}
 	defer buf.Close()
 	return append([]byte(nil), buf.GetBytes()...)
-}
-
-// threadCPU is the CPU time of the calling OS thread (Linux).
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }
 
 // cpuLoop runs f b.N times on one locked OS thread and reports its CPU
@@ -52,9 +41,10 @@ func cpuLoop(b *testing.B, f func()) {
 	b.ReportMetric(float64(threadCPU()-c)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
 }
 
-// stageWorker takes one worker out of the shared engine for stage timings.
-func stageWorker(b *testing.B) (*worker, gocv.Mat, Detection, [5]Point) {
-	e := testEngine(b)
+// stageWorker takes one worker out of the shared engine of a runtime for
+// stage timings.
+func stageWorker(b *testing.B, rt Runtime) (*worker, gocv.Mat, Detection, [5]Point) {
+	e := runtimeEngine(b, rt)
 	w, err := e.acquire(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -65,15 +55,28 @@ func stageWorker(b *testing.B) (*worker, gocv.Mat, Detection, [5]Point) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { img.Close() })
-	d := w.detect(img)
-	if len(d) == 0 {
-		b.Fatal("no face in the benchmark image")
+	d, err := w.detect(img)
+	if err != nil || len(d) == 0 {
+		b.Fatalf("no face in the benchmark image (%v)", err)
 	}
-	lm := w.landmarks(img, d[0].Box)
+	lm, err := w.landmarks(img, d[0].Box)
+	if err != nil {
+		b.Fatal(err)
+	}
 	return w, img, d[0], FivePoints(&lm)
 }
 
-// Per-stage latency on one worker, 640x480 input.
+// must fails the benchmark on a stage's error.
+func must[T any](b *testing.B) func(T, error) {
+	return func(_ T, err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Per-stage latency on one worker, 640x480 input, for each runtime of the
+// networks (decode, align and quality are OpenCV's either way).
 func BenchmarkStage(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		data := probe640(b)
@@ -88,52 +91,61 @@ func BenchmarkStage(b *testing.B) {
 			m.Close()
 		})
 	})
-	b.Run("detect", func(b *testing.B) {
-		w, img, _, _ := stageWorker(b)
-		cpuLoop(b, func() { w.detect(img) })
-	})
-	b.Run("landmarks", func(b *testing.B) {
-		w, img, d, _ := stageWorker(b)
-		cpuLoop(b, func() { w.landmarks(img, d.Box) })
-	})
+	for _, rt := range []Runtime{RuntimeONNX, RuntimeOpenCV} {
+		b.Run(string(rt), func(b *testing.B) {
+			b.Run("detect", func(b *testing.B) {
+				w, img, _, _ := stageWorker(b, rt)
+				cpuLoop(b, func() { must[[]Detection](b)(w.detect(img)) })
+			})
+			b.Run("landmarks", func(b *testing.B) {
+				w, img, d, _ := stageWorker(b, rt)
+				cpuLoop(b, func() { must[[68]Point](b)(w.landmarks(img, d.Box)) })
+			})
+			b.Run("embed", func(b *testing.B) {
+				w, img, _, five := stageWorker(b, rt)
+				w.align(img, five)
+				cpuLoop(b, func() { must[[]float32](b)(w.embed()) })
+			})
+			b.Run("antispoof", func(b *testing.B) {
+				w, img, d, _ := stageWorker(b, rt)
+				cpuLoop(b, func() { must[float32](b)(w.antiSpoof(img, d.Box)) })
+			})
+		})
+	}
 	b.Run("align", func(b *testing.B) {
-		w, img, _, five := stageWorker(b)
+		w, img, _, five := stageWorker(b, RuntimeONNX)
 		cpuLoop(b, func() { w.align(img, five) })
 	})
-	b.Run("embed", func(b *testing.B) {
-		w, img, _, five := stageWorker(b)
-		w.align(img, five)
-		cpuLoop(b, func() { w.embed() })
-	})
 	b.Run("quality", func(b *testing.B) {
-		w, img, _, five := stageWorker(b)
+		w, img, _, five := stageWorker(b, RuntimeONNX)
 		w.align(img, five)
 		cpuLoop(b, func() { w.measure() })
-	})
-	b.Run("antispoof", func(b *testing.B) {
-		w, img, d, _ := stageWorker(b)
-		cpuLoop(b, func() { w.antiSpoof(img, d.Box) })
 	})
 }
 
 // BenchmarkVerify is a full 1:1 verification of a 640x480 JPEG: header
 // check, decode, detect, landmarks, gates, align, embed, cosine against a
-// stored template. One request at a time (one worker busy).
+// stored template. One request at a time (one worker busy), on each
+// runtime of the networks.
 func BenchmarkVerify(b *testing.B) {
-	e := testEngine(b)
-	data := probe640(b)
-	ctx := context.Background()
-	ref, err := e.Process(ctx, data, Options{Embedding: true})
-	if err != nil {
-		b.Fatal(err)
+	for _, rt := range []Runtime{RuntimeONNX, RuntimeOpenCV} {
+		b.Run(string(rt), func(b *testing.B) {
+			e := runtimeEngine(b, rt)
+			data := probe640(b)
+			ctx := context.Background()
+			ref, err := e.Process(ctx, data, Options{Embedding: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpuLoop(b, func() {
+				res, err := e.Process(ctx, data, Options{Embedding: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if Cosine(res.Embedding, ref.Embedding) < 0.99 {
+					b.Fatal("unstable embedding")
+				}
+			})
+		})
 	}
-	cpuLoop(b, func() {
-		res, err := e.Process(ctx, data, Options{Embedding: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if Cosine(res.Embedding, ref.Embedding) < 0.99 {
-			b.Fatal("unstable embedding")
-		}
-	})
 }

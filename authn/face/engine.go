@@ -4,10 +4,13 @@
 // similarity transform, computes a 512-d L2-normalised embedding and a
 // passive anti-spoof score, and applies quality gates with specific errors.
 //
-// It is the only package that imports gocv (OpenCV DNN). Callers see plain
-// Go types only. OpenCV networks are not thread-safe, so an Engine keeps a
-// pool of workers, each owning its own set of networks and buffers, sized to
-// the cores.
+// It is the only package that imports gocv (OpenCV). The four networks run
+// on ONNX Runtime through internal/onnx (Config.Runtime; OpenCV DNN is the
+// reference it is checked against), image work (decoding, resizing,
+// warping) on OpenCV. Callers see plain Go types only. An Engine keeps a
+// pool of workers sized to the cores, each owning its image buffers and
+// its input and output tensors on the engine's shared ONNX Runtime
+// sessions (or, on OpenCV, its own networks: those are not thread-safe).
 package face
 
 import (
@@ -24,6 +27,8 @@ import (
 	"sync"
 
 	"gocv.io/x/gocv"
+
+	"github.com/trustid/trustid/internal/onnx"
 )
 
 // Model files and their pinned SHA-256 sums (DESIGN.md "Face models").
@@ -56,8 +61,16 @@ var ErrModel = errors.New("face: model")
 
 // Config configures an Engine. Zero values take the defaults noted.
 type Config struct {
-	ModelDir string // directory holding the pinned .onnx files (required)
-	Workers  int    // pooled network sets; default runtime.NumCPU()
+	// ModelDir is the directory holding the pinned .onnx files and
+	// libonnxruntime.so (required).
+	ModelDir string
+	Workers  int // pooled workers (concurrent calls); default runtime.NumCPU()
+	// Runtime runs the networks: RuntimeONNX (default) or RuntimeOpenCV.
+	Runtime Runtime
+	// IntraOpThreads is ONNX Runtime's thread count for one network run;
+	// default 1 (one thread per pooled worker, best throughput; with 1 a
+	// run stays on the caller's thread).
+	IntraOpThreads int
 	// OpenCVThreads sets OpenCV's process-wide thread count; default 1 (one
 	// thread per pooled worker, best throughput). Negative leaves OpenCV's
 	// own default.
@@ -91,6 +104,12 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Workers <= 0 {
 		c.Workers = runtime.NumCPU()
+	}
+	if c.Runtime == "" {
+		c.Runtime = RuntimeONNX
+	}
+	if c.IntraOpThreads <= 0 {
+		c.IntraOpThreads = 1
 	}
 	if c.OpenCVThreads == 0 {
 		c.OpenCVThreads = 1
@@ -131,6 +150,8 @@ func (c *Config) defaults() {
 	}
 }
 
+func (c *Config) onnxLibrary() string { return filepath.Join(c.ModelDir, onnx.LibraryName) }
+
 // Engine runs the face pipeline on a pool of workers. It is safe for
 // concurrent use.
 type Engine struct {
@@ -139,6 +160,7 @@ type Engine struct {
 	done    chan struct{} // closed by Close: waiting callers give up
 	once    sync.Once
 	workers []*worker
+	sess    *sessions // ONNX Runtime sessions (nil on OpenCV)
 }
 
 // New loads and checks the models and builds cfg.Workers network sets.
@@ -146,6 +168,9 @@ func New(cfg Config) (*Engine, error) {
 	cfg.defaults()
 	if cfg.ModelDir == "" {
 		return nil, fmt.Errorf("%w: no model directory", ErrModel)
+	}
+	if cfg.Runtime != RuntimeONNX && cfg.Runtime != RuntimeOpenCV {
+		return nil, fmt.Errorf("face: runtime %q: want %q or %q", cfg.Runtime, RuntimeONNX, RuntimeOpenCV)
 	}
 	models := map[string][]byte{}
 	for name, sum := range pinned {
@@ -163,19 +188,35 @@ func New(cfg Config) (*Engine, error) {
 		SetOpenCVThreads(cfg.OpenCVThreads)
 	}
 	e := &Engine{cfg: cfg, pool: make(chan *worker, cfg.Workers), done: make(chan struct{})}
-	for i := 0; i < cfg.Workers; i++ {
-		w, err := newWorker(&e.cfg, models)
+	if cfg.Runtime == RuntimeONNX {
+		s, err := openSessions(&e.cfg, models)
 		if err != nil {
-			for _, w := range e.workers {
-				w.close()
-			}
+			return nil, err
+		}
+		e.sess = s
+	}
+	for i := 0; i < cfg.Workers; i++ {
+		w, err := newWorker(&e.cfg, models, e.sess)
+		if err != nil {
+			e.free()
 			return nil, err
 		}
 		e.workers = append(e.workers, w)
 		e.pool <- w
 	}
-	cfg.Logger.Info("face engine ready", "workers", cfg.Workers, "opencv_threads", OpenCVThreads(), "model", ModelVersion)
+	cfg.Logger.Info("face engine ready", "workers", cfg.Workers, "runtime", cfg.Runtime,
+		"intra_op_threads", cfg.IntraOpThreads, "opencv_threads", OpenCVThreads(), "model", ModelVersion)
 	return e, nil
+}
+
+// free releases the workers and the sessions; no call may be running.
+func (e *Engine) free() {
+	for _, w := range e.workers {
+		w.close()
+	}
+	if e.sess != nil {
+		e.sess.close()
+	}
 }
 
 // Workers is the pool size.
@@ -187,9 +228,9 @@ func (e *Engine) Close() error {
 	e.once.Do(func() {
 		close(e.done)
 		for range e.workers {
-			w := <-e.pool
-			w.close()
+			<-e.pool // wait for every worker to come back
 		}
+		e.free()
 	})
 	return nil
 }
@@ -246,7 +287,22 @@ func withMat[T any](ctx context.Context, e *Engine, mk func() (gocv.Mat, error),
 
 // Process decodes an encoded JPEG or PNG photo and runs the pipeline.
 func (e *Engine) Process(ctx context.Context, data []byte, opts Options) (*Result, error) {
-	return withImage(ctx, e, data, func(w *worker, img gocv.Mat) (*Result, error) { return w.run(img, opts) })
+	if !opts.Timings {
+		return withImage(ctx, e, data, func(w *worker, img gocv.Mat) (*Result, error) { return w.run(img, opts) })
+	}
+	runtime.LockOSThread() // thread CPU times
+	defer runtime.UnlockOSThread()
+	c := clock{t: &Timings{}}
+	c.start()
+	if _, _, err := Check(data, e.cfg.Limits); err != nil {
+		return nil, err
+	}
+	c.stop(stageDecode)
+	return withMat(ctx, e, func() (gocv.Mat, error) {
+		c.start()
+		defer c.stop(stageDecode)
+		return decode(data)
+	}, func(w *worker, img gocv.Mat) (*Result, error) { return w.timed(c.t, img, opts) })
 }
 
 // ProcessFrame runs the pipeline on a raw BGR frame.
@@ -254,8 +310,17 @@ func (e *Engine) ProcessFrame(ctx context.Context, f Frame, opts Options) (*Resu
 	if err := e.checkFrame(f); err != nil {
 		return nil, err
 	}
+	if opts.Timings {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	return withMat(ctx, e, func() (gocv.Mat, error) { return frameMat(f) },
-		func(w *worker, img gocv.Mat) (*Result, error) { return w.run(img, opts) })
+		func(w *worker, img gocv.Mat) (*Result, error) {
+			if opts.Timings {
+				return w.timed(&Timings{}, img, opts)
+			}
+			return w.run(img, opts)
+		})
 }
 
 // Analyze is the cheap per-frame entry point for liveness: box, 68
@@ -273,13 +338,13 @@ func (e *Engine) Analyze(ctx context.Context, f Frame, embedding, antiSpoof bool
 func (e *Engine) EmbedAligned(ctx context.Context, data []byte, five [5]Point) ([]float32, error) {
 	return withImage(ctx, e, data, func(w *worker, img gocv.Mat) ([]float32, error) {
 		w.align(img, five)
-		return w.embed(), nil
+		return w.embed()
 	})
 }
 
 // Detect returns every face found in an encoded image, best score first.
 func (e *Engine) Detect(ctx context.Context, data []byte) ([]Detection, error) {
-	return withImage(ctx, e, data, func(w *worker, img gocv.Mat) ([]Detection, error) { return w.detect(img), nil })
+	return withImage(ctx, e, data, func(w *worker, img gocv.Mat) ([]Detection, error) { return w.detect(img) })
 }
 
 func (e *Engine) checkFrame(f Frame) error {

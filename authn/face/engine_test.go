@@ -31,23 +31,30 @@ func need(t testing.TB, env string) string {
 	return dir
 }
 
-var (
-	engineOnce sync.Once
-	engineVal  *Engine
-	engineErr  error
-)
+type sharedEngine struct {
+	once sync.Once
+	e    *Engine
+	err  error
+}
 
-// testEngine shares one engine (two workers) across the package's tests.
-func testEngine(t testing.TB) *Engine {
+var engines = map[Runtime]*sharedEngine{RuntimeONNX: {}, RuntimeOpenCV: {}}
+
+// testEngine shares one engine (two workers, the default runtime) across
+// the package's tests.
+func testEngine(t testing.TB) *Engine { return runtimeEngine(t, RuntimeONNX) }
+
+// runtimeEngine shares one engine per runtime across the package's tests.
+func runtimeEngine(t testing.TB, rt Runtime) *Engine {
 	t.Helper()
 	dir := need(t, "TRUSTID_MODELS")
-	engineOnce.Do(func() {
-		engineVal, engineErr = New(Config{ModelDir: dir, Workers: 2})
+	s := engines[rt]
+	s.once.Do(func() {
+		s.e, s.err = New(Config{ModelDir: dir, Workers: 2, Runtime: rt})
 	})
-	if engineErr != nil {
-		t.Fatal(engineErr)
+	if s.err != nil {
+		t.Fatal(s.err)
 	}
-	return engineVal
+	return s.e
 }
 
 func testdata(t testing.TB, rel string) []byte {

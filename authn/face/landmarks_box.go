@@ -21,5 +21,5 @@ func (e *Engine) LandmarksInBox(ctx context.Context, f Frame, box Box) ([68]Poin
 		return [68]Point{}, err
 	}
 	defer img.Close()
-	return w.landmarks(img, box), nil
+	return w.landmarks(img, box)
 }

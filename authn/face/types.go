@@ -68,6 +68,8 @@ type Result struct {
 	Embedding     []float32 // 512-d, L2-normalised
 	Real          float32   // anti-spoof probability of a real face, 0..1
 	HasAntiSpoof  bool
+	// Timings is where the call's time went, when Options.Timings asked.
+	Timings *Timings
 }
 
 // Selection says which face to keep when there are several.
@@ -93,6 +95,9 @@ type Options struct {
 	// Flip adds the embedding of the mirrored aligned face (test-time
 	// augmentation): slightly more accurate, one more network pass.
 	Flip bool
+	// Timings fills Result.Timings with the wall and thread CPU time of
+	// each stage (benchmarks; the call stays on one OS thread meanwhile).
+	Timings bool
 }
 
 // Frame is a raw 8-bit BGR image (rows top to bottom, no padding), as

@@ -1,7 +1,6 @@
 package face
 
 import (
-	"fmt"
 	"image"
 	"image/color"
 	"math"
@@ -13,53 +12,39 @@ import (
 // face's height makes an image "several faces".
 const severalFacesRatio = 0.5
 
-const (
-	detW, detH = 320, 240
-	lmkSize    = 64
-	alignSize  = 112
-	spoofSize  = 128
-	spoofScale = 2.7
-)
+// spoofEnlarge is how much the anti-spoof crop enlarges the square box.
+const spoofEnlarge = 2.7
 
-// worker owns one set of networks and reusable buffers; it is used by one
-// goroutine at a time (the Engine's pool guarantees it).
+// worker owns one set of network bindings and reusable buffers; it is used
+// by one goroutine at a time (the Engine's pool guarantees it).
 type worker struct {
-	cfg                   *Config
-	det, lmk, feat, spoof gocv.Net
+	cfg  *Config
+	nets networks
+	clk  clock // stage timings of the current call (off unless asked)
 
-	canvas  gocv.Mat // letterboxed 320x240 detector input
-	crop64  gocv.Mat
-	grey64  gocv.Mat
-	aligned gocv.Mat // 112x112 BGR
-	grey112 gocv.Mat
-	lap     gocv.Mat
-	mean    gocv.Mat
-	std     gocv.Mat
-	affine  gocv.Mat // 2x3 float64
+	canvas   gocv.Mat // letterboxed 320x240 detector input
+	crop64   gocv.Mat
+	grey64   gocv.Mat
+	aligned  gocv.Mat // 112x112 BGR
+	grey112  gocv.Mat
+	lap      gocv.Mat
+	mean     gocv.Mat
+	std      gocv.Mat
+	affine   gocv.Mat // 2x3 float64
+	spoof128 gocv.Mat // 128x128 BGR anti-spoof input
 }
 
-func newWorker(cfg *Config, models map[string][]byte) (*worker, error) {
+// newWorker makes a worker on ONNX Runtime bindings of the shared
+// sessions, or on its own OpenCV networks when sess is nil.
+func newWorker(cfg *Config, models map[string][]byte, sess *sessions) (*worker, error) {
 	w := &worker{cfg: cfg}
-	load := func(name string) (gocv.Net, error) {
-		n, err := gocv.ReadNetFromONNXBytes(models[name])
-		if err != nil {
-			return n, fmt.Errorf("%w: load %s: %v", ErrModel, name, err)
-		}
-		_ = n.SetPreferableBackend(gocv.NetBackendOpenCV)
-		_ = n.SetPreferableTarget(gocv.NetTargetCPU)
-		return n, nil
-	}
 	var err error
-	if w.det, err = load("fr_detect.onnx"); err != nil {
-		return nil, err
+	if sess != nil {
+		w.nets, err = newORTNets(sess)
+	} else {
+		w.nets, err = newCVNets(models)
 	}
-	if w.lmk, err = load("fr_landmark.onnx"); err != nil {
-		return nil, err
-	}
-	if w.feat, err = load("fr_feature.onnx"); err != nil {
-		return nil, err
-	}
-	if w.spoof, err = load("fr_liveness.onnx"); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	w.canvas = gocv.NewMatWithSize(detH, detW, gocv.MatTypeCV8UC3)
@@ -71,22 +56,27 @@ func newWorker(cfg *Config, models map[string][]byte) (*worker, error) {
 	w.mean = gocv.NewMat()
 	w.std = gocv.NewMat()
 	w.affine = gocv.NewMatWithSize(2, 3, gocv.MatTypeCV64F)
+	w.spoof128 = gocv.NewMat()
 	return w, nil
 }
 
 func (w *worker) close() {
-	for _, n := range []*gocv.Net{&w.det, &w.lmk, &w.feat, &w.spoof} {
-		n.Close()
-	}
-	for _, m := range []*gocv.Mat{&w.canvas, &w.crop64, &w.grey64, &w.aligned, &w.grey112, &w.lap, &w.mean, &w.std, &w.affine} {
+	w.nets.close()
+	for _, m := range []*gocv.Mat{&w.canvas, &w.crop64, &w.grey64, &w.aligned, &w.grey112, &w.lap, &w.mean, &w.std, &w.affine, &w.spoof128} {
 		m.Close()
 	}
 }
 
-// run is the whole pipeline on a decoded BGR image.
+// run is the whole pipeline on a decoded BGR image. A network that fails
+// to run is an ErrInference fault, never a quality verdict.
 func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
-	res := &Result{Width: img.Cols(), Height: img.Rows()}
-	dets := w.detect(img)
+	res := &Result{Width: img.Cols(), Height: img.Rows(), Timings: w.clk.t}
+	w.clk.start()
+	dets, err := w.detect(img)
+	w.clk.stop(stageDetect)
+	if err != nil {
+		return nil, err
+	}
 	res.Faces = len(dets)
 	if len(dets) == 0 {
 		return res, &QualityError{Reason: ErrNoFace}
@@ -113,7 +103,12 @@ func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
 	if best.Raw.Area() > 0 && !w.cfg.ReferenceEdgeCrop {
 		lbox = best.Raw
 	}
-	f.Landmarks = w.landmarks(img, lbox)
+	w.clk.start()
+	f.Landmarks, err = w.landmarks(img, lbox)
+	w.clk.stop(stageLandmarks)
+	if err != nil {
+		return nil, err
+	}
 	f.Five = FivePoints(&f.Landmarks)
 	f.Pose = EstimatePose(f.Five)
 	res.Quality.FaceSize = float64(best.Box.Height())
@@ -140,11 +135,15 @@ func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
 		}
 	}
 	if opts.Embedding || !opts.SkipGates {
+		w.clk.start()
 		w.align(img, f.Five)
+		w.clk.stop(stageAlign)
 	}
 	if !opts.SkipGates {
 		c := w.cfg
+		w.clk.start()
 		res.Quality.Sharpness, res.Quality.Brightness = w.measure()
+		w.clk.stop(stageQuality)
 		if res.Quality.Brightness < c.MinBrightness {
 			return res, &QualityError{Reason: ErrTooDark, Faces: res.Faces, Value: res.Quality.Brightness, Limit: c.MinBrightness}
 		}
@@ -153,22 +152,41 @@ func (w *worker) run(img gocv.Mat, opts Options) (*Result, error) {
 		}
 	}
 	if opts.Embedding {
-		res.Embedding = w.embed()
-		if opts.Flip && res.Embedding != nil {
+		w.clk.start()
+		res.Embedding, err = w.embed()
+		if err == nil && opts.Flip {
 			gocv.Flip(w.aligned, &w.aligned, 1)
-			if m := w.embed(); m != nil {
+			var m []float32
+			if m, err = w.embed(); err == nil {
 				for i := range m {
 					res.Embedding[i] += m[i]
 				}
 				l2normalize(res.Embedding)
 			}
 		}
+		w.clk.stop(stageEmbed)
+		if err != nil {
+			return nil, err
+		}
 	}
 	if opts.AntiSpoof {
-		res.Real = w.antiSpoof(img, best.Box)
+		w.clk.start()
+		res.Real, err = w.antiSpoof(img, best.Box)
+		w.clk.stop(stageAntiSpoof)
+		if err != nil {
+			return nil, err
+		}
 		res.HasAntiSpoof = true
 	}
 	return res, nil
+}
+
+// timed is run with its stages timed into t (the caller has locked the
+// OS thread).
+func (w *worker) timed(t *Timings, img gocv.Mat, opts Options) (*Result, error) {
+	w.clk.t = t
+	defer func() { w.clk.t = nil }()
+	return w.run(img, opts)
 }
 
 func choose(d []Detection, sel Selection, width, height int) Detection {
@@ -197,18 +215,18 @@ func choose(d []Detection, sel Selection, width, height int) Detection {
 // 92x112 faces lose rank-1 accuracy), so other shapes are letterboxed to
 // 4:3. RFB-320 misses faces that fill the frame, so when a pass finds none
 // the image is letterboxed, and then letterboxed inside a wider margin.
-func (w *worker) detect(img gocv.Mat) []Detection {
+func (w *worker) detect(img gocv.Mat) ([]Detection, error) {
 	iw, ih := img.Cols(), img.Rows()
 	first := 0.0
 	if d := float64(iw*detH) / float64(ih*detW); d >= 0.75-1e-9 && d <= 4.0/3+1e-9 {
 		first = stretch
 	}
-	if r := w.detectAt(img, first); len(r) > 0 {
-		return r
+	if r, err := w.detectAt(img, first); err != nil || len(r) > 0 {
+		return r, err
 	}
 	if first == stretch && iw*detH != ih*detW { // letterboxing differs from stretching
-		if r := w.detectAt(img, 0); len(r) > 0 {
-			return r
+		if r, err := w.detectAt(img, 0); err != nil || len(r) > 0 {
+			return r, err
 		}
 	}
 	return w.detectAt(img, retryMargin)
@@ -227,7 +245,7 @@ const (
 // RFB-320 and keeps boxes with score >= the threshold after score-ordered
 // NMS. The model's outputs are already softmaxed scores and decoded corner
 // boxes in [0,1] of its input.
-func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
+func (w *worker) detectAt(img gocv.Mat, margin float64) ([]Detection, error) {
 	iw, ih := img.Cols(), img.Rows()
 	sx, sy := float64(detW)/float64(iw), float64(detH)/float64(ih)
 	nw, nh := detW, detH
@@ -245,22 +263,9 @@ func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
 	roi := w.canvas.Region(image.Rect(ox, oy, ox+nw, oy+nh))
 	gocv.Resize(img, &roi, image.Pt(nw, nh), 0, 0, gocv.InterpolationLinear)
 	roi.Close()
-	blob := gocv.BlobFromImage(w.canvas, 1.0/128, image.Pt(detW, detH), gocv.NewScalar(127, 127, 127, 0), true, false)
-	defer blob.Close()
-	w.det.SetInput(blob, "")
-	outs := w.det.ForwardLayers([]string{"scores", "boxes"})
-	defer func() {
-		for i := range outs {
-			outs[i].Close()
-		}
-	}()
-	if len(outs) != 2 {
-		return nil
-	}
-	scores, err1 := outs[0].DataPtrFloat32()
-	boxes, err2 := outs[1].DataPtrFloat32()
-	if err1 != nil || err2 != nil || len(scores)*2 != len(boxes) {
-		return nil
+	scores, boxes, err := w.nets.detect(w.canvas)
+	if err != nil {
+		return nil, err
 	}
 	// Box coordinates are fractions of the 320x240 canvas; the image sits at
 	// (ox, oy) in it, scaled by (sx, sy).
@@ -289,7 +294,7 @@ func (w *worker) detectAt(img gocv.Mat, margin float64) []Detection {
 	for i, c := range kept {
 		out[i] = Detection{Box: c.box, Score: c.score, Raw: c.raw}
 	}
-	return out
+	return out, nil
 }
 
 func clampf(v, lo, hi float32) float32 { return max(lo, min(hi, v)) }
@@ -311,7 +316,7 @@ func (w *worker) setAffine(m Similarity) {
 // clamps the crop, which squeezes the face into a square and misplaces
 // every landmark; here the missing part is padded black instead, so the
 // face keeps its proportions.
-func (w *worker) landmarks(img gocv.Mat, box Box) [68]Point {
+func (w *worker) landmarks(img gocv.Mat, box Box) ([68]Point, error) {
 	var pts [68]Point
 	sq := box.Square()
 	x1, y1 := int(math.Floor(float64(sq.X1))), int(math.Floor(float64(sq.Y1)))
@@ -319,29 +324,24 @@ func (w *worker) landmarks(img gocv.Mat, box Box) [68]Point {
 	if inside := x1 >= 0 && y1 >= 0 && x2 <= img.Cols() && y2 <= img.Rows(); inside || w.cfg.ReferenceEdgeCrop {
 		x1, y1, x2, y2 = max(0, x1), max(0, y1), min(img.Cols(), x2), min(img.Rows(), y2)
 		if x2-x1 < 2 || y2-y1 < 2 {
-			return pts
+			return pts, nil
 		}
 		crop := img.Region(image.Rect(x1, y1, x2, y2))
 		gocv.Resize(crop, &w.crop64, image.Pt(lmkSize, lmkSize), 0, 0, gocv.InterpolationLinear)
 		crop.Close()
 	} else if !w.paddedCrop(img, image.Rect(x1, y1, x2, y2)) {
-		return pts
+		return pts, nil
 	}
 	gocv.CvtColor(w.crop64, &w.grey64, gocv.ColorBGRToGray)
-	blob := gocv.BlobFromImage(w.grey64, 1.0/256, image.Pt(lmkSize, lmkSize), gocv.NewScalar(0, 0, 0, 0), false, false)
-	defer blob.Close()
-	w.lmk.SetInput(blob, "")
-	out := w.lmk.Forward("")
-	defer out.Close()
-	v, err := out.DataPtrFloat32()
-	if err != nil || len(v) < 136 {
-		return pts
+	v, err := w.nets.landmarks(w.grey64)
+	if err != nil {
+		return pts, err
 	}
 	cw, ch := float32(x2-x1), float32(y2-y1)
 	for i := range pts {
 		pts[i] = Point{float32(x1) + v[2*i]*cw, float32(y1) + v[2*i+1]*ch}
 	}
-	return pts
+	return pts, nil
 }
 
 // paddedCrop resizes the square r of img into w.crop64, the part of r
@@ -370,21 +370,17 @@ func (w *worker) align(img gocv.Mat, five [5]Point) {
 		gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
 }
 
-// embed runs the recognition net on the aligned face: RGB, (x-127)/128.
-func (w *worker) embed() []float32 {
-	blob := gocv.BlobFromImage(w.aligned, 1.0/128, image.Pt(alignSize, alignSize), gocv.NewScalar(127, 127, 127, 0), true, false)
-	defer blob.Close()
-	w.feat.SetInput(blob, "")
-	out := w.feat.Forward("")
-	defer out.Close()
-	v, err := out.DataPtrFloat32()
-	if err != nil || len(v) < EmbeddingSize {
-		return nil
+// embed runs the recognition net on the aligned face (RGB, (x-127)/128)
+// and returns the L2-normalised embedding.
+func (w *worker) embed() ([]float32, error) {
+	v, err := w.nets.embed(w.aligned)
+	if err != nil {
+		return nil, err
 	}
 	e := make([]float32, EmbeddingSize)
 	copy(e, v)
 	l2normalize(e)
-	return e
+	return e, nil
 }
 
 // measure returns the Laplacian variance and mean grey of the aligned face.
@@ -398,31 +394,29 @@ func (w *worker) measure() (sharp, bright float64) {
 
 // antiSpoof: square box enlarged 2.7x (clamped to the image), 128x128 raw
 // BGR 0..255, softmax over 3 classes; class 0 is a real face.
-func (w *worker) antiSpoof(img gocv.Mat, box Box) float32 {
+func (w *worker) antiSpoof(img gocv.Mat, box Box) (float32, error) {
 	sq := box.Square()
 	cx, cy := (sq.X1+sq.X2)/2, (sq.Y1+sq.Y2)/2
-	h := sq.Width() * spoofScale / 2
+	h := sq.Width() * spoofEnlarge / 2
 	r := image.Rect(
 		int(math.Max(0, float64(cx-h))), int(math.Max(0, float64(cy-h))),
 		int(math.Min(float64(img.Cols()), float64(cx+h))), int(math.Min(float64(img.Rows()), float64(cy+h))))
 	if r.Dx() < 2 || r.Dy() < 2 {
-		return 0
+		return 0, nil
 	}
 	crop := img.Region(r)
-	defer crop.Close()
-	blob := gocv.BlobFromImage(crop, 1, image.Pt(spoofSize, spoofSize), gocv.NewScalar(0, 0, 0, 0), false, false)
-	defer blob.Close()
-	w.spoof.SetInput(blob, "")
-	out := w.spoof.Forward("")
-	defer out.Close()
-	v, err := out.DataPtrFloat32()
-	if err != nil || len(v) < 3 {
-		return 0
+	// What blobFromImage did with the crop: a bilinear resize of the 8-bit
+	// image to the network's input.
+	gocv.Resize(crop, &w.spoof128, image.Pt(spoofSize, spoofSize), 0, 0, gocv.InterpolationLinear)
+	crop.Close()
+	v, err := w.nets.antiSpoof(w.spoof128)
+	if err != nil {
+		return 0, err
 	}
 	m := max(v[0], v[1], v[2])
 	var sum float64
 	for _, x := range v[:3] {
 		sum += math.Exp(float64(x - m))
 	}
-	return float32(math.Exp(float64(v[0]-m)) / sum)
+	return float32(math.Exp(float64(v[0]-m)) / sum), nil
 }

@@ -1,11 +1,16 @@
 // Command face benchmarks TrustID's face engine and 1:N index: end-to-end
 // 1:1 verification of a 640x480 JPEG (header check, decode, detect,
 // landmarks, gates, align, embed, cosine against a stored template) at 1
-// and 2 workers with latency percentiles and throughput, and 1:N search
-// over synthetic int8 templates with memory per template.
+// and 2 workers with latency percentiles, throughput and, per stage, the
+// thread CPU time and wall percentiles; and 1:N search over synthetic int8
+// templates with memory per template. The report names the commit, the
+// runtime of the networks and the load average before and after.
 //
 //	go run ./bench/face -image $TRUSTID_TESTDATA/pad/nuaa/real/0001/0001_00_00_01_0.jpg -n 200
+//	go run ./bench/face -runtime opencv -workers 1 -n 60
 //	go run ./bench/face -search 1000000 -queries 50
+//
+// bench/face/compare.sh pairs this binary with an older commit's in one run.
 package main
 
 import (
@@ -16,6 +21,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -50,6 +56,15 @@ type latency struct {
 	P99ms      float64 `json:"p99_ms"`
 	MeanMs     float64 `json:"mean_ms"`
 	Throughput float64 `json:"verifications_per_s"`
+	// Stages: per stage of the engine (face.Timings), the median thread
+	// CPU time and the wall-time median and 99th percentile, in ms.
+	Stages map[string]stage `json:"stages"`
+}
+
+type stage struct {
+	CPUMsP50  float64 `json:"cpu_ms_p50"`
+	WallMsP50 float64 `json:"wall_ms_p50"`
+	WallMsP99 float64 `json:"wall_ms_p99"`
 }
 
 func run() error {
@@ -59,15 +74,21 @@ func run() error {
 	models := flag.String("models", os.Getenv("TRUSTID_MODELS"), "model directory")
 	search := flag.Int("search", 0, "also benchmark 1:N search over this many synthetic templates")
 	queries := flag.Int("queries", 30, "1:N queries")
+	rt := flag.String("runtime", string(face.RuntimeONNX), "runtime of the face networks: onnxruntime or opencv")
+	threads := flag.Int("threads", 1, "ONNX Runtime intra-op threads per network run")
 	flag.Parse()
 
 	out := map[string]any{
-		"date":    time.Now().UTC().Format(time.RFC3339),
-		"cpus":    runtime.NumCPU(),
-		"model":   face.ModelVersion,
-		"note":    "machine shared with other engineers' jobs while measured",
-		"loadavg": loadavg(),
+		"date":             time.Now().UTC().Format(time.RFC3339),
+		"commit":           commit(),
+		"cpus":             runtime.NumCPU(),
+		"model":            face.ModelVersion,
+		"runtime":          *rt,
+		"intra_op_threads": *threads,
+		"note":             "machine shared with other engineers' jobs while measured",
+		"loadavg":          loadavg(),
 	}
+	cfg := face.Config{ModelDir: *models, Runtime: face.Runtime(*rt), IntraOpThreads: *threads}
 	if *n > 0 {
 		data, err := os.ReadFile(*img)
 		if err != nil {
@@ -79,7 +100,7 @@ func run() error {
 			if err != nil {
 				return err
 			}
-			l, err := verifyBench(*models, data, w, *n)
+			l, err := verifyBench(cfg, data, w, *n)
 			if err != nil {
 				return err
 			}
@@ -95,9 +116,19 @@ func run() error {
 		}
 		out["search"] = s
 	}
+	out["loadavg_after"] = loadavg()
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// commit is the source tree's commit (the Go build here stamps none).
+func commit() string {
+	b, err := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=7").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func loadavg() string {
@@ -105,14 +136,15 @@ func loadavg() string {
 	return strings.TrimSpace(string(b))
 }
 
-func verifyBench(models string, data []byte, workers, n int) (latency, error) {
-	eng, err := face.New(face.Config{ModelDir: models, Workers: workers})
+func verifyBench(cfg face.Config, data []byte, workers, n int) (latency, error) {
+	cfg.Workers = workers
+	eng, err := face.New(cfg)
 	if err != nil {
 		return latency{}, err
 	}
 	defer eng.Close()
 	ctx := context.Background()
-	opts := face.Options{Embedding: true}
+	opts := face.Options{Embedding: true, Timings: true}
 	ref, err := eng.Process(ctx, data, opts)
 	if err != nil {
 		return latency{}, err
@@ -125,6 +157,7 @@ func verifyBench(models string, data []byte, workers, n int) (latency, error) {
 	}
 	lat := make([]time.Duration, 0, n*workers)
 	cpu := make([]time.Duration, 0, n*workers)
+	timings := make([]*face.Timings, 0, n*workers)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var ferr error
@@ -143,6 +176,10 @@ func verifyBench(models string, data []byte, workers, n int) (latency, error) {
 				if err == nil {
 					score = face.Cosine(res.Embedding, ref.Embedding)
 				}
+				var tm *face.Timings
+				if res != nil {
+					tm = res.Timings
+				}
 				d := time.Since(t)
 				dc := threadCPU() - c
 				mu.Lock()
@@ -154,6 +191,9 @@ func verifyBench(models string, data []byte, workers, n int) (latency, error) {
 					ferr = fmt.Errorf("unstable score %.4f", score)
 				}
 				lat = append(lat, d)
+				if tm != nil {
+					timings = append(timings, tm)
+				}
 				mu.Unlock()
 			}
 		}()
@@ -167,7 +207,48 @@ func verifyBench(models string, data []byte, workers, n int) (latency, error) {
 	sort.Slice(cpu, func(i, j int) bool { return cpu[i] < cpu[j] })
 	l.CPUP50ms = ms(cpu[len(cpu)/2])
 	l.CPUP99ms = ms(cpu[min(len(cpu)-1, int(math.Ceil(0.99*float64(len(cpu))))-1)])
+	l.Stages = stages(timings)
 	return l, nil
+}
+
+// stages summarises the per-stage timings of the calls.
+func stages(ts []*face.Timings) map[string]stage {
+	pick := map[string]func(*face.Timings) face.StageTime{
+		"decode":     func(t *face.Timings) face.StageTime { return t.Decode },
+		"detect":     func(t *face.Timings) face.StageTime { return t.Detect },
+		"landmarks":  func(t *face.Timings) face.StageTime { return t.Landmarks },
+		"align":      func(t *face.Timings) face.StageTime { return t.Align },
+		"quality":    func(t *face.Timings) face.StageTime { return t.Quality },
+		"embed":      func(t *face.Timings) face.StageTime { return t.Embed },
+		"anti_spoof": func(t *face.Timings) face.StageTime { return t.AntiSpoof },
+	}
+	out := map[string]stage{}
+	for name, f := range pick {
+		var wall, cpu []time.Duration
+		for _, t := range ts {
+			s := f(t)
+			wall, cpu = append(wall, s.Wall), append(cpu, s.CPU)
+		}
+		if len(wall) == 0 || slicesMax(wall) == 0 {
+			continue // the stage did not run
+		}
+		out[name] = stage{CPUMsP50: pctMs(cpu, 0.5), WallMsP50: pctMs(wall, 0.5), WallMsP99: pctMs(wall, 0.99)}
+	}
+	return out
+}
+
+func slicesMax(d []time.Duration) time.Duration {
+	var m time.Duration
+	for _, x := range d {
+		m = max(m, x)
+	}
+	return m
+}
+
+// pctMs is the p-th percentile of d (sorted in place), in ms.
+func pctMs(d []time.Duration, p float64) float64 {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return ms(d[max(0, min(len(d)-1, int(math.Ceil(p*float64(len(d))))-1))])
 }
 
 // threadCPU is the CPU time consumed by the calling OS thread.

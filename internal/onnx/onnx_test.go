@@ -82,6 +82,44 @@ func TestRunAndBindingAgree(t *testing.T) {
 	wg.Wait()
 }
 
+// TestModelData: a session opened from the model's bytes answers what one
+// opened from its path does; bytes that are no model are refused.
+func TestModelData(t *testing.T) {
+	s := faceMesh(t)
+	dir := os.Getenv("TRUSTID_MODELS")
+	data, err := os.ReadFile(filepath.Join(dir, "face_mesh.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(b []byte) (*onnx.Session, error) {
+		return onnx.Open(onnx.Config{
+			Library: filepath.Join(dir, onnx.LibraryName),
+			Model:   "face_mesh.onnx", ModelData: b, // no such path: the bytes are used
+			Inputs: []string{"input_1"}, Outputs: []string{"conv2d_21", "conv2d_31"},
+		})
+	}
+	d, err := open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	shape := []int64{1, 192, 192, 3}
+	want, err := s.Run(onnx.Tensor{Shape: shape, Float: input()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Run(onnx.Tensor{Shape: shape, Float: input()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got[0].Float, want[0].Float) || !slices.Equal(got[1].Float, want[1].Float) {
+		t.Error("the session from bytes and the one from the path differ")
+	}
+	if _, err := open([]byte("not a model")); err == nil {
+		t.Error("garbage bytes opened as a model")
+	}
+}
+
 func TestErrors(t *testing.T) {
 	s := faceMesh(t)
 	dir := os.Getenv("TRUSTID_MODELS")
