@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/trustid/trustid/liveness"
+	"github.com/trustid/trustid/liveness/synthvoice"
 )
 
 func TestReadManifest(t *testing.T) {
@@ -82,5 +83,40 @@ func TestSummariseAndLOSO(t *testing.T) {
 	}
 	if th := l.Thresholds["b"][0]; th < 0.15 || th >= 0.5 {
 		t.Errorf("threshold without b: %v", th)
+	}
+}
+
+func TestVerdictRedecidesVoice(t *testing.T) {
+	// A one-feature model: synthetic when x >= 0.5 (threshold 0.5 on
+	// sigmoid(20*(x-0.5))).
+	m := &synthvoice.Model{Features: []string{"x"}, Mean: []float64{0}, Scale: []float64{1}, W: []float64{20}, Bias: -10, Threshold: 0.5}
+	caught := mfc("attack:dub", "a", false, 0.1, liveness.ReasonSynthetic)
+	caught.voiceX = []float64{0.9}
+	missed := mfc("attack:dub", "a", false, 0.1, liveness.ReasonSynthetic)
+	missed.voiceX = []float64{0.1}
+	other := mfc("attack:dub", "a", false, 0.1, liveness.ReasonSynthetic, liveness.ReasonWrongDigits)
+	other.voiceX = []float64{0.1}
+	unscored := mfc("genuine", "a", true, 0.1)
+	for _, tc := range []struct {
+		name string
+		c    mfClip
+		want bool
+	}{
+		{"still synthetic", caught, false},
+		{"no longer synthetic", missed, true},
+		{"another reason stands", other, false},
+		{"not scored: as recorded", unscored, true},
+	} {
+		if got := verdict(tc.c, modelRule(m), nil); got != tc.want {
+			t.Errorf("%s: verdict %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if verdict(missed, nil, nil) {
+		t.Error("without a voice rule the recorded voice_synthetic must stand")
+	}
+	// The mouth thresholds re-decide the mouth checks only.
+	mouth := mfc("attack:dub", "a", false, 0.5, liveness.ReasonSilentMouth)
+	if !verdict(mouth, nil, &[2]float64{0.6, 2}) || verdict(mouth, nil, &[2]float64{0.4, 2}) {
+		t.Error("mouth thresholds not applied")
 	}
 }
