@@ -12,6 +12,9 @@ import (
 // "attack:<type>", Speaker the GRID speaker whose face is shown.
 type Entry struct {
 	Path, Digits, Label, Speaker string
+	// Note says how the clip was made when that needs saying (the
+	// splices' word slots).
+	Note string
 }
 
 // AttackOptions says which attack set Attacks builds.
@@ -28,7 +31,10 @@ type AttackOptions struct {
 	// Shifts are the audio delays (seconds, negative: audio earlier) of
 	// the shifted-audio attack.
 	Shifts []float64
-	FFmpeg string
+	// DigitSpan, when set, finds the GRID speaker's digit in its clip (the
+	// recogniser's alignment) and enables the same-speaker splices.
+	DigitSpan DigitSpanFunc
+	FFmpeg    string
 }
 
 // Attacks writes the shared-data attack set and returns its entries:
@@ -42,10 +48,25 @@ type AttackOptions struct {
 //   - attack:replay: the clip as recorded, replayed against each
 //     four-digit challenge (an old recording of the speaker);
 //   - attack:still-photo: the first frame held, the real audio;
-//   - attack:shifted-audio: the real audio delayed or advanced by Shifts.
+//   - attack:shifted-audio: the real audio delayed or advanced by Shifts;
 //
-// "The same speaker's real voice saying the challenge over a video of other
-// words" cannot be built: each shared GRID speaker has one clip.
+// and, with DigitSpan, the splices of the speaker's own media (each GRID
+// speaker has one clip, so "the same speaker's real voice saying the
+// challenge over a video of other words" is built from the one digit the
+// speaker says; see Splice, GridSlots, SpliceTargets):
+//
+//   - attack:real-voice-dub: the video as recorded; in the audio the
+//     digit word and one of four other words swap places (challenge the
+//     digit: the mouth says "bin", "blue", the letter or the adverb while
+//     the real voice says the digit), and the digit word on all four of
+//     those words (challenge the digit four times);
+//   - attack:real-video-dub: the reverse: the audio as recorded; in the
+//     video the digit word's frames and another word's frames swap places
+//     (the mouth says the digit while the voice says the other word, and
+//     the other way round where the voice says the digit);
+//   - attack:real-splice: the digit word's audio and frames together
+//     copied onto the four other words (challenge the digit four times):
+//     a cut-and-paste of real, in-sync speech.
 func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 	if o.FFmpeg == "" {
 		o.FFmpeg = "ffmpeg"
@@ -54,8 +75,8 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 		return nil, err
 	}
 	var out []Entry
-	add := func(name, digits, label, speaker string) {
-		out = append(out, Entry{Path: name, Digits: digits, Label: label, Speaker: speaker})
+	add := func(name, digits, label, speaker, note string) {
+		out = append(out, Entry{Path: name, Digits: digits, Label: label, Speaker: speaker, Note: note})
 	}
 	p := func(n string) string { return filepath.Join(o.Dir, n) }
 	ff := func(args ...string) error {
@@ -73,7 +94,12 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(abs, d, "genuine", spk)
+		add(abs, d, "genuine", spk, "")
+		if o.DigitSpan != nil {
+			if err := o.splices(ctx, g, spk, d, add); err != nil {
+				return nil, fmt.Errorf("splice %s: %w", spk, err)
+			}
+		}
 		for k := 1; k <= 2 && k < len(o.Grid); k++ {
 			a := o.Grid[(i+k)%len(o.Grid)]
 			ad, err := GridDigit(a)
@@ -84,16 +110,16 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 			if err := ff(append([]string{"-i", g, "-i", a, "-map", "0:v", "-map", "1:a", "-shortest"}, append(enc, p(name))...)...); err != nil {
 				return nil, err
 			}
-			add(name, ad, "attack:swapped-audio", spk)
+			add(name, ad, "attack:swapped-audio", spk, "")
 		}
 		for _, ch := range o.Challenges {
-			add(abs, ch, "attack:replay", spk)
+			add(abs, ch, "attack:replay", spk, "")
 		}
 		name := "still_" + spk + ".mkv"
 		if err := ff(append([]string{"-i", g, "-filter_complex", "[0:v]select=eq(n\\,0),loop=loop=74:size=1,setpts=N/25/TB[v]", "-map", "[v]", "-map", "0:a"}, append(enc, p(name))...)...); err != nil {
 			return nil, err
 		}
-		add(name, d, "attack:still-photo", spk)
+		add(name, d, "attack:still-photo", spk, "")
 		for _, s := range o.Shifts {
 			name := fmt.Sprintf("shift_%s_%+04dms.mkv", spk, int(s*1000))
 			af := fmt.Sprintf("adelay=%d", int(s*1000))
@@ -103,7 +129,7 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 			if err := ff(append([]string{"-i", g, "-af", af, "-shortest"}, append(enc, p(name))...)...); err != nil {
 				return nil, err
 			}
-			add(name, d, "attack:shifted-audio", spk)
+			add(name, d, "attack:shifted-audio", spk, "")
 		}
 		for _, ch := range o.Challenges {
 			for _, w := range o.Weights {
@@ -121,9 +147,65 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 					return nil, err
 				}
 				os.RemoveAll(tmp)
-				add(name, ch, "attack:dub-synthetic", spk)
+				add(name, ch, "attack:dub-synthetic", spk, "")
 			}
 		}
 	}
 	return out, nil
+}
+
+// splices writes the same-speaker splice attacks of one GRID clip.
+func (o AttackOptions) splices(ctx context.Context, g, spk, digit string, add func(name, digits, label, speaker, note string)) error {
+	pcm, err := decodePCM(ctx, o.FFmpeg, g)
+	if err != nil {
+		return err
+	}
+	span, err := o.DigitSpan(ctx, pcm, digit)
+	if err != nil {
+		return err
+	}
+	slots, k, grammar, err := GridSlots(pcm, span)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("digit in word slot %d of %d (%.2f-%.2f s; recogniser %.2f-%.2f s)", k+1, GridWords, slots[k].Start, slots[k].End, span.Start, span.End)
+	if !grammar {
+		note += "; the GRID grammar puts it in slot 5"
+	}
+	targets, rest := SpliceTargets(slots, k)
+	four := []Move{{From: slots[rest], To: slots[k]}}
+	for _, j := range targets {
+		four = append(four, Move{From: slots[k], To: slots[j]})
+	}
+	splice := func(name, digits, label, what string, audio, video []Move) error {
+		if err := Splice(ctx, SpliceOptions{Grid: g, Out: filepath.Join(o.Dir, name), Audio: audio, Video: video, FFmpeg: o.FFmpeg}); err != nil {
+			return err
+		}
+		add(name, digits, label, spk, note+"; "+what)
+		return nil
+	}
+	for _, j := range targets {
+		swap := []Move{{From: slots[k], To: slots[j]}, {From: slots[j], To: slots[k]}}
+		what := fmt.Sprintf("digit and word %d swapped", j+1)
+		if err := splice(fmt.Sprintf("voicedub_%s_w%d.mkv", spk, j+1), digit, "attack:real-voice-dub", "audio: "+what, swap, nil); err != nil {
+			return err
+		}
+		if err := splice(fmt.Sprintf("videodub_%s_w%d.mkv", spk, j+1), digit, "attack:real-video-dub", "video: "+what, nil, swap); err != nil {
+			return err
+		}
+	}
+	x4 := strings.Repeat(digit, 4)
+	what := fmt.Sprintf("digit on words %v, word %d on the digit", plus1(targets), rest+1)
+	if err := splice(fmt.Sprintf("voicedub_%s_x4.mkv", spk), x4, "attack:real-voice-dub", "audio: "+what, four, nil); err != nil {
+		return err
+	}
+	return splice(fmt.Sprintf("splice_%s_x4.mkv", spk), x4, "attack:real-splice", "audio and video: "+what, four, four)
+}
+
+func plus1(x []int) []int {
+	out := make([]int, len(x))
+	for i, v := range x {
+		out[i] = v + 1
+	}
+	return out
 }

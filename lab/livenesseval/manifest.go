@@ -366,6 +366,8 @@ func MakeAttacks(ctx context.Context, args []string) error {
 		challenges = fs.String("challenges", "4729,8153,3068", "four-digit challenges of the synthetic dubs (each on every clip)")
 		weights    = fs.String("weights", "0.5,0.7,0.9", "make-fake-clip envelope weights of the dubs")
 		shifts     = fs.String("shifts", "0.2,0.3,0.4,-0.3", "audio shifts in seconds (negative: audio earlier)")
+		models     = fs.String("models", os.Getenv("TRUSTID_MODELS"), "model directory (the speech recogniser finds the digit the splices cut)")
+		splices    = fs.Bool("splices", true, "also write the same-speaker splices (real-voice-dub, real-video-dub, real-splice)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -387,9 +389,30 @@ func MakeAttacks(ctx context.Context, args []string) error {
 			*s.dst = append(*s.dst, v)
 		}
 	}
+	if *splices {
+		sp, err := lvSpeech(*models)
+		if err != nil {
+			return err
+		}
+		o.DigitSpan = func(ctx context.Context, pcm []int16, digit string) (fakeclip.Span, error) {
+			r, err := sp.CheckDigits(ctx, pcm, digit)
+			if err != nil {
+				return fakeclip.Span{}, err
+			}
+			if len(r.Segments) != 1 || r.Segments[0].End <= r.Segments[0].Start {
+				return fakeclip.Span{}, fmt.Errorf("the recogniser did not place digit %s", digit)
+			}
+			return fakeclip.Span{Start: r.Segments[0].Start.Seconds(), End: r.Segments[0].End.Seconds()}, nil
+		}
+	}
 	ents, err := fakeclip.Attacks(ctx, o)
 	if err != nil {
 		return err
+	}
+	for _, e := range ents {
+		if e.Note != "" {
+			fmt.Fprintf(os.Stderr, "%s %s %s: %s\n", e.Path, e.Digits, e.Label, e.Note)
+		}
 	}
 	m := make([]ManifestEntry, len(ents))
 	for i, e := range ents {
