@@ -31,9 +31,10 @@ type AttackOptions struct {
 	// Shifts are the audio delays (seconds, negative: audio earlier) of
 	// the shifted-audio attack.
 	Shifts []float64
-	// DigitSpan, when set, finds the GRID speaker's digit in its clip (the
-	// recogniser's alignment) and enables the same-speaker splices.
-	DigitSpan DigitSpanFunc
+	// DigitScore, when set, scores a word for a digit (the recogniser):
+	// GridDigitWords finds the GRID speaker's digit word with it, and the
+	// same-speaker splices are written.
+	DigitScore DigitScoreFunc
 	FFmpeg    string
 }
 
@@ -50,10 +51,10 @@ type AttackOptions struct {
 //   - attack:still-photo: the first frame held, the real audio;
 //   - attack:shifted-audio: the real audio delayed or advanced by Shifts;
 //
-// and, with DigitSpan, the splices of the speaker's own media (each GRID
+// and, with DigitScore, the splices of the speaker's own media (each GRID
 // speaker has one clip, so "the same speaker's real voice saying the
 // challenge over a video of other words" is built from the one digit the
-// speaker says; see Splice, GridSlots, SpliceTargets):
+// speaker says; see Splice, GridDigitWords, SpliceTargets):
 //
 //   - attack:real-voice-dub: the video as recorded; in the audio the
 //     digit word and one of four other words swap places (challenge the
@@ -95,7 +96,7 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 			return nil, err
 		}
 		add(abs, d, "genuine", spk, "")
-		if o.DigitSpan != nil {
+		if o.DigitScore != nil {
 			if err := o.splices(ctx, g, spk, d, add); err != nil {
 				return nil, fmt.Errorf("splice %s: %w", spk, err)
 			}
@@ -160,18 +161,12 @@ func (o AttackOptions) splices(ctx context.Context, g, spk, digit string, add fu
 	if err != nil {
 		return err
 	}
-	span, err := o.DigitSpan(ctx, pcm, digit)
+	slots, score, err := GridDigitWords(ctx, pcm, digit, o.DigitScore)
 	if err != nil {
 		return err
 	}
-	slots, k, grammar, err := GridSlots(pcm, span)
-	if err != nil {
-		return err
-	}
-	note := fmt.Sprintf("digit in word slot %d of %d (%.2f-%.2f s; recogniser %.2f-%.2f s)", k+1, GridWords, slots[k].Start, slots[k].End, span.Start, span.End)
-	if !grammar {
-		note += "; the GRID grammar puts it in slot 5"
-	}
+	k := 4
+	note := fmt.Sprintf("words %.2f s; digit %.2f-%.2f s, its score alone %.1f", slots, slots[k].Start, slots[k].End, score)
 	targets, rest := SpliceTargets(slots, k)
 	four := []Move{{From: slots[rest], To: slots[k]}}
 	for _, j := range targets {

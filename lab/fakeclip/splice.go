@@ -19,9 +19,10 @@ import (
 // now": command, colour, preposition, letter, digit, adverb).
 const GridWords = 6
 
-// DigitSpanFunc finds where a recording (mono, Rate) says digit: the
-// recogniser's best alignment of the one-digit challenge.
-type DigitSpanFunc func(ctx context.Context, pcm []int16, digit string) (Span, error)
+// DigitScoreFunc scores how well a recording (mono, Rate) says digit: the
+// recogniser's margin for the one-digit challenge (higher: more surely the
+// digit).
+type DigitScoreFunc func(ctx context.Context, pcm []int16, digit string) (float64, error)
 
 // Move is one piece of a splice: the media of span From is time-fitted
 // onto span To.
@@ -39,25 +40,77 @@ type SpliceOptions struct {
 	FFmpeg       string
 }
 
-// GridSlots returns the six word slots of a GRID clip's audio (pcm at Rate)
-// and which of them holds the digit: the slot that overlaps most the span
-// where the recogniser places the digit (span). grammar reports whether
-// that is the fifth word, where the GRID grammar puts the digit.
-func GridSlots(pcm []int16, span Span) (slots []Span, digit int, grammar bool, err error) {
-	slots, err = WordSlots(pcm, Rate, GridWords)
-	if err != nil {
-		return nil, 0, false, err
+// GridDigitWords segments a GRID clip's audio (pcm at Rate) into its six
+// words with the digit's found by the recogniser: the digit word is the
+// span between two energy valleys of the speech, 0.2-0.7 s long, that the
+// recogniser, given it alone (with 0.35 s of silence on each side), scores
+// highest for digit (a forced alignment of the whole sentence is less sure:
+// the other words sound like digits to it, "blue" like "two"). The GRID
+// grammar puts four words before the digit (split by WordSlots) and one
+// after. It returns the six slots (the digit's is slot 4, zero-based) and
+// the digit word's score.
+func GridDigitWords(ctx context.Context, pcm []int16, digit string, score DigitScoreFunc) ([]Span, float64, error) {
+	e := frameDB(pcm, Rate)
+	if len(e) < 50 {
+		return nil, 0, ErrNoSlots
 	}
-	best := -1.0
-	for i, s := range slots {
-		if o := math.Min(s.End, span.End) - math.Max(s.Start, span.Start); o > best {
-			best, digit = o, i
+	sm := make([]float64, len(e))
+	peak := math.Inf(-1)
+	for i := range e {
+		var s float64
+		var c int
+		for j := max(0, i-3); j <= min(len(e)-1, i+3); j++ {
+			s, c = s+e[j], c+1
+		}
+		sm[i] = s / float64(c)
+		peak = max(peak, sm[i])
+	}
+	a, b := -1, -1
+	for i, v := range sm {
+		if v > peak-25 {
+			if a < 0 {
+				a = i
+			}
+			b = i
 		}
 	}
-	if best <= 0 {
-		return nil, 0, false, fmt.Errorf("fakeclip: the digit's span %.2f-%.2f s overlaps no word slot", span.Start, span.End)
+	if a < 0 {
+		return nil, 0, ErrNoSlots
 	}
-	return slots, digit, digit == 4, nil
+	cuts := []int{a}
+	for i := a + 1; i < b; i++ {
+		if sm[i] <= sm[i-1] && sm[i] < sm[i+1] {
+			cuts = append(cuts, i)
+		}
+	}
+	cuts = append(cuts, b+1)
+	pad := make([]int16, Rate*35/100)
+	best, at := math.Inf(-1), [2]int{-1, -1}
+	for i, c0 := range cuts {
+		for _, c1 := range cuts[i+1:] {
+			// At least 0.8 s of speech before (four words) and 0.1 s after.
+			if c1-c0 < 20 || c1-c0 > 70 || c0-a < 80 || b+1-c1 < 10 {
+				continue
+			}
+			word := append(append(append([]int16(nil), pad...), pcm[c0*Rate/100:min(len(pcm), c1*Rate/100)]...), pad...)
+			v, err := score(ctx, word, digit)
+			if err != nil {
+				return nil, 0, fmt.Errorf("fakeclip: score %d-%d: %w", c0, c1, err)
+			}
+			if v > best {
+				best, at = v, [2]int{c0, c1}
+			}
+		}
+	}
+	if at[0] < 0 {
+		return nil, 0, ErrNoSlots
+	}
+	before, err := WordSlots(pcm[:at[0]*Rate/100], Rate, 4)
+	if err != nil {
+		return nil, 0, err
+	}
+	before[3].End = float64(at[0]) / 100
+	return append(before, Span{float64(at[0]) / 100, float64(at[1]) / 100}, Span{float64(at[1]) / 100, float64(b+1) / 100}), best, nil
 }
 
 // SpliceTargets are the word slots a splice moves the digit onto: the four

@@ -3,6 +3,8 @@ package fakeclip
 import (
 	"bytes"
 	"context"
+	"errors"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -10,7 +12,8 @@ import (
 )
 
 // sixWords is 0.5 s of silence, six 300 ms words separated by 60 ms dips
-// (the fourth word 120 ms, the shortest), and 0.5 s of silence.
+// (the fourth word 120 ms, the shortest; the fifth louder), and 0.5 s of
+// silence.
 func sixWords() ([]int16, []float64) {
 	var amps []float64
 	add := func(n int, a float64) {
@@ -24,7 +27,11 @@ func sixWords() ([]int16, []float64) {
 		if w == 3 {
 			n = 12
 		}
-		add(n, 8000)
+		a := 8000.0
+		if w == 4 {
+			a = 12000
+		}
+		add(n, a)
 		if w < 5 {
 			add(6, 20)
 		}
@@ -33,25 +40,39 @@ func sixWords() ([]int16, []float64) {
 	return tone(amps), amps
 }
 
-func TestGridSlotsAndTargets(t *testing.T) {
+func TestGridDigitWordsAndTargets(t *testing.T) {
 	pcm, _ := sixWords()
-	// The recogniser places the digit over the fifth word.
-	slots, k, grammar, err := GridSlots(pcm, Span{Start: 1.70, End: 2.0})
+	// A recogniser that hears the digit in the loud fifth word: the
+	// louder the piece on average, the surer.
+	score := func(_ context.Context, w []int16, digit string) (float64, error) {
+		if digit != "2" {
+			return 0, errors.New("wrong digit asked")
+		}
+		var e float64
+		word := w[Rate*35/100 : len(w)-Rate*35/100]
+		for _, v := range word {
+			e += float64(v) * float64(v)
+		}
+		return e / float64(len(word)) / 1e6, nil
+	}
+	slots, _, err := GridDigitWords(context.Background(), pcm, "2", score)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(slots) != GridWords || k != 4 || !grammar {
-		t.Fatalf("slots %v digit %d grammar %v", slots, k, grammar)
+	if len(slots) != GridWords || math.Abs(slots[4].Start-1.76) > 0.05 || math.Abs(slots[4].End-2.09) > 0.05 {
+		t.Fatalf("slots %v: want the digit at 1.79-2.09 s", slots)
 	}
-	targets, rest := SpliceTargets(slots, k)
+	for i := 1; i < len(slots); i++ {
+		if slots[i].Start != slots[i-1].End {
+			t.Errorf("slots %v not contiguous", slots)
+		}
+	}
+	targets, rest := SpliceTargets(slots, 4)
 	if !slices.Equal(targets, []int{0, 1, 2, 5}) || rest != 3 {
 		t.Errorf("targets %v rest %d: want the four longest other words and the short fourth", targets, rest)
 	}
-	if _, k, grammar, _ := GridSlots(pcm, Span{Start: 0.5, End: 0.8}); k != 0 || grammar {
-		t.Errorf("digit over the first word: slot %d grammar %v", k, grammar)
-	}
-	if _, _, _, err := GridSlots(pcm, Span{Start: 9, End: 10}); err == nil {
-		t.Error("a span outside the speech was accepted")
+	if _, _, err := GridDigitWords(context.Background(), pcm, "3", score); err == nil {
+		t.Error("a scorer error was not returned")
 	}
 }
 

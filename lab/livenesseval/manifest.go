@@ -394,15 +394,12 @@ func MakeAttacks(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.DigitSpan = func(ctx context.Context, pcm []int16, digit string) (fakeclip.Span, error) {
+		o.DigitScore = func(ctx context.Context, pcm []int16, digit string) (float64, error) {
 			r, err := sp.CheckDigits(ctx, pcm, digit)
-			if err != nil {
-				return fakeclip.Span{}, err
+			if errors.Is(err, liveness.ErrNoSpeech) {
+				return math.Inf(-1), nil
 			}
-			if len(r.Segments) != 1 || r.Segments[0].End <= r.Segments[0].Start {
-				return fakeclip.Span{}, fmt.Errorf("the recogniser did not place digit %s", digit)
-			}
-			return fakeclip.Span{Start: r.Segments[0].Start.Seconds(), End: r.Segments[0].End.Seconds()}, nil
+			return r.Score, err
 		}
 	}
 	ents, err := fakeclip.Attacks(ctx, o)
