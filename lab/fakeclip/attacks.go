@@ -35,7 +35,7 @@ type AttackOptions struct {
 	// GridDigitWords finds the GRID speaker's digit word with it, and the
 	// same-speaker splices are written.
 	DigitScore DigitScoreFunc
-	FFmpeg    string
+	FFmpeg     string
 }
 
 // Attacks writes the shared-data attack set and returns its entries:

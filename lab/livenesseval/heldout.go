@@ -12,7 +12,10 @@ import (
 
 	"github.com/trustid/trustid/lab/speechlab"
 	"github.com/trustid/trustid/liveness"
+	"github.com/trustid/trustid/liveness/lipsync"
+	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/synthvoice"
+	"github.com/trustid/trustid/liveness/viseme"
 )
 
 // voiceRecorder is the synthetic-voice check exactly as the service runs it
@@ -139,6 +142,9 @@ type mfHeldOut struct {
 	// refitted without the held-out speaker (the voice model also without
 	// the dub's engine: BothOut's models).
 	Whole mfHeldOutRun `json:"voice_and_mouth_leave_one_speaker_and_dub_engine_out"`
+	// Rounding: the viseme rounding margin voting on top of BothOut's
+	// decision, its threshold fitted leaving each speaker out.
+	Rounding *mfRounding `json:"viseme_rounding_leave_one_speaker_out"`
 }
 
 // speakersOf lists the clips' speakers, sorted.
@@ -245,6 +251,7 @@ func heldOut(ctx context.Context, clips []mfClip, corpusArgs []string, logf func
 	whole := losoWith(clips, func(s string) voiceRule { return modelRule(bothBySpeaker[s]) })
 	out.Whole = mfHeldOutRun{Rule: out.BothOut.Rule + "; the mouth checks' (MaxSilent, MaxClosed) refitted per held-out speaker as mouth_thresholds_leave_one_speaker_out does",
 		Folds: out.BothOut.Folds, Summary: whole.Summary, MouthThresholds: whole.Thresholds}
+	out.Rounding = roundingLOSO(clips, func(c mfClip) bool { return verdict(c, modelRule(bothBySpeaker[c.Speaker]), nil) })
 	return out, nil
 }
 
@@ -265,4 +272,146 @@ func silentScores(clips []mfClip) []float64 {
 		}
 	}
 	return append(silent, 1)
+}
+
+// mouthRecorder and speechRecorder pass the decision's mouth tracking and
+// speech check through and keep what they returned last, so that the
+// evaluation can compute the viseme rounding margin (viseme.Result.Viseme,
+// reported by the viseme check but not voting) exactly as the decision's
+// viseme check sees the clip, without a change to the decision.
+type mouthRecorder struct {
+	inner liveness.MouthTracker
+	mu    sync.Mutex
+	last  []viseme.Shape
+}
+
+// TrackMouth implements liveness.MouthTracker.
+func (r *mouthRecorder) TrackMouth(ctx context.Context, frames []media.Frame, start int, lm lipsync.Landmarks) ([]viseme.Shape, error) {
+	s, err := r.inner.TrackMouth(ctx, frames, start, lm)
+	r.mu.Lock()
+	r.last = s
+	r.mu.Unlock()
+	return s, err
+}
+
+type speechRecorder struct {
+	inner liveness.SpeechChecker
+	mu    sync.Mutex
+	last  []liveness.Segment
+}
+
+// CheckDigits implements liveness.SpeechChecker.
+func (r *speechRecorder) CheckDigits(ctx context.Context, pcm []int16, expected string) (liveness.SpeechResult, error) {
+	res, err := r.inner.CheckDigits(ctx, pcm, expected)
+	r.mu.Lock()
+	r.last = res.Segments
+	r.mu.Unlock()
+	return res, err
+}
+
+// rounding is the viseme check's rounding margin of the last decision
+// (NaN and 0 votes when the mouth was not tracked or no slot voted), with
+// the decision's default viseme configuration.
+func rounding(clip *media.Clip, digits string, m *mouthRecorder, s *speechRecorder) (float64, int) {
+	m.mu.Lock()
+	shapes := m.last
+	m.last = nil
+	m.mu.Unlock()
+	s.mu.Lock()
+	segs := s.last
+	s.last = nil
+	s.mu.Unlock()
+	if len(shapes) == 0 {
+		return math.NaN(), 0
+	}
+	in := viseme.Input{Shapes: shapes, Audio: clip.Audio.Samples, Rate: clip.Audio.Rate, Digits: digits}
+	for _, f := range clip.Frames {
+		in.Times = append(in.Times, f.T)
+	}
+	for _, sg := range segs {
+		in.Slots = append(in.Slots, viseme.Slot{Start: sg.Start, End: sg.End})
+	}
+	r := viseme.Check(in, viseme.Config{})
+	return r.Viseme, r.Votes
+}
+
+// mfRounding is the rounding margin tried as a voting input: MinViseme
+// fitted leaving each speaker out, on top of the whole held-out decision.
+type mfRounding struct {
+	Rule       string             `json:"rule"`
+	Thresholds map[string]float64 `json:"min_viseme_per_held_out_speaker"`
+	// Margins lists each label's margins (clips where a slot voted).
+	Margins map[string][]float64 `json:"margins_per_label"`
+	Summary mfSummary            `json:"summary"`
+}
+
+// roundingLOSO refits MinViseme for each speaker on the other speakers'
+// clips (the value minimising BPCER + worst APCER of base with the margin
+// voting; among ties the middle one) and decides the
+// held-out speaker's clips with base and the margin.
+func roundingLOSO(clips []mfClip, base func(c mfClip) bool) *mfRounding {
+	out := &mfRounding{Rule: "per held-out speaker: MinViseme minimising BPCER + worst APCER on the other speakers' clips (ties: the middle one); a clip with no voting slot is decided without it",
+		Thresholds: map[string]float64{}, Margins: map[string][]float64{}}
+	for _, c := range clips {
+		if c.Votes > 0 {
+			out.Margins[c.Label] = append(out.Margins[c.Label], lvRound(c.Rounding))
+		}
+	}
+	for _, v := range out.Margins {
+		sort.Float64s(v)
+	}
+	// Candidates: off, and the midpoints between the training clips'
+	// distinct margins.
+	cands := func(train []mfClip) []float64 {
+		var ms []float64
+		for _, c := range train {
+			if c.Votes > 0 {
+				ms = append(ms, c.Rounding)
+			}
+		}
+		sort.Float64s(ms)
+		out := []float64{math.Inf(-1)}
+		for i := 1; i < len(ms); i++ {
+			if ms[i] > ms[i-1] {
+				out = append(out, (ms[i-1]+ms[i])/2)
+			}
+		}
+		return out
+	}
+	pass := func(c mfClip, th float64) bool {
+		return base(c) && (c.Votes == 0 || c.Rounding >= th)
+	}
+	held := make([]mfClip, len(clips))
+	copy(held, clips)
+	for _, s := range speakersOf(clips) {
+		var train []mfClip
+		for _, c := range clips {
+			if c.Speaker != s {
+				train = append(train, c)
+			}
+		}
+		bestLoss := math.Inf(1)
+		var ties []float64
+		for _, th := range cands(train) {
+			sm := summarise(train, func(c mfClip) bool { return pass(c, th) })
+			switch l := sm.BPCER.Rate + sm.Worst.Rate; {
+			case l < bestLoss-1e-12:
+				bestLoss, ties = l, []float64{th}
+			case math.Abs(l-bestLoss) <= 1e-12:
+				ties = append(ties, th)
+			}
+		}
+		best := ties[len(ties)/2]
+		out.Thresholds[s] = lvRound(best)
+		if math.IsInf(best, -1) {
+			out.Thresholds[s] = -1e9
+		}
+		for i, c := range clips {
+			if c.Speaker == s {
+				held[i].Pass = pass(c, best)
+			}
+		}
+	}
+	out.Summary = summarise(held, func(c mfClip) bool { return c.Pass })
+	return out
 }

@@ -88,6 +88,10 @@ type mfClip struct {
 	// HeldOutVoice: the synthetic-voice scores of the models retrained
 	// without this clip's speaker (-voice-heldout), with their thresholds.
 	HeldOutVoice map[string]float64 `json:"held_out_voice_scores,omitempty"`
+	// Rounding is the viseme check's lip-rounding margin (reported by the
+	// check, not voting) over Votes voting digit slots.
+	Rounding float64 `json:"viseme_rounding"`
+	Votes    int     `json:"viseme_rounding_votes"`
 	// voiceX are the synthetic-voice features of the clip's audio (nil:
 	// the check did not score it).
 	voiceX []float64
@@ -289,6 +293,7 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 	if err != nil {
 		return fmt.Errorf("synthetic-voice check: %w", err)
 	}
+	spRec, mouthRec := &speechRecorder{inner: sp}, &mouthRecorder{inner: mouths}
 	voice, voiceThr := &voiceRecorder{front: lvSpeechCache.rec.Frontend(), model: det.Model()}, det.Threshold()
 	dec := media.NewDecoder()
 	dec.FPS = 25
@@ -312,7 +317,7 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 		if err != nil {
 			return err
 		}
-		v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: sp, Mouths: mouths, Video: dec,
+		v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: spRec, Mouths: mouthRec, Video: dec,
 			Voice: voice, VoiceThreshold: voiceThr,
 			References: facelogin.MemoryRefs{Refs: map[string][]float32{"subject": ref.Embedding}, Threshold: 0.34}})
 		if err != nil {
@@ -324,6 +329,10 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 		}
 		c := mfClip{ManifestEntry: e, Pass: res.Pass, Reasons: res.Reasons, Checks: res.Checks, MS: float64(res.Elapsed.Microseconds()) / 1000,
 			voiceX: voice.take()}
+		c.Rounding, c.Votes = rounding(clip, e.Digits, mouthRec, spRec)
+		if c.Votes == 0 {
+			c.Rounding = 0
+		}
 		times = append(times, c.MS)
 		rep.Clips = append(rep.Clips, c)
 		if verbose {

@@ -120,3 +120,33 @@ func TestVerdictRedecidesVoice(t *testing.T) {
 		t.Error("mouth thresholds not applied")
 	}
 }
+
+func TestRoundingLOSO(t *testing.T) {
+	mk := func(label, spk string, margin float64, votes int) mfClip {
+		c := mfc(label, spk, true, 0.1)
+		c.Rounding, c.Votes = margin, votes
+		return c
+	}
+	clips := []mfClip{
+		mk("genuine", "a", 0.3, 1), mk("genuine", "b", 0.25, 1), mk("genuine", "c", 0.2, 1),
+		mk("attack:x", "a", -0.3, 1), mk("attack:x", "b", -0.2, 1), mk("attack:x", "c", 0.22, 1),
+		mk("attack:x", "c", 0, 0), // no voting slot: decided without the margin
+	}
+	r := roundingLOSO(clips, func(mfClip) bool { return true })
+	// Leaving a out: genuine 0.25, 0.2 and attacks -0.2, 0.22, (no vote)
+	// give a threshold between -0.2 and 0.2; a's attack at -0.3 fails and
+	// its genuine passes. Leaving c out, nothing tells c's attack at 0.22
+	// from its genuine 0.2.
+	if th := r.Thresholds["a"]; th <= -0.2 || th > 0.2 {
+		t.Errorf("threshold without a: %v", th)
+	}
+	if r.Summary.BPCER.Errors != 0 {
+		t.Errorf("BPCER %+v", r.Summary.BPCER)
+	}
+	if x := r.Summary.APCER["x"]; x.Clips != 4 || x.Errors != 2 {
+		t.Errorf("APCER %+v: want c's 0.22 and c's unvoted attack accepted", x)
+	}
+	if len(r.Margins["genuine"]) != 3 || len(r.Margins["attack:x"]) != 3 {
+		t.Errorf("margins %+v", r.Margins)
+	}
+}
