@@ -3,6 +3,7 @@ package fakeclip
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,22 +133,37 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 			}
 			add(name, d, "attack:shifted-audio", spk, "")
 		}
+		// make-fake-clip's dub (Build's genuine clip: the GRID frames held
+		// o.Tail at the end, DubAudio's sound), the digit speech made once
+		// per challenge and given the contour at each weight.
+		do := Options{Grid: g, FFmpeg: o.FFmpeg}
+		if err := do.defaults(); err != nil {
+			return nil, err
+		}
+		grid, slots, err := do.gridSlots(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("dub %s: %w", spk, err)
+		}
+		dur := float64(len(grid))/Rate + do.Tail
 		for _, ch := range o.Challenges {
+			if err := checkDigits(ch); err != nil {
+				return nil, err
+			}
+			speech, err := do.speech(ctx, ch, slots, int(math.Round(dur*Rate)))
+			if err != nil {
+				return nil, fmt.Errorf("dub %s %s: %w", spk, ch, err)
+			}
 			for _, w := range o.Weights {
-				tmp := p(fmt.Sprintf("tmp_%s_%s", spk, ch))
-				other := "0000"
-				if ch == other {
-					other = "1111"
-				}
-				c, err := Build(ctx, Options{Grid: g, Digits: ch, Other: other, Dir: tmp, EnvelopeWeight: w, FFmpeg: o.FFmpeg})
-				if err != nil {
-					return nil, fmt.Errorf("dub %s %s: %w", spk, ch, err)
-				}
-				name := fmt.Sprintf("dub_%s_%s_w%02.0f.mkv", spk, ch, w*10)
-				if err := ff(append([]string{"-i", c.GenuineY4M, "-i", c.GenuineWAV, "-shortest"}, append(enc, p(name))...)...); err != nil {
+				wav := p(fmt.Sprintf("tmp_%s_%s.wav", spk, ch))
+				if err := os.WriteFile(wav, WAV(MatchEnvelope(speech, grid, Rate, w), Rate), 0o644); err != nil {
 					return nil, err
 				}
-				os.RemoveAll(tmp)
+				name := fmt.Sprintf("dub_%s_%s_w%02.0f.mkv", spk, ch, w*10)
+				vf := fmt.Sprintf("tpad=stop_mode=clone:stop_duration=%.2f,format=yuv420p", do.Tail)
+				if err := ff(append([]string{"-i", g, "-i", wav, "-map", "0:v", "-map", "1:a", "-vf", vf, "-shortest"}, append(enc, p(name))...)...); err != nil {
+					return nil, err
+				}
+				os.Remove(wav)
 				add(name, ch, "attack:dub-synthetic", spk, "")
 			}
 		}
