@@ -48,9 +48,11 @@ bench:
 ## eval-attacks: build the shared-data liveness attack set and its manifest
 ## in a temporary folder (trustid-lab make-attacks) and print the per-type
 ## APCER / BPCER JSON of the full liveness decision on it (trustid-lab
-## eval-liveness -manifest; liveness/RESULTS.md, #17). OUT=file keeps the JSON.
+## eval-liveness -manifest; liveness/RESULTS.md, #17). OUT=file keeps the JSON;
+## HELDOUT=- (or train-synthvoice corpus flags) adds the decisions with the
+## synthetic-voice model retrained leaving each speaker and the dub's engine out.
 eval-attacks: build
-	$(ENV) ./lab/livenesseval/eval-attacks.sh $(LAB_BIN) $(OUT)
+	$(ENV) ./lab/livenesseval/eval-attacks.sh $(LAB_BIN) "$(OUT)" "$(HELDOUT)"
 
 ## fuzz: every Go fuzz target (func FuzzX in *_test.go, found by
 ## bench/fuzz/run.sh) for FUZZTIME each, one after another; prints a

@@ -3,6 +3,7 @@ package fakeclip
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,9 @@ import (
 // "attack:<type>", Speaker the GRID speaker whose face is shown.
 type Entry struct {
 	Path, Digits, Label, Speaker string
+	// Note says how the clip was made when that needs saying (the
+	// splices' word slots).
+	Note string
 }
 
 // AttackOptions says which attack set Attacks builds.
@@ -28,7 +32,11 @@ type AttackOptions struct {
 	// Shifts are the audio delays (seconds, negative: audio earlier) of
 	// the shifted-audio attack.
 	Shifts []float64
-	FFmpeg string
+	// DigitScore, when set, scores a word for a digit (the recogniser):
+	// GridDigitWords finds the GRID speaker's digit word with it, and the
+	// same-speaker splices are written.
+	DigitScore DigitScoreFunc
+	FFmpeg     string
 }
 
 // Attacks writes the shared-data attack set and returns its entries:
@@ -42,10 +50,25 @@ type AttackOptions struct {
 //   - attack:replay: the clip as recorded, replayed against each
 //     four-digit challenge (an old recording of the speaker);
 //   - attack:still-photo: the first frame held, the real audio;
-//   - attack:shifted-audio: the real audio delayed or advanced by Shifts.
+//   - attack:shifted-audio: the real audio delayed or advanced by Shifts;
 //
-// "The same speaker's real voice saying the challenge over a video of other
-// words" cannot be built: each shared GRID speaker has one clip.
+// and, with DigitScore, the splices of the speaker's own media (each GRID
+// speaker has one clip, so "the same speaker's real voice saying the
+// challenge over a video of other words" is built from the one digit the
+// speaker says; see Splice, GridDigitWords, SpliceTargets):
+//
+//   - attack:real-voice-dub: the video as recorded; in the audio the
+//     digit word and one of four other words swap places (challenge the
+//     digit: the mouth says "bin", "blue", the letter or the adverb while
+//     the real voice says the digit), and the digit word on all four of
+//     those words (challenge the digit four times);
+//   - attack:real-video-dub: the reverse: the audio as recorded; in the
+//     video the digit word's frames and another word's frames swap places
+//     (the mouth says the digit while the voice says the other word, and
+//     the other way round where the voice says the digit);
+//   - attack:real-splice: the digit word's audio and frames together
+//     copied onto the four other words (challenge the digit four times):
+//     a cut-and-paste of real, in-sync speech.
 func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 	if o.FFmpeg == "" {
 		o.FFmpeg = "ffmpeg"
@@ -54,8 +77,8 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 		return nil, err
 	}
 	var out []Entry
-	add := func(name, digits, label, speaker string) {
-		out = append(out, Entry{Path: name, Digits: digits, Label: label, Speaker: speaker})
+	add := func(name, digits, label, speaker, note string) {
+		out = append(out, Entry{Path: name, Digits: digits, Label: label, Speaker: speaker, Note: note})
 	}
 	p := func(n string) string { return filepath.Join(o.Dir, n) }
 	ff := func(args ...string) error {
@@ -73,7 +96,12 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(abs, d, "genuine", spk)
+		add(abs, d, "genuine", spk, "")
+		if o.DigitScore != nil {
+			if err := o.splices(ctx, g, spk, d, add); err != nil {
+				return nil, fmt.Errorf("splice %s: %w", spk, err)
+			}
+		}
 		for k := 1; k <= 2 && k < len(o.Grid); k++ {
 			a := o.Grid[(i+k)%len(o.Grid)]
 			ad, err := GridDigit(a)
@@ -84,16 +112,16 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 			if err := ff(append([]string{"-i", g, "-i", a, "-map", "0:v", "-map", "1:a", "-shortest"}, append(enc, p(name))...)...); err != nil {
 				return nil, err
 			}
-			add(name, ad, "attack:swapped-audio", spk)
+			add(name, ad, "attack:swapped-audio", spk, "")
 		}
 		for _, ch := range o.Challenges {
-			add(abs, ch, "attack:replay", spk)
+			add(abs, ch, "attack:replay", spk, "")
 		}
 		name := "still_" + spk + ".mkv"
 		if err := ff(append([]string{"-i", g, "-filter_complex", "[0:v]select=eq(n\\,0),loop=loop=74:size=1,setpts=N/25/TB[v]", "-map", "[v]", "-map", "0:a"}, append(enc, p(name))...)...); err != nil {
 			return nil, err
 		}
-		add(name, d, "attack:still-photo", spk)
+		add(name, d, "attack:still-photo", spk, "")
 		for _, s := range o.Shifts {
 			name := fmt.Sprintf("shift_%s_%+04dms.mkv", spk, int(s*1000))
 			af := fmt.Sprintf("adelay=%d", int(s*1000))
@@ -103,27 +131,92 @@ func Attacks(ctx context.Context, o AttackOptions) ([]Entry, error) {
 			if err := ff(append([]string{"-i", g, "-af", af, "-shortest"}, append(enc, p(name))...)...); err != nil {
 				return nil, err
 			}
-			add(name, d, "attack:shifted-audio", spk)
+			add(name, d, "attack:shifted-audio", spk, "")
 		}
+		// make-fake-clip's dub (Build's genuine clip: the GRID frames held
+		// o.Tail at the end, DubAudio's sound), the digit speech made once
+		// per challenge and given the contour at each weight.
+		do := Options{Grid: g, FFmpeg: o.FFmpeg}
+		if err := do.defaults(); err != nil {
+			return nil, err
+		}
+		grid, slots, err := do.gridSlots(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("dub %s: %w", spk, err)
+		}
+		dur := float64(len(grid))/Rate + do.Tail
 		for _, ch := range o.Challenges {
+			if err := checkDigits(ch); err != nil {
+				return nil, err
+			}
+			speech, err := do.speech(ctx, ch, slots, int(math.Round(dur*Rate)))
+			if err != nil {
+				return nil, fmt.Errorf("dub %s %s: %w", spk, ch, err)
+			}
 			for _, w := range o.Weights {
-				tmp := p(fmt.Sprintf("tmp_%s_%s", spk, ch))
-				other := "0000"
-				if ch == other {
-					other = "1111"
-				}
-				c, err := Build(ctx, Options{Grid: g, Digits: ch, Other: other, Dir: tmp, EnvelopeWeight: w, FFmpeg: o.FFmpeg})
-				if err != nil {
-					return nil, fmt.Errorf("dub %s %s: %w", spk, ch, err)
-				}
-				name := fmt.Sprintf("dub_%s_%s_w%02.0f.mkv", spk, ch, w*10)
-				if err := ff(append([]string{"-i", c.GenuineY4M, "-i", c.GenuineWAV, "-shortest"}, append(enc, p(name))...)...); err != nil {
+				wav := p(fmt.Sprintf("tmp_%s_%s.wav", spk, ch))
+				if err := os.WriteFile(wav, WAV(MatchEnvelope(speech, grid, Rate, w), Rate), 0o644); err != nil {
 					return nil, err
 				}
-				os.RemoveAll(tmp)
-				add(name, ch, "attack:dub-synthetic", spk)
+				name := fmt.Sprintf("dub_%s_%s_w%02.0f.mkv", spk, ch, w*10)
+				vf := fmt.Sprintf("tpad=stop_mode=clone:stop_duration=%.2f,format=yuv420p", do.Tail)
+				if err := ff(append([]string{"-i", g, "-i", wav, "-map", "0:v", "-map", "1:a", "-vf", vf, "-shortest"}, append(enc, p(name))...)...); err != nil {
+					return nil, err
+				}
+				os.Remove(wav)
+				add(name, ch, "attack:dub-synthetic", spk, "")
 			}
 		}
 	}
 	return out, nil
+}
+
+// splices writes the same-speaker splice attacks of one GRID clip.
+func (o AttackOptions) splices(ctx context.Context, g, spk, digit string, add func(name, digits, label, speaker, note string)) error {
+	pcm, err := decodePCM(ctx, o.FFmpeg, g)
+	if err != nil {
+		return err
+	}
+	slots, score, err := GridDigitWords(ctx, pcm, digit, o.DigitScore)
+	if err != nil {
+		return err
+	}
+	k := 4
+	note := fmt.Sprintf("words %.2f s; digit %.2f-%.2f s, its score alone %.1f", slots, slots[k].Start, slots[k].End, score)
+	targets, rest := SpliceTargets(slots, k)
+	four := []Move{{From: slots[rest], To: slots[k]}}
+	for _, j := range targets {
+		four = append(four, Move{From: slots[k], To: slots[j]})
+	}
+	splice := func(name, digits, label, what string, audio, video []Move) error {
+		if err := Splice(ctx, SpliceOptions{Grid: g, Out: filepath.Join(o.Dir, name), Audio: audio, Video: video, FFmpeg: o.FFmpeg}); err != nil {
+			return err
+		}
+		add(name, digits, label, spk, note+"; "+what)
+		return nil
+	}
+	for _, j := range targets {
+		swap := []Move{{From: slots[k], To: slots[j]}, {From: slots[j], To: slots[k]}}
+		what := fmt.Sprintf("digit and word %d swapped", j+1)
+		if err := splice(fmt.Sprintf("voicedub_%s_w%d.mkv", spk, j+1), digit, "attack:real-voice-dub", "audio: "+what, swap, nil); err != nil {
+			return err
+		}
+		if err := splice(fmt.Sprintf("videodub_%s_w%d.mkv", spk, j+1), digit, "attack:real-video-dub", "video: "+what, nil, swap); err != nil {
+			return err
+		}
+	}
+	x4 := strings.Repeat(digit, 4)
+	what := fmt.Sprintf("digit on words %v, word %d on the digit", plus1(targets), rest+1)
+	if err := splice(fmt.Sprintf("voicedub_%s_x4.mkv", spk), x4, "attack:real-voice-dub", "audio: "+what, four, nil); err != nil {
+		return err
+	}
+	return splice(fmt.Sprintf("splice_%s_x4.mkv", spk), x4, "attack:real-splice", "audio and video: "+what, four, four)
+}
+
+func plus1(x []int) []int {
+	out := make([]int, len(x))
+	for i, v := range x {
+		out[i] = v + 1
+	}
+	return out
 }

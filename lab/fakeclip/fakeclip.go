@@ -210,30 +210,7 @@ func (o Options) word(ctx context.Context, text string, slot float64) ([]int16, 
 	if err != nil {
 		return nil, err
 	}
-	pcm := trim(pcmFrom(raw), Rate)
-	have := float64(len(pcm)) / Rate
-	tempo := have / (0.95 * slot)
-	var chain []string
-	for tempo > 2 {
-		chain, tempo = append(chain, "atempo=2"), tempo/2
-	}
-	for tempo < 0.5 {
-		chain, tempo = append(chain, "atempo=0.5"), tempo*2
-	}
-	chain = append(chain, fmt.Sprintf("atempo=%.4f", tempo))
-	var in bytes.Buffer
-	for _, s := range pcm {
-		_ = binary.Write(&in, binary.LittleEndian, s)
-	}
-	cmd := exec.CommandContext(ctx, o.FFmpeg, "-v", "error", "-f", "s16le", "-ar", strconv.Itoa(Rate), "-ac", "1", "-i", "-",
-		"-af", strings.Join(chain, ","), "-f", "s16le", "-")
-	cmd.Stdin = &in
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("fakeclip: atempo: %w: %s", err, errb.String())
-	}
-	return pcmFrom(out.Bytes()), nil
+	return stretch(ctx, o.FFmpeg, trim(pcmFrom(raw), Rate), 0.95*slot)
 }
 
 // MatchEnvelope gives pcm the 1-3 kHz band contour of ref (both at rate):

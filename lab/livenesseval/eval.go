@@ -130,12 +130,13 @@ func EvalLiveness(ctx context.Context, args []string) error {
 		workers   = fs.Int("workers", 2, "face engine workers (and parallel frame analyses)")
 		manifest  = fs.String("manifest", "", "evaluate the clips of this manifest (PATH DIGITS genuine|attack:TYPE [SPEAKER] per line) instead: BPCER, APCER per attack type")
 		verbose   = fs.Bool("v", false, "with -manifest: one line per decision on stderr")
+		heldOutV  = fs.String("voice-heldout", "", "with -manifest: also retrain the synthetic-voice model leaving each speaker, the dub's engine, and both out, and decide the held-out clips with it; the value is train-synthvoice's corpus flags (\"-\" for its defaults; e.g. \"-feature-cache F -tts-cache D\")")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *manifest != "" {
-		return evalManifest(ctx, *manifest, *models, *workers, args, *verbose)
+		return evalManifest(ctx, *manifest, *models, *workers, args, *verbose, *heldOutV)
 	}
 	eng, err := face.New(face.Config{ModelDir: *models, Workers: *workers})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
 	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/synthvoice"
 )
 
 // ManifestEntry is one line of an evaluation manifest (lab/manifest's
@@ -84,6 +85,16 @@ type mfClip struct {
 	Reasons []liveness.Reason      `json:"reasons"`
 	Checks  []liveness.CheckResult `json:"checks"`
 	MS      float64                `json:"decision_ms"`
+	// HeldOutVoice: the synthetic-voice scores of the models retrained
+	// without this clip's speaker (-voice-heldout), with their thresholds.
+	HeldOutVoice map[string]float64 `json:"held_out_voice_scores,omitempty"`
+	// Rounding is the viseme check's lip-rounding margin (reported by the
+	// check, not voting) over Votes voting digit slots.
+	Rounding float64 `json:"viseme_rounding"`
+	Votes    int     `json:"viseme_rounding_votes"`
+	// voiceX are the synthetic-voice features of the clip's audio (nil:
+	// the check did not score it).
+	voiceX []float64
 }
 
 // mfRate is an error rate with its counts.
@@ -173,49 +184,26 @@ func silentOf(c mfClip) float64 {
 }
 func closedOf(c mfClip) float64 { return scoreOf(c, liveness.CheckViseme, liveness.ReasonVisemes) }
 
-// othersPass reports whether every check but the two mouth checks passed.
-func othersPass(c mfClip) bool {
-	for _, r := range c.Reasons {
-		if r != liveness.ReasonVisemes && r != liveness.ReasonSilentMouth {
-			return false
-		}
-	}
-	return len(c.Checks) > 0
-}
-
-// passWith is the decision with the mouth checks at thresholds th.
-func passWith(c mfClip, th [2]float64) bool {
-	return othersPass(c) && silentOf(c) <= th[0] && closedOf(c) <= th[1]
-}
-
 // loso refits the mouth checks' MaxSilent and MaxClosed for each speaker on
 // the other speakers' clips (the pair minimising BPCER + worst APCER; among
 // ties the middle one in a sort by (MaxClosed, MaxSilent)) and decides the
-// held-out speaker's clips with them.
-func loso(clips []mfClip) *mfLOSO {
+// held-out speaker's clips with them; every other check as recorded.
+func loso(clips []mfClip) *mfLOSO { return losoWith(clips, nil) }
+
+// losoWith is loso with the synthetic-voice check re-decided, for the
+// clips of each held-out speaker and for the clips the thresholds are fitted
+// on alike, by voiceFor(held-out speaker) (nil: as recorded).
+func losoWith(clips []mfClip, voiceFor func(speaker string) voiceRule) *mfLOSO {
 	out := &mfLOSO{Rule: "per held-out speaker: (MaxSilent, MaxClosed) minimising BPCER + worst APCER on the other speakers' clips",
 		Thresholds: map[string][2]float64{}}
-	var scores []float64
-	for _, c := range clips {
-		if v := silentOf(c); !math.IsNaN(v) {
-			scores = append(scores, v)
-		}
-	}
-	sort.Float64s(scores)
-	silent := []float64{0}
-	for i := 1; i < len(scores); i++ {
-		if scores[i] > scores[i-1] {
-			silent = append(silent, (scores[i-1]+scores[i])/2)
-		}
-	}
-	silent = append(silent, 1)
-	speakers := map[string]bool{}
-	for _, c := range clips {
-		speakers[c.Speaker] = true
-	}
+	silent := silentScores(clips)
 	held := make([]mfClip, len(clips))
 	copy(held, clips)
-	for s := range speakers {
+	for _, s := range speakersOf(clips) {
+		var voice voiceRule
+		if voiceFor != nil {
+			voice = voiceFor(s)
+		}
 		var train []mfClip
 		for _, c := range clips {
 			if c.Speaker != s {
@@ -227,7 +215,7 @@ func loso(clips []mfClip) *mfLOSO {
 		for closed := 0; closed <= 10; closed++ {
 			for _, sl := range silent {
 				th := [2]float64{sl, float64(closed)}
-				sm := summarise(train, func(c mfClip) bool { return passWith(c, th) })
+				sm := summarise(train, func(c mfClip) bool { return verdict(c, voice, &th) })
 				switch l := sm.BPCER.Rate + sm.Worst.Rate; {
 				case l < bestLoss-1e-12:
 					bestLoss, ties = l, [][2]float64{th}
@@ -240,7 +228,7 @@ func loso(clips []mfClip) *mfLOSO {
 		out.Thresholds[s] = [2]float64{lvRound(best[0]), best[1]}
 		for i, c := range clips {
 			if c.Speaker == s {
-				held[i].Pass = passWith(c, best)
+				held[i].Pass = verdict(c, voice, &best)
 			}
 		}
 	}
@@ -255,6 +243,9 @@ type mfReport struct {
 	Manifest string    `json:"manifest"`
 	Summary  mfSummary `json:"summary"`
 	LOSO     *mfLOSO   `json:"mouth_thresholds_leave_one_speaker_out"`
+	// HeldOut: the decisions with the synthetic-voice model retrained
+	// without the held-out speaker and/or the dub's engine (-voice-heldout).
+	HeldOut *mfHeldOut `json:"held_out,omitempty"`
 	// DecisionMS is the median wall time of one decision (clip decoded
 	// beforehand), with the load average and core count it ran under.
 	DecisionMS float64  `json:"decision_ms_median"`
@@ -267,7 +258,11 @@ type mfReport struct {
 // decision (real face engine, speech recogniser and face mesh; the
 // challenge is the line's digits; the reference is the clip's own face, so
 // the identity check is not what is measured) and prints the summary.
-func evalManifest(ctx context.Context, path, models string, workers int, args []string, verbose bool) error {
+//
+// With voiceCorpus (train-synthvoice's flags, "" for none: its defaults are
+// "-"), it also retrains the synthetic-voice model leaving speakers and the
+// dub's engine out and reports those decisions (heldOut).
+func evalManifest(ctx context.Context, path, models string, workers int, args []string, verbose bool, voiceCorpus string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -291,10 +286,15 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 	if err != nil {
 		return err
 	}
-	voice, voiceThr, err := lvVoiceCheck(models)
-	if err != nil {
+	if _, err := lvSpeech(models); err != nil {
 		return err
 	}
+	det, err := synthvoice.New(synthvoice.Config{Frontend: lvSpeechCache.rec.Frontend()})
+	if err != nil {
+		return fmt.Errorf("synthetic-voice check: %w", err)
+	}
+	spRec, mouthRec := &speechRecorder{inner: sp}, &mouthRecorder{inner: mouths}
+	voice, voiceThr := &voiceRecorder{front: lvSpeechCache.rec.Frontend(), model: det.Model()}, det.Threshold()
 	dec := media.NewDecoder()
 	dec.FPS = 25
 	dec.Timeout = 2 * time.Minute
@@ -317,7 +317,7 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 		if err != nil {
 			return err
 		}
-		v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: sp, Mouths: mouths, Video: dec,
+		v, err := liveness.New(liveness.Config{Challenges: mgr, Faces: faces, Speech: spRec, Mouths: mouthRec, Video: dec,
 			Voice: voice, VoiceThreshold: voiceThr,
 			References: facelogin.MemoryRefs{Refs: map[string][]float32{"subject": ref.Embedding}, Threshold: 0.34}})
 		if err != nil {
@@ -327,7 +327,12 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.Path, err)
 		}
-		c := mfClip{ManifestEntry: e, Pass: res.Pass, Reasons: res.Reasons, Checks: res.Checks, MS: float64(res.Elapsed.Microseconds()) / 1000}
+		c := mfClip{ManifestEntry: e, Pass: res.Pass, Reasons: res.Reasons, Checks: res.Checks, MS: float64(res.Elapsed.Microseconds()) / 1000,
+			voiceX: voice.take()}
+		c.Rounding, c.Votes = rounding(clip, e.Digits, mouthRec, spRec)
+		if c.Votes == 0 {
+			c.Rounding = 0
+		}
 		times = append(times, c.MS)
 		rep.Clips = append(rep.Clips, c)
 		if verbose {
@@ -336,6 +341,21 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 	}
 	rep.Summary = summarise(rep.Clips, func(c mfClip) bool { return c.Pass })
 	rep.LOSO = loso(rep.Clips)
+	if voiceCorpus != "" {
+		var cargs []string
+		if voiceCorpus != "-" {
+			cargs = strings.Fields(voiceCorpus)
+		}
+		cargs = append([]string{"-models", models}, cargs...)
+		logf := func(msg string, kv ...any) {
+			if verbose {
+				fmt.Fprintln(os.Stderr, append([]any{msg}, kv...)...)
+			}
+		}
+		if rep.HeldOut, err = heldOut(ctx, rep.Clips, cargs, logf); err != nil {
+			return err
+		}
+	}
 	rep.DecisionMS = lvRound(lvMedian(times))
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		rep.LoadAvg = strings.TrimSpace(string(b))
@@ -355,6 +375,8 @@ func MakeAttacks(ctx context.Context, args []string) error {
 		challenges = fs.String("challenges", "4729,8153,3068", "four-digit challenges of the synthetic dubs (each on every clip)")
 		weights    = fs.String("weights", "0.5,0.7,0.9", "make-fake-clip envelope weights of the dubs")
 		shifts     = fs.String("shifts", "0.2,0.3,0.4,-0.3", "audio shifts in seconds (negative: audio earlier)")
+		models     = fs.String("models", os.Getenv("TRUSTID_MODELS"), "model directory (the speech recogniser finds the digit the splices cut)")
+		splices    = fs.Bool("splices", true, "also write the same-speaker splices (real-voice-dub, real-video-dub, real-splice)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -376,9 +398,27 @@ func MakeAttacks(ctx context.Context, args []string) error {
 			*s.dst = append(*s.dst, v)
 		}
 	}
+	if *splices {
+		sp, err := lvSpeech(*models)
+		if err != nil {
+			return err
+		}
+		o.DigitScore = func(ctx context.Context, pcm []int16, digit string) (float64, error) {
+			r, err := sp.CheckDigits(ctx, pcm, digit)
+			if errors.Is(err, liveness.ErrNoSpeech) {
+				return math.Inf(-1), nil
+			}
+			return r.Score, err
+		}
+	}
 	ents, err := fakeclip.Attacks(ctx, o)
 	if err != nil {
 		return err
+	}
+	for _, e := range ents {
+		if e.Note != "" {
+			fmt.Fprintf(os.Stderr, "%s %s %s: %s\n", e.Path, e.Digits, e.Label, e.Note)
+		}
 	}
 	m := make([]ManifestEntry, len(ents))
 	for i, e := range ents {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/trustid/trustid/liveness"
+	"github.com/trustid/trustid/liveness/synthvoice"
 )
 
 func TestReadManifest(t *testing.T) {
@@ -82,5 +83,70 @@ func TestSummariseAndLOSO(t *testing.T) {
 	}
 	if th := l.Thresholds["b"][0]; th < 0.15 || th >= 0.5 {
 		t.Errorf("threshold without b: %v", th)
+	}
+}
+
+func TestVerdictRedecidesVoice(t *testing.T) {
+	// A one-feature model: synthetic when x >= 0.5 (threshold 0.5 on
+	// sigmoid(20*(x-0.5))).
+	m := &synthvoice.Model{Features: []string{"x"}, Mean: []float64{0}, Scale: []float64{1}, W: []float64{20}, Bias: -10, Threshold: 0.5}
+	caught := mfc("attack:dub", "a", false, 0.1, liveness.ReasonSynthetic)
+	caught.voiceX = []float64{0.9}
+	missed := mfc("attack:dub", "a", false, 0.1, liveness.ReasonSynthetic)
+	missed.voiceX = []float64{0.1}
+	other := mfc("attack:dub", "a", false, 0.1, liveness.ReasonSynthetic, liveness.ReasonWrongDigits)
+	other.voiceX = []float64{0.1}
+	unscored := mfc("genuine", "a", true, 0.1)
+	for _, tc := range []struct {
+		name string
+		c    mfClip
+		want bool
+	}{
+		{"still synthetic", caught, false},
+		{"no longer synthetic", missed, true},
+		{"another reason stands", other, false},
+		{"not scored: as recorded", unscored, true},
+	} {
+		if got := verdict(tc.c, modelRule(m), nil); got != tc.want {
+			t.Errorf("%s: verdict %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if verdict(missed, nil, nil) {
+		t.Error("without a voice rule the recorded voice_synthetic must stand")
+	}
+	// The mouth thresholds re-decide the mouth checks only.
+	mouth := mfc("attack:dub", "a", false, 0.5, liveness.ReasonSilentMouth)
+	if !verdict(mouth, nil, &[2]float64{0.6, 2}) || verdict(mouth, nil, &[2]float64{0.4, 2}) {
+		t.Error("mouth thresholds not applied")
+	}
+}
+
+func TestRoundingLOSO(t *testing.T) {
+	mk := func(label, spk string, margin float64, votes int) mfClip {
+		c := mfc(label, spk, true, 0.1)
+		c.Rounding, c.Votes = margin, votes
+		return c
+	}
+	clips := []mfClip{
+		mk("genuine", "a", 0.3, 1), mk("genuine", "b", 0.25, 1), mk("genuine", "c", 0.2, 1),
+		mk("attack:x", "a", -0.3, 1), mk("attack:x", "b", -0.2, 1), mk("attack:x", "c", 0.22, 1),
+		mk("attack:x", "c", 0, 0), // no voting slot: decided without the margin
+	}
+	r := roundingLOSO(clips, func(mfClip) bool { return true })
+	// Leaving a out: genuine 0.25, 0.2 and attacks -0.2, 0.22, (no vote)
+	// give a threshold between -0.2 and 0.2; a's attack at -0.3 fails and
+	// its genuine passes. Leaving c out, nothing tells c's attack at 0.22
+	// from its genuine 0.2.
+	if th := r.Thresholds["a"]; th <= -0.2 || th > 0.2 {
+		t.Errorf("threshold without a: %v", th)
+	}
+	if r.Summary.BPCER.Errors != 0 {
+		t.Errorf("BPCER %+v", r.Summary.BPCER)
+	}
+	if x := r.Summary.APCER["x"]; x.Clips != 4 || x.Errors != 2 {
+		t.Errorf("APCER %+v: want c's 0.22 and c's unvoted attack accepted", x)
+	}
+	if len(r.Margins["genuine"]) != 3 || len(r.Margins["attack:x"]) != 3 {
+		t.Errorf("margins %+v", r.Margins)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -342,4 +343,54 @@ func svAUC(pos, neg []float64) float64 {
 		}
 	}
 	return math.Round(1e4*s/float64(len(pos)*len(neg))) / 1e4
+}
+
+// SVCorpusSet is the featurised synthetic-voice corpus with the fit setting
+// and real-speech rejection train-synthvoice uses for the same flags.
+type SVCorpusSet struct {
+	Items []SVItem
+	Fit   SVFitConfig
+	FRR   float64
+}
+
+// SVCorpus builds (or reads from -feature-cache) the corpus
+// train-synthvoice would train on for args (its flags; nil: its defaults),
+// so that an evaluation can retrain the shipped model without some of it.
+func SVCorpus(ctx context.Context, args []string) (*SVCorpusSet, error) {
+	fs := flag.NewFlagSet("synthvoice-corpus", flag.ContinueOnError)
+	sf := newSVFlags(fs)
+	items, _, err := sf.parse(ctx, fs, args)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if it.Refiltered && it.Contour == "" {
+			return nil, fmt.Errorf("synthvoice corpus: %s (%s) is re-filtered without its contour's speaker: the feature cache predates that field, delete it", it.Group, it.Aug)
+		}
+	}
+	return &SVCorpusSet{Items: items, Fit: sf.fit(), FRR: *sf.frr}, nil
+}
+
+// SVDubEngines are the sources make-fake-clip's dub is made of: the dub
+// itself and its engine (flite's kal16 voice). A fold that holds them out
+// trains without the attack's synthesiser.
+var SVDubEngines = []string{srcDub, srcFlite}
+
+// SVWithout returns the items a fold trains on: without the real clips of
+// the GRID speakers named (group "grid:NAME"), without every synthetic
+// recording laid on one of their contours (the dub of their clip, the
+// re-filtered engine speech: Contour), and without the sources (engines)
+// named.
+func SVWithout(items []SVItem, gridSpeakers, sources []string) []SVItem {
+	var out []SVItem
+	for _, it := range items {
+		switch {
+		case slices.Contains(sources, it.Source):
+		case !it.Synthetic && slices.Contains(gridSpeakers, strings.TrimPrefix(it.Group, srcGRID+":")) && strings.HasPrefix(it.Group, srcGRID+":"):
+		case it.Synthetic && it.Contour != "" && slices.Contains(gridSpeakers, it.Contour):
+		default:
+			out = append(out, it)
+		}
+	}
+	return out
 }

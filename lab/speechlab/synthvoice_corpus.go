@@ -43,8 +43,13 @@ type SVItem struct {
 	Aug string `json:"aug"`
 	// Refiltered: synthetic speech given a GRID speaker's 1-3 kHz contour
 	// (fakeclip.MatchEnvelope), as the dub does.
-	Refiltered bool      `json:"refiltered,omitempty"`
-	X          []float64 `json:"x"`
+	Refiltered bool `json:"refiltered,omitempty"`
+	// Contour is the GRID clip (file name without extension) whose contour
+	// a re-filtered recording was given, or whose word slots and contour a
+	// dub was laid on: leave-one-speaker-out folds drop it with that
+	// speaker (the contour is that speaker's timing and band energy).
+	Contour string    `json:"contour,omitempty"`
+	X       []float64 `json:"x"`
 }
 
 // SVCorpusConfig says what the corpus is built from.
@@ -83,7 +88,7 @@ func BuildSVCorpus(ctx context.Context, c SVCorpusConfig) ([]SVItem, error) {
 	}
 	rng := NewRand(c.Seed)
 	var items []SVItem
-	add := func(src, group string, synth, refilt bool, pcm []int16, augs int) error {
+	add := func(src, group string, synth bool, contour string, pcm []int16, augs int) error {
 		for a := 0; a <= augs; a++ {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -105,7 +110,7 @@ func BuildSVCorpus(ctx context.Context, c SVCorpusConfig) ([]SVItem, error) {
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", group, name, err)
 			}
-			items = append(items, SVItem{Source: src, Group: group, Synthetic: synth, Aug: name, Refiltered: refilt, X: f})
+			items = append(items, SVItem{Source: src, Group: group, Synthetic: synth, Aug: name, Refiltered: contour != "", Contour: contour, X: f})
 		}
 		return nil
 	}
@@ -127,7 +132,7 @@ func BuildSVCorpus(ctx context.Context, c SVCorpusConfig) ([]SVItem, error) {
 				gaps[i] = int((0.05 + 0.3*rng.Float64()) * speech.SampleRate)
 			}
 			pcm, _ := Concat(pick, gaps, speech.SampleRate*3/10, speech.SampleRate*3/10)
-			if err := add(srcFSDD, g[0].Group, false, false, pcm, many); err != nil {
+			if err := add(srcFSDD, g[0].Group, false, "", pcm, many); err != nil {
 				return nil, err
 			}
 		}
@@ -151,7 +156,7 @@ func BuildSVCorpus(ctx context.Context, c SVCorpusConfig) ([]SVItem, error) {
 		}
 		name := strings.TrimSuffix(filepath.Base(f), ".mpg")
 		gridAudio[name] = clip.Audio.Samples
-		if err := add(srcGRID, "grid:"+name, false, false, clip.Audio.Samples, few); err != nil {
+		if err := add(srcGRID, "grid:"+name, false, "", clip.Audio.Samples, few); err != nil {
 			return nil, err
 		}
 	}
@@ -174,7 +179,7 @@ func BuildSVCorpus(ctx context.Context, c SVCorpusConfig) ([]SVItem, error) {
 			if !svMostlyVoiced(c.Front, w) {
 				continue
 			}
-			if err := add(srcAction, name, false, false, w, few); err != nil {
+			if err := add(srcAction, name, false, "", w, few); err != nil {
 				return nil, err
 			}
 		}
@@ -196,12 +201,12 @@ func BuildSVCorpus(ctx context.Context, c SVCorpusConfig) ([]SVItem, error) {
 			}
 			lead, tail := make([]int16, int((0.2+0.3*rng.Float64())*speech.SampleRate)), make([]int16, int((0.2+0.3*rng.Float64())*speech.SampleRate))
 			pcm = append(append(lead, pcm...), tail...)
-			refilt := rng.Float64() < 0.3
-			if refilt {
-				ref := gridAudio[gridNames[rng.IntN(len(gridNames))]]
-				pcm = fakeclip.MatchEnvelope(pcm, ref, speech.SampleRate, 0.4+0.6*rng.Float64())
+			contour := ""
+			if rng.Float64() < 0.3 {
+				contour = gridNames[rng.IntN(len(gridNames))]
+				pcm = fakeclip.MatchEnvelope(pcm, gridAudio[contour], speech.SampleRate, 0.4+0.6*rng.Float64())
 			}
-			if err := add(v.Engine, v.Name, true, refilt, pcm, many); err != nil {
+			if err := add(v.Engine, v.Name, true, contour, pcm, many); err != nil {
 				return nil, err
 			}
 		}
@@ -217,7 +222,7 @@ func BuildSVCorpus(ctx context.Context, c SVCorpusConfig) ([]SVItem, error) {
 			if err != nil {
 				return nil, fmt.Errorf("dub %s: %w", name, err)
 			}
-			if err := add(srcDub, fmt.Sprintf("dub:%s:w%.1f", name, w), true, true, pcm, few); err != nil {
+			if err := add(srcDub, fmt.Sprintf("dub:%s:w%.1f", name, w), true, name, pcm, few); err != nil {
 				return nil, err
 			}
 		}

@@ -130,3 +130,34 @@ func TestSVFoldsKeepGroupsWhole(t *testing.T) {
 		t.Errorf("threshold %v", m.Threshold)
 	}
 }
+
+func TestSVWithout(t *testing.T) {
+	items := []SVItem{
+		{Source: srcGRID, Group: "grid:aaa"},
+		{Source: srcGRID, Group: "grid:bbb"},
+		{Source: srcFSDD, Group: "fsdd:aaa"},
+		{Source: srcDub, Group: "dub:aaa:w0.4", Synthetic: true, Refiltered: true, Contour: "aaa"},
+		{Source: srcDub, Group: "dub:bbb:w0.4", Synthetic: true, Refiltered: true, Contour: "bbb"},
+		{Source: srcEspeak, Group: "espeak-ng:en", Synthetic: true, Refiltered: true, Contour: "aaa"},
+		{Source: srcEspeak, Group: "espeak-ng:en", Synthetic: true},
+		{Source: srcFlite, Group: "flite:kal", Synthetic: true},
+	}
+	groups := func(items []SVItem) string {
+		var g []string
+		for _, it := range items {
+			g = append(g, it.Source+"/"+it.Group+"/"+it.Contour)
+		}
+		return strings.Join(g, " ")
+	}
+	if got, want := groups(SVWithout(items, []string{"aaa"}, nil)),
+		"grid/grid:bbb/ fsdd/fsdd:aaa/ dub/dub:bbb:w0.4/bbb espeak-ng/espeak-ng:en/ flite/flite:kal/"; got != want {
+		t.Errorf("speaker out:\n got %s\nwant %s", got, want)
+	}
+	if got, want := groups(SVWithout(items, nil, SVDubEngines)),
+		"grid/grid:aaa/ grid/grid:bbb/ fsdd/fsdd:aaa/ espeak-ng/espeak-ng:en/aaa espeak-ng/espeak-ng:en/"; got != want {
+		t.Errorf("engines out:\n got %s\nwant %s", got, want)
+	}
+	if len(SVWithout(items, nil, nil)) != len(items) {
+		t.Error("nothing held out must keep everything")
+	}
+}
