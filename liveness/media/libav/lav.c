@@ -106,10 +106,13 @@ static int fail(lav_ctx *c, int code, const char *what, int averr) {
 
 const char *lav_error(lav_ctx *c) { return c->err; }
 
-lav_ctx *lav_new(const uint8_t *data, int64_t size) {
+void lav_init(void) {
 	// The libraries' own log lines would go to the service's stderr
 	// unstructured; the error that matters comes back through lav_error.
 	av_log_set_level(AV_LOG_QUIET);
+}
+
+lav_ctx *lav_new(const uint8_t *data, int64_t size) {
 	lav_ctx *c = av_mallocz(sizeof *c);
 	if (!c)
 		return NULL;

@@ -156,6 +156,8 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (*media.Clip, error) 
 
 var errStopped = errors.New("libav: stopped")
 
+var initOnce = sync.OnceFunc(func() { C.lav_init() })
+
 // cstrings are the C copies of the options, made once.
 var cstrings = sync.OnceValue(func() [3]*C.char {
 	return [3]*C.char{C.CString(media.FormatWhitelist), C.CString(media.CodecWhitelist), nil}
@@ -164,6 +166,7 @@ var cstrings = sync.OnceValue(func() [3]*C.char {
 func decode(ctx context.Context, data []byte, fps float64, side int, capSec float64, lim media.Limits) (*media.Clip, error) {
 	// The input is copied to C memory: the C side keeps a pointer to it
 	// across calls, which Go memory must not be.
+	initOnce()
 	buf := C.CBytes(data)
 	defer C.free(buf)
 	c := C.lav_new((*C.uint8_t)(buf), C.int64_t(len(data)))
