@@ -2,7 +2,7 @@
 // builds for liveness/media's arguments, so that the frames and samples are
 // byte for byte those of the ffmpeg child process (libav_test.go checks it):
 //   video: buffer -> [autorotate] -> trim=duration=cap -> fps=..,scale=..
-//          -> format=rgb24 -> buffersink, scaler flags "bicubic"
+//          -> format=rgb24 -> format=bgr24 -> buffersink, scaler flags "bicubic"
 //   audio: abuffer -> atrim=duration=cap
 //          -> aformat=sample_fmts=s16:sample_rates=16000:channel_layouts=mono
 //          -> abuffersink
@@ -285,7 +285,10 @@ static int video_graph(lav_ctx *c, const AVFrame *f) {
 	if (fr.num && fr.den)
 		snprintf(args + n, sizeof args - n, ":frame_rate=%d/%d", fr.num, fr.den);
 	autorotate(st, rot, sizeof rot);
-	snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s,format=rgb24", rot, (long long)c->o.cap_us, c->o.video_filters);
+	// rgb24 as the command line converts to (bgr24 straight from YUV
+	// rounds differently when scaling), then swscale's exact byte shuffle
+	// to bgr24.
+	snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s,format=rgb24,format=bgr24", rot, (long long)c->o.cap_us, c->o.video_filters);
 	c->vw = f->width;
 	c->vh = f->height;
 	c->vfmt = f->format;
@@ -452,12 +455,7 @@ void lav_copy_bgr(lav_ctx *c, uint8_t *dst) {
 	int w = f->width;
 	for (int y = 0; y < f->height; y++) {
 		const uint8_t *s = f->data[0] + (int64_t)y * f->linesize[0];
-		uint8_t *d = dst + (int64_t)y * w * 3;
-		for (int x = 0; x < w; x++) {
-			d[3 * x] = s[3 * x + 2];
-			d[3 * x + 1] = s[3 * x + 1];
-			d[3 * x + 2] = s[3 * x];
-		}
+		memcpy(dst + (int64_t)y * w * 3, s, (size_t)w * 3);
 	}
 }
 
