@@ -173,9 +173,24 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 	if c == nil {
 		return nil, errors.New("libav: out of memory")
 	}
-	defer C.lav_free(c)
-	stop := context.AfterFunc(ctx, func() { C.lav_stop(c) })
-	defer stop()
+	// A cancelled ctx stops the decode from another goroutine; the mutex
+	// keeps that call from racing with lav_free.
+	var mu sync.Mutex
+	freed := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !freed {
+			C.lav_stop(c)
+		}
+	})
+	defer func() {
+		stop()
+		mu.Lock()
+		freed = true
+		mu.Unlock()
+		C.lav_free(c)
+	}()
 
 	filters := C.CString(media.VideoFilter(fps, side))
 	defer C.free(unsafe.Pointer(filters))
