@@ -218,6 +218,18 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// TestTimeout: a decode that outlives Timeout fails as unreadable evidence
+// (a clip that takes that long is hostile), not as a fault.
+func TestTimeout(t *testing.T) {
+	grid := testdata(t, "talking/grid/bbaf2n.mpg")
+	d := New()
+	d.Timeout = time.Nanosecond
+	_, err := d.DecodeFile(context.Background(), grid)
+	if !errors.Is(err, media.ErrUnreadable) {
+		t.Fatalf("err = %v, want ErrUnreadable (timed out)", err)
+	}
+}
+
 // TestBusy: with every slot taken, a call fails with media.ErrBusy.
 func TestBusy(t *testing.T) {
 	d := New()
