@@ -171,12 +171,9 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 	if err != nil {
 		return fmt.Errorf("challenges: %w", err)
 	}
-	// Warm ffmpeg processes take the binary's start-up (~0.2 s CPU) off the
-	// request path.
-	dec := media.NewDecoder()
-	dec.Warm = 1
-	dec.Limits.MaxBytes = a.cfg.Limits.MaxVideoBytes
-	a.closer = append(a.closer, dec.Close)
+	// In process (liveness/media/libav), or ffmpeg with a warm process.
+	dec, closeDec := videoDecoder(25, media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes})
+	a.closer = append(a.closer, closeDec)
 	// The face mesh follows the lips in every frame for the viseme check
 	// (#17) and the face through the actions (#19): the decision refuses
 	// to run without it.
@@ -279,10 +276,8 @@ func mountFeatures(ctx context.Context, a *app, mux *http.ServeMux, reg *prometh
 // sampling rate takes the evidence.
 func actionChecks(a *app, mesh *facemesh.Runner, lcfg *liveness.Config) {
 	lim := media.Limits{MaxBytes: a.cfg.Limits.MaxVideoBytes, MaxDuration: actionMaxDuration, VideoOnly: true}
-	adec := media.NewDecoder()
-	adec.FPS = 25 // a blink lasts 100-300 ms
-	adec.Limits = lim
-	a.closer = append(a.closer, adec.Close)
+	adec, closeDec := videoDecoder(25, lim) // a blink lasts 100-300 ms
+	a.closer = append(a.closer, closeDec)
 	lcfg.Actions = facelogin.MeshTracker{Mesh: mesh}
 	lcfg.ActionVideo = adec
 	lcfg.ActionLimits = lim

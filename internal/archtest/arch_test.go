@@ -110,7 +110,7 @@ func TestAreasDoNotImportEachOther(t *testing.T) {
 // they stay testable without OpenCV or ONNX Runtime.
 func TestDecisionLinksNoEngine(t *testing.T) {
 	pure := map[string]bool{"liveness": true, "liveness/lipsync": true, "liveness/viseme": true}
-	engines := []string{"authn/face", "liveness/facemesh", "liveness/speech", "internal/onnx"}
+	engines := []string{"authn/face", "liveness/facemesh", "liveness/speech", "internal/onnx", "liveness/media/libav"}
 	for _, p := range listPackages(t) {
 		if !pure[rel(p.path)] {
 			continue

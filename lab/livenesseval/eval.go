@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"github.com/trustid/trustid/liveness/facemesh"
 	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/media/libav"
 	"github.com/trustid/trustid/liveness/speech"
 	"github.com/trustid/trustid/liveness/synthvoice"
 )
@@ -82,23 +82,6 @@ type lvSpoofSet struct {
 	Rejected   int     `json:"rejected_as_attack"`
 	ErrorRate  float64 `json:"error_rate"`
 	MedianReal float64 `json:"median_real_probability"`
-}
-
-type lvLatency struct {
-	Runs      int     `json:"runs"`
-	WallP50MS float64 `json:"wall_p50_ms"`
-	WallP90MS float64 `json:"wall_p90_ms"`
-	// WallMinMS is the least contended run: the closest this shared
-	// machine gets to an idle one.
-	WallMinMS float64 `json:"wall_min_ms"`
-	CPUP50MS  float64 `json:"cpu_p50_ms"`
-	// CPUBreakdown is the CPU time of each stage run alone (median of 5).
-	CPUBreakdown map[string]float64 `json:"cpu_breakdown_ms"`
-	Includes     string             `json:"includes"`
-	LoadAvg      string             `json:"load_average"`
-	Cores        int                `json:"cores"`
-	Speech       string             `json:"speech"`
-	LastResult   any                `json:"last_result_checks"`
 }
 
 type lvReport struct {
@@ -378,12 +361,9 @@ func lvBuild(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths live
 	if err != nil {
 		return nil, nil, err
 	}
-	dec := media.NewDecoder()
-	dec.FPS = 25
+	// In process, as the service runs it (cmd/trustid).
+	dec := libav.New()
 	dec.Timeout = 2 * time.Minute // evaluation on a shared machine; the service keeps the default
-	// One warm ffmpeg, as the service should run it. Its processes end with
-	// this one (their stdin closes).
-	dec.Warm = 1
 	cfg := liveness.Config{
 		Challenges: mgr, Faces: faces, Speech: sp,
 		References: facelogin.MemoryRefs{Refs: refs, Threshold: 0.34},
@@ -485,77 +465,6 @@ func lvAttempt(ctx context.Context, v *liveness.Verifier, mgr *challenge.Manager
 	}
 	req.ChallengeID, req.SessionID, req.Subject, req.ClientAddr = iss.ID, "session", "subject", "127.0.0.1"
 	return v.Verify(ctx, req)
-}
-
-func lvMeasureLatency(ctx context.Context, faces liveness.FaceAnalyzer, models, file string, ref []float32, keys, workers int, fps, threshold, spoofThr float64, runs int) (*lvLatency, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	v, mgr, err := lvVerifier(faces, models, map[string][]float32{"subject": ref}, keys, workers, threshold, spoofThr)
-	if err != nil {
-		return nil, err
-	}
-	var walls, cpus []float64
-	var last liveness.Result
-	for i := 0; i < runs+1; i++ {
-		c0 := lvCPU()
-		t0 := time.Now()
-		res, err := lvAttempt(ctx, v, mgr, liveness.Request{Video: bytes.NewReader(b)})
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			continue // warm-up
-		}
-		walls = append(walls, float64(time.Since(t0).Microseconds())/1000)
-		cpus = append(cpus, float64((lvCPU()-c0).Microseconds())/1000)
-		last = res
-	}
-	// Where the CPU goes: each stage alone, same clip.
-	stage := func(f func() error) (float64, error) {
-		var cs []float64
-		for i := 0; i < 5; i++ {
-			c0 := lvCPU()
-			if err := f(); err != nil {
-				return 0, err
-			}
-			cs = append(cs, float64((lvCPU()-c0).Microseconds())/1000)
-		}
-		return lvRound(lvMedian(cs)), nil
-	}
-	dec := media.NewDecoder()
-	dec.FPS, dec.Timeout = fps, 2*time.Minute
-	var clip *media.Clip
-	breakdown := map[string]float64{}
-	if breakdown["ffmpeg_demux_cpu_ms"], err = stage(func() (err error) { clip, err = dec.DecodeVideo(ctx, bytes.NewReader(b)); return err }); err != nil {
-		return nil, err
-	}
-	sp, err := lvSpeech(models)
-	if err != nil {
-		return nil, err
-	}
-	if breakdown["speech_cpu_ms"], err = stage(func() error { _, err := sp.CheckDigits(ctx, clip.Audio.Samples, "4829"); return err }); err != nil {
-		return nil, err
-	}
-	kf := liveness.KeyFrames(len(clip.Frames), keys)
-	if breakdown["face_key_frames_cpu_ms"], err = stage(func() error {
-		for _, i := range kf {
-			if _, err := faces.Analyze(ctx, clip.Frames[i], liveness.FaceOptions{Embedding: true, AntiSpoof: true}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	load, _ := os.ReadFile("/proc/loadavg")
-	return &lvLatency{
-		CPUBreakdown: breakdown,
-		Runs:         runs, WallP50MS: lvRound(lvMedian(walls)), WallP90MS: lvRound(lvQuantile(walls, 0.9)), WallMinMS: lvRound(lvQuantile(walls, 0)), CPUP50MS: lvRound(lvMedian(cpus)),
-		Includes: "challenge consume, ffmpeg demux (one warm process) of the " + filepath.Base(file) + " file at " + fmt.Sprint(fps) + " fps, speech, face engine on key frames, lip sync, decision; CPU includes the replacement ffmpeg start",
-		LoadAvg:  strings.TrimSpace(string(load)), Cores: runtime.NumCPU(), Speech: lvSpeechCache.kind, LastResult: last.Checks,
-	}, nil
 }
 
 // lvCPU is the CPU time used by this process and its waited-for children

@@ -23,7 +23,7 @@ import (
 	"github.com/trustid/trustid/lab/manifest"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/challenge"
-	"github.com/trustid/trustid/liveness/media"
+	"github.com/trustid/trustid/liveness/media/libav"
 	"github.com/trustid/trustid/liveness/synthvoice"
 )
 
@@ -295,8 +295,7 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 	}
 	spRec, mouthRec := &speechRecorder{inner: sp}, &mouthRecorder{inner: mouths}
 	voice, voiceThr := &voiceRecorder{front: lvSpeechCache.rec.Frontend(), model: det.Model()}, det.Threshold()
-	dec := media.NewDecoder()
-	dec.FPS = 25
+	dec := libav.New() // as the service decodes (byte for byte the ffmpeg child's clip)
 	dec.Timeout = 2 * time.Minute
 	rep := mfReport{Date: time.Now().UTC().Format(time.RFC3339), Command: "trustid-lab eval-liveness " + strings.Join(args, " "),
 		Manifest: path, Cores: runtime.NumCPU()}

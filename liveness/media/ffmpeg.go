@@ -199,7 +199,6 @@ const (
 	formatWhitelist   = "matroska,webm,mov,mp4,m4a,3gp,mpeg,mpegts,mpegvideo,avi,ogg,wav"
 	codecWhitelist    = "vp8,vp9,av1,libdav1d,h264,hevc,mpeg4,mpeg1video,mpeg2video,mjpeg,theora,opus,libopus,vorbis,aac,mp2,mp3,pcm_s16le,pcm_f32le"
 	protocolWhitelist = "file,pipe"
-	probeBytes        = "5000000"
 )
 
 // needsSeek reports whether data is an MP4/QuickTime file whose index
@@ -269,19 +268,17 @@ func (p *proc) kill() {
 // audio as s16le on fd 3. Loading the ffmpeg binary and its libraries costs
 // about 0.2 s of CPU, which is why streamable inputs use warm processes.
 func startFFmpeg(a ffmpegArgs) (*proc, error) {
-	fpsArg := strconv.FormatFloat(a.fps, 'f', -1, 64)
-	sideArg := strconv.Itoa(a.side)
 	argv := []string{
 		"-nostdin", "-hide_banner", "-loglevel", "error",
 		"-protocol_whitelist", protocolWhitelist,
 		"-format_whitelist", formatWhitelist,
 		"-codec_whitelist", codecWhitelist,
-		"-probesize", probeBytes, "-analyzeduration", probeBytes,
+		"-probesize", strconv.Itoa(ProbeBytes), "-analyzeduration", strconv.Itoa(ProbeBytes),
 		"-max_pixels", strconv.FormatInt(a.maxPixels, 10),
 		"-t", strconv.FormatFloat(a.capSec, 'f', 3, 64),
 		"-i", a.input,
 		"-map", "0:v:0",
-		"-vf", "fps=" + fpsArg + ",scale=w='min(iw," + sideArg + ")':h='min(ih," + sideArg + ")':force_original_aspect_ratio=decrease",
+		"-vf", VideoFilter(a.fps, a.side),
 		"-c:v", "ppm", "-f", "image2pipe", "pipe:1",
 	}
 	if !a.videoOnly {

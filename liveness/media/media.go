@@ -1,5 +1,6 @@
 // Package media takes in the evidence of a liveness attempt, either a video
-// file (MP4, WebM, MPEG-1 program stream, ... demuxed by the ffmpeg binary)
+// file (MP4, WebM, MPEG-1 program stream, ... demuxed by the ffmpeg binary
+// here, or in process by liveness/media/libav, which returns the same Clip)
 // or a list of timestamped JPEG frames with a WAV file, and turns it into a
 // Clip: BGR frames sampled at a fixed rate plus 16 kHz mono PCM. It enforces
 // the limits on size, duration, frame count and dimensions and reports

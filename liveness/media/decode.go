@@ -1,0 +1,47 @@
+package media
+
+import "strconv"
+
+// What a container decoder (the ffmpeg child process here, or the
+// in-process liveness/media/libav) shares, so that both read the same
+// containers and codecs and return the same Clip.
+
+// Whitelists and probe size of the container decoders (see ffmpeg.go).
+const (
+	FormatWhitelist = formatWhitelist
+	CodecWhitelist  = codecWhitelist
+	ProbeBytes      = 5_000_000
+)
+
+// Resolved returns l with its zero fields set to DefaultLimits'.
+func (l Limits) Resolved() Limits { return l.withDefaults() }
+
+// CheckDecoded applies the limits a decoded Clip must meet: the first
+// frame's size, presence of video (and audio unless VideoOnly), duration
+// and silence. l must be Resolved.
+func (l Limits) CheckDecoded(c *Clip) error {
+	if len(c.Frames) == 0 {
+		return ErrNoVideo
+	}
+	if err := l.checkSize(c.Frames[0].Width, c.Frames[0].Height); err != nil {
+		return err
+	}
+	return l.checkClip(c)
+}
+
+// CapSeconds is how much of a container is decoded: a little past
+// MaxDuration (l Resolved), so that "too long" is told from "at the limit"
+// without decoding an hour of video.
+func CapSeconds(l Limits) float64 { return capSeconds(l) }
+
+// MaxPixels is the largest picture a decoder may allocate (l Resolved).
+func MaxPixels(l Limits) int64 { return maxPixels(l) }
+
+// VideoFilter is the FFmpeg filter chain that samples frames at fps and
+// scales them down (keeping the aspect ratio) so that neither side exceeds
+// side.
+func VideoFilter(fps float64, side int) string {
+	fpsArg := strconv.FormatFloat(fps, 'f', -1, 64)
+	sideArg := strconv.Itoa(side)
+	return "fps=" + fpsArg + ",scale=w='min(iw," + sideArg + ")':h='min(ih," + sideArg + ")':force_original_aspect_ratio=decrease"
+}
