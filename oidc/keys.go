@@ -31,9 +31,10 @@ import (
 // keyUse is the store.SigningKey.Use of the provider's keys.
 const keyUse = "oidc"
 
-// Supported signing algorithms. RS256 is the OpenID Connect default and is
-// used for ID tokens unless configured otherwise; ES256 keys are published
-// and rotated alongside.
+// Supported signing algorithms, both published and rotated. New clients
+// get ES256 ID tokens unless they register RS256 (NewClientIDTokenAlg);
+// clients without a stored alg get Config.SigningAlg (RS256 by default,
+// the OpenID Connect default).
 const (
 	AlgRS256 = "RS256"
 	AlgES256 = "ES256"
