@@ -16,7 +16,10 @@
 # relying party's registered id_token_signed_response_alg; a fresh refresh
 # token per request, see bench/oidc/refresh.lua), jwks. Per run it prints
 # req/s, wall p50/p99 (wrk), the CPU ms per request of the server under
-# test, PostgreSQL, Redis, wrk and the whole machine (from /proc), the
+# test, the PostgreSQL processes working for it (its backends and the
+# auxiliary processes), Redis (shared with anything else using it), wrk
+# and the whole machine (from /proc; only the first four are meaningful
+# while other jobs run), the
 # load average and non-2xx; then per operation the medians of each side and
 # the ratio new/old of every pair.
 #
@@ -149,12 +152,25 @@ setup_side old 18081 13
 setup_side new 18082 14
 
 # --- measuring ------------------------------------------------------------------
-cpu_ticks() { # PID: user+system ticks of PID, PostgreSQL, Redis, the machine
-  local sum
-  sum() { local t=0 p; for p in "$@"; do
-      t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
-  echo "$(sum "$1") $(sum $(pgrep -x postgres)) $(sum $(pgrep -x redis-server)) \
-$(awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat)"
+# snap SIDE prints "what pid ticks" (user+system clock ticks) for the
+# side's server, the PostgreSQL processes that work for it (its own
+# backends, found by the client ports of its connections, and the
+# server-wide auxiliary processes: WAL writer, checkpointer, ...), Redis,
+# and "machine 0 ticks" (non-idle, every process and the kernel). Other
+# jobs' PostgreSQL backends are left out; Redis is one process for all.
+snap() {
+  local pid; pid="$(cat "$work/$1.pid")"
+  echo "server $pid $(awk '{print $14+$15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+  local ports; ports="$(ss -Htn state established '( dport = :5432 )' -p 2>/dev/null \
+    | awk -v p="pid=$pid," 'index($0, p) { n = split($3, a, ":"); printf "%s%s", sep, a[n]; sep = "," }')"
+  local q="SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'"
+  [ -n "$ports" ] && q="$q OR client_port IN ($ports)"
+  local p
+  for p in $(psql "$base_dsn" -Atc "$q" 2>/dev/null); do
+    echo "postgres $p $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0)"
+  done
+  for p in $(pgrep -x redis-server); do echo "redis $p $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0)"; done
+  echo "machine 0 $(awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat)"
 }
 children_ms() { awk 'NR == 2 { t = 0
     for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60000 + p[2] * 1000 }
@@ -176,12 +192,12 @@ run_op() {
     jwks) args=("$url/oauth2/jwks");;
     *) echo "compare: unknown operation $op" >&2; exit 2;;
   esac
-  local before after wb wa
-  before="$(cpu_ticks "$(cat "$work/$s.pid")")"
+  local wb wa
+  snap "$s" >"$work/before"
   times >"$work/times"; wb="$(children_ms)"
   wrk -t2 -c"$conns" -d"${secs}s" --latency "${args[@]}" >"$work/wrk.out" 2>&1 || true
   times >"$work/times"; wa="$(children_ms)"
-  after="$(cpu_ticks "$(cat "$work/$s.pid")")"
+  snap "$s" >"$work/after"
   case "$op" in refresh_*)
     # The pool goes on from the tokens the responses returned.
     if [ -s "$work/$s.tokens-$alg.next" ]; then mv "$work/$s.tokens-$alg.next" "$work/$s.tokens-$alg"; fi;;
@@ -193,12 +209,16 @@ run_op() {
   p99="$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' "$work/wrk.out" | ms)"
   non2xx="$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$work/wrk.out")"
   if [ -z "$n" ] || [ "${n:-0}" = 0 ]; then cat "$work/wrk.out" >&2; echo "compare: $s $op: no requests" >&2; exit 1; fi
+  # A process in both snapshots counts its difference, one that appeared
+  # in between all its ticks (one that ended in between is missed).
   awk -v op="$op" -v s="$s" -v n="$n" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v hz="$(getconf CLK_TCK)" \
-    -v b="$before" -v a="$after" -v w="$((wa - wb))" -v la="$(cut -d' ' -f1 /proc/loadavg)" -v bad="${non2xx:-0}" 'BEGIN {
-    split(b, x, " "); split(a, y, " ")
-    printf "%-18s %-3s %9.0f %7.2f %7.2f %7.3f %7.3f %7.3f %7.3f %7.3f %5.2f %s\n", op, s, rps, p50, p99,
-      (y[1]-x[1])*1000/hz/n, (y[2]-x[2])*1000/hz/n, (y[3]-x[3])*1000/hz/n, w/n, (y[4]-x[4])*1000/hz/n, la, bad
-  }' | tee -a "$work/results"
+    -v w="$((wa - wb))" -v la="$(cut -d' ' -f1 /proc/loadavg)" -v bad="${non2xx:-0}" '
+    FNR == NR { b[$1 " " $2] = $3; next }
+    { d[$1] += $3 - (($1 " " $2) in b ? b[$1 " " $2] : 0) }
+    END {
+      printf "%-18s %-3s %9.0f %7.2f %7.2f %7.3f %7.3f %7.3f %7.3f %7.3f %5.2f %s\n", op, s, rps, p50, p99,
+        d["server"]*1000/hz/n, d["postgres"]*1000/hz/n, d["redis"]*1000/hz/n, w/n, d["machine"]*1000/hz/n, la, bad
+    }' "$work/before" "$work/after" | tee -a "$work/results"
   if [ "${non2xx:-0}" != 0 ]; then
     echo "compare: $s $op had $non2xx failed responses (server log: last lines below)" >&2
     tail -5 "$work/$s.log" >&2
