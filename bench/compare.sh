@@ -227,11 +227,14 @@ run_op() {
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores; old = $old_desc ($old_sha), new = $new_desc; $rounds rounds of: $OPS; wrk -t2 -c$conns -d${secs}s; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# operation          side    req/s  p50_ms  p99_ms  ms CPU per request: server  postgres  redis  wrk  machine   load non2xx"
-i=0
+# Which side goes first alternates from round to round for each operation
+# and from operation to operation within a round (the run after a heavy
+# one can inherit its background work: WAL writing, autovacuum).
 for r in $(seq 1 "$rounds"); do
+  k=0
   for op in $OPS; do
-    i=$((i + 1))
-    if [ $((i % 2)) -eq 1 ]; then run_op old "$op"; run_op new "$op"; else run_op new "$op"; run_op old "$op"; fi
+    k=$((k + 1))
+    if [ $(((r + k) % 2)) -eq 0 ]; then run_op old "$op"; run_op new "$op"; else run_op new "$op"; run_op old "$op"; fi
   done
 done
 
