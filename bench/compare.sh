@@ -278,7 +278,10 @@ case " $EXTRA " in *" face "*)
     for s in $([ $((r % 2)) -eq 1 ] && echo "old new" || echo "new old"); do
       dir="$root"; [ "$s" = old ] && dir="$oldtree"
       echo "## $s ($([ "$s" = old ] && echo "$old_desc" || echo "$new_desc")), round $r, load $(cut -d' ' -f1 /proc/loadavg)"
-      (cd "$dir" && go run ./bench/face -n "${FACE_N:-60}" -workers 1 2>&1) | grep -vE '^\s*$' | tail -8
+      # bench/face prints JSON: one line of its verify figures.
+      out="$(cd "$dir" && go run ./bench/face -n "${FACE_N:-60}" -workers 1 2>&1 || true)"
+      line="$(echo "$out" | grep -E '"(workers|cpu_p50_ms|p50_ms|p99_ms|mean_ms|verifications_per_s)"' | tr -d ' \n')"
+      if [ -n "$line" ]; then echo "$line"; else echo "$out" | tail -8; fi
     done
   done;;
 esac
