@@ -303,7 +303,11 @@ case " $EXTRA " in *" liveness "*)
     for s in $([ $((r % 2)) -eq 1 ] && echo "old new" || echo "new old"); do
       b="$lo"; [ "$s" = new ] && b="$ln_"
       echo "## $s ($([ "$s" = old ] && echo "$old_desc" || echo "$new_desc")), round $r, load $(cut -d' ' -f1 /proc/loadavg)"
-      "$b" eval-liveness -parts latency 2>&1 | grep -vE '^\s*$' | tail -12
+      # The report is JSON: its "latency" object on one line.
+      out="$("$b" eval-liveness -parts latency 2>&1 || true)"
+      line="$(echo "$out" | awk '/"latency": *\{/ { on = 1; d = 0 }
+        on { print; d += gsub(/\{/, "{"); d -= gsub(/\}/, "}"); if (d <= 0) exit }' | tr -d ' \n')"
+      if [ -n "$line" ]; then echo "$line"; else echo "$out" | tail -12; fi
     done
   done;;
 esac
