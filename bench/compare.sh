@@ -306,7 +306,8 @@ case " $EXTRA " in *" liveness "*)
       # The report is JSON: its "latency" object on one line.
       out="$("$b" eval-liveness -parts latency 2>&1 || true)"
       line="$(echo "$out" | awk '/"latency": *\{/ { on = 1; d = 0 }
-        on { print; d += gsub(/\{/, "{"); d -= gsub(/\}/, "}"); if (d <= 0) exit }' | tr -d ' \n')"
+        on { print; d += gsub(/\{/, "{"); d -= gsub(/\}/, "}"); if (d <= 0) exit }' | tr -d '\n' \
+        | sed 's/  */ /g; s/, *"last_result_checks".*/ }/')"
       if [ -n "$line" ]; then echo "$line"; else echo "$out" | tail -12; fi
     done
   done;;
