@@ -44,10 +44,22 @@ type ClientSpec struct {
 	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 	// JWKS is the client's public key set, required for private_key_jwt.
 	JWKS json.RawMessage `json:"jwks,omitempty"`
-	// IDTokenAlg signs the client's ID tokens: RS256 or ES256; empty for the
-	// provider's default (Config.SigningAlg).
+	// IDTokenAlg signs the client's ID tokens: RS256 or ES256. Create
+	// stores NewClientIDTokenAlg (ES256) when it is empty; Update keeps the
+	// client's alg when it is empty. Only a client registered before
+	// ES256 became the default (issue 21) has none stored, and its tokens
+	// are signed with the provider's default (Config.SigningAlg).
 	IDTokenAlg string `json:"id_token_signed_response_alg,omitempty"`
 }
+
+// NewClientIDTokenAlg is the id_token_signed_response_alg of a client
+// registered without one (CLI, admin API, RFC 7591 registration): ES256,
+// whose signature costs a few hundredths of RS256's, so a relying party
+// that refreshes often does not make the token endpoint sign-bound. A
+// client that needs RS256 asks for it. It is stored with the client, so
+// changing Config.SigningAlg later never changes the alg of a client
+// registered with this default.
+const NewClientIDTokenAlg = AlgES256
 
 // AuthMethods are the token endpoint authentication methods supported.
 var AuthMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
@@ -213,6 +225,9 @@ func (a *ClientAdmin) Create(ctx context.Context, id string, spec ClientSpec) (*
 	if err := spec.normalise(); err != nil {
 		return nil, "", err
 	}
+	if spec.IDTokenAlg == "" {
+		spec.IDTokenAlg = NewClientIDTokenAlg
+	}
 	if id == "" {
 		b := make([]byte, 16)
 		if _, err := rand.Read(b); err != nil {
@@ -246,11 +261,16 @@ func apply(c *store.Client, s ClientSpec) {
 }
 
 // Update replaces the client's settings (not its secret or public flag).
+// A spec without IDTokenAlg keeps the client's: an update never changes
+// the alg of the ID tokens a relying party verifies unless it names one.
 func (a *ClientAdmin) Update(ctx context.Context, id string, spec ClientSpec) (*store.Client, error) {
 	c, err := a.st.Update(ctx, id, func(c *store.Client) error {
 		spec.Public = c.Public
 		if err := spec.normalise(); err != nil {
 			return err
+		}
+		if spec.IDTokenAlg == "" {
+			spec.IDTokenAlg = c.IDTokenAlg
 		}
 		apply(c, spec)
 		c.UpdatedAt = a.now().UTC()

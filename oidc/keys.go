@@ -31,9 +31,10 @@ import (
 // keyUse is the store.SigningKey.Use of the provider's keys.
 const keyUse = "oidc"
 
-// Supported signing algorithms. RS256 is the OpenID Connect default and is
-// used for ID tokens unless configured otherwise; ES256 keys are published
-// and rotated alongside.
+// Supported signing algorithms, both published and rotated. New clients
+// get ES256 ID tokens unless they register RS256 (NewClientIDTokenAlg);
+// clients without a stored alg get Config.SigningAlg (RS256 by default,
+// the OpenID Connect default).
 const (
 	AlgRS256 = "RS256"
 	AlgES256 = "ES256"
@@ -72,6 +73,10 @@ type keyRing struct {
 type ringKey struct {
 	meta store.SigningKey
 	priv crypto.Signer
+	// jwtHeader is the encoded JWS header of a token this key signs with
+	// no header of the caller's ({"alg","kid","typ":"JWT"}, base64url), as
+	// signCompact would encode it: every ID token's, built once per key.
+	jwtHeader string
 }
 
 func (k *ringKey) public() jose.JSONWebKey {
@@ -205,7 +210,11 @@ func (r *keyRing) install(list []store.SigningKey, now time.Time) error {
 		if !ok {
 			return fmt.Errorf("oidc: key %s is not a signer", m.ID)
 		}
-		keys = append(keys, &ringKey{meta: m, priv: signer})
+		hj, err := json.Marshal(map[string]any{"typ": "JWT", "kid": m.ID, "alg": m.Alg})
+		if err != nil {
+			return fmt.Errorf("oidc: key %s header: %w", m.ID, err)
+		}
+		keys = append(keys, &ringKey{meta: m, priv: signer, jwtHeader: base64.RawURLEncoding.EncodeToString(hj)})
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if !keys[i].meta.ActiveAt.Equal(keys[j].meta.ActiveAt) {
@@ -310,15 +319,23 @@ func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.
 	}
 	// The header fosite's jwt.Token.SignedString writes: typ JWT unless
 	// the caller's header names another (logout+jwt), the caller's
-	// fields, the key's kid and the alg.
-	h := map[string]any{"typ": "JWT"}
+	// fields, the key's kid and the alg. Without fields of the caller's
+	// (every ID token) it is the key's, encoded once.
+	var extra map[string]any
 	if header != nil {
-		for hk, hv := range header.ToMap() {
+		extra = header.ToMap()
+	}
+	var raw string
+	if len(extra) == 0 && k.jwtHeader != "" && k.meta.Alg == alg {
+		raw, err = signEncoded(alg, k.priv, k.jwtHeader, claims)
+	} else {
+		h := map[string]any{"typ": "JWT"}
+		for hk, hv := range extra {
 			h[hk] = hv
 		}
+		h["kid"], h["alg"] = k.meta.ID, alg
+		raw, err = signCompact(alg, k.priv, h, claims)
 	}
-	h["kid"], h["alg"] = k.meta.ID, alg
-	raw, err := signCompact(alg, k.priv, h, claims)
 	if err != nil {
 		return "", "", fmt.Errorf("oidc: sign: %w", err)
 	}
@@ -337,13 +354,18 @@ func signCompact(alg string, priv crypto.Signer, header, claims map[string]any) 
 	if err != nil {
 		return "", err
 	}
+	return signEncoded(alg, priv, base64.RawURLEncoding.EncodeToString(hj), claims)
+}
+
+// signEncoded is signCompact with the header already encoded (base64url).
+func signEncoded(alg string, priv crypto.Signer, header64 string, claims map[string]any) (string, error) {
 	cj, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
 	enc := base64.RawURLEncoding
-	b := make([]byte, 0, enc.EncodedLen(len(hj))+enc.EncodedLen(len(cj))+2+enc.EncodedLen(512))
-	b = enc.AppendEncode(b, hj)
+	b := make([]byte, 0, len(header64)+enc.EncodedLen(len(cj))+2+enc.EncodedLen(512))
+	b = append(b, header64...)
 	b = append(b, '.')
 	b = enc.AppendEncode(b, cj)
 	digest := sha256.Sum256(b)

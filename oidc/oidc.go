@@ -96,9 +96,12 @@ type Config struct {
 	// family (oidc/storage/grace.go). Zero disables it.
 	RefreshGracePeriod time.Duration
 
-	// SigningAlg signs ID tokens: RS256 (default) or ES256. Both kinds of
-	// keys are published and rotated. A client's registered
-	// id_token_signed_response_alg overrides it for that client's tokens.
+	// SigningAlg signs the ID tokens of clients with no
+	// id_token_signed_response_alg stored: RS256 (default) or ES256. Both
+	// kinds of keys are published and rotated, and discovery lists both.
+	// Clients registered since issue 21 always have an alg stored (ES256
+	// unless they asked for RS256, NewClientIDTokenAlg), so this is the alg
+	// of clients registered before, which keep what they had.
 	SigningAlg    string
 	KeyRotation   time.Duration // how long a key signs, default 30 days
 	KeyPrepublish time.Duration // published this long before signing, default 24h

@@ -6,7 +6,11 @@
 -- never sent twice (a reused token is refused and revokes its family).
 -- A failed response returns no token, so the pool shrinks; a thread whose
 -- queue is empty stops, and done() reports it with the token counts.
--- Usage: wrk ... -s refresh.lua URL -- TOKENFILE NTHREADS BASICAUTH
+-- Usage: wrk ... -s refresh.lua URL -- TOKENFILE NTHREADS BASICAUTH [NEXTFILE]
+-- With NEXTFILE, done() writes the tokens still unsent (the renewed ones
+-- among them) there, one per line, so that the next run against the same
+-- server can go on from them (bench/compare.sh); tokens in flight when the
+-- run stopped are lost.
 local threads = {}
 local counter = 0
 
@@ -34,6 +38,7 @@ function init(args)
       end
    end
    pool, sent, renewed, out = tail, 0, 0, 0
+   nextfile = args[4] or ""
 end
 
 function request()
@@ -70,4 +75,19 @@ function done(summary, latency, requests)
       o = o + t:get("out")
    end
    io.write(string.format("refresh tokens: %d minted, %d sent (each once), %d renewed by responses; threads out of tokens: %d\n", p, s, r, o))
+   local path = threads[1] and threads[1]:get("nextfile") or ""
+   if path ~= "" then
+      local f, left = assert(io.open(path, "w")), 0
+      for _, t in ipairs(threads) do
+         local q, h, tl = t:get("queue"), t:get("head"), t:get("tail")
+         for i = h, tl do
+            if q[i] then
+               f:write(q[i], "\n")
+               left = left + 1
+            end
+         end
+      end
+      f:close()
+      io.write(string.format("refresh tokens left for the next run: %d\n", left))
+   end
 end

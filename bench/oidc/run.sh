@@ -13,7 +13,8 @@
 # REFRESH_SCOPES (default openid,offline_access) are the grants' scopes;
 # without openid a refresh returns no new ID token (no RS256 signature).
 # RP_ID_TOKEN_ALG (RS256 or ES256) registers the refresh client with that
-# id_token_signed_response_alg (default: the provider's).
+# id_token_signed_response_alg (default: the CLI's default for a new client,
+# ES256 since issue 21; at older commits the provider's oidc.signing_alg).
 # SERVER_LOG keeps the server's log in that file.
 # PHASES (default: all four) names the runs to make, from client_credentials,
 # refresh_token, jwks and discovery.

@@ -59,7 +59,7 @@ func runClient(ctx context.Context, args []string) error {
 	authMethod := fs.String("auth-method", "", "token endpoint authentication: "+strings.Join(oidc.AuthMethods, ", ")+" (default client_secret_basic; none for public clients)")
 	jwksFile := fs.String("jwks-file", "", "private_key_jwt: file holding the client's public JWK set")
 	actor := fs.String("actor", "", "operator name for the audit log (default $USER)")
-	idTokenAlg := fs.String("id-token-alg", "", "id_token_signed_response_alg: "+strings.Join(oidc.SigningAlgs, ", ")+" (default: the provider's oidc.signing_alg)")
+	idTokenAlg := fs.String("id-token-alg", "", "id_token_signed_response_alg: "+strings.Join(oidc.SigningAlgs, ", ")+" (create: default "+oidc.NewClientIDTokenAlg+"; update: unchanged unless given)")
 	var redirects, postLogout, scopes, claims, grants listFlag
 	fs.Var(&redirects, "redirect-uri", "redirect URI, exact match (repeat or comma-separate)")
 	fs.Var(&postLogout, "post-logout-uri", "post-logout redirect URI (repeat or comma-separate)")

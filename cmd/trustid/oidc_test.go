@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -41,6 +44,58 @@ func TestClientCommand(t *testing.T) {
 			}
 			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("runClient(%v) = %v, want error containing %q", tt.args, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestClientCreateIDTokenAlg: `trustid client create` registers ES256
+// unless -id-token-alg names RS256, and `update` without -id-token-alg
+// leaves a client's alg as it was (issue 21).
+func TestClientCreateIDTokenAlg(t *testing.T) {
+	t.Setenv("TRUSTID_DATA_DIR", t.TempDir())
+	t.Setenv("TRUSTID_CONFIG", "")
+	ctx := context.Background()
+	run := func(args ...string) string {
+		t.Helper()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout := os.Stdout
+		os.Stdout = w
+		done := make(chan []byte)
+		go func() { b, _ := io.ReadAll(r); done <- b }()
+		err = runClient(ctx, args)
+		os.Stdout = stdout
+		w.Close()
+		out := <-done
+		if err != nil {
+			t.Fatalf("runClient(%v) = %v", args, err)
+		}
+		var c struct {
+			Alg string `json:"id_token_signed_response_alg"`
+		}
+		if err := json.Unmarshal(out, &c); err != nil {
+			t.Fatalf("runClient(%v) printed %q: %v", args, out, err)
+		}
+		return c.Alg
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"create without alg", []string{"create", "-id", "new", "-redirect-uri", "https://app.example/cb"}, "ES256"},
+		{"create RS256", []string{"create", "-id", "rs", "-redirect-uri", "https://app.example/cb", "-id-token-alg", "RS256"}, "RS256"},
+		{"update keeps RS256", []string{"update", "-id", "rs", "-name", "Renamed"}, "RS256"},
+		{"update keeps ES256", []string{"update", "-id", "new", "-scopes", "openid,profile"}, "ES256"},
+		{"update to RS256", []string{"update", "-id", "new", "-id-token-alg", "RS256"}, "RS256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := run(tt.args...); got != tt.want {
+				t.Fatalf("runClient(%v): id_token_signed_response_alg %q, want %s", tt.args, got, tt.want)
 			}
 		})
 	}

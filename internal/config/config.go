@@ -184,9 +184,12 @@ type OIDC struct {
 	IDTokenTTL      time.Duration `yaml:"id_token_ttl"`
 	AuthCodeTTL     time.Duration `yaml:"auth_code_ttl"`
 	KeyRotation     time.Duration `yaml:"key_rotation"`
-	// SigningAlg signs ID tokens and logout tokens: RS256 (the OIDC
-	// default every client accepts) or ES256 (about 30 times cheaper to
-	// sign; the JWKS always publishes both kinds of key).
+	// SigningAlg signs the ID and logout tokens of clients with no
+	// id_token_signed_response_alg stored (registered before issue 21):
+	// RS256 (the OIDC default every client accepts) or ES256 (about 30
+	// times cheaper to sign; the JWKS always publishes both kinds of key).
+	// New clients get ES256 stored unless they ask for RS256
+	// (oidc.NewClientIDTokenAlg).
 	SigningAlg string `yaml:"signing_alg"`
 	// AccessTokenStore keeps access tokens in the ephemeral store
 	// ("ephemeral": no database write per token; if Redis is lost, issued
