@@ -1,6 +1,13 @@
 package media
 
-import "strconv"
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+)
 
 // What a container decoder (the ffmpeg child process here, or the
 // in-process liveness/media/libav) shares, so that both read the same
@@ -44,4 +51,36 @@ func VideoFilter(fps float64, side int) string {
 	fpsArg := strconv.FormatFloat(fps, 'f', -1, 64)
 	sideArg := strconv.Itoa(side)
 	return "fps=" + fpsArg + ",scale=w='min(iw," + sideArg + ")':h='min(ih," + sideArg + ")':force_original_aspect_ratio=decrease"
+}
+
+// Slots bounds the decodes running at once in one decoder. The zero value
+// is ready; the first Acquire fixes the number of slots.
+type Slots struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+// Acquire takes one of n slots (n <= 0: the number of CPUs), waiting at
+// most wait (<= 0: 2 s), then fails with ErrBusy (a fault of capacity,
+// not of the evidence); release gives the slot back.
+func (s *Slots) Acquire(ctx context.Context, n int, wait time.Duration) (release func(), err error) {
+	s.once.Do(func() {
+		if n <= 0 {
+			n = runtime.NumCPU()
+		}
+		s.ch = make(chan struct{}, n)
+	})
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s.ch <- struct{}{}:
+		return func() { <-s.ch }, nil
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %d decodes running", ErrBusy, cap(s.ch))
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +41,7 @@ type Decoder struct {
 	mu     sync.Mutex
 	warm   []*proc
 	closed bool
-	slots  chan struct{}
+	slots  Slots
 }
 
 // ErrBusy is returned when every decode slot stayed taken for QueueWait: a
@@ -51,30 +50,7 @@ var ErrBusy = errors.New("media: decoder busy")
 
 // acquire takes a decode slot, waiting at most QueueWait.
 func (d *Decoder) acquire(ctx context.Context) (release func(), err error) {
-	d.mu.Lock()
-	if d.slots == nil {
-		n := d.MaxConcurrent
-		if n <= 0 {
-			n = runtime.NumCPU()
-		}
-		d.slots = make(chan struct{}, n)
-	}
-	slots := d.slots
-	d.mu.Unlock()
-	wait := d.QueueWait
-	if wait <= 0 {
-		wait = 2 * time.Second
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case slots <- struct{}{}:
-		return func() { <-slots }, nil
-	case <-t.C:
-		return nil, fmt.Errorf("%w: %d decodes running", ErrBusy, cap(slots))
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return d.slots.Acquire(ctx, d.MaxConcurrent, d.QueueWait)
 }
 
 // NewDecoder returns a Decoder with defaults filled in.

@@ -27,7 +27,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -51,35 +50,14 @@ type Decoder struct {
 	MaxConcurrent int
 	QueueWait     time.Duration
 
-	once  sync.Once
-	slots chan struct{}
+	slots media.Slots
 }
 
 // New returns a Decoder with the defaults.
 func New() *Decoder { return &Decoder{FPS: 25, MaxOutputSide: 640, Timeout: 10 * time.Second} }
 
 func (d *Decoder) acquire(ctx context.Context) (func(), error) {
-	d.once.Do(func() {
-		n := d.MaxConcurrent
-		if n <= 0 {
-			n = runtime.NumCPU()
-		}
-		d.slots = make(chan struct{}, n)
-	})
-	wait := d.QueueWait
-	if wait <= 0 {
-		wait = 2 * time.Second
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case d.slots <- struct{}{}:
-		return func() { <-d.slots }, nil
-	case <-t.C:
-		return nil, fmt.Errorf("%w: %d decodes running", media.ErrBusy, cap(d.slots))
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return d.slots.Acquire(ctx, d.MaxConcurrent, d.QueueWait)
 }
 
 // DecodeVideo reads one video file (MP4, WebM, MPEG-PS, ... as
