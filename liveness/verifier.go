@@ -352,22 +352,38 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	}()
 	wait := func() { <-done; <-done }
 
-	frames, err := v.analyzeFrames(ctx, clip)
-	if err != nil {
+	// The mouth tracking (the face mesh on every frame, the longest path)
+	// needs only the first key frame with a face: it starts as soon as
+	// that one is analysed, while the face engine goes on with the others.
+	keys := KeyFrames(len(clip.Frames), v.cfg.KeyFrames)
+	frames := make([]frameResult, len(clip.Frames))
+	ready := make([]chan struct{}, len(keys))
+	for k := range ready {
+		ready[k] = make(chan struct{})
+	}
+	var shapes []viseme.Shape
+	var mouthErr error
+	mouthDone := make(chan struct{})
+	if v.cfg.Mouths != nil {
+		go func() {
+			defer close(mouthDone)
+			shapes, mouthErr = v.trackMouth(ctx, clip, frames, keys, ready)
+		}()
+	} else {
+		close(mouthDone)
+	}
+	if err := v.analyzeKeys(ctx, clip, frames, keys, ready); err != nil {
 		cancel()
+		<-mouthDone
 		wait()
 		return nil, err
 	}
 	checks := v.faceChecks(clip, frames)
 
-	// The reference match needs the mean embedding and the mouth tracking
-	// every frame; run them while the speech check may still be going.
+	// The reference match needs the mean embedding; run it while the
+	// speech check and the mouth tracking may still be going.
 	ref, refErr := v.reference(ctx, frames, subject)
-	var shapes []viseme.Shape
-	var mouthErr error
-	if v.cfg.Mouths != nil {
-		shapes, mouthErr = v.trackMouth(ctx, clip, frames)
-	}
+	<-mouthDone
 	wait()
 	if speechErr != nil {
 		return nil, speechErr
@@ -392,11 +408,17 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	return append(out, ref), nil
 }
 
-// trackMouth follows the lips from the first key frame with a face; nil
-// shapes when no key frame has one (the face checks already fail).
-func (v *Verifier) trackMouth(ctx context.Context, clip *media.Clip, frames []frameResult) ([]viseme.Shape, error) {
-	for i, f := range frames {
-		if f.key && f.face != nil {
+// trackMouth follows the lips from the first key frame with a face (keys
+// in order, each read once its ready channel is closed); nil shapes when
+// no key frame has one (the face checks already fail).
+func (v *Verifier) trackMouth(ctx context.Context, clip *media.Clip, frames []frameResult, keys []int, ready []chan struct{}) ([]viseme.Shape, error) {
+	for k, i := range keys {
+		select {
+		case <-ready[k]:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f := frames[i]; f.face != nil {
 			s, err := v.cfg.Mouths.TrackMouth(ctx, clip.Frames, i, f.face.Landmarks)
 			if err != nil {
 				return nil, fmt.Errorf("liveness: mouth tracking: %w", err)
@@ -511,16 +533,23 @@ func KeyFrames(total, n int) []int {
 	return keys
 }
 
-// analyzeFrames runs the face engine on the key frames only; the other
-// frames are followed by reading the mouth region's pixels (lipsync).
-func (v *Verifier) analyzeFrames(ctx context.Context, clip *media.Clip) ([]frameResult, error) {
-	return v.analyzeKeyFrames(ctx, clip, v.cfg.KeyFrames)
-}
-
+// analyzeKeyFrames runs the face engine on keyFrames evenly spaced frames
+// only; the other frames are followed by reading the mouth region's pixels
+// (lipsync).
 func (v *Verifier) analyzeKeyFrames(ctx context.Context, clip *media.Clip, keyFrames int) ([]frameResult, error) {
 	out := make([]frameResult, len(clip.Frames))
-	idx := KeyFrames(len(clip.Frames), keyFrames)
-	for _, i := range idx {
+	if err := v.analyzeKeys(ctx, clip, out, KeyFrames(len(clip.Frames), keyFrames), nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// analyzeKeys fills out (one per frame of clip) for the key frames keys
+// (ascending), Parallel at a time, in order. When ready is not nil,
+// ready[k] is closed once key k's result is in out (also when it has no
+// face or failed).
+func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []frameResult, keys []int, ready []chan struct{}) error {
+	for _, i := range keys {
 		out[i].key = true
 	}
 	jobs := make(chan int)
@@ -531,35 +560,38 @@ func (v *Verifier) analyzeKeyFrames(ctx context.Context, clip *media.Clip, keyFr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range jobs {
+			for k := range jobs {
+				i := keys[k]
 				r, err := v.cfg.Faces.Analyze(ctx, clip.Frames[i], FaceOptions{Embedding: true, AntiSpoof: true})
-				if errors.Is(err, ErrNoFace) {
-					continue
-				}
-				if err != nil {
+				switch {
+				case errors.Is(err, ErrNoFace):
+				case err != nil:
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("liveness: face analysis: %w", err)
 					}
 					mu.Unlock()
-					continue
+				default:
+					out[i].face = &r
 				}
-				out[i].face = &r
+				if ready != nil {
+					close(ready[k])
+				}
 			}
 		}()
 	}
-	for _, i := range idx {
+	for k := range keys {
 		select {
-		case jobs <- i:
+		case jobs <- k:
 		case <-ctx.Done():
 		}
 	}
 	close(jobs)
 	wg.Wait()
 	if firstErr != nil {
-		return nil, firstErr
+		return firstErr
 	}
-	return out, ctx.Err()
+	return ctx.Err()
 }
 
 func (v *Verifier) faceChecks(clip *media.Clip, frames []frameResult) []CheckResult {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 
@@ -157,9 +158,22 @@ type Runner struct {
 
 // New loads the model.
 func New(cfg Config) (*Runner, error) {
+	model := filepath.Join(cfg.ModelDir, ModelFile)
+	raw, err := os.ReadFile(model)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("facemesh: %w: %w", onnx.ErrNotFound, err)
+		}
+		return nil, fmt.Errorf("facemesh: %w", err)
+	}
+	data, _, err := onnx.RewritePRelu(raw)
+	if err != nil {
+		return nil, fmt.Errorf("facemesh: %s: %w", model, err)
+	}
 	s, err := onnx.Open(onnx.Config{
 		Library:        filepath.Join(cfg.ModelDir, onnx.LibraryName),
-		Model:          filepath.Join(cfg.ModelDir, ModelFile),
+		Model:          model,
+		ModelData:      data,
 		Inputs:         []string{inputName},
 		Outputs:        []string{pointsName, presenceName},
 		IntraOpThreads: max(cfg.Threads, 1),

@@ -3,6 +3,7 @@ package speech
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -14,6 +15,7 @@ const (
 	melBins   = 32
 	melHop    = 160 // samples per mel frame (10 ms)
 	embWindow = 76  // mel frames per embedding window (~0.775 s)
+	embStride = 8   // mel frames between the model's outputs on a longer input
 	// EmbeddingStep is the default hop between embeddings in 10 ms mel
 	// frames (FrameDuration).
 	EmbeddingStep = 8
@@ -47,13 +49,26 @@ type Frontend struct {
 // silero_vad.onnx and libonnxruntime.so from dir (normally $TRUSTID_MODELS).
 // Each session uses one intra-op thread: requests run in parallel instead.
 func NewFrontend(dir string) (*Frontend, error) {
-	open := func(name string, in, out []string) (*onnx.Session, error) {
-		s, err := onnx.Open(onnx.Config{
+	open := func(name string, in, out []string, rewrite func([]byte) ([]byte, error)) (*onnx.Session, error) {
+		cfg := onnx.Config{
 			Library: filepath.Join(dir, onnx.LibraryName),
 			Model:   filepath.Join(dir, name),
 			Inputs:  in, Outputs: out,
 			IntraOpThreads: 1, InterOpThreads: 1,
-		})
+		}
+		if rewrite != nil {
+			b, err := os.ReadFile(cfg.Model)
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("%w: %w: %w", ErrModel, onnx.ErrNotFound, err)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("speech: load %s: %w", name, err)
+			}
+			if cfg.ModelData, err = rewrite(b); err != nil {
+				return nil, err
+			}
+		}
+		s, err := onnx.Open(cfg)
 		if errors.Is(err, onnx.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %w", ErrModel, err)
 		}
@@ -66,17 +81,18 @@ func NewFrontend(dir string) (*Frontend, error) {
 	var err error
 	// Names and shapes as ONNX Runtime reports them for the pinned files:
 	// melspectrogram input [-1,-1] -> output [-1,1,-1,32];
-	// embedding input_1 [-1,76,32,1] -> conv2d_19 [-1,1,1,96];
+	// embedding input_1 [-1,76,32,1] -> conv2d_19 [-1,1,1,96], loaded
+	// rewritten to [1,T,32,1] -> [1,96,(T-76)/8+1,1] (embgraph.go);
 	// silero_vad is the v4 graph: input [1,512], sr [1] int64, h and c
 	// [2,1,64] -> output [1,1], hn, cn (not v5's single state tensor).
-	if f.mel, err = open("melspectrogram.onnx", []string{"input"}, []string{"output"}); err != nil {
+	if f.mel, err = open("melspectrogram.onnx", []string{"input"}, []string{"output"}, nil); err != nil {
 		return nil, err
 	}
-	if f.emb, err = open("embedding_model.onnx", []string{"input_1"}, []string{"conv2d_19"}); err != nil {
+	if f.emb, err = open("embedding_model.onnx", []string{embInputName}, []string{embOutputName}, convolutionalEmbedding); err != nil {
 		f.Close()
 		return nil, err
 	}
-	if f.vad, err = open("silero_vad.onnx", []string{"input", "sr", "h", "c"}, []string{"output", "hn", "cn"}); err != nil {
+	if f.vad, err = open("silero_vad.onnx", []string{"input", "sr", "h", "c"}, []string{"output", "hn", "cn"}, nil); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -150,23 +166,47 @@ func (f *Frontend) EmbeddingsStep(pcm []int16, step int) ([][EmbeddingDim]float3
 		return nil, fmt.Errorf("%w: %d mel frames, need %d", ErrAudioLength, len(mel), embWindow)
 	}
 	n := (len(mel)-embWindow)/step + 1
-	in := make([]float32, n*embWindow*melBins)
-	for w := range n {
-		for k := range embWindow {
-			copy(in[(w*embWindow+k)*melBins:], mel[w*step+k][:])
-		}
-	}
-	outs, err := f.emb.Run(onnx.Tensor{Shape: []int64{int64(n), embWindow, melBins, 1}, Float: in})
-	if err != nil {
-		return nil, fmt.Errorf("speech: embedding: %w", err)
-	}
-	data := outs[0].Float
-	if len(data) != n*EmbeddingDim {
-		return nil, fmt.Errorf("speech: embedding output shape %v", outs[0].Shape)
-	}
 	out := make([][EmbeddingDim]float32, n)
-	for i := range out {
-		copy(out[i][:], data[i*EmbeddingDim:])
+	// The model computes the windows embStride mel frames apart in one run
+	// (embgraph.go): one run per residue of the windows' starts modulo
+	// embStride, over the mel frames from the first such window to the end
+	// of the last (a single run at the default step).
+	for r := range embStride {
+		first, last := -1, -1
+		for w := range n {
+			if (w*step)%embStride == r {
+				if first < 0 {
+					first = w
+				}
+				last = w
+			}
+		}
+		if first < 0 {
+			continue
+		}
+		from, to := first*step, last*step+embWindow
+		in := make([]float32, (to-from)*melBins)
+		for k := from; k < to; k++ {
+			copy(in[(k-from)*melBins:], mel[k][:])
+		}
+		outs, err := f.emb.Run(onnx.Tensor{Shape: []int64{1, int64(to - from), melBins, 1}, Float: in})
+		if err != nil {
+			return nil, fmt.Errorf("speech: embedding: %w", err)
+		}
+		m := (to-from-embWindow)/embStride + 1
+		if sh := outs[0].Shape; len(sh) != 4 || sh[0] != 1 || sh[1] != EmbeddingDim || sh[2] != int64(m) || sh[3] != 1 {
+			return nil, fmt.Errorf("speech: embedding output shape %v, want [1 %d %d 1]", sh, EmbeddingDim, m)
+		}
+		data := outs[0].Float // [channel][time]
+		for w := first; w <= last; w++ {
+			if (w*step)%embStride != r {
+				continue
+			}
+			t := (w*step - from) / embStride
+			for c := range EmbeddingDim {
+				out[w][c] = data[c*m+t]
+			}
+		}
 	}
 	return out, nil
 }

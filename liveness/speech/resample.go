@@ -62,18 +62,33 @@ func Resample(pcm []int16, from, to int) ([]int16, error) {
 	}
 	n := int(int64(len(pcm)) * int64(up) / int64(down))
 	out := make([]int16, n)
+	// The samples as float64 once (exact), and no bounds test per tap where
+	// the whole filter lies inside the input: the same products summed in
+	// the same order as at the edges, so the same output bit for bit
+	// (TestResampleMatchesReference), at a fraction of the CPU.
+	xs := make([]float64, len(pcm))
+	for i, v := range pcm {
+		xs[i] = float64(v)
+	}
 	for i := range n {
 		pos := int64(i) * int64(down)
 		base := int(pos / int64(up))
 		row := bank[pos%int64(up)]
 		var acc float64
 		start := base - half
-		for k, w := range row {
-			j := start + k
-			if j < 0 || j >= len(pcm) {
-				continue
+		if start >= 0 && start+len(row) <= len(xs) {
+			in := xs[start : start+len(row)]
+			for k, w := range row {
+				acc += w * in[k]
 			}
-			acc += w * float64(pcm[j])
+		} else {
+			for k, w := range row {
+				j := start + k
+				if j < 0 || j >= len(xs) {
+					continue
+				}
+				acc += w * xs[j]
+			}
 		}
 		out[i] = clip16(acc)
 	}

@@ -1,0 +1,298 @@
+package onnx
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// RewritePRelu rewrites, in an ONNX model, every PRelu whose slope a is a
+// per-channel constant of shape [C,1,1] (or [1,C,1,1], as
+// internal/tfliteconv writes it) into operations ONNX Runtime keeps in its
+// blocked NCHWc layout, and returns the new model and how many nodes it
+// rewrote. (authn/face has kept its own copy of this rewrite, for
+// fr_feature and fr_liveness; the face mesh, liveness/facemesh, uses this
+// one.)
+//
+// Why: ONNX Runtime (1.17) runs convolutions in NCHWc but has no NCHWc
+// PRelu, so around each PRelu it reorders the tensor out of the blocked
+// layout and back: PRelu and the reorders took 46 % of fr_feature's time
+// (bench/face/RESULTS.md), and the face mesh's 23 PRelus made it about a
+// quarter slower (liveness/RESULTS.md). BatchNormalization on an NCHWc
+// tensor becomes a depthwise 1x1 NCHWc convolution, which takes a fused
+// Relu and a fused sum, so
+//
+//	PRelu(y) = a*y + Relu((1-a)*y)           when every a <= 1 (two passes)
+//	PRelu(y) = a*y + (1-a)*Relu(y)           otherwise (three passes)
+//
+// with a*y as BatchNormalization(scale a, bias 0, mean 0, variance 1-eps,
+// epsilon eps = 2^-17: variance + epsilon is exactly 1). For y < 0 the
+// result is a*y exactly as before; for y > 0 it is a*y + (1-a)*y, y to
+// within float rounding (authn/face's TestRuntimesAgree: embeddings at
+// cosine 0.9999999 with OpenCV's PRelu; liveness/facemesh's
+// TestPReluRewriteAgrees: mesh points within 1e-4 of a crop pixel).
+func RewritePRelu(model []byte) ([]byte, int, error) {
+	top, err := fields(model)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []byte
+	n := 0
+	for _, f := range top {
+		if f.num != 7 { // ModelProto.graph
+			out = append(out, f.raw...)
+			continue
+		}
+		g, k, err := rewriteGraph(f.val)
+		if err != nil {
+			return nil, 0, err
+		}
+		n += k
+		out = protowire.AppendTag(out, 7, protowire.BytesType)
+		out = protowire.AppendBytes(out, g)
+	}
+	return out, n, nil
+}
+
+// A protobuf field: its number and type, the whole encoding (tag
+// included) and, for length-delimited fields, the payload.
+type pbField struct {
+	num protowire.Number
+	typ protowire.Type
+	raw []byte
+	val []byte
+	x   uint64 // varint and fixed values
+}
+
+var errProto = errors.New("onnx: malformed ONNX model")
+
+func fields(b []byte) ([]pbField, error) {
+	var out []pbField
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, errProto
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, errProto
+		}
+		f := pbField{num: num, typ: typ, raw: b[:n+m]}
+		switch typ {
+		case protowire.BytesType:
+			f.val, _ = protowire.ConsumeBytes(b[n:])
+		case protowire.VarintType:
+			f.x, _ = protowire.ConsumeVarint(b[n:])
+		case protowire.Fixed32Type:
+			v, _ := protowire.ConsumeFixed32(b[n:])
+			f.x = uint64(v)
+		}
+		out = append(out, f)
+		b = b[n+m:]
+	}
+	return out, nil
+}
+
+// GraphProto: node 1, initializer 5. NodeProto: input 1, output 2, name 3,
+// op_type 4, domain 7. TensorProto: dims 1, data_type 2, float_data 4,
+// name 8, raw_data 9.
+type onnxNode struct {
+	op, domain string
+	in, out    []string
+}
+
+func parseNode(b []byte) (onnxNode, error) {
+	fs, err := fields(b)
+	if err != nil {
+		return onnxNode{}, err
+	}
+	var n onnxNode
+	for _, f := range fs {
+		switch f.num {
+		case 1:
+			n.in = append(n.in, string(f.val))
+		case 2:
+			n.out = append(n.out, string(f.val))
+		case 4:
+			n.op = string(f.val)
+		case 7:
+			n.domain = string(f.val)
+		}
+	}
+	return n, nil
+}
+
+// channelSlope returns the values of a float tensor of shape [C,1,1]
+// stored inline, or nil for anything else.
+func channelSlope(b []byte) (name string, v []float32) {
+	fs, err := fields(b)
+	if err != nil {
+		return "", nil
+	}
+	var dims []uint64
+	var typ uint64
+	var data []byte
+	for _, f := range fs {
+		switch f.num {
+		case 1:
+			if f.typ == protowire.VarintType {
+				dims = append(dims, f.x)
+			} else if f.typ == protowire.BytesType {
+				for p := f.val; len(p) > 0; {
+					d, m := protowire.ConsumeVarint(p)
+					if m < 0 {
+						return "", nil
+					}
+					dims, p = append(dims, d), p[m:]
+				}
+			}
+		case 2:
+			typ = f.x
+		case 4:
+			if f.typ != protowire.BytesType {
+				return "", nil // unpacked float_data: not written by exporters
+			}
+			data = f.val
+		case 8:
+			name = string(f.val)
+		case 9:
+			data = f.val
+		case 13, 14: // external data
+			return "", nil
+		}
+	}
+	if len(dims) == 4 && dims[0] == 1 { // [1,C,1,1], as the converter writes NCHW constants
+		dims = dims[1:]
+	}
+	if typ != 1 || len(dims) != 3 || dims[1] != 1 || dims[2] != 1 || dims[0] == 0 || uint64(len(data)) != 4*dims[0] {
+		return "", nil
+	}
+	v = make([]float32, dims[0])
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+	}
+	return name, v
+}
+
+func rewriteGraph(graph []byte) ([]byte, int, error) {
+	gf, err := fields(graph)
+	if err != nil {
+		return nil, 0, err
+	}
+	slopes := map[string][]float32{}
+	uses := map[string]int{}
+	nodes := make([]onnxNode, len(gf))
+	for i, f := range gf {
+		switch f.num {
+		case 1:
+			if nodes[i], err = parseNode(f.val); err != nil {
+				return nil, 0, err
+			}
+			for _, in := range nodes[i].in {
+				uses[in]++
+			}
+		case 5:
+			if name, v := channelSlope(f.val); v != nil {
+				slopes[name] = v
+			}
+		}
+	}
+	var g, inits []byte
+	node := func(op string, in []string, out, name string, attr []byte) {
+		var b []byte
+		for _, s := range in {
+			b = appendString(b, 1, s)
+		}
+		b = appendString(b, 2, out)
+		b = appendString(b, 3, name)
+		b = appendString(b, 4, op)
+		if attr != nil {
+			b = protowire.AppendTag(b, 5, protowire.BytesType)
+			b = protowire.AppendBytes(b, attr)
+		}
+		g = protowire.AppendTag(g, 1, protowire.BytesType)
+		g = protowire.AppendBytes(g, b)
+	}
+	tensor := func(name string, v []float32) {
+		b := protowire.AppendTag(nil, 1, protowire.VarintType) // dims: [C], as BatchNormalization takes
+		b = protowire.AppendVarint(b, uint64(len(v)))
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		b = protowire.AppendVarint(b, 1) // FLOAT
+		b = appendString(b, 8, name)
+		raw := make([]byte, 4*len(v))
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+		}
+		b = protowire.AppendTag(b, 9, protowire.BytesType)
+		b = protowire.AppendBytes(b, raw)
+		inits = protowire.AppendTag(inits, 5, protowire.BytesType)
+		inits = protowire.AppendBytes(inits, b)
+	}
+	const eps = 1.0 / (1 << 17) // 1-eps and (1-eps)+eps are exact in float32
+	epsilon := appendString(nil, 1, "epsilon")
+	epsilon = protowire.AppendTag(epsilon, 2, protowire.Fixed32Type)
+	epsilon = protowire.AppendFixed32(epsilon, math.Float32bits(eps))
+	epsilon = protowire.AppendTag(epsilon, 20, protowire.VarintType)
+	epsilon = protowire.AppendVarint(epsilon, 1) // AttributeProto.FLOAT
+	rewritten := map[string]bool{}
+	k := 0
+	for i, f := range gf {
+		if f.num == 5 {
+			continue // initializers: written after the nodes
+		}
+		nd := nodes[i]
+		var a []float32
+		if f.num == 1 && nd.op == "PRelu" && nd.domain == "" && len(nd.in) == 2 && len(nd.out) == 1 {
+			a = slopes[nd.in[1]]
+		}
+		if a == nil {
+			g = append(g, f.raw...)
+			continue
+		}
+		k++
+		p := fmt.Sprintf("trustid_prelu%d_", k)
+		zero, unit, rest := make([]float32, len(a)), make([]float32, len(a)), make([]float32, len(a))
+		atMostOne := true
+		for c, x := range a {
+			unit[c], rest[c] = 1-eps, 1-x
+			atMostOne = atMostOne && x <= 1
+		}
+		tensor(p+"a", a)
+		tensor(p+"rest", rest)
+		tensor(p+"zero", zero)
+		tensor(p+"var", unit)
+		bn := func(x, scale, out string) {
+			node("BatchNormalization", []string{x, scale, p + "zero", p + "zero", p + "var"}, out, out, epsilon)
+		}
+		y := nd.in[0]
+		if atMostOne { // a*y + Relu((1-a)*y): the Relu fuses into the second convolution
+			bn(y, p+"rest", p+"ry")
+			node("Relu", []string{p + "ry"}, p+"r", p+"r", nil)
+		} else { // a*y + (1-a)*Relu(y)
+			node("Relu", []string{y}, p+"relu", p+"relu", nil)
+			bn(p+"relu", p+"rest", p+"r")
+		}
+		bn(y, p+"a", p+"ay")
+		node("Add", []string{p + "ay", p + "r"}, nd.out[0], p+"add", nil)
+		uses[nd.in[1]]--
+		rewritten[nd.in[1]] = true
+	}
+	for _, f := range gf {
+		if f.num != 5 {
+			continue
+		}
+		if name, v := channelSlope(f.val); v != nil && rewritten[name] && uses[name] == 0 {
+			continue // a slope no node reads any more
+		}
+		g = append(g, f.raw...)
+	}
+	return append(g, inits...), k, nil
+}
+
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}

@@ -1,0 +1,79 @@
+package facemesh
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/trustid/trustid/internal/onnx"
+)
+
+// TestPReluRewriteAgrees: the model with its PRelus rewritten (prelu.go)
+// gives the same mesh as the converted file run as it is, to within float
+// rounding, on a face-like input and on noise.
+func TestPReluRewriteAgrees(t *testing.T) {
+	dir := os.Getenv("TRUSTID_MODELS")
+	model := filepath.Join(dir, ModelFile)
+	raw, err := os.ReadFile(model)
+	if err != nil {
+		t.Skipf("no face mesh model: %v", err)
+	}
+	rewritten, k, err := onnx.RewritePRelu(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k != 23 {
+		t.Errorf("rewrote %d PRelus, want the model's 23", k)
+	}
+	open := func(data []byte) *onnx.Session {
+		s, err := onnx.Open(onnx.Config{Library: filepath.Join(dir, onnx.LibraryName), Model: model, ModelData: data,
+			Inputs: []string{inputName}, Outputs: []string{pointsName, presenceName}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	orig, fast := open(raw), open(rewritten)
+	in := make([]float32, InputSize*InputSize*3)
+	for y := range InputSize {
+		for x := range InputSize {
+			dx, dy := float64(x-96), float64(y-100)
+			r := math.Sqrt(dx*dx + dy*dy)
+			o := (y*InputSize + x) * 3
+			in[o] = float32(255-y) / 255
+			in[o+1] = float32(x) / 255
+			in[o+2] = float32(128+100*math.Cos(r/9)) / 255
+		}
+	}
+	noise := make([]float32, len(in))
+	s := uint32(7)
+	for i := range noise {
+		s = s*1664525 + 1013904223
+		noise[i] = float32(s>>8) / (1 << 24)
+	}
+	var worst float64
+	for _, x := range [][]float32{in, noise} {
+		tensor := onnx.Tensor{Shape: []int64{1, InputSize, InputSize, 3}, Float: x}
+		a, err := orig.Run(tensor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := fast.Run(tensor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for o := range a {
+			for i := range a[o].Float {
+				// Points are in 192-pixel crop units: 1e-3 of a crop pixel.
+				d := math.Abs(float64(a[o].Float[i] - b[o].Float[i]))
+				worst = max(worst, d)
+				if d > 1e-3 {
+					t.Fatalf("output %d[%d]: %v rewritten, %v as converted", o, i, b[o].Float[i], a[o].Float[i])
+				}
+			}
+		}
+	}
+	t.Logf("largest difference: %g", worst)
+}
