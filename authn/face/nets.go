@@ -98,7 +98,7 @@ func openSessions(cfg *Config, models map[string][]byte) (*sessions, error) {
 	for i, spec := range netSpecs {
 		// The pinned bytes, with PRelu in a form ONNX Runtime keeps in its
 		// NCHWc layout (prelu.go; fr_feature and fr_liveness).
-		data, k, err := rewritePRelu(models[spec.file])
+		data, k, err := onnx.RewritePRelu(models[spec.file])
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("%w: %s: %v", ErrModel, spec.file, err)
