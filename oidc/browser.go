@@ -35,18 +35,9 @@ func (b *browser) clearCookie(w http.ResponseWriter, name string) {
 		HttpOnly: true, Secure: b.secure, SameSite: http.SameSiteLaxMode})
 }
 
-// session returns the browser session named by the cookie, or nil.
-func (b *browser) session(r *http.Request) (*browserSession, string) {
-	s, id, err := b.sessionOrFault(r)
-	if err != nil {
-		b.log.Warn("oidc: load session", "err", err)
-	}
-	return s, id
-}
-
-// sessionOrFault is session, with the error of a session that could not be
-// read (a store fault: nil session and a non-nil error) told apart from no
-// session (nil, nil).
+// sessionOrFault returns the browser session named by the cookie: nil and
+// a nil error when there is none, a non-nil error when it could not be read
+// (a store fault, never to be taken for "signed out").
 func (b *browser) sessionOrFault(r *http.Request) (*browserSession, string, error) {
 	c, err := r.Cookie(cookieSession)
 	if err != nil || c.Value == "" {
