@@ -930,7 +930,12 @@ func (f *faultRig) issueCertificate(b *http.Client) (*certs.Holder, string) {
 	return &certs.Holder{Cert: cert, Key: dev, Now: time.Now, Rand: rand.Reader}, is.Serial
 }
 
-// takeChain removes a chain from the pool (nil when empty).
+// takeChain removes a chain from the pool (nil when empty). A chain whose
+// last refresh failed with a fault comes first: a client retries a failed
+// token request promptly (within the refresh grace period), it does not
+// leave it for seconds behind other work. Without this, a refresh that
+// died in flight with its node (SIGKILL) was retried only when the random
+// pick came back to it, which under load was after the 5 s grace.
 func (f *faultRig) takeChain() *chain {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -940,6 +945,12 @@ func (f *faultRig) takeChain() *chain {
 	i := int(time.Now().UnixNano()) % len(f.chains)
 	if i < 0 {
 		i = -i
+	}
+	for j, ch := range f.chains {
+		if len(ch.faults) > 0 {
+			i = j
+			break
+		}
 	}
 	ch := f.chains[i]
 	f.chains = append(f.chains[:i], f.chains[i+1:]...)
