@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -189,8 +190,29 @@ func openChallenge(t *testing.T, ctx context.Context, id string) {
 // finishLogin waits for the recording's outcome after Start, approving
 // consent and pressing "try again" after a refusal until attempts are used
 // up; it returns the app's callback URL or "refused: <result text>".
+// tryGet is get for a page that may be navigating: the error is returned.
+func tryGet[T any](ctx context.Context, a chromedp.Action[T]) (T, error) {
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return chromedp.Run(c, a)
+}
+
 func finishLogin(t *testing.T, ctx context.Context, attempts int) string {
 	t.Helper()
+	// step runs actions on a page that may be navigating under them (a
+	// consent page replaced by the redirect it triggered): an error there
+	// ("Could not find node with given id", a destroyed execution context)
+	// is logged and the loop looks at the page again; the 90 s deadline
+	// bounds it.
+	step := func(actions ...chromedp.Action[chromedp.Void]) bool {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := chromedp.Do(c, actions...); err != nil {
+			t.Logf("browser step while the page changes: %v", err)
+			return false
+		}
+		return true
+	}
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		href := get(t, ctx, chromedp.Location())
@@ -199,21 +221,26 @@ func finishLogin(t *testing.T, ctx context.Context, attempts int) string {
 			return href
 		case strings.Contains(href, "/oauth2/consent/claims"):
 			// Issue 20's separate claims consent: share nothing.
-			run(t, ctx, chromedp.Click(chromedp.CSS(`#claims-share`)))
+			step(chromedp.Click(chromedp.CSS(`#claims-share`)))
 		case strings.Contains(href, "/oauth2/consent"):
-			run(t, ctx, chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
+			step(chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
 		case strings.Contains(href, "/oauth2/login"):
-			result := get(t, ctx, chromedp.Evaluate[string](`(document.getElementById("result")||{}).textContent||""`))
-			retry := get(t, ctx, chromedp.Evaluate[bool](`!!document.getElementById("retry") && !document.getElementById("retry").hidden`))
+			result, err1 := tryGet(ctx, chromedp.Evaluate[string](`(document.getElementById("result")||{}).textContent||""`))
+			retry, err2 := tryGet(ctx, chromedp.Evaluate[bool](`!!document.getElementById("retry") && !document.getElementById("retry").hidden`))
+			if err := errors.Join(err1, err2); err != nil {
+				t.Logf("browser read while the page changes: %v", err)
+				break
+			}
 			if retry {
 				attempts--
 				if attempts <= 0 {
 					return "refused: " + result
 				}
 				t.Logf("login refused (%q); trying again", result)
-				run(t, ctx, chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitEnabled(chromedp.CSS("#start")),
-					chromedp.Click(chromedp.CSS("#start")))
-				deadline = time.Now().Add(90 * time.Second)
+				if step(chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitEnabled(chromedp.CSS("#start")),
+					chromedp.Click(chromedp.CSS("#start"))) {
+					deadline = time.Now().Add(90 * time.Second)
+				}
 			}
 		}
 		time.Sleep(300 * time.Millisecond)
