@@ -339,18 +339,11 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	var speech, voice CheckResult
 	var segs []Segment
 	var speechErr, voiceErr error
-	done := make(chan struct{}, 2)
-	go func() {
-		defer func() { done <- struct{}{} }()
-		speech, segs, speechErr = v.speech(ctx, clip, digits)
-	}()
-	go func() {
-		defer func() { done <- struct{}{} }()
-		if v.cfg.Voice != nil {
-			voice, voiceErr = v.voice(clip)
-		}
-	}()
-	wait := func() { <-done; <-done }
+	var audio sync.WaitGroup
+	audio.Go(func() { speech, segs, speechErr = v.speech(ctx, clip, digits) })
+	if v.cfg.Voice != nil {
+		audio.Go(func() { voice, voiceErr = v.voice(clip) })
+	}
 
 	// The mouth tracking (the face mesh on every frame, the longest path)
 	// needs only the first key frame with a face: it starts as soon as
@@ -375,7 +368,7 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	if err := v.analyzeKeys(ctx, clip, frames, keys, ready); err != nil {
 		cancel()
 		<-mouthDone
-		wait()
+		audio.Wait()
 		return nil, err
 	}
 	checks := v.faceChecks(clip, frames)
@@ -384,7 +377,7 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	// speech check and the mouth tracking may still be going.
 	ref, refErr := v.reference(ctx, frames, subject)
 	<-mouthDone
-	wait()
+	audio.Wait()
 	if speechErr != nil {
 		return nil, speechErr
 	}

@@ -97,7 +97,7 @@ func openSessions(cfg *Config, models map[string][]byte) (*sessions, error) {
 	var s sessions
 	for i, spec := range netSpecs {
 		// The pinned bytes, with PRelu in a form ONNX Runtime keeps in its
-		// NCHWc layout (prelu.go; fr_feature and fr_liveness).
+		// NCHWc layout (onnx.RewritePRelu; fr_feature and fr_liveness).
 		data, k, err := onnx.RewritePRelu(models[spec.file])
 		if err != nil {
 			s.close()

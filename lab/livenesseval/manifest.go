@@ -356,9 +356,7 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 		}
 	}
 	rep.DecisionMS = lvRound(lvMedian(times))
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		rep.LoadAvg = strings.TrimSpace(string(b))
-	}
+	rep.LoadAvg = lvLoad()
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
