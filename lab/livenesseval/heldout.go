@@ -309,10 +309,11 @@ func (r *speechRecorder) CheckDigits(ctx context.Context, pcm []int16, expected 
 	return res, err
 }
 
-// rounding is the viseme check's rounding margin of the last decision
-// (NaN and 0 votes when the mouth was not tracked or no slot voted), with
-// the decision's default viseme configuration.
-func rounding(clip *media.Clip, digits string, m *mouthRecorder, s *speechRecorder) (float64, int) {
+// mouthMeasures are the viseme check's rounding margin (NaN and 0 votes
+// when the mouth was not tracked or no slot voted), with the decision's
+// default viseme configuration, and the slot sync (SlotSync) of the last
+// decision: measures the evaluation reports that do not vote.
+func mouthMeasures(clip *media.Clip, digits string, m *mouthRecorder, s *speechRecorder) (float64, int, SlotSyncResult) {
 	m.mu.Lock()
 	shapes := m.last
 	m.last = nil
@@ -322,7 +323,7 @@ func rounding(clip *media.Clip, digits string, m *mouthRecorder, s *speechRecord
 	s.last = nil
 	s.mu.Unlock()
 	if len(shapes) == 0 {
-		return math.NaN(), 0
+		return math.NaN(), 0, SlotSyncResult{Score: math.NaN()}
 	}
 	in := viseme.Input{Shapes: shapes, Audio: clip.Audio.Samples, Rate: clip.Audio.Rate, Digits: digits}
 	for _, f := range clip.Frames {
@@ -332,7 +333,7 @@ func rounding(clip *media.Clip, digits string, m *mouthRecorder, s *speechRecord
 		in.Slots = append(in.Slots, viseme.Slot{Start: sg.Start, End: sg.End})
 	}
 	r := viseme.Check(in, viseme.Config{})
-	return r.Viseme, r.Votes
+	return r.Viseme, r.Votes, SlotSync(in)
 }
 
 // mfRounding is the rounding margin tried as a voting input: MinViseme

@@ -92,6 +92,14 @@ type mfClip struct {
 	// check, not voting) over Votes voting digit slots.
 	Rounding float64 `json:"viseme_rounding"`
 	Votes    int     `json:"viseme_rounding_votes"`
+	// SlotSync is SlotSync's least slot score over SyncSlots
+	// scored digit slots (0 when none), with that slot's correlations and
+	// best offset.
+	SlotSync      float64 `json:"slot_sync"`
+	SyncSlots     int     `json:"slot_sync_slots"`
+	SyncOwn       float64 `json:"slot_sync_own,omitempty"`
+	SyncElsewhere float64 `json:"slot_sync_elsewhere,omitempty"`
+	SyncOffsetMS  int64   `json:"slot_sync_offset_ms,omitempty"`
 	// voiceX are the synthetic-voice features of the clip's audio (nil:
 	// the check did not score it).
 	voiceX []float64
@@ -246,6 +254,9 @@ type mfReport struct {
 	// HeldOut: the decisions with the synthetic-voice model retrained
 	// without the held-out speaker and/or the dub's engine (-voice-heldout).
 	HeldOut *mfHeldOut `json:"held_out,omitempty"`
+	// SlotSyncAUC: how well the slot sync (SlotSync, not voting) orders
+	// the genuine clips above each attack type's clips.
+	SlotSyncAUC map[string]mfAUC `json:"slot_sync_auc"`
 	// DecisionMS is the median wall time of one decision (clip decoded
 	// beforehand), with the load average and core count it ran under.
 	DecisionMS float64  `json:"decision_ms_median"`
@@ -328,7 +339,14 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 		}
 		c := mfClip{ManifestEntry: e, Pass: res.Pass, Reasons: res.Reasons, Checks: res.Checks, MS: float64(res.Elapsed.Microseconds()) / 1000,
 			voiceX: voice.take()}
-		c.Rounding, c.Votes = rounding(clip, e.Digits, mouthRec, spRec)
+		var sync SlotSyncResult
+		c.Rounding, c.Votes, sync = mouthMeasures(clip, e.Digits, mouthRec, spRec)
+		c.SlotSync, c.SyncSlots = sync.Score, sync.Slots
+		if c.SyncSlots == 0 {
+			c.SlotSync = 0
+		} else {
+			c.SyncOwn, c.SyncElsewhere, c.SyncOffsetMS = lvRound(sync.Own), lvRound(sync.Elsewhere), sync.Offset.Milliseconds()
+		}
 		if c.Votes == 0 {
 			c.Rounding = 0
 		}
@@ -340,6 +358,7 @@ func evalManifest(ctx context.Context, path, models string, workers int, args []
 	}
 	rep.Summary = summarise(rep.Clips, func(c mfClip) bool { return c.Pass })
 	rep.LOSO = loso(rep.Clips)
+	rep.SlotSyncAUC = slotSyncAUC(rep.Clips)
 	if voiceCorpus != "" {
 		var cargs []string
 		if voiceCorpus != "-" {

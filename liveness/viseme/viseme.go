@@ -310,15 +310,8 @@ func visemeMargin(in Input, n int, w0 float64) (float64, int) {
 // side. ok is false when the span is under 6 dB (no voice at all).
 func Voiced(audio []int16, rate int, times []time.Duration, frac float64, pad time.Duration) ([]bool, bool) {
 	e := make([]float64, len(times))
-	half := rate / 50
 	for i, t := range times {
-		c := int(t.Seconds() * float64(rate))
-		lo, hi := max(0, c-half), min(len(audio), c+half)
-		var s float64
-		for _, v := range audio[min(lo, hi):max(lo, hi)] {
-			s += float64(v) * float64(v)
-		}
-		e[i] = 10 * math.Log10(s/float64(2*half)/(32768*32768)+1e-12)
+		e[i] = LogEnergy(audio, rate, t)
 	}
 	if len(e) == 0 {
 		return nil, false
@@ -347,4 +340,16 @@ func quantile(x []float64, q float64) float64 {
 	c := append([]float64(nil), x...)
 	sort.Float64s(c)
 	return c[int(q*float64(len(c)-1))]
+}
+
+// LogEnergy is the audio's energy in dB (full scale) in the 40 ms around t.
+func LogEnergy(audio []int16, rate int, t time.Duration) float64 {
+	half := rate / 50
+	c := int(t.Seconds() * float64(rate))
+	lo, hi := max(0, c-half), min(len(audio), c+half)
+	var s float64
+	for _, v := range audio[min(lo, hi):max(lo, hi)] {
+		s += float64(v) * float64(v)
+	}
+	return 10 * math.Log10(s/float64(2*half)/(32768*32768)+1e-12)
 }
