@@ -72,6 +72,12 @@ type Config struct {
 	// NCHWc layout transforms on top of the extended fusions, which made the
 	// face networks 1.5-3x faster than basic or extended (bench/face/RESULTS.md).
 	IntraOpThreads, InterOpThreads int
+	// NoMemPattern turns off ONNX Runtime's memory pattern (the buffer
+	// plan it records on the first run of a graph with fixed shapes and
+	// replays after). ONNX Runtime 1.17.1 replays a wrong plan for
+	// speech's fixed-shape VAD graph: the second run returned an LSTM
+	// state output with one layer's half overwritten.
+	NoMemPattern bool
 }
 
 // Session is a loaded model. It is safe for concurrent use: ONNX Runtime
@@ -106,6 +112,11 @@ func Open(cfg Config) (*Session, error) {
 	}
 	if err := opts.SetInterOpNumThreads(max(cfg.InterOpThreads, 1)); err != nil {
 		return nil, fmt.Errorf("onnx: session options: %w", err)
+	}
+	if cfg.NoMemPattern {
+		if err := opts.SetMemPattern(false); err != nil {
+			return nil, fmt.Errorf("onnx: session options: %w", err)
+		}
 	}
 	var s *ort.DynamicAdvancedSession
 	if cfg.ModelData != nil {

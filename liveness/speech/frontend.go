@@ -55,6 +55,8 @@ func NewFrontend(dir string) (*Frontend, error) {
 			Model:   filepath.Join(dir, name),
 			Inputs:  in, Outputs: out,
 			IntraOpThreads: 1, InterOpThreads: 1,
+			// See staticVAD: the fixed-shape VAD graph needs it.
+			NoMemPattern: name == vadModelName,
 		}
 		if rewrite != nil {
 			b, err := os.ReadFile(cfg.Model)
@@ -84,7 +86,8 @@ func NewFrontend(dir string) (*Frontend, error) {
 	// embedding input_1 [-1,76,32,1] -> conv2d_19 [-1,1,1,96], loaded
 	// rewritten to [1,T,32,1] -> [1,96,(T-76)/8+1,1] (embgraph.go);
 	// silero_vad is the v4 graph: input [1,512], sr [1] int64, h and c
-	// [2,1,64] -> output [1,1], hn, cn (not v5's single state tensor).
+	// [2,1,64] -> output [1,1], hn, cn (not v5's single state tensor),
+	// loaded with those shapes fixed and sr a constant 16000 (vadgraph.go).
 	if f.mel, err = open("melspectrogram.onnx", []string{"input"}, []string{"output"}, nil); err != nil {
 		return nil, err
 	}
@@ -92,7 +95,7 @@ func NewFrontend(dir string) (*Frontend, error) {
 		f.Close()
 		return nil, err
 	}
-	if f.vad, err = open("silero_vad.onnx", []string{"input", "sr", "h", "c"}, []string{"output", "hn", "cn"}, nil); err != nil {
+	if f.vad, err = open(vadModelName, []string{vadInputName, "h", "c"}, []string{"output", "hn", "cn"}, staticVAD); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -233,7 +236,6 @@ func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	c := make([]float32, vadStateSize)
 	b, err := f.vad.Bind([]onnx.Tensor{
 		{Shape: []int64{1, vadChunk}, Float: chunk},
-		{Shape: []int64{1}, Int64: []int64{SampleRate}},
 		{Shape: []int64{2, 1, 64}, Float: h},
 		{Shape: []int64{2, 1, 64}, Float: c},
 	}, [][]int64{{1, 1}, {2, 1, 64}, {2, 1, 64}})
