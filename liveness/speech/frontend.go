@@ -26,6 +26,7 @@ const (
 	ActivityChunk = 512
 	vadChunk      = ActivityChunk
 	vadStateSize  = 2 * 1 * 64
+	vadEncodedDim = 64 // channels of the VAD encoder's output
 	// FrameDuration is the time between embeddings at EmbeddingStep.
 	FrameDuration = EmbeddingStep * melHop * time.Second / SampleRate
 )
@@ -42,7 +43,8 @@ func FrameCentreSample(t, step int) int {
 // 80 ms) and voice activity. It is safe for concurrent use: ONNX Runtime
 // sessions may run concurrently and every call uses its own tensors.
 type Frontend struct {
-	mel, emb, vad *onnx.Session
+	mel, emb       *onnx.Session
+	vadEnc, vadDec *onnx.Session // splitVAD
 }
 
 // NewFrontend loads melspectrogram.onnx, embedding_model.onnx,
@@ -55,7 +57,8 @@ func NewFrontend(dir string) (*Frontend, error) {
 			Model:   filepath.Join(dir, name),
 			Inputs:  in, Outputs: out,
 			IntraOpThreads: 1, InterOpThreads: 1,
-			// See staticVAD: the fixed-shape VAD graph needs it.
+			// See onnx.Config.NoMemPattern: ONNX Runtime 1.17.1 replayed a
+			// wrong plan for an inlined VAD graph.
 			NoMemPattern: name == vadModelName,
 		}
 		if rewrite != nil {
@@ -87,7 +90,9 @@ func NewFrontend(dir string) (*Frontend, error) {
 	// rewritten to [1,T,32,1] -> [1,96,(T-76)/8+1,1] (embgraph.go);
 	// silero_vad is the v4 graph: input [1,512], sr [1] int64, h and c
 	// [2,1,64] -> output [1,1], hn, cn (not v5's single state tensor),
-	// loaded with those shapes fixed and sr a constant 16000 (vadgraph.go).
+	// loaded as its 16 kHz path cut in two (vadgraph.go): the encoder
+	// input [n,512] -> result.43 [n,64,t], and the LSTMs and decoder
+	// result.43 [1,64,t], h, c -> output, hn, cn.
 	if f.mel, err = open("melspectrogram.onnx", []string{"input"}, []string{"output"}, nil); err != nil {
 		return nil, err
 	}
@@ -95,7 +100,20 @@ func NewFrontend(dir string) (*Frontend, error) {
 		f.Close()
 		return nil, err
 	}
-	if f.vad, err = open(vadModelName, []string{vadInputName, "h", "c"}, []string{"output", "hn", "cn"}, staticVAD); err != nil {
+	half := func(dec bool) func([]byte) ([]byte, error) {
+		return func(b []byte) ([]byte, error) {
+			m, err := splitVAD(b)
+			if dec {
+				return m.dec, err
+			}
+			return m.enc, err
+		}
+	}
+	if f.vadEnc, err = open(vadModelName, []string{vadInputName}, []string{vadEncoded}, half(false)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if f.vadDec, err = open(vadModelName, []string{vadEncoded, "h", "c"}, []string{"output", "hn", "cn"}, half(true)); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -105,7 +123,7 @@ func NewFrontend(dir string) (*Frontend, error) {
 // Close releases the sessions.
 func (f *Frontend) Close() error {
 	var errs []error
-	for _, s := range []*onnx.Session{f.mel, f.emb, f.vad} {
+	for _, s := range []*onnx.Session{f.mel, f.emb, f.vadEnc, f.vadDec} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -228,14 +246,32 @@ func (f *Frontend) RawVoiceActivity(pcm []int16) ([]float32, error) {
 	return f.voiceActivity(pcm, 1)
 }
 
-// voiceActivity runs the VAD on pcm scaled by gain.
+// voiceActivity runs the VAD on pcm scaled by gain: the encoder on every
+// chunk at once, then the LSTMs and the decoder chunk by chunk.
 func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	n := (len(pcm) + vadChunk - 1) / vadChunk
-	chunk := make([]float32, vadChunk)
+	if n == 0 {
+		return []float32{}, nil
+	}
+	chunks := make([]float32, n*vadChunk) // the last one zero-padded
+	gain /= 32768                         // Silero takes ±1
+	for i, v := range pcm {
+		chunks[i] = float32(v) * gain
+	}
+	enc, err := f.vadEnc.Run(onnx.Tensor{Shape: []int64{int64(n), vadChunk}, Float: chunks})
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad encoder: %w", err)
+	}
+	sh := enc[0].Shape
+	if len(sh) != 3 || sh[0] != int64(n) || sh[1] != vadEncodedDim || sh[2] < 1 {
+		return nil, fmt.Errorf("speech: vad encoder output shape %v", sh)
+	}
+	per := int(sh[1] * sh[2])
+	x := make([]float32, per)
 	h := make([]float32, vadStateSize)
 	c := make([]float32, vadStateSize)
-	b, err := f.vad.Bind([]onnx.Tensor{
-		{Shape: []int64{1, vadChunk}, Float: chunk},
+	b, err := f.vadDec.Bind([]onnx.Tensor{
+		{Shape: []int64{1, sh[1], sh[2]}, Float: x},
 		{Shape: []int64{2, 1, 64}, Float: h},
 		{Shape: []int64{2, 1, 64}, Float: c},
 	}, [][]int64{{1, 1}, {2, 1, 64}, {2, 1, 64}})
@@ -244,15 +280,8 @@ func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	}
 	defer b.Close()
 	probs := make([]float32, n)
-	gain /= 32768 // Silero takes ±1
 	for i := range n {
-		seg := pcm[i*vadChunk : min(len(pcm), (i+1)*vadChunk)]
-		for j := range chunk {
-			chunk[j] = 0
-			if j < len(seg) {
-				chunk[j] = float32(seg[j]) * gain
-			}
-		}
+		copy(x, enc[0].Float[i*per:(i+1)*per])
 		if err := b.Run(); err != nil {
 			return nil, fmt.Errorf("speech: vad: %w", err)
 		}

@@ -1,145 +1,49 @@
 package speech
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Silero VAD v4 (silero_vad.onnx) is exported with every shape free and the
-// sample rate as an input: the graph picks its 16 kHz or 8 kHz model with an
-// If on sr, and inside it more If, Shape and Gather nodes work out the batch
-// and time sizes on every run, 94 runs per 3 s recording. staticVAD fixes
-// what the front end always passes (input [1,512], h and c [2,1,64], sr
-// 16000 as a constant instead of an input) and inlines the branches those
-// values take (vadBranches), so that ONNX Runtime resolves the shape
-// arithmetic once when the session is created. The nodes and weights that
-// compute the probability are unchanged, and so are the probabilities, bit
-// for bit (TestStaticVADMatchesExported). It saved about a tenth of the VAD's
-// CPU (BenchmarkVoiceActivity3s): most of a run's ~100 us is ONNX Runtime's
-// cost per node, not the If nodes.
+// Silero VAD v4 (silero_vad.onnx) runs once per 512-sample chunk (94 times
+// for a 3 s recording), carrying its LSTM state from chunk to chunk; at that
+// size ONNX Runtime's cost per node, not the arithmetic, is most of a run.
+// The exported graph picks its 16 kHz or 8 kHz model with an If on the sr
+// input and works out batch and time sizes with more If, Shape and Gather
+// nodes on every run. But the state enters only at the LSTMs: everything
+// before them (the STFT, the adaptive normalisation, the convolutional
+// encoder, ending in vadEncoded [n,64,1]) sees one chunk alone. splitVAD
+// inlines the branches the 16 kHz path takes and cuts the graph there, so
+// that the front end runs the encoder once on all the chunks of a recording
+// as a batch and only the LSTMs and the decoder chunk by chunk. The nodes
+// and weights are the exported graph's; run on one chunk at a time the
+// halves give its probabilities bit for bit, and batched within float
+// rounding (TestSplitVADMatchesExported). It took the VAD of a 3 s GRID clip
+// from 11.4-12.5 to 7.6-7.8 ms of CPU (BenchmarkVoiceActivity3s).
 //
 // ONNX protobuf field numbers used (besides embgraph.go's): NodeProto input
 // 1, output 2, name 3, op_type 4, attribute 5; AttributeProto name 1, g 6;
-// TypeProto.Tensor shape 2; TensorShapeProto.dim 1; Dimension.dim_value 1;
-// TensorProto dims 1.
+// GraphProto name 2; TypeProto.Tensor shape 2; TensorShapeProto.dim 1;
+// Dimension dim_value 1, dim_param 2.
 
 const (
 	vadModelName = "silero_vad.onnx"
 	vadInputName = "input"
-	vadRateName  = "sr"
 )
 
-// vadStatic are the shapes staticVAD gives the graph's float inputs.
-var vadStatic = map[string][]int64{
-	vadInputName: {1, vadChunk},
-	"h":          {2, 1, 64},
-	"c":          {2, 1, 64},
-}
-
-// staticVAD returns the VAD model with fixed input shapes and sr a constant
-// SampleRate (see above), or an error when model is not the graph this
-// expects.
-func staticVAD(model []byte) ([]byte, error) {
-	mf, err := pbFields(model)
-	if err != nil {
-		return nil, fmt.Errorf("%w: vad model: %w", ErrModel, err)
-	}
-	var out []byte
-	graphs := 0
-	for _, f := range mf {
-		if f.num != 7 || f.typ != protowire.BytesType {
-			out = append(out, f.raw...)
-			continue
-		}
-		g, err := vadGraph(f.val)
-		if err != nil {
-			return nil, fmt.Errorf("%w: vad model: %w", ErrModel, err)
-		}
-		out = appendBytesField(out, 7, g)
-		graphs++
-	}
-	if graphs != 1 {
-		return nil, fmt.Errorf("%w: vad model: %d graphs", ErrModel, graphs)
-	}
-	return out, nil
-}
-
-// vadBranches are the branches the If nodes of the 16 kHz path take at
-// vadStatic's shapes: the 16 kHz model (If_25 on sr), the Squeeze of the
+// vadBranches are the branches the If nodes of the 16 kHz path take for
+// input [n,512] and state [2,1,64]: the 16 kHz model (If_25 on sr), the Squeeze of the
 // padded input to [1,1,704] (If_69, batch dimension 1), the spectrogram
 // already 3-d (If_106), the LSTM started from the given state (If_177, h
 // not empty), the Squeeze of the sigmoid's channel (If_492). Taking them
-// statically leaves one flat graph; TestStaticVADMatchesExported checks it
-// against the exported one.
+// statically leaves one flat graph.
 var vadBranches = map[string]string{
 	"If_25":  "then_branch",
 	"If_69":  "then_branch",
 	"If_106": "else_branch",
 	"If_177": "then_branch",
 	"If_492": "then_branch",
-}
-
-func vadGraph(graph []byte) ([]byte, error) {
-	graph, err := inlineIfs(graph, vadBranches, map[string]bool{})
-	if err != nil {
-		return nil, err
-	}
-	gf, err := pbFields(graph)
-	if err != nil {
-		return nil, err
-	}
-	done := map[string]bool{}
-	var out []byte
-	for _, f := range gf {
-		if f.num != 11 || f.typ != protowire.BytesType {
-			out = append(out, f.raw...)
-			continue
-		}
-		vf, err := pbFields(f.val)
-		if err != nil {
-			return nil, err
-		}
-		name := pbString(vf, 1)
-		if name == vadRateName {
-			// The input becomes a constant of the same shape the
-			// front end passed: int64 [1].
-			t := protowire.AppendTag(nil, 1, protowire.VarintType)
-			t = protowire.AppendVarint(t, 1) // dims [1]
-			t = protowire.AppendTag(t, 2, protowire.VarintType)
-			t = protowire.AppendVarint(t, 7) // INT64
-			t = appendBytesField(t, 8, []byte(vadRateName))
-			t = appendBytesField(t, 9, binary.LittleEndian.AppendUint64(nil, SampleRate))
-			out = appendBytesField(out, 5, t)
-			done[name] = true
-			continue
-		}
-		shape, ok := vadStatic[name]
-		if !ok {
-			out = append(out, f.raw...)
-			continue
-		}
-		var dims []byte
-		for _, d := range shape {
-			dim := protowire.AppendTag(nil, 1, protowire.VarintType)
-			dim = protowire.AppendVarint(dim, uint64(d))
-			dims = appendBytesField(dims, 1, dim)
-		}
-		tensor := protowire.AppendTag(nil, 1, protowire.VarintType)
-		tensor = protowire.AppendVarint(tensor, 1) // FLOAT
-		tensor = appendBytesField(tensor, 2, dims)
-		vi := appendBytesField(nil, 1, []byte(name))
-		vi = appendBytesField(vi, 2, appendBytesField(nil, 1, tensor))
-		out = appendBytesField(out, 11, vi)
-		done[name] = true
-	}
-	for _, n := range []string{vadInputName, vadRateName, "h", "c"} {
-		if !done[n] {
-			return nil, fmt.Errorf("no input %s in the graph", n)
-		}
-	}
-	return out, nil
 }
 
 // inlineIfs replaces each If node of graph named in pick by the nodes of the
@@ -286,4 +190,191 @@ func inlineIfs(graph []byte, pick map[string]string, inlined map[string]bool) ([
 		}
 	}
 	return append(append(nodes, inits...), rest...), nil
+}
+
+// vadEncoded is the encoder's output, the LSTMs' input (before its
+// Transpose).
+const vadEncoded = "result.43"
+
+// vadModels are the two halves splitVAD makes.
+type vadModels struct {
+	enc, dec []byte
+}
+
+// splitVAD returns the encoder (input [n,512] -> vadEncoded [n,64,t]) and
+// the decoder (vadEncoded [1,64,t], h, c -> output, hn, cn) of the VAD
+// model, or an error when model is not the graph this expects.
+func splitVAD(model []byte) (vadModels, error) {
+	mf, err := pbFields(model)
+	if err != nil {
+		return vadModels{}, fmt.Errorf("%w: vad model: %w", ErrModel, err)
+	}
+	var graph []byte
+	graphs := 0
+	for _, f := range mf {
+		if f.num == 7 && f.typ == protowire.BytesType {
+			graph = f.val
+			graphs++
+		}
+	}
+	if graphs != 1 {
+		return vadModels{}, fmt.Errorf("%w: vad model: %d graphs", ErrModel, graphs)
+	}
+	flat, err := inlineIfs(graph, vadBranches, map[string]bool{})
+	if err != nil {
+		return vadModels{}, fmt.Errorf("%w: vad model: %w", ErrModel, err)
+	}
+	enc, err := subgraph(flat, "vad_encoder", []valueSpec{{vadInputName, []int64{-1, vadChunk}}}, []string{vadEncoded})
+	if err != nil {
+		return vadModels{}, fmt.Errorf("%w: vad encoder: %w", ErrModel, err)
+	}
+	dec, err := subgraph(flat, "vad_decoder", []valueSpec{{vadEncoded, []int64{1, 64, -1}}, {"h", []int64{2, 1, 64}}, {"c", []int64{2, 1, 64}}},
+		[]string{"output", "hn", "cn"})
+	if err != nil {
+		return vadModels{}, fmt.Errorf("%w: vad decoder: %w", ErrModel, err)
+	}
+	withGraph := func(g []byte) []byte {
+		var out []byte
+		for _, f := range mf {
+			if f.num == 7 && f.typ == protowire.BytesType {
+				out = appendBytesField(out, 7, g)
+				continue
+			}
+			out = append(out, f.raw...)
+		}
+		return out
+	}
+	return vadModels{enc: withGraph(enc), dec: withGraph(dec)}, nil
+}
+
+// valueSpec is a float graph input: its name and shape (-1: free).
+type valueSpec struct {
+	name  string
+	shape []int64
+}
+
+func floatValueInfo(name string, shape []int64) []byte {
+	tensor := protowire.AppendTag(nil, 1, protowire.VarintType)
+	tensor = protowire.AppendVarint(tensor, 1) // FLOAT
+	if shape != nil {
+		var dims []byte
+		for i, d := range shape {
+			var dim []byte
+			if d >= 0 {
+				dim = protowire.AppendTag(nil, 1, protowire.VarintType)
+				dim = protowire.AppendVarint(dim, uint64(d))
+			} else {
+				dim = appendBytesField(nil, 2, fmt.Appendf(nil, "%s_%d", name, i)) // dim_param
+			}
+			dims = appendBytesField(dims, 1, dim)
+		}
+		tensor = appendBytesField(tensor, 2, dims)
+	}
+	vi := appendBytesField(nil, 1, []byte(name))
+	return appendBytesField(vi, 2, appendBytesField(nil, 1, tensor))
+}
+
+// subgraph returns the graph of the nodes of flat (a graph without
+// subgraphs) that compute outputs from inputs and initializers, with those
+// inputs and outputs; an error when they need any other value.
+func subgraph(flat []byte, name string, inputs []valueSpec, outputs []string) ([]byte, error) {
+	gf, err := pbFields(flat)
+	if err != nil {
+		return nil, err
+	}
+	type node struct {
+		raw     []byte
+		in, out []string
+	}
+	var nodes []node
+	inits := map[string][]byte{}
+	producer := map[string]int{}
+	for _, f := range gf {
+		switch {
+		case f.num == 1 && f.typ == protowire.BytesType:
+			nf, err := pbFields(f.val)
+			if err != nil {
+				return nil, err
+			}
+			n := node{raw: f.raw}
+			for _, x := range nf {
+				if x.typ != protowire.BytesType {
+					continue
+				}
+				switch x.num {
+				case 1:
+					n.in = append(n.in, string(x.val))
+				case 2:
+					n.out = append(n.out, string(x.val))
+				}
+			}
+			for _, o := range n.out {
+				producer[o] = len(nodes)
+			}
+			nodes = append(nodes, n)
+		case f.num == 5 && f.typ == protowire.BytesType:
+			tf, err := pbFields(f.val)
+			if err != nil {
+				return nil, err
+			}
+			inits[pbString(tf, 8)] = f.raw
+		}
+	}
+	given := map[string]bool{"": true} // "" is an omitted optional input
+	for _, in := range inputs {
+		given[in.name] = true
+	}
+	keep := map[int]bool{}
+	usedInits := map[string]bool{}
+	var visit func(v string) error
+	visit = func(v string) error {
+		if given[v] {
+			return nil
+		}
+		if _, ok := inits[v]; ok {
+			usedInits[v] = true
+			return nil
+		}
+		i, ok := producer[v]
+		if !ok {
+			return fmt.Errorf("value %q is neither computed, an initializer nor an input", v)
+		}
+		if keep[i] {
+			return nil
+		}
+		keep[i] = true
+		for _, in := range nodes[i].in {
+			if err := visit(in); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, o := range outputs {
+		if err := visit(o); err != nil {
+			return nil, err
+		}
+	}
+	out := appendBytesField(nil, 2, []byte(name))
+	for i, n := range nodes { // in the original, topological, order
+		if keep[i] {
+			out = append(out, n.raw...)
+		}
+	}
+	for _, f := range gf { // initializers in the original order
+		if f.num != 5 || f.typ != protowire.BytesType {
+			continue
+		}
+		tf, _ := pbFields(f.val)
+		if usedInits[pbString(tf, 8)] {
+			out = append(out, f.raw...)
+		}
+	}
+	for _, in := range inputs {
+		out = appendBytesField(out, 11, floatValueInfo(in.name, in.shape))
+	}
+	for _, o := range outputs {
+		out = appendBytesField(out, 12, floatValueInfo(o, nil))
+	}
+	return out, nil
 }
