@@ -14,6 +14,7 @@ import (
 const (
 	melBins   = 32
 	melHop    = 160 // samples per mel frame (10 ms)
+	melWindow = 512 // the fewest samples the mel model takes
 	embWindow = 76  // mel frames per embedding window (~0.775 s)
 	embStride = 8   // mel frames between the model's outputs on a longer input
 	// EmbeddingStep is the default hop between embeddings in 10 ms mel
@@ -173,6 +174,32 @@ func (f *Frontend) PaddedEmbeddings(pcm []int16, step int) ([][EmbeddingDim]floa
 	return f.EmbeddingsStep(padded(pcm), step)
 }
 
+// PaddedEmbeddingsMel is PaddedEmbeddings that also returns Mel(pcm), for
+// a caller that needs both (pcm at least melWindow samples). The mel model
+// is frame-local (a frame depends only on its own samples), so the frames
+// of pcm are those of the padded recording from padSamples/melHop on: bit
+// for bit for a recording of 1 s or more, within 2e-6 for shorter ones,
+// where ONNX Runtime sums a short input in another order
+// (TestPaddedEmbeddingsMel). They are computed once, not twice.
+func (f *Frontend) PaddedEmbeddingsMel(pcm []int16, step int) ([][EmbeddingDim]float32, [][melBins]float32, error) {
+	if step < 1 || step > embWindow {
+		return nil, nil, fmt.Errorf("speech: embedding step %d", step)
+	}
+	if len(pcm) < melWindow {
+		return nil, nil, fmt.Errorf("%w: %d samples", ErrAudioLength, len(pcm))
+	}
+	mel, err := f.Mel(padded(pcm))
+	if err != nil {
+		return nil, nil, err
+	}
+	emb, err := f.embeddings(mel, step)
+	if err != nil {
+		return nil, nil, err
+	}
+	const skip = padSamples / melHop
+	return emb, mel[skip : len(mel)-skip], nil
+}
+
 // EmbeddingsStep is Embeddings with step mel frames (10 ms each) between
 // windows: window i covers mel frames [step*i, step*i+76).
 func (f *Frontend) EmbeddingsStep(pcm []int16, step int) ([][EmbeddingDim]float32, error) {
@@ -183,6 +210,11 @@ func (f *Frontend) EmbeddingsStep(pcm []int16, step int) ([][EmbeddingDim]float3
 	if err != nil {
 		return nil, err
 	}
+	return f.embeddings(mel, step)
+}
+
+// embeddings runs the embedding model on mel frames, step frames apart.
+func (f *Frontend) embeddings(mel [][melBins]float32, step int) ([][EmbeddingDim]float32, error) {
 	if len(mel) < embWindow {
 		return nil, fmt.Errorf("%w: %d mel frames, need %d", ErrAudioLength, len(mel), embWindow)
 	}

@@ -67,7 +67,7 @@ func Features(front Frontend, pcm []int16) ([]float64, error) {
 		i := sample / speech.ActivityChunk
 		return sample >= 0 && i < len(act) && act[i] >= speech.VoiceThreshold
 	}
-	emb, err := front.PaddedEmbeddings(pcm, embStep)
+	emb, mel, err := front.PaddedEmbeddingsMel(pcm, embStep)
 	if err != nil {
 		return nil, fmt.Errorf("synthvoice: embeddings: %w", err)
 	}
@@ -111,10 +111,6 @@ func Features(front Frontend, pcm []int16) ([]float64, error) {
 	m, s := meanSD(steps)
 	out = append(out, m, s)
 
-	mel, err := front.Mel(pcm)
-	if err != nil {
-		return nil, fmt.Errorf("synthvoice: mel: %w", err)
-	}
 	out = append(out, melFeatures(mel, func(j int) bool { return voicedAt(j*melHop + 200) })...)
 	lo, err := speech.Resample(pcm, speech.SampleRate, pitchRate)
 	if err != nil {
