@@ -7,20 +7,22 @@ import (
 )
 
 // Silero VAD v4 (silero_vad.onnx) runs once per 512-sample chunk (94 times
-// for a 3 s recording), carrying its LSTM state from chunk to chunk; at that
-// size ONNX Runtime's cost per node, not the arithmetic, is most of a run.
-// The exported graph picks its 16 kHz or 8 kHz model with an If on the sr
+// for a 3 s recording), carrying its LSTM state from chunk to chunk, and
+// the exported graph picks its 16 kHz or 8 kHz model with an If on the sr
 // input and works out batch and time sizes with more If, Shape and Gather
-// nodes on every run. But the state enters only at the LSTMs: everything
-// before them (the STFT, the adaptive normalisation, the convolutional
-// encoder, ending in vadEncoded [n,64,1]) sees one chunk alone. splitVAD
-// inlines the branches the 16 kHz path takes and cuts the graph there, so
-// that the front end runs the encoder once on all the chunks of a recording
-// as a batch and only the LSTMs and the decoder chunk by chunk. The nodes
-// and weights are the exported graph's; run on one chunk at a time the
-// halves give its probabilities bit for bit, and batched within float
-// rounding (TestSplitVADMatchesExported). It took the VAD of a 3 s GRID clip
-// from 11.4-12.5 to 7.6-7.8 ms of CPU (BenchmarkVoiceActivity3s).
+// nodes on every run: about 125 us of CPU a chunk. But the state enters
+// only at the LSTMs: everything before them (the STFT, the adaptive
+// normalisation, the convolutional encoder, ending in vadEncoded [n,64,1])
+// sees one chunk alone. splitVAD inlines the branches the 16 kHz path takes
+// and cuts the graph there, so that the front end runs the encoder once on
+// all the chunks of a recording as one batch and only the LSTMs and the
+// decoder chunk by chunk (about 20 us each). The nodes and weights are the
+// exported graph's; run on one chunk at a time the halves give its
+// probabilities bit for bit, and batched within float rounding, the kernels
+// summing in another order (TestSplitVADMatchesExported). It took the VAD of
+// a 3 s GRID clip from 11.4-12.5 to 7.6-7.8 ms of CPU
+// (BenchmarkVoiceActivity3s). Making the STFT one long convolution over the
+// chunks laid end to end was tried and saved nothing.
 //
 // ONNX protobuf field numbers used (besides embgraph.go's): NodeProto input
 // 1, output 2, name 3, op_type 4, attribute 5; AttributeProto name 1, g 6;
@@ -33,11 +35,11 @@ const (
 )
 
 // vadBranches are the branches the If nodes of the 16 kHz path take for
-// input [n,512] and state [2,1,64]: the 16 kHz model (If_25 on sr), the Squeeze of the
-// padded input to [1,1,704] (If_69, batch dimension 1), the spectrogram
-// already 3-d (If_106), the LSTM started from the given state (If_177, h
-// not empty), the Squeeze of the sigmoid's channel (If_492). Taking them
-// statically leaves one flat graph.
+// input [n,512] and state [2,1,64]: the 16 kHz model (If_25 on sr), the
+// Squeeze of the padded input to [n,1,704] (If_69, on its channel
+// dimension), the spectrogram already 3-d (If_106), the LSTMs started from
+// the given state (If_177, h not empty), the Squeeze of the sigmoid's
+// channel (If_492). Taking them statically leaves one flat graph.
 var vadBranches = map[string]string{
 	"If_25":  "then_branch",
 	"If_69":  "then_branch",
@@ -46,11 +48,11 @@ var vadBranches = map[string]string{
 	"If_492": "then_branch",
 }
 
-// inlineIfs replaces each If node of graph named in pick by the nodes of the
-// branch pick names, recursively, writing the If's outputs, with the
-// branch's initializers moved up. Any If left is an
-// error, and so is a value defined twice. inlined collects the If nodes done.
-func inlineIfs(graph []byte, pick map[string]string, inlined map[string]bool) ([]byte, error) {
+// inlineIfs replaces each If node of graph by the nodes of the branch pick
+// names for it, recursively, writing the If's outputs, with the branch's
+// initializers moved up. An If not in pick is an error, and so is a value
+// defined twice.
+func inlineIfs(graph []byte, pick map[string]string) ([]byte, error) {
 	gf, err := pbFields(graph)
 	if err != nil {
 		return nil, err
@@ -96,7 +98,7 @@ func inlineIfs(graph []byte, pick map[string]string, inlined map[string]bool) ([
 			if sub == nil {
 				return nil, fmt.Errorf("If node %q has no %s", name, branch)
 			}
-			if sub, err = inlineIfs(sub, pick, inlined); err != nil {
+			if sub, err = inlineIfs(sub, pick); err != nil {
 				return nil, err
 			}
 			sf, err := pbFields(sub)
@@ -155,7 +157,6 @@ func inlineIfs(graph []byte, pick map[string]string, inlined map[string]bool) ([
 				}
 				nodes = appendBytesField(nodes, 1, n)
 			}
-			inlined[name] = true
 		case f.num == 5 && f.typ == protowire.BytesType:
 			inits = append(inits, f.raw...)
 		default:
@@ -220,7 +221,7 @@ func splitVAD(model []byte) (vadModels, error) {
 	if graphs != 1 {
 		return vadModels{}, fmt.Errorf("%w: vad model: %d graphs", ErrModel, graphs)
 	}
-	flat, err := inlineIfs(graph, vadBranches, map[string]bool{})
+	flat, err := inlineIfs(graph, vadBranches)
 	if err != nil {
 		return vadModels{}, fmt.Errorf("%w: vad model: %w", ErrModel, err)
 	}
