@@ -73,10 +73,11 @@ type Config struct {
 	// face networks 1.5-3x faster than basic or extended (bench/face/RESULTS.md).
 	IntraOpThreads, InterOpThreads int
 	// NoMemPattern turns off ONNX Runtime's memory pattern (the buffer
-	// plan it records on the first run of a graph with fixed shapes and
-	// replays after). ONNX Runtime 1.17.1 replays a wrong plan for
-	// speech's fixed-shape VAD graph: the second run returned an LSTM
-	// state output with one layer's half overwritten.
+	// plan it records on the first run and replays after). ONNX Runtime
+	// 1.17.1 replayed a wrong plan for an inlined fixed-shape version of
+	// speech's VAD graph (the second run returned an LSTM state output
+	// with one layer's half overwritten), so speech keeps it off for the
+	// VAD's halves.
 	NoMemPattern bool
 }
 
