@@ -131,3 +131,16 @@ func resampleReference(pcm []int16, from, to int) ([]int16, error) {
 	}
 	return out, nil
 }
+
+func BenchmarkResample8kTo16k(b *testing.B) {
+	pcm := make([]int16, 3*8000)
+	for i := range pcm {
+		pcm[i] = int16(20000 * math.Sin(float64(i)*0.05))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Resample(pcm, 8000, SampleRate); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
