@@ -72,6 +72,13 @@ type Config struct {
 	// NCHWc layout transforms on top of the extended fusions, which made the
 	// face networks 1.5-3x faster than basic or extended (bench/face/RESULTS.md).
 	IntraOpThreads, InterOpThreads int
+	// NoMemPattern turns off ONNX Runtime's memory pattern (the buffer
+	// plan it records on the first run and replays after). ONNX Runtime
+	// 1.17.1 replayed a wrong plan for an inlined fixed-shape version of
+	// speech's VAD graph (the second run returned an LSTM state output
+	// with one layer's half overwritten), so speech keeps it off for the
+	// VAD's halves.
+	NoMemPattern bool
 }
 
 // Session is a loaded model. It is safe for concurrent use: ONNX Runtime
@@ -106,6 +113,11 @@ func Open(cfg Config) (*Session, error) {
 	}
 	if err := opts.SetInterOpNumThreads(max(cfg.InterOpThreads, 1)); err != nil {
 		return nil, fmt.Errorf("onnx: session options: %w", err)
+	}
+	if cfg.NoMemPattern {
+		if err := opts.SetMemPattern(false); err != nil {
+			return nil, fmt.Errorf("onnx: session options: %w", err)
+		}
 	}
 	var s *ort.DynamicAdvancedSession
 	if cfg.ModelData != nil {

@@ -14,6 +14,7 @@ import (
 const (
 	melBins   = 32
 	melHop    = 160 // samples per mel frame (10 ms)
+	melWindow = 512 // the fewest samples the mel model takes
 	embWindow = 76  // mel frames per embedding window (~0.775 s)
 	embStride = 8   // mel frames between the model's outputs on a longer input
 	// EmbeddingStep is the default hop between embeddings in 10 ms mel
@@ -26,6 +27,7 @@ const (
 	ActivityChunk = 512
 	vadChunk      = ActivityChunk
 	vadStateSize  = 2 * 1 * 64
+	vadEncodedDim = 64 // channels of the VAD encoder's output
 	// FrameDuration is the time between embeddings at EmbeddingStep.
 	FrameDuration = EmbeddingStep * melHop * time.Second / SampleRate
 )
@@ -42,7 +44,8 @@ func FrameCentreSample(t, step int) int {
 // 80 ms) and voice activity. It is safe for concurrent use: ONNX Runtime
 // sessions may run concurrently and every call uses its own tensors.
 type Frontend struct {
-	mel, emb, vad *onnx.Session
+	mel, emb       *onnx.Session
+	vadEnc, vadDec *onnx.Session // splitVAD
 }
 
 // NewFrontend loads melspectrogram.onnx, embedding_model.onnx,
@@ -55,6 +58,9 @@ func NewFrontend(dir string) (*Frontend, error) {
 			Model:   filepath.Join(dir, name),
 			Inputs:  in, Outputs: out,
 			IntraOpThreads: 1, InterOpThreads: 1,
+			// See onnx.Config.NoMemPattern: ONNX Runtime 1.17.1 replayed a
+			// wrong plan for an inlined VAD graph.
+			NoMemPattern: name == vadModelName,
 		}
 		if rewrite != nil {
 			b, err := os.ReadFile(cfg.Model)
@@ -84,7 +90,10 @@ func NewFrontend(dir string) (*Frontend, error) {
 	// embedding input_1 [-1,76,32,1] -> conv2d_19 [-1,1,1,96], loaded
 	// rewritten to [1,T,32,1] -> [1,96,(T-76)/8+1,1] (embgraph.go);
 	// silero_vad is the v4 graph: input [1,512], sr [1] int64, h and c
-	// [2,1,64] -> output [1,1], hn, cn (not v5's single state tensor).
+	// [2,1,64] -> output [1,1], hn, cn (not v5's single state tensor),
+	// loaded as its 16 kHz path cut in two (vadgraph.go): the encoder
+	// input [n,512] -> result.43 [n,64,t], and the LSTMs and decoder
+	// result.43 [1,64,t], h, c -> output, hn, cn.
 	if f.mel, err = open("melspectrogram.onnx", []string{"input"}, []string{"output"}, nil); err != nil {
 		return nil, err
 	}
@@ -92,7 +101,20 @@ func NewFrontend(dir string) (*Frontend, error) {
 		f.Close()
 		return nil, err
 	}
-	if f.vad, err = open("silero_vad.onnx", []string{"input", "sr", "h", "c"}, []string{"output", "hn", "cn"}, nil); err != nil {
+	half := func(dec bool) func([]byte) ([]byte, error) {
+		return func(b []byte) ([]byte, error) {
+			m, err := splitVAD(b)
+			if dec {
+				return m.dec, err
+			}
+			return m.enc, err
+		}
+	}
+	if f.vadEnc, err = open(vadModelName, []string{vadInputName}, []string{vadEncoded}, half(false)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if f.vadDec, err = open(vadModelName, []string{vadEncoded, "h", "c"}, []string{"output", "hn", "cn"}, half(true)); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -102,7 +124,7 @@ func NewFrontend(dir string) (*Frontend, error) {
 // Close releases the sessions.
 func (f *Frontend) Close() error {
 	var errs []error
-	for _, s := range []*onnx.Session{f.mel, f.emb, f.vad} {
+	for _, s := range []*onnx.Session{f.mel, f.emb, f.vadEnc, f.vadDec} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -152,6 +174,32 @@ func (f *Frontend) PaddedEmbeddings(pcm []int16, step int) ([][EmbeddingDim]floa
 	return f.EmbeddingsStep(padded(pcm), step)
 }
 
+// PaddedEmbeddingsMel is PaddedEmbeddings that also returns Mel(pcm), for
+// a caller that needs both (pcm at least melWindow samples). The mel model
+// is frame-local (a frame depends only on its own samples), so the frames
+// of pcm are those of the padded recording from padSamples/melHop on: bit
+// for bit for a recording of 1 s or more, within 2e-6 for shorter ones,
+// where ONNX Runtime sums a short input in another order
+// (TestPaddedEmbeddingsMel). They are computed once, not twice.
+func (f *Frontend) PaddedEmbeddingsMel(pcm []int16, step int) ([][EmbeddingDim]float32, [][melBins]float32, error) {
+	if step < 1 || step > embWindow {
+		return nil, nil, fmt.Errorf("speech: embedding step %d", step)
+	}
+	if len(pcm) < melWindow {
+		return nil, nil, fmt.Errorf("%w: %d samples", ErrAudioLength, len(pcm))
+	}
+	mel, err := f.Mel(padded(pcm))
+	if err != nil {
+		return nil, nil, err
+	}
+	emb, err := f.embeddings(mel, step)
+	if err != nil {
+		return nil, nil, err
+	}
+	const skip = padSamples / melHop
+	return emb, mel[skip : len(mel)-skip], nil
+}
+
 // EmbeddingsStep is Embeddings with step mel frames (10 ms each) between
 // windows: window i covers mel frames [step*i, step*i+76).
 func (f *Frontend) EmbeddingsStep(pcm []int16, step int) ([][EmbeddingDim]float32, error) {
@@ -162,6 +210,11 @@ func (f *Frontend) EmbeddingsStep(pcm []int16, step int) ([][EmbeddingDim]float3
 	if err != nil {
 		return nil, err
 	}
+	return f.embeddings(mel, step)
+}
+
+// embeddings runs the embedding model on mel frames, step frames apart.
+func (f *Frontend) embeddings(mel [][melBins]float32, step int) ([][EmbeddingDim]float32, error) {
 	if len(mel) < embWindow {
 		return nil, fmt.Errorf("%w: %d mel frames, need %d", ErrAudioLength, len(mel), embWindow)
 	}
@@ -225,15 +278,32 @@ func (f *Frontend) RawVoiceActivity(pcm []int16) ([]float32, error) {
 	return f.voiceActivity(pcm, 1)
 }
 
-// voiceActivity runs the VAD on pcm scaled by gain.
+// voiceActivity runs the VAD on pcm scaled by gain: the encoder on every
+// chunk at once, then the LSTMs and the decoder chunk by chunk.
 func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	n := (len(pcm) + vadChunk - 1) / vadChunk
-	chunk := make([]float32, vadChunk)
+	if n == 0 {
+		return []float32{}, nil
+	}
+	chunks := make([]float32, n*vadChunk) // the last one zero-padded
+	gain /= 32768                         // Silero takes ±1
+	for i, v := range pcm {
+		chunks[i] = float32(v) * gain
+	}
+	enc, err := f.vadEnc.Run(onnx.Tensor{Shape: []int64{int64(n), vadChunk}, Float: chunks})
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad encoder: %w", err)
+	}
+	sh := enc[0].Shape
+	if len(sh) != 3 || sh[0] != int64(n) || sh[1] != vadEncodedDim || sh[2] < 1 {
+		return nil, fmt.Errorf("speech: vad encoder output shape %v", sh)
+	}
+	per := int(sh[1] * sh[2])
+	x := make([]float32, per)
 	h := make([]float32, vadStateSize)
 	c := make([]float32, vadStateSize)
-	b, err := f.vad.Bind([]onnx.Tensor{
-		{Shape: []int64{1, vadChunk}, Float: chunk},
-		{Shape: []int64{1}, Int64: []int64{SampleRate}},
+	b, err := f.vadDec.Bind([]onnx.Tensor{
+		{Shape: []int64{1, sh[1], sh[2]}, Float: x},
 		{Shape: []int64{2, 1, 64}, Float: h},
 		{Shape: []int64{2, 1, 64}, Float: c},
 	}, [][]int64{{1, 1}, {2, 1, 64}, {2, 1, 64}})
@@ -242,15 +312,8 @@ func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	}
 	defer b.Close()
 	probs := make([]float32, n)
-	gain /= 32768 // Silero takes ±1
 	for i := range n {
-		seg := pcm[i*vadChunk : min(len(pcm), (i+1)*vadChunk)]
-		for j := range chunk {
-			chunk[j] = 0
-			if j < len(seg) {
-				chunk[j] = float32(seg[j]) * gain
-			}
-		}
+		copy(x, enc[0].Float[i*per:(i+1)*per])
 		if err := b.Run(); err != nil {
 			return nil, fmt.Errorf("speech: vad: %w", err)
 		}

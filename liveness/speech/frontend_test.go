@@ -1,6 +1,7 @@
 package speech
 
 import (
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -110,6 +111,77 @@ func TestFrontendShapes(t *testing.T) {
 		t.Errorf("vad: %d voiced chunks, %d silent leading chunks; want both > 0 (%v)", voiced, lead, vad)
 	}
 	t.Logf("samples %d mel %d emb %d vad %d voiced %d", len(pcm), len(mel), len(emb), len(vad), voiced)
+}
+
+// TestPaddedEmbeddingsMel: the mel frames PaddedEmbeddingsMel cuts from the
+// padded recording are Mel(pcm) bit for bit for recordings of 1 s or more
+// (within float rounding for shorter ones), and its embeddings are
+// PaddedEmbeddings', at lengths that are and are not whole hops.
+func TestPaddedEmbeddingsMel(t *testing.T) {
+	f, err := NewFrontend(modelsDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	grid := gridAudio(t, "bbaf2n")
+	var x uint32 = 3
+	noise := make([]int16, 12*SampleRate)
+	for i := range noise {
+		x = x*1664525 + 1013904223
+		noise[i] = int16(int32(x>>16)%6001 - 3000)
+	}
+	tests := []struct {
+		name string
+		pcm  []int16
+		step int
+		tol  float32
+	}{
+		{"grid 3 s", grid, EmbeddingStep, 0},
+		{"grid 3 s, step 4", grid, 4, 0},
+		{"grid cut to 1 s", grid[:SampleRate], EmbeddingStep, 0},
+		{"grid cut to 1.23456 s", grid[:19753], EmbeddingStep, 0},
+		{"grid from 0.4999 s", grid[7998:], EmbeddingStep, 0},
+		{"noise 12 s", noise, EmbeddingStep, 0},
+		{"noise 7.00006 s", noise[:112001], EmbeddingStep, 0},
+		{"noise 0.1 s", noise[:1600], EmbeddingStep, 1e-5},
+		{"noise 512 samples", noise[:512], EmbeddingStep, 1e-5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			emb, mel, err := f.PaddedEmbeddingsMel(tc.pcm, tc.step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMel, err := f.Mel(tc.pcm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEmb, err := f.PaddedEmbeddings(tc.pcm, tc.step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(mel) != len(wantMel) || len(emb) != len(wantEmb) {
+				t.Fatalf("%d mel frames and %d embeddings, want %d and %d", len(mel), len(emb), len(wantMel), len(wantEmb))
+			}
+			for i := range mel {
+				for j := range mel[i] {
+					if d := mel[i][j] - wantMel[i][j]; d > tc.tol || d < -tc.tol {
+						t.Fatalf("mel frame %d bin %d: %v, Mel's %v", i, j, mel[i][j], wantMel[i][j])
+					}
+				}
+			}
+			for i := range emb {
+				if emb[i] != wantEmb[i] {
+					t.Fatalf("embedding %d differs from PaddedEmbeddings'", i)
+				}
+			}
+		})
+	}
+	for _, n := range []int{0, 399, 511} {
+		if _, _, err := f.PaddedEmbeddingsMel(noise[:n], EmbeddingStep); !errors.Is(err, ErrAudioLength) {
+			t.Errorf("%d samples: %v, want ErrAudioLength", n, err)
+		}
+	}
 }
 
 func TestVADGain(t *testing.T) {

@@ -244,7 +244,12 @@ func logSoftmax(v []float64) {
 // FrameScores returns LogPosteriors minus priorScale times the class log
 // priors (0 = posteriors, 1 = scaled likelihoods).
 func (h *Head) FrameScores(emb [][EmbeddingDim]float32, priorScale float64) [][NumClasses]float64 {
-	lp := h.LogPosteriors(emb)
+	return h.withPrior(h.LogPosteriors(emb), priorScale)
+}
+
+// withPrior divides priorScale of the class prior out of the log
+// posteriors lp, in place, and returns lp.
+func (h *Head) withPrior(lp [][NumClasses]float64, priorScale float64) [][NumClasses]float64 {
 	if priorScale == 0 || len(h.LogPrior) != NumClasses {
 		return lp
 	}
@@ -258,7 +263,11 @@ func (h *Head) FrameScores(emb [][EmbeddingDim]float32, priorScale float64) [][N
 
 // LogPosteriors returns, per embedding frame, the log posterior of each class.
 func (h *Head) LogPosteriors(emb [][EmbeddingDim]float32) [][NumClasses]float64 {
-	z := h.Standardise(emb)
+	return h.logPosteriors(h.Standardise(emb))
+}
+
+// logPosteriors is LogPosteriors on standardised embeddings.
+func (h *Head) logPosteriors(z [][EmbeddingDim]float32) [][NumClasses]float64 {
 	x := make([]float32, h.In())
 	hid := make([]float32, h.Hidden)
 	out := make([][NumClasses]float64, len(z))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -215,7 +216,11 @@ func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysi
 	if err != nil {
 		return Analysis{}, err
 	}
-	a := Analysis{LogPost: r.head.LogPosteriors(emb), Scores: r.head.FrameScores(emb, r.priorScale), Activity: act, Voiced: voiced}
+	// The head runs once: Scores are LogPosteriors with the prior divided
+	// out (FrameScores), on a copy.
+	z := r.head.Standardise(emb)
+	lp := r.head.logPosteriors(z)
+	a := Analysis{LogPost: lp, Scores: r.head.withPrior(slices.Clone(lp), r.priorScale), Activity: act, Voiced: voiced}
 	if k := r.head.step(); k != EmbeddingStep {
 		// Finer hops give more (and more correlated) frames per second:
 		// scale the frame scores so that margins stay in nats per 80 ms.
@@ -228,7 +233,7 @@ func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysi
 	if r.head.Segment != nil {
 		// Kept even when the recogniser's segment weight is 0, so that
 		// ScoreAnalysisWeighted can weigh the segment head in.
-		a.z = r.head.Standardise(emb)
+		a.z = z
 	}
 	return a, nil
 }

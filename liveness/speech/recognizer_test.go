@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -194,5 +195,46 @@ func TestScoreConcurrent(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestAnalyzeRunsHeadOnce: Analyze, which runs the head once, gives the
+// frame log posteriors, scores and standardised embeddings that
+// LogPosteriors, FrameScores and Standardise give on their own, bit for bit.
+func TestAnalyzeRunsHeadOnce(t *testing.T) {
+	dir := modelsDir(t)
+	pcm := gridAudio(t, "bbaf2n")
+	for _, tc := range []struct {
+		name  string
+		prior float64
+	}{{"no prior", 0}, {"half the prior", 0.5}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewEmbeddingRecognizer(Config{ModelDir: dir, PriorScale: &tc.prior})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if tc.prior != 0 && len(r.head.LogPrior) != NumClasses {
+				t.Skip("the committed head has no class prior")
+			}
+			a, err := r.Analyze(context.Background(), pcm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			emb, err := r.front.PaddedEmbeddings(pcm, r.head.step())
+			if err != nil {
+				t.Fatal(err)
+			}
+			lp, scores := r.head.LogPosteriors(emb), r.head.FrameScores(emb, tc.prior)
+			if !slices.Equal(a.LogPost, lp) || !slices.Equal(a.Scores, scores) {
+				t.Error("Analyze's log posteriors or scores differ from the head's")
+			}
+			if z := r.head.Standardise(emb); r.head.Segment != nil && !slices.Equal(a.z, z) {
+				t.Error("Analyze's standardised embeddings differ from Standardise's")
+			}
+			if tc.prior != 0 && slices.Equal(a.LogPost, a.Scores) {
+				t.Error("the prior was not divided out of the scores")
+			}
+		})
 	}
 }

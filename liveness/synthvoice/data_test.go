@@ -286,11 +286,8 @@ func TestNoSpeech(t *testing.T) {
 // that do not need the models.
 type nopFront struct{}
 
-func (nopFront) Mel(pcm []int16) ([][32]float32, error) {
-	return make([][32]float32, len(pcm)/160), nil
-}
-func (nopFront) PaddedEmbeddings(pcm []int16, step int) ([][speech.EmbeddingDim]float32, error) {
-	return make([][speech.EmbeddingDim]float32, len(pcm)/1280), nil
+func (nopFront) PaddedEmbeddingsMel(pcm []int16, step int) ([][speech.EmbeddingDim]float32, [][32]float32, error) {
+	return make([][speech.EmbeddingDim]float32, len(pcm)/1280), make([][32]float32, len(pcm)/160), nil
 }
 func (nopFront) VoiceActivity(pcm []int16) ([]float32, error) {
 	return make([]float32, len(pcm)/speech.ActivityChunk), nil
@@ -316,10 +313,11 @@ func BenchmarkSynthetic3s(b *testing.B) {
 	d := newDetector(b)
 	pcm := gridAudio(b, "bbaf2n")
 	b.ReportAllocs()
-	b.ResetTimer()
+	r0 := rusage(b)
 	for b.Loop() {
 		if _, err := d.Synthetic(pcm, media.SampleRate); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, r0)
 }

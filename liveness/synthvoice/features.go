@@ -67,7 +67,7 @@ func Features(front Frontend, pcm []int16) ([]float64, error) {
 		i := sample / speech.ActivityChunk
 		return sample >= 0 && i < len(act) && act[i] >= speech.VoiceThreshold
 	}
-	emb, err := front.PaddedEmbeddings(pcm, embStep)
+	emb, mel, err := front.PaddedEmbeddingsMel(pcm, embStep)
 	if err != nil {
 		return nil, fmt.Errorf("synthvoice: embeddings: %w", err)
 	}
@@ -111,10 +111,6 @@ func Features(front Frontend, pcm []int16) ([]float64, error) {
 	m, s := meanSD(steps)
 	out = append(out, m, s)
 
-	mel, err := front.Mel(pcm)
-	if err != nil {
-		return nil, fmt.Errorf("synthvoice: mel: %w", err)
-	}
 	out = append(out, melFeatures(mel, func(j int) bool { return voicedAt(j*melHop + 200) })...)
 	lo, err := speech.Resample(pcm, speech.SampleRate, pitchRate)
 	if err != nil {
@@ -198,25 +194,40 @@ func modulation(env []float64) (float64, float64) {
 // pitchFeatures measures F0 and periodicity on 8 kHz audio with a
 // normalised autocorrelation per 10 ms frame (written by hand: a few dozen
 // lines, and no pitch tracker is served for Go here).
+//
+// Every sum in it is of products of int16 samples: below 2^53 in
+// magnitude, so exact in int64 and in float64 alike, and the same whatever
+// the order of summing. That lets energies come from running sums and the
+// correlations from 10 ms blocks (a 30 ms window is three of them, shared
+// with the overlapping frames) at a third of the multiplications, with
+// results bit for bit those of summing each window directly
+// (TestPitchFeaturesMatchReference).
 func pitchFeatures(x []int16) []float64 {
 	n := (len(x) - pitchWin - pitchMaxLg) / pitchHop
 	if n < 3 {
 		return make([]float64, 7)
 	}
-	f := make([]float64, len(x))
+	// sq[i] is the energy of x[:i].
+	sq := make([]int64, len(x)+1)
 	for i, v := range x {
-		f[i] = float64(v)
+		sq[i+1] = sq[i] + int64(v)*int64(v)
 	}
+	energy := func(from int) int64 { return sq[from+pitchWin] - sq[from] }
 	level := make([]float64, n)
 	loud := -math.MaxFloat64
 	for k := range n {
-		var e float64
-		for _, v := range f[k*pitchHop : k*pitchHop+pitchWin] {
-			e += v * v
-		}
-		level[k] = 10 * math.Log10(e/pitchWin+1)
+		level[k] = 10 * math.Log10(float64(energy(k*pitchHop))/pitchWin+1)
 		loud = max(loud, level[k])
 	}
+	const (
+		lag0   = pitchMinLg - 1 // the lags correlated, with one each side
+		lags   = pitchMaxLg + 1 - lag0 + 1
+		blocks = pitchWin / pitchHop
+	)
+	// block[j*lags+l] is the correlation of the 10 ms block j with itself
+	// lag0+l samples on; done[j] says it is computed.
+	block := make([]int64, (n+blocks)*lags)
+	done := make([]bool, n+blocks)
 	f0 := make([]float64, n) // 0 = unpitched
 	hnr := make([]float64, n)
 	gated := 0
@@ -226,23 +237,33 @@ func pitchFeatures(x []int16) []float64 {
 			continue
 		}
 		gated++
-		s := k * pitchHop
-		a := f[s : s+pitchWin]
-		var ea float64
-		for _, v := range a {
-			ea += v * v
-		}
-		best := -1.0
-		for lag := pitchMinLg - 1; lag <= pitchMaxLg+1; lag++ {
-			b := f[s+lag : s+lag+pitchWin]
-			var xy, eb float64
-			for i, v := range a {
-				xy += v * b[i]
-				eb += b[i] * b[i]
+		for j := k; j < k+blocks; j++ {
+			if done[j] {
+				continue
 			}
+			done[j] = true
+			a := x[j*pitchHop : (j+1)*pitchHop]
+			row := block[j*lags : (j+1)*lags]
+			for l := range row {
+				b := x[j*pitchHop+lag0+l:]
+				b = b[:len(a)]
+				var xy int64
+				for i, v := range a {
+					xy += int64(int32(v) * int32(b[i]))
+				}
+				row[l] = xy
+			}
+		}
+		s := k * pitchHop
+		ea := float64(energy(s))
+		best := -1.0
+		for lag := lag0; lag <= pitchMaxLg+1; lag++ {
+			l := lag - lag0
+			xy := block[k*lags+l] + block[(k+1)*lags+l] + block[(k+2)*lags+l]
+			eb := float64(energy(s + lag))
 			r[lag] = 0
 			if ea > 0 && eb > 0 {
-				r[lag] = xy / math.Sqrt(ea*eb)
+				r[lag] = float64(xy) / math.Sqrt(ea*eb)
 			}
 			if lag >= pitchMinLg && lag <= pitchMaxLg {
 				best = max(best, r[lag])

@@ -66,8 +66,9 @@ var (
 // Frontend is what the check needs from liveness/speech's front end;
 // *speech.Frontend implements it.
 type Frontend interface {
-	Mel(pcm []int16) ([][32]float32, error)
-	PaddedEmbeddings(pcm []int16, step int) ([][speech.EmbeddingDim]float32, error)
+	// PaddedEmbeddingsMel returns PaddedEmbeddings(pcm, step) and
+	// Mel(pcm), computed together.
+	PaddedEmbeddingsMel(pcm []int16, step int) ([][speech.EmbeddingDim]float32, [][32]float32, error)
 	VoiceActivity(pcm []int16) ([]float32, error)
 }
 
