@@ -5,8 +5,10 @@
 // measures the viseme-level sync check reads (DESIGN.md, Face mesh). It runs
 // on ONNX Runtime through internal/onnx.
 //
-// The liveness decision runs it on every frame through the MouthTracker
-// adapter authn/facelogin.Mouths, for the viseme check (liveness/viseme).
+// The liveness decision runs it through the MouthTracker adapter
+// authn/facelogin.Mouths (on every third frame, and on every frame where the
+// lips may shut between two of those), for the viseme check
+// (liveness/viseme).
 package facemesh
 
 import (
