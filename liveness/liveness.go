@@ -73,9 +73,11 @@ type SpeechResult struct {
 type Segment struct{ Start, End time.Duration }
 
 // MouthTracker follows the lips through every frame of a clip (the face
-// mesh, tracked frame to frame), starting from the face the FaceAnalyzer
-// found in frame start. It returns one shape per frame (OK false where the
-// face was lost). Safe for concurrent use.
+// mesh, tracked from frame to frame; authn/facelogin.Mouths measures every
+// third frame and where the lips close, and interpolates the rest),
+// starting from the face the FaceAnalyzer found in frame start. It returns
+// one shape per frame (OK false where the face was lost). Safe for
+// concurrent use.
 type MouthTracker interface {
 	TrackMouth(ctx context.Context, frames []media.Frame, start int, lm lipsync.Landmarks) ([]viseme.Shape, error)
 }

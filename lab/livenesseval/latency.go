@@ -83,7 +83,7 @@ func lvMeasureLatency(ctx context.Context, faces liveness.FaceAnalyzer, models, 
 		Runs:         runs, WallP50MS: lvRound(lvMedian(walls)), WallP90MS: lvRound(lvQuantile(walls, 0.9)), WallP99MS: lvRound(lvQuantile(walls, 0.99)),
 		WallMinMS: lvRound(lvQuantile(walls, 0)), CPUP50MS: lvRound(lvMedian(cpus)),
 		Includes: "challenge consume, in-process decode (liveness/media/libav) of the " + filepath.Base(file) + " file at " + fmt.Sprint(fps) +
-			" fps, speech, synthetic voice, face engine on key frames, lip sync, face mesh on every frame, viseme checks, reference match",
+			" fps, speech, synthetic voice, face engine on key frames, lip sync, face mesh (every third frame and where the lips close), viseme checks, reference match",
 		LoadAvg: load0, LoadAvgAfter: load1, Cores: runtime.NumCPU(), Commit: lvCommit(), Speech: lvSpeechCache.kind, LastResult: last.Checks,
 	}, nil
 }
