@@ -359,7 +359,7 @@ func signCompact(alg string, priv crypto.Signer, header, claims map[string]any) 
 
 // signEncoded is signCompact with the header already encoded (base64url).
 func signEncoded(alg string, priv crypto.Signer, header64 string, claims map[string]any) (string, error) {
-	cj, err := json.Marshal(claims)
+	cj, err := appendClaimsJSON(make([]byte, 0, 1024), claims)
 	if err != nil {
 		return "", err
 	}
