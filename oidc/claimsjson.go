@@ -8,9 +8,10 @@ import (
 
 // appendClaimsJSON appends the JSON of a token's claims to b, byte for
 // byte what encoding/json.Marshal writes for them (keys sorted, HTML
-// characters escaped), for signEncoded: every refresh with openid signs
-// an ID token, and encoding/json's reflection over the map was about a
-// tenth of the signing's CPU besides the signature itself. The claim
+// characters escaped), for signEncoded and the token response
+// (writeAccessResponse): every refresh with openid signs an ID token and
+// answers a JSON object, and encoding/json's reflection over the maps was
+// about a tenth of the signing's CPU besides the signature itself. The claim
 // types fosite and the provider put in a token (strings, string lists,
 // integer times, booleans, nested objects and arrays of them) are written
 // directly; a string that needs escaping and any other type go through

@@ -1,10 +1,15 @@
 package oidc
 
 import (
+	"context"
 	"encoding/json"
 	"math"
+	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/ory/fosite"
 )
 
 // refreshIDTokenClaims is what fosite's IDTokenClaims.ToMap gives signEncoded for
@@ -97,4 +102,38 @@ func BenchmarkClaimsJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestWriteAccessResponseAsFosite: the token endpoint's success writer
+// answers what fosite's WriteAccessResponse answers, headers and bytes.
+func TestWriteAccessResponseAsFosite(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra map[string]any
+	}{
+		{name: "refresh with id token", extra: map[string]any{"expires_in": int64(3599), "scope": "openid offline_access",
+			"refresh_token": "ory_rt_x1.y2", "id_token": "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"}},
+		{name: "client credentials", extra: map[string]any{"expires_in": int64(60), "scope": "openid"}},
+		{name: "escaped", extra: map[string]any{"scope": "a<b&c", "x": 1.25}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mk := func() *fosite.AccessResponse {
+				r := fosite.NewAccessResponse()
+				r.SetAccessToken("ory_at_abc.def")
+				r.SetTokenType("bearer")
+				for k, v := range tc.extra {
+					r.SetExtra(k, v)
+				}
+				return r
+			}
+			want := httptest.NewRecorder()
+			(&fosite.Fosite{}).WriteAccessResponse(context.Background(), want, nil, mk())
+			got := httptest.NewRecorder()
+			writeAccessResponse(got, mk())
+			if got.Code != want.Code || got.Body.String() != want.Body.String() || !reflect.DeepEqual(got.Header(), want.Header()) {
+				t.Errorf("got %d %v %s\nwant %d %v %s", got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+			}
+		})
+	}
 }
