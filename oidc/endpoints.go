@@ -253,7 +253,26 @@ func (t *tokenEndpoints) token(w http.ResponseWriter, r *http.Request) {
 	if jkt != "" {
 		resp.SetTokenType("DPoP")
 	}
-	t.f.WriteAccessResponse(ctx, w, ar, resp)
+	writeAccessResponse(w, resp)
+}
+
+// writeAccessResponse writes a successful token response (RFC 6749
+// section 5.1) byte for byte as fosite's WriteAccessResponse does, headers
+// included, with the JSON written by appendClaimsJSON instead of
+// encoding/json's reflection over the response map
+// (TestWriteAccessResponseAsFosite).
+func writeAccessResponse(w http.ResponseWriter, resp fosite.AccessResponder) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	js, err := appendClaimsJSON(make([]byte, 0, 2048), resp.ToMap())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(js)
 }
 
 // writeDPoPError answers a rejected proof: invalid_dpop_proof (RFC 9449

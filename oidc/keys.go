@@ -359,7 +359,7 @@ func signCompact(alg string, priv crypto.Signer, header, claims map[string]any) 
 
 // signEncoded is signCompact with the header already encoded (base64url).
 func signEncoded(alg string, priv crypto.Signer, header64 string, claims map[string]any) (string, error) {
-	cj, err := json.Marshal(claims)
+	cj, err := appendClaimsJSON(make([]byte, 0, 1024), claims)
 	if err != nil {
 		return "", err
 	}
@@ -375,14 +375,23 @@ func signEncoded(alg string, priv crypto.Signer, header64 string, claims map[str
 		if alg != AlgES256 || key.Curve != elliptic.P256() {
 			return "", fmt.Errorf("alg %s for an EC key on %s", alg, key.Curve.Params().Name)
 		}
-		r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+		// Deterministic ECDSA (RFC 6979, HMAC-SHA-256; crypto/ecdsa does
+		// this for a nil random source), not the hedged signature that
+		// ecdsa.Sign makes: its HMAC-SHA-512 DRBG seeded from the system's
+		// randomness was a quarter of the signature's CPU. The nonce is
+		// derived from the key and the digest, so it is secret and unique
+		// per message without depending on the random source; the one
+		// risk the hedged form covers in addition, a fault induced while
+		// the same message is signed twice, needs repeated messages, and
+		// every ID token differs (jti, at_hash, times).
+		der, err := key.Sign(nil, digest[:], crypto.SHA256)
 		if err != nil {
 			return "", err
 		}
 		// R and S as two 32-byte big-endian integers (RFC 7518 3.4).
-		sig = make([]byte, 64)
-		r.FillBytes(sig[:32])
-		s.FillBytes(sig[32:])
+		if sig, err = ecdsaRaw(der, 32); err != nil {
+			return "", err
+		}
 	case *rsa.PrivateKey:
 		if alg != AlgRS256 {
 			return "", fmt.Errorf("alg %s for an RSA key", alg)
@@ -396,6 +405,39 @@ func signEncoded(alg string, priv crypto.Signer, header64 string, claims map[str
 	b = append(b, '.')
 	b = enc.AppendEncode(b, sig)
 	return string(b), nil
+}
+
+// ecdsaRaw converts an ASN.1 DER ECDSA signature (SEQUENCE of the
+// INTEGERs r and s, as crypto/ecdsa writes it) to r and s as two
+// size-byte big-endian integers (the JWS form, RFC 7518 section 3.4).
+func ecdsaRaw(der []byte, size int) ([]byte, error) {
+	bad := errors.New("oidc: malformed ECDSA signature")
+	if len(der) < 2 || der[0] != 0x30 || der[1] >= 0x80 || int(der[1]) != len(der)-2 {
+		return nil, bad
+	}
+	out := make([]byte, 2*size)
+	rest := der[2:]
+	for i := 0; i < 2; i++ {
+		if len(rest) < 2 || rest[0] != 0x02 || rest[1] >= 0x80 || int(rest[1]) > len(rest)-2 || rest[1] == 0 {
+			return nil, bad
+		}
+		v := rest[2 : 2+int(rest[1])]
+		rest = rest[2+int(rest[1]):]
+		if v[0]&0x80 != 0 {
+			return nil, bad // negative
+		}
+		for len(v) > 0 && v[0] == 0 {
+			v = v[1:]
+		}
+		if len(v) > size {
+			return nil, bad
+		}
+		copy(out[(i+1)*size-len(v):(i+1)*size], v)
+	}
+	if len(rest) != 0 {
+		return nil, bad
+	}
+	return out, nil
 }
 
 // Decode verifies token against the published key named by its kid.

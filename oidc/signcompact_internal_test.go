@@ -7,10 +7,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/asn1"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math/big"
 	"reflect"
 	"strings"
 	"testing"
@@ -174,5 +178,80 @@ func BenchmarkSignerGenerate(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestES256Deterministic: ES256 signatures are RFC 6979's (the same
+// claims give the same token, other claims another), and each verifies.
+func TestES256Deterministic(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sign := func(jti string) string {
+		tok, err := signCompact(AlgES256, ec, map[string]any{"typ": "JWT", "kid": "k1", "alg": AlgES256}, map[string]any{"sub": "s", "jti": jti})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(tok, ".")
+		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+		if err != nil || len(sig) != 64 {
+			t.Fatalf("signature %q: %v", parts[2], err)
+		}
+		d := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+		if !ecdsa.Verify(&ec.PublicKey, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+			t.Fatalf("%s: signature does not verify", tok)
+		}
+		return tok
+	}
+	a, b, c := sign("1"), sign("1"), sign("2")
+	if a != b {
+		t.Errorf("same claims, two tokens:\n%s\n%s", a, b)
+	}
+	if strings.Split(a, ".")[2] == strings.Split(c, ".")[2] {
+		t.Errorf("other claims, same signature")
+	}
+}
+
+// TestECDSARaw checks the DER to r||s conversion against encoding/asn1 on
+// real signatures (r and s of every length, leading zero bytes included)
+// and refuses malformed input.
+func TestECDSARaw(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for i := range 2000 {
+		d := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		der, err := ecdsa.SignASN1(rand.Reader, ec, d[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want struct{ R, S *big.Int }
+		if _, err := asn1.Unmarshal(der, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ecdsaRaw(der, 32)
+		if err != nil {
+			t.Fatalf("%x: %v", der, err)
+		}
+		if new(big.Int).SetBytes(got[:32]).Cmp(want.R) != 0 || new(big.Int).SetBytes(got[32:]).Cmp(want.S) != 0 {
+			t.Fatalf("%x: got %x", der, got)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		der  string
+	}{
+		{name: "empty", der: ""},
+		{name: "not a sequence", der: "3106020101020101"},
+		{name: "length mismatch", der: "3007020101020101"},
+		{name: "trailing data", der: "300602010102010100"},
+		{name: "one integer", der: "3003020101"},
+		{name: "negative", der: "3006020181020101"},
+		{name: "zero length integer", der: "30050200020101"},
+		{name: "integer too long", der: "3027022201" + strings.Repeat("01", 33) + "020101"},
+		{name: "not an integer", der: "3006040101020101"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			der, _ := hex.DecodeString(tc.der)
+			if got, err := ecdsaRaw(der, 32); err == nil {
+				t.Errorf("%s: %x, want an error", tc.der, got)
+			}
+		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net"
 	"net/http"
@@ -127,6 +128,8 @@ type Authenticator struct {
 	eph    ephemeral.Store
 	limits Limits
 
+	macs sync.Pool // of hash.Hash: HMAC-SHA256 under key, reset (see Hash)
+
 	mu    sync.Mutex
 	known map[string]time.Time // client\x00addr -> when this node last recorded it as known
 	addrs map[string]addrSeen  // address -> what this node last saw of its limit
@@ -160,10 +163,19 @@ func New(cfg Config) (*Authenticator, error) {
 }
 
 // Hash returns the stored form of secret: HMAC-SHA256 under the key.
+// Every client authentication computes one, so the HMACs are reused
+// (pooled): a reset HMAC starts from its saved keyed state instead of
+// hashing the key's pads again and allocating two SHA-256 states.
 func (a *Authenticator) Hash(secret []byte) []byte {
-	m := hmac.New(sha256.New, a.key)
+	m, _ := a.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, a.key)
+	}
 	m.Write(secret)
-	return m.Sum(nil)
+	sum := m.Sum(make([]byte, 0, sha256.Size))
+	m.Reset()
+	a.macs.Put(m)
+	return sum
 }
 
 // Match reports, in constant time, whether secret hashes to hash. An empty

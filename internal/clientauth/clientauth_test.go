@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,43 @@ func TestHashFormat(t *testing.T) {
 	}
 	if _, err := New(Config{Key: key[:31]}); err == nil {
 		t.Fatal("short key accepted")
+	}
+}
+
+// TestHashReused: Hash reuses its HMACs; a reused one (after secrets of
+// other lengths, and from concurrent callers) still gives each secret's
+// own HMAC, and a returned hash is not overwritten by a later call.
+func TestHashReused(t *testing.T) {
+	key := bytes.Repeat([]byte{9}, 32)
+	a, err := New(Config{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(s string) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(s))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	secrets := []string{"", "a", "s3cret", strings.Repeat("x", 200), "s3cret"}
+	first := a.Hash([]byte(secrets[0]))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				for _, s := range secrets {
+					if got := hex.EncodeToString(a.Hash([]byte(s))); got != want(s) {
+						t.Errorf("Hash(%q) = %s, want %s", s, got, want(s))
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := hex.EncodeToString(first); got != want(secrets[0]) {
+		t.Errorf("first hash changed to %s by later calls", got)
 	}
 }
 

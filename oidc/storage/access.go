@@ -152,25 +152,27 @@ func (s *Storage) revokeEphemeralATs(ctx context.Context, requestID string, end 
 }
 
 // storeATs is Commit's first ephemeral part, before the durable write: it
-// stores the transaction's access tokens (plain writes, current for no
-// one yet) in one round trip, and checks that the family has not ended. An
-// error or an ended family fails the commit before anything durable is
-// written; the caller drops what may have been stored.
+// stores the transaction's access tokens as plain writes (current for no
+// one yet, known to no one), pipelined with concurrent writes. An error
+// fails the commit before anything durable is written (the code or refresh
+// token is not spent, so the client can retry it); the caller drops what
+// may have been stored.
+//
+// It does not check whether the family has ended: commitATs does, after
+// the durable write, and it alone decides whether tokens are handed out.
+// A check here (it was a script reading endKey) could only fail earlier a
+// commit that commitATs fails anyway, since endKey is never removed before
+// it expires (atTTL): a family ended before this call is still ended at
+// commitATs. What the early check saved on that rare path, a durable
+// write, is harmless: the revocation deletes the family's refresh tokens
+// (a rotation it races leaves at most a successor that no one was given),
+// and the tokens stored here are dropped. Every refresh and code exchange
+// gains a plain SET instead of a script (EVALSHA + EXISTS) in Redis.
 func (s *Storage) storeATs(ctx context.Context, t *tx) error {
-	ats := make([]ephemeral.Write, len(t.ats))
-	for i, p := range t.ats {
-		ats[i] = ephemeral.Write{Key: atPrefix + p.sig, Value: p.data, TTL: p.ttl}
-	}
-	fam := t.family
-	if fam == "" {
-		fam = t.ats[len(t.ats)-1].req
-	}
-	alive, err := s.eph.SetUnless(ctx, endKey(fam), nil, ats...)
-	if err != nil {
-		return fmt.Errorf("oidc/storage: store access tokens: %w", err)
-	}
-	if !alive {
-		return fmt.Errorf("%w: family revoked", fosite.ErrInactiveToken)
+	for _, p := range t.ats {
+		if err := s.eph.Set(ctx, atPrefix+p.sig, p.data, p.ttl); err != nil {
+			return fmt.Errorf("oidc/storage: store access tokens: %w", err)
+		}
 	}
 	return nil
 }

@@ -143,8 +143,8 @@ func TestEphemeralAccessTokens(t *testing.T) {
 	if err := exchange("fam", "code", "at1", "rt1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := calls.take(); !slices.Equal(got, []string{"SetUnless", "SetUnless"}) {
-		t.Errorf("ephemeral store calls of a code exchange = %v, want [SetUnless SetUnless]", got)
+	if got := calls.take(); !slices.Equal(got, []string{"Set", "SetUnless"}) {
+		t.Errorf("ephemeral store calls of a code exchange = %v, want [Set SetUnless]", got)
 	}
 	valid(t, "at1")
 	if _, err := st.OAuth().Get(ctx, store.OAuthAccess, "at1"); !errors.Is(err, store.ErrNotFound) {
@@ -160,8 +160,8 @@ func TestEphemeralAccessTokens(t *testing.T) {
 	if err := refresh("fam", "rt1", "rt2", "at2", nil, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := calls.take(); !slices.Equal(got, []string{"SetUnless", "SetUnless"}) {
-		t.Errorf("ephemeral store calls of a refresh commit = %v, want [SetUnless SetUnless]", got)
+	if got := calls.take(); !slices.Equal(got, []string{"Set", "SetUnless"}) {
+		t.Errorf("ephemeral store calls of a refresh commit = %v, want [Set SetUnless]", got)
 	}
 	valid(t, "at2")
 	inactive(t, "at1")
@@ -175,11 +175,24 @@ func TestEphemeralAccessTokens(t *testing.T) {
 	}
 
 	// A reuse revokes the family while a refresh commits. Before the
-	// commit's ephemeral call: the commit fails and its access token is
-	// dropped. After it: the commit succeeds and the revocation, later,
-	// revokes the new token. Either way the family ends revoked.
-	for _, before := range []bool{true, false} {
-		rid := "race-" + map[bool]string{true: "before", false: "after"}[before]
+	// commit starts (the refresh token was read, the rotation not yet
+	// written): the commit fails, at its durable write (the refresh token
+	// is gone) or after it (the family ended), and its access token is
+	// dropped. Just before the commit's ephemeral call after its durable
+	// write: likewise. After that call: the commit succeeds and the
+	// revocation, later, revokes the new token. Either way the family ends
+	// revoked and no token of the failed commits works.
+	races := []struct {
+		name     string
+		at       string // "start", "before" or "after" the call after the durable write
+		wantFail bool
+	}{
+		{name: "race-start", at: "start", wantFail: true},
+		{name: "race-before", at: "before", wantFail: true},
+		{name: "race-after", at: "after"},
+	}
+	for _, tc := range races {
+		rid := tc.name
 		if err := s.CreateRefreshTokenSession(ctx, rid+"-rt1", "", request(t, s, rid)); err != nil {
 			t.Fatal(err)
 		}
@@ -188,19 +201,30 @@ func TestEphemeralAccessTokens(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		err := refresh(rid, rid+"-rt1", rid+"-rt2", rid+"-at2", revoke, before)
-		if before && !errors.Is(err, fosite.ErrInactiveToken) {
-			t.Fatalf("%s: Commit = %v, want ErrInactiveToken", rid, err)
+		var err error
+		if tc.at == "start" {
+			revoke()
+			err = refresh(rid, rid+"-rt1", rid+"-rt2", rid+"-at2", nil, false)
+		} else {
+			err = refresh(rid, rid+"-rt1", rid+"-rt2", rid+"-at2", revoke, tc.at == "before")
 		}
-		if !before && err != nil {
+		if tc.wantFail && !errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrNotFound) {
+			t.Fatalf("%s: Commit = %v, want ErrInactiveToken or ErrNotFound", rid, err)
+		}
+		if !tc.wantFail && err != nil {
 			t.Fatalf("%s: Commit = %v", rid, err)
 		}
 		_, err = get(rid + "-at2")
-		if before && !errors.Is(err, fosite.ErrNotFound) {
+		if tc.wantFail && !errors.Is(err, fosite.ErrNotFound) {
 			t.Fatalf("%s: new access token of a failed commit: %v, want not found", rid, err)
 		}
 		if !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, fosite.ErrInactiveToken) {
 			t.Fatalf("%s: new access token valid after the family was revoked: %v", rid, err)
+		}
+		for _, rt := range []string{rid + "-rt1", rid + "-rt2"} {
+			if _, err := s.GetRefreshTokenSession(ctx, rt, openid.NewDefaultSession()); err == nil {
+				t.Fatalf("%s: refresh token %s active after the family was revoked", rid, rt)
+			}
 		}
 	}
 

@@ -279,7 +279,7 @@ func TestRefreshIsOneWrite(t *testing.T) {
 	if got, want := cs.take(), []string{"Get", "Rotate"}; !slices.Equal(got, want) {
 		t.Errorf("store calls of a refresh = %v, want %v", got, want)
 	}
-	wantEph := []string{"SetUnless", "SetUnless"}
+	wantEph := []string{"Set", "SetUnless"}
 	if atMode == storage.AccessTokensDurable {
 		wantEph = nil
 	}
