@@ -2,7 +2,8 @@
 // builds for liveness/media's arguments, so that the frames and samples are
 // byte for byte those of the ffmpeg child process (libav_test.go checks it):
 //   video: buffer -> [autorotate] -> trim=duration=cap -> fps=..,scale=..
-//          -> format=rgb24 -> format=bgr24 -> buffersink, scaler flags "bicubic"
+//          -> format=rgb24 -> buffersink, scaler flags "bicubic", the channels
+//          swapped to BGR as the frame is copied out (lav_copy_bgr)
 //   audio: abuffer -> atrim=duration=cap
 //          -> aformat=sample_fmts=s16:sample_rates=16000:channel_layouts=mono
 //          -> abuffersink
@@ -106,10 +107,16 @@ static int fail(lav_ctx *c, int code, const char *what, int averr) {
 
 const char *lav_error(lav_ctx *c) { return c->err; }
 
+typedef void (*swap_fn)(uint8_t *, const uint8_t *, int);
+static swap_fn pick_swap(void);
+// swap_rgb is the fastest row swap this CPU runs (set by lav_init).
+static swap_fn swap_rgb;
+
 void lav_init(void) {
 	// The libraries' own log lines would go to the service's stderr
 	// unstructured; the error that matters comes back through lav_error.
 	av_log_set_level(AV_LOG_QUIET);
+	swap_rgb = pick_swap();
 }
 
 lav_ctx *lav_new(const uint8_t *data, int64_t size) {
@@ -286,9 +293,10 @@ static int video_graph(lav_ctx *c, const AVFrame *f) {
 		snprintf(args + n, sizeof args - n, ":frame_rate=%d/%d", fr.num, fr.den);
 	autorotate(st, rot, sizeof rot);
 	// rgb24 as the command line converts to (bgr24 straight from YUV
-	// rounds differently when scaling), then swscale's exact byte shuffle
-	// to bgr24.
-	snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s,format=rgb24,format=bgr24", rot, (long long)c->o.cap_us, c->o.video_filters);
+	// rounds differently when scaling); lav_copy_bgr swaps the channels
+	// while it copies the frame out, one pass instead of a second swscale
+	// pass and a copy.
+	snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s,format=rgb24", rot, (long long)c->o.cap_us, c->o.video_filters);
 	c->vw = f->width;
 	c->vh = f->height;
 	c->vfmt = f->format;
@@ -450,13 +458,43 @@ int lav_height(lav_ctx *c) { return c->out->height; }
 int64_t lav_pts(lav_ctx *c) { return c->out->pts; }
 int lav_nb_streams(lav_ctx *c) { return c->fmt ? (int)c->fmt->nb_streams : 0; }
 
+// swap_row copies n RGB24 bytes (a whole number of pixels) from s to d as
+// BGR24.
+static void swap_row(uint8_t *d, const uint8_t *s, int n) {
+	for (int i = 0; i + 3 <= n; i += 3) {
+		d[i] = s[i + 2];
+		d[i + 1] = s[i + 1];
+		d[i + 2] = s[i];
+	}
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <tmmintrin.h>
+
+// swap_row_ssse3 is swap_row five pixels per shuffle: each 16-byte load
+// holds five whole pixels and one byte of the next, which the next store
+// rewrites; the last pixels (fewer than 16 bytes left) go one at a time.
+__attribute__((target("ssse3"))) static void swap_row_ssse3(uint8_t *d, const uint8_t *s, int n) {
+	const __m128i m = _mm_setr_epi8(2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9, 14, 13, 12, 15);
+	int i = 0;
+	for (; i + 16 <= n; i += 15)
+		_mm_storeu_si128((__m128i *)(d + i), _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(s + i)), m));
+	swap_row(d + i, s + i, n - i);
+}
+
+static swap_fn pick_swap(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("ssse3") ? swap_row_ssse3 : swap_row;
+}
+#else
+static swap_fn pick_swap(void) { return swap_row; }
+#endif
+
 void lav_copy_bgr(lav_ctx *c, uint8_t *dst) {
 	const AVFrame *f = c->out;
-	int w = f->width;
-	for (int y = 0; y < f->height; y++) {
-		const uint8_t *s = f->data[0] + (int64_t)y * f->linesize[0];
-		memcpy(dst + (int64_t)y * w * 3, s, (size_t)w * 3);
-	}
+	int n = f->width * 3;
+	for (int y = 0; y < f->height; y++)
+		swap_rgb(dst + (int64_t)y * n, f->data[0] + (int64_t)y * f->linesize[0], n);
 }
 
 int lav_samples(lav_ctx *c) { return c->out->nb_samples; }

@@ -31,7 +31,8 @@ typedef struct lav_opts {
 
 typedef struct lav_ctx lav_ctx;
 
-// lav_init quiets the libraries' logging; call it once.
+// lav_init quiets the libraries' logging and picks the frame copy for
+// this CPU; call it once, before the other calls.
 void lav_init(void);
 // lav_new prepares a context over data (which must stay valid until
 // lav_free); lav_open probes it. *code receives LAV_ERR_* on failure.
