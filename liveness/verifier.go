@@ -261,6 +261,11 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Reason: reason})
 		return res, nil
 	}
+	if req.Clip == nil {
+		// The decoder's frame buffers go back to it for its next clips;
+		// every reader of the frames has returned by then.
+		defer clip.Release()
+	}
 	res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Pass: true, Score: clip.Duration().Seconds()})
 	res.Checks = append(res.Checks, v.plausible(clip))
 

@@ -65,6 +65,19 @@ type Clip struct {
 	Audio Audio
 	// SourceFPS is the capture's own frame rate when known (0 if not).
 	SourceFPS float64
+
+	release func() // see Release
+}
+
+// Release gives the frames' pixel buffers back to the decoder that made
+// them (its FramePool), to be overwritten by its next decodes: call it once
+// nothing reads the frames any more, and only once. A clip never released
+// is collected as garbage as usual; for other clips it does nothing.
+func (c *Clip) Release() {
+	if c != nil && c.release != nil {
+		c.release()
+		c.release = nil
+	}
 }
 
 // Duration is the longer of the audio and the video.

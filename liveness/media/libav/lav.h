@@ -45,7 +45,7 @@ int lav_next(lav_ctx *c);
 int lav_width(lav_ctx *c);
 int lav_height(lav_ctx *c);
 int64_t lav_pts(lav_ctx *c);
-void lav_copy_bgr(lav_ctx *c, uint8_t *dst);
+void lav_copy_bgr(lav_ctx *c, uint8_t *dst); // writes all width*height*3 bytes
 // The current audio piece's sample count and a copy of it.
 int lav_samples(lav_ctx *c);
 void lav_copy_s16(lav_ctx *c, int16_t *dst);

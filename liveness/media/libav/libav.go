@@ -49,6 +49,10 @@ type Decoder struct {
 	// then fails with media.ErrBusy.
 	MaxConcurrent int
 	QueueWait     time.Duration
+	// Pool keeps the frame buffers of released clips (media.Clip.Release)
+	// for the next decodes; its zero value keeps up to
+	// media.DefaultPoolBytes.
+	Pool media.FramePool
 
 	slots media.Slots
 }
@@ -116,7 +120,7 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (*media.Clip, error) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	capSec := media.CapSeconds(lim)
-	clip, err := decode(ctx, data, fps, side, capSec, lim)
+	clip, err := decode(ctx, data, fps, side, capSec, lim, &d.Pool)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, errStopped) {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -127,6 +131,7 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (*media.Clip, error) 
 		return nil, err
 	}
 	if err := lim.CheckDecoded(clip); err != nil {
+		clip.Release()
 		return nil, err
 	}
 	return clip, nil
@@ -141,7 +146,7 @@ var cstrings = sync.OnceValue(func() [3]*C.char {
 	return [3]*C.char{C.CString(media.FormatWhitelist), C.CString(media.CodecWhitelist), nil}
 })
 
-func decode(ctx context.Context, data []byte, fps float64, side int, capSec float64, lim media.Limits) (*media.Clip, error) {
+func decode(ctx context.Context, data []byte, fps float64, side int, capSec float64, lim media.Limits, pool *media.FramePool) (_ *media.Clip, err error) {
 	// The input is copied to C memory: the C side keeps a pointer to it
 	// across calls, which Go memory must not be.
 	initOnce()
@@ -192,10 +197,19 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 	single := C.lav_nb_streams(c) == 1
 	clip := &media.Clip{FPS: fps, Audio: media.Audio{Rate: media.SampleRate}}
 	cfr := cfrSync{single: single}
+	var bufs [][]byte // the frames' distinct buffers, from pool
+	defer func() {
+		if err != nil {
+			for _, b := range bufs {
+				pool.Put(b)
+			}
+		}
+	}()
 	for {
 		r := C.lav_next(c)
 		switch r {
 		case C.LAV_EOF:
+			pool.Adopt(clip, bufs)
 			return clip, nil
 		case C.LAV_VIDEO:
 			w, h := int(C.lav_width(c)), int(C.lav_height(c))
@@ -209,7 +223,8 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 			if len(clip.Frames)+n > maxFrames {
 				return nil, fmt.Errorf("%w: more than %d frames", media.ErrTooLong, maxFrames)
 			}
-			bgr := make([]byte, w*h*3)
+			bgr := pool.Get(w * h * 3)
+			bufs = append(bufs, bgr)
 			C.lav_copy_bgr(c, (*C.uint8_t)(unsafe.Pointer(&bgr[0])))
 			for range n {
 				t := time.Duration(float64(len(clip.Frames)) / fps * float64(time.Second))

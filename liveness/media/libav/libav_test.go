@@ -129,6 +129,63 @@ func TestSameAsFFmpeg(t *testing.T) {
 	}
 }
 
+// TestPoolReuse: a decode into the buffers of a released clip returns the
+// frames of a decode into fresh memory (every byte is overwritten), for a
+// clip of the same size and one of another.
+func TestPoolReuse(t *testing.T) {
+	needFFmpeg(t)
+	grid := testdata(t, "talking/grid/bbaf2n.mpg")
+	other := testdata(t, "talking/grid/lbax4n.mpg")
+	small := synth(t, "s.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3",
+		"-f", "lavfi", "-i", tone, "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+	fresh := New()
+	fresh.Pool.MaxBytes = -1
+	pooled := New()
+	for _, tt := range []struct{ name, first, second string }{
+		{"same size", grid, other},
+		{"other size", grid, small},
+		{"back to the first size", small, grid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c1, err := pooled.DecodeFile(context.Background(), tt.first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range c1.Frames {
+				clear(c1.Frames[i].BGR) // what the next decode must overwrite
+			}
+			c1.Release()
+			want, err := fresh.DecodeFile(context.Background(), tt.second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := pooled.DecodeFile(context.Background(), tt.second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Frames) != len(want.Frames) {
+				t.Fatalf("%d frames, want %d", len(got.Frames), len(want.Frames))
+			}
+			reused := 0
+			for i, g := range got.Frames {
+				if !bytes.Equal(g.BGR, want.Frames[i].BGR) {
+					t.Fatalf("frame %d differs from a fresh decode", i)
+				}
+				for _, f := range c1.Frames {
+					if len(f.BGR) == len(g.BGR) && &f.BGR[0] == &g.BGR[0] {
+						reused++
+						break
+					}
+				}
+			}
+			if sameSize := c1.Frames[0].Width == got.Frames[0].Width && c1.Frames[0].Height == got.Frames[0].Height; sameSize && reused == 0 {
+				t.Fatal("no buffer of the released clip was reused")
+			}
+			got.Release()
+		})
+	}
+}
+
 func equal16(a, b []int16) bool {
 	if len(a) != len(b) {
 		return false
@@ -292,9 +349,11 @@ func BenchmarkDecodeGRID(b *testing.B) {
 	b.ReportAllocs()
 	c0 := cpuTime()
 	for b.Loop() {
-		if _, err := d.Decode(context.Background(), data); err != nil {
+		clip, err := d.Decode(context.Background(), data)
+		if err != nil {
 			b.Fatal(err)
 		}
+		clip.Release() // as the service does once the decision is made
 	}
 	// CPU per decode (user+system, every thread): on a shared machine a
 	// steadier figure than the wall time.
