@@ -9,6 +9,14 @@
 //          -> abuffersink
 // with packet timestamps shifted by the container's start time, as the
 // command line does without -copyts.
+//
+// With lav_opts.audio_first, the demuxer first reads the whole input,
+// decoding the audio and queueing the video packets, and lav_next reports
+// LAV_AUDIO_END once the audio is out; then the queued video is decoded.
+// Each stream's decoder and graph see the same packets in the same order as
+// when the two are interleaved, so the frames and samples are the same; so
+// is the first error (a demuxing error waits until the video packets read
+// before it are decoded).
 #include "lav.h"
 
 #include <math.h>
@@ -25,6 +33,10 @@
 #include <libavutil/opt.h>
 
 #define AVIO_BUF 65536
+// The most video packets queued in audio-first mode (a 60 fps capture of
+// the longest clip has ~500); past it the streams are decoded interleaved,
+// so a file of tiny packets cannot make the queue large.
+#define MAX_QUEUE 4096
 
 struct lav_ctx {
 	const uint8_t *data;
@@ -46,6 +58,13 @@ struct lav_ctx {
 	AVPacket *pkt;
 	AVFrame *dec, *out;
 	int demux_eof, vsink_eof, asink_eof;
+	// Audio-first mode: queue holds the video packets read while
+	// collecting (qpos is the next to decode); read_eof is the demuxer's
+	// end; aflushed, the audio flushed at it before any video was decoded
+	// (audio_end: LAV_AUDIO_END returned); pending, a demuxing error
+	// deferred until the queued packets are decoded.
+	AVPacket **queue;
+	int qlen, qpos, collecting, read_eof, aflushed, audio_end, pending;
 	char err[256];
 };
 
@@ -214,6 +233,12 @@ int lav_open(lav_ctx *c, const lav_opts *o) {
 		return fail(c, LAV_ERR_INTERNAL, "frames", AVERROR(ENOMEM));
 	if (c->aidx < 0)
 		c->asink_eof = 1;
+	if (o->audio_first && c->aidx >= 0) {
+		c->queue = av_calloc(MAX_QUEUE + 1, sizeof *c->queue);
+		if (!c->queue)
+			return fail(c, LAV_ERR_INTERNAL, "packet queue", AVERROR(ENOMEM));
+		c->collecting = 1;
+	}
 	return 0;
 }
 
@@ -383,6 +408,72 @@ static int flush(lav_ctx *c, int video) {
 	return 0;
 }
 
+// next_packet puts the next packet to decode in c->pkt and returns 1, or 0
+// when every packet was read and decoded, or 2 when the audio was flushed
+// early (the sinks are to be drained), or an error. Audio-first mode
+// queues the video packets while collecting and hands out the queued ones
+// before reading on.
+static int next_packet(lav_ctx *c) {
+	for (;;) {
+		if (!c->collecting && c->qpos < c->qlen) {
+			av_packet_move_ref(c->pkt, c->queue[c->qpos]);
+			av_packet_free(&c->queue[c->qpos]);
+			c->qpos++;
+			return 1;
+		}
+		if (c->pending)
+			return c->pending;
+		if (c->read_eof)
+			return 0;
+		int r = av_read_frame(c->fmt, c->pkt);
+		if (r == AVERROR_EOF || (r < 0 && avio_feof(c->fmt->pb))) {
+			c->read_eof = 1;
+			if (c->collecting) {
+				// The audio is all read: out with it before the video.
+				c->collecting = 0;
+				c->aflushed = 1;
+				if ((r = flush(c, 0)) < 0)
+					return r;
+				return 2;
+			}
+			continue;
+		}
+		if (r < 0) {
+			r = fail(c, LAV_ERR_UNREADABLE, "read", r);
+			if (!c->collecting)
+				return r;
+			c->collecting = 0;
+			c->pending = r;
+			continue;
+		}
+		int video = c->pkt->stream_index == c->vidx;
+		if (!video && c->pkt->stream_index != c->aidx) {
+			av_packet_unref(c->pkt);
+			continue;
+		}
+		AVStream *st = c->fmt->streams[c->pkt->stream_index];
+		if (c->fmt->start_time != AV_NOPTS_VALUE) {
+			// The command line's ts_offset: the clip starts at 0.
+			int64_t off = av_rescale_q(-c->fmt->start_time, AV_TIME_BASE_Q, st->time_base);
+			if (c->pkt->pts != AV_NOPTS_VALUE)
+				c->pkt->pts += off;
+			if (c->pkt->dts != AV_NOPTS_VALUE)
+				c->pkt->dts += off;
+		}
+		if (video && c->collecting) {
+			AVPacket *q = av_packet_alloc();
+			if (!q)
+				return fail(c, LAV_ERR_INTERNAL, "packet queue", AVERROR(ENOMEM));
+			av_packet_move_ref(q, c->pkt);
+			c->queue[c->qlen++] = q;
+			if (c->qlen == MAX_QUEUE)
+				c->collecting = 0; // decode what is queued, then interleaved
+			continue;
+		}
+		return 1;
+	}
+}
+
 int lav_next(lav_ctx *c) {
 	for (;;) {
 		if (__atomic_load_n(&c->stop, __ATOMIC_RELAXED))
@@ -408,6 +499,10 @@ int lav_next(lav_ctx *c) {
 		}
 		if (c->vsink_eof && c->asink_eof)
 			return LAV_EOF;
+		if (c->aflushed && c->asink_eof && !c->audio_end) {
+			c->audio_end = 1;
+			return LAV_AUDIO_END;
+		}
 		if (c->demux_eof) {
 			// Every frame was flushed into the graphs and the sinks are
 			// drained; a graph never built (no frame decoded) is done.
@@ -419,31 +514,20 @@ int lav_next(lav_ctx *c) {
 				return LAV_EOF;
 			continue;
 		}
-		int r = av_read_frame(c->fmt, c->pkt);
-		if (r == AVERROR_EOF || (r < 0 && avio_feof(c->fmt->pb))) {
+		int r = next_packet(c);
+		if (r < 0)
+			return r;
+		if (r == 2)
+			continue;
+		if (r == 0) {
 			c->demux_eof = 1;
 			if ((r = flush(c, 1)) < 0)
 				return r;
-			if (c->adec && (r = flush(c, 0)) < 0)
+			if (c->adec && !c->aflushed && (r = flush(c, 0)) < 0)
 				return r;
 			continue;
 		}
-		if (r < 0)
-			return fail(c, LAV_ERR_UNREADABLE, "read", r);
 		int video = c->pkt->stream_index == c->vidx;
-		if (!video && c->pkt->stream_index != c->aidx) {
-			av_packet_unref(c->pkt);
-			continue;
-		}
-		AVStream *st = c->fmt->streams[c->pkt->stream_index];
-		if (c->fmt->start_time != AV_NOPTS_VALUE) {
-			// The command line's ts_offset: the clip starts at 0.
-			int64_t off = av_rescale_q(-c->fmt->start_time, AV_TIME_BASE_Q, st->time_base);
-			if (c->pkt->pts != AV_NOPTS_VALUE)
-				c->pkt->pts += off;
-			if (c->pkt->dts != AV_NOPTS_VALUE)
-				c->pkt->dts += off;
-		}
 		r = avcodec_send_packet(video ? c->vdec : c->adec, c->pkt);
 		av_packet_unref(c->pkt);
 		if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA)
@@ -511,6 +595,9 @@ void lav_free(lav_ctx *c) {
 	avcodec_free_context(&c->vdec);
 	avcodec_free_context(&c->adec);
 	av_packet_free(&c->pkt);
+	for (int i = c->qpos; i < c->qlen; i++)
+		av_packet_free(&c->queue[i]);
+	av_freep(&c->queue);
 	av_frame_free(&c->dec);
 	av_frame_free(&c->out);
 	if (c->fmt)

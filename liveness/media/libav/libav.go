@@ -68,12 +68,23 @@ func (d *Decoder) acquire(ctx context.Context) (func(), error) {
 // media.FormatWhitelist lists) from r, at most Limits.MaxBytes, and decodes
 // it like media.Decoder.DecodeVideo.
 func (d *Decoder) DecodeVideo(ctx context.Context, r io.Reader) (*media.Clip, error) {
+	return d.DecodeAudioFirst(ctx, r, nil)
+}
+
+// DecodeAudioFirst is DecodeVideo that decodes all the audio before the
+// frames and calls audio (when not nil) with it as soon as it is out, on
+// the calling goroutine: the audio checks can run while the frames decode.
+// The Clip's Audio is the same; the decoder does not change it after the
+// call. audio is not called when the decode fails first, nor for a file
+// whose video packets are too many to queue (then the streams decode
+// interleaved).
+func (d *Decoder) DecodeAudioFirst(ctx context.Context, r io.Reader, audio func(media.Audio)) (*media.Clip, error) {
 	lim := d.Limits.Resolved()
 	data, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("media: read evidence: %w", err)
 	}
-	return d.Decode(ctx, data)
+	return d.decode(ctx, data, audio)
 }
 
 // DecodeFile is DecodeVideo for a file on disk.
@@ -95,6 +106,10 @@ func (d *Decoder) DecodeFile(ctx context.Context, path string) (*media.Clip, err
 
 // Decode decodes one video file held in memory.
 func (d *Decoder) Decode(ctx context.Context, data []byte) (*media.Clip, error) {
+	return d.decode(ctx, data, nil)
+}
+
+func (d *Decoder) decode(ctx context.Context, data []byte, audio func(media.Audio)) (*media.Clip, error) {
 	lim := d.Limits.Resolved()
 	if int64(len(data)) > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: more than %d bytes", media.ErrTooLarge, lim.MaxBytes)
@@ -120,7 +135,7 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (*media.Clip, error) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	capSec := media.CapSeconds(lim)
-	clip, err := decode(ctx, data, fps, side, capSec, lim, &d.Pool)
+	clip, err := decode(ctx, data, fps, side, capSec, lim, &d.Pool, audio)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, errStopped) {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -146,7 +161,7 @@ var cstrings = sync.OnceValue(func() [3]*C.char {
 	return [3]*C.char{C.CString(media.FormatWhitelist), C.CString(media.CodecWhitelist), nil}
 })
 
-func decode(ctx context.Context, data []byte, fps float64, side int, capSec float64, lim media.Limits, pool *media.FramePool) (_ *media.Clip, err error) {
+func decode(ctx context.Context, data []byte, fps float64, side int, capSec float64, lim media.Limits, pool *media.FramePool, audio func(media.Audio)) (_ *media.Clip, err error) {
 	// The input is copied to C memory: the C side keeps a pointer to it
 	// across calls, which Go memory must not be.
 	initOnce()
@@ -188,6 +203,9 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 	}
 	if lim.VideoOnly {
 		o.video_only = 1
+	}
+	if audio != nil {
+		o.audio_first = 1
 	}
 	if r := C.lav_open(c, &o); r < 0 {
 		return nil, lavErr(c, r)
@@ -242,6 +260,8 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 			s = append(s, make([]int16, n)...)
 			C.lav_copy_s16(c, (*C.int16_t)(unsafe.Pointer(&s[len(s)-n])))
 			clip.Audio.Samples = s[:min(len(s), maxSamples)]
+		case C.LAV_AUDIO_END:
+			audio(clip.Audio)
 		default:
 			return nil, lavErr(c, r)
 		}
