@@ -107,7 +107,9 @@ func lvStageCPU(ctx context.Context, faces liveness.FaceAnalyzer, models string,
 	dec := libav.New()
 	dec.FPS, dec.Timeout = fps, 2*time.Minute
 	var clip *media.Clip
-	if out["decode_cpu_ms"], err = stage(func() (err error) { clip, err = dec.Decode(ctx, data); return err }); err != nil {
+	// Each decode but the last gives its frames back, as the Verifier
+	// does once a decision is made (media.FramePool).
+	if out["decode_cpu_ms"], err = stage(func() (err error) { clip.Release(); clip, err = dec.Decode(ctx, data); return err }); err != nil {
 		return nil, err
 	}
 	spawn := media.NewDecoder()
