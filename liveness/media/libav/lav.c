@@ -3,7 +3,14 @@
 // byte for byte those of the ffmpeg child process (libav_test.go checks it):
 //   video: buffer -> [autorotate] -> trim=duration=cap -> fps=..,scale=..
 //          -> format=rgb24 -> buffersink, scaler flags "bicubic", the channels
-//          swapped to BGR as the frame is copied out (lav_copy_bgr)
+//          swapped to BGR as the frame is copied out (lav_copy_bgr);
+//          or, for 4:2:0 pictures the scale filter would not resize,
+//          without the format filter (the scale filter then passes them
+//          through) and lav_copy_bgr converts them straight to BGR24 in
+//          the caller's memory with a scaler set up as the scale filter
+//          sets up its own: one conversion instead of a conversion, a
+//          swap and a copy. swscale's unscaled BGR24 and RGB24 converters
+//          are mirror images, so the bytes are the same.
 //   audio: abuffer -> atrim=duration=cap
 //          -> aformat=sample_fmts=s16:sample_rates=16000:channel_layouts=mono
 //          -> abuffersink
@@ -31,6 +38,7 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/display.h>
 #include <libavutil/opt.h>
+#include <libswscale/swscale.h>
 
 #define AVIO_BUF 65536
 // The most video packets queued in audio-first mode (a 60 fps capture of
@@ -65,6 +73,12 @@ struct lav_ctx {
 	// deferred until the queued packets are decoded.
 	AVPacket **queue;
 	int qlen, qpos, collecting, read_eof, aflushed, audio_end, pending;
+	// direct: the video graph stops before the conversion, which sws
+	// does into lav_copy_bgr's destination (the colour details set for
+	// sws_space and sws_range).
+	int direct;
+	struct SwsContext *sws;
+	int sws_space, sws_range;
 	char err[256];
 };
 
@@ -317,11 +331,23 @@ static int video_graph(lav_ctx *c, const AVFrame *f) {
 	if (fr.num && fr.den)
 		snprintf(args + n, sizeof args - n, ":frame_rate=%d/%d", fr.num, fr.den);
 	autorotate(st, rot, sizeof rot);
-	// rgb24 as the command line converts to (bgr24 straight from YUV
-	// rounds differently when scaling); lav_copy_bgr swaps the channels
-	// while it copies the frame out, one pass instead of a second swscale
-	// pass and a copy.
-	snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s,format=rgb24", rot, (long long)c->o.cap_us, c->o.video_filters);
+	// The scale filter resizes only a picture with a side over max_side
+	// (transposing keeps the larger side and the pixel format); rotate=
+	// may change the pixel format before it.
+	// Only 4:2:0 pictures of an even height go direct: swscale converts
+	// them with its unscaled converters, whose output is checked the same
+	// (libav_test.go); on its general path (an odd height) the bytes
+	// differ from the scale filter's.
+	c->direct = FFMAX(f->width, f->height) <= c->o.max_side && !strstr(rot, "rotate=") &&
+	            (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P) && f->height % 2 == 0;
+	if (c->direct) {
+		snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s", rot, (long long)c->o.cap_us, c->o.video_filters);
+	} else {
+		// rgb24 as the command line converts to (bgr24 straight from
+		// YUV rounds differently when scaling); lav_copy_bgr swaps the
+		// channels while it copies the frame out.
+		snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s,format=rgb24", rot, (long long)c->o.cap_us, c->o.video_filters);
+	}
 	c->vw = f->width;
 	c->vh = f->height;
 	c->vfmt = f->format;
@@ -574,11 +600,60 @@ static swap_fn pick_swap(void) {
 static swap_fn pick_swap(void) { return swap_row; }
 #endif
 
-void lav_copy_bgr(lav_ctx *c, uint8_t *dst) {
+// parse_yuv_type is the scale filter's (libavfilter/vf_scale.c) for its
+// default in_color_matrix "auto": the frame's colour space's coefficients,
+// BT.601 for an unknown one.
+static const int *yuv_coefficients(enum AVColorSpace space) {
+	if (space < 1 || space > 10 || space == 8)
+		space = AVCOL_SPC_BT470BG;
+	return sws_getCoefficients(space);
+}
+
+// convert_bgr is the scale filter's conversion of f (scaler flags
+// "bicubic", MPEG-2 chroma siting for yuv420p, colour details from the
+// frame) to packed BGR24 at dst, which has LAV_DST_PAD bytes to spare.
+static int convert_bgr(lav_ctx *c, const AVFrame *f, uint8_t *dst) {
+	if (!c->sws) {
+		struct SwsContext *s = sws_alloc_context();
+		if (!s)
+			return -1;
+		c->sws = s;
+		av_opt_set_int(s, "srcw", f->width, 0);
+		av_opt_set_int(s, "srch", f->height, 0);
+		av_opt_set_int(s, "src_format", f->format, 0);
+		av_opt_set_int(s, "dstw", f->width, 0);
+		av_opt_set_int(s, "dsth", f->height, 0);
+		av_opt_set_int(s, "dst_format", AV_PIX_FMT_BGR24, 0);
+		av_opt_set_int(s, "sws_flags", SWS_BICUBIC, 0);
+		av_opt_set_int(s, "src_v_chr_pos", f->format == AV_PIX_FMT_YUV420P ? 128 : -513, 0);
+		if (sws_init_context(s, NULL, NULL) < 0)
+			return -1;
+		c->sws_space = c->sws_range = -1;
+	}
+	if (f->colorspace != c->sws_space || f->color_range != c->sws_range) {
+		const int *inv, *tab;
+		int in_full, out_full, bri, con, sat;
+		sws_getColorspaceDetails(c->sws, (int **)&inv, &in_full, (int **)&tab, &out_full, &bri, &con, &sat);
+		inv = tab = yuv_coefficients(f->colorspace);
+		if (f->color_range != AVCOL_RANGE_UNSPECIFIED)
+			in_full = f->color_range == AVCOL_RANGE_JPEG;
+		sws_setColorspaceDetails(c->sws, inv, in_full, tab, out_full, bri, con, sat);
+		c->sws_space = f->colorspace;
+		c->sws_range = f->color_range;
+	}
+	uint8_t *d[4] = {dst};
+	int ls[4] = {f->width * 3};
+	return sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, d, ls) == f->height ? 0 : -1;
+}
+
+int lav_copy_bgr(lav_ctx *c, uint8_t *dst) {
 	const AVFrame *f = c->out;
+	if (c->direct)
+		return convert_bgr(c, f, dst) < 0 ? fail(c, LAV_ERR_INTERNAL, "convert to bgr24", 0) : 0;
 	int n = f->width * 3;
 	for (int y = 0; y < f->height; y++)
 		swap_rgb(dst + (int64_t)y * n, f->data[0] + (int64_t)y * f->linesize[0], n);
+	return 0;
 }
 
 int lav_samples(lav_ctx *c) { return c->out->nb_samples; }
@@ -590,6 +665,7 @@ void lav_copy_s16(lav_ctx *c, int16_t *dst) {
 void lav_free(lav_ctx *c) {
 	if (!c)
 		return;
+	sws_freeContext(c->sws);
 	avfilter_graph_free(&c->vgraph);
 	avfilter_graph_free(&c->agraph);
 	avcodec_free_context(&c->vdec);

@@ -27,6 +27,7 @@ typedef struct lav_opts {
 	int64_t probesize;
 	int64_t max_pixels;
 	int64_t cap_us; // input duration read (the command line's input -t)
+	int max_side;   // the scale filter in video_filters resizes pictures with a larger side
 	int video_only;
 	// audio_first decodes all the audio before the video (see lav.c), so
 	// that the audio can be used while the video decodes.
@@ -51,7 +52,10 @@ int lav_next(lav_ctx *c);
 int lav_width(lav_ctx *c);
 int lav_height(lav_ctx *c);
 int64_t lav_pts(lav_ctx *c);
-void lav_copy_bgr(lav_ctx *c, uint8_t *dst); // writes all width*height*3 bytes
+// lav_copy_bgr writes all width*height*3 bytes of dst and may write up to
+// LAV_DST_PAD more (the scaler's vector stores); it returns 0 or an error.
+#define LAV_DST_PAD 1024
+int lav_copy_bgr(lav_ctx *c, uint8_t *dst);
 // The current audio piece's sample count and a copy of it.
 int lav_samples(lav_ctx *c);
 void lav_copy_s16(lav_ctx *c, int16_t *dst);

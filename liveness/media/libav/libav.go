@@ -1,7 +1,7 @@
 // Package libav decodes liveness evidence (a video file) in process with
-// Debian's FFmpeg libraries (libavformat, libavcodec, libavfilter) through
-// cgo: the frames sampled at a fixed rate as BGR and the first audio track
-// as 16 kHz mono, exactly as liveness/media.Decoder's ffmpeg child process
+// Debian's FFmpeg libraries (libavformat, libavcodec, libavfilter,
+// libswscale) through cgo: the frames sampled at a fixed rate as BGR and
+// the first audio track as 16 kHz mono, exactly as liveness/media.Decoder's ffmpeg child process
 // returns them (the same whitelists, filter graphs and scaler flags; the
 // tests compare the two byte for byte), without starting a process per
 // clip. Starting the ffmpeg binary costs ~0.1 s of CPU, more than
@@ -13,7 +13,7 @@
 package libav
 
 /*
-#cgo pkg-config: libavformat libavcodec libavfilter libavutil
+#cgo pkg-config: libavformat libavcodec libavfilter libavutil libswscale
 #cgo LDFLAGS: -lm
 #include <stdlib.h>
 #include "lav.h"
@@ -154,6 +154,10 @@ func (d *Decoder) decode(ctx context.Context, data []byte, audio func(media.Audi
 
 var errStopped = errors.New("libav: stopped")
 
+// dstPad is the room a frame buffer has past its pixels, which the
+// scaler's vector stores may write into.
+const dstPad = C.LAV_DST_PAD
+
 var initOnce = sync.OnceFunc(func() { C.lav_init() })
 
 // cstrings are the C copies of the options, made once.
@@ -200,6 +204,7 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 		probesize:        C.int64_t(media.ProbeBytes),
 		max_pixels:       C.int64_t(media.MaxPixels(lim)),
 		cap_us:           C.int64_t(math.Round(capSec * 1e6)),
+		max_side:         C.int(side),
 	}
 	if lim.VideoOnly {
 		o.video_only = 1
@@ -241,9 +246,12 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 			if len(clip.Frames)+n > maxFrames {
 				return nil, fmt.Errorf("%w: more than %d frames", media.ErrTooLong, maxFrames)
 			}
-			bgr := pool.Get(w * h * 3)
-			bufs = append(bufs, bgr)
-			C.lav_copy_bgr(c, (*C.uint8_t)(unsafe.Pointer(&bgr[0])))
+			buf := pool.Get(w*h*3 + dstPad)
+			bufs = append(bufs, buf)
+			if r := C.lav_copy_bgr(c, (*C.uint8_t)(unsafe.Pointer(&buf[0]))); r < 0 {
+				return nil, lavErr(c, r)
+			}
+			bgr := buf[: w*h*3 : w*h*3]
 			for range n {
 				t := time.Duration(float64(len(clip.Frames)) / fps * float64(time.Second))
 				clip.Frames = append(clip.Frames, media.Frame{T: t, Width: w, Height: h, BGR: bgr})

@@ -64,9 +64,12 @@ type clipCase struct {
 // clipCases are the containers, codecs and shapes of evidence both
 // decoders read: GRID's MPEG-PS, the browsers' and phones' containers, a
 // frame larger than the output side (scaled), an odd frame width (the
-// channel swap's last pixels of a row), a video that starts after its
-// audio (the first frame repeated from 0), a rotated phone recording, and
-// video-only evidence for the action challenge.
+// channel swap's last pixels of a row), BT.709 and full-range colours, a
+// width not a multiple of 8 and an odd height (the direct conversion's
+// colour details, its plain C converter, and a picture it leaves to the
+// graph), a video that starts after its audio (the first frame repeated
+// from 0), a rotated phone recording, and video-only evidence for the
+// action challenge.
 func clipCases(t *testing.T) []clipCase {
 	grid := testdata(t, "talking/grid/bbaf2n.mpg")
 	return []clipCase{
@@ -85,6 +88,22 @@ func clipCases(t *testing.T) []clipCase {
 		{"odd size 333x251, 4:4:4 mjpeg", func(t *testing.T) string {
 			return synth(t, "o.avi", "-f", "lavfi", "-i", "testsrc2=size=334x252:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
 				"-vf", "scale=333:251", "-pix_fmt", "yuvj444p", "-c:v", "mjpeg", "-c:a", "mp2")
+		}, media.Limits{}, 25},
+		{"bt.709 colours", func(t *testing.T) string {
+			return synth(t, "h.mp4", "-i", grid, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+				"-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709")
+		}, media.Limits{}, 25},
+		{"4:2:0 width 330 (not a multiple of 8)", func(t *testing.T) string {
+			return synth(t, "w.webm", "-f", "lavfi", "-i", "testsrc2=size=330x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus")
+		}, media.Limits{}, 25},
+		{"full range 4:2:0 mjpeg", func(t *testing.T) string {
+			return synth(t, "k.avi", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-pix_fmt", "yuvj420p", "-c:v", "mjpeg", "-c:a", "mp2")
+		}, media.Limits{}, 25},
+		{"full range 4:2:0 mjpeg, odd height", func(t *testing.T) string {
+			return synth(t, "j.avi", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-vf", "scale=320:239", "-pix_fmt", "yuvj420p", "-c:v", "mjpeg", "-c:a", "mp2")
 		}, media.Limits{}, 25},
 		{"video starts 120 ms after the audio", func(t *testing.T) string {
 			return synth(t, "c.mkv", "-itsoffset", "0.12", "-i", grid, "-i", grid, "-map", "0:v", "-map", "1:a",
@@ -163,7 +182,7 @@ func TestAudioFirst(t *testing.T) {
 			// A pool holding one buffer of the frame size: the first
 			// frame decoded takes it, so the callback still finds it
 			// there only when the audio comes before every frame.
-			size := want.Frames[0].Width * want.Frames[0].Height * 3
+			size := want.Frames[0].Width*want.Frames[0].Height*3 + dstPad
 			mark := make([]byte, size)
 			first := New()
 			first.FPS, first.Limits = tt.fps, tt.lim
@@ -261,6 +280,50 @@ func TestPoolReuse(t *testing.T) {
 				t.Fatal("no buffer of the released clip was reused")
 			}
 			got.Release()
+		})
+	}
+}
+
+// TestPadding: the scaler writes within the room a frame buffer has past
+// its pixels, with a margin (half of it untouched).
+func TestPadding(t *testing.T) {
+	needFFmpeg(t)
+	for _, tt := range clipCases(t) {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := os.ReadFile(tt.make(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := New()
+			d.FPS, d.Limits = tt.fps, tt.lim
+			probe, err := d.Decode(context.Background(), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := probe.Frames[0].Width * probe.Frames[0].Height * 3
+			d.Pool.MaxBytes = int64(len(probe.Frames)+1) * int64(n+dstPad)
+			var bufs [][]byte
+			for range len(probe.Frames) + 1 {
+				b := bytes.Repeat([]byte{0xab}, n+dstPad)
+				bufs = append(bufs, b)
+				d.Pool.Put(b)
+			}
+			if _, err := d.Decode(context.Background(), data); err != nil {
+				t.Fatal(err)
+			}
+			worst := 0
+			for _, b := range bufs {
+				for k := len(b) - 1; k >= n; k-- {
+					if b[k] != 0xab {
+						worst = max(worst, k+1-n)
+						break
+					}
+				}
+			}
+			if worst > dstPad/2 {
+				t.Fatalf("%d bytes written past the pixels, room %d", worst, dstPad)
+			}
+			t.Logf("%d bytes written past the pixels", worst)
 		})
 	}
 }
