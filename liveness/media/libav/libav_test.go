@@ -65,9 +65,9 @@ type clipCase struct {
 // decoders read: GRID's MPEG-PS, the browsers' and phones' containers, a
 // frame larger than the output side (scaled), an odd frame width (the
 // channel swap's last pixels of a row), BT.709 and full-range colours, a
-// width not a multiple of 8 and an odd height (the direct conversion's
-// colour details, its plain C converter, and a picture it leaves to the
-// graph), a video that starts after its audio (the first frame repeated
+// width not a multiple of 8 or odd, and an odd height (the direct
+// conversion's colour details, its plain C converter, and a picture it
+// leaves to the graph), a video that starts after its audio (the first frame repeated
 // from 0), a rotated phone recording, and video-only evidence for the
 // action challenge.
 func clipCases(t *testing.T) []clipCase {
@@ -100,6 +100,10 @@ func clipCases(t *testing.T) []clipCase {
 		{"full range 4:2:0 mjpeg", func(t *testing.T) string {
 			return synth(t, "k.avi", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
 				"-pix_fmt", "yuvj420p", "-c:v", "mjpeg", "-c:a", "mp2")
+		}, media.Limits{}, 25},
+		{"full range 4:2:0 mjpeg, odd width", func(t *testing.T) string {
+			return synth(t, "l.avi", "-f", "lavfi", "-i", "testsrc2=size=334x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-vf", "scale=333:240", "-pix_fmt", "yuvj420p", "-c:v", "mjpeg", "-c:a", "mp2")
 		}, media.Limits{}, 25},
 		{"full range 4:2:0 mjpeg, odd height", func(t *testing.T) string {
 			return synth(t, "j.avi", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
