@@ -5,7 +5,9 @@
 // Clip: BGR frames sampled at a fixed rate plus 16 kHz mono PCM. It enforces
 // the limits on size, duration, frame count and dimensions and reports
 // unusable evidence (no audio, silence, too short, unreadable) with sentinel
-// errors the decision maps to stable reasons.
+// errors the decision maps to stable reasons. The decoders fill frames from
+// a bounded FramePool that takes a clip's buffers back (Clip.Release) once
+// the decision is made.
 package media
 
 import (
