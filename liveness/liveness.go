@@ -126,6 +126,19 @@ type VideoDecoder interface {
 
 var _ VideoDecoder = (*media.Decoder)(nil)
 
+// AudioFirstDecoder is a VideoDecoder that can hand a clip's audio over
+// before decoding its frames (liveness/media/libav's Decoder): the
+// Verifier then runs the speech and synthetic-voice checks while the
+// frames decode, which takes the decode off the decision's critical path.
+type AudioFirstDecoder interface {
+	VideoDecoder
+	// DecodeAudioFirst is DecodeVideo calling audio, at most once and on
+	// the calling goroutine, with the clip's audio as soon as it is
+	// decoded; the Clip's Audio is the same and the decoder does not
+	// change it after.
+	DecodeAudioFirst(ctx context.Context, r io.Reader, audio func(media.Audio)) (*media.Clip, error)
+}
+
 // Reason is a stable, machine-readable code for a failed check. Codes are
 // for logs, metrics, the audit log and trusted callers; clients see only
 // Result.Public.

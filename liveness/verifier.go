@@ -251,8 +251,21 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		return res, fmt.Errorf("liveness: lockout: %w", err)
 	}
 
-	clip, err := v.intake(ctx, req, ch.Kind)
+	// The audio checks may start during the intake, while the frames
+	// decode (AudioFirstDecoder); refused evidence stops and awaits them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var early *audioChecks
+	clip, err := v.intake(ctx, req, ch.Kind, func(a media.Audio) {
+		if v.cfg.Limits.Resolved().CheckAudio(a) == nil {
+			early = v.startAudio(ctx, a, ch.Digits)
+		}
+	})
 	if err != nil {
+		if early != nil {
+			cancel()
+			early.wg.Wait()
+		}
 		reason, ok := intakeReason(err)
 		if !ok {
 			return res, fmt.Errorf("liveness: intake: %w", err)
@@ -261,6 +274,11 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 		res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Reason: reason})
 		return res, nil
 	}
+	if req.Clip == nil {
+		// The decoder's frame buffers go back to it for its next clips;
+		// every reader of the frames has returned by then.
+		defer clip.Release()
+	}
 	res.Checks = append(res.Checks, CheckResult{Name: CheckIntake, Pass: true, Score: clip.Duration().Seconds()})
 	res.Checks = append(res.Checks, v.plausible(clip))
 
@@ -268,13 +286,16 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 	if ch.Kind == challenge.KindActions {
 		checks, err = v.evaluateActions(ctx, clip, ch.Actions, req.Subject)
 	} else {
-		checks, err = v.evaluate(ctx, clip, ch.Digits, req.Subject)
+		checks, err = v.evaluate(ctx, clip, ch.Digits, req.Subject, early)
 	}
 	res.Checks = append(res.Checks, checks...)
 	return res, err
 }
 
-func (v *Verifier) intake(ctx context.Context, req Request, kind challenge.Kind) (*media.Clip, error) {
+// intake decodes the evidence. A digits challenge's video goes to an
+// AudioFirstDecoder when the decoder is one, which calls audio with the
+// clip's audio before decoding the frames.
+func (v *Verifier) intake(ctx context.Context, req Request, kind challenge.Kind, audio func(media.Audio)) (*media.Clip, error) {
 	if kind == challenge.KindActions {
 		return v.actionIntake(ctx, req)
 	}
@@ -282,6 +303,9 @@ func (v *Verifier) intake(ctx context.Context, req Request, kind challenge.Kind)
 	case req.Clip != nil:
 		return req.Clip, nil
 	case req.Video != nil:
+		if d, ok := v.cfg.Video.(AudioFirstDecoder); ok {
+			return d.DecodeAudioFirst(ctx, req.Video, audio)
+		}
 		return v.cfg.Video.DecodeVideo(ctx, req.Video)
 	case len(req.Frames) > 0 || len(req.WAV) > 0:
 		return media.DecodeFrames(req.Frames, req.WAV, v.cfg.FPS, v.cfg.Limits)
@@ -328,21 +352,14 @@ func (v *Verifier) plausible(clip *media.Clip) CheckResult {
 
 // evaluate runs speech, the synthetic-voice check and the frame
 // analyses concurrently, then the checks that need the frames, then the
-// viseme check, which needs both the mouth and the speech alignment.
-func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subject string) ([]CheckResult, error) {
+// viseme check, which needs both the mouth and the speech alignment. The
+// audio checks are started already when audio is not nil (see intake).
+func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subject string, audio *audioChecks) ([]CheckResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// Speech and the synthetic-voice check each run on their own: with the
-	// frame analyses that makes three independent paths for two or more
-	// cores, so the wall time approaches the CPU time over the cores.
-	var speech, voice CheckResult
-	var segs []Segment
-	var speechErr, voiceErr error
-	var audio sync.WaitGroup
-	audio.Go(func() { speech, segs, speechErr = v.speech(ctx, clip, digits) })
-	if v.cfg.Voice != nil {
-		audio.Go(func() { voice, voiceErr = v.voice(clip) })
+	if audio == nil {
+		audio = v.startAudio(ctx, clip.Audio, digits)
 	}
 
 	// The mouth tracking (the face mesh on every frame, the longest path)
@@ -368,7 +385,7 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	if err := v.analyzeKeys(ctx, clip, frames, keys, ready); err != nil {
 		cancel()
 		<-mouthDone
-		audio.Wait()
+		audio.wg.Wait()
 		return nil, err
 	}
 	checks := v.faceChecks(clip, frames)
@@ -377,12 +394,12 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	// speech check and the mouth tracking may still be going.
 	ref, refErr := v.reference(ctx, frames, subject)
 	<-mouthDone
-	audio.Wait()
-	if speechErr != nil {
-		return nil, speechErr
+	audio.wg.Wait()
+	if audio.speechErr != nil {
+		return nil, audio.speechErr
 	}
-	if voiceErr != nil {
-		return nil, voiceErr
+	if audio.voiceErr != nil {
+		return nil, audio.voiceErr
 	}
 	if refErr != nil {
 		return nil, refErr
@@ -390,13 +407,13 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	if mouthErr != nil {
 		return nil, mouthErr
 	}
-	out := []CheckResult{speech}
+	out := []CheckResult{audio.speech}
 	if v.cfg.Voice != nil {
-		out = append(out, voice)
+		out = append(out, audio.voice)
 	}
 	out = append(out, checks...)
 	if v.cfg.Mouths != nil {
-		out = append(out, v.visemes(clip, shapes, digits, segs)...)
+		out = append(out, v.visemes(clip, shapes, digits, audio.segs)...)
 	}
 	return append(out, ref), nil
 }
@@ -472,13 +489,35 @@ func (v *Verifier) visemes(clip *media.Clip, shapes []viseme.Shape, digits strin
 	return []CheckResult{mv, vs}
 }
 
+// audioChecks are the speech and synthetic-voice checks of one attempt,
+// running on the clip's audio; their results are read after wg.Wait.
+type audioChecks struct {
+	wg                  sync.WaitGroup
+	speech, voice       CheckResult
+	segs                []Segment
+	speechErr, voiceErr error
+}
+
+// startAudio starts the speech check and, when configured, the
+// synthetic-voice check on audio. Each runs on its own: with the frame
+// analyses that makes three independent paths for two or more cores, so
+// the wall time approaches the CPU time over the cores.
+func (v *Verifier) startAudio(ctx context.Context, audio media.Audio, digits string) *audioChecks {
+	a := &audioChecks{}
+	a.wg.Go(func() { a.speech, a.segs, a.speechErr = v.speech(ctx, audio, digits) })
+	if v.cfg.Voice != nil {
+		a.wg.Go(func() { a.voice, a.voiceErr = v.voice(audio) })
+	}
+	return a
+}
+
 // voice runs the synthetic-voice check on the clip's audio.
-func (v *Verifier) voice(clip *media.Clip) (CheckResult, error) {
-	pcm := make([]float32, len(clip.Audio.Samples))
-	for i, s := range clip.Audio.Samples {
+func (v *Verifier) voice(audio media.Audio) (CheckResult, error) {
+	pcm := make([]float32, len(audio.Samples))
+	for i, s := range audio.Samples {
 		pcm[i] = float32(s) / 32768
 	}
-	score, err := v.cfg.Voice.Synthetic(pcm, clip.Audio.Rate)
+	score, err := v.cfg.Voice.Synthetic(pcm, audio.Rate)
 	if errors.Is(err, ErrNoSpeech) {
 		return CheckResult{Name: CheckVoice, Reason: ReasonNoSpeech}, nil
 	}
@@ -492,9 +531,9 @@ func (v *Verifier) voice(clip *media.Clip) (CheckResult, error) {
 	return c, nil
 }
 
-func (v *Verifier) speech(ctx context.Context, clip *media.Clip, digits string) (CheckResult, []Segment, error) {
+func (v *Verifier) speech(ctx context.Context, audio media.Audio, digits string) (CheckResult, []Segment, error) {
 	c := CheckResult{Name: CheckSpeech}
-	r, err := v.cfg.Speech.CheckDigits(ctx, clip.Audio.Samples, digits)
+	r, err := v.cfg.Speech.CheckDigits(ctx, audio.Samples, digits)
 	switch {
 	case errors.Is(err, ErrNoSpeech):
 		c.Reason = ReasonNoSpeech

@@ -36,6 +36,27 @@ func (l Limits) CheckDecoded(c *Clip) error {
 	return l.checkClip(c)
 }
 
+// CheckAudio applies the limits the audio alone decides: present unless
+// VideoOnly, no longer than MaxDuration, not silent. l must be Resolved.
+// Audio that fails them makes CheckDecoded fail too (maybe for another
+// reason first); a decoder that hands the audio over before the frames
+// lets its user check it here before starting work on it.
+func (l Limits) CheckAudio(a Audio) error {
+	if len(a.Samples) == 0 {
+		if l.VideoOnly {
+			return nil
+		}
+		return ErrNoAudio
+	}
+	if d := a.Duration(); d > l.MaxDuration {
+		return fmt.Errorf("%w: audio %s > %s", ErrTooLong, d.Round(time.Millisecond), l.MaxDuration)
+	}
+	if lvl := LoudLevel(a); lvl < l.SilenceDBFS && !l.VideoOnly {
+		return fmt.Errorf("%w: loudest windows at %.1f dBFS", ErrSilent, lvl)
+	}
+	return nil
+}
+
 // CapSeconds is how much of a container is decoded: a little past
 // MaxDuration (l Resolved), so that "too long" is told from "at the limit"
 // without decoding an hour of video.

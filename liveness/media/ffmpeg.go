@@ -37,6 +37,9 @@ type Decoder struct {
 	// (default 2 s) for a slot and then fails with ErrBusy.
 	MaxConcurrent int
 	QueueWait     time.Duration
+	// Pool keeps the frame buffers of released clips (Clip.Release) for
+	// the next decodes; its zero value keeps up to DefaultPoolBytes.
+	Pool FramePool
 
 	mu     sync.Mutex
 	warm   []*proc
@@ -116,7 +119,7 @@ func (d *Decoder) DecodeVideo(ctx context.Context, r io.Reader) (*Clip, error) {
 		if err != nil {
 			return nil, err
 		}
-		return collect(ctx, p, nil, args, timeout, lim)
+		return collect(ctx, p, nil, args, timeout, lim, &d.Pool)
 	}
 	args.input = "pipe:0"
 	p := d.takeWarm(args)
@@ -125,7 +128,7 @@ func (d *Decoder) DecodeVideo(ctx context.Context, r io.Reader) (*Clip, error) {
 			return nil, err
 		}
 	}
-	return collect(ctx, p, data, args, timeout, lim)
+	return collect(ctx, p, data, args, timeout, lim, &d.Pool)
 }
 
 // DecodeFile is DecodeVideo for a file already on disk.
@@ -148,7 +151,7 @@ func (d *Decoder) DecodeFile(ctx context.Context, path string) (*Clip, error) {
 	if err != nil {
 		return nil, err
 	}
-	return collect(ctx, p, nil, args, timeout, lim)
+	return collect(ctx, p, nil, args, timeout, lim, &d.Pool)
 }
 
 // capSeconds is how much is decoded: a little past the limit, so that "too
@@ -291,8 +294,9 @@ func startFFmpeg(a ffmpegArgs) (*proc, error) {
 	return p, nil
 }
 
-// collect feeds data (for pipe input) to p and reads its frames and audio.
-func collect(ctx context.Context, p *proc, data []byte, a ffmpegArgs, timeout time.Duration, lim Limits) (*Clip, error) {
+// collect feeds data (for pipe input) to p and reads its frames (into
+// buffers from pool) and audio.
+func collect(ctx context.Context, p *proc, data []byte, a ffmpegArgs, timeout time.Duration, lim Limits, pool *FramePool) (_ *Clip, err error) {
 	defer p.audio.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -320,7 +324,14 @@ func collect(ctx context.Context, p *proc, data []byte, a ffmpegArgs, timeout ti
 		audio, audioErr = io.ReadAll(io.LimitReader(p.audio, maxAudio))
 		_, _ = io.Copy(io.Discard, p.audio)
 	}()
-	frames, framesErr := readPPMStream(bufio.NewReaderSize(p.stdout, 1<<16), maxFrames, a.side, a.fps)
+	frames, framesErr := readPPMStream(bufio.NewReaderSize(p.stdout, 1<<16), maxFrames, a.side, a.fps, pool)
+	defer func() {
+		if err != nil {
+			for _, f := range frames {
+				pool.Put(f.BGR)
+			}
+		}
+	}()
 	if framesErr != nil {
 		_, _ = io.Copy(io.Discard, p.stdout)
 	}
@@ -364,6 +375,11 @@ func collect(ctx context.Context, p *proc, data []byte, a ffmpegArgs, timeout ti
 	if err := lim.checkClip(clip); err != nil {
 		return nil, err
 	}
+	bufs := make([][]byte, len(frames))
+	for i, f := range frames {
+		bufs[i] = f.BGR
+	}
+	pool.Adopt(clip, bufs)
 	return clip, nil
 }
 
@@ -430,9 +446,17 @@ func (d *Decoder) Close() error {
 	return nil
 }
 
-// readPPMStream reads concatenated binary PPM (P6, maxval 255) images.
-func readPPMStream(r *bufio.Reader, maxFrames, maxSide int, fps float64) ([]Frame, error) {
+// readPPMStream reads concatenated binary PPM (P6, maxval 255) images
+// into buffers from pool (nil: new ones), each frame its own.
+func readPPMStream(r *bufio.Reader, maxFrames, maxSide int, fps float64, pool *FramePool) (_ []Frame, err error) {
 	var frames []Frame
+	defer func() {
+		if err != nil {
+			for _, f := range frames {
+				pool.Put(f.BGR)
+			}
+		}
+	}()
 	for {
 		w, h, err := readPPMHeader(r)
 		if errors.Is(err, io.EOF) {
@@ -447,8 +471,9 @@ func readPPMStream(r *bufio.Reader, maxFrames, maxSide int, fps float64) ([]Fram
 		if len(frames) >= maxFrames {
 			return nil, fmt.Errorf("%w: more than %d frames", ErrTooLong, maxFrames)
 		}
-		buf := make([]byte, w*h*3)
+		buf := pool.Get(w * h * 3)
 		if _, err := io.ReadFull(r, buf); err != nil {
+			pool.Put(buf)
 			return nil, fmt.Errorf("%w: truncated frame: %v", ErrUnreadable, err)
 		}
 		rgbToBGR(buf)

@@ -5,7 +5,9 @@
 // Clip: BGR frames sampled at a fixed rate plus 16 kHz mono PCM. It enforces
 // the limits on size, duration, frame count and dimensions and reports
 // unusable evidence (no audio, silence, too short, unreadable) with sentinel
-// errors the decision maps to stable reasons.
+// errors the decision maps to stable reasons. The decoders fill frames from
+// a bounded FramePool that takes a clip's buffers back (Clip.Release) once
+// the decision is made.
 package media
 
 import (
@@ -65,6 +67,19 @@ type Clip struct {
 	Audio Audio
 	// SourceFPS is the capture's own frame rate when known (0 if not).
 	SourceFPS float64
+
+	release func() // see Release
+}
+
+// Release gives the frames' pixel buffers back to the decoder that made
+// them (its FramePool), to be overwritten by its next decodes: call it once
+// nothing reads the frames any more, and only once. A clip never released
+// is collected as garbage as usual; for other clips it does nothing.
+func (c *Clip) Release() {
+	if c != nil && c.release != nil {
+		c.release()
+		c.release = nil
+	}
 }
 
 // Duration is the longer of the audio and the video.

@@ -399,7 +399,7 @@ func FuzzReadPPMStream(f *testing.F) {
 	f.Add([]byte("P6 1 1 255 abcP6 1 1 255 def"))
 	f.Add([]byte("P5\n1 1\n255\nx"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		frames, err := readPPMStream(bufio.NewReader(bytes.NewReader(b)), 10, 640, 10)
+		frames, err := readPPMStream(bufio.NewReader(bytes.NewReader(b)), 10, 640, 10, nil)
 		if err != nil {
 			return
 		}
@@ -449,7 +449,7 @@ func FuzzNeedsSeek(f *testing.F) {
 }
 
 func TestPPMChannelOrder(t *testing.T) {
-	frames, err := readPPMStream(bufio.NewReader(bytes.NewReader([]byte("P6\n1 1\n255\n\x0a\x14\x1e"))), 10, 640, 10)
+	frames, err := readPPMStream(bufio.NewReader(bytes.NewReader([]byte("P6\n1 1\n255\n\x0a\x14\x1e"))), 10, 640, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func BenchmarkReadPPMStream(b *testing.B) {
 	data := buf.Bytes()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := readPPMStream(bufio.NewReaderSize(bytes.NewReader(data), 1<<16), 100, 640, 25); err != nil {
+		if _, err := readPPMStream(bufio.NewReaderSize(bytes.NewReader(data), 1<<16), 100, 640, 25, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

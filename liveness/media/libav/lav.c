@@ -2,12 +2,28 @@
 // builds for liveness/media's arguments, so that the frames and samples are
 // byte for byte those of the ffmpeg child process (libav_test.go checks it):
 //   video: buffer -> [autorotate] -> trim=duration=cap -> fps=..,scale=..
-//          -> format=rgb24 -> format=bgr24 -> buffersink, scaler flags "bicubic"
+//          -> format=rgb24 -> buffersink, scaler flags "bicubic", the channels
+//          swapped to BGR as the frame is copied out (lav_copy_bgr);
+//          or, for 4:2:0 pictures the scale filter would not resize,
+//          without the format filter (the scale filter then passes them
+//          through) and lav_copy_bgr converts them straight to BGR24 in
+//          the caller's memory with a scaler set up as the scale filter
+//          sets up its own: one conversion instead of a conversion, a
+//          swap and a copy. swscale's unscaled BGR24 and RGB24 converters
+//          are mirror images, so the bytes are the same.
 //   audio: abuffer -> atrim=duration=cap
 //          -> aformat=sample_fmts=s16:sample_rates=16000:channel_layouts=mono
 //          -> abuffersink
 // with packet timestamps shifted by the container's start time, as the
 // command line does without -copyts.
+//
+// With lav_opts.audio_first, the demuxer first reads the whole input,
+// decoding the audio and queueing the video packets, and lav_next reports
+// LAV_AUDIO_END once the audio is out; then the queued video is decoded.
+// Each stream's decoder and graph see the same packets in the same order as
+// when the two are interleaved, so the frames and samples are the same; so
+// is the first error (a demuxing error waits until the video packets read
+// before it are decoded).
 #include "lav.h"
 
 #include <math.h>
@@ -22,8 +38,13 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/display.h>
 #include <libavutil/opt.h>
+#include <libswscale/swscale.h>
 
 #define AVIO_BUF 65536
+// The most video packets queued in audio-first mode (a 60 fps capture of
+// the longest clip has ~500); past it the streams are decoded interleaved,
+// so a file of tiny packets cannot make the queue large.
+#define MAX_QUEUE 4096
 
 struct lav_ctx {
 	const uint8_t *data;
@@ -45,6 +66,19 @@ struct lav_ctx {
 	AVPacket *pkt;
 	AVFrame *dec, *out;
 	int demux_eof, vsink_eof, asink_eof;
+	// Audio-first mode: queue holds the video packets read while
+	// collecting (qpos is the next to decode); read_eof is the demuxer's
+	// end; aflushed, the audio flushed at it before any video was decoded
+	// (audio_end: LAV_AUDIO_END returned); pending, a demuxing error
+	// deferred until the queued packets are decoded.
+	AVPacket **queue;
+	int qlen, qpos, collecting, read_eof, aflushed, audio_end, pending;
+	// direct: the video graph stops before the conversion, which sws
+	// does into lav_copy_bgr's destination (the colour details set for
+	// sws_space and sws_range).
+	int direct;
+	struct SwsContext *sws;
+	int sws_space, sws_range;
 	char err[256];
 };
 
@@ -106,10 +140,16 @@ static int fail(lav_ctx *c, int code, const char *what, int averr) {
 
 const char *lav_error(lav_ctx *c) { return c->err; }
 
+typedef void (*swap_fn)(uint8_t *, const uint8_t *, int);
+static swap_fn pick_swap(void);
+// swap_rgb is the fastest row swap this CPU runs (set by lav_init).
+static swap_fn swap_rgb;
+
 void lav_init(void) {
 	// The libraries' own log lines would go to the service's stderr
 	// unstructured; the error that matters comes back through lav_error.
 	av_log_set_level(AV_LOG_QUIET);
+	swap_rgb = pick_swap();
 }
 
 lav_ctx *lav_new(const uint8_t *data, int64_t size) {
@@ -207,6 +247,12 @@ int lav_open(lav_ctx *c, const lav_opts *o) {
 		return fail(c, LAV_ERR_INTERNAL, "frames", AVERROR(ENOMEM));
 	if (c->aidx < 0)
 		c->asink_eof = 1;
+	if (o->audio_first && c->aidx >= 0) {
+		c->queue = av_calloc(MAX_QUEUE + 1, sizeof *c->queue);
+		if (!c->queue)
+			return fail(c, LAV_ERR_INTERNAL, "packet queue", AVERROR(ENOMEM));
+		c->collecting = 1;
+	}
 	return 0;
 }
 
@@ -285,10 +331,23 @@ static int video_graph(lav_ctx *c, const AVFrame *f) {
 	if (fr.num && fr.den)
 		snprintf(args + n, sizeof args - n, ":frame_rate=%d/%d", fr.num, fr.den);
 	autorotate(st, rot, sizeof rot);
-	// rgb24 as the command line converts to (bgr24 straight from YUV
-	// rounds differently when scaling), then swscale's exact byte shuffle
-	// to bgr24.
-	snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s,format=rgb24,format=bgr24", rot, (long long)c->o.cap_us, c->o.video_filters);
+	// The scale filter resizes only a picture with a side over max_side
+	// (transposing keeps the larger side and the pixel format); rotate=
+	// may change the pixel format before it.
+	// Only 4:2:0 pictures of an even height go direct: swscale converts
+	// them with its unscaled converters, whose output is checked the same
+	// (libav_test.go); on its general path (an odd height) the bytes
+	// differ from the scale filter's.
+	c->direct = FFMAX(f->width, f->height) <= c->o.max_side && !strstr(rot, "rotate=") &&
+	            (f->format == AV_PIX_FMT_YUV420P || f->format == AV_PIX_FMT_YUVJ420P) && f->height % 2 == 0;
+	if (c->direct) {
+		snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s", rot, (long long)c->o.cap_us, c->o.video_filters);
+	} else {
+		// rgb24 as the command line converts to (bgr24 straight from
+		// YUV rounds differently when scaling); lav_copy_bgr swaps the
+		// channels while it copies the frame out.
+		snprintf(desc, sizeof desc, "%strim=durationi=%lld,%s,format=rgb24", rot, (long long)c->o.cap_us, c->o.video_filters);
+	}
 	c->vw = f->width;
 	c->vh = f->height;
 	c->vfmt = f->format;
@@ -375,6 +434,72 @@ static int flush(lav_ctx *c, int video) {
 	return 0;
 }
 
+// next_packet puts the next packet to decode in c->pkt and returns 1, or 0
+// when every packet was read and decoded, or 2 when the audio was flushed
+// early (the sinks are to be drained), or an error. Audio-first mode
+// queues the video packets while collecting and hands out the queued ones
+// before reading on.
+static int next_packet(lav_ctx *c) {
+	for (;;) {
+		if (!c->collecting && c->qpos < c->qlen) {
+			av_packet_move_ref(c->pkt, c->queue[c->qpos]);
+			av_packet_free(&c->queue[c->qpos]);
+			c->qpos++;
+			return 1;
+		}
+		if (c->pending)
+			return c->pending;
+		if (c->read_eof)
+			return 0;
+		int r = av_read_frame(c->fmt, c->pkt);
+		if (r == AVERROR_EOF || (r < 0 && avio_feof(c->fmt->pb))) {
+			c->read_eof = 1;
+			if (c->collecting) {
+				// The audio is all read: out with it before the video.
+				c->collecting = 0;
+				c->aflushed = 1;
+				if ((r = flush(c, 0)) < 0)
+					return r;
+				return 2;
+			}
+			continue;
+		}
+		if (r < 0) {
+			r = fail(c, LAV_ERR_UNREADABLE, "read", r);
+			if (!c->collecting)
+				return r;
+			c->collecting = 0;
+			c->pending = r;
+			continue;
+		}
+		int video = c->pkt->stream_index == c->vidx;
+		if (!video && c->pkt->stream_index != c->aidx) {
+			av_packet_unref(c->pkt);
+			continue;
+		}
+		AVStream *st = c->fmt->streams[c->pkt->stream_index];
+		if (c->fmt->start_time != AV_NOPTS_VALUE) {
+			// The command line's ts_offset: the clip starts at 0.
+			int64_t off = av_rescale_q(-c->fmt->start_time, AV_TIME_BASE_Q, st->time_base);
+			if (c->pkt->pts != AV_NOPTS_VALUE)
+				c->pkt->pts += off;
+			if (c->pkt->dts != AV_NOPTS_VALUE)
+				c->pkt->dts += off;
+		}
+		if (video && c->collecting) {
+			AVPacket *q = av_packet_alloc();
+			if (!q)
+				return fail(c, LAV_ERR_INTERNAL, "packet queue", AVERROR(ENOMEM));
+			av_packet_move_ref(q, c->pkt);
+			c->queue[c->qlen++] = q;
+			if (c->qlen == MAX_QUEUE)
+				c->collecting = 0; // decode what is queued, then interleaved
+			continue;
+		}
+		return 1;
+	}
+}
+
 int lav_next(lav_ctx *c) {
 	for (;;) {
 		if (__atomic_load_n(&c->stop, __ATOMIC_RELAXED))
@@ -400,6 +525,10 @@ int lav_next(lav_ctx *c) {
 		}
 		if (c->vsink_eof && c->asink_eof)
 			return LAV_EOF;
+		if (c->aflushed && c->asink_eof && !c->audio_end) {
+			c->audio_end = 1;
+			return LAV_AUDIO_END;
+		}
 		if (c->demux_eof) {
 			// Every frame was flushed into the graphs and the sinks are
 			// drained; a graph never built (no frame decoded) is done.
@@ -411,31 +540,20 @@ int lav_next(lav_ctx *c) {
 				return LAV_EOF;
 			continue;
 		}
-		int r = av_read_frame(c->fmt, c->pkt);
-		if (r == AVERROR_EOF || (r < 0 && avio_feof(c->fmt->pb))) {
+		int r = next_packet(c);
+		if (r < 0)
+			return r;
+		if (r == 2)
+			continue;
+		if (r == 0) {
 			c->demux_eof = 1;
 			if ((r = flush(c, 1)) < 0)
 				return r;
-			if (c->adec && (r = flush(c, 0)) < 0)
+			if (c->adec && !c->aflushed && (r = flush(c, 0)) < 0)
 				return r;
 			continue;
 		}
-		if (r < 0)
-			return fail(c, LAV_ERR_UNREADABLE, "read", r);
 		int video = c->pkt->stream_index == c->vidx;
-		if (!video && c->pkt->stream_index != c->aidx) {
-			av_packet_unref(c->pkt);
-			continue;
-		}
-		AVStream *st = c->fmt->streams[c->pkt->stream_index];
-		if (c->fmt->start_time != AV_NOPTS_VALUE) {
-			// The command line's ts_offset: the clip starts at 0.
-			int64_t off = av_rescale_q(-c->fmt->start_time, AV_TIME_BASE_Q, st->time_base);
-			if (c->pkt->pts != AV_NOPTS_VALUE)
-				c->pkt->pts += off;
-			if (c->pkt->dts != AV_NOPTS_VALUE)
-				c->pkt->dts += off;
-		}
 		r = avcodec_send_packet(video ? c->vdec : c->adec, c->pkt);
 		av_packet_unref(c->pkt);
 		if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA)
@@ -450,13 +568,92 @@ int lav_height(lav_ctx *c) { return c->out->height; }
 int64_t lav_pts(lav_ctx *c) { return c->out->pts; }
 int lav_nb_streams(lav_ctx *c) { return c->fmt ? (int)c->fmt->nb_streams : 0; }
 
-void lav_copy_bgr(lav_ctx *c, uint8_t *dst) {
-	const AVFrame *f = c->out;
-	int w = f->width;
-	for (int y = 0; y < f->height; y++) {
-		const uint8_t *s = f->data[0] + (int64_t)y * f->linesize[0];
-		memcpy(dst + (int64_t)y * w * 3, s, (size_t)w * 3);
+// swap_row copies n RGB24 bytes (a whole number of pixels) from s to d as
+// BGR24.
+static void swap_row(uint8_t *d, const uint8_t *s, int n) {
+	for (int i = 0; i + 3 <= n; i += 3) {
+		d[i] = s[i + 2];
+		d[i + 1] = s[i + 1];
+		d[i + 2] = s[i];
 	}
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <tmmintrin.h>
+
+// swap_row_ssse3 is swap_row five pixels per shuffle: each 16-byte load
+// holds five whole pixels and one byte of the next, which the next store
+// rewrites; the last pixels (fewer than 16 bytes left) go one at a time.
+__attribute__((target("ssse3"))) static void swap_row_ssse3(uint8_t *d, const uint8_t *s, int n) {
+	const __m128i m = _mm_setr_epi8(2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9, 14, 13, 12, 15);
+	int i = 0;
+	for (; i + 16 <= n; i += 15)
+		_mm_storeu_si128((__m128i *)(d + i), _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(s + i)), m));
+	swap_row(d + i, s + i, n - i);
+}
+
+static swap_fn pick_swap(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("ssse3") ? swap_row_ssse3 : swap_row;
+}
+#else
+static swap_fn pick_swap(void) { return swap_row; }
+#endif
+
+// parse_yuv_type is the scale filter's (libavfilter/vf_scale.c) for its
+// default in_color_matrix "auto": the frame's colour space's coefficients,
+// BT.601 for an unknown one.
+static const int *yuv_coefficients(enum AVColorSpace space) {
+	if (space < 1 || space > 10 || space == 8)
+		space = AVCOL_SPC_BT470BG;
+	return sws_getCoefficients(space);
+}
+
+// convert_bgr is the scale filter's conversion of f (scaler flags
+// "bicubic", MPEG-2 chroma siting for yuv420p, colour details from the
+// frame) to packed BGR24 at dst, which has LAV_DST_PAD bytes to spare.
+static int convert_bgr(lav_ctx *c, const AVFrame *f, uint8_t *dst) {
+	if (!c->sws) {
+		struct SwsContext *s = sws_alloc_context();
+		if (!s)
+			return -1;
+		c->sws = s;
+		av_opt_set_int(s, "srcw", f->width, 0);
+		av_opt_set_int(s, "srch", f->height, 0);
+		av_opt_set_int(s, "src_format", f->format, 0);
+		av_opt_set_int(s, "dstw", f->width, 0);
+		av_opt_set_int(s, "dsth", f->height, 0);
+		av_opt_set_int(s, "dst_format", AV_PIX_FMT_BGR24, 0);
+		av_opt_set_int(s, "sws_flags", SWS_BICUBIC, 0);
+		av_opt_set_int(s, "src_v_chr_pos", f->format == AV_PIX_FMT_YUV420P ? 128 : -513, 0);
+		if (sws_init_context(s, NULL, NULL) < 0)
+			return -1;
+		c->sws_space = c->sws_range = -1;
+	}
+	if (f->colorspace != c->sws_space || f->color_range != c->sws_range) {
+		const int *inv, *tab;
+		int in_full, out_full, bri, con, sat;
+		sws_getColorspaceDetails(c->sws, (int **)&inv, &in_full, (int **)&tab, &out_full, &bri, &con, &sat);
+		inv = tab = yuv_coefficients(f->colorspace);
+		if (f->color_range != AVCOL_RANGE_UNSPECIFIED)
+			in_full = f->color_range == AVCOL_RANGE_JPEG;
+		sws_setColorspaceDetails(c->sws, inv, in_full, tab, out_full, bri, con, sat);
+		c->sws_space = f->colorspace;
+		c->sws_range = f->color_range;
+	}
+	uint8_t *d[4] = {dst};
+	int ls[4] = {f->width * 3};
+	return sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, d, ls) == f->height ? 0 : -1;
+}
+
+int lav_copy_bgr(lav_ctx *c, uint8_t *dst) {
+	const AVFrame *f = c->out;
+	if (c->direct)
+		return convert_bgr(c, f, dst) < 0 ? fail(c, LAV_ERR_INTERNAL, "convert to bgr24", 0) : 0;
+	int n = f->width * 3;
+	for (int y = 0; y < f->height; y++)
+		swap_rgb(dst + (int64_t)y * n, f->data[0] + (int64_t)y * f->linesize[0], n);
+	return 0;
 }
 
 int lav_samples(lav_ctx *c) { return c->out->nb_samples; }
@@ -468,11 +665,15 @@ void lav_copy_s16(lav_ctx *c, int16_t *dst) {
 void lav_free(lav_ctx *c) {
 	if (!c)
 		return;
+	sws_freeContext(c->sws);
 	avfilter_graph_free(&c->vgraph);
 	avfilter_graph_free(&c->agraph);
 	avcodec_free_context(&c->vdec);
 	avcodec_free_context(&c->adec);
 	av_packet_free(&c->pkt);
+	for (int i = c->qpos; i < c->qlen; i++)
+		av_packet_free(&c->queue[i]);
+	av_freep(&c->queue);
 	av_frame_free(&c->dec);
 	av_frame_free(&c->out);
 	if (c->fmt)

@@ -1,7 +1,7 @@
 // Package libav decodes liveness evidence (a video file) in process with
-// Debian's FFmpeg libraries (libavformat, libavcodec, libavfilter) through
-// cgo: the frames sampled at a fixed rate as BGR and the first audio track
-// as 16 kHz mono, exactly as liveness/media.Decoder's ffmpeg child process
+// Debian's FFmpeg libraries (libavformat, libavcodec, libavfilter,
+// libswscale) through cgo: the frames sampled at a fixed rate as BGR and
+// the first audio track as 16 kHz mono, exactly as liveness/media.Decoder's ffmpeg child process
 // returns them (the same whitelists, filter graphs and scaler flags; the
 // tests compare the two byte for byte), without starting a process per
 // clip. Starting the ffmpeg binary costs ~0.1 s of CPU, more than
@@ -13,7 +13,7 @@
 package libav
 
 /*
-#cgo pkg-config: libavformat libavcodec libavfilter libavutil
+#cgo pkg-config: libavformat libavcodec libavfilter libavutil libswscale
 #cgo LDFLAGS: -lm
 #include <stdlib.h>
 #include "lav.h"
@@ -49,6 +49,10 @@ type Decoder struct {
 	// then fails with media.ErrBusy.
 	MaxConcurrent int
 	QueueWait     time.Duration
+	// Pool keeps the frame buffers of released clips (media.Clip.Release)
+	// for the next decodes; its zero value keeps up to
+	// media.DefaultPoolBytes.
+	Pool media.FramePool
 
 	slots media.Slots
 }
@@ -64,12 +68,23 @@ func (d *Decoder) acquire(ctx context.Context) (func(), error) {
 // media.FormatWhitelist lists) from r, at most Limits.MaxBytes, and decodes
 // it like media.Decoder.DecodeVideo.
 func (d *Decoder) DecodeVideo(ctx context.Context, r io.Reader) (*media.Clip, error) {
+	return d.DecodeAudioFirst(ctx, r, nil)
+}
+
+// DecodeAudioFirst is DecodeVideo that decodes all the audio before the
+// frames and calls audio (when not nil) with it as soon as it is out, on
+// the calling goroutine: the audio checks can run while the frames decode.
+// The Clip's Audio is the same; the decoder does not change it after the
+// call. audio is not called when the decode fails first, nor for a file
+// whose video packets are too many to queue (then the streams decode
+// interleaved).
+func (d *Decoder) DecodeAudioFirst(ctx context.Context, r io.Reader, audio func(media.Audio)) (*media.Clip, error) {
 	lim := d.Limits.Resolved()
 	data, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("media: read evidence: %w", err)
 	}
-	return d.Decode(ctx, data)
+	return d.decode(ctx, data, audio)
 }
 
 // DecodeFile is DecodeVideo for a file on disk.
@@ -91,6 +106,10 @@ func (d *Decoder) DecodeFile(ctx context.Context, path string) (*media.Clip, err
 
 // Decode decodes one video file held in memory.
 func (d *Decoder) Decode(ctx context.Context, data []byte) (*media.Clip, error) {
+	return d.decode(ctx, data, nil)
+}
+
+func (d *Decoder) decode(ctx context.Context, data []byte, audio func(media.Audio)) (*media.Clip, error) {
 	lim := d.Limits.Resolved()
 	if int64(len(data)) > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: more than %d bytes", media.ErrTooLarge, lim.MaxBytes)
@@ -116,7 +135,7 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (*media.Clip, error) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	capSec := media.CapSeconds(lim)
-	clip, err := decode(ctx, data, fps, side, capSec, lim)
+	clip, err := decode(ctx, data, fps, side, capSec, lim, &d.Pool, audio)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, errStopped) {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -127,12 +146,17 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (*media.Clip, error) 
 		return nil, err
 	}
 	if err := lim.CheckDecoded(clip); err != nil {
+		clip.Release()
 		return nil, err
 	}
 	return clip, nil
 }
 
 var errStopped = errors.New("libav: stopped")
+
+// dstPad is the room a frame buffer has past its pixels, which the
+// scaler's vector stores may write into.
+const dstPad = C.LAV_DST_PAD
 
 var initOnce = sync.OnceFunc(func() { C.lav_init() })
 
@@ -141,7 +165,7 @@ var cstrings = sync.OnceValue(func() [3]*C.char {
 	return [3]*C.char{C.CString(media.FormatWhitelist), C.CString(media.CodecWhitelist), nil}
 })
 
-func decode(ctx context.Context, data []byte, fps float64, side int, capSec float64, lim media.Limits) (*media.Clip, error) {
+func decode(ctx context.Context, data []byte, fps float64, side int, capSec float64, lim media.Limits, pool *media.FramePool, audio func(media.Audio)) (_ *media.Clip, err error) {
 	// The input is copied to C memory: the C side keeps a pointer to it
 	// across calls, which Go memory must not be.
 	initOnce()
@@ -180,9 +204,13 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 		probesize:        C.int64_t(media.ProbeBytes),
 		max_pixels:       C.int64_t(media.MaxPixels(lim)),
 		cap_us:           C.int64_t(math.Round(capSec * 1e6)),
+		max_side:         C.int(side),
 	}
 	if lim.VideoOnly {
 		o.video_only = 1
+	}
+	if audio != nil {
+		o.audio_first = 1
 	}
 	if r := C.lav_open(c, &o); r < 0 {
 		return nil, lavErr(c, r)
@@ -192,10 +220,19 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 	single := C.lav_nb_streams(c) == 1
 	clip := &media.Clip{FPS: fps, Audio: media.Audio{Rate: media.SampleRate}}
 	cfr := cfrSync{single: single}
+	var bufs [][]byte // the frames' distinct buffers, from pool
+	defer func() {
+		if err != nil {
+			for _, b := range bufs {
+				pool.Put(b)
+			}
+		}
+	}()
 	for {
 		r := C.lav_next(c)
 		switch r {
 		case C.LAV_EOF:
+			pool.Adopt(clip, bufs)
 			return clip, nil
 		case C.LAV_VIDEO:
 			w, h := int(C.lav_width(c)), int(C.lav_height(c))
@@ -209,8 +246,12 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 			if len(clip.Frames)+n > maxFrames {
 				return nil, fmt.Errorf("%w: more than %d frames", media.ErrTooLong, maxFrames)
 			}
-			bgr := make([]byte, w*h*3)
-			C.lav_copy_bgr(c, (*C.uint8_t)(unsafe.Pointer(&bgr[0])))
+			buf := pool.Get(w*h*3 + dstPad)
+			bufs = append(bufs, buf)
+			if r := C.lav_copy_bgr(c, (*C.uint8_t)(unsafe.Pointer(&buf[0]))); r < 0 {
+				return nil, lavErr(c, r)
+			}
+			bgr := buf[: w*h*3 : w*h*3]
 			for range n {
 				t := time.Duration(float64(len(clip.Frames)) / fps * float64(time.Second))
 				clip.Frames = append(clip.Frames, media.Frame{T: t, Width: w, Height: h, BGR: bgr})
@@ -227,6 +268,8 @@ func decode(ctx context.Context, data []byte, fps float64, side int, capSec floa
 			s = append(s, make([]int16, n)...)
 			C.lav_copy_s16(c, (*C.int16_t)(unsafe.Pointer(&s[len(s)-n])))
 			clip.Audio.Samples = s[:min(len(s), maxSamples)]
+		case C.LAV_AUDIO_END:
+			audio(clip.Audio)
 		default:
 			return nil, lavErr(c, r)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,21 +53,26 @@ func synth(t *testing.T, name string, args ...string) string {
 
 const tone = "sine=frequency=440:sample_rate=44100"
 
-// TestSameAsFFmpeg: the in-process decoder returns the frames and samples
-// of the ffmpeg child process (media.Decoder) byte for byte, so switching
-// decoders changes no decision: GRID's MPEG-PS, the browsers' and phones'
-// containers, a frame larger than the output side (scaled), a video that
-// starts after its audio (the first frame repeated from 0), a rotated phone
-// recording, and video-only evidence for the action challenge.
-func TestSameAsFFmpeg(t *testing.T) {
-	needFFmpeg(t)
+// clipCase is one container the decoders must read alike.
+type clipCase struct {
+	name string
+	make func(t *testing.T) string
+	lim  media.Limits
+	fps  float64
+}
+
+// clipCases are the containers, codecs and shapes of evidence both
+// decoders read: GRID's MPEG-PS, the browsers' and phones' containers, a
+// frame larger than the output side (scaled), an odd frame width (the
+// channel swap's last pixels of a row), BT.709 and full-range colours, a
+// width not a multiple of 8 or odd, and an odd height (the direct
+// conversion's colour details, its plain C converter, and a picture it
+// leaves to the graph), a video that starts after its audio (the first frame repeated
+// from 0), a rotated phone recording, and video-only evidence for the
+// action challenge.
+func clipCases(t *testing.T) []clipCase {
 	grid := testdata(t, "talking/grid/bbaf2n.mpg")
-	tests := []struct {
-		name string
-		make func(t *testing.T) string
-		lim  media.Limits
-		fps  float64
-	}{
+	return []clipCase{
 		{"grid mpeg-ps", func(t *testing.T) string { return grid }, media.Limits{}, 25},
 		{"grid at 10 fps", func(t *testing.T) string { return grid }, media.Limits{}, 10},
 		{"mp4 h264 aac, index last", func(t *testing.T) string {
@@ -78,6 +84,30 @@ func TestSameAsFFmpeg(t *testing.T) {
 		{"1280x720 at 30 fps, scaled", func(t *testing.T) string {
 			return synth(t, "b.mp4", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=3",
 				"-f", "lavfi", "-i", tone, "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-movflags", "+faststart")
+		}, media.Limits{}, 25},
+		{"odd size 333x251, 4:4:4 mjpeg", func(t *testing.T) string {
+			return synth(t, "o.avi", "-f", "lavfi", "-i", "testsrc2=size=334x252:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-vf", "scale=333:251", "-pix_fmt", "yuvj444p", "-c:v", "mjpeg", "-c:a", "mp2")
+		}, media.Limits{}, 25},
+		{"bt.709 colours", func(t *testing.T) string {
+			return synth(t, "h.mp4", "-i", grid, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+				"-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709")
+		}, media.Limits{}, 25},
+		{"4:2:0 width 330 (not a multiple of 8)", func(t *testing.T) string {
+			return synth(t, "w.webm", "-f", "lavfi", "-i", "testsrc2=size=330x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus")
+		}, media.Limits{}, 25},
+		{"full range 4:2:0 mjpeg", func(t *testing.T) string {
+			return synth(t, "k.avi", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-pix_fmt", "yuvj420p", "-c:v", "mjpeg", "-c:a", "mp2")
+		}, media.Limits{}, 25},
+		{"full range 4:2:0 mjpeg, odd width", func(t *testing.T) string {
+			return synth(t, "l.avi", "-f", "lavfi", "-i", "testsrc2=size=334x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-vf", "scale=333:240", "-pix_fmt", "yuvj420p", "-c:v", "mjpeg", "-c:a", "mp2")
+		}, media.Limits{}, 25},
+		{"full range 4:2:0 mjpeg, odd height", func(t *testing.T) string {
+			return synth(t, "j.avi", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-f", "lavfi", "-i", tone, "-t", "3",
+				"-vf", "scale=320:239", "-pix_fmt", "yuvj420p", "-c:v", "mjpeg", "-c:a", "mp2")
 		}, media.Limits{}, 25},
 		{"video starts 120 ms after the audio", func(t *testing.T) string {
 			return synth(t, "c.mkv", "-itsoffset", "0.12", "-i", grid, "-i", grid, "-map", "0:v", "-map", "1:a",
@@ -91,7 +121,14 @@ func TestSameAsFFmpeg(t *testing.T) {
 				"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8")
 		}, media.Limits{VideoOnly: true}, 25},
 	}
-	for _, tt := range tests {
+}
+
+// TestSameAsFFmpeg: the in-process decoder returns the frames and samples
+// of the ffmpeg child process (media.Decoder) byte for byte, so switching
+// decoders changes no decision (clipCases).
+func TestSameAsFFmpeg(t *testing.T) {
+	needFFmpeg(t)
+	for _, tt := range clipCases(t) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.make(t)
 			cli := media.NewDecoder()
@@ -119,6 +156,178 @@ func TestSameAsFFmpeg(t *testing.T) {
 				t.Fatalf("audio: %d samples at %d Hz, ffmpeg %d at %d (or they differ)", len(got.Audio.Samples), got.Audio.Rate, len(want.Audio.Samples), want.Audio.Rate)
 			}
 			t.Logf("%d frames %dx%d, %d samples: identical", len(got.Frames), got.Frames[0].Width, got.Frames[0].Height, len(got.Audio.Samples))
+		})
+	}
+}
+
+// TestAudioFirst: decoding the audio first returns the clip of the
+// interleaved decode and hands its audio over before the first frame is
+// decoded; not at all for video-only evidence, nor when the video packets
+// are more than the queue holds (then the streams decode interleaved).
+func TestAudioFirst(t *testing.T) {
+	needFFmpeg(t)
+	const manyPackets = "more video packets than the queue holds"
+	cases := append(clipCases(t), clipCase{manyPackets, func(t *testing.T) string {
+		return synth(t, "m.mkv", "-f", "lavfi", "-i", "testsrc2=size=96x96:rate=1000:duration=5",
+			"-f", "lavfi", "-i", tone, "-t", "5", "-c:v", "mpeg4", "-q:v", "31", "-c:a", "mp2")
+	}, media.Limits{}, 25})
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := os.ReadFile(tt.make(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := New()
+			d.FPS, d.Limits = tt.fps, tt.lim
+			want, err := d.Decode(context.Background(), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A pool holding one buffer of the frame size: the first
+			// frame decoded takes it, so the callback still finds it
+			// there only when the audio comes before every frame.
+			size := want.Frames[0].Width*want.Frames[0].Height*3 + dstPad
+			mark := make([]byte, size)
+			first := New()
+			first.FPS, first.Limits = tt.fps, tt.lim
+			first.Pool.Put(mark)
+			calls, early := 0, false
+			var handed media.Audio
+			got, err := first.DecodeAudioFirst(context.Background(), bytes.NewReader(data), func(a media.Audio) {
+				calls++
+				handed = a
+				b := first.Pool.Get(size)
+				early = &b[0] == &mark[0]
+				first.Pool.Put(b)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Frames) != len(want.Frames) || got.FPS != want.FPS || got.SourceFPS != want.SourceFPS {
+				t.Fatalf("%d frames at %g fps, interleaved %d at %g", len(got.Frames), got.FPS, len(want.Frames), want.FPS)
+			}
+			for i, g := range got.Frames {
+				w := want.Frames[i]
+				if g.T != w.T || g.Width != w.Width || g.Height != w.Height || !bytes.Equal(g.BGR, w.BGR) {
+					t.Fatalf("frame %d differs", i)
+				}
+			}
+			if got.Audio.Rate != want.Audio.Rate || !equal16(got.Audio.Samples, want.Audio.Samples) {
+				t.Fatalf("audio: %d samples, interleaved %d (or they differ)", len(got.Audio.Samples), len(want.Audio.Samples))
+			}
+			wantCalls := 1
+			if tt.lim.VideoOnly || tt.name == manyPackets {
+				wantCalls = 0
+			}
+			switch {
+			case calls != wantCalls:
+				t.Fatalf("audio handed over %d times, want %d", calls, wantCalls)
+			case calls == 1 && !early:
+				t.Fatal("audio handed over after the first frame")
+			case calls == 1 && (handed.Rate != got.Audio.Rate || !equal16(handed.Samples, got.Audio.Samples)):
+				t.Fatalf("audio handed over: %d samples, the clip's %d", len(handed.Samples), len(got.Audio.Samples))
+			}
+		})
+	}
+}
+
+// TestPoolReuse: a decode into the buffers of a released clip returns the
+// frames of a decode into fresh memory (every byte is overwritten), for a
+// clip of the same size and one of another.
+func TestPoolReuse(t *testing.T) {
+	needFFmpeg(t)
+	grid := testdata(t, "talking/grid/bbaf2n.mpg")
+	other := testdata(t, "talking/grid/lbax4n.mpg")
+	small := synth(t, "s.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3",
+		"-f", "lavfi", "-i", tone, "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
+	fresh := New()
+	fresh.Pool.MaxBytes = -1
+	pooled := New()
+	for _, tt := range []struct{ name, first, second string }{
+		{"same size", grid, other},
+		{"other size", grid, small},
+		{"back to the first size", small, grid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c1, err := pooled.DecodeFile(context.Background(), tt.first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range c1.Frames {
+				clear(c1.Frames[i].BGR) // what the next decode must overwrite
+			}
+			c1.Release()
+			want, err := fresh.DecodeFile(context.Background(), tt.second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := pooled.DecodeFile(context.Background(), tt.second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Frames) != len(want.Frames) {
+				t.Fatalf("%d frames, want %d", len(got.Frames), len(want.Frames))
+			}
+			reused := 0
+			for i, g := range got.Frames {
+				if !bytes.Equal(g.BGR, want.Frames[i].BGR) {
+					t.Fatalf("frame %d differs from a fresh decode", i)
+				}
+				for _, f := range c1.Frames {
+					if len(f.BGR) == len(g.BGR) && &f.BGR[0] == &g.BGR[0] {
+						reused++
+						break
+					}
+				}
+			}
+			if sameSize := c1.Frames[0].Width == got.Frames[0].Width && c1.Frames[0].Height == got.Frames[0].Height; sameSize && reused == 0 {
+				t.Fatal("no buffer of the released clip was reused")
+			}
+			got.Release()
+		})
+	}
+}
+
+// TestPadding: the scaler writes within the room a frame buffer has past
+// its pixels, with a margin (half of it untouched).
+func TestPadding(t *testing.T) {
+	needFFmpeg(t)
+	for _, tt := range clipCases(t) {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := os.ReadFile(tt.make(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := New()
+			d.FPS, d.Limits = tt.fps, tt.lim
+			probe, err := d.Decode(context.Background(), data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := probe.Frames[0].Width * probe.Frames[0].Height * 3
+			d.Pool.MaxBytes = int64(len(probe.Frames)+1) * int64(n+dstPad)
+			var bufs [][]byte
+			for range len(probe.Frames) + 1 {
+				b := bytes.Repeat([]byte{0xab}, n+dstPad)
+				bufs = append(bufs, b)
+				d.Pool.Put(b)
+			}
+			if _, err := d.Decode(context.Background(), data); err != nil {
+				t.Fatal(err)
+			}
+			worst := 0
+			for _, b := range bufs {
+				for k := len(b) - 1; k >= n; k-- {
+					if b[k] != 0xab {
+						worst = max(worst, k+1-n)
+						break
+					}
+				}
+			}
+			if worst > dstPad/2 {
+				t.Fatalf("%d bytes written past the pixels, room %d", worst, dstPad)
+			}
+			t.Logf("%d bytes written past the pixels", worst)
 		})
 	}
 }
@@ -248,7 +457,8 @@ func TestBusy(t *testing.T) {
 }
 
 // FuzzDecode: hostile input never crashes the decoder and fails only with
-// the media sentinels (a fault would be a bug).
+// the media sentinels (a fault would be a bug); decoding the audio first
+// fails alike or returns as many frames and the same audio.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte("not a video"))
 	f.Add([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x08mdat"))
@@ -257,17 +467,37 @@ func FuzzDecode(f *testing.F) {
 	if p := os.Getenv("TRUSTID_TESTDATA"); p != "" {
 		if b, err := os.ReadFile(filepath.Join(p, "talking/grid/bbaf2n.mpg")); err == nil {
 			f.Add(b[:min(len(b), 64<<10)])
+			f.Add(b[:len(b)/2])
+			// Damaged in the middle: the demuxer resyncs or fails there,
+			// after the frames before it.
+			bad := bytes.Clone(b)
+			for i := len(bad) / 2; i < min(len(bad), len(bad)/2+4096); i++ {
+				bad[i] = byte(i * 7)
+			}
+			f.Add(bad)
 		}
 	}
 	d := New()
 	d.Timeout = 5 * time.Second
+	sentinels := []error{media.ErrUnreadable, media.ErrNoVideo, media.ErrNoAudio, media.ErrSilent, media.ErrTooShort,
+		media.ErrTooLong, media.ErrDimensions, media.ErrTooLarge}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, err := d.Decode(context.Background(), b)
+		clip, err := d.Decode(context.Background(), b)
+		// Decoding the audio first ends the same way.
+		first, ferr := d.DecodeAudioFirst(context.Background(), bytes.NewReader(b), func(media.Audio) {})
+		for _, s := range sentinels {
+			if errors.Is(err, s) != errors.Is(ferr, s) {
+				t.Fatalf("interleaved: %v; audio first: %v", err, ferr)
+			}
+		}
 		if err == nil {
+			if ferr != nil || len(first.Frames) != len(clip.Frames) || !equal16(first.Audio.Samples, clip.Audio.Samples) {
+				t.Fatalf("audio first: %v, %d frames, %d samples; interleaved %d frames, %d samples",
+					ferr, len(first.Frames), len(first.Audio.Samples), len(clip.Frames), len(clip.Audio.Samples))
+			}
 			return
 		}
-		for _, s := range []error{media.ErrUnreadable, media.ErrNoVideo, media.ErrNoAudio, media.ErrSilent, media.ErrTooShort,
-			media.ErrTooLong, media.ErrDimensions, media.ErrTooLarge} {
+		for _, s := range sentinels {
 			if errors.Is(err, s) {
 				return
 			}
@@ -284,9 +514,21 @@ func BenchmarkDecodeGRID(b *testing.B) {
 	}
 	d := New()
 	b.ReportAllocs()
+	c0 := cpuTime()
 	for b.Loop() {
-		if _, err := d.Decode(context.Background(), data); err != nil {
+		clip, err := d.Decode(context.Background(), data)
+		if err != nil {
 			b.Fatal(err)
 		}
+		clip.Release() // as the service does once the decision is made
 	}
+	// CPU per decode (user+system, every thread): on a shared machine a
+	// steadier figure than the wall time.
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
