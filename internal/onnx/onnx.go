@@ -179,7 +179,7 @@ func (s *Session) Run(inputs ...Tensor) ([]Tensor, error) {
 	}
 	out := make([]ort.ArbitraryTensor, len(s.outputs))
 	defer destroy(out)
-	if err := s.run(in, out); err != nil {
+	if err := s.s.Run(in, out); err != nil {
 		return nil, fmt.Errorf("onnx: run: %w", err)
 	}
 	res := make([]Tensor, len(out))
@@ -250,19 +250,10 @@ func (b *Binding) Output(i int) []float32 { return b.outputs[i] }
 
 // Run runs the session on the bound tensors.
 func (b *Binding) Run() error {
-	if err := b.s.run(b.in, b.out); err != nil {
+	if err := b.s.s.Run(b.in, b.out); err != nil {
 		return fmt.Errorf("onnx: run: %w", err)
 	}
 	return nil
-}
-
-// run runs the session with subnormal floats flushed to zero, as OpenCV's
-// DNN runs its networks. On CPUs that take a microcode assist for every
-// subnormal operand (measured on a Xeon with AVX-512, 2026-12-07) the face
-// embedding took 68 ms a run instead of 5 ms without it; the values
-// flushed are below 1.2e-38, far under anything the outputs resolve.
-func (s *Session) run(in, out []ort.ArbitraryTensor) error {
-	return flushDenormals(func() error { return s.s.Run(in, out) })
 }
 
 // Close releases the tensors (not the session).
