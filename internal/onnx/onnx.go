@@ -84,12 +84,12 @@ type Config struct {
 	// floats (below 1.2e-38 in magnitude) to zero, in its inputs, weights
 	// and results (x86's FTZ and DAZ, set on the running thread for each
 	// run and put back after). fr_feature holds 8938 subnormal weights and
-	// fr_landmark 26567, and their products make more: on the Xeon (Sapphire
-	// Rapids) this machine moved to, each costs a microcode assist, and
-	// fr_feature took 62-66 ms of CPU instead of 5 (authn/face
-	// BenchmarkStage). A subnormal is at least 2^-126 smaller than the
-	// normal values it is summed with, so the outputs stay the same to
-	// float rounding. ONNX Runtime's own session.set_denormal_as_zero
+	// fr_landmark 26567, and their products make more: on the Intel Xeon
+	// vCPUs this machine moved to each costs a microcode assist, and
+	// fr_feature took 62-66 ms of CPU instead of 5 (bench/face/RESULTS.md).
+	// A subnormal is at least 2^-126 smaller than the normal values it is
+	// summed with, so the outputs stay the same (bit for bit on the face
+	// networks' test images). ONNX Runtime's own session.set_denormal_as_zero
 	// only reaches its pool threads, and with one intra-op thread a run
 	// stays on the caller's.
 	DenormalsAreZero bool
