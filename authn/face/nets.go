@@ -114,6 +114,10 @@ func openSessions(cfg *Config, models map[string][]byte) (*sessions, error) {
 			Outputs:        spec.outputs,
 			IntraOpThreads: cfg.IntraOpThreads,
 			InterOpThreads: 1,
+			// Subnormal weights and activations (fr_feature, fr_landmark)
+			// cost a microcode assist each on some Xeons: 62-66 ms of CPU
+			// for one embedding instead of 5 (bench/face/RESULTS.md).
+			DenormalsAreZero: true,
 		})
 		if err != nil {
 			s.close()

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -79,6 +80,19 @@ type Config struct {
 	// with one layer's half overwritten), so speech keeps it off for the
 	// VAD's halves.
 	NoMemPattern bool
+	// DenormalsAreZero runs the model with the CPU flushing subnormal
+	// floats (below 1.2e-38 in magnitude) to zero, in its inputs, weights
+	// and results (x86's FTZ and DAZ, set on the running thread for each
+	// run and put back after). fr_feature holds 8938 subnormal weights and
+	// fr_landmark 26567, and their products make more: on the Intel Xeon
+	// vCPUs this machine moved to each costs a microcode assist, and
+	// fr_feature took 62-66 ms of CPU instead of 5 (bench/face/RESULTS.md).
+	// A subnormal is at least 2^-126 smaller than the normal values it is
+	// summed with, so the outputs stay the same (bit for bit on the face
+	// networks' test images). ONNX Runtime's own session.set_denormal_as_zero
+	// only reaches its pool threads, and with one intra-op thread a run
+	// stays on the caller's.
+	DenormalsAreZero bool
 }
 
 // Session is a loaded model. It is safe for concurrent use: ONNX Runtime
@@ -87,6 +101,7 @@ type Session struct {
 	s       *ort.DynamicAdvancedSession
 	inputs  []string
 	outputs []string
+	daz     bool // Config.DenormalsAreZero
 }
 
 // Open loads cfg.Model, or cfg.ModelData when set (and the runtime library
@@ -128,11 +143,24 @@ func Open(cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnx: load %s: %w", cfg.Model, err)
 	}
-	return &Session{s: s, inputs: cfg.Inputs, outputs: cfg.Outputs}, nil
+	return &Session{s: s, inputs: cfg.Inputs, outputs: cfg.Outputs, daz: cfg.DenormalsAreZero}, nil
 }
 
 // Close releases the session.
 func (s *Session) Close() error { return s.s.Destroy() }
+
+// run runs the session on ONNX Runtime's tensors, with subnormals flushed
+// on the running thread when the Config asks for it.
+func (s *Session) run(in, out []ort.ArbitraryTensor) error {
+	if !s.daz {
+		return s.s.Run(in, out)
+	}
+	runtime.LockOSThread() // the mode is the thread's: keep it to this run
+	defer runtime.UnlockOSThread()
+	old := flushDenormals()
+	defer restoreDenormals(old)
+	return s.s.Run(in, out)
+}
 
 // Tensor is a dense tensor: Float for float32 data, or Int64 for int64 data
 // (exactly one is set), row-major in Shape.
@@ -179,7 +207,7 @@ func (s *Session) Run(inputs ...Tensor) ([]Tensor, error) {
 	}
 	out := make([]ort.ArbitraryTensor, len(s.outputs))
 	defer destroy(out)
-	if err := s.s.Run(in, out); err != nil {
+	if err := s.run(in, out); err != nil {
 		return nil, fmt.Errorf("onnx: run: %w", err)
 	}
 	res := make([]Tensor, len(out))
@@ -250,7 +278,7 @@ func (b *Binding) Output(i int) []float32 { return b.outputs[i] }
 
 // Run runs the session on the bound tensors.
 func (b *Binding) Run() error {
-	if err := b.s.s.Run(b.in, b.out); err != nil {
+	if err := b.s.run(b.in, b.out); err != nil {
 		return fmt.Errorf("onnx: run: %w", err)
 	}
 	return nil
