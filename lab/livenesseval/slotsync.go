@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/trustid/trustid/liveness/lipsync"
 	"github.com/trustid/trustid/liveness/viseme"
 )
 
@@ -83,6 +84,9 @@ func SlotSync(in viseme.Input) SlotSyncResult {
 		for j, i := range idx {
 			open[j] = in.Shapes[i].Opening
 		}
+		if _, sd := lipsync.MeanStd(open); sd == 0 {
+			continue // a still mouth says nothing about sync
+		}
 		env := make([]float64, len(idx))
 		own, other := math.Inf(-1), math.Inf(-1)
 		best, bestOff := math.Inf(-1), time.Duration(0)
@@ -100,10 +104,7 @@ func SlotSync(in viseme.Input) SlotSyncResult {
 			if !ok {
 				continue
 			}
-			r := pearson(open, env)
-			if math.IsNaN(r) {
-				continue
-			}
+			r := lipsync.Pearson(open, env)
 			if r > best {
 				best, bestOff = r, off
 			}
@@ -123,29 +124,6 @@ func SlotSync(in viseme.Input) SlotSyncResult {
 		}
 	}
 	return res
-}
-
-// pearson is the correlation of a and b (NaN when either is constant).
-func pearson(a, b []float64) float64 {
-	n := float64(len(a))
-	var ma, mb float64
-	for i := range a {
-		ma += a[i]
-		mb += b[i]
-	}
-	ma /= n
-	mb /= n
-	var sab, saa, sbb float64
-	for i := range a {
-		da, db := a[i]-ma, b[i]-mb
-		sab += da * db
-		saa += da * da
-		sbb += db * db
-	}
-	if saa == 0 || sbb == 0 {
-		return math.NaN()
-	}
-	return sab / math.Sqrt(saa*sbb)
 }
 
 // mfAUC is the probability that a genuine clip's slot sync exceeds an
