@@ -334,23 +334,32 @@ func TestSessionGrantStoreFault(t *testing.T) {
 }
 
 // TestSessionGrantsOldFormat: a session stored before grants had a time
-// (a list of request ids) still takes grants and logs out fully.
+// (a list of request ids) still takes grants and logs out fully, also
+// past the bound of 64 that used to drop the oldest grant.
 func TestSessionGrantsOldFormat(t *testing.T) {
 	for name, open := range grantStores(t) {
-		t.Run(name, func(t *testing.T) {
-			h := newGrantHarness(t, open(t))
-			h.putSession(t, "cookie", `{"sid":"s1","auth":{"citizen_id":"c1"},"clients":["rp"],"grants":["old-1","old-2"]}`)
-			h.now = h.now.Add(7 * time.Hour) // the old grants' times are unknown: kept
-			if err := h.grant("cookie", "new-1"); err != nil {
-				t.Fatal(err)
-			}
-			if code := h.logout("cookie"); code != http.StatusOK {
-				t.Fatalf("logout: %d", code)
-			}
-			if got, want := h.tokens.revoked(), []string{"new-1", "old-1", "old-2"}; !slices.Equal(got, want) {
-				t.Fatalf("revoked %v, want %v", got, want)
-			}
-		})
+		for _, n := range []int{2, 100} {
+			t.Run(fmt.Sprintf("%s/%d grants", name, n), func(t *testing.T) {
+				h := newGrantHarness(t, open(t))
+				var old []string
+				for i := range n {
+					old = append(old, fmt.Sprintf("old-%03d", i))
+				}
+				ids, _ := json.Marshal(old)
+				h.putSession(t, "cookie", `{"sid":"s1","auth":{"citizen_id":"c1"},"clients":["rp"],"grants":`+string(ids)+`}`)
+				h.now = h.now.Add(7 * time.Hour) // the old grants' times are unknown: kept
+				if err := h.grant("cookie", "new-1"); err != nil {
+					t.Fatal(err)
+				}
+				if code := h.logout("cookie"); code != http.StatusOK {
+					t.Fatalf("logout: %d", code)
+				}
+				want := append([]string{"new-1"}, old...)
+				if got := h.tokens.revoked(); !slices.Equal(got, want) {
+					t.Fatalf("revoked %d %v, want %d", len(got), got, len(want))
+				}
+			})
+		}
 	}
 }
 
