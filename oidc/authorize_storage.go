@@ -18,6 +18,7 @@ type authorizeEphemeral interface {
 	kvGetter
 	kvSetter
 	Delete(ctx context.Context, key string) error
+	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
 }
 

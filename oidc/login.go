@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -47,20 +48,87 @@ type loginState struct {
 	StepUp bool `json:"step_up,omitempty"`
 }
 
-// browserSession is a citizen's logged-in session at the provider.
+// browserSession is a citizen's logged-in session at the provider. It is
+// changed only under its sessionLock (rememberGrant, logout).
 type browserSession struct {
 	SID  string         `json:"sid"`
 	Auth Authentication `json:"auth"`
 	// Clients that received tokens in this session (back-channel logout).
 	Clients []string `json:"clients,omitempty"`
-	// Grants are the fosite request ids of the authorizations given in
-	// this session (the newest maxSessionGrants): logout revokes their
-	// access tokens.
-	Grants []string `json:"grants,omitempty"`
+	// Grants are the authorizations given in this session: logout
+	// revokes their access tokens.
+	Grants sessionGrants `json:"grants,omitempty"`
 }
 
-// maxSessionGrants bounds browserSession.Grants.
-const maxSessionGrants = 64
+// sessionGrant is one authorization given in a browser session.
+type sessionGrant struct {
+	// ID is the fosite request id, which every access token of the grant
+	// carries (refreshed ones too).
+	ID string `json:"id"`
+	// At is when the grant was given (its code or implicit tokens
+	// issued); zero for a grant stored as a bare id before it was
+	// recorded, which is kept until the session ends.
+	At time.Time `json:"at,omitzero"`
+	// Offline: a refresh token was granted, whose refreshed access
+	// tokens carry the same request id at any time; never pruned.
+	Offline bool `json:"offline,omitempty"`
+}
+
+// sessionGrants reads both the current form (objects) and the one stored
+// before grants had a time (a list of request ids): sessions live for
+// SessionTTL across an upgrade, and their grants must still be revoked.
+type sessionGrants []sessionGrant
+
+func (g *sessionGrants) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("oidc: session grants: %w", err)
+	}
+	out := make(sessionGrants, 0, len(raw))
+	for _, r := range raw {
+		var sg sessionGrant
+		if err := json.Unmarshal(r, &sg.ID); err != nil {
+			if err := json.Unmarshal(r, &sg); err != nil {
+				return fmt.Errorf("oidc: session grant: %w", err)
+			}
+		}
+		if sg.ID == "" {
+			return errors.New("oidc: session grant without id")
+		}
+		out = append(out, sg)
+	}
+	*g = out
+	return nil
+}
+
+// prune drops the grants that can have no live access token at now: given
+// before now-life (life is the code lifetime plus the access token
+// lifetime, plus grantClockSlack between nodes), without a refresh token,
+// and with a known time.
+func (g sessionGrants) prune(now time.Time, life time.Duration) sessionGrants {
+	cut := now.Add(-life - grantClockSlack)
+	return slices.DeleteFunc(g, func(sg sessionGrant) bool {
+		return !sg.Offline && !sg.At.IsZero() && sg.At.Before(cut)
+	})
+}
+
+// grantClockSlack covers clock differences between the nodes that give a
+// grant, exchange its code and check its tokens.
+const grantClockSlack = time.Minute
+
+// maxSessionGrants bounds the grants of a browser session that may still
+// have live access tokens. A session at the bound refuses further
+// authorizations (errSessionFull) instead of forgetting a grant whose
+// tokens logout would then miss.
+const maxSessionGrants = 1024
+
+// errSessionEnded: the browser session was gone (logged out or expired)
+// when its grant was to be recorded. errSessionFull: see maxSessionGrants.
+// Neither is a fault; no code is issued.
+var (
+	errSessionEnded = errors.New("oidc: browser session ended")
+	errSessionFull  = errors.New("oidc: browser session has too many live grants")
+)
 
 func randomID() string {
 	b := make([]byte, 32)
@@ -325,9 +393,20 @@ func (az *authorizer) finish(w http.ResponseWriter, r *http.Request, ar fosite.A
 	// token call.
 	// The session records the grant before the code exists: logout
 	// revokes the session's grants, so a grant it could not record would
-	// outlive the logout. A fault here answers 503 and issues nothing.
-	if err := az.rememberGrant(r, client.ID, ar.GetID()); err != nil {
-		az.authorizeError(ctx, w, ar, fmt.Errorf("%w: %w", httperr.ErrUnavailable, err))
+	// outlive the logout. A fault here answers 503 and issues nothing; a
+	// session that ended meanwhile (logout) asks for a new sign-in.
+	offline := ar.GetGrantedScopes().HasOneOf(ScopeOffline)
+	if err := az.rememberGrant(r, client.ID, ar.GetID(), offline); err != nil {
+		switch {
+		case errors.Is(err, errSessionEnded):
+			az.log.Info("oidc: authorization refused: session ended", "client", client.ID)
+			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("The sign-in session has ended. Please sign in again."))
+		case errors.Is(err, errSessionFull):
+			az.log.Warn("oidc: authorization refused: session full", "client", client.ID, "max", maxSessionGrants)
+			az.f.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("This sign-in session has given too many authorizations. Please sign out and sign in again."))
+		default:
+			az.authorizeError(ctx, w, ar, fmt.Errorf("%w: %w", httperr.ErrUnavailable, err))
+		}
 		return
 	}
 	resp, err := az.f.NewAuthorizeResponse(ctx, ar, sess)
@@ -343,25 +422,50 @@ func (az *authorizer) finish(w http.ResponseWriter, r *http.Request, ar fosite.A
 	az.f.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
-// rememberGrant records that the browser session's citizen signed in to
-// client, by the authorization with fosite request id requestID. An error
-// is a store fault: the session could not be read or written.
-func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string) error {
-	s, id, err := az.browser.sessionOrFault(r)
-	if err != nil || s == nil {
+// rememberGrant records, under the session's lock, that the browser
+// session's citizen signed in to client by the authorization with fosite
+// request id requestID (offline: with a refresh token). It re-reads the
+// session under the lock, so concurrent authorizations all land and a
+// logout in between is seen: errSessionEnded, nothing written. It returns
+// errSessionFull if the session holds maxSessionGrants grants that may
+// still have live access tokens. Any other error is a fault.
+func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string, offline bool) error {
+	ctx := r.Context()
+	c, err := r.Cookie(cookieSession)
+	if err != nil || c.Value == "" {
+		return errSessionEnded
+	}
+	id := c.Value
+	lk, err := lockSession(ctx, az.eph, id)
+	if err != nil {
 		return err
+	}
+	defer func() {
+		if err := lk.unlock(ctx); err != nil {
+			az.log.Warn("oidc: session lock", "err", err)
+		}
+	}()
+	var s browserSession
+	if err := getJSON(ctx, az.eph, sessionKey(id), &s); err != nil {
+		if errors.Is(err, ephemeral.ErrNotFound) {
+			return errSessionEnded
+		}
+		return fmt.Errorf("oidc: load session: %w", err)
+	}
+	now := az.now().UTC()
+	s.Grants = s.Grants.prune(now, az.grantLife)
+	if len(s.Grants) >= maxSessionGrants {
+		return errSessionFull
 	}
 	if !slices.Contains(s.Clients, clientID) {
 		s.Clients = append(s.Clients, clientID)
 	}
-	s.Grants = append(s.Grants, requestID)
-	if n := len(s.Grants); n > maxSessionGrants {
-		s.Grants = s.Grants[n-maxSessionGrants:]
-	}
-	if err := putJSON(r.Context(), az.eph, sessionKey(id), s, az.sessionTTL); err != nil {
+	s.Grants = append(s.Grants, sessionGrant{ID: requestID, At: now, Offline: offline})
+	if err := putJSON(ctx, az.eph, sessionKey(id), &s, az.sessionTTL); err != nil {
 		return fmt.Errorf("oidc: update session: %w", err)
 	}
-	return nil
+	// Held all along: a logout cannot have read the session in between.
+	return lk.held(ctx)
 }
 
 // methodsFor lists the authenticators able to reach minACR.
@@ -428,7 +532,8 @@ type authorizer struct {
 	prefix         string
 	loginTTL       time.Duration
 	sessionTTL     time.Duration
-	pages          PageRenderer // nil: the built-in pages
+	grantLife      time.Duration // AuthCodeTTL + AccessTokenTTL: a grant's longest access without refresh
+	pages          PageRenderer  // nil: the built-in pages
 	authenticators []Authenticator
 	auths          map[string]Authenticator
 	eph            authorizeEphemeral

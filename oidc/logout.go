@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/trustid/trustid/internal/ephemeral"
 	"github.com/trustid/trustid/internal/store"
 )
 
@@ -128,17 +130,17 @@ func (l *logout) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if s != nil {
 		if hintSID == "" || hintSID == s.SID || confirmed {
-			// Tokens first: if they cannot be revoked now, the session
-			// stays so that a retry finds them (a fault is not a success).
-			if err := l.revokeSessionTokens(ctx, s); err != nil {
-				l.log.Error("oidc: logout: revoke access tokens", "err", err)
+			ended, err := l.endSession(ctx, id)
+			if err != nil {
+				l.log.Error("oidc: logout", "err", err)
 				w.Header().Set("Retry-After", retryAfter)
 				l.page(w, http.StatusServiceUnavailable, "Sign-out failed", "The service cannot sign you out right now. Please try again in a moment.", nil)
 				return
 			}
-			_ = l.eph.Delete(ctx, sessionKey(id))
-			l.backchannelLogout(ctx, s)
-			l.events.record(ctx, "citizen:"+s.Auth.CitizenID, "oidc.logout", s.Auth.CitizenID, clientID, "ok", nil)
+			if ended != nil { // else a concurrent logout ended it
+				l.backchannelLogout(ctx, ended)
+				l.events.record(ctx, "citizen:"+ended.Auth.CitizenID, "oidc.logout", ended.Auth.CitizenID, clientID, "ok", nil)
+			}
 		}
 	}
 	l.clearCookie(w, cookieSession)
@@ -188,13 +190,50 @@ func (l *logout) confirmLogout(w http.ResponseWriter, r *http.Request, id, clien
 	l.page(w, http.StatusOK, "Sign out?", "", lp)
 }
 
+// endSession ends the browser session named by cookie id under its lock
+// (sessionLock): it re-reads the session, so grants recorded since the
+// caller's read are revoked too, revokes its grants' access tokens and
+// deletes it. Tokens first: if they cannot be revoked, the session stays
+// so that a retry finds them; a session that cannot be deleted, or a lock
+// that expired meanwhile, is an error too (the citizen would see "signed
+// out" while the session lives on). It returns the ended session, or nil
+// if it was already gone.
+func (l *logout) endSession(ctx context.Context, id string) (*browserSession, error) {
+	lk, err := lockSession(ctx, l.eph, id)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := lk.unlock(ctx); err != nil {
+			l.log.Warn("oidc: session lock", "err", err)
+		}
+	}()
+	var s browserSession
+	if err := getJSON(ctx, l.eph, sessionKey(id), &s); err != nil {
+		if errors.Is(err, ephemeral.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("oidc: load session: %w", err)
+	}
+	if err := l.revokeSessionTokens(ctx, &s); err != nil {
+		return nil, fmt.Errorf("oidc: revoke access tokens: %w", err)
+	}
+	if err := lk.held(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.eph.Delete(ctx, sessionKey(id)); err != nil {
+		return nil, fmt.Errorf("oidc: delete session: %w", err)
+	}
+	return &s, nil
+}
+
 // revokeSessionTokens ends the access tokens of every grant given in the
 // browser session. Refresh tokens exist only for offline_access, which
 // asks for access "even when the End-User is not logged in" (OIDC Core
 // 11), so they survive logout; the citizen revokes them per app.
 func (l *logout) revokeSessionTokens(ctx context.Context, s *browserSession) error {
 	for _, g := range s.Grants {
-		if err := l.tokens.RevokeAccessToken(ctx, g); err != nil {
+		if err := l.tokens.RevokeAccessToken(ctx, g.ID); err != nil {
 			return err
 		}
 	}

@@ -10,17 +10,18 @@ import (
 
 // The storage logout needs (fosite's handler/oauth2/storage.go): the
 // clients, read for their logout URIs and names; the browser session,
-// deleted from the ephemeral store; the access tokens of the session's
-// grants, revoked in the OAuth storage.
+// read under its lock and deleted from the ephemeral store; the access
+// tokens of the session's grants, revoked in the OAuth storage.
 
 // logoutClients is logout's part of the client register.
 type logoutClients interface {
 	Get(ctx context.Context, id string) (*store.Client, error)
 }
 
-// logoutSessions is logout's part of the ephemeral store.
+// logoutSessions is logout's part of the ephemeral store: the session's
+// lock (sessionLocker), and its read under the lock and deletion.
 type logoutSessions interface {
-	Delete(ctx context.Context, key string) error
+	sessionLocker
 }
 
 // logoutTokens is logout's part of the OAuth storage.

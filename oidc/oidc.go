@@ -397,7 +397,7 @@ func New(cfg Config) (*Provider, error) {
 	p.ciba.authenticateClient = fo.AuthenticateClient
 	p.authorizer = &authorizer{
 		f: p.f, issuer: cfg.Issuer, prefix: p.prefix, loginTTL: cfg.LoginTTL, sessionTTL: cfg.SessionTTL,
-		pages: cfg.Pages, authenticators: cfg.Authenticators, auths: p.auths,
+		pages: cfg.Pages, authenticators: cfg.Authenticators, auths: p.auths, grantLife: cfg.AuthCodeTTL + cfg.AccessTokenTTL,
 		eph: cfg.Ephemeral, clients: cfg.Store.Clients(), citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(),
 		browser: p.browser, html: html, events: p.events, now: cfg.Clock, log: cfg.Logger, subject: p.claims.subject,
 		numbers: cfg.NetworkNumbers,
