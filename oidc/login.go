@@ -468,6 +468,58 @@ func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string,
 	return lk.held(ctx)
 }
 
+// replaceSession stores bs as the browser session under cookie, replacing
+// the session under oldID when hadOld (a step-up or a sign-in over an
+// existing session). The old session's grants must not escape the logout
+// that ends them: under the old session's lock (so no authorization adds
+// a grant meanwhile), the same citizen's grants and clients move to the
+// new session, and another citizen's grants have their access tokens
+// revoked, as a logout would, before the old session is deleted. An error
+// is a fault: the old session may be left in place, never a grant
+// forgotten.
+func (az *authorizer) replaceSession(ctx context.Context, hadOld bool, oldID, cookie string, bs *browserSession) error {
+	if !hadOld {
+		return putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
+	}
+	lk, err := lockSession(ctx, az.eph, oldID)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := lk.unlock(ctx); err != nil {
+			az.log.Warn("oidc: session lock", "err", err)
+		}
+	}()
+	var old browserSession
+	switch err := getJSON(ctx, az.eph, sessionKey(oldID), &old); {
+	case errors.Is(err, ephemeral.ErrNotFound):
+		// Ended meanwhile (a logout revoked its grants): nothing to carry.
+		return putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
+	case err != nil:
+		return fmt.Errorf("oidc: load session: %w", err)
+	}
+	if old.Auth.CitizenID == bs.Auth.CitizenID {
+		bs.Clients = append(bs.Clients, old.Clients...)
+		bs.Grants = append(bs.Grants, old.Grants.prune(az.now().UTC(), az.grantLife)...)
+	} else {
+		for _, g := range old.Grants {
+			if err := az.tokens.RevokeAccessToken(ctx, g.ID); err != nil {
+				return fmt.Errorf("oidc: revoke the replaced session's access tokens: %w", err)
+			}
+		}
+	}
+	if err := putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL); err != nil {
+		return err
+	}
+	if err := lk.held(ctx); err != nil {
+		return err
+	}
+	if err := az.eph.Delete(ctx, sessionKey(oldID)); err != nil {
+		return fmt.Errorf("oidc: delete the replaced session: %w", err)
+	}
+	return nil
+}
+
 // methodsFor lists the authenticators able to reach minACR.
 func (az *authorizer) methodsFor(min string) []Authenticator {
 	var out []Authenticator
@@ -533,6 +585,7 @@ type authorizer struct {
 	loginTTL       time.Duration
 	sessionTTL     time.Duration
 	grantLife      time.Duration // AuthCodeTTL + AccessTokenTTL: a grant's longest access without refresh
+	tokens         logoutTokens  // ends a replaced session's grants (replaceSession)
 	pages          PageRenderer  // nil: the built-in pages
 	authenticators []Authenticator
 	auths          map[string]Authenticator
@@ -715,12 +768,9 @@ func (az *authorizer) loginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	auth.AuthTime = auth.AuthTime.UTC().Truncate(time.Second)
-	if old != nil {
-		_ = az.eph.Delete(ctx, sessionKey(oldID))
-	}
 	cookie := randomID()
 	bs := &browserSession{SID: randomID()[:22], Auth: *auth}
-	if err := putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL); err != nil {
+	if err := az.replaceSession(ctx, old != nil, oldID, cookie, bs); err != nil {
 		az.log.Error("oidc: save session", "err", err)
 		az.html.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
 		return

@@ -400,7 +400,7 @@ func New(cfg Config) (*Provider, error) {
 		pages: cfg.Pages, authenticators: cfg.Authenticators, auths: p.auths, grantLife: cfg.AuthCodeTTL + cfg.AccessTokenTTL,
 		eph: cfg.Ephemeral, clients: cfg.Store.Clients(), citizens: cfg.Store.Citizens(), consents: cfg.Store.Consents(),
 		browser: p.browser, html: html, events: p.events, now: cfg.Clock, log: cfg.Logger, subject: p.claims.subject,
-		numbers: cfg.NetworkNumbers,
+		numbers: cfg.NetworkNumbers, tokens: p.storage,
 	}
 	p.logout = &logout{
 		issuer: cfg.Issuer, action: p.prefix + PathLogout, csrfKey: deriveKey(cfg.Secret, "logout-csrf"),

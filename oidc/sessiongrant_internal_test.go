@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -131,7 +132,7 @@ func newGrantHarness(t *testing.T, st ephemeral.Store) *grantHarness {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	now := func() time.Time { return h.now }
 	b := &browser{eph: h.eph, log: log, path: "/"}
-	h.az = &authorizer{eph: h.eph, browser: b, log: log, now: now, sessionTTL: time.Hour, grantLife: 16 * time.Minute}
+	h.az = &authorizer{eph: h.eph, browser: b, log: log, now: now, sessionTTL: time.Hour, grantLife: 16 * time.Minute, tokens: h.tokens}
 	h.lo = &logout{
 		csrfKey: []byte("test"), clients: noClients{}, eph: h.eph, tokens: h.tokens, log: log,
 		events: events{rec: noAudit{}, now: now}, now: now, session: b.sessionOrFault,
@@ -428,6 +429,70 @@ func TestSessionGrantsBound(t *testing.T) {
 				}
 				if got := h.tokens.revoked(); len(got) != tc.revoked {
 					t.Fatalf("logout revoked %d grants, want %d", len(got), tc.revoked)
+				}
+			})
+		}
+	}
+}
+
+// TestReplaceSession: a sign-in over an existing session (replaceSession)
+// moves the same citizen's grants to the new session and revokes another
+// citizen's; a fault is an error that leaves the old session in place
+// (a lock that cannot be taken: nothing written at all).
+func TestReplaceSession(t *testing.T) {
+	const oldRaw = `{"sid":"s-old","auth":{"citizen_id":"cit-a"},"clients":["rp"],"grants":["g1",{"id":"g2","at":"2026-12-07T11:59:00Z"}]}`
+	for name, open := range grantStores(t) {
+		for _, tc := range []struct {
+			name        string
+			citizen     string
+			failSetNX   bool
+			failDel     bool
+			wantErr     bool
+			wantRevoked []string
+			wantGrants  []string // in the new session (nil: not written)
+			wantOldKept bool
+		}{
+			{name: "same citizen", citizen: "cit-a", wantGrants: []string{"g1", "g2"}},
+			{name: "another citizen", citizen: "cit-b", wantRevoked: []string{"g1", "g2"}, wantGrants: []string{}},
+			{name: "lock refused", citizen: "cit-b", failSetNX: true, wantErr: true, wantOldKept: true},
+			{name: "delete refused", citizen: "cit-b", failDel: true, wantErr: true, wantRevoked: []string{"g1", "g2"}, wantGrants: []string{}, wantOldKept: true},
+		} {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				h := newGrantHarness(t, open(t))
+				h.putSession(t, "old", oldRaw)
+				before, _ := h.session(t, "old")
+				h.eph.failSetNX.Store(tc.failSetNX)
+				h.eph.failDel.Store(tc.failDel)
+				bs := &browserSession{SID: "s-new", Auth: Authentication{CitizenID: tc.citizen}}
+				err := h.az.replaceSession(context.Background(), true, "old", "new", bs)
+				h.eph.failSetNX.Store(false)
+				h.eph.failDel.Store(false)
+				if (err != nil) != tc.wantErr {
+					t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+				}
+				if got := h.tokens.revoked(); !slices.Equal(got, tc.wantRevoked) {
+					t.Fatalf("revoked %v, want %v", got, tc.wantRevoked)
+				}
+				after, _ := h.session(t, "old")
+				if tc.wantOldKept != (after != nil) || (tc.failSetNX && !bytes.Equal(after, before)) {
+					t.Fatalf("old session after: %s (want kept %v)", after, tc.wantOldKept)
+				}
+				_, ns := h.session(t, "new")
+				if tc.wantGrants == nil {
+					if ns != nil {
+						t.Fatalf("new session written: %+v", ns)
+					}
+					return
+				}
+				if ns == nil {
+					t.Fatal("new session not written")
+				}
+				var ids []string
+				for _, g := range ns.Grants {
+					ids = append(ids, g.ID)
+				}
+				if !slices.Equal(ids, tc.wantGrants) && !(len(ids) == 0 && len(tc.wantGrants) == 0) {
+					t.Fatalf("new session grants %v, want %v", ids, tc.wantGrants)
 				}
 			})
 		}

@@ -1,12 +1,15 @@
 package oidc_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/trustid/trustid/internal/store"
 )
 
 // TestAuthorizeAfterLogoutInAnotherTab: an authorization waiting at the
@@ -46,5 +49,58 @@ func TestAuthorizeAfterLogoutInAnotherTab(t *testing.T) {
 	}
 	if q := callback(t, e.shareClaims(body, nil)); q.Get("code") != "" || q.Get("error") != "login_required" {
 		t.Fatalf("consent after the session was signed out: %v, want error=login_required and no code", q)
+	}
+}
+
+// TestSignInOverSessionKeepsGrantsRevocable: signing in again on a browser
+// that holds a session (prompt=login, a step-up) replaces the session.
+// The same citizen's earlier grants move to the new session, so the
+// logout that ends it still ends their access tokens; another citizen's
+// sign-in ends the earlier citizen's access tokens at once. Before, the
+// replaced session's grants were dropped and their tokens outlived every
+// logout.
+func TestSignInOverSessionKeepsGrantsRevocable(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		second      string // citizen of the second sign-in
+		activeAfter bool   // the first token right after the second sign-in
+	}{
+		{"same citizen", "", true},
+		{"another citizen", "citizen-b", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newFakeEnv(t, nil)
+			if err := e.st.Citizens().Create(ctx, &store.Citizen{ID: "citizen-b", IDNumber: "11010519491231002X", Name: "Li Na"}); err != nil {
+				t.Fatal(err)
+			}
+			token := func(q url.Values, v string) string {
+				tok, err := e.conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(v))
+				if err != nil {
+					t.Fatalf("exchange: %v", err)
+				}
+				return tok.AccessToken
+			}
+			v1 := oauth2.GenerateVerifier()
+			first := token(e.login(e.conf.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(v1)), nil, true), v1)
+			v2 := oauth2.GenerateVerifier()
+			form := url.Values{}
+			if tc.second != "" {
+				form.Set("citizen", tc.second)
+			}
+			second := token(e.login(e.conf.AuthCodeURL("state-0002", oauth2.S256ChallengeOption(v2), oauth2.SetAuthURLParam("prompt", "login")), form, true), v2)
+			if got := e.active(first); got != tc.activeAfter {
+				t.Fatalf("first token active after the second sign-in = %v, want %v", got, tc.activeAfter)
+			}
+			if !e.active(second) {
+				t.Fatal("second token not active")
+			}
+			if resp, _ := e.logoutConfirmed(); resp.StatusCode != http.StatusOK {
+				t.Fatalf("logout: %d", resp.StatusCode)
+			}
+			if e.active(first) || e.active(second) {
+				t.Fatalf("after logout: first active %v, second active %v; want both ended", e.active(first), e.active(second))
+			}
+		})
 	}
 }
