@@ -474,16 +474,17 @@ func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string,
 // that ends them: under the old session's lock (so no authorization adds
 // a grant meanwhile), the same citizen's grants and clients move to the
 // new session, and another citizen's grants have their access tokens
-// revoked, as a logout would, before the old session is deleted. An error
+// revoked, as a logout would, before the old session is deleted; that
+// session is returned (for its back-channel logout), else nil. An error
 // is a fault: the old session may be left in place, never a grant
 // forgotten.
-func (az *authorizer) replaceSession(ctx context.Context, hadOld bool, oldID, cookie string, bs *browserSession) error {
+func (az *authorizer) replaceSession(ctx context.Context, hadOld bool, oldID, cookie string, bs *browserSession) (ended *browserSession, err error) {
 	if !hadOld {
-		return putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
+		return nil, putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
 	}
 	lk, err := lockSession(ctx, az.eph, oldID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err := lk.unlock(ctx); err != nil {
@@ -494,30 +495,34 @@ func (az *authorizer) replaceSession(ctx context.Context, hadOld bool, oldID, co
 	switch err := getJSON(ctx, az.eph, sessionKey(oldID), &old); {
 	case errors.Is(err, ephemeral.ErrNotFound):
 		// Ended meanwhile (a logout revoked its grants): nothing to carry.
-		return putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
+		return nil, putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
 	case err != nil:
-		return fmt.Errorf("oidc: load session: %w", err)
+		return nil, fmt.Errorf("oidc: load session: %w", err)
 	}
-	if old.Auth.CitizenID == bs.Auth.CitizenID {
+	same := old.Auth.CitizenID == bs.Auth.CitizenID
+	if same {
 		bs.Clients = append(bs.Clients, old.Clients...)
 		bs.Grants = append(bs.Grants, old.Grants.prune(az.now().UTC(), az.grantLife)...)
 	} else {
 		for _, g := range old.Grants {
 			if err := az.tokens.RevokeAccessToken(ctx, g.ID); err != nil {
-				return fmt.Errorf("oidc: revoke the replaced session's access tokens: %w", err)
+				return nil, fmt.Errorf("oidc: revoke the replaced session's access tokens: %w", err)
 			}
 		}
 	}
 	if err := putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL); err != nil {
-		return err
+		return nil, err
 	}
 	if err := lk.held(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if err := az.eph.Delete(ctx, sessionKey(oldID)); err != nil {
-		return fmt.Errorf("oidc: delete the replaced session: %w", err)
+		return nil, fmt.Errorf("oidc: delete the replaced session: %w", err)
 	}
-	return nil
+	if same {
+		return nil, nil
+	}
+	return &old, nil
 }
 
 // methodsFor lists the authenticators able to reach minACR.
@@ -579,14 +584,17 @@ type loginView struct{ Methods []Authenticator }
 // It holds its narrow storage (authorize_storage.go), fosite (set once
 // composed), the browser sessions, the pages and the provider's subject.
 type authorizer struct {
-	f              fosite.OAuth2Provider
-	issuer         string
-	prefix         string
-	loginTTL       time.Duration
-	sessionTTL     time.Duration
-	grantLife      time.Duration // AuthCodeTTL + AccessTokenTTL: a grant's longest access without refresh
-	tokens         logoutTokens  // ends a replaced session's grants (replaceSession)
-	pages          PageRenderer  // nil: the built-in pages
+	f          fosite.OAuth2Provider
+	issuer     string
+	prefix     string
+	loginTTL   time.Duration
+	sessionTTL time.Duration
+	grantLife  time.Duration // AuthCodeTTL + AccessTokenTTL: a grant's longest access without refresh
+	tokens     logoutTokens  // ends a replaced session's grants (replaceSession)
+	// sessionEnded sends the back-channel logout of a session another
+	// citizen's sign-in ended (logout.backchannelLogout).
+	sessionEnded   func(ctx context.Context, s *browserSession)
+	pages          PageRenderer // nil: the built-in pages
 	authenticators []Authenticator
 	auths          map[string]Authenticator
 	eph            authorizeEphemeral
@@ -770,10 +778,16 @@ func (az *authorizer) loginFinish(w http.ResponseWriter, r *http.Request) {
 	auth.AuthTime = auth.AuthTime.UTC().Truncate(time.Second)
 	cookie := randomID()
 	bs := &browserSession{SID: randomID()[:22], Auth: *auth}
-	if err := az.replaceSession(ctx, old != nil, oldID, cookie, bs); err != nil {
+	ended, err := az.replaceSession(ctx, old != nil, oldID, cookie, bs)
+	if err != nil {
 		az.log.Error("oidc: save session", "err", err)
 		az.html.page(w, http.StatusServiceUnavailable, "Try again", "The service is busy. Please try again.", nil)
 		return
+	}
+	if ended != nil && az.sessionEnded != nil {
+		// Another citizen's session ended here: its relying parties hear
+		// it as from a logout.
+		az.sessionEnded(ctx, ended)
 	}
 	ls.Auth, ls.SessionID = auth, bs.SID
 	if err := putJSON(ctx, az.eph, loginKey(id), ls, az.loginTTL); err != nil {

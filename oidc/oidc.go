@@ -408,6 +408,7 @@ func New(cfg Config) (*Provider, error) {
 		log: cfg.Logger, events: p.events, now: cfg.Clock, pages: cfg.Pages,
 		session: p.browser.sessionOrFault, page: html.page, clearCookie: p.browser.clearCookie, subject: p.claims.subject,
 	}
+	p.authorizer.sessionEnded = p.logout.backchannelLogout
 	if err := p.buildDiscovery(); err != nil {
 		return nil, err
 	}

@@ -464,7 +464,7 @@ func TestReplaceSession(t *testing.T) {
 				h.eph.failSetNX.Store(tc.failSetNX)
 				h.eph.failDel.Store(tc.failDel)
 				bs := &browserSession{SID: "s-new", Auth: Authentication{CitizenID: tc.citizen}}
-				err := h.az.replaceSession(context.Background(), true, "old", "new", bs)
+				_, err := h.az.replaceSession(context.Background(), true, "old", "new", bs)
 				h.eph.failSetNX.Store(false)
 				h.eph.failDel.Store(false)
 				if (err != nil) != tc.wantErr {

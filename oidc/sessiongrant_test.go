@@ -65,9 +65,10 @@ func TestSignInOverSessionKeepsGrantsRevocable(t *testing.T) {
 		name        string
 		second      string // citizen of the second sign-in
 		activeAfter bool   // the first token right after the second sign-in
+		backchannel int    // back-channel logouts sent by the second sign-in
 	}{
-		{"same citizen", "", true},
-		{"another citizen", "citizen-b", false},
+		{"same citizen", "", true, 0},
+		{"another citizen", "citizen-b", false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newFakeEnv(t, nil)
@@ -94,6 +95,12 @@ func TestSignInOverSessionKeepsGrantsRevocable(t *testing.T) {
 			}
 			if !e.active(second) {
 				t.Fatal("second token not active")
+			}
+			e.mu.Lock()
+			sent := len(e.logouts)
+			e.mu.Unlock()
+			if sent != tc.backchannel {
+				t.Fatalf("back-channel logouts after the second sign-in: %d, want %d", sent, tc.backchannel)
 			}
 			if resp, _ := e.logoutConfirmed(); resp.StatusCode != http.StatusOK {
 				t.Fatalf("logout: %d", resp.StatusCode)
