@@ -436,36 +436,29 @@ func (az *authorizer) rememberGrant(r *http.Request, clientID, requestID string,
 		return errSessionEnded
 	}
 	id := c.Value
-	lk, err := lockSession(ctx, az.eph, id)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := lk.unlock(ctx); err != nil {
-			az.log.Warn("oidc: session lock", "err", err)
+	return withSessionLock(ctx, az.eph, az.log, id, func(lk *sessionLock) error {
+		var s browserSession
+		if err := getJSON(ctx, az.eph, sessionKey(id), &s); err != nil {
+			if errors.Is(err, ephemeral.ErrNotFound) {
+				return errSessionEnded
+			}
+			return fmt.Errorf("oidc: load session: %w", err)
 		}
-	}()
-	var s browserSession
-	if err := getJSON(ctx, az.eph, sessionKey(id), &s); err != nil {
-		if errors.Is(err, ephemeral.ErrNotFound) {
-			return errSessionEnded
+		now := az.now().UTC()
+		s.Grants = s.Grants.prune(now, az.grantLife)
+		if len(s.Grants) >= maxSessionGrants {
+			return errSessionFull
 		}
-		return fmt.Errorf("oidc: load session: %w", err)
-	}
-	now := az.now().UTC()
-	s.Grants = s.Grants.prune(now, az.grantLife)
-	if len(s.Grants) >= maxSessionGrants {
-		return errSessionFull
-	}
-	if !slices.Contains(s.Clients, clientID) {
-		s.Clients = append(s.Clients, clientID)
-	}
-	s.Grants = append(s.Grants, sessionGrant{ID: requestID, At: now, Offline: offline})
-	if err := putJSON(ctx, az.eph, sessionKey(id), &s, az.sessionTTL); err != nil {
-		return fmt.Errorf("oidc: update session: %w", err)
-	}
-	// Held all along: a logout cannot have read the session in between.
-	return lk.held(ctx)
+		if !slices.Contains(s.Clients, clientID) {
+			s.Clients = append(s.Clients, clientID)
+		}
+		s.Grants = append(s.Grants, sessionGrant{ID: requestID, At: now, Offline: offline})
+		if err := putJSON(ctx, az.eph, sessionKey(id), &s, az.sessionTTL); err != nil {
+			return fmt.Errorf("oidc: update session: %w", err)
+		}
+		// Held all along: a logout cannot have read the session in between.
+		return lk.held(ctx)
+	})
 }
 
 // replaceSession stores bs as the browser session under cookie, replacing
@@ -482,47 +475,40 @@ func (az *authorizer) replaceSession(ctx context.Context, hadOld bool, oldID, co
 	if !hadOld {
 		return nil, putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
 	}
-	lk, err := lockSession(ctx, az.eph, oldID)
+	err = withSessionLock(ctx, az.eph, az.log, oldID, func(lk *sessionLock) error {
+		var old browserSession
+		switch err := getJSON(ctx, az.eph, sessionKey(oldID), &old); {
+		case errors.Is(err, ephemeral.ErrNotFound):
+			// Ended meanwhile (a logout revoked its grants): nothing to carry.
+			return putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
+		case err != nil:
+			return fmt.Errorf("oidc: load session: %w", err)
+		}
+		same := old.Auth.CitizenID == bs.Auth.CitizenID
+		if same {
+			bs.Clients = append(bs.Clients, old.Clients...)
+			bs.Grants = append(bs.Grants, old.Grants.prune(az.now().UTC(), az.grantLife)...)
+		} else if err := revokeGrants(ctx, az.tokens, &old); err != nil {
+			return fmt.Errorf("oidc: revoke the replaced session's access tokens: %w", err)
+		}
+		if err := putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL); err != nil {
+			return err
+		}
+		if err := lk.held(ctx); err != nil {
+			return err
+		}
+		if err := az.eph.Delete(ctx, sessionKey(oldID)); err != nil {
+			return fmt.Errorf("oidc: delete the replaced session: %w", err)
+		}
+		if !same {
+			ended = &old
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err := lk.unlock(ctx); err != nil {
-			az.log.Warn("oidc: session lock", "err", err)
-		}
-	}()
-	var old browserSession
-	switch err := getJSON(ctx, az.eph, sessionKey(oldID), &old); {
-	case errors.Is(err, ephemeral.ErrNotFound):
-		// Ended meanwhile (a logout revoked its grants): nothing to carry.
-		return nil, putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL)
-	case err != nil:
-		return nil, fmt.Errorf("oidc: load session: %w", err)
-	}
-	same := old.Auth.CitizenID == bs.Auth.CitizenID
-	if same {
-		bs.Clients = append(bs.Clients, old.Clients...)
-		bs.Grants = append(bs.Grants, old.Grants.prune(az.now().UTC(), az.grantLife)...)
-	} else {
-		for _, g := range old.Grants {
-			if err := az.tokens.RevokeAccessToken(ctx, g.ID); err != nil {
-				return nil, fmt.Errorf("oidc: revoke the replaced session's access tokens: %w", err)
-			}
-		}
-	}
-	if err := putJSON(ctx, az.eph, sessionKey(cookie), bs, az.sessionTTL); err != nil {
-		return nil, err
-	}
-	if err := lk.held(ctx); err != nil {
-		return nil, err
-	}
-	if err := az.eph.Delete(ctx, sessionKey(oldID)); err != nil {
-		return nil, fmt.Errorf("oidc: delete the replaced session: %w", err)
-	}
-	if same {
-		return nil, nil
-	}
-	return &old, nil
+	return ended, nil
 }
 
 // methodsFor lists the authenticators able to reach minACR.

@@ -199,41 +199,41 @@ func (l *logout) confirmLogout(w http.ResponseWriter, r *http.Request, id, clien
 // out" while the session lives on). It returns the ended session, or nil
 // if it was already gone.
 func (l *logout) endSession(ctx context.Context, id string) (*browserSession, error) {
-	lk, err := lockSession(ctx, l.eph, id)
+	var ended *browserSession
+	err := withSessionLock(ctx, l.eph, l.log, id, func(lk *sessionLock) error {
+		var s browserSession
+		if err := getJSON(ctx, l.eph, sessionKey(id), &s); err != nil {
+			if errors.Is(err, ephemeral.ErrNotFound) {
+				return nil
+			}
+			return fmt.Errorf("oidc: load session: %w", err)
+		}
+		if err := revokeGrants(ctx, l.tokens, &s); err != nil {
+			return fmt.Errorf("oidc: revoke access tokens: %w", err)
+		}
+		if err := lk.held(ctx); err != nil {
+			return err
+		}
+		if err := l.eph.Delete(ctx, sessionKey(id)); err != nil {
+			return fmt.Errorf("oidc: delete session: %w", err)
+		}
+		ended = &s
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err := lk.unlock(ctx); err != nil {
-			l.log.Warn("oidc: session lock", "err", err)
-		}
-	}()
-	var s browserSession
-	if err := getJSON(ctx, l.eph, sessionKey(id), &s); err != nil {
-		if errors.Is(err, ephemeral.ErrNotFound) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("oidc: load session: %w", err)
-	}
-	if err := l.revokeSessionTokens(ctx, &s); err != nil {
-		return nil, fmt.Errorf("oidc: revoke access tokens: %w", err)
-	}
-	if err := lk.held(ctx); err != nil {
-		return nil, err
-	}
-	if err := l.eph.Delete(ctx, sessionKey(id)); err != nil {
-		return nil, fmt.Errorf("oidc: delete session: %w", err)
-	}
-	return &s, nil
+	return ended, nil
 }
 
-// revokeSessionTokens ends the access tokens of every grant given in the
-// browser session. Refresh tokens exist only for offline_access, which
-// asks for access "even when the End-User is not logged in" (OIDC Core
-// 11), so they survive logout; the citizen revokes them per app.
-func (l *logout) revokeSessionTokens(ctx context.Context, s *browserSession) error {
+// revokeGrants ends the access tokens of every grant given in the
+// browser session (at logout, and when another citizen's sign-in replaces
+// the session). Refresh tokens exist only for offline_access, which asks
+// for access "even when the End-User is not logged in" (OIDC Core 11), so
+// they survive logout; the citizen revokes them per app.
+func revokeGrants(ctx context.Context, tokens logoutTokens, s *browserSession) error {
 	for _, g := range s.Grants {
-		if err := l.tokens.RevokeAccessToken(ctx, g.ID); err != nil {
+		if err := tokens.RevokeAccessToken(ctx, g.ID); err != nil {
 			return err
 		}
 	}

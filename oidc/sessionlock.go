@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -131,4 +132,20 @@ func (l *sessionLock) unlock(ctx context.Context) error {
 		return fmt.Errorf("oidc: unlock session: %w", err)
 	}
 	return nil
+}
+
+// withSessionLock runs f holding the lock of the browser session named by
+// cookie id (lockSession's wait and errors) and releases it after; a
+// failed release is only logged, since the lock's TTL frees it anyway.
+func withSessionLock(ctx context.Context, eph sessionLocker, log *slog.Logger, id string, f func(lk *sessionLock) error) error {
+	lk, err := lockSession(ctx, eph, id)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := lk.unlock(ctx); err != nil {
+			log.Warn("oidc: session lock", "err", err)
+		}
+	}()
+	return f(lk)
 }
