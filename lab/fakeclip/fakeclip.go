@@ -280,22 +280,42 @@ func frameDB(pcm []int16, rate int) []float64 {
 	return e
 }
 
-// trim cuts leading and trailing frames more than 35 dB below the peak.
-func trim(pcm []int16, rate int) []int16 {
-	e := frameDB(pcm, rate)
+// smoothDB is e averaged over the 3 frames on each side (fewer at the ends).
+func smoothDB(e []float64) []float64 {
+	sm := make([]float64, len(e))
+	for i := range e {
+		var s float64
+		var c int
+		for j := max(0, i-3); j <= min(len(e)-1, i+3); j++ {
+			s, c = s+e[j], c+1
+		}
+		sm[i] = s / float64(c)
+	}
+	return sm
+}
+
+// loudSpan is the first and the last index of e (frameDB levels, >= 0)
+// within below dB of its peak; -1, -1 when e is empty.
+func loudSpan(e []float64, below float64) (int, int) {
 	peak := 0.0
 	for _, v := range e {
 		peak = math.Max(peak, v)
 	}
 	a, b := -1, -1
 	for i, v := range e {
-		if v > peak-35 {
+		if v > peak-below {
 			if a < 0 {
 				a = i
 			}
 			b = i
 		}
 	}
+	return a, b
+}
+
+// trim cuts leading and trailing frames more than 35 dB below the peak.
+func trim(pcm []int16, rate int) []int16 {
+	a, b := loudSpan(frameDB(pcm, rate), 35)
 	if a < 0 {
 		return pcm
 	}
@@ -311,28 +331,8 @@ func WordSlots(pcm []int16, rate, n int) ([]Span, error) {
 	if len(e) < 50 {
 		return nil, ErrNoSlots
 	}
-	sm := make([]float64, len(e))
-	for i := range e {
-		var s float64
-		var c int
-		for j := max(0, i-3); j <= min(len(e)-1, i+3); j++ {
-			s, c = s+e[j], c+1
-		}
-		sm[i] = s / float64(c)
-	}
-	peak := 0.0
-	for _, v := range sm {
-		peak = math.Max(peak, v)
-	}
-	a, b := -1, -1
-	for i, v := range sm {
-		if v > peak-25 {
-			if a < 0 {
-				a = i
-			}
-			b = i
-		}
-	}
+	sm := smoothDB(e)
+	a, b := loudSpan(sm, 25)
 	if a < 0 || b-a < 20*n {
 		return nil, ErrNoSlots
 	}

@@ -54,26 +54,8 @@ func GridDigitWords(ctx context.Context, pcm []int16, digit string, score DigitS
 	if len(e) < 50 {
 		return nil, 0, ErrNoSlots
 	}
-	sm := make([]float64, len(e))
-	peak := math.Inf(-1)
-	for i := range e {
-		var s float64
-		var c int
-		for j := max(0, i-3); j <= min(len(e)-1, i+3); j++ {
-			s, c = s+e[j], c+1
-		}
-		sm[i] = s / float64(c)
-		peak = max(peak, sm[i])
-	}
-	a, b := -1, -1
-	for i, v := range sm {
-		if v > peak-25 {
-			if a < 0 {
-				a = i
-			}
-			b = i
-		}
-	}
+	sm := smoothDB(e)
+	a, b := loudSpan(sm, 25)
 	if a < 0 {
 		return nil, 0, ErrNoSlots
 	}
