@@ -53,7 +53,7 @@ func (m *startMouths) TrackMouth(ctx context.Context, frames []media.Frame, star
 func TestMouthTrackingStartsEarly(t *testing.T) {
 	e := newEnv(t)
 	clip := testClip(e.audio, e.faces.mouth)
-	keys := KeyFrames(len(clip.Frames), 4)
+	keys := KeyFrames(len(clip.Frames), DefaultKeyFrames)
 	started := make(chan struct{})
 	g := &gatedFaces{fakeFaces: e.faces, first: clip.Frames[keys[0]].T, started: started}
 	mt := &startMouths{fakeMouths: fakeMouths{mouth: e.faces.mouth}, started: started}
@@ -85,7 +85,7 @@ func TestMouthTrackingStartsEarly(t *testing.T) {
 func TestMouthTrackingFirstKeyWithFace(t *testing.T) {
 	e := newEnv(t)
 	clip := testClip(e.audio, e.faces.mouth)
-	keys := KeyFrames(len(clip.Frames), 4)
+	keys := KeyFrames(len(clip.Frames), DefaultKeyFrames)
 	first := clip.Frames[keys[0]].T.Seconds()
 	e.faces.noFace = func(t float64) bool { return t == first }
 	mt := &fakeMouths{mouth: e.faces.mouth}

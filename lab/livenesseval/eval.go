@@ -104,7 +104,7 @@ func EvalLiveness(ctx context.Context, args []string) error {
 		models    = fs.String("models", os.Getenv("TRUSTID_MODELS"), "model directory")
 		data      = fs.String("testdata", os.Getenv("TRUSTID_TESTDATA"), "shared test data directory")
 		fps       = fs.Float64("fps", 25, "frame sampling rate")
-		keys      = fs.Int("key-frames", 4, "frames per clip through the face engine")
+		keys      = fs.Int("key-frames", liveness.DefaultKeyFrames, "frames per clip through the face engine")
 		threshold = fs.Float64("threshold", lipsync.DefaultConfig.Threshold, "lip-sync accept threshold")
 		spoofThr  = fs.Float64("spoof-threshold", 0.5, "anti-spoof real-probability threshold")
 		padEvery  = fs.Int("pad-every", 1, "use every n-th image of pad/ sets")

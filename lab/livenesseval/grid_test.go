@@ -71,7 +71,7 @@ func lvLoadGrid(t *testing.T, faces facelogin.Faces, data string) []lvGrid {
 			t.Fatal(err)
 		}
 		g := lvGrid{name: filepath.Base(f), clip: clip}
-		for _, i := range liveness.KeyFrames(len(clip.Frames), 4) {
+		for _, i := range liveness.KeyFrames(len(clip.Frames), liveness.DefaultKeyFrames) {
 			r, err := faces.Analyze(context.Background(), clip.Frames[i], liveness.FaceOptions{Embedding: true})
 			if err != nil {
 				t.Fatalf("%s frame %d: %v", g.name, i, err)

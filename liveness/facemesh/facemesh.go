@@ -283,14 +283,36 @@ func sample(f media.Frame, crop Box, dst []float32) {
 	const inv = 1.0 / 255
 	var xs [InputSize]int
 	var fxs [InputSize]float32
+	// Columns lo..hi-1 read two pixels inside the frame (x >= 0 and
+	// x+1 < w): the columns ascend, so they are one run, interpolated
+	// without the edge tests.
+	lo, hi := InputSize, 0
 	for i := range InputSize {
 		sx := crop.X + (float64(i)+0.5)*step - 0.5
 		xs[i] = int(math.Floor(sx))
 		fxs[i] = float32(sx - float64(xs[i]))
+		if xs[i] >= 0 && xs[i]+1 < w {
+			lo, hi = min(lo, i), i+1
+		}
 	}
 	const n = 3 * InputSize
 	var bufs [2][n]float32
 	rows := [2]int{math.MinInt, math.MinInt} // the source row each buffer holds
+	// edge interpolates column i, which reads at least one pixel outside
+	// the frame (black).
+	edge := func(row []byte, i int, out *[n]float32) {
+		x, fx, o := xs[i], fxs[i], 3*i
+		var r0, g0, b0, r1, g1, b1 float32
+		if x >= 0 && x < w {
+			b0, g0, r0 = float32(row[3*x]), float32(row[3*x+1]), float32(row[3*x+2])
+		}
+		if x+1 >= 0 && x+1 < w {
+			b1, g1, r1 = float32(row[3*x+3]), float32(row[3*x+4]), float32(row[3*x+5])
+		}
+		out[o] = (r0 + fx*(r1-r0)) * inv
+		out[o+1] = (g0 + fx*(g1-g0)) * inv
+		out[o+2] = (b0 + fx*(b1-b0)) * inv
+	}
 	// across fills out with source row y interpolated at the columns.
 	across := func(y int, out *[n]float32) {
 		if y < 0 || y >= h {
@@ -298,27 +320,21 @@ func sample(f media.Frame, crop Box, dst []float32) {
 			return
 		}
 		row := f.BGR[y*3*w : (y+1)*3*w]
-		for i, x := range xs {
+		for i := 0; i < min(lo, InputSize); i++ {
+			edge(row, i, out)
+		}
+		for i := lo; i < hi; i++ {
 			fx := fxs[i]
-			o := 3 * i
-			if x >= 0 && x+1 < w {
-				q := row[3*x : 3*x+6 : 3*x+6]
-				b0, g0, r0 := float32(q[0]), float32(q[1]), float32(q[2])
-				out[o] = (r0 + fx*(float32(q[5])-r0)) * inv
-				out[o+1] = (g0 + fx*(float32(q[4])-g0)) * inv
-				out[o+2] = (b0 + fx*(float32(q[3])-b0)) * inv
-				continue
-			}
-			var r0, g0, b0, r1, g1, b1 float32
-			if x >= 0 && x < w {
-				b0, g0, r0 = float32(row[3*x]), float32(row[3*x+1]), float32(row[3*x+2])
-			}
-			if x+1 >= 0 && x+1 < w {
-				b1, g1, r1 = float32(row[3*x+3]), float32(row[3*x+4]), float32(row[3*x+5])
-			}
-			out[o] = (r0 + fx*(r1-r0)) * inv
-			out[o+1] = (g0 + fx*(g1-g0)) * inv
-			out[o+2] = (b0 + fx*(b1-b0)) * inv
+			q := row[3*xs[i]:]
+			q = q[:6:6]
+			b0, g0, r0 := float32(q[0]), float32(q[1]), float32(q[2])
+			o := out[3*i : 3*i+3 : 3*i+3]
+			o[0] = (r0 + fx*(float32(q[5])-r0)) * inv
+			o[1] = (g0 + fx*(float32(q[4])-g0)) * inv
+			o[2] = (b0 + fx*(float32(q[3])-b0)) * inv
+		}
+		for i := max(hi, lo); i < InputSize; i++ {
+			edge(row, i, out)
 		}
 	}
 	for j := range InputSize {
