@@ -413,8 +413,15 @@ func (m *Manager) recover(id string, code []byte) (string, bool) {
 	}
 	found := ""
 	h := hmac.New(sha256.New, m.cfg.Secret)
+	// Same framing as mac("code", id, digits): the part before the digits
+	// is the same for every candidate, framed once.
+	prefix := make([]byte, 0, 3*4+len("code")+len(id))
+	for _, p := range []string{"code", id} {
+		prefix = binary.BigEndian.AppendUint32(prefix, uint32(len(p)))
+		prefix = append(prefix, p...)
+	}
+	prefix = binary.BigEndian.AppendUint32(prefix, Length)
 	var buf [Length]byte
-	var lenb [4]byte
 	sum := make([]byte, 0, sha256.Size)
 	for n := 0; n < 10000; n++ {
 		for i, v := Length-1, n; i >= 0; i, v = i-1, v/10 {
@@ -423,13 +430,9 @@ func (m *Manager) recover(id string, code []byte) (string, bool) {
 		if Weak(string(buf[:])) {
 			continue
 		}
-		// Same framing as mac("code", id, digits).
 		h.Reset()
-		for _, p := range [][]byte{[]byte("code"), []byte(id), buf[:]} {
-			binary.BigEndian.PutUint32(lenb[:], uint32(len(p)))
-			h.Write(lenb[:])
-			h.Write(p)
-		}
+		h.Write(prefix)
+		h.Write(buf[:])
 		if subtle.ConstantTimeCompare(h.Sum(sum[:0]), code) == 1 {
 			found = string(buf[:])
 		}

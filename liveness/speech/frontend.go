@@ -138,7 +138,9 @@ func (f *Frontend) Mel(pcm []int16) ([][melBins]float32, error) {
 	if len(pcm) < 400 {
 		return nil, fmt.Errorf("%w: %d samples", ErrAudioLength, len(pcm))
 	}
-	in := make([]float32, len(pcm))
+	inp := getFloat32s(len(pcm))
+	defer float32Bufs.Put(inp)
+	in := *inp
 	for i, s := range pcm {
 		in[i] = float32(s) // int16 scale, not normalised to ±1
 	}
@@ -285,11 +287,14 @@ func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	if n == 0 {
 		return []float32{}, nil
 	}
-	chunks := make([]float32, n*vadChunk) // the last one zero-padded
-	gain /= 32768                         // Silero takes ±1
+	cp := getFloat32s(n * vadChunk)
+	defer float32Bufs.Put(cp)
+	chunks := *cp
+	gain /= 32768 // Silero takes ±1
 	for i, v := range pcm {
 		chunks[i] = float32(v) * gain
 	}
+	clear(chunks[len(pcm):]) // the last chunk zero-padded
 	enc, err := f.vadEnc.Run(onnx.Tensor{Shape: []int64{int64(n), vadChunk}, Float: chunks})
 	if err != nil {
 		return nil, fmt.Errorf("speech: vad encoder: %w", err)
@@ -348,14 +353,62 @@ func vadGain(pcm []int16) float32 {
 
 // PeakLevel is the loud end of a recording: the 99.9th percentile of
 // |sample| (so a click does not set it), 0 for silence.
+//
+// It is the (len/1000+1)-th largest |sample|, kept in a min-heap of that
+// many levels on the stack: most samples are below the heap's least and
+// cost one comparison, and nothing is allocated (one histogram of every
+// level was 256 kB on the heap per call). Recordings over 8 minutes fall
+// back to the histogram. The same value either way
+// (TestPeakLevelMatchesFullHistogram).
 func PeakLevel(pcm []int16) int {
-	var hist [32769]int
+	k := len(pcm)/1000 + 1
+	var buf [512]int32
+	if k > len(buf) {
+		return peakLevelHistogram(pcm)
+	}
+	h := buf[:0]
 	for _, v := range pcm {
-		a := int(v)
-		if a < 0 {
-			a = -a
+		a := int32(abs16(v))
+		switch {
+		case len(h) < k:
+			h = append(h, a)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if h[p] <= h[i] {
+					break
+				}
+				h[p], h[i] = h[i], h[p]
+				i = p
+			}
+		case a > h[0]:
+			h[0] = a
+			for i := 0; ; {
+				l, m := 2*i+1, i
+				if l < len(h) && h[l] < h[m] {
+					m = l
+				}
+				if r := l + 1; r < len(h) && h[r] < h[m] {
+					m = r
+				}
+				if m == i {
+					break
+				}
+				h[m], h[i] = h[i], h[m]
+				i = m
+			}
 		}
-		hist[a]++
+	}
+	if len(h) < k {
+		return 0 // fewer samples than the rank (an empty recording)
+	}
+	return int(h[0])
+}
+
+// peakLevelHistogram is PeakLevel by one histogram of every level.
+func peakLevelHistogram(pcm []int16) int {
+	hist := make([]int, 32769)
+	for _, v := range pcm {
+		hist[abs16(v)]++
 	}
 	skip := len(pcm) / 1000
 	for a := len(hist) - 1; a > 0; a-- {
@@ -364,4 +417,12 @@ func PeakLevel(pcm []int16) int {
 		}
 	}
 	return 0
+}
+
+func abs16(v int16) int {
+	a := int(v)
+	if a < 0 {
+		return -a
+	}
+	return a
 }

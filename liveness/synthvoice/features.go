@@ -3,6 +3,7 @@ package synthvoice
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/trustid/trustid/liveness/speech"
 )
@@ -202,13 +203,30 @@ func modulation(env []float64) (float64, float64) {
 // with the overlapping frames) at a third of the multiplications, with
 // results bit for bit those of summing each window directly
 // (TestPitchFeaturesMatchReference).
+// int64Bufs holds pitchFeatures' scratch (the running energies, 384 kB for
+// a 3 s recording, and the block correlations), reused instead of
+// allocated per recording.
+var int64Bufs sync.Pool
+
+func getInt64s(n int) *[]int64 {
+	if p, ok := int64Bufs.Get().(*[]int64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]int64, n)
+	return &b
+}
+
 func pitchFeatures(x []int16) []float64 {
 	n := (len(x) - pitchWin - pitchMaxLg) / pitchHop
 	if n < 3 {
 		return make([]float64, 7)
 	}
 	// sq[i] is the energy of x[:i].
-	sq := make([]int64, len(x)+1)
+	sqp := getInt64s(len(x) + 1)
+	defer int64Bufs.Put(sqp)
+	sq := *sqp
+	sq[0] = 0
 	for i, v := range x {
 		sq[i+1] = sq[i] + int64(v)*int64(v)
 	}
@@ -226,7 +244,9 @@ func pitchFeatures(x []int16) []float64 {
 	)
 	// block[j*lags+l] is the correlation of the 10 ms block j with itself
 	// lag0+l samples on; done[j] says it is computed.
-	block := make([]int64, (n+blocks)*lags)
+	bp := getInt64s((n + blocks) * lags)
+	defer int64Bufs.Put(bp)
+	block := *bp // each entry is written before it is read (done)
 	done := make([]bool, n+blocks)
 	f0 := make([]float64, n) // 0 = unpitched
 	hnr := make([]float64, n)
