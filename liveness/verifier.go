@@ -35,9 +35,13 @@ type Config struct {
 	FPS    float64
 	Limits media.Limits
 	// KeyFrames is how many evenly spaced frames go through the face engine
-	// (landmarks, embedding and anti-spoof); the mouth region of the other
-	// frames is taken from the nearest key frame. Default DefaultKeyFrames.
+	// (landmarks and embedding); the mouth region of the other frames is
+	// taken from the nearest key frame. Default DefaultKeyFrames.
 	KeyFrames int
+	// SpoofKeyFrames is how many of the key frames, evenly spaced among
+	// them, also get the anti-spoof score; default DefaultSpoofKeyFrames,
+	// at most KeyFrames.
+	SpoofKeyFrames int
 	// Parallel is how many frames are analysed at once. Default 2.
 	Parallel int
 	LipSync  lipsync.Config
@@ -86,14 +90,18 @@ type Config struct {
 	ActionCheck action.Config
 }
 
-// DefaultKeyFrames is Config.KeyFrames' default: three key frames (at a
-// sixth, a half and five sixths of the clip) cost one face-engine pass
-// less than the four used before #21 (about 11 ms of CPU and four fewer
-// face-mesh runs from the earlier seed) for the same requirements: every
-// key frame must show a face (MinFacePresence 0.8), the anti-spoof median
-// and every pair's embedding cosine still cover the clip's start, middle
-// and end (liveness/RESULTS.md, "Three key frames").
-const DefaultKeyFrames = 3
+// DefaultKeyFrames is Config.KeyFrames' default.
+const DefaultKeyFrames = 4
+
+// DefaultSpoofKeyFrames is Config.SpoofKeyFrames' default: the passive
+// anti-spoof network, the costliest of the face engine's (4-6.5 ms of CPU
+// a frame against 3-4 for the embedding), runs on two of the four key
+// frames (the second and the fourth), a sixth of the decision's CPU
+// before #21's last change. Fewer key frames were tried and not kept:
+// three coarsen the mouth regions the lip-sync check reads and let two
+// more audio swaps and shifts through (liveness/RESULTS.md, "Anti-spoof
+// on two key frames").
+const DefaultSpoofKeyFrames = 2
 
 func (c *Config) defaults() {
 	if c.Logger == nil {
@@ -108,6 +116,10 @@ func (c *Config) defaults() {
 	if c.KeyFrames <= 0 {
 		c.KeyFrames = DefaultKeyFrames
 	}
+	if c.SpoofKeyFrames <= 0 {
+		c.SpoofKeyFrames = DefaultSpoofKeyFrames
+	}
+	c.SpoofKeyFrames = min(c.SpoofKeyFrames, c.KeyFrames)
 	if c.Parallel <= 0 {
 		c.Parallel = 2
 	}
@@ -391,7 +403,7 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	} else {
 		close(mouthDone)
 	}
-	if err := v.analyzeKeys(ctx, clip, frames, keys, ready); err != nil {
+	if err := v.analyzeKeys(ctx, clip, frames, keys, SpoofKeys(len(keys), v.cfg.SpoofKeyFrames), ready); err != nil {
 		cancel()
 		<-mouthDone
 		audio.wg.Wait()
@@ -559,8 +571,9 @@ func (v *Verifier) speech(ctx context.Context, audio media.Audio, digits string)
 
 // frameResult is the analysis of one sampled frame.
 type frameResult struct {
-	key  bool
-	face *FaceResult // nil: no face
+	key   bool
+	spoof bool        // a key frame with the anti-spoof score asked
+	face  *FaceResult // nil: no face
 }
 
 // KeyFrames picks n evenly spaced frame indices of total, ascending, away
@@ -579,19 +592,31 @@ func KeyFrames(total, n int) []int {
 // (lipsync).
 func (v *Verifier) analyzeKeyFrames(ctx context.Context, clip *media.Clip, keyFrames int) ([]frameResult, error) {
 	out := make([]frameResult, len(clip.Frames))
-	if err := v.analyzeKeys(ctx, clip, out, KeyFrames(len(clip.Frames), keyFrames), nil); err != nil {
+	if err := v.analyzeKeys(ctx, clip, out, KeyFrames(len(clip.Frames), keyFrames), nil, nil); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
+// SpoofKeys says which of n key frames get the anti-spoof score: m of
+// them, evenly spaced (KeyFrames over the key frames' indices).
+func SpoofKeys(n, m int) []bool {
+	out := make([]bool, n)
+	for _, k := range KeyFrames(n, m) {
+		out[k] = true
+	}
+	return out
+}
+
 // analyzeKeys fills out (one per frame of clip) for the key frames keys
-// (ascending), Parallel at a time, in order. When ready is not nil,
-// ready[k] is closed once key k's result is in out (also when it has no
-// face or failed).
-func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []frameResult, keys []int, ready []chan struct{}) error {
-	for _, i := range keys {
+// (ascending), Parallel at a time, in order, with the anti-spoof score
+// where spoof[k] is true (every key frame when spoof is nil). When ready
+// is not nil, ready[k] is closed once key k's result is in out (also when
+// it has no face or failed).
+func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []frameResult, keys []int, spoof []bool, ready []chan struct{}) error {
+	for k, i := range keys {
 		out[i].key = true
+		out[i].spoof = spoof == nil || spoof[k]
 	}
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -603,7 +628,7 @@ func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []fram
 			defer wg.Done()
 			for k := range jobs {
 				i := keys[k]
-				r, err := v.cfg.Faces.Analyze(ctx, clip.Frames[i], FaceOptions{Embedding: true, AntiSpoof: true})
+				r, err := v.cfg.Faces.Analyze(ctx, clip.Frames[i], FaceOptions{Embedding: true, AntiSpoof: out[i].spoof})
 				switch {
 				case errors.Is(err, ErrNoFace):
 				case err != nil:
@@ -638,18 +663,23 @@ func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []fram
 func (v *Verifier) faceChecks(clip *media.Clip, frames []frameResult) []CheckResult {
 	var real []float64
 	var embs [][]float32
-	keysTotal := 0
+	keysTotal, spoofTotal := 0, 0
 	var withFace []int
 	for i, f := range frames {
 		if !f.key {
 			continue
 		}
 		keysTotal++
+		if f.spoof {
+			spoofTotal++
+		}
 		if f.face == nil {
 			continue
 		}
 		withFace = append(withFace, i)
-		real = append(real, f.face.Real)
+		if f.spoof {
+			real = append(real, f.face.Real)
+		}
 		if f.face.Embedding != nil {
 			embs = append(embs, f.face.Embedding)
 		}
@@ -661,9 +691,10 @@ func (v *Verifier) faceChecks(clip *media.Clip, frames []frameResult) []CheckRes
 	}
 	out = append(out, v.lipSync(clip, frames, withFace))
 
-	// Anti-spoof and identity consistency need most key frames to have a face.
+	// Anti-spoof and identity consistency need most of their key frames
+	// to have a face.
 	as := CheckResult{Name: CheckAntiSpoof, Reason: ReasonNoFace}
-	if len(real) > 0 && 2*len(real) > keysTotal {
+	if len(real) > 0 && 2*len(real) > spoofTotal {
 		as.Score = median(real)
 		as.Pass = as.Score >= v.cfg.SpoofThreshold
 		as.Reason = ""

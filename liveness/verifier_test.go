@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -94,6 +95,11 @@ func testClip(audio []int16, mouth func(float64) float64) *media.Clip {
 type fakeFaces struct {
 	mouth func(t float64) float64 // opening at time t
 	real  float64
+	// realAt, when set, gives the anti-spoof score at time t instead.
+	realAt func(t float64) float64
+	// spoofAsked records the times whose anti-spoof score was asked.
+	mu         sync.Mutex
+	spoofAsked []float64
 	// person gives the identity at time t (embedding direction).
 	person func(t float64) int
 	noFace func(t float64) bool
@@ -111,6 +117,12 @@ func (f *fakeFaces) Analyze(ctx context.Context, fr media.Frame, opts FaceOption
 	r := FaceResult{Faces: 1, Landmarks: landmarks(f.mouth(t))}
 	if opts.AntiSpoof {
 		r.Real = f.real
+		if f.realAt != nil {
+			r.Real = f.realAt(t)
+		}
+		f.mu.Lock()
+		f.spoofAsked = append(f.spoofAsked, t)
+		f.mu.Unlock()
 	}
 	if opts.Embedding {
 		r.Embedding = make([]float32, 8)
@@ -401,6 +413,72 @@ func TestVerifyEngineError(t *testing.T) {
 	res, err := e.attempt(t, "alice", "same", testClip(e.audio, e.faces.mouth))
 	if err == nil || res.Pass || !res.Has(ReasonInternal) {
 		t.Fatalf("res %+v err %v", res, err)
+	}
+}
+
+// TestAntiSpoofKeyFrames: the anti-spoof score is asked on two of the
+// four key frames (the second and the fourth) and the check reads only
+// those: a spoof-like score elsewhere changes nothing, on them it fails
+// the attempt; SpoofKeyFrames 4 asks it on every key frame.
+func TestAntiSpoofKeyFrames(t *testing.T) {
+	if got := fmt.Sprint(SpoofKeys(4, 2)); got != "[false true false true]" {
+		t.Errorf("SpoofKeys(4, 2) = %s", got)
+	}
+	if got := fmt.Sprint(SpoofKeys(6, 6)); got != "[true true true true true true]" {
+		t.Errorf("SpoofKeys(6, 6) = %s", got)
+	}
+	for _, tc := range []struct {
+		name       string
+		spoofKeys  int
+		lowAt      []int // key frame indices with a spoof-like score
+		wantAsked  []int // key frame indices asked
+		wantReason Reason
+	}{
+		{name: "default, low on unasked frames", lowAt: []int{0, 2}, wantAsked: []int{1, 3}},
+		{name: "default, low on asked frames", lowAt: []int{1, 3}, wantAsked: []int{1, 3}, wantReason: ReasonSpoof},
+		{name: "all four", spoofKeys: 4, lowAt: []int{0, 2}, wantAsked: []int{0, 1, 2, 3}},
+		{name: "all four, three low", spoofKeys: 4, lowAt: []int{0, 1, 2}, wantAsked: []int{0, 1, 2, 3}, wantReason: ReasonSpoof},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			clip := testClip(e.audio, e.faces.mouth)
+			keys := KeyFrames(len(clip.Frames), DefaultKeyFrames)
+			low := map[float64]bool{}
+			for _, k := range tc.lowAt {
+				low[clip.Frames[keys[k]].T.Seconds()] = true
+			}
+			e.faces.realAt = func(t float64) float64 {
+				if low[t] {
+					return 0.1
+				}
+				return 0.9
+			}
+			cfg := e.v.cfg
+			cfg.SpoofKeyFrames = tc.spoofKeys
+			v, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.v = v
+			res, err := e.attempt(t, "alice", "same", clip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []float64
+			for _, k := range tc.wantAsked {
+				want = append(want, clip.Frames[keys[k]].T.Seconds())
+			}
+			slices.Sort(e.faces.spoofAsked)
+			if fmt.Sprint(e.faces.spoofAsked) != fmt.Sprint(want) {
+				t.Errorf("anti-spoof asked at %v s, want %v", e.faces.spoofAsked, want)
+			}
+			if tc.wantReason == "" && !res.Pass {
+				t.Errorf("want pass, got %v", res.Reasons)
+			}
+			if tc.wantReason != "" && !res.Has(tc.wantReason) {
+				t.Errorf("want %s, got pass=%v %v", tc.wantReason, res.Pass, res.Reasons)
+			}
+		})
 	}
 }
 

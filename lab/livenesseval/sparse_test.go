@@ -16,13 +16,12 @@ import (
 // clips, each with its own audio and with each of the others' (100
 // pairings; one slot over the whole clip, so every voiced frame counts for
 // the closed-lips check). Recorded in liveness/RESULTS.md ("Sparse mouth
-// tracking", "Three key frames"): seeded from the first of four key frames
-// the silent-mouth share crossed MaxSilent in 2 pairings (one each way),
-// from the first of three (liveness.DefaultKeyFrames, a later frame) in 4,
-// each within 0.03 of it; every frame measured gives the same checks from
-// either seed, so the difference is where the sparse crops fall. The
-// closed-frame count crossed MaxClosed in 8 from either seed (3 or 4
-// frames against 1 or 2). More fails.
+// tracking"): the silent-mouth share crossed MaxSilent in 2 pairings (one
+// each way) and the closed-frame count crossed MaxClosed in 8 (5 down, 3
+// up; 3 or 4 frames against 1 or 2); more fails. Seeded from the first of
+// three key frames instead (a later frame) the silent share crossed in 4,
+// each within 0.03 of it, while every frame measured gives the same checks
+// from either seed ("Anti-spoof on two key frames").
 func TestSparseMouthGRID(t *testing.T) {
 	models, data := lvNeed(t)
 	faces := lvFaces(t, models)
@@ -77,7 +76,7 @@ func TestSparseMouthGRID(t *testing.T) {
 	n := len(grid) * len(grid)
 	t.Logf("TrackMouth CPU per clip: every frame %v, sparse %v; over %d pairings: silent share crossed %.2f in %d (mean change %+.3f), closed frames crossed %d in %d",
 		cpuFull, cpuSparse, n, cfg.MaxSilent, silentFlips, dSilent/float64(n), cfg.MaxClosed, closedFlips)
-	if silentFlips > 4 || closedFlips > 8 {
+	if silentFlips > 2 || closedFlips > 8 {
 		t.Errorf("sparse tracking changed the mouth checks in %d (silent) and %d (closed) of %d pairings", silentFlips, closedFlips, n)
 	}
 }
