@@ -57,13 +57,7 @@ func TestMouthTrackingStartsEarly(t *testing.T) {
 	started := make(chan struct{})
 	g := &gatedFaces{fakeFaces: e.faces, first: clip.Frames[keys[0]].T, started: started}
 	mt := &startMouths{fakeMouths: fakeMouths{mouth: e.faces.mouth}, started: started}
-	cfg := e.v.cfg
-	cfg.Faces, cfg.Mouths, cfg.Parallel = g, mt, 1
-	v, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.v = v
+	e.reconfigure(t, func(c *Config) { c.Faces, c.Mouths, c.Parallel = g, mt, 1 })
 	res, err := e.attempt(t, "alice", "same", clip)
 	if err != nil {
 		t.Fatal(err)
@@ -89,13 +83,7 @@ func TestMouthTrackingFirstKeyWithFace(t *testing.T) {
 	first := clip.Frames[keys[0]].T.Seconds()
 	e.faces.noFace = func(t float64) bool { return t == first }
 	mt := &fakeMouths{mouth: e.faces.mouth}
-	cfg := e.v.cfg
-	cfg.Mouths = mt
-	v, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.v = v
+	e.reconfigure(t, func(c *Config) { c.Mouths = mt })
 	if _, err := e.attempt(t, "alice", "same", clip); err != nil {
 		t.Fatal(err)
 	}

@@ -216,6 +216,19 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// reconfigure rebuilds e's verifier with its configuration changed by
+// change.
+func (e *env) reconfigure(t *testing.T, change func(*Config)) {
+	t.Helper()
+	cfg := e.v.cfg
+	change(&cfg)
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.v = v
+}
+
 // attempt issues a challenge, lets the fake speech hear heard (the
 // challenge's digits when heard is "same") and verifies the clip.
 func (e *env) attempt(t *testing.T, subject, heard string, clip *media.Clip) (Result, error) {
@@ -453,13 +466,7 @@ func TestAntiSpoofKeyFrames(t *testing.T) {
 				}
 				return 0.9
 			}
-			cfg := e.v.cfg
-			cfg.SpoofKeyFrames = tc.spoofKeys
-			v, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.v = v
+			e.reconfigure(t, func(c *Config) { c.SpoofKeyFrames = tc.spoofKeys })
 			res, err := e.attempt(t, "alice", "same", clip)
 			if err != nil {
 				t.Fatal(err)

@@ -91,16 +91,12 @@ func TestVerifyVisemeAndVoice(t *testing.T) {
 				mouth = tt.mouth(e)
 			}
 			mt := &fakeMouths{mouth: mouth, err: tt.mouthErr}
-			cfg := e.v.cfg
-			cfg.Mouths = mt
-			if tt.voice != nil {
-				cfg.Voice = tt.voice
-			}
-			v, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.v = v
+			e.reconfigure(t, func(c *Config) {
+				c.Mouths = mt
+				if tt.voice != nil {
+					c.Voice = tt.voice
+				}
+			})
 			e.speech.segs = tt.segs
 			res, err := e.attempt(t, "alice", "same", testClip(e.audio, e.faces.mouth))
 			if tt.wantErr {
