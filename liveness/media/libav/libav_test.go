@@ -61,6 +61,29 @@ type clipCase struct {
 	fps  float64
 }
 
+// decoder is a Decoder at the case's rate and limits.
+func (c clipCase) decoder() *Decoder {
+	d := New()
+	d.FPS, d.Limits = c.fps, c.lim
+	return d
+}
+
+// decode makes the case's file and decodes it with c.decoder(), returning
+// the file's bytes and the decoder too.
+func (c clipCase) decode(t *testing.T) ([]byte, *Decoder, *media.Clip) {
+	t.Helper()
+	data, err := os.ReadFile(c.make(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.decoder()
+	clip, err := d.Decode(context.Background(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, d, clip
+}
+
 // clipCases are the containers, codecs and shapes of evidence both
 // decoders read: GRID's MPEG-PS, the browsers' and phones' containers, a
 // frame larger than the output side (scaled), an odd frame width (the
@@ -137,9 +160,7 @@ func TestSameAsFFmpeg(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ffmpeg: %v", err)
 			}
-			d := New()
-			d.FPS, d.Limits = tt.fps, tt.lim
-			got, err := d.DecodeFile(context.Background(), f)
+			got, err := tt.decoder().DecodeFile(context.Background(), f)
 			if err != nil {
 				t.Fatalf("libav: %v", err)
 			}
@@ -173,23 +194,13 @@ func TestAudioFirst(t *testing.T) {
 	}, media.Limits{}, 25})
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			data, err := os.ReadFile(tt.make(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := New()
-			d.FPS, d.Limits = tt.fps, tt.lim
-			want, err := d.Decode(context.Background(), data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data, _, want := tt.decode(t)
 			// A pool holding one buffer of the frame size: the first
 			// frame decoded takes it, so the callback still finds it
 			// there only when the audio comes before every frame.
 			size := want.Frames[0].Width*want.Frames[0].Height*3 + dstPad
 			mark := make([]byte, size)
-			first := New()
-			first.FPS, first.Limits = tt.fps, tt.lim
+			first := tt.decoder()
 			first.Pool.Put(mark)
 			calls, early := 0, false
 			var handed media.Audio
@@ -294,16 +305,7 @@ func TestPadding(t *testing.T) {
 	needFFmpeg(t)
 	for _, tt := range clipCases(t) {
 		t.Run(tt.name, func(t *testing.T) {
-			data, err := os.ReadFile(tt.make(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := New()
-			d.FPS, d.Limits = tt.fps, tt.lim
-			probe, err := d.Decode(context.Background(), data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data, d, probe := tt.decode(t)
 			n := probe.Frames[0].Width * probe.Frames[0].Height * 3
 			d.Pool.MaxBytes = int64(len(probe.Frames)+1) * int64(n+dstPad)
 			var bufs [][]byte
