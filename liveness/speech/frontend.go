@@ -138,7 +138,7 @@ func (f *Frontend) Mel(pcm []int16) ([][melBins]float32, error) {
 	if len(pcm) < 400 {
 		return nil, fmt.Errorf("%w: %d samples", ErrAudioLength, len(pcm))
 	}
-	inp := getFloat32s(len(pcm))
+	inp := float32Bufs.Get(len(pcm))
 	defer float32Bufs.Put(inp)
 	in := *inp
 	for i, s := range pcm {
@@ -287,7 +287,7 @@ func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	if n == 0 {
 		return []float32{}, nil
 	}
-	cp := getFloat32s(n * vadChunk)
+	cp := float32Bufs.Get(n * vadChunk)
 	defer float32Bufs.Put(cp)
 	chunks := *cp
 	gain /= 32768 // Silero takes ±1
@@ -357,8 +357,8 @@ func vadGain(pcm []int16) float32 {
 // It is the (len/1000+1)-th largest |sample|, kept in a min-heap of that
 // many levels on the stack: most samples are below the heap's least and
 // cost one comparison, and nothing is allocated (one histogram of every
-// level was 256 kB on the heap per call). Recordings over 8 minutes fall
-// back to the histogram. The same value either way
+// level was 256 kB on the heap per call). Recordings of 512000 samples or
+// more (32 s at 16 kHz) fall back to the histogram. The same value either way
 // (TestPeakLevelMatchesFullHistogram).
 func PeakLevel(pcm []int16) int {
 	k := len(pcm)/1000 + 1

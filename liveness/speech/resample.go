@@ -3,29 +3,18 @@ package speech
 import (
 	"fmt"
 	"math"
-	"sync"
+
+	"github.com/trustid/trustid/internal/bufpool"
 )
 
-// Scratch buffers of a recording's length (a 3 s clip at 16 kHz is
-// 48000 samples: 384 kB as float64, 192 kB as float32), reused from call to
-// call instead of allocated: Resample's float64 copy of its input, and the
-// float32 inputs of the mel and VAD models (which ONNX Runtime reads only
-// during the run). Fresh pages cost a page fault each on some VMs (11 us
-// here), and a decision made several such buffers per model run.
-var floatBufs, float32Bufs sync.Pool
-
-func getFloats(n int) *[]float64 { return getBuf[float64](&floatBufs, n) }
-
-func getFloat32s(n int) *[]float32 { return getBuf[float32](&float32Bufs, n) }
-
-func getBuf[T any](pool *sync.Pool, n int) *[]T {
-	if p, ok := pool.Get().(*[]T); ok && cap(*p) >= n {
-		*p = (*p)[:n]
-		return p
-	}
-	b := make([]T, n)
-	return &b
-}
+// Scratch of a recording's length (a 3 s clip at 16 kHz is 48000 samples:
+// 384 kB as float64, 192 kB as float32), reused instead of allocated per
+// call: Resample's float64 copy of its input, and the float32 inputs of the
+// mel and VAD models (which ONNX Runtime reads only during the run).
+var (
+	floatBufs   bufpool.Pool[float64]
+	float32Bufs bufpool.Pool[float32]
+)
 
 // Resample converts mono 16-bit PCM from one sample rate to another with a
 // polyphase Kaiser-windowed sinc filter (32 zero crossings, beta 8.6,
@@ -91,7 +80,7 @@ func Resample(pcm []int16, from, to int) ([]int16, error) {
 	// products added in the same order as one output alone, so the same
 	// output bit for bit (TestResampleMatchesReference), without waiting on
 	// one addition chain.
-	xp := getFloats(len(pcm))
+	xp := floatBufs.Get(len(pcm))
 	defer floatBufs.Put(xp)
 	xs := *xp
 	for i, v := range pcm {

@@ -3,8 +3,8 @@ package synthvoice
 import (
 	"fmt"
 	"math"
-	"sync"
 
+	"github.com/trustid/trustid/internal/bufpool"
 	"github.com/trustid/trustid/liveness/speech"
 )
 
@@ -206,16 +206,7 @@ func modulation(env []float64) (float64, float64) {
 // int64Bufs holds pitchFeatures' scratch (the running energies, 384 kB for
 // a 3 s recording, and the block correlations), reused instead of
 // allocated per recording.
-var int64Bufs sync.Pool
-
-func getInt64s(n int) *[]int64 {
-	if p, ok := int64Bufs.Get().(*[]int64); ok && cap(*p) >= n {
-		*p = (*p)[:n]
-		return p
-	}
-	b := make([]int64, n)
-	return &b
-}
+var int64Bufs bufpool.Pool[int64]
 
 func pitchFeatures(x []int16) []float64 {
 	n := (len(x) - pitchWin - pitchMaxLg) / pitchHop
@@ -223,7 +214,7 @@ func pitchFeatures(x []int16) []float64 {
 		return make([]float64, 7)
 	}
 	// sq[i] is the energy of x[:i].
-	sqp := getInt64s(len(x) + 1)
+	sqp := int64Bufs.Get(len(x) + 1)
 	defer int64Bufs.Put(sqp)
 	sq := *sqp
 	sq[0] = 0
@@ -244,7 +235,7 @@ func pitchFeatures(x []int16) []float64 {
 	)
 	// block[j*lags+l] is the correlation of the 10 ms block j with itself
 	// lag0+l samples on; done[j] says it is computed.
-	bp := getInt64s((n + blocks) * lags)
+	bp := int64Bufs.Get((n + blocks) * lags)
 	defer int64Bufs.Put(bp)
 	block := *bp // each entry is written before it is read (done)
 	done := make([]bool, n+blocks)
