@@ -47,11 +47,7 @@ func windowEmbeddings(t *testing.T, dir string, mel [][melBins]float32, step int
 // and at steps that need several runs.
 func TestConvolutionalEmbeddingsMatchWindows(t *testing.T) {
 	dir := modelsDir(t)
-	f, err := NewFrontend(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testFrontend(t)
 	var clips [][]int16
 	for _, name := range []string{"4_george_0.wav", "7_jackson_12.wav", "0_theo_3.wav"} {
 		b, err := os.ReadFile(filepath.Join(fsddDir(t), name))

@@ -27,6 +27,18 @@ func modelsDir(t testing.TB) string {
 	return ""
 }
 
+// testFrontend is the front end on modelsDir's models, closed when the test
+// ends.
+func testFrontend(t testing.TB) *Frontend {
+	t.Helper()
+	f, err := NewFrontend(modelsDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // testdataDir returns $TRUSTID_TESTDATA/speech/fsdd, skipping (or failing in CI) when missing.
 func fsddDir(t testing.TB) string {
 	t.Helper()
@@ -44,11 +56,7 @@ func fsddDir(t testing.TB) string {
 }
 
 func TestFrontendShapes(t *testing.T) {
-	f, err := NewFrontend(modelsDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testFrontend(t)
 	b, err := os.ReadFile(filepath.Join(fsddDir(t), "4_george_0.wav"))
 	if err != nil {
 		t.Fatal(err)
@@ -118,11 +126,7 @@ func TestFrontendShapes(t *testing.T) {
 // (within float rounding for shorter ones), and its embeddings are
 // PaddedEmbeddings', at lengths that are and are not whole hops.
 func TestPaddedEmbeddingsMel(t *testing.T) {
-	f, err := NewFrontend(modelsDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testFrontend(t)
 	grid := gridAudio(t, "bbaf2n")
 	var x uint32 = 3
 	noise := make([]int16, 12*SampleRate)

@@ -97,11 +97,7 @@ func vadClips(t *testing.T) map[string][]int16 {
 // level; run one chunk at a time the halves give them bit for bit.
 func TestSplitVADMatchesExported(t *testing.T) {
 	dir := modelsDir(t)
-	f, err := NewFrontend(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := testFrontend(t)
 	exported := exportedVAD(t, dir)
 	var worst float64
 	for name, pcm := range vadClips(t) {
@@ -181,11 +177,7 @@ func TestSplitVADRefusesOtherGraphs(t *testing.T) {
 // exported graph and as the front end runs it.
 func BenchmarkVoiceActivity3s(b *testing.B) {
 	dir := modelsDir(b)
-	f, err := NewFrontend(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
+	f := testFrontend(b)
 	pcm := gridAudio(b, "bbaf2n")
 	exported := exportedVAD(b, dir)
 	b.Run("exported", func(b *testing.B) {
