@@ -5,9 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
+	"github.com/trustid/trustid/internal/cputime"
 	"github.com/trustid/trustid/liveness/media"
 )
 
@@ -39,33 +39,11 @@ func BenchmarkScoreGRID(b *testing.B) {
 	pcm := gridAudio(b, "bbaf2n")
 	ctx := context.Background()
 	b.ReportAllocs()
-	r0 := rusage(b)
+	c0 := cputime.Process()
 	for b.Loop() {
 		if _, err := r.Score(ctx, pcm, "4829"); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, r0)
-}
-
-// reportCPU reports the process's CPU time (user + system) per iteration
-// as cpu-ms/op: on a shared machine it moves far less with the load than
-// ns/op. Call it after b.Loop has finished.
-func reportCPU(b *testing.B, start syscall.Rusage) {
-	var end syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &end); err != nil {
-		b.Fatal(err)
-	}
-	ms := func(r syscall.Rusage) float64 {
-		return float64(r.Utime.Nano()+r.Stime.Nano()) / 1e6
-	}
-	b.ReportMetric((ms(end)-ms(start))/float64(b.N), "cpu-ms/op")
-}
-
-func rusage(b *testing.B) syscall.Rusage {
-	var r syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
-		b.Fatal(err)
-	}
-	return r
+	cputime.ReportPerOp(b, c0)
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/trustid/trustid/internal/cputime"
 	"github.com/trustid/trustid/internal/onnx"
 	"github.com/trustid/trustid/liveness/media"
 )
@@ -181,20 +182,20 @@ func BenchmarkVoiceActivity3s(b *testing.B) {
 	pcm := gridAudio(b, "bbaf2n")
 	exported := exportedVAD(b, dir)
 	b.Run("exported", func(b *testing.B) {
-		r0 := rusage(b)
+		c0 := cputime.Process()
 		for b.Loop() {
 			exportedVoiceActivity(b, exported, pcm, vadGain(pcm))
 		}
-		reportCPU(b, r0)
+		cputime.ReportPerOp(b, c0)
 	})
 	b.Run("split", func(b *testing.B) {
 		b.ReportAllocs()
-		r0 := rusage(b)
+		c0 := cputime.Process()
 		for b.Loop() {
 			if _, err := f.VoiceActivity(pcm); err != nil {
 				b.Fatal(err)
 			}
 		}
-		reportCPU(b, r0)
+		cputime.ReportPerOp(b, c0)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/trustid/trustid/internal/cputime"
 	"github.com/trustid/trustid/liveness/media"
 	"github.com/trustid/trustid/liveness/speech"
 )
@@ -313,11 +314,11 @@ func BenchmarkSynthetic3s(b *testing.B) {
 	d := newDetector(b)
 	pcm := gridAudio(b, "bbaf2n")
 	b.ReportAllocs()
-	r0 := rusage(b)
+	c0 := cputime.Process()
 	for b.Loop() {
 		if _, err := d.Synthetic(pcm, media.SampleRate); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, r0)
+	cputime.ReportPerOp(b, c0)
 }

@@ -7,10 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/trustid/trustid/internal/cputime"
 	"github.com/trustid/trustid/liveness/media"
 )
 
@@ -516,7 +516,7 @@ func BenchmarkDecodeGRID(b *testing.B) {
 	}
 	d := New()
 	b.ReportAllocs()
-	c0 := cpuTime()
+	c0 := cputime.Process()
 	for b.Loop() {
 		clip, err := d.Decode(context.Background(), data)
 		if err != nil {
@@ -526,11 +526,5 @@ func BenchmarkDecodeGRID(b *testing.B) {
 	}
 	// CPU per decode (user+system, every thread): on a shared machine a
 	// steadier figure than the wall time.
-	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	cputime.ReportPerOp(b, c0)
 }
