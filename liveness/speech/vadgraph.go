@@ -69,94 +69,11 @@ func inlineIfs(graph []byte, pick map[string]string) ([]byte, error) {
 				nodes = append(nodes, f.raw...)
 				continue
 			}
-			name := pbString(nf, 3)
-			branch, ok := pick[name]
-			if !ok {
-				return nil, fmt.Errorf("If node %q has no static branch", name)
-			}
-			var sub []byte
-			var outs []string
-			for _, a := range nf {
-				switch {
-				case a.num == 2 && a.typ == protowire.BytesType:
-					outs = append(outs, string(a.val))
-				case a.num == 5 && a.typ == protowire.BytesType:
-					af, err := pbFields(a.val)
-					if err != nil {
-						return nil, err
-					}
-					if pbString(af, 1) != branch {
-						continue
-					}
-					for _, x := range af {
-						if x.num == 6 && x.typ == protowire.BytesType {
-							sub = x.val
-						}
-					}
-				}
-			}
-			if sub == nil {
-				return nil, fmt.Errorf("If node %q has no %s", name, branch)
-			}
-			if sub, err = inlineIfs(sub, pick); err != nil {
-				return nil, err
-			}
-			sf, err := pbFields(sub)
+			n, in, err := inlineIf(nf, pick)
 			if err != nil {
 				return nil, err
 			}
-			var subOuts []string
-			var subNodes [][]pbField
-			for _, x := range sf {
-				switch {
-				case x.num == 1 && x.typ == protowire.BytesType:
-					xf, err := pbFields(x.val)
-					if err != nil {
-						return nil, err
-					}
-					subNodes = append(subNodes, xf)
-				case x.num == 5 && x.typ == protowire.BytesType:
-					inits = append(inits, x.raw...)
-				case x.num == 12 && x.typ == protowire.BytesType:
-					vf, err := pbFields(x.val)
-					if err != nil {
-						return nil, err
-					}
-					subOuts = append(subOuts, pbString(vf, 1))
-				}
-			}
-			if len(subOuts) != len(outs) {
-				return nil, fmt.Errorf("If node %q: %d outputs, branch has %d", name, len(outs), len(subOuts))
-			}
-			// The branch's nodes write the If's outputs under the If's
-			// names (an Identity per output instead made ONNX Runtime
-			// 1.17 return a wrong cn: its buffers were reused).
-			rename := map[string]string{}
-			produced := map[string]bool{}
-			for _, nf := range subNodes {
-				for _, x := range nf {
-					if x.num == 2 && x.typ == protowire.BytesType {
-						produced[string(x.val)] = true
-					}
-				}
-			}
-			for i, o := range subOuts {
-				if !produced[o] || rename[o] != "" {
-					return nil, fmt.Errorf("If node %q: branch output %q is not a node output of its own", name, o)
-				}
-				rename[o] = outs[i]
-			}
-			for _, nf := range subNodes {
-				var n []byte
-				for _, x := range nf {
-					if (x.num == 1 || x.num == 2) && x.typ == protowire.BytesType && rename[string(x.val)] != "" {
-						n = appendBytesField(n, x.num, []byte(rename[string(x.val)]))
-						continue
-					}
-					n = append(n, x.raw...)
-				}
-				nodes = appendBytesField(nodes, 1, n)
-			}
+			nodes, inits = append(nodes, n...), append(inits, in...)
 		case f.num == 5 && f.typ == protowire.BytesType:
 			inits = append(inits, f.raw...)
 		default:
@@ -191,6 +108,101 @@ func inlineIfs(graph []byte, pick map[string]string) ([]byte, error) {
 		}
 	}
 	return append(append(nodes, inits...), rest...), nil
+}
+
+// inlineIf returns the nodes (each a GraphProto field 1) and initializers
+// (field 5) that replace the If node nf: the branch pick names for it,
+// inlined recursively, its nodes writing the If's outputs.
+func inlineIf(nf []pbField, pick map[string]string) (nodes, inits []byte, err error) {
+	name := pbString(nf, 3)
+	branch, ok := pick[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("If node %q has no static branch", name)
+	}
+	var sub []byte
+	var outs []string
+	for _, a := range nf {
+		switch {
+		case a.num == 2 && a.typ == protowire.BytesType:
+			outs = append(outs, string(a.val))
+		case a.num == 5 && a.typ == protowire.BytesType:
+			af, err := pbFields(a.val)
+			if err != nil {
+				return nil, nil, err
+			}
+			if pbString(af, 1) != branch {
+				continue
+			}
+			for _, x := range af {
+				if x.num == 6 && x.typ == protowire.BytesType {
+					sub = x.val
+				}
+			}
+		}
+	}
+	if sub == nil {
+		return nil, nil, fmt.Errorf("If node %q has no %s", name, branch)
+	}
+	if sub, err = inlineIfs(sub, pick); err != nil {
+		return nil, nil, err
+	}
+	sf, err := pbFields(sub)
+	if err != nil {
+		return nil, nil, err
+	}
+	var subOuts []string
+	var subNodes [][]pbField
+	for _, x := range sf {
+		switch {
+		case x.num == 1 && x.typ == protowire.BytesType:
+			xf, err := pbFields(x.val)
+			if err != nil {
+				return nil, nil, err
+			}
+			subNodes = append(subNodes, xf)
+		case x.num == 5 && x.typ == protowire.BytesType:
+			inits = append(inits, x.raw...)
+		case x.num == 12 && x.typ == protowire.BytesType:
+			vf, err := pbFields(x.val)
+			if err != nil {
+				return nil, nil, err
+			}
+			subOuts = append(subOuts, pbString(vf, 1))
+		}
+	}
+	if len(subOuts) != len(outs) {
+		return nil, nil, fmt.Errorf("If node %q: %d outputs, branch has %d", name, len(outs), len(subOuts))
+	}
+	// The branch's nodes write the If's outputs under the If's
+	// names (an Identity per output instead made ONNX Runtime
+	// 1.17 return a wrong cn: its buffers were reused).
+	rename := map[string]string{}
+	produced := map[string]bool{}
+	for _, nf := range subNodes {
+		for _, x := range nf {
+			if x.num == 2 && x.typ == protowire.BytesType {
+				produced[string(x.val)] = true
+			}
+		}
+	}
+	for i, o := range subOuts {
+		if !produced[o] || rename[o] != "" {
+			return nil, nil, fmt.Errorf("If node %q: branch output %q is not a node output of its own", name, o)
+		}
+		rename[o] = outs[i]
+	}
+	for _, nf := range subNodes {
+		var n []byte
+		for _, x := range nf {
+			if (x.num == 1 || x.num == 2) && x.typ == protowire.BytesType && rename[string(x.val)] != "" {
+				n = appendBytesField(n, x.num, []byte(rename[string(x.val)]))
+				continue
+			}
+			n = append(n, x.raw...)
+		}
+		nodes = appendBytesField(nodes, 1, n)
+	}
+	return nodes, inits, nil
 }
 
 // vadEncoded is the encoder's output, the LSTMs' input (before its
