@@ -53,10 +53,10 @@ type signalSpeech struct {
 	returned atomic.Int32
 }
 
-func (s *signalSpeech) CheckDigits(ctx context.Context, pcm []int16, expected string) (SpeechResult, error) {
+func (s *signalSpeech) CheckDigits(ctx context.Context, pcm []int16, expected string, activity []float32) (SpeechResult, error) {
 	s.once.Do(func() { close(s.started) })
 	defer s.returned.Add(1)
-	return s.fakeSpeech.CheckDigits(ctx, pcm, expected)
+	return s.fakeSpeech.CheckDigits(ctx, pcm, expected, activity)
 }
 
 // TestVerifyAudioFirst: with an AudioFirstDecoder the speech check runs

@@ -83,17 +83,24 @@ type MouthTracker interface {
 }
 
 // VoiceCheck tells synthetic or vocoded speech from a live voice: score is
-// the probability (0..1) that pcm (mono, -1..1, at rate) is synthetic. Safe
-// for concurrent use.
+// the probability (0..1) that pcm (mono, -1..1, at rate) is synthetic.
+// activity is the voice activity detector's output it computed on the way
+// (one probability per 512 samples of the recording at 16 kHz; nil when it
+// has none, also with an error): the verifier hands it to the speech check,
+// which then does not run the detector again. Safe for concurrent use.
 type VoiceCheck interface {
-	Synthetic(pcm []float32, rate int) (score float64, err error)
+	Synthetic(pcm []float32, rate int) (score float64, activity []float32, err error)
 }
 
 // SpeechChecker decides whether 16 kHz mono audio says the expected
 // digits. Safe for concurrent use. Audio with no voice is an error matching
 // ErrNoSpeech; a different utterance is a SpeechResult with Match false.
 type SpeechChecker interface {
-	CheckDigits(ctx context.Context, pcm []int16, expected string) (SpeechResult, error)
+	// CheckDigits checks pcm against the expected digits. activity, when not nil, is the voice activity of pcm that the
+	// synthetic-voice check found (VoiceCheck), for the checker's "is there
+	// speech at all" gate instead of its own detector run; nil: the checker
+	// runs its own.
+	CheckDigits(ctx context.Context, pcm []int16, expected string, activity []float32) (SpeechResult, error)
 }
 
 // MatchResult is the comparison of the live face with the claimed

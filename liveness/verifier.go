@@ -520,42 +520,49 @@ type audioChecks struct {
 	speechErr, voiceErr error
 }
 
-// startAudio starts the speech check and, when configured, the
-// synthetic-voice check on audio. Each runs on its own: with the frame
-// analyses that makes three independent paths for two or more cores, so
-// the wall time approaches the CPU time over the cores.
+// startAudio starts the audio checks on one path beside the frame
+// analyses: the synthetic-voice check when configured, then the speech
+// check with the voice activity the voice check found, so that the voice
+// activity detector runs once a decision (the audio path stays shorter
+// than the frames' path).
 func (v *Verifier) startAudio(ctx context.Context, audio media.Audio, digits string) *audioChecks {
 	a := &audioChecks{}
-	a.wg.Go(func() { a.speech, a.segs, a.speechErr = v.speech(ctx, audio, digits) })
-	if v.cfg.Voice != nil {
-		a.wg.Go(func() { a.voice, a.voiceErr = v.voice(audio) })
-	}
+	a.wg.Go(func() {
+		var activity []float32
+		if v.cfg.Voice != nil {
+			a.voice, activity, a.voiceErr = v.voice(audio)
+		}
+		a.speech, a.segs, a.speechErr = v.speech(ctx, audio, digits, activity)
+	})
 	return a
 }
 
-// voice runs the synthetic-voice check on the clip's audio.
-func (v *Verifier) voice(audio media.Audio) (CheckResult, error) {
+// voice runs the synthetic-voice check on the clip's audio; activity is
+// the voice activity it found (nil if none).
+func (v *Verifier) voice(audio media.Audio) (c CheckResult, activity []float32, err error) {
 	pcm := make([]float32, len(audio.Samples))
 	for i, s := range audio.Samples {
 		pcm[i] = float32(s) / 32768
 	}
-	score, err := v.cfg.Voice.Synthetic(pcm, audio.Rate)
+	score, activity, err := v.cfg.Voice.Synthetic(pcm, audio.Rate)
 	if errors.Is(err, ErrNoSpeech) {
-		return CheckResult{Name: CheckVoice, Reason: ReasonNoSpeech}, nil
+		return CheckResult{Name: CheckVoice, Reason: ReasonNoSpeech}, activity, nil
 	}
 	if err != nil {
-		return CheckResult{Name: CheckVoice}, fmt.Errorf("liveness: synthetic voice: %w", err)
+		return CheckResult{Name: CheckVoice}, nil, fmt.Errorf("liveness: synthetic voice: %w", err)
 	}
-	c := CheckResult{Name: CheckVoice, Pass: score < v.cfg.VoiceThreshold, Score: score}
+	c = CheckResult{Name: CheckVoice, Pass: score < v.cfg.VoiceThreshold, Score: score}
 	if !c.Pass {
 		c.Reason = ReasonSynthetic
 	}
-	return c, nil
+	return c, activity, nil
 }
 
-func (v *Verifier) speech(ctx context.Context, audio media.Audio, digits string) (CheckResult, []Segment, error) {
+// speech runs the speech check, with the voice activity the voice check
+// found (nil: the checker finds its own).
+func (v *Verifier) speech(ctx context.Context, audio media.Audio, digits string, activity []float32) (CheckResult, []Segment, error) {
 	c := CheckResult{Name: CheckSpeech}
-	r, err := v.cfg.Speech.CheckDigits(ctx, audio.Samples, digits)
+	r, err := v.cfg.Speech.CheckDigits(ctx, audio.Samples, digits, activity)
 	switch {
 	case errors.Is(err, ErrNoSpeech):
 		c.Reason = ReasonNoSpeech

@@ -136,13 +136,18 @@ func (f *fakeFaces) Analyze(ctx context.Context, fr media.Frame, opts FaceOption
 	return r, nil
 }
 
-// fakeSpeech "hears" a fixed string.
+// fakeSpeech "hears" a fixed string; when activity is set, it keeps the
+// voice activity it was given there.
 type fakeSpeech struct {
-	heard string
-	segs  []Segment
+	heard    string
+	segs     []Segment
+	activity *[]float32
 }
 
-func (s fakeSpeech) CheckDigits(ctx context.Context, pcm []int16, expected string) (SpeechResult, error) {
+func (s fakeSpeech) CheckDigits(ctx context.Context, pcm []int16, expected string, activity []float32) (SpeechResult, error) {
+	if s.activity != nil {
+		*s.activity = activity
+	}
 	if s.heard == "" {
 		return SpeechResult{}, ErrNoSpeech
 	}

@@ -31,16 +31,20 @@ func (m *fakeMouths) TrackMouth(ctx context.Context, frames []media.Frame, start
 	return out, nil
 }
 
-// fakeVoice answers a fixed synthetic-voice score.
+// fakeVoice answers a fixed synthetic-voice score, with a voice activity
+// of three values (none with err), and counts the samples it saw.
 type fakeVoice struct {
 	score float64
 	err   error
 	n     int
 }
 
-func (v *fakeVoice) Synthetic(pcm []float32, rate int) (float64, error) {
+func (v *fakeVoice) Synthetic(pcm []float32, rate int) (float64, []float32, error) {
 	v.n = len(pcm)
-	return v.score, v.err
+	if v.err != nil {
+		return 0, nil, v.err
+	}
+	return v.score, []float32{0.1, 0.9, 0.8}, nil
 }
 
 func TestVerifyVisemeAndVoice(t *testing.T) {
@@ -98,6 +102,8 @@ func TestVerifyVisemeAndVoice(t *testing.T) {
 				}
 			})
 			e.speech.segs = tt.segs
+			var heard []float32
+			e.speech.activity = &heard
 			res, err := e.attempt(t, "alice", "same", testClip(e.audio, e.faces.mouth))
 			if tt.wantErr {
 				if err == nil || !res.Has(ReasonInternal) || res.Pass {
@@ -117,6 +123,11 @@ func TestVerifyVisemeAndVoice(t *testing.T) {
 			}
 			if tt.voice != nil && tt.voice.n != len(e.audio) {
 				t.Errorf("voice check saw %d samples, want %d", tt.voice.n, len(e.audio))
+			}
+			// The speech check gets the voice check's activity, and finds
+			// its own without a voice check.
+			if want := len(e.audio) > 0 && tt.voice != nil; want != (len(heard) == 3) {
+				t.Errorf("speech check got activity %v (voice check %v)", heard, tt.voice != nil)
 			}
 			if tt.want == nil {
 				if !res.Pass {

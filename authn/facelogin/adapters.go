@@ -40,9 +40,22 @@ type Speech struct{ Recognizer speech.Recognizer }
 
 var _ liveness.SpeechChecker = Speech{}
 
-// CheckDigits implements liveness.SpeechChecker.
-func (a Speech) CheckDigits(ctx context.Context, pcm []int16, expected string) (liveness.SpeechResult, error) {
-	r, err := a.Recognizer.Score(ctx, pcm, expected)
+// activityScorer is a recogniser that can take the recording's voice
+// activity instead of finding it (speech.EmbeddingRecognizer).
+type activityScorer interface {
+	ScoreActivity(ctx context.Context, pcm []int16, expected string, act []float32) (speech.Result, error)
+}
+
+// CheckDigits implements liveness.SpeechChecker; the activity reaches a
+// recogniser that takes it (speech.EmbeddingRecognizer.ScoreActivity).
+func (a Speech) CheckDigits(ctx context.Context, pcm []int16, expected string, activity []float32) (liveness.SpeechResult, error) {
+	var r speech.Result
+	var err error
+	if s, ok := a.Recognizer.(activityScorer); ok && activity != nil {
+		r, err = s.ScoreActivity(ctx, pcm, expected, activity)
+	} else {
+		r, err = a.Recognizer.Score(ctx, pcm, expected)
+	}
 	if errors.Is(err, speech.ErrNoSpeech) {
 		return liveness.SpeechResult{}, fmt.Errorf("%w: %v", liveness.ErrNoSpeech, err)
 	}
@@ -64,12 +77,15 @@ type Voice struct{ Detector *synthvoice.Detector }
 var _ liveness.VoiceCheck = Voice{}
 
 // Synthetic implements liveness.VoiceCheck.
-func (a Voice) Synthetic(pcm []float32, rate int) (float64, error) {
-	score, err := a.Detector.Synthetic(pcm, rate)
+func (a Voice) Synthetic(pcm []float32, rate int) (float64, []float32, error) {
+	score, act, err := a.Detector.SyntheticActivity(pcm, rate)
 	if errors.Is(err, synthvoice.ErrNoSpeech) || errors.Is(err, synthvoice.ErrInput) {
-		return 0, fmt.Errorf("%w: %v", liveness.ErrNoSpeech, err)
+		return 0, act, fmt.Errorf("%w: %v", liveness.ErrNoSpeech, err)
 	}
-	return score, err
+	if err != nil {
+		return 0, nil, err
+	}
+	return score, act, nil
 }
 
 // IdentityRefs adapts the identity service to liveness.ReferenceMatcher: the

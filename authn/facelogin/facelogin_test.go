@@ -341,6 +341,16 @@ func (r recognizer) Score(context.Context, []int16, string) (speech.Result, erro
 	return r.res, r.err
 }
 
+// activityRecognizer also takes the voice activity, and answers with a
+// margin of its length (so a test sees which method ran, and with what).
+type activityRecognizer struct{ recognizer }
+
+func (r activityRecognizer) ScoreActivity(_ context.Context, _ []int16, _ string, act []float32) (speech.Result, error) {
+	res := r.res
+	res.Margin = float64(len(act))
+	return res, r.err
+}
+
 func TestSpeech(t *testing.T) {
 	down := errors.New("runtime down")
 	tests := []struct {
@@ -356,9 +366,20 @@ func TestSpeech(t *testing.T) {
 		{name: "no speech", rec: recognizer{err: speech.ErrNoSpeech}, wantErr: liveness.ErrNoSpeech},
 		{name: "failure passes through", rec: recognizer{err: down}, wantErr: down},
 	}
+	// The voice check's activity reaches a recogniser that takes it; without
+	// one it finds its own.
+	ar := activityRecognizer{recognizer{res: speech.Result{Match: true, Margin: 9}}}
+	got, err := facelogin.Speech{Recognizer: ar}.CheckDigits(context.Background(), nil, "4071", []float32{0.1, 0.9})
+	if err != nil || got.Score != 2 {
+		t.Errorf("with activity: %+v, %v; want ScoreActivity with 2 values", got, err)
+	}
+	got, err = facelogin.Speech{Recognizer: ar}.CheckDigits(context.Background(), nil, "4071", nil)
+	if err != nil || got.Score != 9 {
+		t.Errorf("without activity: %+v, %v; want Score", got, err)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := facelogin.Speech{Recognizer: tc.rec}.CheckDigits(context.Background(), nil, "4071")
+			got, err := facelogin.Speech{Recognizer: tc.rec}.CheckDigits(context.Background(), nil, "4071", nil)
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}

@@ -290,7 +290,7 @@ const actionMaxDuration = 10 * time.Second
 // recogniser: no digit challenge is ever issued there, so a call is a bug.
 type noRecognizer struct{}
 
-func (noRecognizer) CheckDigits(context.Context, []int16, string) (liveness.SpeechResult, error) {
+func (noRecognizer) CheckDigits(context.Context, []int16, string, []float32) (liveness.SpeechResult, error) {
 	return liveness.SpeechResult{}, errors.New("liveness: no digit recogniser configured")
 }
 

@@ -41,7 +41,7 @@ func (r *recorder) Track(ctx context.Context, frames []media.Frame, anchors []li
 // ask for speech; a call is a bug in the decision.
 type noSpeech struct{}
 
-func (noSpeech) CheckDigits(context.Context, []int16, string) (liveness.SpeechResult, error) {
+func (noSpeech) CheckDigits(context.Context, []int16, string, []float32) (liveness.SpeechResult, error) {
 	return liveness.SpeechResult{}, errors.New("actioneval: speech asked for an action challenge")
 }
 

@@ -206,7 +206,7 @@ func TestLivenessGRID(t *testing.T) {
 // face and lip checks from speech (GRID sentences are not digit strings).
 type lvHears struct{}
 
-func (lvHears) CheckDigits(ctx context.Context, pcm []int16, expected string) (liveness.SpeechResult, error) {
+func (lvHears) CheckDigits(ctx context.Context, pcm []int16, expected string, activity []float32) (liveness.SpeechResult, error) {
 	return liveness.SpeechResult{Match: true, Score: 1}, nil
 }
 

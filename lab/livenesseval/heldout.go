@@ -33,22 +33,23 @@ type voiceRecorder struct {
 var _ liveness.VoiceCheck = (*voiceRecorder)(nil)
 
 // Synthetic implements liveness.VoiceCheck.
-func (r *voiceRecorder) Synthetic(pcm []float32, rate int) (float64, error) {
+func (r *voiceRecorder) Synthetic(pcm []float32, rate int) (float64, []float32, error) {
 	x, err := synthvoice.Prepare(pcm, rate)
 	var f []float64
+	var act []float32
 	if err == nil {
-		f, err = synthvoice.Features(r.front, x)
+		f, act, err = synthvoice.FeaturesActivity(r.front, x)
 	}
 	if errors.Is(err, synthvoice.ErrNoSpeech) || errors.Is(err, synthvoice.ErrInput) {
-		return 0, fmt.Errorf("%w: %v", liveness.ErrNoSpeech, err)
+		return 0, act, fmt.Errorf("%w: %v", liveness.ErrNoSpeech, err)
 	}
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	r.mu.Lock()
 	r.last = f
 	r.mu.Unlock()
-	return r.model.Prob(f), nil
+	return r.model.Prob(f), act, nil
 }
 
 // take returns the features of the last recording scored and forgets them
@@ -301,8 +302,8 @@ type speechRecorder struct {
 }
 
 // CheckDigits implements liveness.SpeechChecker.
-func (r *speechRecorder) CheckDigits(ctx context.Context, pcm []int16, expected string) (liveness.SpeechResult, error) {
-	res, err := r.inner.CheckDigits(ctx, pcm, expected)
+func (r *speechRecorder) CheckDigits(ctx context.Context, pcm []int16, expected string, activity []float32) (liveness.SpeechResult, error) {
+	res, err := r.inner.CheckDigits(ctx, pcm, expected, activity)
 	r.mu.Lock()
 	r.last = res.Segments
 	r.mu.Unlock()

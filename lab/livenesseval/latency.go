@@ -180,13 +180,8 @@ func lvStageCPU(ctx context.Context, faces liveness.FaceAnalyzer, models string,
 	if out["ffmpeg_spawn_decode_cpu_ms"], err = stage(func() error { _, err := spawn.DecodeVideo(ctx, bytes.NewReader(data)); return err }); err != nil {
 		return nil, err
 	}
-	sp, err := lvSpeech(models)
-	if err != nil {
-		return nil, err
-	}
-	if out["speech_cpu_ms"], err = stage(func() error { _, err := sp.CheckDigits(ctx, clip.Audio.Samples, "4829"); return err }); err != nil {
-		return nil, err
-	}
+	// As in the decision: the synthetic-voice check, then the speech check
+	// with the voice activity the voice check found.
 	voice, _, err := lvVoiceCheck(models)
 	if err != nil {
 		return nil, err
@@ -195,7 +190,21 @@ func lvStageCPU(ctx context.Context, faces liveness.FaceAnalyzer, models string,
 	for i, s := range clip.Audio.Samples {
 		pcm[i] = float32(s) / 32768
 	}
-	if out["synthetic_voice_cpu_ms"], err = stage(func() error { _, err := voice.Synthetic(pcm, clip.Audio.Rate); return err }); err != nil {
+	var activity []float32
+	if out["synthetic_voice_cpu_ms"], err = stage(func() (err error) {
+		_, activity, err = voice.Synthetic(pcm, clip.Audio.Rate)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	sp, err := lvSpeech(models)
+	if err != nil {
+		return nil, err
+	}
+	if out["speech_cpu_ms"], err = stage(func() error {
+		_, err := sp.CheckDigits(ctx, clip.Audio.Samples, "4829", activity)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	// The key frames as the decision analyses them: the anti-spoof score

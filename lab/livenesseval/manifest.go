@@ -420,7 +420,7 @@ func MakeAttacks(ctx context.Context, args []string) error {
 			return err
 		}
 		o.DigitScore = func(ctx context.Context, pcm []int16, digit string) (float64, error) {
-			r, err := sp.CheckDigits(ctx, pcm, digit)
+			r, err := sp.CheckDigits(ctx, pcm, digit, nil)
 			if errors.Is(err, liveness.ErrNoSpeech) {
 				return math.Inf(-1), nil
 			}

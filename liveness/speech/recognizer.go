@@ -193,12 +193,24 @@ type Analysis struct {
 
 // Analyze runs the front end and the head on pcm (16 kHz mono).
 func (r *EmbeddingRecognizer) Analyze(ctx context.Context, pcm []int16) (Analysis, error) {
+	return r.AnalyzeActivity(ctx, pcm, nil)
+}
+
+// AnalyzeActivity is Analyze with the recording's voice activity already
+// found (one probability per ActivityChunk samples, as the front end's
+// VoiceActivity gives it, on pcm or on a copy of it: the synthetic-voice
+// check's, of the 0-4 kHz band). It only decides whether there is enough
+// voice to score (ErrNoSpeech) and is returned in Analysis.Activity: the
+// scores do not depend on it. nil: VoiceActivity(pcm) runs here.
+func (r *EmbeddingRecognizer) AnalyzeActivity(ctx context.Context, pcm []int16, act []float32) (Analysis, error) {
 	if len(pcm) < minSamples || len(pcm) > maxSamples {
 		return Analysis{}, fmt.Errorf("%w: %v", ErrAudioLength, time.Duration(len(pcm))*time.Second/SampleRate)
 	}
-	act, err := r.front.VoiceActivity(pcm)
-	if err != nil {
-		return Analysis{}, err
+	if act == nil {
+		var err error
+		if act, err = r.front.VoiceActivity(pcm); err != nil {
+			return Analysis{}, err
+		}
 	}
 	var voiced time.Duration
 	for _, p := range act {
@@ -308,11 +320,17 @@ func frameCentre(t, step int) time.Duration {
 
 // Score implements Recognizer.
 func (r *EmbeddingRecognizer) Score(ctx context.Context, pcm []int16, expected string) (Result, error) {
+	return r.ScoreActivity(ctx, pcm, expected, nil)
+}
+
+// ScoreActivity is Score with the recording's voice activity already
+// found (see AnalyzeActivity; nil: found here).
+func (r *EmbeddingRecognizer) ScoreActivity(ctx context.Context, pcm []int16, expected string, act []float32) (Result, error) {
 	exp, err := ParseDigits(expected)
 	if err != nil {
 		return Result{}, err
 	}
-	a, err := r.Analyze(ctx, pcm)
+	a, err := r.AnalyzeActivity(ctx, pcm, act)
 	if err != nil {
 		return Result{}, err
 	}

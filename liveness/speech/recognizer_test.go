@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -164,6 +165,40 @@ func BenchmarkScore3s(b *testing.B) {
 		if _, err := r.Score(ctx, buf, "4291"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestScoreActivity: the voice activity a caller hands in only gates the
+// scoring (too little voice is ErrNoSpeech) and comes back in
+// Result.Activity: with the recogniser's own activity the result is
+// Score's, with another one (a silent stretch marked as voice, the voice
+// marked as silence) the scores stay Score's.
+func TestScoreActivity(t *testing.T) {
+	r := testRecognizer(t)
+	pcm := flite(t, "four two nine one")
+	ctx := context.Background()
+	want, err := r.Score(ctx, pcm, "4291")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := r.Frontend().VoiceActivity(pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.ScoreActivity(ctx, pcm, "4291", own)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("with its own activity: %+v, %v; want %+v", got, err, want)
+	}
+	other := make([]float32, len(own))
+	for i := range other {
+		other[i] = 1 - own[i]
+	}
+	got, err = r.ScoreActivity(ctx, pcm, "4291", other)
+	if err != nil || got.Margin != want.Margin || got.Match != want.Match || !reflect.DeepEqual(got.Segments, want.Segments) || !reflect.DeepEqual(got.Activity, other) {
+		t.Fatalf("with another activity: %+v, %v; want the scores of %+v", got, err, want)
+	}
+	if _, err := r.ScoreActivity(ctx, pcm, "4291", make([]float32, len(own))); !errors.Is(err, ErrNoSpeech) {
+		t.Errorf("activity with no voice: %v, want ErrNoSpeech", err)
 	}
 }
 

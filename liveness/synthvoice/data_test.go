@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/trustid/trustid/internal/cputime"
@@ -263,6 +264,28 @@ func TestGolden(t *testing.T) {
 	}
 	if len(want.Scores) != len(inputs) {
 		t.Errorf("golden file has %d inputs, want %d", len(want.Scores), len(inputs))
+	}
+}
+
+// SyntheticActivity is Synthetic with the voice activity of the prepared
+// recording, the one the speech recogniser's gate then reads.
+func TestSyntheticActivity(t *testing.T) {
+	d := newDetector(t)
+	pcm := gridAudio(t, "bbaf2n")
+	want, err := d.Synthetic(pcm, media.SampleRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, act, err := d.SyntheticActivity(pcm, media.SampleRate)
+	if err != nil || got != want {
+		t.Fatalf("SyntheticActivity %v, %v; Synthetic %v", got, err, want)
+	}
+	x, err := Prepare(pcm, media.SampleRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own, err := d.front.VoiceActivity(x); err != nil || !reflect.DeepEqual(act, own) {
+		t.Fatalf("activity %d values, want the front end's on the prepared recording (%d, %v)", len(act), len(own), err)
 	}
 }
 

@@ -57,12 +57,19 @@ func FeatureNames() []string {
 // (16 kHz, level-normalised). It returns ErrNoSpeech when fewer than three
 // 80 ms embedding frames are centred on voice.
 func Features(front Frontend, pcm []int16) ([]float64, error) {
+	f, _, err := FeaturesActivity(front, pcm)
+	return f, err
+}
+
+// FeaturesActivity is Features, also returning the voice activity it found
+// on pcm (with ErrNoSpeech too; nil when it failed before).
+func FeaturesActivity(front Frontend, pcm []int16) (_ []float64, act []float32, _ error) {
 	if len(pcm) < int(MinDuration.Seconds()*speech.SampleRate) || len(pcm) > int(MaxDuration.Seconds()*speech.SampleRate) {
-		return nil, fmt.Errorf("%w: %d samples at 16 kHz", ErrInput, len(pcm))
+		return nil, nil, fmt.Errorf("%w: %d samples at 16 kHz", ErrInput, len(pcm))
 	}
 	act, err := front.VoiceActivity(pcm)
 	if err != nil {
-		return nil, fmt.Errorf("synthvoice: voice activity: %w", err)
+		return nil, nil, fmt.Errorf("synthvoice: voice activity: %w", err)
 	}
 	voicedAt := func(sample int) bool {
 		i := sample / speech.ActivityChunk
@@ -70,7 +77,7 @@ func Features(front Frontend, pcm []int16) ([]float64, error) {
 	}
 	emb, mel, err := front.PaddedEmbeddingsMel(pcm, embStep)
 	if err != nil {
-		return nil, fmt.Errorf("synthvoice: embeddings: %w", err)
+		return nil, act, fmt.Errorf("synthvoice: embeddings: %w", err)
 	}
 	var sel []int
 	for t := range emb {
@@ -79,7 +86,7 @@ func Features(front Frontend, pcm []int16) ([]float64, error) {
 		}
 	}
 	if len(sel) < minVoicedFrames {
-		return nil, fmt.Errorf("%w: %d voiced frames", ErrNoSpeech, len(sel))
+		return nil, act, fmt.Errorf("%w: %d voiced frames", ErrNoSpeech, len(sel))
 	}
 	out := make([]float64, 0, len(FeatureNames()))
 	mean := make([]float64, speech.EmbeddingDim)
@@ -115,10 +122,10 @@ func Features(front Frontend, pcm []int16) ([]float64, error) {
 	out = append(out, melFeatures(mel, func(j int) bool { return voicedAt(j*melHop + 200) })...)
 	lo, err := speech.Resample(pcm, speech.SampleRate, pitchRate)
 	if err != nil {
-		return nil, fmt.Errorf("synthvoice: %w", err)
+		return nil, act, fmt.Errorf("synthvoice: %w", err)
 	}
 	out = append(out, pitchFeatures(lo)...)
-	return out, nil
+	return out, act, nil
 }
 
 // melFeatures: flatness, flux and tilt over voiced frames, and the

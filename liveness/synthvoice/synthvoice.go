@@ -149,11 +149,27 @@ func (d *Detector) Model() *Model { return d.model }
 // ErrNoSpeech when too little of it is voiced, and a
 // wrapped runtime error when the models fail (a fault, not a verdict).
 func (d *Detector) Synthetic(pcm []float32, rate int) (float64, error) {
+	score, _, err := d.SyntheticActivity(pcm, rate)
+	return score, err
+}
+
+// SyntheticActivity is Synthetic, also returning the voice activity the
+// check found on the way (the front end's VoiceActivity of the recording
+// as Prepare made it, one probability per speech.ActivityChunk samples;
+// also with ErrNoSpeech, nil when it failed before): a caller that needs
+// the recording's voice activity too (the speech recogniser's gate,
+// speech.EmbeddingRecognizer.ScoreActivity) takes it instead of running
+// the detector again.
+func (d *Detector) SyntheticActivity(pcm []float32, rate int) (float64, []float32, error) {
 	x, err := Prepare(pcm, rate)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return d.Score16(x)
+	f, act, err := FeaturesActivity(d.front, x)
+	if err != nil {
+		return 0, act, err
+	}
+	return d.model.Prob(f), act, nil
 }
 
 // Score16 is Synthetic for audio Prepare already brought to 16 kHz int16.
