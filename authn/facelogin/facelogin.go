@@ -151,25 +151,34 @@ type beginResponse struct {
 	ExpiresIn   int            `json:"expires_in"`
 }
 
-// subject resolves the claimed citizen. An unknown ID number resolves to an
-// opaque placeholder so that Begin answers the same way for every ID number
-// (no enumeration); Finish then fails like any other mismatch.
-func (f *Login) subject(ctx context.Context, a *authn.Attempt, typed string) string {
+// subject resolves the claimed citizen. An unknown, malformed or disabled
+// ID number resolves to an opaque placeholder so that Begin answers the
+// same way for every ID number (no enumeration); Finish then fails like any
+// other mismatch. A lookup that failed (the register unavailable) is a
+// fault, refused as unavailable: taken for an unknown number, it bound the
+// challenge Begin issued during a database restart to the placeholder, and
+// the Finish after the restart, which found the citizen, was refused as
+// "challenge_refused" (cmd/trustid TestFault, PostgreSQL restart).
+func (f *Login) subject(ctx context.Context, a *authn.Attempt, typed string) (string, error) {
 	if a.CitizenID != "" {
-		return a.CitizenID
+		return a.CitizenID, nil
 	}
 	claimed := strings.TrimSpace(typed)
 	if claimed == "" {
 		claimed = strings.TrimSpace(a.LoginHint)
 	}
 	if claimed == "" {
-		return ""
+		return "", authn.Refuse(authn.ErrMalformed, "missing_id_number", 0, errors.New("no claimed identity"))
 	}
-	if id, err := f.cfg.Register.ResolveIDNumber(ctx, claimed); err == nil {
-		return id
+	id, err := f.cfg.Register.ResolveIDNumber(ctx, claimed)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, identity.ErrUnknownIDNumber), errors.Is(err, identity.ErrInvalidIDNumber), errors.Is(err, identity.ErrDisabled):
+		h := sha256.Sum256([]byte("trustid/unknown-subject\x00" + a.ID + "\x00" + claimed))
+		return "unknown:" + hex.EncodeToString(h[:8]), nil
 	}
-	h := sha256.Sum256([]byte("trustid/unknown-subject\x00" + a.ID + "\x00" + claimed))
-	return "unknown:" + hex.EncodeToString(h[:8])
+	return "", authn.Refuse(authn.ErrUnavailable, "temporarily_unavailable", 2*time.Second, fmt.Errorf("facelogin: resolve the ID number: %w", err))
 }
 
 // Begin implements authn.Method for a claim made by the login hint or a
@@ -202,9 +211,9 @@ func (f *Login) client(r *http.Request, device, subject string) challenge.Client
 
 // begin issues a challenge; r is the page's request (nil from Begin).
 func (f *Login) begin(ctx context.Context, a *authn.Attempt, body beginRequest, r *http.Request) (any, error) {
-	sub := f.subject(ctx, a, body.IDNumber)
-	if sub == "" {
-		return nil, authn.Refuse(authn.ErrMalformed, "missing_id_number", 0, errors.New("no claimed identity"))
+	sub, err := f.subject(ctx, a, body.IDNumber)
+	if err != nil {
+		return nil, err
 	}
 	if err := f.permitted(ctx, a, body.IDNumber, body.FaceConsent, sub); err != nil {
 		return nil, err
@@ -254,9 +263,9 @@ func (f *Login) Finish(ctx context.Context, a *authn.Attempt, r *http.Request) (
 	if err != nil {
 		return nil, authn.Refuse(authn.ErrMalformed, "invalid_evidence", 0, err)
 	}
-	sub := f.subject(ctx, a, ev.idNumber)
-	if sub == "" {
-		return nil, authn.Refuse(authn.ErrMalformed, "missing_id_number", 0, errors.New("no claimed identity"))
+	sub, err := f.subject(ctx, a, ev.idNumber)
+	if err != nil {
+		return nil, err
 	}
 	if err := f.permitted(ctx, a, ev.idNumber, ev.faceConsent, ""); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trustid/trustid/authn"
 	"github.com/trustid/trustid/authn/facelogin"
+	"github.com/trustid/trustid/authn/identity"
 	"github.com/trustid/trustid/liveness"
 	"github.com/trustid/trustid/liveness/action"
 	"github.com/trustid/trustid/liveness/challenge"
@@ -25,14 +26,18 @@ import (
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// register knows one ID number.
+// register knows one ID number; "110101199001010000" finds the register
+// down.
 type register struct{}
 
 func (register) ResolveIDNumber(_ context.Context, n string) (string, error) {
-	if n == "110101199003074512" {
+	switch n {
+	case "110101199003074512":
 		return "cit-1", nil
+	case "110101199001010000":
+		return "", errors.New("store: unavailable")
 	}
-	return "", errors.New("unknown")
+	return "", identity.ErrUnknownIDNumber
 }
 
 // challenges records the last issue.
@@ -200,6 +205,9 @@ func TestBeginRequest(t *testing.T) {
 		{name: "typed wins over hint", attempt: authn.Attempt{ID: "l1", LoginHint: "x"}, body: `{"id_number":"110101199003074512","face_consent":true}`, wantSubject: "cit-1"},
 		{name: "step-up citizen", attempt: authn.Attempt{ID: "l1", CitizenID: "cit-9"}, body: `{"id_number":"110101199003074512","face_consent":true}`, wantSubject: "cit-9"},
 		{name: "unknown ID number answers alike", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"999","face_consent":true}`, wantSubject: "unknown:"},
+		// A register that cannot answer is a fault (503), not an unknown
+		// number: the challenge must not be bound to a placeholder.
+		{name: "register down", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199001010000","face_consent":true}`, wantErr: authn.ErrUnavailable},
 		// The face measures: no processing without the separate consent, none for a child under 14.
 		{name: "no face consent", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512"}`, wantErr: authn.ErrNotPermitted},
 		{name: "face consent refused", attempt: authn.Attempt{ID: "l1"}, body: `{"id_number":"110101199003074512","face_consent":false}`, wantErr: authn.ErrNotPermitted},
@@ -268,6 +276,8 @@ func TestFinish(t *testing.T) {
 		{name: "liveness fails", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: fail},
 		{name: "unknown citizen never passes", attempt: authn.Attempt{ID: "l1", LoginHint: "999"}, parts: video, res: pass},
 		{name: "verifier down", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass, err: errors.New("store down"),
+			wantErr: authn.ErrUnavailable, code: "temporarily_unavailable"},
+		{name: "register down", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199001010000"}, parts: video, res: pass,
 			wantErr: authn.ErrUnavailable, code: "temporarily_unavailable"},
 		{name: "decoder busy", attempt: authn.Attempt{ID: "l1", LoginHint: "110101199003074512"}, parts: video, res: pass, err: media.ErrBusy,
 			wantErr: authn.ErrUnavailable, code: "decoder_busy"},
