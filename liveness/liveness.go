@@ -96,10 +96,10 @@ type VoiceCheck interface {
 // digits. Safe for concurrent use. Audio with no voice is an error matching
 // ErrNoSpeech; a different utterance is a SpeechResult with Match false.
 type SpeechChecker interface {
-	// CheckDigits checks pcm against the expected digits. activity, when not nil, is the voice activity of pcm that the
-	// synthetic-voice check found (VoiceCheck), for the checker's "is there
-	// speech at all" gate instead of its own detector run; nil: the checker
-	// runs its own.
+	// CheckDigits checks pcm against the expected digits. activity, when
+	// not nil, is the voice activity of pcm that the synthetic-voice check
+	// found (VoiceCheck), for the checker's "is there speech at all" gate
+	// instead of its own detector run; nil: the checker runs its own.
 	CheckDigits(ctx context.Context, pcm []int16, expected string, activity []float32) (SpeechResult, error)
 }
 

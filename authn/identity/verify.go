@@ -27,7 +27,8 @@ type Decision struct {
 
 // ResolveIDNumber returns the internal citizen id of an ID number. Errors:
 // ErrInvalidIDNumber, ErrUnknownIDNumber, ErrDisabled. Callers facing the
-// public must answer the three alike (no enumeration oracle).
+// public must answer the three alike (no enumeration oracle); any other
+// error is a fault of the store (authn/facelogin answers it 503).
 func (s *Service) ResolveIDNumber(ctx context.Context, idNumber string) (string, error) {
 	c, err := s.citizenByIDNumber(ctx, idNumber)
 	if err != nil {

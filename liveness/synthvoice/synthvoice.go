@@ -172,15 +172,6 @@ func (d *Detector) SyntheticActivity(pcm []float32, rate int) (float64, []float3
 	return d.model.Prob(f), act, nil
 }
 
-// Score16 is Synthetic for audio Prepare already brought to 16 kHz int16.
-func (d *Detector) Score16(pcm []int16) (float64, error) {
-	f, err := Features(d.front, pcm)
-	if err != nil {
-		return 0, err
-	}
-	return d.model.Prob(f), nil
-}
-
 // bandRate is the rate recordings pass through: 0-4 kHz is what is judged.
 const bandRate = 8000
 
