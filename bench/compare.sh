@@ -20,8 +20,10 @@
 # auxiliary processes), Redis (shared with anything else using it), wrk
 # and the whole machine (from /proc; only the first four are meaningful
 # while other jobs run), the
-# load average and non-2xx; then per operation the medians of each side and
-# the ratio new/old of every pair.
+# load average, non-2xx and the server's own p99 from its access log
+# (bench/oidc/handler-latency.sh: wrk's p99 also holds the waits of its
+# threads for one of the two cores); then per operation the medians of
+# each side and the ratio new/old of every pair.
 #
 # EXTRA (optional, after OIDC): "face" runs `go run ./bench/face -n FACE_N`
 # (default 60, one worker) in both trees, alternating; "liveness" runs the
@@ -192,7 +194,8 @@ run_op() {
     jwks) args=("$url/oauth2/jwks");;
     *) echo "compare: unknown operation $op" >&2; exit 2;;
   esac
-  local wb wa
+  local wb wa lb
+  lb="$(stat -c %s "$work/$s.log")"
   snap "$s" >"$work/before"
   times >"$work/times"; wb="$(children_ms)"
   wrk -t2 -c"$conns" -d"${secs}s" --latency "${args[@]}" >"$work/wrk.out" 2>&1 || true
@@ -202,7 +205,10 @@ run_op() {
     # The pool goes on from the tokens the responses returned.
     if [ -s "$work/$s.tokens-$alg.next" ]; then mv "$work/$s.tokens-$alg.next" "$work/$s.tokens-$alg"; fi;;
   esac
-  local n rps p50 p99 non2xx
+  local n rps p50 p99 non2xx hp99
+  # The server's own p99 (bench/oidc/handler-latency.sh): the handler's
+  # time, without the waits for a core of wrk's threads.
+  hp99="$(bench/oidc/handler-latency.sh "$work/$s.log" "$lb" | cut -d' ' -f3)"
   n="$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/wrk.out")"
   rps="$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$work/wrk.out")"
   p50="$(sed -n 's/^ *50% *\([0-9.]*[a-z]*\).*/\1/p' "$work/wrk.out" | ms)"
@@ -212,12 +218,12 @@ run_op() {
   # A process in both snapshots counts its difference, one that appeared
   # in between all its ticks (one that ended in between is missed).
   awk -v op="$op" -v s="$s" -v n="$n" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v hz="$(getconf CLK_TCK)" \
-    -v w="$((wa - wb))" -v la="$(cut -d' ' -f1 /proc/loadavg)" -v bad="${non2xx:-0}" '
+    -v w="$((wa - wb))" -v la="$(cut -d' ' -f1 /proc/loadavg)" -v bad="${non2xx:-0}" -v hp99="$hp99" '
     FNR == NR { b[$1 " " $2] = $3; next }
     { d[$1] += $3 - (($1 " " $2) in b ? b[$1 " " $2] : 0) }
     END {
-      printf "%-18s %-3s %9.0f %7.2f %7.2f %7.3f %7.3f %7.3f %7.3f %7.3f %5.2f %s\n", op, s, rps, p50, p99,
-        d["server"]*1000/hz/n, d["postgres"]*1000/hz/n, d["redis"]*1000/hz/n, w/n, d["machine"]*1000/hz/n, la, bad
+      printf "%-18s %-3s %9.0f %7.2f %7.2f %7.3f %7.3f %7.3f %7.3f %7.3f %5.2f %6s %7s\n", op, s, rps, p50, p99,
+        d["server"]*1000/hz/n, d["postgres"]*1000/hz/n, d["redis"]*1000/hz/n, w/n, d["machine"]*1000/hz/n, la, bad, hp99
     }' "$work/before" "$work/after" | tee -a "$work/results"
   if [ "${non2xx:-0}" != 0 ]; then
     echo "compare: $s $op had $non2xx failed responses (server log: last lines below)" >&2
@@ -226,7 +232,7 @@ run_op() {
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores; old = $old_desc ($old_sha), new = $new_desc; $rounds rounds of: $OPS; wrk -t2 -c$conns -d${secs}s; load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# operation          side    req/s  p50_ms  p99_ms  ms CPU per request: server  postgres  redis  wrk  machine   load non2xx"
+echo "# operation          side    req/s  p50_ms  p99_ms  ms CPU per request: server  postgres  redis  wrk  machine   load non2xx handler_p99_ms"
 # Which side goes first alternates from round to round for each operation
 # and from operation to operation within a round (the run after a heavy
 # one can inherit its background work: WAL writing, autovacuum).
@@ -246,7 +252,7 @@ summary() {
       return (n % 2) ? w[int(n / 2)] : (w[n / 2 - 1] + w[n / 2]) / 2
     }
     { k = $1 SUBSEP $2; x = cnt[k]++
-      rps[k, x] = $3; p50[k, x] = $4; p99[k, x] = $5; srv[k, x] = $6; pg[k, x] = $7; rd[k, x] = $8; mach[k, x] = $10; ld[k, x] = $11 }
+      rps[k, x] = $3; p50[k, x] = $4; p99[k, x] = $5; srv[k, x] = $6; pg[k, x] = $7; rd[k, x] = $8; mach[k, x] = $10; ld[k, x] = $11; hp[k, x] = $13 }
     END {
       n = split(ops, o, " ")
       printf "\n# medians per side, and new/old per pair (req/s ratio > 1 and CPU ratio < 1 are better)\n"
@@ -254,9 +260,9 @@ summary() {
         op = o[i]
         for (si = 0; si < 2; si++) {
           s = si ? "new" : "old"; k = op SUBSEP s; m = cnt[k]
-          for (j = 0; j < m; j++) { va[j] = rps[k, j]; vb[j] = p50[k, j]; vc[j] = p99[k, j]; vd[j] = srv[k, j]; ve[j] = pg[k, j]; vf[j] = rd[k, j]; vg[j] = mach[k, j]; vh[j] = ld[k, j] }
-          printf "%-18s %s %-14s %2d runs: %8.0f req/s, p50 %6.2f ms, p99 %6.2f ms, CPU ms/req: server %.3f, postgres %.3f, redis %.3f, machine %.3f; load %.2f\n",
-            op, s, "(" (si ? nd : od) ")", m, med(va, m), med(vb, m), med(vc, m), med(vd, m), med(ve, m), med(vf, m), med(vg, m), med(vh, m)
+          for (j = 0; j < m; j++) { va[j] = rps[k, j]; vb[j] = p50[k, j]; vc[j] = p99[k, j]; vd[j] = srv[k, j]; ve[j] = pg[k, j]; vf[j] = rd[k, j]; vg[j] = mach[k, j]; vh[j] = ld[k, j]; vi[j] = hp[k, j] }
+          printf "%-18s %s %-14s %2d runs: %8.0f req/s, p50 %6.2f ms, p99 %6.2f ms (handler %.2f), CPU ms/req: server %.3f, postgres %.3f, redis %.3f, machine %.3f; load %.2f\n",
+            op, s, "(" (si ? nd : od) ")", m, med(va, m), med(vb, m), med(vc, m), med(vi, m), med(vd, m), med(ve, m), med(vf, m), med(vg, m), med(vh, m)
         }
         ko = op SUBSEP "old"; kn = op SUBSEP "new"; m = cnt[ko] < cnt[kn] ? cnt[ko] : cnt[kn]
         line = ""; linec = ""

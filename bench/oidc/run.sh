@@ -67,7 +67,8 @@ TRUSTID_BENCH_CLIENT_SECRET="$rp_secret" "${TRUSTID_MINT_BIN:-bin/trustid-lab}" 
   || { cat "$work/mint.log" >&2; exit 1; }
 echo "# minted $(wc -l <"$work/refresh.txt") refresh tokens in $(( $(date +%s) - mint_start ))s" >&2
 
-"$BIN" serve >"${SERVER_LOG:-$work/log}" 2>&1 & echo $! >"$work/pid"
+srvlog="${SERVER_LOG:-$work/log}"
+"$BIN" serve >"$srvlog" 2>&1 & echo $! >"$work/pid"
 for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
 if ! curl -sf http://127.0.0.1:18080/healthz >/dev/null; then cat "${SERVER_LOG:-$work/log}" >&2; exit 1; fi
 
@@ -84,7 +85,8 @@ LUA
 # processes), Redis and the whole machine (every process, kernel included),
 # from /proc: unlike the rate, that cost hardly depends on what else runs.
 load() {
-  local before after
+  local before after lb
+  lb="$(stat -c %s "$srvlog")"
   before="$(cpu_ticks)"
   local wrk_before wrk_after
   times >"$work/times"; wrk_before="$(children_ms)"
@@ -101,6 +103,9 @@ load() {
     printf "  CPU ms per request: trustid %.3f, postgres %.3f, redis %.3f, wrk %.3f, machine %.3f\n",
       (y[1]-x[1])*1000/hz/n, (y[2]-x[2])*1000/hz/n, (y[3]-x[3])*1000/hz/n, w/n, (y[4]-x[4])*1000/hz/n
   }'
+  # The server's own time per request (bench/oidc/handler-latency.sh): wrk's
+  # percentiles above also hold the waits of its threads for a core.
+  bench/oidc/handler-latency.sh "$srvlog" "$lb" | awk '{ printf "  handler ms (access log): p50 %s, p90 %s, p99 %s, p99.9 %s, max %s\n", $1, $2, $3, $4, $5 }'
 }
 # children_ms prints the user+system CPU milliseconds used so far by the
 # shell's finished children (wrk among them), from the output of the times
