@@ -31,7 +31,8 @@
 # older commits, trustid-lab since) with each side's binary. Both need the
 # models (TRUSTID_MODELS) and the test data (TRUSTID_TESTDATA).
 #
-# Other settings: REFRESH_TOKENS (refresh tokens minted per relying party
+# Other settings: SETTLE=0 (no checkpoint and vacuum before each run; see
+# settle below), REFRESH_TOKENS (refresh tokens minted per relying party
 # and side, default 1000; the pool rotates and is carried from run to run),
 # NEW_BIN / NEW_LAB (use these binaries instead of building this checkout),
 # BENCH_CACHE (where built old binaries are kept by commit, default
@@ -179,6 +180,24 @@ children_ms() { awk 'NR == 2 { t = 0
     printf "%d\n", t }' "$work/times"; }
 ms() { awk '{v = $1; u = $1; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
   if (u == "us") v /= 1000; else if (u == "s") v *= 1000; printf "%.2f", v}'; }
+# settle (unless SETTLE=0) leaves no background work of the previous run
+# to the next: a checkpoint (its dirty pages written now, not during the
+# next run), a vacuum of both sides' tables (not an autovacuum worker
+# starting mid-run on the rows a refresh run inserts and updates, 3-4k a
+# second), then 2 s for the load to settle. Without it, back-to-back
+# 20 s refresh runs measured a p99 of 22-42 ms for both binaries while the
+# same run alone (bench/oidc/run.sh) measured 10.8 ms.
+settle() {
+  [ "${SETTLE:-1}" = 0 ] && return
+  local s t
+  psql "$base_dsn" -qc "CHECKPOINT" >/dev/null 2>&1 || true
+  for s in old new; do
+    for t in $(psql "$base_dsn" -Atc "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = '$(cat "$work/$s.schema")'"); do
+      psql "$base_dsn" -qc "VACUUM $t" >/dev/null 2>&1 || true
+    done
+  done
+  sleep 2
+}
 # run_op SIDE OP: one wrk run; appends "op side rps p50 p99 trustid pg redis wrk machine load non2xx" to results.
 run_op() {
   local s="$1" op="$2" port; port="$(cat "$work/$s.port")"
@@ -195,6 +214,7 @@ run_op() {
     *) echo "compare: unknown operation $op" >&2; exit 2;;
   esac
   local wb wa lb
+  settle
   lb="$(stat -c %s "$work/$s.log")"
   snap "$s" >"$work/before"
   times >"$work/times"; wb="$(children_ms)"
