@@ -35,6 +35,12 @@ import (
 // cosine 0.9999999 with OpenCV's PRelu; liveness/facemesh's
 // TestPReluRewriteAgrees: mesh points within 1e-4 of a crop pixel).
 func RewritePRelu(model []byte) ([]byte, int, error) {
+	return rewriteModel(model, rewriteGraph)
+}
+
+// rewriteModel returns model with its graph rewritten by rewrite, and the
+// count rewrite returned.
+func rewriteModel(model []byte, rewrite func(graph []byte) ([]byte, int, error)) ([]byte, int, error) {
 	top, err := fields(model)
 	if err != nil {
 		return nil, 0, err
@@ -46,7 +52,7 @@ func RewritePRelu(model []byte) ([]byte, int, error) {
 			out = append(out, f.raw...)
 			continue
 		}
-		g, k, err := rewriteGraph(f.val)
+		g, k, err := rewrite(f.val)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -125,56 +131,75 @@ func parseNode(b []byte) (onnxNode, error) {
 	return n, nil
 }
 
-// channelSlope returns the values of a float tensor of shape [C,1,1]
-// stored inline, or nil for anything else.
-func channelSlope(b []byte) (name string, v []float32) {
+// A TensorProto's name, dims, data type and data (raw_data, or the packed
+// float_data or int64_data as stored); ok is false for a tensor this
+// package does not read (malformed, unpacked values, external data).
+type onnxTensor struct {
+	name string
+	dims []uint64
+	typ  uint64
+	data []byte
+}
+
+// TensorProto data types.
+const (
+	tensorFloat = 1
+	tensorInt64 = 7
+)
+
+func parseTensor(b []byte) (t onnxTensor, ok bool) {
 	fs, err := fields(b)
 	if err != nil {
-		return "", nil
+		return t, false
 	}
-	var dims []uint64
-	var typ uint64
-	var data []byte
 	for _, f := range fs {
 		switch f.num {
 		case 1:
 			if f.typ == protowire.VarintType {
-				dims = append(dims, f.x)
+				t.dims = append(t.dims, f.x)
 			} else if f.typ == protowire.BytesType {
 				for p := f.val; len(p) > 0; {
 					d, m := protowire.ConsumeVarint(p)
 					if m < 0 {
-						return "", nil
+						return t, false
 					}
-					dims, p = append(dims, d), p[m:]
+					t.dims, p = append(t.dims, d), p[m:]
 				}
 			}
 		case 2:
-			typ = f.x
-		case 4:
+			t.typ = f.x
+		case 4, 7: // float_data, int64_data
 			if f.typ != protowire.BytesType {
-				return "", nil // unpacked float_data: not written by exporters
+				return t, false // unpacked: not written by exporters
 			}
-			data = f.val
+			t.data = f.val
 		case 8:
-			name = string(f.val)
+			t.name = string(f.val)
 		case 9:
-			data = f.val
+			t.data = f.val
 		case 13, 14: // external data
-			return "", nil
+			return t, false
 		}
 	}
+	return t, true
+}
+
+// channelSlope returns the values of a float tensor of shape [C,1,1]
+// stored inline, or nil for anything else.
+func channelSlope(b []byte) (name string, v []float32) {
+	t, ok := parseTensor(b)
+	dims := t.dims
 	if len(dims) == 4 && dims[0] == 1 { // [1,C,1,1], as the converter writes NCHW constants
 		dims = dims[1:]
 	}
-	if typ != 1 || len(dims) != 3 || dims[1] != 1 || dims[2] != 1 || dims[0] == 0 || uint64(len(data)) != 4*dims[0] {
+	if !ok || t.typ != tensorFloat || len(dims) != 3 || dims[1] != 1 || dims[2] != 1 || dims[0] == 0 || uint64(len(t.data)) != 4*dims[0] {
 		return "", nil
 	}
 	v = make([]float32, dims[0])
 	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.data[4*i:]))
 	}
-	return name, v
+	return t.name, v
 }
 
 func rewriteGraph(graph []byte) ([]byte, int, error) {
@@ -202,34 +227,10 @@ func rewriteGraph(graph []byte) ([]byte, int, error) {
 	}
 	var g, inits []byte
 	node := func(op string, in []string, out, name string, attr []byte) {
-		var b []byte
-		for _, s := range in {
-			b = appendString(b, 1, s)
-		}
-		b = appendString(b, 2, out)
-		b = appendString(b, 3, name)
-		b = appendString(b, 4, op)
-		if attr != nil {
-			b = protowire.AppendTag(b, 5, protowire.BytesType)
-			b = protowire.AppendBytes(b, attr)
-		}
-		g = protowire.AppendTag(g, 1, protowire.BytesType)
-		g = protowire.AppendBytes(g, b)
+		g = appendNode(g, op, in, out, name, attr)
 	}
 	tensor := func(name string, v []float32) {
-		b := protowire.AppendTag(nil, 1, protowire.VarintType) // dims: [C], as BatchNormalization takes
-		b = protowire.AppendVarint(b, uint64(len(v)))
-		b = protowire.AppendTag(b, 2, protowire.VarintType)
-		b = protowire.AppendVarint(b, 1) // FLOAT
-		b = appendString(b, 8, name)
-		raw := make([]byte, 4*len(v))
-		for i, x := range v {
-			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
-		}
-		b = protowire.AppendTag(b, 9, protowire.BytesType)
-		b = protowire.AppendBytes(b, raw)
-		inits = protowire.AppendTag(inits, 5, protowire.BytesType)
-		inits = protowire.AppendBytes(inits, b)
+		inits = appendFloatTensor(inits, name, []uint64{uint64(len(v))}, v) // [C], as BatchNormalization takes
 	}
 	const eps = 1.0 / (1 << 17) // 1-eps and (1-eps)+eps are exact in float32
 	epsilon := appendString(nil, 1, "epsilon")
@@ -290,6 +291,45 @@ func rewriteGraph(graph []byte) ([]byte, int, error) {
 		g = append(g, f.raw...)
 	}
 	return append(g, inits...), k, nil
+}
+
+// appendNode appends to a GraphProto a node (field 1) with one output and
+// an attribute (AttributeProto bytes) unless attr is nil.
+func appendNode(g []byte, op string, in []string, out, name string, attr []byte) []byte {
+	var b []byte
+	for _, s := range in {
+		b = appendString(b, 1, s)
+	}
+	b = appendString(b, 2, out)
+	b = appendString(b, 3, name)
+	b = appendString(b, 4, op)
+	if attr != nil {
+		b = protowire.AppendTag(b, 5, protowire.BytesType)
+		b = protowire.AppendBytes(b, attr)
+	}
+	g = protowire.AppendTag(g, 1, protowire.BytesType)
+	return protowire.AppendBytes(g, b)
+}
+
+// appendFloatTensor appends to a GraphProto an initializer (field 5): a
+// float tensor of the given dims holding v as raw data.
+func appendFloatTensor(g []byte, name string, dims []uint64, v []float32) []byte {
+	var b []byte
+	for _, d := range dims {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, d)
+	}
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	b = protowire.AppendVarint(b, tensorFloat)
+	b = appendString(b, 8, name)
+	raw := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+	}
+	b = protowire.AppendTag(b, 9, protowire.BytesType)
+	b = protowire.AppendBytes(b, raw)
+	g = protowire.AppendTag(g, 5, protowire.BytesType)
+	return protowire.AppendBytes(g, b)
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {

@@ -9,10 +9,13 @@ import (
 	"github.com/trustid/trustid/internal/onnx"
 )
 
-// TestPReluRewriteAgrees: the model with its PRelus rewritten (prelu.go)
+// TestRewritesAgree: the model as New loads it, its PRelus rewritten
+// (onnx.RewritePRelu) and then its channel paddings (onnx.RewriteChannelPad),
 // gives the same mesh as the converted file run as it is, to within float
-// rounding, on a face-like input and on noise.
-func TestPReluRewriteAgrees(t *testing.T) {
+// rounding, on a face-like input and on noise; and the channel-padding
+// rewrite alone moves nothing (prepare's two steps, each against the step
+// before).
+func TestRewritesAgree(t *testing.T) {
 	dir := os.Getenv("TRUSTID_MODELS")
 	model := filepath.Join(dir, ModelFile)
 	raw, err := os.ReadFile(model)
@@ -35,7 +38,17 @@ func TestPReluRewriteAgrees(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	orig, fast := open(raw), open(rewritten)
+	padded, pads, err := onnx.RewriteChannelPad(rewritten)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pads != 3 {
+		t.Errorf("rewrote %d channel paddings, want the model's 3", pads)
+	}
+	if loaded, err := prepare(raw); err != nil || string(loaded) != string(padded) {
+		t.Errorf("prepare: %v, or not the two rewrites", err)
+	}
+	orig, prelu, fast := open(raw), open(rewritten), open(padded)
 	in := make([]float32, InputSize*InputSize*3)
 	for y := range InputSize {
 		for x := range InputSize {
@@ -53,7 +66,7 @@ func TestPReluRewriteAgrees(t *testing.T) {
 		s = s*1664525 + 1013904223
 		noise[i] = float32(s>>8) / (1 << 24)
 	}
-	var worst float64
+	var worst, worstPad float64
 	for _, x := range [][]float32{in, noise} {
 		tensor := onnx.Tensor{Shape: []int64{1, InputSize, InputSize, 3}, Float: x}
 		a, err := orig.Run(tensor)
@@ -63,6 +76,19 @@ func TestPReluRewriteAgrees(t *testing.T) {
 		b, err := fast.Run(tensor)
 		if err != nil {
 			t.Fatal(err)
+		}
+		p, err := prelu.Run(tensor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for o := range p {
+			for i := range p[o].Float {
+				d := math.Abs(float64(p[o].Float[i] - b[o].Float[i]))
+				worstPad = max(worstPad, d)
+				if d > 1e-4 {
+					t.Fatalf("output %d[%d]: %v with the channel paddings rewritten, %v without", o, i, b[o].Float[i], p[o].Float[i])
+				}
+			}
 		}
 		for o := range a {
 			for i := range a[o].Float {
@@ -75,5 +101,5 @@ func TestPReluRewriteAgrees(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("largest difference: %g", worst)
+	t.Logf("largest difference: %g (of the channel-padding rewrite alone: %g)", worst, worstPad)
 }
