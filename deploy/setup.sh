@@ -17,7 +17,7 @@ APT_PKGS=(
   libopencv-objdetect-dev libopencv-videoio-dev libopencv-highgui-dev libopencv-features2d-dev
   libopencv-calib3d-dev libopencv-photo-dev libopencv-video-dev libopencv-flann-dev
   libopencv-ml-dev libopencv-stitching-dev
-  libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev pkg-config
+  libjpeg62-turbo-dev libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev pkg-config
   ffmpeg zbar-tools flite espeak-ng festival festvox-kallpc16k festvox-us-slt-hts sox wrk
   postgresql redis-server chromium chromium-driver fonts-wqy-microhei
   gcc g++ make ca-certificates curl

@@ -358,8 +358,14 @@ func (e *Engine) checkFrame(f Frame) error {
 	return nil
 }
 
-// decode runs OpenCV's decoder on bytes that passed Check.
+// decode runs OpenCV's decoder on bytes that passed Check (a JPEG that
+// decodeJPEG takes skips OpenCV's slow byte swap, with the same pixels).
 func decode(data []byte) (gocv.Mat, error) {
+	if Sniff(data) == FormatJPEG {
+		if img, ok := decodeJPEG(data); ok {
+			return img, nil
+		}
+	}
 	img, err := gocv.IMDecode(data, gocv.IMReadColor)
 	if err != nil {
 		return gocv.Mat{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
