@@ -188,18 +188,26 @@ func parseTensor(b []byte) (t onnxTensor, ok bool) {
 // stored inline, or nil for anything else.
 func channelSlope(b []byte) (name string, v []float32) {
 	t, ok := parseTensor(b)
+	if !ok {
+		return "", nil
+	}
+	return t.name, slopeValues(t)
+}
+
+// slopeValues is channelSlope of a parsed tensor.
+func slopeValues(t onnxTensor) []float32 {
 	dims := t.dims
 	if len(dims) == 4 && dims[0] == 1 { // [1,C,1,1], as the converter writes NCHW constants
 		dims = dims[1:]
 	}
-	if !ok || t.typ != tensorFloat || len(dims) != 3 || dims[1] != 1 || dims[2] != 1 || dims[0] == 0 || uint64(len(t.data)) != 4*dims[0] {
-		return "", nil
+	if t.typ != tensorFloat || len(dims) != 3 || dims[1] != 1 || dims[2] != 1 || dims[0] == 0 || uint64(len(t.data)) != 4*dims[0] {
+		return nil
 	}
-	v = make([]float32, dims[0])
+	v := make([]float32, dims[0])
 	for i := range v {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.data[4*i:]))
 	}
-	return t.name, v
+	return v
 }
 
 func rewriteGraph(graph []byte) ([]byte, int, error) {
