@@ -93,26 +93,15 @@ const (
 // brings its own tensors).
 type sessions [len(netSpecs)]*onnx.Session
 
-// nchwc returns a face network's bytes as the engine runs them on ONNX
-// Runtime (TestRuntimesAgree and TestGolden check the outputs against
-// OpenCV's on the pinned bytes).
-func nchwc(model []byte) ([]byte, error) {
-	data, _, err := onnx.RewriteDepthwisePad(model)
-	if err != nil {
-		return nil, err
-	}
-	data, _, err = onnx.RewritePRelu(data)
-	return data, err
-}
-
 func openSessions(cfg *Config, models map[string][]byte) (*sessions, error) {
 	var s sessions
 	for i, spec := range netSpecs {
 		// The pinned bytes, in a form ONNX Runtime keeps in its NCHWc
-		// layout: bottlenecks padded to whole channel blocks
-		// (onnx.RewriteDepthwisePad; fr_liveness's 15), then PRelu
-		// rewritten (onnx.RewritePRelu; fr_feature and fr_liveness).
-		data, err := nchwc(models[spec.file])
+		// layout (onnx.NCHWc: fr_liveness's 15 bottlenecks padded to
+		// whole channel blocks, the PRelus of fr_feature and fr_liveness
+		// rewritten). TestRuntimesAgree and TestGolden check the outputs
+		// against OpenCV's on the pinned bytes.
+		data, err := onnx.NCHWc(models[spec.file])
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("%w: %s: %v", ErrModel, spec.file, err)

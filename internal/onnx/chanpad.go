@@ -33,30 +33,15 @@ func RewriteChannelPad(model []byte) ([]byte, int, error) {
 }
 
 func rewriteChannelPads(graph []byte) ([]byte, int, error) {
-	gf, err := fields(graph)
+	pg, err := parseGraph(graph)
 	if err != nil {
 		return nil, 0, err
 	}
-	inits := map[string]onnxTensor{}
+	gf, nodes, uses, inits := pg.gf, pg.nodes, pg.uses, pg.inits
 	slopes := map[string]int{}
-	uses := map[string]int{}
-	nodes := make([]onnxNode, len(gf))
-	for i, f := range gf {
-		switch f.num {
-		case 1:
-			if nodes[i], err = parseNode(f.val); err != nil {
-				return nil, 0, err
-			}
-			for _, in := range nodes[i].in {
-				uses[in]++
-			}
-		case 5:
-			if t, ok := parseTensor(f.val); ok {
-				inits[t.name] = t
-			}
-			if name, v := channelSlope(f.val); v != nil {
-				slopes[name] = len(v)
-			}
+	for name, t := range inits {
+		if v := slopeValues(t); v != nil {
+			slopes[name] = len(v)
 		}
 	}
 	// channels[t] is the channel count of tensor t, where known; the nodes

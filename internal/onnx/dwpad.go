@@ -39,32 +39,11 @@ func RewriteDepthwisePad(model []byte) ([]byte, int, error) {
 }
 
 func padDepthwise(graph []byte) ([]byte, int, error) {
-	gf, err := fields(graph)
+	pg, err := parseGraph(graph)
 	if err != nil {
 		return nil, 0, err
 	}
-	inits := map[string]onnxTensor{}
-	uses := map[string]int{}
-	producer := map[string]int{} // tensor -> index in gf of the node writing it
-	nodes := make([]onnxNode, len(gf))
-	for i, f := range gf {
-		switch f.num {
-		case 1:
-			if nodes[i], err = parseNode(f.val); err != nil {
-				return nil, 0, err
-			}
-			for _, in := range nodes[i].in {
-				uses[in]++
-			}
-			for _, out := range nodes[i].out {
-				producer[out] = i
-			}
-		case 5:
-			if t, ok := parseTensor(f.val); ok {
-				inits[t.name] = t
-			}
-		}
-	}
+	gf, nodes, uses, inits := pg.gf, pg.nodes, pg.uses, pg.inits
 	// floats returns an initializer's values when it is a float tensor of
 	// the given dims read by one node only.
 	floats := func(name string, dims ...uint64) []float32 {

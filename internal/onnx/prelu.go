@@ -13,9 +13,8 @@ import (
 // per-channel constant of shape [C,1,1] (or [1,C,1,1], as
 // internal/tfliteconv writes it) into operations ONNX Runtime keeps in its
 // blocked NCHWc layout, and returns the new model and how many nodes it
-// rewrote. (authn/face has kept its own copy of this rewrite, for
-// fr_feature and fr_liveness; the face mesh, liveness/facemesh, uses this
-// one.)
+// rewrote. NCHWc runs it (after RewriteDepthwisePad and RewriteChannelPad)
+// for the face networks (authn/face) and the face mesh (liveness/facemesh).
 //
 // Why: ONNX Runtime (1.17) runs convolutions in NCHWc but has no NCHWc
 // PRelu, so around each PRelu it reorders the tensor out of the blocked
@@ -210,27 +209,51 @@ func slopeValues(t onnxTensor) []float32 {
 	return v
 }
 
-func rewriteGraph(graph []byte) ([]byte, int, error) {
+// A GraphProto read for a rewrite: its fields in order, the node of each
+// node field (field 1; zero for the others), how many node inputs read
+// each tensor, and the initializers (field 5) this package can read, by
+// name.
+type parsedGraph struct {
+	gf    []pbField
+	nodes []onnxNode
+	uses  map[string]int
+	inits map[string]onnxTensor
+}
+
+func parseGraph(graph []byte) (*parsedGraph, error) {
 	gf, err := fields(graph)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	slopes := map[string][]float32{}
-	uses := map[string]int{}
-	nodes := make([]onnxNode, len(gf))
+	g := &parsedGraph{gf: gf, nodes: make([]onnxNode, len(gf)), uses: map[string]int{}, inits: map[string]onnxTensor{}}
 	for i, f := range gf {
 		switch f.num {
 		case 1:
-			if nodes[i], err = parseNode(f.val); err != nil {
-				return nil, 0, err
+			if g.nodes[i], err = parseNode(f.val); err != nil {
+				return nil, err
 			}
-			for _, in := range nodes[i].in {
-				uses[in]++
+			for _, in := range g.nodes[i].in {
+				g.uses[in]++
 			}
 		case 5:
-			if name, v := channelSlope(f.val); v != nil {
-				slopes[name] = v
+			if t, ok := parseTensor(f.val); ok {
+				g.inits[t.name] = t
 			}
+		}
+	}
+	return g, nil
+}
+
+func rewriteGraph(graph []byte) ([]byte, int, error) {
+	pg, err := parseGraph(graph)
+	if err != nil {
+		return nil, 0, err
+	}
+	gf, nodes, uses := pg.gf, pg.nodes, pg.uses
+	slopes := map[string][]float32{}
+	for name, t := range pg.inits {
+		if v := slopeValues(t); v != nil {
+			slopes[name] = v
 		}
 	}
 	var g, inits []byte

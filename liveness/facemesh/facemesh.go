@@ -168,7 +168,11 @@ func New(cfg Config) (*Runner, error) {
 		}
 		return nil, fmt.Errorf("facemesh: %w", err)
 	}
-	data, err := prepare(raw)
+	// Rewritten for ONNX Runtime's blocked NCHWc layout (onnx.NCHWc: the
+	// shortcuts' channel paddings as 1x1 convolutions, the PRelus as
+	// operations it fuses): 1.04 against 1.23 ms a run with the PRelus
+	// alone (liveness/RESULTS.md). TestRewritesAgree checks the mesh.
+	data, err := onnx.NCHWc(raw)
 	if err != nil {
 		return nil, fmt.Errorf("facemesh: %s: %w", model, err)
 	}
@@ -189,21 +193,6 @@ func New(cfg Config) (*Runner, error) {
 		n = runtime.GOMAXPROCS(0)
 	}
 	return &Runner{sess: s, free: make(chan *onnx.Binding, n)}, nil
-}
-
-// prepare rewrites the converted model for ONNX Runtime's blocked NCHWc
-// layout: its PRelus (onnx.RewritePRelu) and its shortcuts' channel
-// paddings (onnx.RewriteChannelPad) become operations that layout has, so
-// the network runs in it from the first convolution to the last (1.04
-// against 1.23 ms a run with the PRelus alone, bench/face/ortprof;
-// liveness/RESULTS.md). TestRewritesAgree checks the mesh is unchanged.
-func prepare(raw []byte) ([]byte, error) {
-	data, _, err := onnx.RewritePRelu(raw)
-	if err != nil {
-		return nil, err
-	}
-	data, _, err = onnx.RewriteChannelPad(data)
-	return data, err
 }
 
 // Close releases the session and the pooled tensors. No call may be
