@@ -32,7 +32,9 @@ func opencvDecode(t *testing.T, data []byte) []byte {
 // several cameras and encoders), decodeJPEG gives OpenCV's pixels to the
 // bit, and leaves few to OpenCV (1 of 1010 when written: a phone photo
 // with an EXIF orientation of 0, which jpeg.c leaves to OpenCV as any
-// value but 1).
+// value but 1). TRUSTID_JPEG_CHECK_ALL=1 checks every JPEG (when
+// written: 16153 of 16157 bit-identical, the 4 phone photos of
+// faces/spoof left to OpenCV; 25 s).
 func TestDecodeJPEGMatchesOpenCV(t *testing.T) {
 	root := need(t, "TRUSTID_TESTDATA")
 	var files []string
@@ -46,8 +48,12 @@ func TestDecodeJPEGMatchesOpenCV(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(files)
+	step := 16
+	if os.Getenv("TRUSTID_JPEG_CHECK_ALL") == "1" {
+		step = 1
+	}
 	checked, left := 0, 0
-	for i := 0; i < len(files); i += 16 {
+	for i := 0; i < len(files); i += step {
 		data := readFile(t, files[i])
 		m, ok := decodeJPEG(data)
 		if !ok {
