@@ -159,3 +159,37 @@ func readFile(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// FuzzDecodeJPEG: whatever the bytes, decodeJPEG leaves them to OpenCV or
+// gives OpenCV's pixels to the bit, and returns.
+func FuzzDecodeJPEG(f *testing.F) {
+	img := image.NewRGBA(image.Rect(0, 0, 40, 24))
+	for y := range 24 {
+		for x := range 40 {
+			img.Set(x, y, color.RGBA{uint8(6 * x), uint8(10 * y), uint8(x ^ y), 255})
+		}
+	}
+	for _, q := range []int{20, 75, 100} {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: q}); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b.Bytes())
+		f.Add(b.Bytes()[:b.Len()/2])
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, ok := decodeJPEG(data)
+		if !ok {
+			return
+		}
+		defer m.Close()
+		o, err := gocv.IMDecode(data, gocv.IMReadColor)
+		if err != nil || o.Empty() {
+			t.Fatalf("decodeJPEG took %dx%d that OpenCV does not decode (%v)", m.Cols(), m.Rows(), err)
+		}
+		defer o.Close()
+		if !bytes.Equal(m.ToBytes(), o.ToBytes()) {
+			t.Fatalf("pixels differ from OpenCV's (%dx%d)", m.Cols(), m.Rows())
+		}
+	})
+}
