@@ -38,12 +38,6 @@ func rewriteChannelPads(graph []byte) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	gf, nodes, uses, inits := pg.gf, pg.nodes, pg.uses, pg.inits
-	slopes := map[string]int{}
-	for name, t := range inits {
-		if v := slopeValues(t); v != nil {
-			slopes[name] = len(v)
-		}
-	}
 	// channels[t] is the channel count of tensor t, where known; the nodes
 	// are in topological order, as ONNX requires.
 	channels := map[string]int{}
@@ -75,8 +69,8 @@ func rewriteChannelPads(graph []byte) ([]byte, int, error) {
 				channels[out] = int(w.dims[0])
 			}
 		case "PRelu":
-			if len(nd.in) == 2 && slopes[nd.in[1]] > 0 {
-				channels[out] = slopes[nd.in[1]]
+			if c := len(slopeValues(inits[input(nd, 1)])); c > 0 {
+				channels[out] = c
 			} else if c, ok := known(nd.in[0]); ok {
 				channels[out] = c
 			}
@@ -120,16 +114,8 @@ func rewriteChannelPads(graph []byte) ([]byte, int, error) {
 	if k == 0 {
 		return graph, 0, nil
 	}
-	for _, f := range gf {
-		if f.num != 5 {
-			continue
-		}
-		if t, ok := parseTensor(f.val); ok && dropped[t.name] && uses[t.name] == 0 {
-			continue // pads no node reads any more
-		}
-		g = append(g, f.raw...)
-	}
-	return append(g, added...), k, nil
+	// The pads no node reads any more go.
+	return append(append(g, pg.initializers(dropped)...), added...), k, nil
 }
 
 // input is a node's i-th input's name, "" when it has fewer.
@@ -148,28 +134,12 @@ func channelPads(nd onnxNode, node []byte, inits map[string]onnxTensor) (b, e in
 	if len(nd.in) < 2 || len(nd.in) > 3 || (len(nd.in) == 3 && nd.in[2] != "") {
 		return 0, 0, false
 	}
-	fs, err := fields(node)
+	attrs, err := attributes(node)
 	if err != nil {
 		return 0, 0, false
 	}
-	for _, f := range fs {
-		if f.num != 5 { // NodeProto.attribute
-			continue
-		}
-		af, err := fields(f.val)
-		if err != nil {
-			return 0, 0, false
-		}
-		var name, s string
-		for _, a := range af {
-			switch a.num {
-			case 1:
-				name = string(a.val)
-			case 4:
-				s = string(a.val)
-			}
-		}
-		if name != "mode" || s != "constant" {
+	for _, a := range attrs {
+		if a.name != "mode" || a.s != "constant" {
 			return 0, 0, false
 		}
 	}

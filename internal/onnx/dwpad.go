@@ -1,8 +1,7 @@
 package onnx
 
 import (
-	"encoding/binary"
-	"math"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -48,40 +47,15 @@ func padDepthwise(graph []byte) ([]byte, int, error) {
 	// the given dims read by one node only.
 	floats := func(name string, dims ...uint64) []float32 {
 		t, ok := inits[name]
-		if !ok || uses[name] != 1 || t.typ != tensorFloat || len(t.dims) != len(dims) {
+		if !ok || uses[name] != 1 || !slices.Equal(t.dims, dims) {
 			return nil
 		}
-		n := uint64(1)
-		for i, d := range dims {
-			if t.dims[i] != d {
-				return nil
-			}
-			n *= d
-		}
-		if uint64(len(t.data)) != 4*n {
-			return nil
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.data[4*i:]))
-		}
-		return v
+		return t.floats()
 	}
 	// next returns the index of the only node reading tensor t.
 	next := func(t string) (int, bool) {
-		if uses[t] != 1 {
-			return 0, false
-		}
-		for i, nd := range nodes {
-			if gf[i].num == 1 {
-				for _, in := range nd.in {
-					if in == t {
-						return i, true
-					}
-				}
-			}
-		}
-		return 0, false
+		i, ok := pg.reader[t]
+		return i, ok && uses[t] == 1
 	}
 	is := func(i int, op string, ins int) bool {
 		nd := nodes[i]
@@ -193,31 +167,10 @@ func prDims(t onnxTensor, c uint64) []uint64 {
 // nodeInts returns a NodeProto's integer attributes by name.
 func nodeInts(node []byte) map[string]int64 {
 	out := map[string]int64{}
-	fs, err := fields(node)
-	if err != nil {
-		return out
-	}
-	for _, f := range fs {
-		if f.num != 5 {
-			continue
-		}
-		af, err := fields(f.val)
-		if err != nil {
-			continue
-		}
-		var name string
-		var v int64
-		var isInt bool
-		for _, a := range af {
-			switch a.num {
-			case 1:
-				name = string(a.val)
-			case 3:
-				v, isInt = int64(a.x), true
-			}
-		}
-		if isInt {
-			out[name] = v
+	attrs, _ := attributes(node)
+	for _, a := range attrs {
+		if a.isInt {
+			out[a.name] = a.i
 		}
 	}
 	return out
@@ -229,7 +182,7 @@ func withIntAttr(f pbField, name string, v int64) []byte {
 	fs, _ := fields(f.val)
 	var b []byte
 	for _, x := range fs {
-		if x.num != 5 || attrName(x.val) != name {
+		if x.num != 5 || parseAttr(x.val).name != name {
 			b = append(b, x.raw...)
 		}
 	}
@@ -244,16 +197,44 @@ func withIntAttr(f pbField, name string, v int64) []byte {
 	return protowire.AppendBytes(out, b)
 }
 
-// attrName is an AttributeProto's name ("" when unreadable).
-func attrName(attr []byte) string {
-	af, err := fields(attr)
+// An AttributeProto's name (field 1), integer (field 3, isInt when set)
+// and string (field 4).
+type onnxAttr struct {
+	name, s string
+	i       int64
+	isInt   bool
+}
+
+func parseAttr(b []byte) onnxAttr {
+	var a onnxAttr
+	fs, err := fields(b)
 	if err != nil {
-		return ""
+		return a
 	}
-	for _, a := range af {
-		if a.num == 1 {
-			return string(a.val)
+	for _, f := range fs {
+		switch f.num {
+		case 1:
+			a.name = string(f.val)
+		case 3:
+			a.i, a.isInt = int64(f.x), true
+		case 4:
+			a.s = string(f.val)
 		}
 	}
-	return ""
+	return a
+}
+
+// attributes returns a NodeProto's attributes (field 5).
+func attributes(node []byte) ([]onnxAttr, error) {
+	fs, err := fields(node)
+	if err != nil {
+		return nil, err
+	}
+	var out []onnxAttr
+	for _, f := range fs {
+		if f.num == 5 {
+			out = append(out, parseAttr(f.val))
+		}
+	}
+	return out, nil
 }

@@ -183,26 +183,30 @@ func parseTensor(b []byte) (t onnxTensor, ok bool) {
 	return t, true
 }
 
-// channelSlope returns the values of a float tensor of shape [C,1,1]
-// stored inline, or nil for anything else.
-func channelSlope(b []byte) (name string, v []float32) {
-	t, ok := parseTensor(b)
-	if !ok {
-		return "", nil
-	}
-	return t.name, slopeValues(t)
-}
-
-// slopeValues is channelSlope of a parsed tensor.
+// slopeValues returns the values of a float tensor of shape [C,1,1] (or
+// [1,C,1,1]) stored inline, or nil for anything else.
 func slopeValues(t onnxTensor) []float32 {
 	dims := t.dims
 	if len(dims) == 4 && dims[0] == 1 { // [1,C,1,1], as the converter writes NCHW constants
 		dims = dims[1:]
 	}
-	if t.typ != tensorFloat || len(dims) != 3 || dims[1] != 1 || dims[2] != 1 || dims[0] == 0 || uint64(len(t.data)) != 4*dims[0] {
+	if len(dims) != 3 || dims[1] != 1 || dims[2] != 1 || dims[0] == 0 {
 		return nil
 	}
-	v := make([]float32, dims[0])
+	return t.floats()
+}
+
+// floats returns a float tensor's values, or nil when it is another type
+// or its data does not hold the product of its dims.
+func (t onnxTensor) floats() []float32 {
+	n := uint64(1)
+	for _, d := range t.dims {
+		n *= d
+	}
+	if t.typ != tensorFloat || uint64(len(t.data)) != 4*n {
+		return nil
+	}
+	v := make([]float32, n)
 	for i := range v {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.data[4*i:]))
 	}
@@ -211,13 +215,14 @@ func slopeValues(t onnxTensor) []float32 {
 
 // A GraphProto read for a rewrite: its fields in order, the node of each
 // node field (field 1; zero for the others), how many node inputs read
-// each tensor, and the initializers (field 5) this package can read, by
-// name.
+// each tensor and the index of a node reading it (the only one when uses
+// is 1), and the initializers (field 5) this package can read, by name.
 type parsedGraph struct {
-	gf    []pbField
-	nodes []onnxNode
-	uses  map[string]int
-	inits map[string]onnxTensor
+	gf     []pbField
+	nodes  []onnxNode
+	uses   map[string]int
+	reader map[string]int
+	inits  map[string]onnxTensor
 }
 
 func parseGraph(graph []byte) (*parsedGraph, error) {
@@ -225,7 +230,7 @@ func parseGraph(graph []byte) (*parsedGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &parsedGraph{gf: gf, nodes: make([]onnxNode, len(gf)), uses: map[string]int{}, inits: map[string]onnxTensor{}}
+	g := &parsedGraph{gf: gf, nodes: make([]onnxNode, len(gf)), uses: map[string]int{}, reader: map[string]int{}, inits: map[string]onnxTensor{}}
 	for i, f := range gf {
 		switch f.num {
 		case 1:
@@ -234,6 +239,7 @@ func parseGraph(graph []byte) (*parsedGraph, error) {
 			}
 			for _, in := range g.nodes[i].in {
 				g.uses[in]++
+				g.reader[in] = i
 			}
 		case 5:
 			if t, ok := parseTensor(f.val); ok {
@@ -242,6 +248,22 @@ func parseGraph(graph []byte) (*parsedGraph, error) {
 		}
 	}
 	return g, nil
+}
+
+// initializers returns the graph's initializer fields in order, without
+// those named in dropped that no node reads any more.
+func (g *parsedGraph) initializers(dropped map[string]bool) []byte {
+	var out []byte
+	for _, f := range g.gf {
+		if f.num != 5 {
+			continue
+		}
+		if t, ok := parseTensor(f.val); ok && dropped[t.name] && g.uses[t.name] == 0 {
+			continue
+		}
+		out = append(out, f.raw...)
+	}
+	return out
 }
 
 func rewriteGraph(graph []byte) ([]byte, int, error) {
@@ -312,16 +334,11 @@ func rewriteGraph(graph []byte) ([]byte, int, error) {
 		uses[nd.in[1]]--
 		rewritten[nd.in[1]] = true
 	}
-	for _, f := range gf {
-		if f.num != 5 {
-			continue
-		}
-		if name, v := channelSlope(f.val); v != nil && rewritten[name] && uses[name] == 0 {
-			continue // a slope no node reads any more
-		}
-		g = append(g, f.raw...)
+	if k == 0 {
+		return graph, 0, nil
 	}
-	return append(g, inits...), k, nil
+	// The slopes no node reads any more go.
+	return append(append(g, pg.initializers(rewritten)...), inits...), k, nil
 }
 
 // appendNode appends to a GraphProto a node (field 1) with one output and
