@@ -62,40 +62,33 @@ func TestRewritesAgree(t *testing.T) {
 		s = s*1664525 + 1013904223
 		noise[i] = float32(s>>8) / (1 << 24)
 	}
+	// compare fails when an output of got is more than tol from want's and
+	// returns the largest difference.
+	compare := func(got, want []onnx.Tensor, tol float64, what string) float64 {
+		var worst float64
+		for o := range want {
+			for i := range want[o].Float {
+				d := math.Abs(float64(want[o].Float[i] - got[o].Float[i]))
+				worst = max(worst, d)
+				if d > tol {
+					t.Fatalf("output %d[%d]: %v rewritten, %v %s", o, i, got[o].Float[i], want[o].Float[i], what)
+				}
+			}
+		}
+		return worst
+	}
 	var worst, worstPad float64
 	for _, x := range [][]float32{in, noise} {
 		tensor := onnx.Tensor{Shape: []int64{1, InputSize, InputSize, 3}, Float: x}
-		a, err := orig.Run(tensor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := fast.Run(tensor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := prelu.Run(tensor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for o := range p {
-			for i := range p[o].Float {
-				d := math.Abs(float64(p[o].Float[i] - b[o].Float[i]))
-				worstPad = max(worstPad, d)
-				if d > 1e-4 {
-					t.Fatalf("output %d[%d]: %v with the channel paddings rewritten, %v without", o, i, b[o].Float[i], p[o].Float[i])
-				}
+		out := make([][]onnx.Tensor, 3)
+		for k, s := range []*onnx.Session{orig, prelu, fast} {
+			if out[k], err = s.Run(tensor); err != nil {
+				t.Fatal(err)
 			}
 		}
-		for o := range a {
-			for i := range a[o].Float {
-				// Points are in 192-pixel crop units: 1e-3 of a crop pixel.
-				d := math.Abs(float64(a[o].Float[i] - b[o].Float[i]))
-				worst = max(worst, d)
-				if d > 1e-3 {
-					t.Fatalf("output %d[%d]: %v rewritten, %v as converted", o, i, b[o].Float[i], a[o].Float[i])
-				}
-			}
-		}
+		worstPad = max(worstPad, compare(out[2], out[1], 1e-4, "with the PRelus alone rewritten"))
+		// Points are in 192-pixel crop units: 1e-3 of a crop pixel.
+		worst = max(worst, compare(out[2], out[0], 1e-3, "as converted"))
 	}
 	t.Logf("largest difference: %g (against the PRelu rewrite alone: %g)", worst, worstPad)
 }
