@@ -114,7 +114,7 @@ func NewFrontend(dir string) (*Frontend, error) {
 		f.Close()
 		return nil, err
 	}
-	if f.vadDec, err = open(vadModelName, []string{vadEncoded, "h", "c"}, []string{"output", "hn", "cn"}, half(true)); err != nil {
+	if f.vadDec, err = open(vadModelName, []string{vadEncoded, "h", "c"}, []string{vadSteps, "hn", "cn"}, half(true)); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -303,28 +303,34 @@ func (f *Frontend) voiceActivity(pcm []int16, gain float32) ([]float32, error) {
 	if len(sh) != 3 || sh[0] != int64(n) || sh[1] != vadEncodedDim || sh[2] < 1 {
 		return nil, fmt.Errorf("speech: vad encoder output shape %v", sh)
 	}
-	per := int(sh[1] * sh[2])
-	x := make([]float32, per)
-	h := make([]float32, vadStateSize)
-	c := make([]float32, vadStateSize)
-	b, err := f.vadDec.Bind([]onnx.Tensor{
-		{Shape: []int64{1, sh[1], sh[2]}, Float: x},
-		{Shape: []int64{2, 1, 64}, Float: h},
-		{Shape: []int64{2, 1, 64}, Float: c},
-	}, [][]int64{{1, 1}, {2, 1, 64}, {2, 1, 64}})
-	if err != nil {
-		return nil, fmt.Errorf("speech: vad tensors: %w", err)
+	// The LSTMs carry their state from chunk to chunk, so the decoder runs
+	// once over all the chunks' steps as one sequence ([1,64,n*t]: what n
+	// runs of one chunk each compute), then each chunk's probability is
+	// the mean of its steps' (the exported graph's ReduceMean).
+	t := int(sh[2])
+	steps := n * t
+	x := make([]float32, vadEncodedDim*steps)
+	for i := range n {
+		for ch := range vadEncodedDim {
+			copy(x[ch*steps+i*t:ch*steps+(i+1)*t], enc[0].Float[(i*vadEncodedDim+ch)*t:(i*vadEncodedDim+ch+1)*t])
+		}
 	}
-	defer b.Close()
+	zero := make([]float32, vadStateSize)
+	out, err := f.vadDec.Run(onnx.Tensor{Shape: []int64{1, vadEncodedDim, int64(steps)}, Float: x},
+		onnx.Tensor{Shape: []int64{2, 1, 64}, Float: zero}, onnx.Tensor{Shape: []int64{2, 1, 64}, Float: zero})
+	if err != nil {
+		return nil, fmt.Errorf("speech: vad: %w", err)
+	}
+	if len(out[0].Float) != steps {
+		return nil, fmt.Errorf("speech: vad decoder output shape %v", out[0].Shape)
+	}
 	probs := make([]float32, n)
 	for i := range n {
-		copy(x, enc[0].Float[i*per:(i+1)*per])
-		if err := b.Run(); err != nil {
-			return nil, fmt.Errorf("speech: vad: %w", err)
+		var sum float32
+		for _, p := range out[0].Float[i*t : (i+1)*t] {
+			sum += p
 		}
-		probs[i] = b.Output(0)[0]
-		copy(h, b.Output(1))
-		copy(c, b.Output(2))
+		probs[i] = sum / float32(t)
 	}
 	return probs, nil
 }

@@ -209,13 +209,17 @@ func inlineIf(nf []pbField, pick map[string]string) (nodes, inits []byte, err er
 // Transpose).
 const vadEncoded = "result.43"
 
+// vadSteps is the decoder's probability per step ([1,t]: the sigmoid with
+// its channel squeezed, before the ReduceMean over the steps).
+const vadSteps = "612"
+
 // vadModels are the two halves splitVAD makes.
 type vadModels struct {
 	enc, dec []byte
 }
 
 // splitVAD returns the encoder (input [n,512] -> vadEncoded [n,64,t]) and
-// the decoder (vadEncoded [1,64,t], h, c -> output, hn, cn) of the VAD
+// the decoder (vadEncoded [1,64,t], h, c -> vadSteps, hn, cn) of the VAD
 // model, or an error when model is not the graph this expects.
 func splitVAD(model []byte) (vadModels, error) {
 	mf, err := pbFields(model)
@@ -242,7 +246,7 @@ func splitVAD(model []byte) (vadModels, error) {
 		return vadModels{}, fmt.Errorf("%w: vad encoder: %w", ErrModel, err)
 	}
 	dec, err := subgraph(flat, "vad_decoder", []valueSpec{{vadEncoded, []int64{1, 64, -1}}, {"h", []int64{2, 1, 64}}, {"c", []int64{2, 1, 64}}},
-		[]string{"output", "hn", "cn"})
+		[]string{vadSteps, "hn", "cn"})
 	if err != nil {
 		return vadModels{}, fmt.Errorf("%w: vad decoder: %w", ErrModel, err)
 	}

@@ -118,6 +118,13 @@ func TestSplitVADMatchesExported(t *testing.T) {
 					t.Errorf("%s gain %v: chunk %d: %v, exported graph %v", name, gain, i, got[i], want[i])
 				}
 			}
+			// The decoder over all the chunks' steps at once is its run
+			// chunk by chunk with the state carried, bit for bit.
+			for i, p := range stepByStepVoiceActivity(t, f, pcm, gain) {
+				if p != got[i] {
+					t.Fatalf("%s gain %v: chunk %d: decoder as one sequence %v, chunk by chunk %v", name, gain, i, got[i], p)
+				}
+			}
 			if name != "grid bbaf2n" {
 				continue
 			}
@@ -130,6 +137,38 @@ func TestSplitVADMatchesExported(t *testing.T) {
 		}
 	}
 	t.Logf("largest difference from the exported graph: %.3g", worst)
+}
+
+// stepByStepVoiceActivity runs the split VAD as the front end does but
+// the decoder one chunk at a time, the LSTMs' state carried from run to
+// run.
+func stepByStepVoiceActivity(t *testing.T, f *Frontend, pcm []int16, gain float32) []float32 {
+	n := (len(pcm) + vadChunk - 1) / vadChunk
+	chunks := make([]float32, n*vadChunk)
+	for i, v := range pcm {
+		chunks[i] = float32(v) * (gain / 32768)
+	}
+	enc, err := f.vadEnc.Run(onnx.Tensor{Shape: []int64{int64(n), vadChunk}, Float: chunks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := len(enc[0].Float) / n
+	h := make([]float32, vadStateSize)
+	c := make([]float32, vadStateSize)
+	probs := make([]float32, n)
+	for i := range n {
+		x := onnx.Tensor{Shape: []int64{1, enc[0].Shape[1], enc[0].Shape[2]}, Float: enc[0].Float[i*per : (i+1)*per]}
+		out, err := f.vadDec.Run(x, onnx.Tensor{Shape: []int64{2, 1, 64}, Float: h}, onnx.Tensor{Shape: []int64{2, 1, 64}, Float: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float32
+		for _, p := range out[0].Float {
+			sum += p
+		}
+		probs[i], h, c = sum/float32(len(out[0].Float)), out[1].Float, out[2].Float
+	}
+	return probs
 }
 
 // chunkByChunkVoiceActivity runs the split VAD with the encoder on one
