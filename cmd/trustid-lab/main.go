@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"eval-speech":      {"evaluate the spoken-digit check on held-out FSDD speakers (JSON)", speechlab.EvalSpeech},
 		"eval-face":        {"evaluate the face engine: LFW pairs (-pairs -root) or ORL rank-1 (-orl), JSON", faceeval.EvalFace},
 		"calibrate-face":   {"face match thresholds per false-accept rate and population, checked on held-out identities (JSON)", faceeval.CalibrateFace},
+		"onnx-nchwc":       {"write a model as the service hands it to ONNX Runtime (internal/onnx.NCHWc), for bench/face/ortprof", faceeval.NCHWcModel},
 		"face-quality":     {"what the face capture gates refuse, the alignment residual, and faces cut by the frame's edge (JSON)", faceeval.FaceQuality},
 		"eval-liveness":    {"evaluate the liveness checks on GRID, spoof and PAD data; latency; or a manifest's clips per attack type (-manifest), JSON", livenesseval.EvalLiveness},
 		"make-attacks":     {"write the shared-data liveness attack set and its manifest (for eval-liveness -manifest)", livenesseval.MakeAttacks},
