@@ -3,6 +3,7 @@ package liveness
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -96,5 +97,78 @@ func TestMouthTrackingFirstKeyWithFace(t *testing.T) {
 	res, err := e.attempt(t, "alice", "same", clip)
 	if err == nil || !res.Has(ReasonInternal) || res.Pass {
 		t.Fatalf("want an internal failure, got %+v, %v", res, err)
+	}
+}
+
+// countingFaces records how many key frames are analysed at once; the
+// first call waits (up to a second) for a second one to start.
+type countingFaces struct {
+	*fakeFaces
+	mu         sync.Mutex
+	now, most  int
+	analysedAt []time.Duration
+	pair       chan struct{} // closed when two run at once
+	paired     bool
+}
+
+func (c *countingFaces) Analyze(ctx context.Context, fr media.Frame, opts FaceOptions) (FaceResult, error) {
+	c.mu.Lock()
+	c.now++
+	c.most = max(c.most, c.now)
+	c.analysedAt = append(c.analysedAt, fr.T)
+	first := len(c.analysedAt) == 1
+	if c.now == 2 && c.most == 2 && !c.paired {
+		c.paired = true
+		close(c.pair)
+	}
+	c.mu.Unlock()
+	if first {
+		select {
+		case <-c.pair:
+		case <-time.After(time.Second):
+		}
+	}
+	defer func() {
+		c.mu.Lock()
+		c.now--
+		c.mu.Unlock()
+	}()
+	return c.fakeFaces.Analyze(ctx, fr, opts)
+}
+
+// TestKeyFramesOneAtATimeBesideMouths: with the mouth tracking the key
+// frames go through the face engine one at a time, in order (the first, which
+// the tracking needs, at full speed), whatever Parallel says; without it,
+// Parallel at a time.
+func TestKeyFramesOneAtATimeBesideMouths(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mouths bool
+		most   int
+	}{
+		{"with the mouth tracking", true, 1},
+		{"without", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			clip := testClip(e.audio, e.faces.mouth)
+			c := &countingFaces{fakeFaces: e.faces, pair: make(chan struct{})}
+			e.reconfigure(t, func(cfg *Config) {
+				cfg.Faces, cfg.Parallel, cfg.Mouths = c, 2, nil
+				if tc.mouths {
+					cfg.Mouths = &fakeMouths{mouth: e.faces.mouth}
+				}
+			})
+			res, err := e.attempt(t, "alice", "same", clip)
+			if err != nil || !res.Pass {
+				t.Fatalf("want pass, got %+v, %v", res, err)
+			}
+			if c.most != tc.most {
+				t.Errorf("%d key frames analysed at once, want %d", c.most, tc.most)
+			}
+			if tc.mouths && !slices.IsSorted(c.analysedAt) {
+				t.Errorf("key frames analysed in the order %v", c.analysedAt)
+			}
+		})
 	}
 }

@@ -42,7 +42,9 @@ type Config struct {
 	// them, also get the anti-spoof score; default DefaultSpoofKeyFrames,
 	// at most KeyFrames.
 	SpoofKeyFrames int
-	// Parallel is how many frames are analysed at once. Default 2.
+	// Parallel is how many frames are analysed at once (the action
+	// challenge's key frames; the digits' key frames too when Mouths is
+	// nil, else one at a time beside the mouth tracking). Default 2.
 	Parallel int
 	LipSync  lipsync.Config
 
@@ -404,7 +406,17 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	} else {
 		close(mouthDone)
 	}
-	if err := v.analyzeKeys(ctx, clip, frames, keys, SpoofKeys(len(keys), v.cfg.SpoofKeyFrames), ready); err != nil {
+	// With the mouth tracking, the face engine takes the key frames one at
+	// a time: the first is then analysed at full speed and the tracking,
+	// which needs it and is the longest path, starts sooner and shares the
+	// cores with one face analysis instead of Parallel (paired on the 3 s
+	// GRID clip, 2 cores: wall p50 106-108 against 113-117 ms, the same CPU;
+	// liveness/RESULTS.md).
+	workers := v.cfg.Parallel
+	if v.cfg.Mouths != nil {
+		workers = 1
+	}
+	if err := v.analyzeKeys(ctx, clip, frames, keys, SpoofKeys(len(keys), v.cfg.SpoofKeyFrames), workers, ready); err != nil {
 		cancel()
 		<-mouthDone
 		audio.wg.Wait()
@@ -600,7 +612,7 @@ func KeyFrames(total, n int) []int {
 // (lipsync).
 func (v *Verifier) analyzeKeyFrames(ctx context.Context, clip *media.Clip, keyFrames int) ([]frameResult, error) {
 	out := make([]frameResult, len(clip.Frames))
-	if err := v.analyzeKeys(ctx, clip, out, KeyFrames(len(clip.Frames), keyFrames), nil, nil); err != nil {
+	if err := v.analyzeKeys(ctx, clip, out, KeyFrames(len(clip.Frames), keyFrames), nil, v.cfg.Parallel, nil); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -617,11 +629,11 @@ func SpoofKeys(n, m int) []bool {
 }
 
 // analyzeKeys fills out (one per frame of clip) for the key frames keys
-// (ascending), Parallel at a time, in order, with the anti-spoof score
+// (ascending), workers at a time, in order, with the anti-spoof score
 // where spoof[k] is true (every key frame when spoof is nil). When ready
 // is not nil, ready[k] is closed once key k's result is in out (also when
 // it has no face or failed).
-func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []frameResult, keys []int, spoof []bool, ready []chan struct{}) error {
+func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []frameResult, keys []int, spoof []bool, workers int, ready []chan struct{}) error {
 	for k, i := range keys {
 		out[i].key = true
 		out[i].spoof = spoof == nil || spoof[k]
@@ -630,7 +642,7 @@ func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []fram
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for w := 0; w < v.cfg.Parallel; w++ {
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
