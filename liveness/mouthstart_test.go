@@ -172,3 +172,37 @@ func TestKeyFramesOneAtATimeBesideMouths(t *testing.T) {
 		})
 	}
 }
+
+// TestOnStage: a digits decision tells Config.OnStage of each stage as it
+// ends, the decision last; without OnStage nothing is recorded.
+func TestOnStage(t *testing.T) {
+	e := newEnv(t)
+	clip := testClip(e.audio, e.faces.mouth)
+	var mu sync.Mutex
+	var got []string
+	e.reconfigure(t, func(c *Config) {
+		c.Mouths = &fakeMouths{mouth: e.faces.mouth}
+		c.OnStage = func(stage string, since time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if since < 0 {
+				t.Errorf("%s at %v", stage, since)
+			}
+			got = append(got, stage)
+		}
+	})
+	res, err := e.attempt(t, "alice", "same", clip)
+	if err != nil || !res.Pass {
+		t.Fatalf("want pass, got %+v, %v", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{StageFrames, StageKeyFrame + "0", StageKeyFrame + "1", StageKeyFrame + "2", StageKeyFrame + "3", StageSpeech, StageMouth, StageDecision}
+	sorted := slices.Sorted(slices.Values(got))
+	if !slices.Equal(sorted, slices.Sorted(slices.Values(want))) {
+		t.Errorf("stages %v, want %v in some order", got, want)
+	}
+	if len(got) == 0 || got[len(got)-1] != StageDecision {
+		t.Errorf("stages %v: the decision is not last", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -42,6 +43,13 @@ type Config struct {
 	// them, also get the anti-spoof score; default DefaultSpoofKeyFrames,
 	// at most KeyFrames.
 	SpoofKeyFrames int
+	// OnStage, when set, is told as each stage of a decision ends (of the
+	// digits: StageAudio, StageFrames, StageKeyFrame+"0".., StageVoice,
+	// StageSpeech, StageMouth; of the actions: the key frames; of every
+	// decision: StageDecision, last) with the time since Verify began (by
+	// Now); it is called from several goroutines at once. The lab's
+	// latency report prints these as the decision's timeline.
+	OnStage func(stage string, since time.Duration)
 	// Parallel is how many frames are analysed at once (the action
 	// challenge's key frames; the digits' key frames too when Mouths is
 	// nil, else one at a time beside the mouth tracking). Default 2.
@@ -212,8 +220,12 @@ type Request struct {
 // an engine down); the Result then fails with ReasonInternal.
 func (v *Verifier) Verify(ctx context.Context, req Request) (Result, error) {
 	start := v.cfg.Now()
+	if v.cfg.OnStage != nil {
+		ctx = context.WithValue(ctx, stageStart{}, start)
+	}
 	res, err := v.verify(ctx, req)
 	res.Elapsed = v.cfg.Now().Sub(start)
+	v.stage(ctx, StageDecision)
 	if err != nil {
 		res.Pass = false
 		res.Reasons = append(res.Reasons, ReasonInternal)
@@ -281,6 +293,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) (Result, error) {
 	defer cancel()
 	var early *audioChecks
 	clip, err := v.intake(ctx, req, ch.Kind, func(a media.Audio) {
+		v.stage(ctx, StageAudio)
 		if v.cfg.Limits.Resolved().CheckAudio(a) == nil {
 			early = v.startAudio(ctx, a, ch.Digits)
 		}
@@ -381,6 +394,7 @@ func (v *Verifier) plausible(clip *media.Clip) CheckResult {
 func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subject string, audio *audioChecks) ([]CheckResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	v.stage(ctx, StageFrames)
 
 	if audio == nil {
 		audio = v.startAudio(ctx, clip.Audio, digits)
@@ -402,6 +416,7 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 		go func() {
 			defer close(mouthDone)
 			shapes, mouthErr = v.trackMouth(ctx, clip, frames, keys, ready)
+			v.stage(ctx, StageMouth)
 		}()
 	} else {
 		close(mouthDone)
@@ -523,6 +538,34 @@ func (v *Verifier) visemes(clip *media.Clip, shapes []viseme.Shape, digits strin
 	return []CheckResult{mv, vs}
 }
 
+// The stages Config.OnStage is told of: the audio decoded (when the
+// decoder hands it over before the frames), the frames decoded, each key
+// frame analysed (StageKeyFrame and its number among the key frames), the
+// synthetic-voice and speech checks, the mouth tracking, the decision.
+const (
+	StageAudio    = "audio_decoded"
+	StageFrames   = "frames_decoded"
+	StageKeyFrame = "key_frame_"
+	StageVoice    = "synthetic_voice"
+	StageSpeech   = "speech"
+	StageMouth    = "mouth_tracking"
+	StageDecision = "decision"
+)
+
+// stageStart is the context key of the time Verify began, set when
+// Config.OnStage is.
+type stageStart struct{}
+
+// stage tells Config.OnStage that stage ended.
+func (v *Verifier) stage(ctx context.Context, stage string) {
+	if v.cfg.OnStage == nil {
+		return
+	}
+	if start, ok := ctx.Value(stageStart{}).(time.Time); ok {
+		v.cfg.OnStage(stage, v.cfg.Now().Sub(start))
+	}
+}
+
 // audioChecks are the speech and synthetic-voice checks of one attempt,
 // running on the clip's audio; their results are read after wg.Wait.
 type audioChecks struct {
@@ -543,8 +586,10 @@ func (v *Verifier) startAudio(ctx context.Context, audio media.Audio, digits str
 		var activity []float32
 		if v.cfg.Voice != nil {
 			a.voice, activity, a.voiceErr = v.voice(audio)
+			v.stage(ctx, StageVoice)
 		}
 		a.speech, a.segs, a.speechErr = v.speech(ctx, audio, digits, activity)
+		v.stage(ctx, StageSpeech)
 	})
 	return a
 }
@@ -660,6 +705,7 @@ func (v *Verifier) analyzeKeys(ctx context.Context, clip *media.Clip, out []fram
 				default:
 					out[i].face = &r
 				}
+				v.stage(ctx, StageKeyFrame+strconv.Itoa(k))
 				if ready != nil {
 					close(ready[k])
 				}

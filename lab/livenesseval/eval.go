@@ -353,13 +353,13 @@ func lvVerifierWith(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mout
 }
 
 func lvBuild(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths liveness.MouthTracker, refs map[string][]float32, keys, workers int, threshold, spoofThr float64) (*liveness.Verifier, *challenge.Manager, error) {
-	return lvBuildVideo(faces, sp, mouths, refs, keys, workers, threshold, spoofThr, nil)
+	return lvBuildWith(faces, sp, mouths, refs, keys, workers, threshold, spoofThr, nil)
 }
 
-// lvBuildVideo is lvBuild with the in-process decoder passed through
-// video (nil: as is).
-func lvBuildVideo(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths liveness.MouthTracker, refs map[string][]float32, keys, workers int, threshold, spoofThr float64,
-	video func(*libav.Decoder) liveness.VideoDecoder) (*liveness.Verifier, *challenge.Manager, error) {
+// lvBuildWith is lvBuild with tweak (when not nil) applied to the
+// Verifier's configuration last (its Video is the in-process decoder).
+func lvBuildWith(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths liveness.MouthTracker, refs map[string][]float32, keys, workers int, threshold, spoofThr float64,
+	tweak func(*liveness.Config)) (*liveness.Verifier, *challenge.Manager, error) {
 	st := memory.New(memory.Options{})
 	secret := make([]byte, 32)
 	copy(secret, "trustid eval-liveness dev secret")
@@ -371,14 +371,10 @@ func lvBuildVideo(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths
 	// In process, as the service runs it (cmd/trustid).
 	dec := libav.New()
 	dec.Timeout = 2 * time.Minute // evaluation on a shared machine; the service keeps the default
-	var vd liveness.VideoDecoder = dec
-	if video != nil {
-		vd = video(dec)
-	}
 	cfg := liveness.Config{
 		Challenges: mgr, Faces: faces, Speech: sp,
 		References: facelogin.MemoryRefs{Refs: refs, Threshold: 0.34},
-		Video:      vd, KeyFrames: keys, Parallel: workers,
+		Video:      dec, KeyFrames: keys, Parallel: workers,
 		LipSync: lipsync.Config{Threshold: threshold}, SpoofThreshold: spoofThr,
 		Mouths: mouths,
 	}
@@ -387,6 +383,9 @@ func lvBuildVideo(faces liveness.FaceAnalyzer, sp liveness.SpeechChecker, mouths
 		if cfg.Voice, cfg.VoiceThreshold, err = lvVoiceFrom(lvSpeechCache.rec); err != nil {
 			return nil, nil, err
 		}
+	}
+	if tweak != nil {
+		tweak(&cfg)
 	}
 	v, err := liveness.New(cfg)
 	return v, mgr, err

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trustid/trustid/liveness"
@@ -52,17 +53,16 @@ type lvLatency struct {
 	LoadAvg      string `json:"load_average"`
 	LoadAvgAfter string `json:"load_average_after"`
 	Cores        int    `json:"cores"`
-	Commit       string `json:"commit"`
-	Speech       string `json:"speech"`
-	LastResult   any    `json:"last_result_checks"`
+	// Timeline is the median time since the decision began at which each
+	// stage ended (liveness.Config.OnStage), over the timed runs.
+	Timeline   map[string]float64 `json:"timeline_p50_ms"`
+	Commit     string             `json:"commit"`
+	Speech     string             `json:"speech"`
+	LastResult any                `json:"last_result_checks"`
 }
 
 func lvMeasureLatency(ctx context.Context, faces liveness.FaceAnalyzer, models, file string, ref []float32, keys, workers int, fps, threshold, spoofThr float64, runs int) (*lvLatency, error) {
 	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	v, mgr, err := lvVerifier(faces, models, map[string][]float32{"subject": ref}, keys, workers, threshold, spoofThr)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,15 @@ func lvMeasureLatency(ctx context.Context, faces liveness.FaceAnalyzer, models, 
 	if err != nil {
 		return nil, err
 	}
-	first, firstMgr, err := lvBuildVideo(faces, sp, mouths, map[string][]float32{"subject": ref}, keys, workers, threshold, spoofThr,
-		func(d *libav.Decoder) liveness.VideoDecoder { return lvDecodeFirst{d} })
+	// The timed decisions report when each stage ends (Config.OnStage).
+	var tl lvTimeline
+	v, mgr, err := lvBuildWith(faces, sp, mouths, map[string][]float32{"subject": ref}, keys, workers, threshold, spoofThr,
+		func(c *liveness.Config) { c.OnStage = tl.mark })
+	if err != nil {
+		return nil, err
+	}
+	first, firstMgr, err := lvBuildWith(faces, sp, mouths, map[string][]float32{"subject": ref}, keys, workers, threshold, spoofThr,
+		func(c *liveness.Config) { c.Video = lvDecodeFirst{c.Video.(*libav.Decoder)} })
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +118,7 @@ func lvMeasureLatency(ctx context.Context, faces liveness.FaceAnalyzer, models, 
 			return nil, fmt.Errorf("decode first: checks %s, audio first %s", a, b)
 		}
 		if i == 0 {
+			tl.reset()
 			continue // warm-up
 		}
 		walls, cpus, firstWalls = append(walls, wall), append(cpus, cpu), append(firstWalls, firstWall)
@@ -126,11 +134,42 @@ func lvMeasureLatency(ctx context.Context, faces liveness.FaceAnalyzer, models, 
 		CPUBreakdown: breakdown,
 		Runs:         runs, WallP50MS: lvRound(lvMedian(walls)), WallP90MS: lvRound(lvQuantile(walls, 0.9)), WallP99MS: lvRound(lvQuantile(walls, 0.99)),
 		WallMinMS: lvRound(lvQuantile(walls, 0)), CPUP50MS: lvRound(lvMedian(cpus)), WallDecodeFirstP50MS: lvRound(lvMedian(firstWalls)),
-		WallSavedP50MS: lvRound(lvMedian(saved)),
+		WallSavedP50MS: lvRound(lvMedian(saved)), Timeline: tl.medians(),
 		Includes: "challenge consume, in-process decode (liveness/media/libav) of the " + filepath.Base(file) + " file at " + fmt.Sprint(fps) +
 			" fps, speech, synthetic voice, face engine on key frames, lip sync, face mesh (every third frame and where the lips close), viseme checks, reference match",
 		LoadAvg: load0, LoadAvgAfter: load1, Cores: runtime.NumCPU(), Commit: lvCommit(), Speech: lvSpeechCache.kind, LastResult: last.Checks,
 	}, nil
+}
+
+// lvTimeline collects the stage times of decisions (liveness.Config.OnStage).
+type lvTimeline struct {
+	mu sync.Mutex
+	at map[string][]float64
+}
+
+func (t *lvTimeline) mark(stage string, since time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.at == nil {
+		t.at = map[string][]float64{}
+	}
+	t.at[stage] = append(t.at[stage], float64(since.Microseconds())/1000)
+}
+
+func (t *lvTimeline) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.at = nil
+}
+
+func (t *lvTimeline) medians() map[string]float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]float64{}
+	for stage, at := range t.at {
+		out[stage] = lvRound(lvMedian(at))
+	}
+	return out
 }
 
 // lvDigitFree prints the checks that do not depend on the challenge's
