@@ -425,7 +425,7 @@ func (v *Verifier) evaluate(ctx context.Context, clip *media.Clip, digits, subje
 	// a time: the first is then analysed at full speed and the tracking,
 	// which needs it and is the longest path, starts sooner and shares the
 	// cores with one face analysis instead of Parallel (paired on the 3 s
-	// GRID clip, 2 cores: wall p50 106-108 against 113-117 ms, the same CPU;
+	// GRID clip, 2 cores: wall p50 109-110 against 115-117 ms, the same CPU;
 	// liveness/RESULTS.md).
 	workers := v.cfg.Parallel
 	if v.cfg.Mouths != nil {
