@@ -186,7 +186,10 @@ ms() { awk '{v = $1; u = $1; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
 # starting mid-run on the rows a refresh run inserts and updates, 3-4k a
 # second), then 2 s for the load to settle. Without it, back-to-back
 # 20 s refresh runs measured a p99 of 22-42 ms for both binaries while the
-# same run alone (bench/oidc/run.sh) measured 10.8 ms.
+# same run alone (bench/oidc/run.sh) measured 10.8 ms. It does not remove
+# every tail: with it, one run in two to four still reached 23-54 ms on
+# either binary while the handler's p99 stayed 7-9 ms (2026-12-07, Milan-like
+# VM, bench/reports/2026-12-07-issue21-refresh20s-567c7d5-vs-82a3803-milan.txt).
 settle() {
   [ "${SETTLE:-1}" = 0 ] && return
   local s t

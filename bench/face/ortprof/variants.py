@@ -100,14 +100,14 @@ def int8(m):
     have = {i.name for i in g.input} | {i.name for i in g.initializer} | {x.name for x in new_inits} | {""}
     todo, order = pre + nodes, []
     while todo:
-        rest = [n for n in todo if not all(i in have for i in n.input)]
-        for n in todo:
-            if all(i in have for i in n.input) and n not in rest:
+        ready = [all(i in have for i in n.input) for n in todo]
+        if not any(ready):
+            raise SystemExit("variants.py: the graph has a cycle")
+        for n, r in zip(todo, ready):
+            if r:
                 order.append(n)
                 have.update(n.output)
-        if len(rest) == len(todo):
-            raise SystemExit("variants.py: the graph has a cycle")
-        todo = rest
+        todo = [n for n, r in zip(todo, ready) if not r]
     del g.node[:]
     g.node.extend(order)
     g.initializer.extend(new_inits)
